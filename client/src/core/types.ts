@@ -1,0 +1,129 @@
+// The protocol's vocabulary. Everything here is plain data so it can cross a data channel as JSON.
+
+/** A player ID: a positive integer the signaling server hands out in join order, never reused in a room. */
+export type Id = number;
+
+/** Timing in ticks. The driver decides how long a tick is (see net/driver.ts). */
+export interface Timing {
+  /** Every player sends a heartbeat to every peer this often. */
+  heartbeatTicks: number;
+  /** A peer not heard from for this long is suspected. */
+  timeoutTicks: number;
+  /** How long an ELECTION waits for an ANSWER, and a non-heir waits for the heir's COORDINATOR. */
+  answerTicks: number;
+}
+
+/** One committed stage transition: `stage` is the stage reached, decided in `term` with Done from `done`. */
+export interface Entry {
+  stage: number;
+  term: number;
+  done: Id[];
+}
+
+/** A value a leader asked the group to accept for the next slot; `ballot` is that leader's term. */
+export interface Proposal {
+  ballot: number;
+  entry: Entry;
+}
+
+/** What the leader reports about the current stage, piggybacked on its heartbeats. */
+export interface Tally {
+  stage: number;
+  done: Id[];
+  live: Id[];
+  members: number;
+}
+
+export type Message =
+  /** Everyone to everyone: liveness, plus the sender's view (its Done doubles as a DONE retransmission). */
+  | { t: 'hb'; term: number; leader: Id; stage: number; done: boolean; tally?: Tally }
+  /** "I suspect the leader; you are lower, are you alive?" */
+  | { t: 'election'; term: number }
+  | { t: 'answer'; term: number }
+  /** "I lead `term`": a promise request (Paxos phase 1a). */
+  | { t: 'coordinator'; term: number }
+  /** A promise for `term` (phase 1b): the follower's committed history, Done and any accepted proposal. */
+  | { t: 'report'; term: number; done: boolean; history: Entry[]; accepted: Proposal | null }
+  | { t: 'done'; term: number; stage: number; done: boolean }
+  /** Phase 2a: accept `entry` as the next stage transition, under ballot `term`. */
+  | { t: 'accept'; term: number; entry: Entry }
+  | { t: 'accepted'; term: number; stage: number }
+  /** The entry is committed: apply it. */
+  | { t: 'advance'; term: number; entry: Entry }
+  /** "Your term is stale": fences an old leader or candidate. */
+  | { t: 'reject'; term: number }
+  /** "I hold `stage` entries, send me the rest": catch-up from any peer, committed entries are facts. */
+  | { t: 'sync'; stage: number }
+  | { t: 'history'; entries: Entry[] }
+  /** Leaving (tab closing): suspect me now instead of after a timeout. */
+  | { t: 'bye' };
+
+export type MessageType = Message['t'];
+
+export interface Envelope {
+  to: Id;
+  msg: Message;
+}
+
+export type Role = 'follower' | 'candidate' | 'leader';
+
+/** The roster as the signaling server last reported it: membership is every session, in grace or not. */
+export interface Roster {
+  version: number;
+  members: Id[];
+}
+
+/** What must survive a page reload (the driver keeps it in sessionStorage). */
+export interface Persisted {
+  term: number;
+  /** The coordinator this player promised in `term`, or 0. */
+  promised: Id;
+  done: boolean;
+  history: Entry[];
+  accepted: Proposal | null;
+}
+
+/** Things worth showing or logging that happened inside step()/tick(). */
+export type CoreEvent =
+  | { kind: 'role'; role: Role; term: number }
+  | { kind: 'leader'; leader: Id; term: number }
+  | { kind: 'suspect'; peer: Id }
+  | { kind: 'alive'; peer: Id }
+  | { kind: 'election'; term: number; to: Id[] }
+  | { kind: 'propose'; entry: Entry; live: Id[]; members: Id[] }
+  | { kind: 'advance'; entry: Entry }
+  | { kind: 'rejected'; from: Id; reason: string };
+
+export interface PeerView {
+  id: Id;
+  /** Ticks since anything was heard from this peer, or -1 if never. */
+  silentTicks: number;
+  live: boolean;
+  bye: boolean;
+  stage: number;
+  term: number;
+  done: boolean;
+}
+
+/** A snapshot for the UI. */
+export interface View {
+  self: Id;
+  now: number;
+  role: Role;
+  term: number;
+  leader: Id;
+  stage: number;
+  done: boolean;
+  /** True once this player accepted the proposal that ends the current stage: Done can no longer be taken back. */
+  locked: boolean;
+  history: Entry[];
+  members: Id[];
+  live: Id[];
+  peers: PeerView[];
+  /** The leader's last reported tally for the current stage, if any. */
+  tally: Tally | null;
+  quorum: { live: number; members: number; needed: number; ok: boolean };
+  /** Why this side cannot advance, e.g. "no quorum: 2 of 5", or null. */
+  blocked: string | null;
+  timing: Timing;
+}

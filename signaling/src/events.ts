@@ -1,0 +1,117 @@
+// The one contract between the signaling server and its clients (types and limits only, no runtime deps).
+// The server validates every inbound payload against these shapes (see schemas.ts).
+
+export type PlayerId = number;
+
+export interface RoomSettings {
+  /** Heartbeat period. */
+  heartbeatMs: number;
+  /** Silence after which a peer is suspected. */
+  timeoutMs: number;
+  /** Stage names; the game has stages.length stages (the last one is final). */
+  stages: string[];
+}
+
+export const LIMITS = {
+  roomId: { min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ },
+  name: { max: 32 },
+  heartbeatMs: { min: 50, max: 5_000, default: 250 },
+  timeoutMs: { min: 300, max: 60_000, default: 1_500 },
+  /** timeoutMs must be at least this many heartbeats, so one lost heartbeat never looks like a crash. */
+  timeoutHeartbeats: 3,
+  stages: { min: 1, max: 100, nameMax: 48 },
+  /** Bytes of one relayed peer message or signal payload. */
+  payloadBytes: 16 * 1024,
+  token: { length: 32 },
+} as const;
+
+export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];
+
+export type MemberState = 'connected' | 'grace';
+
+export interface Member {
+  id: PlayerId;
+  name: string;
+  state: MemberState;
+  /** Epoch ms when a member in grace expires; absent when connected. */
+  graceUntil?: number;
+}
+
+export interface RosterMsg {
+  room: string;
+  /** Only grows within a room's life. */
+  version: number;
+  members: Member[];
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'unknown_event'
+  | 'rate_limited'
+  | 'room_full'
+  | 'bad_token'
+  | 'not_joined'
+  | 'already_joined'
+  | 'not_in_room'
+  | 'too_large'
+  | 'too_many_joins'
+  | 'shutting_down';
+
+export type Fail = { ok: false; code: ErrorCode; error: string };
+export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;
+
+export interface JoinRequest {
+  room: string;
+  name: string;
+  /** A resume token from an earlier join of this room (sessionStorage); resumes that ID within the grace period. */
+  token?: string;
+  /** Used only by the first joiner, who creates the room. */
+  settings?: Partial<RoomSettings>;
+}
+
+export interface Joined {
+  id: PlayerId;
+  token: string;
+  /** True when the token resumed an existing session (same ID as before). */
+  resumed: boolean;
+  settings: RoomSettings;
+  roster: RosterMsg;
+  iceServers: IceServer[];
+  graceMs: number;
+}
+
+export interface SignalRequest {
+  to: PlayerId;
+  /** simple-peer signal data (SDP or ICE candidate), forwarded unread. */
+  data: unknown;
+}
+
+export interface RelayRequest {
+  to: PlayerId;
+  /** A peer message, forwarded unread (size-capped). */
+  data: string;
+}
+
+export interface ClientToServerEvents {
+  join: (req: JoinRequest, ack: (res: Ack<Joined>) => void) => void;
+  /** Leave for good: the ID leaves the membership at once. */
+  leave: (req: Record<string, never>, ack: (res: Ack) => void) => void;
+  signal: (req: SignalRequest, ack: (res: Ack) => void) => void;
+  relay: (req: RelayRequest, ack: (res: Ack) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  roster: (roster: RosterMsg) => void;
+  signal: (msg: { from: PlayerId; data: unknown }) => void;
+  relay: (msg: { from: PlayerId; data: string }) => void;
+  /** The server is going away (SIGTERM): reconnect after about this long and resume with your token. */
+  shutdown: (msg: { reconnectInMs: number }) => void;
+  /** Something this socket sent was refused outside an ack (e.g. an unknown event). */
+  refused: (err: Fail) => void;
+}

@@ -1,0 +1,18 @@
+import { fileURLToPath } from 'node:url';
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  root: here('./client'),
+  publicDir: here('./public'),
+  plugins: [react()],
+  build: { outDir: here('./dist/client'), emptyOutDir: true, sourcemap: true },
+  server: { port: 5173 },
+  test: {
+    root: here('.'),
+    include: ['client/**/*.test.ts', 'signaling/**/*.test.ts'],
+    testTimeout: 60_000,
+  },
+});
