@@ -1,0 +1,151 @@
+// Plain HTTP routes next to socket.io: health, metrics, and the built client (or the Vite dev middleware).
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+
+/** A connect-style middleware, e.g. Vite's dev server in middleware mode. */
+export type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
+
+export interface HttpRoutesOptions {
+  /** Directory of the built client (index.html and assets); omit to serve no files. */
+  staticDir?: string;
+  /** Gets every request the routes below do not answer (dev: Vite). Takes precedence over staticDir. */
+  fallback?: Middleware;
+  registry: Registry;
+  isShuttingDown: () => boolean;
+  logger: Logger;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.wasm': 'application/wasm',
+};
+
+/** Paths the single-page app owns: the lobby and every room link. */
+const SPA_ROUTE = /^\/(?:r\/[^/]+\/?)?$/;
+
+function send(res: ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8') {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(body);
+}
+
+async function regularFileSize(file: string): Promise<number | undefined> {
+  try {
+    const info = await stat(file);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function decodePath(url: string): string | undefined {
+  try {
+    const pathname = new URL(url, 'http://localhost').pathname;
+    const decoded = decodeURIComponent(pathname);
+    return decoded.includes('\0') ? undefined : decoded;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createHttpRoutes(options: HttpRoutesOptions) {
+  const root = options.staticDir === undefined ? undefined : path.resolve(options.staticDir);
+
+  async function serveFile(req: IncomingMessage, res: ServerResponse, file: string, size: number) {
+    const immutable = path.relative(root ?? '', file).startsWith(`assets${path.sep}`);
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-length': size,
+      // Vite fingerprints everything under assets/; everything else (index.html) must revalidate.
+      'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const stream = createReadStream(file);
+    stream.on('error', (err) => {
+      options.logger.warn({ err, file }, 'static file read failed');
+      res.destroy();
+    });
+    stream.pipe(res);
+  }
+
+  async function serveStatic(req: IncomingMessage, res: ServerResponse, pathname: string) {
+    if (!root) return send(res, 404, 'not found\n');
+    const file = path.resolve(root, `.${path.posix.normalize(pathname)}`);
+    if (file !== root && !file.startsWith(root + path.sep)) return send(res, 404, 'not found\n');
+    const size = await regularFileSize(file);
+    if (size !== undefined) return serveFile(req, res, file, size);
+    if (SPA_ROUTE.test(pathname)) {
+      const index = path.join(root, 'index.html');
+      const indexSize = await regularFileSize(index);
+      if (indexSize !== undefined) return serveFile(req, res, index, indexSize);
+      return send(res, 503, 'the client is not built yet: run `npm run build`\n');
+    }
+    return send(res, 404, 'not found\n');
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const pathname = decodePath(req.url ?? '/');
+    if (pathname === undefined) return send(res, 400, 'bad request\n');
+
+    if (pathname === '/healthz') {
+      const shuttingDown = options.isShuttingDown();
+      return send(
+        res,
+        shuttingDown ? 503 : 200,
+        `${JSON.stringify({ status: shuttingDown ? 'shutting_down' : 'ok' })}\n`,
+        'application/json; charset=utf-8',
+      );
+    }
+    if (pathname === '/metrics') {
+      return send(res, 200, await options.registry.metrics(), options.registry.contentType);
+    }
+    if (options.fallback) {
+      return options.fallback(req, res, (err) => {
+        if (err) options.logger.error({ err }, 'dev middleware failed');
+        if (!res.headersSent) send(res, err ? 500 : 404, err ? 'internal error\n' : 'not found\n');
+      });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return send(res, 405, 'method not allowed\n');
+    }
+    return serveStatic(req, res, pathname);
+  }
+
+  return (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch((err: unknown) => {
+      options.logger.error({ err, url: req.url }, 'http request failed');
+      if (!res.headersSent) send(res, 500, 'internal error\n');
+      else res.destroy();
+    });
+  };
+}
