@@ -61,7 +61,11 @@ export type ErrorCode =
   | 'not_in_room'
   | 'too_large'
   | 'too_many_joins'
-  | 'shutting_down';
+  | 'shutting_down'
+  /** Sent as `refused` to a connection whose session was resumed elsewhere with the same token (e.g. a duplicated tab). */
+  | 'replaced'
+  /** The server failed unexpectedly; the request may be retried. */
+  | 'internal_error';
 
 export type Fail = { ok: false; code: ErrorCode; error: string };
 export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;

@@ -1,0 +1,707 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ErrorCode, Fail, Joined, RosterMsg } from './events.ts';
+import { LIMITS } from './events.ts';
+import { newResumeToken } from './rooms.ts';
+import type { SignalingOptions } from './server.ts';
+import {
+  connect,
+  connectUnchecked,
+  expectOk,
+  type RecordingClient,
+  startServer,
+  type TestServer,
+} from './testing.ts';
+
+const ERROR_CODES: ErrorCode[] = [
+  'bad_request',
+  'unknown_event',
+  'rate_limited',
+  'room_full',
+  'bad_token',
+  'not_joined',
+  'already_joined',
+  'not_in_room',
+  'too_large',
+  'too_many_joins',
+  'shutting_down',
+  'replaced',
+  'internal_error',
+];
+
+let servers: TestServer[] = [];
+let clients: RecordingClient[] = [];
+
+afterEach(async () => {
+  for (const client of clients) client.close();
+  await Promise.all(servers.map((server) => server.close()));
+  servers = [];
+  clients = [];
+});
+
+async function serve(options: SignalingOptions = {}) {
+  const server = await startServer(options);
+  servers.push(server);
+  return server;
+}
+
+async function client(server: TestServer, options: Parameters<typeof connect>[1] = {}) {
+  const socket = await connect(server.url, options);
+  clients.push(socket);
+  return socket;
+}
+
+async function member(
+  server: TestServer,
+  room: string,
+  name: string,
+  extra: Partial<Joined['settings']> = {},
+) {
+  const socket = await client(server);
+  const joined = expectOk(
+    await socket.join({ room, name, ...(Object.keys(extra).length ? { settings: extra } : {}) }),
+  );
+  return { socket, joined };
+}
+
+const ids = (roster: RosterMsg) => roster.members.map((m) => m.id);
+
+describe('joining', () => {
+  it('gives IDs 1, 2, 3 in join order, per room, with the creator settings and the server config', async () => {
+    const server = await serve({ graceMs: 1234, iceServers: [{ urls: 'turn:turn.example:3478' }] });
+    const a = await member(server, 'alpha', 'Ann', {
+      heartbeatMs: 100,
+      timeoutMs: 400,
+      stages: ['One', 'Two'],
+    });
+    const b = await member(server, 'alpha', 'Bob', { heartbeatMs: 1000, timeoutMs: 5000 });
+    const c = await member(server, 'alpha', 'Cy');
+    const other = await member(server, 'beta', 'Dee');
+
+    expect([a, b, c].map((m) => m.joined.id)).toEqual([1, 2, 3]);
+    expect(other.joined.id).toBe(1);
+    for (const m of [a, b, c]) {
+      expect(m.joined.settings).toEqual({ heartbeatMs: 100, timeoutMs: 400, stages: ['One', 'Two'] });
+      expect(m.joined).toMatchObject({ resumed: false, graceMs: 1234 });
+      expect(m.joined.iceServers).toEqual([{ urls: 'turn:turn.example:3478' }]);
+      expect(m.joined.token).toHaveLength(LIMITS.token.length);
+    }
+    expect(new Set([a, b, c].map((m) => m.joined.token)).size).toBe(3);
+    expect(other.joined.settings).toEqual({
+      heartbeatMs: LIMITS.heartbeatMs.default,
+      timeoutMs: LIMITS.timeoutMs.default,
+      stages: ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'],
+    });
+    expect(ids(c.joined.roster)).toEqual([1, 2, 3]);
+  });
+
+  it('refuses a second join on the same connection and caps joins per connection', async () => {
+    const server = await serve({ maxJoinsPerSocket: 2 });
+    const socket = await client(server);
+    expectOk(await socket.join({ room: 'one', name: 'A' }));
+    expect(await socket.join({ room: 'two', name: 'A' })).toMatchObject({
+      ok: false,
+      code: 'already_joined',
+    });
+    expectOk(await socket.raw('leave', {}));
+    expectOk(await socket.join({ room: 'two', name: 'A' }));
+    expectOk(await socket.raw('leave', {}));
+    const third = await socket.join({ room: 'three', name: 'A' });
+    expect(third).toMatchObject({ ok: false, code: 'too_many_joins' });
+  });
+
+  it('strips control and bidi characters from names', async () => {
+    const server = await serve();
+    const { joined } = await member(server, 'names', 'A\u0000l\u0007i\u202Ece\n  Smith\u200B');
+    expect(joined.roster.members[0]?.name).toBe('Alice Smith');
+  });
+
+  it('caps members per room, counting members in grace, and frees the slot on leave', async () => {
+    const server = await serve({ maxMembers: 2 });
+    const a = await member(server, 'small', 'A');
+    const b = await member(server, 'small', 'B');
+    b.socket.close();
+    await a.socket.waitFor<RosterMsg>('roster', (r) => r.members.some((m) => m.state === 'grace'));
+    const late = await client(server);
+    const full = await late.join({ room: 'small', name: 'C' });
+    expect(full).toMatchObject({ ok: false, code: 'room_full' });
+    expect((full as Fail).error).toMatch(/full/);
+    expectOk(await a.socket.raw('leave', {}));
+    expect(expectOk(await late.join({ room: 'small', name: 'C' })).id).toBe(3);
+  });
+});
+
+describe('roster', () => {
+  it('is pushed to the room on every change with a strictly growing version', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    await a.socket.waitFor<RosterMsg>('roster', (r) => ids(r).join() === '1,2');
+    const c = await member(server, 'r', 'C');
+    await b.socket.waitFor<RosterMsg>('roster', (r) => ids(r).join() === '1,2,3');
+    expectOk(await c.socket.raw('leave', {}));
+    const afterLeave = await a.socket.waitFor<RosterMsg>(
+      'roster',
+      (r) => r.version > c.joined.roster.version && ids(r).join() === '1,2',
+    );
+    b.socket.close();
+    const graced = await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
+
+    expect(afterLeave.version).toBeGreaterThan(c.joined.roster.version);
+    expect(graced.members[1]?.graceUntil).toBeGreaterThan(Date.now());
+    const versions = a.socket.received<RosterMsg>('roster').map((r) => r.version);
+    expect(versions.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < versions.length; i++) expect(versions[i]).toBeGreaterThan(versions[i - 1] ?? 0);
+    expect(a.socket.received<RosterMsg>('roster').every((r) => r.room === 'r')).toBe(true);
+  });
+});
+
+describe('sessions', () => {
+  it('resumes the same ID within grace', async () => {
+    const server = await serve({ graceMs: 10_000 });
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    b.socket.close();
+    await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
+
+    const back = await client(server);
+    const resumed = expectOk(await back.join({ room: 'r', name: 'B', token: b.joined.token }));
+    expect(resumed).toMatchObject({ id: 2, resumed: true, token: b.joined.token });
+    const roster = await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'connected');
+    expect(roster.members).toEqual([
+      { id: 1, name: 'A', state: 'connected' },
+      { id: 2, name: 'B', state: 'connected' },
+    ]);
+  });
+
+  it('ends the session after grace: the token is refused and a fresh join gets a higher ID', async () => {
+    const server = await serve({ graceMs: 200 });
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    b.socket.close();
+    await a.socket.waitFor<RosterMsg>(
+      'roster',
+      (r) => r.members.length === 2 && r.members[1]?.state === 'grace',
+    );
+    await a.socket.waitFor<RosterMsg>('roster', (r) => ids(r).join() === '1');
+
+    const back = await client(server);
+    const refused = await back.join({ room: 'r', name: 'B', token: b.joined.token });
+    expect(refused).toMatchObject({ ok: false, code: 'bad_token' });
+    const fresh = expectOk(await back.join({ room: 'r', name: 'B' }));
+    expect(fresh.id).toBe(3);
+    expect(ids(fresh.roster)).toEqual([1, 3]);
+  });
+
+  it('refuses a wrong token, even a well-formed one', async () => {
+    const server = await serve();
+    await member(server, 'r', 'A');
+    const intruder = await client(server);
+    expect(await intruder.join({ room: 'r', name: 'X', token: newResumeToken() })).toMatchObject({
+      ok: false,
+      code: 'bad_token',
+    });
+    expect(await intruder.join({ room: 'r', name: 'X', token: 'short' })).toMatchObject({
+      ok: false,
+      code: 'bad_request',
+    });
+  });
+
+  it('moves a live session to the new connection and tells the old one why it was cut off', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    const twin = await client(server);
+    expect(expectOk(await twin.join({ room: 'r', name: 'B', token: b.joined.token })).id).toBe(2);
+    const notice = await b.socket.waitFor<Fail>('refused');
+    expect(notice.code).toBe('replaced');
+    expect(await b.socket.waitFor('disconnect')).toBe('io server disconnect');
+
+    // The replaced socket's disconnect must not put the session into grace.
+    expectOk(await twin.raw('relay', { to: 1, data: 'still here' }));
+    expect((await a.socket.waitFor<{ from: number; data: string }>('relay')).from).toBe(2);
+    expect(
+      a.socket.received<RosterMsg>('roster').some((r) => r.members.some((m) => m.state === 'grace')),
+    ).toBe(false);
+  });
+
+  it('removes a member at once on leave', async () => {
+    const server = await serve({ graceMs: 60_000 });
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    expectOk(await b.socket.raw('leave', {}));
+    const roster = await a.socket.waitFor<RosterMsg>('roster', (r) => ids(r).join() === '1');
+    expect(roster.members[0]?.state).toBe('connected');
+    expect(await b.socket.raw('relay', { to: 1, data: 'x' })).toMatchObject({
+      ok: false,
+      code: 'not_joined',
+    });
+    expect(await b.socket.raw('leave', {})).toMatchObject({ ok: false, code: 'not_joined' });
+    expect(await b.socket.join({ room: 'r', name: 'B', token: b.joined.token })).toMatchObject({
+      code: 'bad_token',
+    });
+
+    expectOk(await a.socket.raw('leave'));
+    expect(await server.handle.store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+    expect(expectOk(await b.socket.join({ room: 'r', name: 'B' })).id).toBe(1);
+  });
+});
+
+describe('signal and relay', () => {
+  it('forward only inside the sender room, unread, and refuse other targets', async () => {
+    const server = await serve();
+    const a1 = await member(server, 'A', 'a1');
+    const a2 = await member(server, 'A', 'a2');
+    const b1 = await member(server, 'B', 'b1');
+    const b2 = await member(server, 'B', 'b2');
+    const outsider = await client(server);
+
+    const sdp = { type: 'offer', sdp: 'v=0\r\n…', nested: { any: ['thing', 1, null] } };
+    expectOk(await a1.socket.raw('signal', { to: 2, data: sdp }));
+    expectOk(await a1.socket.raw('relay', { to: 2, data: '{"hb":1}' }));
+    expect(await a2.socket.waitFor('signal')).toEqual({ from: 1, data: sdp });
+    expect(await a2.socket.waitFor('relay')).toEqual({ from: 1, data: '{"hb":1}' });
+
+    expect(await a1.socket.raw('relay', { to: 3, data: 'x' })).toMatchObject({
+      ok: false,
+      code: 'not_in_room',
+    });
+    expect(await a1.socket.raw('signal', { to: 9, data: {} })).toMatchObject({
+      ok: false,
+      code: 'not_in_room',
+    });
+    expect(await a1.socket.raw('relay', { to: 1, data: 'me' })).toMatchObject({
+      ok: false,
+      code: 'bad_request',
+    });
+    expect(await outsider.raw('relay', { to: 1, data: 'x' })).toMatchObject({
+      ok: false,
+      code: 'not_joined',
+    });
+    expect(await outsider.raw('signal', { to: 2, data: {} })).toMatchObject({
+      ok: false,
+      code: 'not_joined',
+    });
+
+    // Room B's member 2 must have seen only room B's traffic: a sentinel proves everything earlier arrived.
+    expectOk(await b1.socket.raw('relay', { to: 2, data: 'sentinel' }));
+    await b2.socket.waitFor('relay', (m: { data: string }) => m.data === 'sentinel');
+    expect(b2.socket.received('relay')).toEqual([{ from: 1, data: 'sentinel' }]);
+    expect(b2.socket.received('signal')).toEqual([]);
+    expect(a1.socket.received('relay')).toEqual([]);
+
+    const metrics = await server.handle.metrics();
+    expect(metrics).toMatch(/lockstep_relayed_bytes_total\{kind="relay"\} 16\b/);
+    expect(metrics).toMatch(
+      new RegExp(
+        `lockstep_relayed_bytes_total\\{kind="signal"\\} ${Buffer.byteLength(JSON.stringify(sdp))}\\b`,
+      ),
+    );
+  });
+
+  it('refuses a member in grace and payloads over the size cap', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    const big = 'x'.repeat(LIMITS.payloadBytes + 1);
+    expect(await a.socket.raw('relay', { to: 2, data: big })).toMatchObject({ ok: false, code: 'too_large' });
+    expect(await a.socket.raw('signal', { to: 2, data: { sdp: big } })).toMatchObject({
+      ok: false,
+      code: 'too_large',
+    });
+    expectOk(await a.socket.raw('relay', { to: 2, data: 'y'.repeat(LIMITS.payloadBytes) }));
+    b.socket.close();
+    await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
+    const toGrace = await a.socket.raw('relay', { to: 2, data: 'x' });
+    expect(toGrace).toMatchObject({ ok: false, code: 'not_in_room' });
+    expect((toGrace as Fail).error).toMatch(/grace/);
+  });
+});
+
+describe('rate limiting', () => {
+  it('answers a flood with rate_limited errors, then disconnects; the server keeps serving', async () => {
+    const frozen = { now: () => 1_000 };
+    const server = await serve({ clock: frozen, rateLimit: { perSecond: 1, burst: 5, strikes: 10 } });
+    const flooder = await client(server);
+    // Unknown events are answered synchronously, so every answer before the cut-off is certain to arrive.
+    const replies = await Promise.allSettled(Array.from({ length: 30 }, () => flooder.raw('flood', {})));
+    const codes = replies.map((r) => (r.status === 'fulfilled' && !r.value.ok ? r.value.code : r.status));
+    expect(codes.slice(0, 5)).toEqual(Array(5).fill('unknown_event'));
+    expect(codes.slice(5, 15)).toEqual(Array(10).fill('rate_limited'));
+    expect(codes.slice(15)).toEqual(Array(15).fill('rejected'));
+    expect(await flooder.waitFor('disconnect')).toBe('io server disconnect');
+
+    const health = await fetch(`${server.url}/healthz`);
+    expect(health.status).toBe(200);
+    const fresh = await client(server);
+    expectOk(await fresh.join({ room: 'after', name: 'ok' }));
+    expect(await server.handle.metrics()).toMatch(/lockstep_rejected_total\{reason="rate_limited"\} 10\b/);
+  });
+});
+
+describe('hardening', () => {
+  type Case = [label: string, event: string, payload: unknown[], code: ErrorCode, message: RegExp];
+  const huge = 'h'.repeat(60_000);
+  const nested = (depth: number): unknown => (depth === 0 ? 'leaf' : { a: [nested(depth - 1), 1, null] });
+  const joinCases: Case[] = [
+    ['no payload', 'join', [], 'bad_request', /payload must be an object/],
+    ['a number', 'join', [42], 'bad_request', /payload must be an object/],
+    ['a string', 'join', ['room'], 'bad_request', /payload must be an object/],
+    ['an array', 'join', [['r', 'n']], 'bad_request', /payload must be an object/],
+    ['null', 'join', [null], 'bad_request', /payload must be an object/],
+    ['two payloads', 'join', [{ room: 'r', name: 'n' }, 'extra'], 'bad_request', /one payload argument/],
+    ['missing room', 'join', [{ name: 'n' }], 'bad_request', /room must be a string/],
+    ['missing name', 'join', [{ room: 'r' }], 'bad_request', /name must be a string/],
+    ['numeric room', 'join', [{ room: 5, name: 'n' }], 'bad_request', /room must be a string/],
+    ['empty room', 'join', [{ room: '', name: 'n' }], 'bad_request', /room must not be empty/],
+    ['room with a slash', 'join', [{ room: 'a/b', name: 'n' }], 'bad_request', /room may contain only/],
+    ['room too long', 'join', [{ room: 'r'.repeat(65), name: 'n' }], 'bad_request', /room is too long/],
+    ['name too long', 'join', [{ room: 'r', name: 'n'.repeat(33) }], 'bad_request', /name is too long/],
+    ['huge name', 'join', [{ room: 'r', name: huge }], 'bad_request', /name is too long/],
+    [
+      'only control chars',
+      'join',
+      [{ room: 'r', name: '\u0000\u0007\u202E' }],
+      'bad_request',
+      /name must not be empty/,
+    ],
+    ['name object', 'join', [{ room: 'r', name: { toString: 'x' } }], 'bad_request', /name must be a string/],
+    ['nested junk', 'join', [{ room: nested(20), name: 'n' }], 'bad_request', /room must be a string/],
+    [
+      'unknown field',
+      'join',
+      [{ room: 'r', name: 'n', admin: true }],
+      'bad_request',
+      /unknown field\(s\) "admin"/,
+    ],
+    ['token number', 'join', [{ room: 'r', name: 'n', token: 7 }], 'bad_request', /token must be a string/],
+    [
+      'heartbeat as text',
+      'join',
+      [{ room: 'r', name: 'n', settings: { heartbeatMs: 'fast' } }],
+      'bad_request',
+      /settings\.heartbeatMs must be a number/,
+    ],
+    [
+      'heartbeat too small',
+      'join',
+      [{ room: 'r', name: 'n', settings: { heartbeatMs: 10 } }],
+      'bad_request',
+      /settings\.heartbeatMs must be at least 50/,
+    ],
+    [
+      'timeout too large',
+      'join',
+      [{ room: 'r', name: 'n', settings: { timeoutMs: 1e9 } }],
+      'bad_request',
+      /settings\.timeoutMs must be at most 60000/,
+    ],
+    [
+      'fractional heartbeat',
+      'join',
+      [{ room: 'r', name: 'n', settings: { heartbeatMs: 100.5 } }],
+      'bad_request',
+      /whole number/,
+    ],
+    [
+      'timeout under 3 heartbeats',
+      'join',
+      [{ room: 'r', name: 'n', settings: { heartbeatMs: 1000, timeoutMs: 2999 } }],
+      'bad_request',
+      /settings\.timeoutMs must be at least 3 × heartbeatMs/,
+    ],
+    [
+      'default timeout under 3 heartbeats',
+      'join',
+      [{ room: 'r', name: 'n', settings: { heartbeatMs: 600 } }],
+      'bad_request',
+      /timeoutMs must be at least 3/,
+    ],
+    [
+      'no stages',
+      'join',
+      [{ room: 'r', name: 'n', settings: { stages: [] } }],
+      'bad_request',
+      /at least 1 stage/,
+    ],
+    [
+      'too many stages',
+      'join',
+      [{ room: 'r', name: 'n', settings: { stages: Array(101).fill('s') } }],
+      'bad_request',
+      /at most 100 stages/,
+    ],
+    [
+      'blank stage name',
+      'join',
+      [{ room: 'r', name: 'n', settings: { stages: ['ok', ' \u0000 '] } }],
+      'bad_request',
+      /settings\.stages\[1\] must not be empty/,
+    ],
+    [
+      'settings array',
+      'join',
+      [{ room: 'r', name: 'n', settings: [1] }],
+      'bad_request',
+      /settings must be an object/,
+    ],
+    ['unknown event', 'hack', [{}], 'unknown_event', /unknown event "hack"; expected one of join, leave/],
+    ['numeric event', '42', [{}], 'unknown_event', /unknown event "42"/],
+    ['leave with junk', 'leave', [{ all: true }], 'bad_request', /unknown field/],
+    ['leave unjoined', 'leave', [{}], 'not_joined', /has not joined/],
+    ['relay unjoined', 'relay', [{ to: 1, data: 'x' }], 'not_joined', /join a room first/],
+  ];
+
+  it.each(joinCases)('answers %s with a clear error', async (_label, event, payload, code, message) => {
+    const server = await serve();
+    const socket = await client(server);
+    const res = await socket.raw(event, ...payload);
+    expect(res).toMatchObject({ ok: false, code });
+    expect((res as Fail).error).toMatch(message);
+    expect((res as Fail).error.length).toBeLessThan(200);
+    expectOk(await socket.join({ room: 'still-fine', name: 'ok' }));
+  });
+
+  const joinedCases: Case[] = [
+    ['relay to text', 'relay', [{ to: 'two', data: 'x' }], 'bad_request', /to must be a player ID/],
+    ['relay to negative', 'relay', [{ to: -1, data: 'x' }], 'bad_request', /positive/],
+    ['relay to fraction', 'relay', [{ to: 1.5, data: 'x' }], 'bad_request', /whole number/],
+    ['relay without data', 'relay', [{ to: 2 }], 'bad_request', /data must be a string/],
+    ['relay object data', 'relay', [{ to: 2, data: { a: 1 } }], 'bad_request', /data must be a string/],
+    ['relay extra field', 'relay', [{ to: 2, data: 'x', via: 3 }], 'bad_request', /unknown field\(s\) "via"/],
+    ['signal without data', 'signal', [{ to: 2 }], 'bad_request', /data is required/],
+    ['signal null data', 'signal', [{ to: 2, data: null }], 'bad_request', /data is required/],
+    ['signal as string', 'signal', ['offer'], 'bad_request', /payload must be an object/],
+    ['signal no payload', 'signal', [], 'bad_request', /payload must be an object/],
+  ];
+
+  it.each(joinedCases)(
+    'answers a joined member sending %s with a clear error',
+    async (...[, event, payload, code, message]) => {
+      const server = await serve();
+      const a = await member(server, 'r', 'A');
+      const b = await member(server, 'r', 'B');
+      const res = await a.socket.raw(event, ...payload);
+      expect(res).toMatchObject({ ok: false, code });
+      expect((res as Fail).error).toMatch(message);
+      expectOk(await a.socket.raw('relay', { to: 2, data: 'after' }));
+      expect(await b.socket.waitFor('relay')).toEqual({ from: 1, data: 'after' });
+    },
+  );
+
+  it('reports refusals without an ack through the refused event', async () => {
+    const server = await serve();
+    const socket = await client(server);
+    const untyped = socket.socket as unknown as { emit(event: string, ...args: unknown[]): void };
+    untyped.emit('nope', { x: 1 });
+    untyped.emit('join', { room: 'r', name: 'n' });
+    untyped.emit('relay', { to: 1, data: 'x' });
+    const refused = await socket.waitFor<Fail>('refused', (f) => f.code === 'not_joined');
+    const all = socket.received<Fail>('refused');
+    expect(all.map((f) => f.code)).toEqual(['unknown_event', 'bad_request', 'not_joined']);
+    expect(all[1]?.error).toMatch(/acknowledgement/);
+    expect(refused.error).toMatch(/join a room first/);
+    expect(await server.handle.store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+  });
+
+  it('survives thousands of random events and payloads; afterwards /healthz answers and a room forms', async () => {
+    const server = await serve({
+      rateLimit: { perSecond: 1e6, burst: 1e6, strikes: 1e6 },
+      maxJoinsPerSocket: 1e6,
+    });
+    const sockets = await Promise.all(Array.from({ length: 4 }, () => client(server)));
+    let seed = 0x1234abcd;
+    const random = () => {
+      // xorshift32: deterministic, so a failure can be replayed.
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) / 2 ** 32;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+    const text = (max: number) =>
+      Array.from({ length: Math.floor(random() * max) }, () =>
+        String.fromCodePoint(Math.floor(random() * 0x2fff)),
+      ).join('');
+    const value = (depth: number): unknown => {
+      switch (Math.floor(random() * (depth > 3 ? 6 : 9))) {
+        case 0:
+          return Math.floor(random() * 10);
+        case 1:
+          return random() * 1e12 - 5e11;
+        case 2:
+          return text(40);
+        case 3:
+          return pick([true, false, null, -0, Number.MAX_SAFE_INTEGER, 1e308]);
+        case 4:
+          return pick(['r', 'room-1', 'x'.repeat(65), '', newResumeToken()]);
+        case 5:
+          return 'y'.repeat(Math.floor(random() * 20_000));
+        case 6:
+          return Array.from({ length: Math.floor(random() * 5) }, () => value(depth + 1));
+        default: {
+          const keys = [
+            'room',
+            'name',
+            'token',
+            'settings',
+            'to',
+            'data',
+            'heartbeatMs',
+            'timeoutMs',
+            'stages',
+            text(8),
+          ];
+          return Object.fromEntries(
+            Array.from({ length: Math.floor(random() * 5) }, () => [pick(keys), value(depth + 1)]),
+          );
+        }
+      }
+    };
+    const events = [
+      'join',
+      'leave',
+      'signal',
+      'relay',
+      'roster',
+      'refused',
+      'shutdown',
+      'toString',
+      '__proto__',
+    ];
+    const replies: Promise<unknown>[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const socket = pick(sockets);
+      const event = random() < 0.6 ? pick(events) : text(30) || 'x';
+      let args = Array.from({ length: Math.floor(random() * 3) }, () => value(0));
+      // Frames over maxHttpBufferSize cost the connection (tested separately); keep the fuzz inside it.
+      if (JSON.stringify(args).length > 48_000) args = [];
+      if (random() < 0.8) replies.push(socket.raw(event, ...args));
+      else (socket.socket as unknown as { emit(e: string, ...a: unknown[]): void }).emit(event, ...args);
+    }
+    const settled = await Promise.all(replies);
+    for (const reply of settled) {
+      expect(reply).toEqual(expect.objectContaining({ ok: expect.any(Boolean) }));
+      const res = reply as { ok: boolean; code?: ErrorCode; error?: string };
+      if (!res.ok) {
+        expect(ERROR_CODES).toContain(res.code);
+        expect(res.error).toEqual(expect.any(String));
+      }
+    }
+    expect(settled.filter((r) => !(r as { ok: boolean }).ok).length).toBeGreaterThan(1_000);
+    for (const socket of sockets) expect(socket.socket.connected).toBe(true);
+
+    const health = await fetch(`${server.url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const a = await member(server, 'fresh-room', 'A');
+    const b = await member(server, 'fresh-room', 'B');
+    expect([a.joined.id, b.joined.id]).toEqual([1, 2]);
+    expectOk(await b.socket.raw('relay', { to: 1, data: 'hello' }));
+    expect(await a.socket.waitFor('relay')).toEqual({ from: 2, data: 'hello' });
+  });
+});
+
+describe('connections', () => {
+  it('caps sockets per address and frees the slot when one closes', async () => {
+    const server = await serve({ maxSocketsPerIp: 2 });
+    const first = await client(server);
+    await client(server);
+    const third = connectUnchecked(server.url);
+    clients.push(third);
+    await third.waitFor('connect_error');
+
+    const serverSide = server.handle.io.sockets.sockets.get(first.socket.id ?? '');
+    // The address slot frees when the transport closes, which comes after the socket.io disconnect.
+    const gone = new Promise((resolve) => serverSide?.conn.once('close', resolve));
+    first.close();
+    await gone;
+    await client(server);
+    expect(await server.handle.metrics()).toMatch(/lockstep_rejected_total\{reason="too_many_sockets"\} 1\b/);
+  });
+
+  it('accepts its own origin and listed origins, and refuses other browser origins', async () => {
+    const server = await serve({ allowedOrigins: ['https://app.example'] });
+    const port = new URL(server.url).port;
+    await client(server, { extraHeaders: { origin: `http://127.0.0.1:${port}` } });
+    await client(server, { extraHeaders: { origin: 'https://app.example' } });
+    const evil = connectUnchecked(server.url, { extraHeaders: { origin: 'https://evil.example' } });
+    clients.push(evil);
+    await evil.waitFor('connect_error');
+    expect(evil.received('connect')).toEqual([]);
+  });
+
+  it('drops a connection that sends a frame over maxHttpBufferSize and carries on', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    (b.socket.socket as unknown as { emit(e: string, ...a: unknown[]): void }).emit('relay', {
+      to: 1,
+      data: 'z'.repeat(100_000),
+    });
+    expect(await b.socket.waitFor('disconnect')).toBe('transport close');
+    await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
+    expect(a.socket.received('relay')).toEqual([]);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it('keeps the engine limits: small buffers and dead sockets noticed within 10 s', async () => {
+    const server = await serve({ maxHttpBufferBytes: 10 * 1024 * 1024 });
+    const opts = server.handle.io.engine.opts;
+    expect(opts.maxHttpBufferSize).toBeLessThanOrEqual(64 * 1024);
+    expect((opts.pingInterval ?? 0) + (opts.pingTimeout ?? 0)).toBeLessThanOrEqual(10_000);
+  });
+
+  it('tells every client about a shutdown before closing, then refuses new connections', async () => {
+    const server = await serve({ shutdownReconnectMs: 750 });
+    const a = await member(server, 'r', 'A');
+    const idle = await client(server);
+    await server.handle.close();
+    for (const socket of [a.socket, idle]) {
+      expect(await socket.waitFor('shutdown')).toEqual({ reconnectInMs: 750 });
+      await socket.waitFor('disconnect');
+      const order = socket.events.map((e) => e.event).filter((e) => e === 'shutdown' || e === 'disconnect');
+      expect(order).toEqual(['shutdown', 'disconnect']);
+    }
+    expect(server.handle.shuttingDown).toBe(true);
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('http', () => {
+  it('serves health, metrics and the built client with the app shell for room links', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'lockstep-static-'));
+    try {
+      await mkdir(path.join(dir, 'assets'));
+      await writeFile(path.join(dir, 'index.html'), '<!doctype html><title>Lockstep</title>');
+      await writeFile(path.join(dir, 'assets', 'app-abc123.js'), 'console.log(1)');
+      const server = await serve({ staticDir: dir });
+      await member(server, 'r', 'A');
+
+      const get = (p: string) => fetch(`${server.url}${p}`);
+      for (const p of ['/', '/r/some-room', '/r/some-room/']) {
+        const res = await get(p);
+        expect(res.status, p).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/text\/html/);
+        expect(await res.text()).toContain('<title>Lockstep</title>');
+      }
+      const asset = await get('/assets/app-abc123.js');
+      expect(asset.headers.get('cache-control')).toMatch(/immutable/);
+      expect(await asset.text()).toBe('console.log(1)');
+      for (const p of ['/missing.js', '/r/a/b', '/%2e%2e/%2e%2e/etc/passwd', '/..%2f..%2fpackage.json']) {
+        expect((await get(p)).status, p).toBe(404);
+      }
+      expect((await fetch(`${server.url}/`, { method: 'POST' })).status).toBe(405);
+
+      const metrics = await (await get('/metrics')).text();
+      expect(metrics).toMatch(/lockstep_rooms 1\b/);
+      expect(metrics).toMatch(/lockstep_members\{state="connected"\} 1\b/);
+      expect(metrics).toMatch(/lockstep_events_total\{kind="join"\} 1\b/);
+      expect(metrics).toMatch(/lockstep_connections 1\b/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,508 @@
+// The signaling server: socket.io transport, input hardening and routing on top of a RoomStore.
+// Reads no environment; index.ts turns env into these options.
+
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import { type Logger, pino } from 'pino';
+import type { Registry } from 'prom-client';
+import { Server, type Socket } from 'socket.io';
+import type { z } from 'zod';
+import type {
+  Ack,
+  ClientToServerEvents,
+  ErrorCode,
+  Fail,
+  IceServer,
+  Joined,
+  PlayerId,
+  RosterMsg,
+  ServerToClientEvents,
+} from './events.ts';
+import { LIMITS } from './events.ts';
+import { createHttpRoutes, type Middleware } from './http.ts';
+import { createMetrics } from './metrics.ts';
+import { type RateLimitOptions, TokenBucket } from './rateLimit.ts';
+import { type Clock, MemoryRoomStore, type RoomStore, systemClock } from './rooms.ts';
+import {
+  cleanText,
+  defaultSettings,
+  describeIssues,
+  joinSchema,
+  leaveSchema,
+  relaySchema,
+  signalSchema,
+} from './schemas.ts';
+
+/** Reserved for a multi-node adapter; nothing is exchanged between nodes yet. */
+export type InterServerEvents = Record<never, never>;
+
+export interface SocketData {
+  ip: string;
+  joins: number;
+  session: { room: string; id: PlayerId } | undefined;
+}
+
+export type SignalingIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+export const MAX_HTTP_BUFFER_BYTES = 64 * 1024;
+
+export interface SignalingOptions {
+  /** How long a disconnected session keeps its ID (ms). */
+  graceMs?: number;
+  maxMembers?: number;
+  /** Extra origins allowed besides the server's own; '*' allows any. Requests without Origin are allowed. */
+  allowedOrigins?: readonly string[] | '*';
+  iceServers?: IceServer[];
+  rateLimit?: Partial<RateLimitOptions>;
+  maxJoinsPerSocket?: number;
+  maxSocketsPerIp?: number;
+  maxConnections?: number;
+  /** Take the client address from the last X-Forwarded-For hop (one trusted reverse proxy in front). */
+  trustProxy?: boolean;
+  pingIntervalMs?: number;
+  pingTimeoutMs?: number;
+  /** Capped at MAX_HTTP_BUFFER_BYTES. */
+  maxHttpBufferBytes?: number;
+  /** Suggested delay sent to clients in the `shutdown` event. */
+  shutdownReconnectMs?: number;
+  /** How long close() waits for clients to receive `shutdown` before cutting connections. */
+  shutdownDrainMs?: number;
+  staticDir?: string;
+  /** Dev: a middleware (Vite) that answers every non-API HTTP request. */
+  fallback?: Middleware;
+  /** Leave foreign WebSocket upgrades (Vite HMR) alone instead of destroying them. */
+  sharedUpgrades?: boolean;
+  /** Also export Node process metrics (CPU, memory, event loop) on /metrics. */
+  processMetrics?: boolean;
+  logger?: Logger;
+  clock?: Clock;
+  store?: RoomStore;
+}
+
+export interface SignalingServer {
+  io: SignalingIo;
+  store: RoomStore;
+  registry: Registry;
+  metrics(): Promise<string>;
+  readonly shuttingDown: boolean;
+  /** Tells every client to reconnect later (`shutdown`), disconnects them and closes the HTTP server. */
+  close(): Promise<void>;
+}
+
+export const DEFAULTS = {
+  graceMs: 15_000,
+  maxMembers: 50,
+  rateLimit: { perSecond: 100, burst: 200, strikes: 50 },
+  maxJoinsPerSocket: 20,
+  maxSocketsPerIp: 100,
+  maxConnections: 10_000,
+  // A dead socket is noticed within pingInterval + pingTimeout = 8 s.
+  pingIntervalMs: 4_000,
+  pingTimeoutMs: 4_000,
+  shutdownReconnectMs: 1_000,
+  shutdownDrainMs: 2_000,
+} as const;
+
+const KNOWN_EVENTS = [
+  'join',
+  'leave',
+  'signal',
+  'relay',
+] as const satisfies readonly (keyof ClientToServerEvents)[];
+type KnownEvent = (typeof KNOWN_EVENTS)[number];
+const isKnownEvent = (event: string): event is KnownEvent =>
+  (KNOWN_EVENTS as readonly string[]).includes(event);
+
+const roomChannel = (room: string) => `room:${room}`;
+
+type Result = Ack<object>;
+type AckFn = (res: Result) => void;
+
+class Refusal extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parse<T extends z.ZodType>(schema: T, event: string, payload: unknown): z.output<T> {
+  const result = schema.safeParse(payload);
+  if (!result.success) throw new Refusal('bad_request', `${event}: ${describeIssues(result.error)}`);
+  return result.data;
+}
+
+function jsonBytes(data: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(data) ?? '');
+  } catch {
+    // Cycles cannot arrive over the wire; only absurd nesting can make stringify throw.
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',');
+    const last = hops.at(-1)?.trim();
+    if (last) return last;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+export function createSignalingServer(
+  httpServer: HttpServer,
+  options: SignalingOptions = {},
+): SignalingServer {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const graceMs = options.graceMs ?? DEFAULTS.graceMs;
+  const rateLimit: RateLimitOptions = { ...DEFAULTS.rateLimit, ...options.rateLimit };
+  const maxJoinsPerSocket = options.maxJoinsPerSocket ?? DEFAULTS.maxJoinsPerSocket;
+  const maxSocketsPerIp = options.maxSocketsPerIp ?? DEFAULTS.maxSocketsPerIp;
+  const maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
+  const trustProxy = options.trustProxy ?? false;
+  const allowedOrigins = options.allowedOrigins ?? [];
+  const iceServers = options.iceServers ?? [];
+  const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
+  const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
+  const store =
+    options.store ??
+    new MemoryRoomStore({ clock, graceMs, maxMembers: options.maxMembers ?? DEFAULTS.maxMembers });
+  const metrics = createMetrics(store, { processMetrics: options.processMetrics ?? false });
+
+  let shuttingDown = false;
+  let closing: Promise<void> | undefined;
+
+  httpServer.on(
+    'request',
+    createHttpRoutes({
+      ...(options.staticDir === undefined ? {} : { staticDir: options.staticDir }),
+      ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
+      registry: metrics.registry,
+      isShuttingDown: () => shuttingDown,
+      logger,
+    }),
+  );
+
+  function originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    // Only browsers send Origin, and only browsers need protecting from cross-site pages.
+    if (origin === undefined) return true;
+    if (allowedOrigins === '*' || allowedOrigins.includes(origin)) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  const socketsPerIp = new Map<string, number>();
+
+  const io: SignalingIo = new Server(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: Math.min(options.maxHttpBufferBytes ?? MAX_HTTP_BUFFER_BYTES, MAX_HTTP_BUFFER_BYTES),
+    pingInterval: options.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
+    pingTimeout: options.pingTimeoutMs ?? DEFAULTS.pingTimeoutMs,
+    connectTimeout: 10_000,
+    destroyUpgrade: !(options.sharedUpgrades ?? false),
+    ...(allowedOrigins === '*' || allowedOrigins.length > 0
+      ? { cors: { origin: allowedOrigins === '*' ? true : [...allowedOrigins] } }
+      : {}),
+    allowRequest: (req, callback) => {
+      const refuse = (reason: string, message: string) => {
+        metrics.rejected.inc({ reason });
+        logger.debug({ reason, origin: req.headers.origin }, 'connection refused');
+        callback(message, false);
+      };
+      if (shuttingDown) return refuse('shutting_down', 'server is shutting down');
+      if (!originAllowed(req)) return refuse('origin', 'origin not allowed');
+      if (io.engine.clientsCount >= maxConnections) return refuse('capacity', 'server is at capacity');
+      const ip = clientAddress(req, trustProxy);
+      if ((socketsPerIp.get(ip) ?? 0) >= maxSocketsPerIp) {
+        return refuse('too_many_sockets', 'too many connections from this address');
+      }
+      callback(null, true);
+    },
+  });
+
+  io.engine.on(
+    'connection',
+    (raw: { request: IncomingMessage; once(event: 'close', fn: () => void): void }) => {
+      const ip = clientAddress(raw.request, trustProxy);
+      socketsPerIp.set(ip, (socketsPerIp.get(ip) ?? 0) + 1);
+      raw.once('close', () => {
+        const left = (socketsPerIp.get(ip) ?? 1) - 1;
+        if (left <= 0) socketsPerIp.delete(ip);
+        else socketsPerIp.set(ip, left);
+      });
+    },
+  );
+
+  // One timer for the earliest grace expiry; rescheduled after every change to the sessions.
+  let expiryTimer: NodeJS.Timeout | undefined;
+  let expiryAt: number | undefined;
+
+  async function scheduleExpiry(): Promise<void> {
+    const next = await store.nextExpiry();
+    if (next === expiryAt || shuttingDown) return;
+    clearTimeout(expiryTimer);
+    expiryAt = next;
+    if (next === undefined) return;
+    expiryTimer = setTimeout(
+      () => {
+        expiryAt = undefined;
+        expireSessions().catch((err: unknown) => logger.error({ err }, 'session expiry failed'));
+      },
+      Math.max(0, next - clock.now()),
+    );
+    expiryTimer.unref();
+  }
+
+  async function expireSessions(): Promise<void> {
+    for (const roster of await store.expire()) {
+      logger.info({ room: roster.room, members: roster.members.length }, 'sessions expired');
+      pushRoster(roster);
+    }
+    await scheduleExpiry();
+  }
+
+  function pushRoster(roster: RosterMsg, except?: SignalingSocket): void {
+    const target = except ? except.to(roomChannel(roster.room)) : io.to(roomChannel(roster.room));
+    target.emit('roster', roster);
+  }
+
+  function fail(code: ErrorCode, error: string): Fail {
+    return { ok: false, code, error };
+  }
+
+  const handlers: Record<
+    KnownEvent,
+    (socket: SignalingSocket, payload: unknown, ack?: AckFn) => Promise<Result>
+  > = {
+    async join(socket, payload, ack) {
+      if (!ack) throw new Refusal('bad_request', 'join needs an acknowledgement callback to receive the ID');
+      if (shuttingDown) throw new Refusal('shutting_down', 'server is shutting down; reconnect shortly');
+      const current = socket.data.session;
+      if (current) {
+        throw new Refusal(
+          'already_joined',
+          `this connection is already player ${current.id} in room ${current.room}; leave first`,
+        );
+      }
+      if (++socket.data.joins > maxJoinsPerSocket) {
+        throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
+      }
+      const req = parse(joinSchema, 'join', payload);
+      const outcome = await store.join({
+        room: req.room,
+        name: req.name,
+        settings: req.settings ?? defaultSettings(),
+        socketId: socket.id,
+        ...(req.token === undefined ? {} : { token: req.token }),
+      });
+      if (!outcome.ok) throw new Refusal(outcome.code, outcome.error);
+
+      socket.data.session = { room: req.room, id: outcome.id };
+      socket.join(roomChannel(req.room));
+      if (outcome.replacedSocketId !== undefined) {
+        io.to(outcome.replacedSocketId).emit(
+          'refused',
+          fail('replaced', `player ${outcome.id} was resumed by another connection with the same token`),
+        );
+        io.in(outcome.replacedSocketId).disconnectSockets(true);
+      }
+      logger.info(
+        { sid: socket.id, room: req.room, id: outcome.id, resumed: outcome.resumed },
+        outcome.resumed ? 'session resumed' : 'player joined',
+      );
+      if (outcome.changed) pushRoster(outcome.roster, socket);
+      await scheduleExpiry();
+      const joined: Joined = {
+        id: outcome.id,
+        token: outcome.token,
+        resumed: outcome.resumed,
+        settings: outcome.settings,
+        roster: outcome.roster,
+        iceServers,
+        graceMs,
+      };
+      return { ok: true, ...joined };
+    },
+
+    async leave(socket, payload) {
+      parse(leaveSchema, 'leave', payload);
+      const session = socket.data.session;
+      if (!session) throw new Refusal('not_joined', 'leave: this connection has not joined a room');
+      socket.data.session = undefined;
+      socket.leave(roomChannel(session.room));
+      const roster = await store.leave(session.room, session.id, socket.id);
+      if (roster) pushRoster(roster);
+      logger.info({ sid: socket.id, room: session.room, id: session.id }, 'player left');
+      await scheduleExpiry();
+      return { ok: true };
+    },
+
+    async signal(socket, payload) {
+      const session = requireSession(socket, 'signal');
+      const req = parse(signalSchema, 'signal', payload);
+      const bytes = jsonBytes(req.data);
+      checkSize('signal', bytes);
+      const targetSocket = await resolveTarget(session, req.to, 'signal');
+      io.to(targetSocket).emit('signal', { from: session.id, data: req.data });
+      metrics.relayedBytes.inc({ kind: 'signal' }, bytes);
+      return { ok: true };
+    },
+
+    async relay(socket, payload) {
+      const session = requireSession(socket, 'relay');
+      const req = parse(relaySchema, 'relay', payload);
+      const bytes = Buffer.byteLength(req.data);
+      checkSize('relay', bytes);
+      const targetSocket = await resolveTarget(session, req.to, 'relay');
+      io.to(targetSocket).emit('relay', { from: session.id, data: req.data });
+      metrics.relayedBytes.inc({ kind: 'relay' }, bytes);
+      return { ok: true };
+    },
+  };
+
+  function requireSession(socket: SignalingSocket, event: string) {
+    const session = socket.data.session;
+    if (!session) throw new Refusal('not_joined', `${event}: join a room first`);
+    return session;
+  }
+
+  function checkSize(event: string, bytes: number): void {
+    if (bytes > LIMITS.payloadBytes) {
+      throw new Refusal('too_large', `${event}: data is larger than ${LIMITS.payloadBytes} bytes`);
+    }
+  }
+
+  async function resolveTarget(session: { room: string; id: PlayerId }, to: PlayerId, event: string) {
+    if (to === session.id) throw new Refusal('bad_request', `${event}: cannot send to yourself`);
+    const route = await store.route(session.room, to);
+    if (!route) throw new Refusal('not_in_room', `${event}: player ${to} is not a member of this room`);
+    if (route.socketId === undefined) {
+      throw new Refusal('not_in_room', `${event}: player ${to} is disconnected (in grace) right now`);
+    }
+    return route.socketId;
+  }
+
+  io.on('connection', (socket) => {
+    socket.data = { ip: clientAddress(socket.request, trustProxy), joins: 0, session: undefined };
+    metrics.connections.inc();
+    const bucket = new TokenBucket(rateLimit, clock);
+    // Events of one socket run strictly in order, so a disconnect never overtakes the join before it
+    // and signals reach the peer in the order they were sent.
+    let queue: Promise<void> = Promise.resolve();
+    const enqueue = (task: () => Promise<void>) => {
+      queue = queue
+        .then(task)
+        .catch((err: unknown) => logger.error({ err, sid: socket.id }, 'handler failed'));
+    };
+
+    const reply = (result: Result, ack: AckFn | undefined) => {
+      if (!result.ok) metrics.rejected.inc({ reason: result.code });
+      if (ack) ack(result);
+      else if (!result.ok) socket.emit('refused', result);
+    };
+
+    socket.onAny((rawEvent: unknown, ...args: unknown[]) => {
+      // Packets already read after a disconnect still reach onAny listeners.
+      if (socket.disconnected) return;
+      const ack = typeof args.at(-1) === 'function' ? (args.pop() as AckFn) : undefined;
+      const event = String(rawEvent);
+      metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
+
+      const decision = bucket.take();
+      if (decision !== 'allow') {
+        reply(fail('rate_limited', 'too many events; slow down'), ack);
+        if (decision === 'disconnect') {
+          logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
+          socket.disconnect(true);
+        }
+        return;
+      }
+      if (!isKnownEvent(event)) {
+        const shown = cleanText(event).slice(0, 40);
+        reply(
+          fail('unknown_event', `unknown event "${shown}"; expected one of ${KNOWN_EVENTS.join(', ')}`),
+          ack,
+        );
+        return;
+      }
+      if (args.length > 1) {
+        reply(fail('bad_request', `${event}: expected one payload argument, got ${args.length}`), ack);
+        return;
+      }
+      enqueue(async () => {
+        let result: Result;
+        try {
+          result = await handlers[event](socket, args[0], ack);
+        } catch (err) {
+          if (err instanceof Refusal) {
+            result = fail(err.code, err.message);
+          } else {
+            logger.error({ err, sid: socket.id, event }, 'handler failed');
+            result = fail('internal_error', `${event}: internal server error`);
+          }
+        }
+        reply(result, ack);
+      });
+    });
+
+    socket.on('disconnect', (reason) => {
+      metrics.connections.dec();
+      enqueue(async () => {
+        const session = socket.data.session;
+        if (!session) return;
+        const roster = await store.disconnect(session.room, session.id, socket.id);
+        logger.info({ sid: socket.id, room: session.room, id: session.id, reason }, 'player disconnected');
+        if (roster) pushRoster(roster);
+        await scheduleExpiry();
+      });
+    });
+  });
+
+  async function close(): Promise<void> {
+    if (closing) return closing;
+    shuttingDown = true;
+    closing = (async () => {
+      clearTimeout(expiryTimer);
+      logger.info({ connections: io.engine.clientsCount }, 'shutting down');
+      io.emit('shutdown', { reconnectInMs: shutdownReconnectMs });
+      // Closing without discarding lets each connection flush `shutdown` before it goes.
+      io.disconnectSockets(true);
+      await waitUntil(() => io.engine.clientsCount === 0, shutdownDrainMs);
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+    })();
+    return closing;
+  }
+
+  return {
+    io,
+    store,
+    registry: metrics.registry,
+    metrics: () => metrics.registry.metrics(),
+    get shuttingDown() {
+      return shuttingDown;
+    },
+    close,
+  };
+}
+
+function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const check = () => {
+      if (done() || Date.now() - started >= timeoutMs) resolve();
+      else setTimeout(check, 10).unref();
+    };
+    check();
+  });
+}

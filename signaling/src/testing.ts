@@ -1,0 +1,130 @@
+// Helpers for the signaling integration tests: a server on port 0 and recorded client sockets.
+
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { io as connectClient, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+import type { Ack, ClientToServerEvents, Joined, JoinRequest, ServerToClientEvents } from './events.ts';
+import { createSignalingServer, type SignalingOptions, type SignalingServer } from './server.ts';
+
+export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface TestServer {
+  handle: SignalingServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(options: SignalingOptions = {}): Promise<TestServer> {
+  const httpServer = createServer();
+  const handle = createSignalingServer(httpServer, options);
+  httpServer.listen(0, '127.0.0.1');
+  await once(httpServer, 'listening');
+  const { port } = httpServer.address() as AddressInfo;
+  return { handle, url: `http://127.0.0.1:${port}`, close: () => handle.close() };
+}
+
+interface Recorded {
+  event: string;
+  args: unknown[];
+}
+
+/** A client that records every server event, so a test can wait for one that may already have arrived. */
+export class RecordingClient {
+  readonly events: Recorded[] = [];
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly socket: Client) {
+    socket.onAny((event: string, ...args: unknown[]) => this.record(event, args));
+    socket.on('connect', () => this.record('connect', []));
+    socket.on('disconnect', (reason) => this.record('disconnect', [reason]));
+    socket.on('connect_error', (err) => this.record('connect_error', [err]));
+  }
+
+  private record(event: string, args: unknown[]) {
+    this.events.push({ event, args });
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  received<T = unknown>(event: string): T[] {
+    return this.events.filter((e) => e.event === event).map((e) => e.args[0] as T);
+  }
+
+  /** Resolves with the first matching event (past or future); rejects after timeoutMs so a bug fails fast. */
+  waitFor<T = unknown>(
+    event: string,
+    match: (value: T) => boolean = () => true,
+    timeoutMs = 5_000,
+  ): Promise<T> {
+    return this.waitForEntry((e) => e.event === event && match(e.args[0] as T), event, timeoutMs).then(
+      (e) => e.args[0] as T,
+    );
+  }
+
+  /** Resolves with whichever of the given events is recorded first. */
+  waitForOneOf(events: string[], timeoutMs = 5_000): Promise<Recorded> {
+    return this.waitForEntry((e) => events.includes(e.event), events.join(' or '), timeoutMs);
+  }
+
+  private waitForEntry(match: (e: Recorded) => boolean, what: string, timeoutMs: number): Promise<Recorded> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.events.find(match);
+        if (hit === undefined) return false;
+        clearTimeout(timer);
+        resolve(hit);
+        return true;
+      };
+      const wake = () => {
+        if (!check()) this.waiters.push(wake);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        reject(new Error(`timed out waiting for ${what}`));
+      }, timeoutMs);
+      wake();
+    });
+  }
+
+  join(req: JoinRequest): Promise<Ack<Joined>> {
+    return this.socket.timeout(5_000).emitWithAck('join', req);
+  }
+
+  /** Sends anything (even a payload the types forbid) and returns the acknowledgement. */
+  raw(event: string, ...args: unknown[]): Promise<Ack<Record<string, unknown>>> {
+    const untyped = this.socket as unknown as {
+      timeout(ms: number): { emitWithAck(event: string, ...args: unknown[]): Promise<unknown> };
+    };
+    return untyped.timeout(5_000).emitWithAck(event, ...args) as Promise<Ack<Record<string, unknown>>>;
+  }
+
+  close() {
+    this.socket.disconnect();
+  }
+}
+
+export async function connect(
+  url: string,
+  options: Partial<ManagerOptions & SocketOptions> = {},
+): Promise<RecordingClient> {
+  const client = connectUnchecked(url, options);
+  const outcome = await client.waitForOneOf(['connect', 'connect_error']);
+  if (outcome.event === 'connect_error') throw outcome.args[0];
+  return client;
+}
+
+/** A client that may or may not be let in; wait for 'connect' or 'connect_error' yourself. */
+export function connectUnchecked(url: string, options: Partial<ManagerOptions & SocketOptions> = {}) {
+  const socket: Client = connectClient(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    ...options,
+  });
+  return new RecordingClient(socket);
+}
+
+export function expectOk<T extends object>(res: Ack<T>): T & { ok: true } {
+  if (!res.ok) throw new Error(`expected ok, got ${res.code}: ${res.error}`);
+  return res;
+}
