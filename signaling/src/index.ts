@@ -1,0 +1,109 @@
+// The process entry: the only place that reads the environment and listens on a port.
+
+import { createServer, type Server as HttpServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { ConfigError, readConfig } from './config.ts';
+import type { Middleware } from './http.ts';
+import { createSignalingServer, type SignalingServer } from './server.ts';
+
+/** Dev mode plugs Vite in here; production serves the built client from STATIC_DIR. */
+export interface Frontend {
+  middleware: Middleware;
+  close(): Promise<void>;
+}
+
+export interface MainOptions {
+  frontend?: (httpServer: HttpServer) => Promise<Frontend>;
+}
+
+export async function main(options: MainOptions = {}): Promise<SignalingServer> {
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } });
+
+  const httpServer = createServer();
+  const frontend = options.frontend ? await options.frontend(httpServer) : undefined;
+  const signaling = createSignalingServer(httpServer, {
+    graceMs: config.GRACE_MS,
+    maxMembers: config.MAX_MEMBERS,
+    allowedOrigins: config.ALLOWED_ORIGINS,
+    iceServers: config.ICE_SERVERS,
+    trustProxy: config.TRUST_PROXY,
+    rateLimit: {
+      perSecond: config.RATE_LIMIT_PER_SEC,
+      burst: config.RATE_LIMIT_BURST,
+      strikes: config.RATE_LIMIT_STRIKES,
+    },
+    maxJoinsPerSocket: config.MAX_JOINS_PER_SOCKET,
+    maxSocketsPerIp: config.MAX_SOCKETS_PER_IP,
+    maxConnections: config.MAX_CONNECTIONS,
+    pingIntervalMs: config.PING_INTERVAL_MS,
+    pingTimeoutMs: config.PING_TIMEOUT_MS,
+    shutdownReconnectMs: config.SHUTDOWN_RECONNECT_MS,
+    processMetrics: true,
+    logger,
+    ...(frontend
+      ? { fallback: frontend.middleware, sharedUpgrades: true }
+      : { staticDir: config.STATIC_DIR }),
+  });
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    // A stuck close must not keep an orchestrator waiting forever.
+    setTimeout(() => {
+      logger.error('shutdown timed out');
+      process.exit(1);
+    }, 10_000).unref();
+    Promise.all([signaling.close(), frontend?.close()])
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.PORT, config.HOST || undefined, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const address = httpServer.address();
+  logger.info(
+    {
+      address,
+      mode: frontend ? 'dev' : 'production',
+      staticDir: frontend ? undefined : config.STATIC_DIR,
+      graceMs: config.GRACE_MS,
+      maxMembers: config.MAX_MEMBERS,
+      allowedOrigins: config.ALLOWED_ORIGINS,
+      iceServers: config.ICE_SERVERS.length,
+    },
+    'listening',
+  );
+  return signaling;
+}
+
+const entry = process.argv[1];
+if (entry && import.meta.url === pathToFileURL(entry).href) {
+  await main();
+}
