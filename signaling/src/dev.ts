@@ -11,7 +11,7 @@ await main({
     const vite = await createVite({
       configFile,
       appType: 'spa',
-      server: { middlewareMode: true, hmr: { server: httpServer } },
+      server: { middlewareMode: true, ws: { server: httpServer } },
     });
     return { middleware: vite.middlewares, close: () => vite.close() };
   },

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, readConfig } from './config.ts';
+
+describe('readConfig', () => {
+  it('has documented defaults for an empty environment', () => {
+    const config = readConfig({});
+    expect(config).toMatchObject({
+      PORT: 8080,
+      GRACE_MS: 15_000,
+      MAX_MEMBERS: 50,
+      ALLOWED_ORIGINS: [],
+      ICE_SERVERS: [],
+      TRUST_PROXY: false,
+      RATE_LIMIT_PER_SEC: 100,
+      RATE_LIMIT_BURST: 200,
+      RATE_LIMIT_STRIKES: 50,
+      MAX_JOINS_PER_SOCKET: 20,
+      MAX_SOCKETS_PER_IP: 100,
+      MAX_CONNECTIONS: 10_000,
+      PING_INTERVAL_MS: 4_000,
+      PING_TIMEOUT_MS: 4_000,
+      SHUTDOWN_RECONNECT_MS: 1_000,
+      LOG_LEVEL: 'info',
+    });
+    expect(config.HOST).toBeUndefined();
+    expect(config.STATIC_DIR).toBe(path.resolve(import.meta.dirname, '../../dist/client'));
+  });
+
+  it('parses lists, JSON and booleans', () => {
+    const config = readConfig({
+      PORT: '0',
+      ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173',
+      ICE_SERVERS: '[{"urls":["turn:t.example:3478"],"username":"u","credential":"c"}]',
+      TRUST_PROXY: 'true',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config.ALLOWED_ORIGINS).toEqual(['https://a.example', 'http://localhost:5173']);
+    expect(config.ICE_SERVERS).toEqual([{ urls: ['turn:t.example:3478'], username: 'u', credential: 'c' }]);
+    expect(config.TRUST_PROXY).toBe(true);
+    expect(readConfig({ ALLOWED_ORIGINS: 'https://a.example,*' }).ALLOWED_ORIGINS).toBe('*');
+  });
+
+  it('names every bad variable in one error', () => {
+    const attempt = () =>
+      readConfig({
+        PORT: 'eighty',
+        GRACE_MS: '-1',
+        ALLOWED_ORIGINS: 'https://a.example/path',
+        ICE_SERVERS: '{"urls":"stun:x"}',
+        TRUST_PROXY: 'maybe',
+        LOG_LEVEL: 'loud',
+      });
+    expect(attempt).toThrow(ConfigError);
+    const message = (() => {
+      try {
+        attempt();
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    for (const name of ['PORT', 'GRACE_MS', 'ALLOWED_ORIGINS', 'ICE_SERVERS', 'TRUST_PROXY', 'LOG_LEVEL']) {
+      expect(message).toContain(name);
+    }
+  });
+});
