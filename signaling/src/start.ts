@@ -41,7 +41,12 @@ if (built === undefined || built < sources) {
   console.log(
     built === undefined ? 'client not built yet: building…' : 'client sources changed: rebuilding…',
   );
-  execFileSync('npx', ['vite', 'build'], { cwd: repoRoot, stdio: 'inherit' });
+  try {
+    execFileSync('npx', ['vite', 'build'], { cwd: repoRoot, stdio: 'inherit' });
+  } catch {
+    console.error('client build failed (see the vite output above); not starting the server');
+    process.exit(1);
+  }
 }
 
 const { main } = await import('./index.ts');
