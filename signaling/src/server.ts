@@ -292,6 +292,7 @@ export function createSignalingServer(
           `this connection is already player ${current.id} in room ${current.room}; leave first`,
         );
       }
+      // Invalid and refused attempts count too, so one connection cannot probe rooms or tokens without bound.
       if (++socket.data.joins > maxJoinsPerSocket) {
         throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
       }
