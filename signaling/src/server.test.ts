@@ -227,6 +227,17 @@ describe('sessions', () => {
     ).toBe(false);
   });
 
+  it('puts a member who disconnects right after joining into grace, not a ghost connected state', async () => {
+    const server = await serve({ graceMs: 60_000 });
+    const a = await member(server, 'r', 'A');
+    const hasty = await client(server);
+    hasty.socket.emit('join', { room: 'r', name: 'Hasty' }, () => {});
+    hasty.close();
+    const roster = await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
+    expect(roster.members[1]).toMatchObject({ id: 2, name: 'Hasty' });
+    expect(await server.handle.store.stats()).toEqual({ rooms: 1, connected: 1, grace: 1 });
+  });
+
   it('removes a member at once on leave', async () => {
     const server = await serve({ graceMs: 60_000 });
     const a = await member(server, 'r', 'A');
@@ -631,6 +642,15 @@ describe('connections', () => {
     clients.push(evil);
     await evil.waitFor('connect_error');
     expect(evil.received('connect')).toEqual([]);
+  });
+
+  it('works over HTTP long-polling too', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const polling = await client(server, { transports: ['polling'] });
+    const joined = expectOk(await polling.join({ room: 'r', name: 'P' }));
+    expectOk(await polling.raw('relay', { to: 1, data: 'over polling' }));
+    expect(await a.socket.waitFor('relay')).toEqual({ from: joined.id, data: 'over polling' });
   });
 
   it('drops a connection that sends a frame over maxHttpBufferSize and carries on', async () => {
