@@ -13,11 +13,15 @@ export interface Timing {
   answerTicks: number;
 }
 
-/** One committed stage transition: `stage` is the stage reached, decided in `term` with Done from `done`. */
+/**
+ * One committed stage transition: `stage` is the stage reached, decided in `term` with Done from `done`.
+ * `members` is the membership agreed with it, which later quorums must still intersect.
+ */
 export interface Entry {
   stage: number;
   term: number;
   done: Id[];
+  members: Id[];
 }
 
 /** A value a leader asked the group to accept for the next slot; `ballot` is that leader's term. */
@@ -36,14 +40,14 @@ export interface Tally {
 
 export type Message =
   /** Everyone to everyone: liveness, plus the sender's view (its Done doubles as a DONE retransmission). */
-  | { t: 'hb'; term: number; leader: Id; stage: number; done: boolean; tally?: Tally }
+  | { t: 'hb'; term: number; leader: Id; stage: number; done: boolean; init: boolean; tally?: Tally }
   /** "I suspect the leader; you are lower, are you alive?" */
   | { t: 'election'; term: number }
   | { t: 'answer'; term: number }
   /** "I lead `term`": a promise request (Paxos phase 1a). */
   | { t: 'coordinator'; term: number }
   /** A promise for `term` (phase 1b): the follower's committed history, Done and any accepted proposal. */
-  | { t: 'report'; term: number; done: boolean; history: Entry[]; accepted: Proposal | null }
+  | { t: 'report'; term: number; done: boolean; init: boolean; history: Entry[]; accepted: Proposal | null }
   | { t: 'done'; term: number; stage: number; done: boolean }
   /** Phase 2a: accept `entry` as the next stage transition, under ballot `term`. */
   | { t: 'accept'; term: number; entry: Entry }
@@ -81,6 +85,8 @@ export interface Persisted {
   done: boolean;
   history: Entry[];
   accepted: Proposal | null;
+  /** Whether this player holds the room's state (see Player.initialized). */
+  initialized?: boolean;
 }
 
 /** Things worth showing or logging that happened inside step()/tick(). */
@@ -123,6 +129,8 @@ export interface View {
   /** The leader's last reported tally for the current stage, if any. */
   tally: Tally | null;
   quorum: { live: number; members: number; needed: number; ok: boolean };
+  /** False while a newcomer is still learning the room's state: it cannot vote or lead yet. */
+  initialized: boolean;
   /** Why this side cannot advance, e.g. "no quorum: 2 of 5", or null. */
   blocked: string | null;
   timing: Timing;

@@ -1,0 +1,5 @@
+export { HISTORY_CHUNK, Player, type PlayerOptions, type Ready } from './player.ts';
+export { type Rng, randInt, seededRng } from './rng.ts';
+export { ANSWER_MS, timingFromMs } from './timing.ts';
+export * from './types.ts';
+export { type Parsed, parseMessage } from './validate.ts';

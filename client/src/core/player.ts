@@ -1,0 +1,861 @@
+import type { Rng } from './rng.ts';
+import type {
+  CoreEvent,
+  Entry,
+  Envelope,
+  Id,
+  Message,
+  Persisted,
+  Proposal,
+  Role,
+  Roster,
+  Tally,
+  Timing,
+  View,
+} from './types.ts';
+
+export interface PlayerOptions {
+  self: Id;
+  timing: Timing;
+  rng: Rng;
+  roster: Roster;
+  /** State saved before a reload; a fresh player starts empty. */
+  persisted?: Persisted | null;
+  /** The final stage: nobody advances past it. */
+  lastStage?: number;
+}
+
+export interface Ready {
+  messages: Envelope[];
+  events: CoreEvent[];
+  /** The state to save, when it changed since the last drain. */
+  persist: Persisted | null;
+}
+
+/** Entries one HISTORY message carries: keeps catch-up under the relay's size cap. */
+export const HISTORY_CHUNK = 16;
+
+type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
+
+interface PeerState {
+  heard: number;
+  bye: boolean;
+  stage: number;
+  term: number;
+  done: boolean;
+}
+
+const NEVER = Number.NEGATIVE_INFINITY;
+
+/**
+ * One player's protocol as a pure state machine (after etcd-raft's Step/Tick/Ready): no clocks, timers or
+ * I/O. Leadership is bully-style (lowest live ID), fenced by terms; each stage transition is committed by
+ * a majority, so a minority never advances and no DONE is lost when a leader dies. See docs/protocol.md.
+ */
+export class Player {
+  readonly self: Id;
+  private readonly timing: Timing;
+  private readonly lastStage: number;
+  private now = 0;
+
+  // Persisted: what a reload must not forget.
+  private term = 0;
+  private promised: Id = 0;
+  private done = false;
+  private history: Entry[] = [];
+  private accepted: Proposal | null = null;
+  /**
+   * A newcomer holds none of the room's state, so its promises and acceptances must not count until it
+   * has caught up from a player that does: otherwise newcomers could form a majority that forgot a stage.
+   */
+  private initialized = false;
+  private initTarget = 0;
+  private dirty = true;
+
+  private role: Role = 'follower';
+  private leader: Id = 0;
+  private roster: Roster;
+  private members = new Set<Id>();
+  private everMembers = new Set<Id>();
+  private peers = new Map<Id, PeerState>();
+  private wasLive = new Set<Id>();
+  private nextHeartbeat: number;
+
+  private phase: ElectionPhase = 'idle';
+  private phaseDeadline = 0;
+  /** A coordinator declined while our leader still looked alive; taken up as soon as it does not. */
+  private pending: { from: Id; term: number } | null = null;
+  private candidateDeadline = 0;
+
+  // Candidate and leader bookkeeping for the current term.
+  private promises = new Map<
+    Id,
+    { stage: number; done: boolean; init: boolean; last: Entry | null; accepted: Proposal | null }
+  >();
+  /** Each follower's Done, as the stage it is done with (so a Done never outlives its stage). */
+  private doneAt = new Map<Id, number>();
+  private catchUpTo = 0;
+  private reproposal: Entry | null = null;
+  private proposal: Proposal | null = null;
+  private acks = new Set<Id>();
+  private lastSync = NEVER;
+
+  /** The leader's latest tally, as it reported it. */
+  private tally: Tally | null = null;
+
+  private outbox: Envelope[] = [];
+  private events: CoreEvent[] = [];
+
+  constructor(opts: PlayerOptions) {
+    this.self = opts.self;
+    this.timing = opts.timing;
+    this.lastStage = opts.lastStage ?? Number.POSITIVE_INFINITY;
+    this.roster = { version: -1, members: [] };
+    this.setRoster(opts.roster);
+    const p = opts.persisted;
+    if (p) {
+      this.term = p.term;
+      this.promised = p.promised;
+      this.done = p.done;
+      this.history = p.history.slice();
+      this.accepted = p.accepted;
+      this.initialized = p.initialized ?? (p.term > 0 || p.history.length > 0);
+    }
+    this.initializeIfOldest();
+    // Spread heartbeats so a room's players do not all send in the same tick.
+    this.nextHeartbeat = Math.floor(opts.rng.next() * this.timing.heartbeatTicks);
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  tick(): void {
+    this.now++;
+    if (this.now >= this.nextHeartbeat) {
+      this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
+      this.heartbeat();
+    }
+    this.settle();
+  }
+
+  step(from: Id, msg: Message): void {
+    if (from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
+    // Until the roster names a sender, it counts for nothing (and cannot grow our state).
+    if (!this.members.has(from)) return;
+    const peer = this.peer(from);
+    peer.heard = this.now;
+    peer.bye = msg.t === 'bye';
+    switch (msg.t) {
+      case 'hb':
+        this.onHeartbeat(from, msg, peer);
+        break;
+      case 'election':
+        this.onElection(from);
+        break;
+      case 'answer':
+        if (this.phase === 'waitAnswer') this.enterPhase('waitCoordinator', this.timing.timeoutTicks);
+        break;
+      case 'coordinator':
+        this.onCoordinator(from, msg.term);
+        break;
+      case 'report':
+        this.onReport(from, msg);
+        break;
+      case 'done':
+        if (this.role === 'leader' && msg.term === this.term) this.noteDone(from, msg.stage, msg.done);
+        break;
+      case 'accept':
+        this.onAccept(from, msg.term, msg.entry);
+        break;
+      case 'accepted':
+        this.onAccepted(from, msg.term, msg.stage);
+        break;
+      case 'advance':
+        this.onAdvance(from, msg.term, msg.entry);
+        break;
+      case 'reject':
+        if (msg.term > this.term) this.adoptTerm(msg.term, 0);
+        break;
+      case 'sync':
+        this.sendHistory(from, msg.stage);
+        break;
+      case 'history':
+        for (const e of msg.entries) if (e.stage === this.stage + 1) this.apply(e);
+        this.lastSync = NEVER;
+        break;
+      case 'bye':
+        break;
+    }
+    this.settle();
+  }
+
+  setRoster(roster: Roster): void {
+    if (roster.version <= this.roster.version) return;
+    this.roster = { version: roster.version, members: roster.members.slice() };
+    this.members = new Set(roster.members);
+    for (const id of roster.members) this.everMembers.add(id);
+    for (const id of [...this.peers.keys()]) if (!this.members.has(id)) this.peers.delete(id);
+    if (this.leader !== 0 && !this.members.has(this.leader)) this.leader = 0;
+    this.initializeIfOldest();
+    if (this.now > 0) this.settle();
+  }
+
+  setDone(done: boolean): void {
+    if (this.locked || this.stage >= this.lastStage || this.done === done) return;
+    this.done = done;
+    this.dirty = true;
+    if (this.leader !== 0 && this.leader !== this.self) {
+      this.send(this.leader, { t: 'done', term: this.term, stage: this.stage, done });
+    }
+    this.settle();
+  }
+
+  goodbye(): void {
+    for (const id of this.members) if (id !== this.self) this.send(id, { t: 'bye' });
+  }
+
+  // ---------------------------------------------------------------- outputs
+
+  ready(): Ready {
+    const out: Ready = {
+      messages: this.outbox,
+      events: this.events,
+      persist: this.dirty ? this.persisted() : null,
+    };
+    this.outbox = [];
+    this.events = [];
+    this.dirty = false;
+    return out;
+  }
+
+  persisted(): Persisted {
+    return {
+      term: this.term,
+      promised: this.promised,
+      done: this.done,
+      history: this.history.slice(),
+      accepted: this.accepted,
+      initialized: this.initialized,
+    };
+  }
+
+  view(): View {
+    const live = this.liveMembers();
+    const needed = this.majority();
+    const ok = live.length >= needed;
+    return {
+      self: this.self,
+      now: this.now,
+      role: this.role,
+      term: this.term,
+      leader: this.leader,
+      stage: this.stage,
+      done: this.done,
+      locked: this.locked,
+      history: this.history.slice(),
+      members: [...this.members].sort((a, b) => a - b),
+      live,
+      peers: [...this.members]
+        .filter((id) => id !== this.self)
+        .sort((a, b) => a - b)
+        .map((id) => {
+          const p = this.peers.get(id);
+          return {
+            id,
+            silentTicks: p && p.heard !== NEVER ? this.now - p.heard : -1,
+            live: this.isLive(id),
+            bye: p?.bye ?? false,
+            stage: p?.stage ?? 0,
+            term: p?.term ?? 0,
+            done: p?.done ?? false,
+          };
+        }),
+      tally: this.role === 'leader' ? this.makeTally() : this.tally?.stage === this.stage ? this.tally : null,
+      quorum: { live: live.length, members: this.members.size, needed, ok },
+      initialized: this.initialized,
+      blocked: !this.members.has(this.self)
+        ? 'not a member of this room'
+        : !ok
+          ? `no quorum: ${live.length} of ${this.members.size}`
+          : this.initialized
+            ? null
+            : 'catching up with the room',
+      timing: this.timing,
+    };
+  }
+
+  get stage(): number {
+    return this.history.length;
+  }
+
+  // Cheap reads for the simulator's per-step checks (view() copies everything).
+  get currentRole(): Role {
+    return this.role;
+  }
+
+  get currentTerm(): number {
+    return this.term;
+  }
+
+  get currentLeader(): Id {
+    return this.leader;
+  }
+
+  get isDone(): boolean {
+    return this.done;
+  }
+
+  get entries(): readonly Entry[] {
+    return this.history;
+  }
+
+  /** Done can no longer be taken back once this player accepted the proposal that ends its stage. */
+  get locked(): boolean {
+    return this.accepted !== null && this.accepted.entry.stage === this.stage + 1;
+  }
+
+  /** Everyone who joined before us is gone: nobody left could teach us, so the room's state is ours. */
+  private initializeIfOldest(): void {
+    if (this.initialized || !this.members.has(this.self)) return;
+    for (const id of this.members) if (id < this.self) return;
+    this.markInitialized();
+  }
+
+  private markInitialized(): void {
+    this.initialized = true;
+    this.dirty = true;
+  }
+
+  // ---------------------------------------------------------------- liveness
+
+  private peer(id: Id): PeerState {
+    let p = this.peers.get(id);
+    if (!p) {
+      p = { heard: NEVER, bye: false, stage: 0, term: 0, done: false };
+      this.peers.set(id, p);
+    }
+    return p;
+  }
+
+  private isLive(id: Id): boolean {
+    if (!this.members.has(id)) return false;
+    if (id === this.self) return true;
+    const p = this.peers.get(id);
+    return !!p && !p.bye && this.now - p.heard < this.timing.timeoutTicks;
+  }
+
+  private liveMembers(): Id[] {
+    return [...this.members].filter((id) => this.isLive(id)).sort((a, b) => a - b);
+  }
+
+  private majority(): number {
+    return Math.floor(this.members.size / 2) + 1;
+  }
+
+  private hasQuorum(): boolean {
+    return (
+      this.initialized && this.members.has(this.self) && this.isQuorum(this.liveMembers(), this.agreed())
+    );
+  }
+
+  /**
+   * The membership agreed in the last committed entry. Before any, every member the roster ever named:
+   * early promises and acceptances may sit with members who have since left.
+   */
+  private agreed(): readonly Id[] {
+    return this.history[this.history.length - 1]?.members ?? [...this.everMembers];
+  }
+
+  /**
+   * A quorum is a majority of the current membership (so a minority never acts) that also still reaches
+   * whatever an earlier majority decided: a majority of the last agreed membership, or every current
+   * member. Without the second part, departures could leave a majority that never heard of a stage
+   * that a remaining member holds.
+   */
+  private isQuorum(ids: Iterable<Id>, agreed: readonly Id[]): boolean {
+    const q = new Set<Id>();
+    for (const id of ids) if (this.members.has(id)) q.add(id);
+    if (q.size < this.majority()) return false;
+    if (q.size === this.members.size) return true;
+    let n = 0;
+    for (const id of agreed) if (q.has(id)) n++;
+    return n >= Math.floor(agreed.length / 2) + 1;
+  }
+
+  private leaderAlive(): boolean {
+    return this.leader !== 0 && this.isLive(this.leader);
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  /** Re-evaluates what the current facts demand; called after every input. */
+  private settle(): void {
+    for (const id of this.members) {
+      if (id === this.self) continue;
+      const live = this.isLive(id);
+      if (live !== this.wasLive.has(id)) {
+        if (live) this.wasLive.add(id);
+        else this.wasLive.delete(id);
+        this.events.push({ kind: live ? 'alive' : 'suspect', peer: id });
+      }
+    }
+    for (const id of [...this.wasLive]) if (!this.members.has(id)) this.wasLive.delete(id);
+    this.checkLeadership();
+    // A shrinking membership can turn the acks already held into a majority.
+    if (this.role === 'leader') this.maybeCommit();
+    this.maybePropose();
+  }
+
+  private heartbeat(): void {
+    const claim = this.role === 'leader';
+    const tally = claim ? this.makeTally() : undefined;
+    for (const id of this.members) {
+      if (id === this.self) continue;
+      const hb: Message = {
+        t: 'hb',
+        term: this.term,
+        leader: claim ? this.self : this.leader,
+        stage: this.stage,
+        done: this.done,
+        init: this.initialized,
+      };
+      if (tally) hb.tally = tally;
+      this.send(id, hb);
+    }
+    // Retransmit what may have been dropped: promise requests and proposals.
+    if (this.role === 'candidate') {
+      for (const id of this.members) {
+        if (id !== this.self && !this.promises.has(id)) this.send(id, { t: 'coordinator', term: this.term });
+      }
+    }
+    if (this.role === 'leader' && this.proposal) {
+      for (const id of this.members) {
+        if (id !== this.self && !this.acks.has(id)) {
+          this.send(id, { t: 'accept', term: this.term, entry: this.proposal.entry });
+        }
+      }
+    }
+  }
+
+  private checkLeadership(): void {
+    if (this.role === 'leader') {
+      if (!this.hasQuorum()) this.stepDown();
+      return;
+    }
+    if (this.role === 'candidate') {
+      if (this.now >= this.candidateDeadline || !this.hasQuorum()) this.stepDown();
+      return;
+    }
+    if (!this.members.has(this.self)) return;
+    const live = this.liveMembers();
+    const heir = live[0];
+    if (this.leaderAlive()) {
+      this.phase = 'idle';
+      // Bully takeover: the lowest live ID leads.
+      if (heir === this.self && this.leader !== this.self && this.hasQuorum()) this.becomeCandidate();
+      return;
+    }
+    if (this.pending && this.isLive(this.pending.from)) {
+      const { from, term } = this.pending;
+      this.pending = null;
+      if (this.tryAcceptCoordinator(from, term, false)) return;
+    }
+    if (!this.hasQuorum()) {
+      this.phase = 'idle';
+      return;
+    }
+    if (heir === this.self) {
+      this.becomeCandidate();
+      return;
+    }
+    const lower = live.filter((id) => id < this.self);
+    switch (this.phase) {
+      case 'idle':
+        // Give the heir one answer bound to announce itself before anyone else speaks: no herd.
+        this.enterPhase('waitHeir', this.timing.answerTicks);
+        break;
+      case 'waitHeir':
+        if (this.now >= this.phaseDeadline) this.sendElection(lower);
+        break;
+      case 'waitAnswer':
+        if (this.now >= this.phaseDeadline) this.becomeCandidate();
+        break;
+      case 'waitCoordinator':
+        if (this.now >= this.phaseDeadline) this.phase = 'idle';
+        break;
+    }
+  }
+
+  private enterPhase(phase: ElectionPhase, ticks: number): void {
+    this.phase = phase;
+    this.phaseDeadline = this.now + ticks;
+  }
+
+  private sendElection(lower: Id[]): void {
+    this.events.push({ kind: 'election', term: this.term, to: lower });
+    for (const id of lower) this.send(id, { t: 'election', term: this.term });
+    this.enterPhase('waitAnswer', this.timing.answerTicks);
+  }
+
+  private becomeCandidate(): void {
+    if (!this.hasQuorum()) return;
+    this.term++;
+    this.promised = this.self;
+    // No leader until a majority promises: a heartbeat naming ourselves would read as an established claim.
+    this.leader = 0;
+    this.dirty = true;
+    this.setRole('candidate');
+    this.phase = 'idle';
+    this.pending = null;
+    this.candidateDeadline = this.now + this.timing.timeoutTicks;
+    this.promises = new Map([
+      [
+        this.self,
+        {
+          stage: this.stage,
+          done: this.done,
+          init: true,
+          last: this.history.at(-1) ?? null,
+          accepted: this.accepted,
+        },
+      ],
+    ]);
+    this.proposal = null;
+    this.reproposal = null;
+    this.acks.clear();
+    for (const id of this.members) if (id !== this.self) this.send(id, { t: 'coordinator', term: this.term });
+    this.maybeWin();
+  }
+
+  private stepDown(): void {
+    this.setRole('follower');
+    this.leader = 0;
+    this.proposal = null;
+    this.reproposal = null;
+    this.acks.clear();
+    this.promises.clear();
+    this.phase = 'idle';
+  }
+
+  private setRole(role: Role): void {
+    if (this.role === role) return;
+    this.role = role;
+    this.events.push({ kind: 'role', role, term: this.term });
+  }
+
+  private adoptTerm(term: number, leader: Id): void {
+    this.term = term;
+    this.promised = leader;
+    this.dirty = true;
+    if (this.role !== 'follower') this.stepDown();
+    this.setLeader(leader);
+    this.tally = null;
+  }
+
+  private setLeader(leader: Id): void {
+    if (this.leader === leader) return;
+    this.leader = leader;
+    if (leader !== 0) this.events.push({ kind: 'leader', leader, term: this.term });
+  }
+
+  // ---------------------------------------------------------------- election messages
+
+  private onElection(from: Id): void {
+    this.send(from, { t: 'answer', term: this.term });
+    if (this.role === 'leader' || this.role === 'candidate') {
+      this.send(from, { t: 'coordinator', term: this.term });
+      return;
+    }
+    if (this.leaderAlive() || !this.hasQuorum()) return;
+    // A higher ID is electing: run our own election now rather than after the heir wait.
+    const lower = this.liveMembers().filter((id) => id < this.self);
+    if (lower.length === 0) this.becomeCandidate();
+    else if (this.phase === 'idle' || this.phase === 'waitHeir') this.sendElection(lower);
+  }
+
+  private onCoordinator(from: Id, term: number): void {
+    if (term < this.term) {
+      this.send(from, { t: 'reject', term: this.term });
+      return;
+    }
+    this.tryAcceptCoordinator(from, term, false);
+  }
+
+  /**
+   * Promises `from` as the leader of `term` when the bully order and our leader's liveness allow it.
+   * `established` means `from` already holds a majority of promises (it heartbeats, proposes or commits
+   * as leader), not merely asks for them.
+   */
+  private tryAcceptCoordinator(from: Id, term: number, established: boolean): boolean {
+    if (term < this.term || !this.members.has(from)) return false;
+    if (term === this.term && this.promised === from) {
+      if (this.role === 'follower') {
+        this.setLeader(from);
+        this.sendReport(from);
+      }
+      return true;
+    }
+    if (from > this.self && this.hasQuorum()) {
+      // We outrank the claimant: take over (bully), under a term above its, unless we already are.
+      if (this.role === 'candidate' && this.term >= term) return false;
+      this.term = Math.max(this.term, term);
+      this.becomeCandidate();
+      return false;
+    }
+    // A second promise in one term is safe only toward an established leader: it has a majority without
+    // us, so whoever we promised before can never gather one in this term.
+    if (term === this.term && this.promised !== 0 && !established) return false;
+    if (!established && this.leaderAlive() && this.leader !== from && from > this.leader) {
+      // Lease: a leader we still hear outranks the claim. Remember it in case our leader is really gone.
+      this.pending = { from, term };
+      return false;
+    }
+    this.adoptTerm(term, from);
+    this.phase = 'idle';
+    this.pending = null;
+    this.sendReport(from);
+    return true;
+  }
+
+  private sendReport(to: Id): void {
+    this.send(to, {
+      t: 'report',
+      term: this.term,
+      done: this.done,
+      init: this.initialized,
+      history: this.history.slice(-1),
+      accepted: this.accepted,
+    });
+  }
+
+  private onReport(from: Id, msg: Extract<Message, { t: 'report' }>): void {
+    if (msg.term !== this.term || (this.role !== 'candidate' && this.role !== 'leader')) return;
+    const last = msg.history[msg.history.length - 1];
+    const stage = last ? last.stage : 0;
+    this.promises.set(from, {
+      stage,
+      done: msg.done,
+      init: msg.init,
+      last: last ?? null,
+      accepted: msg.accepted,
+    });
+    if (this.role === 'candidate') {
+      this.maybeWin();
+      return;
+    }
+    // A late promise to a sitting leader: count its Done, and catch either side up.
+    this.noteDone(from, stage, msg.done);
+    if (stage > this.stage) this.requestSync(from);
+  }
+
+  private maybeWin(): void {
+    if (this.role !== 'candidate') return;
+    // A majority of all members, and a majority of those who may hold the room's state: newcomers alone
+    // must never outvote what the old members know. Only a promise made to this candidacy proves a
+    // newcomer (it may have caught up since we last heard it); anyone else may hold state.
+    let holders = 0;
+    let holdersPromised = 0;
+    for (const id of this.members) {
+      const p = this.promises.get(id);
+      const newcomer = p !== undefined && !p.init;
+      if (!newcomer) holders++;
+      if (p && !newcomer) holdersPromised++;
+    }
+    if (holdersPromised < Math.floor(holders / 2) + 1) return;
+    // The agreed membership is the one after the furthest stage any promise reports.
+    let agreed = this.agreed();
+    let furthest = this.stage;
+    for (const p of this.promises.values()) {
+      if (p.stage > furthest && p.last) {
+        furthest = p.stage;
+        agreed = p.last.members;
+      }
+    }
+    if (!this.isQuorum(this.promises.keys(), agreed)) return;
+    this.setRole('leader');
+    this.setLeader(this.self);
+    this.tally = null;
+    // Phase 1 is complete: learn the furthest committed stage and the highest-ballot accepted value.
+    let target = this.stage;
+    for (const p of this.promises.values()) target = Math.max(target, p.stage);
+    this.catchUpTo = target;
+    let best: Proposal | null = null;
+    for (const p of this.promises.values()) {
+      const a = p.accepted;
+      if (a && a.entry.stage === target + 1 && (!best || a.ballot > best.ballot)) best = a;
+    }
+    this.reproposal = best ? best.entry : null;
+    for (const [id, p] of this.promises) if (id !== this.self) this.noteDone(id, p.stage, p.done);
+    if (target > this.stage) {
+      for (const [id, p] of this.promises) {
+        if (p.stage === target && id !== this.self) {
+          this.requestSync(id);
+          break;
+        }
+      }
+    }
+    this.heartbeat();
+  }
+
+  // ---------------------------------------------------------------- heartbeats and catch-up
+
+  private onHeartbeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
+    peer.stage = msg.stage;
+    peer.term = msg.term;
+    peer.done = msg.done;
+    if (!this.initialized && msg.term > 0 && msg.leader === from) {
+      // Learn the room's state from an established leader (any other player may be stale): its term,
+      // then its stages.
+      if (msg.term > this.term) {
+        this.term = msg.term;
+        this.promised = 0;
+        this.dirty = true;
+      }
+      // Caught up with the player we hear now (not the furthest ever heard: that one may have left).
+      this.initTarget = msg.stage;
+      if (this.stage >= this.initTarget) this.markInitialized();
+    }
+    const claims = msg.leader === from;
+    if (claims) {
+      if (msg.term < this.term) {
+        this.send(from, { t: 'reject', term: this.term });
+      } else if (msg.term > this.term || this.leader !== from) {
+        // A leader we have not promised (we missed its COORDINATOR, or we are new): join it.
+        this.tryAcceptCoordinator(from, msg.term, true);
+      } else if (msg.tally) {
+        this.tally = msg.tally;
+      }
+    } else if (this.leader === from && this.role === 'follower') {
+      // Our leader no longer claims leadership (it lost quorum): look again.
+      this.leader = 0;
+      this.tally = null;
+    }
+    if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
+      this.noteDone(from, msg.stage, msg.done);
+    }
+    if (msg.stage > this.stage) this.requestSync(from);
+  }
+
+  private requestSync(from: Id): void {
+    if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
+    this.lastSync = this.now;
+    this.send(from, { t: 'sync', stage: this.stage });
+  }
+
+  private sendHistory(to: Id, have: number): void {
+    if (have >= this.stage || have < 0) return;
+    this.send(to, { t: 'history', entries: this.history.slice(have, have + HISTORY_CHUNK) });
+  }
+
+  // ---------------------------------------------------------------- stages
+
+  private makeTally(): Tally {
+    const live = this.liveMembers();
+    return {
+      stage: this.stage,
+      done: live.filter((id) => this.doneOf(id)),
+      live,
+      members: this.members.size,
+    };
+  }
+
+  private doneOf(id: Id): boolean {
+    return id === this.self ? this.done : this.doneAt.get(id) === this.stage;
+  }
+
+  private noteDone(id: Id, stage: number, done: boolean): void {
+    if (done) this.doneAt.set(id, stage);
+    else if (this.doneAt.get(id) === stage) this.doneAt.delete(id);
+  }
+
+  private maybePropose(): void {
+    if (this.role !== 'leader' || this.proposal || this.stage < this.catchUpTo) return;
+    let entry = this.reproposal;
+    if (entry && entry.stage !== this.stage + 1) entry = null;
+    this.reproposal = null;
+    if (!entry) {
+      if (this.stage >= this.lastStage) return;
+      const live = this.liveMembers();
+      if (!this.isQuorum(live, this.agreed()) || !live.every((id) => this.doneOf(id))) return;
+      entry = {
+        stage: this.stage + 1,
+        term: this.term,
+        done: live,
+        members: [...this.members].sort((a, b) => a - b),
+      };
+      this.events.push({ kind: 'propose', entry, live, members: [...this.members].sort((a, b) => a - b) });
+    }
+    this.proposal = { ballot: this.term, entry };
+    this.accepted = this.proposal;
+    this.dirty = true;
+    this.acks = new Set([this.self]);
+    for (const id of this.members)
+      if (id !== this.self) this.send(id, { t: 'accept', term: this.term, entry });
+    this.maybeCommit();
+  }
+
+  private onAccept(from: Id, term: number, entry: Entry): void {
+    if (!this.initialized) return;
+    if (term < this.term) {
+      this.send(from, { t: 'reject', term: this.term });
+      return;
+    }
+    // Only a leader with a majority of promises proposes, so this is an established claim.
+    if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
+    else this.setLeader(from);
+    if (entry.stage === this.stage + 1) {
+      this.accepted = { ballot: term, entry };
+      this.dirty = true;
+      this.send(from, { t: 'accepted', term, stage: entry.stage });
+    } else if (entry.stage <= this.stage) {
+      // Already committed here, and committed values are unique: help the leader count.
+      this.send(from, { t: 'accepted', term, stage: entry.stage });
+    } else {
+      this.requestSync(from);
+    }
+  }
+
+  private onAccepted(from: Id, term: number, stage: number): void {
+    if (this.role !== 'leader' || term !== this.term || !this.proposal) return;
+    if (this.proposal.entry.stage !== stage || !this.members.has(from)) return;
+    this.acks.add(from);
+    this.maybeCommit();
+  }
+
+  private maybeCommit(): void {
+    if (!this.proposal || !this.isQuorum(this.acks, this.agreed())) return;
+    const entry = this.proposal.entry;
+    this.proposal = null;
+    this.acks.clear();
+    this.apply(entry);
+    for (const id of this.members)
+      if (id !== this.self) this.send(id, { t: 'advance', term: this.term, entry });
+  }
+
+  private onAdvance(from: Id, term: number, entry: Entry): void {
+    if (term < this.term) {
+      this.send(from, { t: 'reject', term: this.term });
+      return;
+    }
+    if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
+    if (entry.stage === this.stage + 1) this.apply(entry);
+    else if (entry.stage > this.stage + 1) this.requestSync(from);
+  }
+
+  private apply(entry: Entry): void {
+    if (entry.stage !== this.stage + 1) return;
+    this.history.push(entry);
+    if (!this.initialized && this.stage >= this.initTarget && this.initTarget > 0) this.markInitialized();
+    if (this.proposal && this.proposal.entry.stage <= this.stage) {
+      this.proposal = null;
+      this.acks.clear();
+    }
+    this.done = false;
+    if (this.accepted && this.accepted.entry.stage <= this.stage) this.accepted = null;
+    this.dirty = true;
+    this.events.push({ kind: 'advance', entry });
+  }
+
+  private send(to: Id, msg: Message): void {
+    this.outbox.push({ to, msg });
+  }
+}

@@ -1,0 +1,133 @@
+import type { Entry, Message, Proposal, Tally } from './types.ts';
+
+/** Bounds for untrusted input: generous for real rooms, small enough that junk cannot balloon state. */
+const MAX_ID = 2 ** 31;
+const MAX_IDS = 1000;
+const MAX_ENTRIES = 64;
+
+export type Parsed = { ok: true; msg: Message } | { ok: false; error: string };
+
+class Invalid extends Error {}
+
+function fail(why: string): never {
+  throw new Invalid(why);
+}
+
+function obj(x: unknown, what: string): Record<string, unknown> {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) fail(`${what} must be an object`);
+  return x as Record<string, unknown>;
+}
+
+function nat(o: Record<string, unknown>, key: string, max = Number.MAX_SAFE_INTEGER): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) {
+    fail(`${key} must be an integer in [0, ${max}]`);
+  }
+  return v;
+}
+
+function bool(o: Record<string, unknown>, key: string): boolean {
+  const v = o[key];
+  if (typeof v !== 'boolean') fail(`${key} must be a boolean`);
+  return v;
+}
+
+function ids(x: unknown, key: string): number[] {
+  if (!Array.isArray(x) || x.length > MAX_IDS) fail(`${key} must be an array of at most ${MAX_IDS} IDs`);
+  return x.map((v) => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0 || v > MAX_ID)
+      fail(`${key} holds a bad ID`);
+    return v;
+  });
+}
+
+function entry(x: unknown): Entry {
+  const o = obj(x, 'entry');
+  const e = {
+    stage: nat(o, 'stage'),
+    term: nat(o, 'term'),
+    done: ids(o.done, 'done'),
+    members: ids(o.members, 'members'),
+  };
+  if (e.stage < 1) fail('entry.stage must be at least 1');
+  return e;
+}
+
+function entries(x: unknown, key: string): Entry[] {
+  if (!Array.isArray(x) || x.length > MAX_ENTRIES)
+    fail(`${key} must be an array of at most ${MAX_ENTRIES} entries`);
+  return x.map(entry);
+}
+
+function proposal(x: unknown): Proposal | null {
+  if (x === null) return null;
+  const o = obj(x, 'accepted');
+  return { ballot: nat(o, 'ballot'), entry: entry(o.entry) };
+}
+
+function tally(x: unknown): Tally {
+  const o = obj(x, 'tally');
+  return {
+    stage: nat(o, 'stage'),
+    done: ids(o.done, 'tally.done'),
+    live: ids(o.live, 'tally.live'),
+    members: nat(o, 'members'),
+  };
+}
+
+/** Validates a message from the network. Unknown fields are dropped, so nothing unchecked reaches the core. */
+export function parseMessage(x: unknown): Parsed {
+  try {
+    const o = obj(x, 'message');
+    const t = o.t;
+    switch (t) {
+      case 'hb': {
+        const m: Message = {
+          t,
+          term: nat(o, 'term'),
+          leader: nat(o, 'leader', MAX_ID),
+          stage: nat(o, 'stage'),
+          done: bool(o, 'done'),
+          init: bool(o, 'init'),
+        };
+        if (o.tally !== undefined) m.tally = tally(o.tally);
+        return { ok: true, msg: m };
+      }
+      case 'election':
+      case 'answer':
+      case 'coordinator':
+      case 'reject':
+        return { ok: true, msg: { t, term: nat(o, 'term') } };
+      case 'report':
+        return {
+          ok: true,
+          msg: {
+            t,
+            term: nat(o, 'term'),
+            done: bool(o, 'done'),
+            init: bool(o, 'init'),
+            history: entries(o.history, 'history'),
+            accepted: proposal(o.accepted),
+          },
+        };
+      case 'done':
+        return { ok: true, msg: { t, term: nat(o, 'term'), stage: nat(o, 'stage'), done: bool(o, 'done') } };
+      case 'accept':
+      case 'advance':
+        return { ok: true, msg: { t, term: nat(o, 'term'), entry: entry(o.entry) } };
+      case 'accepted':
+        return { ok: true, msg: { t, term: nat(o, 'term'), stage: nat(o, 'stage') } };
+      case 'sync':
+        return { ok: true, msg: { t, stage: nat(o, 'stage') } };
+      case 'history':
+        return { ok: true, msg: { t, entries: entries(o.entries, 'entries') } };
+      case 'bye':
+        return { ok: true, msg: { t } };
+      default:
+        return { ok: false, error: `unknown message type ${JSON.stringify(String(t)).slice(0, 40)}` };
+    }
+  } catch (e) {
+    if (e instanceof Invalid) return { ok: false, error: e.message };
+    throw e;
+  }
+}

@@ -1,0 +1,474 @@
+import {
+  type CoreEvent,
+  type Entry,
+  type Id,
+  type Message,
+  type MessageType,
+  type Persisted,
+  Player,
+  type Rng,
+  seededRng,
+  type Timing,
+} from '../core/index.ts';
+
+/** A deterministic network of players, in the spirit of etcd-raft's test `network` (drop, cut, isolate). */
+
+export interface SimOptions {
+  seed: number;
+  timing?: Timing;
+  /** Ticks a crashed player's session stays in the membership before the server expires it. */
+  graceTicks?: number;
+  lastStage?: number;
+  /** Record a readable transcript (slow; for the scenario tests). */
+  transcript?: boolean;
+  /** Message types left out of the transcript. */
+  quiet?: MessageType[];
+}
+
+export const SIM_TIMING: Timing = { heartbeatTicks: 3, timeoutTicks: 12, answerTicks: 3 };
+
+interface Node {
+  id: Id;
+  player: Player | null;
+  storage: Persisted | null;
+}
+
+interface InFlight {
+  from: Id;
+  to: Id;
+  msg: Message;
+}
+
+export class Violation extends Error {}
+
+export class SimNetwork {
+  readonly timing: Timing;
+  readonly graceTicks: number;
+  readonly lastStage: number;
+  readonly rng: Rng;
+  now = 0;
+
+  private nodes = new Map<Id, Node>();
+  private nextId = 1;
+  private queue = new Map<number, InFlight[]>();
+  private rosterQueue = new Map<number, Id[]>();
+
+  // The signaling server's view: connected or in grace until a tick.
+  private sessions = new Map<Id, number>();
+  private rosterVersion = 0;
+
+  // Faults.
+  dropRate = 0;
+  dupRate = 0;
+  maxDelay = 1;
+  private cuts = new Set<string>();
+
+  // Accounting.
+  readonly counts = new Map<MessageType, number>();
+  readonly transcript: string[] = [];
+  private readonly quiet: Set<MessageType>;
+  private readonly recording: boolean;
+
+  // Checker state.
+  private leaderOfTerm = new Map<number, Id>();
+  private committed: Entry[] = [];
+  private clicked = new Map<Id, Set<number>>();
+  private proposed = new Set<string>();
+  readonly violations: string[] = [];
+
+  constructor(opts: SimOptions) {
+    this.timing = opts.timing ?? SIM_TIMING;
+    this.graceTicks = opts.graceTicks ?? 5 * this.timing.timeoutTicks;
+    this.lastStage = opts.lastStage ?? Number.POSITIVE_INFINITY;
+    this.rng = seededRng(opts.seed);
+    this.recording = opts.transcript ?? false;
+    this.quiet = new Set(opts.quiet ?? ['hb']);
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /** A new player joins: the server gives it the next ID. */
+  join(): Id {
+    const id = this.nextId++;
+    this.nodes.set(id, { id, player: null, storage: null });
+    this.sessions.set(id, Number.POSITIVE_INFINITY);
+    this.start(id);
+    this.pushRoster();
+    this.note(`join ${id}`);
+    return id;
+  }
+
+  /** The player goes silent: its tab dies without a word. */
+  crash(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n?.player) return;
+    n.player = null;
+    this.sessions.set(id, this.now + this.graceTicks);
+    this.pushRoster();
+    this.note(`crash ${id}`);
+  }
+
+  /** A reload: the same ID resumes within grace, with what it persisted. After grace it must join anew. */
+  restart(id: Id): boolean {
+    const n = this.nodes.get(id);
+    if (!n || n.player || !this.sessions.has(id)) return false;
+    this.sessions.set(id, Number.POSITIVE_INFINITY);
+    this.start(id);
+    this.pushRoster();
+    this.note(`restart ${id}`);
+    return true;
+  }
+
+  /** Leaves for good: a goodbye to the peers, and the session ends at once. */
+  leave(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n?.player) return;
+    n.player.goodbye();
+    this.drain(n);
+    n.player = null;
+    this.sessions.delete(id);
+    this.pruneForgotten();
+    this.pushRoster();
+    this.note(`leave ${id}`);
+    this.forgetIfEmpty();
+  }
+
+  click(id: Id, done: boolean): void {
+    const p = this.nodes.get(id)?.player;
+    if (!p) return;
+    if (done) {
+      let s = this.clicked.get(id);
+      if (!s) this.clicked.set(id, (s = new Set()));
+      s.add(p.stage);
+    }
+    p.setDone(done);
+    this.note(`click ${id} ${done ? 'done' : 'undo'} @${p.stage}`);
+    this.drain(this.nodes.get(id)!);
+  }
+
+  private start(id: Id): void {
+    const n = this.nodes.get(id)!;
+    n.player = new Player({
+      self: id,
+      timing: this.timing,
+      rng: seededRng(Math.floor(this.rng.next() * 2 ** 32)),
+      roster: this.roster(),
+      persisted: n.storage,
+      lastStage: this.lastStage,
+    });
+    this.drain(n);
+  }
+
+  private roster() {
+    return { version: this.rosterVersion, members: [...this.sessions.keys()].sort((a, b) => a - b) };
+  }
+
+  private pushRoster(): void {
+    this.rosterVersion++;
+    for (const n of this.nodes.values()) {
+      if (!n.player) continue;
+      const at = this.now + this.delay();
+      const list = this.rosterQueue.get(at);
+      if (list) list.push(n.id);
+      else this.rosterQueue.set(at, [n.id]);
+    }
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  cut(a: Id, b: Id, oneWay = false): void {
+    this.cuts.add(`${a}>${b}`);
+    if (!oneWay) this.cuts.add(`${b}>${a}`);
+    this.note(`cut ${a}${oneWay ? '->' : '--'}${b}`);
+  }
+
+  /** Cuts every link between the two sides (one way: only from `a` to `b`). */
+  partition(a: Id[], b: Id[], oneWay = false): void {
+    for (const x of a) for (const y of b) this.cuts.add(`${x}>${y}`);
+    if (!oneWay) for (const x of a) for (const y of b) this.cuts.add(`${y}>${x}`);
+    this.note(`partition ${a.join(',')} ${oneWay ? '->' : '|'} ${b.join(',')}`);
+  }
+
+  isolate(id: Id): void {
+    const others = [...this.nodes.keys()].filter((x) => x !== id);
+    this.partition([id], others);
+  }
+
+  heal(): void {
+    this.cuts.clear();
+    this.dropRate = 0;
+    this.dupRate = 0;
+    this.note('heal');
+  }
+
+  private delay(): number {
+    return this.maxDelay <= 1 ? 1 : 1 + Math.floor(this.rng.next() * this.maxDelay);
+  }
+
+  // ---------------------------------------------------------------- running
+
+  /** Runs `ticks` ticks: deliver what is due, tick every live player, expire sessions, check invariants. */
+  run(ticks: number): void {
+    for (let i = 0; i < ticks; i++) this.tickOnce();
+  }
+
+  private tickOnce(): void {
+    this.now++;
+    const due = this.queue.get(this.now);
+    if (due) {
+      this.queue.delete(this.now);
+      for (const m of due) this.deliver(m);
+    }
+    const rosters = this.rosterQueue.get(this.now);
+    if (rosters) {
+      this.rosterQueue.delete(this.now);
+      const r = this.roster();
+      for (const id of rosters) {
+        const n = this.nodes.get(id);
+        if (n?.player) {
+          n.player.setRoster(r);
+          this.drain(n);
+        }
+      }
+    }
+    for (const n of this.nodes.values()) {
+      if (!n.player) continue;
+      n.player.tick();
+      this.drain(n);
+    }
+    let expired = false;
+    for (const [id, until] of this.sessions) {
+      if (until <= this.now) {
+        this.sessions.delete(id);
+        expired = true;
+        this.pruneForgotten();
+        this.note(`expire ${id}`);
+      }
+    }
+    if (expired) this.pushRoster();
+    this.forgetIfEmpty();
+  }
+
+  /** The server forgets an empty room: whoever comes next starts a new one, with terms from zero. */
+  private forgetIfEmpty(): void {
+    if (this.sessions.size > 0 || this.nodes.size === 0) return;
+    this.nodes.clear();
+    this.leaderOfTerm.clear();
+    this.committed = [];
+    this.seen.clear();
+    this.clicked.clear();
+    this.proposed.clear();
+    this.note('room forgotten');
+  }
+
+  private deliver(m: InFlight): void {
+    const n = this.nodes.get(m.to);
+    if (!n?.player || this.cuts.has(`${m.from}>${m.to}`)) return;
+    if (this.recording && !this.quiet.has(m.msg.t)) this.note(`${m.from}->${m.to} ${show(m.msg)}`);
+    n.player.step(m.from, m.msg);
+    this.drain(n);
+  }
+
+  private drain(n: Node): void {
+    const p = n.player;
+    if (!p) return;
+    const r = p.ready();
+    if (r.persist) n.storage = r.persist;
+    for (const e of r.messages) {
+      this.counts.set(e.msg.t, (this.counts.get(e.msg.t) ?? 0) + 1);
+      if (this.cuts.has(`${n.id}>${e.to}`) || (this.dropRate > 0 && this.rng.next() < this.dropRate))
+        continue;
+      const copies = this.dupRate > 0 && this.rng.next() < this.dupRate ? 2 : 1;
+      for (let c = 0; c < copies; c++) {
+        const at = this.now + this.delay();
+        const list = this.queue.get(at);
+        const m = { from: n.id, to: e.to, msg: e.msg };
+        if (list) list.push(m);
+        else this.queue.set(at, [m]);
+      }
+    }
+    for (const ev of r.events) this.onEvent(n.id, ev);
+    this.check(n.id, p);
+  }
+
+  // ---------------------------------------------------------------- invariants
+
+  private violate(what: string): void {
+    this.violations.push(`t=${this.now}: ${what}`);
+    this.note(`VIOLATION ${what}`);
+  }
+
+  private onEvent(id: Id, ev: CoreEvent): void {
+    if (this.recording && ev.kind !== 'suspect' && ev.kind !== 'alive') this.note(`${id} ${showEvent(ev)}`);
+    if (ev.kind === 'propose') {
+      const { entry, live, members } = ev;
+      const k = entry.stage - 1;
+      if (live.length < Math.floor(members.length / 2) + 1) {
+        this.violate(`${id} proposed stage ${entry.stage} with ${live.length} of ${members.length} members`);
+      }
+      if (entry.done.join() !== live.join())
+        this.violate(`${id} proposed done=${entry.done} but live=${live}`);
+      for (const d of entry.done) {
+        if (!this.clicked.get(d)?.has(k))
+          this.violate(`${id} counted a Done from ${d} for stage ${k} never clicked`);
+      }
+      this.proposed.add(JSON.stringify(entry));
+    }
+  }
+
+  private check(id: Id, p: Player): void {
+    if (p.currentRole === 'leader') {
+      const had = this.leaderOfTerm.get(p.currentTerm);
+      if (had === undefined) this.leaderOfTerm.set(p.currentTerm, id);
+      else if (had !== id) this.violate(`two leaders in term ${p.currentTerm}: ${had} and ${id}`);
+    }
+    const h = p.entries;
+    for (let i = this.checkedUpTo(id); i < h.length; i++) {
+      const e = h[i]!;
+      if (e.stage !== i + 1) this.violate(`${id} holds entry for stage ${e.stage} at position ${i + 1}`);
+      const known = this.committed[i];
+      const key = JSON.stringify(e);
+      if (!known) {
+        if (!this.proposed.has(key)) this.violate(`${id} committed stage ${e.stage} that no leader proposed`);
+        this.committed[i] = e;
+      } else if (JSON.stringify(known) !== key) {
+        this.violate(`divergence at stage ${e.stage}: ${id} has ${key}, others ${JSON.stringify(known)}`);
+      }
+    }
+    if (h.length < this.checkedUpTo(id))
+      this.violate(`${id} went back from stage ${this.checkedUpTo(id)} to ${h.length}`);
+    this.seen.set(id, h.length);
+  }
+
+  /**
+   * State can vanish only when a member leaves the membership. Terms and stages that no remaining member
+   * holds (running, or crashed within its grace) are gone, as in any quorum system that loses every
+   * replica; the checker forgets them too, and counts it.
+   */
+  forgotten = 0;
+  private pruneForgotten(): void {
+    const held: { term: number; history: readonly Entry[] }[] = [];
+    for (const n of this.nodes.values()) {
+      if (!this.sessions.has(n.id)) continue;
+      const s = n.player ? { term: n.player.currentTerm, history: n.player.entries } : n.storage;
+      if (s) held.push(s);
+    }
+    const maxTerm = Math.max(0, ...held.map((s) => s.term));
+    for (const term of [...this.leaderOfTerm.keys()]) {
+      if (term > maxTerm) {
+        this.leaderOfTerm.delete(term);
+        this.forgotten++;
+        this.note(`forgotten: term ${term}`);
+      }
+    }
+    for (let i = 0; i < this.committed.length; i++) {
+      const key = JSON.stringify(this.committed[i]);
+      if (!held.some((s) => s.history.length > i && JSON.stringify(s.history[i]) === key)) {
+        this.note(`forgotten: stages ${i + 1}..${this.committed.length}`);
+        this.forgotten++;
+        this.committed.length = i;
+        break;
+      }
+    }
+  }
+
+  private seen = new Map<Id, number>();
+  private checkedUpTo(id: Id): number {
+    return this.seen.get(id) ?? 0;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  player(id: Id): Player | null {
+    return this.nodes.get(id)?.player ?? null;
+  }
+
+  /** Live players: running and still members of the room. */
+  live(): Player[] {
+    return [...this.nodes.values()]
+      .filter((n) => n.player && this.sessions.has(n.id))
+      .map((n) => n.player!)
+      .sort((a, b) => a.self - b.self);
+  }
+
+  allIds(): Id[] {
+    return [...this.nodes.keys()];
+  }
+
+  crashedIds(): Id[] {
+    return [...this.nodes.values()].filter((n) => !n.player && this.sessions.has(n.id)).map((n) => n.id);
+  }
+
+  note(line: string): void {
+    if (this.recording) this.transcript.push(`${String(this.now).padStart(4)} ${line}`);
+  }
+
+  messagesSent(types?: MessageType[]): number {
+    let n = 0;
+    for (const [t, c] of this.counts) if (!types || types.includes(t)) n += c;
+    return n;
+  }
+
+  /**
+   * The end-state checks, after healing and quiet: one term, one stage, the lowest live ID leads.
+   * Returns the violations found (also recorded).
+   */
+  checkConverged(): string[] {
+    const before = this.violations.length;
+    const live = this.live();
+    if (live.length === 0) return [];
+    const lowest = live[0]!.self;
+    for (const p of live) {
+      if (p.currentLeader !== lowest)
+        this.violate(`${p.self} follows ${p.currentLeader || 'nobody'}, lowest live is ${lowest}`);
+      if (p.currentTerm !== live[0]!.currentTerm)
+        this.violate(`${p.self} is in term ${p.currentTerm}, ${lowest} in ${live[0]!.currentTerm}`);
+      if (p.stage !== live[0]!.stage)
+        this.violate(`${p.self} is at stage ${p.stage}, ${lowest} at ${live[0]!.stage}`);
+    }
+    if (live[0]!.currentRole !== 'leader')
+      this.violate(`lowest live ${lowest} is ${live[0]!.currentRole}, not leader`);
+    return this.violations.slice(before);
+  }
+}
+
+function show(m: Message): string {
+  switch (m.t) {
+    case 'hb':
+      return `hb term=${m.term} leader=${m.leader} stage=${m.stage} done=${m.done}`;
+    case 'report':
+      return `report term=${m.term} done=${m.done} stage=${m.history.at(-1)?.stage ?? 0}${m.accepted ? ` accepted=${m.accepted.entry.stage}@${m.accepted.ballot}` : ''}`;
+    case 'accept':
+    case 'advance':
+      return `${m.t} term=${m.term} stage=${m.entry.stage} done=[${m.entry.done}]`;
+    case 'done':
+      return `done term=${m.term} stage=${m.stage} ${m.done}`;
+    case 'accepted':
+      return `accepted term=${m.term} stage=${m.stage}`;
+    case 'sync':
+      return `sync have=${m.stage}`;
+    case 'history':
+      return `history ${m.entries.map((e) => e.stage).join(',')}`;
+    case 'bye':
+      return 'bye';
+    default:
+      return `${m.t} term=${m.term}`;
+  }
+}
+
+function showEvent(ev: CoreEvent): string {
+  switch (ev.kind) {
+    case 'role':
+      return `becomes ${ev.role} (term ${ev.term})`;
+    case 'leader':
+      return `follows ${ev.leader} (term ${ev.term})`;
+    case 'election':
+      return `sends ELECTION to [${ev.to}]`;
+    case 'propose':
+      return `proposes stage ${ev.entry.stage} with done=[${ev.entry.done}] of members [${ev.members}]`;
+    case 'advance':
+      return `advances to stage ${ev.entry.stage} (term ${ev.entry.term})`;
+    default:
+      return ev.kind;
+  }
+}

@@ -1,0 +1,116 @@
+import { type Id, type Rng, randInt, seededRng } from '../core/index.ts';
+import { SimNetwork } from './network.ts';
+
+export interface ScheduleOptions {
+  seed: number;
+  minPeers?: number;
+  maxPeers?: number;
+  transcript?: boolean;
+}
+
+export interface ScheduleResult {
+  seed: number;
+  peers: number;
+  violations: string[];
+  advances: number;
+  messages: number;
+  ticks: number;
+  transcript: string[];
+}
+
+function pick<T>(rng: Rng, xs: readonly T[]): T {
+  return xs[Math.floor(rng.next() * xs.length)]!;
+}
+
+function subset(rng: Rng, xs: Id[]): [Id[], Id[]] {
+  const a: Id[] = [];
+  const b: Id[] = [];
+  for (const x of xs) (rng.next() < 0.5 ? a : b).push(x);
+  return [a, b];
+}
+
+/**
+ * One random fault schedule, fully determined by its seed: a chaos phase (delay, drop, duplication,
+ * reordering, partitions, cuts, crashes, restarts, joins, goodbyes and clicks), then healing, quiet, and
+ * the end checks.
+ */
+export function runSchedule(opts: ScheduleOptions): ScheduleResult {
+  const rng = seededRng(opts.seed);
+  const net = new SimNetwork({ seed: opts.seed ^ 0x9e3779b9, transcript: opts.transcript ?? false });
+  const t = net.timing;
+  const peers = randInt(rng, opts.minPeers ?? 2, opts.maxPeers ?? 9);
+  for (let i = 0; i < peers; i++) net.join();
+  net.maxDelay = pick(rng, [1, 2, 4]);
+  net.run(randInt(rng, 0, 2 * t.timeoutTicks));
+
+  const chaosTicks = randInt(rng, 10 * t.timeoutTicks, 30 * t.timeoutTicks);
+  const end = net.now + chaosTicks;
+  const faultRate = pick(rng, [0.02, 0.05, 0.1]);
+  const clickRate = pick(rng, [0.05, 0.2, 0.5]);
+  while (net.now < end) {
+    const live = net.live().map((p) => p.self);
+    if (rng.next() < clickRate && live.length > 0) {
+      const id = pick(rng, live);
+      const p = net.player(id)!;
+      net.click(id, rng.next() < 0.85 ? true : !p.isDone);
+    }
+    if (rng.next() < faultRate) {
+      const all = net.allIds();
+      const r = rng.next();
+      if (r < 0.12) {
+        net.dropRate = pick(rng, [0, 0, 0.05, 0.2, 0.5]);
+        net.dupRate = pick(rng, [0, 0, 0.05, 0.2]);
+        net.maxDelay = pick(rng, [1, 2, 4, 8]);
+      } else if (r < 0.24 && all.length > 1) {
+        const [a, b] = subset(rng, all);
+        if (a.length && b.length) net.partition(a, b, rng.next() < 0.25);
+      } else if (r < 0.32 && all.length > 1) {
+        net.cut(pick(rng, all), pick(rng, all), rng.next() < 0.3);
+      } else if (r < 0.44) {
+        net.heal();
+      } else if (r < 0.58 && live.length > 0) {
+        net.crash(pick(rng, live));
+      } else if (r < 0.72) {
+        const down = net.crashedIds();
+        if (down.length > 0) net.restart(pick(rng, down));
+      } else if (r < 0.82) {
+        if (net.allIds().length < 12) net.join();
+      } else if (r < 0.88 && live.length > 1) {
+        net.leave(pick(rng, live));
+      } else if (live.length > 0) {
+        net.isolate(pick(rng, live));
+      }
+    }
+    net.run(1);
+  }
+
+  // Heal; restart some of the crashed; let sessions that stay down expire; then quiet.
+  net.heal();
+  net.maxDelay = 2;
+  for (const id of net.crashedIds()) if (rng.next() < 0.5) net.restart(id);
+  if (net.live().length === 0) net.join();
+  net.run(net.graceTicks + 3 * t.timeoutTicks);
+  net.checkConverged();
+
+  // A Done clicked before a failover is never needed again: everyone not yet done clicks once, and that
+  // alone must advance the stage.
+  if (net.violations.length === 0) {
+    const before = net.live()[0]!.stage;
+    for (const p of net.live()) if (!p.isDone) net.click(p.self, true);
+    net.run(3 * t.timeoutTicks);
+    for (const p of net.live()) {
+      if (p.stage !== before + 1) {
+        net.violations.push(`after one click each, ${p.self} is at stage ${p.stage}, expected ${before + 1}`);
+      }
+    }
+  }
+  return {
+    seed: opts.seed,
+    peers,
+    violations: net.violations,
+    advances: net.live()[0]?.stage ?? 0,
+    messages: net.messagesSent(),
+    ticks: net.now,
+    transcript: net.transcript,
+  };
+}
