@@ -137,9 +137,9 @@ export class SimNetwork {
     const p = this.nodes.get(id)?.player;
     if (!p) return;
     if (done) {
-      let s = this.clicked.get(id);
-      if (!s) this.clicked.set(id, (s = new Set()));
+      const s = this.clicked.get(id) ?? new Set<number>();
       s.add(p.stage);
+      this.clicked.set(id, s);
     }
     p.setDone(done);
     this.note(`click ${id} ${done ? 'done' : 'undo'} @${p.stage}`);

@@ -1,0 +1,202 @@
+import { describe, expect, test } from 'vitest';
+import {
+  type Envelope,
+  type Message,
+  Player,
+  parseMessage,
+  type Roster,
+  seededRng,
+  timingFromMs,
+} from './index.ts';
+
+const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
+
+function player(
+  self: number,
+  members: number[],
+  extra: Partial<ConstructorParameters<typeof Player>[0]> = {},
+) {
+  const roster: Roster = { version: 1, members };
+  return new Player({ self, timing, rng: seededRng(self), roster, ...extra });
+}
+
+/** Delivers every queued message among `ps` until quiet, ticking once per round (a TestSocketPair for N). */
+function pump(ps: Player[], rounds = 40): void {
+  const byId = new Map(ps.map((p) => [p.self, p]));
+  for (let r = 0; r < rounds; r++) {
+    const out: [number, Envelope][] = [];
+    for (const p of ps) {
+      p.tick();
+      for (const e of p.ready().messages) out.push([p.self, e]);
+    }
+    for (const [from, e] of out) byId.get(e.to)?.step(from, e.msg);
+  }
+}
+
+describe('a lone player', () => {
+  test('leads itself, and its Done alone advances the stage', () => {
+    const p = player(1, [1]);
+    p.tick();
+    expect(p.view().role).toBe('leader');
+    p.setDone(true);
+    const v = p.view();
+    expect(v.stage).toBe(1);
+    expect(v.done).toBe(false);
+    expect(v.history).toEqual([{ stage: 1, term: 1, done: [1], members: [1] }]);
+  });
+
+  test('never advances past the last stage', () => {
+    const p = player(1, [1], { lastStage: 1 });
+    p.tick();
+    p.setDone(true);
+    p.setDone(true);
+    expect(p.view().stage).toBe(1);
+    expect(p.view().done).toBe(false);
+  });
+});
+
+describe('a room of three', () => {
+  test('elects the lowest ID, advances when all three are done, and an undo holds the stage', () => {
+    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
+    pump(ps);
+    expect(ps.map((p) => p.view().leader)).toEqual([1, 1, 1]);
+    ps[0]!.setDone(true);
+    ps[1]!.setDone(true);
+    pump(ps);
+    expect(ps[2]!.view().tally).toMatchObject({ stage: 0, done: [1, 2], live: [1, 2, 3] });
+    ps[1]!.setDone(false);
+    pump(ps);
+    expect(ps[2]!.view().tally).toMatchObject({ stage: 0, done: [1] });
+    ps[2]!.setDone(true);
+    pump(ps);
+    expect(ps.map((p) => p.view().stage)).toEqual([0, 0, 0]);
+    ps[1]!.setDone(true);
+    pump(ps);
+    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
+  });
+
+  test('a goodbye reaches every peer, and the next ID leads without waiting for a timeout', () => {
+    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
+    pump(ps);
+    ps[0]!.goodbye();
+    const byes = ps[0]!.ready().messages;
+    expect(byes.map((e) => [e.to, e.msg.t])).toEqual([
+      [2, 'bye'],
+      [3, 'bye'],
+    ]);
+    for (const e of byes) ps[e.to - 1]!.step(1, e.msg);
+    pump(ps.slice(1), 3);
+    expect(ps[1]!.view().role).toBe('leader');
+    expect(ps[2]!.view().leader).toBe(2);
+  });
+
+  test('a reload keeps stage and Done through the persisted state', () => {
+    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
+    pump(ps);
+    ps[1]!.setDone(true);
+    pump(ps, 3);
+    const saved = ps[1]!.persisted();
+    const again = player(2, [1, 2, 3], { persisted: saved });
+    expect(again.view()).toMatchObject({ stage: 0, done: true, initialized: true });
+    ps[1] = again;
+    ps[0]!.setDone(true);
+    ps[2]!.setDone(true);
+    pump(ps);
+    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
+  });
+
+  test('a side without a majority reports why and does not advance', () => {
+    const p = player(1, [1, 2, 3, 4, 5]);
+    for (let i = 0; i < 20; i++) p.tick();
+    p.setDone(true);
+    const v = p.view();
+    expect(v.blocked).toBe('no quorum: 1 of 5');
+    expect(v.quorum).toEqual({ live: 1, members: 5, needed: 3, ok: false });
+    expect(v.stage).toBe(0);
+  });
+});
+
+describe('parseMessage', () => {
+  const good: Message[] = [
+    { t: 'hb', term: 1, leader: 1, stage: 0, done: false, init: true },
+    {
+      t: 'hb',
+      term: 1,
+      leader: 1,
+      stage: 0,
+      done: false,
+      init: true,
+      tally: { stage: 0, done: [1], live: [1, 2], members: 2 },
+    },
+    { t: 'election', term: 3 },
+    { t: 'answer', term: 3 },
+    { t: 'coordinator', term: 3 },
+    { t: 'reject', term: 3 },
+    { t: 'report', term: 3, done: true, init: true, history: [], accepted: null },
+    { t: 'done', term: 3, stage: 2, done: true },
+    { t: 'accept', term: 3, entry: { stage: 1, term: 3, done: [1, 2], members: [1, 2] } },
+    { t: 'accepted', term: 3, stage: 1 },
+    { t: 'advance', term: 3, entry: { stage: 1, term: 3, done: [1], members: [1] } },
+    { t: 'sync', stage: 0 },
+    { t: 'history', entries: [{ stage: 1, term: 1, done: [1], members: [1] }] },
+    { t: 'bye' },
+  ];
+  test.each(good)('accepts %o unchanged', (m) => {
+    expect(parseMessage(JSON.parse(JSON.stringify(m)))).toEqual({ ok: true, msg: m });
+  });
+
+  const bad: [string, unknown, RegExp][] = [
+    ['null', null, /must be an object/],
+    ['an array', [], /must be an object/],
+    ['a string', 'hb', /must be an object/],
+    ['an unknown type', { t: 'nuke' }, /unknown message type/],
+    ['a negative term', { t: 'election', term: -1 }, /term must be an integer/],
+    ['a fractional term', { t: 'coordinator', term: 1.5 }, /term must be an integer/],
+    ['a string term', { t: 'answer', term: '1' }, /term must be an integer/],
+    ['a missing done', { t: 'hb', term: 1, leader: 1, stage: 0, init: true }, /done must be a boolean/],
+    ['a zero ID', { t: 'advance', term: 1, entry: { stage: 1, term: 1, done: [0], members: [1] } }, /bad ID/],
+    [
+      'a stage-0 entry',
+      { t: 'advance', term: 1, entry: { stage: 0, term: 1, done: [], members: [] } },
+      /at least 1/,
+    ],
+    [
+      'too many IDs',
+      { t: 'advance', term: 1, entry: { stage: 1, term: 1, done: Array(1001).fill(1), members: [] } },
+      /at most 1000/,
+    ],
+    [
+      'too many entries',
+      { t: 'history', entries: Array(65).fill({ stage: 1, term: 1, done: [], members: [] }) },
+      /at most 64/,
+    ],
+    ['a huge term', { t: 'reject', term: 2 ** 60 }, /term must be an integer/],
+  ];
+  test.each(bad)('rejects %s with a clear error', (_, input, why) => {
+    const r = parseMessage(input);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(why);
+  });
+
+  test('drops unknown fields instead of passing them to the core', () => {
+    const r = parseMessage({ t: 'bye', evil: { __proto__: 1 } });
+    expect(r).toEqual({ ok: true, msg: { t: 'bye' } });
+  });
+});
+
+describe('timingFromMs', () => {
+  test('keeps a timeout at least three heartbeats and the answer bound below a timeout', () => {
+    expect(timingFromMs(250, 1500, 10)).toEqual({ heartbeatTicks: 25, timeoutTicks: 150, answerTicks: 10 });
+    expect(timingFromMs(1000, 1000, 10)).toEqual({ heartbeatTicks: 100, timeoutTicks: 300, answerTicks: 10 });
+    expect(timingFromMs(50, 300, 100)).toEqual({ heartbeatTicks: 1, timeoutTicks: 3, answerTicks: 2 });
+  });
+});
+
+test('seededRng replays exactly', () => {
+  const a = seededRng(42);
+  const b = seededRng(42);
+  const xs = Array.from({ length: 5 }, () => a.next());
+  expect(xs).toEqual(Array.from({ length: 5 }, () => b.next()));
+  expect(new Set(xs).size).toBe(5);
+  expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+});

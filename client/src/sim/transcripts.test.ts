@@ -1,0 +1,105 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import {
+  cutBetweenTwo,
+  leaderCrashes,
+  leaderDiesBeforeAdvance,
+  leaderSaysGoodbye,
+  lowerIdRecovers,
+  partitionThreeTwo,
+  type Scenario,
+  twoElectionsAtOnce,
+} from './scenarios.ts';
+
+// Golden message logs, one per classic case (heartbeats left out), in the spirit of etcd-raft's testdata.
+// After an intended protocol change, regenerate with UPDATE_TRANSCRIPTS=1 and read the diff.
+function golden(name: string, s: Scenario): void {
+  const text = `${s.net.transcript.join('\n')}\n`;
+  const file = new URL(`./testdata/${name}.txt`, import.meta.url);
+  if (process.env.UPDATE_TRANSCRIPTS) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+function agreed(s: Scenario) {
+  const live = s.net.live();
+  expect(s.net.violations).toEqual([]);
+  expect(s.net.checkConverged()).toEqual([]);
+  return live;
+}
+
+describe('classic cases', () => {
+  const t = { timeout: 12, answer: 3 };
+
+  test('the leader crashes: the next lowest ID takes over within one timeout and an answer bound', () => {
+    const s = leaderCrashes();
+    golden('leader-crashes', s);
+    expect(s.failoverTicks).toBeGreaterThan(0);
+    expect(s.failoverTicks).toBeLessThanOrEqual(t.timeout + 2 * t.answer);
+    expect(agreed(s)[0]!.self).toBe(2);
+    // No herd: one COORDINATOR and one REPORT per survivor, and nothing else.
+    expect(s.electionMessages).toBeLessThanOrEqual(2 * 4 + 4);
+  });
+
+  test('the leader says goodbye: failover takes a few message delays, not a timeout', () => {
+    const s = leaderSaysGoodbye();
+    golden('leader-goodbye', s);
+    expect(s.failoverTicks).toBeGreaterThan(0);
+    expect(s.failoverTicks).toBeLessThanOrEqual(t.answer + 2);
+    expect(agreed(s)[0]!.self).toBe(2);
+  });
+
+  test('a lower ID recovers and takes over (bully), under a higher term', () => {
+    const s = lowerIdRecovers();
+    golden('lower-id-recovers', s);
+    expect(s.failoverTicks).toBeGreaterThan(0);
+    const live = agreed(s);
+    expect(live[0]!.self).toBe(1);
+    expect(live[0]!.currentTerm).toBeGreaterThan(2);
+  });
+
+  test('partition 3|2: the minority never advances and says why; all agree after healing', () => {
+    const s = partitionThreeTwo();
+    golden('partition-3-2', s);
+    const d = s.during!;
+    expect(d[1]).toEqual({ stage: 1, blocked: 'no quorum: 2 of 5' });
+    expect(d[2]).toEqual({ stage: 1, blocked: 'no quorum: 2 of 5' });
+    expect(d[3]!.stage).toBe(2);
+    const live = agreed(s);
+    expect(live.map((p) => p.stage)).toEqual([2, 2, 2, 2, 2]);
+    expect(live[0]!.self).toBe(1);
+  });
+
+  test('cut 1–2 while both reach 3: no second leader, and the stage still advances', () => {
+    const s = cutBetweenTwo();
+    golden('cut-1-2', s);
+    expect(s.net.violations).toEqual([]);
+    const leaders = s.net.live().filter((p) => p.currentRole === 'leader');
+    expect(leaders.map((p) => p.self)).toEqual([1]);
+    expect(s.net.player(3)!.currentLeader).toBe(1);
+    expect(s.net.live().map((p) => p.stage)).toEqual([1, 1, 1]);
+  });
+
+  test('two elections at once converge on the lowest live ID', () => {
+    const s = twoElectionsAtOnce();
+    golden('two-elections', s);
+    expect(agreed(s)[0]!.self).toBe(2);
+  });
+
+  test('the leader dies after the last DONE but before its ADVANCE: nobody clicks twice', () => {
+    const s = leaderDiesBeforeAdvance();
+    golden('leader-dies-before-advance', s);
+    const live = agreed(s);
+    expect(live.map((p) => p.self)).toEqual([2, 3]);
+    expect(live.map((p) => p.stage)).toEqual([1, 1]);
+    expect(live[0]!.entries[0]!.done).toEqual([2, 3]);
+  });
+});
+
+test('messages per election stay linear in the room size (no herd)', () => {
+  for (const n of [3, 5, 9]) {
+    const s = leaderCrashes(n, false);
+    expect(s.failoverTicks).toBeGreaterThan(0);
+    // One COORDINATOR and one REPORT per survivor, plus slack for a retransmission round.
+    expect(s.electionMessages).toBeLessThanOrEqual(3 * (n - 1));
+  }
+});
