@@ -1,0 +1,406 @@
+// The full mesh: one peer connection per pair, opened by the lower ID, reused for as long as it works.
+// No timers and no WebRTC in here: the driver calls maintain() on its own clock, links come from a
+// factory, so all of this runs under unit tests with a fake transport.
+
+import type { IceServer } from '../../../signaling/src/events.ts';
+import { decodeFrame, encodeFrame, type Frame } from './frames.ts';
+import type { LinkFactory, PeerLink } from './transport.ts';
+
+export type Via = 'direct' | 'relay';
+
+/** What travels in a `signal` event: one link's SDP/ICE tagged with its epoch, or a responder's hello. */
+export type SignalEnvelope = { e: string; d: unknown } | { hello: true };
+
+export interface MeshConfig {
+  /** A direct link that delivered nothing for this long is not trusted for sending: relay instead. */
+  staleMs: number;
+  /** Ping period on open links (RTT, and keeps a quiet link provably alive). */
+  pingMs: number;
+  /** Ping period through the relay, for the RTT of relayed peers. */
+  relayPingMs: number;
+  /** An unopened link is abandoned after this long. */
+  connectTimeoutMs: number;
+  /** First retry delay; doubles up to maxBackoffMs, back to the start once a link opens. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  /** Chromium allows a tab 500 RTCPeerConnections in its lifetime: stay clear, then relay only. */
+  maxLinks: number;
+}
+
+export const DEFAULT_MESH_CONFIG: MeshConfig = {
+  staleMs: 750,
+  pingMs: 250,
+  relayPingMs: 2000,
+  connectTimeoutMs: 10_000,
+  backoffMs: 500,
+  maxBackoffMs: 8_000,
+  maxLinks: 450,
+};
+
+/** Mesh timing from room settings: a link goes stale well before the core's timeout would fire. */
+export function meshConfigFor(heartbeatMs: number, timeoutMs: number): MeshConfig {
+  const pingMs = Math.min(250, heartbeatMs);
+  const staleMs = Math.max(3 * pingMs, Math.min(timeoutMs / 2, 2.5 * heartbeatMs + pingMs));
+  return { ...DEFAULT_MESH_CONFIG, pingMs, staleMs };
+}
+
+export interface MeshHooks {
+  factory: LinkFactory;
+  now(): number;
+  newEpoch(): string;
+  /** Forwards a SignalEnvelope through the server; resolves false when the server refused it. */
+  sendSignal(to: number, data: SignalEnvelope): Promise<boolean>;
+  /** Sends a frame through the server relay; false when that is impossible right now. */
+  sendRelay(to: number, text: string): boolean;
+  /** Runs fn after ms (chaos latency). */
+  delay(fn: () => void, ms: number): void;
+  onCore(from: number, message: unknown, via: Via): void;
+  onBadFrame(from: number, via: Via, error: string): void;
+  /** A frame left (or was dropped); `tag` is the core message type or 'ping'/'pong'. */
+  onSent?(to: number, tag: string, via: Via | 'dropped'): void;
+  onChange?(): void;
+}
+
+interface LinkRec {
+  link: PeerLink;
+  epoch: string;
+  initiator: boolean;
+  open: boolean;
+  createdAt: number;
+  lastRx: number;
+}
+
+interface PeerRec {
+  id: number;
+  link: LinkRec | null;
+  connected: boolean;
+  retryAt: number;
+  backoff: number;
+  lastPing: number;
+  lastRelayPing: number;
+  rtt: number | null;
+  heardAt: number | null;
+  lastVia: Via | null;
+}
+
+export type LinkState = 'none' | 'connecting' | 'open' | 'stale' | 'cut';
+
+export interface PeerNetInfo {
+  id: number;
+  link: LinkState;
+  /** How a message to this peer would go right now. */
+  route: Via | 'none';
+  rtt: number | null;
+  /** performance.now() of the last frame from this peer, any path. */
+  heardAt: number | null;
+  lastVia: Via | null;
+}
+
+export class Mesh {
+  private self = 0;
+  private iceServers: IceServer[] = [];
+  private readonly peers = new Map<number, PeerRec>();
+  private cuts = new Set<number>();
+  private crashed = false;
+  private latencyMs = 0;
+  linksCreated = 0;
+
+  constructor(
+    private readonly hooks: MeshHooks,
+    private config: MeshConfig = DEFAULT_MESH_CONFIG,
+  ) {}
+
+  setConfig(config: MeshConfig): void {
+    this.config = config;
+  }
+
+  /** A new identity: every link belonged to the old one. */
+  reset(self: number, iceServers: IceServer[]): void {
+    for (const p of this.peers.values()) this.dropLink(p);
+    this.peers.clear();
+    this.self = self;
+    this.iceServers = iceServers;
+    this.hooks.onChange?.();
+  }
+
+  /** The roster's members (connected or in grace) other than us. */
+  setMembers(members: { id: number; connected: boolean }[]): void {
+    const now = this.hooks.now();
+    const keep = new Set<number>();
+    for (const m of members) {
+      if (m.id === this.self) continue;
+      keep.add(m.id);
+      let p = this.peers.get(m.id);
+      if (!p) {
+        p = {
+          id: m.id,
+          link: null,
+          connected: m.connected,
+          retryAt: now,
+          backoff: this.config.backoffMs,
+          lastPing: -Infinity,
+          lastRelayPing: -Infinity,
+          rtt: null,
+          heardAt: null,
+          lastVia: null,
+        };
+        this.peers.set(m.id, p);
+      } else if (m.connected && !p.connected && !p.link?.open) {
+        // Back from grace (a reload or a blip): connect now rather than at the next backoff.
+        p.retryAt = now;
+        p.backoff = this.config.backoffMs;
+      }
+      p.connected = m.connected;
+    }
+    for (const [id, p] of this.peers) {
+      if (!keep.has(id)) {
+        this.dropLink(p);
+        this.peers.delete(id);
+      }
+    }
+    this.hooks.onChange?.();
+  }
+
+  setCrashed(crashed: boolean): void {
+    this.crashed = crashed;
+  }
+
+  setCut(peer: number, cut: boolean): void {
+    if (cut) this.cuts.add(peer);
+    else this.cuts.delete(peer);
+    this.hooks.onChange?.();
+  }
+
+  setLatency(ms: number): void {
+    this.latencyMs = Math.max(0, ms);
+  }
+
+  /** Retries, timeouts and pings; the driver calls this on every timer tick. */
+  maintain(): void {
+    if (this.crashed || this.self === 0) return;
+    const now = this.hooks.now();
+    for (const p of this.peers.values()) {
+      const rec = p.link;
+      if (rec && !rec.open && now - rec.createdAt > this.config.connectTimeoutMs) {
+        this.dropLink(p);
+        this.scheduleRetry(p, now);
+      }
+      if (!p.link && p.connected && now >= p.retryAt) this.reconnect(p, now);
+      if (this.cuts.has(p.id)) continue;
+      if (p.link?.open && now - p.lastPing >= this.config.pingMs) {
+        p.lastPing = now;
+        this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'direct');
+      } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
+        p.lastRelayPing = now;
+        this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'relay');
+      }
+    }
+  }
+
+  /** Sends one frame by the best path; latency chaos delays it. */
+  send(to: number, text: string, tag = 'core'): void {
+    if (this.crashed) return;
+    if (this.latencyMs > 0) this.hooks.delay(() => this.transmit(to, text, tag), this.latencyMs);
+    else this.transmit(to, text, tag);
+  }
+
+  /** Sends at once, ignoring latency chaos (goodbye on pagehide must leave before the page dies). */
+  sendNow(to: number, text: string, tag = 'core'): void {
+    if (!this.crashed) this.transmit(to, text, tag);
+  }
+
+  /** A signal event from the server. */
+  onSignal(from: number, data: unknown): void {
+    if (this.crashed || this.self === 0 || from === this.self) return;
+    const p = this.peers.get(from);
+    if (!p || typeof data !== 'object' || data === null) return;
+    const env = data as Record<string, unknown>;
+    const now = this.hooks.now();
+    if (env.hello === true) {
+      // Only the lower ID initiates; a hello asks it to, because the responder has no working link.
+      if (this.self > from) return;
+      const rec = p.link;
+      if (rec && !rec.open && now - rec.createdAt < 1000) return; // our offer is already on its way
+      this.dropLink(p);
+      this.reconnect(p, now);
+      return;
+    }
+    if (typeof env.e !== 'string' || env.d === undefined) return;
+    if (this.self < from) {
+      if (p.link && p.link.epoch === env.e) p.link.link.signal(env.d);
+      return;
+    }
+    if (!p.link || p.link.epoch !== env.e) {
+      // A new epoch means the initiator started over (it reloaded, or its link died): follow it.
+      this.dropLink(p);
+      if (!this.openLink(p, false, env.e, now)) return;
+    }
+    p.link?.link.signal(env.d);
+  }
+
+  /** A frame from a data channel or the relay. */
+  receive(from: number, text: unknown, via: Via): void {
+    if (this.crashed) return;
+    const p = this.peers.get(from);
+    if (via === 'direct' && this.cuts.has(from)) return;
+    const now = this.hooks.now();
+    const decoded = decodeFrame(text);
+    if (!decoded.ok) {
+      this.hooks.onBadFrame(from, via, decoded.error);
+      return;
+    }
+    if (p) {
+      p.heardAt = now;
+      p.lastVia = via;
+      if (via === 'direct' && p.link) p.link.lastRx = now;
+    }
+    const f: Frame = decoded.frame;
+    switch (f.k) {
+      case 'core':
+        this.hooks.onCore(from, f.m, via);
+        break;
+      case 'ping':
+        // Answer by the path it came, so the RTT is that path's.
+        if (this.latencyMs > 0) {
+          const pong = encodeFrame({ k: 'pong', t: f.t });
+          this.hooks.delay(() => this.transmit(from, pong, 'pong', via), this.latencyMs);
+        } else this.transmit(from, encodeFrame({ k: 'pong', t: f.t }), 'pong', via);
+        break;
+      case 'pong':
+        if (p && f.t <= now) p.rtt = now - f.t;
+        break;
+    }
+  }
+
+  info(): PeerNetInfo[] {
+    const now = this.hooks.now();
+    return [...this.peers.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((p) => ({
+        id: p.id,
+        link: this.cuts.has(p.id)
+          ? 'cut'
+          : !p.link
+            ? 'none'
+            : !p.link.open
+              ? 'connecting'
+              : this.isDirect(p, now)
+                ? 'open'
+                : 'stale',
+        route: this.isDirect(p, now) ? 'direct' : p.connected ? 'relay' : 'none',
+        rtt: p.rtt,
+        heardAt: p.heardAt,
+        lastVia: p.lastVia,
+      }));
+  }
+
+  /** Tears everything down (leaving the room). */
+  close(): void {
+    for (const p of this.peers.values()) this.dropLink(p);
+    this.peers.clear();
+    this.self = 0;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private isDirect(p: PeerRec, now: number): boolean {
+    const rec = p.link;
+    return !!rec && rec.open && !this.cuts.has(p.id) && now - rec.lastRx < this.config.staleMs;
+  }
+
+  private transmit(to: number, text: string, tag: string, force?: Via): void {
+    if (this.crashed) return;
+    const p = this.peers.get(to);
+    const now = this.hooks.now();
+    const direct = force ? force === 'direct' : !!p && this.isDirect(p, now);
+    if (direct) {
+      if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
+        this.hooks.onSent?.(to, tag, 'direct');
+        return;
+      }
+      if (force) {
+        this.hooks.onSent?.(to, tag, 'dropped');
+        return;
+      }
+    }
+    const ok = this.hooks.sendRelay(to, text);
+    this.hooks.onSent?.(to, tag, ok ? 'relay' : 'dropped');
+  }
+
+  private reconnect(p: PeerRec, now: number): void {
+    if (this.self < p.id) {
+      this.openLink(p, true, this.hooks.newEpoch(), now);
+    } else {
+      this.hooks.sendSignal(p.id, { hello: true }).catch(() => {});
+    }
+    this.scheduleRetry(p, now);
+  }
+
+  private scheduleRetry(p: PeerRec, now: number): void {
+    p.retryAt = now + p.backoff;
+    p.backoff = Math.min(p.backoff * 2, this.config.maxBackoffMs);
+  }
+
+  private openLink(p: PeerRec, initiator: boolean, epoch: string, now: number): boolean {
+    if (this.linksCreated >= this.config.maxLinks) return false;
+    this.linksCreated++;
+    const rec: LinkRec = {
+      // Assigned right below; events cannot fire before the factory returns.
+      link: undefined as unknown as PeerLink,
+      epoch,
+      initiator,
+      open: false,
+      createdAt: now,
+      lastRx: now,
+    };
+    const current = () => p.link === rec && !this.crashed;
+    rec.link = this.hooks.factory(
+      { initiator, iceServers: this.iceServers },
+      {
+        signal: (d) => {
+          if (!current()) return;
+          this.hooks
+            .sendSignal(p.id, { e: epoch, d })
+            .then((ok) => {
+              // The peer is not reachable through the server (in grace): start over later.
+              if (!ok && p.link === rec && !rec.open) {
+                this.dropLink(p);
+                this.scheduleRetry(p, this.hooks.now());
+              }
+            })
+            .catch(() => {});
+        },
+        open: () => {
+          if (p.link !== rec) return;
+          rec.open = true;
+          rec.lastRx = this.hooks.now();
+          p.backoff = this.config.backoffMs;
+          p.lastPing = -Infinity;
+          this.hooks.onChange?.();
+        },
+        data: (text) => {
+          if (p.link === rec) this.receive(p.id, text, 'direct');
+        },
+        close: () => {
+          if (p.link !== rec) return;
+          p.link = null;
+          this.scheduleRetry(p, this.hooks.now());
+          this.hooks.onChange?.();
+        },
+      },
+    );
+    p.link = rec;
+    return true;
+  }
+
+  private dropLink(p: PeerRec): void {
+    const rec = p.link;
+    if (!rec) return;
+    p.link = null;
+    try {
+      rec.link.destroy();
+    } catch {
+      // Destroying a half-built connection can throw; it is gone either way.
+    }
+  }
+}

@@ -1,0 +1,479 @@
+// The driver: signaling + mesh around one core Player. Real time becomes tick(), frames become step(),
+// and ready() is drained after each of them. Timers, storage and transports are injected for tests.
+
+import type { Joined, JoinRequest, RoomSettings, RosterMsg } from '../../../signaling/src/events.ts';
+import {
+  type CoreEvent,
+  type Envelope,
+  type Id,
+  type Persisted,
+  Player,
+  parseMessage,
+  seededRng,
+  timingFromMs,
+} from '../core/index.ts';
+import { type AppStore, appendLog, describeEvent, type LogKind } from '../store/store.ts';
+import { encodeFrame } from './frames.ts';
+import { Mesh, meshConfigFor, type SignalEnvelope, type Via } from './mesh.ts';
+import type { SignalingPort } from './signaling.ts';
+import type { LinkFactory } from './transport.ts';
+
+/** One core tick. Room timing (heartbeatMs, timeoutMs) is converted to ticks of this length. */
+export const TICK_MS = 10;
+/** A view snapshot goes to the store at most this often, unless something happened. */
+const PUBLISH_MS = 50;
+const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
+
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface SessionDeps {
+  signaling: SignalingPort;
+  factory: LinkFactory;
+  store: AppStore;
+  now(): number;
+  storage: KeyValueStorage | null;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  setTimeout(fn: () => void, ms: number): unknown;
+  random(): number;
+}
+
+export interface SessionParams {
+  room: string;
+  name: string;
+  /** Settings for creating the room (URL or lobby); later joiners get the room's own. */
+  settings: Partial<RoomSettings> | null;
+}
+
+/** What sessionStorage keeps per room, so a reload resumes the same ID, stage and Done. */
+export interface Saved {
+  id: Id;
+  token: string;
+  persisted: Persisted | null;
+}
+
+export const storageKey = (room: string) => `lockstep:room:${room}`;
+
+export function loadSaved(storage: KeyValueStorage | null, room: string): Saved | null {
+  try {
+    const raw = storage?.getItem(storageKey(room));
+    if (!raw) return null;
+    const x = JSON.parse(raw) as Partial<Saved>;
+    if (typeof x.id !== 'number' || typeof x.token !== 'string') return null;
+    return { id: x.id, token: x.token, persisted: x.persisted ?? null };
+  } catch {
+    return null;
+  }
+}
+
+export class Session {
+  readonly mesh: Mesh;
+  private player: Player | null = null;
+  private settings: RoomSettings | null = null;
+  private token: string | null = null;
+  private timer: unknown = null;
+  private t0 = 0;
+  private ticks = 0;
+  private lastPublish = Number.NEGATIVE_INFINITY;
+  private rosterVersion = 0;
+  private serverVersion = -1;
+  private latestRoster: RosterMsg | null = null;
+  private joinSeq = 0;
+  private joinRetryMs = 500;
+  private crashed = false;
+  private joinWanted = false;
+  private stopped = false;
+  private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
+
+  constructor(
+    private readonly params: SessionParams,
+    private readonly deps: SessionDeps,
+  ) {
+    this.mesh = new Mesh({
+      factory: deps.factory,
+      now: deps.now,
+      newEpoch: () => Math.floor(deps.random() * 2 ** 48).toString(36),
+      sendSignal: async (to, data: SignalEnvelope) => {
+        if (this.crashed) return true;
+        const res = await deps.signaling.signal(to, data);
+        return res.ok;
+      },
+      sendRelay: (to, text) => deps.signaling.relay(to, text),
+      delay: (fn, ms) => {
+        deps.setTimeout(fn, ms);
+      },
+      onCore: (from, m, via) => this.onCore(from, m, via),
+      onBadFrame: (from, via, error) => this.bad(from, via, error),
+      onSent: (to, tag, via) => {
+        if (via === 'direct') this.stats.sentDirect++;
+        else if (via === 'relay') this.stats.sentRelay++;
+        else this.stats.dropped++;
+        if (tag !== 'ping' && tag !== 'pong') {
+          this.deps.store
+            .getState()
+            .flights.add({ dir: 'out', peer: to, type: tag, at: this.deps.now(), via });
+        }
+      },
+    });
+    deps.store.setState((s) => ({
+      session: {
+        ...s.session,
+        room: params.room,
+        name: params.name,
+        phase: 'joining',
+        startedAt: deps.now(),
+      },
+    }));
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  start(): void {
+    this.deps.signaling.start({
+      status: (status, detail) =>
+        this.deps.store.setState((s) => ({
+          session: { ...s.session, signaling: status, signalingDetail: detail ?? '' },
+        })),
+      connected: () => {
+        // A new connection (maybe to a restarted server): versions start over.
+        this.serverVersion = -1;
+        if (this.crashed) this.joinWanted = true;
+        else void this.join();
+      },
+      roster: (r) => {
+        if (this.crashed) {
+          if (!this.latestRoster || r.version > this.latestRoster.version) this.latestRoster = r;
+          return;
+        }
+        this.applyRoster(r);
+      },
+      signal: (from, data) => {
+        if (!this.crashed) this.mesh.onSignal(from, data);
+      },
+      relay: (from, data) => this.mesh.receive(from, data, 'relay'),
+      shutdown: (ms) => this.log('net', `signaling server is restarting; reconnecting in ${ms} ms`),
+      refused: (f) => {
+        if (f.code === 'replaced') {
+          this.stop();
+          this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
+        } else this.log('net', `server refused: ${f.error}`);
+      },
+    });
+  }
+
+  /** Leaves for good: the ID leaves the membership now (unlike a reload, which resumes). */
+  async leave(): Promise<void> {
+    this.goodbye();
+    await this.deps.signaling.leave();
+    this.deps.storage?.removeItem(storageKey(this.params.room));
+    this.stop();
+    this.setPhase('left', null);
+  }
+
+  /** pagehide: tell peers now, synchronously, before the page's channels close. Not a leave. */
+  goodbye(): void {
+    if (!this.player || this.crashed) return;
+    this.player.goodbye();
+    const r = this.player.ready();
+    for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
+    if (r.persist) this.save(r.persist);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) this.deps.clearInterval(this.timer);
+    this.timer = null;
+    this.mesh.close();
+    this.deps.signaling.close();
+  }
+
+  // ------------------------------------------------------------------ user actions
+
+  setDone(done: boolean): void {
+    if (!this.player) return;
+    this.catchUp();
+    this.player.setDone(done);
+    this.drain();
+    this.publish(true);
+  }
+
+  crash(): void {
+    if (this.crashed) return;
+    this.crashed = true;
+    this.mesh.setCrashed(true);
+    this.setChaos({ crashed: true });
+    this.log('chaos', 'crashed: silent, all traffic dropped');
+  }
+
+  recover(): void {
+    if (!this.crashed) return;
+    this.crashed = false;
+    this.mesh.setCrashed(false);
+    this.setChaos({ crashed: false });
+    this.log('chaos', 'recovered');
+    const r = this.latestRoster;
+    if (r && r.version > this.serverVersion) this.applyRoster(r);
+    if (this.joinWanted) {
+      this.joinWanted = false;
+      void this.join();
+    }
+  }
+
+  setCut(peer: Id, cut: boolean): void {
+    this.mesh.setCut(peer, cut);
+    const cuts = new Set(this.deps.store.getState().chaos.cut);
+    if (cut) cuts.add(peer);
+    else cuts.delete(peer);
+    this.setChaos({ cut: [...cuts].sort((a, b) => a - b) });
+    this.log('chaos', cut ? `cut the direct link to ${peer}` : `restored the direct link to ${peer}`);
+  }
+
+  setLatency(ms: number): void {
+    const v = Math.max(0, Math.min(5_000, Math.round(ms) || 0));
+    this.mesh.setLatency(v);
+    this.setChaos({ latencyMs: v });
+    this.log('chaos', v ? `outbound latency ${v} ms` : 'latency removed');
+  }
+
+  // ------------------------------------------------------------------ signaling
+
+  private async join(): Promise<void> {
+    if (this.stopped) return;
+    const seq = ++this.joinSeq;
+    const saved = loadSaved(this.deps.storage, this.params.room);
+    const token = this.token ?? saved?.token ?? null;
+    const settings = this.settings ?? this.params.settings;
+    const req: JoinRequest = {
+      room: this.params.room,
+      name: this.params.name,
+      ...(token ? { token } : {}),
+      // Always sent: if the server restarted and forgot the room, the first one back recreates it as it was.
+      ...(settings ? { settings } : {}),
+    };
+    const res = await this.deps.signaling.join(req);
+    if (seq !== this.joinSeq || this.stopped) return;
+    if (res.ok) {
+      this.joinRetryMs = 500;
+      this.onJoined(res, saved);
+      return;
+    }
+    if (res.code === 'bad_token' && token) {
+      // The session expired (or the server restarted): join again as a new player.
+      this.log('net', 'resume refused (session expired); joining as a new player');
+      this.token = null;
+      this.deps.storage?.removeItem(storageKey(this.params.room));
+      return this.join();
+    }
+    if (res.code === 'already_joined') return;
+    if (TRANSIENT.has(res.code)) {
+      this.log('net', `join failed (${res.error}); retrying`);
+      const wait = this.joinRetryMs;
+      this.joinRetryMs = Math.min(this.joinRetryMs * 2, 8_000);
+      this.deps.setTimeout(() => {
+        if (seq === this.joinSeq && this.deps.signaling.connected) void this.join();
+      }, wait);
+      return;
+    }
+    this.stop();
+    this.setPhase('failed', res.error);
+  }
+
+  private onJoined(j: Joined, saved: Saved | null): void {
+    this.settings = j.settings;
+    this.token = j.token;
+    const s = j.settings;
+    if (this.player && this.player.self === j.id) {
+      this.log('net', `resumed as player ${j.id}`);
+      this.applyRoster(j.roster);
+      this.setPhase('joined', null, j);
+      return;
+    }
+    let persisted: Persisted | null = null;
+    if (j.resumed && saved?.id === j.id) {
+      persisted = saved.persisted;
+    } else {
+      // A new identity keeps nothing of the old one but the committed stages, which are facts;
+      // it must still catch up before its votes count.
+      const history = this.player?.view().history ?? saved?.persisted?.history ?? [];
+      if (history.length > 0) {
+        persisted = { term: 0, promised: 0, done: false, history, accepted: null, initialized: false };
+      }
+    }
+    const timing = timingFromMs(s.heartbeatMs, s.timeoutMs, TICK_MS);
+    this.serverVersion = Math.max(this.serverVersion, j.roster.version);
+    this.latestRoster = j.roster;
+    this.player = new Player({
+      self: j.id,
+      timing,
+      rng: seededRng(Math.floor(this.deps.random() * 2 ** 32)),
+      roster: { version: ++this.rosterVersion, members: j.roster.members.map((m) => m.id) },
+      persisted,
+      lastStage: s.stages.length - 1,
+    });
+    this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
+    this.mesh.reset(j.id, j.iceServers);
+    this.mesh.setMembers(j.roster.members.map((m) => ({ id: m.id, connected: m.state === 'connected' })));
+    this.save(this.player.persisted());
+    this.t0 = this.deps.now();
+    this.ticks = 0;
+    if (this.timer === null) this.timer = this.deps.setInterval(() => this.pump(), TICK_MS);
+    this.log('net', j.resumed ? `resumed as player ${j.id}` : `joined as player ${j.id}`);
+    this.deps.store.setState({ roster: j.roster });
+    this.setPhase('joined', null, j);
+    this.drain();
+    this.publish(true);
+  }
+
+  private applyRoster(r: RosterMsg): void {
+    if (r.version <= this.serverVersion) return;
+    this.serverVersion = r.version;
+    this.latestRoster = r;
+    this.deps.store.setState({ roster: r });
+    if (!this.player) return;
+    this.catchUp();
+    this.player.setRoster({ version: ++this.rosterVersion, members: r.members.map((m) => m.id) });
+    this.mesh.setMembers(r.members.map((m) => ({ id: m.id, connected: m.state === 'connected' })));
+    this.drain();
+    this.publish(true);
+  }
+
+  // ------------------------------------------------------------------ the loop
+
+  /** The timer: catch up on ticks, keep the mesh healthy, publish. Public for tests. */
+  pump(): void {
+    if (!this.player || this.stopped) return;
+    this.catchUp();
+    this.mesh.maintain();
+    this.publish(false);
+  }
+
+  /**
+   * Runs the ticks real time asks for. Background tabs fire timers late, so this counts from the
+   * clock rather than the timer; a burst is capped so a long freeze slows core time instead.
+   */
+  private catchUp(): void {
+    const p = this.player;
+    if (!p) return;
+    let due = Math.floor((this.deps.now() - this.t0) / TICK_MS) - this.ticks;
+    const cap = Math.max(50, 2 * p.view().timing.timeoutTicks);
+    if (due > cap) {
+      this.ticks += due - cap;
+      due = cap;
+    }
+    for (; due > 0; due--) {
+      p.tick();
+      this.ticks++;
+      this.drain();
+    }
+  }
+
+  private onCore(from: Id, m: unknown, via: Via): void {
+    const parsed = parseMessage(m);
+    if (!parsed.ok) {
+      this.bad(from, via, parsed.error);
+      return;
+    }
+    this.deps.store
+      .getState()
+      .flights.add({ dir: 'in', peer: from, type: parsed.msg.t, at: this.deps.now(), via });
+    if (!this.player) return;
+    this.catchUp();
+    this.player.step(from, parsed.msg);
+    this.drain();
+  }
+
+  private drain(): void {
+    const p = this.player;
+    if (!p) return;
+    const r = p.ready();
+    for (const env of r.messages) this.sendEnvelope(env);
+    if (r.events.length > 0) this.onEvents(r.events);
+    if (r.persist) this.save(r.persist);
+  }
+
+  private sendEnvelope(env: Envelope): void {
+    if (this.crashed) return;
+    this.mesh.send(env.to, encodeFrame({ k: 'core', m: env.msg }), env.msg.t);
+  }
+
+  private onEvents(events: CoreEvent[]): void {
+    const at = this.deps.now() - this.deps.store.getState().session.startedAt;
+    this.deps.store.setState((s) => {
+      let log = s.log;
+      for (const e of events) log = appendLog({ ...s, log }, e.kind as LogKind, describeEvent(e), at).log;
+      return { log };
+    });
+    this.lastPublish = Number.NEGATIVE_INFINITY;
+  }
+
+  private publish(force: boolean): void {
+    const p = this.player;
+    if (!p) return;
+    const now = this.deps.now();
+    if (!force && now - this.lastPublish < PUBLISH_MS) return;
+    this.lastPublish = now;
+    const view = p.view();
+    this.deps.store.setState((s) => {
+      const last = s.timeline[s.timeline.length - 1];
+      const timeline =
+        !last || last.term !== view.term || last.leader !== view.leader
+          ? [
+              ...s.timeline.slice(-199),
+              { at: now - s.session.startedAt, term: view.term, leader: view.leader },
+            ]
+          : s.timeline;
+      return {
+        view,
+        timeline,
+        net: this.mesh.info(),
+        stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
+      };
+    });
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private bad(from: Id, via: Via, error: string): void {
+    this.stats.badFrames++;
+    console.warn(`lockstep: dropped a bad frame from ${from} (${via}): ${error}`);
+    this.log('bad', `bad frame from ${from} via ${via}: ${error}`);
+  }
+
+  private save(persisted: Persisted): void {
+    if (!this.player || !this.token) return;
+    const saved: Saved = { id: this.player.self, token: this.token, persisted };
+    try {
+      this.deps.storage?.setItem(storageKey(this.params.room), JSON.stringify(saved));
+    } catch {
+      // Storage full or disabled: a reload will then join as a new player.
+    }
+  }
+
+  private log(kind: LogKind, text: string): void {
+    const at = this.deps.now() - this.deps.store.getState().session.startedAt;
+    this.deps.store.setState((s) => appendLog(s, kind, text, at));
+  }
+
+  private setChaos(patch: Partial<ReturnType<AppStore['getState']>['chaos']>): void {
+    this.deps.store.setState((s) => ({ chaos: { ...s.chaos, ...patch } }));
+  }
+
+  private setPhase(
+    phase: ReturnType<AppStore['getState']>['session']['phase'],
+    error: string | null,
+    j?: Joined,
+  ): void {
+    this.deps.store.setState((s) => ({
+      session: {
+        ...s.session,
+        phase,
+        error,
+        ...(j ? { selfId: j.id, resumed: j.resumed, settings: j.settings, graceMs: j.graceMs } : {}),
+      },
+    }));
+  }
+}

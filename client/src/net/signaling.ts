@@ -1,0 +1,135 @@
+// socket.io-client behind a small port, so the session can be tested without a server.
+
+import { io, type Socket } from 'socket.io-client';
+import type {
+  Ack,
+  ClientToServerEvents,
+  Fail,
+  Joined,
+  JoinRequest,
+  RosterMsg,
+  ServerToClientEvents,
+} from '../../../signaling/src/events.ts';
+
+export type SignalingStatus = 'connecting' | 'up' | 'down';
+
+export interface SignalingHandlers {
+  status(status: SignalingStatus, detail?: string): void;
+  /** A (re)connection is up: join or resume now. */
+  connected(): void;
+  roster(roster: RosterMsg): void;
+  signal(from: number, data: unknown): void;
+  relay(from: number, data: string): void;
+  shutdown(reconnectInMs: number): void;
+  refused(fail: Fail): void;
+}
+
+export interface SignalingPort {
+  readonly connected: boolean;
+  start(handlers: SignalingHandlers): void;
+  join(req: JoinRequest): Promise<Ack<Joined>>;
+  leave(): Promise<Ack>;
+  signal(to: number, data: unknown): Promise<Ack>;
+  /** Fire and forget: false when not connected (nothing is queued for later). */
+  relay(to: number, data: string): boolean;
+  /** Reconnect after ms (after a server `shutdown`, which disconnects us on purpose). */
+  reconnectIn(ms: number): void;
+  close(): void;
+}
+
+const ACK_TIMEOUT_MS = 5_000;
+const timeoutFail = (what: string): Fail => ({
+  ok: false,
+  code: 'internal_error',
+  error: `${what}: no answer`,
+});
+
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** The real port. socket.io reconnects by itself with backoff after transport errors. */
+export class SocketSignaling implements SignalingPort {
+  private socket: ClientSocket | null = null;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  constructor(private readonly url?: string) {}
+
+  get connected(): boolean {
+    return this.socket?.connected ?? false;
+  }
+
+  start(h: SignalingHandlers): void {
+    const opts = {
+      transports: ['websocket', 'polling'],
+      reconnectionDelay: 300,
+      reconnectionDelayMax: 3_000,
+      randomizationFactor: 0.5,
+      timeout: 5_000,
+    };
+    const socket: ClientSocket = this.url ? io(this.url, opts) : io(opts);
+    this.socket = socket;
+    h.status('connecting');
+    socket.on('connect', () => {
+      h.status('up');
+      h.connected();
+    });
+    socket.on('disconnect', (reason) => {
+      h.status('down', reason);
+      // socket.io does not retry a disconnect the server asked for; we still want back in.
+      if (reason === 'io server disconnect' && !this.closed) this.reconnectIn(1_000);
+    });
+    socket.on('connect_error', (err) => h.status('down', err.message));
+    socket.on('roster', (r) => h.roster(r));
+    socket.on('signal', (m) => h.signal(m.from, m.data));
+    socket.on('relay', (m) => h.relay(m.from, m.data));
+    socket.on('shutdown', (m) => h.shutdown(m.reconnectInMs));
+    socket.on('refused', (f) => h.refused(f));
+  }
+
+  reconnectIn(ms: number): void {
+    clearTimeout(this.reconnectTimer);
+    const jitter = Math.random() * 500;
+    this.reconnectTimer = setTimeout(() => {
+      if (!this.closed && this.socket && !this.socket.connected) this.socket.connect();
+    }, ms + jitter);
+  }
+
+  join(req: JoinRequest): Promise<Ack<Joined>> {
+    return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('join', req, done), 'join');
+  }
+
+  leave(): Promise<Ack> {
+    return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('leave', {}, done), 'leave');
+  }
+
+  signal(to: number, data: unknown): Promise<Ack> {
+    return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('signal', { to, data }, done), 'signal');
+  }
+
+  relay(to: number, data: string): boolean {
+    const s = this.socket;
+    if (!s?.connected) return false;
+    // An ack is asked for only so a refusal comes back as an ack instead of a `refused` event.
+    s.emit('relay', { to, data }, () => {});
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.socket?.disconnect();
+    this.socket = null;
+  }
+
+  private call<T extends object>(
+    emit: (s: ClientSocket, done: (err: Error | null, res: Ack<T>) => void) => void,
+    what: string,
+  ): Promise<Ack<T>> {
+    const s = this.socket;
+    if (!s?.connected)
+      return Promise.resolve({ ok: false, code: 'internal_error', error: `${what}: offline` });
+    return new Promise((resolve) => {
+      emit(s, (err, res) => resolve(err ? timeoutFail(what) : res));
+    });
+  }
+}

@@ -1,0 +1,83 @@
+// Derived data for the UI. Components pick raw slices with useShallow and derive with these.
+
+import type { RosterMsg } from '../../../signaling/src/events.ts';
+import type { Id, View } from '../core/index.ts';
+import type { PeerNetInfo } from '../net/mesh.ts';
+import { TICK_MS } from '../net/session.ts';
+
+export type PeerState = 'self' | 'direct' | 'relayed' | 'suspected' | 'offline';
+
+export interface PeerRow {
+  id: Id;
+  name: string;
+  state: PeerState;
+  isLeader: boolean;
+  /** ms since the core last heard this peer (any path), null if never. */
+  lastHeardMs: number | null;
+  rtt: number | null;
+  stage: number;
+  done: boolean;
+  term: number;
+  inGrace: boolean;
+}
+
+export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerNetInfo[]): PeerRow[] {
+  if (!view) return [];
+  const names = new Map(roster?.members.map((m) => [m.id, m]) ?? []);
+  const nets = new Map(net.map((n) => [n.id, n]));
+  const live = new Set(view.live);
+  const ids = [...new Set([...view.members, ...(roster?.members.map((m) => m.id) ?? [])])].sort(
+    (a, b) => a - b,
+  );
+  return ids.map((id) => {
+    const member = names.get(id);
+    const inGrace = member?.state === 'grace';
+    const base = { id, name: member?.name ?? `player ${id}`, isLeader: view.leader === id, inGrace };
+    if (id === view.self) {
+      return {
+        ...base,
+        state: 'self',
+        lastHeardMs: 0,
+        rtt: null,
+        stage: view.stage,
+        done: view.done,
+        term: view.term,
+      };
+    }
+    const pv = view.peers.find((p) => p.id === id);
+    const n = nets.get(id);
+    const heard = pv && pv.silentTicks >= 0 ? pv.silentTicks * TICK_MS : null;
+    let state: PeerState;
+    if (live.has(id)) state = n?.route === 'direct' ? 'direct' : 'relayed';
+    else state = inGrace || !pv || pv.bye || pv.silentTicks < 0 ? 'offline' : 'suspected';
+    return {
+      ...base,
+      state,
+      lastHeardMs: heard,
+      rtt: n?.rtt ?? null,
+      stage: pv?.stage ?? 0,
+      done: pv?.done ?? false,
+      term: pv?.term ?? 0,
+    };
+  });
+}
+
+/** `k/N` as the leader reports it (N counts the live members it is waiting for). */
+export function doneCount(view: View | null): { k: number; n: number; pending: Id[]; fromLeader: boolean } {
+  if (!view) return { k: 0, n: 0, pending: [], fromLeader: false };
+  const t = view.tally;
+  if (t && t.stage === view.stage) {
+    const done = new Set(t.done);
+    return {
+      k: t.done.length,
+      n: t.live.length,
+      pending: t.live.filter((id) => !done.has(id)),
+      fromLeader: true,
+    };
+  }
+  return { k: 0, n: view.live.length, pending: [], fromLeader: false };
+}
+
+export function stageName(stages: string[] | undefined, stage: number): string {
+  return stages?.[stage] ?? `Stage ${stage}`;
+}

@@ -1,0 +1,171 @@
+// The app's state: one vanilla zustand store (the net layer writes it, React reads it through selectors).
+
+import { createStore } from 'zustand/vanilla';
+import type { RoomSettings, RosterMsg } from '../../../signaling/src/events.ts';
+import type { CoreEvent, Id, View } from '../core/index.ts';
+import type { PeerNetInfo, Via } from '../net/mesh.ts';
+import type { SignalingStatus } from '../net/signaling.ts';
+
+export type SessionPhase = 'idle' | 'joining' | 'joined' | 'failed' | 'left' | 'replaced';
+
+export interface SessionSlice {
+  phase: SessionPhase;
+  room: string;
+  name: string;
+  selfId: Id | null;
+  resumed: boolean;
+  settings: RoomSettings | null;
+  signaling: SignalingStatus;
+  signalingDetail: string;
+  graceMs: number;
+  error: string | null;
+  /** performance.now() when this page started its session; log times are relative to it. */
+  startedAt: number;
+}
+
+export type LogKind =
+  | 'role'
+  | 'leader'
+  | 'suspect'
+  | 'alive'
+  | 'election'
+  | 'propose'
+  | 'advance'
+  | 'rejected'
+  | 'net'
+  | 'chaos'
+  | 'bad';
+
+export interface LogEntry {
+  seq: number;
+  /** ms since the session started. */
+  at: number;
+  wall: number;
+  kind: LogKind;
+  text: string;
+}
+
+export interface TimelineEntry {
+  at: number;
+  term: number;
+  leader: Id;
+}
+
+export interface Flight {
+  seq: number;
+  dir: 'out' | 'in';
+  peer: Id;
+  /** Core message type, or 'ping'/'pong'. */
+  type: string;
+  at: number;
+  via: Via | 'dropped';
+}
+
+/** A ring of recent messages; mutated in place (too many per second for immutable updates). */
+export class FlightLog {
+  private items: Flight[] = [];
+  private seq = 0;
+  constructor(private readonly cap = 400) {}
+  add(f: Omit<Flight, 'seq'>): void {
+    this.items.push({ ...f, seq: ++this.seq });
+    if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
+  }
+  since(t: number): Flight[] {
+    const out: Flight[] = [];
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const f = this.items[i]!;
+      if (f.at < t) break;
+      out.push(f);
+    }
+    return out.reverse();
+  }
+  get total(): number {
+    return this.seq;
+  }
+}
+
+export interface ChaosSlice {
+  crashed: boolean;
+  cut: Id[];
+  latencyMs: number;
+}
+
+export interface NetStats {
+  badFrames: number;
+  linksCreated: number;
+  sentDirect: number;
+  sentRelay: number;
+  dropped: number;
+}
+
+export interface AppState {
+  session: SessionSlice;
+  view: View | null;
+  roster: RosterMsg | null;
+  net: PeerNetInfo[];
+  log: LogEntry[];
+  timeline: TimelineEntry[];
+  flights: FlightLog;
+  chaos: ChaosSlice;
+  stats: NetStats;
+}
+
+export const LOG_CAP = 300;
+
+export function initialState(): AppState {
+  return {
+    session: {
+      phase: 'idle',
+      room: '',
+      name: '',
+      selfId: null,
+      resumed: false,
+      settings: null,
+      signaling: 'connecting',
+      signalingDetail: '',
+      graceMs: 0,
+      error: null,
+      startedAt: 0,
+    },
+    view: null,
+    roster: null,
+    net: [],
+    log: [],
+    timeline: [],
+    flights: new FlightLog(),
+    chaos: { crashed: false, cut: [], latencyMs: 0 },
+    stats: { badFrames: 0, linksCreated: 0, sentDirect: 0, sentRelay: 0, dropped: 0 },
+  };
+}
+
+export const createAppStore = () => createStore<AppState>()(() => initialState());
+export type AppStore = ReturnType<typeof createAppStore>;
+
+let logSeq = 0;
+
+export function appendLog(state: AppState, kind: LogKind, text: string, at: number): Pick<AppState, 'log'> {
+  const log = state.log.length >= LOG_CAP ? state.log.slice(-LOG_CAP + 1) : state.log.slice();
+  log.push({ seq: ++logSeq, at, wall: Date.now(), kind, text });
+  return { log };
+}
+
+export function describeEvent(e: CoreEvent): string {
+  switch (e.kind) {
+    case 'role':
+      return `became ${e.role} in term ${e.term}`;
+    case 'leader':
+      return `leader is ${e.leader} (term ${e.term})`;
+    case 'suspect':
+      return `suspects ${e.peer}`;
+    case 'alive':
+      return `hears ${e.peer} again`;
+    case 'election':
+      return e.to.length ? `ELECTION to ${e.to.join(', ')}` : 'ELECTION (nobody lower)';
+    case 'propose':
+      return `proposes stage ${e.entry.stage} (done: ${e.entry.done.join(', ')} of ${e.members.length})`;
+    case 'advance':
+      return `advanced to stage ${e.entry.stage} (term ${e.entry.term})`;
+    case 'rejected':
+      return `rejected ${e.from}: ${e.reason}`;
+  }
+}

@@ -1,0 +1,94 @@
+import { useId, useState } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { currentSession } from '../net/live.ts';
+import { useApp } from '../store/index.ts';
+
+/** Fault injection acting on this tab only. */
+export function ChaosPanel() {
+  const { chaos, members, self, stats } = useApp(
+    useShallow((s) => ({
+      chaos: s.chaos,
+      members: s.view?.members ?? [],
+      self: s.view?.self ?? 0,
+      stats: s.stats,
+    })),
+  );
+  const [latency, setLatency] = useState(String(chaos.latencyMs || 200));
+  const id = useId();
+  const peers = members.filter((m) => m !== self);
+  return (
+    <section className={`card chaos ${chaos.crashed ? 'crashed' : ''}`} aria-labelledby="chaos-h">
+      <h2 id="chaos-h">Chaos</h2>
+      <div className="chaos-row">
+        <button
+          type="button"
+          className="btn danger"
+          aria-pressed={chaos.crashed}
+          onClick={() => currentSession()?.crash()}
+          data-testid="chaos-crash"
+        >
+          Crash (go silent)
+        </button>
+        <button
+          type="button"
+          className="btn"
+          onClick={() => currentSession()?.recover()}
+          data-testid="chaos-recover"
+        >
+          Recover
+        </button>
+        {chaos.crashed && <span className="pill sig-down">silent</span>}
+      </div>
+      <fieldset className="chaos-cuts">
+        <legend className="small">Cut the direct link to</legend>
+        {peers.length === 0 && <span className="muted small">no peers yet</span>}
+        {peers.map((p) => {
+          const cut = chaos.cut.includes(p);
+          return (
+            <button
+              key={p}
+              type="button"
+              className={`btn small ${cut ? 'danger' : 'ghost'}`}
+              aria-pressed={cut}
+              onClick={() => currentSession()?.setCut(p, !cut)}
+              data-testid={`chaos-cut-${p}`}
+            >
+              {cut ? `✂ ${p}` : p}
+            </button>
+          );
+        })}
+      </fieldset>
+      <form
+        className="chaos-row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          currentSession()?.setLatency(Number(latency));
+        }}
+      >
+        <label htmlFor={id} className="small">
+          Outbound latency (ms)
+        </label>
+        <input
+          id={id}
+          className="latency"
+          inputMode="numeric"
+          value={latency}
+          onChange={(e) => setLatency(e.target.value)}
+          data-testid="chaos-latency"
+        />
+        <button type="submit" className="btn small" data-testid="chaos-latency-apply">
+          Apply
+        </button>
+        {chaos.latencyMs > 0 && (
+          <button type="button" className="btn small ghost" onClick={() => currentSession()?.setLatency(0)}>
+            Clear ({chaos.latencyMs} ms)
+          </button>
+        )}
+      </form>
+      <p className="small muted stats" data-testid="net-stats">
+        sent direct {stats.sentDirect} · relayed {stats.sentRelay} · dropped {stats.dropped} · bad frames{' '}
+        {stats.badFrames} · connections {stats.linksCreated}
+      </p>
+    </section>
+  );
+}

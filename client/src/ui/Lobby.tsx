@@ -1,0 +1,201 @@
+import { nanoid } from 'nanoid';
+import { type FormEvent, useId, useState } from 'react';
+import { DEFAULT_STAGES, LIMITS } from '../../../signaling/src/events.ts';
+import { checkSettings, cleanName, roomPath, validRoomId } from '../store/route.ts';
+import { Logo } from './App.tsx';
+import { ThemeToggle } from './common.tsx';
+import { navigate } from './nav.ts';
+
+const NAME_KEY = 'lockstep:name';
+
+function savedName(): string {
+  try {
+    return localStorage.getItem(NAME_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function rememberName(name: string): void {
+  try {
+    localStorage.setItem(NAME_KEY, name);
+  } catch {
+    // Not essential.
+  }
+}
+
+/** Accepts a full room link, a path, or a bare room ID. */
+export function roomFromInput(input: string): string | null {
+  const text = input.trim();
+  if (!text) return null;
+  const m = /\/r\/([^/?#\s]+)/.exec(text);
+  let id = m ? m[1]! : text;
+  try {
+    id = decodeURIComponent(id);
+  } catch {
+    return null;
+  }
+  return validRoomId(id) ? id : null;
+}
+
+function nameError(name: string): string | null {
+  const n = cleanName(name);
+  if (!n) return 'Enter a name.';
+  if ([...n].length > LIMITS.name.max) return `At most ${LIMITS.name.max} characters.`;
+  return null;
+}
+
+export function Lobby() {
+  const [name, setName] = useState(savedName);
+  const [stages, setStages] = useState(DEFAULT_STAGES.join('\n'));
+  const [heartbeatMs, setHeartbeatMs] = useState(String(LIMITS.heartbeatMs.default));
+  const [timeoutMs, setTimeoutMs] = useState(String(LIMITS.timeoutMs.default));
+  const [joinInput, setJoinInput] = useState('');
+  const [createErrors, setCreateErrors] = useState<string[]>([]);
+  const [joinErrors, setJoinErrors] = useState<string[]>([]);
+  const ids = useId();
+
+  const create = (e: FormEvent) => {
+    e.preventDefault();
+    const errors: string[] = [];
+    const ne = nameError(name);
+    if (ne) errors.push(`Name: ${ne}`);
+    const stageList = stages
+      .split('\n')
+      .map(cleanName)
+      .filter((s) => s.length > 0);
+    if (stageList.some((s) => s.includes(','))) errors.push('Stage names cannot contain commas.');
+    const settings = checkSettings({ heartbeatMs, timeoutMs, stages: stageList.join(',') }, errors);
+    setCreateErrors(errors);
+    if (errors.length > 0 || !settings) return;
+    const clean = cleanName(name);
+    rememberName(clean);
+    navigate(
+      roomPath(nanoid(21), {
+        name: clean,
+        heartbeatMs: String(settings.heartbeatMs),
+        timeoutMs: String(settings.timeoutMs),
+        stages: (settings.stages ?? []).join(','),
+      }),
+    );
+  };
+
+  const join = (e: FormEvent) => {
+    e.preventDefault();
+    const errors: string[] = [];
+    const room = roomFromInput(joinInput);
+    if (!room) errors.push('Paste a room link or a room ID (letters, digits, "_" and "-").');
+    const ne = nameError(name);
+    if (ne) errors.push(`Name: ${ne}`);
+    setJoinErrors(errors);
+    if (errors.length > 0 || !room) return;
+    const clean = cleanName(name);
+    rememberName(clean);
+    navigate(roomPath(room, { name: clean }));
+  };
+
+  return (
+    <main className="page narrow lobby">
+      <header className="topbar">
+        <span className="brand">
+          <Logo /> Lockstep
+        </span>
+        <ThemeToggle />
+      </header>
+      <section className="hero">
+        <h1>Move through stages together.</h1>
+        <p className="muted">
+          Open a room, share the link, and every tab joins a peer-to-peer mesh. The lowest ID leads; when
+          everyone is done, everyone advances. Crash a tab and watch the next one take over.
+        </p>
+      </section>
+      <div className="field">
+        <label htmlFor={`${ids}-name`}>Your name</label>
+        <input
+          id={`${ids}-name`}
+          value={name}
+          maxLength={LIMITS.name.max}
+          autoComplete="nickname"
+          placeholder="e.g. Ada"
+          onChange={(e) => setName(e.target.value)}
+          data-testid="lobby-name"
+        />
+      </div>
+      <div className="lobby-grid">
+        <form className="card" onSubmit={create} aria-labelledby={`${ids}-create`}>
+          <h2 id={`${ids}-create`}>Create a room</h2>
+          <div className="field">
+            <label htmlFor={`${ids}-stages`}>Stages, one per line</label>
+            <textarea
+              id={`${ids}-stages`}
+              rows={5}
+              value={stages}
+              onChange={(e) => setStages(e.target.value)}
+              data-testid="lobby-stages"
+            />
+          </div>
+          <div className="field-row">
+            <div className="field">
+              <label htmlFor={`${ids}-hb`}>Heartbeat (ms)</label>
+              <input
+                id={`${ids}-hb`}
+                inputMode="numeric"
+                value={heartbeatMs}
+                onChange={(e) => setHeartbeatMs(e.target.value)}
+                data-testid="lobby-heartbeat"
+              />
+            </div>
+            <div className="field">
+              <label htmlFor={`${ids}-to`}>Timeout (ms)</label>
+              <input
+                id={`${ids}-to`}
+                inputMode="numeric"
+                value={timeoutMs}
+                onChange={(e) => setTimeoutMs(e.target.value)}
+                data-testid="lobby-timeout"
+              />
+            </div>
+          </div>
+          <p className="hint">
+            A peer silent for the timeout is suspected. The timeout must be at least{' '}
+            {LIMITS.timeoutHeartbeats} heartbeats.
+          </p>
+          {createErrors.length > 0 && (
+            <ul className="form-errors" role="alert">
+              {createErrors.map((e) => (
+                <li key={e}>{e}</li>
+              ))}
+            </ul>
+          )}
+          <button type="submit" className="btn primary" data-testid="lobby-create">
+            Create room
+          </button>
+        </form>
+        <form className="card" onSubmit={join} aria-labelledby={`${ids}-join`}>
+          <h2 id={`${ids}-join`}>Join a room</h2>
+          <div className="field">
+            <label htmlFor={`${ids}-room`}>Room link or ID</label>
+            <input
+              id={`${ids}-room`}
+              className="mono"
+              value={joinInput}
+              placeholder="https://…/r/… or the room ID"
+              onChange={(e) => setJoinInput(e.target.value)}
+              data-testid="lobby-room"
+            />
+          </div>
+          {joinErrors.length > 0 && (
+            <ul className="form-errors" role="alert">
+              {joinErrors.map((e) => (
+                <li key={e}>{e}</li>
+              ))}
+            </ul>
+          )}
+          <button type="submit" className="btn" data-testid="lobby-join">
+            Join
+          </button>
+        </form>
+      </div>
+    </main>
+  );
+}

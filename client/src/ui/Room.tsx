@@ -1,0 +1,374 @@
+import { type FormEvent, useEffect, useId, useMemo, useState } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
+import { closeSession, currentSession, openSession } from '../net/live.ts';
+import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
+import { cleanName, type Route, roomPath } from '../store/route.ts';
+import { Logo } from './App.tsx';
+import { ChaosPanel } from './ChaosPanel.tsx';
+import { fmtAgo, fmtT, ShareLink, ThemeToggle } from './common.tsx';
+import { navigate } from './nav.ts';
+import { Timeline, Visualizer } from './Visualizer.tsx';
+
+type RoomRoute = Extract<Route, { kind: 'room' }>;
+
+/** A room link without a name asks for one first. */
+export function NameGate({ route }: { route: RoomRoute }) {
+  const [name, setName] = useState(() => {
+    try {
+      return localStorage.getItem('lockstep:name') ?? '';
+    } catch {
+      return '';
+    }
+  });
+  const [error, setError] = useState<string | null>(null);
+  const id = useId();
+  if (route.name) return <Room room={route.room} name={route.name} settings={route.settings} />;
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const n = cleanName(name);
+    if (!n || [...n].length > LIMITS.name.max) {
+      setError(`Enter a name of 1–${LIMITS.name.max} characters.`);
+      return;
+    }
+    try {
+      localStorage.setItem('lockstep:name', n);
+    } catch {}
+    navigate(`${roomPath(route.room, { name: n })}`, true);
+  };
+  return (
+    <main className="page narrow">
+      <header className="topbar">
+        <a className="brand" href="/">
+          <Logo /> Lockstep
+        </a>
+        <ThemeToggle />
+      </header>
+      <form className="card" onSubmit={submit}>
+        <h1>Join room</h1>
+        <p className="mono muted small">{route.room}</p>
+        <div className="field">
+          <label htmlFor={id}>Your name</label>
+          <input
+            id={id}
+            value={name}
+            maxLength={LIMITS.name.max}
+            onChange={(e) => setName(e.target.value)}
+            data-testid="gate-name"
+          />
+        </div>
+        {error && (
+          <p className="form-errors" role="alert">
+            {error}
+          </p>
+        )}
+        <button className="btn primary" type="submit" data-testid="gate-join">
+          Join
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Room({
+  room,
+  name,
+  settings,
+}: {
+  room: string;
+  name: string;
+  settings: Partial<RoomSettings> | null;
+}) {
+  useEffect(() => {
+    openSession({ room, name, settings });
+  }, [room, name, settings]);
+  useEffect(() => () => closeSession(), []);
+  const session = useApp(useShallow((s) => s.session));
+  // Once joined, the link in the address bar is the shareable one (creation settings are spent).
+  useEffect(() => {
+    if (session.phase === 'joined' && window.location.search.includes('stages=')) {
+      window.history.replaceState(null, '', roomPath(room, { name }));
+    }
+  }, [session.phase, room, name]);
+  const link = `${window.location.origin}${roomPath(room)}`;
+
+  return (
+    <main className="page room">
+      <header className="topbar">
+        <a className="brand" href="/">
+          <Logo /> <span className="hide-sm">Lockstep</span>
+        </a>
+        <div className="topbar-mid">
+          <span className="mono room-id" title={room}>
+            {room}
+          </span>
+          <SignalPill />
+        </div>
+        <div className="topbar-end">
+          <ThemeToggle />
+          <button
+            type="button"
+            className="btn ghost"
+            onClick={async () => {
+              await currentSession()?.leave();
+              closeSession();
+              navigate('/');
+            }}
+            data-testid="leave"
+          >
+            Leave room
+          </button>
+        </div>
+      </header>
+      {session.phase === 'failed' || session.phase === 'replaced' || session.phase === 'left' ? (
+        <section className="card error-card" role="alert" data-testid="session-error">
+          <h1>{session.phase === 'left' ? 'You left the room' : 'Cannot join this room'}</h1>
+          {session.error && <p>{session.error}</p>}
+          <a className="btn primary" href="/">
+            Back to the lobby
+          </a>
+        </section>
+      ) : session.phase !== 'joined' ? (
+        <section className="card joining" aria-live="polite">
+          <div className="spinner" aria-hidden="true" />
+          <p>Joining as {name}…</p>
+        </section>
+      ) : (
+        <RoomBody link={link} />
+      )}
+    </main>
+  );
+}
+
+function SignalPill() {
+  const { signaling, detail } = useApp(
+    useShallow((s) => ({ signaling: s.session.signaling, detail: s.session.signalingDetail })),
+  );
+  const label =
+    signaling === 'up' ? 'server connected' : signaling === 'down' ? 'server offline' : 'connecting';
+  return (
+    <span className={`pill sig-${signaling}`} title={detail || label} data-testid="signaling">
+      <span className="dot" aria-hidden="true" />
+      {label}
+    </span>
+  );
+}
+
+function RoomBody({ link }: { link: string }) {
+  return (
+    <div className="room-grid">
+      <div className="col">
+        <StagePanel />
+        <PlayersPanel />
+        <HistoryPanel />
+        <details className="card share-card">
+          <summary>Invite players</summary>
+          <ShareLink link={link} compact />
+        </details>
+      </div>
+      <div className="col">
+        <Visualizer />
+        <Timeline />
+        <ChaosPanel />
+        <EventLog />
+      </div>
+    </div>
+  );
+}
+
+function StagePanel() {
+  const { view, settings, roster } = useApp(
+    useShallow((s) => ({ view: s.view, settings: s.session.settings, roster: s.roster })),
+  );
+  if (!view) return null;
+  const count = doneCount(view);
+  const names = settings?.stages;
+  const last = (names?.length ?? 1) - 1;
+  const final = view.stage >= last;
+  const rosterNames = new Map(roster?.members.map((m) => [m.id, m.name]) ?? []);
+  return (
+    <section className="card stage-card" aria-labelledby="stage-h">
+      {!view.quorum.ok && (
+        <div className="banner danger" role="alert" data-testid="quorum">
+          <strong>No quorum.</strong>{' '}
+          {view.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side cannot
+          advance until a majority ({view.quorum.needed}) is reachable.
+        </div>
+      )}
+      {view.quorum.ok && view.blocked && (
+        <div className="banner warn" role="status" data-testid="blocked">
+          {view.blocked}
+        </div>
+      )}
+      <div className="stage-head">
+        <div>
+          <p className="eyebrow" id="stage-h">
+            Stage <span data-testid="stage">{view.stage}</span>
+            <span className="muted"> of {last}</span>
+          </p>
+          <h2 className="stage-name" data-testid="stage-name">
+            {stageName(names, view.stage)}
+          </h2>
+        </div>
+        <div className="ids">
+          <div>
+            <span className="label">You</span>
+            <span className="mono big" data-testid="self-id">
+              {view.self}
+            </span>
+          </div>
+          <div>
+            <span className="label">Leader</span>
+            <span className="mono big">
+              {view.leader ? '♛ ' : ''}
+              <span data-testid="leader-id">{view.leader || ''}</span>
+              {!view.leader && <span className="muted small">none</span>}
+            </span>
+          </div>
+          <div>
+            <span className="label">Term</span>
+            <span className="mono big" data-testid="term">
+              {view.term}
+            </span>
+          </div>
+        </div>
+      </div>
+      <StageProgress stage={view.stage} names={names ?? []} />
+      <div className="done-row">
+        <button
+          type="button"
+          className={`btn done-btn ${view.done ? 'on' : ''}`}
+          aria-pressed={view.done}
+          disabled={final || view.locked}
+          onClick={() => currentSession()?.setDone(!view.done)}
+          data-testid="done-button"
+        >
+          <span className="check" aria-hidden="true">
+            {view.done ? '✓' : ''}
+          </span>
+          {final ? 'Final stage' : view.done ? (view.locked ? 'Done (locked)' : 'Done — undo') : 'Mark done'}
+        </button>
+        <div className="done-count">
+          <span className="mono big" data-testid="done-count">
+            {count.k}/{count.n}
+          </span>
+          <span className="muted small">
+            {count.fromLeader ? 'done, as the leader reports' : 'no leader report'}
+          </span>
+        </div>
+      </div>
+      {count.pending.length > 0 && (
+        <p className="pending" data-testid="pending">
+          Waiting for:{' '}
+          {count.pending.map((id) => (
+            <span key={id} className="chip">
+              {rosterNames.get(id) ?? 'player'} <span className="mono muted">{id}</span>
+            </span>
+          ))}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function StageProgress({ stage, names }: { stage: number; names: string[] }) {
+  if (names.length === 0 || names.length > 24) return null;
+  return (
+    <ol className="progress" aria-label="Stages">
+      {names
+        .map((n, i) => ({ n, i }))
+        .map(({ n, i }) => (
+          <li key={i} className={i < stage ? 'past' : i === stage ? 'now' : ''} title={n}>
+            <span className="sr-only">
+              {n}
+              {i === stage ? ' (current)' : i < stage ? ' (done)' : ''}
+            </span>
+          </li>
+        ))}
+    </ol>
+  );
+}
+
+function PlayersPanel() {
+  const { view, roster, net } = useApp(useShallow((s) => ({ view: s.view, roster: s.roster, net: s.net })));
+  const rows = useMemo(() => peerRows(view, roster, net), [view, roster, net]);
+  return (
+    <section className="card" aria-labelledby="players-h">
+      <h2 id="players-h">
+        Players <span className="muted small">({rows.length})</span>
+      </h2>
+      <ul className="players">
+        {rows.map((r) => (
+          <li
+            key={r.id}
+            className={`player st-${r.state}`}
+            data-testid="peer"
+            data-peer-id={r.id}
+            data-state={r.state}
+          >
+            <span className="pid mono">{r.id}</span>
+            <span className="pname">
+              {r.isLeader && (
+                <span className="crown" title="leader">
+                  ♛<span className="sr-only"> leader </span>
+                </span>
+              )}
+              {r.name}
+              {r.state === 'self' && <span className="muted small"> (you)</span>}
+            </span>
+            <span className={`state-badge b-${r.state}`}>{r.state}</span>
+            <span className="pmeta small muted">
+              {r.done && <span className="chip ok">done</span>}
+              <span title="last heard">{r.state === 'self' ? '—' : fmtAgo(r.lastHeardMs)}</span>
+              <span title="round-trip time">{r.rtt === null ? '' : `${Math.round(r.rtt)} ms`}</span>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function HistoryPanel() {
+  const { view, settings } = useApp(useShallow((s) => ({ view: s.view, settings: s.session.settings })));
+  if (!view) return null;
+  return (
+    <section className="card" aria-labelledby="history-h">
+      <h2 id="history-h">History</h2>
+      {view.history.length === 0 ? (
+        <p className="muted small">No stage completed yet.</p>
+      ) : (
+        <ol className="history" data-testid="history">
+          {view.history.map((e) => (
+            <li key={e.stage} data-testid="history-entry">
+              <span className="mono">→ {e.stage}</span> {stageName(settings?.stages, e.stage)}
+              <span className="muted small">
+                {' '}
+                term {e.term} · done by {e.done.join(', ')}
+              </span>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+function EventLog() {
+  const log = useApp((s) => s.log);
+  const shown = log.slice(-120).reverse();
+  return (
+    <section className="card" aria-labelledby="log-h">
+      <h2 id="log-h">Event log</h2>
+      <ol className="log mono small" data-testid="event-log">
+        {shown.map((e) => (
+          <li key={e.seq} className={`k-${e.kind}`}>
+            <time title={new Date(e.wall).toLocaleTimeString()}>{fmtT(e.at)}</time>
+            <span className="kind">{e.kind}</span>
+            <span>{e.text}</span>
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}

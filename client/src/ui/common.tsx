@@ -1,0 +1,95 @@
+import QRCode from 'qrcode';
+import { useEffect, useState } from 'react';
+import { useTheme } from './nav.ts';
+
+export function ThemeToggle() {
+  const [theme, toggle] = useTheme();
+  return (
+    <button
+      type="button"
+      className="btn ghost icon"
+      onClick={toggle}
+      aria-label={theme === 'dark' ? 'Switch to light theme' : 'Switch to dark theme'}
+      title={theme === 'dark' ? 'Light theme' : 'Dark theme'}
+      data-testid="theme-toggle"
+    >
+      {theme === 'dark' ? '☀' : '☾'}
+    </button>
+  );
+}
+
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The room link with a copy button and a QR code. */
+export function ShareLink({ link, compact = false }: { link: string; compact?: boolean }) {
+  const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
+  const [showQr, setShowQr] = useState(!compact);
+  const [qr, setQr] = useState<string | null>(null);
+  useEffect(() => {
+    if (!showQr) return;
+    let alive = true;
+    QRCode.toDataURL(link, { margin: 1, width: 220, errorCorrectionLevel: 'M' })
+      .then((url) => alive && setQr(url))
+      .catch(() => alive && setQr(null));
+    return () => {
+      alive = false;
+    };
+  }, [link, showQr]);
+  return (
+    <div className="share">
+      <div className="share-row">
+        <input
+          className="mono"
+          readOnly
+          value={link}
+          aria-label="Room link"
+          onFocus={(e) => e.currentTarget.select()}
+          data-testid="room-link"
+        />
+        <button
+          type="button"
+          className="btn"
+          onClick={async () => {
+            setCopied((await copyText(link)) ? 'yes' : 'failed');
+            window.setTimeout(() => setCopied('no'), 1500);
+          }}
+          data-testid="copy-link"
+        >
+          {copied === 'yes' ? 'Copied' : copied === 'failed' ? 'Select & copy' : 'Copy link'}
+        </button>
+        <button
+          type="button"
+          className="btn ghost"
+          aria-expanded={showQr}
+          onClick={() => setShowQr((v) => !v)}
+          data-testid="toggle-qr"
+        >
+          QR
+        </button>
+      </div>
+      {showQr && (
+        <div className="qr" data-testid="qr">
+          {qr ? <img src={qr} alt="QR code of the room link" width={220} height={220} /> : <span>…</span>}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function fmtAgo(ms: number | null): string {
+  if (ms === null) return 'never';
+  if (ms < 1000) return `${Math.round(ms / 10) * 10} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+export function fmtT(ms: number): string {
+  return `+${(ms / 1000).toFixed(3)}s`;
+}
