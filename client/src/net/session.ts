@@ -333,6 +333,7 @@ export class Session {
     this.serverVersion = r.version;
     this.latestRoster = r;
     this.deps.store.setState({ roster: r });
+    this.log('net', `roster v${r.version}: ${r.members.map((m) => (m.state === 'grace' ? `${m.id}(grace)` : m.id)).join(', ')}`);
     if (!this.player) return;
     this.catchUp();
     this.player.setRoster({ version: ++this.rosterVersion, members: r.members.map((m) => m.id) });
@@ -404,7 +405,12 @@ export class Session {
     const at = this.deps.now() - this.deps.store.getState().session.startedAt;
     this.deps.store.setState((s) => {
       let log = s.log;
-      for (const e of events) log = appendLog({ ...s, log }, e.kind as LogKind, describeEvent(e), at).log;
+      const q = this.player?.view().quorum;
+      for (const e of events) {
+        // A role change is easier to follow with the quorum it was decided under.
+        const extra = e.kind === 'role' && q ? ` (live ${q.live} of ${q.members})` : '';
+        log = appendLog({ ...s, log }, e.kind as LogKind, describeEvent(e) + extra, at).log;
+      }
       return { log };
     });
     this.lastPublish = Number.NEGATIVE_INFINITY;

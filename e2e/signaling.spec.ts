@@ -1,0 +1,54 @@
+import {
+  advanceAll,
+  expect,
+  expectMesh,
+  expectStage,
+  freePort,
+  openPlayer,
+  openPlayers,
+  ServerProcess,
+  test,
+  textOf,
+  tid,
+  uniqueRoom,
+} from './helpers.ts';
+
+const timing = { heartbeatMs: 250, timeoutMs: 1500 };
+
+test('signaling killed and restarted mid-game: stages advance while down, a newcomer joins after', async ({
+  browser,
+  players,
+}) => {
+  const server = new ServerProcess(await freePort(), { GRACE_MS: '5000' });
+  await server.start();
+  try {
+    const room = uniqueRoom();
+    players.push(
+      ...(await openPlayers(browser, server, room, 3, { ...timing, stages: ['A', 'B', 'C', 'D'] })),
+    );
+    await expectMesh(players);
+    await server.kill();
+    for (const p of players) await expect(tid(p.page, 'signaling')).toContainText('offline');
+    // The mesh does not need the server: heartbeats, DONE and ADVANCE all go peer to peer.
+    await advanceAll(players, 1);
+    for (const p of players) await expect(tid(p.page, 'stage-name')).toHaveText('B');
+    await server.start();
+    for (const p of players)
+      await expect(tid(p.page, 'signaling')).toContainText('connected', { timeout: 20_000 });
+    const newcomer = await openPlayer(browser, server, room, 'late');
+    players.push(newcomer);
+    await expectStage(players, 1, 20_000);
+    await expect(tid(newcomer.page, 'stage-name')).toHaveText('B');
+    await expect(newcomer.page.getByTestId('history-entry')).toHaveCount(1);
+    // One leader that all four agree on, and the game goes on with the newcomer.
+    await expect
+      .poll(async () => new Set(await Promise.all(players.map((p) => textOf(p.page, 'leader-id')))).size, {
+        timeout: 20_000,
+      })
+      .toBe(1);
+    expect(await textOf(newcomer.page, 'leader-id')).toMatch(/^\d+$/);
+    await advanceAll(players, 2);
+  } finally {
+    await server.kill();
+  }
+});
