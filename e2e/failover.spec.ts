@@ -112,7 +112,7 @@ test('a tab back after its grace period gets a new, higher ID and leadership doe
   for (const p of rest) {
     if (process.env.DEBUG_E2E) {
       console.log(p.name, JSON.stringify(await watched(p, 'leader-id')));
-      console.log((await p.page.getByTestId('event-log').innerText()).slice(0, 1500));
+      console.log(((await p.page.getByTestId('event-log').textContent()) ?? '').slice(0, 1500));
     }
     const values = (await watched(p, 'leader-id')).map((e) => e.v);
     expect(new Set(values)).toEqual(new Set(['2']));

@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, test as base, expect, type Page } from '@playwright/test';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsxCli = fileURLToPath(new URL('../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -33,7 +32,8 @@ export class ServerProcess {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, [tsxCli, 'signaling/src/index.ts'], {
+    // One process (node --import tsx), not the tsx CLI: its wrapper would leave the server orphaned on SIGKILL.
+    const child = spawn(process.execPath, ['--import', 'tsx', 'signaling/src/index.ts'], {
       cwd: root,
       env: { ...process.env, PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

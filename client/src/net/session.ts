@@ -141,6 +141,7 @@ export class Session {
       connected: () => {
         // A new connection (maybe to a restarted server): versions start over.
         this.serverVersion = -1;
+        this.latestRoster = null;
         if (this.crashed) this.joinWanted = true;
         else void this.join();
       },
@@ -304,25 +305,28 @@ export class Session {
       }
     }
     const timing = timingFromMs(s.heartbeatMs, s.timeoutMs, TICK_MS);
-    this.serverVersion = Math.max(this.serverVersion, j.roster.version);
-    this.latestRoster = j.roster;
+    // A roster push can overtake the join's ack (another member joined meanwhile): keep the newest.
+    const roster =
+      this.latestRoster && this.latestRoster.version > j.roster.version ? this.latestRoster : j.roster;
+    this.serverVersion = Math.max(this.serverVersion, roster.version);
+    this.latestRoster = roster;
     this.player = new Player({
       self: j.id,
       timing,
       rng: seededRng(Math.floor(this.deps.random() * 2 ** 32)),
-      roster: { version: ++this.rosterVersion, members: j.roster.members.map((m) => m.id) },
+      roster: { version: ++this.rosterVersion, members: roster.members.map((m) => m.id) },
       persisted,
       lastStage: s.stages.length - 1,
     });
     this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
     this.mesh.reset(j.id, j.iceServers);
-    this.mesh.setMembers(j.roster.members.map((m) => ({ id: m.id, connected: m.state === 'connected' })));
+    this.mesh.setMembers(roster.members.map((m) => ({ id: m.id, connected: m.state === 'connected' })));
     this.save(this.player.persisted());
     this.t0 = this.deps.now();
     this.ticks = 0;
     if (this.timer === null) this.timer = this.deps.setInterval(() => this.pump(), TICK_MS);
     this.log('net', j.resumed ? `resumed as player ${j.id}` : `joined as player ${j.id}`);
-    this.deps.store.setState({ roster: j.roster });
+    this.deps.store.setState({ roster });
     this.setPhase('joined', null, j);
     this.drain();
     this.publish(true);
@@ -333,7 +337,10 @@ export class Session {
     this.serverVersion = r.version;
     this.latestRoster = r;
     this.deps.store.setState({ roster: r });
-    this.log('net', `roster v${r.version}: ${r.members.map((m) => (m.state === 'grace' ? `${m.id}(grace)` : m.id)).join(', ')}`);
+    this.log(
+      'net',
+      `roster v${r.version}: ${r.members.map((m) => (m.state === 'grace' ? `${m.id}(grace)` : m.id)).join(', ')}`,
+    );
     if (!this.player) return;
     this.catchUp();
     this.player.setRoster({ version: ++this.rosterVersion, members: r.members.map((m) => m.id) });

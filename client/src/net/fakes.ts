@@ -1,0 +1,194 @@
+// In-memory stand-ins for the server and WebRTC, for unit tests of the mesh and the driver.
+
+import type { Ack, Joined, JoinRequest, RosterMsg } from '../../../signaling/src/events.ts';
+import type { SignalingHandlers, SignalingPort } from './signaling.ts';
+import type { LinkEvents, LinkFactory, PeerLink } from './transport.ts';
+
+/** A fake "WebRTC": an offer/answer pair of signals connects two links; data is delivered on flush(). */
+export class FakeNet {
+  private queue: (() => void)[] = [];
+  private nextId = 1;
+  private pending = new Map<number, FakeLink>();
+  created = 0;
+
+  factory(): LinkFactory {
+    return ({ initiator }, events) => {
+      this.created++;
+      const link = new FakeLink(this, initiator, events);
+      if (initiator) {
+        const offer = this.nextId++;
+        this.pending.set(offer, link);
+        this.defer(() => events.signal({ type: 'offer', offer }));
+      }
+      return link;
+    };
+  }
+
+  defer(fn: () => void): void {
+    this.queue.push(fn);
+  }
+
+  /** Runs queued deliveries until quiet. */
+  flush(): void {
+    for (let i = 0; i < 10_000 && this.queue.length > 0; i++) this.queue.shift()!();
+  }
+
+  answer(offer: number, responder: FakeLink): void {
+    const initiator = this.pending.get(offer);
+    if (!initiator || initiator.destroyed) return;
+    this.pending.delete(offer);
+    initiator.remote = responder;
+    responder.remote = initiator;
+    this.defer(() => responder.events.signal({ type: 'answer', offer }));
+  }
+}
+
+export class FakeLink implements PeerLink {
+  remote: FakeLink | null = null;
+  open = false;
+  destroyed = false;
+
+  constructor(
+    private readonly net: FakeNet,
+    readonly initiator: boolean,
+    readonly events: LinkEvents,
+  ) {}
+
+  signal(data: unknown): void {
+    const d = data as { type: string; offer: number };
+    if (d.type === 'offer' && !this.initiator) this.net.answer(d.offer, this);
+    if (d.type === 'answer' && this.initiator && this.remote) {
+      const remote = this.remote;
+      this.net.defer(() => {
+        if (this.destroyed || remote.destroyed) return;
+        this.open = true;
+        remote.open = true;
+        this.events.open();
+        remote.events.open();
+      });
+    }
+  }
+
+  send(text: string): boolean {
+    if (!this.open || this.destroyed || !this.remote) return false;
+    const remote = this.remote;
+    this.net.defer(() => {
+      if (!remote.destroyed) remote.events.data(text);
+    });
+    return true;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.open = false;
+    const remote = this.remote;
+    // A clean close reaches the far side (a killed tab would not: see kill()).
+    if (remote && !remote.destroyed) this.net.defer(() => remote.events.close('closed'));
+  }
+
+  /** The tab died: nothing reaches the far side, which keeps believing the channel is open. */
+  kill(): void {
+    this.destroyed = true;
+    this.open = false;
+  }
+}
+
+interface Client {
+  id: number;
+  handlers: SignalingHandlers;
+  connected: boolean;
+}
+
+/** A fake signaling server for several FakeSignaling ports: IDs, roster, signal and relay. */
+export class FakeServer {
+  private clients = new Map<number, Client>();
+  private nextId = 1;
+  private version = 0;
+  up = true;
+  relayed = 0;
+
+  constructor(private readonly net: FakeNet) {}
+
+  port(): FakeSignaling {
+    return new FakeSignaling(this);
+  }
+
+  join(port: FakeSignaling, req: JoinRequest): Ack<Joined> {
+    const id = this.nextId++;
+    this.clients.set(id, { id, handlers: port.handlers!, connected: true });
+    port.id = id;
+    const roster = this.roster();
+    for (const c of this.clients.values()) if (c.id !== id) this.net.defer(() => c.handlers.roster(roster));
+    return {
+      ok: true,
+      id,
+      token: `t${id}`.padEnd(32, 'x'),
+      resumed: false,
+      settings: { heartbeatMs: 50, timeoutMs: 300, stages: ['a', 'b', 'c'], ...req.settings },
+      roster,
+      iceServers: [],
+      graceMs: 1000,
+    };
+  }
+
+  forward(from: number, to: number, kind: 'signal' | 'relay', data: unknown): boolean {
+    const c = this.clients.get(to);
+    if (!this.up || !c?.connected) return false;
+    if (kind === 'relay') this.relayed++;
+    this.net.defer(() =>
+      kind === 'signal' ? c.handlers.signal(from, data) : c.handlers.relay(from, data as string),
+    );
+    return true;
+  }
+
+  roster(): RosterMsg {
+    return {
+      room: 'r',
+      version: ++this.version,
+      members: [...this.clients.values()].map((c) => ({
+        id: c.id,
+        name: `p${c.id}`,
+        state: 'connected' as const,
+      })),
+    };
+  }
+}
+
+export class FakeSignaling implements SignalingPort {
+  handlers: SignalingHandlers | null = null;
+  id = 0;
+
+  constructor(private readonly server: FakeServer) {}
+
+  get connected(): boolean {
+    return this.server.up;
+  }
+
+  start(handlers: SignalingHandlers): void {
+    this.handlers = handlers;
+    handlers.status('up');
+    handlers.connected();
+  }
+
+  async join(req: JoinRequest): Promise<Ack<Joined>> {
+    return this.server.join(this, req);
+  }
+
+  async leave(): Promise<Ack> {
+    return { ok: true };
+  }
+
+  async signal(to: number, data: unknown): Promise<Ack> {
+    return this.server.forward(this.id, to, 'signal', data)
+      ? { ok: true }
+      : { ok: false, code: 'not_in_room', error: 'gone' };
+  }
+
+  relay(to: number, data: string): boolean {
+    return this.server.forward(this.id, to, 'relay', data);
+  }
+
+  reconnectIn(): void {}
+  close(): void {}
+}

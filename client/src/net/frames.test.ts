@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame } from './frames.ts';
+
+describe('frames', () => {
+  it('round-trips core, ping and pong frames', () => {
+    for (const f of [
+      { k: 'core', m: { t: 'bye' } },
+      { k: 'ping', t: 12.5 },
+      { k: 'pong', t: 3 },
+    ] as const) {
+      expect(decodeFrame(encodeFrame(f))).toEqual({ ok: true, frame: f });
+    }
+  });
+
+  it('refuses junk without throwing', () => {
+    for (const junk of [
+      42,
+      null,
+      '',
+      'nope',
+      '[]',
+      '{"k":"x"}',
+      '{"k":"ping","t":"1"}',
+      'x'.repeat(20_000),
+    ]) {
+      expect(decodeFrame(junk).ok).toBe(false);
+    }
+  });
+});

@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { seededRng } from '../core/index.ts';
+import { type AppStore, createAppStore } from '../store/store.ts';
+import { FakeNet, FakeServer } from './fakes.ts';
+import { type KeyValueStorage, Session, storageKey } from './session.ts';
+
+function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
+  const data = new Map<string, string>();
+  return {
+    data,
+    getItem: (k) => data.get(k) ?? null,
+    setItem: (k, v) => void data.set(k, v),
+    removeItem: (k) => void data.delete(k),
+  };
+}
+
+/** N sessions on a fake server and fake WebRTC, driven by a manual clock. */
+function world(n: number) {
+  const net = new FakeNet();
+  const server = new FakeServer(net);
+  let now = 0;
+  const timers: { at: number; fn: () => void }[] = [];
+  const rng = seededRng(7);
+  const tabs: { session: Session; store: AppStore }[] = [];
+  const add = () => {
+    const store = createAppStore();
+    const session = new Session(
+      { room: 'r', name: `p${tabs.length + 1}`, settings: { heartbeatMs: 50, timeoutMs: 300 } },
+      {
+        signaling: server.port(),
+        factory: net.factory(),
+        store,
+        now: () => now,
+        storage: memoryStorage(),
+        setInterval: () => 1,
+        clearInterval: () => {},
+        setTimeout: (fn, ms) => void timers.push({ at: now + ms, fn }),
+        random: () => rng.next(),
+      },
+    );
+    tabs.push({ session, store });
+    session.start();
+    return { session, store };
+  };
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 10) {
+      now += 10;
+      for (const timer of timers.splice(0)) {
+        if (timer.at <= now) timer.fn();
+        else timers.push(timer);
+      }
+      for (const { session } of tabs) session.pump();
+      net.flush();
+      await Promise.resolve();
+      await Promise.resolve();
+    }
+  };
+  for (let i = 0; i < n; i++) add();
+  return {
+    skip: (ms: number) => {
+      now += ms;
+    },
+    net,
+    server,
+    tabs,
+    add,
+    run,
+    view: (i: number) => tabs[i]!.store.getState().view!,
+    net_: (i: number) => tabs[i]!.store.getState().net,
+  };
+}
+
+describe('Session (driver) over a fake server and fake WebRTC', () => {
+  it('forms a full mesh, elects the lowest ID and advances when all are done', async () => {
+    const w = world(3);
+    await w.run(1000);
+    for (let i = 0; i < 3; i++) {
+      expect(w.view(i).leader).toBe(1);
+      expect(w.net_(i).every((p) => p.route === 'direct')).toBe(true);
+    }
+    // One connection per pair.
+    expect(w.net.created).toBe(6);
+    for (const { session } of w.tabs) session.setDone(true);
+    await w.run(300);
+    for (let i = 0; i < 3; i++) expect(w.view(i).stage).toBe(1);
+  });
+
+  it('a crashed tab goes silent: the others elect the next ID; on recovery the lowest takes over again', async () => {
+    const w = world(3);
+    await w.run(1000);
+    w.tabs[0]!.session.crash();
+    await w.run(1000);
+    expect(w.view(1).leader).toBe(2);
+    expect(w.view(2).leader).toBe(2);
+    // The crashed tab itself heard nobody.
+    expect(w.view(0).quorum.ok).toBe(false);
+    w.tabs[0]!.session.recover();
+    await w.run(1500);
+    for (let i = 0; i < 3; i++) expect(w.view(i).leader).toBe(1);
+  });
+
+  it('a cut link falls back to the relay, and the leader stays', async () => {
+    const w = world(3);
+    await w.run(1000);
+    const term = w.view(0).term;
+    w.tabs[1]!.session.setCut(1, true);
+    await w.run(2000);
+    expect(w.server.relayed).toBeGreaterThan(10);
+    expect(w.net_(1).find((p) => p.id === 1)?.route).toBe('relay');
+    expect(w.net_(0).find((p) => p.id === 2)?.route).toBe('relay');
+    for (let i = 0; i < 3; i++) {
+      expect(w.view(i).leader).toBe(1);
+      expect(w.view(i).term).toBe(term);
+      expect(w.view(i).live).toEqual([1, 2, 3]);
+    }
+    w.tabs[1]!.session.setCut(1, false);
+    await w.run(500);
+    expect(w.net_(1).find((p) => p.id === 1)?.route).toBe('direct');
+  });
+
+  it('a killed tab (no close event) is found by the heartbeat, not by the channel', async () => {
+    const w = world(3);
+    await w.run(1000);
+    // Kill tab 1's links without telling anyone, and silence it.
+    w.tabs[0]!.session.crash();
+    await w.run(200);
+    expect(w.view(1).leader).toBe(1);
+    await w.run(800);
+    expect(w.view(1).leader).toBe(2);
+  });
+
+  it('counts and logs bad frames without crashing', async () => {
+    const w = world(2);
+    await w.run(500);
+    const sig = w.server.port();
+    sig.id = 2;
+    w.server.forward(2, 1, 'relay', 'not json');
+    w.server.forward(2, 1, 'relay', JSON.stringify({ k: 'core', m: { t: 'nope' } }));
+    w.server.forward(2, 1, 'relay', JSON.stringify({ k: 'ping' }));
+    await w.run(100);
+    expect(w.tabs[0]!.store.getState().stats.badFrames).toBe(3);
+    expect(w.view(0).leader).toBe(1);
+  });
+
+  it('keeps ID, stage and Done in storage for a reload', async () => {
+    const w = world(2);
+    await w.run(800);
+    w.tabs[1]!.session.setDone(true);
+    await w.run(100);
+    const store = (w.tabs[1]!.session as unknown as { deps: { storage: { data: Map<string, string> } } }).deps
+      .storage.data;
+    const saved = JSON.parse(store.get(storageKey('r'))!);
+    expect(saved.id).toBe(2);
+    expect(saved.token).toHaveLength(32);
+    expect(saved.persisted.done).toBe(true);
+  });
+
+  it('caps a catch-up burst after a long freeze', async () => {
+    const w = world(1);
+    await w.run(100);
+    const before = w.view(0).now;
+    // 100 s pass before the next timer callback (a frozen background tab).
+    w.skip(100_000);
+    await w.run(60);
+    const ran = w.view(0).now - before;
+    // timeoutTicks is 30, so the cap is max(50, 60) ticks, plus the 6 ticks of the 60 ms run and up to
+    // 5 ticks of publish lag in `before`; without the cap it would be 10,000.
+    expect(ran).toBeGreaterThanOrEqual(60);
+    expect(ran).toBeLessThanOrEqual(60 + 6 + 5);
+  });
+});

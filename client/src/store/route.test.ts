@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { parseRoute } from './route.ts';
+
+describe('parseRoute', () => {
+  it('reads the lobby and a room link with creation settings', () => {
+    expect(parseRoute('/', '')).toEqual({ kind: 'lobby' });
+    expect(
+      parseRoute('/r/abc_DEF-1', '?name=Ada&heartbeatMs=100&timeoutMs=600&stages=One,%20Two%20,Three'),
+    ).toEqual({
+      kind: 'room',
+      room: 'abc_DEF-1',
+      name: 'Ada',
+      settings: { heartbeatMs: 100, timeoutMs: 600, stages: ['One', 'Two', 'Three'] },
+    });
+    expect(parseRoute('/r/x/', '')).toEqual({ kind: 'room', room: 'x', name: null, settings: null });
+  });
+
+  it('rejects bad values with readable errors instead of throwing', () => {
+    const bad = (path: string, search: string) => {
+      const r = parseRoute(path, search);
+      expect(r.kind).toBe('invalid');
+      return r.kind === 'invalid' ? r.errors.join('; ') : '';
+    };
+    expect(bad('/r/has%20space', '')).toMatch(/room ID/);
+    expect(bad('/r/%E0%A4%A', '')).toMatch(/malformed/);
+    expect(bad(`/r/${'a'.repeat(65)}`, '')).toMatch(/room ID/);
+    expect(bad('/r/ok', '?heartbeatMs=abc')).toMatch(/heartbeatMs must be a whole number/);
+    expect(bad('/r/ok', '?heartbeatMs=10')).toMatch(/between 50 and 5000/);
+    expect(bad('/r/ok', '?heartbeatMs=500&timeoutMs=1000')).toMatch(/at least 3 × heartbeatMs/);
+    expect(bad('/r/ok', '?stages=a,,b')).toMatch(/empty name/);
+    expect(bad('/r/ok', `?stages=${'x'.repeat(49)}`)).toMatch(/at most 48/);
+    expect(bad('/r/ok', '?name=%20%20')).toMatch(/name must not be empty/);
+    expect(bad('/r/ok', `?name=${'n'.repeat(33)}`)).toMatch(/at most 32/);
+    expect(bad('/elsewhere', '')).toMatch(/no page/);
+  });
+});
