@@ -62,6 +62,7 @@ test('leader tab closed: a new leader within 300 ms', async ({ browser, server, 
   const t0 = Date.now();
   await leader.page.close({ runBeforeUnload: true });
   const took = await electedWithin(rest, 2, t0);
+  if (process.env.DEBUG_E2E) console.log(t0, await rest[1]!.page.getByTestId('event-log').innerText());
   console.log(`tab closed → leader 2 on every tab after ${took.join(', ')} ms (bound 300)`);
   for (const ms of took) expect(ms).toBeLessThanOrEqual(300);
 });

@@ -204,9 +204,15 @@ export class Mesh {
     else this.transmit(to, text, tag);
   }
 
-  /** Sends at once, ignoring latency chaos (goodbye on pagehide must leave before the page dies). */
+  /**
+   * Sends at once by every path, ignoring latency chaos: a goodbye on pagehide must leave before the page
+   * dies, and an unloading tab may tear a channel down before its queued data is out.
+   */
   sendNow(to: number, text: string, tag = 'core'): void {
-    if (!this.crashed) this.transmit(to, text, tag);
+    if (this.crashed) return;
+    const p = this.peers.get(to);
+    if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) this.hooks.onSent?.(to, tag, 'direct');
+    if (this.hooks.sendRelay(to, text)) this.hooks.onSent?.(to, tag, 'relay');
   }
 
   /** A signal event from the server. */
