@@ -61,6 +61,10 @@ export interface RoomStore {
   /** Epoch ms of the earliest grace expiry, if any session is in grace. */
   nextExpiry(): Promise<number | undefined>;
   stats(): Promise<StoreStats>;
+  /** Set by a store shared between nodes: grace can start or end elsewhere, so every node calls expire() this often. */
+  readonly sweepIntervalMs?: number;
+  /** A shared store calls this when the other nodes may have presumed this node dead and put its sessions in grace. */
+  onFenced?(listener: () => void): void;
 }
 
 interface Session {
@@ -95,7 +99,7 @@ export function newResumeToken(): string {
 }
 
 // Only hashes are kept, so a memory dump or a future persisted store never holds usable tokens.
-function hashToken(token: string): string {
+export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 

@@ -1,0 +1,161 @@
+// The behaviours every RoomStore must have, run against the memory store and the Redis store alike.
+
+import { describe, expect, it } from 'vitest';
+import type { RoomSettings } from './events.ts';
+import { type Clock, type JoinInput, newResumeToken, type RoomStore } from './rooms.ts';
+
+export const settings: RoomSettings = { heartbeatMs: 250, timeoutMs: 1_500, stages: ['Lobby', 'End'] };
+
+export interface StoreFactoryOptions {
+  clock: Clock;
+  graceMs: number;
+  maxMembers: number;
+}
+
+export function describeRoomStore(
+  name: string,
+  makeStore: (options: StoreFactoryOptions) => Promise<RoomStore>,
+) {
+  async function setup(options: { graceMs?: number; maxMembers?: number } = {}) {
+    let now = 1_000_000;
+    const clock = { now: () => now };
+    const store = await makeStore({
+      clock,
+      graceMs: options.graceMs ?? 1_000,
+      maxMembers: options.maxMembers ?? 50,
+    });
+    const join = async (input: Partial<JoinInput> & { socketId: string }) => {
+      const outcome = await store.join({ room: 'r', name: input.socketId, settings, ...input });
+      if (!outcome.ok) throw new Error(`${outcome.code}: ${outcome.error}`);
+      return outcome;
+    };
+    return { store, join, advance: (ms: number) => (now += ms), now: () => now };
+  }
+
+  describe(name, () => {
+    it('hands out IDs 1, 2, 3 per room and never reuses one while the room lives', async () => {
+      const { store, join } = await setup();
+      expect((await join({ socketId: 'a' })).id).toBe(1);
+      expect((await join({ socketId: 'b' })).id).toBe(2);
+      expect((await join({ socketId: 'x', room: 'other' })).id).toBe(1);
+      await store.leave('r', 2, 'b');
+      expect((await join({ socketId: 'c' })).id).toBe(3);
+    });
+
+    it('keeps the creator settings for everyone who joins later', async () => {
+      const { join } = await setup();
+      await join({ socketId: 'a' });
+      const later = await join({
+        socketId: 'b',
+        settings: { heartbeatMs: 100, timeoutMs: 300, stages: ['X'] },
+      });
+      expect(later.settings).toEqual(settings);
+    });
+
+    it('bumps the roster version on every change and lists members in ID order', async () => {
+      const { store, join } = await setup();
+      const versions = [
+        (await join({ socketId: 'a' })).roster.version,
+        (await join({ socketId: 'b' })).roster.version,
+      ];
+      const graced = await store.disconnect('r', 1, 'a');
+      versions.push(graced?.version ?? -1);
+      const left = await store.leave('r', 2, 'b');
+      versions.push(left?.version ?? -1);
+      expect(versions).toEqual([...versions].sort((x, y) => x - y));
+      expect(new Set(versions).size).toBe(versions.length);
+      expect(graced?.members).toEqual([
+        { id: 1, name: 'a', state: 'grace', graceUntil: expect.any(Number) },
+        { id: 2, name: 'b', state: 'connected' },
+      ]);
+    });
+
+    it('resumes the same ID within grace and refuses the token once grace is over', async () => {
+      const { store, join, advance, now } = await setup({ graceMs: 1_000 });
+      const first = await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      const graced = await store.disconnect('r', 1, 'a');
+      expect(graced?.members[0]).toMatchObject({ state: 'grace', graceUntil: now() + 1_000 });
+      expect(await store.nextExpiry()).toBe(now() + 1_000);
+
+      advance(999);
+      expect(await store.expire()).toEqual([]);
+      const resumed = await join({ socketId: 'a2', token: first.token });
+      expect(resumed).toMatchObject({ id: 1, resumed: true, token: first.token, changed: true });
+      expect(resumed.roster.members[0]).toEqual({ id: 1, name: 'a2', state: 'connected' });
+      expect(await store.nextExpiry()).toBeUndefined();
+
+      await store.disconnect('r', 1, 'a2');
+      advance(1_000);
+      const [expired] = await store.expire();
+      expect(expired?.members.map((m) => m.id)).toEqual([2]);
+      const late = await store.join({ room: 'r', name: 'a', settings, socketId: 'a3', token: first.token });
+      expect(late).toMatchObject({ ok: false, code: 'bad_token' });
+      expect((await join({ socketId: 'a3' })).id).toBe(3);
+    });
+
+    it('refuses a token from another room or a made-up one', async () => {
+      const { store, join } = await setup();
+      const member = await join({ socketId: 'a' });
+      const elsewhere = await store.join({
+        room: 'other',
+        name: 'a',
+        settings,
+        socketId: 'b',
+        token: member.token,
+      });
+      expect(elsewhere).toMatchObject({ ok: false, code: 'bad_token' });
+      const madeUp = await store.join({
+        room: 'r',
+        name: 'a',
+        settings,
+        socketId: 'c',
+        token: newResumeToken(),
+      });
+      expect(madeUp).toMatchObject({ ok: false, code: 'bad_token' });
+    });
+
+    it('reports the previous socket when a live session is resumed elsewhere, and ignores it afterwards', async () => {
+      const { store, join } = await setup();
+      const first = await join({ socketId: 'a' });
+      const taken = await join({ socketId: 'a2', token: first.token, name: 'a' });
+      expect(taken).toMatchObject({ id: 1, resumed: true, replacedSocketId: 'a', changed: false });
+      expect(await store.disconnect('r', 1, 'a')).toBeNull();
+      expect(await store.leave('r', 1, 'a')).toBeNull();
+      expect(await store.route('r', 1)).toEqual({ id: 1, socketId: 'a2' });
+    });
+
+    it('counts members in grace against the cap', async () => {
+      const { store, join } = await setup({ maxMembers: 2 });
+      await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      await store.disconnect('r', 2, 'b');
+      const full = await store.join({ room: 'r', name: 'c', settings, socketId: 'c' });
+      expect(full).toMatchObject({ ok: false, code: 'room_full' });
+      expect(full.ok ? '' : full.error).toMatch(/2 members/);
+    });
+
+    it('forgets a room when its last session ends, so the next join starts over', async () => {
+      const { store, join, advance } = await setup({ graceMs: 500 });
+      await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      await store.leave('r', 1, 'a');
+      await store.disconnect('r', 2, 'b');
+      expect(await store.stats()).toEqual({ rooms: 1, connected: 0, grace: 1 });
+      advance(500);
+      await store.expire();
+      expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+      const fresh = await join({ socketId: 'c', settings: { ...settings, stages: ['New'] } });
+      expect(fresh).toMatchObject({ id: 1, settings: { stages: ['New'] } });
+    });
+
+    it('routes only to members of the given room', async () => {
+      const { store, join } = await setup();
+      await join({ socketId: 'a' });
+      await join({ socketId: 'x', room: 'other' });
+      expect(await store.route('r', 1)).toEqual({ id: 1, socketId: 'a' });
+      expect(await store.route('r', 2)).toBeUndefined();
+      expect(await store.route('nowhere', 1)).toBeUndefined();
+    });
+  });
+}
