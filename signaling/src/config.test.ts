@@ -41,6 +41,27 @@ describe('readConfig', () => {
     expect(readConfig({ ALLOWED_ORIGINS: 'https://a.example,*' }).ALLOWED_ORIGINS).toBe('*');
   });
 
+  it('leaves Redis off by default and checks its settings when given', () => {
+    const plain = readConfig({});
+    expect(plain.REDIS_URL).toBeUndefined();
+    expect(plain).toMatchObject({ REDIS_PREFIX: 'lockstep:', NODE_TTL_MS: 10_000, SWEEP_INTERVAL_MS: 1_000 });
+    const multi = readConfig({
+      REDIS_URL: 'redis://127.0.0.1:6380/2',
+      REDIS_PREFIX: 'game:',
+      NODE_TTL_MS: '3000',
+      SWEEP_INTERVAL_MS: '250',
+    });
+    expect(multi).toMatchObject({
+      REDIS_URL: 'redis://127.0.0.1:6380/2',
+      REDIS_PREFIX: 'game:',
+      NODE_TTL_MS: 3_000,
+      SWEEP_INTERVAL_MS: 250,
+    });
+    expect(() => readConfig({ REDIS_URL: 'http://127.0.0.1:6379' })).toThrow(/REDIS_URL/);
+    expect(() => readConfig({ REDIS_PREFIX: 'two words' })).toThrow(/REDIS_PREFIX/);
+    expect(() => readConfig({ NODE_TTL_MS: '10' })).toThrow(/NODE_TTL_MS/);
+  });
+
   it('names every bad variable in one error', () => {
     const attempt = () =>
       readConfig({

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { REDIS_DEFAULTS } from './redis.ts';
 import { DEFAULTS } from './server.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -94,6 +95,30 @@ const envSchema = z.object({
   PING_INTERVAL_MS: integer(DEFAULTS.pingIntervalMs, 1_000, 60_000),
   PING_TIMEOUT_MS: integer(DEFAULTS.pingTimeoutMs, 1_000, 60_000),
   SHUTDOWN_RECONNECT_MS: integer(DEFAULTS.shutdownReconnectMs, 0, 60_000),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return undefined;
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {}
+      if (!url || (url.protocol !== 'redis:' && url.protocol !== 'rediss:')) {
+        ctx.addIssue({ code: 'custom', message: 'must be a URL like redis://host:6379 or rediss://…' });
+        return z.NEVER;
+      }
+      return raw;
+    }),
+  REDIS_PREFIX: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw) => raw || REDIS_DEFAULTS.prefix)
+    .pipe(z.string().regex(/^\S+$/, 'must not contain whitespace')),
+  NODE_TTL_MS: integer(REDIS_DEFAULTS.nodeTtlMs, 300, 600_000),
+  SWEEP_INTERVAL_MS: integer(REDIS_DEFAULTS.sweepIntervalMs, 50, 60_000),
   STATIC_DIR: z
     .string()
     .trim()

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { ConfigError, readConfig } from './config.ts';
 import type { Middleware } from './http.ts';
+import { connectRedis, type RedisBackend } from './redis.ts';
 import { createSignalingServer, type SignalingServer } from './server.ts';
 
 /** Dev mode plugs Vite in here; production serves the built client from STATIC_DIR. */
@@ -30,6 +31,24 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
   }
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } });
 
+  let redis: RedisBackend | undefined;
+  if (config.REDIS_URL !== undefined) {
+    try {
+      redis = await connectRedis({
+        url: config.REDIS_URL,
+        prefix: config.REDIS_PREFIX,
+        graceMs: config.GRACE_MS,
+        maxMembers: config.MAX_MEMBERS,
+        nodeTtlMs: config.NODE_TTL_MS,
+        sweepIntervalMs: config.SWEEP_INTERVAL_MS,
+        logger,
+      });
+    } catch (err) {
+      logger.fatal({ err }, 'cannot connect to REDIS_URL');
+      process.exit(1);
+    }
+  }
+
   const httpServer = createServer();
   const frontend = options.frontend ? await options.frontend(httpServer) : undefined;
   const signaling = createSignalingServer(httpServer, {
@@ -51,6 +70,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     shutdownReconnectMs: config.SHUTDOWN_RECONNECT_MS,
     processMetrics: true,
     logger,
+    ...(redis ? { store: redis.store, adapter: redis.adapter } : {}),
     ...(frontend
       ? { fallback: frontend.middleware, sharedUpgrades: true }
       : { staticDir: config.STATIC_DIR }),
@@ -66,7 +86,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
       logger.error('shutdown timed out');
       process.exit(1);
     }, 10_000).unref();
-    Promise.all([signaling.close(), frontend?.close()])
+    Promise.all([signaling.close().then(() => redis?.close()), frontend?.close()])
       .then(() => {
         logger.info('stopped');
         process.exit(0);
@@ -97,6 +117,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
       maxMembers: config.MAX_MEMBERS,
       allowedOrigins: config.ALLOWED_ORIGINS,
       iceServers: config.ICE_SERVERS.length,
+      redis: redis ? { node: redis.store.nodeId, prefix: config.REDIS_PREFIX } : false,
     },
     'listening',
   );

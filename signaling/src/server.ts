@@ -4,7 +4,7 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { z } from 'zod';
 import type {
   Ack,
@@ -32,7 +32,7 @@ import {
   signalSchema,
 } from './schemas.ts';
 
-/** Reserved for a multi-node adapter; nothing is exchanged between nodes yet. */
+/** The Redis adapter forwards broadcasts between nodes; nodes send each other no events of their own. */
 export type InterServerEvents = Record<never, never>;
 
 export interface SocketData {
@@ -77,6 +77,8 @@ export interface SignalingOptions {
   logger?: Logger;
   clock?: Clock;
   store?: RoomStore;
+  /** Multi-node: the socket.io adapter (Redis) that carries room and per-socket emits between nodes. */
+  adapter?: ServerOptions['adapter'];
 }
 
 export interface SignalingServer {
@@ -168,7 +170,7 @@ export function createSignalingServer(
   const iceServers = options.iceServers ?? [];
   const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
   const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
-  const store =
+  const store: RoomStore =
     options.store ??
     new MemoryRoomStore({ clock, graceMs, maxMembers: options.maxMembers ?? DEFAULTS.maxMembers });
   const metrics = createMetrics(store, { processMetrics: options.processMetrics ?? false });
@@ -207,6 +209,7 @@ export function createSignalingServer(
     pingInterval: options.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
     pingTimeout: options.pingTimeoutMs ?? DEFAULTS.pingTimeoutMs,
     connectTimeout: 10_000,
+    ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
     destroyUpgrade: !(options.sharedUpgrades ?? false),
     ...(allowedOrigins === '*' || allowedOrigins.length > 0
       ? { cors: { origin: allowedOrigins === '*' ? true : [...allowedOrigins] } }
@@ -261,13 +264,45 @@ export function createSignalingServer(
     expiryTimer.unref();
   }
 
-  async function expireSessions(): Promise<void> {
-    for (const roster of await store.expire()) {
-      logger.info({ room: roster.room, members: roster.members.length }, 'sessions expired');
-      pushRoster(roster);
-    }
-    await scheduleExpiry();
+  let expiring: Promise<void> | undefined;
+
+  // Serialized: the timer and the sweep may both fire, and a second run would only find nothing to do.
+  function expireSessions(): Promise<void> {
+    expiring ??= (async () => {
+      try {
+        for (const roster of await store.expire()) {
+          logger.info({ room: roster.room, members: roster.members.length }, 'sessions expired or put in grace');
+          pushRoster(roster);
+        }
+      } finally {
+        expiring = undefined;
+      }
+      await scheduleExpiry();
+    })();
+    return expiring;
   }
+
+  // With a shared store, other nodes die and put sessions in grace that no timer here knows about.
+  const sweepTimer =
+    store.sweepIntervalMs === undefined
+      ? undefined
+      : setInterval(() => {
+          if (shuttingDown) return;
+          expireSessions().catch((err: unknown) => logger.error({ err }, 'session sweep failed'));
+        }, store.sweepIntervalMs);
+  sweepTimer?.unref();
+
+  // The cluster presumed this node dead, so its connections may no longer own their sessions:
+  // send them away to resume (on any node) with their tokens.
+  store.onFenced?.(() => {
+    if (shuttingDown) return;
+    logger.warn(
+      { connections: io.engine.clientsCount },
+      'presumed dead by the cluster; reconnecting clients',
+    );
+    io.local.emit('shutdown', { reconnectInMs: shutdownReconnectMs });
+    io.local.disconnectSockets(true);
+  });
 
   function pushRoster(roster: RosterMsg, except?: SignalingSocket): void {
     const target = except ? except.to(roomChannel(roster.room)) : io.to(roomChannel(roster.room));
@@ -391,6 +426,9 @@ export function createSignalingServer(
     return route.socketId;
   }
 
+  // Per-socket queues still running, so close() lets their store updates finish.
+  const pendingQueues = new Set<Promise<void>>();
+
   io.on('connection', (socket) => {
     socket.data = { ip: clientAddress(socket.request, trustProxy), joins: 0, session: undefined };
     metrics.connections.inc();
@@ -399,9 +437,12 @@ export function createSignalingServer(
     // and signals reach the peer in the order they were sent.
     let queue: Promise<void> = Promise.resolve();
     const enqueue = (task: () => Promise<void>) => {
-      queue = queue
+      const next = queue
         .then(task)
         .catch((err: unknown) => logger.error({ err, sid: socket.id }, 'handler failed'));
+      queue = next;
+      pendingQueues.add(next);
+      void next.finally(() => pendingQueues.delete(next));
     };
 
     const reply = (result: Result, ack: AckFn | undefined) => {
@@ -472,11 +513,15 @@ export function createSignalingServer(
     shuttingDown = true;
     closing = (async () => {
       clearTimeout(expiryTimer);
+      clearInterval(sweepTimer);
       logger.info({ connections: io.engine.clientsCount }, 'shutting down');
-      io.emit('shutdown', { reconnectInMs: shutdownReconnectMs });
+      // Local only: with the Redis adapter, io.emit would reach (and io.disconnectSockets would cut) every node.
+      io.local.emit('shutdown', { reconnectInMs: shutdownReconnectMs });
       // Closing without discarding lets each connection flush `shutdown` before it goes.
-      io.disconnectSockets(true);
+      io.local.disconnectSockets(true);
       await waitUntil(() => io.engine.clientsCount === 0, shutdownDrainMs);
+      // Their sessions go into grace in the store before the caller closes it.
+      await Promise.allSettled([...pendingQueues]);
       await new Promise<void>((resolve) => {
         io.close(() => resolve());
         httpServer.closeAllConnections();

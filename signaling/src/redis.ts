@@ -1,0 +1,462 @@
+// Multi-node mode: room state in Redis (one Lua script per change, so every change is atomic across
+// nodes) and the socket.io Redis adapter, which forwards room broadcasts and per-socket emits between nodes.
+//
+// Keys (P = prefix): P room:<room> hash {settings, nextId, version}; P sessions:<room> hash id -> session JSON;
+// P tokens:<room> hash tokenHash -> id; P rooms set; P grace zset "<room> <id>" scored by graceUntil;
+// P count (sessions in total); P nodes set of nodes owning connected sessions; P node:<node>:sessions set
+// of "<room> <id>"; P alive:<node>, refreshed by its node with a TTL. Room IDs cannot contain spaces.
+
+import { hostname } from 'node:os';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import { type Logger, pino } from 'pino';
+import type { Member, PlayerId, RoomSettings, RosterMsg } from './events.ts';
+import {
+  type Clock,
+  hashToken,
+  type JoinInput,
+  type JoinOutcome,
+  type MemberRoute,
+  newResumeToken,
+  type RoomStore,
+  type StoreStats,
+  systemClock,
+} from './rooms.ts';
+
+const PRELUDE = `
+local P = ARGV[1]
+local function roomKey(r) return P .. 'room:' .. r end
+local function sessKey(r) return P .. 'sessions:' .. r end
+local function tokKey(r) return P .. 'tokens:' .. r end
+local function nodeKey(n) return P .. 'node:' .. n .. ':sessions' end
+local function ref(r, id) return r .. ' ' .. id end
+local function split(m)
+  local sp = string.find(m, ' ', 1, true)
+  return string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
+end
+local function record(r, v) return { r, tostring(v), redis.call('HVALS', sessKey(r)) } end
+local function endSession(r, s)
+  redis.call('HDEL', sessKey(r), s.id)
+  redis.call('HDEL', tokKey(r), s.tok)
+  redis.call('ZREM', P .. 'grace', ref(r, s.id))
+  if s.node then redis.call('SREM', nodeKey(s.node), ref(r, s.id)) end
+  redis.call('DECR', P .. 'count')
+  local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
+  if redis.call('HLEN', sessKey(r)) == 0 then
+    redis.call('DEL', roomKey(r), sessKey(r), tokKey(r))
+    redis.call('SREM', P .. 'rooms', r)
+  end
+  return v
+end
+local function toGrace(r, s, untilMs)
+  if s.node then redis.call('SREM', nodeKey(s.node), ref(r, s.id)) end
+  s.sock = nil
+  s.node = nil
+  s.grace = untilMs
+  redis.call('HSET', sessKey(r), s.id, cjson.encode(s))
+  redis.call('ZADD', P .. 'grace', untilMs, ref(r, s.id))
+  return redis.call('HINCRBY', roomKey(r), 'version', 1)
+end
+`;
+
+const SCRIPTS = {
+  // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers
+  lockstepJoin: `
+local r = ARGV[2]
+if redis.call('HLEN', sessKey(r)) >= tonumber(ARGV[8]) then return { 'full' } end
+if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then redis.call('SADD', P .. 'rooms', r) end
+local id = redis.call('HINCRBY', roomKey(r), 'nextId', 1)
+local s = { id = id, name = ARGV[3], tok = ARGV[4], sock = ARGV[5], node = ARGV[6] }
+redis.call('HSET', sessKey(r), id, cjson.encode(s))
+redis.call('HSET', tokKey(r), s.tok, id)
+redis.call('SADD', nodeKey(s.node), ref(r, id))
+redis.call('SADD', P .. 'nodes', s.node)
+redis.call('INCR', P .. 'count')
+local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
+return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v) }
+`,
+  // ARGV: P, room, tokenHash, name, socketId, node
+  lockstepResume: `
+local r = ARGV[2]
+local id = redis.call('HGET', tokKey(r), ARGV[3])
+if not id then return { 'bad' } end
+local raw = redis.call('HGET', sessKey(r), id)
+if not raw then return { 'bad' } end
+local s = cjson.decode(raw)
+local replaced = ''
+if s.sock and s.sock ~= ARGV[5] then replaced = s.sock end
+local changed = (not s.sock) or s.name ~= ARGV[4]
+if s.node and s.node ~= ARGV[6] then redis.call('SREM', nodeKey(s.node), ref(r, s.id)) end
+redis.call('ZREM', P .. 'grace', ref(r, s.id))
+s.sock = ARGV[5]
+s.node = ARGV[6]
+s.grace = nil
+s.name = ARGV[4]
+redis.call('HSET', sessKey(r), s.id, cjson.encode(s))
+redis.call('SADD', nodeKey(s.node), ref(r, s.id))
+redis.call('SADD', P .. 'nodes', s.node)
+local v
+if changed then v = redis.call('HINCRBY', roomKey(r), 'version', 1) else v = redis.call('HGET', roomKey(r), 'version') end
+return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v) }
+`,
+  // ARGV: P, room, id, socketId, graceUntil
+  lockstepDisconnect: `
+local r = ARGV[2]
+local raw = redis.call('HGET', sessKey(r), ARGV[3])
+if not raw then return false end
+local s = cjson.decode(raw)
+if s.sock ~= ARGV[4] then return false end
+return record(r, toGrace(r, s, tonumber(ARGV[5])))
+`,
+  // ARGV: P, room, id, socketId
+  lockstepLeave: `
+local r = ARGV[2]
+local raw = redis.call('HGET', sessKey(r), ARGV[3])
+if not raw then return false end
+local s = cjson.decode(raw)
+if s.sock ~= ARGV[4] then return false end
+return record(r, endSession(r, s))
+`,
+  // Sessions of nodes whose alive key is gone enter grace; then graces that are over end.
+  // ARGV: P, now, graceMs, limit
+  lockstepExpire: `
+local now = tonumber(ARGV[2])
+local versions, order = {}, {}
+local function touch(r, v)
+  if not versions[r] then table.insert(order, r) end
+  versions[r] = v
+end
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+  if redis.call('EXISTS', P .. 'alive:' .. node) == 0 then
+    for _, m in ipairs(redis.call('SMEMBERS', nodeKey(node))) do
+      local r, id = split(m)
+      local raw = redis.call('HGET', sessKey(r), id)
+      if raw then
+        local s = cjson.decode(raw)
+        if s.node == node and s.sock then touch(r, toGrace(r, s, now + tonumber(ARGV[3]))) end
+      end
+    end
+    redis.call('DEL', nodeKey(node))
+    redis.call('SREM', P .. 'nodes', node)
+  end
+end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'grace', '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))) do
+  local r, id = split(m)
+  local raw = redis.call('HGET', sessKey(r), id)
+  local s = raw and cjson.decode(raw)
+  if s and s.grace and s.grace <= now then
+    touch(r, endSession(r, s))
+  else
+    redis.call('ZREM', P .. 'grace', m)
+  end
+end
+local out = {}
+for _, r in ipairs(order) do table.insert(out, record(r, versions[r])) end
+return out
+`,
+  // Returns 0 when the key had lapsed: the other nodes may already have put this node's sessions in grace.
+  // ARGV: P, node, ttlMs
+  lockstepHeartbeat: `
+local key = P .. 'alive:' .. ARGV[2]
+if redis.call('PEXPIRE', key, ARGV[3]) == 1 then return 1 end
+redis.call('SET', key, '1', 'PX', ARGV[3])
+return 0
+`,
+} as const;
+
+type ScriptName = keyof typeof SCRIPTS;
+type RecordReply = [room: string, version: string, sessions: string[]];
+
+interface StoredSession {
+  id: PlayerId;
+  name: string;
+  tok: string;
+  sock?: string;
+  node?: string;
+  grace?: number;
+}
+
+export const REDIS_DEFAULTS = {
+  prefix: 'lockstep:',
+  // A dead node's players enter grace at most this long after it stopped answering.
+  nodeTtlMs: 10_000,
+  sweepIntervalMs: 1_000,
+  // Bounds one expiry script's run time; the rest goes in the next sweep.
+  expireBatch: 500,
+} as const;
+
+export interface RedisRoomStoreOptions {
+  redis: Redis;
+  graceMs: number;
+  maxMembers: number;
+  prefix?: string;
+  /** Unique per process; sessions record the node that holds their socket. */
+  nodeId?: string;
+  nodeTtlMs?: number;
+  sweepIntervalMs?: number;
+  clock?: Clock;
+  newToken?: () => string;
+  logger?: Logger;
+}
+
+export function newNodeId(): string {
+  return `${hostname()}-${process.pid}-${newResumeToken().slice(0, 8)}`;
+}
+
+export class RedisRoomStore implements RoomStore {
+  readonly nodeId: string;
+  readonly sweepIntervalMs: number;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly graceMs: number;
+  private readonly maxMembers: number;
+  private readonly nodeTtlMs: number;
+  private readonly clock: Clock;
+  private readonly newToken: () => string;
+  private readonly logger: Logger;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly fencedListeners: (() => void)[] = [];
+
+  constructor(options: RedisRoomStoreOptions) {
+    this.redis = options.redis;
+    this.prefix = options.prefix ?? REDIS_DEFAULTS.prefix;
+    this.nodeId = options.nodeId ?? newNodeId();
+    if (/\s/.test(this.nodeId)) throw new Error('node ID must not contain whitespace');
+    this.graceMs = options.graceMs;
+    this.maxMembers = options.maxMembers;
+    this.nodeTtlMs = options.nodeTtlMs ?? REDIS_DEFAULTS.nodeTtlMs;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? REDIS_DEFAULTS.sweepIntervalMs;
+    this.clock = options.clock ?? systemClock;
+    this.newToken = options.newToken ?? newResumeToken;
+    this.logger = options.logger ?? pino({ level: 'silent' });
+    for (const [name, body] of Object.entries(SCRIPTS)) {
+      this.redis.defineCommand(name, { numberOfKeys: 0, lua: PRELUDE + body });
+    }
+  }
+
+  /** Marks this node alive and keeps it so; call before serving. */
+  async start(): Promise<void> {
+    await this.heartbeat();
+    // Three beats per TTL, so one slow beat does not make the node look dead.
+    this.heartbeatTimer = setInterval(
+      () => {
+        this.heartbeat()
+          .then((wasAlive) => {
+            if (wasAlive || this.heartbeatTimer === undefined) return;
+            this.logger.warn({ node: this.nodeId }, 'node liveness lapsed; its sessions may be in grace');
+            for (const listener of this.fencedListeners) listener();
+          })
+          .catch((err: unknown) => this.logger.error({ err }, 'node heartbeat failed'));
+      },
+      Math.max(1, Math.floor(this.nodeTtlMs / 3)),
+    );
+    this.heartbeatTimer.unref();
+  }
+
+  /** Graceful stop: other nodes put this node's remaining sessions in grace at their next sweep. */
+  async close(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    await this.redis.del(`${this.prefix}alive:${this.nodeId}`);
+  }
+
+  onFenced(listener: () => void): void {
+    this.fencedListeners.push(listener);
+  }
+
+  async join(input: JoinInput): Promise<JoinOutcome> {
+    if (input.token !== undefined) return this.resume(input, input.token);
+    const token = this.newToken();
+    const reply = (await this.run(
+      'lockstepJoin',
+      input.room,
+      input.name,
+      hashToken(token),
+      input.socketId,
+      this.nodeId,
+      JSON.stringify(input.settings),
+      this.maxMembers,
+    )) as ['full'] | ['ok', number, string, RecordReply];
+    if (reply[0] === 'full') {
+      return {
+        ok: false,
+        code: 'room_full',
+        error: `room is full: it already has ${this.maxMembers} members`,
+      };
+    }
+    const [, id, settings, record] = reply;
+    return {
+      ok: true,
+      id,
+      token,
+      resumed: false,
+      settings: JSON.parse(settings) as RoomSettings,
+      roster: toRoster(record),
+      changed: true,
+    };
+  }
+
+  private async resume(input: JoinInput, token: string): Promise<JoinOutcome> {
+    const reply = (await this.run(
+      'lockstepResume',
+      input.room,
+      hashToken(token),
+      input.name,
+      input.socketId,
+      this.nodeId,
+    )) as ['bad'] | ['ok', number, string, string, number, RecordReply];
+    if (reply[0] === 'bad') {
+      return {
+        ok: false,
+        code: 'bad_token',
+        error: 'resume token is unknown or its session has expired; join again without a token',
+      };
+    }
+    const [, id, settings, replaced, changed, record] = reply;
+    return {
+      ok: true,
+      id,
+      token,
+      resumed: true,
+      settings: JSON.parse(settings) as RoomSettings,
+      roster: toRoster(record),
+      changed: changed === 1,
+      ...(replaced === '' ? {} : { replacedSocketId: replaced }),
+    };
+  }
+
+  async disconnect(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null> {
+    const graceUntil = this.clock.now() + this.graceMs;
+    const reply = (await this.run(
+      'lockstepDisconnect',
+      room,
+      id,
+      socketId,
+      graceUntil,
+    )) as RecordReply | null;
+    return reply && toRoster(reply);
+  }
+
+  async leave(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null> {
+    const reply = (await this.run('lockstepLeave', room, id, socketId)) as RecordReply | null;
+    return reply && toRoster(reply);
+  }
+
+  async route(room: string, id: PlayerId): Promise<MemberRoute | undefined> {
+    const raw = await this.redis.hget(`${this.prefix}sessions:${room}`, String(id));
+    if (raw === null) return undefined;
+    const session = JSON.parse(raw) as StoredSession;
+    return { id: session.id, socketId: session.sock };
+  }
+
+  async expire(): Promise<RosterMsg[]> {
+    const reply = (await this.run(
+      'lockstepExpire',
+      this.clock.now(),
+      this.graceMs,
+      REDIS_DEFAULTS.expireBatch,
+    )) as RecordReply[];
+    return reply.map(toRoster);
+  }
+
+  async nextExpiry(): Promise<number | undefined> {
+    const [, score] = await this.redis.zrange(`${this.prefix}grace`, '0', '0', 'WITHSCORES');
+    return score === undefined ? undefined : Number(score);
+  }
+
+  async stats(): Promise<StoreStats> {
+    const results = await this.redis
+      .multi()
+      .scard(`${this.prefix}rooms`)
+      .zcard(`${this.prefix}grace`)
+      .get(`${this.prefix}count`)
+      .exec();
+    const [rooms, grace, count] = (results ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return Number(value ?? 0);
+    });
+    return { rooms: rooms ?? 0, connected: (count ?? 0) - (grace ?? 0), grace: grace ?? 0 };
+  }
+
+  private async heartbeat(): Promise<boolean> {
+    return (await this.run('lockstepHeartbeat', this.nodeId, this.nodeTtlMs)) === 1;
+  }
+
+  private run(script: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    const commands = this.redis as unknown as Record<
+      ScriptName,
+      (...a: (string | number)[]) => Promise<unknown>
+    >;
+    return commands[script](this.prefix, ...args);
+  }
+}
+
+function toRoster([room, version, sessions]: RecordReply): RosterMsg {
+  const members: Member[] = sessions.map((raw) => {
+    const s = JSON.parse(raw) as StoredSession;
+    return s.grace === undefined
+      ? { id: s.id, name: s.name, state: 'connected' }
+      : { id: s.id, name: s.name, state: 'grace', graceUntil: s.grace };
+  });
+  members.sort((a, b) => a.id - b.id);
+  return { room, version: Number(version), members };
+}
+
+export interface RedisBackendOptions {
+  url: string;
+  graceMs: number;
+  maxMembers: number;
+  prefix?: string;
+  nodeTtlMs?: number;
+  sweepIntervalMs?: number;
+  logger?: Logger;
+}
+
+export interface RedisBackend {
+  store: RedisRoomStore;
+  /** For SignalingOptions.adapter. */
+  adapter: ReturnType<typeof createAdapter>;
+  /** Call after the signaling server has closed. */
+  close(): Promise<void>;
+}
+
+/** Connects (failing fast if Redis is unreachable), registers this node and builds the socket.io adapter. */
+export async function connectRedis(options: RedisBackendOptions): Promise<RedisBackend> {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const prefix = options.prefix ?? REDIS_DEFAULTS.prefix;
+  // Commands issued during a Redis outage fail after a few retries instead of hanging a join forever.
+  const client = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const sub = client.duplicate();
+  for (const conn of [client, sub]) {
+    conn.on('error', (err: unknown) => logger.error({ err }, 'redis connection error'));
+  }
+  try {
+    await Promise.all([client.connect(), sub.connect()]);
+  } catch (err) {
+    client.disconnect();
+    sub.disconnect();
+    throw err;
+  }
+  const store = new RedisRoomStore({
+    redis: client,
+    prefix,
+    graceMs: options.graceMs,
+    maxMembers: options.maxMembers,
+    logger,
+    ...(options.nodeTtlMs === undefined ? {} : { nodeTtlMs: options.nodeTtlMs }),
+    ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
+  });
+  await store.start();
+  logger.info({ node: store.nodeId, prefix }, 'redis connected');
+  return {
+    store,
+    adapter: createAdapter(client, sub, { key: `${prefix}socket.io` }),
+    async close() {
+      try {
+        await store.close();
+      } finally {
+        await Promise.allSettled([client.quit(), sub.quit()]);
+      }
+    },
+  };
+}
