@@ -1,0 +1,280 @@
+// Multi-node signaling against a real redis-server on loopback: the Redis store's behaviours, node death
+// and fencing, then whole signaling nodes as child processes sharing one Redis.
+
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Joined, RosterMsg } from './events.ts';
+import { RedisRoomStore } from './redis.ts';
+import { type NodeProcess, type RedisProcess, startNode, startRedis } from './redisTesting.ts';
+import { describeRoomStore, settings } from './storeCases.ts';
+import { connect, expectOk, type RecordingClient } from './testing.ts';
+
+let redis: RedisProcess;
+const connections: Redis[] = [];
+const stores: RedisRoomStore[] = [];
+let prefixes = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterAll(async () => {
+  await Promise.allSettled(stores.map((store) => store.close()));
+  for (const conn of connections) conn.disconnect();
+  await redis?.stop();
+});
+
+function client(): Redis {
+  const conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  conn.on('error', () => {});
+  connections.push(conn);
+  return conn;
+}
+
+async function redisStore(options: ConstructorParameters<typeof RedisRoomStore>[0]): Promise<RedisRoomStore> {
+  const store = new RedisRoomStore(options);
+  stores.push(store);
+  await store.start();
+  return store;
+}
+
+describeRoomStore('RedisRoomStore', (options) =>
+  redisStore({ redis: client(), prefix: `t${++prefixes}:`, nodeTtlMs: 60_000, ...options }),
+);
+
+/** Calls expire() until it reports a roster that matches (another node's key lapses in Redis time). */
+async function expireUntil(store: RedisRoomStore, match: (roster: RosterMsg) => boolean, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hit = (await store.expire()).find(match);
+    if (hit) return hit;
+    if (Date.now() > deadline) throw new Error('no matching roster from expire()');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('RedisRoomStore across nodes', () => {
+  it('hands out unique, growing IDs to concurrent joins on two nodes', async () => {
+    const prefix = `t${++prefixes}:`;
+    const a = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 100 });
+    const b = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 100 });
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? a : b).join({ room: 'r', name: `p${i}`, settings, socketId: `s${i}` }),
+      ),
+    );
+    const joined = outcomes.map((o) => {
+      if (!o.ok) throw new Error(o.error);
+      return o;
+    });
+    expect(joined.map((o) => o.id).sort((x, y) => x - y)).toEqual(
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
+    expect(new Set(joined.map((o) => o.roster.version)).size).toBe(40);
+    const latest = joined.reduce((x, y) => (y.roster.version > x.roster.version ? y : x));
+    expect(latest.roster.members).toHaveLength(40);
+    expect(await b.route('r', joined[0]?.id ?? 0)).toEqual({ id: joined[0]?.id, socketId: 's0' });
+    expect(await a.stats()).toEqual({ rooms: 1, connected: 40, grace: 0 });
+  });
+
+  it('puts a dead node’s sessions in grace, lets them resume elsewhere, and expires the rest', async () => {
+    const prefix = `t${++prefixes}:`;
+    let now = 5_000_000;
+    const clock = { now: () => now };
+    const live = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 50, clock });
+    const doomedConn = client();
+    const doomed = await redisStore({
+      redis: doomedConn,
+      prefix,
+      graceMs: 1_000,
+      maxMembers: 50,
+      clock,
+      nodeTtlMs: 300,
+    });
+    const join = async (store: RedisRoomStore, socketId: string) => {
+      const outcome = await store.join({ room: 'r', name: socketId, settings, socketId });
+      if (!outcome.ok) throw new Error(outcome.error);
+      return outcome;
+    };
+    await join(live, 'a');
+    const b = await join(doomed, 'b');
+    const c = await join(doomed, 'c');
+
+    // A crash: the heartbeat stops and nothing is cleaned up.
+    doomedConn.disconnect();
+    expect(await live.expire()).toEqual([]);
+    const graced = await expireUntil(live, (r) => r.members.some((m) => m.state === 'grace'));
+    expect(graced.members).toEqual([
+      { id: 1, name: 'a', state: 'connected' },
+      { id: 2, name: 'b', state: 'grace', graceUntil: now + 1_000 },
+      { id: 3, name: 'c', state: 'grace', graceUntil: now + 1_000 },
+    ]);
+    expect(await live.nextExpiry()).toBe(now + 1_000);
+
+    const resumed = await live.join({ room: 'r', name: 'b', settings, socketId: 'b2', token: b.token });
+    expect(resumed).toMatchObject({ ok: true, id: 2, resumed: true, changed: true });
+    expect(await live.route('r', 2)).toEqual({ id: 2, socketId: 'b2' });
+
+    now += 1_000;
+    const [expired] = await live.expire();
+    expect(expired?.members.map((m) => [m.id, m.state])).toEqual([
+      [1, 'connected'],
+      [2, 'connected'],
+    ]);
+    expect(expired?.version).toBeGreaterThan(graced.version);
+    expect(await live.join({ room: 'r', name: 'c', settings, socketId: 'c2', token: c.token })).toMatchObject(
+      {
+        ok: false,
+        code: 'bad_token',
+      },
+    );
+    expect(await live.stats()).toEqual({ rooms: 1, connected: 2, grace: 0 });
+    // A live node's sessions are never swept.
+    expect(await live.expire()).toEqual([]);
+  });
+
+  it('tells a node whose liveness lapsed that it was presumed dead', async () => {
+    const prefix = `t${++prefixes}:`;
+    const conn = client();
+    const other = await redisStore({ redis: client(), prefix, graceMs: 60_000, maxMembers: 50 });
+    const stalled = await redisStore({
+      redis: conn,
+      prefix,
+      graceMs: 60_000,
+      maxMembers: 50,
+      nodeTtlMs: 300,
+    });
+    const fenced = new Promise<void>((resolve) => stalled.onFenced(resolve));
+    expect(await stalled.join({ room: 'r', name: 'a', settings, socketId: 'a' })).toMatchObject({ ok: true });
+    // As if this node had stalled past its TTL and another node had swept it.
+    await conn.del(`${prefix}alive:${stalled.nodeId}`);
+    const [swept] = await other.expire();
+    expect(swept?.members).toEqual([{ id: 1, name: 'a', state: 'grace', graceUntil: expect.any(Number) }]);
+    await fenced;
+  });
+});
+
+describe('signaling nodes sharing Redis', () => {
+  let nodes: NodeProcess[] = [];
+  let clients: RecordingClient[] = [];
+
+  afterEach(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((node) => node.kill()));
+    nodes = [];
+    clients = [];
+  });
+
+  async function startNodes(count: number, prefix: string) {
+    const started = await Promise.all(
+      Array.from({ length: count }, () =>
+        startNode({
+          REDIS_URL: redis.url,
+          REDIS_PREFIX: prefix,
+          GRACE_MS: '1500',
+          NODE_TTL_MS: '600',
+          SWEEP_INTERVAL_MS: '100',
+        }),
+      ),
+    );
+    nodes.push(...started);
+    return started;
+  }
+
+  async function player(node: NodeProcess, room: string, name: string, token?: string) {
+    const socket = await connect(node.url);
+    clients.push(socket);
+    const joined: Joined = expectOk(
+      await socket.join({ room, name, ...(token === undefined ? {} : { token }) }),
+    );
+    return { socket, joined };
+  }
+
+  const states = (roster: RosterMsg) => roster.members.map((m) => `${m.id}:${m.state}`).join(' ');
+
+  it('forms one room from players on two nodes: one roster, growing IDs, signal and relay across', async () => {
+    const [a, b] = await startNodes(2, 'cluster1:');
+    if (!a || !b) throw new Error('nodes did not start');
+    const ann = await player(a, 'alpha', 'Ann');
+    const bob = await player(b, 'alpha', 'Bob');
+    const cy = await player(a, 'alpha', 'Cy');
+    const more = await Promise.all([
+      player(b, 'alpha', 'D1'),
+      player(a, 'alpha', 'D2'),
+      player(b, 'alpha', 'D3'),
+    ]);
+    expect([ann, bob, cy].map((p) => p.joined.id)).toEqual([1, 2, 3]);
+    expect(more.map((p) => p.joined.id).sort()).toEqual([4, 5, 6]);
+    expect(bob.joined.settings).toEqual(ann.joined.settings);
+
+    // Everyone converges on the same roster, whichever node pushed it.
+    const final = more.map((p) => p.joined.roster).reduce((x, y) => (y.version > x.version ? y : x));
+    expect(final.members.map((m) => m.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const p of [ann, bob, cy]) {
+      expect(await p.socket.waitFor<RosterMsg>('roster', (r) => r.version === final.version)).toEqual(final);
+    }
+
+    expectOk(await ann.socket.raw('signal', { to: 2, data: { type: 'offer', sdp: 'v=0' } }));
+    expect(await bob.socket.waitFor('signal')).toEqual({ from: 1, data: { type: 'offer', sdp: 'v=0' } });
+    expectOk(await bob.socket.raw('relay', { to: 3, data: 'hello across nodes' }));
+    expect(await cy.socket.waitFor('relay')).toEqual({ from: 2, data: 'hello across nodes' });
+
+    // A graceful stop of node B tells only its own clients; node A's stay put.
+    await b.stop();
+    await bob.socket.waitFor('shutdown');
+    const graced = await ann.socket.waitFor<RosterMsg>(
+      'roster',
+      (r) => r.members.find((m) => m.id === 2)?.state === 'grace',
+    );
+    expect(graced.members.find((m) => m.id === 1)?.state).toBe('connected');
+    const back = await player(a, 'alpha', 'Bob', bob.joined.token);
+    expect(back.joined).toMatchObject({ id: 2, resumed: true });
+    expect(ann.socket.received('shutdown')).toEqual([]);
+    expect(ann.socket.socket.connected).toBe(true);
+  });
+
+  it('survives a node killed mid-session: its players resume on the other node, the rest expire', async () => {
+    const [a, b] = await startNodes(2, 'cluster2:');
+    if (!a || !b) throw new Error('nodes did not start');
+    const ann = await player(a, 'crash', 'Ann');
+    const bob = await player(b, 'crash', 'Bob');
+    const cy = await player(b, 'crash', 'Cy');
+    expect([ann, bob, cy].map((p) => p.joined.id)).toEqual([1, 2, 3]);
+
+    await b.kill();
+    await Promise.all([bob.socket.waitFor('disconnect'), cy.socket.waitFor('disconnect')]);
+
+    // Bob comes back through node A with his token; Cy never does.
+    const bob2 = await player(a, 'crash', 'Bob', bob.joined.token);
+    expect(bob2.joined).toMatchObject({ id: 2, resumed: true, token: bob.joined.token });
+
+    // The sweep on node A notices B is gone: Cy enters grace, then leaves.
+    const graced = await ann.socket.waitFor<RosterMsg>(
+      'roster',
+      (r) => states(r) === '1:connected 2:connected 3:grace',
+    );
+    const settled = await ann.socket.waitFor<RosterMsg>(
+      'roster',
+      (r) => r.version > graced.version && states(r) === '1:connected 2:connected',
+      10_000,
+    );
+    const versions = ann.socket.received<RosterMsg>('roster').map((r) => r.version);
+    expect(versions).toEqual([...new Set(versions)].sort((x, y) => x - y));
+    expect(await bob2.socket.waitFor<RosterMsg>('roster', (r) => r.version === settled.version)).toEqual(
+      settled,
+    );
+
+    // The game goes on between the survivors, and the expired token is refused.
+    expectOk(await ann.socket.raw('relay', { to: 2, data: 'next stage' }));
+    expect(await bob2.socket.waitFor('relay')).toEqual({ from: 1, data: 'next stage' });
+    expectOk(await bob2.socket.raw('signal', { to: 1, data: { candidate: 'c' } }));
+    expect(await ann.socket.waitFor('signal')).toEqual({ from: 2, data: { candidate: 'c' } });
+    const late = await connect(a.url);
+    clients.push(late);
+    expect(await late.join({ room: 'crash', name: 'Cy', token: cy.joined.token })).toMatchObject({
+      ok: false,
+      code: 'bad_token',
+    });
+    expect(expectOk(await late.join({ room: 'crash', name: 'Cy' })).id).toBe(4);
+  });
+});
