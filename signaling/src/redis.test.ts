@@ -172,7 +172,7 @@ describe('signaling nodes sharing Redis', () => {
           REDIS_URL: redis.url,
           REDIS_PREFIX: prefix,
           GRACE_MS: '1500',
-          NODE_TTL_MS: '600',
+          NODE_TTL_MS: '1500',
           SWEEP_INTERVAL_MS: '100',
         }),
       ),
