@@ -42,7 +42,7 @@ describe('a lone player', () => {
     const v = p.view();
     expect(v.stage).toBe(1);
     expect(v.done).toBe(false);
-    expect(v.history).toEqual([{ stage: 1, term: 1, done: [1], members: [1] }]);
+    expect(v.history).toEqual([{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] }]);
   });
 
   test('never advances past the last stage', () => {
@@ -118,12 +118,13 @@ describe('a room of three', () => {
 
 describe('parseMessage', () => {
   const good: Message[] = [
-    { t: 'hb', term: 1, leader: 1, stage: 0, done: false, init: true },
+    { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, done: false, init: true },
     {
       t: 'hb',
       term: 1,
       leader: 1,
       stage: 0,
+      index: 2,
       done: false,
       init: true,
       tally: { stage: 0, done: [1], live: [1, 2], members: 2 },
@@ -134,11 +135,19 @@ describe('parseMessage', () => {
     { t: 'reject', term: 3 },
     { t: 'report', term: 3, done: true, init: true, history: [], accepted: null },
     { t: 'done', term: 3, stage: 2, done: true },
-    { t: 'accept', term: 3, entry: { stage: 1, term: 3, done: [1, 2], members: [1, 2] } },
-    { t: 'accepted', term: 3, stage: 1 },
-    { t: 'advance', term: 3, entry: { stage: 1, term: 3, done: [1], members: [1] } },
-    { t: 'sync', stage: 0 },
-    { t: 'history', entries: [{ stage: 1, term: 1, done: [1], members: [1] }] },
+    {
+      t: 'accept',
+      term: 3,
+      entry: { index: 2, kind: 'stage', stage: 1, term: 3, done: [1, 2], members: [1, 2] },
+    },
+    { t: 'accepted', term: 3, index: 2 },
+    {
+      t: 'advance',
+      term: 3,
+      entry: { index: 3, kind: 'members', stage: 1, term: 3, done: [], members: [1, 2] },
+    },
+    { t: 'sync', index: 0 },
+    { t: 'history', entries: [{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] }] },
     { t: 'bye' },
   ];
   test.each(good)('accepts %o unchanged', (m) => {
@@ -153,21 +162,45 @@ describe('parseMessage', () => {
     ['a negative term', { t: 'election', term: -1 }, /term must be an integer/],
     ['a fractional term', { t: 'coordinator', term: 1.5 }, /term must be an integer/],
     ['a string term', { t: 'answer', term: '1' }, /term must be an integer/],
-    ['a missing done', { t: 'hb', term: 1, leader: 1, stage: 0, init: true }, /done must be a boolean/],
-    ['a zero ID', { t: 'advance', term: 1, entry: { stage: 1, term: 1, done: [0], members: [1] } }, /bad ID/],
     [
-      'a stage-0 entry',
-      { t: 'advance', term: 1, entry: { stage: 0, term: 1, done: [], members: [] } },
-      /at least 1/,
+      'a missing done',
+      { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, init: true },
+      /done must be a boolean/,
+    ],
+    [
+      'a zero ID',
+      {
+        t: 'advance',
+        term: 1,
+        entry: { index: 1, kind: 'stage', stage: 1, term: 1, done: [0], members: [1] },
+      },
+      /bad ID/,
+    ],
+    [
+      'a stage entry to stage 0',
+      { t: 'advance', term: 1, entry: { index: 1, kind: 'stage', stage: 0, term: 1, done: [], members: [] } },
+      /stage 1 or later/,
+    ],
+    [
+      'an unknown entry kind',
+      { t: 'advance', term: 1, entry: { index: 1, kind: 'vote', stage: 0, term: 1, done: [], members: [] } },
+      /entry.kind/,
     ],
     [
       'too many IDs',
-      { t: 'advance', term: 1, entry: { stage: 1, term: 1, done: Array(1001).fill(1), members: [] } },
+      {
+        t: 'advance',
+        term: 1,
+        entry: { index: 1, kind: 'stage', stage: 1, term: 1, done: Array(1001).fill(1), members: [] },
+      },
       /at most 1000/,
     ],
     [
       'too many entries',
-      { t: 'history', entries: Array(65).fill({ stage: 1, term: 1, done: [], members: [] }) },
+      {
+        t: 'history',
+        entries: Array(65).fill({ index: 1, kind: 'stage', stage: 1, term: 1, done: [], members: [] }),
+      },
       /at most 64/,
     ],
     ['a huge term', { t: 'reject', term: 2 ** 60 }, /term must be an integer/],

@@ -39,6 +39,8 @@ type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 
 interface PeerState {
   heard: number;
+  index: number;
+  init: boolean;
   bye: boolean;
   stage: number;
   term: number;
@@ -46,6 +48,7 @@ interface PeerState {
 }
 
 const NEVER = Number.NEGATIVE_INFINITY;
+const FIRST_MEMBERS: readonly Id[] = [1];
 
 /**
  * One player's protocol as a pure state machine (after etcd-raft's Step/Tick/Ready): no clocks, timers or
@@ -62,7 +65,7 @@ export class Player {
   private term = 0;
   private promised: Id = 0;
   private done = false;
-  private history: Entry[] = [];
+  private log: Entry[] = [];
   private accepted: Proposal | null = null;
   /**
    * A newcomer holds none of the room's state, so its promises and acceptances must not count until it
@@ -76,7 +79,6 @@ export class Player {
   private leader: Id = 0;
   private roster: Roster;
   private members = new Set<Id>();
-  private everMembers = new Set<Id>();
   private peers = new Map<Id, PeerState>();
   private wasLive = new Set<Id>();
   private nextHeartbeat: number;
@@ -90,7 +92,14 @@ export class Player {
   // Candidate and leader bookkeeping for the current term.
   private promises = new Map<
     Id,
-    { stage: number; done: boolean; init: boolean; last: Entry | null; accepted: Proposal | null }
+    {
+      index: number;
+      stage: number;
+      done: boolean;
+      init: boolean;
+      last: Entry | null;
+      accepted: Proposal | null;
+    }
   >();
   /** Each follower's Done, as the stage it is done with (so a Done never outlives its stage). */
   private doneAt = new Map<Id, number>();
@@ -117,7 +126,7 @@ export class Player {
       this.term = p.term;
       this.promised = p.promised;
       this.done = p.done;
-      this.history = p.history.slice();
+      this.log = p.history.slice();
       this.accepted = p.accepted;
       this.initialized = p.initialized ?? (p.term > 0 || p.history.length > 0);
     }
@@ -167,7 +176,7 @@ export class Player {
         this.onAccept(from, msg.term, msg.entry);
         break;
       case 'accepted':
-        this.onAccepted(from, msg.term, msg.stage);
+        this.onAccepted(from, msg.term, msg.index);
         break;
       case 'advance':
         this.onAdvance(from, msg.term, msg.entry);
@@ -176,10 +185,10 @@ export class Player {
         if (msg.term > this.term) this.adoptTerm(msg.term, 0);
         break;
       case 'sync':
-        this.sendHistory(from, msg.stage);
+        this.sendHistory(from, msg.index);
         break;
       case 'history':
-        for (const e of msg.entries) if (e.stage === this.stage + 1) this.apply(e);
+        for (const e of msg.entries) this.apply(e);
         this.lastSync = NEVER;
         break;
       case 'bye':
@@ -192,7 +201,6 @@ export class Player {
     if (roster.version <= this.roster.version) return;
     this.roster = { version: roster.version, members: roster.members.slice() };
     this.members = new Set(roster.members);
-    for (const id of roster.members) this.everMembers.add(id);
     for (const id of [...this.peers.keys()]) if (!this.members.has(id)) this.peers.delete(id);
     if (this.leader !== 0 && !this.members.has(this.leader)) this.leader = 0;
     this.initializeIfOldest();
@@ -232,7 +240,7 @@ export class Player {
       term: this.term,
       promised: this.promised,
       done: this.done,
-      history: this.history.slice(),
+      history: this.log.slice(),
       accepted: this.accepted,
       initialized: this.initialized,
     };
@@ -241,7 +249,8 @@ export class Player {
   view(): View {
     const live = this.liveMembers();
     const needed = this.majority();
-    const ok = live.length >= needed;
+    const agreed = this.agreed();
+    const ok = this.isQuorum(live, agreed);
     return {
       self: this.self,
       now: this.now,
@@ -251,8 +260,9 @@ export class Player {
       stage: this.stage,
       done: this.done,
       locked: this.locked,
-      history: this.history.slice(),
+      history: this.log.filter((e) => e.kind === 'stage'),
       members: [...this.members].sort((a, b) => a - b),
+      agreed: [...agreed],
       live,
       peers: [...this.members]
         .filter((id) => id !== this.self)
@@ -275,7 +285,9 @@ export class Player {
       blocked: !this.members.has(this.self)
         ? 'not a member of this room'
         : !ok
-          ? `no quorum: ${live.length} of ${this.members.size}`
+          ? live.length < needed
+            ? `no quorum: ${live.length} of ${this.members.size}`
+            : `no quorum: waiting to reach the agreed members ${agreed.join(', ')}`
           : this.initialized
             ? null
             : 'catching up with the room',
@@ -284,7 +296,7 @@ export class Player {
   }
 
   get stage(): number {
-    return this.history.length;
+    return this.log[this.log.length - 1]?.stage ?? 0;
   }
 
   // Cheap reads for the simulator's per-step checks (view() copies everything).
@@ -305,12 +317,13 @@ export class Player {
   }
 
   get entries(): readonly Entry[] {
-    return this.history;
+    return this.log;
   }
 
   /** Done can no longer be taken back once this player accepted the proposal that ends its stage. */
   get locked(): boolean {
-    return this.accepted !== null && this.accepted.entry.stage === this.stage + 1;
+    const a = this.accepted;
+    return a !== null && a.entry.kind === 'stage' && a.entry.index === this.log.length + 1;
   }
 
   /** Everyone who joined before us is gone: nobody left could teach us, so the room's state is ours. */
@@ -330,7 +343,7 @@ export class Player {
   private peer(id: Id): PeerState {
     let p = this.peers.get(id);
     if (!p) {
-      p = { heard: NEVER, bye: false, stage: 0, term: 0, done: false };
+      p = { heard: NEVER, index: 0, init: false, bye: false, stage: 0, term: 0, done: false };
       this.peers.set(id, p);
     }
     return p;
@@ -358,11 +371,11 @@ export class Player {
   }
 
   /**
-   * The membership agreed in the last committed entry. Before any, every member the roster ever named:
-   * early promises and acceptances may sit with members who have since left.
+   * The membership agreed in the last committed entry. Before any, the room's creator: every player must
+   * share this set, and ID 1 is the one member all of them know of (IDs start at 1 in every room).
    */
   private agreed(): readonly Id[] {
-    return this.history[this.history.length - 1]?.members ?? [...this.everMembers];
+    return this.log[this.log.length - 1]?.members ?? FIRST_MEMBERS;
   }
 
   /**
@@ -415,6 +428,7 @@ export class Player {
         term: this.term,
         leader: claim ? this.self : this.leader,
         stage: this.stage,
+        index: this.log.length,
         done: this.done,
         init: this.initialized,
       };
@@ -511,10 +525,11 @@ export class Player {
       [
         this.self,
         {
+          index: this.log.length,
           stage: this.stage,
           done: this.done,
           init: true,
-          last: this.history.at(-1) ?? null,
+          last: this.log.at(-1) ?? null,
           accepted: this.accepted,
         },
       ],
@@ -594,16 +609,22 @@ export class Player {
       }
       return true;
     }
-    if (from > this.self && this.hasQuorum()) {
-      // We outrank the claimant: take over (bully), under a term above its, unless we already are.
-      if (this.role === 'candidate' && this.term >= term) return false;
-      this.term = Math.max(this.term, term);
-      this.becomeCandidate();
+    if (!established && from > this.self && this.hasQuorum()) {
+      // We outrank the claimant. Only the lowest live member takes over (bully), under a higher term;
+      // the others leave it to that heir, or every outranked player would run at once.
+      const heir = this.liveMembers()[0] === this.self;
+      if (heir && !(this.role === 'candidate' && this.term >= term)) {
+        this.term = Math.max(this.term, term);
+        this.becomeCandidate();
+      }
       return false;
     }
-    // A second promise in one term is safe only toward an established leader: it has a majority without
-    // us, so whoever we promised before can never gather one in this term.
-    if (term === this.term && this.promised !== 0 && !established) return false;
+    // A second promise in one term is safe toward an established leader (it has a quorum without us, so
+    // whoever we promised first can never complete one in this term), and when the first promise was to
+    // ourselves and we give up that running, never-won candidacy for a lower ID (nobody else relies on
+    // a self-promise; a candidacy that once won must not, as it may have led this term).
+    const renounce = this.role === 'candidate' && from < this.self;
+    if (term === this.term && this.promised !== 0 && !established && !renounce) return false;
     if (!established && this.leaderAlive() && this.leader !== from && from > this.leader) {
       // Lease: a leader we still hear outranks the claim. Remember it in case our leader is really gone.
       this.pending = { from, term };
@@ -622,7 +643,7 @@ export class Player {
       term: this.term,
       done: this.done,
       init: this.initialized,
-      history: this.history.slice(-1),
+      history: this.log.slice(-1),
       accepted: this.accepted,
     });
   }
@@ -631,7 +652,9 @@ export class Player {
     if (msg.term !== this.term || (this.role !== 'candidate' && this.role !== 'leader')) return;
     const last = msg.history[msg.history.length - 1];
     const stage = last ? last.stage : 0;
+    const index = last ? last.index : 0;
     this.promises.set(from, {
+      index,
       stage,
       done: msg.done,
       init: msg.init,
@@ -644,7 +667,7 @@ export class Player {
     }
     // A late promise to a sitting leader: count its Done, and catch either side up.
     this.noteDone(from, stage, msg.done);
-    if (stage > this.stage) this.requestSync(from);
+    if (index > this.log.length) this.requestSync(from);
   }
 
   private maybeWin(): void {
@@ -663,10 +686,10 @@ export class Player {
     if (holdersPromised < Math.floor(holders / 2) + 1) return;
     // The agreed membership is the one after the furthest stage any promise reports.
     let agreed = this.agreed();
-    let furthest = this.stage;
+    let furthest = this.log.length;
     for (const p of this.promises.values()) {
-      if (p.stage > furthest && p.last) {
-        furthest = p.stage;
+      if (p.index > furthest && p.last) {
+        furthest = p.index;
         agreed = p.last.members;
       }
     }
@@ -675,19 +698,18 @@ export class Player {
     this.setLeader(this.self);
     this.tally = null;
     // Phase 1 is complete: learn the furthest committed stage and the highest-ballot accepted value.
-    let target = this.stage;
-    for (const p of this.promises.values()) target = Math.max(target, p.stage);
+    const target = furthest;
     this.catchUpTo = target;
     let best: Proposal | null = null;
     for (const p of this.promises.values()) {
       const a = p.accepted;
-      if (a && a.entry.stage === target + 1 && (!best || a.ballot > best.ballot)) best = a;
+      if (a && a.entry.index === target + 1 && (!best || a.ballot > best.ballot)) best = a;
     }
     this.reproposal = best ? best.entry : null;
     for (const [id, p] of this.promises) if (id !== this.self) this.noteDone(id, p.stage, p.done);
-    if (target > this.stage) {
+    if (target > this.log.length) {
       for (const [id, p] of this.promises) {
-        if (p.stage === target && id !== this.self) {
+        if (p.index === target && id !== this.self) {
           this.requestSync(id);
           break;
         }
@@ -700,6 +722,8 @@ export class Player {
 
   private onHeartbeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
     peer.stage = msg.stage;
+    peer.index = msg.index;
+    peer.init = msg.init;
     peer.term = msg.term;
     peer.done = msg.done;
     if (!this.initialized && msg.term > 0 && msg.leader === from) {
@@ -711,8 +735,8 @@ export class Player {
         this.dirty = true;
       }
       // Caught up with the player we hear now (not the furthest ever heard: that one may have left).
-      this.initTarget = msg.stage;
-      if (this.stage >= this.initTarget) this.markInitialized();
+      this.initTarget = msg.index;
+      if (this.log.length >= this.initTarget) this.markInitialized();
     }
     const claims = msg.leader === from;
     if (claims) {
@@ -732,18 +756,18 @@ export class Player {
     if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
       this.noteDone(from, msg.stage, msg.done);
     }
-    if (msg.stage > this.stage) this.requestSync(from);
+    if (msg.index > this.log.length) this.requestSync(from);
   }
 
   private requestSync(from: Id): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
-    this.send(from, { t: 'sync', stage: this.stage });
+    this.send(from, { t: 'sync', index: this.log.length });
   }
 
   private sendHistory(to: Id, have: number): void {
-    if (have >= this.stage || have < 0) return;
-    this.send(to, { t: 'history', entries: this.history.slice(have, have + HISTORY_CHUNK) });
+    if (have >= this.log.length || have < 0) return;
+    this.send(to, { t: 'history', entries: this.log.slice(have, have + HISTORY_CHUNK) });
   }
 
   // ---------------------------------------------------------------- stages
@@ -768,20 +792,16 @@ export class Player {
   }
 
   private maybePropose(): void {
-    if (this.role !== 'leader' || this.proposal || this.stage < this.catchUpTo) return;
+    if (this.role !== 'leader' || this.proposal || this.log.length < this.catchUpTo) return;
     let entry = this.reproposal;
-    if (entry && entry.stage !== this.stage + 1) entry = null;
+    if (entry && entry.index !== this.log.length + 1) entry = null;
     this.reproposal = null;
+    const live = this.liveMembers();
+    const agreed = this.agreed();
     if (!entry) {
-      if (this.stage >= this.lastStage) return;
-      const live = this.liveMembers();
-      if (!this.isQuorum(live, this.agreed()) || !live.every((id) => this.doneOf(id))) return;
-      entry = {
-        stage: this.stage + 1,
-        term: this.term,
-        done: live,
-        members: [...this.members].sort((a, b) => a - b),
-      };
+      if (!this.isQuorum(live, agreed)) return;
+      entry = this.nextStage(live, agreed) ?? this.nextMembership(live, agreed);
+      if (!entry) return;
       this.events.push({ kind: 'propose', entry, live, members: [...this.members].sort((a, b) => a - b) });
     }
     this.proposal = { ballot: this.term, entry };
@@ -793,30 +813,68 @@ export class Player {
     this.maybeCommit();
   }
 
+  /** The advance, once every live member is done. */
+  private nextStage(live: Id[], agreed: readonly Id[]): Entry | null {
+    if (this.stage >= this.lastStage || !live.every((id) => this.doneOf(id))) return null;
+    return {
+      index: this.log.length + 1,
+      kind: 'stage',
+      stage: this.stage + 1,
+      term: this.term,
+      done: live,
+      members: [...agreed],
+    };
+  }
+
+  /**
+   * One step of the agreed membership toward the roster (Raft's single-server change): drop one member
+   * that left, or add one live member that has caught up. One at a time keeps consecutive agreed
+   * memberships' majorities overlapping.
+   */
+  private nextMembership(live: Id[], agreed: readonly Id[]): Entry | null {
+    const has = new Set(agreed);
+    let next: Id[] | null = null;
+    const gone = agreed.find((id) => !this.members.has(id));
+    if (gone !== undefined) next = agreed.filter((id) => id !== gone);
+    else {
+      const add = live.find((id) => !has.has(id) && (id === this.self || this.peers.get(id)?.init === true));
+      if (add !== undefined) next = [...agreed, add].sort((a, b) => a - b);
+    }
+    if (!next) return null;
+    return {
+      index: this.log.length + 1,
+      kind: 'members',
+      stage: this.stage,
+      term: this.term,
+      done: [],
+      members: next,
+    };
+  }
+
   private onAccept(from: Id, term: number, entry: Entry): void {
     if (!this.initialized) return;
     if (term < this.term) {
       this.send(from, { t: 'reject', term: this.term });
       return;
     }
-    // Only a leader with a majority of promises proposes, so this is an established claim.
+    // Only a leader with a quorum of promises proposes, so this is an established claim.
     if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
     else this.setLeader(from);
-    if (entry.stage === this.stage + 1) {
+    if (entry.index === this.log.length + 1) {
       this.accepted = { ballot: term, entry };
       this.dirty = true;
-      this.send(from, { t: 'accepted', term, stage: entry.stage });
-    } else if (entry.stage <= this.stage) {
+      this.send(from, { t: 'accepted', term, index: entry.index });
+    } else if (entry.index <= this.log.length) {
       // Already committed here, and committed values are unique: help the leader count.
-      this.send(from, { t: 'accepted', term, stage: entry.stage });
+      this.send(from, { t: 'accepted', term, index: entry.index });
     } else {
       this.requestSync(from);
     }
   }
 
-  private onAccepted(from: Id, term: number, stage: number): void {
+  private onAccepted(from: Id, term: number, index: number): void {
     if (this.role !== 'leader' || term !== this.term || !this.proposal) return;
-    if (this.proposal.entry.stage !== stage || !this.members.has(from)) return;
+    if (this.proposal.entry.index !== index || !this.members.has(from)) return;
     this.acks.add(from);
     this.maybeCommit();
   }
@@ -837,22 +895,27 @@ export class Player {
       return;
     }
     if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
-    if (entry.stage === this.stage + 1) this.apply(entry);
-    else if (entry.stage > this.stage + 1) this.requestSync(from);
+    if (entry.index === this.log.length + 1) this.apply(entry);
+    else if (entry.index > this.log.length + 1) this.requestSync(from);
   }
 
   private apply(entry: Entry): void {
-    if (entry.stage !== this.stage + 1) return;
-    this.history.push(entry);
-    if (!this.initialized && this.stage >= this.initTarget && this.initTarget > 0) this.markInitialized();
-    if (this.proposal && this.proposal.entry.stage <= this.stage) {
+    if (entry.index !== this.log.length + 1) return;
+    this.log.push(entry);
+    if (!this.initialized && this.initTarget > 0 && this.log.length >= this.initTarget)
+      this.markInitialized();
+    if (this.proposal && this.proposal.entry.index <= this.log.length) {
       this.proposal = null;
       this.acks.clear();
     }
-    this.done = false;
-    if (this.accepted && this.accepted.entry.stage <= this.stage) this.accepted = null;
+    if (this.accepted && this.accepted.entry.index <= this.log.length) this.accepted = null;
     this.dirty = true;
-    this.events.push({ kind: 'advance', entry });
+    if (entry.kind === 'stage') {
+      this.done = false;
+      this.events.push({ kind: 'advance', entry });
+    } else {
+      this.events.push({ kind: 'members', members: entry.members });
+    }
   }
 
   private send(to: Id, msg: Message): void {

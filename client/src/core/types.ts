@@ -14,10 +14,14 @@ export interface Timing {
 }
 
 /**
- * One committed stage transition: `stage` is the stage reached, decided in `term` with Done from `done`.
- * `members` is the membership agreed with it, which later quorums must still intersect.
+ * One committed log entry, at position `index` (from 1), decided in `term`. A `stage` entry advances the
+ * room to `stage` with Done from `done`; a `members` entry changes the agreed membership by one player
+ * and leaves the stage as it was. `members` is the agreed membership from this entry on: later quorums
+ * must still hold a majority of it.
  */
 export interface Entry {
+  index: number;
+  kind: 'stage' | 'members';
   stage: number;
   term: number;
   done: Id[];
@@ -40,7 +44,16 @@ export interface Tally {
 
 export type Message =
   /** Everyone to everyone: liveness, plus the sender's view (its Done doubles as a DONE retransmission). */
-  | { t: 'hb'; term: number; leader: Id; stage: number; done: boolean; init: boolean; tally?: Tally }
+  | {
+      t: 'hb';
+      term: number;
+      leader: Id;
+      stage: number;
+      index: number;
+      done: boolean;
+      init: boolean;
+      tally?: Tally;
+    }
   /** "I suspect the leader; you are lower, are you alive?" */
   | { t: 'election'; term: number }
   | { t: 'answer'; term: number }
@@ -51,13 +64,13 @@ export type Message =
   | { t: 'done'; term: number; stage: number; done: boolean }
   /** Phase 2a: accept `entry` as the next stage transition, under ballot `term`. */
   | { t: 'accept'; term: number; entry: Entry }
-  | { t: 'accepted'; term: number; stage: number }
+  | { t: 'accepted'; term: number; index: number }
   /** The entry is committed: apply it. */
   | { t: 'advance'; term: number; entry: Entry }
   /** "Your term is stale": fences an old leader or candidate. */
   | { t: 'reject'; term: number }
-  /** "I hold `stage` entries, send me the rest": catch-up from any peer, committed entries are facts. */
-  | { t: 'sync'; stage: number }
+  /** "I hold `index` entries, send me the rest": catch-up from any peer, committed entries are facts. */
+  | { t: 'sync'; index: number }
   | { t: 'history'; entries: Entry[] }
   /** Leaving (tab closing): suspect me now instead of after a timeout. */
   | { t: 'bye' };
@@ -98,6 +111,7 @@ export type CoreEvent =
   | { kind: 'election'; term: number; to: Id[] }
   | { kind: 'propose'; entry: Entry; live: Id[]; members: Id[] }
   | { kind: 'advance'; entry: Entry }
+  | { kind: 'members'; members: Id[] }
   | { kind: 'rejected'; from: Id; reason: string };
 
 export interface PeerView {
@@ -122,8 +136,11 @@ export interface View {
   done: boolean;
   /** True once this player accepted the proposal that ends the current stage: Done can no longer be taken back. */
   locked: boolean;
+  /** The stage transitions so far (membership entries left out). */
   history: Entry[];
   members: Id[];
+  /** The membership agreed in the log, which quorums must hold a majority of (or be every member). */
+  agreed: Id[];
   live: Id[];
   peers: PeerView[];
   /** The leader's last reported tally for the current stage, if any. */

@@ -43,13 +43,18 @@ function ids(x: unknown, key: string): number[] {
 
 function entry(x: unknown): Entry {
   const o = obj(x, 'entry');
-  const e = {
+  const kind = o.kind;
+  if (kind !== 'stage' && kind !== 'members') fail('entry.kind must be "stage" or "members"');
+  const e: Entry = {
+    index: nat(o, 'index'),
+    kind,
     stage: nat(o, 'stage'),
     term: nat(o, 'term'),
     done: ids(o.done, 'done'),
     members: ids(o.members, 'members'),
   };
-  if (e.stage < 1) fail('entry.stage must be at least 1');
+  if (e.index < 1) fail('entry.index must be at least 1');
+  if (kind === 'stage' && e.stage < 1) fail('a stage entry reaches stage 1 or later');
   return e;
 }
 
@@ -87,6 +92,7 @@ export function parseMessage(x: unknown): Parsed {
           term: nat(o, 'term'),
           leader: nat(o, 'leader', MAX_ID),
           stage: nat(o, 'stage'),
+          index: nat(o, 'index'),
           done: bool(o, 'done'),
           init: bool(o, 'init'),
         };
@@ -116,9 +122,9 @@ export function parseMessage(x: unknown): Parsed {
       case 'advance':
         return { ok: true, msg: { t, term: nat(o, 'term'), entry: entry(o.entry) } };
       case 'accepted':
-        return { ok: true, msg: { t, term: nat(o, 'term'), stage: nat(o, 'stage') } };
+        return { ok: true, msg: { t, term: nat(o, 'term'), index: nat(o, 'index') } };
       case 'sync':
-        return { ok: true, msg: { t, stage: nat(o, 'stage') } };
+        return { ok: true, msg: { t, index: nat(o, 'index') } };
       case 'history':
         return { ok: true, msg: { t, entries: entries(o.entries, 'entries') } };
       case 'bye':

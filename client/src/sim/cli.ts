@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { leaderCrashes } from './scenarios.ts';
 import { runSchedule } from './schedule.ts';
 
 /** `npm run simulate -- --schedules N [--seed S] [--peers 2-9] [--workers W] [--verbose]` */
@@ -133,6 +134,12 @@ async function main(): Promise<void> {
   console.log(
     `${(results.length / secs).toFixed(1)} schedules/s on ${workers} worker(s), ${secs.toFixed(1)} s, ${(msgs / results.length).toFixed(0)} messages/schedule`,
   );
+  for (const n of [3, 5, 9]) {
+    const e = leaderCrashes(n, false);
+    console.log(
+      `leader crash at N=${n}: ${e.electionMessages} election messages (ELECTION, ANSWER, COORDINATOR, REPORT, REJECT), new leader after ${e.failoverTicks} ticks (timeout ${e.net.timing.timeoutTicks})`,
+    );
+  }
   console.log(`schedules: ${results.length}, violations: ${failed.length}, seed: ${args.seed}`);
   process.exit(failed.length ? 1 : 0);
 }

@@ -253,6 +253,7 @@ export class SimNetwork {
   private forgetIfEmpty(): void {
     if (this.sessions.size > 0 || this.nodes.size === 0) return;
     this.nodes.clear();
+    this.nextId = 1;
     this.leaderOfTerm.clear();
     this.committed = [];
     this.seen.clear();
@@ -302,6 +303,8 @@ export class SimNetwork {
     if (this.recording && ev.kind !== 'suspect' && ev.kind !== 'alive') this.note(`${id} ${showEvent(ev)}`);
     if (ev.kind === 'propose') {
       const { entry, live, members } = ev;
+      this.proposed.add(JSON.stringify(entry));
+      if (entry.kind !== 'stage') return;
       const k = entry.stage - 1;
       if (live.length < Math.floor(members.length / 2) + 1) {
         this.violate(`${id} proposed stage ${entry.stage} with ${live.length} of ${members.length} members`);
@@ -312,7 +315,6 @@ export class SimNetwork {
         if (!this.clicked.get(d)?.has(k))
           this.violate(`${id} counted a Done from ${d} for stage ${k} never clicked`);
       }
-      this.proposed.add(JSON.stringify(entry));
     }
   }
 
@@ -325,14 +327,18 @@ export class SimNetwork {
     const h = p.entries;
     for (let i = this.checkedUpTo(id); i < h.length; i++) {
       const e = h[i]!;
-      if (e.stage !== i + 1) this.violate(`${id} holds entry for stage ${e.stage} at position ${i + 1}`);
+      if (e.index !== i + 1) this.violate(`${id} holds entry ${e.index} at position ${i + 1}`);
+      const prev = i > 0 ? h[i - 1]!.stage : 0;
+      if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0)) {
+        this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry`);
+      }
       const known = this.committed[i];
       const key = JSON.stringify(e);
       if (!known) {
-        if (!this.proposed.has(key)) this.violate(`${id} committed stage ${e.stage} that no leader proposed`);
+        if (!this.proposed.has(key)) this.violate(`${id} committed entry ${e.index} that no leader proposed`);
         this.committed[i] = e;
       } else if (JSON.stringify(known) !== key) {
-        this.violate(`divergence at stage ${e.stage}: ${id} has ${key}, others ${JSON.stringify(known)}`);
+        this.violate(`divergence at entry ${e.index}: ${id} has ${key}, others ${JSON.stringify(known)}`);
       }
     }
     if (h.length < this.checkedUpTo(id))
@@ -364,7 +370,7 @@ export class SimNetwork {
     for (let i = 0; i < this.committed.length; i++) {
       const key = JSON.stringify(this.committed[i]);
       if (!held.some((s) => s.history.length > i && JSON.stringify(s.history[i]) === key)) {
-        this.note(`forgotten: stages ${i + 1}..${this.committed.length}`);
+        this.note(`forgotten: entries ${i + 1}..${this.committed.length}`);
         this.forgotten++;
         this.committed.length = i;
         break;
@@ -432,23 +438,33 @@ export class SimNetwork {
   }
 }
 
+function showEntry(e: Entry): string {
+  return e.kind === 'stage'
+    ? `#${e.index} stage=${e.stage} done=[${e.done}]`
+    : `#${e.index} members=[${e.members}]`;
+}
+
+function showAt(e: Entry | undefined): string {
+  return e ? `#${e.index}/stage ${e.stage}` : '#0/stage 0';
+}
+
 function show(m: Message): string {
   switch (m.t) {
     case 'hb':
       return `hb term=${m.term} leader=${m.leader} stage=${m.stage} done=${m.done}`;
     case 'report':
-      return `report term=${m.term} done=${m.done} stage=${m.history.at(-1)?.stage ?? 0}${m.accepted ? ` accepted=${m.accepted.entry.stage}@${m.accepted.ballot}` : ''}`;
+      return `report term=${m.term} done=${m.done} init=${m.init} at=${showAt(m.history.at(-1))}${m.accepted ? ` accepted=${showEntry(m.accepted.entry)}@${m.accepted.ballot}` : ''}`;
     case 'accept':
     case 'advance':
-      return `${m.t} term=${m.term} stage=${m.entry.stage} done=[${m.entry.done}]`;
+      return `${m.t} term=${m.term} ${showEntry(m.entry)}`;
     case 'done':
       return `done term=${m.term} stage=${m.stage} ${m.done}`;
     case 'accepted':
-      return `accepted term=${m.term} stage=${m.stage}`;
+      return `accepted term=${m.term} #${m.index}`;
     case 'sync':
-      return `sync have=${m.stage}`;
+      return `sync have=${m.index}`;
     case 'history':
-      return `history ${m.entries.map((e) => e.stage).join(',')}`;
+      return `history ${m.entries.map((e) => `#${e.index}`).join(',')}`;
     case 'bye':
       return 'bye';
     default:
@@ -465,7 +481,11 @@ function showEvent(ev: CoreEvent): string {
     case 'election':
       return `sends ELECTION to [${ev.to}]`;
     case 'propose':
-      return `proposes stage ${ev.entry.stage} with done=[${ev.entry.done}] of members [${ev.members}]`;
+      return ev.entry.kind === 'stage'
+        ? `proposes stage ${ev.entry.stage} with done=[${ev.entry.done}] of members [${ev.members}]`
+        : `proposes agreed members [${ev.entry.members}]`;
+    case 'members':
+      return `agrees on members [${ev.members}]`;
     case 'advance':
       return `advances to stage ${ev.entry.stage} (term ${ev.entry.term})`;
     default:

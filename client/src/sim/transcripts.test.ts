@@ -91,7 +91,7 @@ describe('classic cases', () => {
     const live = agreed(s);
     expect(live.map((p) => p.self)).toEqual([2, 3]);
     expect(live.map((p) => p.stage)).toEqual([1, 1]);
-    expect(live[0]!.entries[0]!.done).toEqual([2, 3]);
+    expect(live[0]!.view().history[0]!.done).toEqual([2, 3]);
   });
 });
 

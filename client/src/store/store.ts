@@ -162,7 +162,11 @@ export function describeEvent(e: CoreEvent): string {
     case 'election':
       return e.to.length ? `ELECTION to ${e.to.join(', ')}` : 'ELECTION (nobody lower)';
     case 'propose':
-      return `proposes stage ${e.entry.stage} (done: ${e.entry.done.join(', ')} of ${e.members.length})`;
+      return e.entry.kind === 'stage'
+        ? `proposes stage ${e.entry.stage} (done: ${e.entry.done.join(', ')} of ${e.members.length})`
+        : `proposes agreed members ${e.entry.members.join(', ')}`;
+    case 'members':
+      return `agreed members are ${e.members.join(', ')}`;
     case 'advance':
       return `advanced to stage ${e.entry.stage} (term ${e.entry.term})`;
     case 'rejected':
