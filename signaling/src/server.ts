@@ -94,7 +94,8 @@ export interface SignalingServer {
 export const DEFAULTS = {
   graceMs: 15_000,
   maxMembers: 50,
-  rateLimit: { perSecond: 100, burst: 200, strikes: 50 },
+  // A tab whose WebRTC is blocked relays every heartbeat: 4/s to each of up to 49 peers, plus the rest.
+  rateLimit: { perSecond: 400, burst: 800, strikes: 50 },
   maxJoinsPerSocket: 20,
   maxSocketsPerIp: 100,
   maxConnections: 10_000,
@@ -271,7 +272,10 @@ export function createSignalingServer(
     expiring ??= (async () => {
       try {
         for (const roster of await store.expire()) {
-          logger.info({ room: roster.room, members: roster.members.length }, 'sessions expired or put in grace');
+          logger.info(
+            { room: roster.room, members: roster.members.length },
+            'sessions expired or put in grace',
+          );
           pushRoster(roster);
         }
       } finally {
