@@ -589,7 +589,7 @@ export class Player {
 
   private onCoordinator(from: Id, term: number): void {
     if (term < this.term) {
-      this.send(from, { t: 'reject', term: this.term });
+      this.reject(from);
       return;
     }
     this.tryAcceptCoordinator(from, term, false);
@@ -741,7 +741,7 @@ export class Player {
     const claims = msg.leader === from;
     if (claims) {
       if (msg.term < this.term) {
-        this.send(from, { t: 'reject', term: this.term });
+        this.reject(from);
       } else if (msg.term > this.term || this.leader !== from) {
         // A leader we have not promised (we missed its COORDINATOR, or we are new): join it.
         this.tryAcceptCoordinator(from, msg.term, true);
@@ -854,7 +854,7 @@ export class Player {
   private onAccept(from: Id, term: number, entry: Entry): void {
     if (!this.initialized) return;
     if (term < this.term) {
-      this.send(from, { t: 'reject', term: this.term });
+      this.reject(from);
       return;
     }
     // Only a leader with a quorum of promises proposes, so this is an established claim.
@@ -891,7 +891,7 @@ export class Player {
 
   private onAdvance(from: Id, term: number, entry: Entry): void {
     if (term < this.term) {
-      this.send(from, { t: 'reject', term: this.term });
+      this.reject(from);
       return;
     }
     if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
@@ -916,6 +916,12 @@ export class Player {
     } else {
       this.events.push({ kind: 'members', members: entry.members });
     }
+  }
+
+  /** Fences a stale leader or candidate: it learns our term and steps down. */
+  private reject(to: Id): void {
+    this.events.push({ kind: 'rejected', from: to, reason: `stale term, ours is ${this.term}` });
+    this.send(to, { t: 'reject', term: this.term });
   }
 
   private send(to: Id, msg: Message): void {
