@@ -1,46 +1,7 @@
 import SimplePeer from 'simple-peer/simplepeer.min.js';
-import type { LinkFactory, PeerLink } from './transport.ts';
-
-const decoder = new TextDecoder();
+import { linkFromSimplePeer } from './simplePeerAdapter.ts';
+import type { LinkFactory } from './transport.ts';
 
 /** The real transport: one simple-peer connection with one ordered, reliable data channel. */
-export const simplePeerFactory: LinkFactory = ({ initiator, iceServers }, events): PeerLink => {
-  const peer = new SimplePeer({ initiator, trickle: true, config: { iceServers } });
-  let gone = false;
-  const close = (reason: string) => {
-    if (gone) return;
-    gone = true;
-    events.close(reason);
-  };
-  peer.on('signal', (data) => events.signal(data));
-  peer.on('connect', () => events.open());
-  peer.on('data', (data: unknown) => {
-    if (typeof data === 'string') events.data(data);
-    else if (data instanceof Uint8Array) events.data(decoder.decode(data));
-  });
-  peer.on('close', () => close('closed'));
-  peer.on('error', (err: Error & { code?: string }) => close(err.code ?? err.message));
-  return {
-    send(text) {
-      if (gone || !peer.connected) return false;
-      try {
-        peer.send(text);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    signal(data) {
-      if (gone) return;
-      try {
-        peer.signal(data as SimplePeer.SignalData);
-      } catch (err) {
-        close(`bad signal: ${(err as Error).message}`);
-      }
-    },
-    destroy() {
-      gone = true;
-      peer.destroy();
-    },
-  };
-};
+export const simplePeerFactory: LinkFactory = ({ initiator, iceServers }, events) =>
+  linkFromSimplePeer(new SimplePeer({ initiator, trickle: true, config: { iceServers } }), events);

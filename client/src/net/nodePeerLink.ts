@@ -1,0 +1,10 @@
+// Node's transport: the CJS simple-peer package (the min.js bundle is for browsers) on @roamhq/wrtc.
+// Node-only: never imported by the browser build.
+
+import wrtc from '@roamhq/wrtc';
+import SimplePeer from 'simple-peer';
+import { linkFromSimplePeer } from './simplePeerAdapter.ts';
+import type { LinkFactory } from './transport.ts';
+
+export const nodePeerFactory: LinkFactory = ({ initiator, iceServers }, events) =>
+  linkFromSimplePeer(new SimplePeer({ initiator, trickle: true, config: { iceServers }, wrtc }), events);
