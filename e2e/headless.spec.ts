@@ -16,11 +16,11 @@ test('two tabs and two headless peers agree on the lowest ID and advance togethe
   players,
 }) => {
   const room = uniqueRoom();
+  // IDs: tab 1, then the bots (2, 3), then tab 4, so the lowest ID is a tab and a bot sits between tabs.
+  players.push(await openPlayer(browser, server, room, 'tab-a'));
+  expect(await selfId(players[0]!)).toBe(1);
   const bots = new BotProcess({ url: server.url, room, name: 'bot', count: 2, autoDone: true });
   try {
-    // IDs: tab 1, then the bots (2, 3), then tab 4, so the lowest ID is a tab and a bot sits between tabs.
-    players.push(await openPlayer(browser, server, room, 'tab-a'));
-    expect(await selfId(players[0]!)).toBe(1);
     await bots.waitFor((l) => l.event === 'joined' && l.name === 'bot-2', 30_000);
     players.push(await openPlayer(browser, server, room, 'tab-b'));
     expect(await selfId(players[1]!)).toBe(4);
