@@ -23,6 +23,8 @@ export const LIMITS = {
   /** Bytes of one relayed peer message or signal payload. */
   payloadBytes: 16 * 1024,
   token: { length: 32 },
+  /** A password room's verifier: 32 bytes, base64url without padding. */
+  verifier: { length: 43 },
 } as const;
 
 export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];
@@ -65,7 +67,9 @@ export type ErrorCode =
   /** Sent as `refused` to a connection whose session was resumed elsewhere with the same token (e.g. a duplicated tab). */
   | 'replaced'
   /** The server failed unexpectedly; the request may be retried. */
-  | 'internal_error';
+  | 'internal_error'
+  /** Password room: the join's verifier is missing or wrong, or the room has no password but one was given. */
+  | 'bad_password';
 
 export type Fail = { ok: false; code: ErrorCode; error: string };
 export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;
@@ -77,6 +81,11 @@ export interface JoinRequest {
   token?: string;
   /** Used only by the first joiner, who creates the room. */
   settings?: Partial<RoomSettings>;
+  /**
+   * Password rooms: derived from the password (HKDF, its own label), never the password or the payload key.
+   * The join that creates the room registers it; every later join (resumes too) must present the same one.
+   */
+  verifier?: string;
 }
 
 export interface Joined {

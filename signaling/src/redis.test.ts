@@ -152,6 +152,37 @@ describe('RedisRoomStore across nodes', () => {
     expect(swept?.members).toEqual([{ id: 1, name: 'a', state: 'grace', graceUntil: expect.any(Number) }]);
     await fenced;
   });
+
+  it('checks the password again when the room is created by another node between check and join', async () => {
+    const prefix = `t${++prefixes}:`;
+    const conn = client();
+    const racer = await redisStore({ redis: client(), prefix, graceMs: 60_000, maxMembers: 50 });
+    const slow = await redisStore({ redis: conn, prefix, graceMs: 60_000, maxMembers: 50 });
+    const hmget = conn.hmget.bind(conn) as (...args: string[]) => Promise<(string | null)[]>;
+    let raced = false;
+    // The other node creates the room with its own password right after this node looked.
+    (conn as unknown as { hmget: (...args: string[]) => Promise<(string | null)[]> }).hmget = async (
+      ...args
+    ) => {
+      const seen = await hmget(...args);
+      if (!raced) {
+        raced = true;
+        await racer.join({ room: 'r', name: 'first', settings, socketId: 'f', verifier: 'a'.repeat(43) });
+      }
+      return seen;
+    };
+    const late = await slow.join({
+      room: 'r',
+      name: 'late',
+      settings,
+      socketId: 'l',
+      verifier: 'b'.repeat(43),
+    });
+    expect(raced).toBe(true);
+    expect(late).toMatchObject({ ok: false, code: 'bad_password', error: 'wrong password for this room' });
+    expect((await racer.route('r', 1))?.socketId).toBe('f');
+    expect(await racer.route('r', 2)).toBeUndefined();
+  });
 });
 
 describe('signaling nodes sharing Redis', () => {

@@ -1,10 +1,11 @@
 // Multi-node mode: room state in Redis (one Lua script per change, so every change is atomic across
 // nodes) and the socket.io Redis adapter, which forwards room broadcasts and per-socket emits between nodes.
 //
-// Keys (P = prefix): P room:<room> hash {settings, nextId, version}; P sessions:<room> hash id -> session JSON;
-// P tokens:<room> hash tokenHash -> id; P rooms set; P grace zset "<room> <id>" scored by graceUntil;
-// P count (sessions in total); P nodes set of nodes owning connected sessions; P node:<node>:sessions set
-// of "<room> <id>"; P alive:<node>, refreshed by its node with a TTL. Room IDs cannot contain spaces.
+// Keys (P = prefix): P room:<room> hash {settings, verifier? (its hash), nextId, version};
+// P sessions:<room> hash id -> session JSON; P tokens:<room> hash tokenHash -> id; P rooms set;
+// P grace zset "<room> <id>" scored by graceUntil; P count (sessions in total); P nodes set of nodes
+// owning connected sessions; P node:<node>:sessions set of "<room> <id>"; P alive:<node>, refreshed by
+// its node with a TTL. Room IDs cannot contain spaces.
 
 import { hostname } from 'node:os';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -14,6 +15,7 @@ import type { Member, PlayerId, RoomSettings, RosterMsg } from './events.ts';
 import {
   type Clock,
   hashToken,
+  hashVerifier,
   type JoinInput,
   type JoinOutcome,
   type MemberRoute,
@@ -21,6 +23,7 @@ import {
   type RoomStore,
   type StoreStats,
   systemClock,
+  verifierRefusal,
 } from './rooms.ts';
 
 const PRELUDE = `
@@ -33,6 +36,14 @@ local function ref(r, id) return r .. ' ' .. id end
 local function split(m)
   local sp = string.find(m, ' ', 1, true)
   return string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
+end
+-- The room's password state as the caller saw it before checking the verifier ('-' no room, '+' no
+-- password, '+<hash>'): a join goes ahead only if it is unchanged, else the caller checks again.
+local function gateIs(r, expected)
+  local f = redis.call('HMGET', roomKey(r), 'settings', 'verifier')
+  local state = '-'
+  if f[1] then state = '+' .. (f[2] or '') end
+  return state == expected
 end
 local function record(r, v) return { r, tostring(v), redis.call('HVALS', sessKey(r)) } end
 local function endSession(r, s)
@@ -60,11 +71,15 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers
+  // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate
   lockstepJoin: `
 local r = ARGV[2]
+if not gateIs(r, ARGV[10]) then return { 'retry' } end
 if redis.call('HLEN', sessKey(r)) >= tonumber(ARGV[8]) then return { 'full' } end
-if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then redis.call('SADD', P .. 'rooms', r) end
+if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
+  redis.call('SADD', P .. 'rooms', r)
+  if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
+end
 local id = redis.call('HINCRBY', roomKey(r), 'nextId', 1)
 local s = { id = id, name = ARGV[3], tok = ARGV[4], sock = ARGV[5], node = ARGV[6] }
 redis.call('HSET', sessKey(r), id, cjson.encode(s))
@@ -75,9 +90,10 @@ redis.call('INCR', P .. 'count')
 local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
 return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v) }
 `,
-  // ARGV: P, room, tokenHash, name, socketId, node
+  // ARGV: P, room, tokenHash, name, socketId, node, gate
   lockstepResume: `
 local r = ARGV[2]
+if not gateIs(r, ARGV[7]) then return { 'retry' } end
 local id = redis.call('HGET', tokKey(r), ARGV[3])
 if not id then return { 'bad' } end
 local raw = redis.call('HGET', sessKey(r), id)
@@ -181,6 +197,8 @@ export const REDIS_DEFAULTS = {
   // A dead node's players enter grace at most this long after it stopped answering.
   nodeTtlMs: 10_000,
   sweepIntervalMs: 1_000,
+  // A join re-checks the password this often at most if the room keeps being deleted and recreated meanwhile.
+  joinAttempts: 5,
   // Bounds one expiry script's run time; the rest goes in the next sweep.
   expireBatch: 500,
 } as const;
@@ -265,7 +283,28 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async join(input: JoinInput): Promise<JoinOutcome> {
-    if (input.token !== undefined) return this.resume(input, input.token);
+    // The verifier is compared here, in constant time, not in Lua; the script then only checks that the
+    // room's password state is still the one compared against (a compare-and-set).
+    for (let attempt = 1; attempt <= REDIS_DEFAULTS.joinAttempts; attempt++) {
+      const [settings, verifierHash] = await this.redis.hmget(
+        `${this.prefix}room:${input.room}`,
+        'settings',
+        'verifier',
+      );
+      const exists = settings !== null;
+      const refused = exists && verifierRefusal(verifierHash ?? undefined, input.verifier);
+      if (refused) return refused;
+      const gate = exists ? `+${verifierHash ?? ''}` : '-';
+      const outcome =
+        input.token === undefined
+          ? await this.create(input, gate)
+          : await this.resume(input, input.token, gate);
+      if (outcome !== 'retry') return outcome;
+    }
+    throw new Error(`room ${input.room} kept changing during a join`);
+  }
+
+  private async create(input: JoinInput, gate: string): Promise<JoinOutcome | 'retry'> {
     const token = this.newToken();
     const reply = (await this.run(
       'lockstepJoin',
@@ -276,7 +315,10 @@ export class RedisRoomStore implements RoomStore {
       this.nodeId,
       JSON.stringify(input.settings),
       this.maxMembers,
-    )) as ['full'] | ['ok', number, string, RecordReply];
+      input.verifier === undefined ? '' : hashVerifier(input.verifier),
+      gate,
+    )) as ['retry'] | ['full'] | ['ok', number, string, RecordReply];
+    if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'full') {
       return {
         ok: false,
@@ -296,7 +338,7 @@ export class RedisRoomStore implements RoomStore {
     };
   }
 
-  private async resume(input: JoinInput, token: string): Promise<JoinOutcome> {
+  private async resume(input: JoinInput, token: string, gate: string): Promise<JoinOutcome | 'retry'> {
     const reply = (await this.run(
       'lockstepResume',
       input.room,
@@ -304,7 +346,9 @@ export class RedisRoomStore implements RoomStore {
       input.name,
       input.socketId,
       this.nodeId,
-    )) as ['bad'] | ['ok', number, string, string, number, RecordReply];
+      gate,
+    )) as ['retry'] | ['bad'] | ['ok', number, string, string, number, RecordReply];
+    if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'bad') {
       return {
         ok: false,

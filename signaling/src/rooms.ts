@@ -1,7 +1,7 @@
 // Room and session bookkeeping. No socket.io here: the server drives a RoomStore and routes by socket id,
 // so a shared (e.g. Redis) store can replace MemoryRoomStore without touching the transport.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ErrorCode, Member, PlayerId, RoomSettings, RosterMsg } from './events.ts';
 import { LIMITS } from './events.ts';
 
@@ -19,6 +19,8 @@ export interface JoinInput {
   /** Complete, already validated settings; only used if this join creates the room. */
   settings: RoomSettings;
   socketId: string;
+  /** Password rooms: registered by the join that creates the room, checked on every other join. */
+  verifier?: string;
 }
 
 export type JoinOutcome =
@@ -34,7 +36,7 @@ export type JoinOutcome =
       /** The socket that held this session until now; the caller disconnects it. */
       replacedSocketId?: string;
     }
-  | { ok: false; code: Extract<ErrorCode, 'room_full' | 'bad_token'>; error: string };
+  | { ok: false; code: Extract<ErrorCode, 'room_full' | 'bad_token' | 'bad_password'>; error: string };
 
 export interface MemberRoute {
   id: PlayerId;
@@ -77,6 +79,8 @@ interface Session {
 
 interface Room {
   settings: RoomSettings;
+  /** hashVerifier() of the room's verifier; undefined for a room without a password. */
+  verifierHash: string | undefined;
   nextId: PlayerId;
   version: number;
   sessions: Map<PlayerId, Session>;
@@ -103,6 +107,33 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
+// Stored hashed like tokens: a dump of room state is not enough to join a password room.
+export function hashVerifier(verifier: string): string {
+  return createHash('sha256').update(`verifier ${verifier}`).digest('base64url');
+}
+
+/**
+ * Checks a join's verifier against a room's stored hash, in constant time (whether the room has a password
+ * at all is not secret). Returns the refusal, or null when the join may proceed.
+ */
+export function verifierRefusal(
+  storedHash: string | undefined,
+  verifier: string | undefined,
+): { ok: false; code: 'bad_password'; error: string } | null {
+  if (storedHash === undefined) {
+    return verifier === undefined
+      ? null
+      : { ok: false, code: 'bad_password', error: 'this room has no password; join without one' };
+  }
+  if (verifier === undefined) {
+    return { ok: false, code: 'bad_password', error: 'this room needs a password' };
+  }
+  const given = Buffer.from(hashVerifier(verifier));
+  const stored = Buffer.from(storedHash);
+  const same = given.length === stored.length && timingSafeEqual(given, stored);
+  return same ? null : { ok: false, code: 'bad_password', error: 'wrong password for this room' };
+}
+
 export class MemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<string, Room>();
   private readonly clock: Clock;
@@ -119,9 +150,12 @@ export class MemoryRoomStore implements RoomStore {
 
   async join(input: JoinInput): Promise<JoinOutcome> {
     const existing = this.rooms.get(input.room);
+    // Before anything else, so a wrong password learns nothing about tokens or the room's size.
+    const refused = existing && verifierRefusal(existing.verifierHash, input.verifier);
+    if (refused) return refused;
     if (input.token !== undefined) return this.resume(existing, input);
 
-    const room = existing ?? this.createRoom(input.room, input.settings);
+    const room = existing ?? this.createRoom(input.room, input.settings, input.verifier);
     if (room.sessions.size >= this.maxMembers) {
       return {
         ok: false,
@@ -242,9 +276,10 @@ export class MemoryRoomStore implements RoomStore {
     return { rooms: this.rooms.size, connected, grace };
   }
 
-  private createRoom(roomId: string, settings: RoomSettings): Room {
+  private createRoom(roomId: string, settings: RoomSettings, verifier: string | undefined): Room {
     const room: Room = {
       settings: { ...settings, stages: [...settings.stages] },
+      verifierHash: verifier === undefined ? undefined : hashVerifier(verifier),
       nextId: 1,
       version: 0,
       sessions: new Map(),

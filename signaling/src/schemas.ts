@@ -52,6 +52,11 @@ export const tokenSchema = z
   .length(LIMITS.token.length, { error: `must be ${LIMITS.token.length} characters` })
   .regex(/^[A-Za-z0-9_-]+$/, { error: 'is malformed' });
 
+export const verifierSchema = z
+  .string({ error: 'must be a string' })
+  .length(LIMITS.verifier.length, { error: `must be ${LIMITS.verifier.length} characters` })
+  .regex(/^[A-Za-z0-9_-]+$/, { error: 'is malformed' });
+
 const intInRange = (range: { min: number; max: number }) =>
   z
     .number({ error: 'must be a number' })
@@ -99,6 +104,7 @@ export const joinSchema = z.strictObject(
     name: nameSchema,
     token: tokenSchema.optional(),
     settings: settingsSchema.optional(),
+    verifier: verifierSchema.optional(),
   },
   { error: objectIssue },
 );

@@ -29,6 +29,7 @@ const ERROR_CODES: ErrorCode[] = [
   'shutting_down',
   'replaced',
   'internal_error',
+  'bad_password',
 ];
 
 let servers: TestServer[] = [];

@@ -342,6 +342,7 @@ export function createSignalingServer(
         settings: req.settings ?? defaultSettings(),
         socketId: socket.id,
         ...(req.token === undefined ? {} : { token: req.token }),
+        ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
       });
       if (!outcome.ok) throw new Refusal(outcome.code, outcome.error);
 

@@ -149,6 +149,59 @@ export function describeRoomStore(
       expect(fresh).toMatchObject({ id: 1, settings: { stages: ['New'] } });
     });
 
+    it('keeps a password room’s verifier: a wrong or missing one is refused before any ID is spent', async () => {
+      const { store, join } = await setup();
+      const right = 'v'.repeat(43);
+      const creator = await join({ socketId: 'a', verifier: right });
+      const refused = await Promise.all([
+        store.join({ room: 'r', name: 'w', settings, socketId: 'w', verifier: 'x'.repeat(43) }),
+        store.join({ room: 'r', name: 'n', settings, socketId: 'n' }),
+        // A stolen token is no way around the password.
+        store.join({ room: 'r', name: 't', settings, socketId: 't', token: creator.token }),
+      ]);
+      expect(refused.map((r) => (r.ok ? 'ok' : r.code))).toEqual([
+        'bad_password',
+        'bad_password',
+        'bad_password',
+      ]);
+      expect(refused.map((r) => (r.ok ? '' : r.error))).toEqual([
+        'wrong password for this room',
+        'this room needs a password',
+        'this room needs a password',
+      ]);
+      expect(await store.route('r', 1)).toEqual({ id: 1, socketId: 'a' });
+      expect(await store.stats()).toEqual({ rooms: 1, connected: 1, grace: 0 });
+      const second = await join({ socketId: 'b', verifier: right });
+      expect(second.id).toBe(2);
+      expect(second.roster.members.map((m) => m.id)).toEqual([1, 2]);
+      await store.disconnect('r', 1, 'a');
+      expect(await join({ socketId: 'a2', token: creator.token, verifier: right })).toMatchObject({
+        id: 1,
+        resumed: true,
+      });
+    });
+
+    it('refuses a verifier for a room without a password, and forgets the password with the room', async () => {
+      const { store, join } = await setup();
+      await join({ socketId: 'a' });
+      const extra = await store.join({
+        room: 'r',
+        name: 'b',
+        settings,
+        socketId: 'b',
+        verifier: 'v'.repeat(43),
+      });
+      expect(extra).toMatchObject({
+        ok: false,
+        code: 'bad_password',
+        error: expect.stringMatching(/no password/),
+      });
+      await store.leave('r', 1, 'a');
+      await join({ socketId: 'c', verifier: 'v'.repeat(43) });
+      await store.leave('r', 1, 'c');
+      expect((await join({ socketId: 'd' })).id).toBe(1);
+    });
+
     it('routes only to members of the given room', async () => {
       const { store, join } = await setup();
       await join({ socketId: 'a' });
