@@ -1,0 +1,134 @@
+// A SignalingPort for password rooms: joins with the verifier, and seals every signal and relayed frame
+// end to end, so the server only ever forwards ciphertext. The session and mesh above it are unchanged.
+
+import type { Ack, Joined, JoinRequest } from '../../../signaling/src/events.ts';
+import { deriveRoomKeys, open, type RoomKeys, type SealContext, seal } from './crypto.ts';
+import type { SignalingHandlers, SignalingPort } from './signaling.ts';
+
+export interface SealedSignalingOptions {
+  room: string;
+  password: string;
+  /** A payload that failed to open (or was not sealed) was dropped. */
+  onReject(from: number, kind: SealContext['kind'], error: string): void;
+  /** Tests only: fewer PBKDF2 rounds. */
+  iterations?: number;
+}
+
+export class SealedSignaling implements SignalingPort {
+  private readonly keys: Promise<RoomKeys>;
+  private self = 0;
+  private identified!: () => void;
+  // Inbound payloads wait for our first ID: one addressed to us can overtake the join's ack.
+  private readonly identity = new Promise<void>((resolve) => {
+    this.identified = resolve;
+  });
+  // WebCrypto is async; both chains keep the order in which frames were sent and received.
+  private outbound: Promise<unknown> = Promise.resolve();
+  private inbound: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly inner: SignalingPort,
+    private readonly options: SealedSignalingOptions,
+  ) {
+    this.keys = deriveRoomKeys(options.password, options.room, options.iterations);
+    // Reported by join(); this only keeps an early failure from being "unhandled".
+    this.keys.catch(() => {});
+  }
+
+  get connected(): boolean {
+    return this.inner.connected;
+  }
+
+  start(h: SignalingHandlers): void {
+    this.inner.start({
+      ...h,
+      signal: (from, data) =>
+        this.receive('signal', from, data, (text) => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            this.options.onReject(from, 'signal', 'decrypted signal is not JSON');
+            return;
+          }
+          h.signal(from, parsed);
+        }),
+      relay: (from, data) => this.receive('relay', from, data, (text) => h.relay(from, text)),
+    });
+  }
+
+  async join(req: JoinRequest): Promise<Ack<Joined>> {
+    let keys: RoomKeys;
+    try {
+      keys = await this.keys;
+    } catch (err) {
+      return {
+        ok: false,
+        code: 'bad_request',
+        error: `cannot derive the room key: ${(err as Error).message}`,
+      };
+    }
+    const res = await this.inner.join({ ...req, verifier: keys.verifier });
+    if (res.ok) {
+      this.self = res.id;
+      this.identified();
+    }
+    return res;
+  }
+
+  leave(): Promise<Ack> {
+    return this.inner.leave();
+  }
+
+  signal(to: number, data: unknown): Promise<Ack> {
+    const text = JSON.stringify(data);
+    return this.chainOut(async () => {
+      const sealed = await this.sealFor('signal', to, text);
+      return this.inner.signal(to, sealed);
+    });
+  }
+
+  relay(to: number, data: string): boolean {
+    if (!this.inner.connected) return false;
+    void this.chainOut(async () => {
+      this.inner.relay(to, await this.sealFor('relay', to, data));
+    });
+    return true;
+  }
+
+  reconnectIn(ms: number): void {
+    this.inner.reconnectIn(ms);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+
+  private async sealFor(kind: SealContext['kind'], to: number, text: string): Promise<string> {
+    const { key } = await this.keys;
+    return seal(key, text, { room: this.options.room, kind, from: this.self, to });
+  }
+
+  private chainOut<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.outbound.then(task);
+    this.outbound = next.catch(() => {});
+    return next;
+  }
+
+  private receive(
+    kind: SealContext['kind'],
+    from: number,
+    data: unknown,
+    deliver: (text: string) => void,
+  ): void {
+    this.inbound = this.inbound
+      .then(async () => {
+        await this.identity;
+        const { key } = await this.keys;
+        const opened = await open(key, data, { room: this.options.room, kind, from, to: this.self });
+        if (opened.ok) deliver(opened.text);
+        else this.options.onReject(from, kind, opened.error);
+      })
+      .catch(() => {});
+  }
+}
