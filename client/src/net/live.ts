@@ -1,9 +1,10 @@
 // The browser wiring: the one Session of this tab, with real sockets, peers, timers and storage.
 
 import { appStore } from '../store/index.ts';
-import { initialState } from '../store/store.ts';
+import { appendLog, initialState } from '../store/store.ts';
+import { SealedSignaling } from './sealedSignaling.ts';
 import { Session, type SessionParams } from './session.ts';
-import { SocketSignaling } from './signaling.ts';
+import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import { simplePeerFactory } from './simplePeerLink.ts';
 
 let current: { key: string; session: Session } | null = null;
@@ -22,13 +23,75 @@ function random(): number {
   return a[0]! / 2 ** 32;
 }
 
-export function openSession(params: SessionParams): Session {
-  const key = JSON.stringify([params.room, params.name]);
+const passwordKey = (room: string) => `lockstep:pw:${room}`;
+
+/** The password this tab last used for a room, so a reload (its URL no longer has `#k=`) gets back in. */
+export function savedPassword(room: string): string | undefined {
+  try {
+    return safeSessionStorage()?.getItem(passwordKey(room)) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function savePassword(room: string, password: string | undefined): void {
+  try {
+    if (password === undefined) safeSessionStorage()?.removeItem(passwordKey(room));
+    else safeSessionStorage()?.setItem(passwordKey(room), password);
+  } catch {
+    // Storage disabled: a reload will need the link with #k= again.
+  }
+}
+
+/** With a password, every signal and relayed frame is sealed (see sealedSignaling.ts). */
+function signalingFor(room: string, password: string | undefined): SignalingPort {
+  const socket = new SocketSignaling();
+  if (password === undefined) return watchJoins(socket);
+  const sealed = new SealedSignaling(socket, {
+    room,
+    password,
+    onReject: (from, kind, error) => {
+      console.warn(`lockstep: dropped a ${kind} payload from ${from}: ${error}`);
+      appStore.setState((s) => ({
+        security: { ...s.security, decryptErrors: s.security.decryptErrors + 1 },
+        ...appendLog(
+          s,
+          'bad',
+          `rejected a ${kind} payload from ${from}: ${error}`,
+          performance.now() - s.session.startedAt,
+        ),
+      }));
+    },
+  });
+  return watchJoins(sealed);
+}
+
+/** Notes a bad_password refusal, so the room page can ask for the password. */
+function watchJoins(port: SignalingPort): SignalingPort {
+  const join: SignalingPort['join'] = async (req) => {
+    const res = await port.join(req);
+    if (!res.ok && res.code === 'bad_password') {
+      appStore.setState((s) => ({ security: { ...s.security, passwordRefused: true } }));
+    }
+    return res;
+  };
+  return new Proxy(port, {
+    get: (target, prop) => {
+      if (prop === 'join') return join;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export function openSession(params: SessionParams, password?: string): Session {
+  const key = JSON.stringify([params.room, params.name, password ?? null]);
   if (current?.key === key) return current.session;
   closeSession();
   appStore.setState(initialState());
+  appStore.setState((s) => ({ security: { ...s.security, sealed: password !== undefined } }));
   const session = new Session(params, {
-    signaling: new SocketSignaling(),
+    signaling: signalingFor(params.room, password),
     factory: simplePeerFactory,
     store: appStore,
     now: () => performance.now(),

@@ -15,6 +15,24 @@ describe('parseRoute', () => {
     expect(parseRoute('/r/x/', '')).toEqual({ kind: 'room', room: 'x', name: null, settings: null });
   });
 
+  it('reads a room password from the fragment only', () => {
+    expect(parseRoute('/r/x', '?name=Ada', '#k=s%C3%A9same%20%26%20co')).toEqual({
+      kind: 'room',
+      room: 'x',
+      name: 'Ada',
+      settings: null,
+      password: 'sésame & co',
+    });
+    expect(parseRoute('/r/x', '?k=inquery', '')).toEqual({
+      kind: 'room',
+      room: 'x',
+      name: null,
+      settings: null,
+    });
+    const empty = parseRoute('/r/x', '', '#k=');
+    expect(empty.kind === 'invalid' && empty.errors.join()).toMatch(/password must not be empty/);
+  });
+
   it('rejects bad values with readable errors instead of throwing', () => {
     const bad = (path: string, search: string) => {
       const r = parseRoute(path, search);

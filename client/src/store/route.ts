@@ -1,10 +1,18 @@
 // Where the page is: the lobby or a room, from the URL. Everything here is untrusted input.
 
 import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
+import { passwordProblem } from '../net/crypto.ts';
 
 export type Route =
   | { kind: 'lobby' }
-  | { kind: 'room'; room: string; name: string | null; settings: Partial<RoomSettings> | null }
+  | {
+      kind: 'room';
+      room: string;
+      name: string | null;
+      settings: Partial<RoomSettings> | null;
+      /** From the fragment `#k=`, which browsers never send to the server. */
+      password?: string;
+    }
   | { kind: 'invalid'; errors: string[] };
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point.
@@ -65,8 +73,22 @@ export function checkSettings(
   return Object.keys(settings).length > 0 ? settings : null;
 }
 
-/** `/` is the lobby; `/r/<room>?name=&heartbeatMs=&timeoutMs=&stages=` joins a room. */
-export function parseRoute(pathname: string, search: string): Route {
+/** The fragment that carries a room password: `#k=<password>`, percent-encoded. */
+export function passwordFragment(password: string): string {
+  return `#k=${encodeURIComponent(password)}`;
+}
+
+/** The `k` parameter of a fragment such as `#k=…`; undefined when absent. */
+export function readPasswordFragment(hash: string, errors: string[]): string | undefined {
+  const raw = new URLSearchParams(hash.replace(/^#/, '')).get('k');
+  if (raw === null) return undefined;
+  const problem = passwordProblem(raw);
+  if (problem) errors.push(`the link's ${problem}`);
+  return problem ? undefined : raw;
+}
+
+/** `/` is the lobby; `/r/<room>?name=&heartbeatMs=&timeoutMs=&stages=#k=<password>` joins a room. */
+export function parseRoute(pathname: string, search: string, hash = ''): Route {
   const path = pathname.replace(/\/+$/, '');
   if (path === '' || path === '/index.html') return { kind: 'lobby' };
   const m = /^\/r\/([^/]+)$/.exec(path);
@@ -97,8 +119,9 @@ export function parseRoute(pathname: string, search: string): Route {
     { heartbeatMs: q.get('heartbeatMs'), timeoutMs: q.get('timeoutMs'), stages: q.get('stages') },
     errors,
   );
+  const password = readPasswordFragment(hash, errors);
   if (errors.length > 0) return { kind: 'invalid', errors };
-  return { kind: 'room', room, name, settings };
+  return { kind: 'room', room, name, settings, ...(password === undefined ? {} : { password }) };
 }
 
 export function roomPath(room: string, params: Record<string, string> = {}): string {

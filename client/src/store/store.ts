@@ -98,8 +98,19 @@ export interface NetStats {
   dropped: number;
 }
 
+/** Password rooms (see net/sealedSignaling.ts). */
+export interface SecuritySlice {
+  /** This tab joined with a password: signals and relayed frames are end-to-end encrypted. */
+  sealed: boolean;
+  /** Payloads dropped because they did not decrypt (wrong key, tampered, misaddressed or unsealed). */
+  decryptErrors: number;
+  /** The server refused the join's password (bad_password). */
+  passwordRefused: boolean;
+}
+
 export interface AppState {
   session: SessionSlice;
+  security: SecuritySlice;
   view: View | null;
   roster: RosterMsg | null;
   net: PeerNetInfo[];
@@ -127,6 +138,7 @@ export function initialState(): AppState {
       error: null,
       startedAt: 0,
     },
+    security: { sealed: false, decryptErrors: 0, passwordRefused: false },
     view: null,
     roster: null,
     net: [],

@@ -1,7 +1,15 @@
 import { nanoid } from 'nanoid';
 import { type FormEvent, useId, useState } from 'react';
 import { DEFAULT_STAGES, LIMITS } from '../../../signaling/src/events.ts';
-import { checkSettings, cleanName, roomPath, validRoomId } from '../store/route.ts';
+import { PASSWORD_MAX, passwordProblem } from '../net/crypto.ts';
+import {
+  checkSettings,
+  cleanName,
+  passwordFragment,
+  readPasswordFragment,
+  roomPath,
+  validRoomId,
+} from '../store/route.ts';
 import { Logo } from './App.tsx';
 import { ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
@@ -51,6 +59,8 @@ export function Lobby() {
   const [heartbeatMs, setHeartbeatMs] = useState(String(LIMITS.heartbeatMs.default));
   const [timeoutMs, setTimeoutMs] = useState(String(LIMITS.timeoutMs.default));
   const [joinInput, setJoinInput] = useState('');
+  const [password, setPassword] = useState('');
+  const [joinPassword, setJoinPassword] = useState('');
   const [createErrors, setCreateErrors] = useState<string[]>([]);
   const [joinErrors, setJoinErrors] = useState<string[]>([]);
   const ids = useId();
@@ -66,6 +76,9 @@ export function Lobby() {
       .filter((s) => s.length > 0);
     if (stageList.some((s) => s.includes(','))) errors.push('Stage names cannot contain commas.');
     const settings = checkSettings({ heartbeatMs, timeoutMs, stages: stageList.join(',') }, errors);
+    // Optional: an empty field makes a room without a password.
+    const pwProblem = password === '' ? null : passwordProblem(password);
+    if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setCreateErrors(errors);
     if (errors.length > 0 || !settings) return;
     const clean = cleanName(name);
@@ -76,7 +89,7 @@ export function Lobby() {
         heartbeatMs: String(settings.heartbeatMs),
         timeoutMs: String(settings.timeoutMs),
         stages: (settings.stages ?? []).join(','),
-      }),
+      }) + (password === '' ? '' : passwordFragment(password)),
     );
   };
 
@@ -87,11 +100,17 @@ export function Lobby() {
     if (!room) errors.push('Paste a room link or a room ID (letters, digits, "_" and "-").');
     const ne = nameError(name);
     if (ne) errors.push(`Name: ${ne}`);
+    // A typed password wins over one carried by a pasted link's #k=.
+    const hashAt = joinInput.indexOf('#');
+    const fromLink = hashAt < 0 ? undefined : readPasswordFragment(joinInput.slice(hashAt).trim(), errors);
+    const pw = joinPassword === '' ? fromLink : joinPassword;
+    const pwProblem = pw === undefined ? null : passwordProblem(pw);
+    if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setJoinErrors(errors);
     if (errors.length > 0 || !room) return;
     const clean = cleanName(name);
     rememberName(clean);
-    navigate(roomPath(room, { name: clean }));
+    navigate(roomPath(room, { name: clean }) + (pw === undefined ? '' : passwordFragment(pw)));
   };
 
   return (
@@ -160,6 +179,23 @@ export function Lobby() {
             A peer silent for the timeout is suspected. The timeout must be at least{' '}
             {LIMITS.timeoutHeartbeats} heartbeats.
           </p>
+          <div className="field">
+            <label htmlFor={`${ids}-pw`}>Password (optional)</label>
+            <input
+              id={`${ids}-pw`}
+              type="password"
+              autoComplete="new-password"
+              maxLength={PASSWORD_MAX * 2}
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              data-testid="lobby-password"
+            />
+          </div>
+          <p className="hint">
+            With a password, only players who know it get in, and the server relays nothing it can read. The
+            room link carries it after <span className="mono">#k=</span>, which browsers never send to the
+            server.
+          </p>
           {createErrors.length > 0 && (
             <ul className="form-errors" role="alert">
               {createErrors.map((e) => (
@@ -182,6 +218,18 @@ export function Lobby() {
               placeholder="https://…/r/… or the room ID"
               onChange={(e) => setJoinInput(e.target.value)}
               data-testid="lobby-room"
+            />
+          </div>
+          <div className="field">
+            <label htmlFor={`${ids}-join-pw`}>Password, if the room has one</label>
+            <input
+              id={`${ids}-join-pw`}
+              type="password"
+              autoComplete="off"
+              maxLength={PASSWORD_MAX * 2}
+              value={joinPassword}
+              onChange={(e) => setJoinPassword(e.target.value)}
+              data-testid="lobby-join-password"
             />
           </div>
           {joinErrors.length > 0 && (

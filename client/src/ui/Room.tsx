@@ -1,9 +1,10 @@
 import { type FormEvent, useEffect, useId, useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
-import { closeSession, currentSession, openSession } from '../net/live.ts';
+import { passwordProblem } from '../net/crypto.ts';
+import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
 import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
-import { cleanName, type Route, roomPath } from '../store/route.ts';
+import { cleanName, passwordFragment, type Route, roomPath } from '../store/route.ts';
 import { Logo } from './App.tsx';
 import { ChaosPanel } from './ChaosPanel.tsx';
 import { fmtAgo, fmtT, ShareLink, ThemeToggle } from './common.tsx';
@@ -23,7 +24,10 @@ export function NameGate({ route }: { route: RoomRoute }) {
   });
   const [error, setError] = useState<string | null>(null);
   const id = useId();
-  if (route.name) return <Room room={route.room} name={route.name} settings={route.settings} />;
+  const password = route.password ?? savedPassword(route.room);
+  if (route.name) {
+    return <Room room={route.room} name={route.name} settings={route.settings} password={password} />;
+  }
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const n = cleanName(name);
@@ -34,7 +38,8 @@ export function NameGate({ route }: { route: RoomRoute }) {
     try {
       localStorage.setItem('lockstep:name', n);
     } catch {}
-    navigate(`${roomPath(route.room, { name: n })}`, true);
+    // The fragment (a password) stays with the link.
+    navigate(`${roomPath(route.room, { name: n })}${window.location.hash}`, true);
   };
   return (
     <main className="page narrow">
@@ -74,23 +79,33 @@ function Room({
   room,
   name,
   settings,
+  password,
 }: {
   room: string;
   name: string;
   settings: Partial<RoomSettings> | null;
+  password: string | undefined;
 }) {
   useEffect(() => {
-    openSession({ room, name, settings });
-  }, [room, name, settings]);
+    // Kept per tab, so a reload gets back in after the fragment has left the address bar.
+    if (password !== undefined) savePassword(room, password);
+    openSession({ room, name, settings }, password);
+  }, [room, name, settings, password]);
   useEffect(() => () => closeSession(), []);
   const session = useApp(useShallow((s) => s.session));
-  // Once joined, the link in the address bar is the shareable one (creation settings are spent).
+  const refused = useApp((s) => s.security.passwordRefused);
   useEffect(() => {
-    if (session.phase === 'joined' && window.location.search.includes('stages=')) {
+    if (refused) savePassword(room, undefined);
+  }, [refused, room]);
+  // Once joined, the address bar drops spent creation settings and the password (out of history and
+  // screen shares); the share link below still carries it.
+  useEffect(() => {
+    const { search, hash } = window.location;
+    if (session.phase === 'joined' && (search.includes('stages=') || hash.includes('k='))) {
       window.history.replaceState(null, '', roomPath(room, { name }));
     }
   }, [session.phase, room, name]);
-  const link = `${window.location.origin}${roomPath(room)}`;
+  const link = `${window.location.origin}${roomPath(room)}${password === undefined ? '' : passwordFragment(password)}`;
 
   return (
     <main className="page room">
@@ -103,6 +118,7 @@ function Room({
             {room}
           </span>
           <SignalPill />
+          <SealedPill />
         </div>
         <div className="topbar-end">
           <ThemeToggle />
@@ -124,6 +140,7 @@ function Room({
         <section className="card error-card" role="alert" data-testid="session-error">
           <h1>{session.phase === 'left' ? 'You left the room' : 'Cannot join this room'}</h1>
           {session.error && <p>{session.error}</p>}
+          {refused && <PasswordRetry room={room} name={name} hadPassword={password !== undefined} />}
           <a className="btn primary" href="/">
             Back to the lobby
           </a>
@@ -137,6 +154,75 @@ function Room({
         <RoomBody link={link} />
       )}
     </main>
+  );
+}
+
+/** Password rooms: signaling is end-to-end encrypted; counts payloads that failed to decrypt. */
+function SealedPill() {
+  const { sealed, decryptErrors } = useApp(useShallow((s) => s.security));
+  if (!sealed) return null;
+  return (
+    <span
+      className={`pill ${decryptErrors > 0 ? 'sig-down' : 'sig-up'}`}
+      title="Password room: signals and relayed messages are end-to-end encrypted; the server forwards only ciphertext."
+      data-testid="encrypted"
+    >
+      end-to-end encrypted · <span data-testid="decrypt-errors">{decryptErrors}</span> rejected
+    </span>
+  );
+}
+
+/** After bad_password: try another password, or none. */
+function PasswordRetry({ room, name, hadPassword }: { room: string; name: string; hadPassword: boolean }) {
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const id = useId();
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    const problem = passwordProblem(value);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    // Closed first: the same password again would otherwise find the failed session still open.
+    closeSession();
+    navigate(`${roomPath(room, { name })}${passwordFragment(value)}`, true);
+  };
+  return (
+    <form className="password-retry" onSubmit={submit}>
+      <div className="field">
+        <label htmlFor={id}>Room password</label>
+        <input
+          id={id}
+          type="password"
+          autoComplete="off"
+          value={value}
+          onChange={(e) => setValue(e.target.value)}
+          data-testid="password-input"
+        />
+      </div>
+      {error && (
+        <p className="form-errors" role="alert">
+          {error}
+        </p>
+      )}
+      <button className="btn" type="submit" data-testid="password-join">
+        Join with this password
+      </button>
+      {hadPassword && (
+        <button
+          className="btn ghost"
+          type="button"
+          onClick={() => {
+            closeSession();
+            navigate(roomPath(room, { name }), true);
+          }}
+          data-testid="password-none"
+        >
+          Join without a password
+        </button>
+      )}
+    </form>
   );
 }
 

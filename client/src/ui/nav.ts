@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'react';
 import { parseRoute, type Route } from '../store/route.ts';
 
-const readRoute = (): Route => parseRoute(window.location.pathname, window.location.search);
+const readRoute = (): Route =>
+  parseRoute(window.location.pathname, window.location.search, window.location.hash);
 
 /** A two-page app needs no router: history.pushState plus popstate. */
 export function navigate(url: string, replace = false): void {
@@ -15,7 +16,12 @@ export function useRoute(): Route {
   useEffect(() => {
     const on = () => setRoute(readRoute());
     window.addEventListener('popstate', on);
-    return () => window.removeEventListener('popstate', on);
+    // A pasted link that differs only in its fragment (another password) is a hash change, not a load.
+    window.addEventListener('hashchange', on);
+    return () => {
+      window.removeEventListener('popstate', on);
+      window.removeEventListener('hashchange', on);
+    };
   }, []);
   return route;
 }
