@@ -1,0 +1,194 @@
+// Signaling capacity: N concurrent socket.io sockets in N/4 rooms against one Lockstep server process,
+// then as many idle PeerJS clients against PeerJS's server (the `peer` package), each server in its own
+// child. Prints one JSON line. Usage: node --import tsx bench/lib/capacity.ts [sockets=10000]
+// (run under `ulimit -n` ≥ 2 × sockets + slack: bench/run.ts raises it to the hard limit).
+
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { io as connectClient, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
+import type { Ack, ClientToServerEvents, Joined, ServerToClientEvents } from '../../signaling/src/events.ts';
+import { percentile } from './stats.ts';
+
+type Usage = { rss: number; heapUsed: number; cpuMs: number };
+type ToParent = { kind: 'listening'; port: number } | { kind: 'usage'; usage: Usage };
+
+const ROOM_SIZE = 4;
+const BATCH = 200;
+
+async function runServer(kind: string): Promise<void> {
+  let port: number;
+  let close: () => Promise<void>;
+  if (kind === 'lockstep') {
+    const { createSignalingServer } = await import('../../signaling/src/server.ts');
+    const http = createServer();
+    const s = createSignalingServer(http, { maxSocketsPerIp: 1_000_000, maxConnections: 1_000_000 });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    port = (http.address() as AddressInfo).port;
+    close = () => s.close();
+  } else {
+    const { PeerServer } = await import('peer');
+    const http = await new Promise<import('node:http').Server>((resolve) => {
+      PeerServer({ port: 0, host: '127.0.0.1', concurrent_limit: 1_000_000 }, (srv) =>
+        resolve(srv as import('node:http').Server),
+      );
+    });
+    port = (http.address() as AddressInfo).port;
+    close = async () => {
+      http.closeAllConnections();
+      http.close();
+    };
+  }
+  const send = (m: ToParent) => process.send?.(m);
+  send({ kind: 'listening', port });
+  process.on('message', async (msg: string) => {
+    if (msg === 'measure') {
+      // Settle and collect garbage, so only live state is counted.
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        globalThis.gc?.();
+      }
+      const { rss, heapUsed } = process.memoryUsage();
+      const cpu = process.cpuUsage();
+      send({ kind: 'usage', usage: { rss, heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 } });
+    } else if (msg === 'stop') {
+      await close();
+      process.exit(0);
+    }
+  });
+}
+
+class ServerChild {
+  private readonly child: ChildProcess;
+  constructor(kind: string) {
+    this.child = fork(fileURLToPath(import.meta.url), ['--server', kind], {
+      execArgv: ['--import', 'tsx', '--expose-gc'],
+      env: { ...process.env, LOG_LEVEL: 'silent' },
+    });
+  }
+  next(): Promise<ToParent> {
+    return once(this.child, 'message').then(([m]) => m as ToParent);
+  }
+  async port(): Promise<number> {
+    const m = await this.next();
+    if (m.kind !== 'listening') throw new Error('server did not start');
+    return m.port;
+  }
+  async measure(): Promise<Usage> {
+    this.child.send('measure');
+    const m = await this.next();
+    if (m.kind !== 'usage') throw new Error('unexpected reply');
+    return m.usage;
+  }
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.send('stop');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+async function lockstep(n: number) {
+  const server = new ServerChild('lockstep');
+  const url = `http://127.0.0.1:${await server.port()}`;
+  const joinMs: number[] = [];
+  const clients: Client[] = [];
+  const open = async (i: number, record: boolean): Promise<Client> => {
+    const s: Client = connectClient(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+    clients.push(s);
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('connect_error', reject);
+    });
+    const t = performance.now();
+    const res: Ack<Joined> = await s
+      .timeout(30_000)
+      .emitWithAck('join', { room: `cap-${Math.floor(i / ROOM_SIZE)}`, name: `p${i}` });
+    if (!res.ok) throw new Error(`join failed: ${res.code} ${res.error}`);
+    if (record) joinMs.push(performance.now() - t);
+    return s;
+  };
+  try {
+    // Warm lazily loaded paths so the baseline does not charge them to the connections.
+    for (const s of await Promise.all(Array.from({ length: 20 }, (_, i) => open(1e7 + i, false)))) s.close();
+    clients.length = 0;
+    const before = await server.measure();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i += BATCH) {
+      await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, (_, k) => open(i + k, true)));
+    }
+    const connectMs = performance.now() - t0;
+    const after = await server.measure();
+    return {
+      sockets: clients.filter((c) => c.connected).length,
+      rooms: Math.ceil(n / ROOM_SIZE),
+      joinP50Ms: percentile(joinMs, 50),
+      joinP99Ms: percentile(joinMs, 99),
+      connectAllMs: connectMs,
+      rssMb: after.rss / 2 ** 20,
+      bytesPerConn: (after.rss - before.rss) / n,
+      heapPerConn: (after.heapUsed - before.heapUsed) / n,
+      cpuMs: after.cpuMs - before.cpuMs,
+    };
+  } finally {
+    for (const c of clients) c.close();
+    await server.stop();
+  }
+}
+
+async function peerjs(n: number) {
+  const server = new ServerChild('peerjs');
+  const port = await server.port();
+  const sockets: WebSocket[] = [];
+  const open = (i: number) =>
+    new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?key=peerjs&id=bench${i}&token=t${i}`);
+      sockets.push(ws);
+      ws.once('message', (d) => {
+        const m = JSON.parse(String(d)) as { type?: string };
+        if (m.type === 'OPEN') resolve();
+        else reject(new Error(`peerjs said ${String(d)}`));
+      });
+      ws.once('error', reject);
+    });
+  try {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => open(1e7 + i)));
+    for (const s of sockets) s.close();
+    sockets.length = 0;
+    const before = await server.measure();
+    for (let i = 0; i < n; i += BATCH) {
+      await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, (_, k) => open(i + k)));
+    }
+    const after = await server.measure();
+    return {
+      sockets: sockets.filter((s) => s.readyState === WebSocket.OPEN).length,
+      rssMb: after.rss / 2 ** 20,
+      bytesPerConn: (after.rss - before.rss) / n,
+      heapPerConn: (after.heapUsed - before.heapUsed) / n,
+    };
+  } finally {
+    for (const s of sockets) s.terminate();
+    await server.stop();
+  }
+}
+
+const serverAt = process.argv.indexOf('--server');
+if (serverAt >= 0) {
+  await runServer(process.argv[serverAt + 1] ?? 'lockstep');
+} else {
+  const n = Number(process.argv[2] ?? 10_000);
+  if (!Number.isInteger(n) || n < 100 || n > 20_000)
+    throw new Error('sockets must be a whole number, 100-20000');
+  const ls = await lockstep(n);
+  const pj = await peerjs(n);
+  process.stdout.write(`${JSON.stringify({ lockstep: ls, peerjs: pj })}\n`);
+  process.exit(0);
+}
