@@ -238,7 +238,7 @@ async function main(cli: Cli): Promise<void> {
     watch(p);
     p.start();
     // One at a time, so IDs follow the order of the names.
-    await waitJoined(p, 20_000).catch((err: Error) => {
+    await waitJoined(p, 60_000).catch((err: Error) => {
       print({ event: 'error', name, error: err.message });
       process.exitCode = 1;
     });
