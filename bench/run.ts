@@ -512,7 +512,7 @@ async function main(): Promise<void> {
   writeFileSync(`${root}bench/results/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
   appendRow(
     out.date,
-    out.mode,
+    `${out.mode}, load ${out.machine.loadavg1.join('→')}`,
     r,
     goals.filter((g) => !g.met).map((g) => g.key),
     errors.length,
