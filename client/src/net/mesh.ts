@@ -96,6 +96,10 @@ export interface PeerNetInfo {
   lastVia: Via | null;
 }
 
+const EARLY_PER_PEER = 32;
+const EARLY_PEERS = 64;
+const EARLY_MAX_AGE_MS = 5_000;
+
 export class Mesh {
   private self = 0;
   private iceServers: IceServer[] = [];
@@ -103,6 +107,11 @@ export class Mesh {
   private cuts = new Set<number>();
   private crashed = false;
   private latencyMs = 0;
+  /**
+   * Signals that arrived before we knew their sender: the server pushes a joiner to the room before it
+   * acks the joiner, so the first offer can overtake our own join. Dropping it would cost a connect timeout.
+   */
+  private early = new Map<number, { at: number; data: unknown }[]>();
   linksCreated = 0;
 
   constructor(
@@ -158,7 +167,27 @@ export class Mesh {
         this.peers.delete(id);
       }
     }
+    this.replayEarly(now);
     this.hooks.onChange?.();
+  }
+
+  private keepEarly(from: number, data: unknown): void {
+    if (!Number.isSafeInteger(from) || from <= 0) return;
+    const list = this.early.get(from) ?? [];
+    if (list.length >= EARLY_PER_PEER || (!this.early.has(from) && this.early.size >= EARLY_PEERS)) return;
+    list.push({ at: this.hooks.now(), data });
+    this.early.set(from, list);
+  }
+
+  private replayEarly(now: number): void {
+    if (this.self === 0) return;
+    for (const [from, list] of [...this.early]) {
+      if (list.every((s) => now - s.at > EARLY_MAX_AGE_MS)) this.early.delete(from);
+      else if (this.peers.has(from)) {
+        this.early.delete(from);
+        for (const s of list) if (now - s.at <= EARLY_MAX_AGE_MS) this.onSignal(from, s.data);
+      }
+    }
   }
 
   setCrashed(crashed: boolean): void {
@@ -217,9 +246,13 @@ export class Mesh {
 
   /** A signal event from the server. */
   onSignal(from: number, data: unknown): void {
-    if (this.crashed || this.self === 0 || from === this.self) return;
-    const p = this.peers.get(from);
-    if (!p || typeof data !== 'object' || data === null) return;
+    if (this.crashed || from === this.self) return;
+    const p = this.self === 0 ? undefined : this.peers.get(from);
+    if (!p) {
+      this.keepEarly(from, data);
+      return;
+    }
+    if (typeof data !== 'object' || data === null) return;
     const env = data as Record<string, unknown>;
     const now = this.hooks.now();
     if (env.hello === true) {

@@ -1,0 +1,75 @@
+import { expect, test } from 'vitest';
+import { FakeNet } from './fakes.ts';
+import { Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
+
+/** Two meshes whose signals pass through `deliver`, so a test decides when each one arrives. */
+function pair() {
+  const net = new FakeNet();
+  let clock = 0;
+  let epoch = 0;
+  const inbox: { to: number; from: number; data: SignalEnvelope }[] = [];
+  const meshes = new Map<number, Mesh>();
+  const hooks = (self: number): MeshHooks => ({
+    factory: net.factory(),
+    now: () => clock,
+    newEpoch: () => `e${++epoch}`,
+    sendSignal: async (to, data) => {
+      inbox.push({ to, from: self, data });
+      return true;
+    },
+    sendRelay: () => false,
+    delay: (fn) => fn(),
+    onCore: () => {},
+    onBadFrame: () => {},
+  });
+  const a = new Mesh(hooks(1));
+  const b = new Mesh(hooks(2));
+  meshes.set(1, a).set(2, b);
+  const deliver = () => {
+    for (let i = 0; i < 100 && (inbox.length > 0 || i === 0); i++) {
+      for (const m of meshes.values()) m.maintain();
+      net.flush();
+      for (const m of inbox.splice(0)) meshes.get(m.to)!.onSignal(m.from, m.data);
+      net.flush();
+    }
+  };
+  return { a, b, deliver, tick: (ms: number) => (clock += ms) };
+}
+
+const both = [
+  { id: 1, connected: true },
+  { id: 2, connected: true },
+];
+
+test('an offer that overtakes our own join is kept and answered once we know the sender', () => {
+  const { a, b, deliver } = pair();
+  a.reset(1, []);
+  a.setMembers(both);
+  // 1 offers at once; 2's join ack (and so its roster) arrives only after the offer.
+  deliver();
+  expect(b.info().find((p) => p.id === 1)).toBeUndefined();
+  b.reset(2, []);
+  b.setMembers(both);
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
+});
+
+test('an early signal older than a few seconds is not replayed (the pair reconnects afresh instead)', () => {
+  for (const [wait, replayed] of [
+    [1_000, true],
+    [6_000, false],
+  ] as const) {
+    const { a, b, deliver, tick } = pair();
+    a.reset(1, []);
+    a.setMembers(both);
+    deliver();
+    tick(wait);
+    b.reset(2, []);
+    b.setMembers(both);
+    // Before any further traffic: only a replayed offer can have started a link.
+    expect(b.info().find((p) => p.id === 1)?.link).toBe(replayed ? 'connecting' : 'none');
+    deliver();
+    expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
+  }
+});
