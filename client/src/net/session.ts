@@ -297,9 +297,9 @@ export class Session {
     if (j.resumed && saved?.id === j.id) {
       persisted = saved.persisted;
     } else {
-      // A new identity keeps nothing of the old one but the committed stages, which are facts;
-      // it must still catch up before its votes count.
-      const history = this.player?.view().history ?? saved?.persisted?.history ?? [];
+      // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
+      // are facts); it must still catch up before its votes count.
+      const history = this.player?.persisted().history ?? saved?.persisted?.history ?? [];
       if (history.length > 0) {
         persisted = { term: 0, promised: 0, done: false, history, accepted: null, initialized: false };
       }
