@@ -84,6 +84,8 @@ export class Player {
   private nextHeartbeat: number;
 
   private phase: ElectionPhase = 'idle';
+  /** Our leader said goodbye: a closing page's last messages may miss the heir, so poke it at once. */
+  private leaderLeft = false;
   private phaseDeadline = 0;
   /** A coordinator declined while our leader still looked alive; taken up as soon as it does not. */
   private pending: { from: Id; term: number } | null = null;
@@ -192,6 +194,7 @@ export class Player {
         this.lastSync = NEVER;
         break;
       case 'bye':
+        if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
         break;
     }
     this.settle();
@@ -464,6 +467,7 @@ export class Player {
     const heir = live[0];
     if (this.leaderAlive()) {
       this.phase = 'idle';
+      this.leaderLeft = false;
       // Bully takeover: the lowest live ID leads.
       if (heir === this.self && this.leader !== this.self && this.hasQuorum()) this.becomeCandidate();
       return;
@@ -484,8 +488,9 @@ export class Player {
     const lower = live.filter((id) => id < this.self);
     switch (this.phase) {
       case 'idle':
+        if (this.leaderLeft) this.sendElection(lower.slice(0, 1));
         // Give the heir one answer bound to announce itself before anyone else speaks: no herd.
-        this.enterPhase('waitHeir', this.timing.answerTicks);
+        else this.enterPhase('waitHeir', this.timing.answerTicks);
         break;
       case 'waitHeir':
         if (this.now >= this.phaseDeadline) this.sendElection(lower);
@@ -505,6 +510,7 @@ export class Player {
   }
 
   private sendElection(lower: Id[]): void {
+    this.leaderLeft = false;
     this.events.push({ kind: 'election', term: this.term, to: lower });
     for (const id of lower) this.send(id, { t: 'election', term: this.term });
     this.enterPhase('waitAnswer', this.timing.answerTicks);
