@@ -1,5 +1,5 @@
 // Chromium tabs and a signaling server for the bench, driven through the automation contract
-// (docs/automation.md). Mirrors e2e/helpers.ts without the Playwright test runner.
+// (README.md, Automation contract). Mirrors e2e/helpers.ts without the Playwright test runner.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
