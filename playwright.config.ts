@@ -1,7 +1,5 @@
 import { defineConfig } from '@playwright/test';
-
-// Debian's chromium (browsers cannot be downloaded here); override with CHROMIUM=/path/to/chrome.
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+import { chromiumArgs, chromiumExecutable } from './e2e/chromium.ts';
 
 export default defineConfig({
   testDir: './e2e',
@@ -17,18 +15,7 @@ export default defineConfig({
   use: {
     browserName: 'chromium',
     headless: true,
-    launchOptions: {
-      executablePath,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--no-first-run',
-      ],
-    },
+    launchOptions: { executablePath: chromiumExecutable, args: chromiumArgs },
     viewport: { width: 1280, height: 900 },
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from '@playwright/test';
+import { chromiumArgs, chromiumExecutable } from '../../e2e/chromium.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -55,16 +56,10 @@ export class Server {
 
 export function launch(): Promise<Browser> {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    executablePath: chromiumExecutable,
     headless: true,
     args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--no-first-run',
+      ...chromiumArgs,
       // Every tab is a player: none of them may be throttled as a background tab.
       '--disable-background-timer-throttling',
       '--disable-renderer-backgrounding',
