@@ -10,8 +10,7 @@ import {
   roomPath,
   validRoomId,
 } from '../store/route.ts';
-import { Logo } from './App.tsx';
-import { ThemeToggle } from './common.tsx';
+import { Logo, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
 
 const NAME_KEY = 'lockstep:name';

@@ -5,9 +5,8 @@ import { passwordProblem } from '../net/crypto.ts';
 import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
 import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
 import { cleanName, passwordFragment, type Route, roomPath } from '../store/route.ts';
-import { Logo } from './App.tsx';
 import { ChaosPanel } from './ChaosPanel.tsx';
-import { fmtAgo, fmtT, ShareLink, ThemeToggle } from './common.tsx';
+import { fmtAgo, fmtT, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
 import { Timeline, Visualizer } from './Visualizer.tsx';
 
@@ -43,12 +42,7 @@ export function NameGate({ route }: { route: RoomRoute }) {
   };
   return (
     <main className="page narrow">
-      <header className="topbar">
-        <a className="brand" href="/">
-          <Logo /> Lockstep
-        </a>
-        <ThemeToggle />
-      </header>
+      <PageHeader />
       <form className="card" onSubmit={submit}>
         <h1>Join room</h1>
         <p className="mono muted small">{route.room}</p>

@@ -93,3 +93,29 @@ export function fmtAgo(ms: number | null): string {
 export function fmtT(ms: number): string {
   return `+${(ms / 1000).toFixed(3)}s`;
 }
+
+/** The header of the simple pages: the brand, home, and the theme toggle. */
+export function PageHeader() {
+  return (
+    <header className="topbar">
+      <a className="brand" href="/">
+        <Logo /> Lockstep
+      </a>
+      <ThemeToggle />
+    </header>
+  );
+}
+
+export function Logo() {
+  return (
+    <svg className="logo" viewBox="0 0 64 64" aria-hidden="true">
+      <circle cx="32" cy="32" r="30" fill="var(--accent)" />
+      <path d="M32 14 48 40 16 40Z" fill="none" stroke="#fff" strokeWidth="3" strokeLinejoin="round" />
+      <g fill="#fff">
+        <circle cx="32" cy="14" r="6" />
+        <circle cx="48" cy="40" r="6" />
+        <circle cx="16" cy="40" r="6" />
+      </g>
+    </svg>
+  );
+}
