@@ -108,6 +108,14 @@ export interface SecuritySlice {
   passwordRefused: boolean;
 }
 
+/**
+ * The session's current view and links, read straight from it. The store is refreshed only when something
+ * visible changes; the visualizer animates timers at its own frame rate and reads through this instead.
+ */
+export class LiveProbe {
+  read: () => { view: View; net: PeerNetInfo[] } | null = () => null;
+}
+
 export interface AppState {
   session: SessionSlice;
   security: SecuritySlice;
@@ -117,6 +125,7 @@ export interface AppState {
   log: LogEntry[];
   timeline: TimelineEntry[];
   flights: FlightLog;
+  probe: LiveProbe;
   chaos: ChaosSlice;
   stats: NetStats;
 }
@@ -145,6 +154,7 @@ export function initialState(): AppState {
     log: [],
     timeline: [],
     flights: new FlightLog(),
+    probe: new LiveProbe(),
     chaos: { crashed: false, cut: [], latencyMs: 0 },
     stats: { badFrames: 0, linksCreated: 0, sentDirect: 0, sentRelay: 0, dropped: 0 },
   };
