@@ -1,11 +1,17 @@
-import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
+import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
 import type { View } from '../core/index.ts';
 import { appStore, type Flight, type PeerRow, peerRows, useApp } from '../store/index.ts';
 import { fmtT } from './common.tsx';
 
 /** How long one message takes to cross the ring on screen (display only). */
 const FLIGHT_MS = 450;
+/** Frame period while something happens: any message but a heartbeat, a timer running down, a role change. */
 const FRAME_MS = 66;
+/**
+ * Frame period in the steady state, when only heartbeats move. Every frame is composited by Chromium at display
+ * priority: eight tabs drawing 15 fps on two cores starved the signaling server for seconds at a time.
+ */
+const IDLE_FRAME_MS = 250;
 const FRAMES_KEPT = 180;
 
 interface Frame {
@@ -47,53 +53,90 @@ const LEGEND = [
 
 function snapshot(): Frame | null {
   const s = appStore.getState();
-  if (!s.view) return null;
+  const live = s.probe.read();
+  const view = live?.view ?? s.view;
+  if (!view) return null;
   const at = performance.now();
   return {
     at,
     sinceStart: at - s.session.startedAt,
-    view: s.view,
-    rows: peerRows(s.view, s.roster, s.net),
+    view,
+    rows: peerRows(view, s.roster, live?.net ?? s.net),
     flights: s.flights.since(at - FLIGHT_MS),
   };
 }
 
 /** The election from this tab's point of view, in the spirit of RaftScope. */
 export function Visualizer() {
-  const [frames, setFrames] = useState<Frame[]>([]);
+  const canvasRef = useRef<HTMLCanvasElement>(null);
+  const captionRef = useRef<HTMLElement>(null);
+  const frames = useRef<Frame[]>([]);
+  const [hasFrame, setHasFrame] = useState(false);
   const [paused, setPaused] = useState(false);
   const [cursor, setCursor] = useState(-1);
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
 
-  useEffect(() => {
-    const h = window.setInterval(() => {
-      if (pausedRef.current) return;
-      const f = snapshot();
-      if (!f) return;
-      setFrames((old) => {
-        const next = old.length >= FRAMES_KEPT ? old.slice(old.length - FRAMES_KEPT + 1) : old.slice();
-        next.push(f);
-        return next;
-      });
-    }, FRAME_MS);
-    return () => window.clearInterval(h);
+  // Frames go straight to the canvas, not through React: re-rendering an SVG ring at 15 fps cost each tab
+  // more CPU than everything else in the room together. requestAnimationFrame also stops in a hidden tab.
+  const show = useCallback((index: number, isPaused: boolean) => {
+    const list = frames.current;
+    const frame = list[index];
+    const canvas = canvasRef.current;
+    if (!frame || !canvas) return;
+    drawRing(canvas, frame);
+    canvas.setAttribute('aria-label', describeView(frame.view));
+    const caption = captionRef.current;
+    if (caption) {
+      caption.textContent = `${
+        isPaused
+          ? `paused at ${fmtT(frame.sinceStart)} (frame ${index + 1}/${list.length})`
+          : fmtT(frame.sinceStart)
+      } · tick ${frame.view.now}`;
+    }
   }, []);
 
-  const index = paused && cursor >= 0 ? Math.min(cursor, frames.length - 1) : frames.length - 1;
-  const frame = frames[index];
+  useEffect(() => {
+    let raf = 0;
+    let looked = Number.NEGATIVE_INFINITY;
+    let drawn = Number.NEGATIVE_INFINITY;
+    let lastKey = '';
+    const loop = (t: number) => {
+      raf = requestAnimationFrame(loop);
+      if (pausedRef.current || t - looked < FRAME_MS) return;
+      looked = t;
+      const f = snapshot();
+      if (!f) return;
+      const key = activityKey(f);
+      if (key === lastKey && !isActive(f) && t - drawn < IDLE_FRAME_MS) return;
+      lastKey = key;
+      drawn = t;
+      const list = frames.current;
+      if (list.length >= FRAMES_KEPT) list.splice(0, list.length - FRAMES_KEPT + 1);
+      list.push(f);
+      setHasFrame(true);
+      show(list.length - 1, false);
+    };
+    raf = requestAnimationFrame(loop);
+    return () => cancelAnimationFrame(raf);
+  }, [show]);
+
+  const count = () => frames.current.length;
+  useEffect(() => {
+    if (paused) show(Math.max(0, Math.min(cursor, frames.current.length - 1)), true);
+  }, [paused, cursor, show]);
 
   const togglePause = () => {
-    if (!paused) setCursor(frames.length - 1);
+    if (!paused) setCursor(count() - 1);
     setPaused((p) => !p);
   };
   const step = (d: number) => {
     if (!paused) {
       setPaused(true);
-      setCursor(Math.max(0, frames.length - 1 + Math.min(0, d)));
+      setCursor(Math.max(0, count() - 1 + Math.min(0, d)));
       return;
     }
-    setCursor((c) => Math.max(0, Math.min(frames.length - 1, c + d)));
+    setCursor((c) => Math.max(0, Math.min(count() - 1, c + d)));
   };
   const onKey = (e: KeyboardEvent) => {
     if (e.key === 'p' || e.key === 'k') {
@@ -148,14 +191,11 @@ export function Visualizer() {
         </div>
       </div>
       <figure className="viz" aria-label="Election visualizer" data-testid="visualizer">
-        {frame ? <Ring frame={frame} /> : <div className="viz-empty">waiting for the core…</div>}
-        {frame && (
-          <figcaption className="small muted mono">
-            {paused
-              ? `paused at ${fmtT(frame.sinceStart)} (frame ${index + 1}/${frames.length})`
-              : fmtT(frame.sinceStart)}
-            {' · '}tick {frame.view.now}
-          </figcaption>
+        <canvas ref={canvasRef} className="ring" role="img" hidden={!hasFrame} />
+        {hasFrame ? (
+          <figcaption ref={captionRef} className="small muted mono" />
+        ) : (
+          <div className="viz-empty">waiting for the core…</div>
         )}
       </figure>
       <ul className="legend small" aria-label="Message colours">
@@ -170,12 +210,81 @@ export function Visualizer() {
   );
 }
 
+/** What changes in a frame apart from heartbeats moving: a change to it is drawn at once. */
+function activityKey(f: Frame): string {
+  const v = f.view;
+  return `${v.role} ${v.term} ${v.leader} ${v.stage} ${v.live.join(',')} ${f.rows.map((r) => `${r.state}${r.done ? 'd' : ''}${r.term}`).join(',')}`;
+}
+
+function isActive(f: Frame): boolean {
+  return (
+    f.flights.some((x) => x.type !== 'hb') || f.view.peers.some((p) => timerLeft(f.view, p.silentTicks) < 1)
+  );
+}
+
+/**
+ * The fraction of a peer's timeout left. It stays full while heartbeats arrive on time and drains only after a
+ * missed one, so a healthy room holds still and a silent peer stands out.
+ */
+function timerLeft(view: View, silentTicks: number): number {
+  if (silentTicks < 0) return 0;
+  const { heartbeatTicks, timeoutTicks } = view.timing;
+  const late = silentTicks - 2 * heartbeatTicks;
+  return late <= 0 ? 1 : Math.max(0, 1 - late / (timeoutTicks - 2 * heartbeatTicks));
+}
+
 const SIZE = 340;
 const C = SIZE / 2;
 const R = 120;
 const NODE = 22;
 
-function Ring({ frame }: { frame: Frame }) {
+const UI_VARS = [
+  'surface',
+  'text',
+  'muted',
+  'border',
+  'accent',
+  'leader',
+  'candidate',
+  'follower',
+  'down',
+  'danger',
+] as const;
+type Palette = Record<(typeof UI_VARS)[number], string> & { font: string; types: Record<string, string> };
+let palette: { theme: string | null; colors: Palette } | null = null;
+
+/** The theme's colours, read from the CSS variables once per theme. */
+function colors(canvas: HTMLCanvasElement): Palette {
+  const theme = document.documentElement.getAttribute('data-theme');
+  if (palette?.theme === theme) return palette.colors;
+  const cs = getComputedStyle(canvas);
+  const read = (name: string) => cs.getPropertyValue(name).trim() || '#888';
+  const ui = Object.fromEntries(UI_VARS.map((v) => [v, read(`--${v}`)])) as Record<
+    (typeof UI_VARS)[number],
+    string
+  >;
+  // TYPE_COLOR holds `var(--c-…)` for the legend's CSS; the canvas needs the values.
+  const types = Object.fromEntries(Object.entries(TYPE_COLOR).map(([t, css]) => [t, read(css.slice(4, -1))]));
+  const out: Palette = { ...ui, font: cs.fontFamily || 'sans-serif', types };
+  palette = { theme, colors: out };
+  return out;
+}
+
+function drawRing(canvas: HTMLCanvasElement, frame: Frame): void {
+  const dpr = window.devicePixelRatio || 1;
+  const px = Math.round(SIZE * dpr);
+  if (canvas.width !== px) {
+    canvas.width = px;
+    canvas.height = px;
+  }
+  const ctx = canvas.getContext('2d');
+  if (!ctx) return;
+  const k = colors(canvas);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, SIZE, SIZE);
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+
   const { view, rows, flights, at } = frame;
   const n = Math.max(rows.length, 1);
   const pos = new Map<number, { x: number; y: number }>();
@@ -183,115 +292,143 @@ function Ring({ frame }: { frame: Frame }) {
     const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
     pos.set(r.id, { x: C + R * Math.cos(a), y: C + R * Math.sin(a) });
   });
+
+  ctx.setLineDash([3, 5]);
+  ctx.strokeStyle = k.border;
+  ctx.lineWidth = 1;
+  circle(ctx, C, C, R);
+  ctx.stroke();
+  ctx.setLineDash([]);
+
+  for (const f of flights) {
+    const self = pos.get(view.self);
+    const peer = pos.get(f.peer);
+    if (!self || !peer) continue;
+    const [a, b] = f.dir === 'out' ? [self, peer] : [peer, self];
+    const t = Math.max(0, Math.min(1, (at - f.at) / FLIGHT_MS));
+    const len = Math.hypot(b.x - a.x, b.y - a.y) || 1;
+    const ux = (b.x - a.x) / len;
+    const uy = (b.y - a.y) / len;
+    const sx = a.x + ux * NODE;
+    const sy = a.y + uy * NODE;
+    const x = sx + (b.x - ux * NODE - sx) * t;
+    const y = sy + (b.y - uy * NODE - sy) * t;
+    const color = k.types[f.type] ?? k.muted;
+    const major = f.type !== 'hb';
+    if (major) {
+      ctx.globalAlpha = 0.55;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      ctx.moveTo(sx, sy);
+      ctx.lineTo(x, y);
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+    }
+    if (f.via === 'dropped') {
+      ctx.fillStyle = k.danger;
+      ctx.font = `800 14px ${k.font}`;
+      ctx.fillText('×', sx, sy);
+      continue;
+    }
+    ctx.fillStyle = color;
+    circle(ctx, x, y, major ? 5 : 3);
+    ctx.fill();
+    if (f.via === 'relay') {
+      // Relayed through the server: an outlined dot, like the players list's "relayed".
+      ctx.setLineDash([2, 2]);
+      ctx.strokeStyle = k.text;
+      ctx.lineWidth = 1;
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    if (major && t < 0.85) {
+      ctx.font = `700 10px ${k.font}`;
+      ctx.textAlign = 'left';
+      ctx.fillText(f.type, x + 7, y - 6);
+      ctx.textAlign = 'center';
+    }
+  }
+
   const recentCoordinator = new Set(
     flights.filter((f) => f.dir === 'in' && f.type === 'coordinator').map((f) => f.peer),
   );
-  const timeoutTicks = view.timing.timeoutTicks;
-  const circ = 2 * Math.PI * (NODE + 6);
+  for (const r of rows) {
+    const p = pos.get(r.id);
+    if (!p) continue;
+    const role =
+      r.state === 'self'
+        ? view.role
+        : r.isLeader
+          ? 'leader'
+          : r.state === 'offline' || r.state === 'suspected'
+            ? r.state
+            : recentCoordinator.has(r.id)
+              ? 'candidate'
+              : 'follower';
+    const pv = view.peers.find((q) => q.id === r.id);
+    const frac = r.state === 'self' ? 1 : pv ? timerLeft(view, pv.silentTicks) : 0;
 
-  return (
-    <svg viewBox={`0 0 ${SIZE} ${SIZE}`} className="ring" role="img" aria-label={describeView(view)}>
-      <circle cx={C} cy={C} r={R} className="orbit" />
-      {flights.map((f) => {
-        const self = pos.get(view.self);
-        const peer = pos.get(f.peer);
-        if (!self || !peer) return null;
-        const [a, b] = f.dir === 'out' ? [self, peer] : [peer, self];
-        const t = Math.max(0, Math.min(1, (at - f.at) / FLIGHT_MS));
-        const dx = b.x - a.x;
-        const dy = b.y - a.y;
-        const len = Math.hypot(dx, dy) || 1;
-        const ux = dx / len;
-        const uy = dy / len;
-        const sx = a.x + ux * NODE;
-        const sy = a.y + uy * NODE;
-        const ex = b.x - ux * NODE;
-        const ey = b.y - uy * NODE;
-        const x = sx + (ex - sx) * t;
-        const y = sy + (ey - sy) * t;
-        const color = TYPE_COLOR[f.type] ?? 'var(--muted)';
-        const major = f.type !== 'hb';
-        return (
-          <g key={`${f.seq}`} className={`flight ${f.via}`}>
-            {major && (
-              <line x1={sx} y1={sy} x2={x} y2={y} stroke={color} strokeWidth={2} strokeOpacity={0.55} />
-            )}
-            {f.via === 'dropped' ? (
-              <text x={sx} y={sy} className="drop" textAnchor="middle" dominantBaseline="central">
-                ×
-              </text>
-            ) : (
-              <circle
-                cx={x}
-                cy={y}
-                r={major ? 5 : 3}
-                fill={color}
-                strokeDasharray={f.via === 'relay' ? '2 2' : undefined}
-                className={f.via === 'relay' ? 'relayed' : undefined}
-              />
-            )}
-            {major && t < 0.85 && (
-              <text x={x + 7} y={y - 6} className="flabel" fill={color}>
-                {f.type}
-              </text>
-            )}
-          </g>
-        );
-      })}
-      {rows.map((r) => {
-        const p = pos.get(r.id);
-        if (!p) return null;
-        const role =
-          r.state === 'self'
-            ? view.role
-            : r.isLeader
-              ? 'leader'
-              : r.state === 'offline' || r.state === 'suspected'
-                ? r.state
-                : recentCoordinator.has(r.id)
-                  ? 'candidate'
-                  : 'follower';
-        const pv = view.peers.find((q) => q.id === r.id);
-        const frac =
-          r.state === 'self'
-            ? 1
-            : !pv || pv.silentTicks < 0
-              ? 0
-              : Math.max(0, 1 - pv.silentTicks / timeoutTicks);
-        return (
-          <g key={r.id} className={`node role-${role} ${r.state === 'self' ? 'is-self' : ''}`}>
-            <circle cx={p.x} cy={p.y} r={NODE + 6} className="timer-track" />
-            <circle
-              cx={p.x}
-              cy={p.y}
-              r={NODE + 6}
-              className="timer"
-              strokeDasharray={`${frac * circ} ${circ}`}
-              transform={`rotate(-90 ${p.x} ${p.y})`}
-            />
-            <circle cx={p.x} cy={p.y} r={NODE} className="body" />
-            <text x={p.x} y={p.y + 1} className="nid" textAnchor="middle" dominantBaseline="central">
-              {r.id}
-            </text>
-            {r.isLeader && (
-              <text x={p.x} y={p.y - NODE - 12} className="crown" textAnchor="middle">
-                ♛
-              </text>
-            )}
-            <text x={p.x} y={p.y + NODE + 18} className="nterm" textAnchor="middle">
-              {r.state === 'self' ? `you · t${view.term}` : `t${r.term}${r.done ? ' ✓' : ''}`}
-            </text>
-          </g>
-        );
-      })}
-      <text x={C} y={C - 8} className="center-term" textAnchor="middle">
-        term {view.term}
-      </text>
-      <text x={C} y={C + 14} className="center-sub" textAnchor="middle">
-        {view.leader ? `leader ${view.leader}` : 'no leader'} · stage {view.stage}
-      </text>
-    </svg>
-  );
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = k.border;
+    circle(ctx, p.x, p.y, NODE + 6);
+    ctx.stroke();
+    if (frac > 0) {
+      ctx.strokeStyle = role === 'leader' ? k.leader : role === 'suspected' ? k.danger : k.accent;
+      ctx.lineCap = 'round';
+      ctx.beginPath();
+      ctx.arc(p.x, p.y, NODE + 6, -Math.PI / 2, -Math.PI / 2 + 2 * Math.PI * frac);
+      ctx.stroke();
+      ctx.lineCap = 'butt';
+    }
+
+    const offline = role === 'offline';
+    ctx.fillStyle =
+      role === 'leader'
+        ? k.leader
+        : role === 'candidate'
+          ? k.candidate
+          : role === 'suspected'
+            ? k.down
+            : offline
+              ? k.surface
+              : k.follower;
+    ctx.strokeStyle = offline ? k.down : r.state === 'self' ? k.text : k.surface;
+    ctx.lineWidth = 3;
+    if (offline) ctx.setLineDash([4, 3]);
+    circle(ctx, p.x, p.y, NODE);
+    ctx.fill();
+    ctx.stroke();
+    ctx.setLineDash([]);
+
+    ctx.fillStyle = offline ? k.muted : '#fff';
+    ctx.font = `800 15px ${k.font}`;
+    ctx.fillText(String(r.id), p.x, p.y + 1);
+    if (r.isLeader) {
+      ctx.fillStyle = k.leader;
+      ctx.font = `18px ${k.font}`;
+      ctx.fillText('♛', p.x, p.y - NODE - 16);
+    }
+    ctx.fillStyle = k.muted;
+    ctx.font = `600 11px ${k.font}`;
+    ctx.fillText(
+      r.state === 'self' ? `you · t${view.term}` : `t${r.term}${r.done ? ' ✓' : ''}`,
+      p.x,
+      p.y + NODE + 16,
+    );
+  }
+
+  ctx.fillStyle = k.text;
+  ctx.font = `750 16px ${k.font}`;
+  ctx.fillText(`term ${view.term}`, C, C - 10);
+  ctx.fillStyle = k.muted;
+  ctx.font = `11px ${k.font}`;
+  ctx.fillText(`${view.leader ? `leader ${view.leader}` : 'no leader'} · stage ${view.stage}`, C, C + 12);
+}
+
+function circle(ctx: CanvasRenderingContext2D, x: number, y: number, r: number): void {
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, 2 * Math.PI);
 }
 
 function describeView(view: View): string {
