@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { FakeNet } from './fakes.ts';
-import { Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
+import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
 
 /** Two meshes whose signals pass through `deliver`, so a test decides when each one arrives. */
 function pair() {
@@ -70,6 +70,38 @@ test('an early signal older than a few seconds is not replayed (the pair reconne
     // Before any further traffic: only a replayed offer can have started a link.
     expect(b.info().find((p) => p.id === 1)?.link).toBe(replayed ? 'connecting' : 'none');
     deliver();
+    // Without the replay, 2 asks for a fresh offer once it has waited for one in vain.
+    if (!replayed) expect(b.info().find((p) => p.id === 1)?.link).toBe('none');
+    tick(DEFAULT_MESH_CONFIG.helloAfterMs);
+    deliver();
     expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
   }
+});
+
+test('a hello leaves a young handshake alone, but restarts a stalled one or a link the responder lost', () => {
+  const { a, b, deliver, tick } = pair();
+  a.reset(1, []);
+  a.setMembers(both);
+  a.maintain();
+  expect(a.linksCreated).toBe(1);
+  // 2 has not seen the offer yet (slow signaling) and asks for one: the offer is still on its way.
+  a.onSignal(2, { hello: true });
+  expect(a.linksCreated).toBe(1);
+  // Signals took up to 2 s under load (8 tabs on 2 cores); restarting at 1 s tore down live handshakes.
+  tick(2_000);
+  a.onSignal(2, { hello: true });
+  expect(a.linksCreated).toBe(1);
+  tick(DEFAULT_MESH_CONFIG.helloGuardMs - 2_000);
+  a.onSignal(2, { hello: true });
+  expect(a.linksCreated).toBe(2);
+
+  b.reset(2, []);
+  b.setMembers(both);
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  // 2 reloaded: our link still looks open, but 2 has none. Its hello restarts the link at once.
+  a.onSignal(2, { hello: true });
+  expect(a.linksCreated).toBe(3);
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
 });

@@ -20,6 +20,13 @@ export interface MeshConfig {
   relayPingMs: number;
   /** An unopened link is abandoned after this long. */
   connectTimeoutMs: number;
+  /**
+   * The higher ID waits this long for the lower one's offer before it asks for one (a hello). Asking at once
+   * cost a storm of restarted links when signals were slow: every handshake still in flight was torn down.
+   */
+  helloAfterMs: number;
+  /** A hello does not restart an unopened link younger than this: its offer may still be on the way. */
+  helloGuardMs: number;
   /** First retry delay; doubles up to maxBackoffMs, back to the start once a link opens. */
   backoffMs: number;
   maxBackoffMs: number;
@@ -32,6 +39,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   pingMs: 250,
   relayPingMs: 2000,
   connectTimeoutMs: 10_000,
+  helloAfterMs: 1_500,
+  helloGuardMs: 3_000,
   backoffMs: 500,
   maxBackoffMs: 8_000,
   maxLinks: 450,
@@ -145,7 +154,7 @@ export class Mesh {
           id: m.id,
           link: null,
           connected: m.connected,
-          retryAt: now,
+          retryAt: this.firstTry(m.id, now),
           backoff: this.config.backoffMs,
           lastPing: -Infinity,
           lastRelayPing: -Infinity,
@@ -156,7 +165,7 @@ export class Mesh {
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
         // Back from grace (a reload or a blip): connect now rather than at the next backoff.
-        p.retryAt = now;
+        p.retryAt = this.firstTry(m.id, now);
         p.backoff = this.config.backoffMs;
       }
       p.connected = m.connected;
@@ -169,6 +178,11 @@ export class Mesh {
     }
     this.replayEarly(now);
     this.hooks.onChange?.();
+  }
+
+  /** The lower ID offers at once; the higher one gives that offer time to arrive before asking for it. */
+  private firstTry(peer: number, now: number): number {
+    return this.self < peer ? now : now + this.config.helloAfterMs;
   }
 
   private keepEarly(from: number, data: unknown): void {
@@ -256,10 +270,11 @@ export class Mesh {
     const env = data as Record<string, unknown>;
     const now = this.hooks.now();
     if (env.hello === true) {
-      // Only the lower ID initiates; a hello asks it to, because the responder has no working link.
+      // Only the lower ID initiates; a hello asks it to, because the responder has no working link. An open
+      // link here is one the responder lost (it reloaded); an unopened one may just be slow.
       if (this.self > from) return;
       const rec = p.link;
-      if (rec && !rec.open && now - rec.createdAt < 1000) return; // our offer is already on its way
+      if (rec && !rec.open && now - rec.createdAt < this.config.helloGuardMs) return;
       this.dropLink(p);
       this.reconnect(p, now);
       return;
