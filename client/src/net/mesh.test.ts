@@ -8,6 +8,7 @@ function pair() {
   let clock = 0;
   let epoch = 0;
   const inbox: { to: number; from: number; data: SignalEnvelope }[] = [];
+  const sent: { from: number; tag: string }[] = [];
   const meshes = new Map<number, Mesh>();
   const hooks = (self: number): MeshHooks => ({
     factory: net.factory(),
@@ -21,6 +22,7 @@ function pair() {
     delay: (fn) => fn(),
     onCore: () => {},
     onBadFrame: () => {},
+    onSent: (_to, tag) => sent.push({ from: self, tag }),
   });
   const a = new Mesh(hooks(1));
   const b = new Mesh(hooks(2));
@@ -33,7 +35,7 @@ function pair() {
       net.flush();
     }
   };
-  return { a, b, deliver, tick: (ms: number) => (clock += ms) };
+  return { a, b, deliver, sent, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -104,4 +106,26 @@ test('a hello leaves a young handshake alone, but restarts a stalled one or a li
   expect(a.linksCreated).toBe(3);
   deliver();
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+});
+
+test('a link busy with core traffic is pinged once per rttMs; a quiet one every pingMs', () => {
+  const { a, b, deliver, sent, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  b.setMembers(both);
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  const pings = () => sent.filter((s) => s.from === 1 && s.tag === 'ping').length;
+  const count = (busy: boolean) => {
+    const before = pings();
+    for (let t = 0; t < 2_000; t += 10) {
+      tick(10);
+      if (busy && t % 250 === 0) a.send(2, '{"k":"core","m":{"t":"hb"}}', 'hb');
+      deliver();
+    }
+    return pings() - before;
+  };
+  expect(count(true)).toBe(2_000 / DEFAULT_MESH_CONFIG.rttMs);
+  expect(count(false)).toBe(2_000 / DEFAULT_MESH_CONFIG.pingMs);
 });

@@ -14,8 +14,13 @@ export type SignalEnvelope = { e: string; d: unknown } | { hello: true };
 export interface MeshConfig {
   /** A direct link that delivered nothing for this long is not trusted for sending: relay instead. */
   staleMs: number;
-  /** Ping period on open links (RTT, and keeps a quiet link provably alive). */
+  /** An open link that carried nothing of ours for this long gets a ping, so the far side sees it alive. */
   pingMs: number;
+  /**
+   * An RTT sample is taken this often on an open link even when core traffic keeps it busy. Pinging every
+   * link at the heartbeat rate on top of the heartbeats tripled the frames per link (ping, pong, heartbeat).
+   */
+  rttMs: number;
   /** Ping period through the relay, for the RTT of relayed peers. */
   relayPingMs: number;
   /** An unopened link is abandoned after this long. */
@@ -37,6 +42,7 @@ export interface MeshConfig {
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
   staleMs: 750,
   pingMs: 250,
+  rttMs: 1000,
   relayPingMs: 2000,
   connectTimeoutMs: 10_000,
   helloAfterMs: 1_500,
@@ -86,6 +92,8 @@ interface PeerRec {
   retryAt: number;
   backoff: number;
   lastPing: number;
+  /** When a frame of ours last left on the direct link. */
+  lastSent: number;
   lastRelayPing: number;
   rtt: number | null;
   heardAt: number | null;
@@ -157,6 +165,7 @@ export class Mesh {
           retryAt: this.firstTry(m.id, now),
           backoff: this.config.backoffMs,
           lastPing: -Infinity,
+          lastSent: -Infinity,
           lastRelayPing: -Infinity,
           rtt: null,
           heardAt: null,
@@ -230,7 +239,11 @@ export class Mesh {
       }
       if (!p.link && p.connected && now >= p.retryAt) this.reconnect(p, now);
       if (this.cuts.has(p.id)) continue;
-      if (p.link?.open && now - p.lastPing >= this.config.pingMs) {
+      if (
+        p.link?.open &&
+        (now - p.lastPing >= this.config.rttMs ||
+          now - Math.max(p.lastPing, p.lastSent) >= this.config.pingMs)
+      ) {
         p.lastPing = now;
         this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'direct');
       } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
@@ -369,6 +382,7 @@ export class Mesh {
     const direct = force ? force === 'direct' : !!p && this.isDirect(p, now);
     if (direct) {
       if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
+        p.lastSent = now;
         this.hooks.onSent?.(to, tag, 'direct');
         return;
       }
