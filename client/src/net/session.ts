@@ -13,7 +13,7 @@ import {
   timingFromMs,
   type View,
 } from '../core/index.ts';
-import { type AppStore, appendLog, describeEvent, type LogKind } from '../store/store.ts';
+import { type AppStore, appendLog, describeEvent, LOG_CAP, type LogKind } from '../store/store.ts';
 import { encodeFrame } from './frames.ts';
 import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
@@ -96,6 +96,7 @@ export class Session {
   private lastPublish = Number.NEGATIVE_INFINITY;
   private lastCheck = Number.NEGATIVE_INFINITY;
   private lastKey = '';
+  private pendingLog: { kind: LogKind; text: string; at: number }[] = [];
   private rosterVersion = 0;
   private serverVersion = -1;
   private latestRoster: RosterMsg | null = null;
@@ -428,34 +429,32 @@ export class Session {
   }
 
   private onEvents(events: CoreEvent[]): void {
-    const at = this.deps.now() - this.deps.store.getState().session.startedAt;
-    this.deps.store.setState((s) => {
-      let log = s.log;
-      const q = this.player?.view().quorum;
-      for (const e of events) {
-        // A role change is easier to follow with the quorum it was decided under.
-        const extra = e.kind === 'role' && q ? ` (live ${q.live} of ${q.members})` : '';
-        log = appendLog({ ...s, log }, e.kind as LogKind, describeEvent(e) + extra, at).log;
-      }
-      return { log };
-    });
-    this.lastCheck = Number.NEGATIVE_INFINITY;
-    this.lastPublish = Number.NEGATIVE_INFINITY;
+    const q = this.player?.view().quorum;
+    for (const e of events) {
+      // A role change is easier to follow with the quorum it was decided under.
+      const extra = e.kind === 'role' && q ? ` (live ${q.live} of ${q.members})` : '';
+      this.log(e.kind as LogKind, describeEvent(e) + extra);
+    }
   }
 
   private publish(force: boolean): void {
     const p = this.player;
     if (!p) return;
     const now = this.deps.now();
+    // Events and log lines wait for the next slot too: while eight players connect, publishing each one at
+    // once re-rendered the room so often that the tab's own signaling messages queued for seconds.
     if (!force && now - this.lastCheck < PUBLISH_MS) return;
     this.lastCheck = now;
     const view = p.view();
     const net = this.mesh.info();
     const key = visibleKey(view, net);
-    if (!force && key === this.lastKey && now - this.lastPublish < REFRESH_MS) return;
+    const lines = this.pendingLog.splice(0);
+    if (!force && lines.length === 0 && key === this.lastKey && now - this.lastPublish < REFRESH_MS) return;
     this.lastKey = key;
     this.lastPublish = now;
     this.deps.store.setState((s) => {
+      let log = s.log;
+      for (const l of lines) log = appendLog({ ...s, log }, l.kind, l.text, l.at).log;
       const last = s.timeline[s.timeline.length - 1];
       const timeline =
         !last || last.term !== view.term || last.leader !== view.leader
@@ -467,6 +466,7 @@ export class Session {
       return {
         view,
         timeline,
+        log,
         net,
         stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
       };
@@ -491,8 +491,13 @@ export class Session {
     }
   }
 
+  /** Log lines go out with the next view (publish), or at once while there is no player to publish. */
   private log(kind: LogKind, text: string): void {
     const at = this.deps.now() - this.deps.store.getState().session.startedAt;
+    if (this.player && !this.stopped) {
+      if (this.pendingLog.length < LOG_CAP) this.pendingLog.push({ kind, text, at });
+      return;
+    }
     this.deps.store.setState((s) => appendLog(s, kind, text, at));
   }
 
