@@ -129,10 +129,11 @@ export async function openTab(
   url: string,
   meshWant = Number.POSITIVE_INFINITY,
   wait = true,
+  extraInit = '',
 ): Promise<Tab> {
   const context = await browser.newContext();
   await context.addInitScript({
-    content: `(${WATCH_SRC})(${Number.isFinite(meshWant) ? meshWant : 'Infinity'});`,
+    content: `(${WATCH_SRC})(${Number.isFinite(meshWant) ? meshWant : 'Infinity'});${extraInit}`,
   });
   const page = await context.newPage();
   await page.goto(url);
@@ -178,12 +179,20 @@ export async function directCount(tab: Tab): Promise<number> {
   return tab.page.locator('[data-testid="peer"][data-state="direct"]').count();
 }
 
-/** Polls `cond` every 25 ms until it holds or `ms` passes (bounded). */
-export async function until(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+/**
+ * Polls `cond` until it holds or `ms` passes (bounded). Every poll is a CDP round trip into each tab, through
+ * threads Chromium runs at display priority: poll slowly where the page records its own timestamps.
+ */
+export async function until(
+  cond: () => Promise<boolean> | boolean,
+  ms: number,
+  what: string,
+  everyMs = 25,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }

@@ -1,0 +1,210 @@
+// Diagnostic, not part of `npm run bench`: opens 8 tabs into one room at once and prints, per tab, when each
+// RTCPeerConnection was made and reached each state, then every offer, answer and hello with the time it took
+// from the sender's WebSocket to the receiver's. Shows where a slow mesh spends its time.
+//
+//   npx tsx bench/mesh-timeline.ts [--tabs 8] [--bare] [--no-build] [--url http://…] [--hold s] [--profile]
+//
+// --bare serves bench/bare (the same Session, Mesh and core without the React UI) instead of the app;
+// --profile prints one tab's busiest functions over 5 s of steady state (--profile-start: from the start).
+
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  closeTab,
+  launch,
+  loadedAt,
+  meshAt,
+  openTab,
+  roomUrl,
+  Server,
+  type Tab,
+  tabId,
+  until,
+} from './lib/browser.ts';
+
+const arg = (name: string, d: number) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : d;
+};
+const TABS = arg('--tabs', 8);
+const bareDir = join(tmpdir(), 'lockstep-bare');
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+const PC_WATCH = `(() => {
+  const Orig = window.RTCPeerConnection;
+  const log = (window.__pc = []);
+  let n = 0;
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Orig(...args);
+    const id = ++n;
+    const at = (what) => log.push({ pc: id, t: Date.now(), what });
+    at('new');
+    const srd = pc.setRemoteDescription.bind(pc);
+    pc.setRemoteDescription = (d) => { at('srd:' + (d && d.type)); return srd(d); };
+    pc.addEventListener('signalingstatechange', () => at('sig:' + pc.signalingState));
+    pc.addEventListener('icegatheringstatechange', () => at('gather:' + pc.iceGatheringState));
+    pc.addEventListener('iceconnectionstatechange', () => at('ice:' + pc.iceConnectionState));
+    pc.addEventListener('connectionstatechange', () => at('conn:' + pc.connectionState));
+    const cdc = pc.createDataChannel.bind(pc);
+    pc.createDataChannel = (...a) => { const dc = cdc(...a); dc.addEventListener('open', () => at('dc:open')); return dc; };
+    pc.addEventListener('datachannel', (e) => e.channel.addEventListener('open', () => at('dc:open')));
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Orig.prototype;
+  const WS = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new WS(...args);
+    log.push({ pc: 0, t: Date.now(), what: 'ws:new' });
+    ws.addEventListener('open', () => log.push({ pc: 0, t: Date.now(), what: 'ws:open' }));
+    ws.addEventListener('close', (e) => log.push({ pc: 0, t: Date.now(), what: 'ws:close ' + e.code + ' ' + e.reason }));
+    const send = ws.send.bind(ws);
+    ws.send = (d) => {
+      const x = String(d);
+      if (x === '3') log.push({ pc: 0, t: Date.now(), what: 'ws:pong' });
+      const m = /"signal",\\{"to":(\\d+),"data":\\{"e":"[^"]*","d":\\{"type":"(offer|answer)"/.exec(x) || /"signal",\\{"to":(\\d+),"data":\\{"(hello)"/.exec(x);
+      if (m) log.push({ pc: -1, t: Date.now(), what: 'out ' + m[2] + ' to ' + m[1] });
+      return send(d);
+    };
+    let first = true;
+    ws.addEventListener('message', (e) => {
+      const x = String(e.data);
+      if (first || x === '2') { first = false; log.push({ pc: 0, t: Date.now(), what: 'ws:msg ' + x.slice(0, 40) }); }
+      const m = /"signal",\\{"from":(\\d+),"data":\\{"e":"[^"]*","d":\\{"type":"(offer|answer)"/.exec(x) || /"signal",\\{"from":(\\d+),"data":\\{"(hello)"/.exec(x);
+      if (m) log.push({ pc: -1, t: Date.now(), what: 'in ' + m[2] + ' from ' + m[1] });
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = WS.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+  try {
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) log.push({ pc: 0, t: Math.round(performance.timeOrigin + e.startTime), what: 'longtask:' + Math.round(e.duration) }); }).observe({ type: 'longtask', buffered: true });
+  } catch {}
+  const marks = ['DOMContentLoaded', 'load'];
+  for (const m of marks) window.addEventListener(m, () => log.push({ pc: 0, t: Date.now(), what: m }));
+  new MutationObserver(() => {
+    const el = document.querySelector('[data-testid="self-id"]');
+    if (el && /^\\d+$/.test(el.textContent.trim()) && !window.__selfShown) { window.__selfShown = 1; log.push({ pc: 0, t: Date.now(), what: 'self-id ' + el.textContent }); }
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+})();`;
+
+async function main() {
+  const bare = process.argv.includes('--bare');
+  if (bare && !process.argv.includes('--no-build')) {
+    const { build } = await import('vite');
+    await build({
+      configFile: false,
+      root: `${root}bench/bare`,
+      logLevel: 'error',
+      build: { outDir: bareDir, emptyOutDir: true },
+    });
+  } else if (!process.argv.includes('--no-build'))
+    execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
+  const server = new Server();
+  const url = process.argv[process.argv.indexOf('--url') + 1];
+  if (process.argv.includes('--url') && url) server.url = url;
+  else await server.start({ GRACE_MS: '2000', STATIC_DIR: bare ? bareDir : `${root}dist/client` });
+  const browser = await launch();
+  try {
+    const room = `tl${Date.now().toString(36)}`;
+    const t0 = Date.now();
+    const tabs: Tab[] = await Promise.all(
+      Array.from({ length: TABS }, (_, i) =>
+        openTab(
+          browser,
+          roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
+          TABS - 1,
+          false,
+          PC_WATCH,
+        ),
+      ),
+    );
+    const early = process.argv.includes('--profile-start') ? profile(tabs[tabs.length - 1]!) : null;
+    await Promise.all(tabs.map((t) => tabId(t, 60_000)));
+    const loads = await Promise.all(tabs.map(loadedAt));
+    const lastLoad = Math.max(...loads);
+    await until(
+      async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
+      30_000,
+      'full mesh',
+      500,
+    ).catch((e) => console.log(String(e)));
+    await early;
+    const mesh = await Promise.all(tabs.map(meshAt));
+    console.log(
+      `last load at +${lastLoad - t0} ms; mesh at ${mesh.map((m) => (m ? m - lastLoad : 'never')).join(', ')} (ms after last load)`,
+    );
+    const sig: { tab: number; t: number; what: string }[] = [];
+    for (const t of tabs) {
+      const log =
+        (await t.page.evaluate(
+          () => (window as unknown as { __pc: { pc: number; t: number; what: string }[] }).__pc,
+        )) ?? [];
+      const byPc = new Map<number, string[]>();
+      for (const e of log) {
+        const l = byPc.get(e.pc) ?? [];
+        l.push(`${e.what}@${e.t - lastLoad}`);
+        byPc.set(e.pc, l);
+      }
+      for (const e of log) if (e.pc === -1) sig.push({ tab: t.id, t: e.t - lastLoad, what: e.what });
+      console.log(`tab ${t.id} (load ${loads[tabs.indexOf(t)]! - lastLoad}):`);
+      for (const [pc, l] of byPc) console.log(`  pc${pc}: ${l.join(' ')}`);
+    }
+    // Each offer/answer/hello: when the sender emitted it and when the receiver got it.
+    const outs = sig.filter((x) => x.what.startsWith('out '));
+    const ins = sig.filter((x) => x.what.startsWith('in '));
+    const used = new Set<number>();
+    for (const o of outs.sort((a, b) => a.t - b.t)) {
+      const [, kind = '', , to] = o.what.split(' ');
+      const i = ins.findIndex(
+        (x, k) =>
+          !used.has(k) && x.tab === Number(to) && x.what === `in ${kind} from ${o.tab}` && x.t >= o.t - 5,
+      );
+      if (i >= 0) used.add(i);
+      console.log(
+        `${String(Math.round(o.t)).padStart(6)} ${o.tab}→${to} ${kind.padEnd(6)} ${i >= 0 ? `+${Math.round(ins[i]!.t - o.t)} ms` : 'never arrived'}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1000 * arg('--hold', 0)));
+    if (process.argv.includes('--profile')) await profile(tabs[0]!);
+    await Promise.all(tabs.map(closeTab));
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
+/** 5 s of one tab's steady state: its renderer's busiest functions and its rendering counters. */
+async function profile(tab: Tab) {
+  const cdp = await tab.context.newCDPSession(tab.page);
+  await cdp.send('Performance.enable');
+  const before = (await cdp.send('Performance.getMetrics')).metrics;
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.start');
+  await new Promise((r) => setTimeout(r, arg('--profile-ms', 5000)));
+  const { profile: p } = await cdp.send('Profiler.stop');
+  const after = (await cdp.send('Performance.getMetrics')).metrics;
+  const m = (l: typeof before, k: string) => l.find((x) => x.name === k)?.value ?? 0;
+  for (const k of [
+    'TaskDuration',
+    'ScriptDuration',
+    'LayoutDuration',
+    'RecalcStyleDuration',
+    'LayoutCount',
+    'RecalcStyleCount',
+    'JSHeapUsedSize',
+  ])
+    console.log(`${k}: ${(m(after, k) - m(before, k)).toFixed(3)} (now ${m(after, k).toFixed(1)})`);
+  const self = new Map<string, number>();
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  p.samples?.forEach((s, i) => {
+    const n = byId.get(s)!;
+    const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+    self.set(k, (self.get(k) ?? 0) + (p.timeDeltas?.[i] ?? 0));
+  });
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`${(v / 1000).toFixed(0).padStart(6)} ms ${k}`);
+}
+
+await main();
