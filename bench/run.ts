@@ -154,14 +154,14 @@ async function advance(url: string) {
         const p = new HeadlessPlayer({ url, room, name: `a${i + 1}`, settings: { ...TIMING, stages } });
         const at = new Map<number, number>();
         let seen = 0;
-        // The core's advance event is logged synchronously when the ADVANCE is applied.
+        // Log entries carry the time the core applied the ADVANCE (they reach the store with the next view).
         unsubs.push(
           p.store.subscribe((s) => {
             for (const e of s.log) {
               if (e.seq <= seen) continue;
               seen = e.seq;
               const m = e.kind === 'advance' ? /stage (\d+)/.exec(e.text) : null;
-              if (m && !at.has(Number(m[1]))) at.set(Number(m[1]), performance.now());
+              if (m && !at.has(Number(m[1]))) at.set(Number(m[1]), s.session.startedAt + e.at);
             }
           }),
         );

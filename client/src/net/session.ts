@@ -435,6 +435,10 @@ export class Session {
       const extra = e.kind === 'role' && q ? ` (live ${q.live} of ${q.members})` : '';
       this.log(e.kind as LogKind, describeEvent(e) + extra);
     }
+    // What the room is about (stage, leader, role) shows at the next tick; the rest waits for its slot.
+    if (events.some((e) => e.kind === 'advance' || e.kind === 'leader' || e.kind === 'role')) {
+      this.lastCheck = Number.NEGATIVE_INFINITY;
+    }
   }
 
   private publish(force: boolean): void {
