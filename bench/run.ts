@@ -467,25 +467,23 @@ async function main(): Promise<void> {
     await step('mesh formation', async () => {
       r.meshFormationMs = await meshFormation(b, server);
     });
+    // Failover as a multiple of the room's timeout.
+    const toTimeout = (d: Dist): Dist => ({
+      median: round(d.median / TIMING.timeoutMs, 3),
+      p99: round(d.p99 / TIMING.timeoutMs, 3),
+      n: d.n,
+    });
     await step('failover', async () => {
       const f = await failovers(b, server);
       r.crashFailoverMs = f.crash;
-      r.crashFailoverRatio = {
-        median: round(f.crash.median / TIMING.timeoutMs, 3),
-        p99: round(f.crash.p99 / TIMING.timeoutMs, 3),
-        n: f.crash.n,
-      };
+      r.crashFailoverRatio = toTimeout(f.crash);
       r.closeFailoverMs = f.close;
     });
     await step(`room of ${N.room}`, async () => {
       const x = await room32(b, server);
       r.room32LeaderMs = x.leaderMs;
       r.room32FailoverMs = x.failover;
-      r.room32FailoverRatio = {
-        median: round(x.failover.median / TIMING.timeoutMs, 3),
-        p99: round(x.failover.p99 / TIMING.timeoutMs, 3),
-        n: x.failover.n,
-      };
+      r.room32FailoverRatio = toTimeout(x.failover);
       r.heartbeatMsgsPerPeerPerSec = x.hb;
     });
   } finally {

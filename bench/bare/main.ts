@@ -2,36 +2,21 @@
 // bench reads (self-id, leader-id, peer states). `bench/mesh-timeline.ts --bare` compares it with the real app,
 // which tells how much of mesh formation the UI costs.
 
-import { Session } from '../../client/src/net/session.ts';
-import { SocketSignaling } from '../../client/src/net/signaling.ts';
-import { simplePeerFactory } from '../../client/src/net/simplePeerLink.ts';
+import { installPageHide, openSession } from '../../client/src/net/live.ts';
 import { type AppState, appStore, peerRows } from '../../client/src/store/index.ts';
 
 const room = /^\/r\/([^/]+)/.exec(location.pathname)?.[1] ?? 'bare';
 const q = new URLSearchParams(location.search);
-const session = new Session(
-  {
-    room,
-    name: q.get('name') ?? 'bare',
-    settings: {
-      heartbeatMs: Number(q.get('heartbeatMs') ?? 250),
-      timeoutMs: Number(q.get('timeoutMs') ?? 1500),
-    },
+// The tab's real wiring (live.ts): the same signaling, peers, timers, storage and store as the app.
+openSession({
+  room,
+  name: q.get('name') ?? 'bare',
+  settings: {
+    heartbeatMs: Number(q.get('heartbeatMs') ?? 250),
+    timeoutMs: Number(q.get('timeoutMs') ?? 1500),
   },
-  {
-    signaling: new SocketSignaling(),
-    factory: simplePeerFactory,
-    store: appStore,
-    now: () => performance.now(),
-    storage: window.sessionStorage,
-    setInterval: (fn, ms) => window.setInterval(fn, ms),
-    clearInterval: (h) => window.clearInterval(h as number),
-    setTimeout: (fn, ms) => window.setTimeout(fn, ms),
-    random: Math.random,
-  },
-);
-session.start();
-addEventListener('pagehide', () => session.goodbye());
+});
+installPageHide();
 
 const selfEl = document.querySelector('[data-testid="self-id"]')!;
 const leaderEl = document.querySelector('[data-testid="leader-id"]')!;

@@ -13,7 +13,14 @@ import {
   timingFromMs,
   type View,
 } from '../core/index.ts';
-import { type AppStore, appendLog, describeEvent, LOG_CAP, type LogKind } from '../store/store.ts';
+import {
+  type AppStore,
+  appendLines,
+  appendLog,
+  describeEvent,
+  LOG_CAP,
+  type LogKind,
+} from '../store/store.ts';
 import { encodeFrame } from './frames.ts';
 import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
@@ -457,8 +464,6 @@ export class Session {
     this.lastKey = key;
     this.lastPublish = now;
     this.deps.store.setState((s) => {
-      let log = s.log;
-      for (const l of lines) log = appendLog({ ...s, log }, l.kind, l.text, l.at).log;
       const last = s.timeline[s.timeline.length - 1];
       const timeline =
         !last || last.term !== view.term || last.leader !== view.leader
@@ -470,7 +475,7 @@ export class Session {
       return {
         view,
         timeline,
-        log,
+        ...(lines.length > 0 ? appendLines(s, lines) : {}),
         net,
         stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
       };

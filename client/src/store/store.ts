@@ -166,9 +166,17 @@ export type AppStore = ReturnType<typeof createAppStore>;
 let logSeq = 0;
 
 export function appendLog(state: AppState, kind: LogKind, text: string, at: number): Pick<AppState, 'log'> {
-  const log = state.log.length >= LOG_CAP ? state.log.slice(-LOG_CAP + 1) : state.log.slice();
-  log.push({ seq: ++logSeq, at, wall: Date.now(), kind, text });
-  return { log };
+  return appendLines(state, [{ kind, text, at }]);
+}
+
+/** Several lines in one copy of the log, which keeps its newest LOG_CAP entries. */
+export function appendLines(
+  state: AppState,
+  lines: readonly { kind: LogKind; text: string; at: number }[],
+): Pick<AppState, 'log'> {
+  const wall = Date.now();
+  const log = [...state.log, ...lines.map((l) => ({ seq: ++logSeq, wall, ...l }))];
+  return { log: log.length > LOG_CAP ? log.slice(-LOG_CAP) : log };
 }
 
 export function describeEvent(e: CoreEvent): string {
