@@ -6,6 +6,29 @@ import type { LinkEvents, PeerLink } from './transport.ts';
 
 const decoder = new TextDecoder();
 
+const isTcpCandidate = (line: string) => /^(?:a=)?candidate:\S+ \d+ tcp /i.test(line);
+
+/**
+ * The signal without its ICE-TCP candidates, or null when nothing is left to send. Every TCP candidate
+ * pair costs each side a socket that libwebrtc holds until the connection closes: in a mesh of N that is
+ * O(N²) sockets (a room of 32 headless players ran out of 20,000 descriptors). UDP-blocked networks get
+ * through TURN (over TCP or TLS) instead.
+ */
+export function withoutTcpCandidates(data: unknown): unknown {
+  if (typeof data !== 'object' || data === null) return data;
+  const d = data as { candidate?: { candidate?: unknown }; sdp?: unknown };
+  const c = d.candidate?.candidate;
+  if (typeof c === 'string' && isTcpCandidate(c)) return null;
+  if (typeof d.sdp === 'string' && /^a=candidate:.* tcp /im.test(d.sdp)) {
+    const sdp = d.sdp
+      .split('\r\n')
+      .filter((l) => !isTcpCandidate(l))
+      .join('\r\n');
+    return { ...d, sdp };
+  }
+  return data;
+}
+
 export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents): PeerLink {
   let gone = false;
   const close = (reason: string) => {
@@ -13,7 +36,10 @@ export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents
     gone = true;
     events.close(reason);
   };
-  peer.on('signal', (data) => events.signal(data));
+  peer.on('signal', (data) => {
+    const usable = withoutTcpCandidates(data);
+    if (usable !== null) events.signal(usable);
+  });
   peer.on('connect', () => events.open());
   peer.on('data', (data: unknown) => {
     if (typeof data === 'string') events.data(data);
@@ -32,9 +58,11 @@ export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents
       }
     },
     signal(data) {
-      if (gone) return;
+      // Dropped on the way in too: an older client may still send them.
+      const usable = withoutTcpCandidates(data);
+      if (gone || usable === null) return;
       try {
-        peer.signal(data as SimplePeer.SignalData);
+        peer.signal(usable as SimplePeer.SignalData);
       } catch (err) {
         close(`bad signal: ${(err as Error).message}`);
       }

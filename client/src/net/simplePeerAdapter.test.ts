@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { withoutTcpCandidates } from './simplePeerAdapter.ts';
+
+const udp = 'candidate:842163049 1 udp 1677729535 192.0.2.7 49203 typ host generation 0';
+const tcp = 'candidate:1890537 1 tcp 1518280447 192.0.2.7 9 typ host tcptype active generation 0';
+
+describe('withoutTcpCandidates', () => {
+  it('drops a trickled TCP candidate and keeps a UDP one', () => {
+    expect(withoutTcpCandidates({ type: 'candidate', candidate: { candidate: tcp, sdpMid: '0' } })).toBeNull();
+    const u = { type: 'candidate', candidate: { candidate: udp, sdpMid: '0' } };
+    expect(withoutTcpCandidates(u)).toBe(u);
+  });
+
+  it('strips TCP candidate lines from an SDP and leaves the rest as it was', () => {
+    const sdp = ['v=0', `a=${udp}`, `a=${tcp}`, 'a=ice-ufrag:x', ''].join('\r\n');
+    expect(withoutTcpCandidates({ type: 'offer', sdp })).toEqual({
+      type: 'offer',
+      sdp: ['v=0', `a=${udp}`, 'a=ice-ufrag:x', ''].join('\r\n'),
+    });
+  });
+
+  it('passes anything else through unread', () => {
+    const r = { renegotiate: true };
+    expect(withoutTcpCandidates(r)).toBe(r);
+    expect(withoutTcpCandidates('x')).toBe('x');
+    expect(withoutTcpCandidates(null)).toBeNull();
+  });
+});
