@@ -1,5 +1,6 @@
-// `npm run bench [-- --quick] [-- --check]`: every figure of docs/benchmarks.md in one run. Loopback only;
-// every wait is bounded. Writes bench/results/latest.json and appends a row to docs/benchmarks.md.
+// `npm run bench [-- --quick] [-- --check] [-- --only part,…]`: every figure of docs/benchmarks.md in one
+// run. Loopback only; every wait is bounded. Writes bench/results/latest.json and appends a row to
+// docs/benchmarks.md; `--only` (for diagnosis) runs the named parts and only prints them.
 
 import { execFileSync, spawn } from 'node:child_process';
 import {
@@ -37,13 +38,28 @@ import {
 import { median, percentile, round } from './lib/stats.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const args = new Set(process.argv.slice(2));
-for (const a of args) {
-  if (a !== '--quick' && a !== '--check') {
-    console.error(`bench: unknown option ${a}\nusage: npm run bench [-- --quick] [-- --check]`);
+const PARTS = ['bundle', 'simulator', 'capacity', 'advance', 'mesh', 'failover', 'room'] as const;
+const USAGE = `usage: npm run bench [-- --quick] [-- --check] [-- --only ${PARTS.join(',')}]`;
+const argv = process.argv.slice(2);
+const args = new Set<string>();
+let only: Set<string> | null = null;
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i]!;
+  if (a === '--only') {
+    const names = (argv[++i] ?? '').split(',').filter(Boolean);
+    const bad = names.filter((n) => !(PARTS as readonly string[]).includes(n));
+    if (names.length === 0 || bad.length > 0) {
+      console.error(`bench: --only takes part names, not "${bad.join(',') || argv[i] || ''}"\n${USAGE}`);
+      process.exit(2);
+    }
+    only = new Set(names);
+  } else if (a === '--quick' || a === '--check') args.add(a);
+  else {
+    console.error(`bench: unknown option ${a}\n${USAGE}`);
     process.exit(2);
   }
 }
+const wanted = (part: (typeof PARTS)[number]) => only === null || only.has(part);
 const QUICK = args.has('--quick');
 const TIMING = { heartbeatMs: 250, timeoutMs: 1500 };
 const N = {
@@ -351,7 +367,18 @@ async function room32(browser: Browser, server: Server) {
         (await Promise.all(tabs.map(currentLeader))).every((l) => l === 1),
       30_000,
       `${N.room} players agreeing on leader 1`,
-    );
+    ).catch(async (err: Error) => {
+      // Who disagrees, and how: the views by leader/term/role, and the tabs' leaders.
+      const count = new Map<string, number>();
+      for (const v of botViews()) {
+        const k = `leader ${v.leader} term ${v.term} ${v.role}`;
+        count.set(k, (count.get(k) ?? 0) + 1);
+      }
+      const tabLeaders = await Promise.all(tabs.map(currentLeader));
+      throw new Error(
+        `${err.message} (bots: ${[...count].map(([k, n]) => `${n}× ${k}`).join(', ')}; tabs: ${tabLeaders.join(', ')})`,
+      );
+    });
     const tabFirst = await Promise.all(tabs.map((t) => leaderShownAt(t, 1, 0)));
     const leaderMs = Math.max(0, Math.max(...firstBotAt(1, 0), ...(tabFirst as number[])) - lastJoin);
     log(`room of ${N.room}: one leader ${Math.round(leaderMs)} ms after the last join`);
@@ -436,7 +463,8 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0]!;
   const r: Results = {};
   const errors: string[] = [];
-  const step = async (name: string, fn: () => Promise<void> | void) => {
+  const step = async (name: string, on: boolean, fn: () => Promise<void> | void) => {
+    if (!on) return;
     log(`${name}…`);
     try {
       await fn();
@@ -446,15 +474,17 @@ async function main(): Promise<void> {
     }
   };
 
-  await step('bundle', () => void Object.assign(r, bundle()));
-  await step('simulator', () => void Object.assign(r, simulator()));
-  await step('signaling capacity', async () => void Object.assign(r, await capacity()));
+  // The tabs are served from this build, so the browser parts need it too.
+  const build = wanted('bundle') || wanted('mesh') || wanted('failover') || wanted('room');
+  await step('bundle', build, () => void Object.assign(r, bundle()));
+  await step('simulator', wanted('simulator'), () => void Object.assign(r, simulator()));
+  await step('signaling capacity', wanted('capacity'), async () => void Object.assign(r, await capacity()));
 
   const server = new Server();
   await server.start({ GRACE_MS: '2000', STATIC_DIR: clientDir });
   let browser: Browser | null = null;
   try {
-    await step('advance latency', async () => {
+    await step('advance latency', wanted('advance'), async () => {
       const a = await advance(server.url);
       r.advanceMs = a.advanceMs;
       r.advanceP50Ms = a.advanceMs.median;
@@ -462,9 +492,9 @@ async function main(): Promise<void> {
       r.rttMs = a.rttMs;
       r.rttP99Ms = a.rttMs.p99;
     });
-    browser = await launch();
-    const b = browser;
-    await step('mesh formation', async () => {
+    browser = wanted('mesh') || wanted('failover') || wanted('room') ? await launch() : null;
+    const b = browser as Browser;
+    await step('mesh formation', wanted('mesh'), async () => {
       r.meshFormationMs = await meshFormation(b, server);
     });
     // Failover as a multiple of the room's timeout.
@@ -473,13 +503,13 @@ async function main(): Promise<void> {
       p99: round(d.p99 / TIMING.timeoutMs, 3),
       n: d.n,
     });
-    await step('failover', async () => {
+    await step('failover', wanted('failover'), async () => {
       const f = await failovers(b, server);
       r.crashFailoverMs = f.crash;
       r.crashFailoverRatio = toTimeout(f.crash);
       r.closeFailoverMs = f.close;
     });
-    await step(`room of ${N.room}`, async () => {
+    await step(`room of ${N.room}`, wanted('room'), async () => {
       const x = await room32(b, server);
       r.room32LeaderMs = x.leaderMs;
       r.room32FailoverMs = x.failover;
@@ -492,7 +522,11 @@ async function main(): Promise<void> {
     rmSync(clientDir, { recursive: true, force: true });
   }
 
-  const goals = GOALS.map((g) => ({ key: g.key, goal: g.text, met: g.ok(r) }));
+  const goals = GOALS.filter((g) => only === null || g.key in r).map((g) => ({
+    key: g.key,
+    goal: g.text,
+    met: g.ok(r),
+  }));
   const out = {
     date: new Date().toISOString(),
     mode: QUICK ? 'quick' : 'full',
@@ -507,19 +541,24 @@ async function main(): Promise<void> {
     goals,
     errors,
   };
-  mkdirSync(`${root}bench/results`, { recursive: true });
-  writeFileSync(`${root}bench/results/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
-  appendRow(
-    out.date,
-    `${out.mode}, load ${out.machine.loadavg1.join('→')}`,
-    r,
-    goals.filter((g) => !g.met).map((g) => g.key),
-    errors.length,
-  );
+  // A partial run is not a row: its figures would read as a full run's.
+  if (only === null) {
+    mkdirSync(`${root}bench/results`, { recursive: true });
+    writeFileSync(`${root}bench/results/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
+    appendRow(
+      out.date,
+      `${out.mode}, load ${out.machine.loadavg1.join('→')}`,
+      r,
+      goals.filter((g) => !g.met).map((g) => g.key),
+      errors.length,
+    );
+  }
   console.log(JSON.stringify(r, null, 2));
   for (const g of goals) console.log(`${g.met ? 'met   ' : 'MISSED'} ${g.key} (${g.goal})`);
   for (const e of errors) console.log(`error  ${e}`);
-  log(`done in ${out.durationS} s; bench/results/latest.json and docs/benchmarks.md updated`);
+  log(
+    `done in ${out.durationS} s${only === null ? '; bench/results/latest.json and docs/benchmarks.md updated' : ''}`,
+  );
   if (args.has('--check') && (errors.length > 0 || goals.some((g) => !g.met))) process.exit(1);
   process.exit(0);
 }
