@@ -39,6 +39,10 @@ type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 
 interface PeerState {
   heard: number;
+  /** When our leader's tally last listed this peer as live (followers hear each other only in elections). */
+  vouched: number;
+  /** When this peer last beat to us naming another leader than ours (or none): it needs our beats. */
+  strayed: number;
   index: number;
   init: boolean;
   bye: boolean;
@@ -272,9 +276,10 @@ export class Player {
         .sort((a, b) => a - b)
         .map((id) => {
           const p = this.peers.get(id);
+          const last = p ? Math.max(p.heard, this.role === 'leader' ? NEVER : p.vouched) : NEVER;
           return {
             id,
-            silentTicks: p && p.heard !== NEVER ? this.now - p.heard : -1,
+            silentTicks: last !== NEVER ? this.now - last : -1,
             live: this.isLive(id),
             bye: p?.bye ?? false,
             stage: p?.stage ?? 0,
@@ -346,17 +351,34 @@ export class Player {
   private peer(id: Id): PeerState {
     let p = this.peers.get(id);
     if (!p) {
-      p = { heard: NEVER, index: 0, init: false, bye: false, stage: 0, term: 0, done: false };
+      p = {
+        heard: NEVER,
+        vouched: NEVER,
+        strayed: NEVER,
+        index: 0,
+        init: false,
+        bye: false,
+        stage: 0,
+        term: 0,
+        done: false,
+      };
       this.peers.set(id, p);
     }
     return p;
   }
 
+  /**
+   * Heard from within a timeout, or, for a follower or candidate, vouched for by our leader's tally within
+   * two: a leader's own view is first-hand only, so a vouch cannot outlive what vouched for it. Two timeouts,
+   * because a dead leader is noticed one timeout after its last tally and the election needs that roster.
+   */
   private isLive(id: Id): boolean {
     if (!this.members.has(id)) return false;
     if (id === this.self) return true;
     const p = this.peers.get(id);
-    return !!p && !p.bye && this.now - p.heard < this.timing.timeoutTicks;
+    if (!p || p.bye) return false;
+    if (this.now - p.heard < this.timing.timeoutTicks) return true;
+    return this.role !== 'leader' && this.now - p.vouched < 2 * this.timing.timeoutTicks;
   }
 
   private liveMembers(): Id[] {
@@ -421,11 +443,19 @@ export class Player {
     this.maybePropose();
   }
 
+  /**
+   * A follower with a live leader beats to the leader, whose tally tells the others it is alive, and to
+   * any peer that follows someone else (one cut off from the leader still catches up through us): a room
+   * costs O(N) heartbeats, not O(N²). The leader, candidates and the leaderless beat to all.
+   */
   private heartbeat(): void {
     const claim = this.role === 'leader';
     const tally = claim ? this.makeTally() : undefined;
+    const selective = this.role === 'follower' && this.leaderAlive();
     for (const id of this.members) {
       if (id === this.self) continue;
+      if (selective && id !== this.leader && !(this.now - this.peer(id).strayed < this.timing.timeoutTicks))
+        continue;
       const hb: Message = {
         t: 'hb',
         term: this.term,
@@ -727,6 +757,7 @@ export class Player {
   // ---------------------------------------------------------------- heartbeats and catch-up
 
   private onHeartbeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
+    if (msg.leader !== this.leader) peer.strayed = this.now;
     peer.stage = msg.stage;
     peer.index = msg.index;
     peer.init = msg.init;
@@ -753,6 +784,7 @@ export class Player {
         this.tryAcceptCoordinator(from, msg.term, true);
       } else if (msg.tally) {
         this.tally = msg.tally;
+        this.vouch(msg.tally, msg.term);
       }
     } else if (this.leader === from && this.role === 'follower') {
       // Our leader no longer claims leadership (it lost quorum): look again.
@@ -763,6 +795,21 @@ export class Player {
       this.noteDone(from, msg.stage, msg.done);
     }
     if (msg.index > this.log.length) this.requestSync(from);
+  }
+
+  /** What our leader's tally says of the others: alive, and their Done (for display only). */
+  private vouch(tally: Tally, term: number): void {
+    const done = new Set(tally.done);
+    for (const id of tally.live) {
+      if (id === this.self || id === this.leader || !this.members.has(id)) continue;
+      const p = this.peer(id);
+      p.vouched = this.now;
+      if (p.heard < this.now - this.timing.heartbeatTicks) {
+        p.stage = tally.stage;
+        p.term = term;
+        p.done = done.has(id);
+      }
+    }
   }
 
   private requestSync(from: Id): void {

@@ -43,7 +43,10 @@ export interface Tally {
 }
 
 export type Message =
-  /** Everyone to everyone: liveness, plus the sender's view (its Done doubles as a DONE retransmission). */
+  /**
+   * Liveness, plus the sender's view (its Done doubles as a DONE retransmission). From the leader to all;
+   * from a follower to its leader only, or to all while it has no live leader.
+   */
   | {
       t: 'hb';
       term: number;
@@ -116,7 +119,7 @@ export type CoreEvent =
 
 export interface PeerView {
   id: Id;
-  /** Ticks since anything was heard from this peer, or -1 if never. */
+  /** Ticks since this peer was heard from, or vouched for by our leader; -1 if never. */
   silentTicks: number;
   live: boolean;
   bye: boolean;
