@@ -108,7 +108,7 @@ test('a hello leaves a young handshake alone, but restarts a stalled one or a li
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
 });
 
-test('a link busy with core traffic is pinged once per rttMs; a quiet one every pingMs', () => {
+test('a link busy with core traffic is pinged once per rttMs; a quiet one every idlePingMs', () => {
   const { a, b, deliver, sent, tick } = pair();
   a.reset(1, []);
   b.reset(2, []);
@@ -121,11 +121,46 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
     const before = pings();
     for (let t = 0; t < 2_000; t += 10) {
       tick(10);
+      // Heartbeats both ways, as between a leader and a follower.
       if (busy && t % 250 === 0) a.send(2, '{"k":"core","m":{"t":"hb"}}', 'hb');
+      if (busy && t % 250 === 120) b.send(1, '{"k":"core","m":{"t":"hb"}}', 'hb');
       deliver();
     }
     return pings() - before;
   };
   expect(count(true)).toBe(2_000 / DEFAULT_MESH_CONFIG.rttMs);
-  expect(count(false)).toBe(2_000 / DEFAULT_MESH_CONFIG.pingMs);
+  expect(count(false)).toBe(Math.ceil(2_000 / DEFAULT_MESH_CONFIG.idlePingMs));
+});
+
+test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
+  const { a, b, deliver, sent, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  b.setMembers(both);
+  deliver();
+  const link = () => a.info().find((p) => p.id === 2)?.link;
+  // Silence for many stale periods costs nothing when nothing was asked of the link.
+  tick(5 * DEFAULT_MESH_CONFIG.staleMs);
+  expect(link()).toBe('open');
+  deliver();
+  // 2 stops answering (its tab froze): our next frame is owed an answer.
+  b.setCrashed(true);
+  const pings = () => sent.filter((s) => s.from === 1 && s.tag === 'ping').length;
+  const before = pings();
+  a.send(2, '{"k":"core","m":{"t":"hb"}}', 'hb');
+  for (let t = 0; t < DEFAULT_MESH_CONFIG.staleMs - 10; t += 10) {
+    tick(10);
+    deliver();
+  }
+  expect(link()).toBe('open');
+  expect(pings() - before).toBeGreaterThanOrEqual(1);
+  tick(20);
+  expect(link()).toBe('stale');
+  // An answer clears the debt at once.
+  b.setCrashed(false);
+  deliver();
+  tick(DEFAULT_MESH_CONFIG.pingMs);
+  deliver();
+  expect(link()).toBe('open');
 });

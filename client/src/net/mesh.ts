@@ -12,15 +12,23 @@ export type Via = 'direct' | 'relay';
 export type SignalEnvelope = { e: string; d: unknown } | { hello: true };
 
 export interface MeshConfig {
-  /** A direct link that delivered nothing for this long is not trusted for sending: relay instead. */
+  /**
+   * A direct link that has owed us an answer this long (we sent on it and heard nothing back) is not trusted
+   * for sending: relay instead. A link that is merely quiet owes nothing, so idle links need no chatter.
+   */
   staleMs: number;
-  /** An open link that carried nothing of ours for this long gets a ping, so the far side sees it alive. */
+  /** A link that has owed us an answer this long gets a ping, so a live far side clears the debt. */
   pingMs: number;
   /**
-   * An RTT sample is taken this often on an open link even when core traffic keeps it busy. Pinging every
-   * link at the heartbeat rate on top of the heartbeats tripled the frames per link (ping, pong, heartbeat).
+   * An RTT sample is taken this often on a link that carries our core traffic. Pinging every link at the
+   * heartbeat rate on top of the heartbeats tripled the frames per link (ping, pong, heartbeat).
    */
   rttMs: number;
+  /**
+   * A link that carries no core traffic of ours (followers reach each other only in elections) is pinged
+   * this often: its RTT for the players list, and a dead one shows before it is needed.
+   */
+  idlePingMs: number;
   /** Ping period through the relay, for the RTT of relayed peers. */
   relayPingMs: number;
   /** An unopened link is abandoned after this long. */
@@ -43,6 +51,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   staleMs: 750,
   pingMs: 250,
   rttMs: 1000,
+  idlePingMs: 2000,
   relayPingMs: 2000,
   connectTimeoutMs: 10_000,
   helloAfterMs: 1_500,
@@ -82,7 +91,8 @@ interface LinkRec {
   initiator: boolean;
   open: boolean;
   createdAt: number;
-  lastRx: number;
+  /** When we first sent on this link after it last delivered something: what it owes us an answer for. */
+  owedSince: number | null;
 }
 
 interface PeerRec {
@@ -92,7 +102,7 @@ interface PeerRec {
   retryAt: number;
   backoff: number;
   lastPing: number;
-  /** When a frame of ours last left on the direct link. */
+  /** When core traffic of ours last left on the direct link. */
   lastSent: number;
   lastRelayPing: number;
   rtt: number | null;
@@ -239,11 +249,14 @@ export class Mesh {
       }
       if (!p.link && p.connected && now >= p.retryAt) this.reconnect(p, now);
       if (this.cuts.has(p.id)) continue;
-      if (
-        p.link?.open &&
-        (now - p.lastPing >= this.config.rttMs ||
-          now - Math.max(p.lastPing, p.lastSent) >= this.config.pingMs)
-      ) {
+      const link = p.link;
+      const every =
+        link?.owedSince != null && now - link.owedSince >= this.config.pingMs
+          ? this.config.pingMs
+          : now - p.lastSent < this.config.rttMs
+            ? this.config.rttMs
+            : this.config.idlePingMs;
+      if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
         this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'direct');
       } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
@@ -267,7 +280,10 @@ export class Mesh {
   sendNow(to: number, text: string, tag = 'core'): void {
     if (this.crashed) return;
     const p = this.peers.get(to);
-    if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) this.hooks.onSent?.(to, tag, 'direct');
+    if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
+      p.link.owedSince ??= this.hooks.now();
+      this.hooks.onSent?.(to, tag, 'direct');
+    }
     if (this.hooks.sendRelay(to, text)) this.hooks.onSent?.(to, tag, 'relay');
   }
 
@@ -319,7 +335,7 @@ export class Mesh {
     if (p) {
       p.heardAt = now;
       p.lastVia = via;
-      if (via === 'direct' && p.link) p.link.lastRx = now;
+      if (via === 'direct' && p.link) p.link.owedSince = null;
     }
     const f: Frame = decoded.frame;
     switch (f.k) {
@@ -372,7 +388,12 @@ export class Mesh {
 
   private isDirect(p: PeerRec, now: number): boolean {
     const rec = p.link;
-    return !!rec && rec.open && !this.cuts.has(p.id) && now - rec.lastRx < this.config.staleMs;
+    return (
+      !!rec &&
+      rec.open &&
+      !this.cuts.has(p.id) &&
+      (rec.owedSince === null || now - rec.owedSince < this.config.staleMs)
+    );
   }
 
   private transmit(to: number, text: string, tag: string, force?: Via): void {
@@ -382,7 +403,9 @@ export class Mesh {
     const direct = force ? force === 'direct' : !!p && this.isDirect(p, now);
     if (direct) {
       if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
-        p.lastSent = now;
+        // An answer is owed for everything but a pong, which is itself one.
+        if (tag !== 'pong') p.link.owedSince ??= now;
+        if (tag !== 'ping' && tag !== 'pong') p.lastSent = now;
         this.hooks.onSent?.(to, tag, 'direct');
         return;
       }
@@ -419,7 +442,7 @@ export class Mesh {
       initiator,
       open: false,
       createdAt: now,
-      lastRx: now,
+      owedSince: null,
     };
     const current = () => p.link === rec && !this.crashed;
     rec.link = this.hooks.factory(
@@ -441,7 +464,7 @@ export class Mesh {
         open: () => {
           if (p.link !== rec) return;
           rec.open = true;
-          rec.lastRx = this.hooks.now();
+          rec.owedSince = null;
           p.backoff = this.config.backoffMs;
           p.lastPing = -Infinity;
           this.hooks.onChange?.();
