@@ -6,7 +6,9 @@ const tcp = 'candidate:1890537 1 tcp 1518280447 192.0.2.7 9 typ host tcptype act
 
 describe('withoutTcpCandidates', () => {
   it('drops a trickled TCP candidate and keeps a UDP one', () => {
-    expect(withoutTcpCandidates({ type: 'candidate', candidate: { candidate: tcp, sdpMid: '0' } })).toBeNull();
+    expect(
+      withoutTcpCandidates({ type: 'candidate', candidate: { candidate: tcp, sdpMid: '0' } }),
+    ).toBeNull();
     const u = { type: 'candidate', candidate: { candidate: udp, sdpMid: '0' } };
     expect(withoutTcpCandidates(u)).toBe(u);
   });
