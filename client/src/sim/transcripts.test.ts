@@ -8,6 +8,7 @@ import {
   lowerIdRecovers,
   partitionThreeTwo,
   type Scenario,
+  settled,
   twoElectionsAtOnce,
 } from './scenarios.ts';
 
@@ -101,5 +102,22 @@ test('messages per election stay linear in the room size (no herd)', () => {
     expect(s.failoverTicks).toBeGreaterThan(0);
     // One COORDINATOR and one REPORT per survivor, plus slack for a retransmission round.
     expect(s.electionMessages).toBeLessThanOrEqual(3 * (n - 1));
+  }
+});
+
+test('heartbeats in a steady room are linear in its size, and every follower still sees everyone live', () => {
+  for (const n of [5, 9, 17]) {
+    const net = settled(n, 7, false);
+    const beats = 20;
+    const before = net.messagesSent(['hb']);
+    net.run(beats * net.timing.heartbeatTicks);
+    // The leader beats to n-1 players, each follower to the leader: 2(n-1) per period, not n(n-1).
+    const perPeriod = (net.messagesSent(['hb']) - before) / beats;
+    expect(perPeriod).toBeLessThanOrEqual(2 * (n - 1) + 1);
+    for (const p of net.live()) {
+      const v = p.view();
+      expect(v.live).toHaveLength(n);
+      expect(v.peers.every((q) => q.live && q.silentTicks < net.timing.timeoutTicks)).toBe(true);
+    }
   }
 });
