@@ -17,6 +17,7 @@ import {
   loadedAt,
   meshAt,
   openTab,
+  profileTab,
   roomUrl,
   Server,
   type Tab,
@@ -120,7 +121,9 @@ async function main() {
         ),
       ),
     );
-    const early = process.argv.includes('--profile-start') ? profile(tabs[tabs.length - 1]!) : null;
+    const early = process.argv.includes('--profile-start')
+      ? profileTab(tabs[tabs.length - 1]!, arg('--profile-ms', 5000))
+      : null;
     await Promise.all(tabs.map((t) => tabId(t, 60_000)));
     const loads = await Promise.all(tabs.map(loadedAt));
     const lastLoad = Math.max(...loads);
@@ -166,45 +169,20 @@ async function main() {
         `${String(Math.round(o.t)).padStart(6)} ${o.tab}→${to} ${kind.padEnd(6)} ${i >= 0 ? `+${Math.round(ins[i]!.t - o.t)} ms` : 'never arrived'}`,
       );
     }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    console.log(
+      metrics
+        .split('\n')
+        .filter((l) => /^lockstep_(rejected|events)/.test(l))
+        .join('\n'),
+    );
     await new Promise((r) => setTimeout(r, 1000 * arg('--hold', 0)));
-    if (process.argv.includes('--profile')) await profile(tabs[0]!);
+    if (process.argv.includes('--profile')) await profileTab(tabs[0]!, arg('--profile-ms', 5000));
     await Promise.all(tabs.map(closeTab));
   } finally {
     await browser.close();
     await server.stop();
   }
-}
-
-/** 5 s of one tab's steady state: its renderer's busiest functions and its rendering counters. */
-async function profile(tab: Tab) {
-  const cdp = await tab.context.newCDPSession(tab.page);
-  await cdp.send('Performance.enable');
-  const before = (await cdp.send('Performance.getMetrics')).metrics;
-  await cdp.send('Profiler.enable');
-  await cdp.send('Profiler.start');
-  await new Promise((r) => setTimeout(r, arg('--profile-ms', 5000)));
-  const { profile: p } = await cdp.send('Profiler.stop');
-  const after = (await cdp.send('Performance.getMetrics')).metrics;
-  const m = (l: typeof before, k: string) => l.find((x) => x.name === k)?.value ?? 0;
-  for (const k of [
-    'TaskDuration',
-    'ScriptDuration',
-    'LayoutDuration',
-    'RecalcStyleDuration',
-    'LayoutCount',
-    'RecalcStyleCount',
-    'JSHeapUsedSize',
-  ])
-    console.log(`${k}: ${(m(after, k) - m(before, k)).toFixed(3)} (now ${m(after, k).toFixed(1)})`);
-  const self = new Map<string, number>();
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  p.samples?.forEach((s, i) => {
-    const n = byId.get(s)!;
-    const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
-    self.set(k, (self.get(k) ?? 0) + (p.timeDeltas?.[i] ?? 0));
-  });
-  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
-    console.log(`${(v / 1000).toFixed(0).padStart(6)} ms ${k}`);
 }
 
 await main();
