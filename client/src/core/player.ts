@@ -368,9 +368,10 @@ export class Player {
   }
 
   /**
-   * Heard from within a timeout, or, for a follower or candidate, vouched for by our leader's tally within
-   * two: a leader's own view is first-hand only, so a vouch cannot outlive what vouched for it. Two timeouts,
-   * because a dead leader is noticed one timeout after its last tally and the election needs that roster.
+   * Heard from within a timeout, or, for a follower or candidate, vouched for by our leader's tally: heard
+   * by the leader within a timeout while the leader is live, within two once it is not (a dead leader is
+   * noticed a timeout after its last tally, and the election needs to know who else is there). A leader's
+   * own view is first-hand only, so a vouch cannot outlive what vouched for it.
    */
   private isLive(id: Id): boolean {
     if (!this.members.has(id)) return false;
@@ -378,7 +379,9 @@ export class Player {
     const p = this.peers.get(id);
     if (!p || p.bye) return false;
     if (this.now - p.heard < this.timing.timeoutTicks) return true;
-    return this.role !== 'leader' && this.now - p.vouched < 2 * this.timing.timeoutTicks;
+    if (this.role === 'leader' || id === this.leader) return false;
+    const window = this.leaderAlive() ? 1 : 2;
+    return this.now - p.vouched < window * this.timing.timeoutTicks;
   }
 
   private liveMembers(): Id[] {
@@ -423,6 +426,11 @@ export class Player {
     return this.leader !== 0 && this.isLive(this.leader);
   }
 
+  /** Our leader is live and its latest tally lists us: the others learn we are alive from it. */
+  private leaderHearsUs(): boolean {
+    return this.leaderAlive() && this.tally !== null && this.tally.live.includes(this.self);
+  }
+
   // ---------------------------------------------------------------- the loop
 
   /** Re-evaluates what the current facts demand; called after every input. */
@@ -444,22 +452,23 @@ export class Player {
   }
 
   /**
-   * A follower with a live leader beats to the leader, whose tally tells the others it is alive, and to
-   * any peer that follows someone else (one cut off from the leader still catches up through us): a room
-   * costs O(N) heartbeats, not O(N²). The leader, candidates and the leaderless beat to all.
+   * A follower whose live leader hears it beats to the leader, whose tally tells the others it is alive,
+   * and to any peer that names another leader (or none): a room costs O(N) heartbeats, not O(N²). The
+   * leader, candidates and anyone the leader does not hear beat to all, naming no leader, so the others beat
+   * back to them: one cut off from the leader, either way, still catches up through the rest.
    */
   private heartbeat(): void {
     const claim = this.role === 'leader';
     const tally = claim ? this.makeTally() : undefined;
-    const selective = this.role === 'follower' && this.leaderAlive();
+    const heard = this.role === 'follower' && this.leaderHearsUs();
     for (const id of this.members) {
       if (id === this.self) continue;
-      if (selective && id !== this.leader && !(this.now - this.peer(id).strayed < this.timing.timeoutTicks))
+      if (heard && id !== this.leader && !(this.now - this.peer(id).strayed < this.timing.timeoutTicks))
         continue;
       const hb: Message = {
         t: 'hb',
         term: this.term,
-        leader: claim ? this.self : this.leader,
+        leader: claim ? this.self : heard ? this.leader : 0,
         stage: this.stage,
         index: this.log.length,
         done: this.done,
@@ -787,9 +796,10 @@ export class Player {
         this.vouch(msg.tally, msg.term);
       }
     } else if (this.leader === from && this.role === 'follower') {
-      // Our leader no longer claims leadership (it lost quorum): look again.
+      // Our leader no longer claims leadership (it lost quorum): look again, without its word on the others.
       this.leader = 0;
       this.tally = null;
+      for (const q of this.peers.values()) q.vouched = NEVER;
     }
     if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
       this.noteDone(from, msg.stage, msg.done);
@@ -797,13 +807,13 @@ export class Player {
     if (msg.index > this.log.length) this.requestSync(from);
   }
 
-  /** What our leader's tally says of the others: alive, and their Done (for display only). */
+  /** What our leader's tally says of the others: when it last heard them, and their Done (for display). */
   private vouch(tally: Tally, term: number): void {
     const done = new Set(tally.done);
-    for (const id of tally.live) {
+    for (const [i, id] of tally.live.entries()) {
       if (id === this.self || id === this.leader || !this.members.has(id)) continue;
       const p = this.peer(id);
-      p.vouched = this.now;
+      p.vouched = Math.max(p.vouched, this.now - (tally.silent?.[i] ?? 0));
       if (p.heard < this.now - this.timing.heartbeatTicks) {
         p.stage = tally.stage;
         p.term = term;
@@ -831,6 +841,7 @@ export class Player {
       stage: this.stage,
       done: live.filter((id) => this.doneOf(id)),
       live,
+      silent: live.map((id) => (id === this.self ? 0 : this.now - (this.peers.get(id)?.heard ?? this.now))),
       members: this.members.size,
     };
   }

@@ -39,6 +39,8 @@ export interface Tally {
   stage: number;
   done: Id[];
   live: Id[];
+  /** Ticks since the leader last heard each of `live`, in the same order (absent: just now). */
+  silent?: number[];
   members: number;
 }
 

@@ -70,14 +70,28 @@ function proposal(x: unknown): Proposal | null {
   return { ballot: nat(o, 'ballot'), entry: entry(o.entry) };
 }
 
+/** Ages in ticks: a day of 10 ms ticks is far more than any timeout, and keeps junk bounded. */
+const MAX_AGE = 8_640_000;
+
 function tally(x: unknown): Tally {
   const o = obj(x, 'tally');
-  return {
+  const t: Tally = {
     stage: nat(o, 'stage'),
     done: ids(o.done, 'tally.done'),
     live: ids(o.live, 'tally.live'),
     members: nat(o, 'members'),
   };
+  if (o.silent !== undefined) {
+    const a = o.silent;
+    if (!Array.isArray(a) || a.length !== t.live.length)
+      fail('tally.silent must be an array as long as tally.live');
+    t.silent = a.map((v) => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > MAX_AGE)
+        fail(`tally.silent holds a bad age (integers in [0, ${MAX_AGE}])`);
+      return v;
+    });
+  }
+  return t;
 }
 
 /** Validates a message from the network. Unknown fields are dropped, so nothing unchecked reaches the core. */

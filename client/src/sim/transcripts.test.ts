@@ -121,3 +121,30 @@ test('heartbeats in a steady room are linear in its size, and every follower sti
     }
   }
 });
+
+test('a follower cut off from the leader alone still advances with the room, through the others', () => {
+  const net = settled(5, 7, false);
+  net.cut(1, 3);
+  net.run(6 * net.timing.timeoutTicks);
+  for (let round = 0; round < 3; round++) {
+    for (const p of net.live()) net.click(p.self, true);
+    net.run(3 * net.timing.timeoutTicks);
+  }
+  expect(net.violations).toEqual([]);
+  expect(net.live().map((p) => p.stage)).toEqual([3, 3, 3, 3, 3]);
+  expect(net.player(3)!.view().blocked).toBeNull();
+});
+
+test('followers see a crashed follower go within about one timeout (the leader vouches with ages)', () => {
+  const net = settled(5, 7, false);
+  net.crash(5);
+  const t0 = net.now;
+  const seen = new Map<number, number>();
+  while (net.now - t0 < 4 * net.timing.timeoutTicks) {
+    net.run(1);
+    for (const p of net.live())
+      if (!seen.has(p.self) && !p.view().live.includes(5)) seen.set(p.self, net.now - t0);
+  }
+  expect([...seen.keys()].sort()).toEqual([1, 2, 3, 4]);
+  for (const ticks of seen.values()) expect(ticks).toBeLessThanOrEqual(net.timing.timeoutTicks + 2);
+});

@@ -12,7 +12,7 @@ export interface PeerRow {
   name: string;
   state: PeerState;
   isLeader: boolean;
-  /** ms since the core last heard this peer (any path), null if never. */
+  /** ms since the core last heard this peer (any path), or its leader did (the tally); null if never. */
   lastHeardMs: number | null;
   rtt: number | null;
   stage: number;
