@@ -90,6 +90,19 @@ describe('a room of three', () => {
     expect(ps[2]!.view().leader).toBe(2);
   });
 
+  test('a message that trails a goodbye does not undo it; one a heartbeat later (a reload) does', () => {
+    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
+    pump(ps);
+    const hb: Message = { t: 'hb', term: 1, leader: 1, stage: 0, index: 9, done: false, init: true };
+    ps[2]!.step(1, { t: 'bye' });
+    // Sent before the goodbye, by a slower path.
+    ps[2]!.step(1, hb);
+    expect(ps[2]!.view().peers.find((q) => q.id === 1)?.live).toBe(false);
+    for (let i = 0; i < timing.heartbeatTicks; i++) ps[2]!.tick();
+    ps[2]!.step(1, hb);
+    expect(ps[2]!.view().peers.find((q) => q.id === 1)?.live).toBe(true);
+  });
+
   test('a reload keeps stage and Done through the persisted state', () => {
     const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
     pump(ps);

@@ -46,6 +46,7 @@ interface PeerState {
   index: number;
   init: boolean;
   bye: boolean;
+  byeAt: number;
   stage: number;
   term: number;
   done: boolean;
@@ -158,7 +159,14 @@ export class Player {
     if (!this.members.has(from)) return;
     const peer = this.peer(from);
     peer.heard = this.now;
-    peer.bye = msg.t === 'bye';
+    if (msg.t === 'bye') {
+      peer.bye = true;
+      peer.byeAt = this.now;
+    } else if (this.now - peer.byeAt >= this.timing.heartbeatTicks) {
+      // Within a heartbeat of a goodbye this is a straggler sent before it (by the relay, or a closing
+      // page's last tick), not a return: a reload takes far longer.
+      peer.bye = false;
+    }
     switch (msg.t) {
       case 'hb':
         this.onHeartbeat(from, msg, peer);
@@ -355,6 +363,7 @@ export class Player {
         heard: NEVER,
         vouched: NEVER,
         strayed: NEVER,
+        byeAt: NEVER,
         index: 0,
         init: false,
         bye: false,
