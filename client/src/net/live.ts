@@ -118,4 +118,7 @@ export function closeSession(): void {
 /** A closing or reloading tab says goodbye first; it does not leave, so a reload resumes its ID. */
 export function installPageHide(): void {
   window.addEventListener('pagehide', () => current?.session.goodbye());
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) current?.session.welcomeBack();
+  });
 }

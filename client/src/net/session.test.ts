@@ -99,6 +99,20 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     for (let i = 0; i < 3; i++) expect(w.view(i).leader).toBe(1);
   });
 
+  it('a closing leader says goodbye and nothing after it, so the next ID leads well before a timeout', async () => {
+    const w = world(3);
+    await w.run(1000);
+    expect(w.view(1).leader).toBe(1);
+    w.tabs[0]!.session.goodbye();
+    // A closing page still runs a few ticks (here two heartbeats' worth) before it is gone.
+    await w.run(100);
+    w.tabs[0]!.session.stop();
+    await w.run(100);
+    // The timeout is 300 ms: a heartbeat after the goodbye would have kept 1 "alive" that long.
+    expect(w.view(1).leader).toBe(2);
+    expect(w.view(2).leader).toBe(2);
+  });
+
   it('a cut link falls back to the relay, and the leader stays', async () => {
     const w = world(3);
     await w.run(1000);

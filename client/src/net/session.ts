@@ -110,6 +110,8 @@ export class Session {
   private joinSeq = 0;
   private joinRetryMs = 500;
   private crashed = false;
+  /** Said goodbye on pagehide: the page is going. */
+  private departed = false;
   private joinWanted = false;
   private stopped = false;
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
@@ -202,13 +204,23 @@ export class Session {
     this.setPhase('left', null);
   }
 
-  /** pagehide: tell peers now, synchronously, before the page's channels close. Not a leave. */
+  /**
+   * pagehide: tell peers now, synchronously, before the page's channels close. Not a leave. Nothing of the
+   * core's goes out after it (a closing page still runs a tick or two, and one heartbeat after the goodbye
+   * would undo it), unless the page comes back from the back-forward cache (`welcomeBack`).
+   */
   goodbye(): void {
     if (!this.player || this.crashed) return;
     this.player.goodbye();
     const r = this.player.ready();
     for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
     if (r.persist) this.save(r.persist);
+    this.departed = true;
+  }
+
+  /** pageshow from the back-forward cache: the goodbye was premature, so speak again. */
+  welcomeBack(): void {
+    this.departed = false;
   }
 
   stop(): void {
@@ -431,7 +443,7 @@ export class Session {
   }
 
   private sendEnvelope(env: Envelope): void {
-    if (this.crashed) return;
+    if (this.crashed || this.departed) return;
     this.mesh.send(env.to, encodeFrame({ k: 'core', m: env.msg }), env.msg.t);
   }
 
