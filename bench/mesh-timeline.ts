@@ -2,9 +2,10 @@
 // RTCPeerConnection was made and reached each state, then every offer, answer and hello with the time it took
 // from the sender's WebSocket to the receiver's. Shows where a slow mesh spends its time.
 //
-//   npx tsx bench/mesh-timeline.ts [--tabs 8] [--bare] [--no-build] [--url http://…] [--hold s] [--profile]
+//   npx tsx bench/mesh-timeline.ts [--tabs 8] [--bare | --raw] [--no-build] [--url http://…] [--hold s] [--profile]
 //
 // --bare serves bench/bare (the same Session, Mesh and core without the React UI) instead of the app;
+// --raw serves bench/raw (bare simple-peer over the same signaling server: what WebRTC here costs);
 // --profile prints one tab's busiest functions over 5 s of steady state (--profile-start: from the start).
 
 import { execFileSync } from 'node:child_process';
@@ -30,7 +31,7 @@ const arg = (name: string, d: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : d;
 };
 const TABS = arg('--tabs', 8);
-const bareDir = join(tmpdir(), 'lockstep-bare');
+const pageDir = (page: string) => join(tmpdir(), `lockstep-${page}`);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 const PC_WATCH = `(() => {
@@ -91,21 +92,21 @@ const PC_WATCH = `(() => {
 })();`;
 
 async function main() {
-  const bare = process.argv.includes('--bare');
-  if (bare && !process.argv.includes('--no-build')) {
+  const page = process.argv.includes('--bare') ? 'bare' : process.argv.includes('--raw') ? 'raw' : null;
+  if (page && !process.argv.includes('--no-build')) {
     const { build } = await import('vite');
     await build({
       configFile: false,
-      root: `${root}bench/bare`,
+      root: `${root}bench/${page}`,
       logLevel: 'error',
-      build: { outDir: bareDir, emptyOutDir: true },
+      build: { outDir: pageDir(page), emptyOutDir: true },
     });
   } else if (!process.argv.includes('--no-build'))
     execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
   const server = new Server();
   const url = process.argv[process.argv.indexOf('--url') + 1];
   if (process.argv.includes('--url') && url) server.url = url;
-  else await server.start({ GRACE_MS: '2000', STATIC_DIR: bare ? bareDir : `${root}dist/client` });
+  else await server.start({ GRACE_MS: '2000', STATIC_DIR: page ? pageDir(page) : `${root}dist/client` });
   const browser = await launch();
   try {
     const room = `tl${Date.now().toString(36)}`;

@@ -1,0 +1,74 @@
+// Diagnostic (not part of `npm run bench`): 8 tabs form a mesh while the browser is traced for ~10 s; prints
+// the main frames each renderer ran (count / ms) and the busiest trace events of the rendering threads
+// (what "(program)" in a CPU profile is made of).
+//   npx tsx bench/trace-tab.ts [static dir, relative to the repo: dist/client]
+import { closeTab, launch, openTab, roomUrl, Server, type Tab, tabId } from './lib/browser.ts';
+
+const server = new Server();
+await server.start({ GRACE_MS: '2000', STATIC_DIR: `${process.cwd()}/${process.argv[2] ?? 'dist/client'}` });
+const browser = await launch();
+const room = `tr${Date.now().toString(36)}`;
+const tabs: Tab[] = await Promise.all(
+  Array.from({ length: 8 }, (_, i) =>
+    openTab(browser, roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }), 7, false),
+  ),
+);
+const target = tabs[7]!;
+await browser.startTracing(target.page, {
+  categories: [
+    'devtools.timeline',
+    'disabled-by-default-devtools.timeline',
+    'toplevel',
+    'blink',
+    'cc',
+    'gpu',
+    'v8',
+  ],
+});
+await Promise.all(tabs.map((t) => tabId(t, 60_000)));
+await new Promise((r) => setTimeout(r, 8000));
+const buf = await browser.stopTracing();
+const trace = JSON.parse(buf.toString()) as {
+  traceEvents: {
+    name: string;
+    ph: string;
+    dur?: number;
+    tid: number;
+    pid: number;
+    args?: { name?: string };
+  }[];
+};
+const ev = trace.traceEvents;
+const threadName = new Map<string, string>();
+for (const e of ev)
+  if (e.ph === 'M' && e.name === 'thread_name') threadName.set(`${e.pid}:${e.tid}`, e.args?.name ?? '');
+const byThread = new Map<string, Map<string, number>>();
+for (const e of ev) {
+  if (e.ph !== 'X' || !e.dur) continue;
+  const tn = threadName.get(`${e.pid}:${e.tid}`) ?? '?';
+  const m = byThread.get(tn) ?? new Map<string, number>();
+  m.set(e.name, (m.get(e.name) ?? 0) + e.dur);
+  byThread.set(tn, m);
+}
+const frames = new Map<number, { n: number; ms: number }>();
+for (const e of ev) {
+  if (e.ph !== 'X' || e.name !== 'ProxyMain::BeginMainFrame') continue;
+  const f = frames.get(e.pid) ?? { n: 0, ms: 0 };
+  f.n++;
+  f.ms += (e.dur ?? 0) / 1000;
+  frames.set(e.pid, f);
+}
+console.log(
+  'BeginMainFrame per renderer (count, ms):',
+  [...frames.values()].map((f) => `${f.n}/${Math.round(f.ms)}`).join(' '),
+);
+for (const [tn, m] of byThread) {
+  if (!/CrRendererMain|Compositor|Viz|Raster/.test(tn)) continue;
+  console.log(`== ${tn}`);
+  for (const [n, d] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 14))
+    console.log(`  ${(d / 1000).toFixed(0).padStart(6)} ms ${n}`);
+}
+await Promise.all(tabs.map(closeTab));
+await browser.close();
+await server.stop();
+process.exit(0);
