@@ -22,16 +22,15 @@ const render = () => {
   selfEl.textContent = self ? String(self) : '';
   leaderEl.textContent = members.length ? String(Math.min(...members)) : '';
   list.replaceChildren(
-    ...members
-      .filter((id) => id !== self)
-      .map((id) => {
-        const li = document.createElement('li');
-        li.dataset.testid = 'peer';
-        li.dataset.peerId = String(id);
-        li.dataset.state = peers.get(id)?.open ? 'direct' : 'connecting';
-        li.textContent = String(id);
-        return li;
-      }),
+    // One row per player, self included, as in the app (the bench takes the lowest row as the leader).
+    ...members.map((id) => {
+      const li = document.createElement('li');
+      li.dataset.testid = 'peer';
+      li.dataset.peerId = String(id);
+      li.dataset.state = id === self ? 'self' : peers.get(id)?.open ? 'direct' : 'connecting';
+      li.textContent = String(id);
+      return li;
+    }),
   );
 };
 
