@@ -43,6 +43,17 @@ const both = [
   { id: 2, connected: true },
 ];
 
+/** A pair whose link is already open. */
+function openPair() {
+  const p = pair();
+  p.a.reset(1, []);
+  p.b.reset(2, []);
+  p.a.setMembers(both);
+  p.b.setMembers(both);
+  p.deliver();
+  return p;
+}
+
 test('an offer that overtakes our own join is kept and answered once we know the sender', () => {
   const { a, b, deliver } = pair();
   a.reset(1, []);
@@ -109,12 +120,7 @@ test('a hello leaves a young handshake alone, but restarts a stalled one or a li
 });
 
 test('a link busy with core traffic is pinged once per rttMs; a quiet one every idlePingMs', () => {
-  const { a, b, deliver, sent, tick } = pair();
-  a.reset(1, []);
-  b.reset(2, []);
-  a.setMembers(both);
-  b.setMembers(both);
-  deliver();
+  const { a, b, deliver, sent, tick } = openPair();
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
   const pings = () => sent.filter((s) => s.from === 1 && s.tag === 'ping').length;
   const count = (busy: boolean) => {
@@ -133,12 +139,7 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
 });
 
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
-  const { a, b, deliver, sent, tick } = pair();
-  a.reset(1, []);
-  b.reset(2, []);
-  a.setMembers(both);
-  b.setMembers(both);
-  deliver();
+  const { a, b, deliver, sent, tick } = openPair();
   const link = () => a.info().find((p) => p.id === 2)?.link;
   // Silence for many stale periods costs nothing when nothing was asked of the link.
   tick(5 * DEFAULT_MESH_CONFIG.staleMs);
