@@ -280,10 +280,8 @@ export class Mesh {
   sendNow(to: number, text: string, tag = 'core'): void {
     if (this.crashed) return;
     const p = this.peers.get(to);
-    if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
-      p.link.owedSince ??= this.hooks.now();
-      this.hooks.onSent?.(to, tag, 'direct');
-    }
+    if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text))
+      this.sentDirect(p, tag, this.hooks.now());
     if (this.hooks.sendRelay(to, text)) this.hooks.onSent?.(to, tag, 'relay');
   }
 
@@ -403,10 +401,7 @@ export class Mesh {
     const direct = force ? force === 'direct' : !!p && this.isDirect(p, now);
     if (direct) {
       if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
-        // An answer is owed for everything but a pong, which is itself one.
-        if (tag !== 'pong') p.link.owedSince ??= now;
-        if (tag !== 'ping' && tag !== 'pong') p.lastSent = now;
-        this.hooks.onSent?.(to, tag, 'direct');
+        this.sentDirect(p, tag, now);
         return;
       }
       if (force) {
@@ -416,6 +411,13 @@ export class Mesh {
     }
     const ok = this.hooks.sendRelay(to, text);
     this.hooks.onSent?.(to, tag, ok ? 'relay' : 'dropped');
+  }
+
+  /** A frame left on the direct link: it is owed an answer (unless it is one), and core traffic marks it busy. */
+  private sentDirect(p: PeerRec, tag: string, now: number): void {
+    if (p.link && tag !== 'pong') p.link.owedSince ??= now;
+    if (tag !== 'ping' && tag !== 'pong') p.lastSent = now;
+    this.hooks.onSent?.(p.id, tag, 'direct');
   }
 
   private reconnect(p: PeerRec, now: number): void {

@@ -19,12 +19,10 @@ export function withoutTcpCandidates(data: unknown): unknown {
   const d = data as { candidate?: { candidate?: unknown }; sdp?: unknown };
   const c = d.candidate?.candidate;
   if (typeof c === 'string' && isTcpCandidate(c)) return null;
-  if (typeof d.sdp === 'string' && /^a=candidate:.* tcp /im.test(d.sdp)) {
-    const sdp = d.sdp
-      .split('\r\n')
-      .filter((l) => !isTcpCandidate(l))
-      .join('\r\n');
-    return { ...d, sdp };
+  if (typeof d.sdp === 'string') {
+    const lines = d.sdp.split('\r\n');
+    const kept = lines.filter((l) => !isTcpCandidate(l));
+    if (kept.length < lines.length) return { ...d, sdp: kept.join('\r\n') };
   }
   return data;
 }
