@@ -1,3 +1,5 @@
+import { chains, GENESIS, seal, tipHash } from './chain.ts';
+import { isQuorum, majority, missing } from './quorum.ts';
 import type { Rng } from './rng.ts';
 import type {
   CoreEvent,
@@ -7,6 +9,7 @@ import type {
   Message,
   Persisted,
   Proposal,
+  Retirement,
   Role,
   Roster,
   Tally,
@@ -23,12 +26,14 @@ export interface PlayerOptions {
   persisted?: Persisted | null;
   /** The final stage: nobody advances past it. */
   lastStage?: number;
+  /** The voter slot this new ID continues (its session expired or the server restarted; `persisted` is that slot's state). */
+  was?: Id;
 }
 
 export interface Ready {
   messages: Envelope[];
   events: CoreEvent[];
-  /** The state to save, when it changed since the last drain. */
+  /** The state to save before sending `messages`, when it differs from what the last drain handed out. */
   persist: Persisted | null;
 }
 
@@ -54,6 +59,8 @@ interface PeerState {
 
 const NEVER = Number.NEGATIVE_INFINITY;
 const FIRST_MEMBERS: readonly Id[] = [1];
+/** A leaver sends each peer at most this many entries it lacks (validate.ts caps a message at 64). */
+const LEAVE_ENTRIES = 64;
 
 /**
  * One player's protocol as a pure state machine (after etcd-raft's Step/Tick/Ready): no clocks, timers or
@@ -78,11 +85,27 @@ export class Player {
    */
   private initialized = false;
   private initTarget = 0;
-  private dirty = true;
+  private initHash = GENESIS;
+  /** Voter slots that left for good, with their final state (persisted until the log removes them). */
+  private retired = new Map<Id, Retirement>();
+  /** IDs that continue another voter's slot: new ID → the slot's ID in the log. */
+  private aliases = new Map<Id, Id>();
+  /** Final words from voters whose last entry we do not hold yet (not persisted: the others repeat them). */
+  private lastWords = new Map<Id, Retirement>();
+  /** The slot this ID claims, until a committed entry records it. */
+  private was: Id = 0;
+  /** Woken from a freeze: no candidacy before this tick (the idea of Raft's PreVote). */
+  private quietUntil = 0;
+  /** What ready() last handed out to persist, as a cheap key. */
+  private persistedKey = '';
+  private left = false;
+  private leftUntil = 0;
 
   private role: Role = 'follower';
   private leader: Id = 0;
   private roster: Roster;
+  private rosterIds = new Set<Id>();
+  /** Everyone we talk to: the roster, plus agreed voters the server may have dropped (it is only a hint). */
   private members = new Set<Id>();
   private peers = new Map<Id, PeerState>();
   private wasLive = new Set<Id>();
@@ -127,17 +150,26 @@ export class Player {
     this.timing = opts.timing;
     this.lastStage = opts.lastStage ?? Number.POSITIVE_INFINITY;
     this.roster = { version: -1, members: [] };
-    this.setRoster(opts.roster);
     const p = opts.persisted;
     if (p) {
       this.term = p.term;
       this.promised = p.promised;
       this.done = p.done;
-      this.log = p.history.slice();
+      this.log = validLog(p.history);
       this.accepted = p.accepted;
       this.initialized = p.initialized ?? (p.term > 0 || p.history.length > 0);
+      this.was = p.was ?? 0;
+      for (const r of p.retired ?? []) this.retired.set(r.id, r);
+      for (const [n, o] of p.aliases ?? []) this.aliases.set(n, o);
     }
-    this.initializeIfOldest();
+    if (opts.was) {
+      // The old ID is the slot, unless it was itself still claiming one that our log says votes.
+      const agreed = this.agreed();
+      this.was = !agreed.includes(opts.was) && p?.was && agreed.includes(p.was) ? p.was : opts.was;
+    }
+    if (this.was) this.aliases.set(this.self, this.was);
+    this.setRoster(opts.roster);
+    this.initializeIfFirst();
     // Spread heartbeats so a room's players do not all send in the same tick.
     this.nextHeartbeat = Math.floor(opts.rng.next() * this.timing.heartbeatTicks);
   }
@@ -145,6 +177,14 @@ export class Player {
   // ---------------------------------------------------------------- inputs
 
   tick(): void {
+    if (this.left) {
+      // A leaver repeats its last word for a timeout, so a lost message does not strand its slot.
+      if (++this.now < this.leftUntil && this.now >= this.nextHeartbeat) {
+        this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
+        this.sendLeave();
+      }
+      return;
+    }
     this.now++;
     if (this.now >= this.nextHeartbeat) {
       this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
@@ -154,8 +194,9 @@ export class Player {
   }
 
   step(from: Id, msg: Message): void {
-    if (from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
-    // Until the roster names a sender, it counts for nothing (and cannot grow our state).
+    if (this.left || from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
+    if (msg.t === 'hb' && msg.was) this.learnAlias(from, msg.was);
+    // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state).
     if (!this.members.has(from)) return;
     const peer = this.peer(from);
     peer.heard = this.now;
@@ -169,6 +210,7 @@ export class Player {
     }
     switch (msg.t) {
       case 'hb':
+        for (const r of msg.retired ?? []) this.noteRetirement(r);
         this.onHeartbeat(from, msg, peer);
         break;
       case 'election':
@@ -199,59 +241,115 @@ export class Player {
         if (msg.term > this.term) this.adoptTerm(msg.term, 0);
         break;
       case 'sync':
-        this.sendHistory(from, msg.index);
+        this.sendHistory(from, msg.index, msg.hash);
         break;
       case 'history':
-        for (const e of msg.entries) this.apply(e);
+        this.onHistory(from, msg.entries);
         this.lastSync = NEVER;
         break;
       case 'bye':
+        if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
+        break;
+      case 'leave':
+        peer.bye = true;
+        peer.byeAt = this.now;
+        this.onLeave(from, msg);
         if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
         break;
     }
     this.settle();
   }
 
+  /** The server's roster: whom to talk to, and whom the leader should add or drop. Never a vote. */
   setRoster(roster: Roster): void {
     if (roster.version <= this.roster.version) return;
     this.roster = { version: roster.version, members: roster.members.slice() };
-    this.members = new Set(roster.members);
-    for (const id of [...this.peers.keys()]) if (!this.members.has(id)) this.peers.delete(id);
-    if (this.leader !== 0 && !this.members.has(this.leader)) this.leader = 0;
-    this.initializeIfOldest();
+    this.rosterIds = new Set(roster.members);
+    this.refreshMembers();
     if (this.now > 0) this.settle();
+  }
+
+  /**
+   * The tab woke from a freeze (or came back from the back-forward cache, or its clock jumped): what it
+   * knew of the others is stale, and queued input may be old. It steps down and may not campaign for a
+   * timeout, so a returning tab cannot unseat a healthy leader on old news.
+   */
+  resume(): void {
+    if (this.left) return;
+    if (this.role !== 'follower') this.stepDown();
+    this.setLeader(0);
+    this.tally = null;
+    for (const p of this.peers.values()) {
+      p.heard = NEVER;
+      p.vouched = NEVER;
+    }
+    this.quietUntil = this.now + this.timing.timeoutTicks;
+    this.events.push({ kind: 'resumed' });
+    this.settle();
   }
 
   setDone(done: boolean): void {
     if (this.locked || this.stage >= this.lastStage || this.done === done) return;
     this.done = done;
-    this.dirty = true;
     if (this.leader !== 0 && this.leader !== this.self) {
       this.send(this.leader, { t: 'done', term: this.term, stage: this.stage, done });
     }
     this.settle();
   }
 
+  /** The tab is closing or reloading: a hint to suspect us now. We may come back, so it retires nothing. */
   goodbye(): void {
     for (const id of this.members) if (id !== this.self) this.send(id, { t: 'bye' });
   }
 
+  /**
+   * Leaving for good: our final state to everyone, with the entries each lacks, so the others may count the
+   * room without us. After this the player is inert; its ID must never vote again (the driver drops its
+   * storage and ends its session).
+   */
+  leaveRoom(): void {
+    if (this.left) return;
+    this.sendLeave();
+    this.stepDown();
+    this.left = true;
+    this.leftUntil = this.now + this.timing.timeoutTicks;
+    this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
+  }
+
+  private sendLeave(): void {
+    const last = this.log.length;
+    for (const id of this.members) {
+      if (id === this.self) continue;
+      const have = Math.min(this.peers.get(id)?.index ?? 0, last);
+      this.send(id, {
+        t: 'leave',
+        term: this.term,
+        index: last,
+        hash: tipHash(this.log),
+        accepted: this.accepted,
+        entries: this.log.slice(Math.max(have, last - LEAVE_ENTRIES)),
+      });
+    }
+  }
+
   // ---------------------------------------------------------------- outputs
 
+  /** Drain. `persist` comes from comparing with what the last drain handed out, never from a flag. */
   ready(): Ready {
+    const key = this.persistKey();
     const out: Ready = {
       messages: this.outbox,
       events: this.events,
-      persist: this.dirty ? this.persisted() : null,
+      persist: key !== this.persistedKey ? this.persisted() : null,
     };
+    this.persistedKey = key;
     this.outbox = [];
     this.events = [];
-    this.dirty = false;
     return out;
   }
 
   persisted(): Persisted {
-    return {
+    const p: Persisted = {
       term: this.term,
       promised: this.promised,
       done: this.done,
@@ -259,13 +357,37 @@ export class Player {
       accepted: this.accepted,
       initialized: this.initialized,
     };
+    if (this.was) p.was = this.was;
+    if (this.retired.size > 0) p.retired = [...this.retired.values()];
+    if (this.aliases.size > 0) p.aliases = [...this.aliases];
+    return p;
+  }
+
+  /** Everything persisted, cheaply: the log is summed up by its length and last hash (it only grows by chain). */
+  private persistKey(): string {
+    const a = this.accepted;
+    return [
+      this.term,
+      this.promised,
+      this.done,
+      this.log.length,
+      tipHash(this.log),
+      a ? `${a.ballot}:${a.entry.index}:${a.entry.hash}` : '',
+      this.initialized,
+      this.was,
+      [...this.retired.keys()].join(','),
+      [...this.aliases].join(';'),
+    ].join('|');
   }
 
   view(): View {
     const live = this.liveMembers();
-    const needed = this.majority();
     const agreed = this.agreed();
+    const voters = this.voters(agreed);
     const ok = this.isQuorum(live, agreed);
+    const gap = missing(live, voters, (id) => this.slotOf(id));
+    const waitingFor = gap.absent.map((slot) => this.holderOf(slot));
+    const needed = majority(voters.length);
     return {
       self: this.self,
       now: this.now,
@@ -278,6 +400,8 @@ export class Player {
       history: this.log.filter((e) => e.kind === 'stage'),
       members: [...this.members].sort((a, b) => a - b),
       agreed: [...agreed],
+      voters: voters.map((slot) => this.holderOf(slot)).sort((a, b) => a - b),
+      waitingFor,
       live,
       peers: [...this.members]
         .filter((id) => id !== this.self)
@@ -296,18 +420,22 @@ export class Player {
           };
         }),
       tally: this.role === 'leader' ? this.makeTally() : this.tally?.stage === this.stage ? this.tally : null,
-      quorum: { live: live.length, members: this.members.size, needed, ok },
+      quorum: { live: gap.have, members: voters.length, needed, ok },
       initialized: this.initialized,
-      blocked: !this.members.has(this.self)
-        ? 'not a member of this room'
-        : !ok
-          ? live.length < needed
-            ? `no quorum: ${live.length} of ${this.members.size}`
-            : `no quorum: waiting to reach the agreed members ${agreed.join(', ')}`
-          : this.initialized
-            ? null
-            : 'catching up with the room',
+      blocked: this.left
+        ? 'left the room'
+        : !this.members.has(this.self)
+          ? 'not a member of this room'
+          : !ok
+            ? voters.length === 0
+              ? 'no agreed members left to decide'
+              : `waiting for ${players(waitingFor)}: ${needed} of ${voters.length} agreed members needed`
+            : this.initialized
+              ? null
+              : 'catching up with the room',
       timing: this.timing,
+      was: this.was,
+      quiet: Math.max(0, this.quietUntil - this.now),
     };
   }
 
@@ -342,16 +470,95 @@ export class Player {
     return a !== null && a.entry.kind === 'stage' && a.entry.index === this.log.length + 1;
   }
 
-  /** Everyone who joined before us is gone: nobody left could teach us, so the room's state is ours. */
-  private initializeIfOldest(): void {
-    if (this.initialized || !this.members.has(this.self)) return;
-    for (const id of this.members) if (id < this.self) return;
-    this.markInitialized();
+  /** The room's creator holds its (empty) state from the start; everyone else learns it from a leader. */
+  private initializeIfFirst(): void {
+    if (this.initialized || this.log.length > 0) return;
+    if (FIRST_MEMBERS.includes(this.slotOf(this.self))) this.markInitialized();
   }
 
   private markInitialized(): void {
     this.initialized = true;
-    this.dirty = true;
+  }
+
+  // ---------------------------------------------------------------- membership
+
+  /** The ID a voter slot goes by in the log: an ID that continues another (`was`) maps to it. */
+  private slotOf(id: Id): Id {
+    let x = id;
+    for (let i = 0; i < 64; i++) {
+      const o = this.aliases.get(x);
+      if (o === undefined) break;
+      x = o;
+    }
+    return x;
+  }
+
+  /** The newest ID known to hold `slot`. */
+  private holderOf(slot: Id): Id {
+    let best = slot;
+    for (const n of this.aliases.keys()) if (n > best && this.slotOf(n) === slot) best = n;
+    return best;
+  }
+
+  /** Who votes under `agreed`: its slots less those that left for good. */
+  private voters(agreed: readonly Id[] = this.agreed()): Id[] {
+    return agreed.filter((slot) => !this.retired.has(slot));
+  }
+
+  private refreshMembers(): void {
+    const m = new Set(this.rosterIds);
+    for (const slot of this.voters()) m.add(this.holderOf(slot));
+    m.add(this.self);
+    this.members = m;
+    for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
+    for (const id of [...this.wasLive]) if (!m.has(id)) this.wasLive.delete(id);
+    if (this.leader !== 0 && !m.has(this.leader)) this.leader = 0;
+  }
+
+  /**
+   * `from` says it continues voter `was` (same tab, new session: its state moved with it). A slot is one
+   * acceptor whichever name it goes by, as long as the old name never speaks again; IDs only grow.
+   */
+  private learnAlias(from: Id, was: Id): void {
+    if (this.aliases.has(from) || was >= from) return;
+    const slot = this.slotOf(was);
+    if (!this.agreed().includes(slot) || this.retired.has(slot)) return;
+    if (this.holderOf(slot) > from) return;
+    this.aliases.set(from, was);
+    this.events.push({ kind: 'renamed', from: was, to: from });
+    this.refreshMembers();
+  }
+
+  /**
+   * A voter left for good with this final state. It may stop counting only when our log holds every entry
+   * it held (so a quorum without it still learns what it knew); its accepted value is kept for the next
+   * election. Otherwise we wait for the leader to commit its removal.
+   */
+  private noteRetirement(r: Retirement): void {
+    const slot = this.slotOf(r.id);
+    if (this.retired.has(slot) || !this.agreed().includes(slot)) return;
+    if (r.index > this.log.length) {
+      // We may catch up later; until then it is only a word.
+      this.lastWords.set(slot, r);
+      return;
+    }
+    if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash) return;
+    this.lastWords.delete(slot);
+    this.retired.set(slot, { ...r, id: slot });
+    if (r.term > this.term) this.adoptTerm(r.term, 0);
+    this.events.push({ kind: 'retired', peer: slot });
+    this.refreshMembers();
+  }
+
+  private onLeave(from: Id, msg: Extract<Message, { t: 'leave' }>): void {
+    for (const e of msg.entries) if (e.index === this.log.length + 1) this.apply(e);
+    this.noteRetirement({
+      id: from,
+      term: msg.term,
+      index: msg.index,
+      hash: msg.hash,
+      accepted: msg.accepted,
+    });
   }
 
   // ---------------------------------------------------------------- liveness
@@ -397,13 +604,12 @@ export class Player {
     return [...this.members].filter((id) => this.isLive(id)).sort((a, b) => a - b);
   }
 
-  private majority(): number {
-    return Math.floor(this.members.size / 2) + 1;
-  }
-
   private hasQuorum(): boolean {
     return (
-      this.initialized && this.members.has(this.self) && this.isQuorum(this.liveMembers(), this.agreed())
+      !this.left &&
+      this.initialized &&
+      this.members.has(this.self) &&
+      this.isQuorum(this.liveMembers(), this.agreed())
     );
   }
 
@@ -415,20 +621,22 @@ export class Player {
     return this.log[this.log.length - 1]?.members ?? FIRST_MEMBERS;
   }
 
-  /**
-   * A quorum is a majority of the current membership (so a minority never acts) that also still reaches
-   * whatever an earlier majority decided: a majority of the last agreed membership, or every current
-   * member. Without the second part, departures could leave a majority that never heard of a stage
-   * that a remaining member holds.
-   */
+  /** A majority of the agreed voters (core/quorum.ts). The server's roster plays no part. */
   private isQuorum(ids: Iterable<Id>, agreed: readonly Id[]): boolean {
-    const q = new Set<Id>();
-    for (const id of ids) if (this.members.has(id)) q.add(id);
-    if (q.size < this.majority()) return false;
-    if (q.size === this.members.size) return true;
-    let n = 0;
-    for (const id of agreed) if (q.has(id)) n++;
-    return n >= Math.floor(agreed.length / 2) + 1;
+    return isQuorum(ids, this.voters(agreed), (id) => this.slotOf(id));
+  }
+
+  /**
+   * The lowest live ID that holds the room's state: a voter, or a player that says it caught up. A newcomer
+   * that has not cannot run, and the others must not wait for it to.
+   */
+  private heir(live: readonly Id[]): Id | undefined {
+    return live.find((id) => this.canLead(id));
+  }
+
+  private canLead(id: Id): boolean {
+    if (id === this.self) return this.initialized;
+    return this.voters().includes(this.slotOf(id)) || this.peers.get(id)?.init === true;
   }
 
   private leaderAlive(): boolean {
@@ -482,8 +690,11 @@ export class Player {
         index: this.log.length,
         done: this.done,
         init: this.initialized,
+        hash: tipHash(this.log),
       };
       if (tally) hb.tally = tally;
+      if (this.was) hb.was = this.was;
+      if (this.retired.size > 0) hb.retired = [...this.retired.values()];
       this.send(id, hb);
     }
     // Retransmit what may have been dropped: promise requests and proposals.
@@ -512,7 +723,7 @@ export class Player {
     }
     if (!this.members.has(this.self)) return;
     const live = this.liveMembers();
-    const heir = live[0];
+    const heir = this.heir(live);
     if (this.leaderAlive()) {
       this.phase = 'idle';
       this.leaderLeft = false;
@@ -533,7 +744,7 @@ export class Player {
       this.becomeCandidate();
       return;
     }
-    const lower = live.filter((id) => id < this.self);
+    const lower = live.filter((id) => id < this.self && this.canLead(id));
     switch (this.phase) {
       case 'idle':
         if (this.leaderLeft) this.sendElection(lower.slice(0, 1));
@@ -565,12 +776,13 @@ export class Player {
   }
 
   private becomeCandidate(): void {
-    if (!this.hasQuorum()) return;
+    if (!this.hasQuorum() || this.now < this.quietUntil) return;
+    // A term stays a safe integer that can still grow (a liar's huge term is the next issue's business).
+    if (this.term >= Number.MAX_SAFE_INTEGER - 1) return;
     this.term++;
     this.promised = this.self;
     // No leader until a majority promises: a heartbeat naming ourselves would read as an established claim.
     this.leader = 0;
-    this.dirty = true;
     this.setRole('candidate');
     this.phase = 'idle';
     this.pending = null;
@@ -614,7 +826,6 @@ export class Player {
   private adoptTerm(term: number, leader: Id): void {
     this.term = term;
     this.promised = leader;
-    this.dirty = true;
     if (this.role !== 'follower') this.stepDown();
     this.setLeader(leader);
     this.tally = null;
@@ -636,7 +847,7 @@ export class Player {
     }
     if (this.leaderAlive() || !this.hasQuorum()) return;
     // A higher ID is electing: run our own election now rather than after the heir wait.
-    const lower = this.liveMembers().filter((id) => id < this.self);
+    const lower = this.liveMembers().filter((id) => id < this.self && this.canLead(id));
     if (lower.length === 0) this.becomeCandidate();
     else if (this.phase === 'idle' || this.phase === 'waitHeir') this.sendElection(lower);
   }
@@ -666,7 +877,7 @@ export class Player {
     if (!established && from > this.self && this.hasQuorum()) {
       // We outrank the claimant. Only the lowest live member takes over (bully), under a higher term;
       // the others leave it to that heir, or every outranked player would run at once.
-      const heir = this.liveMembers()[0] === this.self;
+      const heir = this.heir(this.liveMembers()) === this.self;
       if (heir && !(this.role === 'candidate' && this.term >= term)) {
         this.term = Math.max(this.term, term);
         this.becomeCandidate();
@@ -726,19 +937,8 @@ export class Player {
 
   private maybeWin(): void {
     if (this.role !== 'candidate') return;
-    // A majority of all members, and a majority of those who may hold the room's state: newcomers alone
-    // must never outvote what the old members know. Only a promise made to this candidacy proves a
-    // newcomer (it may have caught up since we last heard it); anyone else may hold state.
-    let holders = 0;
-    let holdersPromised = 0;
-    for (const id of this.members) {
-      const p = this.promises.get(id);
-      const newcomer = p !== undefined && !p.init;
-      if (!newcomer) holders++;
-      if (p && !newcomer) holdersPromised++;
-    }
-    if (holdersPromised < Math.floor(holders / 2) + 1) return;
-    // The agreed membership is the one after the furthest stage any promise reports.
+    // Only agreed voters' promises count (isQuorum), so newcomers can never outvote what the voters know.
+    // The agreed membership is the one after the furthest entry any promise reports.
     let agreed = this.agreed();
     let furthest = this.log.length;
     for (const p of this.promises.values()) {
@@ -754,9 +954,10 @@ export class Player {
     // Phase 1 is complete: learn the furthest committed stage and the highest-ballot accepted value.
     const target = furthest;
     this.catchUpTo = target;
+    // Voters that left for good count as promises frozen at their last word.
     let best: Proposal | null = null;
-    for (const p of this.promises.values()) {
-      const a = p.accepted;
+    const finals = [...this.retired.values()].map((r) => r.accepted);
+    for (const a of [...[...this.promises.values()].map((p) => p.accepted), ...finals]) {
       if (a && a.entry.index === target + 1 && (!best || a.ballot > best.ballot)) best = a;
     }
     this.reproposal = best ? best.entry : null;
@@ -783,15 +984,14 @@ export class Player {
     peer.done = msg.done;
     if (!this.initialized && msg.term > 0 && msg.leader === from) {
       // Learn the room's state from an established leader (any other player may be stale): its term,
-      // then its stages.
+      // then its stages. Caught up means holding its chain, not merely as many entries.
       if (msg.term > this.term) {
         this.term = msg.term;
         this.promised = 0;
-        this.dirty = true;
       }
-      // Caught up with the player we hear now (not the furthest ever heard: that one may have left).
       this.initTarget = msg.index;
-      if (this.log.length >= this.initTarget) this.markInitialized();
+      this.initHash = msg.hash;
+      this.checkCaughtUp();
     }
     const claims = msg.leader === from;
     if (claims) {
@@ -814,6 +1014,15 @@ export class Player {
       this.noteDone(from, msg.stage, msg.done);
     }
     if (msg.index > this.log.length) this.requestSync(from);
+    else if (claims && msg.term >= this.term && msg.index > 0 && this.log[msg.index - 1]?.hash !== msg.hash) {
+      // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
+      this.requestSync(from);
+    }
+  }
+
+  private checkCaughtUp(): void {
+    if (this.initialized || this.initTarget <= 0 || this.log.length < this.initTarget) return;
+    if ((this.log[this.initTarget - 1]?.hash ?? GENESIS) === this.initHash) this.markInitialized();
   }
 
   /** What our leader's tally says of the others: when it last heard them, and their Done (for display). */
@@ -834,12 +1043,39 @@ export class Player {
   private requestSync(from: Id): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
-    this.send(from, { t: 'sync', index: this.log.length });
+    this.send(from, { t: 'sync', index: this.log.length, hash: tipHash(this.log) });
   }
 
-  private sendHistory(to: Id, have: number): void {
-    if (have >= this.log.length || have < 0) return;
-    this.send(to, { t: 'history', entries: this.log.slice(have, have + HISTORY_CHUNK) });
+  /**
+   * Committed entries are facts, so anyone may serve them, but only onto the asker's chain. An asker whose
+   * last entry is not ours has forked: it gets our log from the start, and resets to it only if we are
+   * its established leader (onHistory).
+   */
+  private sendHistory(to: Id, have: number, hash: string): void {
+    if (have < 0 || have > this.log.length) return;
+    const mine = this.log[have - 1]?.hash ?? GENESIS;
+    const from = mine === hash ? have : 0;
+    if (from >= this.log.length) return;
+    this.send(to, { t: 'history', entries: this.log.slice(from, from + HISTORY_CHUNK) });
+  }
+
+  /**
+   * Entries that chain onto our log apply. One that disagrees with an entry we hold means one of the two
+   * logs forked; only our established leader's log wins (it holds a quorum's), and then we cut ours back
+   * to where they agree and take the room's.
+   */
+  private onHistory(from: Id, entries: Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.log.length) {
+        if (this.log[e.index - 1]!.hash === e.hash) continue;
+        const authority = from === this.leader && this.role === 'follower' && this.leaderAlive();
+        if (!authority || (this.log[e.index - 2]?.hash ?? GENESIS) !== prevOf(this.log, e)) return;
+        this.events.push({ kind: 'forked', index: e.index, leader: from });
+        this.log.length = e.index - 1;
+        if (this.accepted && this.accepted.entry.index > this.log.length + 1) this.accepted = null;
+      }
+      if (e.index !== this.log.length + 1 || !this.apply(e)) return;
+    }
   }
 
   // ---------------------------------------------------------------- stages
@@ -875,11 +1111,16 @@ export class Player {
       if (!this.isQuorum(live, agreed)) return;
       entry = this.nextStage(live, agreed) ?? this.nextMembership(live, agreed);
       if (!entry) return;
-      this.events.push({ kind: 'propose', entry, live, members: [...this.members].sort((a, b) => a - b) });
+      this.events.push({
+        kind: 'propose',
+        entry,
+        live,
+        members: [...this.members].sort((a, b) => a - b),
+        voters: this.voters(agreed).map((slot) => this.holderOf(slot)),
+      });
     }
     this.proposal = { ballot: this.term, entry };
     this.accepted = this.proposal;
-    this.dirty = true;
     this.acks = new Set([this.self]);
     for (const id of this.members)
       if (id !== this.self) this.send(id, { t: 'accept', term: this.term, entry });
@@ -889,39 +1130,51 @@ export class Player {
   /** The advance, once every live member is done. */
   private nextStage(live: Id[], agreed: readonly Id[]): Entry | null {
     if (this.stage >= this.lastStage || !live.every((id) => this.doneOf(id))) return null;
-    return {
+    return seal(tipHash(this.log), {
       index: this.log.length + 1,
       kind: 'stage',
       stage: this.stage + 1,
       term: this.term,
       done: live,
       members: [...agreed],
-    };
+    });
   }
 
   /**
-   * One step of the agreed membership toward the roster (Raft's single-server change): drop one member
-   * that left, or add one live member that has caught up. One at a time keeps consecutive agreed
-   * memberships' majorities overlapping.
+   * One step of the agreed membership (Raft's single-server change), in this order: record a slot's new
+   * ID, drop a voter that left for good, drop one the server dropped that we no longer hear, or add a
+   * live player that has caught up. One at a time keeps consecutive memberships' majorities overlapping;
+   * a new name for a slot changes no majority at all.
    */
   private nextMembership(live: Id[], agreed: readonly Id[]): Entry | null {
-    const has = new Set(agreed);
+    const liveSet = new Set(live);
     let next: Id[] | null = null;
-    const gone = agreed.find((id) => !this.members.has(id));
-    if (gone !== undefined) next = agreed.filter((id) => id !== gone);
-    else {
-      const add = live.find((id) => !has.has(id) && (id === this.self || this.peers.get(id)?.init === true));
-      if (add !== undefined) next = [...agreed, add].sort((a, b) => a - b);
+    const renamed = agreed.find((slot) => liveSet.has(this.holderOf(slot)) && this.holderOf(slot) !== slot);
+    if (renamed !== undefined) next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
+    const gone =
+      agreed.find((slot) => this.retired.has(slot)) ??
+      agreed.find((slot) => !this.rosterIds.has(this.holderOf(slot)) && !liveSet.has(this.holderOf(slot)));
+    if (!next && gone !== undefined) next = agreed.filter((id) => id !== gone);
+    if (!next) {
+      const slots = new Set(agreed.map((slot) => this.holderOf(slot)));
+      const add = live.find(
+        (id) =>
+          !slots.has(id) &&
+          this.rosterIds.has(id) &&
+          !agreed.includes(this.slotOf(id)) &&
+          (id === this.self ? this.initialized : this.peers.get(id)?.init === true),
+      );
+      if (add !== undefined) next = [...agreed, add];
     }
     if (!next) return null;
-    return {
+    return seal(tipHash(this.log), {
       index: this.log.length + 1,
       kind: 'members',
       stage: this.stage,
       term: this.term,
       done: [],
-      members: next,
-    };
+      members: next.sort((a, b) => a - b),
+    });
   }
 
   private onAccept(from: Id, term: number, entry: Entry): void {
@@ -934,10 +1187,14 @@ export class Player {
     if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
     else this.setLeader(from);
     if (entry.index === this.log.length + 1) {
+      // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
+      if (!chains(tipHash(this.log), this.log.length, entry)) {
+        this.requestSync(from);
+        return;
+      }
       this.accepted = { ballot: term, entry };
-      this.dirty = true;
       this.send(from, { t: 'accepted', term, index: entry.index });
-    } else if (entry.index <= this.log.length) {
+    } else if (entry.index <= this.log.length && this.log[entry.index - 1]!.hash === entry.hash) {
       // Already committed here, and committed values are unique: help the leader count.
       this.send(from, { t: 'accepted', term, index: entry.index });
     } else {
@@ -968,27 +1225,60 @@ export class Player {
       return;
     }
     if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
-    if (entry.index === this.log.length + 1) this.apply(entry);
-    else if (entry.index > this.log.length + 1) this.requestSync(from);
+    if (entry.index === this.log.length + 1 && this.apply(entry)) return;
+    if (entry.index > this.log.length || this.log[entry.index - 1]?.hash !== entry.hash) this.requestSync(from);
   }
 
-  private apply(entry: Entry): void {
-    if (entry.index !== this.log.length + 1) return;
+  /** Appends a committed entry if it chains onto our log and keeps the protocol's rules; says whether it did. */
+  private apply(entry: Entry): boolean {
+    if (!chains(tipHash(this.log), this.log.length, entry) || !this.lawful(entry)) return false;
     this.log.push(entry);
-    if (!this.initialized && this.initTarget > 0 && this.log.length >= this.initTarget)
-      this.markInitialized();
+    this.checkCaughtUp();
+    for (const r of [...this.lastWords.values()]) if (r.index <= this.log.length) this.noteRetirement(r);
     if (this.proposal && this.proposal.entry.index <= this.log.length) {
       this.proposal = null;
       this.acks.clear();
     }
     if (this.accepted && this.accepted.entry.index <= this.log.length) this.accepted = null;
-    this.dirty = true;
     if (entry.kind === 'stage') {
       this.done = false;
       this.events.push({ kind: 'advance', entry });
     } else {
+      // The log now says who votes: names and departures it records need no side bookkeeping, and an
+      // ID that continued a slot under its old name now continues it under the new one.
+      const before = this.log[this.log.length - 2]?.members ?? FIRST_MEMBERS;
+      const outID = before.find((id) => !entry.members.includes(id));
+      const inID = entry.members.find((id) => !before.includes(id));
+      if (outID !== undefined && inID !== undefined) {
+        for (const [n, o] of [...this.aliases]) if (o === outID) this.aliases.set(n, inID);
+        if (this.was === outID) this.was = inID;
+      }
+      const agreed = new Set(entry.members);
+      for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
+      for (const [n, o] of [...this.aliases]) if (agreed.has(n) || !agreed.has(this.slotOf(o))) this.aliases.delete(n);
+      if (this.was && agreed.has(this.self)) {
+        this.was = 0;
+        this.aliases.delete(this.self);
+      }
+      this.refreshMembers();
       this.events.push({ kind: 'members', members: entry.members });
     }
+    return true;
+  }
+
+  /** A stage entry moves one stage up to at most the last; a members entry changes one voter or renames one. */
+  private lawful(e: Entry): boolean {
+    const prev = this.stage;
+    if (e.kind === 'stage') return e.stage === prev + 1 && e.stage <= this.lastStage;
+    if (e.stage !== prev) return false;
+    const before = this.agreed();
+    const added = e.members.filter((id) => !before.includes(id)).length;
+    const removed = before.filter((id) => !e.members.includes(id)).length;
+    if (added + removed === 1) return true;
+    // A new name for a slot: the same acceptor under a higher ID (IDs only grow).
+    const inID = e.members.find((id) => !before.includes(id))!;
+    const outID = before.find((id) => !e.members.includes(id))!;
+    return added === 1 && removed === 1 && inID > outID;
   }
 
   /** Fences a stale leader or candidate: it learns our term and steps down. */
@@ -1000,4 +1290,25 @@ export class Player {
   private send(to: Id, msg: Message): void {
     this.outbox.push({ to, msg });
   }
+}
+
+/** The hash an entry was sealed on: recomputed by chains(), so only a match with our own entry tells. */
+function prevOf(log: readonly Entry[], e: Entry): string {
+  return log[e.index - 2]?.hash ?? GENESIS;
+}
+
+/** A persisted log is kept only as far as it chains (older builds wrote entries without hashes). */
+function validLog(history: readonly Entry[]): Entry[] {
+  const out: Entry[] = [];
+  for (const e of history) {
+    if (!chains(tipHash(out), out.length, e)) break;
+    out.push(e);
+  }
+  return out;
+}
+
+function players(ids: readonly Id[]): string {
+  if (ids.length === 0) return 'nobody';
+  const list = ids.length === 1 ? `${ids[0]}` : `${ids.slice(0, -1).join(', ')} and ${ids[ids.length - 1]}`;
+  return `${ids.length === 1 ? 'player' : 'players'} ${list}`;
 }

@@ -26,6 +26,21 @@ export interface Entry {
   term: number;
   done: Id[];
   members: Id[];
+  /** Chains the entry to the log before it (core/chain.ts): a forked or spliced log does not apply. */
+  hash: string;
+}
+
+/**
+ * A voter's last word when it leaves for good (the Leave button): it will never vote again, and this is
+ * the state it leaves with, so the others may count the room without it (docs/protocol.md, "Leaving").
+ */
+export interface Retirement {
+  id: Id;
+  term: number;
+  /** Its log ended here: a receiver retires it only when its own log holds that entry. */
+  index: number;
+  hash: string;
+  accepted: Proposal | null;
 }
 
 /** A value a leader asked the group to accept for the next slot; `ballot` is that leader's term. */
@@ -57,7 +72,13 @@ export type Message =
       index: number;
       done: boolean;
       init: boolean;
+      /** The sender's last entry hash: catch-up follows the chain, not the length. */
+      hash: string;
       tally?: Tally;
+      /** The voter slot this ID continues (a tab whose session expired, or a server that restarted). */
+      was?: Id;
+      /** Voters the sender knows left for good, until a committed entry removes them. */
+      retired?: Retirement[];
     }
   /** "I suspect the leader; you are lower, are you alive?" */
   | { t: 'election'; term: number }
@@ -75,10 +96,12 @@ export type Message =
   /** "Your term is stale": fences an old leader or candidate. */
   | { t: 'reject'; term: number }
   /** "I hold `index` entries, send me the rest": catch-up from any peer, committed entries are facts. */
-  | { t: 'sync'; index: number }
+  | { t: 'sync'; index: number; hash: string }
   | { t: 'history'; entries: Entry[] }
-  /** Leaving (tab closing): suspect me now instead of after a timeout. */
-  | { t: 'bye' };
+  /** The tab is closing (or reloading): suspect me now instead of after a timeout. Only a hint. */
+  | { t: 'bye' }
+  /** Leaving for good (the Leave button): my final state, and the entries the receiver lacks. */
+  | { t: 'leave'; term: number; index: number; hash: string; accepted: Proposal | null; entries: Entry[] };
 
 export type MessageType = Message['t'];
 
@@ -105,6 +128,12 @@ export interface Persisted {
   accepted: Proposal | null;
   /** Whether this player holds the room's state (see Player.initialized). */
   initialized?: boolean;
+  /** The voter slot this identity continues, until the log records it. */
+  was?: Id;
+  /** Voters that left for good with their final state, until the log removes them. */
+  retired?: Retirement[];
+  /** IDs that continue another voter slot: [new, old]. */
+  aliases?: [Id, Id][];
 }
 
 /** Things worth showing or logging that happened inside step()/tick(). */
@@ -114,10 +143,15 @@ export type CoreEvent =
   | { kind: 'suspect'; peer: Id }
   | { kind: 'alive'; peer: Id }
   | { kind: 'election'; term: number; to: Id[] }
-  | { kind: 'propose'; entry: Entry; live: Id[]; members: Id[] }
+  | { kind: 'propose'; entry: Entry; live: Id[]; members: Id[]; voters: Id[] }
   | { kind: 'advance'; entry: Entry }
   | { kind: 'members'; members: Id[] }
-  | { kind: 'rejected'; from: Id; reason: string };
+  | { kind: 'rejected'; from: Id; reason: string }
+  /** Our log disagreed with the established leader's from `index` on: we took the room's. */
+  | { kind: 'forked'; index: number; leader: Id }
+  | { kind: 'retired'; peer: Id }
+  | { kind: 'renamed'; from: Id; to: Id }
+  | { kind: 'resumed' };
 
 export interface PeerView {
   id: Id;
@@ -143,17 +177,27 @@ export interface View {
   locked: boolean;
   /** The stage transitions so far (membership entries left out). */
   history: Entry[];
+  /** The roster: every ID the signaling server names, plus the agreed voters it may have dropped. */
   members: Id[];
-  /** The membership agreed in the log, which quorums must hold a majority of (or be every member). */
+  /** The membership agreed in the log. */
   agreed: Id[];
+  /** Who votes: the agreed members (by their current IDs) less those that left for good. */
+  voters: Id[];
+  /** Voters we do not hear: whom a room without a quorum waits for. */
+  waitingFor: Id[];
   live: Id[];
   peers: PeerView[];
   /** The leader's last reported tally for the current stage, if any. */
   tally: Tally | null;
+  /** Live voters, all voters, how many are needed, and whether that is met. */
   quorum: { live: number; members: number; needed: number; ok: boolean };
   /** False while a newcomer is still learning the room's state: it cannot vote or lead yet. */
   initialized: boolean;
-  /** Why this side cannot advance, e.g. "no quorum: 2 of 5", or null. */
+  /** Why this side cannot advance, e.g. "waiting for players 4 and 5: 3 of 5 agreed members needed", or null. */
   blocked: string | null;
+  /** The voter slot this ID continues, while the log does not record it yet; 0 if none. */
+  was: Id;
+  /** Ticks left before a tab that just woke from a freeze may campaign (0: not quiet). */
+  quiet: number;
   timing: Timing;
 }

@@ -1,4 +1,4 @@
-import type { Entry, Message, Proposal, Tally } from './types.ts';
+import type { Entry, Message, Proposal, Retirement, Tally } from './types.ts';
 
 /** Bounds for untrusted input: generous for real rooms, small enough that junk cannot balloon state. */
 const MAX_ID = 2 ** 31;
@@ -41,6 +41,28 @@ function ids(x: unknown, key: string): number[] {
   });
 }
 
+const HASH = /^[0-9a-z]{1,16}$/;
+
+function hash(o: Record<string, unknown>, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || !HASH.test(v)) fail(`${key} must be an entry hash`);
+  return v;
+}
+
+function id(o: Record<string, unknown>, key: string): number {
+  const v = nat(o, key, MAX_ID);
+  if (v === 0) fail(`${key} must be a player ID`);
+  return v;
+}
+
+function retirements(x: unknown): Retirement[] {
+  if (!Array.isArray(x) || x.length > MAX_IDS) fail(`retired must be an array of at most ${MAX_IDS}`);
+  return x.map((r) => {
+    const o = obj(r, 'retired');
+    return { id: id(o, 'id'), term: nat(o, 'term'), index: nat(o, 'index'), hash: hash(o, 'hash'), accepted: proposal(o.accepted) };
+  });
+}
+
 function entry(x: unknown): Entry {
   const o = obj(x, 'entry');
   const kind = o.kind;
@@ -52,6 +74,7 @@ function entry(x: unknown): Entry {
     term: nat(o, 'term'),
     done: ids(o.done, 'done'),
     members: ids(o.members, 'members'),
+    hash: hash(o, 'hash'),
   };
   if (e.index < 1) fail('entry.index must be at least 1');
   if (kind === 'stage' && e.stage < 1) fail('a stage entry reaches stage 1 or later');
@@ -101,7 +124,7 @@ export function parseMessage(x: unknown): Parsed {
     const t = o.t;
     switch (t) {
       case 'hb': {
-        const m: Message = {
+        const m: Extract<Message, { t: 'hb' }> = {
           t,
           term: nat(o, 'term'),
           leader: nat(o, 'leader', MAX_ID),
@@ -109,8 +132,11 @@ export function parseMessage(x: unknown): Parsed {
           index: nat(o, 'index'),
           done: bool(o, 'done'),
           init: bool(o, 'init'),
+          hash: hash(o, 'hash'),
         };
         if (o.tally !== undefined) m.tally = tally(o.tally);
+        if (o.was !== undefined) m.was = id(o, 'was');
+        if (o.retired !== undefined) m.retired = retirements(o.retired);
         return { ok: true, msg: m };
       }
       case 'election':
@@ -138,11 +164,23 @@ export function parseMessage(x: unknown): Parsed {
       case 'accepted':
         return { ok: true, msg: { t, term: nat(o, 'term'), index: nat(o, 'index') } };
       case 'sync':
-        return { ok: true, msg: { t, index: nat(o, 'index') } };
+        return { ok: true, msg: { t, index: nat(o, 'index'), hash: hash(o, 'hash') } };
       case 'history':
         return { ok: true, msg: { t, entries: entries(o.entries, 'entries') } };
       case 'bye':
         return { ok: true, msg: { t } };
+      case 'leave':
+        return {
+          ok: true,
+          msg: {
+            t,
+            term: nat(o, 'term'),
+            index: nat(o, 'index'),
+            hash: hash(o, 'hash'),
+            accepted: proposal(o.accepted),
+            entries: entries(o.entries, 'entries'),
+          },
+        };
       default:
         return { ok: false, error: `unknown message type ${JSON.stringify(String(t)).slice(0, 40)}` };
     }

@@ -31,6 +31,15 @@ interface Node {
   id: Id;
   player: Player | null;
   storage: Persisted | null;
+  /** Lost its signaling connection (the mesh still works): no rosters, and its session ages in grace. */
+  offline: boolean;
+  /** Frozen by the browser: runs nothing; what reaches it waits in `inbox`. */
+  frozen: boolean;
+  inbox: InFlight[];
+  /** Left for good (the Leave button): never runs again. */
+  gone: boolean;
+  /** A leaver still repeating its last word until this tick. */
+  leaving?: number;
 }
 
 interface InFlight {
@@ -88,49 +97,141 @@ export class SimNetwork {
   // ---------------------------------------------------------------- membership
 
   /** A new player joins: the server gives it the next ID. */
-  join(): Id {
+  join(persisted: Persisted | null = null, was?: Id): Id {
     const id = this.nextId++;
-    this.nodes.set(id, { id, player: null, storage: null });
+    this.nodes.set(id, { id, player: null, storage: persisted, offline: false, frozen: false, inbox: [], gone: false });
     this.sessions.set(id, Number.POSITIVE_INFINITY);
-    this.start(id);
+    this.start(id, was);
     this.pushRoster();
-    this.note(`join ${id}`);
+    this.note(`join ${id}${was ? ` (continues ${was})` : ''}`);
     return id;
   }
 
-  /** The player goes silent: its tab dies without a word. */
-  crash(id: Id): void {
+  /** The player goes silent: its tab dies without a word (with a pagehide goodbye when `bye`). */
+  crash(id: Id, bye = false): void {
     const n = this.nodes.get(id);
-    if (!n?.player) return;
+    if (!n?.player || n.frozen || n.gone) return;
+    if (bye) {
+      n.player.goodbye();
+      this.drain(n);
+    }
     n.player = null;
-    this.sessions.set(id, this.now + this.graceTicks);
+    n.offline = false;
+    if (this.sessions.has(id)) this.sessions.set(id, this.now + this.graceTicks);
     this.pushRoster();
-    this.note(`crash ${id}`);
+    this.note(`crash ${id}${bye ? ' (said bye)' : ''}`);
   }
 
-  /** A reload: the same ID resumes within grace, with what it persisted. After grace it must join anew. */
-  restart(id: Id): boolean {
+  /**
+   * A reload: within grace the same ID resumes with what it persisted. After grace (or a server restart)
+   * the server refuses its token, and it joins under a new ID that continues its voter slot.
+   */
+  restart(id: Id): Id | null {
     const n = this.nodes.get(id);
-    if (!n || n.player || !this.sessions.has(id)) return false;
+    if (!n || n.player || n.gone) return null;
+    if (!this.sessions.has(id)) return this.rename(n);
     this.sessions.set(id, Number.POSITIVE_INFINITY);
     this.start(id);
     this.pushRoster();
     this.note(`restart ${id}`);
-    return true;
+    return id;
   }
 
-  /** Leaves for good: a goodbye to the peers, and the session ends at once. */
+  /** Leaves for good: its final state to the peers, and the session ends at once. */
   leave(id: Id): void {
     const n = this.nodes.get(id);
-    if (!n?.player) return;
-    n.player.goodbye();
+    if (!n?.player || n.frozen || n.gone) return;
+    n.player.leaveRoom();
     this.drain(n);
-    n.player = null;
+    // It repeats its last word for a timeout (the driver waits that long before it disconnects).
+    n.leaving = this.now + this.timing.timeoutTicks;
+    n.storage = null;
+    n.gone = true;
     this.sessions.delete(id);
     this.pruneForgotten();
     this.pushRoster();
     this.note(`leave ${id}`);
     this.forgetIfEmpty();
+  }
+
+  /** The tab loses the signaling server but keeps its mesh; the server expires it after grace. */
+  cutServer(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n?.player || n.offline || n.gone || !this.sessions.has(id)) return;
+    n.offline = true;
+    this.sessions.set(id, this.now + this.graceTicks);
+    this.pushRoster();
+    this.note(`server cut ${id}`);
+  }
+
+  /** Back on the server: the same session within grace, else a new ID that continues the slot. */
+  reconnect(id: Id): Id | null {
+    const n = this.nodes.get(id);
+    if (!n?.player || !n.offline || n.frozen) return null;
+    n.offline = false;
+    if (!this.sessions.has(id)) return this.rename(n);
+    this.sessions.set(id, Number.POSITIVE_INFINITY);
+    this.pushRoster();
+    this.note(`server back ${id}`);
+    return id;
+  }
+
+  /** The browser freezes the tab: nothing runs, input queues, and the server soon sees it gone. */
+  freeze(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n?.player || n.frozen || n.gone) return;
+    n.frozen = true;
+    if (this.sessions.has(id) && !n.offline) this.sessions.set(id, this.now + this.graceTicks);
+    n.offline = true;
+    this.pushRoster();
+    this.note(`freeze ${id}`);
+  }
+
+  /** It wakes: it learns it slept (resume), then handles what queued, then reconnects. */
+  thaw(id: Id): Id | null {
+    const n = this.nodes.get(id);
+    if (!n?.player || !n.frozen) return null;
+    n.frozen = false;
+    this.note(`thaw ${id}`);
+    n.player.resume();
+    this.drain(n);
+    for (const m of n.inbox.splice(0)) this.deliver(m);
+    return this.reconnect(id);
+  }
+
+  /** The signaling server restarts with its memory store: every session is gone, IDs continue above. */
+  restartServer(): void {
+    this.sessions.clear();
+    for (const n of this.nodes.values()) if (n.player && !n.frozen) n.offline = true;
+    this.note('server restart');
+  }
+
+  /** "Duplicate tab": a second live tab with a copy of this one's storage. It may not reuse the ID (the
+   * driver's tab lock), so it joins anew, bringing only the committed log. */
+  duplicate(id: Id): Id | null {
+    const n = this.nodes.get(id);
+    if (!n?.player || n.gone) return null;
+    const p = n.player.persisted();
+    const copy: Persisted = { term: 0, promised: 0, done: false, history: p.history, accepted: null, initialized: false };
+    const d = this.join(copy);
+    this.note(`duplicate ${id} as ${d}`);
+    return d;
+  }
+
+  /** Rosters reach players late: each push waits up to `ticks` more. */
+  rosterLag = 0;
+
+  private rename(n: Node): Id {
+    const state = n.player?.persisted() ?? n.storage;
+    const old = n.id;
+    n.player = null;
+    n.storage = null;
+    n.gone = true;
+    const id = this.join(state, old);
+    this.seen.set(id, this.seen.get(old) ?? 0);
+    const clicks = this.clicked.get(old);
+    if (clicks) this.clicked.set(id, new Set(clicks));
+    return id;
   }
 
   click(id: Id, done: boolean): void {
@@ -146,7 +247,7 @@ export class SimNetwork {
     this.drain(this.nodes.get(id)!);
   }
 
-  private start(id: Id): void {
+  private start(id: Id, was?: Id): void {
     const n = this.nodes.get(id)!;
     n.player = new Player({
       self: id,
@@ -155,6 +256,7 @@ export class SimNetwork {
       roster: this.roster(),
       persisted: n.storage,
       lastStage: this.lastStage,
+      ...(was ? { was } : {}),
     });
     this.drain(n);
   }
@@ -166,8 +268,9 @@ export class SimNetwork {
   private pushRoster(): void {
     this.rosterVersion++;
     for (const n of this.nodes.values()) {
-      if (!n.player) continue;
-      const at = this.now + this.delay();
+      if (!n.player || n.offline) continue;
+      const lag = this.rosterLag > 0 ? Math.floor(this.rng.next() * this.rosterLag) : 0;
+      const at = this.now + this.delay() + lag;
       const list = this.rosterQueue.get(at);
       if (list) list.push(n.id);
       else this.rosterQueue.set(at, [n.id]);
@@ -198,6 +301,11 @@ export class SimNetwork {
     this.cuts.clear();
     this.dropRate = 0;
     this.dupRate = 0;
+    this.rosterLag = 0;
+    // Late rosters arrive now: a reconnecting tab gets the current one at once.
+    const late = [...this.rosterQueue.values()].flat();
+    this.rosterQueue.clear();
+    if (late.length > 0) this.rosterQueue.set(this.now + 1, [...new Set(late)]);
     this.note('heal');
   }
 
@@ -225,23 +333,23 @@ export class SimNetwork {
       const r = this.roster();
       for (const id of rosters) {
         const n = this.nodes.get(id);
-        if (n?.player) {
+        if (n?.player && !n.offline) {
           n.player.setRoster(r);
           this.drain(n);
         }
       }
     }
-    for (const n of this.nodes.values()) {
-      if (!n.player) continue;
+    for (const n of [...this.nodes.values()]) {
+      if (!n.player || n.frozen) continue;
       n.player.tick();
       this.drain(n);
+      if (n.leaving !== undefined && this.now >= n.leaving) n.player = null;
     }
     let expired = false;
     for (const [id, until] of this.sessions) {
       if (until <= this.now) {
         this.sessions.delete(id);
         expired = true;
-        this.pruneForgotten();
         this.note(`expire ${id}`);
       }
     }
@@ -252,6 +360,8 @@ export class SimNetwork {
   /** The server forgets an empty room: whoever comes next starts a new one, with terms from zero. */
   private forgetIfEmpty(): void {
     if (this.sessions.size > 0 || this.nodes.size === 0) return;
+    // A tab still running, or one that may still come back, holds the room.
+    for (const n of this.nodes.values()) if (!n.gone && (n.player || n.storage)) return;
     this.nodes.clear();
     this.nextId = 1;
     this.leaderOfTerm.clear();
@@ -265,6 +375,10 @@ export class SimNetwork {
   private deliver(m: InFlight): void {
     const n = this.nodes.get(m.to);
     if (!n?.player || this.cuts.has(`${m.from}>${m.to}`)) return;
+    if (n.frozen) {
+      n.inbox.push(m);
+      return;
+    }
     if (this.recording && !this.quiet.has(m.msg.t)) this.note(`${m.from}->${m.to} ${show(m.msg)}`);
     n.player.step(m.from, m.msg);
     this.drain(n);
@@ -301,13 +415,15 @@ export class SimNetwork {
 
   private onEvent(id: Id, ev: CoreEvent): void {
     if (this.recording && ev.kind !== 'suspect' && ev.kind !== 'alive') this.note(`${id} ${showEvent(ev)}`);
+    if (ev.kind === 'forked') this.violate(`${id} found its log forked at entry ${ev.index}`);
     if (ev.kind === 'propose') {
-      const { entry, live, members } = ev;
+      const { entry, live, voters } = ev;
       this.proposed.add(JSON.stringify(entry));
       if (entry.kind !== 'stage') return;
       const k = entry.stage - 1;
-      if (live.length < Math.floor(members.length / 2) + 1) {
-        this.violate(`${id} proposed stage ${entry.stage} with ${live.length} of ${members.length} members`);
+      const liveVoters = voters.filter((v) => live.includes(v)).length;
+      if (liveVoters < Math.floor(voters.length / 2) + 1) {
+        this.violate(`${id} proposed stage ${entry.stage} with ${liveVoters} of ${voters.length} voters live`);
       }
       if (entry.done.join() !== live.join())
         this.violate(`${id} proposed done=${entry.done} but live=${live}`);
@@ -347,15 +463,20 @@ export class SimNetwork {
   }
 
   /**
-   * State can vanish only when a member leaves the membership. Terms and stages that no remaining member
-   * holds (running, or crashed within its grace) are gone, as in any quorum system that loses every
-   * replica; the checker forgets them too, and counts it.
+   * State can vanish only when players leave for good (the Leave button). Terms and stages that no other
+   * tab holds, running, frozen, offline, expired or crashed with its storage, are gone, as in any quorum
+   * system that loses every replica; the checker forgets them too, and counts it. Expiry forgets nothing:
+   * the tab may still be running, and the checker keeps counting what it holds.
    */
   forgotten = 0;
+  /** Schedules whose room ends waiting for voters that left unheard (see checkConverged). */
+  unheardLeaves = 0;
+  /** The last checkConverged found the room rightly waiting. */
+  waiting = false;
   private pruneForgotten(): void {
     const held: { term: number; history: readonly Entry[] }[] = [];
     for (const n of this.nodes.values()) {
-      if (!this.sessions.has(n.id)) continue;
+      if (n.gone) continue;
       const s = n.player ? { term: n.player.currentTerm, history: n.player.entries } : n.storage;
       if (s) held.push(s);
     }
@@ -389,20 +510,34 @@ export class SimNetwork {
     return this.nodes.get(id)?.player ?? null;
   }
 
-  /** Live players: running and still members of the room. */
+  /** Live players: running, awake, on the server, and still members of the room. */
   live(): Player[] {
     return [...this.nodes.values()]
-      .filter((n) => n.player && this.sessions.has(n.id))
+      .filter((n) => n.player && !n.gone && !n.frozen && !n.offline && this.sessions.has(n.id))
       .map((n) => n.player!)
       .sort((a, b) => a.self - b.self);
   }
 
-  allIds(): Id[] {
-    return [...this.nodes.keys()];
+  /** Running tabs, on the server or not. */
+  running(): Player[] {
+    return [...this.nodes.values()].filter((n) => n.player && !n.gone && !n.frozen).map((n) => n.player!);
   }
 
+  allIds(): Id[] {
+    return [...this.nodes.values()].filter((n) => !n.gone).map((n) => n.id);
+  }
+
+  /** Crashed tabs that may come back (their storage survives). */
   crashedIds(): Id[] {
-    return [...this.nodes.values()].filter((n) => !n.player && this.sessions.has(n.id)).map((n) => n.id);
+    return [...this.nodes.values()].filter((n) => !n.player && !n.gone && n.storage !== null).map((n) => n.id);
+  }
+
+  offlineIds(): Id[] {
+    return [...this.nodes.values()].filter((n) => n.player && !n.gone && n.offline && !n.frozen).map((n) => n.id);
+  }
+
+  frozenIds(): Id[] {
+    return [...this.nodes.values()].filter((n) => n.player && !n.gone && n.frozen).map((n) => n.id);
   }
 
   note(line: string): void {
@@ -423,6 +558,16 @@ export class SimNetwork {
     const before = this.violations.length;
     const live = this.live();
     if (live.length === 0) return [];
+    // Voters that left while nobody could hear their last word are lost for good, like a crashed tab
+    // that never returns: the room rightly waits for them (docs/protocol.md, "Leaving"), and says so.
+    const waits = live[0]!.view().waitingFor;
+    const leftUnheard = (id: Id) => this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player;
+    if (waits.length > 0 && waits.every(leftUnheard)) {
+      this.unheardLeaves++;
+      this.waiting = true;
+      this.note(`waits for voters that left unheard: ${waits}`);
+      return [];
+    }
     const lowest = live[0]!.self;
     for (const p of live) {
       if (p.currentLeader !== lowest)
@@ -434,6 +579,15 @@ export class SimNetwork {
     }
     if (live[0]!.currentRole !== 'leader')
       this.violate(`lowest live ${lowest} is ${live[0]!.currentRole}, not leader`);
+    if (this.violations.length > before) {
+      for (const p of live) {
+        const v = p.view();
+        this.note(
+          `view ${p.self}: ${v.role} term ${v.term} leader ${v.leader} stage ${v.stage} init ${v.initialized} ` +
+            `voters [${v.voters}] live [${v.live}] members [${v.members}] quiet ${v.quiet} blocked ${v.blocked}`,
+        );
+      }
+    }
     return this.violations.slice(before);
   }
 }
@@ -467,6 +621,8 @@ function show(m: Message): string {
       return `history ${m.entries.map((e) => `#${e.index}`).join(',')}`;
     case 'bye':
       return 'bye';
+    case 'leave':
+      return `leave term=${m.term} at=#${m.index}${m.accepted ? ` accepted=${showEntry(m.accepted.entry)}@${m.accepted.ballot}` : ''}`;
     default:
       return `${m.t} term=${m.term}`;
   }

@@ -13,6 +13,8 @@ export interface ScheduleResult {
   peers: number;
   violations: string[];
   advances: number;
+  /** The room ended waiting for voters that left while nobody could hear their last word. */
+  waited: boolean;
   messages: number;
   ticks: number;
   transcript: string[];
@@ -31,8 +33,9 @@ function subset(rng: Rng, xs: Id[]): [Id[], Id[]] {
 
 /**
  * One random fault schedule, fully determined by its seed: a chaos phase (delay, drop, duplication,
- * reordering, partitions, cuts, crashes, restarts, joins, goodbyes and clicks), then healing, quiet, and
- * the end checks.
+ * reordering, partitions, cuts, crashes, closes, restarts, joins, leaves, clicks, tabs that lose the server
+ * but keep the mesh, frozen tabs, late rosters, server restarts and duplicated tabs), then healing, quiet,
+ * and the end checks.
  */
 export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   const rng = seededRng(opts.seed);
@@ -68,15 +71,33 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
         net.cut(pick(rng, all), pick(rng, all), rng.next() < 0.3);
       } else if (r < 0.44) {
         net.heal();
-      } else if (r < 0.58 && live.length > 0) {
-        net.crash(pick(rng, live));
-      } else if (r < 0.72) {
+      } else if (r < 0.52 && live.length > 0) {
+        net.crash(pick(rng, live), rng.next() < 0.3);
+      } else if (r < 0.62) {
         const down = net.crashedIds();
         if (down.length > 0) net.restart(pick(rng, down));
-      } else if (r < 0.82) {
+      } else if (r < 0.68) {
         if (net.allIds().length < 12) net.join();
-      } else if (r < 0.88 && live.length > 1) {
-        net.leave(pick(rng, live));
+      } else if (r < 0.72 && live.length > 1) {
+        const id = pick(rng, live);
+        // The last voter leaving ends the room for good (docs/protocol.md, "Leaving"): not a fault.
+        if (net.player(id)!.view().voters.length > 1) net.leave(id);
+      } else if (r < 0.78 && live.length > 0) {
+        net.cutServer(pick(rng, live));
+      } else if (r < 0.83) {
+        const off = net.offlineIds();
+        if (off.length > 0) net.reconnect(pick(rng, off));
+      } else if (r < 0.87 && live.length > 0) {
+        net.freeze(pick(rng, live));
+      } else if (r < 0.91) {
+        const frozen = net.frozenIds();
+        if (frozen.length > 0) net.thaw(pick(rng, frozen));
+      } else if (r < 0.93) {
+        net.rosterLag = pick(rng, [0, 4 * t.timeoutTicks, 20 * t.timeoutTicks]);
+      } else if (r < 0.94) {
+        net.restartServer();
+      } else if (r < 0.95 && live.length > 0) {
+        if (net.allIds().length < 12) net.duplicate(pick(rng, live));
       } else if (live.length > 0) {
         net.isolate(pick(rng, live));
       }
@@ -84,17 +105,32 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     net.run(1);
   }
 
-  // Heal; restart some of the crashed; let sessions that stay down expire; then quiet.
+  // Heal, and let every tab come back at a random moment within grace or after it (then under a new ID
+  // that continues its slot): a tab that never returns is a voter lost for good, which no design without
+  // storage can tell from one still playing behind a partition, so the room would rightly wait.
   net.heal();
   net.maxDelay = 2;
-  for (const id of net.crashedIds()) if (rng.next() < 0.5) net.restart(id);
+  const back = net.graceTicks + 2 * t.timeoutTicks;
+  const returns = new Map<Id, number>();
+  for (const id of [...net.crashedIds(), ...net.offlineIds(), ...net.frozenIds()])
+    returns.set(id, net.now + randInt(rng, 1, back));
+  while (returns.size > 0) {
+    for (const [id, at] of returns) {
+      if (net.now < at) continue;
+      returns.delete(id);
+      if (net.frozenIds().includes(id)) net.thaw(id);
+      else if (net.offlineIds().includes(id)) net.reconnect(id);
+      else net.restart(id);
+    }
+    net.run(1);
+  }
   if (net.live().length === 0) net.join();
   net.run(net.graceTicks + 3 * t.timeoutTicks);
   net.checkConverged();
 
   // A Done clicked before a failover is never needed again: everyone not yet done clicks once, and that
   // alone must advance the stage.
-  if (net.violations.length === 0) {
+  if (net.violations.length === 0 && !net.waiting) {
     const before = net.live()[0]!.stage;
     for (const p of net.live()) if (!p.isDone) net.click(p.self, true);
     net.run(3 * t.timeoutTicks);
@@ -109,6 +145,7 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     peers,
     violations: net.violations,
     advances: net.live()[0]?.stage ?? 0,
+    waited: net.waiting,
     messages: net.messagesSent(),
     ticks: net.now,
     transcript: net.transcript,

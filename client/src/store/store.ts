@@ -32,6 +32,11 @@ export type LogKind =
   | 'propose'
   | 'advance'
   | 'rejected'
+  | 'members'
+  | 'forked'
+  | 'retired'
+  | 'renamed'
+  | 'resumed'
   | 'net'
   | 'chaos'
   | 'bad';
@@ -201,5 +206,13 @@ export function describeEvent(e: CoreEvent): string {
       return `advanced to stage ${e.entry.stage} (term ${e.entry.term})`;
     case 'rejected':
       return `rejected ${e.from}: ${e.reason}`;
+    case 'forked':
+      return `our log forked from the room's at entry ${e.index}: reset to leader ${e.leader}'s`;
+    case 'retired':
+      return `player ${e.peer} left for good: the room counts without it`;
+    case 'renamed':
+      return `player ${e.from} is back as ${e.to}`;
+    case 'resumed':
+      return 'woke from a freeze: listening before acting';
   }
 }
