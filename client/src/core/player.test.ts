@@ -42,7 +42,7 @@ describe('a lone player', () => {
     const v = p.view();
     expect(v.stage).toBe(1);
     expect(v.done).toBe(false);
-    expect(v.history).toEqual([{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] }]);
+    expect(v.history).toMatchObject([{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] }]);
   });
 
   test('never advances past the last stage', () => {
@@ -93,7 +93,7 @@ describe('a room of three', () => {
   test('a message that trails a goodbye does not undo it; one a heartbeat later (a reload) does', () => {
     const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
     pump(ps);
-    const hb: Message = { t: 'hb', term: 1, leader: 1, stage: 0, index: 9, done: false, init: true };
+    const hb: Message = { t: 'hb', term: 1, leader: 1, stage: 0, index: 9, done: false, init: true, hash: 'x' };
     ps[2]!.step(1, { t: 'bye' });
     // Sent before the goodbye, by a slower path.
     ps[2]!.step(1, hb);
@@ -118,20 +118,41 @@ describe('a room of three', () => {
     expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
   });
 
-  test('a side without a majority reports why and does not advance', () => {
-    const p = player(1, [1, 2, 3, 4, 5]);
+  test('a side without a majority of the agreed voters names whom it waits for and does not advance', () => {
+    const ps = [1, 2, 3, 4, 5].map((id) => player(id, [1, 2, 3, 4, 5]));
+    pump(ps);
+    expect(ps[0]!.view().voters).toEqual([1, 2, 3, 4, 5]);
+    // Alone with a roster that says so: the server's roster is no vote.
+    const p = player(1, [1], { persisted: ps[0]!.persisted() });
     for (let i = 0; i < 20; i++) p.tick();
     p.setDone(true);
     const v = p.view();
-    expect(v.blocked).toBe('no quorum: 1 of 5');
+    expect(v.blocked).toBe('waiting for players 2, 3, 4 and 5: 3 of 5 agreed members needed');
     expect(v.quorum).toEqual({ live: 1, members: 5, needed: 3, ok: false });
     expect(v.stage).toBe(0);
+    expect(v.role).toBe('follower');
+  });
+
+  test('a lone leader keeps its leadership, and its term, when a second player joins', () => {
+    const a = player(1, [1]);
+    a.tick();
+    expect(a.view()).toMatchObject({ role: 'leader', term: 1 });
+    const b = player(2, [1, 2]);
+    a.setRoster({ version: 2, members: [1, 2] });
+    const roles: string[] = [];
+    for (let r = 0; r < 30; r++) {
+      pump([a, b], 1);
+      roles.push(a.view().role);
+    }
+    expect(new Set(roles)).toEqual(new Set(['leader']));
+    expect(a.view()).toMatchObject({ term: 1, voters: [1, 2] });
+    expect(b.view()).toMatchObject({ leader: 1, term: 1, initialized: true });
   });
 });
 
 describe('parseMessage', () => {
   const good: Message[] = [
-    { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, done: false, init: true },
+    { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, done: false, init: true, hash: '0' },
     {
       t: 'hb',
       term: 1,
@@ -140,6 +161,7 @@ describe('parseMessage', () => {
       index: 2,
       done: false,
       init: true,
+      hash: 'k2x',
       tally: { stage: 0, done: [1], live: [1, 2], members: 2 },
     },
     {
@@ -150,6 +172,7 @@ describe('parseMessage', () => {
       index: 2,
       done: false,
       init: true,
+      hash: 'k2x',
       tally: { stage: 0, done: [1], live: [1, 2], silent: [0, 7], members: 2 },
     },
     { t: 'election', term: 3 },
@@ -161,16 +184,18 @@ describe('parseMessage', () => {
     {
       t: 'accept',
       term: 3,
-      entry: { index: 2, kind: 'stage', stage: 1, term: 3, done: [1, 2], members: [1, 2] },
+      entry: { index: 2, kind: 'stage', stage: 1, term: 3, done: [1, 2], members: [1, 2], hash: 'abc' },
     },
     { t: 'accepted', term: 3, index: 2 },
     {
       t: 'advance',
       term: 3,
-      entry: { index: 3, kind: 'members', stage: 1, term: 3, done: [], members: [1, 2] },
+      entry: { index: 3, kind: 'members', stage: 1, term: 3, done: [], members: [1, 2], hash: 'abd' },
     },
-    { t: 'sync', index: 0 },
-    { t: 'history', entries: [{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] }] },
+    { t: 'sync', index: 0, hash: '0' },
+    { t: 'hb', term: 1, leader: 0, stage: 0, index: 0, done: false, init: true, hash: '0', was: 3, retired: [{ id: 2, term: 1, index: 0, hash: '0', accepted: null }] },
+    { t: 'leave', term: 2, index: 1, hash: 'z', accepted: null, entries: [] },
+    { t: 'history', entries: [{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1], hash: 'q' }] },
     { t: 'bye' },
   ];
   test.each(good)('accepts %o unchanged', (m) => {
@@ -187,7 +212,7 @@ describe('parseMessage', () => {
     ['a string term', { t: 'answer', term: '1' }, /term must be an integer/],
     [
       'a missing done',
-      { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, init: true },
+      { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, init: true, hash: '0' },
       /done must be a boolean/,
     ],
     [
@@ -200,6 +225,7 @@ describe('parseMessage', () => {
         index: 0,
         done: false,
         init: true,
+        hash: '0',
         tally: { stage: 0, done: [], live: [1, 2], silent: [0], members: 2 },
       },
       /as long as tally.live/,
@@ -214,6 +240,7 @@ describe('parseMessage', () => {
         index: 0,
         done: false,
         init: true,
+        hash: '0',
         tally: { stage: 0, done: [], live: [1], silent: [-1], members: 1 },
       },
       /bad age/,
@@ -229,8 +256,22 @@ describe('parseMessage', () => {
     ],
     [
       'a stage entry to stage 0',
-      { t: 'advance', term: 1, entry: { index: 1, kind: 'stage', stage: 0, term: 1, done: [], members: [] } },
+      {
+        t: 'advance',
+        term: 1,
+        entry: { index: 1, kind: 'stage', stage: 0, term: 1, done: [], members: [], hash: 'a' },
+      },
       /stage 1 or later/,
+    ],
+    [
+      'an entry without a hash',
+      { t: 'advance', term: 1, entry: { index: 1, kind: 'stage', stage: 1, term: 1, done: [], members: [] } },
+      /entry hash/,
+    ],
+    [
+      'a claim to slot 0',
+      { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, done: false, init: true, hash: '0', was: 0 },
+      /was must be a player ID/,
     ],
     [
       'an unknown entry kind',

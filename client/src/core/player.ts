@@ -84,7 +84,8 @@ export class Player {
    * has caught up from a player that does: otherwise newcomers could form a majority that forgot a stage.
    */
   private initialized = false;
-  private initTarget = 0;
+  /** The established leader's log length and last hash we must hold to count as caught up (-1: none heard). */
+  private initTarget = -1;
   private initHash = GENESIS;
   /** Voter slots that left for good, with their final state (persisted until the log removes them). */
   private retired = new Map<Id, Retirement>();
@@ -1021,7 +1022,7 @@ export class Player {
   }
 
   private checkCaughtUp(): void {
-    if (this.initialized || this.initTarget <= 0 || this.log.length < this.initTarget) return;
+    if (this.initialized || this.initTarget < 0 || this.log.length < this.initTarget) return;
     if ((this.log[this.initTarget - 1]?.hash ?? GENESIS) === this.initHash) this.markInitialized();
   }
 

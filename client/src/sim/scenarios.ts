@@ -118,3 +118,84 @@ export function leaderDiesBeforeAdvance(): Scenario {
   net.run(3 * net.timing.timeoutTicks);
   return { net };
 }
+
+/** Stages each running tab holds, by ID. */
+function stages(net: SimNetwork): Record<Id, number> {
+  return Object.fromEntries(net.running().map((p) => [p.self, p.stage]));
+}
+
+function clickAll(net: SimNetwork): void {
+  for (const p of net.running()) if (!p.isDone) net.click(p.self, true);
+}
+
+/**
+ * Issue case 1: 3, 4 and 5 lose the server but keep their mesh, cut from 1 and 2, past grace. The server
+ * expires them, so 1 and 2 see a roster of two: no vote. Only the agreed majority advances; after healing,
+ * 3, 4 and 5 come back under new IDs that continue their slots, and everyone agrees.
+ */
+export function serverExpiresPlayingTabs(): Scenario & { sides: Record<Id, number> } {
+  const net = settled(5);
+  for (const id of [3, 4, 5]) net.cutServer(id);
+  net.partition([1, 2], [3, 4, 5]);
+  net.run(net.graceTicks + net.timing.timeoutTicks);
+  clickAll(net);
+  net.run(4 * net.timing.timeoutTicks);
+  const sides = stages(net);
+  net.heal();
+  for (const id of [3, 4, 5]) net.reconnect(id);
+  net.run(6 * net.timing.timeoutTicks);
+  return { net, sides };
+}
+
+/**
+ * Issue case 2: player 3 holds a stale roster {1, 2, 3} (it lost the server) while 4 to 7 join and become
+ * agreed voters; then {1, 2, 3} | {4..7}. The three must not advance on their old view of the room.
+ */
+export function staleRoster(): Scenario & { sides: Record<Id, number> } {
+  const net = settled(3);
+  net.cutServer(3);
+  for (let i = 0; i < 4; i++) net.join();
+  net.run(4 * net.timing.timeoutTicks);
+  net.partition([1, 2, 3], [4, 5, 6, 7]);
+  net.run(2 * net.timing.timeoutTicks);
+  clickAll(net);
+  net.run(4 * net.timing.timeoutTicks);
+  const sides = stages(net);
+  net.heal();
+  net.reconnect(3);
+  net.run(6 * net.timing.timeoutTicks);
+  return { net, sides };
+}
+
+/**
+ * Issue case 3: 2 and 3 sleep past their grace (a closed lid); 1 is left alone and must not go on alone.
+ * The sleepers wake, come back under new IDs that carry their logs, and nobody's log forks.
+ */
+export function sleepersReturn(): Scenario & { sides: Record<Id, number> } {
+  const net = settled(3);
+  net.freeze(2);
+  net.freeze(3);
+  net.run(net.graceTicks + net.timing.timeoutTicks);
+  clickAll(net);
+  net.run(4 * net.timing.timeoutTicks);
+  const sides = stages(net);
+  net.thaw(2);
+  net.thaw(3);
+  net.run(6 * net.timing.timeoutTicks);
+  return { net, sides };
+}
+
+/** Issue case 4: the server restarts with its memory store; every tab continues its slot under a new ID. */
+export function serverRestarts(): Scenario {
+  const net = settled(4);
+  clickAll(net);
+  net.run(2 * net.timing.timeoutTicks);
+  net.restartServer();
+  net.run(net.timing.timeoutTicks);
+  for (const id of net.offlineIds()) {
+    net.reconnect(id);
+    net.run(2);
+  }
+  net.run(6 * net.timing.timeoutTicks);
+  return { net };
+}

@@ -8,7 +8,11 @@ import {
   lowerIdRecovers,
   partitionThreeTwo,
   type Scenario,
+  serverExpiresPlayingTabs,
+  serverRestarts,
   settled,
+  sleepersReturn,
+  staleRoster,
   twoElectionsAtOnce,
 } from './scenarios.ts';
 
@@ -62,8 +66,9 @@ describe('classic cases', () => {
     const s = partitionThreeTwo();
     golden('partition-3-2', s);
     const d = s.during!;
-    expect(d[1]).toEqual({ stage: 1, blocked: 'no quorum: 2 of 5' });
-    expect(d[2]).toEqual({ stage: 1, blocked: 'no quorum: 2 of 5' });
+    const waiting = 'waiting for players 3, 4 and 5: 3 of 5 agreed members needed';
+    expect(d[1]).toEqual({ stage: 1, blocked: waiting });
+    expect(d[2]).toEqual({ stage: 1, blocked: waiting });
     expect(d[3]!.stage).toBe(2);
     const live = agreed(s);
     expect(live.map((p) => p.stage)).toEqual([2, 2, 2, 2, 2]);
@@ -147,4 +152,59 @@ test('followers see a crashed follower go within about one timeout (the leader v
   }
   expect([...seen.keys()].sort()).toEqual([1, 2, 3, 4]);
   for (const ticks of seen.values()) expect(ticks).toBeLessThanOrEqual(net.timing.timeoutTicks + 2);
+});
+
+describe('faults the server cannot see through (issue: safety that never rests on the server)', () => {
+  /** Every running tab holds one chain: no entry index with two different entries. */
+  function oneLog(s: Scenario): void {
+    expect(s.net.violations).toEqual([]);
+    const byIndex = new Map<number, string>();
+    for (const p of s.net.running()) {
+      for (const e of p.entries) {
+        const had = byIndex.get(e.index);
+        if (had) expect(e.hash).toBe(had);
+        else byIndex.set(e.index, e.hash);
+      }
+    }
+  }
+
+  test('tabs the server expired while they kept playing: only the agreed majority advances', () => {
+    const s = serverExpiresPlayingTabs();
+    golden('server-expires-playing-tabs', s);
+    expect(s.sides).toEqual({ 1: 0, 2: 0, 3: 1, 4: 1, 5: 1 });
+    oneLog(s);
+    const live = agreed(s);
+    expect(live.map((p) => p.self)).toEqual([1, 2, 6, 7, 8]);
+    expect(live.map((p) => p.stage)).toEqual([1, 1, 1, 1, 1]);
+    expect(live[0]!.view().voters).toEqual([1, 2, 6, 7, 8]);
+  });
+
+  test('a stale roster of three is no quorum once the log agreed on seven', () => {
+    const s = staleRoster();
+    golden('stale-roster', s);
+    expect(s.sides).toMatchObject({ 1: 0, 2: 0, 3: 0, 4: 1, 5: 1, 6: 1, 7: 1 });
+    oneLog(s);
+    expect(new Set(agreed(s).map((p) => p.stage))).toEqual(new Set([1]));
+  });
+
+  test('sleepers that wake under new IDs bring their logs back without forking anyone', () => {
+    const s = sleepersReturn();
+    golden('sleepers-return', s);
+    expect(s.sides).toEqual({ 1: 0 });
+    oneLog(s);
+    const live = agreed(s);
+    expect(live.map((p) => p.self)).toEqual([1, 4, 5]);
+    expect(live.map((p) => p.stage)).toEqual([0, 0, 0]);
+    expect(live[0]!.view().voters).toEqual([1, 4, 5]);
+  });
+
+  test('a server restart loses no stage: every tab continues its slot under a new ID', () => {
+    const s = serverRestarts();
+    oneLog(s);
+    const live = agreed(s);
+    expect(live).toHaveLength(4);
+    expect(live.every((p) => p.self > 4)).toBe(true);
+    expect(live.map((p) => p.stage)).toEqual([1, 1, 1, 1]);
+    expect(live[0]!.view().voters).toEqual(live.map((p) => p.self));
+  });
 });
