@@ -86,6 +86,11 @@ export interface JoinRequest {
    * The join that creates the room registers it; every later join (resumes too) must present the same one.
    */
   verifier?: string;
+  /**
+   * The highest player ID this tab knows in the room. A server that restarted and forgot the room hands
+   * out IDs above it, so an ID never repeats within a room (docs/protocol.md, "Identity").
+   */
+  floor?: number;
 }
 
 export interface Joined {

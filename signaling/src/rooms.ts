@@ -21,6 +21,8 @@ export interface JoinInput {
   socketId: string;
   /** Password rooms: registered by the join that creates the room, checked on every other join. */
   verifier?: string;
+  /** The highest ID the joiner knows in this room: new IDs go above it. */
+  floor?: number;
 }
 
 export type JoinOutcome =
@@ -164,6 +166,7 @@ export class MemoryRoomStore implements RoomStore {
       };
     }
     const token = this.newToken();
+    if (input.floor !== undefined) room.nextId = Math.max(room.nextId, input.floor + 1);
     const session: Session = {
       id: room.nextId++,
       name: input.name,

@@ -105,6 +105,12 @@ export const joinSchema = z.strictObject(
     token: tokenSchema.optional(),
     settings: settingsSchema.optional(),
     verifier: verifierSchema.optional(),
+    floor: z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be an integer' })
+      .min(0, { error: 'must be at least 0' })
+      .max(2 ** 31, { error: 'is out of range' })
+      .optional(),
   },
   { error: objectIssue },
 );

@@ -343,6 +343,7 @@ export function createSignalingServer(
         socketId: socket.id,
         ...(req.token === undefined ? {} : { token: req.token }),
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
+        ...(req.floor === undefined ? {} : { floor: req.floor }),
       });
       if (!outcome.ok) throw new Refusal(outcome.code, outcome.error);
 

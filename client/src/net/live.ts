@@ -118,6 +118,8 @@ export function closeSession(): void {
 /** A closing or reloading tab says goodbye first; it does not leave, so a reload resumes its ID. */
 export function installPageHide(): void {
   window.addEventListener('pagehide', () => current?.session.goodbye());
+  // Chrome's Page Lifecycle: a frozen page (background tab on a phone, Memory Saver) gets `resume`.
+  document.addEventListener('resume', () => current?.session.resume());
   window.addEventListener('pageshow', (e) => {
     if (e.persisted) current?.session.welcomeBack();
   });

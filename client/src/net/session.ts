@@ -115,6 +115,9 @@ export class Session {
   private joinWanted = false;
   private stopped = false;
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
+  /** The identity whose session the server refused, to continue under the next ID. */
+  private continuing: { id: Id; persisted: Persisted } | null = null;
+  private leaving = false;
 
   constructor(
     private readonly params: SessionParams,
@@ -195,11 +198,22 @@ export class Session {
     });
   }
 
-  /** Leaves for good: the ID leaves the membership now (unlike a reload, which resumes). */
+  /**
+   * Leaves for good: the core says its last word (its final state, so the others may count the room without
+   * it) and repeats it for a timeout while the session winds down; the ID never comes back.
+   */
   async leave(): Promise<void> {
-    this.goodbye();
-    await this.deps.signaling.leave();
     this.deps.storage?.removeItem(storageKey(this.params.room));
+    this.leaving = true;
+    const p = this.player;
+    if (p && !this.crashed) {
+      this.catchUp();
+      p.leaveRoom();
+      this.drain();
+      const ms = this.settings?.timeoutMs ?? 1500;
+      await new Promise<void>((resolve) => this.deps.setTimeout(resolve, ms));
+    }
+    await this.deps.signaling.leave();
     this.stop();
     this.setPhase('left', null);
   }
@@ -218,9 +232,18 @@ export class Session {
     this.departed = true;
   }
 
-  /** pageshow from the back-forward cache: the goodbye was premature, so speak again. */
+  /** pageshow from the back-forward cache: the goodbye was premature, so speak again, after listening. */
   welcomeBack(): void {
     this.departed = false;
+    this.resume();
+  }
+
+  /** The page woke (a freeze, a sleeping laptop, a bfcache return): listen before acting (Player.resume). */
+  resume(): void {
+    if (!this.player || this.stopped) return;
+    this.catchUp();
+    this.player.resume();
+    this.drain();
   }
 
   stop(): void {
@@ -287,10 +310,12 @@ export class Session {
     const saved = loadSaved(this.deps.storage, this.params.room);
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
+    const floor = this.highestKnownId(saved);
     const req: JoinRequest = {
       room: this.params.room,
       name: this.params.name,
       ...(token ? { token } : {}),
+      ...(floor > 0 ? { floor } : {}),
       // Always sent: if the server restarted and forgot the room, the first one back recreates it as it was.
       ...(settings ? { settings } : {}),
     };
@@ -302,8 +327,13 @@ export class Session {
       return;
     }
     if (res.code === 'bad_token' && token) {
-      // The session expired (or the server restarted): join again as a new player.
-      this.log('net', 'resume refused (session expired); joining as a new player');
+      // The session expired (or the server restarted): a new ID that continues this one's voter slot, with
+      // its whole state. This tab is that state's only holder, so the old ID never speaks again.
+      const old = this.player ?? null;
+      const id = old?.self ?? saved?.id;
+      const persisted = old?.persisted() ?? saved?.persisted ?? null;
+      if (id && persisted) this.continuing = { id, persisted };
+      this.log('net', `resume refused (session expired); joining anew to continue player ${id ?? '?'}`);
       this.token = null;
       this.deps.storage?.removeItem(storageKey(this.params.room));
       return this.join();
@@ -333,8 +363,12 @@ export class Session {
       return;
     }
     let persisted: Persisted | null = null;
+    const continuing = this.continuing;
+    this.continuing = null;
     if (j.resumed && saved?.id === j.id) {
       persisted = saved.persisted;
+    } else if (continuing && continuing.id < j.id) {
+      persisted = continuing.persisted;
     } else {
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
@@ -356,6 +390,7 @@ export class Session {
       roster: { version: ++this.rosterVersion, members: roster.members.map((m) => m.id) },
       persisted,
       lastStage: s.stages.length - 1,
+      ...(continuing && persisted === continuing.persisted ? { was: continuing.id } : {}),
     });
     this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
     this.mesh.reset(j.id, j.iceServers);
@@ -407,7 +442,8 @@ export class Session {
     if (!p) return;
     let due = Math.floor((this.deps.now() - this.t0) / TICK_MS) - this.ticks;
     const cap = Math.max(50, 2 * p.view().timing.timeoutTicks);
-    if (due > cap) {
+    const gap = due > cap;
+    if (gap) {
       this.ticks += due - cap;
       due = cap;
     }
@@ -416,6 +452,21 @@ export class Session {
       this.ticks++;
       this.drain();
     }
+    // The clock jumped past two timeouts (a frozen or sleeping tab): what we knew is stale.
+    if (gap && !this.leaving) {
+      this.log('net', 'the clock jumped (the tab was frozen or asleep): listening before acting');
+      p.resume();
+      this.drain();
+    }
+  }
+
+  /** The highest player ID this tab knows of in the room, for the join's floor. */
+  private highestKnownId(saved: Saved | null): number {
+    let max = Math.max(this.player?.self ?? 0, saved?.id ?? 0);
+    for (const m of this.latestRoster?.members ?? []) max = Math.max(max, m.id);
+    const log = this.player?.persisted().history ?? saved?.persisted?.history ?? [];
+    for (const e of log) for (const id of e.members) max = Math.max(max, id);
+    return max;
   }
 
   private onCore(from: Id, m: unknown, via: Via): void {
@@ -437,9 +488,10 @@ export class Session {
     const p = this.player;
     if (!p) return;
     const r = p.ready();
+    // Persist before sending (etcd's Ready contract): a promise must survive a reload that follows it.
+    if (r.persist) this.save(r.persist);
     for (const env of r.messages) this.sendEnvelope(env);
     if (r.events.length > 0) this.onEvents(r.events);
-    if (r.persist) this.save(r.persist);
   }
 
   private sendEnvelope(env: Envelope): void {
@@ -503,7 +555,7 @@ export class Session {
   }
 
   private save(persisted: Persisted): void {
-    if (!this.player || !this.token) return;
+    if (!this.player || !this.token || this.leaving) return;
     const saved: Saved = { id: this.player.self, token: this.token, persisted };
     try {
       this.deps.storage?.setItem(storageKey(this.params.room), JSON.stringify(saved));
