@@ -42,7 +42,9 @@ describe('a lone player', () => {
     const v = p.view();
     expect(v.stage).toBe(1);
     expect(v.done).toBe(false);
-    expect(v.history).toMatchObject([{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] }]);
+    expect(v.history).toMatchObject([
+      { index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1] },
+    ]);
   });
 
   test('never advances past the last stage', () => {
@@ -93,7 +95,16 @@ describe('a room of three', () => {
   test('a message that trails a goodbye does not undo it; one a heartbeat later (a reload) does', () => {
     const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
     pump(ps);
-    const hb: Message = { t: 'hb', term: 1, leader: 1, stage: 0, index: 9, done: false, init: true, hash: 'x' };
+    const hb: Message = {
+      t: 'hb',
+      term: 1,
+      leader: 1,
+      stage: 0,
+      index: 9,
+      done: false,
+      init: true,
+      hash: 'x',
+    };
     ps[2]!.step(1, { t: 'bye' });
     // Sent before the goodbye, by a slower path.
     ps[2]!.step(1, hb);
@@ -193,9 +204,23 @@ describe('parseMessage', () => {
       entry: { index: 3, kind: 'members', stage: 1, term: 3, done: [], members: [1, 2], hash: 'abd' },
     },
     { t: 'sync', index: 0, hash: '0' },
-    { t: 'hb', term: 1, leader: 0, stage: 0, index: 0, done: false, init: true, hash: '0', was: 3, retired: [{ id: 2, term: 1, index: 0, hash: '0', accepted: null }] },
+    {
+      t: 'hb',
+      term: 1,
+      leader: 0,
+      stage: 0,
+      index: 0,
+      done: false,
+      init: true,
+      hash: '0',
+      was: 3,
+      retired: [{ id: 2, term: 1, index: 0, hash: '0', accepted: null }],
+    },
     { t: 'leave', term: 2, index: 1, hash: 'z', accepted: null, entries: [] },
-    { t: 'history', entries: [{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1], hash: 'q' }] },
+    {
+      t: 'history',
+      entries: [{ index: 1, kind: 'stage', stage: 1, term: 1, done: [1], members: [1], hash: 'q' }],
+    },
     { t: 'bye' },
   ];
   test.each(good)('accepts %o unchanged', (m) => {

@@ -1227,7 +1227,8 @@ export class Player {
     }
     if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
     if (entry.index === this.log.length + 1 && this.apply(entry)) return;
-    if (entry.index > this.log.length || this.log[entry.index - 1]?.hash !== entry.hash) this.requestSync(from);
+    if (entry.index > this.log.length || this.log[entry.index - 1]?.hash !== entry.hash)
+      this.requestSync(from);
   }
 
   /** Appends a committed entry if it chains onto our log and keeps the protocol's rules; says whether it did. */
@@ -1256,7 +1257,8 @@ export class Player {
       }
       const agreed = new Set(entry.members);
       for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
-      for (const [n, o] of [...this.aliases]) if (agreed.has(n) || !agreed.has(this.slotOf(o))) this.aliases.delete(n);
+      for (const [n, o] of [...this.aliases])
+        if (agreed.has(n) || !agreed.has(this.slotOf(o))) this.aliases.delete(n);
       if (this.was && agreed.has(this.self)) {
         this.was = 0;
         this.aliases.delete(this.self);

@@ -59,7 +59,13 @@ function retirements(x: unknown): Retirement[] {
   if (!Array.isArray(x) || x.length > MAX_IDS) fail(`retired must be an array of at most ${MAX_IDS}`);
   return x.map((r) => {
     const o = obj(r, 'retired');
-    return { id: id(o, 'id'), term: nat(o, 'term'), index: nat(o, 'index'), hash: hash(o, 'hash'), accepted: proposal(o.accepted) };
+    return {
+      id: id(o, 'id'),
+      term: nat(o, 'term'),
+      index: nat(o, 'index'),
+      hash: hash(o, 'hash'),
+      accepted: proposal(o.accepted),
+    };
   });
 }
 

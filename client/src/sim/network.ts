@@ -99,7 +99,15 @@ export class SimNetwork {
   /** A new player joins: the server gives it the next ID. */
   join(persisted: Persisted | null = null, was?: Id): Id {
     const id = this.nextId++;
-    this.nodes.set(id, { id, player: null, storage: persisted, offline: false, frozen: false, inbox: [], gone: false });
+    this.nodes.set(id, {
+      id,
+      player: null,
+      storage: persisted,
+      offline: false,
+      frozen: false,
+      inbox: [],
+      gone: false,
+    });
     this.sessions.set(id, Number.POSITIVE_INFINITY);
     this.start(id, was);
     this.pushRoster();
@@ -212,7 +220,14 @@ export class SimNetwork {
     const n = this.nodes.get(id);
     if (!n?.player || n.gone) return null;
     const p = n.player.persisted();
-    const copy: Persisted = { term: 0, promised: 0, done: false, history: p.history, accepted: null, initialized: false };
+    const copy: Persisted = {
+      term: 0,
+      promised: 0,
+      done: false,
+      history: p.history,
+      accepted: null,
+      initialized: false,
+    };
     const d = this.join(copy);
     this.note(`duplicate ${id} as ${d}`);
     return d;
@@ -423,7 +438,9 @@ export class SimNetwork {
       const k = entry.stage - 1;
       const liveVoters = voters.filter((v) => live.includes(v)).length;
       if (liveVoters < Math.floor(voters.length / 2) + 1) {
-        this.violate(`${id} proposed stage ${entry.stage} with ${liveVoters} of ${voters.length} voters live`);
+        this.violate(
+          `${id} proposed stage ${entry.stage} with ${liveVoters} of ${voters.length} voters live`,
+        );
       }
       if (entry.done.join() !== live.join())
         this.violate(`${id} proposed done=${entry.done} but live=${live}`);
@@ -529,11 +546,15 @@ export class SimNetwork {
 
   /** Crashed tabs that may come back (their storage survives). */
   crashedIds(): Id[] {
-    return [...this.nodes.values()].filter((n) => !n.player && !n.gone && n.storage !== null).map((n) => n.id);
+    return [...this.nodes.values()]
+      .filter((n) => !n.player && !n.gone && n.storage !== null)
+      .map((n) => n.id);
   }
 
   offlineIds(): Id[] {
-    return [...this.nodes.values()].filter((n) => n.player && !n.gone && n.offline && !n.frozen).map((n) => n.id);
+    return [...this.nodes.values()]
+      .filter((n) => n.player && !n.gone && n.offline && !n.frozen)
+      .map((n) => n.id);
   }
 
   frozenIds(): Id[] {
