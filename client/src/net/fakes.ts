@@ -103,7 +103,11 @@ interface Client {
 /** A fake signaling server for several FakeSignaling ports: IDs, roster, signal and relay. */
 export class FakeServer {
   private clients = new Map<number, Client>();
+  /** IDs whose session the server expired: their tokens are refused. */
+  private expired = new Set<number>();
   private nextId = 1;
+  /** The floor of the last join, to check that clients send one. */
+  lastFloor: number | undefined;
   private version = 0;
   up = true;
   relayed = 0;
@@ -115,6 +119,10 @@ export class FakeServer {
   }
 
   join(port: FakeSignaling, req: JoinRequest): Ack<Joined> {
+    const claimed = req.token ? Number.parseInt(req.token.slice(1), 10) : 0;
+    if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
+    this.lastFloor = req.floor;
+    this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
     const id = this.nextId++;
     this.clients.set(id, { id, handlers: port.handlers!, connected: true });
     port.id = id;
@@ -130,6 +138,14 @@ export class FakeServer {
       iceServers: [],
       graceMs: 1000,
     };
+  }
+
+  /** The session of `id` runs out of grace: gone from the roster, its token refused. The tab may still run. */
+  expire(id: number): void {
+    this.clients.delete(id);
+    this.expired.add(id);
+    const roster = this.roster();
+    for (const c of this.clients.values()) this.net.defer(() => c.handlers.roster(roster));
   }
 
   forward(from: number, to: number, kind: 'signal' | 'relay', data: unknown): boolean {

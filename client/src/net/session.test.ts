@@ -169,6 +169,44 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.persisted.done).toBe(true);
   });
 
+  it('a tab the server expired keeps its links, then continues its voter slot under a new ID', async () => {
+    const w = world(3);
+    await w.run(1500);
+    expect(w.view(0).voters).toEqual([1, 2, 3]);
+    // The server loses player 3 past grace; 1 and 2 get a roster without it, but 3 still plays.
+    w.server.expire(3);
+    await w.run(600);
+    expect(w.view(0).members).toContain(3);
+    expect(w.view(0).live).toContain(3);
+    expect(w.view(0).voters).toEqual([1, 2, 3]);
+    // Its direct links stay up: it still hears the leader, with no server to relay through.
+    expect(w.net_(0).find((p) => p.id === 3)?.route).toBe('direct');
+    expect(w.view(2)).toMatchObject({ leader: 1, blocked: null });
+    // 3 reconnects: its token is refused, and it joins again as 4, continuing slot 3 with its state.
+    const port = (
+      w.tabs[2]!.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
+    ).deps.signaling;
+    port.handlers.connected();
+    await w.run(1500);
+    expect(w.server.lastFloor).toBeGreaterThanOrEqual(3);
+    expect(w.view(2).self).toBe(4);
+    for (const i of [0, 1, 2]) expect(w.view(i).voters).toEqual([1, 2, 4]);
+    // One rename, not a removal and an addition: the slot kept its state.
+    const lines = w.tabs[0]!.store.getState().log.map((l) => l.text);
+    expect(lines).toContain('player 3 is back as 4');
+    expect(lines.filter((t) => t.startsWith('agreed members are'))).toEqual([
+      'agreed members are 1, 2',
+      'agreed members are 1, 2, 3',
+      'agreed members are 1, 2, 4',
+    ]);
+    for (const i of [0, 1, 2]) expect(w.view(i).leader).toBe(1);
+    w.tabs[0]!.session.setDone(true);
+    w.tabs[1]!.session.setDone(true);
+    w.tabs[2]!.session.setDone(true);
+    await w.run(500);
+    expect([0, 1, 2].map((i) => w.view(i).stage)).toEqual([1, 1, 1]);
+  });
+
   it('caps a catch-up burst after a long freeze', async () => {
     const w = world(1);
     await w.run(100);
@@ -178,8 +216,11 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     await w.run(60);
     const ran = w.view(0).now - before;
     // timeoutTicks is 30, so the cap is max(50, 60) ticks, plus the 6 ticks of the 60 ms run and up to
-    // 5 ticks of publish lag in `before`; without the cap it would be 10,000.
+    // 5 ticks of publish lag on either side; without the cap it would be 10,000.
     expect(ran).toBeGreaterThanOrEqual(60);
-    expect(ran).toBeLessThanOrEqual(60 + 6 + 5);
+    expect(ran).toBeLessThanOrEqual(60 + 6 + 10);
+    // And the core knows it slept: it listens for a timeout before it may campaign.
+    expect(w.view(0).quiet).toBeGreaterThan(0);
+    expect(w.tabs[0]!.store.getState().log.some((l) => l.text.includes('clock jumped'))).toBe(true);
   });
 });

@@ -394,7 +394,7 @@ export class Session {
     });
     this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
     this.mesh.reset(j.id, j.iceServers);
-    this.mesh.setMembers(roster.members.map((m) => ({ id: m.id, connected: m.state === 'connected' })));
+    this.syncMesh();
     this.save(this.player.persisted());
     this.t0 = this.deps.now();
     this.ticks = 0;
@@ -418,7 +418,7 @@ export class Session {
     if (!this.player) return;
     this.catchUp();
     this.player.setRoster({ version: ++this.rosterVersion, members: r.members.map((m) => m.id) });
-    this.mesh.setMembers(r.members.map((m) => ({ id: m.id, connected: m.state === 'connected' })));
+    this.syncMesh();
     this.drain();
     this.publish(true);
   }
@@ -484,6 +484,20 @@ export class Session {
     this.drain();
   }
 
+  /**
+   * The mesh links the roster's players and every agreed voter the core still counts, even one the server
+   * expired: the roster is only a hint, and dropping a link the server cannot see would itself split the room.
+   */
+  private syncMesh(): void {
+    const roster = this.latestRoster?.members ?? [];
+    const listed = new Set(roster.map((m) => m.id));
+    const members = roster.map((m) => ({ id: m.id, connected: m.state === 'connected' }));
+    for (const id of this.player?.view().members ?? []) {
+      if (!listed.has(id)) members.push({ id, connected: false });
+    }
+    this.mesh.setMembers(members);
+  }
+
   private drain(): void {
     const p = this.player;
     if (!p) return;
@@ -506,6 +520,8 @@ export class Session {
       const extra = e.kind === 'role' && q ? ` (live ${q.live} of ${q.members})` : '';
       this.log(e.kind as LogKind, describeEvent(e) + extra);
     }
+    if (events.some((e) => e.kind === 'members' || e.kind === 'renamed' || e.kind === 'retired'))
+      this.syncMesh();
     // What the room is about (stage, leader, role) shows at the next tick; the rest waits for its slot.
     if (events.some((e) => e.kind === 'advance' || e.kind === 'leader' || e.kind === 'role')) {
       this.lastCheck = Number.NEGATIVE_INFINITY;
