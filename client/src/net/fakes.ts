@@ -123,7 +123,10 @@ export class FakeServer {
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
     this.lastFloor = req.floor;
     this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
-    const id = this.nextId++;
+    const old = this.clients.get(claimed);
+    // A resume takes the session over, as the real server does: the other holder is told it was replaced.
+    if (old) old.handlers.refused({ ok: false, code: 'replaced', error: 'resumed elsewhere' });
+    const id = old ? claimed : this.nextId++;
     this.clients.set(id, { id, handlers: port.handlers!, connected: true });
     port.id = id;
     const roster = this.roster();
@@ -132,7 +135,7 @@ export class FakeServer {
       ok: true,
       id,
       token: `t${id}`.padEnd(32, 'x'),
-      resumed: false,
+      resumed: old !== undefined,
       settings: { heartbeatMs: 50, timeoutMs: 300, stages: ['a', 'b', 'c'], ...req.settings },
       roster,
       iceServers: [],

@@ -84,6 +84,30 @@ function watchJoins(port: SignalingPort): SignalingPort {
   });
 }
 
+/**
+ * Holds a Web Lock named after a room's player for the life of this page. A reload releases it as the old
+ * page goes, so the new page waits up to a second for it; a duplicated tab never gets it.
+ */
+function holdIdentity(key: string): Promise<(() => void) | null> {
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+  if (!locks) return Promise.resolve(() => {});
+  return new Promise((resolve) => {
+    const abort = new AbortController();
+    const timer = window.setTimeout(() => abort.abort(), 1_000);
+    let release = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    locks
+      .request(`lockstep:${key}`, { signal: abort.signal }, () => {
+        window.clearTimeout(timer);
+        resolve(release);
+        return held;
+      })
+      .catch(() => resolve(null));
+  });
+}
+
 export function openSession(params: SessionParams, password?: string): Session {
   const key = JSON.stringify([params.room, params.name, password ?? null]);
   if (current?.key === key) return current.session;
@@ -100,6 +124,7 @@ export function openSession(params: SessionParams, password?: string): Session {
     clearInterval: (h) => window.clearInterval(h as number),
     setTimeout: (fn, ms) => window.setTimeout(fn, ms),
     random,
+    holdIdentity,
   });
   current = { key, session };
   session.start();

@@ -22,7 +22,9 @@ function world(n: number) {
   const timers: { at: number; fn: () => void }[] = [];
   const rng = seededRng(7);
   const tabs: { session: Session; store: AppStore }[] = [];
-  const add = () => {
+  const add = (
+    opts: { storage?: KeyValueStorage; holdIdentity?: (key: string) => Promise<(() => void) | null> } = {},
+  ) => {
     const store = createAppStore();
     const session = new Session(
       { room: 'r', name: `p${tabs.length + 1}`, settings: { heartbeatMs: 50, timeoutMs: 300 } },
@@ -31,7 +33,8 @@ function world(n: number) {
         factory: net.factory(),
         store,
         now: () => now,
-        storage: memoryStorage(),
+        storage: opts.storage ?? memoryStorage(),
+        ...(opts.holdIdentity ? { holdIdentity: opts.holdIdentity } : {}),
         setInterval: () => 1,
         clearInterval: () => {},
         setTimeout: (fn, ms) => void timers.push({ at: now + ms, fn }),
@@ -205,6 +208,33 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     w.tabs[2]!.session.setDone(true);
     await w.run(500);
     expect([0, 1, 2].map((i) => w.view(i).stage)).toEqual([1, 1, 1]);
+  });
+
+  it('a duplicated tab (a copy of the storage) joins as a new player and leaves the original alone', async () => {
+    const held = new Set<string>();
+    const holdIdentity = async (key: string) => {
+      if (held.has(key)) return null;
+      held.add(key);
+      return () => held.delete(key);
+    };
+    const storage = memoryStorage();
+    const w = world(0);
+    w.add({ storage, holdIdentity });
+    await w.run(400);
+    w.tabs[0]!.session.setDone(true);
+    await w.run(200);
+    expect(w.view(0)).toMatchObject({ self: 1, stage: 1 });
+    // "Duplicate tab": sessionStorage copied into a second live tab.
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    w.add({ storage: copy, holdIdentity });
+    await w.run(1500);
+    expect(w.tabs[1]!.store.getState().log.map((l) => l.text)).toContain(
+      'another tab is player 1: joining as a new player',
+    );
+    expect(w.view(1)).toMatchObject({ self: 2, stage: 1, leader: 1 });
+    expect(w.view(0)).toMatchObject({ self: 1, role: 'leader', voters: [1, 2] });
+    expect(w.tabs[0]!.store.getState().session.phase).toBe('joined');
   });
 
   it('caps a catch-up burst after a long freeze', async () => {

@@ -62,6 +62,12 @@ export interface SessionDeps {
   clearInterval(handle: unknown): void;
   setTimeout(fn: () => void, ms: number): unknown;
   random(): number;
+  /**
+   * Holds a lock on an identity for as long as this tab lives (Web Locks in a browser), so a tab copied
+   * with "Duplicate tab", which copies sessionStorage, cannot act as the same player. Resolves to a release
+   * function, or null when another live tab holds it. Absent: no other tab can hold our storage (Node).
+   */
+  holdIdentity?(key: string): Promise<(() => void) | null>;
 }
 
 export interface SessionParams {
@@ -118,6 +124,10 @@ export class Session {
   /** The identity whose session the server refused, to continue under the next ID. */
   private continuing: { id: Id; persisted: Persisted } | null = null;
   private leaving = false;
+  private identityChecked = false;
+  private releaseIdentity: (() => void) | null = null;
+  /** The log of a duplicated tab's storage, kept only as a catch-up hint. */
+  private copied: Persisted['history'] = [];
 
   constructor(
     private readonly params: SessionParams,
@@ -248,6 +258,8 @@ export class Session {
 
   stop(): void {
     this.stopped = true;
+    this.releaseIdentity?.();
+    this.releaseIdentity = null;
     if (this.timer !== null) this.deps.clearInterval(this.timer);
     this.timer = null;
     this.mesh.close();
@@ -307,7 +319,21 @@ export class Session {
   private async join(): Promise<void> {
     if (this.stopped) return;
     const seq = ++this.joinSeq;
-    const saved = loadSaved(this.deps.storage, this.params.room);
+    let saved = loadSaved(this.deps.storage, this.params.room);
+    if (saved && this.token === null && !this.identityChecked) {
+      this.identityChecked = true;
+      const hold = this.deps.holdIdentity;
+      const release = hold ? await hold(`${this.params.room}:${saved.id}`) : () => {};
+      if (release === null) {
+        // A copy of a live tab's storage: that tab is player `saved.id`. Join as a new player; the copy's
+        // committed log may help it catch up, but nothing it promised is ours.
+        this.log('net', `another tab is player ${saved.id}: joining as a new player`);
+        this.copied = saved.persisted?.history ?? [];
+        this.deps.storage?.removeItem(storageKey(this.params.room));
+        saved = null;
+      } else this.releaseIdentity = release;
+      if (seq !== this.joinSeq || this.stopped) return;
+    }
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
@@ -372,7 +398,7 @@ export class Session {
     } else {
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
-      const history = this.player?.persisted().history ?? saved?.persisted?.history ?? [];
+      const history = this.player?.persisted().history ?? saved?.persisted?.history ?? this.copied;
       if (history.length > 0) {
         persisted = { term: 0, promised: 0, done: false, history, accepted: null, initialized: false };
       }
@@ -383,6 +409,15 @@ export class Session {
       this.latestRoster && this.latestRoster.version > j.roster.version ? this.latestRoster : j.roster;
     this.serverVersion = Math.max(this.serverVersion, roster.version);
     this.latestRoster = roster;
+    if (this.player?.self !== j.id) {
+      this.releaseIdentity?.();
+      this.releaseIdentity = null;
+      const id = j.id;
+      void this.deps.holdIdentity?.(`${this.params.room}:${id}`).then((release) => {
+        if (this.stopped || this.player?.self !== id) release?.();
+        else this.releaseIdentity = release;
+      });
+    }
     this.player = new Player({
       self: j.id,
       timing,
