@@ -96,6 +96,10 @@ export class SealedSignaling implements SignalingPort {
     return true;
   }
 
+  setOffline(offline: boolean): void {
+    this.inner.setOffline?.(offline);
+  }
+
   reconnectIn(ms: number): void {
     this.inner.reconnectIn(ms);
   }

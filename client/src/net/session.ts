@@ -307,6 +307,17 @@ export class Session {
     this.log('chaos', cut ? `cut the direct link to ${peer}` : `restored the direct link to ${peer}`);
   }
 
+  /** Chaos: lose the signaling server but keep the mesh (a toggle), as a flaky proxy or Wi-Fi would. */
+  setServerCut(cut: boolean): void {
+    if (!this.deps.signaling.setOffline) return;
+    this.deps.signaling.setOffline(cut);
+    this.setChaos({ serverCut: cut });
+    this.log(
+      'chaos',
+      cut ? 'cut from the signaling server (the mesh stays)' : 'back to the signaling server',
+    );
+  }
+
   setLatency(ms: number): void {
     const v = Math.max(0, Math.min(5_000, Math.round(ms) || 0));
     this.mesh.setLatency(v);

@@ -34,6 +34,8 @@ export interface SignalingPort {
   relay(to: number, data: string): boolean;
   /** Reconnect after ms (after a server `shutdown`, which disconnects us on purpose). */
   reconnectIn(ms: number): void;
+  /** Chaos: drop the server connection and stay off it (true), or reconnect (false). The mesh is untouched. */
+  setOffline?(offline: boolean): void;
   close(): void;
 }
 
@@ -51,6 +53,7 @@ export class SocketSignaling implements SignalingPort {
   private socket: ClientSocket | null = null;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private offline = false;
 
   constructor(private readonly url?: string) {}
 
@@ -76,7 +79,7 @@ export class SocketSignaling implements SignalingPort {
     socket.on('disconnect', (reason) => {
       h.status('down', reason);
       // socket.io does not retry a disconnect the server asked for; we still want back in.
-      if (reason === 'io server disconnect' && !this.closed) this.reconnectIn(1_000);
+      if (reason === 'io server disconnect' && !this.closed && !this.offline) this.reconnectIn(1_000);
     });
     socket.on('connect_error', (err) => h.status('down', err.message));
     socket.on('roster', (r) => h.roster(r));
@@ -90,8 +93,16 @@ export class SocketSignaling implements SignalingPort {
     clearTimeout(this.reconnectTimer);
     const jitter = Math.random() * 500;
     this.reconnectTimer = setTimeout(() => {
-      if (!this.closed && this.socket && !this.socket.connected) this.socket.connect();
+      if (!this.closed && !this.offline && this.socket && !this.socket.connected) this.socket.connect();
     }, ms + jitter);
+  }
+
+  setOffline(offline: boolean): void {
+    this.offline = offline;
+    if (offline) {
+      clearTimeout(this.reconnectTimer);
+      this.socket?.disconnect();
+    } else if (!this.closed && this.socket && !this.socket.connected) this.socket.connect();
   }
 
   join(req: JoinRequest): Promise<Ack<Joined>> {

@@ -93,6 +93,8 @@ export interface ChaosSlice {
   crashed: boolean;
   cut: Id[];
   latencyMs: number;
+  /** Cut from the signaling server on purpose (the mesh stays). */
+  serverCut: boolean;
 }
 
 export interface NetStats {
@@ -160,7 +162,7 @@ export function initialState(): AppState {
     timeline: [],
     flights: new FlightLog(),
     probe: new LiveProbe(),
-    chaos: { crashed: false, cut: [], latencyMs: 0 },
+    chaos: { crashed: false, cut: [], latencyMs: 0, serverCut: false },
     stats: { badFrames: 0, linksCreated: 0, sentDirect: 0, sentRelay: 0, dropped: 0 },
   };
 }

@@ -39,6 +39,17 @@ export function ChaosPanel() {
         </button>
         {chaos.crashed && <span className="pill sig-down">silent</span>}
       </div>
+      <div className="chaos-row">
+        <button
+          type="button"
+          className={`btn ${chaos.serverCut ? 'danger' : ''}`}
+          aria-pressed={chaos.serverCut}
+          onClick={() => currentSession()?.setServerCut(!chaos.serverCut)}
+          data-testid="chaos-server-cut"
+        >
+          {chaos.serverCut ? 'Reconnect to the server' : 'Lose the server (keep the mesh)'}
+        </button>
+      </div>
       <fieldset className="chaos-cuts">
         <legend className="small">Cut the direct link to</legend>
         {peers.length === 0 && <span className="muted small">no peers yet</span>}

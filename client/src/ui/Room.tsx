@@ -257,8 +257,13 @@ function RoomBody({ link }: { link: string }) {
 }
 
 function StagePanel() {
-  const { view, settings, roster } = useApp(
-    useShallow((s) => ({ view: s.view, settings: s.session.settings, roster: s.roster })),
+  const { view, settings, roster, offline } = useApp(
+    useShallow((s) => ({
+      view: s.view,
+      settings: s.session.settings,
+      roster: s.roster,
+      offline: s.session.signaling === 'down',
+    })),
   );
   if (!view) return null;
   const count = doneCount(view);
@@ -278,6 +283,13 @@ function StagePanel() {
       {view.quorum.ok && view.blocked && (
         <div className="banner warn" role="status" data-testid="blocked">
           {view.blocked}
+        </div>
+      )}
+      {offline && (
+        <div className="banner warn" role="status" data-testid="server-offline">
+          {view.quorum.ok
+            ? 'Server offline: playing on over the mesh, with a majority of the agreed players.'
+            : 'Server offline: waiting, so two halves of the room can never both go on.'}
         </div>
       )}
       <div className="stage-head">
