@@ -1,5 +1,6 @@
 import { chains, GENESIS, seal, tipHash } from './chain.ts';
-import { isQuorum, majority, missing } from './quorum.ts';
+import { isLivePeer, NEVER, newPeer, type PeerState, peerView } from './liveness.ts';
+import { isQuorum } from './quorum.ts';
 import type { Rng } from './rng.ts';
 import type {
   CoreEvent,
@@ -16,6 +17,7 @@ import type {
   Timing,
   View,
 } from './types.ts';
+import { buildView } from './view.ts';
 
 export interface PlayerOptions {
   self: Id;
@@ -42,22 +44,6 @@ export const HISTORY_CHUNK = 16;
 
 type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 
-interface PeerState {
-  heard: number;
-  /** When our leader's tally last listed this peer as live (followers hear each other only in elections). */
-  vouched: number;
-  /** When this peer last beat to us naming another leader than ours (or none): it needs our beats. */
-  strayed: number;
-  index: number;
-  init: boolean;
-  bye: boolean;
-  byeAt: number;
-  stage: number;
-  term: number;
-  done: boolean;
-}
-
-const NEVER = Number.NEGATIVE_INFINITY;
 const FIRST_MEMBERS: readonly Id[] = [1];
 /** A leaver sends each peer at most this many entries it lacks (validate.ts caps a message at 64). */
 const LEAVE_ENTRIES = 64;
@@ -382,62 +368,34 @@ export class Player {
   }
 
   view(): View {
-    const live = this.liveMembers();
     const agreed = this.agreed();
-    const voters = this.voters(agreed);
-    const ok = this.isQuorum(live, agreed);
-    const gap = missing(live, voters, (id) => this.slotOf(id));
-    const waitingFor = gap.absent.map((slot) => this.holderOf(slot));
-    const needed = majority(voters.length);
-    return {
+    const leading = this.role === 'leader';
+    return buildView({
       self: this.self,
       now: this.now,
       role: this.role,
       term: this.term,
       leader: this.leader,
-      stage: this.stage,
+      log: this.log,
       done: this.done,
       locked: this.locked,
-      history: this.log.filter((e) => e.kind === 'stage'),
-      members: [...this.members].sort((a, b) => a - b),
-      agreed: [...agreed],
-      voters: voters.map((slot) => this.holderOf(slot)).sort((a, b) => a - b),
-      waitingFor,
-      live,
+      members: this.members,
+      agreed,
+      voters: this.voters(agreed),
+      slotOf: (id) => this.slotOf(id),
+      holderOf: (slot) => this.holderOf(slot),
+      live: this.liveMembers(),
       peers: [...this.members]
         .filter((id) => id !== this.self)
         .sort((a, b) => a - b)
-        .map((id) => {
-          const p = this.peers.get(id);
-          const last = p ? Math.max(p.heard, this.role === 'leader' ? NEVER : p.vouched) : NEVER;
-          return {
-            id,
-            silentTicks: last !== NEVER ? this.now - last : -1,
-            live: this.isLive(id),
-            bye: p?.bye ?? false,
-            stage: p?.stage ?? 0,
-            term: p?.term ?? 0,
-            done: p?.done ?? false,
-          };
-        }),
-      tally: this.role === 'leader' ? this.makeTally() : this.tally?.stage === this.stage ? this.tally : null,
-      quorum: { live: gap.have, members: voters.length, needed, ok },
+        .map((id) => peerView(id, this.peers.get(id), this.isLive(id), this.now, leading)),
+      tally: leading ? this.makeTally() : this.tally?.stage === this.stage ? this.tally : null,
       initialized: this.initialized,
-      blocked: this.left
-        ? 'left the room'
-        : !this.members.has(this.self)
-          ? 'not a member of this room'
-          : !ok
-            ? voters.length === 0
-              ? 'no agreed members left to decide'
-              : `waiting for ${players(waitingFor)}: ${needed} of ${voters.length} agreed members needed`
-            : this.initialized
-              ? null
-              : 'catching up with the room',
+      left: this.left,
       timing: this.timing,
       was: this.was,
       quiet: Math.max(0, this.quietUntil - this.now),
-    };
+    });
   }
 
   get stage(): number {
@@ -567,38 +525,23 @@ export class Player {
   private peer(id: Id): PeerState {
     let p = this.peers.get(id);
     if (!p) {
-      p = {
-        heard: NEVER,
-        vouched: NEVER,
-        strayed: NEVER,
-        byeAt: NEVER,
-        index: 0,
-        init: false,
-        bye: false,
-        stage: 0,
-        term: 0,
-        done: false,
-      };
+      p = newPeer();
       this.peers.set(id, p);
     }
     return p;
   }
 
-  /**
-   * Heard from within a timeout, or, for a follower or candidate, vouched for by our leader's tally: heard
-   * by the leader within a timeout while the leader is live, within two once it is not (a dead leader is
-   * noticed a timeout after its last tally, and the election needs to know who else is there). A leader's
-   * own view is first-hand only, so a vouch cannot outlive what vouched for it.
-   */
+  /** Liveness rules live in core/liveness.ts; here, only who is asking. */
   private isLive(id: Id): boolean {
     if (!this.members.has(id)) return false;
     if (id === this.self) return true;
-    const p = this.peers.get(id);
-    if (!p || p.bye) return false;
-    if (this.now - p.heard < this.timing.timeoutTicks) return true;
-    if (this.role === 'leader' || id === this.leader) return false;
-    const window = this.leaderAlive() ? 1 : 2;
-    return this.now - p.vouched < window * this.timing.timeoutTicks;
+    return isLivePeer(this.peers.get(id), {
+      now: this.now,
+      timing: this.timing,
+      leading: this.role === 'leader',
+      isLeader: id === this.leader,
+      leaderAlive: () => this.leaderAlive(),
+    });
   }
 
   private liveMembers(): Id[] {
@@ -1308,10 +1251,4 @@ function validLog(history: readonly Entry[]): Entry[] {
     out.push(e);
   }
   return out;
-}
-
-function players(ids: readonly Id[]): string {
-  if (ids.length === 0) return 'nobody';
-  const list = ids.length === 1 ? `${ids[0]}` : `${ids.slice(0, -1).join(', ')} and ${ids[ids.length - 1]}`;
-  return `${ids.length === 1 ? 'player' : 'players'} ${list}`;
 }

@@ -1,0 +1,80 @@
+import type { Id, PeerView, Timing } from './types.ts';
+
+/** What a player knows of one peer: when it heard it, and what the peer last said of itself. */
+export interface PeerState {
+  heard: number;
+  /** When our leader's tally last listed this peer as live (followers hear each other only in elections). */
+  vouched: number;
+  /** When this peer last beat to us naming another leader than ours (or none): it needs our beats. */
+  strayed: number;
+  index: number;
+  init: boolean;
+  bye: boolean;
+  byeAt: number;
+  stage: number;
+  term: number;
+  done: boolean;
+}
+
+export const NEVER = Number.NEGATIVE_INFINITY;
+
+export function newPeer(): PeerState {
+  return {
+    heard: NEVER,
+    vouched: NEVER,
+    strayed: NEVER,
+    byeAt: NEVER,
+    index: 0,
+    init: false,
+    bye: false,
+    stage: 0,
+    term: 0,
+    done: false,
+  };
+}
+
+/** Whose word counts: a leader judges first-hand only; others also take their live leader's vouches. */
+export interface Judge {
+  now: number;
+  timing: Timing;
+  /** We lead: vouches do not count (a vouch must not outlive what vouched for it). */
+  leading: boolean;
+  /** The peer is our leader: only its own messages prove it alive. */
+  isLeader: boolean;
+  /** Our leader is live: its vouches last one timeout, else two (asked only when it matters). */
+  leaderAlive: () => boolean;
+}
+
+/**
+ * Heard from within a timeout, or, for a follower or candidate, vouched for by our leader's tally: heard
+ * by the leader within a timeout while the leader is live, within two once it is not (a dead leader is
+ * noticed a timeout after its last tally, and the election needs to know who else is there). A goodbye
+ * makes a peer not live at once. Nothing from the net layer counts: a killed tab's channel never closes.
+ */
+export function isLivePeer(p: PeerState | undefined, j: Judge): boolean {
+  if (!p || p.bye) return false;
+  if (j.now - p.heard < j.timing.timeoutTicks) return true;
+  if (j.leading || j.isLeader) return false;
+  const window = j.leaderAlive() ? 1 : 2;
+  return j.now - p.vouched < window * j.timing.timeoutTicks;
+}
+
+/** The peer as the UI shows it. */
+export function peerView(
+  id: Id,
+  p: PeerState | undefined,
+  live: boolean,
+  now: number,
+  leading: boolean,
+): PeerView {
+  const last = p ? Math.max(p.heard, leading ? NEVER : p.vouched) : NEVER;
+  return {
+    id,
+    silentTicks: last !== NEVER ? now - last : -1,
+    live,
+    bye: p?.bye ?? false,
+    stage: p?.stage ?? 0,
+    term: p?.term ?? 0,
+    done: p?.done ?? false,
+  };
+}

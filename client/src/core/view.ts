@@ -1,0 +1,77 @@
+import { majority, missing } from './quorum.ts';
+import type { Entry, Id, PeerView, Role, Tally, Timing, View } from './types.ts';
+
+/** What a player hands over to be shown: plain facts, no methods. */
+export interface ViewFacts {
+  self: Id;
+  now: number;
+  role: Role;
+  term: number;
+  leader: Id;
+  log: readonly Entry[];
+  done: boolean;
+  locked: boolean;
+  members: ReadonlySet<Id>;
+  agreed: readonly Id[];
+  /** Voter slots (IDs as the log names them). */
+  voters: readonly Id[];
+  slotOf: (id: Id) => Id;
+  holderOf: (slot: Id) => Id;
+  live: Id[];
+  peers: PeerView[];
+  tally: Tally | null;
+  initialized: boolean;
+  left: boolean;
+  timing: Timing;
+  was: Id;
+  quiet: number;
+}
+
+/** A snapshot for the UI, with the reason a room waits spelled out. */
+export function buildView(f: ViewFacts): View {
+  const gap = missing(f.live, f.voters, f.slotOf);
+  const ok = f.voters.length > 0 && gap.have >= gap.needed;
+  const waitingFor = gap.absent.map(f.holderOf);
+  const needed = majority(f.voters.length);
+  return {
+    self: f.self,
+    now: f.now,
+    role: f.role,
+    term: f.term,
+    leader: f.leader,
+    stage: f.log[f.log.length - 1]?.stage ?? 0,
+    done: f.done,
+    locked: f.locked,
+    history: f.log.filter((e) => e.kind === 'stage'),
+    members: [...f.members].sort((a, b) => a - b),
+    agreed: [...f.agreed],
+    voters: f.voters.map(f.holderOf).sort((a, b) => a - b),
+    waitingFor,
+    live: f.live,
+    peers: f.peers,
+    tally: f.tally,
+    quorum: { live: gap.have, members: f.voters.length, needed, ok },
+    initialized: f.initialized,
+    blocked: blocked(f, ok, waitingFor, needed),
+    timing: f.timing,
+    was: f.was,
+    quiet: f.quiet,
+  };
+}
+
+function blocked(f: ViewFacts, ok: boolean, waitingFor: Id[], needed: number): string | null {
+  if (f.left) return 'left the room';
+  if (!f.members.has(f.self)) return 'not a member of this room';
+  if (!ok) {
+    if (f.voters.length === 0) return 'no agreed members left to decide';
+    return `waiting for ${players(waitingFor)}: ${needed} of ${f.voters.length} agreed members needed`;
+  }
+  return f.initialized ? null : 'catching up with the room';
+}
+
+/** "player 4", "players 4 and 5", "players 3, 4 and 5". */
+export function players(ids: readonly Id[]): string {
+  if (ids.length === 0) return 'nobody';
+  if (ids.length === 1) return `player ${ids[0]}`;
+  return `players ${ids.slice(0, -1).join(', ')} and ${ids[ids.length - 1]}`;
+}
