@@ -30,6 +30,8 @@ const ERROR_CODES: ErrorCode[] = [
   'replaced',
   'internal_error',
   'bad_password',
+  'address_limit',
+  'capacity',
 ];
 
 let servers: TestServer[] = [];

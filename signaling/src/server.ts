@@ -7,6 +7,7 @@ import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { z } from 'zod';
+import { pendingBytes } from './backlog.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -202,24 +203,6 @@ function jsonBytes(data: unknown): number {
     // Cycles cannot arrive over the wire; only absurd nesting can make stringify throw.
     return Number.POSITIVE_INFINITY;
   }
-}
-
-/** Bytes waiting to go out to one connection: engine.io's write buffer and the websocket's. */
-function pendingBytes(socket: SignalingSocket, cap: number): number {
-  const conn = socket.conn as unknown as {
-    writeBuffer?: { data?: unknown }[];
-    transport?: { socket?: { bufferedAmount?: number } };
-  };
-  const queued = conn.writeBuffer ?? [];
-  // Many tiny packets are as bad as a few big ones; do not walk an endless queue to find out.
-  if (queued.length > 4_096) return Number.POSITIVE_INFINITY;
-  let bytes = conn.transport?.socket?.bufferedAmount ?? 0;
-  for (const packet of queued) {
-    const data = packet.data;
-    bytes += typeof data === 'string' ? data.length : ((data as { byteLength?: number })?.byteLength ?? 0);
-    if (bytes > cap) break;
-  }
-  return bytes;
 }
 
 export function createSignalingServer(
@@ -440,13 +423,6 @@ export function createSignalingServer(
       }
       const req = parse(joinSchema, 'join', payload);
       const ip = socket.data.ip;
-      if (!(await joinRate.allow(req.room))) {
-        metrics.throttled.inc({ reason: 'room_joins' });
-        throw new Refusal(
-          'rate_limited',
-          'join: this room is taking too many joins right now; retry shortly',
-        );
-      }
       if (req.verifier !== undefined) {
         const waitMs = Math.max(await passwordByAddress.waitMs(ip), await passwordByRoom.waitMs(req.room));
         if (waitMs > 0) {
@@ -457,6 +433,14 @@ export function createSignalingServer(
           );
         }
       }
+      // After the password wait, so guesses held back there do not use up the room's joins.
+      if (!(await joinRate.allow(req.room))) {
+        metrics.throttled.inc({ reason: 'room_joins' });
+        throw new Refusal(
+          'rate_limited',
+          'join: this room is taking too many joins right now; retry shortly',
+        );
+      }
       const outcome = await store.join({
         room: req.room,
         name: req.name,
@@ -466,6 +450,7 @@ export function createSignalingServer(
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
         ip,
       });
+      if (!outcome.ok) await joinRate.refund(req.room);
       if (!outcome.ok && outcome.error === WRONG_PASSWORD) {
         await Promise.all([passwordByAddress.failed(ip), passwordByRoom.failed(req.room)]);
       }
@@ -583,13 +568,10 @@ export function createSignalingServer(
       addressBuckets.set(ip, addressBucket);
     }
     const limiter = new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock);
-    // The size of the frame being handled, as read: engine.io emits 'packet' just before socket.io
-    // decodes it and calls the onAny listener below, synchronously.
-    let frameBytes = 0;
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
-      if (packet.type !== 'message') return;
-      frameBytes = typeof packet.data === 'string' ? Buffer.byteLength(packet.data) : 0;
-      metrics.frameBytes.observe(frameBytes);
+      if (packet.type === 'message' && typeof packet.data === 'string') {
+        metrics.frameBytes.observe(Buffer.byteLength(packet.data));
+      }
     });
     // Events of one socket run strictly in order, so a disconnect never overtakes the join before it
     // and signals reach the peer in the order they were sent.
@@ -616,8 +598,9 @@ export function createSignalingServer(
       const event = String(rawEvent);
       metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
 
-      const { decision, budget } = limiter.take(frameBytes);
-      frameBytes = 0;
+      // Charged as the event's JSON (socket.io hands events over a tick after reading their frames, so
+      // the frame itself is no longer at hand). Cheap: the frame is already cut for size and depth.
+      const { decision, budget } = limiter.take(jsonBytes(args) + event.length);
       if (decision !== 'allow') {
         metrics.throttled.inc({ reason: budget ?? 'connection' });
         reply(fail('rate_limited', 'too many events or bytes; slow down'), ack);

@@ -43,6 +43,11 @@ export class JoinRate {
       throw err;
     }
   }
+
+  /** Gives back a join that changed nothing (refused by the store), so refusals cannot lock a room. */
+  async refund(room: string): Promise<void> {
+    await this.limiter.reward(room, 1);
+  }
 }
 
 export interface AttemptThrottleOptions {
@@ -87,13 +92,19 @@ export class AttemptThrottle {
   }
 
   async failed(key: string): Promise<void> {
+    let consumed: number;
     try {
-      await this.failures.consume(key);
+      consumed = (await this.failures.consume(key)).consumedPoints;
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
-      const beyond = Math.max(1, err.consumedPoints - this.options.free);
-      const waitMs = Math.min(this.options.maxBackoffMs, 1000 * 2 ** Math.min(30, beyond - 1));
-      await this.blocks.block(key, Math.max(1, Math.ceil(waitMs / 1000)));
+      consumed = err.consumedPoints;
     }
+    if (consumed < this.options.free) return;
+    // The free-th failure waits 1 s before the next try, each further one twice as long as the last.
+    const waitMs = Math.min(
+      this.options.maxBackoffMs,
+      1000 * 2 ** Math.min(30, consumed - this.options.free),
+    );
+    await this.blocks.block(key, Math.max(1, Math.ceil(waitMs / 1000)));
   }
 }
