@@ -184,7 +184,12 @@ export function verifierRefusal(
   if (storedHash === undefined) {
     return verifier === undefined
       ? null
-      : { ok: false, code: 'bad_password', error: 'this room has no password; join without one' };
+      : {
+          ok: false,
+          code: 'bad_password',
+          // No "join without one": a link that expects a protected room must not be talked out of it.
+          error: 'this room has no password, so it is not the protected room you expected',
+        };
   }
   if (verifier === undefined) {
     return { ok: false, code: 'bad_password', error: 'this room needs a password' };
