@@ -1,4 +1,14 @@
-import { expect, expectLeader, expectMesh, type Player, roomUrl, test, tid, uniqueRoom } from './helpers.ts';
+import {
+  expect,
+  expectLeader,
+  expectMesh,
+  openPlayers,
+  type Player,
+  roomUrl,
+  test,
+  tid,
+  uniqueRoom,
+} from './helpers.ts';
 
 /** CSP violations a page reports, whether it blocked a script, a style, a connection or a frame. */
 async function recordViolations(p: Player): Promise<string[]> {
