@@ -25,7 +25,14 @@ async function runServer(kind: string): Promise<void> {
   if (kind === 'lockstep') {
     const { createSignalingServer } = await import('../../signaling/src/server.ts');
     const http = createServer();
-    const s = createSignalingServer(http, { maxSocketsPerIp: 1_000_000, maxConnections: 1_000_000 });
+    // Every bot comes from one address: lift the per-address caps, which would otherwise stop it early.
+    const s = createSignalingServer(http, {
+      maxSocketsPerIp: 1_000_000,
+      maxConnections: 1_000_000,
+      maxRoomsPerIp: 1_000_000,
+      maxRooms: 1_000_000,
+      addressRateLimit: { perSecond: 1e9, burst: 1e9, bytesPerSecond: 1e12, bytesBurst: 1e12 },
+    });
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
     port = (http.address() as AddressInfo).port;
