@@ -119,6 +119,9 @@ function watchHealth(server: TestServer) {
 
 async function expectHealthy(stop: () => Promise<{ worst: number; failures: number }>) {
   const { worst, failures } = await stop();
+  // ATTACK_REPORT=1 npx vitest run signaling/src/attack.test.ts prints each attack's slowest answer.
+  if (process.env.ATTACK_REPORT)
+    console.log(`healthz slowest: ${worst.toFixed(1)} ms (${expect.getState().currentTestName})`);
   expect(failures).toBe(0);
   expect(worst).toBeLessThan(HEALTH_BOUND_MS);
   return worst;
