@@ -344,6 +344,23 @@ describe('attack: the rate limiter', () => {
     await expectHealthy(health);
   });
 
+  it('keeps an address budget across reconnects: closing and reconnecting does not refill it', async () => {
+    const server = await serve({
+      addressRateLimit: { perSecond: 1, burst: 20, bytesPerSecond: 1e6, bytesBurst: 1e6 },
+    });
+    let limited = 0;
+    for (let round = 0; round < 4; round++) {
+      const attacker = await from(server, '10.6.6.6');
+      const results = await Promise.all(Array.from({ length: 10 }, () => attacker.raw('nope', {})));
+      limited += results.filter((r) => !r.ok && r.code === 'rate_limited').length;
+      attacker.close();
+      await sleep(50);
+    }
+    // 40 events against a budget of 20 (and about 1 more a second): a fresh bucket per connection would
+    // have refused none.
+    expect(limited).toBeGreaterThanOrEqual(15);
+  });
+
   it('shares one budget between all connections of an address', async () => {
     const server = await serve({
       addressRateLimit: { perSecond: 20, burst: 20, bytesPerSecond: 1e6, bytesBurst: 1e6 },

@@ -35,6 +35,15 @@ export class TokenBucket {
     this.updatedAt = clock.now();
   }
 
+  /** Whether both buckets have refilled completely: the bucket is then no different from a new one. */
+  isFull(): boolean {
+    const elapsedSeconds = Math.max(0, this.clock.now() - this.updatedAt) / 1000;
+    return (
+      this.events + elapsedSeconds * this.options.perSecond >= this.options.burst &&
+      this.bytes + elapsedSeconds * this.options.bytesPerSecond >= this.options.bytesBurst
+    );
+  }
+
   /** Whether an event of this many bytes fits now; charges both buckets only if it does. */
   take(bytes: number): boolean {
     const now = this.clock.now();

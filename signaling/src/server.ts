@@ -284,8 +284,17 @@ export function createSignalingServer(
   }
 
   const socketsPerIp = new Map<string, number>();
-  /** The budget every connection of an address shares; dropped with the address's last connection. */
+  /**
+   * The budget every connection of an address shares. It outlives them, so reconnecting does not refill
+   * it: a bucket is forgotten only once its address has no connection left and it has refilled.
+   */
   const addressBuckets = new Map<string, TokenBucket>();
+  const bucketSweep = setInterval(() => {
+    for (const [ip, bucket] of addressBuckets) {
+      if (!socketsPerIp.has(ip) && bucket.isFull()) addressBuckets.delete(ip);
+    }
+  }, 10_000);
+  bucketSweep.unref();
 
   const io: SignalingIo = new Server(httpServer, {
     serveClient: false,
@@ -323,10 +332,8 @@ export function createSignalingServer(
       socketsPerIp.set(ip, (socketsPerIp.get(ip) ?? 0) + 1);
       raw.once('close', () => {
         const left = (socketsPerIp.get(ip) ?? 1) - 1;
-        if (left <= 0) {
-          socketsPerIp.delete(ip);
-          addressBuckets.delete(ip);
-        } else socketsPerIp.set(ip, left);
+        if (left <= 0) socketsPerIp.delete(ip);
+        else socketsPerIp.set(ip, left);
       });
     },
   );
@@ -657,6 +664,7 @@ export function createSignalingServer(
     closing = (async () => {
       clearTimeout(expiryTimer);
       clearInterval(sweepTimer);
+      clearInterval(bucketSweep);
       logger.info({ connections: io.engine.clientsCount }, 'shutting down');
       // Local only: with the Redis adapter, io.emit would reach (and io.disconnectSockets would cut) every node.
       io.local.emit('shutdown', { reconnectInMs: shutdownReconnectMs });
