@@ -8,7 +8,8 @@ export default defineConfig({
   root: here('./client'),
   publicDir: here('./public'),
   plugins: [react()],
-  build: { outDir: here('./dist/client'), emptyOutDir: true, sourcemap: true },
+  // Source maps only when asked for (SOURCE_MAPS=1 npm run build): a production server publishes no sources.
+  build: { outDir: here('./dist/client'), emptyOutDir: true, sourcemap: process.env.SOURCE_MAPS === '1' },
   server: { port: 5173 },
   test: {
     root: here('.'),

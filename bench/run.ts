@@ -139,6 +139,10 @@ async function capacity() {
     signalingSockets: r.lockstep.sockets!,
     signalingJoinP50Ms: round(r.lockstep.joinP50Ms!),
     signalingJoinP99Ms: round(r.lockstep.joinP99Ms!),
+    // Honest join p99 while one address floods relays, over the same on the quiet server (goal ≤ 2).
+    signalingQuietJoinP99Ms: round(r.lockstep.quietJoinP99Ms!),
+    signalingFloodJoinP99Ms: round(r.lockstep.floodJoinP99Ms!),
+    signalingFloodJoinP99Ratio: round(r.lockstep.floodJoinP99Ms! / r.lockstep.quietJoinP99Ms!, 2),
     signalingRssMb: round(r.lockstep.rssMb!),
     signalingCpuMsPerJoin: round(r.lockstep.cpuMs! / r.lockstep.sockets!, 3),
     bytesPerConn: Math.round(r.lockstep.bytesPerConn!),

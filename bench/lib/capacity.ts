@@ -25,7 +25,15 @@ async function runServer(kind: string): Promise<void> {
   if (kind === 'lockstep') {
     const { createSignalingServer } = await import('../../signaling/src/server.ts');
     const http = createServer();
-    const s = createSignalingServer(http, { maxSocketsPerIp: 1_000_000, maxConnections: 1_000_000 });
+    // Every bot comes from one address: lift the per-address caps on sockets and rooms, which would
+    // otherwise stop it early. The flood's players name their own address (X-Forwarded-For from loopback).
+    const s = createSignalingServer(http, {
+      maxSocketsPerIp: 1_000_000,
+      maxConnections: 1_000_000,
+      maxRoomsPerIp: 1_000_000,
+      maxRooms: 1_000_000,
+      trustProxy: ['127.0.0.1'],
+    });
     http.listen(0, '127.0.0.1');
     await once(http, 'listening');
     port = (http.address() as AddressInfo).port;
@@ -127,11 +135,73 @@ async function lockstep(n: number) {
     }
     const connectMs = performance.now() - t0;
     const after = await server.measure();
+    const sockets = clients.filter((c) => c.connected).length;
+
+    // A short flood: 200 honest joins (each from its own address) on the quiet server, then 200 more
+    // while 16 connections of one address flood relays of 16 KiB as fast as they can (reconnecting when cut).
+    const connectAs = async (address: string): Promise<Client> => {
+      const s: Client = connectClient(url, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        extraHeaders: { 'x-forwarded-for': address },
+      });
+      clients.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', resolve);
+        s.once('connect_error', reject);
+      });
+      return s;
+    };
+    const honestJoins = async (tag: number): Promise<number[]> => {
+      const ms: number[] = [];
+      for (let b = 0; b < 4; b++) {
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, k) => {
+            const s = await connectAs(`10.${200 + tag}.${b}.${k + 1}`);
+            const t = performance.now();
+            const res: Ack<Joined> = await s
+              .timeout(30_000)
+              .emitWithAck('join', { room: `honest-${tag}-${b}-${k >> 2}`, name: 'h' });
+            if (!res.ok) throw new Error(`honest join failed: ${res.code} ${res.error}`);
+            ms.push(performance.now() - t);
+          }),
+        );
+      }
+      return ms;
+    };
+    const quietMs = await honestJoins(0);
+    let flooding = true;
+    const payload = 'f'.repeat(16 * 1024);
+    const floods = Array.from({ length: 16 }, async (_, i) => {
+      while (flooding) {
+        const s = await connectAs('10.255.0.1').catch(() => undefined);
+        if (!s) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        await s
+          .timeout(5_000)
+          .emitWithAck('join', { room: 'flood', name: `f${i}` })
+          .catch(() => undefined);
+        while (flooding && s.connected) {
+          for (let k = 0; k < 20; k++) s.emit('relay', { to: 1 + ((i + 1) % 16), data: payload }, () => {});
+          await new Promise((r) => setImmediate(r));
+        }
+        s.close();
+      }
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const floodMs = await honestJoins(1);
+    flooding = false;
+    await Promise.all(floods);
     return {
-      sockets: clients.filter((c) => c.connected).length,
+      sockets,
       rooms: Math.ceil(n / ROOM_SIZE),
       joinP50Ms: percentile(joinMs, 50),
       joinP99Ms: percentile(joinMs, 99),
+      quietJoinP99Ms: percentile(quietMs, 99),
+      floodJoinP99Ms: percentile(floodMs, 99),
       connectAllMs: connectMs,
       rssMb: after.rss / 2 ** 20,
       bytesPerConn: (after.rss - before.rss) / n,

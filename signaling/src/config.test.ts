@@ -11,7 +11,7 @@ describe('readConfig', () => {
       MAX_MEMBERS: 50,
       ALLOWED_ORIGINS: [],
       ICE_SERVERS: [],
-      TRUST_PROXY: false,
+      TRUST_PROXY: [],
       RATE_LIMIT_PER_SEC: 400,
       RATE_LIMIT_BURST: 800,
       RATE_LIMIT_STRIKES: 50,
@@ -22,7 +22,28 @@ describe('readConfig', () => {
       PING_TIMEOUT_MS: 4_000,
       SHUTDOWN_RECONNECT_MS: 1_000,
       LOG_LEVEL: 'info',
+      MAX_SESSIONS_PER_IP_PER_ROOM: 32,
+      MAX_ROOMS_PER_IP: 50,
+      MAX_ROOMS: 5_000,
+      GRACE_TOTAL_MS: 60_000,
+      ROOM_JOINS_PER_SEC: 5,
+      ROOM_JOIN_BURST: 50,
+      RATE_LIMIT_BYTES_PER_SEC: 256 * 1024,
+      RATE_LIMIT_BYTES_BURST: 1024 * 1024,
+      RATE_LIMIT_STRIKE_WINDOW_MS: 10_000,
+      IP_RATE_LIMIT_PER_SEC: 4_000,
+      IP_RATE_LIMIT_BURST: 8_000,
+      IP_RATE_LIMIT_BYTES_PER_SEC: 4 * 1024 * 1024,
+      IP_RATE_LIMIT_BYTES_BURST: 8 * 1024 * 1024,
+      RECIPIENT_BUFFER_BYTES: 1024 * 1024,
+      PASSWORD_ATTEMPTS_PER_IP: 10,
+      PASSWORD_ATTEMPTS_PER_ROOM: 30,
+      PASSWORD_WINDOW_MS: 15 * 60_000,
+      SERVE_SOURCE_MAPS: false,
     });
+    expect(config.PUBLIC_ORIGIN).toBeUndefined();
+    expect(config.METRICS_PORT).toBeUndefined();
+    expect(config.METRICS_TOKEN).toBeUndefined();
     expect(config.HOST).toBeUndefined();
     expect(config.STATIC_DIR).toBe(path.resolve(import.meta.dirname, '../../dist/client'));
   });
@@ -32,12 +53,14 @@ describe('readConfig', () => {
       PORT: '0',
       ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173',
       ICE_SERVERS: '[{"urls":["turn:t.example:3478"],"username":"u","credential":"c"}]',
-      TRUST_PROXY: 'true',
+      TRUST_PROXY: '10.0.0.5, 10.1.0.0/16,::1',
       LOG_LEVEL: 'debug',
     });
     expect(config.ALLOWED_ORIGINS).toEqual(['https://a.example', 'http://localhost:5173']);
     expect(config.ICE_SERVERS).toEqual([{ urls: ['turn:t.example:3478'], username: 'u', credential: 'c' }]);
-    expect(config.TRUST_PROXY).toBe(true);
+    expect(config.TRUST_PROXY).toEqual(['10.0.0.5', '10.1.0.0/16', '::1']);
+    expect(() => readConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY takes the addresses or CIDRs/);
+    expect(() => readConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY .*prefix length/);
     expect(readConfig({ ALLOWED_ORIGINS: 'https://a.example,*' }).ALLOWED_ORIGINS).toBe('*');
   });
 
@@ -71,6 +94,9 @@ describe('readConfig', () => {
         ICE_SERVERS: '{"urls":"stun:x"}',
         TRUST_PROXY: 'maybe',
         LOG_LEVEL: 'loud',
+        PUBLIC_ORIGIN: 'https://a.example/app',
+        METRICS_TOKEN: 'short',
+        RATE_LIMIT_BYTES_BURST: '100',
       });
     expect(attempt).toThrow(ConfigError);
     const message = (() => {
@@ -81,7 +107,17 @@ describe('readConfig', () => {
         return (err as Error).message;
       }
     })();
-    for (const name of ['PORT', 'GRACE_MS', 'ALLOWED_ORIGINS', 'ICE_SERVERS', 'TRUST_PROXY', 'LOG_LEVEL']) {
+    for (const name of [
+      'PORT',
+      'GRACE_MS',
+      'ALLOWED_ORIGINS',
+      'ICE_SERVERS',
+      'TRUST_PROXY',
+      'LOG_LEVEL',
+      'PUBLIC_ORIGIN',
+      'METRICS_TOKEN',
+      'RATE_LIMIT_BYTES_BURST',
+    ]) {
       expect(message).toContain(name);
     }
   });

@@ -3,8 +3,10 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { trustEntryProblem } from './proxy.ts';
 import { REDIS_DEFAULTS } from './redis.ts';
-import { DEFAULTS } from './server.ts';
+import { DEFAULTS, MAX_HTTP_BUFFER_BYTES } from './server.ts';
+import { AttemptThrottle } from './throttle.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -38,6 +40,18 @@ const boolean = z
     return z.NEVER;
   });
 
+/** A browser origin: scheme, host, optional port, nothing else. */
+function originProblem(origin: string): string | null {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(origin);
+  } catch {}
+  if (!parsed || parsed.origin !== origin || !/^https?:$/.test(parsed.protocol)) {
+    return `"${origin}" is not an origin like https://example.com (scheme, host, optional port, no path)`;
+  }
+  return null;
+}
+
 const iceServerSchema = z.strictObject({
   urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   username: z.string().optional(),
@@ -59,18 +73,23 @@ const envSchema = z.object({
         .filter(Boolean);
       if (list.includes('*')) return '*';
       for (const origin of list) {
-        let parsed: URL | undefined;
-        try {
-          parsed = new URL(origin);
-        } catch {}
-        if (!parsed || parsed.origin !== origin) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `"${origin}" is not an origin like https://example.com (scheme, host, optional port, no path)`,
-          });
-        }
+        const problem = originProblem(origin);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }
       return list;
+    }),
+  PUBLIC_ORIGIN: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return undefined;
+      const problem = originProblem(raw);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return raw;
     }),
   ICE_SERVERS: z
     .string()
@@ -85,10 +104,64 @@ const envSchema = z.object({
       }
     })
     .pipe(z.array(iceServerSchema, { error: 'must be a JSON array of RTCIceServer objects' })),
-  TRUST_PROXY: boolean,
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw, ctx): string[] => {
+      if (raw === undefined || raw === '' || raw.toLowerCase() === 'false') return [];
+      if (raw.toLowerCase() === 'true') {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'takes the addresses or CIDRs of the proxies to trust (e.g. 10.0.0.5 or 10.0.0.0/8,::1), no longer "true": anyone reaching the node directly could forge X-Forwarded-For',
+        });
+        return z.NEVER;
+      }
+      const list = raw
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean);
+      for (const entry of list) {
+        const problem = trustEntryProblem(entry);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }
+      return list;
+    }),
   RATE_LIMIT_PER_SEC: integer(DEFAULTS.rateLimit.perSecond, 1, 100_000),
   RATE_LIMIT_BURST: integer(DEFAULTS.rateLimit.burst, 1, 100_000),
+  // A burst below one full frame would refuse the largest legitimate message forever.
+  RATE_LIMIT_BYTES_PER_SEC: integer(DEFAULTS.rateLimit.bytesPerSecond, 1_024, 1_073_741_824),
+  RATE_LIMIT_BYTES_BURST: integer(DEFAULTS.rateLimit.bytesBurst, MAX_HTTP_BUFFER_BYTES, 1_073_741_824),
   RATE_LIMIT_STRIKES: integer(DEFAULTS.rateLimit.strikes, 1, 100_000),
+  RATE_LIMIT_STRIKE_WINDOW_MS: integer(DEFAULTS.rateLimit.strikeWindowMs, 100, 3_600_000),
+  IP_RATE_LIMIT_PER_SEC: integer(DEFAULTS.addressRateLimit.perSecond, 1, 10_000_000),
+  IP_RATE_LIMIT_BURST: integer(DEFAULTS.addressRateLimit.burst, 1, 10_000_000),
+  IP_RATE_LIMIT_BYTES_PER_SEC: integer(DEFAULTS.addressRateLimit.bytesPerSecond, 1_024, 1_073_741_824),
+  IP_RATE_LIMIT_BYTES_BURST: integer(
+    DEFAULTS.addressRateLimit.bytesBurst,
+    MAX_HTTP_BUFFER_BYTES,
+    1_073_741_824,
+  ),
+  RECIPIENT_BUFFER_BYTES: integer(DEFAULTS.recipientBufferBytes, MAX_HTTP_BUFFER_BYTES, 1_073_741_824),
+  MAX_SESSIONS_PER_IP_PER_ROOM: integer(DEFAULTS.maxSessionsPerIpPerRoom, 1, 10_000),
+  MAX_ROOMS_PER_IP: integer(DEFAULTS.maxRoomsPerIp, 1, 1_000_000),
+  MAX_ROOMS: integer(DEFAULTS.maxRooms, 1, 10_000_000),
+  GRACE_TOTAL_MS: integer(DEFAULTS.graceTotalMs, 0, 7 * 24 * 60 * 60 * 1000),
+  ROOM_JOINS_PER_SEC: integer(DEFAULTS.roomJoinsPerSec, 1, 100_000),
+  ROOM_JOIN_BURST: integer(DEFAULTS.roomJoinBurst, 1, 1_000_000),
+  PASSWORD_ATTEMPTS_PER_IP: integer(AttemptThrottle.ADDRESS_DEFAULTS.free, 1, 1_000_000),
+  PASSWORD_ATTEMPTS_PER_ROOM: integer(AttemptThrottle.ROOM_DEFAULTS.free, 1, 1_000_000),
+  PASSWORD_WINDOW_MS: integer(AttemptThrottle.ADDRESS_DEFAULTS.windowMs, 1_000, 7 * 24 * 60 * 60 * 1000),
+  METRICS_PORT: integer(0, 0, 65_535).transform((port) => (port === 0 ? undefined : port)),
+  METRICS_TOKEN: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw) => (raw === '' ? undefined : raw))
+    .pipe(z.string().min(16, 'must be at least 16 characters (it is a password)').optional()),
+  METRICS_HOST: z.string().trim().optional(),
+  SERVE_SOURCE_MAPS: boolean,
   MAX_JOINS_PER_SOCKET: integer(DEFAULTS.maxJoinsPerSocket, 1, 100_000),
   MAX_SOCKETS_PER_IP: integer(DEFAULTS.maxSocketsPerIp, 1, 1_000_000),
   MAX_CONNECTIONS: integer(DEFAULTS.maxConnections, 1, 1_000_000),

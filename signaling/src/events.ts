@@ -69,7 +69,11 @@ export type ErrorCode =
   /** The server failed unexpectedly; the request may be retried. */
   | 'internal_error'
   /** Password room: the join's verifier is missing or wrong, or the room has no password but one was given. */
-  | 'bad_password';
+  | 'bad_password'
+  /** The client's address holds as many players in this room, or rooms in all, as one address may. */
+  | 'address_limit'
+  /** The server holds as many rooms as it may; try later. */
+  | 'capacity';
 
 export type Fail = { ok: false; code: ErrorCode; error: string };
 export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;

@@ -4,7 +4,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { ConfigError, readConfig } from './config.ts';
-import type { Middleware } from './http.ts';
+import { createMetricsRoutes, type Middleware } from './http.ts';
 import { connectRedis, type RedisBackend } from './redis.ts';
 import { createSignalingServer, type SignalingServer } from './server.ts';
 
@@ -31,6 +31,12 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
   }
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } });
 
+  const admission = {
+    maxSessionsPerIpPerRoom: config.MAX_SESSIONS_PER_IP_PER_ROOM,
+    maxRoomsPerIp: config.MAX_ROOMS_PER_IP,
+    maxRooms: config.MAX_ROOMS,
+    graceTotalMs: config.GRACE_TOTAL_MS,
+  };
   let redis: RedisBackend | undefined;
   if (config.REDIS_URL !== undefined) {
     try {
@@ -39,6 +45,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
         prefix: config.REDIS_PREFIX,
         graceMs: config.GRACE_MS,
         maxMembers: config.MAX_MEMBERS,
+        ...admission,
         nodeTtlMs: config.NODE_TTL_MS,
         sweepIntervalMs: config.SWEEP_INTERVAL_MS,
         logger,
@@ -56,11 +63,33 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     maxMembers: config.MAX_MEMBERS,
     allowedOrigins: config.ALLOWED_ORIGINS,
     iceServers: config.ICE_SERVERS,
+    ...admission,
     trustProxy: config.TRUST_PROXY,
+    ...(config.PUBLIC_ORIGIN === undefined ? {} : { publicOrigin: config.PUBLIC_ORIGIN }),
     rateLimit: {
       perSecond: config.RATE_LIMIT_PER_SEC,
       burst: config.RATE_LIMIT_BURST,
+      bytesPerSecond: config.RATE_LIMIT_BYTES_PER_SEC,
+      bytesBurst: config.RATE_LIMIT_BYTES_BURST,
       strikes: config.RATE_LIMIT_STRIKES,
+      strikeWindowMs: config.RATE_LIMIT_STRIKE_WINDOW_MS,
+    },
+    addressRateLimit: {
+      perSecond: config.IP_RATE_LIMIT_PER_SEC,
+      burst: config.IP_RATE_LIMIT_BURST,
+      bytesPerSecond: config.IP_RATE_LIMIT_BYTES_PER_SEC,
+      bytesBurst: config.IP_RATE_LIMIT_BYTES_BURST,
+    },
+    recipientBufferBytes: config.RECIPIENT_BUFFER_BYTES,
+    roomJoinsPerSec: config.ROOM_JOINS_PER_SEC,
+    roomJoinBurst: config.ROOM_JOIN_BURST,
+    passwordThrottle: {
+      address: { free: config.PASSWORD_ATTEMPTS_PER_IP, windowMs: config.PASSWORD_WINDOW_MS },
+      room: { free: config.PASSWORD_ATTEMPTS_PER_ROOM, windowMs: config.PASSWORD_WINDOW_MS },
+    },
+    web: {
+      metrics: config.METRICS_TOKEN === undefined ? 'off' : { token: config.METRICS_TOKEN },
+      sourceMaps: config.SERVE_SOURCE_MAPS,
     },
     maxJoinsPerSocket: config.MAX_JOINS_PER_SOCKET,
     maxSocketsPerIp: config.MAX_SOCKETS_PER_IP,
@@ -70,7 +99,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     shutdownReconnectMs: config.SHUTDOWN_RECONNECT_MS,
     processMetrics: true,
     logger,
-    ...(redis ? { store: redis.store, adapter: redis.adapter } : {}),
+    ...(redis ? { store: redis.store, adapter: redis.adapter, limiterRedis: redis.client } : {}),
     ...(frontend
       ? { fallback: frontend.middleware, sharedUpgrades: true }
       : { staticDir: config.STATIC_DIR }),
@@ -107,6 +136,15 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
       resolve();
     });
   });
+  let metricsServer: HttpServer | undefined;
+  if (config.METRICS_PORT !== undefined) {
+    metricsServer = createServer(createMetricsRoutes(signaling.registry, logger));
+    await new Promise<void>((resolve, reject) => {
+      metricsServer?.once('error', reject);
+      metricsServer?.listen(config.METRICS_PORT, config.METRICS_HOST || '127.0.0.1', () => resolve());
+    });
+    metricsServer.unref();
+  }
   const address = httpServer.address();
   logger.info(
     {
@@ -117,6 +155,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
       maxMembers: config.MAX_MEMBERS,
       allowedOrigins: config.ALLOWED_ORIGINS,
       iceServers: config.ICE_SERVERS.length,
+      metrics: metricsServer ? metricsServer.address() : config.METRICS_TOKEN ? 'token' : 'off',
       redis: redis ? { node: redis.store.nodeId, prefix: config.REDIS_PREFIX } : false,
     },
     'listening',

@@ -6,6 +6,10 @@ export interface SignalingMetrics {
   events: Counter<'kind'>;
   rejected: Counter<'reason'>;
   relayedBytes: Counter<'kind'>;
+  throttled: Counter<'reason'>;
+  dropped: Counter<'reason'>;
+  /** Keeps the largest inbound frame seen. */
+  frameBytes: { observe(bytes: number): void };
   connections: Gauge;
 }
 
@@ -56,5 +60,30 @@ export function createMetrics(store: RoomStore, options: { processMetrics: boole
     labelNames: ['kind'],
     registers: [registry],
   });
-  return { registry, events, rejected, relayedBytes, connections };
+  const throttled = new Counter({
+    name: 'lockstep_throttled_total',
+    help: 'Events and joins refused by a budget, by budget: connection, address, room_joins, password.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'lockstep_dropped_total',
+    help: 'Signals and relays dropped instead of forwarded, by reason (recipient_backlog).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const largestFrame = new Gauge({
+    name: 'lockstep_largest_frame_bytes',
+    help: 'The largest socket.io frame read from a client since the server started.',
+    registers: [registry],
+  });
+  let largest = 0;
+  const frameBytes = {
+    observe(bytes: number) {
+      if (bytes <= largest) return;
+      largest = bytes;
+      largestFrame.set(bytes);
+    },
+  };
+  return { registry, events, rejected, relayedBytes, throttled, dropped, frameBytes, connections };
 }

@@ -1,41 +1,103 @@
 import type { Clock } from './rooms.ts';
 
+// The per-event budgets are checked synchronously, on the frame just read, so a flood is refused before
+// any work for it is queued. rate-limiter-flexible (used for joins per room and password attempts, which
+// may wait for Redis) only answers through promises, which would let a flood pile up behind them.
+
 export interface RateLimitOptions {
   /** Sustained events per second. */
   perSecond: number;
   /** Bucket size: how many events may arrive at once after a quiet period. */
   burst: number;
-  /** Refused events in a row (no event let through in between) before the socket is cut off. */
+  /** Sustained inbound bytes per second (socket.io frames as read). */
+  bytesPerSecond: number;
+  /** How many bytes may arrive at once after a quiet period. */
+  bytesBurst: number;
+  /** Refused events within strikeWindowMs after which the connection is cut off. */
   strikes: number;
+  strikeWindowMs: number;
 }
 
 export type RateDecision = 'allow' | 'refuse' | 'disconnect';
 
-/** Token bucket with a strike counter, so a short burst costs a few errors and a flood costs the connection. */
+/** A token bucket that charges one token per event and a second bucket by the event's bytes. */
 export class TokenBucket {
-  private tokens: number;
+  private events: number;
+  private bytes: number;
   private updatedAt: number;
-  private refusedInRow = 0;
 
   constructor(
-    private readonly options: RateLimitOptions,
+    private readonly options: Pick<RateLimitOptions, 'perSecond' | 'burst' | 'bytesPerSecond' | 'bytesBurst'>,
     private readonly clock: Clock,
   ) {
-    this.tokens = options.burst;
+    this.events = options.burst;
+    this.bytes = options.bytesBurst;
     this.updatedAt = clock.now();
   }
 
-  take(): RateDecision {
+  /** Whether both buckets have refilled completely: the bucket is then no different from a new one. */
+  isFull(): boolean {
+    const elapsedSeconds = Math.max(0, this.clock.now() - this.updatedAt) / 1000;
+    return (
+      this.events + elapsedSeconds * this.options.perSecond >= this.options.burst &&
+      this.bytes + elapsedSeconds * this.options.bytesPerSecond >= this.options.bytesBurst
+    );
+  }
+
+  /** Whether an event of this many bytes fits now; charges both buckets only if it does. */
+  take(bytes: number): boolean {
     const now = this.clock.now();
     const elapsedSeconds = Math.max(0, now - this.updatedAt) / 1000;
-    this.tokens = Math.min(this.options.burst, this.tokens + elapsedSeconds * this.options.perSecond);
     this.updatedAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      this.refusedInRow = 0;
-      return 'allow';
-    }
-    this.refusedInRow++;
-    return this.refusedInRow >= this.options.strikes ? 'disconnect' : 'refuse';
+    this.events = Math.min(this.options.burst, this.events + elapsedSeconds * this.options.perSecond);
+    this.bytes = Math.min(this.options.bytesBurst, this.bytes + elapsedSeconds * this.options.bytesPerSecond);
+    if (this.events < 1 || this.bytes < bytes) return false;
+    this.events -= 1;
+    this.bytes -= bytes;
+    return true;
+  }
+}
+
+/** Counts refusals over a sliding window (not "in a row", which a flood defeats by pacing itself). */
+export class StrikeWindow {
+  private readonly times: number[] = [];
+
+  constructor(
+    private readonly strikes: number,
+    private readonly windowMs: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Records one refusal; true once `strikes` refusals fall within the window. */
+  strike(): boolean {
+    const now = this.clock.now();
+    this.times.push(now);
+    while (this.times.length > 0 && (this.times[0] ?? now) <= now - this.windowMs) this.times.shift();
+    if (this.times.length > this.strikes) this.times.splice(0, this.times.length - this.strikes);
+    return this.times.length >= this.strikes;
+  }
+}
+
+/** A connection's own budget, the budget it shares with every connection of its address, and its strikes. */
+export class ConnectionLimiter {
+  private readonly strikes: StrikeWindow;
+
+  constructor(
+    private readonly own: TokenBucket,
+    private readonly address: TokenBucket,
+    options: Pick<RateLimitOptions, 'strikes' | 'strikeWindowMs'>,
+    clock: Clock,
+  ) {
+    this.strikes = new StrikeWindow(options.strikes, options.strikeWindowMs, clock);
+  }
+
+  /** 'own' or 'address' names the budget that refused; the caller counts it. */
+  take(bytes: number): { decision: RateDecision; budget?: 'connection' | 'address' } {
+    // The connection's own budget first, so one busy connection does not drain its neighbours' share.
+    let budget: 'connection' | 'address' | undefined;
+    if (!this.own.take(bytes)) budget = 'connection';
+    else if (!this.address.take(bytes)) budget = 'address';
+    if (budget === undefined) return { decision: 'allow' };
+    return { decision: this.strikes.strike() ? 'disconnect' : 'refuse', budget };
   }
 }

@@ -3,7 +3,7 @@
 //
 // Keys (P = prefix): P room:<room> hash {settings, verifier? (its hash), nextId, version};
 // P sessions:<room> hash id -> session JSON; P tokens:<room> hash tokenHash -> id; P rooms set;
-// P grace zset "<room> <id>" scored by graceUntil; P count (sessions in total); P nodes set of nodes
+// P grace zset "<room> <id>" scored by graceUntil; P ip:<address> hash room -> sessions that address holds there; P count (sessions in total); P nodes set of nodes
 // owning connected sessions; P node:<node>:sessions set of "<room> <id>"; P alive:<node>, refreshed by
 // its node with a TTL. Room IDs cannot contain spaces.
 
@@ -13,7 +13,12 @@ import { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import type { Member, PlayerId, RoomSettings, RosterMsg } from './events.ts';
 import {
+  ADMISSION_DEFAULTS,
+  type AdmissionLimits,
+  addressInRoomRefusal,
+  addressRoomsRefusal,
   type Clock,
+  capacityRefusal,
   hashToken,
   hashVerifier,
   type JoinInput,
@@ -32,6 +37,11 @@ local function roomKey(r) return P .. 'room:' .. r end
 local function sessKey(r) return P .. 'sessions:' .. r end
 local function tokKey(r) return P .. 'tokens:' .. r end
 local function nodeKey(n) return P .. 'node:' .. n .. ':sessions' end
+local function ipKey(ip) return P .. 'ip:' .. ip end
+local function countIp(ip, r, delta)
+  if not ip then return end
+  if redis.call('HINCRBY', ipKey(ip), r, delta) <= 0 then redis.call('HDEL', ipKey(ip), r) end
+end
 local function ref(r, id) return r .. ' ' .. id end
 local function split(m)
   local sp = string.find(m, ' ', 1, true)
@@ -52,6 +62,7 @@ local function endSession(r, s)
   redis.call('ZREM', P .. 'grace', ref(r, s.id))
   if s.node then redis.call('SREM', nodeKey(s.node), ref(r, s.id)) end
   redis.call('DECR', P .. 'count')
+  countIp(s.ip, r, -1)
   local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
   if redis.call('HLEN', sessKey(r)) == 0 then
     redis.call('DEL', roomKey(r), sessKey(r), tokKey(r))
@@ -59,10 +70,13 @@ local function endSession(r, s)
   end
   return v
 end
-local function toGrace(r, s, untilMs)
+-- GRACE_MS, cut to what is left of the session's total grace budget (resuming does not renew it).
+local function toGrace(r, s, now, graceMs, totalMs)
   if s.node then redis.call('SREM', nodeKey(s.node), ref(r, s.id)) end
+  local untilMs = now + math.max(0, math.min(graceMs, totalMs - (s.gu or 0)))
   s.sock = nil
   s.node = nil
+  s.gs = now
   s.grace = untilMs
   redis.call('HSET', sessKey(r), s.id, cjson.encode(s))
   redis.call('ZADD', P .. 'grace', untilMs, ref(r, s.id))
@@ -71,18 +85,29 @@ end
 `;
 
 const SCRIPTS = {
-  // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate
+  // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
+  // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
+local exists = redis.call('EXISTS', roomKey(r)) == 1
 if redis.call('HLEN', sessKey(r)) >= tonumber(ARGV[8]) then return { 'full' } end
+if not exists and redis.call('SCARD', P .. 'rooms') >= tonumber(ARGV[14]) then return { 'capacity' } end
+local ip = nil
+if ARGV[11] ~= '' then
+  ip = ARGV[11]
+  local here = tonumber(redis.call('HGET', ipKey(ip), r) or '0')
+  if here >= tonumber(ARGV[12]) then return { 'ip_room' } end
+  if here == 0 and redis.call('HLEN', ipKey(ip)) >= tonumber(ARGV[13]) then return { 'ip_rooms' } end
+end
 if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   redis.call('SADD', P .. 'rooms', r)
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
 end
 local id = redis.call('HINCRBY', roomKey(r), 'nextId', 1)
-local s = { id = id, name = ARGV[3], tok = ARGV[4], sock = ARGV[5], node = ARGV[6] }
+local s = { id = id, name = ARGV[3], tok = ARGV[4], sock = ARGV[5], node = ARGV[6], ip = ip, gu = 0 }
 redis.call('HSET', sessKey(r), id, cjson.encode(s))
+countIp(ip, r, 1)
 redis.call('HSET', tokKey(r), s.tok, id)
 redis.call('SADD', nodeKey(s.node), ref(r, id))
 redis.call('SADD', P .. 'nodes', s.node)
@@ -90,7 +115,7 @@ redis.call('INCR', P .. 'count')
 local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
 return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v) }
 `,
-  // ARGV: P, room, tokenHash, name, socketId, node, gate
+  // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or ''
   lockstepResume: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[7]) then return { 'retry' } end
@@ -99,6 +124,15 @@ if not id then return { 'bad' } end
 local raw = redis.call('HGET', sessKey(r), id)
 if not raw then return { 'bad' } end
 local s = cjson.decode(raw)
+local now = tonumber(ARGV[8])
+if s.grace and s.grace <= now then return { 'bad' } end
+if s.gs then s.gu = (s.gu or 0) + math.max(0, now - s.gs) end
+s.gs = nil
+if ARGV[9] ~= '' and ARGV[9] ~= s.ip then
+  countIp(s.ip, r, -1)
+  s.ip = ARGV[9]
+  countIp(s.ip, r, 1)
+end
 local replaced = ''
 if s.sock and s.sock ~= ARGV[5] then replaced = s.sock end
 local changed = (not s.sock) or s.name ~= ARGV[4]
@@ -115,14 +149,14 @@ local v
 if changed then v = redis.call('HINCRBY', roomKey(r), 'version', 1) else v = redis.call('HGET', roomKey(r), 'version') end
 return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v) }
 `,
-  // ARGV: P, room, id, socketId, graceUntil
+  // ARGV: P, room, id, socketId, now, graceMs, graceTotalMs
   lockstepDisconnect: `
 local r = ARGV[2]
 local raw = redis.call('HGET', sessKey(r), ARGV[3])
 if not raw then return false end
 local s = cjson.decode(raw)
 if s.sock ~= ARGV[4] then return false end
-return record(r, toGrace(r, s, tonumber(ARGV[5])))
+return record(r, toGrace(r, s, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])))
 `,
   // ARGV: P, room, id, socketId
   lockstepLeave: `
@@ -134,7 +168,7 @@ if s.sock ~= ARGV[4] then return false end
 return record(r, endSession(r, s))
 `,
   // Sessions of nodes whose alive key is gone enter grace; then graces that are over end.
-  // ARGV: P, now, graceMs, limit
+  // ARGV: P, now, graceMs, limit, graceTotalMs
   lockstepExpire: `
 local now = tonumber(ARGV[2])
 local versions, order = {}, {}
@@ -149,7 +183,7 @@ for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
       local raw = redis.call('HGET', sessKey(r), id)
       if raw then
         local s = cjson.decode(raw)
-        if s.node == node and s.sock then touch(r, toGrace(r, s, now + tonumber(ARGV[3]))) end
+        if s.node == node and s.sock then touch(r, toGrace(r, s, now, tonumber(ARGV[3]), tonumber(ARGV[5]))) end
       end
     end
     redis.call('DEL', nodeKey(node))
@@ -190,6 +224,10 @@ interface StoredSession {
   sock?: string;
   node?: string;
   grace?: number;
+  ip?: string;
+  /** Grace used before the current one (ms), and when the current one started. */
+  gu?: number;
+  gs?: number;
 }
 
 export const REDIS_DEFAULTS = {
@@ -203,7 +241,7 @@ export const REDIS_DEFAULTS = {
   expireBatch: 500,
 } as const;
 
-export interface RedisRoomStoreOptions {
+export interface RedisRoomStoreOptions extends Partial<AdmissionLimits> {
   redis: Redis;
   graceMs: number;
   maxMembers: number;
@@ -228,6 +266,7 @@ export class RedisRoomStore implements RoomStore {
   private readonly prefix: string;
   private readonly graceMs: number;
   private readonly maxMembers: number;
+  private readonly limits: Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>;
   private readonly nodeTtlMs: number;
   private readonly clock: Clock;
   private readonly newToken: () => string;
@@ -242,6 +281,12 @@ export class RedisRoomStore implements RoomStore {
     if (/\s/.test(this.nodeId)) throw new Error('node ID must not contain whitespace');
     this.graceMs = options.graceMs;
     this.maxMembers = options.maxMembers;
+    this.limits = {
+      maxSessionsPerIpPerRoom: options.maxSessionsPerIpPerRoom ?? ADMISSION_DEFAULTS.maxSessionsPerIpPerRoom,
+      maxRoomsPerIp: options.maxRoomsPerIp ?? ADMISSION_DEFAULTS.maxRoomsPerIp,
+      maxRooms: options.maxRooms ?? ADMISSION_DEFAULTS.maxRooms,
+      graceTotalMs: options.graceTotalMs ?? ADMISSION_DEFAULTS.graceTotalMs,
+    };
     this.nodeTtlMs = options.nodeTtlMs ?? REDIS_DEFAULTS.nodeTtlMs;
     this.sweepIntervalMs = options.sweepIntervalMs ?? REDIS_DEFAULTS.sweepIntervalMs;
     this.clock = options.clock ?? systemClock;
@@ -317,8 +362,21 @@ export class RedisRoomStore implements RoomStore {
       this.maxMembers,
       input.verifier === undefined ? '' : hashVerifier(input.verifier),
       gate,
-    )) as ['retry'] | ['full'] | ['ok', number, string, RecordReply];
+      input.ip ?? '',
+      this.limits.maxSessionsPerIpPerRoom,
+      this.limits.maxRoomsPerIp,
+      this.limits.maxRooms,
+    )) as
+      | ['retry']
+      | ['full']
+      | ['capacity']
+      | ['ip_room']
+      | ['ip_rooms']
+      | ['ok', number, string, RecordReply];
     if (reply[0] === 'retry') return 'retry';
+    if (reply[0] === 'capacity') return capacityRefusal(this.limits.maxRooms);
+    if (reply[0] === 'ip_room') return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
+    if (reply[0] === 'ip_rooms') return addressRoomsRefusal(this.limits.maxRoomsPerIp);
     if (reply[0] === 'full') {
       return {
         ok: false,
@@ -347,6 +405,8 @@ export class RedisRoomStore implements RoomStore {
       input.socketId,
       this.nodeId,
       gate,
+      this.clock.now(),
+      input.ip ?? '',
     )) as ['retry'] | ['bad'] | ['ok', number, string, string, number, RecordReply];
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'bad') {
@@ -370,13 +430,14 @@ export class RedisRoomStore implements RoomStore {
   }
 
   async disconnect(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null> {
-    const graceUntil = this.clock.now() + this.graceMs;
     const reply = (await this.run(
       'lockstepDisconnect',
       room,
       id,
       socketId,
-      graceUntil,
+      this.clock.now(),
+      this.graceMs,
+      this.limits.graceTotalMs,
     )) as RecordReply | null;
     return reply && toRoster(reply);
   }
@@ -399,6 +460,7 @@ export class RedisRoomStore implements RoomStore {
       this.clock.now(),
       this.graceMs,
       REDIS_DEFAULTS.expireBatch,
+      this.limits.graceTotalMs,
     )) as RecordReply[];
     return reply.map(toRoster);
   }
@@ -446,7 +508,7 @@ function toRoster([room, version, sessions]: RecordReply): RosterMsg {
   return { room, version: Number(version), members };
 }
 
-export interface RedisBackendOptions {
+export interface RedisBackendOptions extends Partial<AdmissionLimits> {
   url: string;
   graceMs: number;
   maxMembers: number;
@@ -460,6 +522,8 @@ export interface RedisBackend {
   store: RedisRoomStore;
   /** For SignalingOptions.adapter. */
   adapter: ReturnType<typeof createAdapter>;
+  /** For SignalingOptions.limiterRedis: budgets shared by the nodes. */
+  client: Redis;
   /** Call after the signaling server has closed. */
   close(): Promise<void>;
 }
@@ -487,6 +551,7 @@ export async function connectRedis(options: RedisBackendOptions): Promise<RedisB
     graceMs: options.graceMs,
     maxMembers: options.maxMembers,
     logger,
+    ...pickLimits(options),
     ...(options.nodeTtlMs === undefined ? {} : { nodeTtlMs: options.nodeTtlMs }),
     ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
   });
@@ -495,6 +560,7 @@ export async function connectRedis(options: RedisBackendOptions): Promise<RedisB
   return {
     store,
     adapter: createAdapter(client, sub, { key: `${prefix}socket.io` }),
+    client,
     async close() {
       try {
         await store.close();
@@ -503,4 +569,14 @@ export async function connectRedis(options: RedisBackendOptions): Promise<RedisB
       }
     },
   };
+}
+
+function pickLimits(options: Partial<AdmissionLimits>): Partial<AdmissionLimits> {
+  const out: Partial<AdmissionLimits> = {};
+  if (options.maxSessionsPerIpPerRoom !== undefined)
+    out.maxSessionsPerIpPerRoom = options.maxSessionsPerIpPerRoom;
+  if (options.maxRoomsPerIp !== undefined) out.maxRoomsPerIp = options.maxRoomsPerIp;
+  if (options.maxRooms !== undefined) out.maxRooms = options.maxRooms;
+  if (options.graceTotalMs !== undefined) out.graceTotalMs = options.graceTotalMs;
+  return out;
 }

@@ -23,6 +23,36 @@ export interface JoinInput {
   verifier?: string;
   /** The highest ID the joiner knows in this room: new IDs go above it. */
   floor?: number;
+  /** The client's address, for the per-address caps; a join without one is not counted per address. */
+  ip?: string;
+}
+
+/** What a store admits. A session's whole life in grace is bounded by graceTotalMs, however often it resumes. */
+export interface AdmissionLimits {
+  graceMs: number;
+  maxMembers: number;
+  /** Sessions (in grace included) one address may hold in one room. */
+  maxSessionsPerIpPerRoom: number;
+  /** Rooms in which one address may hold sessions at once. */
+  maxRoomsPerIp: number;
+  /** Rooms in the store at once. */
+  maxRooms: number;
+  /** Total time one session may spend in grace over its life; resuming does not renew it. */
+  graceTotalMs: number;
+}
+
+export const ADMISSION_DEFAULTS = {
+  // A class of 32 behind one NAT fits in one room, and at least 18 of a full room's 50 slots stay for others.
+  maxSessionsPerIpPerRoom: 32,
+  maxRoomsPerIp: 50,
+  maxRooms: 5_000,
+  // Four ordinary graces (15 s each): a flaky phone reconnects a few times, a slot squatter does not last.
+  graceTotalMs: 60_000,
+} as const;
+
+/** How long a session entering grace now keeps its ID: GRACE_MS, cut to what is left of its total budget. */
+export function graceFor(graceMs: number, graceTotalMs: number, graceUsed: number): number {
+  return Math.max(0, Math.min(graceMs, graceTotalMs - graceUsed));
 }
 
 export type JoinOutcome =
@@ -38,7 +68,31 @@ export type JoinOutcome =
       /** The socket that held this session until now; the caller disconnects it. */
       replacedSocketId?: string;
     }
-  | { ok: false; code: Extract<ErrorCode, 'room_full' | 'bad_token' | 'bad_password'>; error: string };
+  | {
+      ok: false;
+      code: Extract<ErrorCode, 'room_full' | 'bad_token' | 'bad_password' | 'address_limit' | 'capacity'>;
+      error: string;
+    };
+
+export function addressInRoomRefusal(max: number): JoinOutcome {
+  return {
+    ok: false,
+    code: 'address_limit',
+    error: `your address already holds ${max} players in this room (the most one address may hold)`,
+  };
+}
+
+export function addressRoomsRefusal(max: number): JoinOutcome {
+  return {
+    ok: false,
+    code: 'address_limit',
+    error: `your address already has players in ${max} rooms (the most one address may have)`,
+  };
+}
+
+export function capacityRefusal(max: number): JoinOutcome {
+  return { ok: false, code: 'capacity', error: `the server holds its maximum of ${max} rooms; try later` };
+}
 
 export interface MemberRoute {
   id: PlayerId;
@@ -77,6 +131,10 @@ interface Session {
   tokenHash: string;
   socketId: string | undefined;
   graceUntil: number | undefined;
+  ip: string | undefined;
+  /** Milliseconds spent in grace before the current one. */
+  graceUsed: number;
+  graceStartedAt: number | undefined;
 }
 
 interface Room {
@@ -89,7 +147,7 @@ interface Room {
   byTokenHash: Map<string, PlayerId>;
 }
 
-export interface MemoryRoomStoreOptions {
+export interface MemoryRoomStoreOptions extends Partial<AdmissionLimits> {
   clock?: Clock;
   graceMs: number;
   maxMembers: number;
@@ -114,6 +172,9 @@ export function hashVerifier(verifier: string): string {
   return createHash('sha256').update(`verifier ${verifier}`).digest('base64url');
 }
 
+/** The refusal of a wrong guess (the server throttles these; the other password refusals are no guesses). */
+export const WRONG_PASSWORD = 'wrong password for this room';
+
 /**
  * Checks a join's verifier against a room's stored hash, in constant time (whether the room has a password
  * at all is not secret). Returns the refusal, or null when the join may proceed.
@@ -125,7 +186,12 @@ export function verifierRefusal(
   if (storedHash === undefined) {
     return verifier === undefined
       ? null
-      : { ok: false, code: 'bad_password', error: 'this room has no password; join without one' };
+      : {
+          ok: false,
+          code: 'bad_password',
+          // No "join without one": a link that expects a protected room must not be talked out of it.
+          error: 'this room has no password, so it is not the protected room you expected',
+        };
   }
   if (verifier === undefined) {
     return { ok: false, code: 'bad_password', error: 'this room needs a password' };
@@ -133,7 +199,7 @@ export function verifierRefusal(
   const given = Buffer.from(hashVerifier(verifier));
   const stored = Buffer.from(storedHash);
   const same = given.length === stored.length && timingSafeEqual(given, stored);
-  return same ? null : { ok: false, code: 'bad_password', error: 'wrong password for this room' };
+  return same ? null : { ok: false, code: 'bad_password', error: WRONG_PASSWORD };
 }
 
 export class MemoryRoomStore implements RoomStore {
@@ -141,13 +207,32 @@ export class MemoryRoomStore implements RoomStore {
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly maxMembers: number;
+  private readonly limits: Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>;
   private readonly newToken: () => string;
+  /** Address -> room -> sessions it holds there. */
+  private readonly byIp = new Map<string, Map<string, number>>();
 
   constructor(options: MemoryRoomStoreOptions) {
     this.clock = options.clock ?? systemClock;
     this.graceMs = options.graceMs;
     this.maxMembers = options.maxMembers;
+    this.limits = {
+      maxSessionsPerIpPerRoom: options.maxSessionsPerIpPerRoom ?? ADMISSION_DEFAULTS.maxSessionsPerIpPerRoom,
+      maxRoomsPerIp: options.maxRoomsPerIp ?? ADMISSION_DEFAULTS.maxRoomsPerIp,
+      maxRooms: options.maxRooms ?? ADMISSION_DEFAULTS.maxRooms,
+      graceTotalMs: options.graceTotalMs ?? ADMISSION_DEFAULTS.graceTotalMs,
+    };
     this.newToken = options.newToken ?? newResumeToken;
+  }
+
+  private countIp(ip: string | undefined, roomId: string, delta: number): void {
+    if (ip === undefined) return;
+    const rooms = this.byIp.get(ip) ?? new Map<string, number>();
+    const count = (rooms.get(roomId) ?? 0) + delta;
+    if (count > 0) rooms.set(roomId, count);
+    else rooms.delete(roomId);
+    if (rooms.size > 0) this.byIp.set(ip, rooms);
+    else this.byIp.delete(ip);
   }
 
   async join(input: JoinInput): Promise<JoinOutcome> {
@@ -157,14 +242,25 @@ export class MemoryRoomStore implements RoomStore {
     if (refused) return refused;
     if (input.token !== undefined) return this.resume(existing, input);
 
-    const room = existing ?? this.createRoom(input.room, input.settings, input.verifier);
-    if (room.sessions.size >= this.maxMembers) {
+    if (existing && existing.sessions.size >= this.maxMembers) {
       return {
         ok: false,
         code: 'room_full',
         error: `room is full: it already has ${this.maxMembers} members`,
       };
     }
+    if (!existing && this.rooms.size >= this.limits.maxRooms) return capacityRefusal(this.limits.maxRooms);
+    if (input.ip !== undefined) {
+      const held = this.byIp.get(input.ip);
+      const here = held?.get(input.room) ?? 0;
+      if (here >= this.limits.maxSessionsPerIpPerRoom) {
+        return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
+      }
+      if (here === 0 && (held?.size ?? 0) >= this.limits.maxRoomsPerIp) {
+        return addressRoomsRefusal(this.limits.maxRoomsPerIp);
+      }
+    }
+    const room = existing ?? this.createRoom(input.room, input.settings, input.verifier);
     const token = this.newToken();
     if (input.floor !== undefined) room.nextId = Math.max(room.nextId, input.floor + 1);
     const session: Session = {
@@ -173,7 +269,11 @@ export class MemoryRoomStore implements RoomStore {
       tokenHash: hashToken(token),
       socketId: input.socketId,
       graceUntil: undefined,
+      ip: input.ip,
+      graceUsed: 0,
+      graceStartedAt: undefined,
     };
+    this.countIp(session.ip, input.room, 1);
     room.sessions.set(session.id, session);
     room.byTokenHash.set(session.tokenHash, session.id);
     room.version++;
@@ -198,11 +298,30 @@ export class MemoryRoomStore implements RoomStore {
         error: 'resume token is unknown or its session has expired; join again without a token',
       };
     }
+    const now = this.clock.now();
+    if (session.graceUntil !== undefined && session.graceUntil <= now) {
+      // Over, even if the expiry timer has not run yet (a spent grace budget ends at once).
+      return {
+        ok: false,
+        code: 'bad_token',
+        error: 'resume token is unknown or its session has expired; join again without a token',
+      };
+    }
     const replacedSocketId = session.socketId !== input.socketId ? session.socketId : undefined;
     const changed = session.socketId === undefined || session.name !== input.name;
+    if (session.graceStartedAt !== undefined) {
+      session.graceUsed += Math.max(0, now - session.graceStartedAt);
+    }
+    session.graceStartedAt = undefined;
     session.socketId = input.socketId;
     session.graceUntil = undefined;
     session.name = input.name;
+    if (input.ip !== undefined && input.ip !== session.ip) {
+      // A player whose network changed: its session now counts against its new address.
+      this.countIp(session.ip, input.room, -1);
+      session.ip = input.ip;
+      this.countIp(session.ip, input.room, 1);
+    }
     if (changed) room.version++;
     return {
       ok: true,
@@ -220,8 +339,10 @@ export class MemoryRoomStore implements RoomStore {
     const room = this.rooms.get(roomId);
     const session = room?.sessions.get(id);
     if (!room || !session || session.socketId !== socketId) return null;
+    const now = this.clock.now();
     session.socketId = undefined;
-    session.graceUntil = this.clock.now() + this.graceMs;
+    session.graceStartedAt = now;
+    session.graceUntil = now + graceFor(this.graceMs, this.limits.graceTotalMs, session.graceUsed);
     room.version++;
     return this.roster(roomId, room);
   }
@@ -295,6 +416,7 @@ export class MemoryRoomStore implements RoomStore {
   private endSession(roomId: string, room: Room, session: Session): void {
     room.sessions.delete(session.id);
     room.byTokenHash.delete(session.tokenHash);
+    this.countIp(session.ip, roomId, -1);
     room.version++;
     // Forgetting the room also resets its ID counter; nobody can hold an old ID any more.
     if (room.sessions.size === 0) this.rooms.delete(roomId);

@@ -2,10 +2,12 @@
 // Reads no environment; index.ts turns env into these options.
 
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { z } from 'zod';
+import { pendingBytes } from './backlog.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -18,10 +20,20 @@ import type {
   ServerToClientEvents,
 } from './events.ts';
 import { LIMITS } from './events.ts';
-import { createHttpRoutes, type Middleware } from './http.ts';
+import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
-import { type RateLimitOptions, TokenBucket } from './rateLimit.ts';
-import { type Clock, MemoryRoomStore, type RoomStore, systemClock } from './rooms.ts';
+import { checkedParser } from './parser.ts';
+import { clientAddress, trustList } from './proxy.ts';
+import { ConnectionLimiter, type RateLimitOptions, TokenBucket } from './rateLimit.ts';
+import {
+  ADMISSION_DEFAULTS,
+  type AdmissionLimits,
+  type Clock,
+  MemoryRoomStore,
+  type RoomStore,
+  systemClock,
+  WRONG_PASSWORD,
+} from './rooms.ts';
 import {
   cleanText,
   defaultSettings,
@@ -31,6 +43,7 @@ import {
   relaySchema,
   signalSchema,
 } from './schemas.ts';
+import { AttemptThrottle, type AttemptThrottleOptions, JoinRate } from './throttle.ts';
 
 /** The Redis adapter forwards broadcasts between nodes; nodes send each other no events of their own. */
 export type InterServerEvents = Record<never, never>;
@@ -44,12 +57,39 @@ export interface SocketData {
 export type SignalingIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-export const MAX_HTTP_BUFFER_BYTES = 64 * 1024;
+/**
+ * The largest socket.io frame a client may send; a larger one closes its connection before it is parsed.
+ * Measured (e2e password, catch-up and basics specs, lockstep_largest_frame_bytes): the largest frame
+ * browsers sent was 794 bytes, a sealed SDP offer. But the contract lets a relay carry
+ * LIMITS.payloadBytes (16 KiB) of data, and in a room without a password that data is JSON text whose
+ * quotes the frame escapes again: at most twice its size. So the cut sits just above the largest frame
+ * the contract allows, 2 × 16 KiB plus the envelope (`421["relay",{"to":…,"data":"…"}]`, under 100 B),
+ * not at the SDP's size, which would cut legitimate relays and close honest connections.
+ */
+export const MAX_HTTP_BUFFER_BYTES = 2 * LIMITS.payloadBytes + 512;
 
-export interface SignalingOptions {
+export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>> {
   /** How long a disconnected session keeps its ID (ms). */
   graceMs?: number;
   maxMembers?: number;
+  /** Joins (resumes included) one room accepts per second, sustained, and at once after a quiet spell. */
+  roomJoinsPerSec?: number;
+  roomJoinBurst?: number;
+  /** The budget all connections of one address share (events and bytes). */
+  addressRateLimit?: Partial<Omit<RateLimitOptions, 'strikes' | 'strikeWindowMs'>>;
+  /** Bytes queued toward one recipient above which signals and relays to it are dropped (counted). */
+  recipientBufferBytes?: number;
+  /** Wrong-password attempts, per address and per room, before each further attempt must wait. */
+  passwordThrottle?: Partial<{
+    address: Partial<AttemptThrottleOptions>;
+    room: Partial<AttemptThrottleOptions>;
+  }>;
+  /** The browser origin of the app (https://play.example); the origin check compares against it, not Host. */
+  publicOrigin?: string;
+  /** Security headers and the /metrics gate of the HTTP routes. */
+  web?: WebOptions;
+  /** With Redis: join-rate and password budgets are shared by every node through this client. */
+  limiterRedis?: Redis;
   /** Extra origins allowed besides the server's own; '*' allows any. Requests without Origin are allowed. */
   allowedOrigins?: readonly string[] | '*';
   iceServers?: IceServer[];
@@ -57,8 +97,8 @@ export interface SignalingOptions {
   maxJoinsPerSocket?: number;
   maxSocketsPerIp?: number;
   maxConnections?: number;
-  /** Take the client address from the last X-Forwarded-For hop (one trusted reverse proxy in front). */
-  trustProxy?: boolean;
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For is believed; empty: the TCP peer is the client. */
+  trustProxy?: readonly string[];
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
   /** Capped at MAX_HTTP_BUFFER_BYTES. */
@@ -95,7 +135,27 @@ export const DEFAULTS = {
   graceMs: 15_000,
   maxMembers: 50,
   // A tab whose WebRTC is blocked relays every heartbeat: 4/s to each of up to 49 peers, plus the rest.
-  rateLimit: { perSecond: 400, burst: 800, strikes: 50 },
+  // Bytes: such a tab relays about 40 KB/s; a catch-up after a reconnect comes at once.
+  rateLimit: {
+    perSecond: 400,
+    burst: 800,
+    bytesPerSecond: 256 * 1024,
+    bytesBurst: 1024 * 1024,
+    strikes: 50,
+    strikeWindowMs: 10_000,
+  },
+  // Shared by all connections of one address: a class of 32 relay-only tabs behind one NAT fits.
+  addressRateLimit: {
+    perSecond: 4_000,
+    burst: 8_000,
+    bytesPerSecond: 4 * 1024 * 1024,
+    bytesBurst: 8 * 1024 * 1024,
+  },
+  // A whole room (50) may arrive at once, e.g. after a server restart; churn beyond that is held to 5/s.
+  roomJoinsPerSec: 5,
+  roomJoinBurst: 50,
+  recipientBufferBytes: 1024 * 1024,
+  ...ADMISSION_DEFAULTS,
   maxJoinsPerSocket: 20,
   maxSocketsPerIp: 100,
   maxConnections: 10_000,
@@ -145,16 +205,6 @@ function jsonBytes(data: unknown): number {
   }
 }
 
-function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    const hops = (Array.isArray(forwarded) ? forwarded.join(',') : (forwarded ?? '')).split(',');
-    const last = hops.at(-1)?.trim();
-    if (last) return last;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
 export function createSignalingServer(
   httpServer: HttpServer,
   options: SignalingOptions = {},
@@ -166,15 +216,42 @@ export function createSignalingServer(
   const maxJoinsPerSocket = options.maxJoinsPerSocket ?? DEFAULTS.maxJoinsPerSocket;
   const maxSocketsPerIp = options.maxSocketsPerIp ?? DEFAULTS.maxSocketsPerIp;
   const maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
-  const trustProxy = options.trustProxy ?? false;
+  const trusted = trustList(options.trustProxy ?? []);
+  const addressOf = (req: IncomingMessage) => clientAddress(req, trusted);
+  const addressRateLimit = { ...DEFAULTS.addressRateLimit, ...options.addressRateLimit };
+  const recipientBufferBytes = options.recipientBufferBytes ?? DEFAULTS.recipientBufferBytes;
+  const publicOrigin = options.publicOrigin;
   const allowedOrigins = options.allowedOrigins ?? [];
   const iceServers = options.iceServers ?? [];
   const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
   const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
   const store: RoomStore =
     options.store ??
-    new MemoryRoomStore({ clock, graceMs, maxMembers: options.maxMembers ?? DEFAULTS.maxMembers });
+    new MemoryRoomStore({
+      clock,
+      graceMs,
+      maxMembers: options.maxMembers ?? DEFAULTS.maxMembers,
+      maxSessionsPerIpPerRoom: options.maxSessionsPerIpPerRoom ?? DEFAULTS.maxSessionsPerIpPerRoom,
+      maxRoomsPerIp: options.maxRoomsPerIp ?? DEFAULTS.maxRoomsPerIp,
+      maxRooms: options.maxRooms ?? DEFAULTS.maxRooms,
+      graceTotalMs: options.graceTotalMs ?? DEFAULTS.graceTotalMs,
+    });
   const metrics = createMetrics(store, { processMetrics: options.processMetrics ?? false });
+  const joinRate = new JoinRate(
+    options.roomJoinsPerSec ?? DEFAULTS.roomJoinsPerSec,
+    options.roomJoinBurst ?? DEFAULTS.roomJoinBurst,
+    options.limiterRedis,
+  );
+  const passwordByAddress = new AttemptThrottle(
+    'pw-addr',
+    { ...AttemptThrottle.ADDRESS_DEFAULTS, ...options.passwordThrottle?.address },
+    options.limiterRedis,
+  );
+  const passwordByRoom = new AttemptThrottle(
+    'pw-room',
+    { ...AttemptThrottle.ROOM_DEFAULTS, ...options.passwordThrottle?.room },
+    options.limiterRedis,
+  );
 
   let shuttingDown = false;
   let closing: Promise<void> | undefined;
@@ -187,6 +264,8 @@ export function createSignalingServer(
       registry: metrics.registry,
       isShuttingDown: () => shuttingDown,
       logger,
+      web: { ...options.web, ...(publicOrigin === undefined ? {} : { publicOrigin }) },
+      isTrustedProxy: (req) => trusted(req.socket.remoteAddress ?? ''),
     }),
   );
 
@@ -195,6 +274,8 @@ export function createSignalingServer(
     // Only browsers send Origin, and only browsers need protecting from cross-site pages.
     if (origin === undefined) return true;
     if (allowedOrigins === '*' || allowedOrigins.includes(origin)) return true;
+    // A configured public origin is the only "own" origin: Host can be anything a client sends.
+    if (publicOrigin !== undefined) return origin === publicOrigin;
     try {
       return new URL(origin).host === req.headers.host;
     } catch {
@@ -203,10 +284,22 @@ export function createSignalingServer(
   }
 
   const socketsPerIp = new Map<string, number>();
+  /**
+   * The budget every connection of an address shares. It outlives them, so reconnecting does not refill
+   * it: a bucket is forgotten only once its address has no connection left and it has refilled.
+   */
+  const addressBuckets = new Map<string, TokenBucket>();
+  const bucketSweep = setInterval(() => {
+    for (const [ip, bucket] of addressBuckets) {
+      if (!socketsPerIp.has(ip) && bucket.isFull()) addressBuckets.delete(ip);
+    }
+  }, 10_000);
+  bucketSweep.unref();
 
   const io: SignalingIo = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: Math.min(options.maxHttpBufferBytes ?? MAX_HTTP_BUFFER_BYTES, MAX_HTTP_BUFFER_BYTES),
+    parser: checkedParser,
     pingInterval: options.pingIntervalMs ?? DEFAULTS.pingIntervalMs,
     pingTimeout: options.pingTimeoutMs ?? DEFAULTS.pingTimeoutMs,
     connectTimeout: 10_000,
@@ -224,7 +317,7 @@ export function createSignalingServer(
       if (shuttingDown) return refuse('shutting_down', 'server is shutting down');
       if (!originAllowed(req)) return refuse('origin', 'origin not allowed');
       if (io.engine.clientsCount >= maxConnections) return refuse('capacity', 'server is at capacity');
-      const ip = clientAddress(req, trustProxy);
+      const ip = addressOf(req);
       if ((socketsPerIp.get(ip) ?? 0) >= maxSocketsPerIp) {
         return refuse('too_many_sockets', 'too many connections from this address');
       }
@@ -235,7 +328,7 @@ export function createSignalingServer(
   io.engine.on(
     'connection',
     (raw: { request: IncomingMessage; once(event: 'close', fn: () => void): void }) => {
-      const ip = clientAddress(raw.request, trustProxy);
+      const ip = addressOf(raw.request);
       socketsPerIp.set(ip, (socketsPerIp.get(ip) ?? 0) + 1);
       raw.once('close', () => {
         const left = (socketsPerIp.get(ip) ?? 1) - 1;
@@ -336,6 +429,25 @@ export function createSignalingServer(
         throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
       }
       const req = parse(joinSchema, 'join', payload);
+      const ip = socket.data.ip;
+      if (req.verifier !== undefined) {
+        const waitMs = Math.max(await passwordByAddress.waitMs(ip), await passwordByRoom.waitMs(req.room));
+        if (waitMs > 0) {
+          metrics.throttled.inc({ reason: 'password' });
+          throw new Refusal(
+            'rate_limited',
+            `join: too many wrong passwords; try again in ${Math.ceil(waitMs / 1000)} s`,
+          );
+        }
+      }
+      // After the password wait, so guesses held back there do not use up the room's joins.
+      if (!(await joinRate.allow(req.room))) {
+        metrics.throttled.inc({ reason: 'room_joins' });
+        throw new Refusal(
+          'rate_limited',
+          'join: this room is taking too many joins right now; retry shortly',
+        );
+      }
       const outcome = await store.join({
         room: req.room,
         name: req.name,
@@ -344,7 +456,12 @@ export function createSignalingServer(
         ...(req.token === undefined ? {} : { token: req.token }),
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
         ...(req.floor === undefined ? {} : { floor: req.floor }),
+        ip,
       });
+      if (!outcome.ok) await joinRate.refund(req.room);
+      if (!outcome.ok && outcome.error === WRONG_PASSWORD) {
+        await Promise.all([passwordByAddress.failed(ip), passwordByRoom.failed(req.room)]);
+      }
       if (!outcome.ok) throw new Refusal(outcome.code, outcome.error);
 
       socket.data.session = { room: req.room, id: outcome.id };
@@ -393,6 +510,7 @@ export function createSignalingServer(
       const bytes = jsonBytes(req.data);
       checkSize('signal', bytes);
       const targetSocket = await resolveTarget(session, req.to, 'signal');
+      if (backlogged(targetSocket)) return { ok: true };
       io.to(targetSocket).emit('signal', { from: session.id, data: req.data });
       metrics.relayedBytes.inc({ kind: 'signal' }, bytes);
       return { ok: true };
@@ -404,11 +522,24 @@ export function createSignalingServer(
       const bytes = Buffer.byteLength(req.data);
       checkSize('relay', bytes);
       const targetSocket = await resolveTarget(session, req.to, 'relay');
+      if (backlogged(targetSocket)) return { ok: true };
       io.to(targetSocket).emit('relay', { from: session.id, data: req.data });
       metrics.relayedBytes.inc({ kind: 'relay' }, bytes);
       return { ok: true };
     },
   };
+
+  /**
+   * A recipient on this node that is not reading what it is sent: drop (and count) instead of queueing
+   * without bound. The protocol survives loss; the sender is not told, as a lossy network would not.
+   * Recipients on other nodes are checked by nothing here (their node's adapter emits for us).
+   */
+  function backlogged(targetSocketId: string): boolean {
+    const target = io.sockets.sockets.get(targetSocketId);
+    if (!target || pendingBytes(target, recipientBufferBytes) <= recipientBufferBytes) return false;
+    metrics.dropped.inc({ reason: 'recipient_backlog' });
+    return true;
+  }
 
   function requireSession(socket: SignalingSocket, event: string) {
     const session = socket.data.session;
@@ -436,9 +567,20 @@ export function createSignalingServer(
   const pendingQueues = new Set<Promise<void>>();
 
   io.on('connection', (socket) => {
-    socket.data = { ip: clientAddress(socket.request, trustProxy), joins: 0, session: undefined };
+    const ip = addressOf(socket.request);
+    socket.data = { ip, joins: 0, session: undefined };
     metrics.connections.inc();
-    const bucket = new TokenBucket(rateLimit, clock);
+    let addressBucket = addressBuckets.get(ip);
+    if (!addressBucket) {
+      addressBucket = new TokenBucket(addressRateLimit, clock);
+      addressBuckets.set(ip, addressBucket);
+    }
+    const limiter = new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock);
+    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+      if (packet.type === 'message' && typeof packet.data === 'string') {
+        metrics.frameBytes.observe(Buffer.byteLength(packet.data));
+      }
+    });
     // Events of one socket run strictly in order, so a disconnect never overtakes the join before it
     // and signals reach the peer in the order they were sent.
     let queue: Promise<void> = Promise.resolve();
@@ -464,9 +606,12 @@ export function createSignalingServer(
       const event = String(rawEvent);
       metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
 
-      const decision = bucket.take();
+      // Charged as the event's JSON (socket.io hands events over a tick after reading their frames, so
+      // the frame itself is no longer at hand). Cheap: the frame is already cut for size and depth.
+      const { decision, budget } = limiter.take(jsonBytes(args) + event.length);
       if (decision !== 'allow') {
-        reply(fail('rate_limited', 'too many events; slow down'), ack);
+        metrics.throttled.inc({ reason: budget ?? 'connection' });
+        reply(fail('rate_limited', 'too many events or bytes; slow down'), ack);
         if (decision === 'disconnect') {
           logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
           socket.disconnect(true);
@@ -520,6 +665,7 @@ export function createSignalingServer(
     closing = (async () => {
       clearTimeout(expiryTimer);
       clearInterval(sweepTimer);
+      clearInterval(bucketSweep);
       logger.info({ connections: io.engine.clientsCount }, 'shutting down');
       // Local only: with the Redis adapter, io.emit would reach (and io.disconnectSockets would cut) every node.
       io.local.emit('shutdown', { reconnectInMs: shutdownReconnectMs });

@@ -2,11 +2,11 @@
 
 import { describe, expect, it } from 'vitest';
 import type { RoomSettings } from './events.ts';
-import { type Clock, type JoinInput, newResumeToken, type RoomStore } from './rooms.ts';
+import { type AdmissionLimits, type Clock, type JoinInput, newResumeToken, type RoomStore } from './rooms.ts';
 
 export const settings: RoomSettings = { heartbeatMs: 250, timeoutMs: 1_500, stages: ['Lobby', 'End'] };
 
-export interface StoreFactoryOptions {
+export interface StoreFactoryOptions extends Partial<AdmissionLimits> {
   clock: Clock;
   graceMs: number;
   maxMembers: number;
@@ -16,10 +16,11 @@ export function describeRoomStore(
   name: string,
   makeStore: (options: StoreFactoryOptions) => Promise<RoomStore>,
 ) {
-  async function setup(options: { graceMs?: number; maxMembers?: number } = {}) {
+  async function setup(options: Partial<AdmissionLimits> = {}) {
     let now = 1_000_000;
     const clock = { now: () => now };
     const store = await makeStore({
+      ...options,
       clock,
       graceMs: options.graceMs ?? 1_000,
       maxMembers: options.maxMembers ?? 50,
@@ -33,6 +34,54 @@ export function describeRoomStore(
   }
 
   describe(name, () => {
+    it('caps sessions per address per room, counting grace, and frees a slot when one ends', async () => {
+      const { store, join } = await setup({ maxSessionsPerIpPerRoom: 2 });
+      await join({ socketId: 'a', ip: '10.0.0.1' });
+      await join({ socketId: 'b', ip: '10.0.0.1' });
+      await store.disconnect('r', 2, 'b');
+      const third = await store.join({ room: 'r', name: 'c', settings, socketId: 'c', ip: '10.0.0.1' });
+      expect(third).toMatchObject({ ok: false, code: 'address_limit' });
+      // Another address, another room: unaffected.
+      await join({ socketId: 'd', ip: '10.0.0.2' });
+      await join({ socketId: 'e', ip: '10.0.0.1', room: 'other' });
+      await store.leave('r', 1, 'a');
+      expect((await join({ socketId: 'f', ip: '10.0.0.1' })).id).toBe(4);
+    });
+
+    it('caps the rooms one address holds sessions in, and the rooms in the store', async () => {
+      const { store, join } = await setup({ maxRoomsPerIp: 2, maxRooms: 3 });
+      await join({ socketId: 'a', ip: '10.0.0.1', room: 'r1' });
+      await join({ socketId: 'b', ip: '10.0.0.1', room: 'r2' });
+      // A second session in a room it already holds is no new room.
+      await join({ socketId: 'b2', ip: '10.0.0.1', room: 'r2' });
+      const third = await store.join({ room: 'r3', name: 'c', settings, socketId: 'c', ip: '10.0.0.1' });
+      expect(third).toMatchObject({ ok: false, code: 'address_limit' });
+      await join({ socketId: 'd', ip: '10.0.0.2', room: 'r3' });
+      const fourth = await store.join({ room: 'r4', name: 'e', settings, socketId: 'e', ip: '10.0.0.3' });
+      expect(fourth).toMatchObject({ ok: false, code: 'capacity' });
+      // Joining an existing room is no new room.
+      await join({ socketId: 'f', ip: '10.0.0.3', room: 'r1' });
+      await store.leave('r1', 1, 'a');
+      await store.leave('r1', 2, 'f');
+      expect((await join({ socketId: 'g', ip: '10.0.0.1', room: 'r5' })).id).toBe(1);
+    });
+
+    it('bounds the total time a session spends in grace: resuming does not renew it', async () => {
+      const { store, join, advance, now } = await setup({ graceMs: 1_000, graceTotalMs: 1_500 });
+      const first = await join({ socketId: 'a', ip: '10.0.0.1' });
+      await store.disconnect('r', 1, 'a');
+      advance(900);
+      await join({ socketId: 'b', token: first.token });
+      const second = await store.disconnect('r', 1, 'b');
+      // 600 ms of the 1,500 are left, not a fresh GRACE_MS.
+      expect(second?.members[0]?.graceUntil).toBe(now() + 600);
+      advance(600);
+      const late = await store.join({ room: 'r', name: 'a', settings, socketId: 'c', token: first.token });
+      expect(late).toMatchObject({ ok: false, code: 'bad_token' });
+      expect(await store.expire()).toHaveLength(1);
+      expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+    });
+
     it('hands out IDs 1, 2, 3 per room and never reuses one while the room lives', async () => {
       const { store, join } = await setup();
       expect((await join({ socketId: 'a' })).id).toBe(1);

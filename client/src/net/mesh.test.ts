@@ -165,3 +165,36 @@ test('a quiet link stays direct; one that owes an answer is probed, then relayed
   deliver();
   expect(link()).toBe('open');
 });
+
+test('members joining and leaving cannot make a tab build connections faster than its link budget', () => {
+  const net = new FakeNet();
+  let clock = 0;
+  const mesh = new Mesh({
+    factory: net.factory(),
+    now: () => clock,
+    newEpoch: () => `e${clock}`,
+    sendSignal: async () => true,
+    sendRelay: () => false,
+    delay: (fn) => fn(),
+    onCore: () => {},
+    onBadFrame: () => {},
+  });
+  mesh.reset(1, []);
+  const { linkBurst, linksPerSec } = DEFAULT_MESH_CONFIG;
+  // A full room forms at once: 49 links are within the burst.
+  const room = Array.from({ length: 50 }, (_, i) => ({ id: i + 1, connected: true }));
+  mesh.setMembers(room);
+  mesh.maintain();
+  expect(mesh.linksCreated).toBe(49);
+  // Then strangers churn through for 20 s: 40 new IDs every 100 ms, each gone 100 ms later.
+  let next = 1_000;
+  for (let step = 0; step < 200; step++) {
+    clock += 100;
+    const strangers = Array.from({ length: 40 }, () => ({ id: next++, connected: true }));
+    mesh.setMembers([...room, ...strangers]);
+    mesh.maintain();
+  }
+  // Without the budget: one link per stranger, 8,000 (and the tab's 450 long gone).
+  expect(mesh.linksCreated).toBeLessThanOrEqual(linkBurst + linksPerSec * 20 + 1);
+  expect(mesh.linksCreated).toBeLessThan(DEFAULT_MESH_CONFIG.maxLinks);
+});

@@ -45,6 +45,12 @@ export interface MeshConfig {
   maxBackoffMs: number;
   /** Chromium allows a tab 500 RTCPeerConnections in its lifetime: stay clear, then relay only. */
   maxLinks: number;
+  /**
+   * New links at once (a whole room forming) and per second after that: strangers joining and leaving
+   * cannot make this tab build connections faster. A peer refused now is retried by the usual backoff.
+   */
+  linkBurst: number;
+  linksPerSec: number;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -59,6 +65,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   backoffMs: 500,
   maxBackoffMs: 8_000,
   maxLinks: 450,
+  linkBurst: 64,
+  linksPerSec: 2,
 };
 
 /** Mesh timing from room settings: a link goes stale well before the core's timeout would fire. */
@@ -140,6 +148,8 @@ export class Mesh {
    */
   private early = new Map<number, { at: number; data: unknown }[]>();
   linksCreated = 0;
+  private linkTokens = Number.NaN;
+  private linkTokensAt = 0;
 
   constructor(
     private readonly hooks: MeshHooks,
@@ -434,8 +444,20 @@ export class Mesh {
     p.backoff = Math.min(p.backoff * 2, this.config.maxBackoffMs);
   }
 
+  /** The link-creation budget (a token bucket); spends a token when there is one. */
+  private takeLinkToken(now: number): boolean {
+    const { linkBurst, linksPerSec } = this.config;
+    if (Number.isNaN(this.linkTokens)) this.linkTokens = linkBurst;
+    const refill = (Math.max(0, now - this.linkTokensAt) / 1000) * linksPerSec;
+    this.linkTokens = Math.min(linkBurst, this.linkTokens + refill);
+    this.linkTokensAt = now;
+    if (this.linkTokens < 1) return false;
+    this.linkTokens -= 1;
+    return true;
+  }
+
   private openLink(p: PeerRec, initiator: boolean, epoch: string, now: number): boolean {
-    if (this.linksCreated >= this.config.maxLinks) return false;
+    if (this.linksCreated >= this.config.maxLinks || !this.takeLinkToken(now)) return false;
     this.linksCreated++;
     const rec: LinkRec = {
       // Assigned right below; events cannot fire before the factory returns.

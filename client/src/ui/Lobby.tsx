@@ -52,6 +52,16 @@ function nameError(name: string): string | null {
   return null;
 }
 
+/** A new room's password: what passwordProblem checks, and at least NEW_PASSWORD_MIN characters. */
+export const NEW_PASSWORD_MIN = 8;
+
+export function newPasswordProblem(password: string): string | null {
+  if ([...password].length < NEW_PASSWORD_MIN) {
+    return `a new room's password must be at least ${NEW_PASSWORD_MIN} characters`;
+  }
+  return passwordProblem(password);
+}
+
 export function Lobby() {
   const [name, setName] = useState(savedName);
   const [stages, setStages] = useState(DEFAULT_STAGES.join('\n'));
@@ -75,8 +85,8 @@ export function Lobby() {
       .filter((s) => s.length > 0);
     if (stageList.some((s) => s.includes(','))) errors.push('Stage names cannot contain commas.');
     const settings = checkSettings({ heartbeatMs, timeoutMs, stages: stageList.join(',') }, errors);
-    // Optional: an empty field makes a room without a password.
-    const pwProblem = password === '' ? null : passwordProblem(password);
+    // Optional: an empty field makes a room without a password. A new one must resist online guessing.
+    const pwProblem = password === '' ? null : newPasswordProblem(password);
     if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setCreateErrors(errors);
     if (errors.length > 0 || !settings) return;

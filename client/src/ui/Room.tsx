@@ -1,3 +1,4 @@
+import { nanoid } from 'nanoid';
 import { type FormEvent, useEffect, useId, useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
@@ -134,7 +135,7 @@ function Room({
         <section className="card error-card" role="alert" data-testid="session-error">
           <h1>{session.phase === 'left' ? 'You left the room' : 'Cannot join this room'}</h1>
           {session.error && <p>{session.error}</p>}
-          {refused && <PasswordRetry room={room} name={name} hadPassword={password !== undefined} />}
+          {refused && <PasswordRetry room={room} name={name} password={password} error={session.error} />}
           <a className="btn primary" href="/">
             Back to the lobby
           </a>
@@ -166,8 +167,25 @@ function SealedPill() {
   );
 }
 
-/** After bad_password: try another password, or none. */
-function PasswordRetry({ room, name, hadPassword }: { room: string; name: string; hadPassword: boolean }) {
+/** The server's refusal when a password was given to a room that has none (signaling/src/rooms.ts). */
+const NOT_PROTECTED = 'this room has no password';
+
+/**
+ * After bad_password: try another password. A link with a password that meets a room without one is
+ * not offered a way in without it (someone may have created the room first to catch the players):
+ * it says so, and offers a new protected room with the same password instead.
+ */
+function PasswordRetry({
+  room,
+  name,
+  password,
+  error: refusal,
+}: {
+  room: string;
+  name: string;
+  password: string | undefined;
+  error: string | null | undefined;
+}) {
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
   const id = useId();
@@ -182,6 +200,27 @@ function PasswordRetry({ room, name, hadPassword }: { room: string; name: string
     closeSession();
     navigate(`${roomPath(room, { name })}${passwordFragment(value)}`, true);
   };
+  if (password !== undefined && refusal?.startsWith(NOT_PROTECTED)) {
+    return (
+      <div className="password-retry" data-testid="password-unprotected">
+        <p>
+          Room <span className="mono">{room}</span> has no password, so it is not the protected room your link
+          expected. Someone may have created it first without one. Its players could read what you send.
+        </p>
+        <button
+          className="btn"
+          type="button"
+          onClick={() => {
+            closeSession();
+            navigate(`${roomPath(nanoid(21), { name })}${passwordFragment(password)}`, true);
+          }}
+          data-testid="password-new-room"
+        >
+          Create a new protected room
+        </button>
+      </div>
+    );
+  }
   return (
     <form className="password-retry" onSubmit={submit}>
       <div className="field">
@@ -203,19 +242,6 @@ function PasswordRetry({ room, name, hadPassword }: { room: string; name: string
       <button className="btn" type="submit" data-testid="password-join">
         Join with this password
       </button>
-      {hadPassword && (
-        <button
-          className="btn ghost"
-          type="button"
-          onClick={() => {
-            closeSession();
-            navigate(roomPath(room, { name }), true);
-          }}
-          data-testid="password-none"
-        >
-          Join without a password
-        </button>
-      )}
     </form>
   );
 }

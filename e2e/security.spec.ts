@@ -1,0 +1,103 @@
+import {
+  expect,
+  expectLeader,
+  expectMesh,
+  openPlayers,
+  type Player,
+  roomUrl,
+  test,
+  tid,
+  uniqueRoom,
+} from './helpers.ts';
+
+/** CSP violations a page reports, whether it blocked a script, a style, a connection or a frame. */
+async function recordViolations(p: Player): Promise<string[]> {
+  const seen: string[] = [];
+  p.page.on('console', (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) seen.push(msg.text());
+  });
+  await p.page.exposeFunction('__cspViolation', (what: string) => seen.push(what));
+  await p.page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      (window as unknown as { __cspViolation(w: string): void }).__cspViolation(
+        `${e.violatedDirective} ${e.blockedURI}`,
+      );
+    });
+  });
+  return seen;
+}
+
+test('the built app runs under its strict CSP: theme script, styles and signaling all load', async ({
+  browser,
+  server,
+  players,
+}) => {
+  const res = await fetch(`${server.url}/r/x`);
+  const csp = res.headers.get('content-security-policy') ?? '';
+  expect(csp).toContain("script-src 'self'");
+  expect(csp).toContain("frame-ancestors 'none'");
+  expect(res.headers.get('x-frame-options')).toBe('DENY');
+  expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  // No inline script left in the page the CSP would block.
+  expect(await res.text()).not.toMatch(/<script>(?!<\/script>)/);
+
+  const room = uniqueRoom();
+  const violations: string[][] = [];
+  for (const name of ['p1', 'p2']) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const player = { name, context, page };
+    players.push(player);
+    // Recording from before the first byte of the page.
+    violations.push(await recordViolations(player));
+    await page.goto(roomUrl(server, room, name));
+    await expect(tid(page, 'self-id')).toHaveText(/^\d+$/);
+  }
+  await expectLeader(players, 1);
+  await expectMesh(players);
+  for (const p of players) {
+    // theme.js ran before the app.
+    expect(await p.page.evaluate(() => document.documentElement.dataset.theme)).toMatch(/^(dark|light)$/);
+  }
+  expect(violations.flat()).toEqual([]);
+});
+
+test('a #k= link that meets a room without a password says so and offers a new protected room', async ({
+  browser,
+  server,
+  players,
+}) => {
+  const room = uniqueRoom();
+  // Someone creates the room first, without a password.
+  players.push(...(await openPlayers(browser, server, room, 1)));
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  players.push({ name: 'Ann', context, page });
+  await page.goto(`${server.url}/r/${room}?name=Ann#k=${encodeURIComponent('correct horse')}`);
+  await expect(tid(page, 'session-error')).toContainText('not the protected room');
+  await expect(tid(page, 'password-unprotected')).toBeVisible();
+  // Never a way in without the password.
+  await expect(tid(page, 'password-none')).toHaveCount(0);
+  await expect(tid(page, 'self-id')).toHaveCount(0);
+  await tid(page, 'password-new-room').click();
+  await expect(tid(page, 'self-id')).toHaveText('1');
+  await expect(tid(page, 'encrypted')).toBeVisible();
+  expect(page.url()).not.toContain(room);
+  expect(await tid(page, 'room-link').inputValue()).toContain(`#k=${encodeURIComponent('correct horse')}`);
+});
+
+test('the lobby refuses a new password shorter than 8 characters', async ({ browser, server, players }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  players.push({ name: 'Ann', context, page });
+  await page.goto(`${server.url}/`);
+  await tid(page, 'lobby-name').fill('Ann');
+  await tid(page, 'lobby-password').fill('short');
+  await tid(page, 'lobby-create').click();
+  await expect(page.getByText(/at least 8 characters/)).toBeVisible();
+  await expect(tid(page, 'self-id')).toHaveCount(0);
+  await tid(page, 'lobby-password').fill('long enough');
+  await tid(page, 'lobby-create').click();
+  await expect(tid(page, 'self-id')).toHaveText('1');
+  await expect(tid(page, 'encrypted')).toBeVisible();
+});

@@ -1,0 +1,57 @@
+// The socket.io packet parser with two checks made on the raw text, before JSON.parse sees it: how deep
+// it nests, and no binary attachments (no Lockstep event carries any). A frame that fails either closes
+// its connection, as socket.io does for any malformed packet. Frame size is cut earlier still, by
+// engine.io's maxHttpBufferSize.
+
+import { Decoder, Encoder } from 'socket.io-parser';
+
+/**
+ * Arrays and objects a frame may open inside each other. The deepest legitimate frame is a signal:
+ * [event, { to, data: { candidate: { … } } }] is 4 levels, so 16 leaves room and still bounds the
+ * recursion that JSON.parse, schema checks and re-encoding for the recipient do per level.
+ */
+export const MAX_FRAME_DEPTH = 16;
+
+/** The deepest [ / { nesting of a JSON text, ignoring brackets inside strings. Linear, no allocation. */
+export function jsonDepth(text: string, stopAt = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > stopAt) return max;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return max;
+}
+
+export class FrameTooDeepError extends Error {}
+
+class CheckedDecoder extends Decoder {
+  override add(obj: unknown): void {
+    if (typeof obj !== 'string') throw new FrameTooDeepError('binary frames are not accepted');
+    // '5' and '6' are binary events and acks, whose attachments would follow as further frames.
+    if (obj.startsWith('5') || obj.startsWith('6'))
+      throw new FrameTooDeepError('binary events are not accepted');
+    if (jsonDepth(obj, MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) {
+      throw new FrameTooDeepError(`frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+    }
+    super.add(obj);
+  }
+}
+
+/** Pass as socket.io's `parser` option. */
+export const checkedParser = { Encoder, Decoder: CheckedDecoder };
