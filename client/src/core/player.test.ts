@@ -144,6 +144,31 @@ describe('a room of three', () => {
     expect(v.role).toBe('follower');
   });
 
+  test("a follower whose leader's vouches lapse does not flash 'waiting' while its leader still leads", () => {
+    const ps = [1, 2, 3, 4, 5].map((id) => player(id, [1, 2, 3, 4, 5]));
+    pump(ps, 60);
+    expect(ps[4]!.view()).toMatchObject({ leader: 1, voters: [1, 2, 3, 4, 5] });
+    // Player 5 keeps hearing its leader, but the tallies that vouch for 2, 3 and 4 go missing.
+    for (let r = 0; r < 3 * timing.timeoutTicks; r++) {
+      const out: [number, Envelope][] = [];
+      for (const p of ps) {
+        p.tick();
+        for (const e of p.ready().messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) {
+        if (e.to === 5 && from !== 1) continue;
+        const msg = e.to === 5 && e.msg.t === 'hb' ? { ...e.msg, tally: undefined } : e.msg;
+        if (msg.t === 'hb' && msg.tally === undefined) delete msg.tally;
+        ps[e.to - 1]!.step(from, msg);
+      }
+      const v = ps[4]!.view();
+      expect(v.quorum.ok).toBe(true);
+      expect(v.blocked).toBeNull();
+    }
+    // The vouches did lapse: on its own count, 5 hears two of five.
+    expect(ps[4]!.view()).toMatchObject({ live: [1, 5], leader: 1, role: 'follower' });
+  });
+
   test('a lone leader keeps its leadership, and its term, when a second player joins', () => {
     const a = player(1, [1]);
     a.tick();

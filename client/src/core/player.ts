@@ -392,6 +392,7 @@ export class Player {
       tally: leading ? this.makeTally() : this.tally?.stage === this.stage ? this.tally : null,
       initialized: this.initialized,
       left: this.left,
+      ledByLive: this.role === 'follower' && this.leader !== 0 && this.leaderAlive(),
       timing: this.timing,
       was: this.was,
       quiet: Math.max(0, this.quietUntil - this.now),

@@ -22,6 +22,8 @@ export interface ViewFacts {
   tally: Tally | null;
   initialized: boolean;
   left: boolean;
+  /** We follow a live leader that still claims to lead: it steps down the moment it lacks a quorum. */
+  ledByLive: boolean;
   timing: Timing;
   was: Id;
   quiet: number;
@@ -30,7 +32,9 @@ export interface ViewFacts {
 /** A snapshot for the UI, with the reason a room waits spelled out. */
 export function buildView(f: ViewFacts): View {
   const gap = missing(f.live, f.voters, f.slotOf);
-  const ok = f.voters.length > 0 && gap.have >= gap.needed;
+  // A follower sees the others mostly through its leader's vouches, which can lapse for a beat; while its
+  // leader still claims to lead, the leader's own quorum check speaks for the room (no "waiting" flash).
+  const ok = f.voters.length > 0 && (gap.have >= gap.needed || f.ledByLive);
   const waitingFor = gap.absent.map(f.holderOf);
   const needed = majority(f.voters.length);
   return {
