@@ -999,7 +999,8 @@ export class Player {
   private sendHistory(to: Id, have: number, hash: string): void {
     if (have < 0 || have > this.log.length) return;
     const mine = this.log[have - 1]?.hash ?? GENESIS;
-    const from = mine === hash ? have : 0;
+    // A mismatch at the asker's tip: send the chunk that ends there, so it finds where the logs part.
+    const from = mine === hash ? have : Math.max(0, have - HISTORY_CHUNK);
     if (from >= this.log.length) return;
     this.send(to, { t: 'history', entries: this.log.slice(from, from + HISTORY_CHUNK) });
   }
@@ -1014,10 +1015,15 @@ export class Player {
       if (e.index <= this.log.length) {
         if (this.log[e.index - 1]!.hash === e.hash) continue;
         const authority = from === this.leader && this.role === 'follower' && this.leaderAlive();
-        if (!authority || (this.log[e.index - 2]?.hash ?? GENESIS) !== prevOf(this.log, e)) return;
-        this.events.push({ kind: 'forked', index: e.index, leader: from });
-        this.log.length = e.index - 1;
+        if (!authority) return;
+        // Cut back to where the leader's entry chains; a fork further back costs another round (sync).
+        const keep = chains(this.log[e.index - 2]?.hash ?? GENESIS, e.index - 1, e)
+          ? e.index - 1
+          : Math.max(0, e.index - 1 - HISTORY_CHUNK);
+        this.events.push({ kind: 'forked', index: keep + 1, leader: from });
+        this.log.length = keep;
         if (this.accepted && this.accepted.entry.index > this.log.length + 1) this.accepted = null;
+        if (keep < e.index - 1) return;
       }
       if (e.index !== this.log.length + 1 || !this.apply(e)) return;
     }
@@ -1086,19 +1092,22 @@ export class Player {
   }
 
   /**
-   * One step of the agreed membership (Raft's single-server change), in this order: record a slot's new
-   * ID, drop a voter that left for good, drop one the server dropped that we no longer hear, or add a
+   * One step of the agreed membership (Raft's single-server change), in this order: drop a voter that left
+   * for good, record a slot's new ID, drop one the server dropped that we no longer hear, or add a
    * live player that has caught up. One at a time keeps consecutive memberships' majorities overlapping;
    * a new name for a slot changes no majority at all.
    */
   private nextMembership(live: Id[], agreed: readonly Id[]): Entry | null {
     const liveSet = new Set(live);
     let next: Id[] | null = null;
+    const retired = agreed.find((slot) => this.retired.has(slot));
+    if (retired !== undefined) next = agreed.filter((id) => id !== retired);
     const renamed = agreed.find((slot) => liveSet.has(this.holderOf(slot)) && this.holderOf(slot) !== slot);
-    if (renamed !== undefined) next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
-    const gone =
-      agreed.find((slot) => this.retired.has(slot)) ??
-      agreed.find((slot) => !this.rosterIds.has(this.holderOf(slot)) && !liveSet.has(this.holderOf(slot)));
+    if (!next && renamed !== undefined)
+      next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
+    const gone = agreed.find(
+      (slot) => !this.rosterIds.has(this.holderOf(slot)) && !liveSet.has(this.holderOf(slot)),
+    );
     if (!next && gone !== undefined) next = agreed.filter((id) => id !== gone);
     if (!next) {
       const slots = new Set(agreed.map((slot) => this.holderOf(slot)));
@@ -1198,6 +1207,14 @@ export class Player {
       if (outID !== undefined && inID !== undefined) {
         for (const [n, o] of [...this.aliases]) if (o === outID) this.aliases.set(n, inID);
         if (this.was === outID) this.was = inID;
+        // A slot that left for good stays gone under its new name.
+        for (const m of [this.retired, this.lastWords]) {
+          const r = m.get(outID);
+          if (r) {
+            m.delete(outID);
+            m.set(inID, { ...r, id: inID });
+          }
+        }
       }
       const agreed = new Set(entry.members);
       for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
@@ -1237,11 +1254,6 @@ export class Player {
   private send(to: Id, msg: Message): void {
     this.outbox.push({ to, msg });
   }
-}
-
-/** The hash an entry was sealed on: recomputed by chains(), so only a match with our own entry tells. */
-function prevOf(log: readonly Entry[], e: Entry): string {
-  return log[e.index - 2]?.hash ?? GENESIS;
 }
 
 /** A persisted log is kept only as far as it chains (older builds wrote entries without hashes). */

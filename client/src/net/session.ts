@@ -123,6 +123,8 @@ export class Session {
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
   /** The identity whose session the server refused, to continue under the next ID. */
   private continuing: { id: Id; persisted: Persisted } | null = null;
+  /** The server refused our ID and a new join is in flight: the old core neither hears nor speaks. */
+  private muted = false;
   private leaving = false;
   private identityChecked = false;
   private releaseIdentity: (() => void) | null = null;
@@ -269,7 +271,7 @@ export class Session {
   // ------------------------------------------------------------------ user actions
 
   setDone(done: boolean): void {
-    if (!this.player) return;
+    if (!this.player || this.muted) return;
     this.catchUp();
     this.player.setDone(done);
     this.drain();
@@ -370,6 +372,9 @@ export class Session {
       const id = old?.self ?? saved?.id;
       const persisted = old?.persisted() ?? saved?.persisted ?? null;
       if (id && persisted) this.continuing = { id, persisted };
+      // The old ID must not act while the new join is in flight: whatever it did then, the new ID would not
+      // remember (it starts from this state), and one slot would have two pasts.
+      this.muted = old !== null;
       this.log('net', `resume refused (session expired); joining anew to continue player ${id ?? '?'}`);
       this.token = null;
       this.deps.storage?.removeItem(storageKey(this.params.room));
@@ -392,6 +397,7 @@ export class Session {
   private onJoined(j: Joined, saved: Saved | null): void {
     this.settings = j.settings;
     this.token = j.token;
+    this.muted = false;
     const s = j.settings;
     if (this.player && this.player.self === j.id) {
       this.log('net', `resumed as player ${j.id}`);
@@ -405,7 +411,7 @@ export class Session {
     if (j.resumed && saved?.id === j.id) {
       persisted = saved.persisted;
     } else if (continuing && continuing.id < j.id) {
-      persisted = continuing.persisted;
+      persisted = this.player?.self === continuing.id ? this.player.persisted() : continuing.persisted;
     } else {
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
@@ -436,7 +442,9 @@ export class Session {
       roster: { version: ++this.rosterVersion, members: roster.members.map((m) => m.id) },
       persisted,
       lastStage: s.stages.length - 1,
-      ...(continuing && persisted === continuing.persisted ? { was: continuing.id } : {}),
+      ...(continuing && continuing.id < j.id && !(j.resumed && saved?.id === j.id)
+        ? { was: continuing.id }
+        : {}),
     });
     this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
     this.mesh.reset(j.id, j.iceServers);
@@ -474,6 +482,10 @@ export class Session {
   /** The timer: catch up on ticks, keep the mesh healthy, publish. Public for tests. */
   pump(): void {
     if (!this.player || this.stopped) return;
+    if (this.muted) {
+      this.mesh.maintain();
+      return;
+    }
     this.catchUp();
     this.mesh.maintain();
     this.publish(false);
@@ -524,7 +536,7 @@ export class Session {
     this.deps.store
       .getState()
       .flights.add({ dir: 'in', peer: from, type: parsed.msg.t, at: this.deps.now(), via });
-    if (!this.player) return;
+    if (!this.player || this.muted) return;
     this.catchUp();
     this.player.step(from, parsed.msg);
     this.drain();
@@ -555,7 +567,7 @@ export class Session {
   }
 
   private sendEnvelope(env: Envelope): void {
-    if (this.crashed || this.departed) return;
+    if (this.crashed || this.departed || this.muted) return;
     this.mesh.send(env.to, encodeFrame({ k: 'core', m: env.msg }), env.msg.t);
   }
 

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import { SimNetwork } from './network.ts';
 import {
   cutBetweenTwo,
   leaderCrashes,
@@ -207,4 +208,27 @@ describe('faults the server cannot see through (issue: safety that never rests o
     expect(live.map((p) => p.stage)).toEqual([1, 1, 1, 1]);
     expect(live[0]!.view().voters).toEqual(live.map((p) => p.self));
   });
+});
+
+test('a slot renamed while it leaves stays retired under its new name, and the room goes on', () => {
+  const net = new SimNetwork({ seed: 1 });
+  net.join();
+  net.join();
+  net.run(40);
+  net.cutServer(2);
+  net.run(net.graceTicks + 2);
+  const renamed = net.reconnect(2)!;
+  // The leader proposes the new name; the player leaves before it acks, and its later last words are lost.
+  for (let i = 0; i < 50 && net.player(1)!.persisted().accepted?.entry.kind !== 'members'; i++) net.run(1);
+  expect(net.player(1)!.persisted().accepted?.entry.members).toEqual([1, renamed]);
+  net.leave(renamed);
+  net.run(1);
+  net.cut(renamed, 1, true);
+  net.run(200);
+  const newcomer = net.join();
+  net.run(200);
+  expect(net.violations).toEqual([]);
+  expect(net.checkConverged()).toEqual([]);
+  expect(net.waiting).toBe(false);
+  expect(net.player(1)!.view().voters).toEqual([1, newcomer]);
 });
