@@ -65,6 +65,8 @@ local function endSession(r, s)
   countIp(s.ip, r, -1)
   local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
   if redis.call('HLEN', sessKey(r)) == 0 then
+    -- Tabs may still hold the room's state (asleep past grace): its next room must not reuse their IDs.
+    redis.call('SET', P .. 'lastId:' .. r, redis.call('HGET', roomKey(r), 'nextId') or '0', 'EX', 2592000)
     redis.call('DEL', roomKey(r), sessKey(r), tokKey(r))
     redis.call('SREM', P .. 'rooms', r)
   end
@@ -86,7 +88,7 @@ end
 
 const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
-  // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms
+  // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -103,6 +105,13 @@ end
 if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   redis.call('SADD', P .. 'rooms', r)
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
+  local last = redis.call('GET', P .. 'lastId:' .. r)
+  if last then redis.call('HSET', roomKey(r), 'nextId', last) end
+end
+-- IDs go above the highest the joiner knows (ARGV[15]): a room recreated after a restart never repeats one.
+local floor = tonumber(ARGV[15])
+if floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0') then
+  redis.call('HSET', roomKey(r), 'nextId', floor)
 end
 local id = redis.call('HINCRBY', roomKey(r), 'nextId', 1)
 local s = { id = id, name = ARGV[3], tok = ARGV[4], sock = ARGV[5], node = ARGV[6], ip = ip, gu = 0 }
@@ -366,6 +375,7 @@ export class RedisRoomStore implements RoomStore {
       this.limits.maxSessionsPerIpPerRoom,
       this.limits.maxRoomsPerIp,
       this.limits.maxRooms,
+      input.floor ?? 0,
     )) as
       | ['retry']
       | ['full']

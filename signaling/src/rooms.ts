@@ -202,8 +202,13 @@ export function verifierRefusal(
   return same ? null : { ok: false, code: 'bad_password', error: WRONG_PASSWORD };
 }
 
+/** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */
+const MAX_TOMBSTONES = 100_000;
+
 export class MemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<string, Room>();
+  /** The next ID of rooms that emptied, so a room opened again under the same name never repeats one. */
+  private readonly lastIds = new Map<string, number>();
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly maxMembers: number;
@@ -404,7 +409,7 @@ export class MemoryRoomStore implements RoomStore {
     const room: Room = {
       settings: { ...settings, stages: [...settings.stages] },
       verifierHash: verifier === undefined ? undefined : hashVerifier(verifier),
-      nextId: 1,
+      nextId: this.lastIds.get(roomId) ?? 1,
       version: 0,
       sessions: new Map(),
       byTokenHash: new Map(),
@@ -419,7 +424,12 @@ export class MemoryRoomStore implements RoomStore {
     this.countIp(session.ip, roomId, -1);
     room.version++;
     // Forgetting the room also resets its ID counter; nobody can hold an old ID any more.
-    if (room.sessions.size === 0) this.rooms.delete(roomId);
+    if (room.sessions.size === 0) {
+      // Tabs may still hold the room's state (asleep past grace): its next room must not reuse their IDs.
+      this.lastIds.set(roomId, room.nextId);
+      if (this.lastIds.size > MAX_TOMBSTONES) this.lastIds.delete(this.lastIds.keys().next().value!);
+      this.rooms.delete(roomId);
+    }
   }
 
   private roster(roomId: string, room: Room): RosterMsg {

@@ -259,7 +259,7 @@ describe('sessions', () => {
 
     expectOk(await a.socket.raw('leave'));
     expect(await server.handle.store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
-    expect(expectOk(await b.socket.join({ room: 'r', name: 'B' })).id).toBe(1);
+    expect(expectOk(await b.socket.join({ room: 'r', name: 'B' })).id).toBe(3);
   });
 });
 

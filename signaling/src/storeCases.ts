@@ -184,7 +184,7 @@ export function describeRoomStore(
       expect(full.ok ? '' : full.error).toMatch(/2 members/);
     });
 
-    it('forgets a room when its last session ends, so the next join starts over', async () => {
+    it('forgets an emptied room but not its IDs: tabs asleep past grace may still hold them', async () => {
       const { store, join, advance } = await setup({ graceMs: 500 });
       await join({ socketId: 'a' });
       await join({ socketId: 'b' });
@@ -195,7 +195,14 @@ export function describeRoomStore(
       await store.expire();
       expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
       const fresh = await join({ socketId: 'c', settings: { ...settings, stages: ['New'] } });
-      expect(fresh).toMatchObject({ id: 1, settings: { stages: ['New'] } });
+      expect(fresh).toMatchObject({ id: 3, settings: { stages: ['New'] } });
+    });
+
+    it('hands out IDs above a joiner’s floor, so a room recreated after a restart never repeats one', async () => {
+      const { join } = await setup();
+      expect((await join({ socketId: 'a', floor: 7 })).id).toBe(8);
+      expect((await join({ socketId: 'b' })).id).toBe(9);
+      expect((await join({ socketId: 'c', floor: 3 })).id).toBe(10);
     });
 
     it('keeps a password room’s verifier: a wrong or missing one is refused before any ID is spent', async () => {
@@ -246,9 +253,10 @@ export function describeRoomStore(
         error: expect.stringMatching(/no password/),
       });
       await store.leave('r', 1, 'a');
-      await join({ socketId: 'c', verifier: 'v'.repeat(43) });
-      await store.leave('r', 1, 'c');
-      expect((await join({ socketId: 'd' })).id).toBe(1);
+      const c = await join({ socketId: 'c', verifier: 'v'.repeat(43) });
+      await store.leave('r', c.id, 'c');
+      // The password went with the room (its IDs did not).
+      expect((await join({ socketId: 'd' })).id).toBe(c.id + 1);
     });
 
     it('routes only to members of the given room', async () => {
