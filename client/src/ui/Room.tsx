@@ -286,9 +286,9 @@ function StagePanel() {
             Stage <span data-testid="stage">{view.stage}</span>
             <span className="muted"> of {last}</span>
           </p>
-          <h2 className="stage-name" data-testid="stage-name">
+          <h1 className="stage-name" data-testid="stage-name">
             {stageName(names, view.stage)}
-          </h2>
+          </h1>
         </div>
         <div className="ids">
           <div>
@@ -440,7 +440,9 @@ function EventLog() {
   return (
     <section className="card" aria-labelledby="log-h">
       <h2 id="log-h">Event log</h2>
-      <ol className="log mono small" data-testid="event-log">
+      {/* It scrolls, so a keyboard must reach it; not live: heartbeats and the like would flood a screen reader. */}
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region has to take focus to be scrolled by keyboard. */}
+      <ol className="log mono small" tabIndex={0} aria-labelledby="log-h" data-testid="event-log">
         {shown.map((e) => (
           <li key={e.seq} className={`k-${e.kind}`}>
             <time title={new Date(e.wall).toLocaleTimeString()}>{fmtT(e.at)}</time>

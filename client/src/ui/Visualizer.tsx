@@ -500,5 +500,6 @@ export function Timeline() {
 }
 
 function hue(id: number): string {
-  return `hsl(${(id * 67) % 360} 65% 55%)`;
+  return `hsl(${(id * 67) % 360} 70% 80%)`;
 }
+/** A pastel per leader, light enough for the dark label text in either theme. */
