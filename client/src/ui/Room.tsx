@@ -5,6 +5,7 @@ import { passwordProblem } from '../net/crypto.ts';
 import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
 import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
 import { cleanName, passwordFragment, type Route, roomPath } from '../store/route.ts';
+import { Announcer } from './Announcer.tsx';
 import { ChaosPanel } from './ChaosPanel.tsx';
 import { fmtAgo, fmtT, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
@@ -237,6 +238,7 @@ function SignalPill() {
 function RoomBody({ link }: { link: string }) {
   return (
     <div className="room-grid">
+      <Announcer />
       <div className="col">
         <StagePanel />
         <PlayersPanel />
@@ -269,7 +271,7 @@ function StagePanel() {
   return (
     <section className="card stage-card" aria-labelledby="stage-h">
       {!view.quorum.ok && (
-        <div className="banner danger" role="alert" data-testid="quorum">
+        <div className="banner danger" data-testid="quorum">
           <strong>No quorum.</strong>{' '}
           {view.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side cannot
           advance until a majority ({view.quorum.needed}) is reachable.
