@@ -127,7 +127,7 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
 
 for (const scheme of ['light', 'dark'] as const) {
   test(`axe finds no violation in any page state, ${scheme} scheme`, async ({ browser, server, players }) => {
-    test.setTimeout(240_000);
+    test.setTimeout(420_000);
     await scanEveryState(browser, server, players, scheme);
   });
 }
