@@ -32,8 +32,7 @@ export function Announcer() {
             stage: v.stage,
             leader: v.leader,
             quorumOk: v.quorum.ok,
-            live: v.quorum.live,
-            members: v.quorum.members,
+            blocked: v.blocked,
             needed: v.quorum.needed,
             stages: s.session.settings?.stages,
           }
@@ -46,7 +45,7 @@ export function Announcer() {
 
   useEffect(() => {
     if (!now.ready) return;
-    const { self, stage, leader, quorumOk, live, members, needed, stages } = now;
+    const { self, stage, leader, quorumOk, blocked, needed, stages } = now;
     const prev = seen.current;
     seen.current = { stage, leader, quorumOk };
     if (!prev) return;
@@ -61,8 +60,9 @@ export function Announcer() {
       );
     }
     if (prev.quorumOk && !quorumOk) {
+      // The banner's reason: too few live players, or agreed members still out of reach.
       said.push(
-        `Quorum lost: ${live} of ${members} players reachable, ${needed} needed. This side cannot advance.`,
+        `Quorum lost: ${blocked ?? 'no quorum'}. This side cannot advance until ${needed} players are reachable.`,
       );
     }
     if (!prev.quorumOk && quorumOk) said.push('Quorum regained: the room can advance again.');
