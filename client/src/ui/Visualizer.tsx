@@ -29,9 +29,11 @@ interface Frame {
   stageName: string;
 }
 
-/** `prefers-reduced-motion: reduce`: the ring shows state, and no message flies across it. */
+/** `prefers-reduced-motion: reduce`: the ring shows state, and no message flies across it. One live query. */
+const motionQuery =
+  typeof window === 'undefined' ? undefined : window.matchMedia?.('(prefers-reduced-motion: reduce)');
 function reducedMotion(): boolean {
-  return window.matchMedia?.('(prefers-reduced-motion: reduce)').matches ?? false;
+  return motionQuery?.matches ?? false;
 }
 
 const TYPE_COLOR: Record<string, string> = {
