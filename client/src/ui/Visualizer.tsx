@@ -114,6 +114,7 @@ export function Visualizer() {
   const [cursor, setCursor] = useState(-1);
   const [words, setWords] = useState<{ summary: string; recent: string[] } | null>(null);
   const figureRef = useRef<HTMLElement>(null);
+  const wordsKey = useRef('');
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
 
@@ -128,10 +129,13 @@ export function Visualizer() {
     canvas.setAttribute('aria-label', describeView(frame));
     figureRef.current?.setAttribute('data-flights', String(frame.flights.length));
     figureRef.current?.setAttribute('data-motion', reducedMotion() ? 'reduced' : 'full');
+    // React renders only when the words change: most frames move nothing but heartbeats.
     const next = frameWords(frame);
-    setWords((w) =>
-      w && w.summary === next.summary && w.recent.join('\n') === next.recent.join('\n') ? w : next,
-    );
+    const key = `${next.summary}\n${next.recent.join('\n')}`;
+    if (key !== wordsKey.current) {
+      wordsKey.current = key;
+      setWords(next);
+    }
     const caption = captionRef.current;
     if (caption) {
       caption.textContent = `${
