@@ -91,7 +91,12 @@ export function ChaosPanel() {
           Apply
         </button>
         {chaos.latencyMs > 0 && (
-          <button type="button" className="btn small ghost" onClick={() => currentSession()?.setLatency(0)}>
+          <button
+            type="button"
+            className="btn small ghost"
+            onClick={() => currentSession()?.setLatency(0)}
+            data-testid="chaos-latency-clear"
+          >
             Clear ({chaos.latencyMs} ms)
           </button>
         )}

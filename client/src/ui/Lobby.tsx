@@ -205,13 +205,16 @@ export function Lobby() {
             room link carries it after <span className="mono">#k=</span>, which browsers never send to the
             server.
           </p>
-          {createErrors.length > 0 && (
-            <ul className="form-errors" role="alert">
-              {createErrors.map((e) => (
-                <li key={e}>{e}</li>
-              ))}
-            </ul>
-          )}
+          {/* The alert is a wrapper: a list keeps its own role, so its items stay list items. */}
+          <div role="alert">
+            {createErrors.length > 0 && (
+              <ul className="form-errors">
+                {createErrors.map((e) => (
+                  <li key={e}>{e}</li>
+                ))}
+              </ul>
+            )}
+          </div>
           <button type="submit" className="btn primary" data-testid="lobby-create">
             Create room
           </button>
@@ -241,13 +244,16 @@ export function Lobby() {
               data-testid="lobby-join-password"
             />
           </div>
-          {joinErrors.length > 0 && (
-            <ul className="form-errors" role="alert">
-              {joinErrors.map((e) => (
-                <li key={e}>{e}</li>
-              ))}
-            </ul>
-          )}
+          {/* The alert is a wrapper: a list keeps its own role, so its items stay list items. */}
+          <div role="alert">
+            {joinErrors.length > 0 && (
+              <ul className="form-errors">
+                {joinErrors.map((e) => (
+                  <li key={e}>{e}</li>
+                ))}
+              </ul>
+            )}
+          </div>
           <button type="submit" className="btn" data-testid="lobby-join">
             Join
           </button>

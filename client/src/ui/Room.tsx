@@ -6,6 +6,7 @@ import { passwordProblem } from '../net/crypto.ts';
 import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
 import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
 import { cleanName, passwordFragment, type Route, roomPath } from '../store/route.ts';
+import { Announcer } from './Announcer.tsx';
 import { ChaosPanel } from './ChaosPanel.tsx';
 import { fmtAgo, fmtT, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
@@ -263,6 +264,7 @@ function SignalPill() {
 function RoomBody({ link }: { link: string }) {
   return (
     <div className="room-grid">
+      <Announcer />
       <div className="col">
         <StagePanel />
         <PlayersPanel />
@@ -300,7 +302,7 @@ function StagePanel() {
   return (
     <section className="card stage-card" aria-labelledby="stage-h">
       {!view.quorum.ok && (
-        <div className="banner danger" role="alert" data-testid="quorum">
+        <div className="banner danger" data-testid="quorum">
           <strong>No quorum.</strong>{' '}
           {view.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side cannot
           advance until a majority ({view.quorum.needed}) is reachable.
@@ -324,9 +326,9 @@ function StagePanel() {
             Stage <span data-testid="stage">{view.stage}</span>
             <span className="muted"> of {last}</span>
           </p>
-          <h2 className="stage-name" data-testid="stage-name">
+          <h1 className="stage-name" data-testid="stage-name">
             {stageName(names, view.stage)}
-          </h2>
+          </h1>
         </div>
         <div className="ids">
           <div>
@@ -478,7 +480,9 @@ function EventLog() {
   return (
     <section className="card" aria-labelledby="log-h">
       <h2 id="log-h">Event log</h2>
-      <ol className="log mono small" data-testid="event-log">
+      {/* It scrolls, so a keyboard must reach it; not live: heartbeats and the like would flood a screen reader. */}
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region has to take focus to be scrolled by keyboard. */}
+      <ol className="log mono small" tabIndex={0} aria-labelledby="log-h" data-testid="event-log">
         {shown.map((e) => (
           <li key={e.seq} className={`k-${e.kind}`}>
             <time title={new Date(e.wall).toLocaleTimeString()}>{fmtT(e.at)}</time>

@@ -1,6 +1,6 @@
 import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
 import type { View } from '../core/index.ts';
-import { appStore, type Flight, type PeerRow, peerRows, useApp } from '../store/index.ts';
+import { appStore, type Flight, type PeerRow, peerRows, stageName, useApp } from '../store/index.ts';
 import { fmtT } from './common.tsx';
 
 /** How long one message takes to cross the ring on screen (display only). */
@@ -15,6 +15,8 @@ const IDLE_FRAME_MS = 250;
 /** How long the visualizer stays at the idle rate after its timer fired late. */
 const BUSY_BACKOFF_MS = 2_000;
 const FRAMES_KEPT = 180;
+/** Messages listed in words under the ring (heartbeats left out). */
+const WORDS_KEPT = 5;
 
 interface Frame {
   at: number;
@@ -22,6 +24,16 @@ interface Frame {
   view: View;
   rows: PeerRow[];
   flights: Flight[];
+  /** The last few messages other than heartbeats, in words. */
+  recent: string[];
+  stageName: string;
+}
+
+/** `prefers-reduced-motion: reduce`: the ring shows state, and no message flies across it. One live query. */
+const motionQuery =
+  typeof window === 'undefined' ? undefined : window.matchMedia?.('(prefers-reduced-motion: reduce)');
+function reducedMotion(): boolean {
+  return motionQuery?.matches ?? false;
 }
 
 const TYPE_COLOR: Record<string, string> = {
@@ -59,12 +71,36 @@ function snapshot(): Frame | null {
   const view = live?.view ?? s.view;
   if (!view) return null;
   const at = performance.now();
+  const start = s.session.startedAt;
+  const recent = s.flights
+    .since(at - 120_000)
+    .filter((f) => f.type !== 'hb')
+    .slice(-WORDS_KEPT)
+    .reverse()
+    .map((f) => `${fmtT(f.at - start)} ${inWords(f)}`);
   return {
     at,
-    sinceStart: at - s.session.startedAt,
+    sinceStart: at - start,
     view,
     rows: peerRows(view, s.roster, live?.net ?? s.net),
-    flights: s.flights.since(at - FLIGHT_MS),
+    flights: reducedMotion() ? [] : s.flights.since(at - FLIGHT_MS),
+    recent,
+    stageName: stageName(s.session.settings?.stages, view.stage),
+  };
+}
+
+function inWords(f: Flight): string {
+  const what = f.dir === 'out' ? `sent ${f.type} to ${f.peer}` : `received ${f.type} from ${f.peer}`;
+  if (f.via === 'dropped') return `dropped ${f.type} to ${f.peer}`;
+  return f.via === 'relay' ? `${what} (relayed)` : what;
+}
+
+/** The frame as text: the canvas's alternative. */
+function frameWords(f: Frame): { summary: string; recent: string[] } {
+  const v = f.view;
+  return {
+    summary: `Term ${v.term} · ${v.leader ? `leader ${v.leader}` : 'no leader'} · stage ${v.stage} (${f.stageName}) · you are ${v.self}, ${v.role} · ${v.live.length} of ${v.members.length} live`,
+    recent: f.recent,
   };
 }
 
@@ -76,6 +112,9 @@ export function Visualizer() {
   const [hasFrame, setHasFrame] = useState(false);
   const [paused, setPaused] = useState(false);
   const [cursor, setCursor] = useState(-1);
+  const [words, setWords] = useState<{ summary: string; recent: string[] } | null>(null);
+  const figureRef = useRef<HTMLElement>(null);
+  const wordsKey = useRef('');
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
 
@@ -87,7 +126,16 @@ export function Visualizer() {
     const canvas = canvasRef.current;
     if (!frame || !canvas) return;
     drawRing(canvas, frame);
-    canvas.setAttribute('aria-label', describeView(frame.view));
+    canvas.setAttribute('aria-label', describeView(frame));
+    figureRef.current?.setAttribute('data-flights', String(frame.flights.length));
+    figureRef.current?.setAttribute('data-motion', reducedMotion() ? 'reduced' : 'full');
+    // React renders only when the words change: most frames move nothing but heartbeats.
+    const next = frameWords(frame);
+    const key = `${next.summary}\n${next.recent.join('\n')}`;
+    if (key !== wordsKey.current) {
+      wordsKey.current = key;
+      setWords(next);
+    }
     const caption = captionRef.current;
     if (caption) {
       caption.textContent = `${
@@ -201,12 +249,27 @@ export function Visualizer() {
           </button>
         </div>
       </div>
-      <figure className="viz" aria-label="Election visualizer" data-testid="visualizer">
+      <figure ref={figureRef} className="viz" aria-label="Election visualizer" data-testid="visualizer">
         <canvas ref={canvasRef} className="ring" role="img" hidden={!hasFrame} />
         {hasFrame ? (
           <figcaption ref={captionRef} className="small muted mono" />
         ) : (
           <div className="viz-empty">waiting for the core…</div>
+        )}
+        {words && (
+          <div className="viz-words small" data-testid="viz-text">
+            <p>{words.summary}</p>
+            {words.recent.length === 0 ? (
+              <p className="muted">No message but heartbeats lately.</p>
+            ) : (
+              <ol aria-label="Last messages, newest first" className="mono">
+                {words.recent.map((w, i) => (
+                  // biome-ignore lint/suspicious/noArrayIndexKey: the list is replaced whole, newest first.
+                  <li key={i}>{w}</li>
+                ))}
+              </ol>
+            )}
+          </div>
         )}
       </figure>
       <ul className="legend small" aria-label="Message colours">
@@ -442,8 +505,9 @@ function circle(ctx: CanvasRenderingContext2D, x: number, y: number, r: number):
   ctx.arc(x, y, r, 0, 2 * Math.PI);
 }
 
-function describeView(view: View): string {
-  return `Player ${view.self} is ${view.role} in term ${view.term}; leader ${view.leader || 'none'}; ${view.live.length} of ${view.members.length} live.`;
+function describeView(f: Frame): string {
+  const view = f.view;
+  return `Player ${view.self} is ${view.role} in term ${view.term}; leader ${view.leader || 'none'}; stage ${view.stage} (${f.stageName}); ${view.live.length} of ${view.members.length} live.`;
 }
 
 /** Terms and leaders over time, as this tab saw them. */
@@ -499,6 +563,7 @@ export function Timeline() {
   );
 }
 
+/** A pastel per leader, light enough for the dark label text in either theme. */
 function hue(id: number): string {
-  return `hsl(${(id * 67) % 360} 65% 55%)`;
+  return `hsl(${(id * 67) % 360} 70% 80%)`;
 }
