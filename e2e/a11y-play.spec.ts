@@ -263,7 +263,7 @@ test('the live region announces advances, leader changes and the quorum, and not
   await tid(p3.page, 'chaos-crash').click();
   await expect(tid(p2.page, 'quorum')).toBeVisible();
   await expect(region(p2)).toContainText(
-    /Quorum lost: no quorum: .+ This side cannot advance until 2 players are reachable\./,
+    /Quorum lost: waiting for players? .+: 2 of 3 agreed members needed\. This side cannot advance until 2 players are reachable\./,
   );
   await tid(p3.page, 'chaos-recover').click();
   await expect(tid(p2.page, 'quorum')).toHaveCount(0);
