@@ -77,6 +77,8 @@ export class Player {
   private retired = new Map<Id, Retirement>();
   /** IDs that continue another voter's slot: new ID → the slot's ID in the log. */
   private aliases = new Map<Id, Id>();
+  /** Old names of continued slots (the log's renames, and claims we heard): never a new member. */
+  private formerNames = new Set<Id>();
   /** Final words from voters whose last entry we do not hold yet (not persisted: the others repeat them). */
   private lastWords = new Map<Id, Retirement>();
   /** The slot this ID claims, until a committed entry records it. */
@@ -148,6 +150,11 @@ export class Player {
       this.was = p.was ?? 0;
       for (const r of p.retired ?? []) this.retired.set(r.id, r);
       for (const [n, o] of p.aliases ?? []) this.aliases.set(n, o);
+      for (const o of this.aliases.values()) this.formerNames.add(o);
+      for (let i = 1; i < this.log.length; i++) {
+        const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
+        if (renamed) this.formerNames.add(renamed.out);
+      }
     }
     if (opts.was) {
       // The old ID is the slot, unless it was itself still claiming one that our log says votes.
@@ -182,7 +189,7 @@ export class Player {
 
   step(from: Id, msg: Message): void {
     if (this.left || from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
-    if (msg.t === 'hb' && msg.was) this.learnAlias(from, msg.was);
+    if ((msg.t === 'hb' || msg.t === 'leave') && msg.was) this.learnAlias(from, msg.was);
     // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state).
     if (!this.members.has(from)) return;
     const peer = this.peer(from);
@@ -315,6 +322,8 @@ export class Player {
         hash: tipHash(this.log),
         accepted: this.accepted,
         entries: this.log.slice(Math.max(have, last - LEAVE_ENTRIES)),
+        ...(this.retired.size > 0 ? { retired: [...this.retired.values()] } : {}),
+        ...(this.was ? { was: this.was } : {}),
       });
     }
   }
@@ -485,6 +494,7 @@ export class Player {
     if (!this.agreed().includes(slot) || this.retired.has(slot)) return;
     if (this.holderOf(slot) > from) return;
     this.aliases.set(from, was);
+    this.formerNames.add(was);
     this.events.push({ kind: 'renamed', from: was, to: from });
     this.refreshMembers();
   }
@@ -512,6 +522,7 @@ export class Player {
 
   private onLeave(from: Id, msg: Extract<Message, { t: 'leave' }>): void {
     for (const e of msg.entries) if (e.index === this.log.length + 1) this.apply(e);
+    for (const r of msg.retired ?? []) this.noteRetirement(r);
     this.noteRetirement({
       id: from,
       term: msg.term,
@@ -581,6 +592,7 @@ export class Player {
 
   private canLead(id: Id): boolean {
     if (id === this.self) return this.initialized;
+    if (this.formerNames.has(id)) return false;
     return this.voters().includes(this.slotOf(id)) || this.peers.get(id)?.init === true;
   }
 
@@ -1114,6 +1126,7 @@ export class Player {
       const add = live.find(
         (id) =>
           !slots.has(id) &&
+          !this.formerNames.has(id) &&
           this.rosterIds.has(id) &&
           !agreed.includes(this.slotOf(id)) &&
           (id === this.self ? this.initialized : this.peers.get(id)?.init === true),
@@ -1201,10 +1214,10 @@ export class Player {
     } else {
       // The log now says who votes: names and departures it records need no side bookkeeping, and an
       // ID that continued a slot under its old name now continues it under the new one.
-      const before = this.log[this.log.length - 2]?.members ?? FIRST_MEMBERS;
-      const outID = before.find((id) => !entry.members.includes(id));
-      const inID = entry.members.find((id) => !before.includes(id));
-      if (outID !== undefined && inID !== undefined) {
+      const renamed = renameIn(this.log[this.log.length - 2]?.members ?? FIRST_MEMBERS, entry);
+      if (renamed) {
+        const { out: outID, in: inID } = renamed;
+        this.formerNames.add(outID);
         for (const [n, o] of [...this.aliases]) if (o === outID) this.aliases.set(n, inID);
         if (this.was === outID) this.was = inID;
         // A slot that left for good stays gone under its new name.
@@ -1264,4 +1277,13 @@ function validLog(history: readonly Entry[]): Entry[] {
     out.push(e);
   }
   return out;
+}
+
+/** The slot a members entry renames (one ID out, a higher one in), if it is a rename. */
+function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
+  if (e.kind !== 'members') return null;
+  const outs = before.filter((id) => !e.members.includes(id));
+  const ins = e.members.filter((id) => !before.includes(id));
+  if (outs.length !== 1 || ins.length !== 1 || ins[0]! < outs[0]!) return null;
+  return { out: outs[0]!, in: ins[0]! };
 }

@@ -101,7 +101,18 @@ export type Message =
   /** The tab is closing (or reloading): suspect me now instead of after a timeout. Only a hint. */
   | { t: 'bye' }
   /** Leaving for good (the Leave button): my final state, and the entries the receiver lacks. */
-  | { t: 'leave'; term: number; index: number; hash: string; accepted: Proposal | null; entries: Entry[] };
+  | {
+      t: 'leave';
+      term: number;
+      index: number;
+      hash: string;
+      accepted: Proposal | null;
+      entries: Entry[];
+      /** The retirements the leaver knows: its knowledge must not leave with it. */
+      retired?: Retirement[];
+      /** The slot the leaver continues, if the log does not record it yet. */
+      was?: Id;
+    };
 
 export type MessageType = Message['t'];
 

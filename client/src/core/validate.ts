@@ -185,6 +185,8 @@ export function parseMessage(x: unknown): Parsed {
             hash: hash(o, 'hash'),
             accepted: proposal(o.accepted),
             entries: entries(o.entries, 'entries'),
+            ...(o.retired === undefined ? {} : { retired: retirements(o.retired) }),
+            ...(o.was === undefined ? {} : { was: id(o, 'was') }),
           },
         };
       default:
