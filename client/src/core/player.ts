@@ -1218,7 +1218,15 @@ export class Player {
       if (renamed) {
         const { out: outID, in: inID } = renamed;
         this.formerNames.add(outID);
-        for (const [n, o] of [...this.aliases]) if (o === outID) this.aliases.set(n, inID);
+        for (const [n, o] of [...this.aliases]) {
+          if (o !== outID) continue;
+          // A newer name continues the slot under its new name; an older one is just a name it had.
+          if (n > inID) this.aliases.set(n, inID);
+          else {
+            this.aliases.delete(n);
+            if (n !== inID) this.formerNames.add(n);
+          }
+        }
         if (this.was === outID) this.was = inID;
         // A slot that left for good stays gone under its new name.
         for (const m of [this.retired, this.lastWords]) {

@@ -581,9 +581,10 @@ export class SimNetwork {
     if (live.length === 0) return [];
     // Voters that left while nobody could hear their last word are lost for good, like a crashed tab
     // that never returns: the room rightly waits for them (docs/protocol.md, "Leaving"), and says so.
-    const waits = live[0]!.view().waitingFor;
+    const { waitingFor: waits, voters } = live[0]!.view();
     const leftUnheard = (id: Id) => this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player;
-    if (waits.length > 0 && waits.every(leftUnheard)) {
+    // Every voter left for good: nobody is left who may decide, and the room has ended.
+    if ((waits.length > 0 && waits.every(leftUnheard)) || voters.length === 0) {
       this.unheardLeaves++;
       this.waiting = true;
       this.note(`waits for voters that left unheard: ${waits}`);

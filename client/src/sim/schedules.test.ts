@@ -5,11 +5,13 @@ import { runSchedule } from './schedule.ts';
 // They replay exactly: `npm run simulate -- --schedules 1 --seed S --transcript`. The fault mix grew with
 // issue 11 (server cuts, freezes, late rosters, server restarts, duplicate tabs), so these seeds now draw
 // other schedules than the ones that found their bugs: they stay as extra coverage, not as replays. The
-// first three were found under the current mix, and replay their bugs.
+// first five were found under the current mix, and replay their bugs.
 const REGRESSIONS: Record<string, number> = {
   'a leader with a stale roster re-added the old name of a slot it had just renamed': 20_262_012,
   'same class, ten voters': 20_262_571,
   'a leaver took what it knew of an earlier leaver with it, and its last word named no slot': 20_262_122,
+  'a rename pointed an older name of the slot at the new one, so nobody took the newest for the heir': 6550,
+  'same class: terms churned past 100': 4818,
   'a candidate heartbeat read as an established leader (two leaders, term 1)': 143,
   'the room emptied and a newcomer started it afresh': 183,
   'a proposal and a catch-up both applied the same stage': 1828,
