@@ -1,4 +1,4 @@
-import type { Id, PeerView, Timing } from './types.ts';
+import type { Id, PeerView } from './types.ts';
 
 /** What a player knows of one peer: when it heard it, and what the peer last said of itself. */
 export interface PeerState {
@@ -33,30 +33,20 @@ export function newPeer(): PeerState {
   };
 }
 
-/** Whose word counts: a leader judges first-hand only; others also take their live leader's vouches. */
-export interface Judge {
-  now: number;
-  timing: Timing;
-  /** We lead: vouches do not count (a vouch must not outlive what vouched for it). */
-  leading: boolean;
-  /** The peer is our leader: only its own messages prove it alive. */
-  isLeader: boolean;
-  /** Our leader is live: its vouches last one timeout, else two (asked only when it matters). */
-  leaderAlive: () => boolean;
+/**
+ * A peer is live when heard from within a timeout, or, for a follower or candidate, vouched for by our
+ * leader's tally: heard by the leader within a timeout while the leader is live, within two once it is
+ * not (a dead leader is noticed a timeout after its last tally, and the election needs to know who else is
+ * there). A leader judges first-hand only, so a vouch cannot outlive what vouched for it; a goodbye makes
+ * a peer not live at once. Nothing from the net layer counts: a killed tab's channel never closes.
+ * Player.isLive applies these rules; they are plain functions because they run for every message.
+ */
+export function heardWithin(p: PeerState, now: number, ticks: number): boolean {
+  return now - p.heard < ticks;
 }
 
-/**
- * Heard from within a timeout, or, for a follower or candidate, vouched for by our leader's tally: heard
- * by the leader within a timeout while the leader is live, within two once it is not (a dead leader is
- * noticed a timeout after its last tally, and the election needs to know who else is there). A goodbye
- * makes a peer not live at once. Nothing from the net layer counts: a killed tab's channel never closes.
- */
-export function isLivePeer(p: PeerState | undefined, j: Judge): boolean {
-  if (!p || p.bye) return false;
-  if (j.now - p.heard < j.timing.timeoutTicks) return true;
-  if (j.leading || j.isLeader) return false;
-  const window = j.leaderAlive() ? 1 : 2;
-  return j.now - p.vouched < window * j.timing.timeoutTicks;
+export function vouchedWithin(p: PeerState, now: number, ticks: number): boolean {
+  return now - p.vouched < ticks;
 }
 
 /** The peer as the UI shows it. */

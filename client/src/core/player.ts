@@ -1,5 +1,5 @@
 import { chains, GENESIS, seal, tipHash } from './chain.ts';
-import { isLivePeer, NEVER, newPeer, type PeerState, peerView } from './liveness.ts';
+import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { isQuorum } from './quorum.ts';
 import type { Rng } from './rng.ts';
 import type {
@@ -77,6 +77,8 @@ export class Player {
   private retired = new Map<Id, Retirement>();
   /** IDs that continue another voter's slot: new ID → the slot's ID in the log. */
   private aliases = new Map<Id, Id>();
+  /** slotOf as a value, made once (hot paths call it per vote). */
+  private readonly slotFn = (id: Id): Id => this.slotOf(id);
   /** Old names of continued slots (the log's renames, and claims we heard): never a new member. */
   private formerNames = new Set<Id>();
   /** Final words from voters whose last entry we do not hold yet (not persisted: the others repeat them). */
@@ -85,6 +87,8 @@ export class Player {
   private was: Id = 0;
   /** Woken from a freeze: no candidacy before this tick (the idea of Raft's PreVote). */
   private quietUntil = 0;
+  /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
+  private books = 0;
   /** What ready() last handed out to persist, as a cheap key. */
   private persistedKey = '';
   private left = false;
@@ -359,21 +363,15 @@ export class Player {
     return p;
   }
 
-  /** Everything persisted, cheaply: the log is summed up by its length and last hash (it only grows by chain). */
+  /**
+   * Everything persisted, cheaply (it runs on every drain): the log is summed up by its length and last hash
+   * (it changes only by chained appends and cuts), retirements and aliases by a change count, except where a
+   * log entry changes them, which the log's part of the key already shows.
+   */
   private persistKey(): string {
     const a = this.accepted;
-    return [
-      this.term,
-      this.promised,
-      this.done,
-      this.log.length,
-      tipHash(this.log),
-      a ? `${a.ballot}:${a.entry.index}:${a.entry.hash}` : '',
-      this.initialized,
-      this.was,
-      [...this.retired.keys()].join(','),
-      [...this.aliases].join(';'),
-    ].join('|');
+    const acc = a ? `${a.ballot}:${a.entry.index}:${a.entry.hash}` : '';
+    return `${this.term}|${this.promised}|${this.done}|${this.log.length}|${tipHash(this.log)}|${acc}|${this.initialized}|${this.was}|${this.books}`;
   }
 
   view(): View {
@@ -470,8 +468,11 @@ export class Player {
   }
 
   /** Who votes under `agreed`: its slots less those that left for good. */
-  private voters(agreed: readonly Id[] = this.agreed()): Id[] {
-    return agreed.filter((slot) => !this.retired.has(slot));
+  private voters(agreed: readonly Id[] = this.agreed()): readonly Id[] {
+    if (this.retired.size === 0) return agreed;
+    const out: Id[] = [];
+    for (const slot of agreed) if (!this.retired.has(slot)) out.push(slot);
+    return out;
   }
 
   private refreshMembers(): void {
@@ -495,6 +496,7 @@ export class Player {
     if (this.holderOf(slot) > from) return;
     this.aliases.set(from, was);
     this.formerNames.add(was);
+    this.books++;
     this.events.push({ kind: 'renamed', from: was, to: from });
     this.refreshMembers();
   }
@@ -515,6 +517,7 @@ export class Player {
     if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash) return;
     this.lastWords.delete(slot);
     this.retired.set(slot, { ...r, id: slot });
+    this.books++;
     if (r.term > this.term) this.adoptTerm(r.term, 0);
     this.events.push({ kind: 'retired', peer: slot });
     this.refreshMembers();
@@ -547,17 +550,17 @@ export class Player {
   private isLive(id: Id): boolean {
     if (!this.members.has(id)) return false;
     if (id === this.self) return true;
-    return isLivePeer(this.peers.get(id), {
-      now: this.now,
-      timing: this.timing,
-      leading: this.role === 'leader',
-      isLeader: id === this.leader,
-      leaderAlive: () => this.leaderAlive(),
-    });
+    const p = this.peers.get(id);
+    if (!p || p.bye) return false;
+    if (heardWithin(p, this.now, this.timing.timeoutTicks)) return true;
+    if (this.role === 'leader' || id === this.leader) return false;
+    return vouchedWithin(p, this.now, (this.leaderAlive() ? 1 : 2) * this.timing.timeoutTicks);
   }
 
   private liveMembers(): Id[] {
-    return [...this.members].filter((id) => this.isLive(id)).sort((a, b) => a - b);
+    const live: Id[] = [];
+    for (const id of this.members) if (this.isLive(id)) live.push(id);
+    return live.sort(byId);
   }
 
   private hasQuorum(): boolean {
@@ -579,7 +582,7 @@ export class Player {
 
   /** A majority of the agreed voters (core/quorum.ts). The server's roster plays no part. */
   private isQuorum(ids: Iterable<Id>, agreed: readonly Id[]): boolean {
-    return isQuorum(ids, this.voters(agreed), (id) => this.slotOf(id));
+    return isQuorum(ids, this.voters(agreed), this.slotFn);
   }
 
   /**
@@ -587,7 +590,8 @@ export class Player {
    * that has not cannot run, and the others must not wait for it to.
    */
   private heir(live: readonly Id[]): Id | undefined {
-    return live.find((id) => this.canLead(id));
+    for (const id of live) if (this.canLead(id)) return id;
+    return undefined;
   }
 
   private canLead(id: Id): boolean {
@@ -1294,4 +1298,8 @@ function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
   const ins = e.members.filter((id) => !before.includes(id));
   if (outs.length !== 1 || ins.length !== 1 || ins[0]! < outs[0]!) return null;
   return { out: outs[0]!, in: ins[0]! };
+}
+
+function byId(a: Id, b: Id): number {
+  return a - b;
 }
