@@ -81,7 +81,7 @@ export class Player {
   private readonly slotFn = (id: Id): Id => this.slotOf(id);
   /** Old names of continued slots (the log's renames, and claims we heard): never a new member. */
   private formerNames = new Set<Id>();
-  /** Final words from voters whose last entry we do not hold yet (not persisted: the others repeat them). */
+  /** Final words from voters whose last entry we do not hold yet. */
   private lastWords = new Map<Id, Retirement>();
   /** The slot this ID claims, until a committed entry records it. */
   private was: Id = 0;
@@ -154,6 +154,7 @@ export class Player {
       this.was = p.was ?? 0;
       for (const r of p.retired ?? []) this.retired.set(r.id, r);
       for (const [n, o] of p.aliases ?? []) this.aliases.set(n, o);
+      for (const r of p.lastWords ?? []) this.lastWords.set(r.id, r);
       for (const o of this.aliases.values()) this.formerNames.add(o);
       for (let i = 1; i < this.log.length; i++) {
         const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
@@ -360,6 +361,7 @@ export class Player {
     if (this.was) p.was = this.was;
     if (this.retired.size > 0) p.retired = [...this.retired.values()];
     if (this.aliases.size > 0) p.aliases = [...this.aliases];
+    if (this.lastWords.size > 0) p.lastWords = [...this.lastWords.values()];
     return p;
   }
 
@@ -510,7 +512,8 @@ export class Player {
     const slot = this.slotOf(r.id);
     if (this.retired.has(slot) || !this.agreed().includes(slot)) return;
     if (r.index > this.log.length) {
-      // We may catch up later; until then it is only a word.
+      // We may catch up later; until then it is only a word, kept across a reload or a new ID.
+      if (!this.lastWords.has(slot)) this.books++;
       this.lastWords.set(slot, r);
       return;
     }

@@ -145,6 +145,8 @@ export interface Persisted {
   retired?: Retirement[];
   /** IDs that continue another voter slot: [new, old]. */
   aliases?: [Id, Id][];
+  /** Last words of voters whose final entry this player does not hold yet. */
+  lastWords?: Retirement[];
 }
 
 /** Things worth showing or logging that happened inside step()/tick(). */

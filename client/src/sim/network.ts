@@ -581,10 +581,13 @@ export class SimNetwork {
     if (live.length === 0) return [];
     // Voters that left while nobody could hear their last word are lost for good, like a crashed tab
     // that never returns: the room rightly waits for them (docs/protocol.md, "Leaving"), and says so.
-    const { waitingFor: waits, voters } = live[0]!.view();
+    // Judged from the best-informed view: a newcomer that never caught up may not know a slot's new name.
     const leftUnheard = (id: Id) => this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player;
+    const views = live.map((p) => p.view());
+    const informed = views.find((v) => v.waitingFor.length > 0 && v.waitingFor.every(leftUnheard));
+    const waits = informed?.waitingFor ?? [];
     // Every voter left for good: nobody is left who may decide, and the room has ended.
-    if ((waits.length > 0 && waits.every(leftUnheard)) || voters.length === 0) {
+    if (informed || views.some((v) => v.voters.length === 0)) {
       this.unheardLeaves++;
       this.waiting = true;
       this.note(`waits for voters that left unheard: ${waits}`);
