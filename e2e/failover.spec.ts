@@ -30,7 +30,8 @@ async function electedWithin(players: Player[], leader: number, t0: number): Pro
 // bounds prove the mechanism under CI load: the heartbeat detector, well before the session's grace
 // (3 s here) expires, and the goodbye, well before any timeout.
 const CRASH_BOUND_MS = 1.75 * timing.timeoutMs;
-const CLOSE_BOUND_MS = timing.timeoutMs / 2;
+// Well before one timeout, with room for a loaded 2-core machine (the speed itself is measured by the bench).
+const CLOSE_BOUND_MS = 0.75 * timing.timeoutMs;
 
 test('leader renderer crash: every tab elects the next lowest ID after about one timeout, by heartbeat', async ({
   browser,
@@ -51,11 +52,14 @@ test('leader renderer crash: every tab elects the next lowest ID after about one
     `renderer crash → leader 2 on every tab after ${took.join(', ')} ms (timeout ${timing.timeoutMs}, bound ${CRASH_BOUND_MS})`,
   );
   for (const ms of took) expect(ms).toBeLessThanOrEqual(CRASH_BOUND_MS);
+  // Suspected, or already gone: once the server expires it (3 s here), the leader commits its removal.
   for (const p of rest) {
-    await expect(p.page.locator('[data-testid="peer"][data-peer-id="1"]')).toHaveAttribute(
-      'data-state',
-      /suspected|offline/,
-    );
+    await expect
+      .poll(async () => {
+        const row = p.page.locator('[data-testid="peer"][data-peer-id="1"]');
+        return (await row.count()) === 0 ? 'gone' : await row.getAttribute('data-state');
+      })
+      .toMatch(/suspected|offline|gone/);
   }
 });
 
