@@ -55,10 +55,12 @@ test('leader renderer crash: every tab elects the next lowest ID after about one
   // Suspected, or already gone: once the server expires it (3 s here), the leader commits its removal.
   for (const p of rest) {
     await expect
-      .poll(async () => {
-        const row = p.page.locator('[data-testid="peer"][data-peer-id="1"]');
-        return (await row.count()) === 0 ? 'gone' : await row.getAttribute('data-state');
-      })
+      // One read, not count() then getAttribute(): the row can vanish between the two, and the second waits for it forever.
+      .poll(() =>
+        p.page
+          .locator('[data-testid="peer"][data-peer-id="1"]')
+          .evaluateAll((rows) => rows[0]?.getAttribute('data-state') ?? 'gone'),
+      )
       .toMatch(/suspected|offline|gone/);
   }
 });
