@@ -47,6 +47,15 @@ type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 const FIRST_MEMBERS: readonly Id[] = [1];
 /** A leaver sends each peer at most this many entries it lacks (validate.ts caps a message at 64). */
 const LEAVE_ENTRIES = 64;
+/**
+ * How far past ours a peer's term may be. Terms grow by one per candidacy, and only a side with a quorum
+ * runs, so an honest peer is never 65,536 elections ahead; a liar's bigger term is refused (termAllowed).
+ */
+export const TERM_STEP = 2 ** 16;
+/** The highest term we ever take: a candidacy must still be able to add one. */
+const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
+/** Misbehaviour reported as events per peer (the view counts all of it). */
+const LOGGED_STRIKES = 5;
 
 /**
  * One player's protocol as a pure state machine (after etcd-raft's Step/Tick/Ready): no clocks, timers or
@@ -85,6 +94,8 @@ export class Player {
   private lastWords = new Map<Id, Retirement>();
   /** The slot this ID claims, until a committed entry records it. */
   private was: Id = 0;
+  /** Every earlier name of this tab (its `was` chain): the log may name the slot by any of them. */
+  private ownNames = new Set<Id>();
   /** Woken from a freeze: no candidacy before this tick (the idea of Raft's PreVote). */
   private quietUntil = 0;
   /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
@@ -93,6 +104,12 @@ export class Player {
   private persistedKey = '';
   private left = false;
   private leftUntil = 0;
+  /** IDs the room's owner removed (the server says so): never heard and never a member again. */
+  private expelled = new Set<Id>();
+  /** IDs that say they continue a slot we still hear: neither that slot nor a new member yet. */
+  private claims = new Set<Id>();
+  /** Sync requests per peer not yet answered: a history is taken only as such an answer. */
+  private asked = new Map<Id, number>();
 
   private role: Role = 'follower';
   private leader: Id = 0;
@@ -127,6 +144,9 @@ export class Player {
   /** Each follower's Done, as the stage it is done with (so a Done never outlives its stage). */
   private doneAt = new Map<Id, number>();
   private catchUpTo = 0;
+  /** The promise whose log a new leader takes (its last hash, and who holds it). */
+  private catchUpHash = GENESIS;
+  private catchUpFrom: Id = 0;
   private reproposal: Entry | null = null;
   private proposal: Proposal | null = null;
   private acks = new Set<Id>();
@@ -145,7 +165,7 @@ export class Player {
     this.roster = { version: -1, members: [] };
     const p = opts.persisted;
     if (p) {
-      this.term = p.term;
+      this.term = Math.min(p.term, MAX_TERM);
       this.promised = p.promised;
       this.done = p.done;
       this.log = validLog(p.history);
@@ -162,6 +182,8 @@ export class Player {
       }
     }
     if (opts.was) {
+      this.ownNames.add(opts.was);
+      if (p?.was) this.ownNames.add(p.was);
       // The old ID is the slot, unless it was itself still claiming one that our log says votes.
       const agreed = this.agreed();
       this.was = !agreed.includes(opts.was) && p?.was && agreed.includes(p.was) ? p.was : opts.was;
@@ -194,11 +216,16 @@ export class Player {
 
   step(from: Id, msg: Message): void {
     if (this.left || from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
+    if (this.expelled.has(from)) return;
     if ((msg.t === 'hb' || msg.t === 'leave') && msg.was) this.learnAlias(from, msg.was);
     // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state).
     if (!this.members.has(from)) return;
     const peer = this.peer(from);
     peer.heard = this.now;
+    if ('term' in msg && !this.termAllowed(from, msg.term, peer)) {
+      this.settle();
+      return;
+    }
     if (msg.t === 'bye') {
       peer.bye = true;
       peer.byeAt = this.now;
@@ -209,7 +236,7 @@ export class Player {
     }
     switch (msg.t) {
       case 'hb':
-        for (const r of msg.retired ?? []) this.noteRetirement(r);
+        if (this.trusts(from)) for (const r of msg.retired ?? []) this.noteRetirement(r);
         this.onHeartbeat(from, msg, peer);
         break;
       case 'election':
@@ -242,10 +269,18 @@ export class Player {
       case 'sync':
         this.sendHistory(from, msg.index, msg.hash);
         break;
-      case 'history':
+      case 'history': {
+        const n = this.asked.get(from) ?? 0;
+        if (n === 0) {
+          this.strike(from, 'sent a history we did not ask for');
+          break;
+        }
+        if (n > 1) this.asked.set(from, n - 1);
+        else this.asked.delete(from);
         this.onHistory(from, msg.entries);
         this.lastSync = NEVER;
         break;
+      }
       case 'bye':
         if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
         break;
@@ -257,6 +292,25 @@ export class Player {
         break;
     }
     this.settle();
+  }
+
+  /**
+   * The room's owner removed `id`: the server closed its session and bars it. From now on it is not heard,
+   * and the leader commits its removal. A leader or candidate starts over, so nothing it was told by the
+   * removed player (a promise, an index to catch up to) holds it back.
+   */
+  expel(id: Id): void {
+    if (id === this.self || this.expelled.has(id) || !Number.isSafeInteger(id) || id <= 0) return;
+    this.expelled.add(id);
+    this.events.push({ kind: 'expelled', peer: id });
+    if (this.role !== 'follower') this.stepDown();
+    this.refreshMembers();
+    if (this.now > 0) this.settle();
+  }
+
+  /** The driver dropped a frame from `from` that failed validation: it counts against that peer. */
+  invalid(from: Id, reason: string): void {
+    if (this.members.has(from) && from !== this.self) this.strike(from, reason);
   }
 
   /** The server's roster: whom to talk to, and whom the leader should add or drop. Never a vote. */
@@ -480,9 +534,12 @@ export class Player {
   private refreshMembers(): void {
     const m = new Set(this.rosterIds);
     for (const slot of this.voters()) m.add(this.holderOf(slot));
+    for (const id of this.expelled) m.delete(id);
     m.add(this.self);
     this.members = m;
     for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
+    for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
+    for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
     for (const id of [...this.wasLive]) if (!m.has(id)) this.wasLive.delete(id);
     if (this.leader !== 0 && !m.has(this.leader)) this.leader = 0;
   }
@@ -493,6 +550,18 @@ export class Player {
    */
   private learnAlias(from: Id, was: Id): void {
     if (this.aliases.has(from) || was >= from) return;
+    if (this.slotOf(was) === this.slotOf(this.self)) {
+      this.strike(from, `claimed to continue player ${was}, which is us`);
+      return;
+    }
+    // A slot we (or our leader) still hear from is taken: only a name that went quiet continues under a new one.
+    const old = this.peers.get(was);
+    if (old && this.now - Math.max(old.heard, old.vouched) < 3 * this.timing.heartbeatTicks) {
+      // Asked again with its next heartbeat; meanwhile it is not a newcomer either.
+      this.claims.add(from);
+      return;
+    }
+    this.claims.delete(from);
     const slot = this.slotOf(was);
     if (!this.agreed().includes(slot) || this.retired.has(slot)) return;
     if (this.holderOf(slot) > from) return;
@@ -517,7 +586,7 @@ export class Player {
       this.lastWords.set(slot, r);
       return;
     }
-    if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash) return;
+    if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash || r.term > this.term + TERM_STEP) return;
     this.lastWords.delete(slot);
     this.retired.set(slot, { ...r, id: slot });
     this.books++;
@@ -527,8 +596,11 @@ export class Player {
   }
 
   private onLeave(from: Id, msg: Extract<Message, { t: 'leave' }>): void {
-    for (const e of msg.entries) if (e.index === this.log.length + 1) this.apply(e);
-    for (const r of msg.retired ?? []) this.noteRetirement(r);
+    // Entries and others' retirements are taken from our leader only: anyone else's word is its own.
+    if (this.trusts(from)) {
+      for (const e of msg.entries) if (e.index === this.log.length + 1) this.applyFrom(from, e);
+      for (const r of msg.retired ?? []) this.noteRetirement(r);
+    }
     this.noteRetirement({
       id: from,
       term: msg.term,
@@ -601,6 +673,15 @@ export class Player {
     if (id === this.self) return this.initialized;
     if (this.formerNames.has(id)) return false;
     return this.voters().includes(this.slotOf(id)) || this.peers.get(id)?.init === true;
+  }
+
+  /** A live member below `from` (other than us, who run ourselves) that may lead, and is not `from`'s own old name. */
+  private outranked(from: Id): boolean {
+    for (const id of this.liveMembers()) {
+      if (id >= from) return false;
+      if (id !== this.self && this.canLead(id) && this.slotOf(id) !== this.slotOf(from)) return true;
+    }
+    return false;
   }
 
   private leaderAlive(): boolean {
@@ -831,6 +912,13 @@ export class Player {
    */
   private tryAcceptCoordinator(from: Id, term: number, established: boolean): boolean {
     if (term < this.term || !this.members.has(from)) return false;
+    // Nobody follows a claim past a lower ID it still hears that could lead: a liar cannot seize a room
+    // its lowest player leads. (That player either leads, or runs itself once it sees a quorum.)
+    if (this.outranked(from)) {
+      // Its term is still news (a leader with a quorum holds it): our own candidacy must run above it.
+      if (established && term > this.term) this.adoptTerm(term, 0);
+      return false;
+    }
     if (term === this.term && this.promised === from) {
       if (this.role === 'follower') {
         this.setLeader(from);
@@ -903,21 +991,33 @@ export class Player {
     if (this.role !== 'candidate') return;
     // Only agreed voters' promises count (isQuorum), so newcomers can never outvote what the voters know.
     // The agreed membership is the one after the furthest entry any promise reports.
+    // Furthest means the highest stage, then the longest log: the same as the longest while all logs are
+    // prefixes of one (always, among honest players), and the one no honest player has to step back from
+    // when a liar forked them.
     let agreed = this.agreed();
     let furthest = this.log.length;
-    for (const p of this.promises.values()) {
-      if (p.index > furthest && p.last) {
-        furthest = p.index;
-        agreed = p.last.members;
-      }
+    let stage = this.stage;
+    let holder: Id = this.self;
+    let hash = tipHash(this.log);
+    for (const [id, p] of this.promises) {
+      if (!p.last || p.stage < stage || (p.stage === stage && p.index <= furthest)) continue;
+      furthest = p.index;
+      stage = p.stage;
+      agreed = p.last.members;
+      holder = id;
+      hash = p.last.hash;
     }
-    if (!this.isQuorum(this.promises.keys(), agreed)) return;
+    // Under ours too: a promise's claim of a newer membership is one player's word.
+    if (!this.isQuorum(this.promises.keys(), agreed) || !this.isQuorum(this.promises.keys(), this.agreed()))
+      return;
     this.setRole('leader');
     this.setLeader(this.self);
     this.tally = null;
     // Phase 1 is complete: learn the furthest committed stage and the highest-ballot accepted value.
     const target = furthest;
     this.catchUpTo = target;
+    this.catchUpHash = hash;
+    this.catchUpFrom = holder;
     // Voters that left for good count as promises frozen at their last word.
     let best: Proposal | null = null;
     const finals = [...this.retired.values()].map((r) => r.accepted);
@@ -926,14 +1026,7 @@ export class Player {
     }
     this.reproposal = best ? best.entry : null;
     for (const [id, p] of this.promises) if (id !== this.self) this.noteDone(id, p.stage, p.done);
-    if (target > this.log.length) {
-      for (const [id, p] of this.promises) {
-        if (p.index === target && id !== this.self) {
-          this.requestSync(id);
-          break;
-        }
-      }
-    }
+    if (holder !== this.self) this.requestSync(holder);
     this.heartbeat();
   }
 
@@ -977,7 +1070,16 @@ export class Player {
     if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
       this.noteDone(from, msg.stage, msg.done);
     }
-    if (msg.index > this.log.length) this.requestSync(from);
+    if (this.role === 'leader' && msg.stage > this.stage && msg.term <= this.term && this.caughtUp()) {
+      // A player ahead of its leader holds stages our log lacks (only a liar's fork does that): as a new
+      // leader would (maybeWin), we take the log with the highest stage, so no honest player steps back.
+      this.catchUpTo = msg.index;
+      this.catchUpHash = msg.hash;
+      this.catchUpFrom = from;
+      this.lastSync = NEVER;
+    }
+    if (msg.index > this.log.length || (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp()))
+      this.requestSync(from);
     else if (claims && msg.term >= this.term && msg.index > 0 && this.log[msg.index - 1]?.hash !== msg.hash) {
       // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
       this.requestSync(from);
@@ -1007,44 +1109,58 @@ export class Player {
   private requestSync(from: Id): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
+    this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
     this.send(from, { t: 'sync', index: this.log.length, hash: tipHash(this.log) });
   }
 
   /**
-   * Committed entries are facts, so anyone may serve them, but only onto the asker's chain. An asker whose
-   * last entry is not ours has forked: it gets our log from the start, and resets to it only if we are
-   * its established leader (onHistory).
+   * Committed entries are facts, so anyone may serve them, but only onto the asker's chain; an asker that
+   * forked gets what lets it find where (onHistory decides whether to take it).
    */
   private sendHistory(to: Id, have: number, hash: string): void {
-    if (have < 0 || have > this.log.length) return;
-    const mine = this.log[have - 1]?.hash ?? GENESIS;
-    // A mismatch at the asker's tip: send the chunk that ends there, so it finds where the logs part.
-    const from = mine === hash ? have : Math.max(0, have - HISTORY_CHUNK);
+    if (have < 0) return;
+    const at = Math.min(have, this.log.length);
+    const same = have <= this.log.length && (this.log[at - 1]?.hash ?? GENESIS) === hash;
+    // A mismatch at the asker's tip (or a longer log than ours): the chunk that ends there, so it finds
+    // where the logs part, and the chunk after it, so it can tell whether ours passes its stage.
+    const from = same ? at : Math.max(0, at - HISTORY_CHUNK);
     if (from >= this.log.length) return;
-    this.send(to, { t: 'history', entries: this.log.slice(from, from + HISTORY_CHUNK) });
+    const n = same ? HISTORY_CHUNK : at - from + HISTORY_CHUNK;
+    this.send(to, { t: 'history', entries: this.log.slice(from, from + n) });
   }
 
   /**
-   * Entries that chain onto our log apply. One that disagrees with an entry we hold means one of the two
-   * logs forked; only our established leader's log wins (it holds a quorum's), and then we cut ours back
-   * to where they agree and take the room's.
+   * Entries that chain onto our log apply. One that disagrees with an entry we hold means a log forked
+   * (only a liar forks one). The log we take instead comes from our live leader, or for a new leader from
+   * the promise it catches up from, and never takes our stage back: a log behind ours waits until it
+   * passes us, so a liar that fed some players stages the room never agreed cannot make them regress.
    */
   private onHistory(from: Id, entries: Entry[]): void {
-    for (const e of entries) {
-      if (e.index <= this.log.length) {
-        if (this.log[e.index - 1]!.hash === e.hash) continue;
-        const authority = from === this.leader && this.role === 'follower' && this.leaderAlive();
-        if (!authority) return;
-        // Cut back to where the leader's entry chains; a fork further back costs another round (sync).
-        const keep = chains(this.log[e.index - 2]?.hash ?? GENESIS, e.index - 1, e)
-          ? e.index - 1
-          : Math.max(0, e.index - 1 - HISTORY_CHUNK);
-        this.events.push({ kind: 'forked', index: keep + 1, leader: from });
-        this.log.length = keep;
-        if (this.accepted && this.accepted.entry.index > this.log.length + 1) this.accepted = null;
-        if (keep < e.index - 1) return;
+    const conflict = entries.find((e) => e.index <= this.log.length && this.log[e.index - 1]!.hash !== e.hash);
+    if (conflict) {
+      const authority =
+        (this.role === 'follower' && from === this.leader && this.leaderAlive()) ||
+        (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp());
+      if (!authority) return;
+      const at = conflict.index;
+      // Where the sender's entries chain onto ours; a fork further back costs another round (sync).
+      if (!chains(this.log[at - 2]?.hash ?? GENESIS, at - 1, conflict)) {
+        const back = Math.max(0, at - 1 - HISTORY_CHUNK);
+        this.send(from, { t: 'sync', index: back, hash: this.log[back - 1]?.hash ?? GENESIS });
+        this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
+        return;
       }
-      if (e.index !== this.log.length + 1 || !this.apply(e)) return;
+      const theirs = entries.filter((e) => e.index >= at);
+      if (reach(this.log[at - 2], theirs, this.lastStage) < this.stage) return;
+      this.events.push({ kind: 'forked', index: at, leader: from });
+      this.log.length = at - 1;
+      this.proposal = null;
+      this.acks.clear();
+      if (this.accepted && this.accepted.entry.index > this.log.length + 1) this.accepted = null;
+    }
+    for (const e of entries) {
+      if (e.index <= this.log.length) continue;
+      if (e.index !== this.log.length + 1 || !this.applyFrom(from, e)) return;
     }
   }
 
@@ -1071,9 +1187,11 @@ export class Player {
   }
 
   private maybePropose(): void {
-    if (this.role !== 'leader' || this.proposal || this.log.length < this.catchUpTo) return;
+    if (this.role !== 'leader' || this.proposal || !this.caughtUp()) return;
     let entry = this.reproposal;
-    if (entry && entry.index !== this.log.length + 1) entry = null;
+    // A value some promise accepted is proposed again only if it still extends our log by the rules (a
+    // liar's accepted value, reported by an honest player that took it, would stall the room forever).
+    if (entry && (!chains(tipHash(this.log), this.log.length, entry) || !this.lawful(entry))) entry = null;
     this.reproposal = null;
     const live = this.liveMembers();
     const agreed = this.agreed();
@@ -1095,6 +1213,13 @@ export class Player {
     for (const id of this.members)
       if (id !== this.self) this.send(id, { t: 'accept', term: this.term, entry });
     this.maybeCommit();
+  }
+
+  /** A new leader holds the furthest log its promises reported (maybeWin) before it proposes. */
+  private caughtUp(): boolean {
+    if (this.catchUpTo === 0) return true;
+    if (this.log.length < this.catchUpTo) return false;
+    return (this.log[this.catchUpTo - 1]?.hash ?? GENESIS) === this.catchUpHash;
   }
 
   /** The advance, once every live member is done. */
@@ -1119,8 +1244,10 @@ export class Player {
   private nextMembership(live: Id[], agreed: readonly Id[]): Entry | null {
     const liveSet = new Set(live);
     let next: Id[] | null = null;
+    const expelled = agreed.find((slot) => this.expelled.has(slot) || this.expelled.has(this.holderOf(slot)));
+    if (expelled !== undefined) next = agreed.filter((id) => id !== expelled);
     const retired = agreed.find((slot) => this.retired.has(slot));
-    if (retired !== undefined) next = agreed.filter((id) => id !== retired);
+    if (!next && retired !== undefined) next = agreed.filter((id) => id !== retired);
     const renamed = agreed.find((slot) => liveSet.has(this.holderOf(slot)) && this.holderOf(slot) !== slot);
     if (!next && renamed !== undefined)
       next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
@@ -1134,6 +1261,7 @@ export class Player {
         (id) =>
           !slots.has(id) &&
           !this.formerNames.has(id) &&
+          !this.claims.has(id) &&
           this.rosterIds.has(id) &&
           !agreed.includes(this.slotOf(id)) &&
           (id === this.self ? this.initialized : this.peers.get(id)?.init === true),
@@ -1157,13 +1285,15 @@ export class Player {
       this.reject(from);
       return;
     }
-    // Only a leader with a quorum of promises proposes, so this is an established claim.
-    if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
-    else this.setLeader(from);
+    if (!this.follow(from, term)) return;
     if (entry.index === this.log.length + 1) {
       // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
       if (!chains(tipHash(this.log), this.log.length, entry)) {
         this.requestSync(from);
+        return;
+      }
+      if (!this.lawful(entry)) {
+        this.strike(from, `proposed an entry the rules forbid (${describe(entry)})`);
         return;
       }
       this.accepted = { ballot: term, entry };
@@ -1198,8 +1328,8 @@ export class Player {
       this.reject(from);
       return;
     }
-    if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
-    if (entry.index === this.log.length + 1 && this.apply(entry)) return;
+    if (!this.follow(from, term)) return;
+    if (entry.index === this.log.length + 1 && this.applyFrom(from, entry)) return;
     if (entry.index > this.log.length || this.log[entry.index - 1]?.hash !== entry.hash)
       this.requestSync(from);
   }
@@ -1251,6 +1381,11 @@ export class Player {
       if (this.was && agreed.has(this.self)) {
         this.was = 0;
         this.aliases.delete(this.self);
+      } else if (this.was) {
+        // Catching up through memberships older than our slot's name must not drop our own claim to it,
+        // and the log may have come to name the slot by another of our earlier names.
+        if (!agreed.has(this.was)) for (const n of this.ownNames) if (agreed.has(n)) this.was = n;
+        this.aliases.set(this.self, this.was);
       }
       this.refreshMembers();
       this.events.push({ kind: 'members', members: entry.members });
@@ -1258,19 +1393,56 @@ export class Player {
     return true;
   }
 
-  /** A stage entry moves one stage up to at most the last; a members entry changes one voter or renames one. */
   private lawful(e: Entry): boolean {
-    const prev = this.stage;
-    if (e.kind === 'stage') return e.stage === prev + 1 && e.stage <= this.lastStage;
-    if (e.stage !== prev) return false;
-    const before = this.agreed();
-    const added = e.members.filter((id) => !before.includes(id)).length;
-    const removed = before.filter((id) => !e.members.includes(id)).length;
-    if (added + removed === 1) return true;
-    // A new name for a slot: the same acceptor under a higher ID (IDs only grow).
-    const inID = e.members.find((id) => !before.includes(id))!;
-    const outID = before.find((id) => !e.members.includes(id))!;
-    return added === 1 && removed === 1 && inID > outID;
+    return lawfulAfter(this.log[this.log.length - 1], e, this.lastStage);
+  }
+
+  /**
+   * An ACCEPT or ADVANCE counts only from the leader we follow in its term. Only a leader with a quorum
+   * of promises proposes, so from a higher term (or with no live leader of ours) it is an established
+   * claim, taken as a heartbeat's would be; from anyone else in our term it waits for that claim.
+   */
+  private follow(from: Id, term: number): boolean {
+    if (term > this.term || (this.promised !== from && !this.leaderAlive()))
+      this.tryAcceptCoordinator(from, term, true);
+    else if (this.promised === from && this.role === 'follower') this.setLeader(from);
+    return this.role === 'follower' && this.leader === from && this.term === term;
+  }
+
+  /** Our live leader, the only peer whose word about others (retirements, entries in a leave) we take. */
+  private trusts(from: Id): boolean {
+    return this.role === 'follower' && from === this.leader && this.leaderAlive();
+  }
+
+  /** Applies a committed entry a peer sent; one that chains onto our log but breaks the rules is a lie. */
+  private applyFrom(from: Id, entry: Entry): boolean {
+    if (this.apply(entry)) return true;
+    if (chains(tipHash(this.log), this.log.length, entry))
+      this.strike(from, `sent an entry the rules forbid (${describe(entry)})`);
+    return false;
+  }
+
+  /**
+   * A term from a peer may pass ours by at most TERM_STEP. Past that it is a lie, counted and not acted on,
+   * but it still lifts ours by one step, at most once a heartbeat per peer: a player back from a very long
+   * partition climbs to the room's term in a few beats, while a liar needs 2^37 beats (over a thousand
+   * years) to exhaust the safe integers, and a term always stays one a candidacy can increment.
+   */
+  private termAllowed(from: Id, term: number, peer: PeerState): boolean {
+    if (term <= this.term + TERM_STEP) return true;
+    this.strike(from, `claimed term ${term}, more than ${TERM_STEP} past ours (${this.term})`);
+    if (this.now - peer.raisedAt >= this.timing.heartbeatTicks && this.term + TERM_STEP <= MAX_TERM) {
+      peer.raisedAt = this.now;
+      this.adoptTerm(this.term + TERM_STEP, 0);
+    }
+    return false;
+  }
+
+  /** `from` sent something the protocol never sends: counted, shown, and the first few logged. */
+  private strike(from: Id, reason: string): void {
+    const p = this.peer(from);
+    p.strikes++;
+    if (p.strikes <= LOGGED_STRIKES) this.events.push({ kind: 'misbehaved', peer: from, reason, count: p.strikes });
   }
 
   /** Fences a stale leader or candidate: it learns our term and steps down. */
@@ -1294,6 +1466,31 @@ function validLog(history: readonly Entry[]): Entry[] {
   return out;
 }
 
+/** A stage entry moves one stage up to at most the last; a members entry changes one voter or renames one. */
+function lawfulAfter(prev: Entry | undefined, e: Entry, lastStage: number): boolean {
+  const stage = prev?.stage ?? 0;
+  if (e.kind === 'stage') return e.stage === stage + 1 && e.stage <= lastStage;
+  if (e.stage !== stage) return false;
+  const before = prev?.members ?? FIRST_MEMBERS;
+  const added = e.members.filter((id) => !before.includes(id)).length;
+  const removed = before.filter((id) => !e.members.includes(id)).length;
+  if (added + removed === 1) return true;
+  // A new name for a slot: the same acceptor under a higher ID (IDs only grow).
+  const inID = e.members.find((id) => !before.includes(id))!;
+  const outID = before.find((id) => !e.members.includes(id))!;
+  return added === 1 && removed === 1 && inID > outID;
+}
+
+/** The stage a log ending in `prev` reaches by applying `entries` in order, as far as they chain and keep the rules. */
+function reach(prev: Entry | undefined, entries: readonly Entry[], lastStage: number): number {
+  let last = prev;
+  for (const e of entries) {
+    if (!chains(last?.hash ?? GENESIS, last?.index ?? 0, e) || !lawfulAfter(last, e, lastStage)) break;
+    last = e;
+  }
+  return last?.stage ?? 0;
+}
+
 /** The slot a members entry renames (one ID out, a higher one in), if it is a rename. */
 function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
   if (e.kind !== 'members') return null;
@@ -1301,6 +1498,12 @@ function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
   const ins = e.members.filter((id) => !before.includes(id));
   if (outs.length !== 1 || ins.length !== 1 || ins[0]! < outs[0]!) return null;
   return { out: outs[0]!, in: ins[0]! };
+}
+
+function describe(e: Entry): string {
+  return e.kind === 'stage'
+    ? `entry ${e.index}: stage ${e.stage}`
+    : `entry ${e.index}: members ${e.members.join(', ')}`;
 }
 
 function byId(a: Id, b: Id): number {

@@ -196,6 +196,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     for (const i of [0, 1, 2]) expect(w.view(i).voters).toEqual([1, 2, 4]);
     // One rename, not a removal and an addition: the slot kept its state.
     const lines = w.tabs[0]!.store.getState().log.map((l) => l.text);
+    if (!lines.includes('player 3 is back as 4')) console.log(lines.join('\n'));
     expect(lines).toContain('player 3 is back as 4');
     expect(lines.filter((t) => t.startsWith('agreed members are'))).toEqual([
       'agreed members are 1, 2',

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { leaderCrashes } from './scenarios.ts';
 import { runSchedule } from './schedule.ts';
 
-/** `npm run simulate -- --schedules N [--seed S] [--peers 2-9] [--workers W] [--verbose]` */
+/** `npm run simulate -- --schedules N [--seed S] [--peers 2-9] [--workers W] [--hostile] [--transcript]` */
 interface Args {
   schedules: number;
   seed: number;
@@ -11,11 +11,12 @@ interface Args {
   maxPeers: number;
   workers: number;
   transcript: boolean;
+  hostile: boolean;
 }
 
 function usage(why: string): never {
   console.error(
-    `simulate: ${why}\nusage: npm run simulate -- --schedules N [--seed S] [--peers A-B] [--workers W] [--transcript]`,
+    `simulate: ${why}\nusage: npm run simulate -- --schedules N [--seed S] [--peers A-B] [--workers W] [--hostile] [--transcript]`,
   );
   process.exit(2);
 }
@@ -28,6 +29,7 @@ function parseArgs(argv: string[]): Args {
     maxPeers: 9,
     workers: 0,
     transcript: false,
+    hostile: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -41,6 +43,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--seed') a.seed = int();
     else if (k === '--workers') a.workers = int();
     else if (k === '--transcript') a.transcript = true;
+    else if (k === '--hostile') a.hostile = true;
     else if (k === '--peers') {
       const m = /^(\d+)(?:-(\d+))?$/.exec(v ?? '');
       if (!m) usage('--peers takes N or A-B');
@@ -63,6 +66,7 @@ interface Chunk {
 interface Outcome {
   seed: number;
   violations: string[];
+  unconverged: string[];
   peers: number;
   messages: number;
   ticks: number;
@@ -73,8 +77,15 @@ function runChunk({ from, to, args }: Chunk): Outcome[] {
   const out: Outcome[] = [];
   for (let i = from; i < to; i++) {
     const seed = (args.seed + i) >>> 0;
-    const r = runSchedule({ seed, minPeers: args.minPeers, maxPeers: args.maxPeers });
-    out.push({ seed, violations: r.violations, peers: r.peers, messages: r.messages, ticks: r.ticks });
+    const r = runSchedule({ seed, minPeers: args.minPeers, maxPeers: args.maxPeers, hostile: args.hostile });
+    out.push({
+      seed,
+      violations: r.violations,
+      unconverged: r.unconverged,
+      peers: r.peers,
+      messages: r.messages,
+      ticks: r.ticks,
+    });
   }
   return out;
 }
@@ -94,6 +105,7 @@ async function main(): Promise<void> {
       minPeers: args.minPeers,
       maxPeers: args.maxPeers,
       transcript: true,
+      hostile: args.hostile,
     });
     console.log(r.transcript.join('\n'));
     console.log(`schedules: 1, violations: ${r.violations.length}, seed: ${args.seed}`);
@@ -127,7 +139,7 @@ async function main(): Promise<void> {
       `FAIL seed ${f.seed} (${f.peers} peers): ${f.violations[0]}${f.violations.length > 1 ? ` (+${f.violations.length - 1} more)` : ''}`,
     );
     console.log(
-      `  replay: npm run simulate -- --schedules 1 --seed ${f.seed} --peers ${f.peers} --transcript`,
+      `  replay: npm run simulate -- --schedules 1 --seed ${f.seed} --peers ${f.peers}${args.hostile ? ' --hostile' : ''} --transcript`,
     );
   }
   const msgs = results.reduce((s, r) => s + r.messages, 0);
@@ -139,6 +151,12 @@ async function main(): Promise<void> {
     console.log(
       `leader crash at N=${n}: ${e.electionMessages} election messages (ELECTION, ANSWER, COORDINATOR, REPORT, REJECT), new leader after ${e.failoverTicks} ticks (timeout ${e.net.timing.timeoutTicks})`,
     );
+  }
+  if (args.hostile) {
+    const stuck = results.filter((r) => r.unconverged.length > 0);
+    for (const f of stuck)
+      console.log(`UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}`);
+    console.log(`hostile: ${stuck.length} of ${results.length} did not converge after the liar's removal`);
   }
   console.log(`schedules: ${results.length}, violations: ${failed.length}, seed: ${args.seed}`);
   process.exit(failed.length ? 1 : 0);

@@ -1,5 +1,6 @@
 import {
   type CoreEvent,
+  parseMessage,
   type Entry,
   type Id,
   type Message,
@@ -10,6 +11,7 @@ import {
   seededRng,
   type Timing,
 } from '../core/index.ts';
+import { lie } from './liar.ts';
 
 /** A deterministic network of players, in the spirit of etcd-raft's test `network` (drop, cut, isolate). */
 
@@ -23,6 +25,11 @@ export interface SimOptions {
   transcript?: boolean;
   /** Message types left out of the transcript. */
   quiet?: MessageType[];
+  /**
+   * A run with a liar (`turnLiar`): the checks become the ones a liar cannot break, over the honest players:
+   * no stage past the last, none skipped or taken back, terms that can still grow, and no exception.
+   */
+  hostile?: boolean;
 }
 
 export const SIM_TIMING: Timing = { heartbeatTicks: 3, timeoutTicks: 12, answerTicks: 3 };
@@ -85,7 +92,15 @@ export class SimNetwork {
   private proposed = new Set<string>();
   readonly violations: string[] = [];
 
+  readonly hostile: boolean;
+  /** Players that lie from now on, and the ones the room's owner removed. */
+  private liars = new Set<Id>();
+  private expelled = new Set<Id>();
+  /** Chance per tick that a liar sends a lie. */
+  lieRate = 0.5;
+
   constructor(opts: SimOptions) {
+    this.hostile = opts.hostile ?? false;
     this.timing = opts.timing ?? SIM_TIMING;
     this.graceTicks = opts.graceTicks ?? 5 * this.timing.timeoutTicks;
     this.lastStage = opts.lastStage ?? Number.POSITIVE_INFINITY;
@@ -244,9 +259,34 @@ export class SimNetwork {
     n.gone = true;
     const id = this.join(state, old);
     this.seen.set(id, this.seen.get(old) ?? 0);
+    this.maxStage.set(id, this.maxStage.get(old) ?? 0);
     const clicks = this.clicked.get(old);
     if (clicks) this.clicked.set(id, new Set(clicks));
     return id;
+  }
+
+  /** From now on `id` lies: random well-formed lies on top of what its honest code sends. */
+  turnLiar(id: Id): void {
+    if (!this.nodes.get(id)?.player) return;
+    this.liars.add(id);
+    this.note(`liar ${id}`);
+  }
+
+  isLiar(id: Id): boolean {
+    return this.liars.has(id);
+  }
+
+  /** The owner removes `id`: the server ends its session and bars it, and the roster tells everyone. */
+  expel(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    this.expelled.add(id);
+    n.player = null;
+    n.storage = null;
+    n.gone = true;
+    this.sessions.delete(id);
+    this.pushRoster();
+    this.note(`expel ${id}`);
   }
 
   click(id: Id, done: boolean): void {
@@ -273,6 +313,7 @@ export class SimNetwork {
       lastStage: this.lastStage,
       ...(was ? { was } : {}),
     });
+    for (const x of this.expelled) n.player.expel(x);
     this.drain(n);
   }
 
@@ -349,15 +390,19 @@ export class SimNetwork {
       for (const id of rosters) {
         const n = this.nodes.get(id);
         if (n?.player && !n.offline) {
-          n.player.setRoster(r);
+          this.guard(n.id, () => {
+            n.player!.setRoster(r);
+            for (const x of this.expelled) n.player!.expel(x);
+          });
           this.drain(n);
         }
       }
     }
     for (const n of [...this.nodes.values()]) {
       if (!n.player || n.frozen) continue;
-      n.player.tick();
+      this.guard(n.id, () => n.player!.tick());
       this.drain(n);
+      if (this.liars.has(n.id) && this.rng.next() < this.lieRate) this.sendLie(n);
       if (n.leaving !== undefined && this.now >= n.leaving) n.player = null;
     }
     let expired = false;
@@ -395,8 +440,39 @@ export class SimNetwork {
       return;
     }
     if (this.recording && !this.quiet.has(m.msg.t)) this.note(`${m.from}->${m.to} ${show(m.msg)}`);
-    n.player.step(m.from, m.msg);
+    // What the driver does with a frame: validate, then step (or count the malformed one against its sender).
+    // (Honest runs skip the validator: they send nothing it would refuse, and it costs a third of the run.)
+    const parsed = this.hostile ? parseMessage(m.msg) : { ok: true as const, msg: m.msg };
+    this.guard(n.id, () => {
+      if (parsed.ok) n.player!.step(m.from, parsed.msg);
+      else n.player!.invalid(m.from, parsed.error);
+    });
     this.drain(n);
+  }
+
+  /** An exception in an honest player is a violation in every run, hostile or not. */
+  private guard(id: Id, f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.violate(`${id} threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private sendLie(n: Node): void {
+    const targets = [...this.nodes.values()].filter((x) => x.player && x.id !== n.id && !this.liars.has(x.id));
+    if (targets.length === 0) return;
+    const members = [...this.sessions.keys()].sort((a, b) => a - b);
+    for (let i = 0, k = 1 + Math.floor(this.rng.next() * 3); i < k; i++) {
+      const to = targets[Math.floor(this.rng.next() * targets.length)]!;
+      const msg = lie(this.rng, n.id, to.player!, members);
+      this.counts.set(msg.t, (this.counts.get(msg.t) ?? 0) + 1);
+      const at = this.now + this.delay();
+      const list = this.queue.get(at);
+      const m = { from: n.id, to: to.id, msg };
+      if (list) list.push(m);
+      else this.queue.set(at, [m]);
+    }
   }
 
   private drain(n: Node): void {
@@ -430,7 +506,9 @@ export class SimNetwork {
 
   private onEvent(id: Id, ev: CoreEvent): void {
     if (this.recording && ev.kind !== 'suspect' && ev.kind !== 'alive') this.note(`${id} ${showEvent(ev)}`);
-    if (ev.kind === 'forked') this.violate(`${id} found its log forked at entry ${ev.index}`);
+    if (this.liars.has(id)) return;
+    // A liar can feed two players different entries; what it must not do is take a stage back (check).
+    if (ev.kind === 'forked' && !this.hostile) this.violate(`${id} found its log forked at entry ${ev.index}`);
     if (ev.kind === 'propose') {
       const { entry, live, voters } = ev;
       this.proposed.add(JSON.stringify(entry));
@@ -445,13 +523,18 @@ export class SimNetwork {
       if (entry.done.join() !== live.join())
         this.violate(`${id} proposed done=${entry.done} but live=${live}`);
       for (const d of entry.done) {
-        if (!this.clicked.get(d)?.has(k))
+        if (!this.clicked.get(d)?.has(k) && !this.liars.has(d))
           this.violate(`${id} counted a Done from ${d} for stage ${k} never clicked`);
       }
     }
   }
 
   private check(id: Id, p: Player): void {
+    if (this.liars.has(id)) return;
+    if (this.hostile) {
+      this.checkHonest(id, p);
+      return;
+    }
     if (p.currentRole === 'leader') {
       const had = this.leaderOfTerm.get(p.currentTerm);
       if (had === undefined) this.leaderOfTerm.set(p.currentTerm, id);
@@ -477,6 +560,24 @@ export class SimNetwork {
     if (h.length < this.checkedUpTo(id))
       this.violate(`${id} went back from stage ${this.checkedUpTo(id)} to ${h.length}`);
     this.seen.set(id, h.length);
+  }
+
+  /** What no liar can do to an honest player: skip or go past a stage, take one back, or wedge its term. */
+  private checkHonest(id: Id, p: Player): void {
+    const h = p.entries;
+    for (let i = 0; i < h.length; i++) {
+      const prev = i > 0 ? h[i - 1]!.stage : 0;
+      const e = h[i]!;
+      if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0) || e.index !== i + 1)
+        this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry at ${e.index}`);
+    }
+    if (p.stage > this.lastStage) this.violate(`${id} is at stage ${p.stage}, past the last (${this.lastStage})`);
+    const max = this.maxStage.get(id) ?? 0;
+    if (p.stage < max) this.violate(`${id} went back from stage ${max} to ${p.stage}`);
+    this.maxStage.set(id, Math.max(max, p.stage));
+    const t = p.currentTerm;
+    if (!Number.isSafeInteger(t) || t + 1 > Number.MAX_SAFE_INTEGER)
+      this.violate(`${id} is at term ${t}, which can no longer grow`);
   }
 
   /**
@@ -517,6 +618,8 @@ export class SimNetwork {
   }
 
   private seen = new Map<Id, number>();
+  /** The highest stage each player reached (a liar must not take one back). */
+  private maxStage = new Map<Id, number>();
   private checkedUpTo(id: Id): number {
     return this.seen.get(id) ?? 0;
   }
@@ -582,7 +685,9 @@ export class SimNetwork {
     // Voters that left while nobody could hear their last word are lost for good, like a crashed tab
     // that never returns: the room rightly waits for them (docs/protocol.md, "Leaving"), and says so.
     // Judged from the best-informed view: a newcomer that never caught up may not know a slot's new name.
-    const leftUnheard = (id: Id) => this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player;
+    // A voter the owner removed is lost the same way until a majority without it commits that.
+    const leftUnheard = (id: Id) =>
+      this.expelled.has(id) || (this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player);
     const views = live.map((p) => p.view());
     const informed = views.find((v) => v.waitingFor.length > 0 && v.waitingFor.every(leftUnheard));
     const waits = informed?.waitingFor ?? [];

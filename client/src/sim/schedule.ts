@@ -6,6 +6,11 @@ export interface ScheduleOptions {
   minPeers?: number;
   maxPeers?: number;
   transcript?: boolean;
+  /**
+   * One player turns liar after the room forms, and the owner removes it before the faults heal: the
+   * checks are then the honest players' (SimOptions.hostile) and convergence after the removal.
+   */
+  hostile?: boolean;
 }
 
 export interface ScheduleResult {
@@ -13,6 +18,12 @@ export interface ScheduleResult {
   peers: number;
   violations: string[];
   advances: number;
+  /**
+   * Hostile runs only: what kept the honest players from converging after the liar's removal (one leader,
+   * one term, one stage, and one click each advances). Kept apart from `violations`, which are the lies'
+   * damage no honest player may show (a stage skipped, passed or taken back, a wedged term, a throw).
+   */
+  unconverged: string[];
   /** The room ended waiting for voters that left while nobody could hear their last word. */
   waited: boolean;
   messages: number;
@@ -39,18 +50,40 @@ function subset(rng: Rng, xs: Id[]): [Id[], Id[]] {
  */
 export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   const rng = seededRng(opts.seed);
-  const net = new SimNetwork({ seed: opts.seed ^ 0x9e3779b9, transcript: opts.transcript ?? false });
+  const hostile = opts.hostile ?? false;
+  const net = new SimNetwork({
+    seed: opts.seed ^ 0x9e3779b9,
+    transcript: opts.transcript ?? false,
+    hostile,
+    // Hostile runs have a last stage, so "nothing past the last" means something.
+    ...(hostile ? { lastStage: 4 } : {}),
+  });
   const t = net.timing;
-  const peers = randInt(rng, opts.minPeers ?? 2, opts.maxPeers ?? 9);
+  // A liar and one honest player is no room to judge: at least two honest ones.
+  const low = Math.max(opts.minPeers ?? 2, hostile ? 3 : 1);
+  const peers = randInt(rng, low, Math.max(low, opts.maxPeers ?? 9));
   for (let i = 0; i < peers; i++) net.join();
   net.maxDelay = pick(rng, [1, 2, 4]);
   net.run(randInt(rng, 0, 2 * t.timeoutTicks));
 
   const chaosTicks = randInt(rng, 10 * t.timeoutTicks, 30 * t.timeoutTicks);
   const end = net.now + chaosTicks;
+  let liar = 0;
+  let expelAt = Number.POSITIVE_INFINITY;
+  if (hostile) {
+    net.run(2 * t.timeoutTicks);
+    liar = pick(rng, net.live().map((p) => p.self));
+    net.turnLiar(liar);
+    net.lieRate = pick(rng, [0.1, 0.5, 1]);
+    expelAt = net.now + randInt(rng, 0, chaosTicks);
+  }
   const faultRate = pick(rng, [0.02, 0.05, 0.1]);
   const clickRate = pick(rng, [0.05, 0.2, 0.5]);
   while (net.now < end) {
+    if (net.now >= expelAt) {
+      net.expel(liar);
+      expelAt = Number.POSITIVE_INFINITY;
+    }
     const live = net.live().map((p) => p.self);
     if (rng.next() < clickRate && live.length > 0) {
       const id = pick(rng, live);
@@ -105,6 +138,7 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     net.run(1);
   }
 
+  if (expelAt !== Number.POSITIVE_INFINITY) net.expel(liar);
   // Heal, and let every tab come back at a random moment within grace or after it (then under a new ID
   // that continues its slot): a tab that never returns is a voter lost for good, which no design without
   // storage can tell from one still playing behind a partition, so the room would rightly wait.
@@ -126,23 +160,27 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   }
   if (net.live().length === 0) net.join();
   net.run(net.graceTicks + 3 * t.timeoutTicks);
+  const safety = net.violations.length;
   net.checkConverged();
 
   // A Done clicked before a failover is never needed again: everyone not yet done clicks once, and that
   // alone must advance the stage.
   if (net.violations.length === 0 && !net.waiting) {
     const before = net.live()[0]!.stage;
+    const next = Math.min(before + 1, net.lastStage);
     for (const p of net.live()) if (!p.isDone) net.click(p.self, true);
     net.run(3 * t.timeoutTicks);
     for (const p of net.live()) {
-      if (p.stage !== before + 1) {
-        net.violations.push(`after one click each, ${p.self} is at stage ${p.stage}, expected ${before + 1}`);
+      if (p.stage !== next) {
+        net.violations.push(`after one click each, ${p.self} is at stage ${p.stage}, expected ${next}`);
       }
     }
   }
+  const unconverged = hostile ? net.violations.splice(safety) : [];
   return {
     seed: opts.seed,
     peers,
+    unconverged,
     violations: net.violations,
     advances: net.live()[0]?.stage ?? 0,
     waited: net.waiting,

@@ -1,0 +1,220 @@
+// One lying member against honest players: each lie the issue lists, and the honest state after it.
+
+import { describe, expect, test } from 'vitest';
+import { seal, tipHash } from './chain.ts';
+import { type Entry, type Envelope, type Message, Player, seededRng } from './index.ts';
+import { TERM_STEP } from './player.ts';
+
+const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
+const LAST = 3;
+const LIAR = 3;
+
+/** Players 1, 2, 4 and the liar 3, all agreed voters, at stage 1; from here on 3 only says what a test makes it say. */
+function room() {
+  const ps = [1, 2, 3, 4].map(
+    (self) =>
+      new Player({
+        self,
+        timing,
+        rng: seededRng(self),
+        roster: { version: 1, members: [1, 2, 3, 4] },
+        lastStage: LAST,
+      }),
+  );
+  let liarSpeaks = true;
+  const byId = new Map(ps.map((p) => [p.self, p]));
+  const honest = ps.filter((p) => p.self !== LIAR);
+  const pump = (rounds = 40) => {
+    for (let r = 0; r < rounds; r++) {
+      const out: [number, Envelope][] = [];
+      for (const p of ps) {
+        if (p.self === LIAR && !liarSpeaks) {
+          p.ready();
+          continue;
+        }
+        p.tick();
+        for (const e of p.ready().messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) if (e.to !== LIAR || liarSpeaks) byId.get(e.to)?.step(from, e.msg);
+    }
+  };
+  pump();
+  for (const p of ps) p.setDone(true);
+  pump();
+  expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1, 1]);
+  expect(ps.map((p) => p.view().voters)).toEqual(ps.map(() => [1, 2, 3, 4]));
+  liarSpeaks = false;
+  /** The liar's words, straight into one honest player's step(). */
+  const lie = (to: number, msg: Message) => {
+    const p = byId.get(to)!;
+    p.step(LIAR, msg);
+    p.ready();
+  };
+  const lieToAll = (msg: Message | ((p: Player) => Message)) => {
+    for (const p of honest) lie(p.self, typeof msg === 'function' ? msg(p) : msg);
+  };
+  const strikes = (p: Player) => p.view().peers.find((x) => x.id === LIAR)?.strikes ?? 0;
+  /** The owner removed the liar: every honest player hears it from the server. */
+  const expel = () => {
+    for (const p of honest) p.expel(LIAR);
+    pump(80);
+  };
+  /** Everyone honest presses Done: the room must move one stage, with one leader. */
+  const advances = () => {
+    const before = honest.map((p) => p.view().stage);
+    for (const p of honest) p.setDone(true);
+    pump(60);
+    expect(honest.map((p) => p.view().stage)).toEqual(before.map((s) => s + 1));
+    expect(new Set(honest.map((p) => p.view().leader)).size).toBe(1);
+  };
+  return { ps, honest, pump, lie, lieToAll, strikes, expel, advances };
+}
+
+/** A well-formed, hash-chained entry on top of `p`'s log. */
+function forged(p: Player, e: Partial<Entry>): Entry {
+  const log = p.entries;
+  const last = log[log.length - 1]!;
+  return seal(tipHash(log), {
+    index: log.length + 1,
+    kind: 'stage',
+    stage: last.stage + 1,
+    term: p.currentTerm,
+    done: [],
+    members: last.members,
+    ...e,
+  });
+}
+
+describe('a lying member', () => {
+  test('a term wedge (reject with 2^53 - 1) moves no term out of reach, and the room goes on', () => {
+    const r = room();
+    const before = r.honest.map((p) => p.currentTerm);
+    r.lieToAll({ t: 'reject', term: Number.MAX_SAFE_INTEGER });
+    // One step up, and maybe a candidacy on top: the liar disrupts, it does not exhaust.
+    r.honest.forEach((p, i) => {
+      expect(p.currentTerm).toBeLessThanOrEqual(before[i]! + TERM_STEP + 1);
+      expect(r.strikes(p)).toBe(1);
+    });
+    // Repeating it in the same heartbeat climbs no further.
+    r.lieToAll({ t: 'reject', term: Number.MAX_SAFE_INTEGER });
+    r.honest.forEach((p, i) => expect(p.currentTerm).toBeLessThanOrEqual(before[i]! + TERM_STEP + 1));
+    r.expel();
+    r.advances();
+    for (const p of r.honest) expect(p.currentTerm + 1).toBeGreaterThan(p.currentTerm);
+  });
+
+  test('a history nobody asked for changes nothing: not to the last stage, not to stage 999', () => {
+    const r = room();
+    r.lieToAll((p) => ({ t: 'history', entries: [forged(p, {})] }));
+    r.lieToAll((p) => ({ t: 'history', entries: [forged(p, { stage: 999 })] }));
+    for (const p of r.honest) {
+      expect(p.view().stage).toBe(1);
+      expect(r.strikes(p)).toBe(2);
+    }
+    r.expel();
+    r.advances();
+  });
+
+  test('a history that answers our sync still obeys the rules: no skipped stage, nothing past the last', () => {
+    const r = room();
+    const p = r.honest[0]!;
+    // p asks the liar: it claims a longer log in a heartbeat.
+    p.step(LIAR, { t: 'hb', term: p.currentTerm, leader: 0, stage: 9, index: 9, done: false, init: true, hash: 'x' });
+    const asked = p.ready().messages.some((m) => m.to === LIAR && m.msg.t === 'sync');
+    expect(asked).toBe(true);
+    r.lie(p.self, { t: 'history', entries: [forged(p, { stage: 3 })] });
+    expect(p.view().stage).toBe(1);
+    expect(r.strikes(p)).toBe(1);
+  });
+
+  test('an accept or advance from a player that is not our leader is ignored', () => {
+    const r = room();
+    r.lieToAll((p) => ({ t: 'accept', term: p.currentTerm, entry: forged(p, {}) }));
+    r.lieToAll((p) => ({ t: 'advance', term: p.currentTerm, entry: forged(p, {}) }));
+    for (const p of r.honest) {
+      expect(p.view().stage).toBe(1);
+      expect(p.view().leader).toBe(1);
+    }
+    r.advances();
+  });
+
+  test('different histories for different players fork nobody', () => {
+    const r = room();
+    const [a, b] = r.honest;
+    r.lie(a!.self, { t: 'history', entries: [forged(a!, { done: [1] })] });
+    r.lie(b!.self, { t: 'history', entries: [forged(b!, { kind: 'members', stage: 1, members: [1, 2, 4] })] });
+    r.lie(a!.self, { t: 'advance', term: a!.currentTerm, entry: forged(a!, { done: [2] }) });
+    r.lie(b!.self, { t: 'advance', term: b!.currentTerm, entry: forged(b!, { done: [4] }) });
+    expect(a!.entries).toEqual(b!.entries);
+    r.advances();
+    expect(a!.entries).toEqual(b!.entries);
+  });
+
+  test("a forged retirement of an honest voter, and a claim to continue one's slot, change no vote", () => {
+    const r = room();
+    const p = r.honest[1]!;
+    const tip = p.entries[p.entries.length - 1]!;
+    r.lieToAll((q) => ({
+      t: 'hb',
+      term: q.currentTerm,
+      leader: 0,
+      stage: 1,
+      index: q.entries.length,
+      done: false,
+      init: true,
+      hash: tipHash(q.entries),
+      retired: [{ id: 2, term: q.currentTerm, index: tip.index, hash: tip.hash, accepted: null }],
+    }));
+    for (const q of r.honest) expect(q.view().voters).toEqual([1, 2, 3, 4]);
+    // The liar's next ID (it would need one from the server) claiming 2's slot while 2 plays: a higher ID
+    // than any member is what a rename looks like, so send it as 5 through a roster that lists it.
+    for (const q of r.honest) q.setRoster({ version: 2, members: [1, 2, 3, 4, 5] });
+    for (const q of r.honest)
+      q.step(5, {
+        t: 'hb',
+        term: q.currentTerm,
+        leader: 0,
+        stage: 1,
+        index: q.entries.length,
+        done: false,
+        init: true,
+        hash: tipHash(q.entries),
+        was: 2,
+      });
+    r.pump(20);
+    for (const q of r.honest) expect(q.view().voters).toContain(2);
+  });
+
+  test('malformed frames count against their sender', () => {
+    const r = room();
+    const p = r.honest[0]!;
+    p.invalid(LIAR, 'sent a malformed message: term must be an integer');
+    p.invalid(LIAR, 'sent a malformed message: t is unknown');
+    expect(r.strikes(p)).toBe(2);
+    const events = p.ready().events.filter((e) => e.kind === 'misbehaved');
+    expect(events).toHaveLength(2);
+  });
+
+  test('a removed member is no longer heard, and the leader commits its removal', () => {
+    const r = room();
+    r.expel();
+    for (const p of r.honest) expect(p.view().voters).toEqual([1, 2, 4]);
+    r.lieToAll((p) => ({ t: 'history', entries: [forged(p, {})] }));
+    for (const p of r.honest) expect(r.strikes(p)).toBe(0);
+    r.advances();
+  });
+});
+
+describe('an honest player far behind', () => {
+  test('climbs to a room term more than one step ahead, a step per heartbeat, and follows it', () => {
+    const p = new Player({ self: 2, timing, rng: seededRng(2), roster: { version: 1, members: [1, 2] } });
+    const term = 5 * TERM_STEP + 7;
+    for (let i = 0; i < 20 && p.currentLeader !== 1; i++) {
+      p.step(1, { t: 'hb', term, leader: 1, stage: 0, index: 0, done: false, init: true, hash: '0' });
+      p.tick();
+      p.tick();
+    }
+    expect(p.currentLeader).toBe(1);
+    expect(p.currentTerm).toBe(term);
+  });
+});

@@ -1,0 +1,116 @@
+import { seal, tipHash } from '../core/chain.ts';
+import type { Entry, Id, Message, Player, Proposal, Rng } from '../core/index.ts';
+
+/**
+ * A hostile player's next lie to `target`: well-formed, and false in every way the protocol has a field
+ * for. It reads the target's log (a strong liar: it knows what would chain), and mixes plausible lies
+ * with absurd ones: huge and near terms, forged entries that do and do not keep the rules, histories
+ * nobody asked for, messages meant for other roles, forged retirements and slot claims.
+ */
+export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]): Message {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!;
+  const term = pickTerm(rng, target.currentTerm);
+  const log = target.entries;
+  const entry = () => forge(rng, log, members, self, term);
+  const index = pick([log.length, log.length + 1, log.length + 5, Math.floor(rng.next() * 1000)]);
+  const hash = rng.next() < 0.5 ? tipHash(log) : Math.floor(rng.next() * 1e9).toString(36);
+  const someone = pick(members);
+  const accepted = (): Proposal | null => (rng.next() < 0.5 ? null : { ballot: term, entry: entry() });
+  switch (Math.floor(rng.next() * 14)) {
+    case 0:
+      return { t: 'reject', term };
+    case 1:
+      return {
+        t: 'hb',
+        term,
+        leader: pick([self, 0, someone]),
+        stage: pick([target.stage, target.stage + 1, 999]),
+        index,
+        done: rng.next() < 0.5,
+        init: rng.next() < 0.8,
+        hash,
+        ...(rng.next() < 0.3 ? { tally: { stage: target.stage, done: [...members], live: [...members], members: members.length } } : {}),
+        ...(rng.next() < 0.2 ? { was: someone } : {}),
+        ...(rng.next() < 0.2
+          ? { retired: [{ id: someone, term, index: log.length, hash: tipHash(log), accepted: accepted() }] }
+          : {}),
+      };
+    case 2:
+      return { t: 'coordinator', term };
+    case 3:
+      return { t: 'election', term };
+    case 4:
+      return { t: 'answer', term };
+    case 5:
+      return {
+        t: 'report',
+        term,
+        done: rng.next() < 0.5,
+        init: true,
+        history: rng.next() < 0.5 ? [entry()] : [],
+        accepted: accepted(),
+      };
+    case 6:
+      return { t: 'done', term, stage: pick([target.stage, target.stage + 1, 0]), done: true };
+    case 7:
+      return { t: 'accept', term, entry: entry() };
+    case 8:
+      return { t: 'accepted', term, index };
+    case 9:
+      return { t: 'advance', term, entry: entry() };
+    case 10:
+      return { t: 'sync', index: Math.floor(rng.next() * (log.length + 2)), hash };
+    case 11: {
+      const entries = [entry()];
+      // A chain of forged entries, each on the last: a fast-forward through the stages.
+      for (let i = 0, n = Math.floor(rng.next() * 4); i < n; i++)
+        entries.push(forge(rng, [...log, ...entries], members, self, term));
+      return { t: 'history', entries };
+    }
+    case 12:
+      return {
+        t: 'leave',
+        term,
+        index,
+        hash,
+        accepted: accepted(),
+        entries: [entry()],
+        ...(rng.next() < 0.5
+          ? { retired: [{ id: someone, term, index: log.length, hash: tipHash(log), accepted: null }] }
+          : {}),
+        ...(rng.next() < 0.3 ? { was: someone } : {}),
+      };
+    default:
+      return { t: 'bye' };
+  }
+}
+
+function pickTerm(rng: Rng, near: number): number {
+  const r = rng.next();
+  if (r < 0.15) return Number.MAX_SAFE_INTEGER;
+  if (r < 0.3) return Math.min(Number.MAX_SAFE_INTEGER, near + Math.floor(rng.next() * 2 ** 40));
+  if (r < 0.5) return Math.max(0, near - Math.floor(rng.next() * 3));
+  return near + Math.floor(rng.next() * 3);
+}
+
+/** An entry for the end of `log`: sealed so it chains, lawful or not by chance. */
+function forge(rng: Rng, log: readonly Entry[], members: readonly Id[], self: Id, term: number): Entry {
+  const last = log[log.length - 1];
+  const stage = last?.stage ?? 0;
+  const agreed = last?.members ?? [1];
+  const r = rng.next();
+  const kind = r < 0.6 ? 'stage' : 'members';
+  const forgedMembers =
+    r < 0.7 ? agreed : r < 0.8 ? [self] : r < 0.9 ? agreed.filter((id) => id !== members[0]) : [...members];
+  const body = {
+    index: rng.next() < 0.9 ? log.length + 1 : log.length + 2,
+    kind,
+    stage: kind === 'stage' ? (rng.next() < 0.7 ? stage + 1 : rng.next() < 0.5 ? stage + 2 : 999) : stage,
+    term,
+    done: rng.next() < 0.5 ? [...members] : [self],
+    members: [...new Set(forgedMembers)].sort((a, b) => a - b),
+  } as const;
+  // Sealed onto the real tip most of the time: a liar that only sent garbage would test little.
+  const prev = rng.next() < 0.85 ? tipHash(log) : 'x';
+  return seal(prev, { ...body, done: [...body.done], members: [...body.members] });
+}
