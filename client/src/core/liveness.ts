@@ -14,6 +14,10 @@ export interface PeerState {
   stage: number;
   term: number;
   done: boolean;
+  /** Invalid or impossible messages it sent us. */
+  strikes: number;
+  /** When it last raised our term by a full step (Player.termAllowed). */
+  raisedAt: number;
 }
 
 export const NEVER = Number.NEGATIVE_INFINITY;
@@ -24,6 +28,8 @@ export function newPeer(): PeerState {
     vouched: NEVER,
     strayed: NEVER,
     byeAt: NEVER,
+    raisedAt: NEVER,
+    strikes: 0,
     index: 0,
     init: false,
     bye: false,
@@ -66,5 +72,6 @@ export function peerView(
     stage: p?.stage ?? 0,
     term: p?.term ?? 0,
     done: p?.done ?? false,
+    strikes: p?.strikes ?? 0,
   };
 }

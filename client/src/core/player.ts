@@ -47,6 +47,15 @@ type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 const FIRST_MEMBERS: readonly Id[] = [1];
 /** A leaver sends each peer at most this many entries it lacks (validate.ts caps a message at 64). */
 const LEAVE_ENTRIES = 64;
+/**
+ * How far past ours a peer's term may be. Terms grow by one per candidacy, and only a side with a quorum
+ * runs, so an honest peer is never 65,536 elections ahead; a liar's bigger term is refused (termAllowed).
+ */
+export const TERM_STEP = 2 ** 16;
+/** The highest term we ever take: a candidacy must still be able to add one. */
+const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
+/** Misbehaviour reported as events per peer (the view counts all of it). */
+const LOGGED_STRIKES = 5;
 
 /**
  * One player's protocol as a pure state machine (after etcd-raft's Step/Tick/Ready): no clocks, timers or
@@ -93,6 +102,10 @@ export class Player {
   private persistedKey = '';
   private left = false;
   private leftUntil = 0;
+  /** IDs the room's owner removed (the server says so): never heard and never a member again. */
+  private expelled = new Set<Id>();
+  /** Sync requests per peer not yet answered: a history is taken only as such an answer. */
+  private asked = new Map<Id, number>();
 
   private role: Role = 'follower';
   private leader: Id = 0;
@@ -145,7 +158,7 @@ export class Player {
     this.roster = { version: -1, members: [] };
     const p = opts.persisted;
     if (p) {
-      this.term = p.term;
+      this.term = Math.min(p.term, MAX_TERM);
       this.promised = p.promised;
       this.done = p.done;
       this.log = validLog(p.history);
@@ -194,11 +207,16 @@ export class Player {
 
   step(from: Id, msg: Message): void {
     if (this.left || from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
+    if (this.expelled.has(from)) return;
     if ((msg.t === 'hb' || msg.t === 'leave') && msg.was) this.learnAlias(from, msg.was);
     // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state).
     if (!this.members.has(from)) return;
     const peer = this.peer(from);
     peer.heard = this.now;
+    if ('term' in msg && !this.termAllowed(from, msg.term, peer)) {
+      this.settle();
+      return;
+    }
     if (msg.t === 'bye') {
       peer.bye = true;
       peer.byeAt = this.now;
@@ -209,7 +227,7 @@ export class Player {
     }
     switch (msg.t) {
       case 'hb':
-        for (const r of msg.retired ?? []) this.noteRetirement(r);
+        if (this.trusts(from)) for (const r of msg.retired ?? []) this.noteRetirement(r);
         this.onHeartbeat(from, msg, peer);
         break;
       case 'election':
@@ -242,10 +260,18 @@ export class Player {
       case 'sync':
         this.sendHistory(from, msg.index, msg.hash);
         break;
-      case 'history':
+      case 'history': {
+        const n = this.asked.get(from) ?? 0;
+        if (n === 0) {
+          this.strike(from, 'sent a history we did not ask for');
+          break;
+        }
+        if (n > 1) this.asked.set(from, n - 1);
+        else this.asked.delete(from);
         this.onHistory(from, msg.entries);
         this.lastSync = NEVER;
         break;
+      }
       case 'bye':
         if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
         break;
@@ -257,6 +283,25 @@ export class Player {
         break;
     }
     this.settle();
+  }
+
+  /**
+   * The room's owner removed `id`: the server closed its session and bars it. From now on it is not heard,
+   * and the leader commits its removal. A leader or candidate starts over, so nothing it was told by the
+   * removed player (a promise, an index to catch up to) holds it back.
+   */
+  expel(id: Id): void {
+    if (id === this.self || this.expelled.has(id) || !Number.isSafeInteger(id) || id <= 0) return;
+    this.expelled.add(id);
+    this.events.push({ kind: 'expelled', peer: id });
+    if (this.role !== 'follower') this.stepDown();
+    this.refreshMembers();
+    if (this.now > 0) this.settle();
+  }
+
+  /** The driver dropped a frame from `from` that failed validation: it counts against that peer. */
+  invalid(from: Id, reason: string): void {
+    if (this.members.has(from) && from !== this.self) this.strike(from, reason);
   }
 
   /** The server's roster: whom to talk to, and whom the leader should add or drop. Never a vote. */
@@ -480,9 +525,11 @@ export class Player {
   private refreshMembers(): void {
     const m = new Set(this.rosterIds);
     for (const slot of this.voters()) m.add(this.holderOf(slot));
+    for (const id of this.expelled) m.delete(id);
     m.add(this.self);
     this.members = m;
     for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
+    for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
     for (const id of [...this.wasLive]) if (!m.has(id)) this.wasLive.delete(id);
     if (this.leader !== 0 && !m.has(this.leader)) this.leader = 0;
   }
@@ -493,6 +540,8 @@ export class Player {
    */
   private learnAlias(from: Id, was: Id): void {
     if (this.aliases.has(from) || was >= from) return;
+    // A slot we still hear from is taken: only a name that went quiet can continue under a new one.
+    if (this.isLive(was)) return;
     const slot = this.slotOf(was);
     if (!this.agreed().includes(slot) || this.retired.has(slot)) return;
     if (this.holderOf(slot) > from) return;
@@ -517,7 +566,7 @@ export class Player {
       this.lastWords.set(slot, r);
       return;
     }
-    if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash) return;
+    if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash || r.term > this.term + TERM_STEP) return;
     this.lastWords.delete(slot);
     this.retired.set(slot, { ...r, id: slot });
     this.books++;
@@ -527,8 +576,11 @@ export class Player {
   }
 
   private onLeave(from: Id, msg: Extract<Message, { t: 'leave' }>): void {
-    for (const e of msg.entries) if (e.index === this.log.length + 1) this.apply(e);
-    for (const r of msg.retired ?? []) this.noteRetirement(r);
+    // Entries and others' retirements are taken from our leader only: anyone else's word is its own.
+    if (this.trusts(from)) {
+      for (const e of msg.entries) if (e.index === this.log.length + 1) this.applyFrom(from, e);
+      for (const r of msg.retired ?? []) this.noteRetirement(r);
+    }
     this.noteRetirement({
       id: from,
       term: msg.term,
@@ -911,7 +963,9 @@ export class Player {
         agreed = p.last.members;
       }
     }
-    if (!this.isQuorum(this.promises.keys(), agreed)) return;
+    // Under ours too: a promise's claim of a newer membership is one player's word.
+    if (!this.isQuorum(this.promises.keys(), agreed) || !this.isQuorum(this.promises.keys(), this.agreed()))
+      return;
     this.setRole('leader');
     this.setLeader(this.self);
     this.tally = null;
@@ -1007,6 +1061,7 @@ export class Player {
   private requestSync(from: Id): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
+    this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
     this.send(from, { t: 'sync', index: this.log.length, hash: tipHash(this.log) });
   }
 
@@ -1044,7 +1099,7 @@ export class Player {
         if (this.accepted && this.accepted.entry.index > this.log.length + 1) this.accepted = null;
         if (keep < e.index - 1) return;
       }
-      if (e.index !== this.log.length + 1 || !this.apply(e)) return;
+      if (e.index !== this.log.length + 1 || !this.applyFrom(from, e)) return;
     }
   }
 
@@ -1119,8 +1174,10 @@ export class Player {
   private nextMembership(live: Id[], agreed: readonly Id[]): Entry | null {
     const liveSet = new Set(live);
     let next: Id[] | null = null;
+    const expelled = agreed.find((slot) => this.expelled.has(slot) || this.expelled.has(this.holderOf(slot)));
+    if (expelled !== undefined) next = agreed.filter((id) => id !== expelled);
     const retired = agreed.find((slot) => this.retired.has(slot));
-    if (retired !== undefined) next = agreed.filter((id) => id !== retired);
+    if (!next && retired !== undefined) next = agreed.filter((id) => id !== retired);
     const renamed = agreed.find((slot) => liveSet.has(this.holderOf(slot)) && this.holderOf(slot) !== slot);
     if (!next && renamed !== undefined)
       next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
@@ -1157,13 +1214,15 @@ export class Player {
       this.reject(from);
       return;
     }
-    // Only a leader with a quorum of promises proposes, so this is an established claim.
-    if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
-    else this.setLeader(from);
+    if (!this.follow(from, term)) return;
     if (entry.index === this.log.length + 1) {
       // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
       if (!chains(tipHash(this.log), this.log.length, entry)) {
         this.requestSync(from);
+        return;
+      }
+      if (!this.lawful(entry)) {
+        this.strike(from, `proposed an entry the rules forbid (${describe(entry)})`);
         return;
       }
       this.accepted = { ballot: term, entry };
@@ -1198,8 +1257,8 @@ export class Player {
       this.reject(from);
       return;
     }
-    if (term > this.term || this.promised !== from) this.adoptTerm(term, from);
-    if (entry.index === this.log.length + 1 && this.apply(entry)) return;
+    if (!this.follow(from, term)) return;
+    if (entry.index === this.log.length + 1 && this.applyFrom(from, entry)) return;
     if (entry.index > this.log.length || this.log[entry.index - 1]?.hash !== entry.hash)
       this.requestSync(from);
   }
@@ -1273,6 +1332,54 @@ export class Player {
     return added === 1 && removed === 1 && inID > outID;
   }
 
+  /**
+   * An ACCEPT or ADVANCE counts only from the leader we follow in its term. Only a leader with a quorum
+   * of promises proposes, so from a higher term (or with no live leader of ours) it is an established
+   * claim, taken as a heartbeat's would be; from anyone else in our term it waits for that claim.
+   */
+  private follow(from: Id, term: number): boolean {
+    if (term > this.term || (this.promised !== from && !this.leaderAlive()))
+      this.tryAcceptCoordinator(from, term, true);
+    else if (this.promised === from && this.role === 'follower') this.setLeader(from);
+    return this.role === 'follower' && this.leader === from && this.term === term;
+  }
+
+  /** Our live leader, the only peer whose word about others (retirements, entries in a leave) we take. */
+  private trusts(from: Id): boolean {
+    return this.role === 'follower' && from === this.leader && this.leaderAlive();
+  }
+
+  /** Applies a committed entry a peer sent; one that chains onto our log but breaks the rules is a lie. */
+  private applyFrom(from: Id, entry: Entry): boolean {
+    if (this.apply(entry)) return true;
+    if (chains(tipHash(this.log), this.log.length, entry))
+      this.strike(from, `sent an entry the rules forbid (${describe(entry)})`);
+    return false;
+  }
+
+  /**
+   * A term from a peer may pass ours by at most TERM_STEP. Past that it is a lie, counted and not acted on,
+   * but it still lifts ours by one step, at most once a heartbeat per peer: a player back from a very long
+   * partition climbs to the room's term in a few beats, while a liar needs 2^37 beats (over a thousand
+   * years) to exhaust the safe integers, and a term always stays one a candidacy can increment.
+   */
+  private termAllowed(from: Id, term: number, peer: PeerState): boolean {
+    if (term <= this.term + TERM_STEP) return true;
+    this.strike(from, `claimed term ${term}, more than ${TERM_STEP} past ours (${this.term})`);
+    if (this.now - peer.raisedAt >= this.timing.heartbeatTicks && this.term + TERM_STEP <= MAX_TERM) {
+      peer.raisedAt = this.now;
+      this.adoptTerm(this.term + TERM_STEP, 0);
+    }
+    return false;
+  }
+
+  /** `from` sent something the protocol never sends: counted, shown, and the first few logged. */
+  private strike(from: Id, reason: string): void {
+    const p = this.peer(from);
+    p.strikes++;
+    if (p.strikes <= LOGGED_STRIKES) this.events.push({ kind: 'misbehaved', peer: from, reason, count: p.strikes });
+  }
+
   /** Fences a stale leader or candidate: it learns our term and steps down. */
   private reject(to: Id): void {
     this.events.push({ kind: 'rejected', from: to, reason: `stale term, ours is ${this.term}` });
@@ -1301,6 +1408,12 @@ function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
   const ins = e.members.filter((id) => !before.includes(id));
   if (outs.length !== 1 || ins.length !== 1 || ins[0]! < outs[0]!) return null;
   return { out: outs[0]!, in: ins[0]! };
+}
+
+function describe(e: Entry): string {
+  return e.kind === 'stage'
+    ? `entry ${e.index}: stage ${e.stage}`
+    : `entry ${e.index}: members ${e.members.join(', ')}`;
 }
 
 function byId(a: Id, b: Id): number {

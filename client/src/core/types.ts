@@ -164,7 +164,11 @@ export type CoreEvent =
   | { kind: 'forked'; index: number; leader: Id }
   | { kind: 'retired'; peer: Id }
   | { kind: 'renamed'; from: Id; to: Id }
-  | { kind: 'resumed' };
+  | { kind: 'resumed' }
+  /** A peer sent something the protocol never sends (the first few per peer; the view counts them all). */
+  | { kind: 'misbehaved'; peer: Id; reason: string; count: number }
+  /** The room's owner removed this player: it is no longer heard, and the leader commits its removal. */
+  | { kind: 'expelled'; peer: Id };
 
 export interface PeerView {
   id: Id;
@@ -175,6 +179,8 @@ export interface PeerView {
   stage: number;
   term: number;
   done: boolean;
+  /** Invalid or impossible messages this peer sent us. */
+  strikes: number;
 }
 
 /** A snapshot for the UI. */

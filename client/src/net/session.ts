@@ -626,6 +626,11 @@ export class Session {
     this.stats.badFrames++;
     console.warn(`lockstep: dropped a bad frame from ${from} (${via}): ${error}`);
     this.log('bad', `bad frame from ${from} via ${via}: ${error}`);
+    // It counts against the sender in its row of the players list.
+    if (this.player && !this.muted) {
+      this.player.invalid(from, `sent a malformed message: ${error}`);
+      this.drain();
+    }
   }
 
   private save(persisted: Persisted): void {

@@ -37,6 +37,8 @@ export type LogKind =
   | 'retired'
   | 'renamed'
   | 'resumed'
+  | 'misbehaved'
+  | 'expelled'
   | 'net'
   | 'chaos'
   | 'bad';
@@ -216,5 +218,9 @@ export function describeEvent(e: CoreEvent): string {
       return `player ${e.from} is back as ${e.to}`;
     case 'resumed':
       return 'woke from a freeze: listening before acting';
+    case 'misbehaved':
+      return `player ${e.peer} ${e.reason} (${e.count}${e.count >= 5 ? '; further ones are only counted' : ''})`;
+    case 'expelled':
+      return `player ${e.peer} was removed by the room's owner`;
   }
 }
