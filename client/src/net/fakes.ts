@@ -170,6 +170,7 @@ export class FakeServer {
         name: `p${c.id}`,
         state: 'connected' as const,
       })),
+      removed: [],
     };
   }
 }
