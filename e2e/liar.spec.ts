@@ -58,6 +58,8 @@ test('a lying player cannot wedge the term or inject a history; the owner remove
 });
 
 async function play(browser: Browser, server: ServerProcess, players: Player[]): Promise<void> {
+  const t0 = Date.now();
+  const mark = (what: string) => console.log(`[liar] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
   const room = uniqueRoom();
   const stages = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Final'];
   const final = stages.length - 1;
@@ -81,7 +83,9 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
   expect(await page.evaluate(() => 'lockstepTest' in window)).toBe(true);
 
   await expectLeader(everyone, 1, 30_000);
+  mark('all four joined, leader 1');
   await advanceAll(everyone, 1);
+  mark('stage 1');
 
   // Only the owner gets Remove buttons, one per other player.
   await expect(tid(owner.page, 'remove-player')).toHaveCount(3);
@@ -109,6 +113,7 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
     { entries: history },
   );
   expect(sent.every(Boolean)).toBe(true);
+  mark('lies sent');
 
   // The honest tabs see the liar's strikes, keep stage 1, and keep a term that can still grow.
   for (const p of honest) {
@@ -118,6 +123,7 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
       })
       .toBeGreaterThan(0);
   }
+  mark('strikes seen on every honest tab');
   // Long enough for a forged stage or a wedged term to show: several timeouts.
   await page.waitForTimeout(5_000);
   for (const p of honest) {
@@ -130,10 +136,12 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
   // The owner removes the liar: two steps on the same button, which Escape (or Cancel) backs out of.
   const remove = row(owner, 4).getByTestId('remove-player');
   await expect(remove).toHaveAccessibleName('Remove Liar (player 4)');
+  mark('stage and term checked');
   await remove.click();
   await expect(remove).toHaveAttribute('data-confirm', 'true');
   await expect(remove).toHaveText('Confirm remove');
   await expectAxeClean(owner.page, 'owner page, liar with strikes, confirm step');
+  mark('axe owner');
   await remove.press('Escape');
   await expect(remove).toHaveAttribute('data-confirm', 'false');
   await expect(row(owner, 4).getByTestId('remove-cancel')).toHaveCount(0);
@@ -150,6 +158,7 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
     timeout: 20_000,
   });
   await expectAxeClean(page, 'removed page');
+  mark('liar shows removed, axe');
   // A reload of the removed tab does not join again.
   await page.reload();
   await expect(tid(page, 'session-error')).toContainText('removed from this room');
@@ -158,6 +167,7 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
     await expect(row(p, 4)).toHaveCount(0, { timeout: 30_000 });
     await expect(p.page.getByTestId('peer')).toHaveCount(3);
   }
+  mark('liar gone from honest lists');
 
   // The room moves on without it, under one leader: the lowest honest ID (a tab stalled past its grace comes
   // back under a new ID, and an owner keeps its rights then too).
@@ -165,6 +175,7 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
   expect(ids.slice(1)).toEqual([2, 3]);
   await expectLeader(honest, Math.min(...ids), 30_000);
   await advanceAll(honest, 2);
+  mark('stage 2');
   await expectStage(honest, 2);
   const leaders = await Promise.all(honest.map((p) => textOf(p.page, 'leader-id')));
   expect(new Set(leaders).size).toBe(1);
