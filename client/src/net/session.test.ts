@@ -256,6 +256,20 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
 });
 
 describe('Session: the room owner and a removed player', () => {
+  it('keeps owner rights when its session expires and it continues under a new ID', async () => {
+    const w = world(3);
+    await w.run(1000);
+    w.server.expire(1);
+    const port = (
+      w.tabs[0]!.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
+    ).deps.signaling;
+    port.handlers.connected();
+    await w.run(1000);
+    const owner = w.tabs[0]!.store.getState().session;
+    expect(owner).toMatchObject({ selfId: 4, owner: true });
+    expect(await w.tabs[0]!.session.removePlayer(3)).toEqual({ ok: true });
+  });
+
   it('only the owner may remove; the removed tab stops for good and the others expel it and advance', async () => {
     const w = world(4);
     await w.run(1000);

@@ -412,7 +412,6 @@ export class Session {
     if (this.stopped) return;
     const seq = ++this.joinSeq;
     let saved = loadSaved(this.deps.storage, this.params.room);
-    if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
     if (saved && this.token === null && !this.identityChecked) {
       this.identityChecked = true;
       const hold = this.deps.holdIdentity;
@@ -427,6 +426,8 @@ export class Session {
       } else this.releaseIdentity = release;
       if (seq !== this.joinSeq || this.stopped) return;
     }
+    // After the identity check: a duplicated tab's copy of the storage does not make it an owner too.
+    if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
