@@ -25,6 +25,8 @@ export const LIMITS = {
   token: { length: 32 },
   /** A password room's verifier: 32 bytes, base64url without padding. */
   verifier: { length: 43 },
+  /** Players an owner may remove from one room over its life (the roster lists them all). */
+  removed: { max: 200 },
 } as const;
 
 export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];
@@ -44,6 +46,8 @@ export interface RosterMsg {
   /** Only grows within a room's life. */
   version: number;
   members: Member[];
+  /** IDs the room's owner removed, in the order removed: every client expels them. */
+  removed: PlayerId[];
 }
 
 export interface IceServer {
@@ -73,7 +77,11 @@ export type ErrorCode =
   /** The client's address holds as many players in this room, or rooms in all, as one address may. */
   | 'address_limit'
   /** The server holds as many rooms as it may; try later. */
-  | 'capacity';
+  | 'capacity'
+  /** `remove` without the room's valid owner token. */
+  | 'not_owner'
+  /** The room's owner removed this player: its token is barred from the room. */
+  | 'removed';
 
 export type Fail = { ok: false; code: ErrorCode; error: string };
 export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;
@@ -95,6 +103,11 @@ export interface JoinRequest {
    * out IDs above it, so an ID never repeats within a room (docs/protocol.md, "Identity").
    */
   floor?: number;
+  /**
+   * The room's owner token, from the `joined` of the join that created the room: proves owner rights again
+   * after a reload or under a new ID. A join that creates the room adopts it.
+   */
+  ownerToken?: string;
 }
 
 export interface Joined {
@@ -106,6 +119,15 @@ export interface Joined {
   roster: RosterMsg;
   iceServers: IceServer[];
   graceMs: number;
+  /** Present only to the room's owner: a new one for the join that created the room, else the one it presented. */
+  ownerToken?: string;
+}
+
+/** The owner removes player `id`: its session ends, its token and ID are barred from the room. */
+export interface RemoveRequest {
+  room: string;
+  id: PlayerId;
+  ownerToken: string;
 }
 
 export interface SignalRequest {
@@ -126,6 +148,8 @@ export interface ClientToServerEvents {
   leave: (req: Record<string, never>, ack: (res: Ack) => void) => void;
   signal: (req: SignalRequest, ack: (res: Ack) => void) => void;
   relay: (req: RelayRequest, ack: (res: Ack) => void) => void;
+  /** Owner only: remove another player from the room. */
+  remove: (req: RemoveRequest, ack: (res: Ack) => void) => void;
 }
 
 export interface ServerToClientEvents {
@@ -136,4 +160,6 @@ export interface ServerToClientEvents {
   shutdown: (msg: { reconnectInMs: number }) => void;
   /** Something this socket sent was refused outside an ack (e.g. an unknown event). */
   refused: (err: Fail) => void;
+  /** The room's owner removed this player; the server disconnects the socket right after. */
+  removed: (msg: { room: string; id: PlayerId; reason: string }) => void;
 }

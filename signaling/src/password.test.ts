@@ -86,6 +86,7 @@ function peer(
     relay: (from, data) => p.relays.push({ from, data }),
     shutdown: () => {},
     refused: () => {},
+    removed: () => {},
   });
   p.join = async () => {
     await connected;
@@ -109,6 +110,7 @@ function tampering(inner: SignalingPort): SignalingPort & { on: boolean } {
     start: (h: Parameters<SignalingPort['start']>[0]) => inner.start(h),
     join: (req: Parameters<SignalingPort['join']>[0]) => inner.join(req),
     leave: () => inner.leave(),
+    remove: (room: string, id: number, ownerToken: string) => inner.remove(room, id, ownerToken),
     signal: (to: number, data: unknown) =>
       inner.signal(to, port.on && typeof data === 'string' ? flip(data) : data),
     relay: (to: number, data: string) => inner.relay(to, port.on ? flip(data) : data),

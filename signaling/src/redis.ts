@@ -1,7 +1,8 @@
 // Multi-node mode: room state in Redis (one Lua script per change, so every change is atomic across
 // nodes) and the socket.io Redis adapter, which forwards room broadcasts and per-socket emits between nodes.
 //
-// Keys (P = prefix): P room:<room> hash {settings, verifier? (its hash), nextId, version};
+// Keys (P = prefix): P room:<room> hash {settings, verifier? (its hash), owner (owner token's hash), removed
+// (JSON array of removed IDs), nextId, version}; P barred:<room> set of removed sessions' token hashes;
 // P sessions:<room> hash id -> session JSON; P tokens:<room> hash tokenHash -> id; P rooms set;
 // P grace zset "<room> <id>" scored by graceUntil; P ip:<address> hash room -> sessions that address holds there; P count (sessions in total); P nodes set of nodes
 // owning connected sessions; P node:<node>:sessions set of "<room> <id>"; P alive:<node>, refreshed by
@@ -11,7 +12,7 @@ import { hostname } from 'node:os';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
-import type { Member, PlayerId, RoomSettings, RosterMsg } from './events.ts';
+import { LIMITS, type Member, type PlayerId, type RoomSettings, type RosterMsg } from './events.ts';
 import {
   ADMISSION_DEFAULTS,
   type AdmissionLimits,
@@ -19,15 +20,22 @@ import {
   addressRoomsRefusal,
   type Clock,
   capacityRefusal,
+  hashOwnerToken,
   hashToken,
   hashVerifier,
   type JoinInput,
   type JoinOutcome,
   type MemberRoute,
+  NOT_OWNER,
+  neverJoinedRefusal,
   newResumeToken,
+  REMOVED_REFUSAL,
+  type RemoveOutcome,
   type RoomStore,
+  removeSelfRefusal,
   type StoreStats,
   systemClock,
+  tooManyRemovedRefusal,
   verifierRefusal,
 } from './rooms.ts';
 
@@ -55,7 +63,16 @@ local function gateIs(r, expected)
   if f[1] then state = '+' .. (f[2] or '') end
   return state == expected
 end
-local function record(r, v) return { r, tostring(v), redis.call('HVALS', sessKey(r)) } end
+local function barKey(r) return P .. 'barred:' .. r end
+local function record(r, v)
+  return { r, tostring(v), redis.call('HVALS', sessKey(r)), redis.call('HGET', roomKey(r), 'removed') or '[]' }
+end
+-- 1 when the presented owner token hash (or '') is the room's.
+local function isOwner(r, h)
+  if h == '' then return 0 end
+  if redis.call('HGET', roomKey(r), 'owner') == h then return 1 end
+  return 0
+end
 local function endSession(r, s)
   redis.call('HDEL', sessKey(r), s.id)
   redis.call('HDEL', tokKey(r), s.tok)
@@ -67,7 +84,7 @@ local function endSession(r, s)
   if redis.call('HLEN', sessKey(r)) == 0 then
     -- Tabs may still hold the room's state (asleep past grace): its next room must not reuse their IDs.
     redis.call('SET', P .. 'lastId:' .. r, redis.call('HGET', roomKey(r), 'nextId') or '0', 'EX', 2592000)
-    redis.call('DEL', roomKey(r), sessKey(r), tokKey(r))
+    redis.call('DEL', roomKey(r), sessKey(r), tokKey(r), barKey(r))
     redis.call('SREM', P .. 'rooms', r)
   end
   return v
@@ -88,7 +105,8 @@ end
 
 const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
-  // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor
+  // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
+  // the room), '1' if the client presented that owner token
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -102,7 +120,10 @@ if ARGV[11] ~= '' then
   if here >= tonumber(ARGV[12]) then return { 'ip_room' } end
   if here == 0 and redis.call('HLEN', ipKey(ip)) >= tonumber(ARGV[13]) then return { 'ip_rooms' } end
 end
+local owner = 0
 if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
+  owner = 1
+  redis.call('HSET', roomKey(r), 'owner', ARGV[16])
   redis.call('SADD', P .. 'rooms', r)
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
   local last = redis.call('GET', P .. 'lastId:' .. r)
@@ -122,12 +143,14 @@ redis.call('SADD', nodeKey(s.node), ref(r, id))
 redis.call('SADD', P .. 'nodes', s.node)
 redis.call('INCR', P .. 'count')
 local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
-return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v) }
+if ARGV[17] == '1' then owner = isOwner(r, ARGV[16]) end
+return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v), owner }
 `,
-  // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or ''
+  // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or '', ownerHash or ''
   lockstepResume: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[7]) then return { 'retry' } end
+if redis.call('SISMEMBER', barKey(r), ARGV[3]) == 1 then return { 'removed' } end
 local id = redis.call('HGET', tokKey(r), ARGV[3])
 if not id then return { 'bad' } end
 local raw = redis.call('HGET', sessKey(r), id)
@@ -156,7 +179,34 @@ redis.call('SADD', nodeKey(s.node), ref(r, s.id))
 redis.call('SADD', P .. 'nodes', s.node)
 local v
 if changed then v = redis.call('HINCRBY', roomKey(r), 'version', 1) else v = redis.call('HGET', roomKey(r), 'version') end
-return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v) }
+return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v), isOwner(r, ARGV[10]) }
+`,
+  // ARGV: P, room, by, id, ownerHash, maxRemoved
+  lockstepRemove: `
+local r = ARGV[2]
+if isOwner(r, ARGV[5]) == 0 then return { 'not_owner' } end
+local id = tonumber(ARGV[4])
+if id == tonumber(ARGV[3]) then return { 'self' } end
+if id > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0') then return { 'unknown' } end
+local removed = cjson.decode(redis.call('HGET', roomKey(r), 'removed') or '[]')
+for _, x in ipairs(removed) do
+  if x == id then return { 'same', '', record(r, redis.call('HGET', roomKey(r), 'version')) } end
+end
+if #removed >= tonumber(ARGV[6]) then return { 'too_many' } end
+table.insert(removed, id)
+redis.call('HSET', roomKey(r), 'removed', cjson.encode(removed))
+local sock = ''
+local v
+local raw = redis.call('HGET', sessKey(r), ARGV[4])
+if raw then
+  local s = cjson.decode(raw)
+  redis.call('SADD', barKey(r), s.tok)
+  sock = s.sock or ''
+  v = endSession(r, s)
+else
+  v = redis.call('HINCRBY', roomKey(r), 'version', 1)
+end
+return { 'ok', sock, record(r, v) }
 `,
   // ARGV: P, room, id, socketId, now, graceMs, graceTotalMs
   lockstepDisconnect: `
@@ -224,7 +274,7 @@ return 0
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-type RecordReply = [room: string, version: string, sessions: string[]];
+type RecordReply = [room: string, version: string, sessions: string[], removed: string];
 
 interface StoredSession {
   id: PlayerId;
@@ -360,6 +410,8 @@ export class RedisRoomStore implements RoomStore {
 
   private async create(input: JoinInput, gate: string): Promise<JoinOutcome | 'retry'> {
     const token = this.newToken();
+    // Registered only if this join creates the room; a token the client brings stays valid then.
+    const ownerToken = input.ownerToken ?? this.newToken();
     const reply = (await this.run(
       'lockstepJoin',
       input.room,
@@ -376,13 +428,15 @@ export class RedisRoomStore implements RoomStore {
       this.limits.maxRoomsPerIp,
       this.limits.maxRooms,
       input.floor ?? 0,
+      hashOwnerToken(ownerToken),
+      input.ownerToken === undefined ? '' : '1',
     )) as
       | ['retry']
       | ['full']
       | ['capacity']
       | ['ip_room']
       | ['ip_rooms']
-      | ['ok', number, string, RecordReply];
+      | ['ok', number, string, RecordReply, number];
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'capacity') return capacityRefusal(this.limits.maxRooms);
     if (reply[0] === 'ip_room') return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
@@ -394,7 +448,7 @@ export class RedisRoomStore implements RoomStore {
         error: `room is full: it already has ${this.maxMembers} members`,
       };
     }
-    const [, id, settings, record] = reply;
+    const [, id, settings, record, owner] = reply;
     return {
       ok: true,
       id,
@@ -403,6 +457,7 @@ export class RedisRoomStore implements RoomStore {
       settings: JSON.parse(settings) as RoomSettings,
       roster: toRoster(record),
       changed: true,
+      ...(owner === 1 ? { ownerToken } : {}),
     };
   }
 
@@ -417,8 +472,10 @@ export class RedisRoomStore implements RoomStore {
       gate,
       this.clock.now(),
       input.ip ?? '',
-    )) as ['retry'] | ['bad'] | ['ok', number, string, string, number, RecordReply];
+      input.ownerToken === undefined ? '' : hashOwnerToken(input.ownerToken),
+    )) as ['retry'] | ['bad'] | ['removed'] | ['ok', number, string, string, number, RecordReply, number];
     if (reply[0] === 'retry') return 'retry';
+    if (reply[0] === 'removed') return REMOVED_REFUSAL;
     if (reply[0] === 'bad') {
       return {
         ok: false,
@@ -426,7 +483,7 @@ export class RedisRoomStore implements RoomStore {
         error: 'resume token is unknown or its session has expired; join again without a token',
       };
     }
-    const [, id, settings, replaced, changed, record] = reply;
+    const [, id, settings, replaced, changed, record, owner] = reply;
     return {
       ok: true,
       id,
@@ -436,7 +493,36 @@ export class RedisRoomStore implements RoomStore {
       roster: toRoster(record),
       changed: changed === 1,
       ...(replaced === '' ? {} : { replacedSocketId: replaced }),
+      ...(owner === 1 && input.ownerToken !== undefined ? { ownerToken: input.ownerToken } : {}),
     };
+  }
+
+  async remove(room: string, by: PlayerId, id: PlayerId, ownerToken: string): Promise<RemoveOutcome> {
+    const reply = (await this.run(
+      'lockstepRemove',
+      room,
+      by,
+      id,
+      hashOwnerToken(ownerToken),
+      LIMITS.removed.max,
+    )) as ['not_owner'] | ['self'] | ['unknown'] | ['too_many'] | ['same' | 'ok', string, RecordReply];
+    switch (reply[0]) {
+      case 'not_owner':
+        return NOT_OWNER;
+      case 'self':
+        return removeSelfRefusal(id);
+      case 'unknown':
+        return neverJoinedRefusal(id);
+      case 'too_many':
+        return tooManyRemovedRefusal();
+      default:
+        return {
+          ok: true,
+          roster: toRoster(reply[2]),
+          changed: reply[0] === 'ok',
+          socketId: reply[1] === '' ? undefined : reply[1],
+        };
+    }
   }
 
   async disconnect(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null> {
@@ -507,7 +593,7 @@ export class RedisRoomStore implements RoomStore {
   }
 }
 
-function toRoster([room, version, sessions]: RecordReply): RosterMsg {
+function toRoster([room, version, sessions, removed]: RecordReply): RosterMsg {
   const members: Member[] = sessions.map((raw) => {
     const s = JSON.parse(raw) as StoredSession;
     return s.grace === undefined
@@ -515,7 +601,9 @@ function toRoster([room, version, sessions]: RecordReply): RosterMsg {
       : { id: s.id, name: s.name, state: 'grace', graceUntil: s.grace };
   });
   members.sort((a, b) => a.id - b.id);
-  return { room, version: Number(version), members };
+  // cjson writes an empty array as {}.
+  const ids: unknown = JSON.parse(removed);
+  return { room, version: Number(version), members, removed: Array.isArray(ids) ? (ids as PlayerId[]) : [] };
 }
 
 export interface RedisBackendOptions extends Partial<AdmissionLimits> {

@@ -25,6 +25,8 @@ export interface JoinInput {
   floor?: number;
   /** The client's address, for the per-address caps; a join without one is not counted per address. */
   ip?: string;
+  /** The room's owner token as the client kept it; a join that creates the room adopts it. */
+  ownerToken?: string;
 }
 
 /** What a store admits. A session's whole life in grace is bounded by graceTotalMs, however often it resumes. */
@@ -67,12 +69,55 @@ export type JoinOutcome =
       changed: boolean;
       /** The socket that held this session until now; the caller disconnects it. */
       replacedSocketId?: string;
+      /** Only when this join holds owner rights: the room's owner token (new if the join created the room). */
+      ownerToken?: string;
     }
   | {
       ok: false;
-      code: Extract<ErrorCode, 'room_full' | 'bad_token' | 'bad_password' | 'address_limit' | 'capacity'>;
+      code: Extract<
+        ErrorCode,
+        'room_full' | 'bad_token' | 'bad_password' | 'address_limit' | 'capacity' | 'removed'
+      >;
       error: string;
     };
+
+export type RemoveOutcome =
+  | {
+      ok: true;
+      roster: RosterMsg;
+      /** False when the ID was already removed (nothing to push). */
+      changed: boolean;
+      /** The removed player's live connection, to be told and closed. */
+      socketId: string | undefined;
+    }
+  | { ok: false; code: Extract<ErrorCode, 'not_owner' | 'not_in_room' | 'bad_request'>; error: string };
+
+export const NOT_OWNER: RemoveOutcome = {
+  ok: false,
+  code: 'not_owner',
+  error: 'remove: only the room’s owner may remove players (the owner token is missing or wrong)',
+};
+export const REMOVED_REFUSAL = {
+  ok: false,
+  code: 'removed',
+  error: 'you were removed from this room by its owner',
+} as const;
+
+export const removeSelfRefusal = (id: PlayerId): RemoveOutcome => ({
+  ok: false,
+  code: 'bad_request',
+  error: `remove: player ${id} is you; the owner leaves with Leave instead`,
+});
+export const neverJoinedRefusal = (id: PlayerId): RemoveOutcome => ({
+  ok: false,
+  code: 'not_in_room',
+  error: `remove: player ${id} never joined this room`,
+});
+export const tooManyRemovedRefusal = (): RemoveOutcome => ({
+  ok: false,
+  code: 'bad_request',
+  error: `remove: this room already removed ${LIMITS.removed.max} players, the most it may`,
+});
 
 export function addressInRoomRefusal(max: number): JoinOutcome {
   return {
@@ -114,6 +159,11 @@ export interface RoomStore {
   /** Ends the session at once. Null when that socket no longer owns the session. */
   leave(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null>;
   route(room: string, id: PlayerId): Promise<MemberRoute | undefined>;
+  /**
+   * The owner (`by`, holding `ownerToken`) removes `id`: its session ends, its token is barred, and the ID is
+   * listed in the room's `removed` for good. Works on members in grace and on IDs whose session already ended.
+   */
+  remove(room: string, by: PlayerId, id: PlayerId, ownerToken: string): Promise<RemoveOutcome>;
   /** Ends every session whose grace is over; returns the new roster of each room that changed. */
   expire(): Promise<RosterMsg[]>;
   /** Epoch ms of the earliest grace expiry, if any session is in grace. */
@@ -145,6 +195,11 @@ interface Room {
   version: number;
   sessions: Map<PlayerId, Session>;
   byTokenHash: Map<string, PlayerId>;
+  /** hashOwnerToken() of the owner token handed to the room's creator. */
+  ownerHash: string;
+  removed: PlayerId[];
+  /** Token hashes of removed sessions: their resume gets `removed`. */
+  barred: Set<string>;
 }
 
 export interface MemoryRoomStoreOptions extends Partial<AdmissionLimits> {
@@ -170,6 +225,18 @@ export function hashToken(token: string): string {
 // Stored hashed like tokens: a dump of room state is not enough to join a password room.
 export function hashVerifier(verifier: string): string {
   return createHash('sha256').update(`verifier ${verifier}`).digest('base64url');
+}
+
+// Labelled, so an owner token's hash never equals a resume token's.
+export function hashOwnerToken(token: string): string {
+  return createHash('sha256').update(`owner ${token}`).digest('base64url');
+}
+
+/** Compares two hashes in constant time (a mismatch leaks nothing about the stored one). */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The refusal of a wrong guess (the server throttles these; the other password refusals are no guesses). */
@@ -265,7 +332,13 @@ export class MemoryRoomStore implements RoomStore {
         return addressRoomsRefusal(this.limits.maxRoomsPerIp);
       }
     }
-    const room = existing ?? this.createRoom(input.room, input.settings, input.verifier);
+    let room = existing;
+    let ownerToken = existing && this.ownerOf(existing, input.ownerToken);
+    if (!room) {
+      // The creator is the owner; a token it brings (a room the server forgot) stays valid.
+      ownerToken = input.ownerToken ?? this.newToken();
+      room = this.createRoom(input.room, input.settings, input.verifier, ownerToken);
+    }
     const token = this.newToken();
     if (input.floor !== undefined) room.nextId = Math.max(room.nextId, input.floor + 1);
     const session: Session = {
@@ -290,10 +363,19 @@ export class MemoryRoomStore implements RoomStore {
       settings: room.settings,
       roster: this.roster(input.room, room),
       changed: true,
+      ...(ownerToken === undefined ? {} : { ownerToken }),
     };
   }
 
+  /** The presented owner token if it is this room's, else undefined. */
+  private ownerOf(room: Room, ownerToken: string | undefined): string | undefined {
+    return ownerToken !== undefined && sameHash(hashOwnerToken(ownerToken), room.ownerHash)
+      ? ownerToken
+      : undefined;
+  }
+
   private resume(room: Room | undefined, input: JoinInput & { token?: string }): JoinOutcome {
+    if (room && input.token !== undefined && room.barred.has(hashToken(input.token))) return REMOVED_REFUSAL;
     const id = room && input.token !== undefined ? room.byTokenHash.get(hashToken(input.token)) : undefined;
     const session = id === undefined ? undefined : room?.sessions.get(id);
     if (!room || !session || input.token === undefined) {
@@ -328,6 +410,7 @@ export class MemoryRoomStore implements RoomStore {
       this.countIp(session.ip, input.room, 1);
     }
     if (changed) room.version++;
+    const ownerToken = this.ownerOf(room, input.ownerToken);
     return {
       ok: true,
       id: session.id,
@@ -337,6 +420,7 @@ export class MemoryRoomStore implements RoomStore {
       roster: this.roster(input.room, room),
       changed,
       ...(replacedSocketId === undefined ? {} : { replacedSocketId }),
+      ...(ownerToken === undefined ? {} : { ownerToken }),
     };
   }
 
@@ -358,6 +442,24 @@ export class MemoryRoomStore implements RoomStore {
     if (!room || !session || session.socketId !== socketId) return null;
     this.endSession(roomId, room, session);
     return this.roster(roomId, room);
+  }
+
+  async remove(roomId: string, by: PlayerId, id: PlayerId, ownerToken: string): Promise<RemoveOutcome> {
+    const room = this.rooms.get(roomId);
+    if (!room || !this.ownerOf(room, ownerToken)) return NOT_OWNER;
+    if (id === by) return removeSelfRefusal(id);
+    if (id >= room.nextId) return neverJoinedRefusal(id);
+    if (room.removed.includes(id)) {
+      return { ok: true, roster: this.roster(roomId, room), changed: false, socketId: undefined };
+    }
+    if (room.removed.length >= LIMITS.removed.max) return tooManyRemovedRefusal();
+    room.removed.push(id);
+    const session = room.sessions.get(id);
+    if (session) {
+      room.barred.add(session.tokenHash);
+      this.endSession(roomId, room, session);
+    } else room.version++;
+    return { ok: true, roster: this.roster(roomId, room), changed: true, socketId: session?.socketId };
   }
 
   async route(roomId: string, id: PlayerId): Promise<MemberRoute | undefined> {
@@ -405,8 +507,16 @@ export class MemoryRoomStore implements RoomStore {
     return { rooms: this.rooms.size, connected, grace };
   }
 
-  private createRoom(roomId: string, settings: RoomSettings, verifier: string | undefined): Room {
+  private createRoom(
+    roomId: string,
+    settings: RoomSettings,
+    verifier: string | undefined,
+    ownerToken: string,
+  ): Room {
     const room: Room = {
+      ownerHash: hashOwnerToken(ownerToken),
+      removed: [],
+      barred: new Set(),
       settings: { ...settings, stages: [...settings.stages] },
       verifierHash: verifier === undefined ? undefined : hashVerifier(verifier),
       nextId: this.lastIds.get(roomId) ?? 1,
@@ -442,6 +552,6 @@ export class MemoryRoomStore implements RoomStore {
       );
     }
     members.sort((a, b) => a.id - b.id);
-    return { room: roomId, version: room.version, members };
+    return { room: roomId, version: room.version, members, removed: [...room.removed] };
   }
 }

@@ -111,7 +111,13 @@ export const joinSchema = z.strictObject(
       .min(0, { error: 'must be at least 0' })
       .max(2 ** 31, { error: 'is out of range' })
       .optional(),
+    ownerToken: tokenSchema.optional(),
   },
+  { error: objectIssue },
+);
+
+export const removeSchema = z.strictObject(
+  { room: roomIdSchema, id: playerIdSchema, ownerToken: tokenSchema },
   { error: objectIssue },
 );
 

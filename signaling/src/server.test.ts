@@ -32,6 +32,8 @@ const ERROR_CODES: ErrorCode[] = [
   'bad_password',
   'address_limit',
   'capacity',
+  'not_owner',
+  'removed',
 ];
 
 let servers: TestServer[] = [];

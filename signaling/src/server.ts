@@ -41,6 +41,7 @@ import {
   joinSchema,
   leaveSchema,
   relaySchema,
+  removeSchema,
   signalSchema,
 } from './schemas.ts';
 import { AttemptThrottle, type AttemptThrottleOptions, JoinRate } from './throttle.ts';
@@ -171,6 +172,7 @@ const KNOWN_EVENTS = [
   'leave',
   'signal',
   'relay',
+  'remove',
 ] as const satisfies readonly (keyof ClientToServerEvents)[];
 type KnownEvent = (typeof KNOWN_EVENTS)[number];
 const isKnownEvent = (event: string): event is KnownEvent =>
@@ -456,6 +458,7 @@ export function createSignalingServer(
         ...(req.token === undefined ? {} : { token: req.token }),
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
         ...(req.floor === undefined ? {} : { floor: req.floor }),
+        ...(req.ownerToken === undefined ? {} : { ownerToken: req.ownerToken }),
         ip,
       });
       if (!outcome.ok) await joinRate.refund(req.room);
@@ -487,6 +490,7 @@ export function createSignalingServer(
         roster: outcome.roster,
         iceServers,
         graceMs,
+        ...(outcome.ownerToken === undefined ? {} : { ownerToken: outcome.ownerToken }),
       };
       return { ok: true, ...joined };
     },
@@ -500,6 +504,34 @@ export function createSignalingServer(
       const roster = await store.leave(session.room, session.id, socket.id);
       if (roster) pushRoster(roster);
       logger.info({ sid: socket.id, room: session.room, id: session.id }, 'player left');
+      await scheduleExpiry();
+      return { ok: true };
+    },
+
+    async remove(socket, payload) {
+      const session = requireSession(socket, 'remove');
+      const req = parse(removeSchema, 'remove', payload);
+      if (req.room !== session.room) {
+        throw new Refusal(
+          'not_in_room',
+          `remove: this connection is in room ${session.room}, not ${req.room}`,
+        );
+      }
+      const outcome = await store.remove(session.room, session.id, req.id, req.ownerToken);
+      if (!outcome.ok) throw new Refusal(outcome.code, outcome.error);
+      if (outcome.socketId !== undefined) {
+        // Told first (the close flushes it), so the tab stops instead of resuming.
+        io.to(outcome.socketId).emit('removed', {
+          room: session.room,
+          id: req.id,
+          reason: 'you were removed from this room by its owner',
+        });
+        io.in(outcome.socketId).disconnectSockets(true);
+      }
+      if (outcome.changed) {
+        logger.info({ sid: socket.id, room: session.room, by: session.id, id: req.id }, 'player removed');
+        pushRoster(outcome.roster);
+      }
       await scheduleExpiry();
       return { ok: true };
     },

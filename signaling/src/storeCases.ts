@@ -259,6 +259,74 @@ export function describeRoomStore(
       expect((await join({ socketId: 'd' })).id).toBe(c.id + 1);
     });
 
+    it('issues an owner token to the creator only, and recognises it again on a join or resume', async () => {
+      const { store, join } = await setup();
+      const creator = await join({ socketId: 'a' });
+      expect(creator.ownerToken).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect(creator.ownerToken).not.toBe(creator.token);
+      const other = await join({ socketId: 'b' });
+      expect(other.ownerToken).toBeUndefined();
+      // A guessed token gives nothing; the real one is echoed on resume and on a join under a new ID.
+      expect((await join({ socketId: 'c', ownerToken: newResumeToken() })).ownerToken).toBeUndefined();
+      await store.disconnect('r', 1, 'a');
+      const back = await join({ socketId: 'a2', token: creator.token, ownerToken: creator.ownerToken });
+      expect(back).toMatchObject({ id: 1, resumed: true, ownerToken: creator.ownerToken });
+      expect((await join({ socketId: 'd', ownerToken: creator.ownerToken })).ownerToken).toBe(
+        creator.ownerToken,
+      );
+      // A room created with a token the client brings (the server forgot the room) keeps it.
+      const kept = newResumeToken();
+      expect((await join({ socketId: 'e', room: 'fresh', ownerToken: kept })).ownerToken).toBe(kept);
+    });
+
+    it('lets only the owner remove a player: its session ends, its token is barred, its ID listed', async () => {
+      const { store, join } = await setup();
+      const owner = await join({ socketId: 'a' });
+      const ownerToken = owner.ownerToken ?? '';
+      const liar = await join({ socketId: 'b' });
+      await join({ socketId: 'c' });
+      expect(await store.remove('r', 2, 3, liar.token)).toMatchObject({ ok: false, code: 'not_owner' });
+      expect(await store.remove('r', 2, 3, newResumeToken())).toMatchObject({ ok: false, code: 'not_owner' });
+      expect(await store.remove('other', 1, 2, ownerToken)).toMatchObject({ ok: false, code: 'not_owner' });
+      expect(await store.remove('r', 1, 1, ownerToken)).toMatchObject({ ok: false, code: 'bad_request' });
+      expect(await store.remove('r', 1, 99, ownerToken)).toMatchObject({ ok: false, code: 'not_in_room' });
+
+      const removed = await store.remove('r', 1, 2, ownerToken);
+      expect(removed).toMatchObject({ ok: true, changed: true, socketId: 'b' });
+      if (!removed.ok) throw new Error('unreachable');
+      expect(removed.roster.members.map((m) => m.id)).toEqual([1, 3]);
+      expect(removed.roster.removed).toEqual([2]);
+      expect(removed.roster.version).toBeGreaterThan(liar.roster.version);
+      expect(await store.route('r', 2)).toBeUndefined();
+      const resume = await store.join({ room: 'r', name: 'b', settings, socketId: 'b2', token: liar.token });
+      expect(resume).toMatchObject({ ok: false, code: 'removed', error: expect.stringMatching(/removed/) });
+      // Again: nothing changes. A later roster still lists it, and so does a newcomer's.
+      expect(await store.remove('r', 1, 2, ownerToken)).toMatchObject({ ok: true, changed: false });
+      const late = await join({ socketId: 'f' });
+      expect(late.roster.removed).toEqual([2]);
+      // The honest limit: the same person may come back as a new player (and be removed again).
+      expect(late.id).toBe(4);
+    });
+
+    it('removes a member in grace, and an ID whose session already ended', async () => {
+      const { store, join } = await setup();
+      const owner = await join({ socketId: 'a' });
+      const ownerToken = owner.ownerToken ?? '';
+      const b = await join({ socketId: 'b' });
+      await join({ socketId: 'c' });
+      await store.disconnect('r', 2, 'b');
+      const graced = await store.remove('r', 1, 2, ownerToken);
+      expect(graced).toMatchObject({ ok: true, changed: true, socketId: undefined });
+      expect(await store.nextExpiry()).toBeUndefined();
+      const resume = await store.join({ room: 'r', name: 'b', settings, socketId: 'b2', token: b.token });
+      expect(resume).toMatchObject({ ok: false, code: 'removed' });
+      await store.leave('r', 3, 'c');
+      const gone = await store.remove('r', 1, 3, ownerToken);
+      expect(gone).toMatchObject({ ok: true, changed: true, socketId: undefined });
+      expect(gone.ok && gone.roster.removed).toEqual([2, 3]);
+      expect(gone.ok && gone.roster.members.map((m) => m.id)).toEqual([1]);
+    });
+
     it('routes only to members of the given room', async () => {
       const { store, join } = await setup();
       await join({ socketId: 'a' });

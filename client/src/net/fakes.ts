@@ -109,6 +109,9 @@ export class FakeServer {
   /** The floor of the last join, to check that clients send one. */
   lastFloor: number | undefined;
   private version = 0;
+  /** Removed by the owner: listed in the roster, their tokens refused with `removed`. */
+  private removed: number[] = [];
+  readonly ownerToken = 'o'.repeat(32);
   up = true;
   relayed = 0;
 
@@ -120,6 +123,7 @@ export class FakeServer {
 
   join(port: FakeSignaling, req: JoinRequest): Ack<Joined> {
     const claimed = req.token ? Number.parseInt(req.token.slice(1), 10) : 0;
+    if (this.removed.includes(claimed)) return { ok: false, code: 'removed', error: 'removed by the owner' };
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
     this.lastFloor = req.floor;
     this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
@@ -127,6 +131,7 @@ export class FakeServer {
     // A resume takes the session over, as the real server does: the other holder is told it was replaced.
     if (old) old.handlers.refused({ ok: false, code: 'replaced', error: 'resumed elsewhere' });
     const id = old ? claimed : this.nextId++;
+    const owner = id === 1 || req.ownerToken === this.ownerToken;
     this.clients.set(id, { id, handlers: port.handlers!, connected: true });
     port.id = id;
     const roster = this.roster();
@@ -140,7 +145,20 @@ export class FakeServer {
       roster,
       iceServers: [],
       graceMs: 1000,
+      ...(owner ? { ownerToken: this.ownerToken } : {}),
     };
+  }
+
+  remove(by: number, id: number, ownerToken: string): Ack {
+    if (ownerToken !== this.ownerToken) return { ok: false, code: 'not_owner', error: 'not the owner' };
+    if (by === id) return { ok: false, code: 'bad_request', error: 'that is you' };
+    const c = this.clients.get(id);
+    this.clients.delete(id);
+    if (!this.removed.includes(id)) this.removed.push(id);
+    if (c) this.net.defer(() => c.handlers.removed('you were removed from this room by its owner'));
+    const roster = this.roster();
+    for (const m of this.clients.values()) this.net.defer(() => m.handlers.roster(roster));
+    return { ok: true };
   }
 
   /** The session of `id` runs out of grace: gone from the roster, its token refused. The tab may still run. */
@@ -170,6 +188,7 @@ export class FakeServer {
         name: `p${c.id}`,
         state: 'connected' as const,
       })),
+      removed: [...this.removed],
     };
   }
 }
@@ -206,6 +225,10 @@ export class FakeSignaling implements SignalingPort {
 
   relay(to: number, data: string): boolean {
     return this.server.forward(this.id, to, 'relay', data);
+  }
+
+  async remove(_room: string, id: number, ownerToken: string): Promise<Ack> {
+    return this.server.remove(this.id, id, ownerToken);
   }
 
   reconnectIn(): void {}

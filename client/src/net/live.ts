@@ -128,7 +128,39 @@ export function openSession(params: SessionParams, password?: string): Session {
   });
   current = { key, session };
   session.start();
+  if (testHooksWanted()) installTestHooks(session);
   return session;
+}
+
+/** The test hook's page API (README, "Automation contract"). */
+export interface LockstepTestHooks {
+  /** This tab's player ID, or null before it has one. */
+  self(): number | null;
+  /** Sends `message` as a core message to player `to`, unchecked, over the data channel or the relay. */
+  send(to: number, message: unknown): boolean;
+}
+
+/**
+ * Opt-in only, with `testHooks=1` in the page's query: e2e tests play a lying player through it. It grants
+ * nothing a player with devtools lacks (any page script of ours could already send anything), and it says so in
+ * the event log so nobody runs it unawares.
+ */
+function testHooksWanted(): boolean {
+  try {
+    return new URLSearchParams(window.location.search).get('testHooks') === '1';
+  } catch {
+    return false;
+  }
+}
+
+function installTestHooks(session: Session): void {
+  const hooks: LockstepTestHooks = Object.freeze({
+    self: () => appStore.getState().session.selfId,
+    send: (to: number, message: unknown) => current?.session === session && session.testSend(to, message),
+  });
+  (window as unknown as { lockstepTest?: LockstepTestHooks }).lockstepTest = hooks;
+  console.warn('lockstep: test hooks are on (testHooks=1): window.lockstepTest can send any core message');
+  appStore.setState((s) => appendLog(s, 'chaos', 'test hooks are on (testHooks=1 in the address)', 0));
 }
 
 export function currentSession(): Session | null {
@@ -138,6 +170,7 @@ export function currentSession(): Session | null {
 export function closeSession(): void {
   current?.session.stop();
   current = null;
+  if (typeof window !== 'undefined') delete (window as unknown as { lockstepTest?: unknown }).lockstepTest;
 }
 
 /** A closing or reloading tab says goodbye first; it does not leave, so a reload resumes its ID. */

@@ -80,6 +80,11 @@ export class SealedSignaling implements SignalingPort {
     return this.inner.leave();
   }
 
+  // A control event, like join and leave: nothing in it to seal.
+  remove(room: string, id: number, ownerToken: string): Promise<Ack> {
+    return this.inner.remove(room, id, ownerToken);
+  }
+
   signal(to: number, data: unknown): Promise<Ack> {
     const text = JSON.stringify(data);
     return this.chainOut(async () => {

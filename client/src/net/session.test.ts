@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { seededRng } from '../core/index.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { FakeNet, FakeServer } from './fakes.ts';
-import { type KeyValueStorage, Session, storageKey } from './session.ts';
+import { type KeyValueStorage, removedKey, Session, storageKey } from './session.ts';
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -253,5 +253,65 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     // And the core knows it slept: it listens for a timeout before it may campaign.
     expect(w.view(0).quiet).toBeGreaterThan(0);
     expect(w.tabs[0]!.store.getState().log.some((l) => l.text.includes('clock jumped'))).toBe(true);
+  });
+});
+
+describe('Session: the room owner and a removed player', () => {
+  it('keeps owner rights when its session expires and it continues under a new ID', async () => {
+    const w = world(3);
+    await w.run(1000);
+    w.server.expire(1);
+    const port = (
+      w.tabs[0]!.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
+    ).deps.signaling;
+    port.handlers.connected();
+    await w.run(1000);
+    const owner = w.tabs[0]!.store.getState().session;
+    expect(owner).toMatchObject({ selfId: 4, owner: true });
+    expect(await w.tabs[0]!.session.removePlayer(3)).toEqual({ ok: true });
+  });
+
+  it('only the owner may remove; the removed tab stops for good and the others expel it and advance', async () => {
+    const w = world(4);
+    await w.run(1000);
+    const owner = w.tabs[0]!;
+    const liar = w.tabs[3]!;
+    expect(owner.store.getState().session.owner).toBe(true);
+    expect(w.tabs.slice(1).map((t) => t.store.getState().session.owner)).toEqual([false, false, false]);
+    const storage = (t: (typeof w.tabs)[number]) =>
+      (t.session as unknown as { deps: { storage: { data: Map<string, string> } } }).deps.storage.data;
+    expect(JSON.parse(storage(owner).get(storageKey('r'))!).ownerToken).toBe(w.server.ownerToken);
+    expect(JSON.parse(storage(liar).get(storageKey('r'))!).ownerToken).toBeUndefined();
+
+    // The liar sends the term wedge through the test hook; its strikes show in the honest rows.
+    for (const to of [1, 2, 3])
+      expect(liar.session.testSend(to, { t: 'reject', term: 2 ** 53 - 1 })).toBe(true);
+    expect(liar.session.testSend(4, { t: 'reject', term: 1 })).toBe(false);
+    await w.run(500);
+    for (let i = 0; i < 3; i++) expect(w.view(i).term).toBeLessThan(2 ** 40);
+
+    expect(await w.tabs[1]!.session.removePlayer(4)).toMatchObject({ ok: false, code: 'not_owner' });
+    expect(await owner.session.removePlayer(1)).toMatchObject({ ok: false });
+    expect(await owner.session.removePlayer(4)).toEqual({ ok: true });
+    await w.run(1500);
+    expect(liar.store.getState().session).toMatchObject({
+      phase: 'removed',
+      error: expect.stringMatching(/removed/),
+    });
+    expect(storage(liar).get(storageKey('r'))).toBeUndefined();
+    expect(storage(liar).get(removedKey('r'))).toBe('1');
+    for (let i = 0; i < 3; i++) {
+      expect(w.view(i).members).toEqual([1, 2, 3]);
+      expect(w.net_(i).map((p) => p.id)).not.toContain(4);
+    }
+    for (const t of w.tabs.slice(0, 3)) t.session.setDone(true);
+    await w.run(1000);
+    for (let i = 0; i < 3; i++) expect(w.view(i)).toMatchObject({ stage: 1, leader: 1 });
+
+    // A reload of the removed tab does not join again.
+    const liarStorage = (liar.session as unknown as { deps: { storage: KeyValueStorage } }).deps.storage;
+    const back = w.add({ storage: liarStorage });
+    await w.run(200);
+    expect(back.store.getState().session.phase).toBe('removed');
   });
 });

@@ -1,7 +1,14 @@
 // The driver: signaling + mesh around one core Player. Real time becomes tick(), frames become step(),
 // and ready() is drained after each of them. Timers, storage and transports are injected for tests.
 
-import type { Joined, JoinRequest, RoomSettings, RosterMsg } from '../../../signaling/src/events.ts';
+import {
+  type Ack,
+  type Joined,
+  type JoinRequest,
+  LIMITS,
+  type RoomSettings,
+  type RosterMsg,
+} from '../../../signaling/src/events.ts';
 import {
   type CoreEvent,
   type Envelope,
@@ -21,7 +28,7 @@ import {
   LOG_CAP,
   type LogKind,
 } from '../store/store.ts';
-import { encodeFrame } from './frames.ts';
+import { encodeFrame, MAX_FRAME_CHARS } from './frames.ts';
 import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
@@ -82,9 +89,23 @@ export interface Saved {
   id: Id;
   token: string;
   persisted: Persisted | null;
+  /** The room's owner token, kept across reloads and new IDs. */
+  ownerToken?: string;
 }
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
+/** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
+export const removedKey = (room: string) => `lockstep:removed:${room}`;
+export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
+
+/** The roster's removed IDs, checked: the server is trusted with routing, not with our memory. */
+export function removedIds(r: RosterMsg): Id[] {
+  const list: unknown = (r as { removed?: unknown }).removed;
+  if (!Array.isArray(list)) return [];
+  return list
+    .slice(0, LIMITS.removed.max)
+    .filter((id): id is Id => typeof id === 'number' && Number.isSafeInteger(id) && id > 0);
+}
 
 export function loadSaved(storage: KeyValueStorage | null, room: string): Saved | null {
   try {
@@ -92,7 +113,12 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
     if (!raw) return null;
     const x = JSON.parse(raw) as Partial<Saved>;
     if (typeof x.id !== 'number' || typeof x.token !== 'string') return null;
-    return { id: x.id, token: x.token, persisted: x.persisted ?? null };
+    return {
+      id: x.id,
+      token: x.token,
+      persisted: x.persisted ?? null,
+      ...(typeof x.ownerToken === 'string' ? { ownerToken: x.ownerToken } : {}),
+    };
   } catch {
     return null;
   }
@@ -103,6 +129,9 @@ export class Session {
   private player: Player | null = null;
   private settings: RoomSettings | null = null;
   private token: string | null = null;
+  private ownerToken: string | null = null;
+  /** IDs the room's owner removed (from the server's rosters): never heard, never linked. */
+  private readonly removed = new Set<Id>();
   private timer: unknown = null;
   private t0 = 0;
   private ticks = 0;
@@ -177,6 +206,12 @@ export class Session {
   // ------------------------------------------------------------------ lifecycle
 
   start(): void {
+    if (this.deps.storage?.getItem(removedKey(this.params.room))) {
+      // This tab was removed: it does not come back by itself, not even on a reload.
+      this.stopped = true;
+      this.setPhase('removed', REMOVED_MESSAGE);
+      return;
+    }
     this.deps.signaling.start({
       status: (status, detail) =>
         this.deps.store.setState((s) => ({
@@ -207,7 +242,51 @@ export class Session {
           this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
         } else this.log('net', `server refused: ${f.error}`);
       },
+      removed: (reason) => this.onRemoved(reason),
     });
+  }
+
+  /** Owner only: asks the server to remove player `id`; the roster that follows expels it here too. */
+  async removePlayer(id: Id): Promise<Ack> {
+    const ownerToken = this.ownerToken;
+    if (!ownerToken || this.stopped) {
+      return { ok: false, code: 'not_owner', error: 'only the room’s owner may remove players' };
+    }
+    const res = await this.deps.signaling.remove(this.params.room, id, ownerToken);
+    this.log('net', res.ok ? `removed player ${id}` : `could not remove player ${id}: ${res.error}`);
+    return res;
+  }
+
+  /**
+   * Test hook only (live.ts installs it on an explicit opt-in): sends any core message as it is, unchecked,
+   * by the same path as the core's own, as a hostile peer with devtools could.
+   */
+  testSend(to: Id, m: unknown): boolean {
+    const p = this.player;
+    if (!p || this.stopped || !Number.isSafeInteger(to) || to <= 0 || to === p.self) return false;
+    let text: string;
+    try {
+      text = encodeFrame({ k: 'core', m });
+    } catch {
+      return false;
+    }
+    if (typeof text !== 'string' || text.length > MAX_FRAME_CHARS) return false;
+    const t = typeof m === 'object' && m !== null ? (m as { t?: unknown }).t : undefined;
+    this.mesh.send(to, text, typeof t === 'string' ? t.slice(0, 20) : 'core');
+    return true;
+  }
+
+  private onRemoved(reason: string): void {
+    if (this.deps.store.getState().session.phase === 'removed') return;
+    this.stop();
+    this.log('net', `removed from the room: ${reason}`);
+    this.deps.storage?.removeItem(storageKey(this.params.room));
+    try {
+      this.deps.storage?.setItem(removedKey(this.params.room), '1');
+    } catch {
+      // Storage full or disabled: the session still stops now.
+    }
+    this.setPhase('removed', REMOVED_MESSAGE);
   }
 
   /**
@@ -347,6 +426,8 @@ export class Session {
       } else this.releaseIdentity = release;
       if (seq !== this.joinSeq || this.stopped) return;
     }
+    // After the identity check: a duplicated tab's copy of the storage does not make it an owner too.
+    if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
@@ -355,6 +436,7 @@ export class Session {
       name: this.params.name,
       ...(token ? { token } : {}),
       ...(floor > 0 ? { floor } : {}),
+      ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       // Always sent: if the server restarted and forgot the room, the first one back recreates it as it was.
       ...(settings ? { settings } : {}),
     };
@@ -381,6 +463,7 @@ export class Session {
       return this.join();
     }
     if (res.code === 'already_joined') return;
+    if (res.code === 'removed') return this.onRemoved(res.error);
     if (TRANSIENT.has(res.code)) {
       this.log('net', `join failed (${res.error}); retrying`);
       const wait = this.joinRetryMs;
@@ -397,10 +480,13 @@ export class Session {
   private onJoined(j: Joined, saved: Saved | null): void {
     this.settings = j.settings;
     this.token = j.token;
+    // Without one in the reply, a token we kept is not this room's (the room was created anew by another).
+    this.ownerToken = j.ownerToken ?? null;
     this.muted = false;
     const s = j.settings;
     if (this.player && this.player.self === j.id) {
       this.log('net', `resumed as player ${j.id}`);
+      this.save(this.player.persisted());
       this.applyRoster(j.roster);
       this.setPhase('joined', null, j);
       return;
@@ -446,6 +532,7 @@ export class Session {
         ? { was: continuing.id }
         : {}),
     });
+    if (this.expelRemoved(roster)) return;
     this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
     this.mesh.reset(j.id, j.iceServers);
     this.syncMesh();
@@ -471,6 +558,7 @@ export class Session {
     );
     if (!this.player) return;
     this.catchUp();
+    if (this.expelRemoved(r)) return;
     this.player.setRoster({ version: ++this.rosterVersion, members: r.members.map((m) => m.id) });
     this.syncMesh();
     this.drain();
@@ -518,6 +606,21 @@ export class Session {
     }
   }
 
+  /** Expels every removed ID (again after a new ID: expel is idempotent). True when we are among them. */
+  private expelRemoved(r: RosterMsg): boolean {
+    const p = this.player;
+    if (!p) return false;
+    for (const id of removedIds(r)) {
+      if (id === p.self) {
+        this.onRemoved('you were removed from this room by its owner');
+        return true;
+      }
+      this.removed.add(id);
+    }
+    for (const id of this.removed) p.expel(id);
+    return false;
+  }
+
   /** The highest player ID this tab knows of in the room, for the join's floor. */
   private highestKnownId(saved: Saved | null): number {
     let max = Math.max(this.player?.self ?? 0, saved?.id ?? 0);
@@ -549,9 +652,11 @@ export class Session {
   private syncMesh(): void {
     const roster = this.latestRoster?.members ?? [];
     const listed = new Set(roster.map((m) => m.id));
-    const members = roster.map((m) => ({ id: m.id, connected: m.state === 'connected' }));
+    const members = roster
+      .filter((m) => !this.removed.has(m.id))
+      .map((m) => ({ id: m.id, connected: m.state === 'connected' }));
     for (const id of this.player?.view().members ?? []) {
-      if (!listed.has(id)) members.push({ id, connected: false });
+      if (!listed.has(id) && !this.removed.has(id)) members.push({ id, connected: false });
     }
     this.mesh.setMembers(members);
   }
@@ -635,7 +740,12 @@ export class Session {
 
   private save(persisted: Persisted): void {
     if (!this.player || !this.token || this.leaving) return;
-    const saved: Saved = { id: this.player.self, token: this.token, persisted };
+    const saved: Saved = {
+      id: this.player.self,
+      token: this.token,
+      persisted,
+      ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
+    };
     try {
       this.deps.storage?.setItem(storageKey(this.params.room), JSON.stringify(saved));
     } catch {
@@ -667,7 +777,15 @@ export class Session {
         ...s.session,
         phase,
         error,
-        ...(j ? { selfId: j.id, resumed: j.resumed, settings: j.settings, graceMs: j.graceMs } : {}),
+        ...(j
+          ? {
+              selfId: j.id,
+              resumed: j.resumed,
+              settings: j.settings,
+              graceMs: j.graceMs,
+              owner: j.ownerToken !== undefined,
+            }
+          : {}),
       },
     }));
   }

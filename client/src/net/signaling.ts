@@ -22,6 +22,8 @@ export interface SignalingHandlers {
   relay(from: number, data: string): void;
   shutdown(reconnectInMs: number): void;
   refused(fail: Fail): void;
+  /** The room's owner removed this player; the server closes the connection next. */
+  removed(reason: string): void;
 }
 
 export interface SignalingPort {
@@ -30,6 +32,8 @@ export interface SignalingPort {
   join(req: JoinRequest): Promise<Ack<Joined>>;
   leave(): Promise<Ack>;
   signal(to: number, data: unknown): Promise<Ack>;
+  /** Owner only: remove player `id` from the room. */
+  remove(room: string, id: number, ownerToken: string): Promise<Ack>;
   /** Fire and forget: false when not connected (nothing is queued for later). */
   relay(to: number, data: string): boolean;
   /** Reconnect after ms (after a server `shutdown`, which disconnects us on purpose). */
@@ -87,6 +91,9 @@ export class SocketSignaling implements SignalingPort {
     socket.on('relay', (m) => h.relay(m.from, m.data));
     socket.on('shutdown', (m) => h.shutdown(m.reconnectInMs));
     socket.on('refused', (f) => h.refused(f));
+    socket.on('removed', (m) =>
+      h.removed(typeof m?.reason === 'string' ? m.reason.slice(0, 200) : 'removed'),
+    );
   }
 
   reconnectIn(ms: number): void {
@@ -115,6 +122,13 @@ export class SocketSignaling implements SignalingPort {
 
   signal(to: number, data: unknown): Promise<Ack> {
     return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('signal', { to, data }, done), 'signal');
+  }
+
+  remove(room: string, id: number, ownerToken: string): Promise<Ack> {
+    return this.call(
+      (s, done) => s.timeout(ACK_TIMEOUT_MS).emit('remove', { room, id, ownerToken }, done),
+      'remove',
+    );
   }
 
   relay(to: number, data: string): boolean {

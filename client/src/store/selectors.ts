@@ -19,11 +19,16 @@ export interface PeerRow {
   done: boolean;
   term: number;
   inGrace: boolean;
+  /** Invalid or impossible messages this peer sent us (0 for ourselves). */
+  strikes: number;
+  /** The room's owner removed it; the leader has yet to commit that. */
+  removed: boolean;
 }
 
 export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerNetInfo[]): PeerRow[] {
   if (!view) return [];
   const names = new Map(roster?.members.map((m) => [m.id, m]) ?? []);
+  const removed = new Set(Array.isArray(roster?.removed) ? roster.removed : []);
   const nets = new Map(net.map((n) => [n.id, n]));
   const live = new Set(view.live);
   const ids = [...new Set([...view.members, ...(roster?.members.map((m) => m.id) ?? [])])].sort(
@@ -32,7 +37,13 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
   return ids.map((id) => {
     const member = names.get(id);
     const inGrace = member?.state === 'grace';
-    const base = { id, name: member?.name ?? `player ${id}`, isLeader: view.leader === id, inGrace };
+    const base = {
+      id,
+      name: member?.name ?? `player ${id}`,
+      isLeader: view.leader === id,
+      inGrace,
+      removed: removed.has(id),
+    };
     if (id === view.self) {
       return {
         ...base,
@@ -42,6 +53,7 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
         stage: view.stage,
         done: view.done,
         term: view.term,
+        strikes: 0,
       };
     }
     const pv = view.peers.find((p) => p.id === id);
@@ -58,6 +70,7 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
       stage: pv?.stage ?? 0,
       done: pv?.done ?? false,
       term: pv?.term ?? 0,
+      strikes: pv?.strikes ?? 0,
     };
   });
 }

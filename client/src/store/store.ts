@@ -6,7 +6,7 @@ import type { CoreEvent, Id, View } from '../core/index.ts';
 import type { PeerNetInfo, Via } from '../net/mesh.ts';
 import type { SignalingStatus } from '../net/signaling.ts';
 
-export type SessionPhase = 'idle' | 'joining' | 'joined' | 'failed' | 'left' | 'replaced';
+export type SessionPhase = 'idle' | 'joining' | 'joined' | 'failed' | 'left' | 'replaced' | 'removed';
 
 export interface SessionSlice {
   phase: SessionPhase;
@@ -18,6 +18,8 @@ export interface SessionSlice {
   signaling: SignalingStatus;
   signalingDetail: string;
   graceMs: number;
+  /** This tab holds the room's owner token (the server confirmed it at the last join): it may remove players. */
+  owner: boolean;
   error: string | null;
   /** performance.now() when this page started its session; log times are relative to it. */
   startedAt: number;
@@ -153,6 +155,7 @@ export function initialState(): AppState {
       signaling: 'connecting',
       signalingDetail: '',
       graceMs: 0,
+      owner: false,
       error: null,
       startedAt: 0,
     },

@@ -1,5 +1,5 @@
 import { nanoid } from 'nanoid';
-import { type FormEvent, useEffect, useId, useMemo, useState } from 'react';
+import { type FormEvent, type KeyboardEvent, useEffect, useId, useMemo, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
 import { passwordProblem } from '../net/crypto.ts';
@@ -132,9 +132,18 @@ function Room({
           </button>
         </div>
       </header>
-      {session.phase === 'failed' || session.phase === 'replaced' || session.phase === 'left' ? (
+      {session.phase === 'failed' ||
+      session.phase === 'replaced' ||
+      session.phase === 'left' ||
+      session.phase === 'removed' ? (
         <section className="card error-card" role="alert" data-testid="session-error">
-          <h1>{session.phase === 'left' ? 'You left the room' : 'Cannot join this room'}</h1>
+          <h1>
+            {session.phase === 'left'
+              ? 'You left the room'
+              : session.phase === 'removed'
+                ? 'Removed from the room'
+                : 'Cannot join this room'}
+          </h1>
           {session.error && <p>{session.error}</p>}
           {refused && <PasswordRetry room={room} name={name} password={password} error={session.error} />}
           <a className="btn primary" href="/">
@@ -410,7 +419,9 @@ function StageProgress({ stage, names }: { stage: number; names: string[] }) {
 }
 
 function PlayersPanel() {
-  const { view, roster, net } = useApp(useShallow((s) => ({ view: s.view, roster: s.roster, net: s.net })));
+  const { view, roster, net, owner } = useApp(
+    useShallow((s) => ({ view: s.view, roster: s.roster, net: s.net, owner: s.session.owner })),
+  );
   const rows = useMemo(() => peerRows(view, roster, net), [view, roster, net]);
   return (
     <section className="card" aria-labelledby="players-h">
@@ -439,13 +450,88 @@ function PlayersPanel() {
             <span className={`state-badge b-${r.state}`}>{r.state}</span>
             <span className="pmeta small muted">
               {r.done && <span className="chip ok">done</span>}
+              {r.removed && <span className="chip bad">removed</span>}
               <span title="last heard">{r.state === 'self' ? '—' : fmtAgo(r.lastHeardMs)}</span>
               <span title="round-trip time">{r.rtt === null ? '' : `${Math.round(r.rtt)} ms`}</span>
+              {r.state !== 'self' && (
+                <span
+                  className={`chip strikes ${r.strikes > 0 ? 'bad' : ''}`}
+                  title="invalid or impossible messages this player sent us"
+                >
+                  {r.strikes > 0 && <span aria-hidden="true">⚠ </span>}
+                  <span data-testid="peer-strikes">{r.strikes}</span>
+                  <span className={r.strikes > 0 ? '' : 'sr-only'}>
+                    {' '}
+                    invalid message{r.strikes === 1 ? '' : 's'}
+                  </span>
+                </span>
+              )}
+              {owner && r.state !== 'self' && !r.removed && <RemoveButton id={r.id} name={r.name} />}
             </span>
           </li>
         ))}
       </ul>
     </section>
+  );
+}
+
+/** Owner only: two steps, so one stray click or key press removes nobody. */
+function RemoveButton({ id, name }: { id: number; name: string }) {
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    if (!confirming) return;
+    const timer = window.setTimeout(() => setConfirming(false), 8_000);
+    return () => window.clearTimeout(timer);
+  }, [confirming]);
+  const who = `${name} (player ${id})`;
+  const click = async () => {
+    if (!confirming) {
+      setConfirming(true);
+      setError(null);
+      return;
+    }
+    setBusy(true);
+    const res = await currentSession()?.removePlayer(id);
+    setBusy(false);
+    setConfirming(false);
+    if (res && !res.ok) setError(res.error);
+  };
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === 'Escape') setConfirming(false);
+  };
+  return (
+    <span className="remove-player">
+      <button
+        type="button"
+        className={`btn small remove-btn ${confirming ? 'danger' : 'ghost'}`}
+        aria-label={confirming ? `Confirm remove ${who}` : `Remove ${who}`}
+        disabled={busy}
+        onClick={click}
+        onKeyDown={onKey}
+        data-testid="remove-player"
+        data-confirm={confirming ? 'true' : 'false'}
+      >
+        {confirming ? 'Confirm remove' : 'Remove'}
+      </button>
+      {confirming && (
+        <button
+          type="button"
+          className="btn small ghost remove-btn"
+          onClick={() => setConfirming(false)}
+          onKeyDown={onKey}
+          data-testid="remove-cancel"
+        >
+          Cancel
+        </button>
+      )}
+      {error && (
+        <span className="form-errors" role="alert">
+          {error}
+        </span>
+      )}
+    </span>
   );
 }
 
