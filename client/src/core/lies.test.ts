@@ -97,7 +97,9 @@ describe('a lying member', () => {
     });
     // Repeating it in the same heartbeat climbs no further.
     r.lieToAll({ t: 'reject', term: Number.MAX_SAFE_INTEGER });
-    r.honest.forEach((p, i) => expect(p.currentTerm).toBeLessThanOrEqual(before[i]! + TERM_STEP + 1));
+    r.honest.forEach((p, i) => {
+      expect(p.currentTerm).toBeLessThanOrEqual(before[i]! + TERM_STEP + 1);
+    });
     r.expel();
     r.advances();
     for (const p of r.honest) expect(p.currentTerm + 1).toBeGreaterThan(p.currentTerm);
@@ -119,7 +121,16 @@ describe('a lying member', () => {
     const r = room();
     const p = r.honest[0]!;
     // p asks the liar: it claims a longer log in a heartbeat.
-    p.step(LIAR, { t: 'hb', term: p.currentTerm, leader: 0, stage: 9, index: 9, done: false, init: true, hash: 'x' });
+    p.step(LIAR, {
+      t: 'hb',
+      term: p.currentTerm,
+      leader: 0,
+      stage: 9,
+      index: 9,
+      done: false,
+      init: true,
+      hash: 'x',
+    });
     const asked = p.ready().messages.some((m) => m.to === LIAR && m.msg.t === 'sync');
     expect(asked).toBe(true);
     r.lie(p.self, { t: 'history', entries: [forged(p, { stage: 3 })] });
@@ -142,7 +153,10 @@ describe('a lying member', () => {
     const r = room();
     const [a, b] = r.honest;
     r.lie(a!.self, { t: 'history', entries: [forged(a!, { done: [1] })] });
-    r.lie(b!.self, { t: 'history', entries: [forged(b!, { kind: 'members', stage: 1, members: [1, 2, 4] })] });
+    r.lie(b!.self, {
+      t: 'history',
+      entries: [forged(b!, { kind: 'members', stage: 1, members: [1, 2, 4] })],
+    });
     r.lie(a!.self, { t: 'advance', term: a!.currentTerm, entry: forged(a!, { done: [2] }) });
     r.lie(b!.self, { t: 'advance', term: b!.currentTerm, entry: forged(b!, { done: [4] }) });
     expect(a!.entries).toEqual(b!.entries);

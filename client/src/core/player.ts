@@ -554,9 +554,11 @@ export class Player {
       this.strike(from, `claimed to continue player ${was}, which is us`);
       return;
     }
-    // A slot we (or our leader) still hear from is taken: only a name that went quiet continues under a new one.
+    // A slot we (or our leader) still hear from, or whose session the server still holds, is taken: only a
+    // name that went quiet and lost its session continues under a new one (the server refused its token).
     const old = this.peers.get(was);
-    if (old && this.now - Math.max(old.heard, old.vouched) < 3 * this.timing.heartbeatTicks) {
+    const heard = old && this.now - Math.max(old.heard, old.vouched) < 3 * this.timing.heartbeatTicks;
+    if (heard || this.rosterIds.has(was)) {
       // Asked again with its next heartbeat; meanwhile it is not a newcomer either.
       this.claims.add(from);
       return;
@@ -1078,7 +1080,10 @@ export class Player {
       this.catchUpFrom = from;
       this.lastSync = NEVER;
     }
-    if (msg.index > this.log.length || (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp()))
+    if (
+      msg.index > this.log.length ||
+      (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp())
+    )
       this.requestSync(from);
     else if (claims && msg.term >= this.term && msg.index > 0 && this.log[msg.index - 1]?.hash !== msg.hash) {
       // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
@@ -1136,7 +1141,9 @@ export class Player {
    * passes us, so a liar that fed some players stages the room never agreed cannot make them regress.
    */
   private onHistory(from: Id, entries: Entry[]): void {
-    const conflict = entries.find((e) => e.index <= this.log.length && this.log[e.index - 1]!.hash !== e.hash);
+    const conflict = entries.find(
+      (e) => e.index <= this.log.length && this.log[e.index - 1]!.hash !== e.hash,
+    );
     if (conflict) {
       const authority =
         (this.role === 'follower' && from === this.leader && this.leaderAlive()) ||
@@ -1442,7 +1449,8 @@ export class Player {
   private strike(from: Id, reason: string): void {
     const p = this.peer(from);
     p.strikes++;
-    if (p.strikes <= LOGGED_STRIKES) this.events.push({ kind: 'misbehaved', peer: from, reason, count: p.strikes });
+    if (p.strikes <= LOGGED_STRIKES)
+      this.events.push({ kind: 'misbehaved', peer: from, reason, count: p.strikes });
   }
 
   /** Fences a stale leader or candidate: it learns our term and steps down. */

@@ -154,8 +154,7 @@ async function main(): Promise<void> {
   }
   if (args.hostile) {
     const stuck = results.filter((r) => r.unconverged.length > 0);
-    for (const f of stuck)
-      console.log(`UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}`);
+    for (const f of stuck) console.log(`UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}`);
     console.log(`hostile: ${stuck.length} of ${results.length} did not converge after the liar's removal`);
   }
   console.log(`schedules: ${results.length}, violations: ${failed.length}, seed: ${args.seed}`);

@@ -29,7 +29,11 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
         done: rng.next() < 0.5,
         init: rng.next() < 0.8,
         hash,
-        ...(rng.next() < 0.3 ? { tally: { stage: target.stage, done: [...members], live: [...members], members: members.length } } : {}),
+        ...(rng.next() < 0.3
+          ? {
+              tally: { stage: target.stage, done: [...members], live: [...members], members: members.length },
+            }
+          : {}),
         ...(rng.next() < 0.2 ? { was: someone } : {}),
         ...(rng.next() < 0.2
           ? { retired: [{ id: someone, term, index: log.length, hash: tipHash(log), accepted: accepted() }] }

@@ -1,12 +1,12 @@
 import {
   type CoreEvent,
-  parseMessage,
   type Entry,
   type Id,
   type Message,
   type MessageType,
   type Persisted,
   Player,
+  parseMessage,
   type Rng,
   seededRng,
   type Timing,
@@ -429,6 +429,10 @@ export class SimNetwork {
     this.seen.clear();
     this.clicked.clear();
     this.proposed.clear();
+    // The server forgets the room's removed IDs and its liars' with it: ID 1 is someone new.
+    this.maxStage.clear();
+    this.expelled.clear();
+    this.liars.clear();
     this.note('room forgotten');
   }
 
@@ -460,7 +464,9 @@ export class SimNetwork {
   }
 
   private sendLie(n: Node): void {
-    const targets = [...this.nodes.values()].filter((x) => x.player && x.id !== n.id && !this.liars.has(x.id));
+    const targets = [...this.nodes.values()].filter(
+      (x) => x.player && x.id !== n.id && !this.liars.has(x.id),
+    );
     if (targets.length === 0) return;
     const members = [...this.sessions.keys()].sort((a, b) => a - b);
     for (let i = 0, k = 1 + Math.floor(this.rng.next() * 3); i < k; i++) {
@@ -508,7 +514,8 @@ export class SimNetwork {
     if (this.recording && ev.kind !== 'suspect' && ev.kind !== 'alive') this.note(`${id} ${showEvent(ev)}`);
     if (this.liars.has(id)) return;
     // A liar can feed two players different entries; what it must not do is take a stage back (check).
-    if (ev.kind === 'forked' && !this.hostile) this.violate(`${id} found its log forked at entry ${ev.index}`);
+    if (ev.kind === 'forked' && !this.hostile)
+      this.violate(`${id} found its log forked at entry ${ev.index}`);
     if (ev.kind === 'propose') {
       const { entry, live, voters } = ev;
       this.proposed.add(JSON.stringify(entry));
@@ -571,7 +578,8 @@ export class SimNetwork {
       if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0) || e.index !== i + 1)
         this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry at ${e.index}`);
     }
-    if (p.stage > this.lastStage) this.violate(`${id} is at stage ${p.stage}, past the last (${this.lastStage})`);
+    if (p.stage > this.lastStage)
+      this.violate(`${id} is at stage ${p.stage}, past the last (${this.lastStage})`);
     const max = this.maxStage.get(id) ?? 0;
     if (p.stage < max) this.violate(`${id} went back from stage ${max} to ${p.stage}`);
     this.maxStage.set(id, Math.max(max, p.stage));

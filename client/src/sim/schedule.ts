@@ -72,7 +72,10 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   let expelAt = Number.POSITIVE_INFINITY;
   if (hostile) {
     net.run(2 * t.timeoutTicks);
-    liar = pick(rng, net.live().map((p) => p.self));
+    liar = pick(
+      rng,
+      net.live().map((p) => p.self),
+    );
     net.turnLiar(liar);
     net.lieRate = pick(rng, [0.1, 0.5, 1]);
     expelAt = net.now + randInt(rng, 0, chaosTicks);
