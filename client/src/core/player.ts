@@ -236,7 +236,7 @@ export class Player {
     }
     switch (msg.t) {
       case 'hb':
-        if (this.trusts(from)) for (const r of msg.retired ?? []) this.noteRetirement(r);
+        for (const r of msg.retired ?? []) this.noteHearsay(from, r);
         this.onHeartbeat(from, msg, peer);
         break;
       case 'election':
@@ -597,12 +597,20 @@ export class Player {
     this.refreshMembers();
   }
 
+  /**
+   * Another's retirement, passed on so a leaver's knowledge does not leave with it (a tab that slept through
+   * the leave learns it from whoever heard it). Taken from our leader, or about a voter we no longer hear:
+   * a liar cannot retire a player that is still playing.
+   */
+  private noteHearsay(from: Id, r: Retirement): void {
+    if (this.trusts(from) || !this.isLive(this.holderOf(this.slotOf(r.id)))) this.noteRetirement(r);
+  }
+
   private onLeave(from: Id, msg: Extract<Message, { t: 'leave' }>): void {
-    // Entries and others' retirements are taken from our leader only: anyone else's word is its own.
-    if (this.trusts(from)) {
+    // The entries it carries are taken from our leader only: anyone else's word is its own.
+    if (this.trusts(from))
       for (const e of msg.entries) if (e.index === this.log.length + 1) this.applyFrom(from, e);
-      for (const r of msg.retired ?? []) this.noteRetirement(r);
-    }
+    for (const r of msg.retired ?? []) this.noteHearsay(from, r);
     this.noteRetirement({
       id: from,
       term: msg.term,
@@ -672,7 +680,9 @@ export class Player {
   }
 
   private canLead(id: Id): boolean {
-    if (id === this.self) return this.initialized;
+    // A log that renamed our own ID away (only a liar's swap does that to a running tab) leaves us unable
+    // to lead under it: running anyway would fight whoever the others follow, for good.
+    if (id === this.self) return this.initialized && !this.formerNames.has(this.self);
     if (this.formerNames.has(id)) return false;
     return this.voters().includes(this.slotOf(id)) || this.peers.get(id)?.init === true;
   }
