@@ -109,7 +109,8 @@ export const joinSchema = z.strictObject(
       .number({ error: 'must be a number' })
       .int({ error: 'must be an integer' })
       .min(0, { error: 'must be at least 0' })
-      .max(2 ** 31, { error: 'is out of range' })
+      // Below the core's ID ceiling (2^31): IDs above a floor this high would be refused by every peer.
+      .max(2 ** 30, { error: 'is out of range' })
       .optional(),
     ownerToken: tokenSchema.optional(),
   },

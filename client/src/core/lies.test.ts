@@ -136,6 +136,19 @@ describe('a lying member', () => {
     r.lie(p.self, { t: 'history', entries: [forged(p, { stage: 3 })] });
     expect(p.view().stage).toBe(1);
     expect(r.strikes(p)).toBe(1);
+    // A lawful next stage from one peer is not enough either: a quorum must say its log ends there.
+    p.step(LIAR, {
+      t: 'hb',
+      term: p.currentTerm,
+      leader: 0,
+      stage: 9,
+      index: 9,
+      done: false,
+      init: true,
+      hash: 'x',
+    });
+    r.lie(p.self, { t: 'history', entries: [forged(p, {})] });
+    expect(p.view().stage).toBe(1);
   });
 
   test('an accept or advance from a player that is not our leader is ignored', () => {

@@ -8,6 +8,8 @@ export interface PeerState {
   /** When this peer last beat to us naming another leader than ours (or none): it needs our beats. */
   strayed: number;
   index: number;
+  /** The last hash of its log, as its heartbeat said. */
+  hash: string;
   init: boolean;
   bye: boolean;
   byeAt: number;
@@ -16,8 +18,9 @@ export interface PeerState {
   done: boolean;
   /** Invalid or impossible messages it sent us. */
   strikes: number;
-  /** When it last raised our term by a full step (Player.termAllowed). */
+  /** The heartbeat window in which it may lift our term by a step in all (Player.termAllowed): its start, and our term then. */
   raisedAt: number;
+  raiseBase: number;
 }
 
 export const NEVER = Number.NEGATIVE_INFINITY;
@@ -29,8 +32,10 @@ export function newPeer(): PeerState {
     strayed: NEVER,
     byeAt: NEVER,
     raisedAt: NEVER,
+    raiseBase: 0,
     strikes: 0,
     index: 0,
+    hash: '0',
     init: false,
     bye: false,
     stage: 0,

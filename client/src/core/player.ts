@@ -222,7 +222,7 @@ export class Player {
     if (!this.members.has(from)) return;
     const peer = this.peer(from);
     peer.heard = this.now;
-    if ('term' in msg && !this.termAllowed(from, msg.term, peer)) {
+    if ('term' in msg && msg.term > this.term && !this.termAllowed(from, msg.term, peer)) {
       this.settle();
       return;
     }
@@ -264,7 +264,8 @@ export class Player {
         this.onAdvance(from, msg.term, msg.entry);
         break;
       case 'reject':
-        if (msg.term > this.term) this.adoptTerm(msg.term, 0);
+        // It fences a stale leader or candidate; a follower sent nothing a reject could answer.
+        if (msg.term > this.term && this.role !== 'follower') this.adoptTerm(msg.term, 0);
         break;
       case 'sync':
         this.sendHistory(from, msg.index, msg.hash);
@@ -691,7 +692,14 @@ export class Player {
   private outranked(from: Id): boolean {
     for (const id of this.liveMembers()) {
       if (id >= from) return false;
-      if (id !== this.self && this.canLead(id) && this.slotOf(id) !== this.slotOf(from)) return true;
+      // Only an agreed voter outranks: a newcomer we think caught up may itself be behind and waiting to follow.
+      if (
+        id !== this.self &&
+        !this.formerNames.has(id) &&
+        this.voters().includes(this.slotOf(id)) &&
+        this.slotOf(id) !== this.slotOf(from)
+      )
+        return true;
     }
     return false;
   }
@@ -979,6 +987,14 @@ export class Player {
 
   private onReport(from: Id, msg: Extract<Message, { t: 'report' }>): void {
     if (msg.term !== this.term || (this.role !== 'candidate' && this.role !== 'leader')) return;
+    // A promise for this term can only carry a value accepted under an earlier ballot.
+    if (msg.accepted && msg.accepted.ballot >= msg.term) {
+      this.strike(
+        from,
+        `reported a value accepted in ballot ${msg.accepted.ballot}, not before term ${msg.term}`,
+      );
+      return;
+    }
     const last = msg.history[msg.history.length - 1];
     const stage = last ? last.stage : 0;
     const index = last ? last.index : 0;
@@ -994,9 +1010,16 @@ export class Player {
       this.maybeWin();
       return;
     }
-    // A late promise to a sitting leader: count its Done, and catch either side up.
+    // A late promise to a sitting leader: count its Done. A promise with a higher stage is taken up as it
+    // would have been in maybeWin (a liar's fork can leave an honest player ahead of the room).
     this.noteDone(from, stage, msg.done);
-    if (index > this.log.length) this.requestSync(from);
+    if (last && stage > this.stage && this.caughtUp()) {
+      this.catchUpTo = index;
+      this.catchUpHash = last.hash;
+      this.catchUpFrom = from;
+      this.lastSync = NEVER;
+      this.requestSync(from);
+    }
   }
 
   private maybeWin(): void {
@@ -1020,8 +1043,11 @@ export class Player {
       hash = p.last.hash;
     }
     // Under ours too: a promise's claim of a newer membership is one player's word.
-    if (!this.isQuorum(this.promises.keys(), agreed) || !this.isQuorum(this.promises.keys(), this.agreed()))
+    if (!this.isQuorum(this.promises.keys(), agreed) || !this.isQuorum(this.promises.keys(), this.agreed())) {
+      // Catch up with the furthest promise meanwhile: our own log may be what keeps us from a quorum.
+      if (holder !== this.self) this.requestSync(holder);
       return;
+    }
     this.setRole('leader');
     this.setLeader(this.self);
     this.tally = null;
@@ -1048,6 +1074,7 @@ export class Player {
     if (msg.leader !== this.leader) peer.strayed = this.now;
     peer.stage = msg.stage;
     peer.index = msg.index;
+    peer.hash = msg.hash;
     peer.init = msg.init;
     peer.term = msg.term;
     peer.done = msg.done;
@@ -1082,19 +1109,7 @@ export class Player {
     if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
       this.noteDone(from, msg.stage, msg.done);
     }
-    if (this.role === 'leader' && msg.stage > this.stage && msg.term <= this.term && this.caughtUp()) {
-      // A player ahead of its leader holds stages our log lacks (only a liar's fork does that): as a new
-      // leader would (maybeWin), we take the log with the highest stage, so no honest player steps back.
-      this.catchUpTo = msg.index;
-      this.catchUpHash = msg.hash;
-      this.catchUpFrom = from;
-      this.lastSync = NEVER;
-    }
-    if (
-      msg.index > this.log.length ||
-      (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp())
-    )
-      this.requestSync(from);
+    if (msg.index > this.log.length) this.requestSync(from);
     else if (claims && msg.term >= this.term && msg.index > 0 && this.log[msg.index - 1]?.hash !== msg.hash) {
       // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
       this.requestSync(from);
@@ -1144,21 +1159,76 @@ export class Player {
     this.send(to, { t: 'history', entries: this.log.slice(from, from + n) });
   }
 
+  /** After a cut: what the dropped entries taught (old names, retirements of slots no longer agreed) goes too. */
+  private forgetCutNames(): void {
+    this.formerNames = new Set(this.aliases.values());
+    for (let i = 1; i < this.log.length; i++) {
+      const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
+      if (renamed) this.formerNames.add(renamed.out);
+    }
+    const agreed = new Set(this.agreed());
+    for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
+    this.books++;
+    this.refreshMembers();
+  }
+
+  /** The furthest of `entries`, chaining onto our log by the rules, that a quorum of voters reports as its tip. */
+  private vouchedEnd(from: Id, entries: readonly Entry[]): number {
+    let end = 0;
+    let prev = this.log[this.log.length - 1];
+    for (const e of entries) {
+      if (e.index <= this.log.length) continue;
+      if (!chains(prev?.hash ?? GENESIS, prev?.index ?? 0, e)) break;
+      if (!lawfulAfter(prev, e, this.lastStage)) {
+        this.strike(from, `sent an entry the rules forbid (${describe(e)})`);
+        break;
+      }
+      prev = e;
+      const at: Id[] = [];
+      for (const [id, p] of this.peers)
+        if (p.index === e.index && p.hash === e.hash && this.isLive(id)) at.push(id);
+      if (this.isQuorum(at, this.agreed())) end = e.index;
+    }
+    return end;
+  }
+
   /**
-   * Entries that chain onto our log apply. One that disagrees with an entry we hold means a log forked
-   * (only a liar forks one). The log we take instead comes from our live leader, or for a new leader from
-   * the promise it catches up from, and never takes our stage back: a log behind ours waits until it
-   * passes us, so a liar that fed some players stages the room never agreed cannot make them regress.
+   * The one peer whose log we take: our live leader, or for a new leader the promise it catches up from.
+   * Committed entries are facts, but anyone can forge a fact that chains, so a peer that only claims a
+   * longer log is not asked (a liar could otherwise fork, rewrite or bloat honest logs).
+   */
+  private authority(from: Id): boolean {
+    return (
+      (this.role === 'follower' && from === this.leader && this.leaderAlive()) ||
+      (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp()) ||
+      // A candidate catches up from a promise further than it, as the leader it may become would.
+      (this.role === 'candidate' && (this.promises.get(from)?.index ?? -1) > this.log.length)
+    );
+  }
+
+  /**
+   * Entries from our authority that chain onto our log apply. One that disagrees with an entry we hold
+   * means a log forked (only a liar forks one): we take the authority's, but never if it takes our stage
+   * back: a log behind ours waits until it passes us, so a liar that fed some players stages the room
+   * never agreed cannot make them regress.
    */
   private onHistory(from: Id, entries: Entry[]): void {
+    const authority = this.authority(from);
     const conflict = entries.find(
       (e) => e.index <= this.log.length && this.log[e.index - 1]!.hash !== e.hash,
     );
+    if (conflict && !authority) return;
+    if (!authority) {
+      // From anyone else (a follower cut off from its leader catches up through the others), only as far
+      // as a quorum of voters says its log ends: one liar cannot fork, rewrite or bloat our log.
+      const end = this.vouchedEnd(from, entries);
+      for (const e of entries) {
+        if (e.index <= this.log.length) continue;
+        if (e.index > end || !this.applyFrom(from, e)) return;
+      }
+      return;
+    }
     if (conflict) {
-      const authority =
-        (this.role === 'follower' && from === this.leader && this.leaderAlive()) ||
-        (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp());
-      if (!authority) return;
       const at = conflict.index;
       // Where the sender's entries chain onto ours; a fork further back costs another round (sync).
       if (!chains(this.log[at - 2]?.hash ?? GENESIS, at - 1, conflict)) {
@@ -1173,6 +1243,7 @@ export class Player {
       this.log.length = at - 1;
       this.proposal = null;
       this.acks.clear();
+      this.forgetCutNames();
       if (this.accepted && this.accepted.entry.index > this.log.length + 1) this.accepted = null;
     }
     for (const e of entries) {
@@ -1440,18 +1511,23 @@ export class Player {
   }
 
   /**
-   * A term from a peer may pass ours by at most TERM_STEP. Past that it is a lie, counted and not acted on,
-   * but it still lifts ours by one step, at most once a heartbeat per peer: a player back from a very long
-   * partition climbs to the room's term in a few beats, while a liar needs 2^37 beats (over a thousand
-   * years) to exhaust the safe integers, and a term always stays one a candidacy can increment.
+   * Within a heartbeat, one peer may lift our term by at most TERM_STEP in all: no honest player is that far
+   * ahead (terms grow by one per candidacy, and only a side with a quorum runs), and a burst of messages
+   * from one liar moves us no further than one. A term past ours by more than a step is a lie, counted and
+   * not acted on, but we still climb by what this heartbeat allows, so a player back from a very long
+   * partition reaches the room's term in a few beats, while a liar needs 2^37 beats (over a thousand years)
+   * to exhaust the safe integers. A term always stays one a candidacy can increment.
    */
   private termAllowed(from: Id, term: number, peer: PeerState): boolean {
-    if (term <= this.term + TERM_STEP) return true;
-    this.strike(from, `claimed term ${term}, more than ${TERM_STEP} past ours (${this.term})`);
-    if (this.now - peer.raisedAt >= this.timing.heartbeatTicks && this.term + TERM_STEP <= MAX_TERM) {
+    if (this.now - peer.raisedAt >= this.timing.heartbeatTicks) {
       peer.raisedAt = this.now;
-      this.adoptTerm(this.term + TERM_STEP, 0);
+      peer.raiseBase = this.term;
     }
+    const cap = Math.min(peer.raiseBase + TERM_STEP, MAX_TERM);
+    if (term <= cap) return true;
+    if (term > this.term + TERM_STEP)
+      this.strike(from, `claimed term ${term}, more than ${TERM_STEP} past ours (${this.term})`);
+    if (cap > this.term) this.adoptTerm(cap, 0);
     return false;
   }
 
@@ -1487,9 +1563,11 @@ function validLog(history: readonly Entry[]): Entry[] {
 /** A stage entry moves one stage up to at most the last; a members entry changes one voter or renames one. */
 function lawfulAfter(prev: Entry | undefined, e: Entry, lastStage: number): boolean {
   const stage = prev?.stage ?? 0;
-  if (e.kind === 'stage') return e.stage === stage + 1 && e.stage <= lastStage;
-  if (e.stage !== stage) return false;
   const before = prev?.members ?? FIRST_MEMBERS;
+  for (let i = 1; i < e.members.length; i++) if (e.members[i]! <= e.members[i - 1]!) return false;
+  // A stage entry carries the membership forward unchanged.
+  if (e.kind === 'stage') return e.stage === stage + 1 && e.stage <= lastStage && sameIds(before, e.members);
+  if (e.stage !== stage) return false;
   const added = e.members.filter((id) => !before.includes(id)).length;
   const removed = before.filter((id) => !e.members.includes(id)).length;
   if (added + removed === 1) return true;
@@ -1522,6 +1600,10 @@ function describe(e: Entry): string {
   return e.kind === 'stage'
     ? `entry ${e.index}: stage ${e.stage}`
     : `entry ${e.index}: members ${e.members.join(', ')}`;
+}
+
+function sameIds(a: readonly Id[], b: readonly Id[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 function byId(a: Id, b: Id): number {

@@ -15,14 +15,15 @@ export function isQuorum(
   voters: readonly Id[],
   slotOf: (id: Id) => Id = (id) => id,
 ): boolean {
-  if (voters.length === 0) return false;
+  // Distinct voters: a list with repeats (only a liar's entry has them) must not raise the bar.
   const set = new Set(voters);
+  if (set.size === 0) return false;
   const counted = new Set<Id>();
   for (const id of votes) {
     const slot = slotOf(id);
     if (set.has(slot)) counted.add(slot);
   }
-  return counted.size >= majority(voters.length);
+  return counted.size >= majority(set.size);
 }
 
 /** The voters `votes` still lack for a quorum, lowest first: whom a waiting room waits for. */
@@ -33,10 +34,11 @@ export function missing(
 ): { needed: number; have: number; absent: Id[] } {
   const have = new Set<Id>();
   for (const id of votes) have.add(slotOf(id));
-  const present = voters.filter((v) => have.has(v));
+  const distinct = [...new Set(voters)];
+  const present = distinct.filter((v) => have.has(v));
   return {
-    needed: majority(voters.length),
+    needed: majority(distinct.length),
     have: present.length,
-    absent: voters.filter((v) => !have.has(v)).sort((a, b) => a - b),
+    absent: distinct.filter((v) => !have.has(v)).sort((a, b) => a - b),
   };
 }

@@ -82,6 +82,13 @@ function entry(x: unknown): Entry {
     members: ids(o.members, 'members'),
     hash: hash(o, 'hash'),
   };
+  // The protocol writes both sorted and without repeats; anything else is forged.
+  for (const [key, list] of [
+    ['members', e.members],
+    ['done', e.done],
+  ] as const)
+    for (let i = 1; i < list.length; i++)
+      if (list[i]! <= list[i - 1]!) fail(`entry.${key} must be in increasing order without repeats`);
   if (e.index < 1) fail('entry.index must be at least 1');
   if (kind === 'stage' && e.stage < 1) fail('a stage entry reaches stage 1 or later');
   return e;

@@ -627,7 +627,9 @@ export class Session {
     for (const m of this.latestRoster?.members ?? []) max = Math.max(max, m.id);
     const log = this.player?.persisted().history ?? saved?.persisted?.history ?? [];
     for (const e of log) for (const id of e.members) max = Math.max(max, id);
-    return max;
+    // The server refuses a floor past 2^30 (IDs above 2^31 are refused by every core): a log a liar
+    // salted with a huge ID must not keep this tab from joining.
+    return Math.min(max, 2 ** 30);
   }
 
   private onCore(from: Id, m: unknown, via: Via): void {
@@ -749,7 +751,13 @@ export class Session {
     try {
       this.deps.storage?.setItem(storageKey(this.params.room), JSON.stringify(saved));
     } catch {
-      // Storage full or disabled: a reload will then join as a new player.
+      // Storage full or disabled. An older saved state must not survive it: a reload would resume this ID
+      // with a promise or vote it has since gone past. Without one, a reload joins as a new player.
+      try {
+        this.deps.storage?.removeItem(storageKey(this.params.room));
+      } catch {
+        // Storage disabled altogether: nothing was saved.
+      }
     }
   }
 

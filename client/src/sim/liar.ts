@@ -16,7 +16,21 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
   const hash = rng.next() < 0.5 ? tipHash(log) : Math.floor(rng.next() * 1e9).toString(36);
   const someone = pick(members);
   const accepted = (): Proposal | null => (rng.next() < 0.5 ? null : { ballot: term, entry: entry() });
-  switch (Math.floor(rng.next() * 14)) {
+  switch (Math.floor(rng.next() * 15)) {
+    case 14:
+      // Claim a longer log, so the target asks us (sync), then answer with a forged one.
+      return rng.next() < 0.5
+        ? {
+            t: 'hb',
+            term: target.currentTerm,
+            leader: 0,
+            stage: target.stage + 1,
+            index: log.length + 3,
+            done: false,
+            init: true,
+            hash,
+          }
+        : { t: 'history', entries: [entry(), ...(rng.next() < 0.5 ? [] : [entry()])] };
     case 0:
       return { t: 'reject', term };
     case 1:
@@ -104,8 +118,18 @@ function forge(rng: Rng, log: readonly Entry[], members: readonly Id[], self: Id
   const agreed = last?.members ?? [1];
   const r = rng.next();
   const kind = r < 0.6 ? 'stage' : 'members';
+  // Any membership, for either kind: the rules say a stage entry keeps it and a members entry changes one.
+  const m = rng.next();
   const forgedMembers =
-    r < 0.7 ? agreed : r < 0.8 ? [self] : r < 0.9 ? agreed.filter((id) => id !== members[0]) : [...members];
+    m < 0.6
+      ? agreed
+      : m < 0.7
+        ? [self]
+        : m < 0.8
+          ? agreed.filter((id) => id !== members[0])
+          : m < 0.9
+            ? [...members]
+            : [...agreed, 1_000 + Math.floor(rng.next() * 1_000)];
   const body = {
     index: rng.next() < 0.9 ? log.length + 1 : log.length + 2,
     kind,

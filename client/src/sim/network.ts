@@ -577,6 +577,9 @@ export class SimNetwork {
       const e = h[i]!;
       if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0) || e.index !== i + 1)
         this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry at ${e.index}`);
+      const before = i > 0 ? h[i - 1]!.members : [1];
+      if (e.kind === 'stage' && e.members.join() !== before.join())
+        this.violate(`${id} holds stage entry ${e.index} that changed the members to ${e.members}`);
     }
     if (p.stage > this.lastStage)
       this.violate(`${id} is at stage ${p.stage}, past the last (${this.lastStage})`);

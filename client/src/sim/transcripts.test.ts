@@ -76,14 +76,20 @@ describe('classic cases', () => {
     expect(live[0]!.self).toBe(1);
   });
 
-  test('cut 1–2 while both reach 3: no second leader, and the stage still advances', () => {
+  // 2 cannot learn the stage from 3 alone: one peer's word is not enough to extend a log (a liar's would
+  // be), and with three voters it takes two. The server's relay carries the leader's word in a real room.
+  test('cut 1–2 while both reach 3: no second leader, the stage advances, and 2 catches up once healed', () => {
     const s = cutBetweenTwo();
     golden('cut-1-2', s);
     expect(s.net.violations).toEqual([]);
     const leaders = s.net.live().filter((p) => p.currentRole === 'leader');
     expect(leaders.map((p) => p.self)).toEqual([1]);
     expect(s.net.player(3)!.currentLeader).toBe(1);
+    expect([1, 3].map((id) => s.net.player(id)!.stage)).toEqual([1, 1]);
+    s.net.heal();
+    s.net.run(3 * s.net.timing.timeoutTicks);
     expect(s.net.live().map((p) => p.stage)).toEqual([1, 1, 1]);
+    expect(s.net.violations).toEqual([]);
   });
 
   test('two elections at once converge on the lowest live ID', () => {
