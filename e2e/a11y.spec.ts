@@ -171,6 +171,53 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   await expect(tid(eve.page, 'password-input')).toBeVisible();
   await scanBoth(eve.page, 'password prompt', findings);
 
+  // A player that sent an invalid message (through the opt-in test hook), on the owner's page at the
+  // Remove button's confirm step; then the page of the player the owner removed.
+  const liar = await openPage(browser, 'dark', `${server.url}/r/${locked}?name=Liar&testHooks=1#k=right`);
+  players.push(liar);
+  await expect(tid(liar.page, 'self-id')).toHaveText('2');
+  await expectLeader([owner, liar], 1);
+  // A stage committed by both: the liar is one of the agreed players, whose invalid messages count.
+  await advanceAll([owner, liar], 1);
+  const liarRow = owner.page.locator('[data-testid="peer"][data-peer-id="2"]');
+  await expect(liarRow.getByTestId('peer-strikes')).toHaveText('0');
+  const sent = await liar.page.evaluate(() =>
+    (window as unknown as { lockstepTest: { send(to: number, m: unknown): boolean } }).lockstepTest.send(1, {
+      t: 'history',
+      entries: [],
+    }),
+  );
+  expect(sent).toBe(true);
+  await expect
+    .poll(async () => Number(await liarRow.getByTestId('peer-strikes').textContent()), { timeout: 20_000 })
+    .toBeGreaterThan(0);
+  const remove = liarRow.getByTestId('remove-player');
+  // The confirm step lasts 8 s: each scheme's scan gets a fresh one (Escape backs out of the one before).
+  await scanBoth(
+    owner.page,
+    'room, owner: a player with strikes, Remove at its confirm step',
+    findings,
+    async () => {
+      if ((await remove.getAttribute('data-confirm')) === 'true') await remove.press('Escape');
+      await expect(remove).toHaveAttribute('data-confirm', 'false');
+      await remove.click();
+      await expect(remove).toHaveAttribute('data-confirm', 'true');
+      await expect(liarRow.getByTestId('remove-cancel')).toBeVisible();
+    },
+  );
+  await remove.press('Escape');
+  await expect(remove).toHaveAttribute('data-confirm', 'false');
+  await remove.click();
+  await expect(remove).toHaveAttribute('data-confirm', 'true');
+  await remove.click();
+  await expect(tid(liar.page, 'session-error')).toContainText(
+    'You were removed from this room by its owner',
+    {
+      timeout: 20_000,
+    },
+  );
+  await scanBoth(liar.page, 'removed page', findings);
+
   report(findings);
 }
 
