@@ -76,8 +76,16 @@ async function scanBoth(
   for (const scheme of first === 'light' ? schemes : ([...schemes].reverse() as Scheme[])) {
     await switchScheme(page, scheme);
     await holds();
+    const started = Date.now();
     await scan(page, state, scheme, findings[scheme]);
+    mark(`${state} [${scheme}], scanned in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
+}
+
+let t0 = Date.now();
+/** Phase timings in the log, like e2e/liar's: where a slow run spent its time. */
+function mark(what: string): void {
+  console.log(`[a11y] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
 }
 
 function report(findings: Findings): void {
@@ -107,6 +115,7 @@ async function openPage(browser: Browser, scheme: Scheme, url: string): Promise<
 
 async function scanEveryState(browser: Browser, server: ServerProcess, players: Player[]): Promise<void> {
   const findings: Findings = { light: [], dark: [] };
+  t0 = Date.now();
 
   // The contexts' system schemes alternate, so each scheme is also met on a first load.
   const lobby = await openPage(browser, 'light', `${server.url}/`);
