@@ -17,6 +17,8 @@ test('five tabs agree on the lowest ID as leader, and when all press Done, all a
   server,
   players,
 }) => {
+  // The budget of the two tests this one replaces.
+  test.setTimeout(180_000);
   await test.step('five tabs agree on the lowest ID as leader', async () => {
     const started = Date.now();
     players.push(
