@@ -2,8 +2,7 @@
 // The honest tabs keep their stage and a term that can still grow, see the liar's strikes, and the owner
 // removes it; the room then advances without it.
 
-import AxeBuilder from '@axe-core/playwright';
-import type { Browser, Page } from '@playwright/test';
+import type { Browser } from '@playwright/test';
 import { GENESIS, seal } from '../client/src/core/chain.ts';
 import type { Entry } from '../client/src/core/types.ts';
 import {
@@ -31,14 +30,6 @@ function forgedHistory(finalStage: number): Entry[] {
   return [toFinal, past];
 }
 
-async function expectAxeClean(page: Page, state: string): Promise<void> {
-  const result = await new AxeBuilder({ page }).analyze();
-  const found = result.violations.map(
-    (v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(' | ')}`,
-  );
-  expect(found, `axe violations: ${state}`).toEqual([]);
-}
-
 const row = (p: Player, id: number) => p.page.locator(`[data-testid="peer"][data-peer-id="${id}"]`);
 
 test('a lying player cannot wedge the term or inject a history; the owner removes it and the room advances', async ({
@@ -46,8 +37,8 @@ test('a lying player cannot wedge the term or inject a history; the owner remove
   players,
 }) => {
   test.setTimeout(240_000);
-  // The default grace (15 s), not the fixture's 3 s: an axe scan can stall a tab on a busy machine, and a tab
-  // that then comes back under a new ID is another test.
+  // The default grace (15 s), not the fixture's 3 s: a tab can stall on a busy machine, and a tab that then
+  // comes back under a new ID is another test.
   const server = new ServerProcess(await freePort());
   await server.start();
   try {
@@ -140,8 +131,6 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
   await remove.click();
   await expect(remove).toHaveAttribute('data-confirm', 'true');
   await expect(remove).toHaveText('Confirm remove');
-  await expectAxeClean(owner.page, 'owner page, liar with strikes, confirm step');
-  mark('axe owner');
   await remove.press('Escape');
   await expect(remove).toHaveAttribute('data-confirm', 'false');
   await expect(row(owner, 4).getByTestId('remove-cancel')).toHaveCount(0);
@@ -157,8 +146,7 @@ async function play(browser: Browser, server: ServerProcess, players: Player[]):
   await expect(tid(page, 'session-error')).toContainText('You were removed from this room by its owner', {
     timeout: 20_000,
   });
-  await expectAxeClean(page, 'removed page');
-  mark('liar shows removed, axe');
+  mark('liar shows removed');
   // A reload of the removed tab does not join again.
   await page.reload();
   await expect(tid(page, 'session-error')).toContainText('removed from this room');
