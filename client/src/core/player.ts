@@ -1174,7 +1174,8 @@ export class Player {
 
   /** The furthest of `entries`, chaining onto our log by the rules, that a quorum of voters reports as its tip. */
   private vouchedEnd(from: Id, entries: readonly Entry[]): number {
-    let end = 0;
+    // The entries that chain onto our log by the rules, in order.
+    const chain: Entry[] = [];
     let prev = this.log[this.log.length - 1];
     for (const e of entries) {
       if (e.index <= this.log.length) continue;
@@ -1183,11 +1184,31 @@ export class Player {
         this.strike(from, `sent an entry the rules forbid (${describe(e)})`);
         break;
       }
+      chain.push(e);
       prev = e;
-      const at: Id[] = [];
-      for (const [id, p] of this.peers)
-        if (p.index === e.index && p.hash === e.hash && this.isLive(id)) at.push(id);
-      if (this.isQuorum(at, this.agreed())) end = e.index;
+    }
+    // A voter vouches for every entry up to its tip: a live one by its heartbeat, one that left by its last
+    // word. The chain's hashes make an entry part of every tip after it.
+    const tipAt = new Map<string, number>(chain.map((e, k) => [`${e.index}:${e.hash}`, k]));
+    const reach: { id: Id; k: number }[] = [];
+    for (const [id, p] of this.peers) {
+      const k = tipAt.get(`${p.index}:${p.hash}`);
+      if (k !== undefined && this.isLive(id)) reach.push({ id, k });
+    }
+    for (const r of this.lastWords.values()) {
+      const k = tipAt.get(`${r.index}:${r.hash}`);
+      if (k !== undefined) reach.push({ id: r.id, k });
+    }
+    for (let k = chain.length - 1; k >= 0; k--) {
+      const at = reach.filter((r) => r.k >= k).map((r) => r.id);
+      if (this.isQuorum(at, this.agreed())) return chain[k]!.index;
+    }
+    // A leaver's last word is enough for what we need to retire it: without it, the last voter left in a
+    // room whose other voter left could never count the room without it.
+    let end = 0;
+    for (const r of this.lastWords.values()) {
+      const k = tipAt.get(`${r.index}:${r.hash}`);
+      if (k !== undefined) end = Math.max(end, chain[k]!.index);
     }
     return end;
   }
