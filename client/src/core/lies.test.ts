@@ -70,6 +70,11 @@ function room() {
   return { ps, honest, pump, lie, lieToAll, strikes, expel, advances };
 }
 
+/** A heartbeat claiming a longer log than `p` holds: `p` asks its sender for it. */
+function claimsLonger(p: Player): Message {
+  return { t: 'hb', term: p.currentTerm, leader: 0, stage: 9, index: 9, done: false, init: true, hash: 'x' };
+}
+
 /** A well-formed, hash-chained entry on top of `p`'s log. */
 function forged(p: Player, e: Partial<Entry>): Entry {
   const log = p.entries;
@@ -121,32 +126,14 @@ describe('a lying member', () => {
     const r = room();
     const p = r.honest[0]!;
     // p asks the liar: it claims a longer log in a heartbeat.
-    p.step(LIAR, {
-      t: 'hb',
-      term: p.currentTerm,
-      leader: 0,
-      stage: 9,
-      index: 9,
-      done: false,
-      init: true,
-      hash: 'x',
-    });
+    p.step(LIAR, claimsLonger(p));
     const asked = p.ready().messages.some((m) => m.to === LIAR && m.msg.t === 'sync');
     expect(asked).toBe(true);
     r.lie(p.self, { t: 'history', entries: [forged(p, { stage: 3 })] });
     expect(p.view().stage).toBe(1);
     expect(r.strikes(p)).toBe(1);
     // A lawful next stage from one peer is not enough either: a quorum must say its log ends there.
-    p.step(LIAR, {
-      t: 'hb',
-      term: p.currentTerm,
-      leader: 0,
-      stage: 9,
-      index: 9,
-      done: false,
-      init: true,
-      hash: 'x',
-    });
+    p.step(LIAR, claimsLonger(p));
     r.lie(p.self, { t: 'history', entries: [forged(p, {})] });
     expect(p.view().stage).toBe(1);
   });

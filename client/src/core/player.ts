@@ -175,11 +175,7 @@ export class Player {
       for (const r of p.retired ?? []) this.retired.set(r.id, r);
       for (const [n, o] of p.aliases ?? []) this.aliases.set(n, o);
       for (const r of p.lastWords ?? []) this.lastWords.set(r.id, r);
-      for (const o of this.aliases.values()) this.formerNames.add(o);
-      for (let i = 1; i < this.log.length; i++) {
-        const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
-        if (renamed) this.formerNames.add(renamed.out);
-      }
+      this.formerNames = this.namesFromBooks();
     }
     if (opts.was) {
       this.ownNames.add(opts.was);
@@ -1139,8 +1135,13 @@ export class Player {
   private requestSync(from: Id): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
+    this.askSync(from, this.log.length);
+  }
+
+  /** A sync for our log from `index` on; its answer is the one history we take from `from` (step). */
+  private askSync(from: Id, index: number): void {
     this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
-    this.send(from, { t: 'sync', index: this.log.length, hash: tipHash(this.log) });
+    this.send(from, { t: 'sync', index, hash: this.log[index - 1]?.hash ?? GENESIS });
   }
 
   /**
@@ -1161,15 +1162,21 @@ export class Player {
 
   /** After a cut: what the dropped entries taught (old names, retirements of slots no longer agreed) goes too. */
   private forgetCutNames(): void {
-    this.formerNames = new Set(this.aliases.values());
-    for (let i = 1; i < this.log.length; i++) {
-      const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
-      if (renamed) this.formerNames.add(renamed.out);
-    }
+    this.formerNames = this.namesFromBooks();
     const agreed = new Set(this.agreed());
     for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
     this.books++;
     this.refreshMembers();
+  }
+
+  /** Old names of continued slots, as the log's renames and our aliases record them. */
+  private namesFromBooks(): Set<Id> {
+    const names = new Set(this.aliases.values());
+    for (let i = 1; i < this.log.length; i++) {
+      const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
+      if (renamed) names.add(renamed.out);
+    }
+    return names;
   }
 
   /** The furthest of `entries`, chaining onto our log by the rules, that a quorum of voters reports as its tip. */
@@ -1220,7 +1227,7 @@ export class Player {
    */
   private authority(from: Id): boolean {
     return (
-      (this.role === 'follower' && from === this.leader && this.leaderAlive()) ||
+      this.trusts(from) ||
       (this.role === 'leader' && from === this.catchUpFrom && !this.caughtUp()) ||
       // A candidate catches up from a promise further than it, as the leader it may become would.
       (this.role === 'candidate' && (this.promises.get(from)?.index ?? -1) > this.log.length)
@@ -1253,9 +1260,7 @@ export class Player {
       const at = conflict.index;
       // Where the sender's entries chain onto ours; a fork further back costs another round (sync).
       if (!chains(this.log[at - 2]?.hash ?? GENESIS, at - 1, conflict)) {
-        const back = Math.max(0, at - 1 - HISTORY_CHUNK);
-        this.send(from, { t: 'sync', index: back, hash: this.log[back - 1]?.hash ?? GENESIS });
-        this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
+        this.askSync(from, Math.max(0, at - 1 - HISTORY_CHUNK));
         return;
       }
       const theirs = entries.filter((e) => e.index >= at);
