@@ -205,6 +205,7 @@ export class Player {
     this.now++;
     if (this.now >= this.nextHeartbeat) {
       this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
+      this.replayLastWords();
       this.heartbeat();
     }
     this.settle();
@@ -214,8 +215,12 @@ export class Player {
     if (this.left || from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
     if (this.expelled.has(from)) return;
     if ((msg.t === 'hb' || msg.t === 'leave') && msg.was) this.learnAlias(from, msg.was);
-    // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state).
-    if (!this.members.has(from)) return;
+    // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state), save
+    // a leaver's last word: the server drops a leaver at once, often before its word reaches us.
+    if (!this.members.has(from)) {
+      if (msg.t === 'leave') this.noteRetirement(lastWord(from, msg));
+      return;
+    }
     const peer = this.peer(from);
     peer.heard = this.now;
     if ('term' in msg && msg.term > this.term && !this.termAllowed(from, msg.term, peer)) {
@@ -577,8 +582,20 @@ export class Player {
    * election. Otherwise we wait for the leader to commit its removal.
    */
   private noteRetirement(r: Retirement): void {
+    if (r.was !== undefined && !this.aliases.has(r.id)) this.learnAlias(r.id, r.was);
     const slot = this.slotOf(r.id);
-    if (this.retired.has(slot) || !this.agreed().includes(slot)) return;
+    if (this.retired.has(slot)) return;
+    const agreed = this.agreed();
+    if (!agreed.includes(slot)) {
+      // A leaver continuing a slot we cannot place yet (our log is too short to name it, or the old name
+      // still looked alive): its word may be all that ever retires that slot, so it waits for us.
+      const keep = r.was !== undefined && (r.index > this.log.length || agreed.includes(this.slotOf(r.was)));
+      if (keep && !this.lastWords.has(r.id)) {
+        this.lastWords.set(r.id, r);
+        this.books++;
+      } else if (!keep && this.lastWords.delete(r.id)) this.books++;
+      return;
+    }
     if (r.index > this.log.length) {
       // We may catch up later; until then it is only a word, kept across a reload or a new ID.
       if (!this.lastWords.has(slot)) this.books++;
@@ -587,11 +604,18 @@ export class Player {
     }
     if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash || r.term > this.term + TERM_STEP) return;
     this.lastWords.delete(slot);
-    this.retired.set(slot, { ...r, id: slot });
+    this.lastWords.delete(r.id);
+    this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted: r.accepted });
     this.books++;
     if (r.term > this.term) this.adoptTerm(r.term, 0);
     this.events.push({ kind: 'retired', peer: slot });
     this.refreshMembers();
+  }
+
+  /** Last words we could not use when they came: our log has grown, or an old name has gone quiet. */
+  private replayLastWords(): void {
+    for (const r of [...this.lastWords.values()])
+      if (r.index <= this.log.length || r.was !== undefined) this.noteRetirement(r);
   }
 
   /**
@@ -608,13 +632,7 @@ export class Player {
     if (this.trusts(from))
       for (const e of msg.entries) if (e.index === this.log.length + 1) this.applyFrom(from, e);
     for (const r of msg.retired ?? []) this.noteHearsay(from, r);
-    this.noteRetirement({
-      id: from,
-      term: msg.term,
-      index: msg.index,
-      hash: msg.hash,
-      accepted: msg.accepted,
-    });
+    this.noteRetirement(lastWord(from, msg));
   }
 
   // ---------------------------------------------------------------- liveness
@@ -681,7 +699,11 @@ export class Player {
     // to lead under it: running anyway would fight whoever the others follow, for good.
     if (id === this.self) return this.initialized && !this.formerNames.has(this.self);
     if (this.formerNames.has(id)) return false;
-    return this.voters().includes(this.slotOf(id)) || this.peers.get(id)?.init === true;
+    if (this.voters().includes(this.slotOf(id))) return true;
+    // A newcomer may lead once it holds the room's state, and no less of it than we do: deferring to one
+    // that stopped behind us (it slept through renames it cannot follow) would wait on it for good.
+    const p = this.peers.get(id);
+    return p?.init === true && p.index >= this.log.length;
   }
 
   /** A live member below `from` (other than us, who run ourselves) that may lead, and is not `from`'s own old name. */
@@ -723,6 +745,7 @@ export class Player {
       }
     }
     for (const id of [...this.wasLive]) if (!this.members.has(id)) this.wasLive.delete(id);
+    if (this.catchUpLost()) this.retargetCatchUp();
     this.checkLeadership();
     // A shrinking membership can turn the acks already held into a majority.
     if (this.role === 'leader') this.maybeCommit();
@@ -1009,13 +1032,32 @@ export class Player {
     // A late promise to a sitting leader: count its Done. A promise with a higher stage is taken up as it
     // would have been in maybeWin (a liar's fork can leave an honest player ahead of the room).
     this.noteDone(from, stage, msg.done);
-    if (last && stage > this.stage && this.caughtUp()) {
-      this.catchUpTo = index;
-      this.catchUpHash = last.hash;
-      this.catchUpFrom = from;
-      this.lastSync = NEVER;
-      this.requestSync(from);
+    if (last && stage > this.stage && (this.caughtUp() || this.catchUpLost()))
+      this.catchUpWith(from, index, last.hash);
+  }
+
+  /** A leader catching up from a peer that went silent before it answered: the log it promised went with it. */
+  private catchUpLost(): boolean {
+    return this.role === 'leader' && !this.caughtUp() && !this.isLive(this.catchUpFrom);
+  }
+
+  private catchUpWith(from: Id, index: number, hash: string): void {
+    this.catchUpTo = index;
+    this.catchUpHash = hash;
+    this.catchUpFrom = from;
+    this.lastSync = NEVER;
+    this.requestSync(from);
+  }
+
+  /** Another live promise at least as far as the lost one, so the log it promised can still be learned. */
+  private retargetCatchUp(): void {
+    let best: [Id, { index: number; stage: number; last: Entry }] | null = null;
+    for (const [id, p] of this.promises) {
+      if (id === this.self || !p.last || p.index < this.catchUpTo || !this.isLive(id)) continue;
+      if (!best || p.stage > best[1].stage || (p.stage === best[1].stage && p.index > best[1].index))
+        best = [id, { index: p.index, stage: p.stage, last: p.last }];
     }
+    if (best) this.catchUpWith(best[0], best[1].index, best[1].last.hash);
   }
 
   private maybeWin(): void {
@@ -1206,6 +1248,9 @@ export class Player {
       const k = tipAt.get(`${r.index}:${r.hash}`);
       if (k !== undefined) reach.push({ id: r.id, k });
     }
+    // So do we for the entry we accepted: our slot's vote went into it (we may have crashed before the commit).
+    const mine = this.accepted && tipAt.get(`${this.accepted.entry.index}:${this.accepted.entry.hash}`);
+    if (typeof mine === 'number') reach.push({ id: this.self, k: mine });
     for (let k = chain.length - 1; k >= 0; k--) {
       const at = reach.filter((r) => r.k >= k).map((r) => r.id);
       if (this.isQuorum(at, this.agreed())) return chain[k]!.index;
@@ -1453,7 +1498,7 @@ export class Player {
     if (!chains(tipHash(this.log), this.log.length, entry) || !this.lawful(entry)) return false;
     this.log.push(entry);
     this.checkCaughtUp();
-    for (const r of [...this.lastWords.values()]) if (r.index <= this.log.length) this.noteRetirement(r);
+    this.replayLastWords();
     if (this.proposal && this.proposal.entry.index <= this.log.length) {
       this.proposal = null;
       this.acks.clear();
@@ -1634,4 +1679,16 @@ function sameIds(a: readonly Id[], b: readonly Id[]): boolean {
 
 function byId(a: Id, b: Id): number {
   return a - b;
+}
+
+function lastWord(from: Id, msg: Extract<Message, { t: 'leave' }>): Retirement {
+  const r: Retirement = {
+    id: from,
+    term: msg.term,
+    index: msg.index,
+    hash: msg.hash,
+    accepted: msg.accepted,
+  };
+  if (msg.was) r.was = msg.was;
+  return r;
 }

@@ -41,6 +41,8 @@ export interface Retirement {
   index: number;
   hash: string;
   accepted: Proposal | null;
+  /** The slot the leaver continued, kept while our log is too short to place it (never sent). */
+  was?: Id;
 }
 
 /** A value a leader asked the group to accept for the next slot; `ballot` is that leader's term. */
