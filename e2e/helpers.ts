@@ -238,7 +238,7 @@ interface Fixtures {
 export const test = base.extend<Fixtures>({
   // biome-ignore lint/correctness/noEmptyPattern: Playwright fixtures must destructure their dependencies.
   server: async ({}, use) => {
-    const server = new ServerProcess(await freePort(), { GRACE_MS: '3000' });
+    const server = new ServerProcess(await freePort(), { GRACE_MS: '3000', RESTART_HOLD_MS: '0' });
     await server.start();
     await use(server);
     await server.kill();

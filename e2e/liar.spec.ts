@@ -39,7 +39,7 @@ test('a lying player cannot wedge the term or inject a history; the owner remove
   test.setTimeout(240_000);
   // The default grace (15 s), not the fixture's 3 s: a tab can stall on a busy machine, and a tab that then
   // comes back under a new ID is another test.
-  const server = new ServerProcess(await freePort());
+  const server = new ServerProcess(await freePort(), { RESTART_HOLD_MS: '0' });
   await server.start();
   try {
     await play(browser, server, players);

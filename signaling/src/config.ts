@@ -168,6 +168,7 @@ const envSchema = z.object({
   PING_INTERVAL_MS: integer(DEFAULTS.pingIntervalMs, 1_000, 60_000),
   PING_TIMEOUT_MS: integer(DEFAULTS.pingTimeoutMs, 1_000, 60_000),
   SHUTDOWN_RECONNECT_MS: integer(DEFAULTS.shutdownReconnectMs, 0, 60_000),
+  RESTART_HOLD_MS: integer(4_000, 0, 60_000),
   REDIS_URL: z
     .string()
     .trim()

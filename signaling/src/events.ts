@@ -108,6 +108,12 @@ export interface JoinRequest {
    * after a reload or under a new ID. A join that creates the room adopts it.
    */
   ownerToken?: string;
+  /**
+   * The room incarnation (from `joined`) this tab's saved state belongs to. A server that forgot the room
+   * recreates it with the incarnation of the first tab back; a tab whose incarnation differs from the
+   * room's drops its state and plays as a newcomer (docs/protocol.md, "Identity").
+   */
+  incarnation?: string;
 }
 
 export interface Joined {
@@ -121,6 +127,8 @@ export interface Joined {
   graceMs: number;
   /** Present only to the room's owner: a new one for the join that created the room, else the one it presented. */
   ownerToken?: string;
+  /** The room's incarnation: saved state from another one belongs to a room that no longer exists. */
+  incarnation: string;
 }
 
 /** The owner removes player `id`: its session ends, its token and ID are barred from the room. */

@@ -97,6 +97,8 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     pingIntervalMs: config.PING_INTERVAL_MS,
     pingTimeoutMs: config.PING_TIMEOUT_MS,
     shutdownReconnectMs: config.SHUTDOWN_RECONNECT_MS,
+    // Redis keeps rooms across a node's restart: nothing to wait for.
+    restartHoldMs: redis ? 0 : config.RESTART_HOLD_MS,
     processMetrics: true,
     logger,
     ...(redis ? { store: redis.store, adapter: redis.adapter, limiterRedis: redis.client } : {}),

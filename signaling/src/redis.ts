@@ -28,6 +28,7 @@ import {
   type MemberRoute,
   NOT_OWNER,
   neverJoinedRefusal,
+  newIncarnation,
   newResumeToken,
   REMOVED_REFUSAL,
   type RemoveOutcome,
@@ -73,6 +74,11 @@ local function isOwner(r, h)
   if redis.call('HGET', roomKey(r), 'owner') == h then return 1 end
   return 0
 end
+-- The room's incarnation; a room without one (made before incarnations) takes the one given.
+local function incarnation(r, fresh)
+  redis.call('HSETNX', roomKey(r), 'inc', fresh)
+  return redis.call('HGET', roomKey(r), 'inc')
+end
 local function endSession(r, s)
   redis.call('HDEL', sessKey(r), s.id)
   redis.call('HDEL', tokKey(r), s.tok)
@@ -84,6 +90,8 @@ local function endSession(r, s)
   if redis.call('HLEN', sessKey(r)) == 0 then
     -- Tabs may still hold the room's state (asleep past grace): its next room must not reuse their IDs.
     redis.call('SET', P .. 'lastId:' .. r, redis.call('HGET', roomKey(r), 'nextId') or '0', 'EX', 2592000)
+    local inc = redis.call('HGET', roomKey(r), 'inc')
+    if inc then redis.call('SET', P .. 'lastInc:' .. r, inc, 'EX', 2592000) end
     redis.call('DEL', roomKey(r), sessKey(r), tokKey(r), barKey(r))
     redis.call('SREM', P .. 'rooms', r)
   end
@@ -106,7 +114,8 @@ end
 const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
   // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
-  // the room), '1' if the client presented that owner token
+  // the room), '1' if the client presented that owner token, the incarnation a new room takes (the joiner's,
+  // or a fresh one) unless a tombstone has one
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -128,6 +137,8 @@ if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
   local last = redis.call('GET', P .. 'lastId:' .. r)
   if last then redis.call('HSET', roomKey(r), 'nextId', last) end
+  local inc = redis.call('GET', P .. 'lastInc:' .. r)
+  if inc then redis.call('HSET', roomKey(r), 'inc', inc) end
 end
 -- IDs go above the highest the joiner knows (ARGV[15]): a room recreated after a restart never repeats one.
 local floor = tonumber(ARGV[15])
@@ -144,9 +155,9 @@ redis.call('SADD', P .. 'nodes', s.node)
 redis.call('INCR', P .. 'count')
 local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
 if ARGV[17] == '1' then owner = isOwner(r, ARGV[16]) end
-return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v), owner }
+return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v), owner, incarnation(r, ARGV[18]) }
 `,
-  // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or '', ownerHash or ''
+  // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or '', ownerHash or '', a fresh incarnation
   lockstepResume: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[7]) then return { 'retry' } end
@@ -179,7 +190,7 @@ redis.call('SADD', nodeKey(s.node), ref(r, s.id))
 redis.call('SADD', P .. 'nodes', s.node)
 local v
 if changed then v = redis.call('HINCRBY', roomKey(r), 'version', 1) else v = redis.call('HGET', roomKey(r), 'version') end
-return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v), isOwner(r, ARGV[10]) }
+return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v), isOwner(r, ARGV[10]), incarnation(r, ARGV[11]) }
 `,
   // ARGV: P, room, by, id, ownerHash, maxRemoved
   lockstepRemove: `
@@ -430,13 +441,14 @@ export class RedisRoomStore implements RoomStore {
       input.floor ?? 0,
       hashOwnerToken(ownerToken),
       input.ownerToken === undefined ? '' : '1',
+      input.incarnation ?? newIncarnation(),
     )) as
       | ['retry']
       | ['full']
       | ['capacity']
       | ['ip_room']
       | ['ip_rooms']
-      | ['ok', number, string, RecordReply, number];
+      | ['ok', number, string, RecordReply, number, string];
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'capacity') return capacityRefusal(this.limits.maxRooms);
     if (reply[0] === 'ip_room') return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
@@ -448,12 +460,13 @@ export class RedisRoomStore implements RoomStore {
         error: `room is full: it already has ${this.maxMembers} members`,
       };
     }
-    const [, id, settings, record, owner] = reply;
+    const [, id, settings, record, owner, incarnation] = reply;
     return {
       ok: true,
       id,
       token,
       resumed: false,
+      incarnation,
       settings: JSON.parse(settings) as RoomSettings,
       roster: toRoster(record),
       changed: true,
@@ -473,7 +486,12 @@ export class RedisRoomStore implements RoomStore {
       this.clock.now(),
       input.ip ?? '',
       input.ownerToken === undefined ? '' : hashOwnerToken(input.ownerToken),
-    )) as ['retry'] | ['bad'] | ['removed'] | ['ok', number, string, string, number, RecordReply, number];
+      newIncarnation(),
+    )) as
+      | ['retry']
+      | ['bad']
+      | ['removed']
+      | ['ok', number, string, string, number, RecordReply, number, string];
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'removed') return REMOVED_REFUSAL;
     if (reply[0] === 'bad') {
@@ -483,12 +501,13 @@ export class RedisRoomStore implements RoomStore {
         error: 'resume token is unknown or its session has expired; join again without a token',
       };
     }
-    const [, id, settings, replaced, changed, record, owner] = reply;
+    const [, id, settings, replaced, changed, record, owner, incarnation] = reply;
     return {
       ok: true,
       id,
       token,
       resumed: true,
+      incarnation,
       settings: JSON.parse(settings) as RoomSettings,
       roster: toRoster(record),
       changed: changed === 1,

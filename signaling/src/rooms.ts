@@ -27,6 +27,8 @@ export interface JoinInput {
   ip?: string;
   /** The room's owner token as the client kept it; a join that creates the room adopts it. */
   ownerToken?: string;
+  /** The room incarnation the joiner's saved state belongs to; a join that creates the room adopts it. */
+  incarnation?: string;
 }
 
 /** What a store admits. A session's whole life in grace is bounded by graceTotalMs, however often it resumes. */
@@ -71,6 +73,8 @@ export type JoinOutcome =
       replacedSocketId?: string;
       /** Only when this join holds owner rights: the room's owner token (new if the join created the room). */
       ownerToken?: string;
+      /** The room's incarnation: state saved under another one belongs to a room that no longer exists. */
+      incarnation: string;
     }
   | {
       ok: false;
@@ -192,6 +196,7 @@ interface Room {
   /** hashVerifier() of the room's verifier; undefined for a room without a password. */
   verifierHash: string | undefined;
   nextId: PlayerId;
+  incarnation: string;
   version: number;
   sessions: Map<PlayerId, Session>;
   byTokenHash: Map<string, PlayerId>;
@@ -269,13 +274,18 @@ export function verifierRefusal(
   return same ? null : { ok: false, code: 'bad_password', error: WRONG_PASSWORD };
 }
 
+/** A room incarnation: 72 random bits, URL-safe. */
+export function newIncarnation(): string {
+  return randomBytes(9).toString('base64url');
+}
+
 /** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */
 const MAX_TOMBSTONES = 100_000;
 
 export class MemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<string, Room>();
   /** The next ID of rooms that emptied, so a room opened again under the same name never repeats one. */
-  private readonly lastIds = new Map<string, number>();
+  private readonly lastIds = new Map<string, { nextId: PlayerId; incarnation: string }>();
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly maxMembers: number;
@@ -337,7 +347,7 @@ export class MemoryRoomStore implements RoomStore {
     if (!room) {
       // The creator is the owner; a token it brings (a room the server forgot) stays valid.
       ownerToken = input.ownerToken ?? this.newToken();
-      room = this.createRoom(input.room, input.settings, input.verifier, ownerToken);
+      room = this.createRoom(input, ownerToken);
     }
     const token = this.newToken();
     if (input.floor !== undefined) room.nextId = Math.max(room.nextId, input.floor + 1);
@@ -360,6 +370,7 @@ export class MemoryRoomStore implements RoomStore {
       id: session.id,
       token,
       resumed: false,
+      incarnation: room.incarnation,
       settings: room.settings,
       roster: this.roster(input.room, room),
       changed: true,
@@ -416,6 +427,7 @@ export class MemoryRoomStore implements RoomStore {
       id: session.id,
       token: input.token,
       resumed: true,
+      incarnation: room.incarnation,
       settings: room.settings,
       roster: this.roster(input.room, room),
       changed,
@@ -507,19 +519,19 @@ export class MemoryRoomStore implements RoomStore {
     return { rooms: this.rooms.size, connected, grace };
   }
 
-  private createRoom(
-    roomId: string,
-    settings: RoomSettings,
-    verifier: string | undefined,
-    ownerToken: string,
-  ): Room {
+  private createRoom(input: JoinInput, ownerToken: string): Room {
+    const { room: roomId, settings, verifier } = input;
+    const last = this.lastIds.get(roomId);
     const room: Room = {
       ownerHash: hashOwnerToken(ownerToken),
       removed: [],
       barred: new Set(),
       settings: { ...settings, stages: [...settings.stages] },
       verifierHash: verifier === undefined ? undefined : hashVerifier(verifier),
-      nextId: this.lastIds.get(roomId) ?? 1,
+      nextId: last?.nextId ?? 1,
+      // A room the server forgot takes the incarnation its first returning tab brings; a room it never
+      // saw starts a new one, so a tab from a forgotten room whose slot it cannot see resets (docs/protocol.md).
+      incarnation: last?.incarnation ?? input.incarnation ?? newIncarnation(),
       version: 0,
       sessions: new Map(),
       byTokenHash: new Map(),
@@ -536,7 +548,7 @@ export class MemoryRoomStore implements RoomStore {
     // Forgetting the room also resets its ID counter; nobody can hold an old ID any more.
     if (room.sessions.size === 0) {
       // Tabs may still hold the room's state (asleep past grace): its next room must not reuse their IDs.
-      this.lastIds.set(roomId, room.nextId);
+      this.lastIds.set(roomId, { nextId: room.nextId, incarnation: room.incarnation });
       if (this.lastIds.size > MAX_TOMBSTONES) this.lastIds.delete(this.lastIds.keys().next().value!);
       this.rooms.delete(roomId);
     }

@@ -113,6 +113,10 @@ export const joinSchema = z.strictObject(
       .max(2 ** 30, { error: 'is out of range' })
       .optional(),
     ownerToken: tokenSchema.optional(),
+    incarnation: z
+      .string({ error: 'must be a string' })
+      .regex(/^[A-Za-z0-9_-]{8,32}$/, { error: 'must be 8 to 32 URL-safe characters' })
+      .optional(),
   },
   { error: objectIssue },
 );

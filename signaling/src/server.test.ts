@@ -74,6 +74,21 @@ async function member(
 const ids = (roster: RosterMsg) => roster.members.map((m) => m.id);
 
 describe('joining', () => {
+  it('after a start, holds newcomers back so a returning tab recreates its room (and its incarnation) first', async () => {
+    const server = await serve({ restartHoldMs: 1_500 });
+    const newcomer = await client(server);
+    const returning = await client(server);
+    // The newcomer asks first; the tab that was playing before the restart reconnects a moment later.
+    const first = newcomer.join({ room: 'back', name: 'New' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const back = expectOk(
+      await returning.join({ room: 'back', name: 'Old', floor: 4, incarnation: 'theOldRoom01' }),
+    );
+    const late = expectOk(await first);
+    expect(back).toMatchObject({ id: 5, incarnation: 'theOldRoom01' });
+    expect(late).toMatchObject({ id: 6, incarnation: 'theOldRoom01' });
+  });
+
   it('gives IDs 1, 2, 3 in join order, per room, with the creator settings and the server config', async () => {
     const server = await serve({ graceMs: 1234, iceServers: [{ urls: 'turn:turn.example:3478' }] });
     const a = await member(server, 'alpha', 'Ann', {
@@ -395,6 +410,13 @@ describe('hardening', () => {
       /unknown field\(s\) "admin"/,
     ],
     ['token number', 'join', [{ room: 'r', name: 'n', token: 7 }], 'bad_request', /token must be a string/],
+    [
+      'incarnation with a slash',
+      'join',
+      [{ room: 'r', name: 'n', incarnation: 'aaaa/aaaa' }],
+      'bad_request',
+      /incarnation must be 8 to 32 URL-safe characters/,
+    ],
     [
       'heartbeat as text',
       'join',

@@ -106,6 +106,12 @@ export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs
   maxHttpBufferBytes?: number;
   /** Suggested delay sent to clients in the `shutdown` event. */
   shutdownReconnectMs?: number;
+  /**
+   * Memory store: for this long after start, a join that brings no room incarnation (a newcomer) waits, so
+   * the tabs that were connected when the server went down recreate their rooms first and keep their
+   * history (docs/protocol.md, "Identity"). 0: no wait.
+   */
+  restartHoldMs?: number;
   /** How long close() waits for clients to receive `shutdown` before cutting connections. */
   shutdownDrainMs?: number;
   staticDir?: string;
@@ -226,6 +232,7 @@ export function createSignalingServer(
   const allowedOrigins = options.allowedOrigins ?? [];
   const iceServers = options.iceServers ?? [];
   const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
+  const holdUntil = clock.now() + (options.restartHoldMs ?? 0);
   const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
   const store: RoomStore =
     options.store ??
@@ -442,6 +449,8 @@ export function createSignalingServer(
           );
         }
       }
+      const hold = req.incarnation === undefined ? holdUntil - clock.now() : 0;
+      if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
       // After the password wait, so guesses held back there do not use up the room's joins.
       if (!(await joinRate.allow(req.room))) {
         metrics.throttled.inc({ reason: 'room_joins' });
@@ -459,6 +468,7 @@ export function createSignalingServer(
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
         ...(req.floor === undefined ? {} : { floor: req.floor }),
         ...(req.ownerToken === undefined ? {} : { ownerToken: req.ownerToken }),
+        ...(req.incarnation === undefined ? {} : { incarnation: req.incarnation }),
         ip,
       });
       if (!outcome.ok) await joinRate.refund(req.room);
@@ -486,6 +496,7 @@ export function createSignalingServer(
         id: outcome.id,
         token: outcome.token,
         resumed: outcome.resumed,
+        incarnation: outcome.incarnation,
         settings: outcome.settings,
         roster: outcome.roster,
         iceServers,

@@ -205,6 +205,33 @@ export function describeRoomStore(
       expect((await join({ socketId: 'c', floor: 3 })).id).toBe(10);
     });
 
+    it('gives every room an incarnation: a forgotten room takes its first returning tab’s, an emptied one keeps its own', async () => {
+      const { store, join, advance } = await setup({ graceMs: 500 });
+      // A room the store never saw, created by a returning tab: it is the room that tab's state belongs to.
+      const back = await join({ socketId: 'a', incarnation: 'oldIncarnation1', floor: 4 });
+      expect(back).toMatchObject({ id: 5, incarnation: 'oldIncarnation1' });
+      // Later joiners are told it, whatever they bring.
+      expect(await join({ socketId: 'b', incarnation: 'otherIncarnation' })).toMatchObject({
+        incarnation: 'oldIncarnation1',
+      });
+      const resumed = await store.join({ room: 'r', name: 'a', settings, socketId: 'a2', token: back.token });
+      expect(resumed).toMatchObject({ ok: true, resumed: true, incarnation: 'oldIncarnation1' });
+      // Emptied and reopened by a newcomer: the same room (IDs go on), so the same incarnation.
+      await store.leave('r', 5, 'a2');
+      await store.leave('r', 6, 'b');
+      advance(600);
+      await store.expire();
+      expect(await join({ socketId: 'c' })).toMatchObject({ id: 7, incarnation: 'oldIncarnation1' });
+      // A room nobody brings an incarnation to gets a fresh, unguessable one.
+      const other = await store.join({ room: 'elsewhere', name: 'd', settings, socketId: 'd' });
+      const again = await store.join({ room: 'third', name: 'e', settings, socketId: 'e' });
+      expect(other.ok && again.ok).toBe(true);
+      if (other.ok && again.ok) {
+        expect(other.incarnation).toMatch(/^[A-Za-z0-9_-]{12}$/);
+        expect(other.incarnation).not.toBe(again.incarnation);
+      }
+    });
+
     it('keeps a password room’s verifier: a wrong or missing one is refused before any ID is spent', async () => {
       const { store, join } = await setup();
       const right = 'v'.repeat(43);

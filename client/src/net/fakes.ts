@@ -108,10 +108,14 @@ export class FakeServer {
   private nextId = 1;
   /** The floor of the last join, to check that clients send one. */
   lastFloor: number | undefined;
+  /** The incarnation the last join said its state belongs to. */
+  lastIncarnation: string | undefined;
   private version = 0;
   /** Removed by the owner: listed in the roster, their tokens refused with `removed`. */
   private removed: number[] = [];
   readonly ownerToken = 'o'.repeat(32);
+  /** The room's incarnation; a test that restarts the server with another one models a forgotten room. */
+  incarnation = 'incarnation1';
   up = true;
   relayed = 0;
 
@@ -126,6 +130,7 @@ export class FakeServer {
     if (this.removed.includes(claimed)) return { ok: false, code: 'removed', error: 'removed by the owner' };
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
     this.lastFloor = req.floor;
+    this.lastIncarnation = req.incarnation;
     this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
     const old = this.clients.get(claimed);
     // A resume takes the session over, as the real server does: the other holder is told it was replaced.
@@ -141,6 +146,7 @@ export class FakeServer {
       id,
       token: `t${id}`.padEnd(32, 'x'),
       resumed: old !== undefined,
+      incarnation: this.incarnation,
       settings: { heartbeatMs: 50, timeoutMs: 300, stages: ['a', 'b', 'c'], ...req.settings },
       roster,
       iceServers: [],

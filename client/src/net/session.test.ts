@@ -211,6 +211,42 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect([0, 1, 2].map((i) => w.view(i).stage)).toEqual([1, 1, 1]);
   });
 
+  it('after a restart that let a newcomer recreate the room first, old tabs keep none of the old room', async () => {
+    const w = world(2);
+    await w.run(1500);
+    for (const t of w.tabs) t.session.setDone(true);
+    await w.run(800);
+    expect([w.view(0).stage, w.view(1).stage]).toEqual([1, 1]);
+    // The server forgot every session, and a newcomer's join made the room anew: another incarnation.
+    w.server.expire(1);
+    w.server.expire(2);
+    w.server.incarnation = 'incarnation2';
+    for (const t of w.tabs) {
+      (
+        t.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
+      ).deps.signaling.handlers.connected();
+    }
+    await w.run(2000);
+    expect(w.server.lastIncarnation).toBe('incarnation1');
+    for (const i of [0, 1]) {
+      const v = w.view(i);
+      // New IDs above every old one, and none of the old room's log, term or votes.
+      expect(v.self).toBeGreaterThan(2);
+      expect(v.stage).toBe(0);
+      expect(v.history.length).toBe(0);
+      const lines = w.tabs[i]!.store.getState().log.map((l) => l.text);
+      expect(lines).toContain(
+        'the server restarted and the room was started anew: joining it as a new player',
+      );
+    }
+    const saved = JSON.parse(
+      (
+        w.tabs[0]!.session as unknown as { deps: { storage: { data: Map<string, string> } } }
+      ).deps.storage.data.get(storageKey('r'))!,
+    );
+    expect(saved.incarnation).toBe('incarnation2');
+  });
+
   it('a duplicated tab (a copy of the storage) joins as a new player and leaves the original alone', async () => {
     const held = new Set<string>();
     const holdIdentity = async (key: string) => {

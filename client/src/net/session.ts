@@ -91,6 +91,8 @@ export interface Saved {
   persisted: Persisted | null;
   /** The room's owner token, kept across reloads and new IDs. */
   ownerToken?: string;
+  /** The room incarnation `persisted` belongs to. */
+  incarnation?: string;
 }
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
@@ -118,6 +120,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       token: x.token,
       persisted: x.persisted ?? null,
       ...(typeof x.ownerToken === 'string' ? { ownerToken: x.ownerToken } : {}),
+      ...(typeof x.incarnation === 'string' ? { incarnation: x.incarnation } : {}),
     };
   } catch {
     return null;
@@ -130,6 +133,8 @@ export class Session {
   private settings: RoomSettings | null = null;
   private token: string | null = null;
   private ownerToken: string | null = null;
+  /** The room incarnation our player's state belongs to (from `joined`). */
+  private incarnation: string | null = null;
   /** IDs the room's owner removed (from the server's rosters): never heard, never linked. */
   private readonly removed = new Set<Id>();
   private timer: unknown = null;
@@ -431,12 +436,14 @@ export class Session {
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
+    const incarnation = this.incarnation ?? saved?.incarnation;
     const req: JoinRequest = {
       room: this.params.room,
       name: this.params.name,
       ...(token ? { token } : {}),
       ...(floor > 0 ? { floor } : {}),
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
+      ...(incarnation ? { incarnation } : {}),
       // Always sent: if the server restarted and forgot the room, the first one back recreates it as it was.
       ...(settings ? { settings } : {}),
     };
@@ -477,7 +484,8 @@ export class Session {
     this.setPhase('failed', res.error);
   }
 
-  private onJoined(j: Joined, saved: Saved | null): void {
+  private onJoined(j: Joined, kept: Saved | null): void {
+    let saved = kept;
     this.settings = j.settings;
     this.token = j.token;
     // Without one in the reply, a token we kept is not this room's (the room was created anew by another).
@@ -492,8 +500,19 @@ export class Session {
       return;
     }
     let persisted: Persisted | null = null;
-    const continuing = this.continuing;
+    let continuing = this.continuing;
     this.continuing = null;
+    const held = this.incarnation ?? saved?.incarnation;
+    this.incarnation = j.incarnation;
+    if (held !== undefined && held !== j.incarnation) {
+      // The server forgot the room and someone else recreated it first: our state is of a room that no
+      // longer exists, and our old ID may be someone else's now. Keeping nothing is what keeps IDs unique.
+      this.log('net', 'the server restarted and the room was started anew: joining it as a new player');
+      continuing = null;
+      saved = null;
+      this.copied = [];
+      this.player = null;
+    }
     if (j.resumed && saved?.id === j.id) {
       persisted = saved.persisted;
     } else if (continuing && continuing.id < j.id) {
@@ -747,6 +766,7 @@ export class Session {
       token: this.token,
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
+      ...(this.incarnation ? { incarnation: this.incarnation } : {}),
     };
     try {
       this.deps.storage?.setItem(storageKey(this.params.room), JSON.stringify(saved));
