@@ -551,7 +551,8 @@ export class Player {
    * acceptor whichever name it goes by, as long as the old name never speaks again; IDs only grow.
    */
   private learnAlias(from: Id, was: Id): void {
-    if (this.aliases.has(from) || was >= from) return;
+    // A voter in its own right continues no other slot: it would count twice.
+    if (this.aliases.has(from) || was >= from || this.agreed().includes(from)) return;
     if (this.slotOf(was) === this.slotOf(this.self)) {
       this.strike(from, `claimed to continue player ${was}, which is us`);
       return;
@@ -680,6 +681,22 @@ export class Player {
     return this.log[this.log.length - 1]?.members ?? FIRST_MEMBERS;
   }
 
+  /**
+   * Our promises are a majority for this term. A voter that left for good counts as an acceptor frozen in
+   * its last state, which answers a term above its own and no other: it drops out of the count only for
+   * higher terms. Otherwise a leaver that led this very term, once out, lets two disjoint majorities elect
+   * two leaders in one term (the membership grew while it led).
+   */
+  private wins(agreed: readonly Id[]): boolean {
+    const stillIn = agreed.filter((slot) => (this.retired.get(slot)?.term ?? -1) >= this.term);
+    const voters = this.voters(agreed);
+    return isQuorum(
+      this.promises.keys(),
+      stillIn.length ? [...voters, ...stillIn].sort(byId) : voters,
+      this.slotFn,
+    );
+  }
+
   /** A majority of the agreed voters (core/quorum.ts). The server's roster plays no part. */
   private isQuorum(ids: Iterable<Id>, agreed: readonly Id[]): boolean {
     return isQuorum(ids, this.voters(agreed), this.slotFn);
@@ -702,8 +719,9 @@ export class Player {
     if (this.voters().includes(this.slotOf(id))) return true;
     // A newcomer may lead once it holds the room's state, and no less of it than we do: deferring to one
     // that stopped behind us (it slept through renames it cannot follow) would wait on it for good.
+    // (Our leader's heartbeat may trail the entry it just sent us: it is never behind.)
     const p = this.peers.get(id);
-    return p?.init === true && p.index >= this.log.length;
+    return p?.init === true && (p.index >= this.log.length || id === this.leader);
   }
 
   /** A live member below `from` (other than us, who run ourselves) that may lead, and is not `from`'s own old name. */
@@ -1081,7 +1099,7 @@ export class Player {
       hash = p.last.hash;
     }
     // Under ours too: a promise's claim of a newer membership is one player's word.
-    if (!this.isQuorum(this.promises.keys(), agreed) || !this.isQuorum(this.promises.keys(), this.agreed())) {
+    if (!this.wins(agreed) || !this.wins(this.agreed())) {
       // Catch up with the furthest promise meanwhile: our own log may be what keeps us from a quorum.
       if (holder !== this.self) this.requestSync(holder);
       return;

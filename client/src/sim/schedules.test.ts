@@ -34,6 +34,9 @@ const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
   'a tab that joined with an empty log deferred to a stale newcomer that could never win': [1375, 2],
   'a tab that accepted the entry renaming it, then crashed, could not count its own vote': [5010, 2],
   'a new leader caught up from a promise that crashed before it answered': [7073, 5],
+  'a leader that left counted out of the term it led: two leaders in term 6 (safety)': [4500, 5],
+  'a member in its own right was also taken for another slot’s new name, and counted twice': [779, 5],
+  'followers took their leader for a stale newcomer when its heartbeat trailed its entry': [381, 5],
 };
 
 describe('pinned regression seeds', () => {
