@@ -57,12 +57,14 @@ function alive(pid: number): boolean {
  * Removes what an earlier run that died without cleaning up left (its name carries its pid, and that
  * process is gone): processes still in its namespaces, the namespaces, links, nft tables.
  */
+/** A name of ours whose run (the pid in it) is gone. */
+export function stale(name: string): boolean {
+  const m = NAME.exec(name) ?? /^lsnm([0-9a-z]+)$/.exec(name);
+  return m !== null && !alive(Number.parseInt(m[1] as string, 36));
+}
+
 export function cleanLeftovers(): string[] {
   const removed: string[] = [];
-  const stale = (name: string) => {
-    const m = NAME.exec(name) ?? /^lsnm([0-9a-z]+)$/.exec(name);
-    return m !== null && !alive(Number.parseInt(m[1] as string, 36));
-  };
   for (const line of run('ip', ['netns', 'list']).split('\n')) {
     const ns = line.split(' ')[0] ?? '';
     if (!stale(ns)) continue;
