@@ -193,7 +193,15 @@ async function main(cli: Cli): Promise<void> {
       for (const e of p.view?.history ?? []) {
         if (printed.get(e.index) === e.hash) continue;
         printed.set(e.index, e.hash);
-        print({ event: 'entry', name, id: line.id, index: e.index, stage: e.stage, term: e.term, hash: e.hash });
+        print({
+          event: 'entry',
+          name,
+          id: line.id,
+          index: e.index,
+          stage: e.stage,
+          term: e.term,
+          hash: e.hash,
+        });
       }
       const key = `${line.id}/${line.leader}/${line.term}/${line.stage}/${line.role}/${line.done}`;
       if (key !== last) {

@@ -63,9 +63,9 @@ describe('nemesis checker', () => {
   });
 
   it('allows a new leader in a later term', () => {
-    expect(rules(history([...clean(), view(40, 'p2', { role: 'leader', leader: 2, term: 2, stage: 1 })]))).toEqual(
-      [],
-    );
+    expect(
+      rules(history([...clean(), view(40, 'p2', { role: 'leader', leader: 2, term: 2, stage: 1 })])),
+    ).toEqual([]);
   });
 
   it('flags a stage that goes back, across a restart of the same slot', () => {
@@ -89,15 +89,31 @@ describe('nemesis checker', () => {
       view(12, 'p3', {}),
       view(5_000, 'p1', { role: 'leader', stage: 1 }),
     ];
-    const cut: FaultSpan = { kind: 'partition-majority', start: 100, end: 9_000, detail: '', sides: [['p1', 'p2'], ['p3']] };
+    const cut: FaultSpan = {
+      kind: 'partition-majority',
+      start: 100,
+      end: 9_000,
+      detail: '',
+      sides: [['p1', 'p2'], ['p3']],
+    };
     expect(rules(history(lines, [cut], null))).toEqual([]);
     lines.push(view(6_000, 'p3', { role: 'leader', leader: 3, term: 2, stage: 1 }));
     expect(rules(history(lines, [cut], null))).toEqual(['one-side-advances']);
   });
 
   it('ignores what was already decided when a partition began', () => {
-    const lines = [view(10, 'p1', { role: 'leader' }), view(500, 'p1', { role: 'leader', stage: 1 }), view(600, 'p3', { stage: 1 })];
-    const cut: FaultSpan = { kind: 'partition-majority', start: 400, end: 9_000, detail: '', sides: [['p1', 'p2'], ['p3']] };
+    const lines = [
+      view(10, 'p1', { role: 'leader' }),
+      view(500, 'p1', { role: 'leader', stage: 1 }),
+      view(600, 'p3', { stage: 1 }),
+    ];
+    const cut: FaultSpan = {
+      kind: 'partition-majority',
+      start: 400,
+      end: 9_000,
+      detail: '',
+      sides: [['p1', 'p2'], ['p3']],
+    };
     expect(rules(history(lines, [cut], null))).toEqual([]);
   });
 
@@ -115,7 +131,10 @@ describe('nemesis checker', () => {
   });
 
   it('flags a player that exits on its own', () => {
-    const lines = [...clean(), { at: 50, slot: 'p2', inst: 1, event: 'exit', expected: false, code: 1, signal: null }];
+    const lines = [
+      ...clean(),
+      { at: 50, slot: 'p2', inst: 1, event: 'exit', expected: false, code: 1, signal: null },
+    ];
     expect(rules(history(lines))).toContain('no-exit-on-its-own');
   });
 });

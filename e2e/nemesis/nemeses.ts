@@ -71,16 +71,28 @@ export interface Fault {
 }
 
 const both = (xs: Node[], ys: Node[]): [Node, Node][] =>
-  xs.flatMap((x) => ys.flatMap((y): [Node, Node][] => [
-    [x, y],
-    [y, x],
-  ]));
+  xs.flatMap((x) =>
+    ys.flatMap((y): [Node, Node][] => [
+      [x, y],
+      [y, x],
+    ]),
+  );
 const names = (xs: number[]) => xs.map((i) => `p${i + 1}`).join(',');
 
 /** `leader`: the player most now follow, so crashes and freezes hit the leader half the time. */
-export function plan(kind: Kind, rng: Rng, n: number, t: Timing, leader: number | null, quick = false): Fault {
+export function plan(
+  kind: Kind,
+  rng: Rng,
+  n: number,
+  t: Timing,
+  leader: number | null,
+  quick = false,
+): Fault {
   const hold = (lo: number, hi: number) => (quick ? lo : between(rng, lo, hi));
-  const order = shuffled(rng, Array.from({ length: n }, (_, i) => i));
+  const order = shuffled(
+    rng,
+    Array.from({ length: n }, (_, i) => i),
+  );
   const victim = leader !== null && rng() < 0.5 ? leader : (order[0] as number);
   switch (kind) {
     case 'partition-majority': {

@@ -105,8 +105,17 @@ export class PlayerProc {
     child.once('exit', (code, signal) => {
       if (this.child === child) this.child = null;
       this.frozen = false;
-      this.rec.line({ at: this.rec.now(), slot: this.slot, inst, event: 'exit', expected: this.ending, code, signal });
-      if (!this.ending && this.stderr) this.rec.line({ at: this.rec.now(), slot: this.slot, inst, event: 'stderr', error: this.stderr });
+      this.rec.line({
+        at: this.rec.now(),
+        slot: this.slot,
+        inst,
+        event: 'exit',
+        expected: this.ending,
+        code,
+        signal,
+      });
+      if (!this.ending && this.stderr)
+        this.rec.line({ at: this.rec.now(), slot: this.slot, inst, event: 'stderr', error: this.stderr });
     });
   }
 
@@ -227,10 +236,26 @@ export class Daemon {
 /** A signaling node: the server's own entry (signaling/src/index.ts main), without the client build step. */
 export function signalingNode(tag: string, host: string, port: number, env: Record<string, string>): Daemon {
   const script = "/* nemesis */ import('./signaling/src/index.ts').then((m) => m.main())";
-  return new Daemon(tag, [process.execPath, '--import', 'tsx', '-e', script], { ...env, PORT: String(port) }, host, port);
+  return new Daemon(
+    tag,
+    [process.execPath, '--import', 'tsx', '-e', script],
+    { ...env, PORT: String(port) },
+    host,
+    port,
+  );
 }
 
 export function redisServer(tag: string, port: number): Daemon {
-  const argv = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const argv = [
+    'redis-server',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ];
   return new Daemon(tag, argv, {}, '127.0.0.1', port);
 }

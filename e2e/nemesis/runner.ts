@@ -4,16 +4,19 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { check, type FaultSpan, type Line, type Violation } from './checker.ts';
-import { coverage, type Fault, type Kind, KINDS_FOR, nextKinds, plan, rngFrom } from './nemeses.ts';
-import { Daemon, freePort, PlayerProc, redisServer, signalingNode } from './procs.ts';
+import { coverage, type Fault, KINDS_FOR, type Kind, nextKinds, plan, rngFrom } from './nemeses.ts';
+import { type Daemon, freePort, PlayerProc, redisServer, signalingNode } from './procs.ts';
 import type { Node, World } from './world.ts';
 
 export type Setup = keyof typeof KINDS_FOR;
 
 export interface RunOptions {
   seed: number;
-  /** Per setup, how long to inject faults; quick: each kind of the setup once, with the shortest holds. */
-  phases: { setup: Setup; ms: number }[];
+  /**
+   * Per setup, how long to inject faults; quick: each kind of `kinds` (default: all the setup has) once,
+   * with the shortest holds.
+   */
+  phases: { setup: Setup; ms: number; kinds?: Kind[] }[];
   quick: boolean;
   outDir: string;
   say(text: string): void;
@@ -37,7 +40,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** What the exit handlers must end if the run is cut short. */
 export const live = { daemons: new Set<Daemon>() };
 
-export async function runPhase(world: World, o: RunOptions, setup: Setup, ms: number): Promise<PhaseResult> {
+export async function runPhase(
+  world: World,
+  o: RunOptions,
+  { setup, ms, kinds: only }: RunOptions['phases'][number],
+): Promise<PhaseResult> {
   const seed = (o.seed + (setup === 'redis' ? 1 : 0)) >>> 0;
   const rng = rngFrom(seed);
   const t0 = performance.now();
@@ -81,11 +88,13 @@ export async function runPhase(world: World, o: RunOptions, setup: Setup, ms: nu
     nodes.push(node);
   }
   await Promise.all(nodes.map((n) => n.start()));
-  o.say(`${stamp()} ${setup}: ${nodes.length} signaling node(s) on ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}`);
+  o.say(
+    `${stamp()} ${setup}: ${nodes.length} signaling node(s) on ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}`,
+  );
 
   // Players: as many stages as the phase can use, at a pace that lasts it.
   const room = `nemesis-${seed}-${setup}`;
-  const doneMs = o.quick ? 700 : Math.min(8_000, Math.max(400, Math.round(ms / 150)));
+  const doneMs = o.quick ? 700 : Math.min(8_000, Math.max(400, Math.round(ms / 120)));
   const players = world.ips.map(
     (_, i) =>
       new PlayerProc(
@@ -103,8 +112,12 @@ export async function runPhase(world: World, o: RunOptions, setup: Setup, ms: nu
   );
   for (const p of players) p.start();
   const n = players.length;
-  const formed = await until(60_000, () => players.every((p) => p.latest?.event === 'view' && liveOf(p) === n));
-  o.say(`${stamp()} ${setup}: ${n} players ${formed ? 'formed a full mesh' : 'did NOT form a full mesh in 60 s'} in room ${room}`);
+  const formed = await until(60_000, () =>
+    players.every((p) => p.latest?.event === 'view' && liveOf(p) === n),
+  );
+  o.say(
+    `${stamp()} ${setup}: ${n} players ${formed ? 'formed a full mesh' : 'did NOT form a full mesh in 60 s'} in room ${room}`,
+  );
   await sleep(5_500); // one --links-ms round
   const links = [`before faults: ${linkSummary(world, lines)}`];
   o.say(`${stamp()} ${setup}: links ${links[0]}`);
@@ -114,7 +127,7 @@ export async function runPhase(world: World, o: RunOptions, setup: Setup, ms: nu
   const counts: Partial<Record<Kind, number>> = {};
   const drops = new Map<Fault, [Node, Node][]>();
   const applyDrops = () => world.block([...drops.values()].flat());
-  const first = coverage(rng, KINDS_FOR[setup]);
+  const first = coverage(rng, only ?? KINDS_FOR[setup]);
   const faultStart = now();
   let finalHeal = faultStart;
   while (o.quick ? first.length > 0 : now() - faultStart < ms) {
@@ -139,7 +152,12 @@ export async function runPhase(world: World, o: RunOptions, setup: Setup, ms: nu
   const agreed = await until(AGREE_WITHIN_MS, () => agreement(players));
   const agreedAfterMs = agreed ? now() - finalHeal : null;
   await sleep(5_500);
-  links.push(`after the final heal: ${linkSummary(world, lines.filter((l) => l.at > finalHeal))}`);
+  links.push(
+    `after the final heal: ${linkSummary(
+      world,
+      lines.filter((l) => l.at > finalHeal),
+    )}`,
+  );
   o.say(`${stamp()} ${setup}: links ${links[1]}`);
 
   for (const p of players) await p.stop();
@@ -147,7 +165,8 @@ export async function runPhase(world: World, o: RunOptions, setup: Setup, ms: nu
   live.daemons.clear();
 
   const violations = check({ lines, faults, finalHeal, agreeWithinMs: AGREE_WITHIN_MS });
-  if (!formed) violations.unshift({ rule: 'setup', message: 'the players never formed a full mesh', proof: [] });
+  if (!formed)
+    violations.unshift({ rule: 'setup', message: 'the players never formed a full mesh', proof: [] });
   writeFileSync(path.join(dir, 'faults.json'), JSON.stringify(faults, null, 1));
   return { setup, seed, faultMs, counts, violations, links, agreedAfterMs };
 }
@@ -193,7 +212,8 @@ const liveOf = (p: PlayerProc) => (p.latest as (Line & { live?: number }) | null
 /** The player most others name as leader, if any. */
 function leaderIndex(players: PlayerProc[]): number | null {
   const votes = new Map<number, number>();
-  for (const p of players) if (p.latest?.leader) votes.set(p.latest.leader, (votes.get(p.latest.leader) ?? 0) + 1);
+  for (const p of players)
+    if (p.latest?.leader) votes.set(p.latest.leader, (votes.get(p.latest.leader) ?? 0) + 1);
   const top = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
   const i = players.findIndex((p) => p.latest?.id === top);
   return i >= 0 ? i : null;
@@ -219,7 +239,10 @@ async function until(ms: number, ok: () => boolean): Promise<boolean> {
  * namespace's and whose remote is another player's namespace (host/host: no STUN, no TURN, no relay).
  */
 export function linkSummary(world: World, lines: Line[]): string {
-  const newest = new Map<string, Line & { routes?: { route: string }[]; pairs?: { local: string; remote: string; types: string }[] }>();
+  const newest = new Map<
+    string,
+    Line & { routes?: { route: string }[]; pairs?: { local: string; remote: string; types: string }[] }
+  >();
   for (const l of lines) if (l.event === 'links') newest.set(l.slot, l as never);
   const routes = { direct: 0, relay: 0, none: 0 } as Record<string, number>;
   let across = 0;

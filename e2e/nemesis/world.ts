@@ -33,7 +33,8 @@ export function unavailable(): string | null {
   if (process.platform !== 'linux') return `not Linux (${process.platform})`;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'not root';
   for (const tool of ['ip', 'nft']) {
-    if (!tryRun('sh', ['-c', `command -v ${tool}`])) return `\`${tool}\` is not installed (apt iproute2 nftables)`;
+    if (!tryRun('sh', ['-c', `command -v ${tool}`]))
+      return `\`${tool}\` is not installed (apt iproute2 nftables)`;
   }
   const probe = `${PREFIX}${process.pid.toString(36)}p0`;
   if (!tryRun('ip', ['netns', 'add', probe])) return 'ip netns add failed (no CAP_SYS_ADMIN?)';

@@ -8,9 +8,9 @@ import type { RoomSettings } from '../../../signaling/src/events.ts';
 import type { View } from '../core/index.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { createNodePeer } from './nodePeerLink.ts';
-import { linkFromSimplePeer } from './simplePeerAdapter.ts';
 import { type KeyValueStorage, Session } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
+import { linkFromSimplePeer } from './simplePeerAdapter.ts';
 import type { LinkFactory } from './transport.ts';
 
 export interface HeadlessOptions {
@@ -193,7 +193,9 @@ type Stat = Record<string, unknown> & { id: string; type: string };
 
 function selectedPair(report: RTCStatsReport): CandidatePair | null {
   const stats = new Map<string, Stat>();
-  report.forEach((v: Stat) => stats.set(v.id, v));
+  report.forEach((v: Stat) => {
+    stats.set(v.id, v);
+  });
   let pair: Stat | undefined;
   for (const s of stats.values()) {
     if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') {
