@@ -142,6 +142,7 @@ export async function runPhase(
         const span: FaultSpan = { kind: f.kind, start, end: now(), detail: f.detail };
         if (f.sides) span.sides = f.sides.map((side) => side.map((i) => `p${i + 1}`));
         faults.push(span);
+        writeFileSync(path.join(dir, 'faults.json'), JSON.stringify(faults, null, 1));
       }),
     );
     finalHeal = now();
@@ -167,7 +168,6 @@ export async function runPhase(
   const violations = check({ lines, faults, finalHeal, agreeWithinMs: AGREE_WITHIN_MS });
   if (!formed)
     violations.unshift({ rule: 'setup', message: 'the players never formed a full mesh', proof: [] });
-  writeFileSync(path.join(dir, 'faults.json'), JSON.stringify(faults, null, 1));
   return { setup, seed, faultMs, counts, violations, links, agreedAfterMs };
 }
 
