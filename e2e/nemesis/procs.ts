@@ -165,9 +165,10 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitPort(host: string, port: number, ms: number): Promise<void> {
+async function waitPort(host: string, port: number, ms: number, gone: () => boolean): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
+    if (gone()) throw new Error(`exited before listening on ${host}:${port}`);
     const ok = await new Promise<boolean>((resolve) => {
       const c = connect({ host, port }, () => {
         c.destroy();
@@ -194,7 +195,19 @@ export class Daemon {
     readonly port: number,
   ) {}
 
+  /** Starts it, again if it exits before listening (the killed one may still hold the port a moment). */
   async start(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce();
+      } catch (err) {
+        if (attempt >= 3 || this.child !== null) throw err;
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const child = spawn(this.argv[0] as string, this.argv.slice(1), {
       cwd: root,
       env: { ...process.env, ...this.env },
@@ -210,7 +223,12 @@ export class Daemon {
     child.once('exit', () => {
       if (this.child === child) this.child = null;
     });
-    await waitPort(this.host, this.port, 30_000);
+    try {
+      // Generous: tsx compiles the server at start, and this box is shared.
+      await waitPort(this.host, this.port, 90_000, () => this.child !== child);
+    } catch (err) {
+      throw new Error(`${this.argv.slice(0, 3).join(' ')}: ${(err as Error).message}; its output:\n${this.log}`);
+    }
   }
 
   get running(): boolean {
