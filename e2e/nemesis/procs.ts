@@ -227,7 +227,9 @@ export class Daemon {
       // Generous: tsx compiles the server at start, and this box is shared.
       await waitPort(this.host, this.port, 90_000, () => this.child !== child);
     } catch (err) {
-      throw new Error(`${this.argv.slice(0, 3).join(' ')}: ${(err as Error).message}; its output:\n${this.log}`);
+      throw new Error(
+        `${this.argv.slice(0, 3).join(' ')}: ${(err as Error).message}; its output:\n${this.log}`,
+      );
     }
   }
 
