@@ -152,7 +152,7 @@ export async function runPhase(
   o.say(`${stamp()} ${setup}: final heal; waiting up to ${AGREE_WITHIN_MS} ms for agreement`);
   const agreed = await until(AGREE_WITHIN_MS, () => agreement(players));
   const agreedAfterMs = agreed ? now() - finalHeal : null;
-  await sleep(5_500);
+  await linksRound(lines, now, n);
   links.push(
     `after the final heal: ${linkSummary(
       world,
@@ -205,6 +205,15 @@ async function inject(f: Fault, w: Parts): Promise<void> {
       w.drops.delete(f);
       w.applyDrops();
   }
+}
+
+/** Until every player printed a `links` line (every 5 s each), at most 15 s. */
+async function linksRound(lines: Line[], now: () => number, n: number): Promise<void> {
+  const from = now();
+  await until(
+    15_000,
+    () => new Set(lines.filter((l) => l.event === 'links' && l.at > from).map((l) => l.slot)).size >= n,
+  );
 }
 
 const liveOf = (p: PlayerProc) => (p.latest as (Line & { live?: number }) | null)?.live ?? 0;
