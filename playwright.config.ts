@@ -3,6 +3,8 @@ import { chromiumArgs, chromiumExecutable } from './e2e/chromium.ts';
 
 export default defineConfig({
   testDir: './e2e',
+  // e2e/nemesis is end-to-end but not Playwright (npm run test:nemesis); its unit tests run in vitest.
+  testIgnore: ['nemesis/**'],
   globalSetup: './e2e/global-setup.ts',
   // Two cores: one test at a time, each with its own server and several browser contexts.
   workers: 1,

@@ -13,7 +13,7 @@ export default defineConfig({
   server: { port: 5173 },
   test: {
     root: here('.'),
-    include: ['client/**/*.test.ts', 'signaling/**/*.test.ts'],
+    include: ['client/**/*.test.ts', 'signaling/**/*.test.ts', 'e2e/nemesis/*.test.ts'],
     testTimeout: 60_000,
   },
 });

@@ -2,12 +2,15 @@
 // One line per event on stdout (text, or JSON with --json); Ctrl-C says goodbye and leaves.
 
 import { parseArgs } from 'node:util';
-import { HeadlessPlayer, type ViewLine } from '../client/src/net/headless.ts';
+import { fileStorage, HeadlessPlayer, type ViewLine } from '../client/src/net/headless.ts';
 import { LIMITS, type RoomSettings } from '../signaling/src/events.ts';
 
 const USAGE = `usage: npm run peer -- --url http://host:port --room ROOM --name NAME [options]
   --count K          players to run in this process, 1-50 (default 1); names get -1, -2, … when K > 1
-  --auto-done        mark Done on every new stage after a short random delay
+  --auto-done        mark Done whenever not Done on a stage before the last, after a short random delay
+  --done-ms MS       that delay's mean, 20-600000 (default 175: 50-300 ms); drawn from MS/2 to 3*MS/2
+  --storage FILE     keep the resume state in FILE (K > 1: FILE-1, FILE-2, …): a restart resumes like a reload
+  --links-ms MS      also print each player's routes and ICE candidate pairs every MS ms (1000-600000)
   --json             one JSON object per line instead of text
   --stats-ms MS      also print frames sent per type every MS ms (1000-600000)
   --heartbeat-ms MS  --timeout-ms MS  --stages a,b,c   settings, used only if this creates the room`;
@@ -22,6 +25,9 @@ interface Cli {
   autoDone: boolean;
   json: boolean;
   statsMs: number | null;
+  doneMs: number | null;
+  storage: string | null;
+  linksMs: number | null;
   settings: Partial<RoomSettings> | null;
 }
 
@@ -49,6 +55,9 @@ export function parseCli(argv: string[]): Cli {
         'auto-done': { type: 'boolean' },
         json: { type: 'boolean' },
         'stats-ms': { type: 'string' },
+        'done-ms': { type: 'string' },
+        storage: { type: 'string' },
+        'links-ms': { type: 'string' },
         'heartbeat-ms': { type: 'string' },
         'timeout-ms': { type: 'string' },
         stages: { type: 'string' },
@@ -129,6 +138,9 @@ export function parseCli(argv: string[]): Cli {
     autoDone: values['auto-done'] === true,
     json: values.json === true,
     statsMs: wholeNumber(str('stats-ms'), '--stats-ms', 1000, 600_000) ?? null,
+    doneMs: wholeNumber(str('done-ms'), '--done-ms', 20, 600_000) ?? null,
+    storage: str('storage') || null,
+    linksMs: wholeNumber(str('links-ms'), '--links-ms', 1000, 600_000) ?? null,
     settings: Object.keys(settings).length ? settings : null,
   };
 }
@@ -153,11 +165,18 @@ async function main(cli: Cli): Promise<void> {
   let stopping = false;
   const timers = new Set<ReturnType<typeof setTimeout>>();
 
+  const doneDelay = () =>
+    cli.doneMs === null
+      ? 50 + Math.floor(Math.random() * 250)
+      : Math.floor(cli.doneMs / 2 + Math.random() * cli.doneMs);
+
   const watch = (p: HeadlessPlayer) => {
     const name = p.opts.name;
     let last = '';
     let lastPhase = '';
-    let doneFor = -1;
+    let pending: ReturnType<typeof setTimeout> | null = null;
+    /** Log entries printed, by index: a changed hash prints again (and the checker flags it). */
+    const printed = new Map<number, string>();
     p.store.subscribe((s) => {
       const phase = s.session.phase;
       if (phase !== lastPhase) {
@@ -170,26 +189,38 @@ async function main(cli: Cli): Promise<void> {
         }
       }
       const line: ViewLine | null = p.line();
-      if (!line) return;
-      const key = `${line.id}/${line.leader}/${line.term}/${line.stage}/${line.role}`;
-      if (key !== last && !stopping) {
+      if (!line || stopping) return;
+      for (const e of p.view?.history ?? []) {
+        if (printed.get(e.index) === e.hash) continue;
+        printed.set(e.index, e.hash);
+        print({
+          event: 'entry',
+          name,
+          id: line.id,
+          index: e.index,
+          stage: e.stage,
+          term: e.term,
+          hash: e.hash,
+        });
+      }
+      const key = `${line.id}/${line.leader}/${line.term}/${line.stage}/${line.role}/${line.done}`;
+      if (key !== last) {
         last = key;
         print({ event: 'view', name, ...line });
       }
       const finalStage = (s.session.settings?.stages.length ?? Number.POSITIVE_INFINITY) - 1;
-      if (cli.autoDone && !stopping && line.stage !== doneFor && line.stage < finalStage && !line.done) {
-        doneFor = line.stage;
-        const stage = line.stage;
-        // A short random delay, so bots do not all press in the same millisecond.
-        const t = setTimeout(
-          () => {
-            timers.delete(t);
-            if (stopping || p.view?.stage !== stage) return;
-            p.session.setDone(true);
-            print({ event: 'done', name, id: line.id, stage });
-          },
-          50 + Math.floor(Math.random() * 250),
-        );
+      // Whenever not Done, not only once per stage: a player back under a new ID on the same stage, or whose
+      // press was lost, must press again, or the room stalls for a reason that is not the protocol's.
+      if (cli.autoDone && pending === null && line.stage < finalStage && !line.done) {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          pending = null;
+          const v = p.view;
+          if (stopping || !v || v.done || v.stage >= finalStage) return;
+          p.session.setDone(true);
+          print({ event: 'done', name, id: v.self, stage: v.stage });
+        }, doneDelay());
+        pending = t;
         timers.add(t);
       }
     });
@@ -230,10 +261,31 @@ async function main(cli: Cli): Promise<void> {
     iv.unref();
   }
 
+  if (cli.linksMs !== null) {
+    const iv = setInterval(() => {
+      for (const p of players) {
+        const net = p.store.getState().net;
+        void p.candidatePairs().then((pairs) => {
+          if (stopping) return;
+          print({
+            event: 'links',
+            name: p.opts.name,
+            id: p.view?.self ?? null,
+            routes: net.map((n) => ({ id: n.id, route: n.route })),
+            pairs,
+          });
+        });
+      }
+    }, cli.linksMs);
+    iv.unref();
+  }
+
   for (let i = 1; i <= cli.count; i++) {
     if (stopping) return;
     const name = cli.count > 1 ? `${cli.name}-${i}` : cli.name;
-    const p = new HeadlessPlayer({ url: cli.url, room: cli.room, name, settings: cli.settings });
+    const storage =
+      cli.storage === null ? undefined : fileStorage(cli.count > 1 ? `${cli.storage}-${i}` : cli.storage);
+    const p = new HeadlessPlayer({ url: cli.url, room: cli.room, name, settings: cli.settings, storage });
     players.push(p);
     watch(p);
     p.start();

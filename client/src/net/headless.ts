@@ -2,12 +2,15 @@
 // in-memory resume store and counters of what it sends. Node-only: the browser build never imports it.
 
 import { randomInt } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type SimplePeer from 'simple-peer';
 import type { RoomSettings } from '../../../signaling/src/events.ts';
 import type { View } from '../core/index.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
-import { nodePeerFactory } from './nodePeerLink.ts';
+import { createNodePeer } from './nodePeerLink.ts';
 import { type KeyValueStorage, Session } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
+import { linkFromSimplePeer } from './simplePeerAdapter.ts';
 import type { LinkFactory } from './transport.ts';
 
 export interface HeadlessOptions {
@@ -17,6 +20,16 @@ export interface HeadlessOptions {
   settings?: Partial<RoomSettings> | null;
   /** Defaults to the wrtc transport; tests may pass another. */
   factory?: LinkFactory;
+  /** Where the resume state lives; defaults to memory (a restart is a new player). */
+  storage?: KeyValueStorage;
+}
+
+/** The ICE candidate pair a live connection uses, from its own getStats. */
+export interface CandidatePair {
+  local: string;
+  remote: string;
+  /** Candidate types, e.g. "host/host"; "relay" on either side would mean TURN. */
+  types: string;
 }
 
 /** Frames sent, by core message type (or ping/pong), over either path. */
@@ -39,6 +52,8 @@ export class HeadlessPlayer {
   readonly session: Session;
   readonly sent: SendCounts = new Map();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** The wrtc peers this player made, while alive (for candidatePairs). */
+  private readonly peers = new Set<SimplePeer.Instance>();
 
   constructor(readonly opts: HeadlessOptions) {
     this.store = createAppStore();
@@ -46,7 +61,14 @@ export class HeadlessPlayer {
       const tag = frameTag(text);
       this.sent.set(tag, (this.sent.get(tag) ?? 0) + 1);
     };
-    const factory = opts.factory ?? nodePeerFactory;
+    const factory: LinkFactory =
+      opts.factory ??
+      ((o, events) => {
+        const peer = createNodePeer(o);
+        this.peers.add(peer);
+        peer.once('close', () => this.peers.delete(peer));
+        return linkFromSimplePeer(peer, events);
+      });
     const counting: LinkFactory = (o, events) => {
       const link = factory(o, events);
       return {
@@ -67,7 +89,7 @@ export class HeadlessPlayer {
         factory: counting,
         store: this.store,
         now: () => performance.now(),
-        storage: memoryStorage(),
+        storage: opts.storage ?? memoryStorage(),
         setInterval: (fn, ms) => setInterval(fn, ms),
         clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
         setTimeout: (fn, ms) => {
@@ -104,6 +126,22 @@ export class HeadlessPlayer {
       live: v.quorum.live,
       members: v.quorum.members,
     };
+  }
+
+  /** The selected candidate pair of every connected peer. */
+  async candidatePairs(): Promise<CandidatePair[]> {
+    const out: CandidatePair[] = [];
+    for (const peer of this.peers) {
+      const pc = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
+      if (!pc || !peer.connected) continue;
+      try {
+        const pair = selectedPair(await pc.getStats());
+        if (pair) out.push(pair);
+      } catch {
+        // Closed while we asked.
+      }
+    }
+    return out;
   }
 
   /** Goodbye to the peers, leave the room on the server, close everything. */
@@ -149,6 +187,61 @@ function countRelay(port: SignalingPort, count: (text: string) => void): Signali
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+type Stat = Record<string, unknown> & { id: string; type: string };
+
+function selectedPair(report: RTCStatsReport): CandidatePair | null {
+  const stats = new Map<string, Stat>();
+  report.forEach((v: Stat) => {
+    stats.set(v.id, v);
+  });
+  let pair: Stat | undefined;
+  for (const s of stats.values()) {
+    if (s.type === 'transport' && typeof s.selectedCandidatePairId === 'string') {
+      pair = stats.get(s.selectedCandidatePairId);
+    }
+  }
+  pair ??= [...stats.values()].find(
+    (s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated === true,
+  );
+  if (!pair) return null;
+  const l = stats.get(String(pair.localCandidateId));
+  const r = stats.get(String(pair.remoteCandidateId));
+  if (!l || !r) return null;
+  const addr = (c: Stat) => `${String(c.address ?? c.ip)}:${String(c.port)}`;
+  return { local: addr(l), remote: addr(r), types: `${String(l.candidateType)}/${String(r.candidateType)}` };
+}
+
+/**
+ * Resume state in a JSON file, written whole and renamed into place so a SIGKILL mid-write leaves the old
+ * one: a player restarted on the same file resumes like a reloaded tab.
+ */
+export function fileStorage(path: string): KeyValueStorage {
+  let m: Record<string, string> = {};
+  try {
+    const raw: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (raw && typeof raw === 'object') {
+      for (const [k, v] of Object.entries(raw)) if (typeof v === 'string') m[k] = v;
+    }
+  } catch {
+    m = {};
+  }
+  const flush = () => {
+    writeFileSync(`${path}.tmp`, JSON.stringify(m));
+    renameSync(`${path}.tmp`, path);
+  };
+  return {
+    getItem: (k) => m[k] ?? null,
+    setItem: (k, v) => {
+      m[k] = v;
+      flush();
+    },
+    removeItem: (k) => {
+      delete m[k];
+      flush();
+    },
+  };
 }
 
 function memoryStorage(): KeyValueStorage {

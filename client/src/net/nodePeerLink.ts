@@ -4,7 +4,10 @@
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { linkFromSimplePeer } from './simplePeerAdapter.ts';
-import type { LinkFactory } from './transport.ts';
+import type { LinkFactory, LinkOptions } from './transport.ts';
 
-export const nodePeerFactory: LinkFactory = ({ initiator, iceServers }, events) =>
-  linkFromSimplePeer(new SimplePeer({ initiator, trickle: true, config: { iceServers }, wrtc }), events);
+export const createNodePeer = ({ initiator, iceServers }: LinkOptions): SimplePeer.Instance =>
+  new SimplePeer({ initiator, trickle: true, config: { iceServers }, wrtc });
+
+export const nodePeerFactory: LinkFactory = (opts, events) =>
+  linkFromSimplePeer(createNodePeer(opts), events);

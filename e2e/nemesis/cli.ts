@@ -1,0 +1,170 @@
+// `npm run nemesis -- --minutes M --seed S`: Jepsen-style runs of real headless players under real network
+// and process faults (end-to-end, but not Playwright). `--ci`: the short fixed-seed run `npm test` makes.
+
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { KINDS } from './nemeses.ts';
+import { stateDir } from './procs.ts';
+import { live, type PhaseResult, type RunOptions, runPhase } from './runner.ts';
+import { cleanLeftovers, stale, unavailable, World } from './world.ts';
+
+const USAGE = `usage: npm run nemesis -- [--minutes M] [--seed S] [--players N] [--ci]
+  --minutes M   fault time in all, split 60/40 between a memory-store node and two Redis nodes (default 5)
+  --seed S      the schedule's seed, 0-4294967295 (default: random; printed either way)
+  --players N   players, 3-9 (default 5)
+  --ci          the short run of npm test: each fault kind once, shortest holds, seed 17 unless given`;
+
+function fail(msg: string): never {
+  process.stderr.write(`nemesis: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function num(raw: string | undefined, flag: string, min: number, max: number, dflt: number): number {
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || n < min || n > max)
+    fail(`${flag} must be from ${min} to ${max}, got "${raw}"`);
+  return n;
+}
+
+let values: Record<string, string | boolean | undefined>;
+try {
+  ({ values } = parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    options: {
+      minutes: { type: 'string' },
+      seed: { type: 'string' },
+      players: { type: 'string' },
+      ci: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (err) {
+  fail((err as Error).message);
+}
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+const ci = values.ci === true;
+const minutes = num(str('minutes'), '--minutes', 0.5, 600, 5);
+const seed = num(str('seed'), '--seed', 0, 2 ** 32 - 1, ci ? 17 : Math.floor(Math.random() * 2 ** 32));
+if (!Number.isInteger(seed)) fail('--seed must be a whole number');
+const players = num(str('players'), '--players', 3, 9, 5);
+if (!Number.isInteger(players)) fail('--players must be a whole number');
+const say = (text: string) => process.stdout.write(`${text}\n`);
+
+const why = unavailable();
+if (why) {
+  say(`nemesis: SKIPPED, network namespaces cannot be made here: ${why}`);
+  say('nemesis: 0 passed, 0 failed, 1 skipped');
+  process.exit(0);
+}
+
+// Whatever a run that died uncleanly left: namespaces, links, nft tables, then its root-namespace daemons.
+const removed = cleanLeftovers();
+try {
+  for (const f of readdirSync(stateDir)) {
+    const tag = f.replace(/\.pids$/, '');
+    if (!stale(tag)) continue;
+    for (const pid of readFileSync(path.join(stateDir, f), 'utf8').split('\n').filter(Boolean)) {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmd.includes('nemesis') || cmd.includes('redis-server')) {
+          process.kill(Number(pid), 'SIGKILL');
+          removed.push(`process ${pid}`);
+        }
+      } catch {
+        // Gone already.
+      }
+    }
+    rmSync(path.join(stateDir, f), { force: true });
+  }
+} catch {
+  // No state directory: nothing left over.
+}
+if (removed.length) say(`nemesis: removed leftovers of an earlier run: ${removed.join(', ')}`);
+
+const world = new World(players);
+let cleaned = false;
+const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
+  for (const d of live.daemons) d.killNow();
+  const gone = world.down();
+  rmSync(path.join(stateDir, `${world.tag}.pids`), { force: true });
+  if (gone.length) say(`nemesis: cleaned up ${gone.length} namespaces/links/tables`);
+};
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    say(`nemesis: ${sig}, cleaning up`);
+    cleanup();
+    process.exit(130);
+  });
+}
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`nemesis: crashed: ${err.stack ?? err}\n`);
+  cleanup();
+  process.exit(1);
+});
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`nemesis: crashed: ${(err as Error)?.stack ?? err}\n`);
+  cleanup();
+  process.exit(1);
+});
+
+const hasRedis = (process.env.PATH ?? '').split(':').some((d) => existsSync(path.join(d, 'redis-server')));
+const totalMs = minutes * 60_000;
+const phases: RunOptions['phases'] = hasRedis
+  ? [
+      { setup: 'memory', ms: Math.round(totalMs * 0.6) },
+      // ci: the memory setup covers every kind but one; the Redis one adds its node kill and a server cut.
+      {
+        setup: 'redis',
+        ms: Math.round(totalMs * 0.4),
+        ...(ci ? { kinds: ['redis-node-kill', 'server-cut'] } : {}),
+      },
+    ]
+  : [{ setup: 'memory', ms: totalMs }];
+const replay = `npm run nemesis -- ${ci ? '--ci' : `--minutes ${minutes}`} --seed ${seed}${players !== 5 ? ` --players ${players}` : ''}`;
+const outDir = path.join(tmpdir(), 'lockstep-nemesis', `run-${seed}-${Date.now()}`);
+say(
+  `nemesis: seed ${seed}, ${players} players, ${ci ? 'ci (each kind once)' : `${minutes} min of faults`}; history in ${outDir}`,
+);
+if (!hasRedis) say('nemesis: redis-server not found: the Redis setup (redis-node-kill) is SKIPPED');
+
+world.up();
+say(
+  `nemesis: bridge ${world.bridge} ${world.serverIp}/24, players ${world.ips.join(' ')} in namespaces ${world.namespaces.join(' ')}`,
+);
+const opts: RunOptions = { seed, phases, quick: ci, outDir, say };
+const results: PhaseResult[] = [];
+for (const ph of phases) results.push(await runPhase(world, opts, ph));
+cleanup();
+
+const counts: Record<string, number> = {};
+for (const r of results) for (const [k, c] of Object.entries(r.counts)) counts[k] = (counts[k] ?? 0) + c;
+const violations = results.flatMap((r) => r.violations.map((v) => ({ ...v, setup: r.setup })));
+say('');
+say(`nemesis summary (seed ${seed})`);
+for (const r of results) {
+  say(
+    `  ${r.setup}: ${(r.faultMs / 60_000).toFixed(1)} min of faults, agreed ${r.agreedAfterMs === null ? 'NOT' : `${r.agreedAfterMs} ms`} after the final heal, ${r.violations.length} violations`,
+  );
+  for (const l of r.links) say(`    links ${l}`);
+}
+say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
+const missing = KINDS.filter((k) => !counts[k]);
+if (missing.length) say(`  kinds not injected: ${missing.join(', ')}`);
+for (const v of violations) {
+  say(`\nVIOLATION ${v.rule} (${v.setup}): ${v.message}`);
+  for (const p of v.proof) say(`  ${p}`);
+}
+say(`\nviolations: ${violations.length}`);
+if (violations.length) say(`replay: ${replay}`);
+process.exit(violations.length ? 1 : 0);
