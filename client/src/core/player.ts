@@ -688,13 +688,8 @@ export class Player {
    * two leaders in one term (the membership grew while it led).
    */
   private wins(agreed: readonly Id[]): boolean {
-    const stillIn = agreed.filter((slot) => (this.retired.get(slot)?.term ?? -1) >= this.term);
-    const voters = this.voters(agreed);
-    return isQuorum(
-      this.promises.keys(),
-      stillIn.length ? [...voters, ...stillIn].sort(byId) : voters,
-      this.slotFn,
-    );
+    const voters = agreed.filter((slot) => (this.retired.get(slot)?.term ?? this.term) >= this.term);
+    return isQuorum(this.promises.keys(), voters, this.slotFn);
   }
 
   /** A majority of the agreed voters (core/quorum.ts). The server's roster plays no part. */
