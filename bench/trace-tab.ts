@@ -12,7 +12,12 @@ const browser = await launch();
 const room = `tr${Date.now().toString(36)}`;
 const tabs: Player[] = await Promise.all(
   Array.from({ length: 8 }, (_, i) =>
-    openPage(browser, roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }), `m${i + 1}`),
+    openPage(
+      browser,
+      roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
+      `m${i + 1}`,
+      { gotoMs: 120_000 },
+    ),
   ),
 );
 const target = tabs[7]!;

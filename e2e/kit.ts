@@ -186,6 +186,8 @@ export interface OpenOptions {
   meshWant?: number;
   /** More page script to run before the app (a string: tsx's transform would break a function here). */
   init?: string;
+  /** Bound on the page's load (default: Playwright's). */
+  gotoMs?: number;
 }
 
 /**
@@ -253,7 +255,7 @@ export async function openPage(
     });
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
-  await page.goto(url);
+  await page.goto(url, o.gotoMs === undefined ? {} : { timeout: o.gotoMs });
   return { name, context, page };
 }
 

@@ -6,6 +6,8 @@
 import type { Browser } from '@playwright/test';
 import {
   closePlayer,
+  currentLeader,
+  directCount,
   loadedAt,
   meshAt,
   openPage,
@@ -16,24 +18,46 @@ import {
   until,
 } from '../../e2e/kit.ts';
 import { log, type Part, TIMING } from '../lib/context.ts';
-import { type Dist, dist, round } from '../lib/stats.ts';
+import { cpuSince, treeCpu } from '../lib/cpu.ts';
+import { type Dist, dist, median, round } from '../lib/stats.ts';
 
 export interface MeshResult {
   meshFormationMs: Dist;
   rawMeshFormationMs: Dist;
   /** App median ÷ raw simple-peer median, same run (goal ≤ 1.25). */
   meshFormationRatio: number;
+  /** Chromium's CPU time (all its processes) from opening the tabs to the full mesh: what formation costs. */
+  meshFormationCpuMs: Dist;
+  rawMeshFormationCpuMs: Dist;
+  /** DOM updates (MutationObserver callbacks) per tab from load to the full mesh, median tab. */
+  meshFormationDomUpdates: Dist;
+  baselineMeshFormationDomUpdates?: Dist;
   baselineMeshFormationMs?: Dist;
+  baselineMeshFormationCpuMs?: Dist;
 }
 
 const TABS = 8;
+const CHROMIUM = /chromium|chrome/;
+// DOM updates a tab makes, counted as MutationObserver callbacks (one per batch of changes, ~ one per render):
+// how often the page changes what the user sees, which load on the machine does not change much.
+const COUNT_UPDATES = `window.__updates = 0; new MutationObserver(() => { window.__updates++; }).observe(document, {
+  subtree: true, childList: true, characterData: true, attributes: true });`;
 
-/** One formation of `TABS` tabs served by `server`, in ms. */
-export async function formMesh(browser: Browser, server: ServerProcess, tag: string): Promise<number> {
+/** One formation of `TABS` tabs served by `server`: wall ms, and Chromium's CPU ms. */
+export async function formMesh(
+  browser: Browser,
+  server: ServerProcess,
+  tag: string,
+): Promise<{ ms: number; cpuMs: number; updates: number }> {
   const room = uniqueRoom(tag);
+  const cpu0 = treeCpu(process.pid, CHROMIUM);
   const tabs = await Promise.all(
     Array.from({ length: TABS }, (_, i) =>
-      openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, { meshWant: TABS - 1 }),
+      openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, {
+        meshWant: TABS - 1,
+        gotoMs: 120_000,
+        init: COUNT_UPDATES,
+      }),
     ),
   );
   try {
@@ -41,12 +65,21 @@ export async function formMesh(browser: Browser, server: ServerProcess, tag: str
     const lastLoad = Math.max(...(await Promise.all(tabs.map(loadedAt))));
     await until(
       async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
-      30_000,
+      60_000,
       `${TABS} ${tag} tabs in a full mesh`,
       250, // the tabs record their own time; faster polling only loads what is measured
-    );
+    ).catch(async (err: Error) => {
+      const seen = await Promise.all(
+        tabs.map(async (t) => `${await currentLeader(t)}/${await directCount(t)}`),
+      );
+      throw new Error(`${err.message} (leader/direct per tab: ${seen.join(' ')})`);
+    });
+    const cpuMs = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM));
     const done = Math.max(...((await Promise.all(tabs.map(meshAt))) as number[]));
-    return done - lastLoad;
+    const updates = await Promise.all(
+      tabs.map((t) => t.page.evaluate(() => (window as unknown as { __updates: number }).__updates)),
+    );
+    return { ms: done - lastLoad, cpuMs, updates: median(updates) };
   } finally {
     await Promise.all(tabs.map(closePlayer));
   }
@@ -56,25 +89,39 @@ export const mesh: Part<MeshResult> = {
   name: 'mesh',
   async run(ctx) {
     const browser = await ctx.browser();
-    const kinds: [string, ServerProcess, number[]][] = [
-      ['app', await ctx.server(), []],
-      ['raw', await ctx.serve(await ctx.rawDir()), []],
+    const kinds: { tag: string; server: ServerProcess; ms: number[]; cpu: number[]; up: number[] }[] = [
+      { tag: 'app', server: await ctx.server(), ms: [], cpu: [], up: [] },
+      { tag: 'raw', server: await ctx.serve(await ctx.rawDir()), ms: [], cpu: [], up: [] },
     ];
-    if (ctx.baselineDir) kinds.push(['baseline', await ctx.serve(ctx.baselineDir), []]);
+    if (ctx.baselineDir)
+      kinds.push({ tag: 'baseline', server: await ctx.serve(ctx.baselineDir), ms: [], cpu: [], up: [] });
     // Interleaved, so load from the rest of the machine falls on each alike.
     for (let rep = 0; rep < ctx.n.meshReps; rep++) {
-      for (const [tag, server, samples] of kinds) {
-        const ms = await formMesh(browser, server, tag);
-        samples.push(ms);
-        log(`mesh formation, ${TABS} ${tag} tabs: ${Math.round(ms)} ms`);
+      for (const k of kinds) {
+        const f = await formMesh(browser, k.server, k.tag);
+        k.ms.push(f.ms);
+        k.cpu.push(f.cpuMs);
+        k.up.push(f.updates);
+        log(
+          `mesh formation, ${TABS} ${k.tag} tabs: ${Math.round(f.ms)} ms, Chromium CPU ${f.cpuMs} ms, ${f.updates} DOM updates a tab`,
+        );
       }
     }
-    const [app, raw, base] = kinds.map(([, , s]) => dist(s));
+    const [app, raw, base] = kinds.map((k) => ({ ms: dist(k.ms), cpu: dist(k.cpu), up: dist(k.up) }));
     return {
-      meshFormationMs: app!,
-      rawMeshFormationMs: raw!,
-      meshFormationRatio: round(app!.median / raw!.median, 2),
-      ...(base ? { baselineMeshFormationMs: base } : {}),
+      meshFormationMs: app!.ms,
+      rawMeshFormationMs: raw!.ms,
+      meshFormationRatio: round(app!.ms.median / raw!.ms.median, 2),
+      meshFormationCpuMs: app!.cpu,
+      rawMeshFormationCpuMs: raw!.cpu,
+      meshFormationDomUpdates: app!.up,
+      ...(base
+        ? {
+            baselineMeshFormationMs: base.ms,
+            baselineMeshFormationCpuMs: base.cpu,
+            baselineMeshFormationDomUpdates: base.up,
+          }
+        : {}),
     };
   },
 };
