@@ -13,19 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  closePlayer,
-  launch,
-  loadedAt,
-  meshAt,
-  openPage,
-  readSelfId,
-  roomUrl,
-  type ServerProcess,
-  startServer,
-  type Tab,
-  until,
-} from '../e2e/kit.ts';
+import * as kit from '../e2e/kit.ts';
 import { profileTab } from './lib/profile.ts';
 
 const { values: opt } = parseArgs({
@@ -115,18 +103,18 @@ async function main() {
     });
   } else if (!opt['no-build'])
     execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
-  const server: { url: string; kill?: ServerProcess['kill'] } = opt.url
+  const server: { url: string; kill?: kit.ServerProcess['kill'] } = opt.url
     ? { url: opt.url }
-    : await startServer({ GRACE_MS: '2000', STATIC_DIR: page ? pageDir(page) : `${root}dist/client` });
-  const browser = await launch();
+    : await kit.startServer({ GRACE_MS: '2000', STATIC_DIR: page ? pageDir(page) : `${root}dist/client` });
+  const browser = await kit.launch();
   try {
     const room = `tl${Date.now().toString(36)}`;
     const t0 = Date.now();
     const opened = await Promise.all(
       Array.from({ length: TABS }, (_, i) =>
-        openPage(
+        kit.openPage(
           browser,
-          roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
+          kit.roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
           `m${i + 1}`,
           {
             meshWant: TABS - 1,
@@ -136,17 +124,19 @@ async function main() {
       ),
     );
     const early = opt['profile-start'] ? profileTab(opened[opened.length - 1]!, arg('profile-ms')) : null;
-    const tabs: Tab[] = await Promise.all(opened.map((t) => readSelfId(t, 60_000)));
-    const loads = await Promise.all(tabs.map(loadedAt));
+    const tabs: kit.Tab[] = await Promise.all(opened.map((t) => kit.readSelfId(t, 60_000)));
+    const loads = await Promise.all(tabs.map(kit.loadedAt));
     const lastLoad = Math.max(...loads);
-    await until(
-      async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
-      30_000,
-      'full mesh',
-      500,
-    ).catch((e) => console.log(String(e)));
+    await kit
+      .until(
+        async () => (await Promise.all(tabs.map(kit.meshAt))).every((t) => t !== null),
+        30_000,
+        'full mesh',
+        500,
+      )
+      .catch((e) => console.log(String(e)));
     await early;
-    const mesh = await Promise.all(tabs.map(meshAt));
+    const mesh = await Promise.all(tabs.map(kit.meshAt));
     console.log(
       `last load at +${lastLoad - t0} ms; mesh at ${mesh.map((m) => (m ? m - lastLoad : 'never')).join(', ')} (ms after last load)`,
     );
@@ -190,7 +180,7 @@ async function main() {
     );
     await new Promise((r) => setTimeout(r, 1000 * arg('hold')));
     if (opt.profile) await profileTab(tabs[0]!, arg('profile-ms'));
-    await Promise.all(tabs.map(closePlayer));
+    await Promise.all(tabs.map(kit.closePlayer));
   } finally {
     await browser.close();
     await server.kill?.();
