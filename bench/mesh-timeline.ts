@@ -105,7 +105,11 @@ async function main() {
     execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
   const server: { url: string; kill?: kit.ServerProcess['kill'] } = opt.url
     ? { url: opt.url }
-    : await kit.startServer({ GRACE_MS: '2000', STATIC_DIR: page ? pageDir(page) : `${root}dist/client` });
+    : await kit.startServer({
+        GRACE_MS: '2000',
+        RESTART_HOLD_MS: '0',
+        STATIC_DIR: page ? pageDir(page) : `${root}dist/client`,
+      });
   const browser = await kit.launch();
   try {
     const room = `tl${Date.now().toString(36)}`;

@@ -26,7 +26,7 @@ if (
   console.error('usage: npx tsx bench/room-probe.ts [total=32] [procs=3] [tabs=2] [lead=3]');
   process.exit(2);
 }
-const server = await startServer({ GRACE_MS: '2000' });
+const server = await startServer({ GRACE_MS: '2000', RESTART_HOLD_MS: '0' });
 const room = `probe-${Date.now().toString(36)}`;
 const procs: BotProcess[] = [];
 const browser = tabsN ? await launch() : null;

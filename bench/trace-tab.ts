@@ -6,6 +6,7 @@ import { closePlayer, launch, openPage, type Player, readSelfId, roomUrl, startS
 
 const server = await startServer({
   GRACE_MS: '2000',
+  RESTART_HOLD_MS: '0',
   STATIC_DIR: `${process.cwd()}/${process.argv[2] ?? 'dist/client'}`,
 });
 const browser = await launch();
