@@ -199,18 +199,31 @@ export interface OpenOptions {
 const OBSERVE_SRC = `(ids, want, strict) => {
   const w = window;
   const k = (w.__kit = w.__kit || { text: {}, meshAt: null, want: null, on: false });
+  const push = (log, v) => {
+    if (log.length === 0 || log[log.length - 1].v !== v) log.push({ t: Date.now(), v });
+  };
   for (const id of ids) {
-    if (strict && !document.querySelector('[data-testid="' + id + '"]')) throw new Error('no ' + id);
-    k.text[id] = [];
+    if (!strict) {
+      k.text[id] = [];
+      continue;
+    }
+    // Bound to the element there now, as a test that watches from here means it (a re-mounted one is another).
+    const el = document.querySelector('[data-testid="' + id + '"]');
+    if (!el) throw new Error('no ' + id);
+    const log = [];
+    (k.bound = k.bound || {})[id] = log;
+    push(log, (el.textContent || '').trim());
+    new MutationObserver(() => push(log, (el.textContent || '').trim())).observe(el, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
   }
   if (want !== null) k.want = want;
   const check = () => {
     for (const id of Object.keys(k.text)) {
       const el = document.querySelector('[data-testid="' + id + '"]');
-      if (!el) continue;
-      const v = (el.textContent || '').trim();
-      const log = k.text[id];
-      if (log.length === 0 || log[log.length - 1].v !== v) log.push({ t: Date.now(), v });
+      if (el) push(k.text[id], (el.textContent || '').trim());
     }
     if (k.want !== null && k.meshAt === null) {
       const el = document.querySelector('[data-testid="leader-id"]');
@@ -265,19 +278,18 @@ export async function readSelfId(p: Player, ms = 20_000): Promise<Tab> {
   return Object.assign(p, { id: Number((await p.page.getByTestId('self-id').textContent())?.trim()) });
 }
 
-/** Starts recording, inside the page, every change of an element's text (the element must exist). */
+/** Starts recording, inside the page, every change of this element's text (it must exist; a new one is not followed). */
 export async function watchText(p: Player, id: string): Promise<void> {
   await p.page.evaluate(observeCall([id], null, true));
 }
 
+/** The text log of `id`: from `watchText` if it was called for it, else from `OpenOptions.watch`. */
 export async function watched(p: Player, id: string): Promise<{ t: number; v: string }[]> {
-  return p.page.evaluate(
-    (testId) =>
-      (window as unknown as { __kit?: { text: Record<string, { t: number; v: string }[]> } }).__kit?.text[
-        testId
-      ] ?? [],
-    id,
-  );
+  return p.page.evaluate((testId) => {
+    type Log = Record<string, { t: number; v: string }[]>;
+    const k = (window as unknown as { __kit?: { text: Log; bound?: Log } }).__kit;
+    return k?.bound?.[testId] ?? k?.text[testId] ?? [];
+  }, id);
 }
 
 /** When the watched element first showed `value` at or after `since` (ms since epoch), or null. */
