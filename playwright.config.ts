@@ -1,5 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { chromiumArgs, chromiumExecutable } from './e2e/chromium.ts';
+import { chromiumArgs, chromiumExecutable } from './e2e/kit.ts';
 
 export default defineConfig({
   testDir: './e2e',

@@ -12,25 +12,25 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  closeTab,
-  launch,
-  loadedAt,
-  meshAt,
-  openTab,
-  profileTab,
-  roomUrl,
-  Server,
-  type Tab,
-  tabId,
-  until,
-} from './lib/browser.ts';
+import { parseArgs } from 'node:util';
+import * as kit from '../e2e/kit.ts';
+import { profileTab } from './lib/profile.ts';
 
-const arg = (name: string, d: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : d;
-};
-const TABS = arg('--tabs', 8);
+const { values: opt } = parseArgs({
+  options: {
+    tabs: { type: 'string', default: '8' },
+    bare: { type: 'boolean', default: false },
+    raw: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    url: { type: 'string' },
+    hold: { type: 'string', default: '0' },
+    profile: { type: 'boolean', default: false },
+    'profile-start': { type: 'boolean', default: false },
+    'profile-ms': { type: 'string', default: '5000' },
+  },
+});
+const arg = (name: 'tabs' | 'hold' | 'profile-ms') => Number(opt[name]);
+const TABS = arg('tabs');
 const pageDir = (page: string) => join(tmpdir(), `lockstep-${page}`);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -92,8 +92,8 @@ const PC_WATCH = `(() => {
 })();`;
 
 async function main() {
-  const page = process.argv.includes('--bare') ? 'bare' : process.argv.includes('--raw') ? 'raw' : null;
-  if (page && !process.argv.includes('--no-build')) {
+  const page = opt.bare ? 'bare' : opt.raw ? 'raw' : null;
+  if (page && !opt['no-build']) {
     const { build } = await import('vite');
     await build({
       configFile: false,
@@ -101,41 +101,46 @@ async function main() {
       logLevel: 'error',
       build: { outDir: pageDir(page), emptyOutDir: true },
     });
-  } else if (!process.argv.includes('--no-build'))
+  } else if (!opt['no-build'])
     execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
-  const server = new Server();
-  const url = process.argv[process.argv.indexOf('--url') + 1];
-  if (process.argv.includes('--url') && url) server.url = url;
-  else await server.start({ GRACE_MS: '2000', STATIC_DIR: page ? pageDir(page) : `${root}dist/client` });
-  const browser = await launch();
+  const server: { url: string; kill?: kit.ServerProcess['kill'] } = opt.url
+    ? { url: opt.url }
+    : await kit.startServer({
+        GRACE_MS: '2000',
+        RESTART_HOLD_MS: '0',
+        STATIC_DIR: page ? pageDir(page) : `${root}dist/client`,
+      });
+  const browser = await kit.launch();
   try {
     const room = `tl${Date.now().toString(36)}`;
     const t0 = Date.now();
-    const tabs: Tab[] = await Promise.all(
+    const opened = await Promise.all(
       Array.from({ length: TABS }, (_, i) =>
-        openTab(
+        kit.openPage(
           browser,
-          roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
-          TABS - 1,
-          false,
-          PC_WATCH,
+          kit.roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
+          `m${i + 1}`,
+          {
+            meshWant: TABS - 1,
+            init: PC_WATCH,
+          },
         ),
       ),
     );
-    const early = process.argv.includes('--profile-start')
-      ? profileTab(tabs[tabs.length - 1]!, arg('--profile-ms', 5000))
-      : null;
-    await Promise.all(tabs.map((t) => tabId(t, 60_000)));
-    const loads = await Promise.all(tabs.map(loadedAt));
+    const early = opt['profile-start'] ? profileTab(opened[opened.length - 1]!, arg('profile-ms')) : null;
+    const tabs: kit.Tab[] = await Promise.all(opened.map((t) => kit.readSelfId(t, 60_000)));
+    const loads = await Promise.all(tabs.map(kit.loadedAt));
     const lastLoad = Math.max(...loads);
-    await until(
-      async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
-      30_000,
-      'full mesh',
-      500,
-    ).catch((e) => console.log(String(e)));
+    await kit
+      .until(
+        async () => (await Promise.all(tabs.map(kit.meshAt))).every((t) => t !== null),
+        30_000,
+        'full mesh',
+        500,
+      )
+      .catch((e) => console.log(String(e)));
     await early;
-    const mesh = await Promise.all(tabs.map(meshAt));
+    const mesh = await Promise.all(tabs.map(kit.meshAt));
     console.log(
       `last load at +${lastLoad - t0} ms; mesh at ${mesh.map((m) => (m ? m - lastLoad : 'never')).join(', ')} (ms after last load)`,
     );
@@ -177,12 +182,12 @@ async function main() {
         .filter((l) => /^lockstep_(rejected|events)/.test(l))
         .join('\n'),
     );
-    await new Promise((r) => setTimeout(r, 1000 * arg('--hold', 0)));
-    if (process.argv.includes('--profile')) await profileTab(tabs[0]!, arg('--profile-ms', 5000));
-    await Promise.all(tabs.map(closeTab));
+    await new Promise((r) => setTimeout(r, 1000 * arg('hold')));
+    if (opt.profile) await profileTab(tabs[0]!, arg('profile-ms'));
+    await Promise.all(tabs.map(kit.closePlayer));
   } finally {
     await browser.close();
-    await server.stop();
+    await server.kill?.();
   }
 }
 

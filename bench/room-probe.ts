@@ -3,17 +3,19 @@
 // Prints the leader/term spread for 10 s, then SIGKILLs player 1 and prints every view change after it.
 //   npx tsx bench/room-probe.ts [total=32] [procs=3] [tabs=2] [lead=3]
 // With lead=0 the tabs take the lowest IDs, so a tab leads (and nothing is crashed).
-import { BotProcess } from './lib/bots.ts';
+
 import {
   currentLeader,
   directCount,
   launch,
-  openTab,
+  openPage,
+  readSelfId,
   roomUrl,
-  Server,
+  startServer,
   type Tab,
   until,
-} from './lib/browser.ts';
+} from '../e2e/kit.ts';
+import { BotProcess } from './lib/bots.ts';
 
 const [total = 32, procsN = 3, tabsN = 2, lead = 3] = process.argv.slice(2).map(Number);
 if (
@@ -24,8 +26,7 @@ if (
   console.error('usage: npx tsx bench/room-probe.ts [total=32] [procs=3] [tabs=2] [lead=3]');
   process.exit(2);
 }
-const server = new Server();
-await server.start({ GRACE_MS: '2000' });
+const server = await startServer({ GRACE_MS: '2000', RESTART_HOLD_MS: '0' });
 const room = `probe-${Date.now().toString(36)}`;
 const procs: BotProcess[] = [];
 const browser = tabsN ? await launch() : null;
@@ -40,10 +41,10 @@ try {
     );
     await until(() => joined().length === i + 1, 30_000, 'a lead join');
   }
-  for (let i = 0; i < tabsN; i++)
-    tabs.push(
-      await openTab(browser!, roomUrl(server, room, `t${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 })),
-    );
+  for (let i = 0; i < tabsN; i++) {
+    const url = roomUrl(server, room, `t${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 });
+    tabs.push(await readSelfId(await openPage(browser!, url, `t${i + 1}`)));
+  }
   const rest = total - tabsN - lead;
   for (let i = 0; i < procsN; i++) {
     const count = Math.floor(rest / procsN) + (i < rest % procsN ? 1 : 0);
@@ -94,6 +95,6 @@ try {
 } finally {
   await Promise.all(procs.map((p) => p.stop()));
   await browser?.close();
-  await server.stop();
+  await server.kill();
 }
 process.exit(0);

@@ -2,15 +2,23 @@
 // the main frames each renderer ran (count / ms) and the busiest trace events of the rendering threads
 // (what "(program)" in a CPU profile is made of).
 //   npx tsx bench/trace-tab.ts [static dir, relative to the repo: dist/client]
-import { closeTab, launch, openTab, roomUrl, Server, type Tab, tabId } from './lib/browser.ts';
+import { closePlayer, launch, openPage, type Player, readSelfId, roomUrl, startServer } from '../e2e/kit.ts';
 
-const server = new Server();
-await server.start({ GRACE_MS: '2000', STATIC_DIR: `${process.cwd()}/${process.argv[2] ?? 'dist/client'}` });
+const server = await startServer({
+  GRACE_MS: '2000',
+  RESTART_HOLD_MS: '0',
+  STATIC_DIR: `${process.cwd()}/${process.argv[2] ?? 'dist/client'}`,
+});
 const browser = await launch();
 const room = `tr${Date.now().toString(36)}`;
-const tabs: Tab[] = await Promise.all(
+const tabs: Player[] = await Promise.all(
   Array.from({ length: 8 }, (_, i) =>
-    openTab(browser, roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }), 7, false),
+    openPage(
+      browser,
+      roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
+      `m${i + 1}`,
+      { gotoMs: 120_000 },
+    ),
   ),
 );
 const target = tabs[7]!;
@@ -25,7 +33,7 @@ await browser.startTracing(target.page, {
     'v8',
   ],
 });
-await Promise.all(tabs.map((t) => tabId(t, 60_000)));
+await Promise.all(tabs.map((t) => readSelfId(t, 60_000)));
 await new Promise((r) => setTimeout(r, 8000));
 const buf = await browser.stopTracing();
 const trace = JSON.parse(buf.toString()) as {
@@ -68,7 +76,7 @@ for (const [tn, m] of byThread) {
   for (const [n, d] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 14))
     console.log(`  ${(d / 1000).toFixed(0).padStart(6)} ms ${n}`);
 }
-await Promise.all(tabs.map(closeTab));
+await Promise.all(tabs.map(closePlayer));
 await browser.close();
-await server.stop();
+await server.kill();
 process.exit(0);

@@ -1,101 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import {
-  type Browser,
-  type BrowserContext,
-  type BrowserContextOptions,
-  test as base,
-  expect,
-  type Page,
-} from '@playwright/test';
+import { type Browser, type BrowserContextOptions, test as base, expect, type Page } from '@playwright/test';
+import { openPage, type Player, type RoomOptions, roomUrl, type ServerProcess, startServer } from './kit.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** The real signaling server (and static client) as a child process, killable and restartable. */
-export class ServerProcess {
-  private child: ChildProcess | null = null;
-  readonly url: string;
-  private output = '';
-
-  constructor(
-    readonly port: number,
-    private readonly env: Record<string, string> = {},
-  ) {
-    this.url = `http://127.0.0.1:${port}`;
-  }
-
-  async start(): Promise<void> {
-    // One process (node --import tsx), not the tsx CLI: its wrapper would leave the server orphaned on SIGKILL.
-    const child = spawn(process.execPath, ['--import', 'tsx', 'signaling/src/index.ts'], {
-      cwd: root,
-      env: { ...process.env, PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    child.stdout?.on('data', (d) => {
-      this.output = (this.output + String(d)).slice(-4000);
-    });
-    child.stderr?.on('data', (d) => {
-      this.output = (this.output + String(d)).slice(-4000);
-    });
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`server exited early: ${this.output}`);
-      try {
-        const res = await fetch(`${this.url}/healthz`);
-        if (res.ok) return;
-      } catch {
-        // Not listening yet.
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`server did not start on ${this.port}: ${this.output}`);
-  }
-
-  /** SIGKILL: no shutdown event, sockets just drop (a crash, not a deploy). */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
-    this.child = null;
-  }
-}
-
-export interface Player {
-  name: string;
-  context: BrowserContext;
-  page: Page;
-}
-
-export interface RoomOptions {
-  heartbeatMs?: number;
-  timeoutMs?: number;
-  stages?: string[];
-}
-
-export function roomUrl(server: ServerProcess, room: string, name: string, opts: RoomOptions = {}): string {
-  const q = new URLSearchParams({ name });
-  if (opts.heartbeatMs) q.set('heartbeatMs', String(opts.heartbeatMs));
-  if (opts.timeoutMs) q.set('timeoutMs', String(opts.timeoutMs));
-  if (opts.stages) q.set('stages', opts.stages.join(','));
-  return `${server.url}/r/${room}?${q}`;
-}
+export {
+  firstTimeOf,
+  freePort,
+  type Player,
+  type RoomOptions,
+  roomUrl,
+  ServerProcess,
+  uniqueRoom,
+  watched,
+  watchText,
+} from './kit.ts';
 
 export const tid = (page: Page, id: string) => page.getByTestId(id);
 
@@ -116,12 +34,9 @@ export async function openPlayer(
   opts: RoomOptions = {},
   contextOptions: BrowserContextOptions = {},
 ): Promise<Player> {
-  const context = await browser.newContext(contextOptions);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
-  await page.goto(roomUrl(server, room, name, opts));
-  await expect(tid(page, 'self-id')).toHaveText(/^\d+$/);
-  return { name, context, page };
+  const p = await openPage(browser, roomUrl(server, room, name, opts), name, { context: contextOptions });
+  await expect(tid(p.page, 'self-id')).toHaveText(/^\d+$/);
+  return p;
 }
 
 /** Opens players one after another, so IDs follow the array order. */
@@ -182,40 +97,6 @@ export async function advanceAll(players: Player[], next: number): Promise<void>
   await expectStage(players, next);
 }
 
-/**
- * Records, inside the page, the wall time of every change of an element's text, so a transition can be
- * timed without the test's polling delay.
- */
-export async function watchText(p: Player, id: string): Promise<void> {
-  await p.page.evaluate((testId) => {
-    const w = window as unknown as { __watch?: Record<string, { t: number; v: string }[]> };
-    w.__watch ??= {};
-    const el = document.querySelector(`[data-testid="${testId}"]`);
-    if (!el) throw new Error(`no ${testId}`);
-    const log: { t: number; v: string }[] = [{ t: Date.now(), v: (el.textContent ?? '').trim() }];
-    w.__watch[testId] = log;
-    new MutationObserver(() => log.push({ t: Date.now(), v: (el.textContent ?? '').trim() })).observe(el, {
-      childList: true,
-      characterData: true,
-      subtree: true,
-    });
-  }, id);
-}
-
-export async function watched(p: Player, id: string): Promise<{ t: number; v: string }[]> {
-  return p.page.evaluate(
-    (testId) =>
-      (window as unknown as { __watch?: Record<string, { t: number; v: string }[]> }).__watch?.[testId] ?? [],
-    id,
-  );
-}
-
-/** When the watched element first showed `value` (ms since epoch), or null. */
-export async function firstTimeOf(p: Player, id: string, value: string): Promise<number | null> {
-  const log = await watched(p, id);
-  return log.find((e) => e.v === value)?.t ?? null;
-}
-
 export async function snap(page: Page, name: string): Promise<string> {
   const dir = fileURLToPath(new URL('../test-results/screenshots/', import.meta.url));
   mkdirSync(dir, { recursive: true });
@@ -223,10 +104,6 @@ export async function snap(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true });
   await test.info().attach(name, { path, contentType: 'image/png' });
   return path;
-}
-
-export function uniqueRoom(): string {
-  return `e2e-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
 interface Fixtures {
@@ -238,8 +115,7 @@ interface Fixtures {
 export const test = base.extend<Fixtures>({
   // biome-ignore lint/correctness/noEmptyPattern: Playwright fixtures must destructure their dependencies.
   server: async ({}, use) => {
-    const server = new ServerProcess(await freePort(), { GRACE_MS: '3000', RESTART_HOLD_MS: '0' });
-    await server.start();
+    const server = await startServer({ GRACE_MS: '3000', RESTART_HOLD_MS: '0' });
     await use(server);
     await server.kill();
   },

@@ -1,6 +1,7 @@
-// Signaling capacity: N concurrent socket.io sockets in N/4 rooms against one Lockstep server process,
-// then as many idle PeerJS clients against PeerJS's server (the `peer` package), each server in its own
-// child. Prints one JSON line. Usage: node --import tsx bench/lib/capacity.ts [sockets=10000]
+// Signaling capacity: N concurrent socket.io sockets in N/4 rooms against one Lockstep server process, then
+// as many joined sockets against a bare socket.io server (its only handler joins a room and acks: the floor
+// the design's socket.io sets), then as many idle PeerJS clients against PeerJS's server (the `peer`
+// package, a reference), each server in its own child. Prints one JSON line. Usage: node --import tsx bench/lib/capacity.ts [sockets=10000]
 // (run under `ulimit -n` ≥ 2 × sockets + slack: bench/run.ts raises it to the hard limit).
 
 import { type ChildProcess, fork } from 'node:child_process';
@@ -38,6 +39,21 @@ async function runServer(kind: string): Promise<void> {
     await once(http, 'listening');
     port = (http.address() as AddressInfo).port;
     close = () => s.close();
+  } else if (kind === 'socketio') {
+    const { Server } = await import('socket.io');
+    const http = createServer();
+    const io = new Server(http, { transports: ['websocket'] });
+    io.on('connection', (socket) => {
+      socket.on('join', (msg: { room?: unknown }, ack: unknown) => {
+        if (typeof msg?.room !== 'string' || typeof ack !== 'function') return;
+        socket.join(msg.room);
+        ack({ ok: true });
+      });
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    port = (http.address() as AddressInfo).port;
+    close = () => io.close().then(() => undefined);
   } else {
     const { PeerServer } = await import('peer');
     const http = await new Promise<import('node:http').Server>((resolve) => {
@@ -214,40 +230,93 @@ async function lockstep(n: number) {
   }
 }
 
-async function peerjs(n: number) {
-  const server = new ServerChild('peerjs');
+/**
+ * RSS and heap per connection of `n` idle connections against a server child of `kind`, after 20 to warm its
+ * lazily loaded paths. `open` registers each connection with `keep` before it waits on it, so all are closed.
+ */
+async function idle<C>(
+  kind: string,
+  n: number,
+  open: (port: number, i: number, keep: (c: C) => void) => Promise<void>,
+  live: (c: C) => boolean,
+  end: (c: C) => void,
+) {
+  const server = new ServerChild(kind);
   const port = await server.port();
-  const sockets: WebSocket[] = [];
-  const open = (i: number) =>
-    new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?key=peerjs&id=bench${i}&token=t${i}`);
-      sockets.push(ws);
-      ws.once('message', (d) => {
-        const m = JSON.parse(String(d)) as { type?: string };
-        if (m.type === 'OPEN') resolve();
-        else reject(new Error(`peerjs said ${String(d)}`));
-      });
-      ws.once('error', reject);
-    });
+  const conns: C[] = [];
+  const keep = (c: C) => void conns.push(c);
   try {
-    await Promise.all(Array.from({ length: 20 }, (_, i) => open(1e7 + i)));
-    for (const s of sockets) s.close();
-    sockets.length = 0;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => open(port, 1e7 + i, keep)));
+    for (const c of conns.splice(0)) end(c);
     const before = await server.measure();
     for (let i = 0; i < n; i += BATCH) {
-      await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, (_, k) => open(i + k)));
+      await Promise.all(Array.from({ length: Math.min(BATCH, n - i) }, (_, k) => open(port, i + k, keep)));
     }
     const after = await server.measure();
     return {
-      sockets: sockets.filter((s) => s.readyState === WebSocket.OPEN).length,
+      sockets: conns.filter(live).length,
       rssMb: after.rss / 2 ** 20,
       bytesPerConn: (after.rss - before.rss) / n,
       heapPerConn: (after.heapUsed - before.heapUsed) / n,
     };
   } finally {
-    for (const s of sockets) s.terminate();
+    for (const c of conns) end(c);
     await server.stop();
   }
+}
+
+/** The same joined sockets against a bare socket.io server. */
+const socketio = (n: number) =>
+  idle<Socket>(
+    'socketio',
+    n,
+    async (port, i, keep) => {
+      const s = connectClient(`http://127.0.0.1:${port}`, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+      });
+      keep(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', resolve);
+        s.once('connect_error', reject);
+      });
+      const res = (await s
+        .timeout(30_000)
+        .emitWithAck('join', { room: `cap-${Math.floor(i / ROOM_SIZE)}` })) as {
+        ok?: boolean;
+      };
+      if (!res?.ok) throw new Error('bare socket.io join failed');
+    },
+    (s) => s.connected,
+    (s) => s.close(),
+  );
+
+/** As many idle PeerJS clients (OPEN received) against PeerJS's server. */
+const peerjs = (n: number) =>
+  idle<WebSocket>(
+    'peerjs',
+    n,
+    (port, i, keep) =>
+      new Promise<void>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?key=peerjs&id=bench${i}&token=t${i}`);
+        keep(ws);
+        ws.once('message', (d) => {
+          const m = JSON.parse(String(d)) as { type?: string };
+          if (m.type === 'OPEN') resolve();
+          else reject(new Error(`peerjs said ${String(d)}`));
+        });
+        ws.once('error', reject);
+      }),
+    (ws) => ws.readyState === WebSocket.OPEN,
+    (ws) => ws.terminate(),
+  );
+
+/** The one JSON line this prints. */
+export interface CapacityOut {
+  lockstep: Awaited<ReturnType<typeof lockstep>>;
+  socketio: Awaited<ReturnType<typeof socketio>>;
+  peerjs: Awaited<ReturnType<typeof peerjs>>;
 }
 
 const serverAt = process.argv.indexOf('--server');
@@ -258,7 +327,8 @@ if (serverAt >= 0) {
   if (!Number.isInteger(n) || n < 100 || n > 20_000)
     throw new Error('sockets must be a whole number, 100-20000');
   const ls = await lockstep(n);
+  const sio = await socketio(n);
   const pj = await peerjs(n);
-  process.stdout.write(`${JSON.stringify({ lockstep: ls, peerjs: pj })}\n`);
+  process.stdout.write(`${JSON.stringify({ lockstep: ls, socketio: sio, peerjs: pj })}\n`);
   process.exit(0);
 }

@@ -8,3 +8,11 @@ export function percentile(xs: number[], p: number): number {
 export const median = (xs: number[]) => percentile(xs, 50);
 
 export const round = (x: number, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+
+/** Median and p99 of samples, with their count. */
+export const dist = (xs: number[]) => ({
+  median: round(median(xs)),
+  p99: round(percentile(xs, 99)),
+  n: xs.length,
+});
+export type Dist = ReturnType<typeof dist>;

@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type SimplePeer from 'simple-peer';
 import type { RoomSettings } from '../../../signaling/src/events.ts';
-import type { View } from '../core/index.ts';
+import type { CoreEvent, View } from '../core/index.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { createNodePeer } from './nodePeerLink.ts';
 import { type KeyValueStorage, Session } from './session.ts';
@@ -51,6 +51,8 @@ export class HeadlessPlayer {
   readonly store: AppStore;
   readonly session: Session;
   readonly sent: SendCounts = new Map();
+  /** Called with the core's events as they happen. */
+  readonly coreEvents = new Set<(events: readonly CoreEvent[]) => void>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** The wrtc peers this player made, while alive (for candidatePairs). */
   private readonly peers = new Set<SimplePeer.Instance>();
@@ -101,6 +103,9 @@ export class HeadlessPlayer {
           return t;
         },
         random: () => randomInt(2 ** 32) / 2 ** 32,
+        onCoreEvents: (events) => {
+          for (const f of this.coreEvents) f(events);
+        },
       },
     );
   }

@@ -75,6 +75,8 @@ export interface SessionDeps {
    * function, or null when another live tab holds it. Absent: no other tab can hold our storage (Node).
    */
   holdIdentity?(key: string): Promise<(() => void) | null>;
+  /** The core's events as it emits them (the bench times advances by them, not by log text). */
+  onCoreEvents?(events: readonly CoreEvent[]): void;
 }
 
 export interface SessionParams {
@@ -698,6 +700,7 @@ export class Session {
   }
 
   private onEvents(events: CoreEvent[]): void {
+    this.deps.onCoreEvents?.(events);
     const q = this.player?.view().quorum;
     for (const e of events) {
       // A role change is easier to follow with the quorum it was decided under.

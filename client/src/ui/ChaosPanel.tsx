@@ -1,18 +1,17 @@
 import { useId, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { currentSession } from '../net/live.ts';
-import { useApp } from '../store/index.ts';
+import { useApp, useAppEvery } from '../store/index.ts';
+
+const NONE: number[] = [];
 
 /** Fault injection acting on this tab only. */
 export function ChaosPanel() {
-  const { chaos, members, self, stats } = useApp(
-    useShallow((s) => ({
-      chaos: s.chaos,
-      members: s.view?.members ?? [],
-      self: s.view?.self ?? 0,
-      stats: s.stats,
-    })),
-  );
+  const { chaos, self } = useApp(useShallow((s) => ({ chaos: s.chaos, self: s.view?.self ?? 0 })));
+  // Every published view holds a new members array: compared by its items, the panel renders on a real change.
+  const members = useApp(useShallow((s) => s.view?.members ?? NONE));
+  // Counters that move with every message: once a second is as often as they can be read.
+  const stats = useAppEvery(1000, (s) => s.stats);
   const [latency, setLatency] = useState(String(chaos.latencyMs || 200));
   const id = useId();
   const peers = members.filter((m) => m !== self);

@@ -14,6 +14,12 @@ const FRAME_MS = 66;
 const IDLE_FRAME_MS = 250;
 /** How long the visualizer stays at the idle rate after its timer fired late. */
 const BUSY_BACKOFF_MS = 2_000;
+/**
+ * The caption and the words under the ring change at most this often while playing: text re-set 15 times a
+ * second cannot be read, and each change costs React and layout a render (the words list every frame while a
+ * mesh forms).
+ */
+const TEXT_MS = 500;
 const FRAMES_KEPT = 180;
 /** Messages listed in words under the ring (heartbeats left out). */
 const WORDS_KEPT = 5;
@@ -115,6 +121,7 @@ export function Visualizer() {
   const [words, setWords] = useState<{ summary: string; recent: string[] } | null>(null);
   const figureRef = useRef<HTMLElement>(null);
   const wordsKey = useRef('');
+  const textAt = useRef(Number.NEGATIVE_INFINITY);
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
 
@@ -126,9 +133,18 @@ export function Visualizer() {
     const canvas = canvasRef.current;
     if (!frame || !canvas) return;
     drawRing(canvas, frame);
-    canvas.setAttribute('aria-label', describeView(frame));
-    figureRef.current?.setAttribute('data-flights', String(frame.flights.length));
-    figureRef.current?.setAttribute('data-motion', reducedMotion() ? 'reduced' : 'full');
+    const label = describeView(frame);
+    if (canvas.getAttribute('aria-label') !== label) canvas.setAttribute('aria-label', label);
+    // Set only on a change: every set is a DOM mutation, even to the same value.
+    const figure = figureRef.current;
+    const flights = String(frame.flights.length);
+    const motion = reducedMotion() ? 'reduced' : 'full';
+    if (figure?.getAttribute('data-flights') !== flights) figure?.setAttribute('data-flights', flights);
+    if (figure?.getAttribute('data-motion') !== motion) figure?.setAttribute('data-motion', motion);
+    // Text at a readable pace while playing; a paused or stepped frame shows its own at once.
+    const t = performance.now();
+    if (!isPaused && t - textAt.current < TEXT_MS) return;
+    textAt.current = t;
     // React renders only when the words change: most frames move nothing but heartbeats.
     const next = frameWords(frame);
     const key = `${next.summary}\n${next.recent.join('\n')}`;

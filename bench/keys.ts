@@ -1,0 +1,69 @@
+// Every figure the bench reports, in the order of docs/benchmarks.md's table: which go into the row, and the
+// goals. The table's columns and the goal checks are both derived from this one list.
+
+import type { Dist } from './lib/stats.ts';
+import type { AdvanceResult } from './parts/advance.ts';
+import type { BundleResult } from './parts/bundle.ts';
+import type { CapacityResult } from './parts/capacity.ts';
+import type { FailoverResult } from './parts/failover.ts';
+import type { MeshResult } from './parts/mesh.ts';
+import type { RoomResult } from './parts/room.ts';
+import type { SimulatorResult } from './parts/simulator.ts';
+
+export type Results = Partial<
+  BundleResult & SimulatorResult & CapacityResult & AdvanceResult & MeshResult & FailoverResult & RoomResult
+>;
+export type Key = keyof Results;
+
+interface KeySpec {
+  key: Key;
+  /** A column of the results table. */
+  row?: true;
+  goal?: { text: string; ok: (r: Results) => boolean };
+}
+
+/** A number, or a distribution's median. */
+export const num = (r: Results, k: Key): number => {
+  const v = r[k] as number | Dist | undefined;
+  return typeof v === 'number' ? v : v && typeof v === 'object' ? v.median : Number.NaN;
+};
+const atMost = (key: Key, bound: number, what = 'median'): KeySpec => ({
+  key,
+  row: true,
+  goal: { text: `${what} ≤ ${bound}`, ok: (r) => num(r, key) <= bound },
+});
+
+export const KEYS: KeySpec[] = [
+  { key: 'crashFailoverMs', row: true },
+  atMost('crashFailoverRatio', 1.2),
+  atMost('closeFailoverMs', 200),
+  { key: 'advanceP50Ms', row: true },
+  {
+    key: 'advanceP99Ms',
+    row: true,
+    goal: {
+      text: '≤ 3 × rttP99Ms and ≤ 50',
+      ok: (r) => num(r, 'advanceP99Ms') <= Math.min(50, 3 * num(r, 'rttP99Ms')),
+    },
+  },
+  { key: 'rttP99Ms', row: true },
+  { key: 'meshFormationMs', row: true },
+  { key: 'rawMeshFormationMs', row: true },
+  atMost('meshFormationRatio', 1.25, 'app ÷ raw simple-peer, medians,'),
+  { key: 'meshFormationCpuMs', row: true },
+  { key: 'rawMeshFormationCpuMs', row: true },
+  { key: 'baselineMeshFormationMs' },
+  { key: 'baselineMeshFormationCpuMs' },
+  { key: 'meshFormationDomUpdates', row: true },
+  { key: 'baselineMeshFormationDomUpdates' },
+  { key: 'room32LeaderMs', row: true },
+  atMost('room32FailoverRatio', 1.5),
+  { key: 'heartbeatMsgsPerPeerPerSec', row: true },
+  { key: 'signalingSockets', row: true },
+  atMost('signalingJoinP99Ms', 100, 'p99'),
+  atMost('signalingRssMb', 512, 'RSS'),
+  atMost('bytesPerConnVsSocketio', 1.1, 'RSS per connection ÷ bare socket.io'),
+  { key: 'bytesPerConnVsPeerjs', row: true },
+  atMost('bundleGzipKb', 150, 'gzipped'),
+  { key: 'simSchedulesPerSecPerThread', row: true },
+];

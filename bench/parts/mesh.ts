@@ -1,0 +1,152 @@
+// Mesh formation: 8 tabs opened at once into a new room, from the last tab's load to every tab showing 7 peers
+// direct and the lowest ID as leader (the kit's in-page observer). The app and bench/raw (bare simple-peer over
+// the same signaling server) take turns in the same run; the goal is their ratio. With `--baseline DIR`, a
+// prebuilt client (another commit's build) takes a third turn, for before/after.
+
+import type { Browser } from '@playwright/test';
+import {
+  closePlayer,
+  currentLeader,
+  directCount,
+  loadedAt,
+  meshAt,
+  openPage,
+  readSelfId,
+  roomUrl,
+  type ServerProcess,
+  uniqueRoom,
+  until,
+} from '../../e2e/kit.ts';
+import { log, type Part, TIMING } from '../lib/context.ts';
+import { cpuSince, treeCpu } from '../lib/cpu.ts';
+import { type Dist, dist, median, round } from '../lib/stats.ts';
+
+export interface MeshResult {
+  meshFormationMs: Dist;
+  rawMeshFormationMs: Dist;
+  /** App median ÷ raw simple-peer median, same run (goal ≤ 1.25). */
+  meshFormationRatio: number;
+  /** Chromium's CPU time (all its processes) from opening the tabs to the full mesh: what formation costs. */
+  meshFormationCpuMs: Dist;
+  rawMeshFormationCpuMs: Dist;
+  /** Formations past their bound, left out of the figures above (they would be slower still). */
+  meshFormationsPastBound: string;
+  /** DOM updates (MutationObserver callbacks) per tab from load to the full mesh, median tab. */
+  meshFormationDomUpdates: Dist;
+  baselineMeshFormationDomUpdates?: Dist;
+  baselineMeshFormationMs?: Dist;
+  baselineMeshFormationCpuMs?: Dist;
+}
+
+const TABS = 8;
+const CHROMIUM = /chromium|chrome/;
+// DOM updates a tab makes, counted as MutationObserver callbacks (one per batch of changes, ~ one per render):
+// how often the page changes what the user sees, which load on the machine does not change much.
+const COUNT_UPDATES = `window.__updates = 0; new MutationObserver(() => { window.__updates++; }).observe(document, {
+  subtree: true, childList: true, characterData: true, attributes: true });`;
+
+/** One formation of `TABS` tabs served by `server`: wall ms, and Chromium's CPU ms. */
+export async function formMesh(
+  browser: Browser,
+  server: ServerProcess,
+  tag: string,
+): Promise<{ ms: number; cpuMs: number; updates: number }> {
+  const room = uniqueRoom(tag);
+  const cpu0 = treeCpu(process.pid, CHROMIUM);
+  const tabs = await Promise.all(
+    Array.from({ length: TABS }, (_, i) =>
+      openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, {
+        meshWant: TABS - 1,
+        gotoMs: 120_000,
+        init: COUNT_UPDATES,
+      }),
+    ),
+  );
+  try {
+    await Promise.all(tabs.map((t) => readSelfId(t, 60_000)));
+    const lastLoad = Math.max(...(await Promise.all(tabs.map(loadedAt))));
+    await until(
+      async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
+      60_000,
+      `${TABS} ${tag} tabs in a full mesh`,
+      250, // the tabs record their own time; faster polling only loads what is measured
+    ).catch(async (err: Error) => {
+      const seen = await Promise.all(
+        tabs.map(async (t) => `${await currentLeader(t)}/${await directCount(t)}`),
+      );
+      throw new Error(`${err.message} (leader/direct per tab: ${seen.join(' ')})`);
+    });
+    const cpuMs = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM));
+    const done = Math.max(...((await Promise.all(tabs.map(meshAt))) as number[]));
+    const updates = await Promise.all(
+      tabs.map((t) => t.page.evaluate(() => (window as unknown as { __updates: number }).__updates)),
+    );
+    return { ms: done - lastLoad, cpuMs, updates: median(updates) };
+  } finally {
+    await Promise.all(tabs.map(closePlayer));
+  }
+}
+
+export const mesh: Part<MeshResult> = {
+  name: 'mesh',
+  async run(ctx) {
+    const browser = await ctx.browser();
+    const kinds: {
+      tag: string;
+      server: ServerProcess;
+      ms: number[];
+      cpu: number[];
+      up: number[];
+      failed: number;
+    }[] = [
+      { tag: 'app', server: await ctx.server(), ms: [], cpu: [], up: [], failed: 0 },
+      { tag: 'raw', server: await ctx.serve(await ctx.rawDir()), ms: [], cpu: [], up: [], failed: 0 },
+    ];
+    if (ctx.baselineDir)
+      kinds.push({
+        tag: 'baseline',
+        server: await ctx.serve(ctx.baselineDir),
+        ms: [],
+        cpu: [],
+        up: [],
+        failed: 0,
+      });
+    // Interleaved, so load from the rest of the machine falls on each alike.
+    for (let rep = 0; rep < ctx.n.meshReps; rep++) {
+      for (const k of kinds) {
+        // One formation past its bound is logged and counted; the part fails only if a kind has no sample.
+        const f = await formMesh(browser, k.server, k.tag).catch((err: Error) => {
+          log(`mesh formation, ${TABS} ${k.tag} tabs FAILED: ${err.message}`);
+          k.failed++;
+          return null;
+        });
+        if (!f) continue;
+        k.ms.push(f.ms);
+        k.cpu.push(f.cpuMs);
+        k.up.push(f.updates);
+        log(
+          `mesh formation, ${TABS} ${k.tag} tabs: ${Math.round(f.ms)} ms, Chromium CPU ${f.cpuMs} ms, ${f.updates} DOM updates a tab`,
+        );
+      }
+    }
+    for (const k of kinds)
+      if (k.ms.length === 0) throw new Error(`no ${k.tag} formation within its bound (${k.failed} tried)`);
+    const [app, raw, base] = kinds.map((k) => ({ ms: dist(k.ms), cpu: dist(k.cpu), up: dist(k.up) }));
+    return {
+      meshFormationMs: app!.ms,
+      rawMeshFormationMs: raw!.ms,
+      meshFormationRatio: round(app!.ms.median / raw!.ms.median, 2),
+      meshFormationCpuMs: app!.cpu,
+      rawMeshFormationCpuMs: raw!.cpu,
+      meshFormationDomUpdates: app!.up,
+      meshFormationsPastBound: kinds.map((k) => `${k.tag} ${k.failed}`).join(', '),
+      ...(base
+        ? {
+            baselineMeshFormationMs: base.ms,
+            baselineMeshFormationCpuMs: base.cpu,
+            baselineMeshFormationDomUpdates: base.up,
+          }
+        : {}),
+    };
+  },
+};

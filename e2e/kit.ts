@@ -1,0 +1,351 @@
+// The test kit shared by the e2e suite and the bench: Chromium's launch settings, the signaling server as a
+// child process, room URLs, player pages and in-page observers, all through the README's automation
+// contract. No Playwright test runner here (e2e/helpers.ts adds its fixtures and expectations).
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import {
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  chromium,
+  type Page,
+} from '@playwright/test';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+// Debian's chromium (browsers cannot be downloaded here).
+export const chromiumExecutable = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+export const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--no-first-run',
+];
+
+/** A browser outside the test runner (the bench): every tab is a player, none may be throttled as a background tab. */
+export function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumExecutable,
+    headless: true,
+    args: [
+      ...chromiumArgs,
+      '--disable-background-timer-throttling',
+      '--disable-renderer-backgrounding',
+      '--disable-backgrounding-occluded-windows',
+    ],
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The server bundled into one file (the e2e global setup builds it once per run): a process starts from it in
+ * a third of the time it takes through tsx, which every test pays on a loaded 2-core machine.
+ */
+export const SERVER_BUNDLE_ENV = 'LOCKSTEP_SERVER_BUNDLE';
+
+export async function bundleServer(outDir: string): Promise<string> {
+  const { build } = await import('vite');
+  await build({
+    configFile: false,
+    root,
+    publicDir: false,
+    logLevel: 'warn',
+    ssr: { noExternal: true, target: 'node' },
+    build: {
+      ssr: 'signaling/src/index.ts',
+      outDir,
+      emptyOutDir: true,
+      minify: false,
+      target: 'node20',
+      rollupOptions: { output: { format: 'esm', entryFileNames: 'server.mjs' } },
+    },
+  });
+  return `${outDir}/server.mjs`;
+}
+
+/** The real signaling server (and static client) as a child process, killable and restartable. */
+export class ServerProcess {
+  private child: ChildProcess | null = null;
+  readonly url: string;
+  private output = '';
+
+  constructor(
+    readonly port: number,
+    private readonly env: Record<string, string> = {},
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  async start(): Promise<void> {
+    // One process (node --import tsx), not the tsx CLI: its wrapper would leave the server orphaned on SIGKILL.
+    const bundle = process.env[SERVER_BUNDLE_ENV];
+    const args = bundle ? [bundle] : ['--import', 'tsx', 'signaling/src/index.ts'];
+    const child = spawn(process.execPath, args, {
+      cwd: root,
+      env: {
+        ...process.env,
+        PORT: String(this.port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        // The default is found from the source file's place, which a bundle does not keep.
+        STATIC_DIR: `${root}dist/client`,
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const keep = (d: unknown) => {
+      this.output = (this.output + String(d)).slice(-4000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`server exited early: ${this.output}`);
+      try {
+        const res = await fetch(`${this.url}/healthz`);
+        if (res.ok) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`server did not start on ${this.port}: ${this.output}`);
+  }
+
+  /** SIGKILL: no shutdown event, sockets just drop (a crash, not a deploy). */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    await exited;
+    this.child = null;
+  }
+}
+
+/** A started server on a free port; `kill()` it when done. */
+export async function startServer(env: Record<string, string> = {}): Promise<ServerProcess> {
+  const server = new ServerProcess(await freePort(), env);
+  await server.start();
+  return server;
+}
+
+export interface RoomOptions {
+  heartbeatMs?: number;
+  timeoutMs?: number;
+  stages?: string[];
+}
+
+export function roomUrl(server: { url: string }, room: string, name: string, opts: RoomOptions = {}): string {
+  const q = new URLSearchParams({ name });
+  if (opts.heartbeatMs) q.set('heartbeatMs', String(opts.heartbeatMs));
+  if (opts.timeoutMs) q.set('timeoutMs', String(opts.timeoutMs));
+  if (opts.stages) q.set('stages', opts.stages.join(','));
+  return `${server.url}/r/${room}?${q}`;
+}
+
+export function uniqueRoom(prefix = 'e2e'): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** One player: its own browser context (its own sessionStorage, like a separate device). */
+export interface Player {
+  name: string;
+  context: BrowserContext;
+  page: Page;
+}
+
+/** A player whose ID is known (the bench sorts and names players by it). */
+export interface Tab extends Player {
+  id: number;
+}
+
+export interface OpenOptions {
+  context?: BrowserContextOptions;
+  /** Observe these test IDs' text from the first paint (see `watched`). */
+  watch?: string[];
+  /** Record when the page first shows this many direct peers and the lowest ID as leader (see `meshAt`). */
+  meshWant?: number;
+  /** More page script to run before the app (a string: tsx's transform would break a function here). */
+  init?: string;
+  /** Bound on the page's load (default: Playwright's). */
+  gotoMs?: number;
+}
+
+/**
+ * The in-page observer: the wall time of every change of the watched elements' text, and the first time a full
+ * mesh (`want` direct peers) agreeing on the lowest ID as leader is seen. A MutationObserver on the body, not
+ * polling: eight polling tabs on two cores would slow down what they measure. A string, not a function:
+ * tsx's transform wraps named functions in a `__name` helper the page lacks.
+ */
+const OBSERVE_SRC = `(ids, want, strict) => {
+  const w = window;
+  const k = (w.__kit = w.__kit || { text: {}, meshAt: null, want: null, on: false });
+  const push = (log, v) => {
+    if (log.length === 0 || log[log.length - 1].v !== v) log.push({ t: Date.now(), v });
+  };
+  for (const id of ids) {
+    if (!strict) {
+      k.text[id] = [];
+      continue;
+    }
+    // Bound to the element there now, as a test that watches from here means it (a re-mounted one is another).
+    const el = document.querySelector('[data-testid="' + id + '"]');
+    if (!el) throw new Error('no ' + id);
+    const log = [];
+    (k.bound = k.bound || {})[id] = log;
+    push(log, (el.textContent || '').trim());
+    new MutationObserver(() => push(log, (el.textContent || '').trim())).observe(el, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  }
+  if (want !== null) k.want = want;
+  const check = () => {
+    for (const id of Object.keys(k.text)) {
+      const el = document.querySelector('[data-testid="' + id + '"]');
+      if (el) push(k.text[id], (el.textContent || '').trim());
+    }
+    if (k.want !== null && k.meshAt === null) {
+      const el = document.querySelector('[data-testid="leader-id"]');
+      const v = ((el && el.textContent) || '').trim();
+      const peers = [...document.querySelectorAll('[data-testid="peer"]')];
+      const direct = peers.filter((p) => p.getAttribute('data-state') === 'direct').length;
+      const lowest = Math.min(...peers.map((p) => Number(p.getAttribute('data-peer-id'))));
+      if (v !== '' && direct >= k.want && v === String(lowest)) k.meshAt = Date.now();
+    }
+  };
+  const observe = () => {
+    new MutationObserver(check).observe(document.body, {
+      subtree: true,
+      childList: true,
+      characterData: true,
+      attributes: true,
+      attributeFilter: ['data-state', 'data-peer-id'],
+    });
+    check();
+  };
+  if (!k.on) {
+    k.on = true;
+    if (document.body) observe();
+    else document.addEventListener('DOMContentLoaded', observe);
+  } else check();
+}`;
+
+const observeCall = (ids: string[], want: number | null, strict: boolean) =>
+  `(${OBSERVE_SRC})(${JSON.stringify(ids)}, ${want === null ? 'null' : want}, ${strict});`;
+
+/** Opens `url` in a new context; does not wait for the app (see `readSelfId`). */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  name: string,
+  o: OpenOptions = {},
+): Promise<Player> {
+  const context = await browser.newContext(o.context);
+  if (o.watch || o.meshWant !== undefined || o.init)
+    await context.addInitScript({
+      content: observeCall(o.watch ?? [], o.meshWant ?? null, false) + (o.init ?? ''),
+    });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
+  await page.goto(url, o.gotoMs === undefined ? {} : { timeout: o.gotoMs });
+  return { name, context, page };
+}
+
+/** Waits for the page to show its numeric ID. */
+export async function readSelfId(p: Player, ms = 20_000): Promise<Tab> {
+  await p.page.getByTestId('self-id').filter({ hasText: /^\d+$/ }).waitFor({ timeout: ms });
+  return Object.assign(p, { id: Number((await p.page.getByTestId('self-id').textContent())?.trim()) });
+}
+
+/** Starts recording, inside the page, every change of this element's text (it must exist; a new one is not followed). */
+export async function watchText(p: Player, id: string): Promise<void> {
+  await p.page.evaluate(observeCall([id], null, true));
+}
+
+/** The text log of `id`: from `watchText` if it was called for it, else from `OpenOptions.watch`. */
+export async function watched(p: Player, id: string): Promise<{ t: number; v: string }[]> {
+  return p.page.evaluate((testId) => {
+    type Log = Record<string, { t: number; v: string }[]>;
+    const k = (window as unknown as { __kit?: { text: Log; bound?: Log } }).__kit;
+    return k?.bound?.[testId] ?? k?.text[testId] ?? [];
+  }, id);
+}
+
+/** When the watched element first showed `value` at or after `since` (ms since epoch), or null. */
+export async function firstTimeOf(p: Player, id: string, value: string, since = 0): Promise<number | null> {
+  return (await watched(p, id)).find((e) => e.t >= since && e.v === value)?.t ?? null;
+}
+
+/** Wall time the page first saw a full mesh with a leader (`OpenOptions.meshWant`), or null. */
+export async function meshAt(p: Player): Promise<number | null> {
+  return p.page.evaluate(
+    () => (window as unknown as { __kit?: { meshAt: number | null } }).__kit?.meshAt ?? null,
+  );
+}
+
+/** Wall time of the page's load event. */
+export async function loadedAt(p: Player): Promise<number> {
+  return p.page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+    return performance.timeOrigin + (nav?.loadEventEnd || nav?.domContentLoadedEventEnd || 0);
+  });
+}
+
+export async function currentLeader(p: Player): Promise<number> {
+  return Number((await p.page.getByTestId('leader-id').textContent())?.trim() || 0);
+}
+
+export async function directCount(p: Player): Promise<number> {
+  return p.page.locator('[data-testid="peer"][data-state="direct"]').count();
+}
+
+export async function closePlayer(p: Player): Promise<void> {
+  await p.context.close().catch(() => {});
+}
+
+/** The renderer dies at once: no pagehide, no goodbye, channels never report a close. Returns the wall time. */
+export async function crashPlayer(p: Player): Promise<number> {
+  const cdp = await p.context.newCDPSession(p.page);
+  const t0 = Date.now();
+  cdp.send('Page.crash').catch(() => {});
+  return t0;
+}
+
+/**
+ * Polls `cond` until it holds or `ms` passes (bounded). Every poll is a CDP round trip into each tab, through
+ * threads Chromium runs at display priority: poll slowly where the page records its own timestamps.
+ */
+export async function until(
+  cond: () => Promise<boolean> | boolean,
+  ms: number,
+  what: string,
+  everyMs = 25,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
