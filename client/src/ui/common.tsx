@@ -1,5 +1,5 @@
-import QRCode from 'qrcode';
-import { useEffect, useState } from 'react';
+import { useMemo, useState } from 'react';
+import { renderSVG } from 'uqr';
 import { useTheme } from './nav.ts';
 
 export function ThemeToggle() {
@@ -31,17 +31,12 @@ async function copyText(text: string): Promise<boolean> {
 export function ShareLink({ link, compact = false }: { link: string; compact?: boolean }) {
   const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
   const [showQr, setShowQr] = useState(!compact);
-  const [qr, setQr] = useState<string | null>(null);
-  useEffect(() => {
-    if (!showQr) return;
-    let alive = true;
-    QRCode.toDataURL(link, { margin: 1, width: 220, errorCorrectionLevel: 'M' })
-      .then((url) => alive && setQr(url))
-      .catch(() => alive && setQr(null));
-    return () => {
-      alive = false;
-    };
-  }, [link, showQr]);
+  // An SVG as a data URL: small to draw, sharp at any size, and allowed by the CSP's img-src.
+  const qr = useMemo(
+    () =>
+      showQr ? `data:image/svg+xml,${encodeURIComponent(renderSVG(link, { ecc: 'M', border: 1 }))}` : null,
+    [link, showQr],
+  );
   return (
     <div className="share">
       <div className="share-row">
