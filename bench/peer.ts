@@ -3,7 +3,8 @@
 
 import { parseArgs } from 'node:util';
 import { fileStorage, HeadlessPlayer, type ViewLine } from '../client/src/net/headless.ts';
-import { LIMITS, type RoomSettings } from '../signaling/src/events.ts';
+import { LIMITS } from '../client/src/protocol/limits.ts';
+import type { RoomSettings } from '../client/src/protocol/signaling.ts';
 
 const USAGE = `usage: npm run peer -- --url http://host:port --room ROOM --name NAME [options]
   --count K          players to run in this process, 1-50 (default 1); names get -1, -2, … when K > 1

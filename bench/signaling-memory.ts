@@ -7,7 +7,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { io as connectClient, type Socket } from 'socket.io-client';
-import type { Ack, ClientToServerEvents, Joined, ServerToClientEvents } from '../signaling/src/events.ts';
+import { PROTOCOL_VERSION } from '../client/src/protocol/limits.ts';
+import type {
+  Ack,
+  ClientToServerEvents,
+  Joined,
+  ServerToClientEvents,
+} from '../client/src/protocol/signaling.ts';
 import { createSignalingServer } from '../signaling/src/server.ts';
 
 type Usage = { rss: number; heapUsed: number; external: number; arrayBuffers: number };
@@ -72,9 +78,11 @@ async function runBench(connections: number): Promise<void> {
       socket.once('connect', resolve);
       socket.once('connect_error', reject);
     });
-    const res: Ack<Joined> = await socket
-      .timeout(30_000)
-      .emitWithAck('join', { room: `bench-${Math.floor(index / ROOM_SIZE)}`, name: `p${index}` });
+    const res: Ack<Joined> = await socket.timeout(30_000).emitWithAck('join', {
+      v: PROTOCOL_VERSION,
+      room: `bench-${Math.floor(index / ROOM_SIZE)}`,
+      name: `p${index}`,
+    });
     if (!res.ok) throw new Error(`join failed: ${res.code} ${res.error}`);
     return socket;
   };

@@ -1,6 +1,7 @@
 import type { Browser } from '@playwright/test';
 import { io } from 'socket.io-client';
 import { deriveRoomKeys } from '../client/src/net/crypto.ts';
+import { PROTOCOL_VERSION } from '../client/src/protocol/limits.ts';
 import { expect, expectLeader, expectMesh, type Player, snap, test, tid } from './helpers.ts';
 
 /** A player in its own context whose signaling websocket frames (both ways) are recorded. */
@@ -86,7 +87,9 @@ test('a password room: the creator and a #k= link agree on a leader, a wrong pas
   const { verifier } = await deriveRoomKeys(password, room);
   const insider = io(server.url, { transports: ['websocket'], forceNew: true, reconnection: false });
   try {
-    const joined = await insider.timeout(5_000).emitWithAck('join', { room, name: 'Insider', verifier });
+    const joined = await insider
+      .timeout(5_000)
+      .emitWithAck('join', { v: PROTOCOL_VERSION, room, name: 'Insider', verifier });
     expect(joined).toMatchObject({ ok: true });
     await insider.timeout(5_000).emitWithAck('relay', { to: 1, data: '{"k":"core","m":{"t":"LEAVE"}}' });
     await insider.timeout(5_000).emitWithAck('signal', { to: 1, data: { type: 'offer', sdp: 'v=0' } });

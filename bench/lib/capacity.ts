@@ -11,7 +11,13 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import type { Ack, ClientToServerEvents, Joined, ServerToClientEvents } from '../../signaling/src/events.ts';
+import { PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
+import type {
+  Ack,
+  ClientToServerEvents,
+  Joined,
+  ServerToClientEvents,
+} from '../../client/src/protocol/signaling.ts';
 import { percentile } from './stats.ts';
 
 type Usage = { rss: number; heapUsed: number; cpuMs: number };
@@ -135,7 +141,7 @@ async function lockstep(n: number) {
     const t = performance.now();
     const res: Ack<Joined> = await s
       .timeout(30_000)
-      .emitWithAck('join', { room: `cap-${Math.floor(i / ROOM_SIZE)}`, name: `p${i}` });
+      .emitWithAck('join', { v: PROTOCOL_VERSION, room: `cap-${Math.floor(i / ROOM_SIZE)}`, name: `p${i}` });
     if (!res.ok) throw new Error(`join failed: ${res.code} ${res.error}`);
     if (record) joinMs.push(performance.now() - t);
     return s;
@@ -178,7 +184,7 @@ async function lockstep(n: number) {
             const t = performance.now();
             const res: Ack<Joined> = await s
               .timeout(30_000)
-              .emitWithAck('join', { room: `honest-${tag}-${b}-${k >> 2}`, name: 'h' });
+              .emitWithAck('join', { v: PROTOCOL_VERSION, room: `honest-${tag}-${b}-${k >> 2}`, name: 'h' });
             if (!res.ok) throw new Error(`honest join failed: ${res.code} ${res.error}`);
             ms.push(performance.now() - t);
           }),
@@ -198,7 +204,7 @@ async function lockstep(n: number) {
         }
         await s
           .timeout(5_000)
-          .emitWithAck('join', { room: 'flood', name: `f${i}` })
+          .emitWithAck('join', { v: PROTOCOL_VERSION, room: 'flood', name: `f${i}` })
           .catch(() => undefined);
         while (flooding && s.connected) {
           for (let k = 0; k < 20; k++) s.emit('relay', { to: 1 + ((i + 1) % 16), data: payload }, () => {});
@@ -283,7 +289,7 @@ const socketio = (n: number) =>
       });
       const res = (await s
         .timeout(30_000)
-        .emitWithAck('join', { room: `cap-${Math.floor(i / ROOM_SIZE)}` })) as {
+        .emitWithAck('join', { v: PROTOCOL_VERSION, room: `cap-${Math.floor(i / ROOM_SIZE)}` })) as {
         ok?: boolean;
       };
       if (!res?.ok) throw new Error('bare socket.io join failed');

@@ -5,7 +5,8 @@
 
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import { io } from 'socket.io-client';
-import type { Ack, Joined, RosterMsg } from '../../signaling/src/events.ts';
+import { PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
+import type { Ack, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 
 const room = /^\/r\/([^/]+)/.exec(location.pathname)?.[1] ?? 'raw';
 const name = new URLSearchParams(location.search).get('name') ?? 'raw';
@@ -62,7 +63,7 @@ const onSignal = (m: { from: number; data: unknown }) => {
 };
 socket.on('signal', onSignal);
 socket.on('connect', () => {
-  socket.emit('join', { room, name }, (res: Ack<Joined>) => {
+  socket.emit('join', { v: PROTOCOL_VERSION, room, name }, (res: Ack<Joined>) => {
     if (!res.ok) throw new Error(res.error);
     self = res.id;
     ice = res.iceServers;

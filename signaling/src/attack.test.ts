@@ -6,9 +6,9 @@
 
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LIMITS } from '../../client/src/protocol/limits.ts';
+import type { Ack, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { pendingBytes } from './backlog.ts';
-import type { Ack, Joined, RosterMsg } from './events.ts';
-import { LIMITS } from './events.ts';
 import { MAX_FRAME_DEPTH } from './parser.ts';
 import { clientAddress, trustList } from './proxy.ts';
 import { MAX_HTTP_BUFFER_BYTES, type SignalingOptions } from './server.ts';

@@ -2,7 +2,7 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RosterMsg } from './events.ts';
+import type { RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { RedisRoomStore } from './redis.ts';
 import { type RedisProcess, startRedis } from './redisTesting.ts';
 import { newResumeToken, type RoomStore } from './rooms.ts';

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deriveRoomKeys } from '../../client/src/net/crypto.ts';
 import { SealedSignaling } from '../../client/src/net/sealedSignaling.ts';
 import { type SignalingPort, SocketSignaling } from '../../client/src/net/signaling.ts';
-import type { Ack, Joined, RosterMsg } from './events.ts';
+import type { Ack, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { connect, expectOk, type RecordingClient, startServer, type TestServer } from './testing.ts';
 
 let servers: TestServer[] = [];

@@ -3,7 +3,7 @@
 
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Joined, RosterMsg } from './events.ts';
+import type { Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { RedisRoomStore } from './redis.ts';
 import { type NodeProcess, type RedisProcess, startNode, startRedis } from './redisTesting.ts';
 import { describeRoomStore, settings } from './storeCases.ts';

@@ -12,7 +12,8 @@ import { hostname } from 'node:os';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
-import { LIMITS, type Member, type PlayerId, type RoomSettings, type RosterMsg } from './events.ts';
+import { LIMITS } from '../../client/src/protocol/limits.ts';
+import type { Member, PlayerId, RoomSettings, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import {
   ADMISSION_DEFAULTS,
   type AdmissionLimits,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LIMITS } from './events.ts';
+import { LIMITS } from '../../client/src/protocol/limits.ts';
 import { MemoryRoomStore, newResumeToken } from './rooms.ts';
 import { describeRoomStore } from './storeCases.ts';
 

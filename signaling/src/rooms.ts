@@ -2,8 +2,14 @@
 // so a shared (e.g. Redis) store can replace MemoryRoomStore without touching the transport.
 
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ErrorCode, Member, PlayerId, RoomSettings, RosterMsg } from './events.ts';
-import { LIMITS } from './events.ts';
+import { LIMITS } from '../../client/src/protocol/limits.ts';
+import type {
+  ErrorCode,
+  Member,
+  PlayerId,
+  RoomSettings,
+  RosterMsg,
+} from '../../client/src/protocol/signaling.ts';
 
 export interface Clock {
   /** Epoch milliseconds. */

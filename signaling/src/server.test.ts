@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ErrorCode, Fail, Joined, RosterMsg } from './events.ts';
-import { LIMITS } from './events.ts';
+import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
+import type { ErrorCode, Fail, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { newResumeToken } from './rooms.ts';
 import type { SignalingOptions } from './server.ts';
 import {
@@ -251,7 +251,7 @@ describe('sessions', () => {
     const server = await serve({ graceMs: 60_000 });
     const a = await member(server, 'r', 'A');
     const hasty = await client(server);
-    hasty.socket.emit('join', { room: 'r', name: 'Hasty' }, () => {});
+    hasty.socket.emit('join', { v: PROTOCOL_VERSION, room: 'r', name: 'Hasty' }, () => {});
     hasty.close();
     const roster = await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
     expect(roster.members[1]).toMatchObject({ id: 2, name: 'Hasty' });
@@ -372,6 +372,22 @@ describe('rate limiting', () => {
   });
 });
 
+describe('protocol version', () => {
+  it('refuses a join of another version with a reload message before it reads the rest', async () => {
+    const server = await serve();
+    const socket = await client(server);
+    const older = await socket.raw('join', { room: 'v', name: 'Old' });
+    expect(older).toMatchObject({ ok: false, code: 'outdated' });
+    expect(older.ok ? '' : older.error).toMatch(/this room runs a newer Lockstep: reload the page/);
+    // A newer build may send fields this server does not know: still "outdated", not "bad request".
+    const newer = await socket.raw('join', { v: PROTOCOL_VERSION + 1, room: 'v', name: 'New', seat: 3 });
+    expect(newer).toMatchObject({ ok: false, code: 'outdated' });
+    expect(newer.ok ? '' : newer.error).toMatch(/server runs an older Lockstep/);
+    // Neither joined: the same connection still joins with this version.
+    expectOk(await socket.join({ room: 'v', name: 'Now' }));
+  });
+});
+
 describe('hardening', () => {
   type Case = [label: string, event: string, payload: unknown[], code: ErrorCode, message: RegExp];
   // Just under the frame cut (MAX_HTTP_BUFFER_BYTES): a larger frame closes the connection unread.
@@ -384,8 +400,8 @@ describe('hardening', () => {
     ['an array', 'join', [['r', 'n']], 'bad_request', /payload must be an object/],
     ['null', 'join', [null], 'bad_request', /payload must be an object/],
     ['two payloads', 'join', [{ room: 'r', name: 'n' }, 'extra'], 'bad_request', /one payload argument/],
-    ['missing room', 'join', [{ name: 'n' }], 'bad_request', /room must be a string/],
-    ['missing name', 'join', [{ room: 'r' }], 'bad_request', /name must be a string/],
+    ['missing room', 'join', [{ name: 'n' }], 'bad_request', /room is required/],
+    ['missing name', 'join', [{ room: 'r' }], 'bad_request', /name is required/],
     ['numeric room', 'join', [{ room: 5, name: 'n' }], 'bad_request', /room must be a string/],
     ['empty room', 'join', [{ room: '', name: 'n' }], 'bad_request', /room must not be empty/],
     ['room with a slash', 'join', [{ room: 'a/b', name: 'n' }], 'bad_request', /room may contain only/],
@@ -508,7 +524,7 @@ describe('hardening', () => {
     ['relay to text', 'relay', [{ to: 'two', data: 'x' }], 'bad_request', /to must be a player ID/],
     ['relay to negative', 'relay', [{ to: -1, data: 'x' }], 'bad_request', /positive/],
     ['relay to fraction', 'relay', [{ to: 1.5, data: 'x' }], 'bad_request', /whole number/],
-    ['relay without data', 'relay', [{ to: 2 }], 'bad_request', /data must be a string/],
+    ['relay without data', 'relay', [{ to: 2 }], 'bad_request', /data is required/],
     ['relay object data', 'relay', [{ to: 2, data: { a: 1 } }], 'bad_request', /data must be a string/],
     ['relay extra field', 'relay', [{ to: 2, data: 'x', via: 3 }], 'bad_request', /unknown field\(s\) "via"/],
     ['signal without data', 'signal', [{ to: 2 }], 'bad_request', /data is required/],
@@ -536,7 +552,7 @@ describe('hardening', () => {
     const socket = await client(server);
     const untyped = socket.socket as unknown as { emit(event: string, ...args: unknown[]): void };
     untyped.emit('nope', { x: 1 });
-    untyped.emit('join', { room: 'r', name: 'n' });
+    untyped.emit('join', { v: PROTOCOL_VERSION, room: 'r', name: 'n' });
     untyped.emit('relay', { to: 1, data: 'x' });
     const refused = await socket.waitFor<Fail>('refused', (f) => f.code === 'not_joined');
     const all = socket.received<Fail>('refused');

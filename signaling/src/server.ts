@@ -6,8 +6,8 @@ import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
-import type { z } from 'zod';
-import { pendingBytes } from './backlog.ts';
+import * as v from 'valibot';
+import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -18,8 +18,18 @@ import type {
   PlayerId,
   RosterMsg,
   ServerToClientEvents,
-} from './events.ts';
-import { LIMITS } from './events.ts';
+} from '../../client/src/protocol/signaling.ts';
+import {
+  defaultSettings,
+  describeIssues,
+  joinSchema,
+  leaveSchema,
+  relaySchema,
+  removeSchema,
+  signalSchema,
+} from '../../client/src/protocol/signaling.ts';
+import { cleanText } from '../../client/src/protocol/text.ts';
+import { pendingBytes } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { checkedParser } from './parser.ts';
@@ -34,16 +44,6 @@ import {
   systemClock,
   WRONG_PASSWORD,
 } from './rooms.ts';
-import {
-  cleanText,
-  defaultSettings,
-  describeIssues,
-  joinSchema,
-  leaveSchema,
-  relaySchema,
-  removeSchema,
-  signalSchema,
-} from './schemas.ts';
 import { AttemptThrottle, type AttemptThrottleOptions, JoinRate } from './throttle.ts';
 
 /** The Redis adapter forwards broadcasts between nodes; nodes send each other no events of their own. */
@@ -198,10 +198,22 @@ class Refusal extends Error {
   }
 }
 
-function parse<T extends z.ZodType>(schema: T, event: string, payload: unknown): z.output<T> {
-  const result = schema.safeParse(payload);
-  if (!result.success) throw new Refusal('bad_request', `${event}: ${describeIssues(result.error)}`);
-  return result.data;
+/** A tab of another build: it must reload to get this server's page (or wait for its own server). */
+function outdated(spoken: number): Refusal {
+  const how =
+    spoken < PROTOCOL_VERSION
+      ? 'this room runs a newer Lockstep: reload the page'
+      : 'this server runs an older Lockstep than this page: try again once it is updated';
+  return new Refusal(
+    'outdated',
+    `join: ${how} (the server speaks protocol ${PROTOCOL_VERSION}, this tab ${spoken})`,
+  );
+}
+
+function parse<T extends v.GenericSchema>(schema: T, event: string, payload: unknown): v.InferOutput<T> {
+  const result = v.safeParse(schema, payload);
+  if (!result.success) throw new Refusal('bad_request', `${event}: ${describeIssues(result.issues)}`);
+  return result.output;
 }
 
 function jsonBytes(data: unknown): number {
@@ -437,7 +449,11 @@ export function createSignalingServer(
       if (++socket.data.joins > maxJoinsPerSocket) {
         throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
       }
+      // Before the schema: a newer build's join may carry fields this one does not know.
+      const spoken = (payload as { v?: unknown } | null)?.v;
+      if (typeof spoken === 'number' && spoken !== PROTOCOL_VERSION) throw outdated(spoken);
       const req = parse(joinSchema, 'join', payload);
+      if (req.v === undefined) throw outdated(0);
       const ip = socket.data.ip;
       if (req.verifier !== undefined) {
         const waitMs = Math.max(await passwordByAddress.waitMs(ip), await passwordByRoom.waitMs(req.room));

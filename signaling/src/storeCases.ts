@@ -1,7 +1,7 @@
 // The behaviours every RoomStore must have, run against the memory store and the Redis store alike.
 
 import { describe, expect, it } from 'vitest';
-import type { RoomSettings } from './events.ts';
+import type { RoomSettings } from '../../client/src/protocol/signaling.ts';
 import { type AdmissionLimits, type Clock, type JoinInput, newResumeToken, type RoomStore } from './rooms.ts';
 
 export const settings: RoomSettings = { heartbeatMs: 250, timeoutMs: 1_500, stages: ['Lobby', 'End'] };

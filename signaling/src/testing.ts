@@ -4,7 +4,14 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { io as connectClient, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import type { Ack, ClientToServerEvents, Joined, JoinRequest, ServerToClientEvents } from './events.ts';
+import { PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
+import type {
+  Ack,
+  ClientToServerEvents,
+  Joined,
+  JoinRequest,
+  ServerToClientEvents,
+} from '../../client/src/protocol/signaling.ts';
 import { createSignalingServer, type SignalingOptions, type SignalingServer } from './server.ts';
 
 export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -87,7 +94,7 @@ export class RecordingClient {
   }
 
   join(req: JoinRequest): Promise<Ack<Joined>> {
-    return this.socket.timeout(5_000).emitWithAck('join', req);
+    return this.socket.timeout(5_000).emitWithAck('join', { v: PROTOCOL_VERSION, ...req });
   }
 
   /** Sends anything (even a payload the types forbid) and returns the acknowledgement. */

@@ -263,7 +263,7 @@ describe('parseMessage', () => {
     [
       'a missing done',
       { t: 'hb', term: 1, leader: 1, stage: 0, index: 0, init: true, hash: '0' },
-      /done must be a boolean/,
+      /done is required/,
     ],
     [
       'tally ages that do not match its live list',
@@ -316,7 +316,7 @@ describe('parseMessage', () => {
     [
       'an entry without a hash',
       { t: 'advance', term: 1, entry: { index: 1, kind: 'stage', stage: 1, term: 1, done: [], members: [] } },
-      /entry hash/,
+      /entry.hash is required/,
     ],
     [
       'a claim to slot 0',

@@ -1,3 +1,4 @@
+import { LIMITS } from '../protocol/limits.ts';
 import { chains, GENESIS, seal, tipHash } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { isQuorum } from './quorum.ts';
@@ -45,8 +46,8 @@ export const HISTORY_CHUNK = 16;
 type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 
 const FIRST_MEMBERS: readonly Id[] = [1];
-/** A leaver sends each peer at most this many entries it lacks (validate.ts caps a message at 64). */
-const LEAVE_ENTRIES = 64;
+/** A leaver sends each peer at most this many entries it lacks: as many as one message may carry. */
+const LEAVE_ENTRIES = LIMITS.entriesPerMessage;
 /**
  * How far past ours a peer's term may be. Terms grow by one per candidacy, and only a side with a quorum
  * runs, so an honest peer is never 65,536 elections ahead; a liar's bigger term is refused (termAllowed).
@@ -741,7 +742,7 @@ export class Player {
 
   /** Our leader is live and its latest tally lists us: the others learn we are alive from it. */
   private leaderHearsUs(): boolean {
-    return this.leaderAlive() && this.tally !== null && this.tally.live.includes(this.self);
+    return this.leaderAlive() && this.tally?.live.includes(this.self) === true;
   }
 
   // ---------------------------------------------------------------- the loop

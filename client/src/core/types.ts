@@ -1,4 +1,9 @@
-// The protocol's vocabulary. Everything here is plain data so it can cross a data channel as JSON.
+// The protocol's vocabulary. Everything here is plain data so it can cross a data channel as JSON; what
+// crosses it is defined, with its validation, in client/src/protocol/messages.ts.
+
+import type { Entry, Message, Proposal, Tally, WireRetirement } from '../protocol/messages.ts';
+
+export type { Entry, Message, MessageType, Proposal, Tally } from '../protocol/messages.ts';
 
 /** A player ID: a positive integer the signaling server hands out in join order, never reused in a room. */
 export type Id = number;
@@ -13,110 +18,11 @@ export interface Timing {
   answerTicks: number;
 }
 
-/**
- * One committed log entry, at position `index` (from 1), decided in `term`. A `stage` entry advances the
- * room to `stage` with Done from `done`; a `members` entry changes the agreed membership by one player
- * and leaves the stage as it was. `members` is the agreed membership from this entry on: later quorums
- * must still hold a majority of it.
- */
-export interface Entry {
-  index: number;
-  kind: 'stage' | 'members';
-  stage: number;
-  term: number;
-  done: Id[];
-  members: Id[];
-  /** Chains the entry to the log before it (core/chain.ts): a forked or spliced log does not apply. */
-  hash: string;
-}
-
-/**
- * A voter's last word when it leaves for good (the Leave button): it will never vote again, and this is
- * the state it leaves with, so the others may count the room without it (docs/protocol.md, "Leaving").
- */
-export interface Retirement {
-  id: Id;
-  term: number;
-  /** Its log ended here: a receiver retires it only when its own log holds that entry. */
-  index: number;
-  hash: string;
-  accepted: Proposal | null;
+/** A voter's last word as sent, plus what only its receiver keeps. */
+export interface Retirement extends WireRetirement {
   /** The slot the leaver continued, kept while our log is too short to place it (never sent). */
   was?: Id;
 }
-
-/** A value a leader asked the group to accept for the next slot; `ballot` is that leader's term. */
-export interface Proposal {
-  ballot: number;
-  entry: Entry;
-}
-
-/** What the leader reports about the current stage, piggybacked on its heartbeats. */
-export interface Tally {
-  stage: number;
-  done: Id[];
-  live: Id[];
-  /** Ticks since the leader last heard each of `live`, in the same order (absent: just now). */
-  silent?: number[];
-  members: number;
-}
-
-export type Message =
-  /**
-   * Liveness, plus the sender's view (its Done doubles as a DONE retransmission). From the leader to all;
-   * from a follower to its leader only, or to all while it has no live leader.
-   */
-  | {
-      t: 'hb';
-      term: number;
-      leader: Id;
-      stage: number;
-      index: number;
-      done: boolean;
-      init: boolean;
-      /** The sender's last entry hash: catch-up follows the chain, not the length. */
-      hash: string;
-      tally?: Tally;
-      /** The voter slot this ID continues (a tab whose session expired, or a server that restarted). */
-      was?: Id;
-      /** Voters the sender knows left for good, until a committed entry removes them. */
-      retired?: Retirement[];
-    }
-  /** "I suspect the leader; you are lower, are you alive?" */
-  | { t: 'election'; term: number }
-  | { t: 'answer'; term: number }
-  /** "I lead `term`": a promise request (Paxos phase 1a). */
-  | { t: 'coordinator'; term: number }
-  /** A promise for `term` (phase 1b): the follower's committed history, Done and any accepted proposal. */
-  | { t: 'report'; term: number; done: boolean; init: boolean; history: Entry[]; accepted: Proposal | null }
-  | { t: 'done'; term: number; stage: number; done: boolean }
-  /** Phase 2a: accept `entry` as the next stage transition, under ballot `term`. */
-  | { t: 'accept'; term: number; entry: Entry }
-  | { t: 'accepted'; term: number; index: number }
-  /** The entry is committed: apply it. */
-  | { t: 'advance'; term: number; entry: Entry }
-  /** "Your term is stale": fences an old leader or candidate. */
-  | { t: 'reject'; term: number }
-  /** "I hold `index` entries, send me the rest": catch-up from any peer, committed entries are facts. */
-  | { t: 'sync'; index: number; hash: string }
-  | { t: 'history'; entries: Entry[] }
-  /** The tab is closing (or reloading): suspect me now instead of after a timeout. Only a hint. */
-  | { t: 'bye' }
-  /** Leaving for good (the Leave button): my final state, and the entries the receiver lacks. */
-  | {
-      t: 'leave';
-      term: number;
-      index: number;
-      hash: string;
-      accepted: Proposal | null;
-      entries: Entry[];
-      /** The retirements the leaver knows: its knowledge must not leave with it. */
-      retired?: Retirement[];
-      /** The slot the leaver continues, if the log does not record it yet. */
-      was?: Id;
-    };
-
-export type MessageType = Message['t'];
 
 export interface Envelope {
   to: Id;

@@ -1,6 +1,6 @@
 // In-memory stand-ins for the server and WebRTC, for unit tests of the mesh and the driver.
 
-import type { Ack, Joined, JoinRequest, RosterMsg } from '../../../signaling/src/events.ts';
+import type { Ack, Joined, JoinRequest, RosterMsg } from '../protocol/signaling.ts';
 import type { SignalingHandlers, SignalingPort } from './signaling.ts';
 import type { LinkEvents, LinkFactory, PeerLink } from './transport.ts';
 
@@ -118,6 +118,8 @@ export class FakeServer {
   incarnation = 'incarnation1';
   up = true;
   relayed = 0;
+  /** When set, every join is refused as from another protocol version, with this error. */
+  outdated: string | null = null;
 
   constructor(private readonly net: FakeNet) {}
 
@@ -126,6 +128,7 @@ export class FakeServer {
   }
 
   join(port: FakeSignaling, req: JoinRequest): Ack<Joined> {
+    if (this.outdated) return { ok: false, code: 'outdated', error: this.outdated };
     const claimed = req.token ? Number.parseInt(req.token.slice(1), 10) : 0;
     if (this.removed.includes(claimed)) return { ok: false, code: 'removed', error: 'removed by the owner' };
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };

@@ -4,8 +4,8 @@
 import { randomInt } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type SimplePeer from 'simple-peer';
-import type { RoomSettings } from '../../../signaling/src/events.ts';
 import type { CoreEvent, View } from '../core/index.ts';
+import type { RoomSettings } from '../protocol/signaling.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { createNodePeer } from './nodePeerLink.ts';
 import { type KeyValueStorage, Session } from './session.ts';

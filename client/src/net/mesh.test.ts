@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest';
+import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { FakeNet } from './fakes.ts';
 import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
 
@@ -9,6 +10,8 @@ function pair() {
   let epoch = 0;
   const inbox: { to: number; from: number; data: SignalEnvelope }[] = [];
   const sent: { from: number; tag: string }[] = [];
+  const heard: { to: number; from: number; m: unknown }[] = [];
+  const versions: { to: number; from: number; v: number }[] = [];
   const meshes = new Map<number, Mesh>();
   const hooks = (self: number): MeshHooks => ({
     factory: net.factory(),
@@ -20,8 +23,9 @@ function pair() {
     },
     sendRelay: () => false,
     delay: (fn) => fn(),
-    onCore: () => {},
+    onCore: (from, m) => heard.push({ to: self, from, m }),
     onBadFrame: () => {},
+    onVersion: (from, v) => versions.push({ to: self, from, v }),
     onSent: (_to, tag) => sent.push({ from: self, tag }),
   });
   const a = new Mesh(hooks(1));
@@ -35,7 +39,7 @@ function pair() {
       net.flush();
     }
   };
-  return { a, b, deliver, sent, tick: (ms: number) => (clock += ms) };
+  return { a, b, deliver, sent, heard, versions, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -98,14 +102,14 @@ test('a hello leaves a young handshake alone, but restarts a stalled one or a li
   a.maintain();
   expect(a.linksCreated).toBe(1);
   // 2 has not seen the offer yet (slow signaling) and asks for one: the offer is still on its way.
-  a.onSignal(2, { hello: true });
+  a.onSignal(2, { hello: true, v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(1);
   // Signals took up to 2 s under load (8 tabs on 2 cores); restarting at 1 s tore down live handshakes.
   tick(2_000);
-  a.onSignal(2, { hello: true });
+  a.onSignal(2, { hello: true, v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(1);
   tick(DEFAULT_MESH_CONFIG.helloGuardMs - 2_000);
-  a.onSignal(2, { hello: true });
+  a.onSignal(2, { hello: true, v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(2);
 
   b.reset(2, []);
@@ -113,7 +117,7 @@ test('a hello leaves a young handshake alone, but restarts a stalled one or a li
   deliver();
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
   // 2 reloaded: our link still looks open, but 2 has none. Its hello restarts the link at once.
-  a.onSignal(2, { hello: true });
+  a.onSignal(2, { hello: true, v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(3);
   deliver();
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
@@ -197,4 +201,34 @@ test('members joining and leaving cannot make a tab build connections faster tha
   // Without the budget: one link per stranger, 8,000 (and the tab's 450 long gone).
   expect(mesh.linksCreated).toBeLessThanOrEqual(linkBurst + linksPerSec * 20 + 1);
   expect(mesh.linksCreated).toBeLessThan(DEFAULT_MESH_CONFIG.maxLinks);
+});
+
+test('a peer of another protocol version gets no link and is not heard until it speaks ours', () => {
+  const { a, deliver, heard, versions } = pair();
+  a.reset(1, []);
+  a.setMembers(both);
+  deliver();
+  const core = JSON.stringify({ k: 'core', m: { t: 'bye' } });
+  // A build from before versions names none: its offer is refused, its pings and frames are not read.
+  a.onSignal(2, { hello: true });
+  a.receive(2, JSON.stringify({ k: 'ping', t: 0 }), 'relay');
+  a.receive(2, core, 'relay');
+  expect(versions).toEqual([{ to: 1, from: 2, v: 0 }]);
+  expect(heard).toEqual([]);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('none');
+  // A newer build is reported once per version it names.
+  a.receive(2, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }), 'relay');
+  a.receive(2, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }), 'relay');
+  expect(versions.map((v) => v.v)).toEqual([0, PROTOCOL_VERSION + 1]);
+  // Reloaded into our version, it is heard again.
+  a.receive(2, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION }), 'relay');
+  a.receive(2, core, 'relay');
+  expect(heard).toEqual([{ to: 1, from: 2, m: { t: 'bye' } }]);
+});
+
+test('two meshes of this build link up: their signals name our version', () => {
+  const { a, b, versions } = openPair();
+  expect(versions).toEqual([]);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });

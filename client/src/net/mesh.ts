@@ -2,14 +2,21 @@
 // No timers and no WebRTC in here: the driver calls maintain() on its own clock, links come from a
 // factory, so all of this runs under unit tests with a fake transport.
 
-import type { IceServer } from '../../../signaling/src/events.ts';
-import { decodeFrame, encodeFrame, type Frame } from './frames.ts';
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  ping,
+  type SignalEnvelope,
+  versionOf,
+} from '../protocol/frames.ts';
+import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import type { IceServer } from '../protocol/signaling.ts';
 import type { LinkFactory, PeerLink } from './transport.ts';
 
 export type Via = 'direct' | 'relay';
 
-/** What travels in a `signal` event: one link's SDP/ICE tagged with its epoch, or a responder's hello. */
-export type SignalEnvelope = { e: string; d: unknown } | { hello: true };
+export type { SignalEnvelope } from '../protocol/frames.ts';
 
 export interface MeshConfig {
   /**
@@ -88,6 +95,8 @@ export interface MeshHooks {
   delay(fn: () => void, ms: number): void;
   onCore(from: number, message: unknown, via: Via): void;
   onBadFrame(from: number, via: Via, error: string): void;
+  /** A peer speaks another protocol version: the mesh stops talking with it (once per peer). */
+  onVersion?(from: number, version: number): void;
   /** A frame left (or was dropped); `tag` is the core message type or 'ping'/'pong'. */
   onSent?(to: number, tag: string, via: Via | 'dropped'): void;
   onChange?(): void;
@@ -147,6 +156,8 @@ export class Mesh {
    * acks the joiner, so the first offer can overtake our own join. Dropping it would cost a connect timeout.
    */
   private early = new Map<number, { at: number; data: unknown }[]>();
+  /** Peers that speak another protocol version, with it: no link, and their frames are not read. */
+  private foreign = new Map<number, number>();
   linksCreated = 0;
   private linkTokens = Number.NaN;
   private linkTokensAt = 0;
@@ -268,10 +279,10 @@ export class Mesh {
             : this.config.idlePingMs;
       if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
-        this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'direct');
+        this.transmit(p.id, encodeFrame(ping('ping', now)), 'ping', 'direct');
       } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
         p.lastRelayPing = now;
-        this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'relay');
+        this.transmit(p.id, encodeFrame(ping('ping', now)), 'ping', 'relay');
       }
     }
   }
@@ -305,6 +316,7 @@ export class Mesh {
     }
     if (typeof data !== 'object' || data === null) return;
     const env = data as Record<string, unknown>;
+    if (!this.speaksOurs(p, versionOf(env))) return;
     const now = this.hooks.now();
     if (env.hello === true) {
       // Only the lower ID initiates; a hello asks it to, because the responder has no working link. An open
@@ -340,12 +352,14 @@ export class Mesh {
       this.hooks.onBadFrame(from, via, decoded.error);
       return;
     }
+    const f: Frame = decoded.frame;
+    if (this.foreign.has(from) && f.k === 'core') return;
+    if (f.k !== 'core' && p && !this.speaksOurs(p, f.v ?? 0)) return;
     if (p) {
       p.heardAt = now;
       p.lastVia = via;
       if (via === 'direct' && p.link) p.link.owedSince = null;
     }
-    const f: Frame = decoded.frame;
     switch (f.k) {
       case 'core':
         this.hooks.onCore(from, f.m, via);
@@ -353,14 +367,31 @@ export class Mesh {
       case 'ping':
         // Answer by the path it came, so the RTT is that path's.
         if (this.latencyMs > 0) {
-          const pong = encodeFrame({ k: 'pong', t: f.t });
+          const pong = encodeFrame(ping('pong', f.t));
           this.hooks.delay(() => this.transmit(from, pong, 'pong', via), this.latencyMs);
-        } else this.transmit(from, encodeFrame({ k: 'pong', t: f.t }), 'pong', via);
+        } else this.transmit(from, encodeFrame(ping('pong', f.t)), 'pong', via);
         break;
       case 'pong':
         if (p && f.t <= now) p.rtt = now - f.t;
         break;
     }
+  }
+
+  /**
+   * Another version's frames could be misread, so a peer that names one gets no link and is not heard;
+   * a peer that reloads into our version is heard again. Which side must reload is the session's to say.
+   */
+  private speaksOurs(p: PeerRec, version: number): boolean {
+    if (version === PROTOCOL_VERSION) {
+      this.foreign.delete(p.id);
+      return true;
+    }
+    if (this.foreign.get(p.id) !== version) {
+      this.foreign.set(p.id, version);
+      this.dropLink(p);
+      this.hooks.onVersion?.(p.id, version);
+    }
+    return false;
   }
 
   info(): PeerNetInfo[] {
@@ -434,7 +465,7 @@ export class Mesh {
     if (this.self < p.id) {
       this.openLink(p, true, this.hooks.newEpoch(), now);
     } else {
-      this.hooks.sendSignal(p.id, { hello: true }).catch(() => {});
+      this.hooks.sendSignal(p.id, { hello: true, v: PROTOCOL_VERSION }).catch(() => {});
     }
     this.scheduleRetry(p, now);
   }
@@ -475,7 +506,7 @@ export class Mesh {
         signal: (d) => {
           if (!current()) return;
           this.hooks
-            .sendSignal(p.id, { e: epoch, d })
+            .sendSignal(p.id, { e: epoch, d, v: PROTOCOL_VERSION })
             .then((ok) => {
               // The peer is not reachable through the server (in grace): start over later.
               if (!ok && p.link === rec && !rec.open) {

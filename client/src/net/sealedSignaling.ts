@@ -1,7 +1,7 @@
 // A SignalingPort for password rooms: joins with the verifier, and seals every signal and relayed frame
 // end to end, so the server only ever forwards ciphertext. The session and mesh above it are unchanged.
 
-import type { Ack, Joined, JoinRequest } from '../../../signaling/src/events.ts';
+import type { Ack, Joined, JoinRequest } from '../protocol/signaling.ts';
 import { deriveRoomKeys, open, type RoomKeys, type SealContext, seal } from './crypto.ts';
 import type { SignalingHandlers, SignalingPort } from './signaling.ts';
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../core/index.ts';
+import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { FakeNet, FakeServer } from './fakes.ts';
-import { type KeyValueStorage, removedKey, Session, storageKey } from './session.ts';
+import { type KeyValueStorage, OUTDATED_MESSAGE, removedKey, Session, storageKey } from './session.ts';
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -157,6 +158,35 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     await w.run(100);
     expect(w.tabs[0]!.store.getState().stats.badFrames).toBe(3);
     expect(w.view(0).leader).toBe(1);
+  });
+
+  it('a peer of a newer build stops this tab with a reload message; it keeps its state for the reload', async () => {
+    const w = world(3);
+    await w.run(500);
+    const sig = w.server.port();
+    sig.id = 3;
+    w.server.forward(3, 2, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION - 1 }));
+    w.server.forward(3, 1, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }));
+    await w.run(100);
+    const stopped = w.tabs[0]!.store.getState();
+    expect(stopped.session.phase).toBe('outdated');
+    expect(stopped.session.error).toBe(OUTDATED_MESSAGE);
+    // An older peer is not heard, and the newer tab goes on.
+    const newer = w.tabs[1]!.store.getState();
+    expect(newer.session.phase).toBe('joined');
+    expect(newer.log.map((l) => l.text).join('\n')).toMatch(/player 3 runs an older Lockstep/);
+  });
+
+  it('a join the server refuses as another version ends in a reload message, not in retries', async () => {
+    const w = world(0);
+    w.server.outdated =
+      'join: this room runs a newer Lockstep: reload the page (the server speaks protocol 9, this tab 1)';
+    const { store } = w.add();
+    await w.run(2_000);
+    expect(store.getState().session).toMatchObject({
+      phase: 'outdated',
+      error: 'This room runs a newer Lockstep: reload the page (the server speaks protocol 9, this tab 1)',
+    });
   });
 
   it('keeps ID, stage and Done in storage for a reload', async () => {

@@ -2,14 +2,6 @@
 // and ready() is drained after each of them. Timers, storage and transports are injected for tests.
 
 import {
-  type Ack,
-  type Joined,
-  type JoinRequest,
-  LIMITS,
-  type RoomSettings,
-  type RosterMsg,
-} from '../../../signaling/src/events.ts';
-import {
   type CoreEvent,
   type Envelope,
   type Id,
@@ -20,6 +12,9 @@ import {
   timingFromMs,
   type View,
 } from '../core/index.ts';
+import { encodeFrame, MAX_FRAME_CHARS } from '../protocol/frames.ts';
+import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
+import type { Ack, Joined, JoinRequest, RoomSettings, RosterMsg } from '../protocol/signaling.ts';
 import {
   type AppStore,
   appendLines,
@@ -28,7 +23,6 @@ import {
   LOG_CAP,
   type LogKind,
 } from '../store/store.ts';
-import { encodeFrame, MAX_FRAME_CHARS } from './frames.ts';
 import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
@@ -101,6 +95,7 @@ export const storageKey = (room: string) => `lockstep:room:${room}`;
 /** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
+export const OUTDATED_MESSAGE = 'This room runs a newer Lockstep than this page: reload the page to rejoin.';
 
 /** The roster's removed IDs, checked: the server is trusted with routing, not with our memory. */
 export function removedIds(r: RosterMsg): Id[] {
@@ -186,6 +181,7 @@ export class Session {
       },
       onCore: (from, m, via) => this.onCore(from, m, via),
       onBadFrame: (from, via, error) => this.bad(from, via, error),
+      onVersion: (from, version) => this.onVersion(from, version),
       onSent: (to, tag, via) => {
         if (via === 'direct') this.stats.sentDirect++;
         else if (via === 'relay') this.stats.sentRelay++;
@@ -473,6 +469,12 @@ export class Session {
     }
     if (res.code === 'already_joined') return;
     if (res.code === 'removed') return this.onRemoved(res.error);
+    if (res.code === 'outdated') {
+      this.stop();
+      this.log('net', res.error);
+      this.setPhase('outdated', res.error.replace(/^join: t/, 'T'));
+      return;
+    }
     if (TRANSIENT.has(res.code)) {
       this.log('net', `join failed (${res.error}); retrying`);
       const wait = this.joinRetryMs;
@@ -750,6 +752,29 @@ export class Session {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** A peer of another build: the older side reloads; the newer one waits for it without hearing it. */
+  private onVersion(from: Id, version: number): void {
+    if (version > PROTOCOL_VERSION) {
+      this.outdated(version);
+      return;
+    }
+    this.log(
+      'net',
+      `player ${from} runs an older Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard until it reloads`,
+    );
+  }
+
+  /** This page is older than the room: it stops (keeping its state, so a reload resumes the same player). */
+  private outdated(version: number): void {
+    if (this.stopped) return;
+    this.stop();
+    this.log(
+      'net',
+      `the room runs protocol ${version}, this page ${PROTOCOL_VERSION}: stopped until it reloads`,
+    );
+    this.setPhase('outdated', OUTDATED_MESSAGE);
+  }
 
   private bad(from: Id, via: Via, error: string): void {
     this.stats.badFrames++;

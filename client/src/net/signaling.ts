@@ -1,6 +1,7 @@
 // socket.io-client behind a small port, so the session can be tested without a server.
 
 import { io, type Socket } from 'socket.io-client';
+import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import type {
   Ack,
   ClientToServerEvents,
@@ -9,7 +10,7 @@ import type {
   JoinRequest,
   RosterMsg,
   ServerToClientEvents,
-} from '../../../signaling/src/events.ts';
+} from '../protocol/signaling.ts';
 
 export type SignalingStatus = 'connecting' | 'up' | 'down';
 
@@ -113,7 +114,8 @@ export class SocketSignaling implements SignalingPort {
   }
 
   join(req: JoinRequest): Promise<Ack<Joined>> {
-    return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('join', req, done), 'join');
+    const versioned = { ...req, v: PROTOCOL_VERSION };
+    return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('join', versioned, done), 'join');
   }
 
   leave(): Promise<Ack> {

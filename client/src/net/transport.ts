@@ -1,6 +1,6 @@
 // The peer connection behind a small interface, so the mesh can be tested with a fake transport.
 
-import type { IceServer } from '../../../signaling/src/events.ts';
+import type { IceServer } from '../protocol/signaling.ts';
 
 export interface LinkEvents {
   /** Local SDP or ICE candidate to forward to the peer through signaling. */

@@ -5,11 +5,16 @@ describe('frames', () => {
   it('round-trips core, ping and pong frames', () => {
     for (const f of [
       { k: 'core', m: { t: 'bye' } },
-      { k: 'ping', t: 12.5 },
-      { k: 'pong', t: 3 },
+      { k: 'ping', t: 12.5, v: 1 },
+      { k: 'pong', t: 3, v: 7 },
     ] as const) {
       expect(decodeFrame(encodeFrame(f))).toEqual({ ok: true, frame: f });
     }
+  });
+
+  it('reads a frame without a version as version 0 (a build from before versions)', () => {
+    expect(decodeFrame('{"k":"ping","t":1}')).toEqual({ ok: true, frame: { k: 'ping', t: 1, v: 0 } });
+    expect(decodeFrame('{"k":"pong","t":1,"v":"2"}')).toEqual({ ok: true, frame: { k: 'pong', t: 1, v: 0 } });
   });
 
   it('refuses junk without throwing', () => {

@@ -43,9 +43,11 @@ describe('parseRoute', () => {
     expect(bad('/r/%E0%A4%A', '')).toMatch(/malformed/);
     expect(bad(`/r/${'a'.repeat(65)}`, '')).toMatch(/room ID/);
     expect(bad('/r/ok', '?heartbeatMs=abc')).toMatch(/heartbeatMs must be a whole number/);
-    expect(bad('/r/ok', '?heartbeatMs=10')).toMatch(/between 50 and 5000/);
+    expect(bad('/r/ok', '?heartbeatMs=10')).toMatch(/heartbeatMs must be at least 50/);
+    expect(bad('/r/ok', '?timeoutMs=99999')).toMatch(/timeoutMs must be at most 60000/);
     expect(bad('/r/ok', '?heartbeatMs=500&timeoutMs=1000')).toMatch(/at least 3 × heartbeatMs/);
-    expect(bad('/r/ok', '?stages=a,,b')).toMatch(/empty name/);
+    expect(bad('/r/ok', '?stages=a,,b')).toMatch(/stages\[1\] must not be empty/);
+    expect(bad('/r/ok', '?stages=a,%E2%80%8B,b')).toMatch(/stages\[1\] must not be empty/);
     expect(bad('/r/ok', `?stages=${'x'.repeat(49)}`)).toMatch(/at most 48/);
     expect(bad('/r/ok', '?name=%20%20')).toMatch(/name must not be empty/);
     expect(bad('/r/ok', `?name=${'n'.repeat(33)}`)).toMatch(/at most 32/);

@@ -1,7 +1,10 @@
 // Where the page is: the lobby or a room, from the URL. Everything here is untrusted input.
 
-import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
+import * as v from 'valibot';
 import { passwordProblem } from '../net/crypto.ts';
+import { describeIssues } from '../protocol/issues.ts';
+import { LIMITS } from '../protocol/limits.ts';
+import { nameSchema, type RoomSettings, roomIdSchema, settingsSchema } from '../protocol/signaling.ts';
 
 export type Route =
   | { kind: 'lobby' }
@@ -15,62 +18,42 @@ export type Route =
     }
   | { kind: 'invalid'; errors: string[] };
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point.
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
-export function cleanName(raw: string): string {
-  return raw.replace(INVISIBLE, '').replace(/\s+/g, ' ').trim();
-}
-
 export function validRoomId(id: string): boolean {
-  return id.length >= LIMITS.roomId.min && id.length <= LIMITS.roomId.max && LIMITS.roomId.pattern.test(id);
+  return v.safeParse(roomIdSchema, id).success;
 }
 
-function intParam(
-  raw: string | null,
-  label: string,
-  range: { min: number; max: number },
-  errors: string[],
-): number | undefined {
+/** A URL's number: digits only, so "1e3" or "0x10" is not read as something the user did not write. */
+function intParam(raw: string | null, label: string, errors: string[]): number | undefined {
   if (raw === null) return undefined;
   if (!/^\d{1,9}$/.test(raw.trim())) {
     errors.push(`${label} must be a whole number of milliseconds, got "${raw.slice(0, 20)}"`);
     return undefined;
   }
-  const n = Number(raw.trim());
-  if (n < range.min || n > range.max) {
-    errors.push(`${label} must be between ${range.min} and ${range.max}, got ${n}`);
-    return undefined;
-  }
-  return n;
+  return Number(raw.trim());
 }
 
-/** Checks room settings from any source (URL or lobby form); returns the problems found. */
+/**
+ * Checks room settings from any source (URL or lobby form) with the server's own schema; returns the
+ * settings given, cleaned, or null when none were, and pushes the problems found.
+ */
 export function checkSettings(
   input: { heartbeatMs?: string | null; timeoutMs?: string | null; stages?: string | null },
   errors: string[],
 ): Partial<RoomSettings> | null {
-  const settings: Partial<RoomSettings> = {};
-  const hb = intParam(input.heartbeatMs ?? null, 'heartbeatMs', LIMITS.heartbeatMs, errors);
-  const to = intParam(input.timeoutMs ?? null, 'timeoutMs', LIMITS.timeoutMs, errors);
-  if (hb !== undefined) settings.heartbeatMs = hb;
-  if (to !== undefined) settings.timeoutMs = to;
-  const effHb = hb ?? LIMITS.heartbeatMs.default;
-  const effTo = to ?? LIMITS.timeoutMs.default;
-  if ((hb !== undefined || to !== undefined) && effTo < LIMITS.timeoutHeartbeats * effHb) {
-    errors.push(`timeoutMs (${effTo}) must be at least ${LIMITS.timeoutHeartbeats} × heartbeatMs (${effHb})`);
+  const given: Partial<RoomSettings> = {};
+  const before = errors.length;
+  const hb = intParam(input.heartbeatMs ?? null, 'heartbeatMs', errors);
+  const to = intParam(input.timeoutMs ?? null, 'timeoutMs', errors);
+  if (hb !== undefined) given.heartbeatMs = hb;
+  if (to !== undefined) given.timeoutMs = to;
+  if (input.stages !== undefined && input.stages !== null) given.stages = input.stages.split(',');
+  if (errors.length > before || Object.keys(given).length === 0) return null;
+  const checked = v.safeParse(settingsSchema, given);
+  if (!checked.success) {
+    errors.push(describeIssues(checked.issues, 'settings'));
+    return null;
   }
-  if (input.stages !== undefined && input.stages !== null) {
-    const names = input.stages.split(',').map(cleanName);
-    if (names.length < LIMITS.stages.min || names.length > LIMITS.stages.max) {
-      errors.push(`stages must list ${LIMITS.stages.min} to ${LIMITS.stages.max} names`);
-    } else if (names.some((n) => n.length === 0)) {
-      errors.push('stages must not contain an empty name');
-    } else if (names.some((n) => [...n].length > LIMITS.stages.nameMax)) {
-      errors.push(`each stage name must be at most ${LIMITS.stages.nameMax} characters`);
-    } else settings.stages = names;
-  }
-  return Object.keys(settings).length > 0 ? settings : null;
+  return given.stages ? { ...given, stages: checked.output.stages } : given;
 }
 
 /** The fragment that carries a room password: `#k=<password>`, percent-encoded. */
@@ -109,11 +92,9 @@ export function parseRoute(pathname: string, search: string, hash = ''): Route {
   let name: string | null = null;
   const rawName = q.get('name');
   if (rawName !== null) {
-    const cleaned = cleanName(rawName);
-    if (cleaned.length === 0) errors.push('name must not be empty');
-    else if ([...cleaned].length > LIMITS.name.max)
-      errors.push(`name must be at most ${LIMITS.name.max} characters`);
-    else name = cleaned;
+    const checked = v.safeParse(nameSchema, rawName);
+    if (checked.success) name = checked.output;
+    else errors.push(describeIssues(checked.issues, 'name'));
   }
   const settings = checkSettings(
     { heartbeatMs: q.get('heartbeatMs'), timeoutMs: q.get('timeoutMs'), stages: q.get('stages') },

@@ -1,9 +1,9 @@
 // Derived data for the UI. Components pick raw slices with useShallow and derive with these.
 
-import type { RosterMsg } from '../../../signaling/src/events.ts';
 import type { Id, View } from '../core/index.ts';
 import type { PeerNetInfo } from '../net/mesh.ts';
 import { TICK_MS } from '../net/session.ts';
+import type { RosterMsg } from '../protocol/signaling.ts';
 
 export type PeerState = 'self' | 'direct' | 'relayed' | 'suspected' | 'offline';
 

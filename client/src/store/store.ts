@@ -1,12 +1,21 @@
 // The app's state: one vanilla zustand store (the net layer writes it, React reads it through selectors).
 
 import { createStore } from 'zustand/vanilla';
-import type { RoomSettings, RosterMsg } from '../../../signaling/src/events.ts';
 import type { CoreEvent, Id, View } from '../core/index.ts';
 import type { PeerNetInfo, Via } from '../net/mesh.ts';
 import type { SignalingStatus } from '../net/signaling.ts';
+import type { RoomSettings, RosterMsg } from '../protocol/signaling.ts';
 
-export type SessionPhase = 'idle' | 'joining' | 'joined' | 'failed' | 'left' | 'replaced' | 'removed';
+export type SessionPhase =
+  | 'idle'
+  | 'joining'
+  | 'joined'
+  | 'failed'
+  | 'left'
+  | 'replaced'
+  | 'removed'
+  /** The room or server speaks another protocol version: the page must reload. */
+  | 'outdated';
 
 export interface SessionSlice {
   phase: SessionPhase;

@@ -1,10 +1,12 @@
 import { nanoid } from 'nanoid';
 import { type FormEvent, useId, useState } from 'react';
-import { DEFAULT_STAGES, LIMITS } from '../../../signaling/src/events.ts';
+import * as v from 'valibot';
 import { PASSWORD_MAX, passwordProblem } from '../net/crypto.ts';
+import { DEFAULT_STAGES, LIMITS } from '../protocol/limits.ts';
+import { nameSchema } from '../protocol/signaling.ts';
+import { cleanText } from '../protocol/text.ts';
 import {
   checkSettings,
-  cleanName,
   passwordFragment,
   readPasswordFragment,
   roomPath,
@@ -46,10 +48,9 @@ export function roomFromInput(input: string): string | null {
 }
 
 function nameError(name: string): string | null {
-  const n = cleanName(name);
-  if (!n) return 'Enter a name.';
-  if ([...n].length > LIMITS.name.max) return `At most ${LIMITS.name.max} characters.`;
-  return null;
+  const checked = v.safeParse(nameSchema, name);
+  if (checked.success) return null;
+  return cleanText(name) ? `At most ${LIMITS.name.max} characters.` : 'Enter a name.';
 }
 
 /** A new room's password: what passwordProblem checks, and at least NEW_PASSWORD_MIN characters. */
@@ -81,7 +82,7 @@ export function Lobby() {
     if (ne) errors.push(`Name: ${ne}`);
     const stageList = stages
       .split('\n')
-      .map(cleanName)
+      .map(cleanText)
       .filter((s) => s.length > 0);
     if (stageList.some((s) => s.includes(','))) errors.push('Stage names cannot contain commas.');
     const settings = checkSettings({ heartbeatMs, timeoutMs, stages: stageList.join(',') }, errors);
@@ -90,7 +91,7 @@ export function Lobby() {
     if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setCreateErrors(errors);
     if (errors.length > 0 || !settings) return;
-    const clean = cleanName(name);
+    const clean = cleanText(name);
     rememberName(clean);
     navigate(
       roomPath(nanoid(21), {
@@ -117,7 +118,7 @@ export function Lobby() {
     if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setJoinErrors(errors);
     if (errors.length > 0 || !room) return;
-    const clean = cleanName(name);
+    const clean = cleanText(name);
     rememberName(clean);
     navigate(roomPath(room, { name: clean }) + (pw === undefined ? '' : passwordFragment(pw)));
   };

@@ -1,11 +1,14 @@
 import { nanoid } from 'nanoid';
 import { type FormEvent, type KeyboardEvent, useEffect, useId, useMemo, useState } from 'react';
+import * as v from 'valibot';
 import { useShallow } from 'zustand/react/shallow';
-import { LIMITS, type RoomSettings } from '../../../signaling/src/events.ts';
 import { passwordProblem } from '../net/crypto.ts';
 import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
+import { LIMITS } from '../protocol/limits.ts';
+import type { RoomSettings } from '../protocol/signaling.ts';
+import { nameSchema } from '../protocol/signaling.ts';
 import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
-import { cleanName, passwordFragment, type Route, roomPath } from '../store/route.ts';
+import { passwordFragment, type Route, roomPath } from '../store/route.ts';
 import { Announcer } from './Announcer.tsx';
 import { ChaosPanel } from './ChaosPanel.tsx';
 import { fmtAgo, fmtT, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
@@ -31,11 +34,12 @@ export function NameGate({ route }: { route: RoomRoute }) {
   }
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const n = cleanName(name);
-    if (!n || [...n].length > LIMITS.name.max) {
+    const checked = v.safeParse(nameSchema, name);
+    if (!checked.success) {
       setError(`Enter a name of 1–${LIMITS.name.max} characters.`);
       return;
     }
+    const n = checked.output;
     try {
       localStorage.setItem('lockstep:name', n);
     } catch {}
@@ -135,20 +139,34 @@ function Room({
       {session.phase === 'failed' ||
       session.phase === 'replaced' ||
       session.phase === 'left' ||
-      session.phase === 'removed' ? (
+      session.phase === 'removed' ||
+      session.phase === 'outdated' ? (
         <section className="card error-card" role="alert" data-testid="session-error">
           <h1>
             {session.phase === 'left'
               ? 'You left the room'
               : session.phase === 'removed'
                 ? 'Removed from the room'
-                : 'Cannot join this room'}
+                : session.phase === 'outdated'
+                  ? 'This page is out of date'
+                  : 'Cannot join this room'}
           </h1>
           {session.error && <p>{session.error}</p>}
           {refused && <PasswordRetry room={room} name={name} password={password} error={session.error} />}
-          <a className="btn primary" href="/">
-            Back to the lobby
-          </a>
+          {session.phase === 'outdated' ? (
+            <button
+              type="button"
+              className="btn primary"
+              onClick={() => location.reload()}
+              data-testid="reload"
+            >
+              Reload
+            </button>
+          ) : (
+            <a className="btn primary" href="/">
+              Back to the lobby
+            </a>
+          )}
         </section>
       ) : session.phase !== 'joined' ? (
         <section className="card joining" aria-live="polite">

@@ -1,0 +1,36 @@
+// Every bound of the wire contract, in one place: the server, the client and the core read them from here.
+
+/**
+ * The wire contract's version: the join request and every mesh signal and ping carry it. Tabs and servers
+ * of another version refuse each other with "reload" instead of misreading each other. Raise it on any
+ * change an older build would misread.
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const LIMITS = {
+  roomId: { min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ },
+  name: { max: 32 },
+  heartbeatMs: { min: 50, max: 5_000, default: 250 },
+  timeoutMs: { min: 300, max: 60_000, default: 1_500 },
+  /** timeoutMs must be at least this many heartbeats, so one lost heartbeat never looks like a crash. */
+  timeoutHeartbeats: 3,
+  stages: { min: 1, max: 100, nameMax: 48 },
+  /** Bytes of one relayed peer message or signal payload. */
+  payloadBytes: 16 * 1024,
+  token: { length: 32 },
+  /** A password room's verifier: 32 bytes, base64url without padding. */
+  verifier: { length: 43 },
+  /** Players an owner may remove from one room over its life (the roster lists them all). */
+  removed: { max: 200 },
+  /** Player IDs stay below this: far above any real room, and safe to add to without overflow. */
+  playerId: { max: 2 ** 31 },
+  /** IDs in one list of a peer message, and entries in one catch-up or promise. */
+  idsPerList: 1000,
+  entriesPerMessage: 64,
+  /** Ages in ticks: a day of 10 ms ticks is far more than any timeout, and keeps junk bounded. */
+  ageTicks: 8_640_000,
+  /** Characters of one data-channel or relay frame: the relay's payload cap, so both paths agree. */
+  frameChars: 16 * 1024,
+} as const;
+
+export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];

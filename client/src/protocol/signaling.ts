@@ -1,0 +1,261 @@
+// The contract between the signaling server and its clients: the events, their payloads' schemas and the
+// types inferred from them. The server validates every inbound payload against these; the client's lobby
+// and links check names and settings with the same schemas. Valibot, not zod: the page pays about 3 KB
+// gzipped for these schemas, where zod/mini cost 7.5 and pushed the app past its 150 KB budget.
+
+import * as v from 'valibot';
+import { exact } from './issues.ts';
+import { DEFAULT_STAGES, LIMITS } from './limits.ts';
+import { cleanText, codePoints } from './text.ts';
+
+export type PlayerId = number;
+
+export type RoomSettings = {
+  /** Heartbeat period. */
+  heartbeatMs: number;
+  /** Silence after which a peer is suspected. */
+  timeoutMs: number;
+  /** Stage names; the game has stages.length stages (the last one is final). */
+  stages: string[];
+};
+
+export type MemberState = 'connected' | 'grace';
+
+export interface Member {
+  id: PlayerId;
+  name: string;
+  state: MemberState;
+  /** Epoch ms when a member in grace expires; absent when connected. */
+  graceUntil?: number;
+}
+
+export interface RosterMsg {
+  room: string;
+  /** Only grows within a room's life. */
+  version: number;
+  members: Member[];
+  /** IDs the room's owner removed, in the order removed: every client expels them. */
+  removed: PlayerId[];
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'unknown_event'
+  | 'rate_limited'
+  | 'room_full'
+  | 'bad_token'
+  | 'not_joined'
+  | 'already_joined'
+  | 'not_in_room'
+  | 'too_large'
+  | 'too_many_joins'
+  | 'shutting_down'
+  /** Sent as `refused` to a connection whose session was resumed elsewhere with the same token (e.g. a duplicated tab). */
+  | 'replaced'
+  /** The server failed unexpectedly; the request may be retried. */
+  | 'internal_error'
+  /** Password room: the join's verifier is missing or wrong, or the room has no password but one was given. */
+  | 'bad_password'
+  /** The client's address holds as many players in this room, or rooms in all, as one address may. */
+  | 'address_limit'
+  /** The server holds as many rooms as it may; try later. */
+  | 'capacity'
+  /** `remove` without the room's valid owner token. */
+  | 'not_owner'
+  /** The room's owner removed this player: its token is barred from the room. */
+  | 'removed'
+  /** The join speaks another protocol version than the server: the page must reload (PROTOCOL_VERSION). */
+  | 'outdated';
+
+export type Fail = { ok: false; code: ErrorCode; error: string };
+export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;
+
+export interface Joined {
+  id: PlayerId;
+  token: string;
+  /** True when the token resumed an existing session (same ID as before). */
+  resumed: boolean;
+  settings: RoomSettings;
+  roster: RosterMsg;
+  iceServers: IceServer[];
+  graceMs: number;
+  /** Present only to the room's owner: a new one for the join that created the room, else the one it presented. */
+  ownerToken?: string;
+  /** The room's incarnation: saved state from another one belongs to a room that no longer exists. */
+  incarnation: string;
+}
+
+export interface ClientToServerEvents {
+  join: (req: JoinRequest, ack: (res: Ack<Joined>) => void) => void;
+  /** Leave for good: the ID leaves the membership at once. */
+  leave: (req: Record<string, never>, ack: (res: Ack) => void) => void;
+  signal: (req: SignalRequest, ack: (res: Ack) => void) => void;
+  relay: (req: RelayRequest, ack: (res: Ack) => void) => void;
+  /** Owner only: remove another player from the room. */
+  remove: (req: RemoveRequest, ack: (res: Ack) => void) => void;
+}
+
+export interface ServerToClientEvents {
+  roster: (roster: RosterMsg) => void;
+  signal: (msg: { from: PlayerId; data: unknown }) => void;
+  relay: (msg: { from: PlayerId; data: string }) => void;
+  /** The server is going away (SIGTERM): reconnect after about this long and resume with your token. */
+  shutdown: (msg: { reconnectInMs: number }) => void;
+  /** Something this socket sent was refused outside an ack (e.g. an unknown event). */
+  refused: (err: Fail) => void;
+  /** The room's owner removed this player; the server disconnects the socket right after. */
+  removed: (msg: { room: string; id: PlayerId; reason: string }) => void;
+}
+
+const text = () => v.string('must be a string');
+
+/** Text a player shows others: cleaned of invisible characters, not empty, at most `max` characters. */
+function displayText(max: number) {
+  const tooLong = `is too long (at most ${max} characters)`;
+  return v.pipe(
+    text(),
+    // Cheap bound before the regex work; the real limit is checked after cleaning.
+    v.maxLength(max * 8, tooLong),
+    v.transform(cleanText),
+    v.minLength(1, 'must not be empty'),
+    v.check((t) => codePoints(t) <= max, tooLong),
+  );
+}
+
+export const roomIdSchema = v.pipe(
+  text(),
+  v.minLength(LIMITS.roomId.min, 'must not be empty'),
+  v.maxLength(LIMITS.roomId.max, `is too long (at most ${LIMITS.roomId.max} characters)`),
+  v.regex(LIMITS.roomId.pattern, 'may contain only letters, digits, "_" and "-"'),
+);
+
+export const nameSchema = displayText(LIMITS.name.max);
+export const stageNameSchema = displayText(LIMITS.stages.nameMax);
+
+const urlSafe = (length: number) =>
+  v.pipe(
+    text(),
+    v.length(length, `must be ${length} characters`),
+    v.regex(/^[A-Za-z0-9_-]+$/, 'is malformed'),
+  );
+
+export const tokenSchema = urlSafe(LIMITS.token.length);
+export const verifierSchema = urlSafe(LIMITS.verifier.length);
+
+const whole = (min: number, max: number, kind = 'a number', wholeMsg = 'must be a whole number') =>
+  v.pipe(
+    v.number(`must be ${kind}`),
+    v.integer(wholeMsg),
+    v.minValue(
+      min,
+      min === 1 && kind !== 'a number' ? 'must be a positive player ID' : `must be at least ${min}`,
+    ),
+    v.maxValue(
+      max,
+      max === Number.MAX_SAFE_INTEGER || max === 2 ** 30 ? 'is out of range' : `must be at most ${max}`,
+    ),
+  );
+
+/** Partial settings from a join, completed with defaults and checked as a whole. */
+export const settingsSchema = v.pipe(
+  exact({
+    heartbeatMs: v.optional(whole(LIMITS.heartbeatMs.min, LIMITS.heartbeatMs.max)),
+    timeoutMs: v.optional(whole(LIMITS.timeoutMs.min, LIMITS.timeoutMs.max)),
+    stages: v.optional(
+      v.pipe(
+        v.array(stageNameSchema, 'must be an array of stage names'),
+        v.minLength(LIMITS.stages.min, `needs at least ${LIMITS.stages.min} stage`),
+        v.maxLength(LIMITS.stages.max, `allows at most ${LIMITS.stages.max} stages`),
+      ),
+    ),
+  }),
+  v.transform(
+    (partial): RoomSettings => ({
+      heartbeatMs: partial.heartbeatMs ?? LIMITS.heartbeatMs.default,
+      timeoutMs: partial.timeoutMs ?? LIMITS.timeoutMs.default,
+      stages: partial.stages ?? [...DEFAULT_STAGES],
+    }),
+  ),
+  v.forward(
+    v.check(
+      (settings) => settings.timeoutMs >= LIMITS.timeoutHeartbeats * settings.heartbeatMs,
+      `must be at least ${LIMITS.timeoutHeartbeats} × heartbeatMs`,
+    ),
+    ['timeoutMs'],
+  ),
+);
+
+export const defaultSettings = (): RoomSettings => v.parse(settingsSchema, {});
+
+const playerIdSchema = whole(1, Number.MAX_SAFE_INTEGER, 'a player ID (a number)');
+
+const joinFields = {
+  /** The protocol version the tab speaks (PROTOCOL_VERSION); the server checks it before anything else. */
+  v: v.optional(v.number('must be a number')),
+  room: roomIdSchema,
+  name: nameSchema,
+  /** A resume token from an earlier join of this room (sessionStorage); resumes that ID within the grace period. */
+  token: v.optional(tokenSchema),
+  /** Used only by the first joiner, who creates the room. */
+  settings: v.optional(settingsSchema),
+  /**
+   * Password rooms: derived from the password (HKDF, its own label), never the password or the payload key.
+   * The join that creates the room registers it; every later join (resumes too) must present the same one.
+   */
+  verifier: v.optional(verifierSchema),
+  /**
+   * The highest player ID this tab knows in the room. A server that restarted and forgot the room hands
+   * out IDs above it, so an ID never repeats within a room (docs/protocol.md, "Identity").
+   * Below the core's ID ceiling (2^31): IDs above a floor this high would be refused by every peer.
+   */
+  floor: v.optional(whole(0, 2 ** 30, 'a number', 'must be an integer')),
+  /**
+   * The room's owner token, from the `joined` of the join that created the room: proves owner rights again
+   * after a reload or under a new ID. A join that creates the room adopts it.
+   */
+  ownerToken: v.optional(tokenSchema),
+  /**
+   * The room incarnation (from `joined`) this tab's saved state belongs to. A server that forgot the room
+   * recreates it with the incarnation of the first tab back; a tab whose incarnation differs from the
+   * room's drops its state and plays as a newcomer (docs/protocol.md, "Identity").
+   */
+  incarnation: v.optional(
+    v.pipe(text(), v.regex(/^[A-Za-z0-9_-]{8,32}$/, 'must be 8 to 32 URL-safe characters')),
+  ),
+};
+export const joinSchema = exact(joinFields);
+export type JoinRequest = v.InferInput<v.StrictObjectSchema<typeof joinFields, undefined>>;
+
+/** The owner removes player `id`: its session ends, its token and ID are barred from the room. */
+const removeFields = { room: roomIdSchema, id: playerIdSchema, ownerToken: tokenSchema };
+export const removeSchema = exact(removeFields);
+export type RemoveRequest = v.InferInput<v.StrictObjectSchema<typeof removeFields, undefined>>;
+
+export const leaveSchema = v.optional(exact({}));
+
+const signalFields = {
+  to: playerIdSchema,
+  /** simple-peer signal data (SDP or ICE candidate), forwarded unread. */
+  data: v.pipe(
+    v.unknown(),
+    v.check((data) => data !== undefined && data !== null, 'is required'),
+  ),
+};
+export const signalSchema = exact(signalFields);
+export type SignalRequest = v.InferInput<v.StrictObjectSchema<typeof signalFields, undefined>>;
+
+const relayFields = {
+  to: playerIdSchema,
+  /** A peer message, forwarded unread (size-capped). */
+  data: text(),
+};
+export const relaySchema = exact(relayFields);
+export type RelayRequest = v.InferInput<v.StrictObjectSchema<typeof relayFields, undefined>>;
+
+export { describeIssues } from './issues.ts';
