@@ -7,6 +7,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redisArgs } from '../../signaling/src/redisTesting.ts';
 import type { Line } from './checker.ts';
 import type { World } from './world.ts';
 
@@ -266,16 +267,5 @@ export function signalingNode(tag: string, host: string, port: number, env: Reco
 }
 
 export function redisServer(tag: string, port: number): Daemon {
-  const argv = [
-    'redis-server',
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-  ];
-  return new Daemon(tag, argv, {}, '127.0.0.1', port);
+  return new Daemon(tag, ['redis-server', ...redisArgs(port)], {}, '127.0.0.1', port);
 }

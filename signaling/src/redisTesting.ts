@@ -77,6 +77,11 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
+/** redis-server's arguments for a throwaway node: loopback only, nothing kept on disk. */
+export function redisArgs(port: number): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+}
+
 /** Starts redis-server on a free loopback port, without persistence. Throws (never skips) if it is missing. */
 export async function startRedis(): Promise<RedisProcess> {
   if (REDIS_BIN === undefined) {
@@ -86,22 +91,9 @@ export async function startRedis(): Promise<RedisProcess> {
     );
   }
   const port = await freePort();
-  const child = spawn(
-    REDIS_BIN,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'notice',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawn(REDIS_BIN, [...redisArgs(port), '--loglevel', 'notice'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   killOnExit(child);
   await waitForLine(child, 'redis-server', (line) => line.includes('Ready to accept connections'), 10_000);
   return { url: `redis://127.0.0.1:${port}`, stop: () => stopChild(child, 'SIGKILL') };
