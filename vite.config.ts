@@ -15,5 +15,8 @@ export default defineConfig({
     root: here('.'),
     include: ['client/**/*.test.ts', 'signaling/**/*.test.ts', 'e2e/nemesis/*.test.ts'],
     testTimeout: 60_000,
+    // Vitest's default is one worker fewer than the cores: one, on the 2-core machines this runs on, which left
+    // the second core idle through the simulator's sweeps.
+    maxWorkers: 2,
   },
 });

@@ -1,0 +1,3 @@
+import { hostileSweep } from './hostileSweep.ts';
+
+hostileSweep(0, 1000);

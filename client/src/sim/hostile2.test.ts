@@ -1,0 +1,3 @@
+import { hostileSweep } from './hostileSweep.ts';
+
+hostileSweep(1000, 1000);
