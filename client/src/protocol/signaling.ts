@@ -148,18 +148,20 @@ const urlSafe = (length: number) =>
 export const tokenSchema = urlSafe(LIMITS.token.length);
 export const verifierSchema = urlSafe(LIMITS.verifier.length);
 
-const whole = (min: number, max: number, kind = 'a number', wholeMsg = 'must be a whole number') =>
+interface WholeMessages {
+  type?: string;
+  whole?: string;
+  tooSmall?: string;
+  tooLarge?: string;
+}
+
+/** A whole number in [min, max]; each way to miss has its own sentence. */
+const whole = (min: number, max: number, say: WholeMessages = {}) =>
   v.pipe(
-    v.number(`must be ${kind}`),
-    v.integer(wholeMsg),
-    v.minValue(
-      min,
-      min === 1 && kind !== 'a number' ? 'must be a positive player ID' : `must be at least ${min}`,
-    ),
-    v.maxValue(
-      max,
-      max === Number.MAX_SAFE_INTEGER || max === 2 ** 30 ? 'is out of range' : `must be at most ${max}`,
-    ),
+    v.number(say.type ?? 'must be a number'),
+    v.integer(say.whole ?? 'must be a whole number'),
+    v.minValue(min, say.tooSmall ?? `must be at least ${min}`),
+    v.maxValue(max, say.tooLarge ?? `must be at most ${max}`),
   );
 
 /** Partial settings from a join, completed with defaults and checked as a whole. */
@@ -193,7 +195,11 @@ export const settingsSchema = v.pipe(
 
 export const defaultSettings = (): RoomSettings => v.parse(settingsSchema, {});
 
-const playerIdSchema = whole(1, Number.MAX_SAFE_INTEGER, 'a player ID (a number)');
+const playerIdSchema = whole(1, Number.MAX_SAFE_INTEGER, {
+  type: 'must be a player ID (a number)',
+  tooSmall: 'must be a positive player ID',
+  tooLarge: 'is out of range',
+});
 
 const joinFields = {
   /** The protocol version the tab speaks (PROTOCOL_VERSION); the server checks it before anything else. */
@@ -214,7 +220,7 @@ const joinFields = {
    * out IDs above it, so an ID never repeats within a room (docs/protocol.md, "Identity").
    * Below the core's ID ceiling (2^31): IDs above a floor this high would be refused by every peer.
    */
-  floor: v.optional(whole(0, 2 ** 30, 'a number', 'must be an integer')),
+  floor: v.optional(whole(0, 2 ** 30, { whole: 'must be an integer', tooLarge: 'is out of range' })),
   /**
    * The room's owner token, from the `joined` of the join that created the room: proves owner rights again
    * after a reload or under a new ID. A join that creates the room adopts it.
