@@ -394,6 +394,13 @@ export class Mesh {
     return false;
   }
 
+  /** How many of our peers named a protocol newer than ours, out of how many peers. */
+  newerPeers(): { newer: number; of: number } {
+    let newer = 0;
+    for (const [id, v] of this.foreign) if (v > PROTOCOL_VERSION && this.peers.has(id)) newer++;
+    return { newer, of: this.peers.size };
+  }
+
   info(): PeerNetInfo[] {
     const now = this.hooks.now();
     return [...this.peers.values()]

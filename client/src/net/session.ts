@@ -753,10 +753,21 @@ export class Session {
 
   // ------------------------------------------------------------------ helpers
 
-  /** A peer of another build: the older side reloads; the newer one waits for it without hearing it. */
+  /**
+   * A peer of another build is not heard. This tab stops as outdated only when most of its peers name a newer
+   * version: one peer's word costs nothing to forge, and would otherwise stop every tab it pings.
+   */
   private onVersion(from: Id, version: number): void {
     if (version > PROTOCOL_VERSION) {
-      this.outdated(version);
+      const { newer, of } = this.mesh.newerPeers();
+      if (2 * newer > of) {
+        this.outdated(version);
+        return;
+      }
+      this.log(
+        'net',
+        `player ${from} names a newer Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard; this tab stops when most of the room does`,
+      );
       return;
     }
     this.log(
