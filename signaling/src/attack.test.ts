@@ -344,6 +344,30 @@ describe('attack: the rate limiter', () => {
     await expectHealthy(health);
   });
 
+  it('stops reading a connection over its byte budget until the budget refills, so TCP holds the flood back', async () => {
+    const server = await serve({
+      rateLimit: { bytesPerSecond: 64 * 1024, bytesBurst: 64 * 1024, strikes: 10_000 },
+    });
+    const health = watchHealth(server);
+    const honest = [
+      await honestPlayer(server, 'r', 'Ann', '10.0.0.1'),
+      await honestPlayer(server, 'r', 'Bob', '10.0.0.2'),
+    ];
+    const attacker = await from(server, '10.6.6.6');
+    expectOk(await attacker.join({ room: 'r', name: 'flood' }));
+    const payload = 'x'.repeat(LIMITS.payloadBytes);
+    for (let i = 0; i < 200; i++) attacker.socket.emit('relay', { to: 1, data: payload }, () => {});
+    await sleep(500);
+    // 3.2 MB sent at once: read on, the server would parse and refuse all 200 frames within the 500 ms.
+    // Paused for each refill (16 KB at 64 KB/s: 250 ms), it reads the burst's 4 and a few per pause.
+    const read = await metric(server, /lockstep_events_total\{kind="relay"\} (\d+)/);
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThan(100);
+    expect(attacker.socket.connected).toBe(true);
+    await expectHonestPlayersWork(honest);
+    await expectHealthy(health);
+  });
+
   it('keeps an address budget across reconnects: closing and reconnecting does not refill it', async () => {
     const server = await serve({
       addressRateLimit: { perSecond: 1, burst: 20, bytesPerSecond: 1e6, bytesBurst: 1e6 },

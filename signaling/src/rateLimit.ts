@@ -56,6 +56,19 @@ export class TokenBucket {
     this.bytes -= bytes;
     return true;
   }
+
+  /**
+   * How long until the byte bucket affords an event of this size; 0 when it does, or when the event count
+   * is what is short (tiny events cost little to read and refuse: their floods go to the strike count).
+   */
+  waitMs(bytes: number): number {
+    const elapsedSeconds = Math.max(0, this.clock.now() - this.updatedAt) / 1000;
+    const events = this.events + elapsedSeconds * this.options.perSecond;
+    const have = this.bytes + elapsedSeconds * this.options.bytesPerSecond;
+    const need = Math.min(bytes, this.options.bytesBurst);
+    if (events < 1) return 0;
+    return have >= need ? 0 : Math.ceil((1000 * (need - have)) / this.options.bytesPerSecond);
+  }
 }
 
 /** Counts refusals over a sliding window (not "in a row", which a flood defeats by pacing itself). */
@@ -91,13 +104,18 @@ export class ConnectionLimiter {
     this.strikes = new StrikeWindow(options.strikes, options.strikeWindowMs, clock);
   }
 
-  /** 'own' or 'address' names the budget that refused; the caller counts it. */
-  take(bytes: number): { decision: RateDecision; budget?: 'connection' | 'address' } {
+  /**
+   * 'own' or 'address' names the budget that refused; the caller counts it. `waitMs` says when the refused
+   * budget will afford an event of this size again: reading more from the connection before then only
+   * buys more refusals.
+   */
+  take(bytes: number): { decision: RateDecision; budget?: 'connection' | 'address'; waitMs?: number } {
     // The connection's own budget first, so one busy connection does not drain its neighbours' share.
     let budget: 'connection' | 'address' | undefined;
     if (!this.own.take(bytes)) budget = 'connection';
     else if (!this.address.take(bytes)) budget = 'address';
     if (budget === undefined) return { decision: 'allow' };
-    return { decision: this.strikes.strike() ? 'disconnect' : 'refuse', budget };
+    const waitMs = (budget === 'connection' ? this.own : this.address).waitMs(bytes);
+    return { decision: this.strikes.strike() ? 'disconnect' : 'refuse', budget, waitMs };
   }
 }

@@ -216,6 +216,16 @@ function parse<T extends v.GenericSchema>(schema: T, event: string, payload: unk
   return result.output;
 }
 
+/** The longest a connection over its budget goes unread at a time (see pauseReading). */
+const MAX_READ_PAUSE_MS = 1_000;
+
+/** The part of ws's WebSocket that pauseReading uses (engine.io's websocket transport keeps one). */
+interface PausableSocket {
+  readonly isPaused: boolean;
+  pause(): void;
+  resume(): void;
+}
+
 function jsonBytes(data: unknown): number {
   try {
     return Buffer.byteLength(JSON.stringify(data) ?? '');
@@ -600,6 +610,25 @@ export function createSignalingServer(
     return true;
   }
 
+  /**
+   * Stops reading from a connection over its budget until the budget refills: TCP then holds the sender
+   * back, where reading on would cost a parse and a refusal per frame (a flood's whole cost). Capped well
+   * below the ping timeout, so a paused client's pongs are read in time.
+   */
+  function pauseReading(socket: SignalingSocket, waitMs: number): void {
+    const ws = (socket.conn as unknown as { transport?: { socket?: PausableSocket } }).transport?.socket;
+    if (!ws || typeof ws.pause !== 'function' || ws.isPaused || waitMs <= 0) return;
+    ws.pause();
+    const resume = setTimeout(
+      () => {
+        // Closing too: the close handshake needs the peer's reply read.
+        if (ws.isPaused) ws.resume();
+      },
+      Math.min(waitMs, MAX_READ_PAUSE_MS),
+    );
+    resume.unref();
+  }
+
   function requireSession(socket: SignalingSocket, event: string) {
     const session = socket.data.session;
     if (!session) throw new Refusal('not_joined', `${event}: join a room first`);
@@ -667,14 +696,14 @@ export function createSignalingServer(
 
       // Charged as the event's JSON (socket.io hands events over a tick after reading their frames, so
       // the frame itself is no longer at hand). Cheap: the frame is already cut for size and depth.
-      const { decision, budget } = limiter.take(jsonBytes(args) + event.length);
+      const { decision, budget, waitMs = 0 } = limiter.take(jsonBytes(args) + event.length);
       if (decision !== 'allow') {
         metrics.throttled.inc({ reason: budget ?? 'connection' });
         reply(fail('rate_limited', 'too many events or bytes; slow down'), ack);
         if (decision === 'disconnect') {
           logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
           socket.disconnect(true);
-        }
+        } else pauseReading(socket, waitMs);
         return;
       }
       if (!isKnownEvent(event)) {
