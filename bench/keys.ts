@@ -61,6 +61,8 @@ export const KEYS: KeySpec[] = [
   { key: 'heartbeatMsgsPerPeerPerSec', row: true },
   { key: 'signalingSockets', row: true },
   atMost('signalingJoinP99Ms', 100, 'p99'),
+  atMost('signalingFloodJoinP99Ratio', 2, 'honest join p99 under a relay flood ÷ quiet,'),
+  atMost('signalingFloodHealthMaxMs', 100, 'slowest /healthz during the flood'),
   atMost('signalingRssMb', 512, 'RSS'),
   atMost('bytesPerConnVsSocketio', 1.1, 'RSS per connection ÷ bare socket.io'),
   { key: 'bytesPerConnVsPeerjs', row: true },

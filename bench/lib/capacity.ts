@@ -4,10 +4,11 @@
 // package, a reference), each server in its own child. Prints one JSON line. Usage: node --import tsx bench/lib/capacity.ts [sockets=10000]
 // (run under `ulimit -n` ≥ 2 × sockets + slack: bench/run.ts raises it to the hard limit).
 
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { io as connectClient, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
@@ -45,6 +46,7 @@ async function runServer(kind: string): Promise<void> {
     await once(http, 'listening');
     port = (http.address() as AddressInfo).port;
     close = () => s.close();
+    (globalThis as { metrics?: () => Promise<string> }).metrics = () => s.metrics();
   } else if (kind === 'socketio') {
     const { Server } = await import('socket.io');
     const http = createServer();
@@ -85,11 +87,43 @@ async function runServer(kind: string): Promise<void> {
       const { rss, heapUsed } = process.memoryUsage();
       const cpu = process.cpuUsage();
       send({ kind: 'usage', usage: { rss, heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 } });
+    } else if (msg === 'prof-start' || msg === 'prof-stop') {
+      // CAPACITY_PROF=dir: the server's CPU profile of the flood alone, written to dir/flood.cpuprofile.
+      const { Session } = await import('node:inspector/promises');
+      const g = globalThis as { profiler?: InstanceType<typeof Session> };
+      if (msg === 'prof-start') {
+        g.profiler = new Session();
+        g.profiler.connect();
+        await g.profiler.post('Profiler.enable');
+        await g.profiler.post('Profiler.start');
+      } else if (g.profiler) {
+        const { profile } = await g.profiler.post('Profiler.stop');
+        const { writeFileSync } = await import('node:fs');
+        writeFileSync(`${process.env.CAPACITY_PROF}/flood.cpuprofile`, JSON.stringify(profile));
+        const m = (globalThis as { metrics?: () => Promise<string> }).metrics;
+        if (m) writeFileSync(`${process.env.CAPACITY_PROF}/metrics.txt`, await m());
+      }
     } else if (msg === 'stop') {
       await close();
       process.exit(0);
     }
   });
+}
+
+/**
+ * During the flood (two or more cores) the attacker gets cores of its own, away from the server and the
+ * honest clients, as if it were another machine: otherwise its own CPU would count against the server.
+ * 'all' undoes it.
+ */
+function pin(pid: number | undefined, cores: 'attacker' | 'rest' | 'all'): void {
+  const n = cpus().length;
+  if (pid === undefined || n < 2) return;
+  const list = cores === 'rest' ? '0' : cores === 'attacker' ? `1-${n - 1}` : `0-${n - 1}`;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+  } catch {
+    // No taskset: the figures are then taken on shared cores.
+  }
 }
 
 class ServerChild {
@@ -108,6 +142,12 @@ class ServerChild {
     if (m.kind !== 'listening') throw new Error('server did not start');
     return m.port;
   }
+  send(msg: string): void {
+    this.child.send(msg);
+  }
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
   async measure(): Promise<Usage> {
     this.child.send('measure');
     const m = await this.next();
@@ -125,6 +165,27 @@ class ServerChild {
 }
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Polls /healthz every 50 ms until stopped; resolves to each answer's time (ms). */
+function watchHealth(url: string): () => Promise<number[]> {
+  const ms: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = performance.now();
+      const res = await fetch(`${url}/healthz`);
+      await res.text();
+      if (!res.ok) throw new Error(`/healthz answered ${res.status} during the flood`);
+      ms.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return ms;
+  };
+}
 
 async function lockstep(n: number) {
   const server = new ServerChild('lockstep');
@@ -192,31 +253,26 @@ async function lockstep(n: number) {
       }
       return ms;
     };
+    // Quiet and flooded joins on the same core, so the ratio compares like with like.
+    pin(server.pid, 'rest');
+    pin(process.pid, 'rest');
     const quietMs = await honestJoins(0);
-    let flooding = true;
-    const payload = 'f'.repeat(16 * 1024);
-    const floods = Array.from({ length: 16 }, async (_, i) => {
-      while (flooding) {
-        const s = await connectAs('10.255.0.1').catch(() => undefined);
-        if (!s) {
-          await new Promise((r) => setTimeout(r, 50));
-          continue;
-        }
-        await s
-          .timeout(5_000)
-          .emitWithAck('join', { v: PROTOCOL_VERSION, room: 'flood', name: `f${i}` })
-          .catch(() => undefined);
-        while (flooding && s.connected) {
-          for (let k = 0; k < 20; k++) s.emit('relay', { to: 1 + ((i + 1) % 16), data: payload }, () => {});
-          await new Promise((r) => setImmediate(r));
-        }
-        s.close();
-      }
+    const flood = fork(fileURLToPath(new URL('./flood.ts', import.meta.url)), [url, '16', '10.255.0.1'], {
+      execArgv: ['--import', 'tsx'],
     });
+    pin(flood.pid, 'attacker');
+    const flooded = once(flood, 'message') as Promise<[{ relays: number; opened: number; joined: number }]>;
     await new Promise((r) => setTimeout(r, 500));
+    await (await fetch(`${url}/healthz`)).text(); // fetch's first call loads undici: not the server's time
+    if (process.env.CAPACITY_PROF) server.send('prof-start');
+    const stopWatch = watchHealth(url);
     const floodMs = await honestJoins(1);
-    flooding = false;
-    await Promise.all(floods);
+    const health = await stopWatch();
+    if (process.env.CAPACITY_PROF) server.send('prof-stop');
+    flood.send('stop');
+    const [{ relays, opened, joined }] = await flooded;
+    pin(server.pid, 'all');
+    pin(process.pid, 'all');
     return {
       sockets,
       rooms: Math.ceil(n / ROOM_SIZE),
@@ -224,6 +280,11 @@ async function lockstep(n: number) {
       joinP99Ms: percentile(joinMs, 99),
       quietJoinP99Ms: percentile(quietMs, 99),
       floodJoinP99Ms: percentile(floodMs, 99),
+      floodHealthP99Ms: percentile(health, 99),
+      floodHealthMaxMs: Math.max(...health),
+      floodRelays: relays,
+      floodConnections: opened,
+      floodJoins: joined,
       connectAllMs: connectMs,
       rssMb: after.rss / 2 ** 20,
       bytesPerConn: (after.rss - before.rss) / n,

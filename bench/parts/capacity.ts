@@ -14,6 +14,11 @@ export interface CapacityResult {
   signalingQuietJoinP99Ms: number;
   signalingFloodJoinP99Ms: number;
   signalingFloodJoinP99Ratio: number;
+  /** The slowest /healthz answer while the flood runs (goal ≤ 100 ms), and its p99. */
+  signalingFloodHealthMaxMs: number;
+  signalingFloodHealthP99Ms: number;
+  /** Relays the attacker sent during the flood: a flood too weak to matter proves nothing. */
+  signalingFloodRelays: number;
   signalingRssMb: number;
   signalingCpuMsPerJoin: number;
   bytesPerConn: number;
@@ -75,6 +80,9 @@ export const capacity: Part<CapacityResult> = {
       signalingQuietJoinP99Ms: round(l.quietJoinP99Ms),
       signalingFloodJoinP99Ms: round(l.floodJoinP99Ms),
       signalingFloodJoinP99Ratio: round(l.floodJoinP99Ms / l.quietJoinP99Ms, 2),
+      signalingFloodHealthMaxMs: round(l.floodHealthMaxMs),
+      signalingFloodHealthP99Ms: round(l.floodHealthP99Ms),
+      signalingFloodRelays: l.floodRelays,
       signalingRssMb: round(l.rssMb),
       signalingCpuMsPerJoin: round(l.cpuMs / l.sockets, 3),
       bytesPerConn: Math.round(l.bytesPerConn),
