@@ -219,11 +219,26 @@ function parse<T extends v.GenericSchema>(schema: T, event: string, payload: unk
 /** The longest a connection over its budget goes unread at a time (see pauseReading). */
 const MAX_READ_PAUSE_MS = 1_000;
 
-/** The part of ws's WebSocket that pauseReading uses (engine.io's websocket transport keeps one). */
-interface PausableSocket {
+/** How long a cut-off connection has to flush its refusal and close frame before it is destroyed. */
+const CUT_OFF_FLUSH_MS = 200;
+
+/** The part of ws's WebSocket used here (engine.io's websocket transport keeps one). */
+interface RawWebSocket {
   readonly isPaused: boolean;
   pause(): void;
   resume(): void;
+  terminate(): void;
+}
+
+/** Connections being cut off: never resumed. */
+const cut = new WeakSet<RawWebSocket>();
+
+/** The connection's ws socket, or undefined on another transport (long polling). */
+function websocketOf(socket: { conn: unknown }): RawWebSocket | undefined {
+  const ws = (socket.conn as { transport?: { socket?: Partial<RawWebSocket> } }).transport?.socket;
+  return typeof ws?.pause === 'function' && typeof ws.terminate === 'function'
+    ? (ws as RawWebSocket)
+    : undefined;
 }
 
 function jsonBytes(data: unknown): number {
@@ -616,17 +631,32 @@ export function createSignalingServer(
    * below the ping timeout, so a paused client's pongs are read in time.
    */
   function pauseReading(socket: SignalingSocket, waitMs: number): void {
-    const ws = (socket.conn as unknown as { transport?: { socket?: PausableSocket } }).transport?.socket;
-    if (!ws || typeof ws.pause !== 'function' || ws.isPaused || waitMs <= 0) return;
+    const ws = websocketOf(socket);
+    if (!ws || ws.isPaused || waitMs <= 0) return;
     ws.pause();
     const resume = setTimeout(
       () => {
-        // Closing too: the close handshake needs the peer's reply read.
-        if (ws.isPaused) ws.resume();
+        // Closing too (the close handshake needs the peer's reply read), unless it is being cut off.
+        if (ws.isPaused && !cut.has(ws)) ws.resume();
       },
       Math.min(waitMs, MAX_READ_PAUSE_MS),
     );
     resume.unref();
+  }
+
+  /**
+   * Closes a flooding connection and reads nothing more from it. A polite close would read on until the
+   * client's close frame, which waits behind everything it has queued: megabytes to unmask and throw away.
+   * The socket is destroyed once the refusal and the close frame have had a moment to go out.
+   */
+  function cutOff(socket: SignalingSocket): void {
+    const ws = websocketOf(socket);
+    if (ws) {
+      cut.add(ws);
+      ws.pause();
+      setTimeout(() => ws.terminate(), CUT_OFF_FLUSH_MS).unref();
+    }
+    socket.disconnect(true);
   }
 
   function requireSession(socket: SignalingSocket, event: string) {
@@ -702,7 +732,7 @@ export function createSignalingServer(
         reply(fail('rate_limited', 'too many events or bytes; slow down'), ack);
         if (decision === 'disconnect') {
           logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
-          socket.disconnect(true);
+          cutOff(socket);
         } else pauseReading(socket, waitMs);
         return;
       }
