@@ -39,7 +39,12 @@ function pair() {
       net.flush();
     }
   };
-  return { a, b, deliver, sent, heard, versions, tick: (ms: number) => (clock += ms) };
+  // Signals sent so far (the fake links emit theirs on a flush) are lost, as a dropped socket loses them.
+  const lose = () => {
+    net.flush();
+    inbox.splice(0);
+  };
+  return { a, b, deliver, lose, sent, heard, versions, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -229,6 +234,38 @@ test('a peer of another protocol version gets no link and is not heard until it 
 test('two meshes of this build link up: their signals name our version', () => {
   const { a, b, versions } = openPair();
   expect(versions).toEqual([]);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
+});
+
+test('a handshake whose signals were lost with the server starts again when signaling is back, not at its timeout', () => {
+  const { a, b, deliver, lose, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  b.setMembers(both);
+  // The server stalls and drops both sockets: the offer and 2's hello go with them.
+  a.maintain();
+  lose();
+  tick(2_000);
+  b.maintain();
+  lose();
+  expect(a.info().find((p) => p.id === 2)?.link).not.toBe('open');
+  // Both are back on the server well before the 10 s connect timeout.
+  a.signalingRestored();
+  b.signalingRestored();
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
+});
+
+test('signaling coming back leaves open links alone', () => {
+  const { a, b, deliver } = openPair();
+  const made = [a.linksCreated, b.linksCreated];
+  a.signalingRestored();
+  b.signalingRestored();
+  deliver();
+  expect([a.linksCreated, b.linksCreated]).toEqual(made);
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });

@@ -220,6 +220,23 @@ export class Mesh {
     this.hooks.onChange?.();
   }
 
+  /**
+   * Our signaling connection is back after a blip or a stalled server. Signals of handshakes in flight may
+   * have been lost with it (the server drops what it was sending when a socket goes), and those links
+   * would otherwise wait out the connect timeout. Start them again now; open links are untouched.
+   */
+  signalingRestored(): void {
+    const now = this.hooks.now();
+    for (const p of this.peers.values()) {
+      if (p.link?.open) continue;
+      if (p.link) this.dropLink(p);
+      // The initiator offers anew at once; the other asks for an offer at once (a hello).
+      p.retryAt = now;
+      p.backoff = this.config.backoffMs;
+    }
+    this.hooks.onChange?.();
+  }
+
   /** The lower ID offers at once; the higher one gives that offer time to arrive before asking for it. */
   private firstTry(peer: number, now: number): number {
     return this.self < peer ? now : now + this.config.helloAfterMs;

@@ -499,6 +499,7 @@ export class Session {
     if (this.player && this.player.self === j.id) {
       this.log('net', `resumed as player ${j.id}`);
       this.save(this.player.persisted());
+      this.mesh.signalingRestored();
       this.applyRoster(j.roster);
       this.setPhase('joined', null, j);
       return;
