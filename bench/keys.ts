@@ -37,6 +37,7 @@ export const KEYS: KeySpec[] = [
   { key: 'crashFailoverMs', row: true },
   atMost('crashFailoverRatio', 1.2),
   atMost('closeFailoverMs', 200),
+  { key: 'closeRequestFailoverMs', row: true },
   { key: 'advanceP50Ms', row: true },
   {
     key: 'advanceP99Ms',

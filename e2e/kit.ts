@@ -221,6 +221,12 @@ const OBSERVE_SRC = `(ids, want, strict) => {
   }
   if (want !== null) k.want = want;
   const check = () => {
+    // Every peer row's state changes, from the first paint (see peerStates).
+    const rows = (k.peers = k.peers || {});
+    for (const row of document.querySelectorAll('[data-testid="peer"]')) {
+      const log = (rows[row.getAttribute('data-peer-id')] = rows[row.getAttribute('data-peer-id')] || []);
+      push(log, row.getAttribute('data-state') || '');
+    }
     for (const id of Object.keys(k.text)) {
       const el = document.querySelector('[data-testid="' + id + '"]');
       if (el) push(k.text[id], (el.textContent || '').trim());
@@ -290,6 +296,14 @@ export async function watched(p: Player, id: string): Promise<{ t: number; v: st
     const k = (window as unknown as { __kit?: { text: Log; bound?: Log } }).__kit;
     return k?.bound?.[testId] ?? k?.text[testId] ?? [];
   }, id);
+}
+
+/** The state log of one peer's row (data-state) since the observer started, as the page saw it. */
+export async function peerStates(p: Player, peer: number): Promise<{ t: number; v: string }[]> {
+  return p.page.evaluate((id) => {
+    type Log = Record<string, { t: number; v: string }[]>;
+    return (window as unknown as { __kit?: { peers?: Log } }).__kit?.peers?.[String(id)] ?? [];
+  }, peer);
 }
 
 /** When the watched element first showed `value` at or after `since` (ms since epoch), or null. */

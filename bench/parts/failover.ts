@@ -10,6 +10,7 @@ import {
   firstTimeOf,
   openPage,
   type Player,
+  peerStates,
   readSelfId,
   roomUrl,
   type ServerProcess,
@@ -24,7 +25,10 @@ export interface FailoverResult {
   crashFailoverMs: Dist;
   /** Crash failover as a multiple of the room's timeout. */
   crashFailoverRatio: Dist;
+  /** From the goodbye's effect on the first survivor (its row for the leader leaves `direct`) to the last. */
   closeFailoverMs: Dist;
+  /** From page.close() to the last survivor: adds Chromium's and Playwright's time to reach pagehide. */
+  closeRequestFailoverMs: Dist;
 }
 
 /** A tab of the room, watching its leader-id from the first paint; resolves once it shows its ID. */
@@ -67,6 +71,7 @@ export const failover: Part<FailoverResult> = {
     const tabs: Tab[] = [];
     const crash: number[] = [];
     const close: number[] = [];
+    const closeRequest: number[] = [];
     try {
       for (let i = 0; i < 5; i++) tabs.push(await openTab(browser, server, room, `f${i + 1}`));
       for (let i = 0; i < ctx.n.crashes + ctx.n.closes; i++) {
@@ -88,8 +93,26 @@ export const failover: Part<FailoverResult> = {
         );
         const seen = await Promise.all(rest.map((t) => leaderShownAt(t, next, t0)));
         const ms = Math.max(...seen.map((t) => (t ?? Number.POSITIVE_INFINITY) - t0));
-        (crashing ? crash : close).push(ms);
-        log(`${crashing ? 'crash' : 'close'} failover ${leader.id} → ${next}: ${ms} ms`);
+        if (crashing) {
+          crash.push(ms);
+          log(`crash failover ${leader.id} → ${next}: ${ms} ms`);
+        } else {
+          // The goodbye's arrival: the first survivor whose row for the leader left `direct` (the core heard
+          // the bye, or the closed page's channel closed, whichever came first).
+          const gone = await Promise.all(
+            rest.map(
+              async (t) =>
+                (await peerStates(t, leader.id)).find((e) => e.t >= t0 && e.v !== 'direct')?.t ??
+                Number.POSITIVE_INFINITY,
+            ),
+          );
+          const byeAt = Math.min(...gone);
+          closeRequest.push(ms);
+          close.push(t0 + ms - byeAt);
+          log(
+            `close failover ${leader.id} → ${next}: ${t0 + ms - byeAt} ms from the goodbye, ${ms} ms from page.close()`,
+          );
+        }
         await closePlayer(leader);
         tabs.splice(tabs.indexOf(leader), 1);
         tabs.push(await openTab(browser, server, room, `f${i + 6}`));
@@ -98,6 +121,11 @@ export const failover: Part<FailoverResult> = {
       await Promise.all(tabs.map(closePlayer));
     }
     const c = dist(crash);
-    return { crashFailoverMs: c, crashFailoverRatio: toTimeout(c), closeFailoverMs: dist(close) };
+    return {
+      crashFailoverMs: c,
+      crashFailoverRatio: toTimeout(c),
+      closeFailoverMs: dist(close),
+      closeRequestFailoverMs: dist(closeRequest),
+    };
   },
 };
