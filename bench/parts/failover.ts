@@ -110,7 +110,9 @@ export const failover: Part<FailoverResult> = {
           closeRequest.push(ms);
           close.push(t0 + ms - byeAt);
           log(
-            `close failover ${leader.id} → ${next}: ${t0 + ms - byeAt} ms from the goodbye, ${ms} ms from page.close()`,
+            `close failover ${leader.id} → ${next}: ${t0 + ms - byeAt} ms from the goodbye, ${ms} ms from page.close(); ` +
+              `goodbye seen by ${rest.map((t, k) => `${t.id}@+${gone[k]! - byeAt}`).join(' ')}, ` +
+              `leader shown by ${rest.map((t, k) => `${t.id}@+${(seen[k] ?? Number.NaN) - byeAt}`).join(' ')}`,
           );
         }
         await closePlayer(leader);
