@@ -269,3 +269,18 @@ test('signaling coming back leaves open links alone', () => {
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });
+
+test('a signaling server that keeps dropping us cannot make a link per reconnect to a peer that never answers', () => {
+  const { a, lose, tick } = pair();
+  a.reset(1, []);
+  a.setMembers(both);
+  // 2 never answers; our socket comes back every second for a minute.
+  for (let t = 0; t < 60; t++) {
+    a.maintain();
+    lose();
+    tick(1_000);
+    a.signalingRestored();
+  }
+  // Held to the backoff (0.5 s doubling to 8 s): about 10 links, not 60.
+  expect(a.linksCreated).toBeLessThanOrEqual(12);
+});

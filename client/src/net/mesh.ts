@@ -223,16 +223,17 @@ export class Mesh {
   /**
    * Our signaling connection is back after a blip or a stalled server. Signals of handshakes in flight may
    * have been lost with it (the server drops what it was sending when a socket goes), and those links
-   * would otherwise wait out the connect timeout. Start them again now; open links are untouched.
+   * would otherwise wait out the connect timeout: start them again now. No sooner than their backoff,
+   * though, so a server that keeps dropping us cannot spend the tab's RTCPeerConnections on one peer.
    */
   signalingRestored(): void {
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
-      if (p.link?.open) continue;
-      if (p.link) this.dropLink(p);
+      const rec = p.link;
+      if (!rec || rec.open || now - rec.createdAt < p.backoff) continue;
+      this.dropLink(p);
       // The initiator offers anew at once; the other asks for an offer at once (a hello).
       p.retryAt = now;
-      p.backoff = this.config.backoffMs;
     }
     this.hooks.onChange?.();
   }
