@@ -224,8 +224,8 @@ const OBSERVE_SRC = `(ids, want, strict) => {
     // Every peer row's state changes, from the first paint (see peerStates).
     const rows = (k.peers = k.peers || {});
     for (const row of document.querySelectorAll('[data-testid="peer"]')) {
-      const log = (rows[row.getAttribute('data-peer-id')] = rows[row.getAttribute('data-peer-id')] || []);
-      push(log, row.getAttribute('data-state') || '');
+      const id = row.getAttribute('data-peer-id');
+      push((rows[id] = rows[id] || []), row.getAttribute('data-state') || '');
     }
     for (const id of Object.keys(k.text)) {
       const el = document.querySelector('[data-testid="' + id + '"]');

@@ -6,7 +6,9 @@
 
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +21,7 @@ import type {
   Joined,
   ServerToClientEvents,
 } from '../../client/src/protocol/signaling.ts';
+import { pollHealth } from '../../signaling/src/testing.ts';
 import { percentile } from './stats.ts';
 
 type Usage = { rss: number; heapUsed: number; cpuMs: number };
@@ -26,6 +29,9 @@ type ToParent = { kind: 'listening'; port: number } | { kind: 'usage'; usage: Us
 
 const ROOM_SIZE = 4;
 const BATCH = 200;
+
+let serverMetrics: (() => Promise<string>) | undefined;
+let profiler: Session | undefined;
 
 async function runServer(kind: string): Promise<void> {
   let port: number;
@@ -46,7 +52,7 @@ async function runServer(kind: string): Promise<void> {
     await once(http, 'listening');
     port = (http.address() as AddressInfo).port;
     close = () => s.close();
-    (globalThis as { metrics?: () => Promise<string> }).metrics = () => s.metrics();
+    serverMetrics = () => s.metrics();
   } else if (kind === 'socketio') {
     const { Server } = await import('socket.io');
     const http = createServer();
@@ -87,22 +93,16 @@ async function runServer(kind: string): Promise<void> {
       const { rss, heapUsed } = process.memoryUsage();
       const cpu = process.cpuUsage();
       send({ kind: 'usage', usage: { rss, heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 } });
-    } else if (msg === 'prof-start' || msg === 'prof-stop') {
-      // CAPACITY_PROF=dir: the server's CPU profile of the flood alone, written to dir/flood.cpuprofile.
-      const { Session } = await import('node:inspector/promises');
-      const g = globalThis as { profiler?: InstanceType<typeof Session> };
-      if (msg === 'prof-start') {
-        g.profiler = new Session();
-        g.profiler.connect();
-        await g.profiler.post('Profiler.enable');
-        await g.profiler.post('Profiler.start');
-      } else if (g.profiler) {
-        const { profile } = await g.profiler.post('Profiler.stop');
-        const { writeFileSync } = await import('node:fs');
-        writeFileSync(`${process.env.CAPACITY_PROF}/flood.cpuprofile`, JSON.stringify(profile));
-        const m = (globalThis as { metrics?: () => Promise<string> }).metrics;
-        if (m) writeFileSync(`${process.env.CAPACITY_PROF}/metrics.txt`, await m());
-      }
+    } else if (msg === 'prof-start') {
+      // CAPACITY_PROF=dir: the server's CPU profile of the flood alone, and its metrics after it.
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    } else if (msg === 'prof-stop' && profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(`${process.env.CAPACITY_PROF}/flood.cpuprofile`, JSON.stringify(profile));
+      if (serverMetrics) writeFileSync(`${process.env.CAPACITY_PROF}/metrics.txt`, await serverMetrics());
     } else if (msg === 'stop') {
       await close();
       process.exit(0);
@@ -165,27 +165,6 @@ class ServerChild {
 }
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-/** Polls /healthz every 50 ms until stopped; resolves to each answer's time (ms). */
-function watchHealth(url: string): () => Promise<number[]> {
-  const ms: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const t = performance.now();
-      const res = await fetch(`${url}/healthz`);
-      await res.text();
-      if (!res.ok) throw new Error(`/healthz answered ${res.status} during the flood`);
-      ms.push(performance.now() - t);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-    return ms;
-  };
-}
 
 async function lockstep(n: number) {
   const server = new ServerChild('lockstep');
@@ -261,18 +240,28 @@ async function lockstep(n: number) {
       execArgv: ['--import', 'tsx'],
     });
     pin(flood.pid, 'attacker');
-    const flooded = once(flood, 'message') as Promise<[{ relays: number; opened: number; joined: number }]>;
+    const flooded = once(flood, 'message') as Promise<[{ relays: number }]>;
     await new Promise((r) => setTimeout(r, 500));
     await (await fetch(`${url}/healthz`)).text(); // fetch's first call loads undici: not the server's time
     if (process.env.CAPACITY_PROF) server.send('prof-start');
-    const stopWatch = watchHealth(url);
-    const floodMs = await honestJoins(1);
-    const health = await stopWatch();
-    if (process.env.CAPACITY_PROF) server.send('prof-stop');
-    flood.send('stop');
-    const [{ relays, opened, joined }] = await flooded;
-    pin(server.pid, 'all');
-    pin(process.pid, 'all');
+    let floodMs: number[];
+    let health: number[];
+    let relays: number;
+    try {
+      const stopWatch = pollHealth(url);
+      floodMs = await honestJoins(1);
+      const watched = await stopWatch();
+      if (watched.failures > 0) throw new Error(`/healthz failed ${watched.failures} times during the flood`);
+      health = watched.ms;
+      if (process.env.CAPACITY_PROF) server.send('prof-stop');
+      flood.send('stop');
+      [{ relays }] = await flooded;
+    } finally {
+      // An honest join that failed must not leave the attacker running.
+      if (flood.exitCode === null) flood.kill();
+      pin(server.pid, 'all');
+      pin(process.pid, 'all');
+    }
     return {
       sockets,
       rooms: Math.ceil(n / ROOM_SIZE),
@@ -283,8 +272,6 @@ async function lockstep(n: number) {
       floodHealthP99Ms: percentile(health, 99),
       floodHealthMaxMs: Math.max(...health),
       floodRelays: relays,
-      floodConnections: opened,
-      floodJoins: joined,
       connectAllMs: connectMs,
       rssMb: after.rss / 2 ** 20,
       bytesPerConn: (after.rss - before.rss) / n,

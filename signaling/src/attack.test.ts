@@ -16,6 +16,7 @@ import {
   connect,
   connectUnchecked,
   expectOk,
+  pollHealth,
   type RecordingClient,
   startServer,
   type TestServer,
@@ -91,34 +92,12 @@ async function expectHonestPlayersWork(players: Honest[]) {
   for (const p of players) expect(latestRoster(p).members.map((m) => m.id)).toContain(p.joined.id);
 }
 
-/** Polls /healthz while an attack runs; returns the slowest answer (ms). Every answer must be 200. */
-function watchHealth(server: TestServer) {
-  let worst = 0;
-  let failures = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const started = performance.now();
-      try {
-        const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(10_000) });
-        if (res.status !== 200) failures++;
-        await res.text();
-      } catch {
-        failures++;
-      }
-      worst = Math.max(worst, performance.now() - started);
-      await sleep(50);
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-    return { worst, failures };
-  };
-}
+/** Polls /healthz while an attack runs (see testing.ts). */
+const watchHealth = (server: TestServer) => pollHealth(server.url);
 
-async function expectHealthy(stop: () => Promise<{ worst: number; failures: number }>) {
-  const { worst, failures } = await stop();
+async function expectHealthy(stop: () => Promise<{ ms: number[]; failures: number }>) {
+  const { ms, failures } = await stop();
+  const worst = Math.max(0, ...ms);
   // ATTACK_REPORT=1 npx vitest run signaling/src/attack.test.ts prints each attack's slowest answer.
   if (process.env.ATTACK_REPORT)
     console.log(`healthz slowest: ${worst.toFixed(1)} ms (${expect.getState().currentTestName})`);

@@ -1,15 +1,29 @@
-// What a server holds for one connection that has not gone out yet: the measure of a slow recipient.
+// The one place that reaches under socket.io into a connection's engine.io and ws internals: what the server
+// holds for it that has not gone out yet (the measure of a slow recipient), and its raw websocket.
+
+/** The part of ws's WebSocket the server uses (engine.io's websocket transport keeps one). */
+export interface RawWebSocket {
+  readonly bufferedAmount: number;
+  readonly isPaused: boolean;
+  pause(): void;
+  resume(): void;
+  terminate(): void;
+}
+
+/** The connection's ws socket, or undefined on another transport (long polling). */
+export function websocketOf(socket: { conn: unknown }): RawWebSocket | undefined {
+  const ws = (socket.conn as { transport?: { socket?: Partial<RawWebSocket> } }).transport?.socket;
+  return typeof ws?.pause === 'function' && typeof ws.terminate === 'function'
+    ? (ws as RawWebSocket)
+    : undefined;
+}
 
 /** Bytes waiting to go out to one connection: engine.io's write buffer and the websocket's. */
 export function pendingBytes(socket: { conn: unknown }, cap: number): number {
-  const conn = socket.conn as unknown as {
-    writeBuffer?: { data?: unknown }[];
-    transport?: { socket?: { bufferedAmount?: number } };
-  };
-  const queued = conn.writeBuffer ?? [];
+  const queued = (socket.conn as { writeBuffer?: { data?: unknown }[] }).writeBuffer ?? [];
   // Many tiny packets are as bad as a few big ones; do not walk an endless queue to find out.
   if (queued.length > 4_096) return Number.POSITIVE_INFINITY;
-  let bytes = conn.transport?.socket?.bufferedAmount ?? 0;
+  let bytes = websocketOf(socket)?.bufferedAmount ?? 0;
   for (const packet of queued) {
     const data = packet.data;
     bytes += typeof data === 'string' ? data.length : ((data as { byteLength?: number })?.byteLength ?? 0);

@@ -105,7 +105,7 @@ export class ConnectionLimiter {
   }
 
   /**
-   * 'own' or 'address' names the budget that refused; the caller counts it. `waitMs` says when the refused
+   * 'connection' or 'address' names the budget that refused; the caller counts it. `waitMs` says when the refused
    * budget will afford an event of this size again: reading more from the connection before then only
    * buys more refusals.
    */

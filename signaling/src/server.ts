@@ -29,7 +29,7 @@ import {
   signalSchema,
 } from '../../client/src/protocol/signaling.ts';
 import { cleanText } from '../../client/src/protocol/text.ts';
-import { pendingBytes } from './backlog.ts';
+import { pendingBytes, type RawWebSocket, websocketOf } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { checkedParser } from './parser.ts';
@@ -222,24 +222,8 @@ const MAX_READ_PAUSE_MS = 1_000;
 /** How long a cut-off connection has to flush its refusal and close frame before it is destroyed. */
 const CUT_OFF_FLUSH_MS = 200;
 
-/** The part of ws's WebSocket used here (engine.io's websocket transport keeps one). */
-interface RawWebSocket {
-  readonly isPaused: boolean;
-  pause(): void;
-  resume(): void;
-  terminate(): void;
-}
-
 /** Connections being cut off: never resumed. */
 const cut = new WeakSet<RawWebSocket>();
-
-/** The connection's ws socket, or undefined on another transport (long polling). */
-function websocketOf(socket: { conn: unknown }): RawWebSocket | undefined {
-  const ws = (socket.conn as { transport?: { socket?: Partial<RawWebSocket> } }).transport?.socket;
-  return typeof ws?.pause === 'function' && typeof ws.terminate === 'function'
-    ? (ws as RawWebSocket)
-    : undefined;
-}
 
 function jsonBytes(data: unknown): number {
   try {

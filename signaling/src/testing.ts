@@ -135,3 +135,32 @@ export function expectOk<T extends object>(res: Ack<T>): T & { ok: true } {
   if (!res.ok) throw new Error(`expected ok, got ${res.code}: ${res.error}`);
   return res;
 }
+
+/**
+ * Fetches /healthz every 50 ms until stopped; resolves to each answer's time (ms) and how many failed (not
+ * 200, or no answer within 10 s). Shared by the attack tests and the capacity bench's flood.
+ */
+export function pollHealth(url: string): () => Promise<{ ms: number[]; failures: number }> {
+  const ms: number[] = [];
+  let failures = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
+        if (res.status !== 200) failures++;
+        await res.text();
+      } catch {
+        failures++;
+      }
+      ms.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    return { ms, failures };
+  };
+}
