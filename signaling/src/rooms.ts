@@ -290,6 +290,8 @@ const MAX_TOMBSTONES = 100_000;
 
 export class MemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<string, Room>();
+  /** The sessions in grace, with their room: expiry looks at these alone, not at every session on the node. */
+  private readonly inGrace = new Map<Session, string>();
   /** The next ID of rooms that emptied, so a room opened again under the same name never repeats one. */
   private readonly lastIds = new Map<string, { nextId: PlayerId; incarnation: string }>();
   private readonly clock: Clock;
@@ -419,6 +421,7 @@ export class MemoryRoomStore implements RoomStore {
     session.graceStartedAt = undefined;
     session.socketId = input.socketId;
     session.graceUntil = undefined;
+    this.inGrace.delete(session);
     session.name = input.name;
     if (input.ip !== undefined && input.ip !== session.ip) {
       // A player whose network changed: its session now counts against its new address.
@@ -450,6 +453,7 @@ export class MemoryRoomStore implements RoomStore {
     session.socketId = undefined;
     session.graceStartedAt = now;
     session.graceUntil = now + graceFor(this.graceMs, this.limits.graceTotalMs, session.graceUsed);
+    this.inGrace.set(session, roomId);
     room.version++;
     return this.roster(roomId, room);
   }
@@ -487,28 +491,21 @@ export class MemoryRoomStore implements RoomStore {
 
   async expire(): Promise<RosterMsg[]> {
     const now = this.clock.now();
-    const changed: RosterMsg[] = [];
-    for (const [roomId, room] of this.rooms) {
-      let ended = false;
-      for (const session of room.sessions.values()) {
-        if (session.graceUntil !== undefined && session.graceUntil <= now) {
-          this.endSession(roomId, room, session);
-          ended = true;
-        }
-      }
-      if (ended) changed.push(this.roster(roomId, room));
+    const ended = new Map<string, Room>();
+    for (const [session, roomId] of this.inGrace) {
+      const room = this.rooms.get(roomId);
+      if (!room || session.graceUntil === undefined || session.graceUntil > now) continue;
+      this.endSession(roomId, room, session);
+      ended.set(roomId, room);
     }
-    return changed;
+    return [...ended].map(([roomId, room]) => this.roster(roomId, room));
   }
 
   async nextExpiry(): Promise<number | undefined> {
     let earliest: number | undefined;
-    for (const room of this.rooms.values()) {
-      for (const session of room.sessions.values()) {
-        if (session.graceUntil !== undefined && (earliest === undefined || session.graceUntil < earliest)) {
-          earliest = session.graceUntil;
-        }
-      }
+    for (const { graceUntil } of this.inGrace.keys()) {
+      if (graceUntil !== undefined && (earliest === undefined || graceUntil < earliest))
+        earliest = graceUntil;
     }
     return earliest;
   }
@@ -549,6 +546,7 @@ export class MemoryRoomStore implements RoomStore {
   private endSession(roomId: string, room: Room, session: Session): void {
     room.sessions.delete(session.id);
     room.byTokenHash.delete(session.tokenHash);
+    this.inGrace.delete(session);
     this.countIp(session.ip, roomId, -1);
     room.version++;
     // Forgetting the room also resets its ID counter; nobody can hold an old ID any more.

@@ -119,6 +119,32 @@ export function describeRoomStore(
       ]);
     });
 
+    it('expires, across rooms, exactly the sessions whose grace is over', async () => {
+      const { store, join, advance, now } = await setup({ graceMs: 1_000 });
+      for (const room of ['r1', 'r2', 'r3']) {
+        await join({ socketId: `${room}a`, room });
+        await join({ socketId: `${room}b`, room });
+      }
+      await store.disconnect('r1', 1, 'r1a');
+      advance(500);
+      await store.disconnect('r2', 2, 'r2b');
+      await store.disconnect('r3', 1, 'r3a');
+      await store.leave('r3', 1, 'r3a'); // no-op: a session in grace has no socket to leave with
+      expect(await store.nextExpiry()).toBe(now() + 500);
+      advance(500);
+      const first = await store.expire();
+      expect(first.map((r) => [r.room, r.members.map((m) => m.id)])).toEqual([['r1', [2]]]);
+      expect(await store.nextExpiry()).toBe(now() + 500);
+      advance(500);
+      const second = await store.expire();
+      expect(second.map((r) => [r.room, r.members.map((m) => m.id)]).sort()).toEqual([
+        ['r2', [1]],
+        ['r3', [2]],
+      ]);
+      expect(await store.nextExpiry()).toBeUndefined();
+      expect(await store.stats()).toEqual({ rooms: 3, connected: 3, grace: 0 });
+    });
+
     it('resumes the same ID within grace and refuses the token once grace is over', async () => {
       const { store, join, advance, now } = await setup({ graceMs: 1_000 });
       const first = await join({ socketId: 'a' });
