@@ -12,19 +12,33 @@ import { Decoder, Encoder } from 'socket.io-parser';
  */
 export const MAX_FRAME_DEPTH = 16;
 
-/** The deepest [ / { nesting of a JSON text, ignoring brackets inside strings. Linear, no allocation. */
+/**
+ * The deepest [ / { nesting of a JSON text, ignoring brackets inside strings. Linear, no allocation. A
+ * string's body is skipped with indexOf (native), so a frame that is mostly one long string, as relays
+ * and signals are, costs little more than the brackets around it.
+ */
 export function jsonDepth(text: string, stopAt = Number.POSITIVE_INFINITY): number {
   let depth = 0;
   let max = 0;
-  let inString = false;
+  // The next backslash at or after the scan, found once and reused: looking it up per string would make
+  // many short strings quadratic.
+  let backslash = -1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
+    if (c === 0x22) {
+      // A string: find its closing quote, stepping over escaped characters.
+      let end = i + 1;
+      for (;;) {
+        const quote = text.indexOf('"', end);
+        if (quote < 0) return max; // unterminated: JSON.parse will refuse it
+        if (backslash < end) backslash = text.indexOf('\\', end);
+        if (backslash < 0) backslash = text.length;
+        if (backslash > quote) {
+          i = quote;
+          break;
+        }
+        end = backslash + 2;
+      }
     } else if (c === 0x5b || c === 0x7b) {
       depth++;
       if (depth > max) {
