@@ -176,6 +176,26 @@ describe('roster', () => {
     for (let i = 1; i < versions.length; i++) expect(versions[i]).toBeGreaterThan(versions[i - 1] ?? 0);
     expect(a.socket.received<RosterMsg>('roster').every((r) => r.room === 'r')).toBe(true);
   });
+
+  it('sends a burst of joins to each member as one push of the newest roster, not one per joiner', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const joiners = await Promise.all(Array.from({ length: 30 }, () => client(server)));
+    // Sent in one go (the server runs in this thread, so it reads them all in one turn).
+    const joined = await Promise.all(joiners.map((j, i) => j.join({ room: 'r', name: `J${i}` })));
+    expect(joined.every((j) => j.ok)).toBe(true);
+    const last = await a.socket.waitFor<RosterMsg>('roster', (r) => r.members.length === 31);
+    await new Promise((r) => setTimeout(r, 100));
+    const pushes = a.socket.received<RosterMsg>('roster');
+    expect(pushes.length).toBeLessThan(5);
+    expect(pushes.at(-1)).toEqual(last);
+    // A joiner is not sent the roster its ack carried, only newer ones.
+    for (const [i, j] of joiners.entries()) {
+      const ack = joined[i];
+      const seen = j.received<RosterMsg>('roster').map((r) => r.version);
+      if (ack?.ok) expect(seen.every((v) => v > ack.roster.version)).toBe(true);
+    }
+  });
 });
 
 describe('sessions', () => {

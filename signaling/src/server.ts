@@ -29,12 +29,13 @@ import {
   signalSchema,
 } from '../../client/src/protocol/signaling.ts';
 import { cleanText } from '../../client/src/protocol/text.ts';
-import { pendingBytes, type RawWebSocket, websocketOf } from './backlog.ts';
+import { pendingBytes, websocketOf } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { checkedParser } from './parser.ts';
 import { clientAddress, trustList } from './proxy.ts';
 import { ConnectionLimiter, type RateLimitOptions, TokenBucket } from './rateLimit.ts';
+import { ReadScheduler } from './reading.ts';
 import {
   ADMISSION_DEFAULTS,
   type AdmissionLimits,
@@ -216,14 +217,11 @@ function parse<T extends v.GenericSchema>(schema: T, event: string, payload: unk
   return result.output;
 }
 
-/** The longest a connection over its budget goes unread at a time (see pauseReading). */
-const MAX_READ_PAUSE_MS = 1_000;
+/** Frame sizes kept for events not yet handled: more means they are out of step, and JSON is charged. */
+const MAX_UNHANDLED_FRAMES = 1_024;
 
 /** How long a cut-off connection has to flush its refusal and close frame before it is destroyed. */
 const CUT_OFF_FLUSH_MS = 200;
-
-/** Connections being cut off: never resumed. */
-const cut = new WeakSet<RawWebSocket>();
 
 function jsonBytes(data: unknown): number {
   try {
@@ -319,6 +317,7 @@ export function createSignalingServer(
    * it: a bucket is forgotten only once its address has no connection left and it has refilled.
    */
   const addressBuckets = new Map<string, TokenBucket>();
+  const reading = new ReadScheduler();
   const bucketSweep = setInterval(() => {
     for (const [ip, bucket] of addressBuckets) {
       if (!socketsPerIp.has(ip) && bucket.isFull()) addressBuckets.delete(ip);
@@ -431,9 +430,22 @@ export function createSignalingServer(
     io.local.disconnectSockets(true);
   });
 
+  // A room's roster changes of one turn of the event loop go out as one push, of the newest: a burst of
+  // joins (a class arriving, a server restart) then costs each member one message, not one per joiner.
+  // Sent before the next turn reads anything, so a push still precedes any signal that depends on it.
+  // `except` (a joiner, whose ack carries this roster) is skipped only if the push is still its roster.
+  const rosterOutbox = new Map<string, { roster: RosterMsg; except: SignalingSocket | undefined }>();
+
   function pushRoster(roster: RosterMsg, except?: SignalingSocket): void {
-    const target = except ? except.to(roomChannel(roster.room)) : io.to(roomChannel(roster.room));
-    target.emit('roster', roster);
+    if (rosterOutbox.size === 0) setImmediate(flushRosters);
+    rosterOutbox.set(roster.room, { roster, except });
+  }
+
+  function flushRosters(): void {
+    for (const { roster, except } of rosterOutbox.values()) {
+      (except ? except.to(roomChannel(roster.room)) : io.to(roomChannel(roster.room))).emit('roster', roster);
+    }
+    rosterOutbox.clear();
   }
 
   function fail(code: ErrorCode, error: string): Fail {
@@ -610,25 +622,6 @@ export function createSignalingServer(
   }
 
   /**
-   * Stops reading from a connection over its budget until the budget refills: TCP then holds the sender
-   * back, where reading on would cost a parse and a refusal per frame (a flood's whole cost). Capped well
-   * below the ping timeout, so a paused client's pongs are read in time.
-   */
-  function pauseReading(socket: SignalingSocket, waitMs: number): void {
-    const ws = websocketOf(socket);
-    if (!ws || ws.isPaused || waitMs <= 0) return;
-    ws.pause();
-    const resume = setTimeout(
-      () => {
-        // Closing too (the close handshake needs the peer's reply read), unless it is being cut off.
-        if (ws.isPaused && !cut.has(ws)) ws.resume();
-      },
-      Math.min(waitMs, MAX_READ_PAUSE_MS),
-    );
-    resume.unref();
-  }
-
-  /**
    * Closes a flooding connection and reads nothing more from it. A polite close would read on until the
    * client's close frame, which waits behind everything it has queued: megabytes to unmask and throw away.
    * The socket is destroyed once the refusal and the close frame have had a moment to go out.
@@ -636,8 +629,7 @@ export function createSignalingServer(
   function cutOff(socket: SignalingSocket): void {
     const ws = websocketOf(socket);
     if (ws) {
-      cut.add(ws);
-      ws.pause();
+      reading.stop(ws);
       setTimeout(() => ws.terminate(), CUT_OFF_FLUSH_MS).unref();
     }
     socket.disconnect(true);
@@ -678,9 +670,19 @@ export function createSignalingServer(
       addressBuckets.set(ip, addressBucket);
     }
     const limiter = new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock);
+    // Each event frame's size, in the order socket.io decodes them and then hands them to onAny (a tick
+    // later, which is why the size is kept here): the byte budget charges what was actually read.
+    const eventFrameBytes: number[] = [];
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
+      // Looked up each time: a long-polling connection may upgrade to a websocket.
+      const ws = websocketOf(socket);
+      if (ws && typeof packet.data === 'string') reading.read(ws, packet.data.length);
       if (packet.type === 'message' && typeof packet.data === 'string') {
-        metrics.frameBytes.observe(Buffer.byteLength(packet.data));
+        const bytes = Buffer.byteLength(packet.data);
+        metrics.frameBytes.observe(bytes);
+        // '2' is a socket.io EVENT; binary events ('5') close the connection in the parser.
+        if (packet.data.startsWith('2') && eventFrameBytes.length < MAX_UNHANDLED_FRAMES)
+          eventFrameBytes.push(bytes);
       }
     });
     // Events of one socket run strictly in order, so a disconnect never overtakes the join before it
@@ -708,16 +710,23 @@ export function createSignalingServer(
       const event = String(rawEvent);
       metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
 
-      // Charged as the event's JSON (socket.io hands events over a tick after reading their frames, so
-      // the frame itself is no longer at hand). Cheap: the frame is already cut for size and depth.
-      const { decision, budget, waitMs = 0 } = limiter.take(jsonBytes(args) + event.length);
+      // Charged as its frame, or, should the sizes ever be out of step, as its JSON (dearer: a re-encode).
+      const {
+        decision,
+        budget,
+        waitMs = 0,
+      } = limiter.take(eventFrameBytes.shift() ?? jsonBytes([event, ...args]));
       if (decision !== 'allow') {
         metrics.throttled.inc({ reason: budget ?? 'connection' });
         reply(fail('rate_limited', 'too many events or bytes; slow down'), ack);
         if (decision === 'disconnect') {
           logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
           cutOff(socket);
-        } else pauseReading(socket, waitMs);
+        } else {
+          // TCP then holds the sender back, where reading on would cost a parse and a refusal per frame.
+          const ws = websocketOf(socket);
+          if (ws) reading.hold(ws, waitMs);
+        }
         return;
       }
       if (!isKnownEvent(event)) {

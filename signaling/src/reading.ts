@@ -1,0 +1,65 @@
+// When the server reads from its connections. Node reads a busy socket in chunks of 64 KiB, up to 32 of
+// them per turn of the event loop, and ws handles every frame of a chunk at once: a few flooding
+// connections could keep the loop busy for a long turn while an HTTP health check, a join or an honest
+// relay waits. So every connection yields after the turn's share of reading, and one over its byte budget
+// is not read again until the budget refills.
+
+import type { RawWebSocket } from './backlog.ts';
+
+/** Bytes read in one turn of the event loop before connections start to yield it. */
+export const TURN_READ_BYTES = 256 * 1024;
+
+/** The longest a connection over its budget goes unread at a time: well below the ping timeout, so a held client's pongs are read in time. */
+export const MAX_HOLD_MS = 1_000;
+
+export class ReadScheduler {
+  private turnBytes = 0;
+  private readonly yielded = new Set<RawWebSocket>();
+  private readonly held = new WeakSet<RawWebSocket>();
+  private readonly cut = new WeakSet<RawWebSocket>();
+
+  constructor(private readonly turnReadBytes = TURN_READ_BYTES) {}
+
+  /** A frame of `bytes` was read from `ws`. Past the turn's share, it waits for the next turn. */
+  read(ws: RawWebSocket, bytes: number): void {
+    if (this.turnBytes === 0) setImmediate(() => this.nextTurn());
+    this.turnBytes += bytes;
+    if (this.turnBytes > this.turnReadBytes && !this.yielded.has(ws)) {
+      this.yielded.add(ws);
+      ws.pause();
+    }
+  }
+
+  /** Stops reading `ws` (over its budget) for `ms`, capped at MAX_HOLD_MS: TCP then holds the sender back. */
+  hold(ws: RawWebSocket, ms: number): void {
+    if (ms <= 0 || this.held.has(ws) || this.cut.has(ws)) return;
+    this.held.add(ws);
+    ws.pause();
+    setTimeout(
+      () => {
+        this.held.delete(ws);
+        this.resumeIfFree(ws);
+      },
+      Math.min(ms, MAX_HOLD_MS),
+    ).unref();
+  }
+
+  /** Never reads `ws` again (it is being cut off). */
+  stop(ws: RawWebSocket): void {
+    this.cut.add(ws);
+    this.yielded.delete(ws);
+    ws.pause();
+  }
+
+  private nextTurn(): void {
+    this.turnBytes = 0;
+    const waiting = [...this.yielded];
+    this.yielded.clear();
+    for (const ws of waiting) this.resumeIfFree(ws);
+  }
+
+  // A closing connection is resumed too: its close handshake needs the peer's reply read.
+  private resumeIfFree(ws: RawWebSocket): void {
+    if (ws.isPaused && !this.yielded.has(ws) && !this.held.has(ws) && !this.cut.has(ws)) ws.resume();
+  }
+}
