@@ -3,6 +3,7 @@ import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vitest/config';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const ATTACKS = 'signaling/src/attack.test.ts';
 
 export default defineConfig({
   root: here('./client'),
@@ -13,10 +14,21 @@ export default defineConfig({
   server: { port: 5173 },
   test: {
     root: here('.'),
-    include: ['client/**/*.test.ts', 'signaling/**/*.test.ts', 'e2e/nemesis/*.test.ts'],
     testTimeout: 60_000,
     // Vitest's default is one worker fewer than the cores: one, on the 2-core machines this runs on, which left
     // the second core idle through the simulator's sweeps.
     maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['client/**/*.test.ts', 'signaling/**/*.test.ts', 'e2e/nemesis/*.test.ts'],
+          exclude: [ATTACKS],
+        },
+      },
+      // The attacks time /healthz (within 100 ms), so they run after the rest, not beside the simulator.
+      { extends: true, test: { name: 'attack', include: [ATTACKS], sequence: { groupOrder: 1 } } },
+    ],
   },
 });

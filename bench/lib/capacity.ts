@@ -242,13 +242,12 @@ async function lockstep(n: number) {
     pin(flood.pid, 'attacker');
     const flooded = once(flood, 'message') as Promise<[{ relays: number }]>;
     await new Promise((r) => setTimeout(r, 500));
-    await (await fetch(`${url}/healthz`)).text(); // fetch's first call loads undici: not the server's time
     if (process.env.CAPACITY_PROF) server.send('prof-start');
     let floodMs: number[];
     let health: number[];
     let relays: number;
     try {
-      const stopWatch = pollHealth(url);
+      const stopWatch = await pollHealth(url);
       floodMs = await honestJoins(1);
       const watched = await stopWatch();
       if (watched.failures > 0) throw new Error(`/healthz failed ${watched.failures} times during the flood`);

@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { io as connectClient, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type {
@@ -13,6 +14,7 @@ import type {
   ServerToClientEvents,
 } from '../../client/src/protocol/signaling.ts';
 import { createSignalingServer, type SignalingOptions, type SignalingServer } from './server.ts';
+import type { ThreadAsk } from './testingThread.ts';
 
 export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -136,31 +138,109 @@ export function expectOk<T extends object>(res: Ack<T>): T & { ok: true } {
   return res;
 }
 
-/**
- * Fetches /healthz every 50 ms until stopped; resolves to each answer's time (ms) and how many failed (not
- * 200, or no answer within 10 s). Shared by the attack tests and the capacity bench's flood.
- */
-export function pollHealth(url: string): () => Promise<{ ms: number[]; failures: number }> {
-  const ms: number[] = [];
-  let failures = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const started = performance.now();
-      try {
-        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(10_000) });
-        if (res.status !== 200) failures++;
-        await res.text();
-      } catch {
-        failures++;
+/** A server in a worker thread (testingThread.ts); options must survive structured cloning. */
+export interface ThreadServer {
+  url: string;
+  metrics(): Promise<string>;
+  /** Starts sampling what the server holds unsent for a player; the returned function stops and gives the most. */
+  watchPending(player: number): Promise<() => Promise<number>>;
+  close(): Promise<void>;
+}
+
+const THREAD_FILE = new URL('./testingThread.ts', import.meta.url).href;
+
+export async function startServerThread(options: SignalingOptions = {}): Promise<ThreadServer> {
+  // A worker does not inherit tsx's loader: it registers it, then loads the TypeScript.
+  const worker = new Worker(
+    `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_FILE)}); })`,
+    { eval: true, workerData: options },
+  );
+  const [first] = (await Promise.race([
+    once(worker, 'message'),
+    once(worker, 'error').then(([e]) => {
+      throw e;
+    }),
+  ])) as [{ listening: number }];
+  let seq = 0;
+  const ask = <T>(req: ThreadAsk): Promise<T> => {
+    const mine = ++seq;
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: { seq?: number; value: T }) => {
+        if (m.seq !== mine) return;
+        worker.off('message', onMessage);
+        worker.off('error', reject);
+        resolve(m.value);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+      worker.postMessage({ ...req, seq: mine });
+    });
+  };
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${first.listening}`,
+    metrics: () => ask<string>({ kind: 'metrics' }),
+    async watchPending(player) {
+      if (!(await ask<boolean | undefined>({ kind: 'watchPending', player }))) {
+        throw new Error(`player ${player} has no socket on the server`);
       }
-      ms.push(performance.now() - started);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  })();
-  return async () => {
-    running = false;
-    await loop;
-    return { ms, failures };
+      return async () => (await ask<number | undefined>({ kind: 'stopPending' })) ?? 0;
+    },
+    // A server stuck closing (a paused client holds up its close handshake) is ended after 3 s.
+    close: () =>
+      (closed ??= Promise.race([ask({ kind: 'close' }), new Promise((r) => setTimeout(r, 3_000))]).then(
+        async () => {
+          await worker.terminate();
+        },
+      )),
   };
 }
+
+/**
+ * Fetches /healthz every 50 ms until stopped; resolves to each answer's time (ms) and how many failed (not
+ * 200, or no answer within 10 s); starts once a first answer came. Shared by the attack tests and the capacity bench's flood. It polls from
+ * a worker thread: the caller's own work (an attacker's, a bench's clients') must not count as the server's.
+ */
+export async function pollHealth(url: string): Promise<() => Promise<{ ms: number[]; failures: number }>> {
+  const worker = new Worker(HEALTH_POLLER, { eval: true, workerData: `${url}/healthz` });
+  const [ready] = (await once(worker, 'message')) as [unknown];
+  if (ready !== 'ready') throw new Error(`/healthz did not answer before polling: ${String(ready)}`);
+  const result = once(worker, 'message') as Promise<[{ ms: number[]; failures: number }]>;
+  return async () => {
+    worker.postMessage('stop');
+    const [out] = await result;
+    await worker.terminate();
+    return out;
+  };
+}
+
+const HEALTH_POLLER = `
+const { parentPort, workerData: url } = require('node:worker_threads');
+const ms = [];
+let failures = 0;
+let running = true;
+parentPort.once('message', () => { running = false; });
+(async () => {
+  // The first fetch loads undici: not the server's time.
+  try {
+    await (await fetch(url)).text();
+    parentPort.postMessage('ready');
+  } catch (err) {
+    parentPort.postMessage(String(err));
+    return;
+  }
+  while (running) {
+    const started = performance.now();
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(10000) });
+      if (res.status !== 200) failures++;
+      await res.text();
+    } catch {
+      failures++;
+    }
+    ms.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  parentPort.postMessage({ ms, failures });
+})();
+`;
