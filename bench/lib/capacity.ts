@@ -29,6 +29,8 @@ type ToParent = { kind: 'listening'; port: number } | { kind: 'usage'; usage: Us
 
 const ROOM_SIZE = 4;
 const BATCH = 200;
+/** Quiet and flooded phases of 200 honest joins each, alternating. */
+const FLOOD_ROUNDS = 5;
 
 let serverMetrics: (() => Promise<string>) | undefined;
 let profiler: Session | undefined;
@@ -199,8 +201,8 @@ async function lockstep(n: number) {
     const after = await server.measure();
     const sockets = clients.filter((c) => c.connected).length;
 
-    // A short flood: 200 honest joins (each from its own address) on the quiet server, then 200 more
-    // while 16 connections of one address flood relays of 16 KiB as fast as they can (reconnecting when cut).
+    // Short floods: 200 honest joins (each from its own address) on the quiet server, then 200 more while
+    // 16 connections of one address flood relays of 16 KiB as fast as they can (reconnecting when cut).
     const connectAs = async (address: string): Promise<Client> => {
       const s: Client = connectClient(url, {
         transports: ['websocket'],
@@ -232,32 +234,50 @@ async function lockstep(n: number) {
       }
       return ms;
     };
-    // Quiet and flooded joins on the same core, so the ratio compares like with like.
+    // Quiet and flooded joins on the same core, so the ratio compares like with like, in alternating rounds
+    // so that a slow spell of the machine falls on both sides.
     pin(server.pid, 'rest');
     pin(process.pid, 'rest');
-    const quietMs = await honestJoins(0);
-    const flood = fork(fileURLToPath(new URL('./flood.ts', import.meta.url)), [url, '16', '10.255.0.1'], {
-      execArgv: ['--import', 'tsx'],
-    });
-    pin(flood.pid, 'attacker');
-    const flooded = once(flood, 'message') as Promise<[{ relays: number }]>;
-    await new Promise((r) => setTimeout(r, 500));
-    if (process.env.CAPACITY_PROF) server.send('prof-start');
-    let floodMs: number[];
-    let health: number[];
-    let relays: number;
+    const quietMs: number[] = [];
+    const floodMs: number[] = [];
+    const health: number[] = [];
+    const quietHealth: number[] = [];
+    const roundRatios: number[] = [];
+    const healthRatios: number[] = [];
+    let relays = 0;
     try {
-      const stopWatch = await pollHealth(url);
-      floodMs = await honestJoins(1);
-      const watched = await stopWatch();
-      if (watched.failures > 0) throw new Error(`/healthz failed ${watched.failures} times during the flood`);
-      health = watched.ms;
-      if (process.env.CAPACITY_PROF) server.send('prof-stop');
-      flood.send('stop');
-      [{ relays }] = await flooded;
+      for (let round = 0; round < FLOOD_ROUNDS; round++) {
+        const stopQuietWatch = await pollHealth(url);
+        const quiet = await honestJoins(2 * round);
+        quietMs.push(...quiet);
+        const quietAnswers = (await stopQuietWatch()).ms;
+        quietHealth.push(...quietAnswers);
+        const flood = fork(fileURLToPath(new URL('./flood.ts', import.meta.url)), [url, '16', '10.255.0.1'], {
+          execArgv: ['--import', 'tsx'],
+        });
+        try {
+          pin(flood.pid, 'attacker');
+          const reported = once(flood, 'message') as Promise<[{ relays: number }]>;
+          await new Promise((r) => setTimeout(r, 500));
+          if (process.env.CAPACITY_PROF && round === 0) server.send('prof-start');
+          const stopWatch = await pollHealth(url);
+          const flooded = await honestJoins(2 * round + 1);
+          floodMs.push(...flooded);
+          roundRatios.push(percentile(flooded, 99) / percentile(quiet, 99));
+          const watched = await stopWatch();
+          if (watched.failures > 0)
+            throw new Error(`/healthz failed ${watched.failures} times during the flood`);
+          health.push(...watched.ms);
+          healthRatios.push(percentile(watched.ms, 99) / percentile(quietAnswers, 99));
+          if (process.env.CAPACITY_PROF && round === 0) server.send('prof-stop');
+          flood.send('stop');
+          relays += (await reported)[0].relays;
+        } finally {
+          // An honest join that failed must not leave the attacker running.
+          if (flood.exitCode === null) flood.kill();
+        }
+      }
     } finally {
-      // An honest join that failed must not leave the attacker running.
-      if (flood.exitCode === null) flood.kill();
       pin(server.pid, 'all');
       pin(process.pid, 'all');
     }
@@ -268,7 +288,12 @@ async function lockstep(n: number) {
       joinP99Ms: percentile(joinMs, 99),
       quietJoinP99Ms: percentile(quietMs, 99),
       floodJoinP99Ms: percentile(floodMs, 99),
+      // Each round's ratio is taken between phases seconds apart; the median round discards a slow spell of
+      // the machine that fell on one phase only.
+      floodJoinP99Ratio: percentile(roundRatios, 50),
+      quietHealthP99Ms: percentile(quietHealth, 99),
       floodHealthP99Ms: percentile(health, 99),
+      floodHealthP99Ratio: percentile(healthRatios, 50),
       floodHealthMaxMs: Math.max(...health),
       floodRelays: relays,
       connectAllMs: connectMs,
