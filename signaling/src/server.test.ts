@@ -698,6 +698,42 @@ describe('connections', () => {
     expect(await server.handle.metrics()).toMatch(/lockstep_rejected_total\{reason="too_many_sockets"\} 1\b/);
   });
 
+  it('keeps one join count and one packet listener per connection when it leaves and re-enters the namespace', async () => {
+    const server = await serve({ maxJoinsPerSocket: 4 });
+    const c = await client(server);
+    const engine = c.socket.io.engine as unknown as {
+      write(data: string): void;
+      on(event: 'message', listener: (data: string) => void): void;
+    };
+    const frames: string[] = [];
+    engine.on('message', (data) => frames.push(data));
+    const serverSide = [...server.handle.io.sockets.sockets.values()][0]?.conn;
+    // Raw socket.io packets on the same engine.io connection (which adds the '4' of '41', '40', …): leave
+    // the namespace ('1'), enter it again ('0'), and try a join (acked as '3<id>').
+    const codes: string[] = [];
+    for (let cycle = 0; cycle < 6; cycle++) {
+      const connects = frames.filter((f) => f.startsWith('0')).length;
+      engine.write('1');
+      await expect.poll(() => server.handle.io.sockets.sockets.size).toBe(0);
+      engine.write('0');
+      await expect.poll(() => frames.filter((f) => f.startsWith('0')).length).toBe(connects + 1);
+      engine.write(`2${cycle}["join",{}]`);
+      const ackFrame = () => frames.find((f) => f.startsWith(`3${cycle}[`));
+      await expect.poll(ackFrame).toBeDefined();
+      codes.push(JSON.parse(ackFrame()?.slice(`3${cycle}`.length) ?? '[]')[0]?.code);
+    }
+    // The fifth join attempt on this connection is refused, however often it re-entered.
+    expect(codes).toEqual([
+      'bad_request',
+      'bad_request',
+      'bad_request',
+      'bad_request',
+      'too_many_joins',
+      'too_many_joins',
+    ]);
+    expect(serverSide?.listenerCount('packet')).toBe(1);
+  });
+
   it('accepts its own origin and listed origins, and refuses other browser origins', async () => {
     const server = await serve({ allowedOrigins: ['https://app.example'] });
     const port = new URL(server.url).port;

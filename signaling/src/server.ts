@@ -52,7 +52,6 @@ export type InterServerEvents = Record<never, never>;
 
 export interface SocketData {
   ip: string;
-  joins: number;
   session: { room: string; id: PlayerId } | undefined;
 }
 
@@ -216,6 +215,9 @@ function parse<T extends v.GenericSchema>(schema: T, event: string, payload: unk
   if (!result.success) throw new Refusal('bad_request', `${event}: ${describeIssues(result.issues)}`);
   return result.output;
 }
+
+/** What the read scheduler counts for a packet, however small: its parse costs something too. */
+const PACKET_READ_COST = 64;
 
 /** Frame sizes kept for events not yet handled: more means they are out of step, and JSON is charged. */
 const MAX_UNHANDLED_FRAMES = 1_024;
@@ -437,14 +439,20 @@ export function createSignalingServer(
   const rosterOutbox = new Map<string, { roster: RosterMsg; except: SignalingSocket | undefined }>();
 
   function pushRoster(roster: RosterMsg, except?: SignalingSocket): void {
+    const queued = rosterOutbox.get(roster.room);
+    // An older version arriving later (another node's reply overtaken, or a room recreated with versions
+    // from 1 again) is not coalesced: the queued one goes now, as both did before, in arrival order.
+    if (queued && roster.version < queued.roster.version) sendRoster(queued);
     if (rosterOutbox.size === 0) setImmediate(flushRosters);
     rosterOutbox.set(roster.room, { roster, except });
   }
 
+  function sendRoster({ roster, except }: { roster: RosterMsg; except: SignalingSocket | undefined }): void {
+    (except ? except.to(roomChannel(roster.room)) : io.to(roomChannel(roster.room))).emit('roster', roster);
+  }
+
   function flushRosters(): void {
-    for (const { roster, except } of rosterOutbox.values()) {
-      (except ? except.to(roomChannel(roster.room)) : io.to(roomChannel(roster.room))).emit('roster', roster);
-    }
+    for (const entry of rosterOutbox.values()) sendRoster(entry);
     rosterOutbox.clear();
   }
 
@@ -467,7 +475,7 @@ export function createSignalingServer(
         );
       }
       // Invalid and refused attempts count too, so one connection cannot probe rooms or tokens without bound.
-      if (++socket.data.joins > maxJoinsPerSocket) {
+      if (++wireOf(socket).joins > maxJoinsPerSocket) {
         throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
       }
       // Before the schema: a newer build's join may carry fields this one does not know.
@@ -660,31 +668,60 @@ export function createSignalingServer(
   // Per-socket queues still running, so close() lets their store updates finish.
   const pendingQueues = new Set<Promise<void>>();
 
-  io.on('connection', (socket) => {
-    const ip = addressOf(socket.request);
-    socket.data = { ip, joins: 0, session: undefined };
-    metrics.connections.inc();
+  /**
+   * What belongs to the engine.io connection rather than to a socket.io socket on it: a client may leave
+   * and re-enter the namespace on one connection ('41' then '40'), and must not get a fresh budget, join
+   * count or another packet listener each time.
+   */
+  interface Wire {
+    limiter: ConnectionLimiter;
+    joins: number;
+    /**
+     * Each event frame's size, in the order socket.io decodes them and then hands them to onAny (a tick
+     * later, which is why the size is kept here): the byte budget charges what was actually read.
+     */
+    eventFrameBytes: number[];
+  }
+  const wires = new WeakMap<object, Wire>();
+
+  function wireOf(socket: SignalingSocket): Wire {
+    const known = wires.get(socket.conn);
+    if (known) return known;
+    const ip = socket.data.ip;
     let addressBucket = addressBuckets.get(ip);
     if (!addressBucket) {
       addressBucket = new TokenBucket(addressRateLimit, clock);
       addressBuckets.set(ip, addressBucket);
     }
-    const limiter = new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock);
-    // Each event frame's size, in the order socket.io decodes them and then hands them to onAny (a tick
-    // later, which is why the size is kept here): the byte budget charges what was actually read.
-    const eventFrameBytes: number[] = [];
+    const wire: Wire = {
+      limiter: new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock),
+      joins: 0,
+      eventFrameBytes: [],
+    };
+    wires.set(socket.conn, wire);
     socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
-      // Looked up each time: a long-polling connection may upgrade to a websocket.
+      const text = typeof packet.data === 'string' ? packet.data : '';
+      // Looked up each time: a long-polling connection may upgrade to a websocket. Every packet counts,
+      // pings and noops too, at least PACKET_READ_COST: a flood of tiny frames costs a parse each as well.
       const ws = websocketOf(socket);
-      if (ws && typeof packet.data === 'string') reading.read(ws, packet.data.length);
-      if (packet.type === 'message' && typeof packet.data === 'string') {
-        const bytes = Buffer.byteLength(packet.data);
+      if (ws) reading.read(ws, Math.max(text.length, PACKET_READ_COST));
+      if (packet.type === 'message' && text) {
+        const bytes = Buffer.byteLength(text);
         metrics.frameBytes.observe(bytes);
         // '2' is a socket.io EVENT; binary events ('5') close the connection in the parser.
-        if (packet.data.startsWith('2') && eventFrameBytes.length < MAX_UNHANDLED_FRAMES)
-          eventFrameBytes.push(bytes);
+        if (text.startsWith('2') && wire.eventFrameBytes.length < MAX_UNHANDLED_FRAMES)
+          wire.eventFrameBytes.push(bytes);
       }
     });
+    return wire;
+  }
+
+  io.on('connection', (socket) => {
+    const ip = addressOf(socket.request);
+    socket.data = { ip, session: undefined };
+    metrics.connections.inc();
+    const wire = wireOf(socket);
+    const { limiter, eventFrameBytes } = wire;
     // Events of one socket run strictly in order, so a disconnect never overtakes the join before it
     // and signals reach the peer in the order they were sent.
     let queue: Promise<void> = Promise.resolve();
@@ -778,6 +815,7 @@ export function createSignalingServer(
       clearInterval(sweepTimer);
       clearInterval(bucketSweep);
       logger.info({ connections: io.engine.clientsCount }, 'shutting down');
+      flushRosters();
       // Local only: with the Redis adapter, io.emit would reach (and io.disconnectSockets would cut) every node.
       io.local.emit('shutdown', { reconnectInMs: shutdownReconnectMs });
       // Closing without discarding lets each connection flush `shutdown` before it goes.
