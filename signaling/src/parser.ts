@@ -20,16 +20,17 @@ export const MAX_FRAME_DEPTH = 16;
 export function jsonDepth(text: string, stopAt = Number.POSITIVE_INFINITY): number {
   let depth = 0;
   let max = 0;
-  // The next backslash at or after the scan, found once and reused: looking it up per string would make
-  // many short strings quadratic.
+  // The next backslash and quote at or after the scan, each found once and reused: looking them up again
+  // per string or per escape would make many short strings, or many escapes, quadratic.
   let backslash = -1;
+  let quote = -1;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       // A string: find its closing quote, stepping over escaped characters.
       let end = i + 1;
       for (;;) {
-        const quote = text.indexOf('"', end);
+        if (quote < end) quote = text.indexOf('"', end);
         if (quote < 0) return max; // unterminated: JSON.parse will refuse it
         if (backslash < end) backslash = text.indexOf('\\', end);
         if (backslash < 0) backslash = text.length;
