@@ -162,17 +162,24 @@ export async function startServerThread(options: SignalingOptions = {}): Promise
     }),
   ])) as [{ listening: number }];
   let seq = 0;
+  // Rejects on an error in the worker, or on its exit, rather than waiting for an answer that cannot come.
   const ask = <T>(req: ThreadAsk): Promise<T> => {
     const mine = ++seq;
     return new Promise((resolve, reject) => {
+      const onExit = (code: number) => done(new Error(`server thread exited (${code})`));
       const onMessage = (m: { seq?: number; value: T }) => {
-        if (m.seq !== mine) return;
+        if (m.seq === mine) done(undefined, m.value);
+      };
+      const done = (err: unknown, value?: T) => {
         worker.off('message', onMessage);
-        worker.off('error', reject);
-        resolve(m.value);
+        worker.off('error', done);
+        worker.off('exit', onExit);
+        if (err) reject(err);
+        else resolve(value as T);
       };
       worker.on('message', onMessage);
-      worker.once('error', reject);
+      worker.once('error', done);
+      worker.once('exit', onExit);
       worker.postMessage({ ...req, seq: mine });
     });
   };
@@ -188,29 +195,39 @@ export async function startServerThread(options: SignalingOptions = {}): Promise
     },
     // A server stuck closing (a paused client holds up its close handshake) is ended after 3 s.
     close: () =>
-      (closed ??= Promise.race([ask({ kind: 'close' }), new Promise((r) => setTimeout(r, 3_000))]).then(
-        async () => {
-          await worker.terminate();
-        },
-      )),
+      (closed ??= Promise.race([
+        ask({ kind: 'close' }).catch(() => undefined),
+        new Promise((r) => setTimeout(r, 3_000)),
+      ]).then(async () => {
+        await worker.terminate();
+      })),
   };
 }
 
 /**
  * Fetches /healthz every 50 ms until stopped; resolves to each answer's time (ms) and how many failed (not
- * 200, or no answer within 10 s); starts once a first answer came. Shared by the attack tests and the capacity bench's flood. It polls from
- * a worker thread: the caller's own work (an attacker's, a bench's clients') must not count as the server's.
+ * 200, or no answer within 10 s); starts once a first answer came. Shared by the attack tests and the
+ * capacity bench's flood. It polls from a worker thread: the caller's own work (an attacker's, a bench's
+ * clients') must not count as the server's.
  */
 export async function pollHealth(url: string): Promise<() => Promise<{ ms: number[]; failures: number }>> {
   const worker = new Worker(HEALTH_POLLER, { eval: true, workerData: `${url}/healthz` });
+  // Unref'd: a caller that throws before stopping it must not be kept alive by it.
+  worker.unref();
   const [ready] = (await once(worker, 'message')) as [unknown];
-  if (ready !== 'ready') throw new Error(`/healthz did not answer before polling: ${String(ready)}`);
+  if (ready !== 'ready') {
+    await worker.terminate();
+    throw new Error(`/healthz did not answer before polling: ${String(ready)}`);
+  }
   const result = once(worker, 'message') as Promise<[{ ms: number[]; failures: number }]>;
   return async () => {
     worker.postMessage('stop');
-    const [out] = await result;
-    await worker.terminate();
-    return out;
+    try {
+      const [out] = await result;
+      return out;
+    } finally {
+      await worker.terminate();
+    }
   };
 }
 

@@ -34,6 +34,7 @@ port.on('message', async (req: ThreadRequest) => {
   else if (req.kind === 'watchPending') {
     const socket = [...handle.io.sockets.sockets.values()].find((s) => s.data.session?.id === req.player);
     if (!socket) return answer(undefined);
+    clearInterval(pending?.timer);
     const watch = { worst: 0, timer: setInterval(() => sample(), 20) };
     const sample = () => {
       watch.worst = Math.max(watch.worst, pendingBytes(socket, Number.POSITIVE_INFINITY));
