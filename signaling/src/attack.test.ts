@@ -373,6 +373,7 @@ describe('attack: the rate limiter', () => {
     const server = await serve({
       addressRateLimit: { perSecond: 1, burst: 20, bytesPerSecond: 1e6, bytesBurst: 1e6 },
     });
+    const health = await watchHealth(server);
     let limited = 0;
     for (let round = 0; round < 4; round++) {
       const attacker = await from(server, '10.6.6.6');
@@ -384,12 +385,19 @@ describe('attack: the rate limiter', () => {
     // 40 events against a budget of 20 (and about 1 more a second): a fresh bucket per connection would
     // have refused none.
     expect(limited).toBeGreaterThanOrEqual(15);
+    const honest = [
+      await honestPlayer(server, 'r', 'Ann', '10.0.0.1'),
+      await honestPlayer(server, 'r', 'Bob', '10.0.0.2'),
+    ];
+    await expectHonestPlayersWork(honest);
+    await expectHealthy(health);
   });
 
   it('shares one budget between all connections of an address', async () => {
     const server = await serve({
       addressRateLimit: { perSecond: 20, burst: 20, bytesPerSecond: 1e6, bytesBurst: 1e6 },
     });
+    const health = await watchHealth(server);
     const attackers = await Promise.all(Array.from({ length: 5 }, () => from(server, '10.6.6.6')));
     const results = await Promise.all(
       attackers.flatMap((a) => Array.from({ length: 10 }, () => a.raw('nope', {}))),
@@ -403,6 +411,7 @@ describe('attack: the rate limiter', () => {
       await honestPlayer(server, 'r', 'Bob', '10.0.0.2'),
     ];
     await expectHonestPlayersWork(honest);
+    await expectHealthy(health);
   });
 });
 
@@ -506,6 +515,7 @@ describe('attack: password guessing', () => {
 
   it('backs off a room guessed at from many addresses, then lets the right password in', async () => {
     const server = await serve({ passwordThrottle: { room: { free: 5, maxBackoffMs: 2_000 } } });
+    const health = await watchHealth(server);
     const secret = verifier();
     const owner = await passwordRoom(server, secret);
     const answers: string[] = [];
@@ -525,6 +535,7 @@ describe('attack: password guessing', () => {
       if (!res.ok) expect(res.code).toBe('rate_limited');
     }
     await expectHonestPlayersWork([owner, { socket: friend, joined: expectOk(res as Ack<Joined>) }]);
+    await expectHealthy(health);
   });
 });
 

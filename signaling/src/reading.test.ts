@@ -76,3 +76,22 @@ describe('ReadScheduler', () => {
     }
   });
 });
+
+describe('ReadScheduler.admit', () => {
+  it("lets in a turn's share of new connections at once and the rest in later turns, in order", async () => {
+    const reading = new ReadScheduler(1_000, 3);
+    const order: number[] = [];
+    for (let i = 0; i < 7; i++) reading.admit(() => order.push(i));
+    expect(order).toEqual([0, 1, 2]);
+    await nextTurn();
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+    // One arriving now waits behind the one still queued.
+    reading.admit(() => order.push(7));
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+    await nextTurn();
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    await nextTurn();
+    reading.admit(() => order.push(8));
+    expect(order.at(-1)).toBe(8);
+  });
+});

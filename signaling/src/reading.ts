@@ -2,7 +2,8 @@
 // them per turn of the event loop, and ws handles every frame of a chunk at once: a few flooding
 // connections could keep the loop busy for a long turn while an HTTP health check, a join or an honest
 // relay waits. So every connection yields after the turn's share of reading, and one over its byte budget
-// is not read again until the budget refills.
+// is not read again until the budget refills. New connections are let in a few per turn for the same
+// reason: a room (or a whole server's tabs after a restart) connecting at once is a burst of handshakes.
 
 import type { RawWebSocket } from './backlog.ts';
 
@@ -12,17 +13,26 @@ export const TURN_READ_BYTES = 256 * 1024;
 /** The longest a connection over its budget goes unread at a time: well below the ping timeout, so a held client's pongs are read in time. */
 export const MAX_HOLD_MS = 1_000;
 
+/** New connections let in per turn of the event loop; the rest wait for the next turns, in order. */
+export const TURN_ADMISSIONS = 8;
+
 export class ReadScheduler {
   private turnBytes = 0;
+  private turnStarted = false;
+  private admitted = 0;
+  private readonly waiting: (() => void)[] = [];
   private readonly yielded = new Set<RawWebSocket>();
   private readonly held = new WeakSet<RawWebSocket>();
   private readonly cut = new WeakSet<RawWebSocket>();
 
-  constructor(private readonly turnReadBytes = TURN_READ_BYTES) {}
+  constructor(
+    private readonly turnReadBytes = TURN_READ_BYTES,
+    private readonly turnAdmissions = TURN_ADMISSIONS,
+  ) {}
 
   /** A frame of `bytes` was read from `ws`. Past the turn's share, it waits for the next turn. */
   read(ws: RawWebSocket, bytes: number): void {
-    if (this.turnBytes === 0) setImmediate(() => this.nextTurn());
+    this.startTurn();
     this.turnBytes += bytes;
     if (this.turnBytes > this.turnReadBytes && !this.yielded.has(ws)) {
       this.yielded.add(ws);
@@ -51,11 +61,38 @@ export class ReadScheduler {
     ws.pause();
   }
 
+  /**
+   * Runs `admit` (a new connection's checks and handshake) now if this turn has let in fewer than its
+   * share, else in a later turn, in arrival order. It must check whatever may have changed meanwhile.
+   */
+  admit(admit: () => void): void {
+    this.startTurn();
+    if (this.waiting.length === 0 && this.admitted < this.turnAdmissions) {
+      this.admitted++;
+      admit();
+    } else this.waiting.push(admit);
+  }
+
+  private startTurn(): void {
+    if (this.turnStarted) return;
+    this.turnStarted = true;
+    setImmediate(() => this.nextTurn());
+  }
+
   private nextTurn(): void {
+    this.turnStarted = false;
     this.turnBytes = 0;
-    const waiting = [...this.yielded];
+    this.admitted = 0;
+    const yielded = [...this.yielded];
     this.yielded.clear();
-    for (const ws of waiting) this.resumeIfFree(ws);
+    for (const ws of yielded) this.resumeIfFree(ws);
+    if (this.waiting.length > 0) {
+      this.startTurn();
+      for (const admit of this.waiting.splice(0, this.turnAdmissions)) {
+        this.admitted++;
+        admit();
+      }
+    }
   }
 
   // A closing connection is resumed too: its close handshake needs the peer's reply read.

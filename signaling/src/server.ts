@@ -339,22 +339,29 @@ export function createSignalingServer(
     ...(allowedOrigins === '*' || allowedOrigins.length > 0
       ? { cors: { origin: allowedOrigins === '*' ? true : [...allowedOrigins] } }
       : {}),
-    allowRequest: (req, callback) => {
-      const refuse = (reason: string, message: string) => {
-        metrics.rejected.inc({ reason });
-        logger.debug({ reason, origin: req.headers.origin }, 'connection refused');
-        callback(message, false);
-      };
-      if (shuttingDown) return refuse('shutting_down', 'server is shutting down');
-      if (!originAllowed(req)) return refuse('origin', 'origin not allowed');
-      if (io.engine.clientsCount >= maxConnections) return refuse('capacity', 'server is at capacity');
-      const ip = addressOf(req);
-      if ((socketsPerIp.get(ip) ?? 0) >= maxSocketsPerIp) {
-        return refuse('too_many_sockets', 'too many connections from this address');
-      }
-      callback(null, true);
-    },
+    // A few handshakes per turn (reading.ts); the checks run when a connection's turn comes.
+    allowRequest: (req, callback) => reading.admit(() => admitConnection(req, callback)),
   });
+
+  function admitConnection(req: IncomingMessage, callback: (err: string | null, ok: boolean) => void): void {
+    const refusal = connectionRefusal(req);
+    if (refusal) {
+      metrics.rejected.inc({ reason: refusal.reason });
+      logger.debug({ reason: refusal.reason, origin: req.headers.origin }, 'connection refused');
+    }
+    callback(refusal?.message ?? null, !refusal);
+  }
+
+  function connectionRefusal(req: IncomingMessage): { reason: string; message: string } | undefined {
+    if (shuttingDown) return { reason: 'shutting_down', message: 'server is shutting down' };
+    if (!originAllowed(req)) return { reason: 'origin', message: 'origin not allowed' };
+    if (io.engine.clientsCount >= maxConnections)
+      return { reason: 'capacity', message: 'server is at capacity' };
+    if ((socketsPerIp.get(addressOf(req)) ?? 0) >= maxSocketsPerIp) {
+      return { reason: 'too_many_sockets', message: 'too many connections from this address' };
+    }
+    return undefined;
+  }
 
   io.engine.on(
     'connection',
