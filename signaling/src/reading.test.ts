@@ -22,7 +22,7 @@ const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('ReadScheduler', () => {
   it("pauses connections past the turn's share of reading, and resumes them next turn", async () => {
-    const reading = new ReadScheduler(100);
+    const reading = new ReadScheduler(100, 8, 2);
     const [a, b] = [fakeWs(), fakeWs()];
     reading.read(a, 60);
     expect(a.isPaused).toBe(false);
@@ -77,9 +77,25 @@ describe('ReadScheduler', () => {
   });
 });
 
+describe('ReadScheduler, many yielded connections', () => {
+  it('resumes a few per turn, in the order they yielded, until all read again', async () => {
+    const reading = new ReadScheduler(10, 8, 2);
+    const all = Array.from({ length: 5 }, () => fakeWs());
+    for (const ws of all) reading.read(ws, 20);
+    expect(all.every((ws) => ws.isPaused)).toBe(true);
+    const running = () => all.map((ws) => !ws.isPaused);
+    await nextTurn();
+    expect(running()).toEqual([true, true, false, false, false]);
+    await nextTurn();
+    expect(running()).toEqual([true, true, true, true, false]);
+    await nextTurn();
+    expect(running()).toEqual([true, true, true, true, true]);
+  });
+});
+
 describe('ReadScheduler.admit', () => {
   it("lets in a turn's share of new connections at once and the rest in later turns, in order", async () => {
-    const reading = new ReadScheduler(1_000, 3);
+    const reading = new ReadScheduler(1_000, 3, 1);
     const order: number[] = [];
     for (let i = 0; i < 7; i++) reading.admit(() => order.push(i));
     expect(order).toEqual([0, 1, 2]);

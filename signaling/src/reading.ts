@@ -16,6 +16,12 @@ export const MAX_HOLD_MS = 1_000;
 /** New connections let in per turn of the event loop; the rest wait for the next turns, in order. */
 export const TURN_ADMISSIONS = 8;
 
+/**
+ * Yielded connections resumed per turn, in the order they yielded: each reads at least one chunk of 64 KiB
+ * when resumed, so resuming all of them would make a turn's cost grow with the number of flooders.
+ */
+export const TURN_RESUMES = TURN_READ_BYTES / (64 * 1024);
+
 export class ReadScheduler {
   private turnBytes = 0;
   private turnStarted = false;
@@ -28,6 +34,7 @@ export class ReadScheduler {
   constructor(
     private readonly turnReadBytes = TURN_READ_BYTES,
     private readonly turnAdmissions = TURN_ADMISSIONS,
+    private readonly turnResumes = TURN_RESUMES,
   ) {}
 
   /** A frame of `bytes` was read from `ws`. Past the turn's share, it waits for the next turn. */
@@ -83,9 +90,13 @@ export class ReadScheduler {
     this.turnStarted = false;
     this.turnBytes = 0;
     this.admitted = 0;
-    const yielded = [...this.yielded];
-    this.yielded.clear();
-    for (const ws of yielded) this.resumeIfFree(ws);
+    let resumes = this.turnResumes;
+    for (const ws of this.yielded) {
+      if (resumes-- <= 0) break;
+      this.yielded.delete(ws);
+      this.resumeIfFree(ws);
+    }
+    if (this.yielded.size > 0) this.startTurn();
     if (this.waiting.length > 0) {
       this.startTurn();
       for (const admit of this.waiting.splice(0, this.turnAdmissions)) {
