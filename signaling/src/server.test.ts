@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -681,6 +682,36 @@ describe('hardening', () => {
 });
 
 describe('connections', () => {
+  it('survives handshakes abandoned while they wait for their turn, and leaks no address slot', async () => {
+    const server = await serve({ maxSocketsPerIp: 3, pingIntervalMs: 1_000, pingTimeoutMs: 1_000 });
+    const { port } = new URL(server.url);
+    let admitted = 0;
+    server.handle.io.engine.on('connection', () => admitted++);
+    // 60 websocket upgrades and 60 polling handshakes, each dropped as soon as it is written: most wait in
+    // the admission queue (8 a turn) and are let in, or refused, after their socket is gone.
+    for (let i = 0; i < 120; i++) {
+      const tcp = tcpConnect(Number(port), '127.0.0.1');
+      tcp.on('error', () => {});
+      const path = `/socket.io/?EIO=4&transport=${i % 2 ? 'websocket' : 'polling'}`;
+      const upgrade =
+        i % 2
+          ? 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n'
+          : '';
+      tcp.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${upgrade}\r\n`, () => tcp.destroy());
+    }
+    const refused = async () =>
+      Number(
+        /rejected_total\{reason="too_many_sockets"\} (\d+)/.exec(await server.handle.metrics())?.[1] ?? 0,
+      );
+    await expect.poll(async () => admitted + (await refused()), { timeout: 10_000 }).toBe(120);
+    // A long-polling session has no socket to lose: one whose client vanished after the handshake holds
+    // its slot until the ping timeout, as any silent client does.
+    await expect.poll(() => server.handle.io.engine.clientsCount, { timeout: 10_000 }).toBe(0);
+    // Every slot of the address is free again: three clients get in and join.
+    for (const name of ['A', 'B', 'C']) await member(server, 'r', name);
+    expect(server.handle.io.engine.clientsCount).toBe(3);
+  });
+
   it('caps sockets per address and frees the slot when one closes', async () => {
     const server = await serve({ maxSocketsPerIp: 2 });
     const first = await client(server);
