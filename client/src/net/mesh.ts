@@ -397,7 +397,7 @@ export class Mesh {
 
   /**
    * Another version's frames could be misread, so a peer that names one gets no link and is not heard;
-   * a peer that reloads into our version is heard again. Which side must reload is the session's to say.
+   * a peer that reloads into our version is heard again. Only our own server says this tab must reload.
    */
   private speaksOurs(p: PeerRec, version: number): boolean {
     if (version === PROTOCOL_VERSION) {
@@ -410,13 +410,6 @@ export class Mesh {
       this.hooks.onVersion?.(p.id, version);
     }
     return false;
-  }
-
-  /** How many of our peers named a protocol newer than ours, out of how many peers. */
-  newerPeers(): { newer: number; of: number } {
-    let newer = 0;
-    for (const [id, v] of this.foreign) if (v > PROTOCOL_VERSION && this.peers.has(id)) newer++;
-    return { newer, of: this.peers.size };
   }
 
   info(): PeerNetInfo[] {

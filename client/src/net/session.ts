@@ -95,7 +95,6 @@ export const storageKey = (room: string) => `lockstep:room:${room}`;
 /** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
-export const OUTDATED_MESSAGE = 'This room runs a newer Lockstep than this page: reload the page to rejoin.';
 
 /** The roster's removed IDs, checked: the server is trusted with routing, not with our memory. */
 export function removedIds(r: RosterMsg): Id[] {
@@ -755,37 +754,17 @@ export class Session {
   // ------------------------------------------------------------------ helpers
 
   /**
-   * A peer of another build is not heard. This tab stops as outdated only when most of its peers name a newer
-   * version: one peer's word costs nothing to forge, and would otherwise stop every tab it pings.
+   * A peer of another build is not heard, and its word is never a reason to stop: any player can claim any
+   * version. Only our own server says we are outdated (it refuses a join or resume of another version, and a
+   * server upgraded to a newer build restarts, which makes this tab resume).
    */
   private onVersion(from: Id, version: number): void {
-    if (version > PROTOCOL_VERSION) {
-      const { newer, of } = this.mesh.newerPeers();
-      if (2 * newer > of) {
-        this.outdated(version);
-        return;
-      }
-      this.log(
-        'net',
-        `player ${from} names a newer Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard; this tab stops when most of the room does`,
-      );
-      return;
-    }
     this.log(
       'net',
-      `player ${from} runs an older Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard until it reloads`,
+      version > PROTOCOL_VERSION
+        ? `player ${from} names a newer Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard; our server decides whether this page is outdated`
+        : `player ${from} runs an older Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard until it reloads`,
     );
-  }
-
-  /** This page is older than the room: it stops (keeping its state, so a reload resumes the same player). */
-  private outdated(version: number): void {
-    if (this.stopped) return;
-    this.stop();
-    this.log(
-      'net',
-      `the room runs protocol ${version}, this page ${PROTOCOL_VERSION}: stopped until it reloads`,
-    );
-    this.setPhase('outdated', OUTDATED_MESSAGE);
   }
 
   private bad(from: Id, via: Via, error: string): void {
