@@ -62,6 +62,19 @@ async function settled(tabs: Tab[], ms = 20_000): Promise<void> {
   );
 }
 
+/** Every tab's players list names exactly the open tabs: the rest left the agreed membership. */
+async function onlyOpenTabsListed(tabs: Tab[], ms = 60_000): Promise<void> {
+  await until(
+    async () => {
+      for (const t of tabs) if ((await t.page.getByTestId('peer').count()) !== tabs.length) return false;
+      return true;
+    },
+    ms,
+    `players lists of exactly the ${tabs.length} open tabs`,
+  );
+  await settled(tabs);
+}
+
 export const failover: Part<FailoverResult> = {
   name: 'failover',
   async run(ctx) {
@@ -83,6 +96,10 @@ export const failover: Part<FailoverResult> = {
         let t0: number;
         if (crashing) t0 = await crashPlayer(leader);
         else {
+          // Close failover is measured in a room whose agreed members are its open tabs. A tab crashed or
+          // closed earlier stays a voter until its grace ends and the leader commits its removal; each one
+          // left makes the heir wait for one more of the survivors (with 3 left, for all 4 of them).
+          await onlyOpenTabsListed(tabs);
           t0 = Date.now();
           await leader.page.close({ runBeforeUnload: true });
         }
