@@ -175,6 +175,7 @@ export class Mesh {
   reset(self: number, iceServers: IceServer[]): void {
     for (const p of this.peers.values()) this.dropLink(p);
     this.peers.clear();
+    this.foreign.clear();
     this.self = self;
     this.iceServers = iceServers;
     this.hooks.onChange?.();
@@ -214,6 +215,8 @@ export class Mesh {
       if (!keep.has(id)) {
         this.dropLink(p);
         this.peers.delete(id);
+        // Its version claim goes with it: a room recreated later may give the ID to another player.
+        this.foreign.delete(id);
       }
     }
     this.replayEarly(now);

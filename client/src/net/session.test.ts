@@ -163,10 +163,8 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   it('a peer that names another build is not heard, and no number of such claims stops the tab', async () => {
     const w = world(4);
     await w.run(500);
-    const ping = (from: number, to: number, v: number) => {
-      w.server.port().id = from;
+    const ping = (from: number, to: number, v: number) =>
       w.server.forward(from, to, 'relay', JSON.stringify({ k: 'ping', t: 0, v }));
-    };
     // Every peer of player 1 claims a newer build: any player can claim any version, so only our own server's
     // refusal stops a tab (the next test). 1 goes on and logs each claim.
     for (const from of [2, 3, 4]) ping(from, 1, PROTOCOL_VERSION + 1);
@@ -183,6 +181,16 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     await w.run(3_000);
     expect(w.tabs.map((_, i) => w.view(i).leader)).toEqual([1, 1, 1, 1]);
     expect(w.view(0).live).toEqual([1, 2, 3, 4]);
+  });
+
+  it('in a room of two, the one other player claiming a newer build does not stop the tab', async () => {
+    const w = world(2);
+    await w.run(500);
+    w.server.forward(2, 1, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }));
+    await w.run(100);
+    expect(w.tabs[0]!.store.getState().session.phase).toBe('joined');
+    await w.run(3_000);
+    expect(w.tabs.map((_, i) => w.view(i).leader)).toEqual([1, 1]);
   });
 
   it('a join the server refuses as another version ends in a reload message, not in retries', async () => {
