@@ -7,8 +7,6 @@ export interface PeerState {
   vouched: number;
   /** When this peer last beat to us naming another leader than ours (or none): it needs our beats. */
   strayed: number;
-  /** The leader its last heartbeat named (0: none). */
-  leader: Id;
   index: number;
   /** The last hash of its log, as its heartbeat said. */
   hash: string;
@@ -36,7 +34,6 @@ export function newPeer(): PeerState {
     raisedAt: NEVER,
     raiseBase: 0,
     strikes: 0,
-    leader: 0,
     index: 0,
     hash: '0',
     init: false,

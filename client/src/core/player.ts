@@ -721,20 +721,15 @@ export class Player {
   }
 
   /** A live member below `from` (other than us, who run ourselves) that may lead, and is not `from`'s own old name. */
-  private outranked(from: Id, established: boolean): boolean {
-    // A leader with a quorum is the better guide when we see none of ours: our membership may be stale, and
-    // the lower voters of a stale membership would each defer to another as stuck as itself, for good.
-    if (established && this.initialized && !this.hasQuorum()) return false;
+  private outranked(from: Id): boolean {
     for (const id of this.liveMembers()) {
       if (id >= from) return false;
       // Only an agreed voter outranks: a newcomer we think caught up may itself be behind and waiting to follow.
-      // Nor does one that follows the claimant itself: it will not run against it.
       if (
         id !== this.self &&
         !this.formerNames.has(id) &&
         this.voters().includes(this.slotOf(id)) &&
-        this.slotOf(id) !== this.slotOf(from) &&
-        this.peers.get(id)?.leader !== from
+        this.slotOf(id) !== this.slotOf(from)
       )
         return true;
     }
@@ -972,7 +967,7 @@ export class Player {
     if (term < this.term || !this.members.has(from)) return false;
     // Nobody follows a claim past a lower ID it still hears that could lead: a liar cannot seize a room
     // its lowest player leads. (That player either leads, or runs itself once it sees a quorum.)
-    if (this.outranked(from, established)) {
+    if (this.outranked(from)) {
       // Its term is still news (a leader with a quorum holds it): our own candidacy must run above it.
       if (established && term > this.term) this.adoptTerm(term, 0);
       return false;
@@ -1129,7 +1124,6 @@ export class Player {
 
   private onHeartbeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
     if (msg.leader !== this.leader) peer.strayed = this.now;
-    peer.leader = msg.leader;
     peer.stage = msg.stage;
     peer.index = msg.index;
     peer.hash = msg.hash;
