@@ -72,7 +72,6 @@ async function onlyOpenTabsListed(tabs: Tab[], ms = 60_000): Promise<void> {
     ms,
     `players lists of exactly the ${tabs.length} open tabs`,
   );
-  await settled(tabs);
 }
 
 export const failover: Part<FailoverResult> = {
@@ -90,16 +89,16 @@ export const failover: Part<FailoverResult> = {
       for (let i = 0; i < ctx.n.crashes + ctx.n.closes; i++) {
         const crashing = i < ctx.n.crashes;
         tabs.sort((a, b) => a.id - b.id);
+        // Close failover is measured in a room whose agreed members are its open tabs. A tab crashed or
+        // closed earlier stays a voter until its grace ends and the leader commits its removal; each one
+        // left makes the heir wait for one more of the survivors (with 3 left, for all 4 of them).
+        if (!crashing) await onlyOpenTabsListed(tabs);
         await settled(tabs);
         const [leader, ...rest] = tabs as [Tab, ...Tab[]];
         const next = rest[0]!.id;
         let t0: number;
         if (crashing) t0 = await crashPlayer(leader);
         else {
-          // Close failover is measured in a room whose agreed members are its open tabs. A tab crashed or
-          // closed earlier stays a voter until its grace ends and the leader commits its removal; each one
-          // left makes the heir wait for one more of the survivors (with 3 left, for all 4 of them).
-          await onlyOpenTabsListed(tabs);
           t0 = Date.now();
           await leader.page.close({ runBeforeUnload: true });
         }
