@@ -6,7 +6,8 @@ import type { RoomSettings } from '../../../signaling/src/events.ts';
 import type { View } from '../core/index.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { nodePeerFactory } from './nodePeerLink.ts';
-import { type KeyValueStorage, Session } from './session.ts';
+import { memoryStorage } from './platform.ts';
+import { Session } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
 
@@ -149,13 +150,4 @@ function countRelay(port: SignalingPort, count: (text: string) => void): Signali
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
-}
-
-function memoryStorage(): KeyValueStorage {
-  const m = new Map<string, string>();
-  return {
-    getItem: (k) => m.get(k) ?? null,
-    setItem: (k, v) => void m.set(k, v),
-    removeItem: (k) => void m.delete(k),
-  };
 }

@@ -2,26 +2,13 @@
 
 import { appStore } from '../store/index.ts';
 import { appendLog, initialState } from '../store/store.ts';
+import { holdIdentity, random, safeSessionStorage } from './platform.ts';
 import { SealedSignaling } from './sealedSignaling.ts';
 import { Session, type SessionParams } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import { simplePeerFactory } from './simplePeerLink.ts';
 
 let current: { key: string; session: Session } | null = null;
-
-function safeSessionStorage(): Storage | null {
-  try {
-    return window.sessionStorage;
-  } catch {
-    return null;
-  }
-}
-
-function random(): number {
-  const a = new Uint32Array(1);
-  crypto.getRandomValues(a);
-  return a[0]! / 2 ** 32;
-}
 
 const passwordKey = (room: string) => `lockstep:pw:${room}`;
 
@@ -81,30 +68,6 @@ function watchJoins(port: SignalingPort): SignalingPort {
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
-  });
-}
-
-/**
- * Holds a Web Lock named after a room's player for the life of this page. A reload releases it as the old
- * page goes, so the new page waits up to a second for it; a duplicated tab never gets it.
- */
-function holdIdentity(key: string): Promise<(() => void) | null> {
-  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
-  if (!locks) return Promise.resolve(() => {});
-  return new Promise((resolve) => {
-    const abort = new AbortController();
-    const timer = window.setTimeout(() => abort.abort(), 1_000);
-    let release = () => {};
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    locks
-      .request(`lockstep:${key}`, { signal: abort.signal }, () => {
-        window.clearTimeout(timer);
-        resolve(release);
-        return held;
-      })
-      .catch(() => resolve(null));
   });
 }
 

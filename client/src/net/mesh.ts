@@ -87,6 +87,8 @@ export interface MeshHooks {
   /** Runs fn after ms (chaos latency). */
   delay(fn: () => void, ms: number): void;
   onCore(from: number, message: unknown, via: Via): void;
+  /** An app message (a decoded `app` frame; its data is still unchecked). */
+  onApp?(from: number, channel: string, data: unknown, via: Via): void;
   onBadFrame(from: number, via: Via, error: string): void;
   /** A frame left (or was dropped); `tag` is the core message type or 'ping'/'pong'. */
   onSent?(to: number, tag: string, via: Via | 'dropped'): void;
@@ -116,6 +118,8 @@ interface PeerRec {
   rtt: number | null;
   heardAt: number | null;
   lastVia: Via | null;
+  /** Its last ping said its page is hidden. */
+  away: boolean;
 }
 
 export type LinkState = 'none' | 'connecting' | 'open' | 'stale' | 'cut';
@@ -129,6 +133,8 @@ export interface PeerNetInfo {
   /** performance.now() of the last frame from this peer, any path. */
   heardAt: number | null;
   lastVia: Via | null;
+  /** Its page is hidden, as its last ping said. */
+  away: boolean;
 }
 
 const EARLY_PER_PEER = 32;
@@ -142,6 +148,7 @@ export class Mesh {
   private cuts = new Set<number>();
   private crashed = false;
   private latencyMs = 0;
+  private away = false;
   /**
    * Signals that arrived before we knew their sender: the server pushes a joiner to the room before it
    * acks the joiner, so the first offer can overtake our own join. Dropping it would cost a connect timeout.
@@ -190,6 +197,7 @@ export class Mesh {
           rtt: null,
           heardAt: null,
           lastVia: null,
+          away: false,
         };
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
@@ -247,6 +255,21 @@ export class Mesh {
     this.latencyMs = Math.max(0, ms);
   }
 
+  /** Our page is hidden (or shown again): every peer hears it at once, and on every ping after. */
+  setAway(away: boolean): void {
+    if (away === this.away) return;
+    this.away = away;
+    if (this.crashed || this.self === 0) return;
+    for (const p of this.peers.values())
+      if (p.connected || p.link?.open) this.transmit(p.id, this.ping(), 'ping');
+  }
+
+  private ping(): string {
+    return encodeFrame(
+      this.away ? { k: 'ping', t: this.hooks.now(), a: true } : { k: 'ping', t: this.hooks.now() },
+    );
+  }
+
   /** Retries, timeouts and pings; the driver calls this on every timer tick. */
   maintain(): void {
     if (this.crashed || this.self === 0) return;
@@ -268,10 +291,10 @@ export class Mesh {
             : this.config.idlePingMs;
       if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
-        this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'direct');
+        this.transmit(p.id, this.ping(), 'ping', 'direct');
       } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
         p.lastRelayPing = now;
-        this.transmit(p.id, encodeFrame({ k: 'ping', t: now }), 'ping', 'relay');
+        this.transmit(p.id, this.ping(), 'ping', 'relay');
       }
     }
   }
@@ -350,7 +373,11 @@ export class Mesh {
       case 'core':
         this.hooks.onCore(from, f.m, via);
         break;
+      case 'app':
+        this.hooks.onApp?.(from, f.n, f.d, via);
+        break;
       case 'ping':
+        if (p) p.away = f.a === true;
         // Answer by the path it came, so the RTT is that path's.
         if (this.latencyMs > 0) {
           const pong = encodeFrame({ k: 'pong', t: f.t });
@@ -382,6 +409,7 @@ export class Mesh {
         rtt: p.rtt,
         heardAt: p.heardAt,
         lastVia: p.lastVia,
+        away: p.away,
       }));
   }
 

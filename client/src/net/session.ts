@@ -51,6 +51,12 @@ function visibleKey(view: View, net: PeerNetInfo[]): string {
     return v;
   });
 }
+/**
+ * An app frame's budget in UTF-8 bytes: sealing a relayed frame (password rooms) grows it by a third (base64)
+ * plus its envelope, and the server relays at most LIMITS.payloadBytes (16 KiB).
+ */
+export const MAX_APP_FRAME_BYTES = 11_000;
+const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
 
 export interface KeyValueStorage {
@@ -75,6 +81,8 @@ export interface SessionDeps {
    * function, or null when another live tab holds it. Absent: no other tab can hold our storage (Node).
    */
   holdIdentity?(key: string): Promise<(() => void) | null>;
+  /** An app message from a current player of the room; `data` is still unchecked. */
+  onApp?(from: Id, channel: string, data: unknown): void;
 }
 
 export interface SessionParams {
@@ -183,6 +191,12 @@ export class Session {
         deps.setTimeout(fn, ms);
       },
       onCore: (from, m, via) => this.onCore(from, m, via),
+      onApp: (from, channel, data) => {
+        const p = this.player;
+        if (!p || this.muted || this.stopped || this.removed.has(from) || from === p.self) return;
+        if (!p.view().members.includes(from)) return;
+        deps.onApp?.(from, channel, data);
+      },
       onBadFrame: (from, via, error) => this.bad(from, via, error),
       onSent: (to, tag, via) => {
         if (via === 'direct') this.stats.sentDirect++;
@@ -354,6 +368,46 @@ export class Session {
 
   // ------------------------------------------------------------------ user actions
 
+  /** Our page is hidden (or visible again): peers show us as away. */
+  setAway(away: boolean): void {
+    this.mesh.setAway(away);
+  }
+
+  /**
+   * Sends an app message on `channel` to `to` (default: every other player the room knows). Returns the
+   * recipients, or a reason it cannot go: not joined yet, or a frame over the limit.
+   */
+  sendApp(
+    channel: string,
+    data: unknown,
+    to?: readonly Id[],
+  ):
+    | { ok: true; to: Id[] }
+    | { ok: false; code: 'not_joined' | 'too_large' | 'bad_argument'; error: string } {
+    const p = this.player;
+    if (!p || this.stopped || this.muted) return { ok: false, code: 'not_joined', error: 'not in a room' };
+    let text: string;
+    try {
+      text = encodeFrame({ k: 'app', n: channel, d: data });
+    } catch (e) {
+      return { ok: false, code: 'bad_argument', error: `data is not JSON: ${(e as Error).message}` };
+    }
+    if (typeof text !== 'string') return { ok: false, code: 'bad_argument', error: 'data is not JSON' };
+    const bytes = utf8.encode(text).length;
+    if (bytes > MAX_APP_FRAME_BYTES) {
+      return {
+        ok: false,
+        code: 'too_large',
+        error: `message is ${bytes} bytes as JSON; at most ${MAX_APP_FRAME_BYTES} fit in one frame`,
+      };
+    }
+    const known = p.view().members.filter((id) => id !== p.self && !this.removed.has(id));
+    const targets = to ? to.filter((id) => known.includes(id)) : known;
+    if (this.crashed || this.departed) return { ok: true, to: targets };
+    for (const id of targets) this.mesh.send(id, text, 'app');
+    return { ok: true, to: targets };
+  }
+
   setDone(done: boolean): void {
     if (!this.player || this.muted) return;
     this.catchUp();
@@ -481,7 +535,7 @@ export class Session {
       return;
     }
     this.stop();
-    this.setPhase('failed', res.error);
+    this.setPhase('failed', res.error, undefined, res.code);
   }
 
   private onJoined(j: Joined, kept: Saved | null): void {
@@ -799,12 +853,14 @@ export class Session {
     phase: ReturnType<AppStore['getState']>['session']['phase'],
     error: string | null,
     j?: Joined,
+    code?: string,
   ): void {
     this.deps.store.setState((s) => ({
       session: {
         ...s.session,
         phase,
         error,
+        errorCode: code ?? null,
         ...(j
           ? {
               selfId: j.id,

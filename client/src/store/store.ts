@@ -21,6 +21,8 @@ export interface SessionSlice {
   /** This tab holds the room's owner token (the server confirmed it at the last join): it may remove players. */
   owner: boolean;
   error: string | null;
+  /** The server's refusal code when phase is `failed` (room_full, bad_password, …). */
+  errorCode: string | null;
   /** performance.now() when this page started its session; log times are relative to it. */
   startedAt: number;
 }
@@ -157,6 +159,7 @@ export function initialState(): AppState {
       graceMs: 0,
       owner: false,
       error: null,
+      errorCode: null,
       startedAt: 0,
     },
     security: { sealed: false, decryptErrors: 0, passwordRefused: false },
