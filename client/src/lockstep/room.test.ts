@@ -1,3 +1,5 @@
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../core/index.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
@@ -7,6 +9,7 @@ import type { SignalingPort } from '../net/signaling.ts';
 import { LockstepError } from './errors.ts';
 import { joinRoom } from './index.ts';
 import { checkOptions } from './options.ts';
+import { LockstepDevtools, useRoom } from './react.tsx';
 import { type PageHooks, RoomImpl } from './room.ts';
 import type { JoinOptions, Room } from './types.ts';
 
@@ -425,5 +428,17 @@ describe('Room: owner', () => {
     const err = await rejection(w.settle(b.removePlayer(1)));
     expect(err.code).toBe('not_owner');
     await expect(b.removePlayer(0)).rejects.toMatchObject({ code: 'bad_argument' });
+  });
+});
+
+describe('lockstep/react', () => {
+  it('useRoom reads the snapshot or a selected part; LockstepDevtools renders the visualizer', async () => {
+    const w = await joinedRooms(2);
+    const room = w.rooms[1]!;
+    const Stage = () =>
+      createElement('p', null, `${useRoom(room, (s) => s.stage.name)} ${useRoom(room).selfId}`);
+    expect(renderToString(createElement(Stage))).toContain('a 2');
+    const html = renderToString(createElement(LockstepDevtools, { room }));
+    expect(html).toContain('data-testid="visualizer"');
   });
 });
