@@ -6,7 +6,7 @@ import { SealedSignaling } from '../net/sealedSignaling.ts';
 import { type KeyValueStorage, Session, type SessionDeps } from '../net/session.ts';
 import type { SignalingPort } from '../net/signaling.ts';
 import type { LinkFactory } from '../net/transport.ts';
-import { type AppState, type AppStore, appendLog, createAppStore } from '../store/store.ts';
+import { type AppState, type AppStore, createAppStore } from '../store/store.ts';
 import { fromServerCode, LockstepError } from './errors.ts';
 import type { CheckedOptions } from './options.ts';
 import { toSnapshot } from './snapshot.ts';
@@ -95,7 +95,8 @@ export class RoomImpl implements Room {
   ) {
     this.store = deps.store ?? createAppStore();
     const store = this.store;
-    store.setState((s) => ({ security: { ...s.security, sealed: opts.password !== undefined } }));
+    // The session's reset keeps this: the room is sealed from its first frame.
+    store.getState().actions.reset(opts.room, opts.name, deps.now(), opts.password !== undefined);
     let signaling = deps.signaling;
     if (opts.password !== undefined) {
       signaling = new SealedSignaling(signaling, {
@@ -103,15 +104,11 @@ export class RoomImpl implements Room {
         password: opts.password,
         ...(deps.iterations ? { iterations: deps.iterations } : {}),
         onReject: (from, kind, error) =>
-          store.setState((s) => ({
-            security: { ...s.security, decryptErrors: s.security.decryptErrors + 1 },
-            ...appendLog(
-              s,
-              'bad',
-              `rejected a ${kind} payload from ${from}: ${error}`,
-              deps.now() - s.session.startedAt,
-            ),
-          })),
+          store.getState().actions.decryptFailed({
+            kind: 'bad',
+            text: `rejected a ${kind} payload from ${from}: ${error}`,
+            at: deps.now() - store.getState().session.startedAt,
+          }),
       });
     }
     this.session = new Session(

@@ -1,7 +1,6 @@
 // The browser wiring: the one Session of this tab, with real sockets, peers, timers and storage.
 
 import { appStore } from '../store/index.ts';
-import { appendLog, initialState } from '../store/store.ts';
 import { holdIdentity, random, safeSessionStorage } from './platform.ts';
 import { SealedSignaling } from './sealedSignaling.ts';
 import { Session, type SessionParams } from './session.ts';
@@ -39,15 +38,14 @@ function signalingFor(room: string, password: string | undefined): SignalingPort
     password,
     onReject: (from, kind, error) => {
       console.warn(`lockstep: dropped a ${kind} payload from ${from}: ${error}`);
-      appStore.setState((s) => ({
-        security: { ...s.security, decryptErrors: s.security.decryptErrors + 1 },
-        ...appendLog(
-          s,
-          'bad',
-          `rejected a ${kind} payload from ${from}: ${error}`,
-          performance.now() - s.session.startedAt,
-        ),
-      }));
+      const at = performance.now() - appStore.getState().session.startedAt;
+      appStore
+        .getState()
+        .actions.decryptFailed({
+          kind: 'bad',
+          text: `rejected a ${kind} payload from ${from}: ${error}`,
+          at,
+        });
     },
   });
   return watchJoins(sealed);
@@ -58,7 +56,7 @@ function watchJoins(port: SignalingPort): SignalingPort {
   const join: SignalingPort['join'] = async (req) => {
     const res = await port.join(req);
     if (!res.ok && res.code === 'bad_password') {
-      appStore.setState((s) => ({ security: { ...s.security, passwordRefused: true } }));
+      appStore.getState().actions.passwordRefused();
     }
     return res;
   };
@@ -75,8 +73,7 @@ export function openSession(params: SessionParams, password?: string): Session {
   const key = JSON.stringify([params.room, params.name, password ?? null]);
   if (current?.key === key) return current.session;
   closeSession();
-  appStore.setState(initialState());
-  appStore.setState((s) => ({ security: { ...s.security, sealed: password !== undefined } }));
+  appStore.getState().actions.reset(params.room, params.name, performance.now(), password !== undefined);
   const session = new Session(params, {
     signaling: signalingFor(params.room, password),
     factory: simplePeerFactory,
@@ -123,7 +120,9 @@ function installTestHooks(session: Session): void {
   });
   (window as unknown as { lockstepTest?: LockstepTestHooks }).lockstepTest = hooks;
   console.warn('lockstep: test hooks are on (testHooks=1): window.lockstepTest can send any core message');
-  appStore.setState((s) => appendLog(s, 'chaos', 'test hooks are on (testHooks=1 in the address)', 0));
+  appStore
+    .getState()
+    .actions.log([{ kind: 'chaos', text: 'test hooks are on (testHooks=1 in the address)', at: 0 }]);
 }
 
 export function currentSession(): Session | null {

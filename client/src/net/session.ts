@@ -20,14 +20,7 @@ import {
   timingFromMs,
   type View,
 } from '../core/index.ts';
-import {
-  type AppStore,
-  appendLines,
-  appendLog,
-  describeEvent,
-  LOG_CAP,
-  type LogKind,
-} from '../store/store.ts';
+import { type AppStore, describeEvent, LOG_CAP, type LogKind, type SessionPhase } from '../store/store.ts';
 import { encodeFrame, MAX_FRAME_CHARS } from './frames.ts';
 import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
@@ -209,17 +202,10 @@ export class Session {
         }
       },
     });
+    const st = deps.store.getState();
+    st.actions.reset(params.room, params.name, deps.now(), st.security.sealed);
     deps.store.getState().probe.read = () =>
       this.player ? { view: this.player.view(), net: this.mesh.info() } : null;
-    deps.store.setState((s) => ({
-      session: {
-        ...s.session,
-        room: params.room,
-        name: params.name,
-        phase: 'joining',
-        startedAt: deps.now(),
-      },
-    }));
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -232,10 +218,7 @@ export class Session {
       return;
     }
     this.deps.signaling.start({
-      status: (status, detail) =>
-        this.deps.store.setState((s) => ({
-          session: { ...s.session, signaling: status, signalingDetail: detail ?? '' },
-        })),
+      status: (status, detail) => this.actions.setSignaling(status, detail ?? ''),
       connected: () => {
         // A new connection (maybe to a restarted server): versions start over.
         this.serverVersion = -1;
@@ -614,7 +597,7 @@ export class Session {
     this.ticks = 0;
     if (this.timer === null) this.timer = this.deps.setInterval(() => this.pump(), TICK_MS);
     this.log('net', j.resumed ? `resumed as player ${j.id}` : `joined as player ${j.id}`);
-    this.deps.store.setState({ roster });
+    this.actions.setRoster(roster);
     this.setPhase('joined', null, j);
     this.drain();
     this.publish(true);
@@ -624,7 +607,7 @@ export class Session {
     if (r.version <= this.serverVersion) return;
     this.serverVersion = r.version;
     this.latestRoster = r;
-    this.deps.store.setState({ roster: r });
+    this.actions.setRoster(r);
     this.log(
       'net',
       `roster v${r.version}: ${r.members.map((m) => (m.state === 'grace' ? `${m.id}(grace)` : m.id)).join(', ')}`,
@@ -781,22 +764,12 @@ export class Session {
     if (!force && lines.length === 0 && key === this.lastKey && now - this.lastPublish < REFRESH_MS) return;
     this.lastKey = key;
     this.lastPublish = now;
-    this.deps.store.setState((s) => {
-      const last = s.timeline[s.timeline.length - 1];
-      const timeline =
-        !last || last.term !== view.term || last.leader !== view.leader
-          ? [
-              ...s.timeline.slice(-199),
-              { at: now - s.session.startedAt, term: view.term, leader: view.leader },
-            ]
-          : s.timeline;
-      return {
-        view,
-        timeline,
-        ...(lines.length > 0 ? appendLines(s, lines) : {}),
-        net,
-        stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
-      };
+    this.actions.publish({
+      view,
+      net,
+      stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
+      lines,
+      at: now,
     });
   }
 
@@ -842,35 +815,18 @@ export class Session {
       if (this.pendingLog.length < LOG_CAP) this.pendingLog.push({ kind, text, at });
       return;
     }
-    this.deps.store.setState((s) => appendLog(s, kind, text, at));
+    this.actions.log([{ kind, text, at }]);
   }
 
   private setChaos(patch: Partial<ReturnType<AppStore['getState']>['chaos']>): void {
-    this.deps.store.setState((s) => ({ chaos: { ...s.chaos, ...patch } }));
+    this.actions.setChaos(patch);
   }
 
-  private setPhase(
-    phase: ReturnType<AppStore['getState']>['session']['phase'],
-    error: string | null,
-    j?: Joined,
-    code?: string,
-  ): void {
-    this.deps.store.setState((s) => ({
-      session: {
-        ...s.session,
-        phase,
-        error,
-        errorCode: code ?? null,
-        ...(j
-          ? {
-              selfId: j.id,
-              resumed: j.resumed,
-              settings: j.settings,
-              graceMs: j.graceMs,
-              owner: j.ownerToken !== undefined,
-            }
-          : {}),
-      },
-    }));
+  private get actions() {
+    return this.deps.store.getState().actions;
+  }
+
+  private setPhase(phase: SessionPhase, error: string | null, j?: Joined, code?: string): void {
+    this.actions.setPhase(phase, error, j, code);
   }
 }
