@@ -39,13 +39,11 @@ function signalingFor(room: string, password: string | undefined): SignalingPort
     onReject: (from, kind, error) => {
       console.warn(`lockstep: dropped a ${kind} payload from ${from}: ${error}`);
       const at = performance.now() - appStore.getState().session.startedAt;
-      appStore
-        .getState()
-        .actions.decryptFailed({
-          kind: 'bad',
-          text: `rejected a ${kind} payload from ${from}: ${error}`,
-          at,
-        });
+      appStore.getState().actions.decryptFailed({
+        kind: 'bad',
+        text: `rejected a ${kind} payload from ${from}: ${error}`,
+        at,
+      });
     },
   });
   return watchJoins(sealed);
