@@ -1,13 +1,14 @@
 // The browser wiring: the one Session of this tab, with real sockets, peers, timers and storage.
 
 import { appStore } from '../store/index.ts';
+import { Chaos } from './chaos.ts';
 import { holdIdentity, random, safeSessionStorage } from './platform.ts';
 import { SealedSignaling } from './sealedSignaling.ts';
 import { Session, type SessionParams } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import { simplePeerFactory } from './simplePeerLink.ts';
 
-let current: { key: string; session: Session } | null = null;
+let current: { key: string; session: Session; chaos: Chaos } | null = null;
 
 const passwordKey = (room: string) => `lockstep:pw:${room}`;
 
@@ -72,9 +73,14 @@ export function openSession(params: SessionParams, password?: string): Session {
   if (current?.key === key) return current.session;
   closeSession();
   appStore.getState().actions.reset(params.room, params.name, performance.now(), password !== undefined);
+  const chaos = new Chaos({
+    delay: (fn, ms) => window.setTimeout(fn, ms),
+    store: appStore,
+    now: () => performance.now(),
+  });
   const session = new Session(params, {
-    signaling: signalingFor(params.room, password),
-    factory: simplePeerFactory,
+    signaling: chaos.signaling(signalingFor(params.room, password)),
+    factory: chaos.factory(simplePeerFactory),
     store: appStore,
     now: () => performance.now(),
     storage: safeSessionStorage(),
@@ -84,7 +90,7 @@ export function openSession(params: SessionParams, password?: string): Session {
     random,
     holdIdentity,
   });
-  current = { key, session };
+  current = { key, session, chaos };
   session.start();
   if (testHooksWanted()) installTestHooks(session);
   return session;
@@ -125,6 +131,11 @@ function installTestHooks(session: Session): void {
 
 export function currentSession(): Session | null {
   return current?.session ?? null;
+}
+
+/** The chaos panel's controls over this tab's links and server connection. */
+export function currentChaos(): Chaos | null {
+  return current?.chaos ?? null;
 }
 
 export function closeSession(): void {

@@ -150,10 +150,8 @@ export class Session {
   private latestRoster: RosterMsg | null = null;
   private joinSeq = 0;
   private joinRetryMs = 500;
-  private crashed = false;
   /** Said goodbye on pagehide: the page is going. */
   private departed = false;
-  private joinWanted = false;
   private stopped = false;
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
   /** The identity whose session the server refused, to continue under the next ID. */
@@ -175,14 +173,10 @@ export class Session {
       now: deps.now,
       newEpoch: () => Math.floor(deps.random() * 2 ** 48).toString(36),
       sendSignal: async (to, data: SignalEnvelope) => {
-        if (this.crashed) return true;
         const res = await deps.signaling.signal(to, data);
         return res.ok;
       },
       sendRelay: (to, text) => deps.signaling.relay(to, text),
-      delay: (fn, ms) => {
-        deps.setTimeout(fn, ms);
-      },
       onCore: (from, m, via) => this.onCore(from, m, via),
       onApp: (from, channel, data) => {
         const p = this.player;
@@ -223,19 +217,10 @@ export class Session {
         // A new connection (maybe to a restarted server): versions start over.
         this.serverVersion = -1;
         this.latestRoster = null;
-        if (this.crashed) this.joinWanted = true;
-        else void this.join();
+        void this.join();
       },
-      roster: (r) => {
-        if (this.crashed) {
-          if (!this.latestRoster || r.version > this.latestRoster.version) this.latestRoster = r;
-          return;
-        }
-        this.applyRoster(r);
-      },
-      signal: (from, data) => {
-        if (!this.crashed) this.mesh.onSignal(from, data);
-      },
+      roster: (r) => this.applyRoster(r),
+      signal: (from, data) => this.mesh.onSignal(from, data),
       relay: (from, data) => this.mesh.receive(from, data, 'relay'),
       shutdown: (ms) => this.log('net', `signaling server is restarting; reconnecting in ${ms} ms`),
       refused: (f) => {
@@ -299,7 +284,7 @@ export class Session {
     this.deps.storage?.removeItem(storageKey(this.params.room));
     this.leaving = true;
     const p = this.player;
-    if (p && !this.crashed) {
+    if (p) {
       this.catchUp();
       p.leaveRoom();
       this.drain();
@@ -317,7 +302,7 @@ export class Session {
    * would undo it), unless the page comes back from the back-forward cache (`welcomeBack`).
    */
   goodbye(): void {
-    if (!this.player || this.crashed) return;
+    if (!this.player) return;
     this.player.goodbye();
     const r = this.player.ready();
     for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
@@ -386,7 +371,7 @@ export class Session {
     }
     const known = p.view().members.filter((id) => id !== p.self && !this.removed.has(id));
     const targets = to ? to.filter((id) => known.includes(id)) : known;
-    if (this.crashed || this.departed) return { ok: true, to: targets };
+    if (this.departed) return { ok: true, to: targets };
     for (const id of targets) this.mesh.send(id, text, 'app');
     return { ok: true, to: targets };
   }
@@ -397,55 +382,6 @@ export class Session {
     this.player.setDone(done);
     this.drain();
     this.publish(true);
-  }
-
-  crash(): void {
-    if (this.crashed) return;
-    this.crashed = true;
-    this.mesh.setCrashed(true);
-    this.setChaos({ crashed: true });
-    this.log('chaos', 'crashed: silent, all traffic dropped');
-  }
-
-  recover(): void {
-    if (!this.crashed) return;
-    this.crashed = false;
-    this.mesh.setCrashed(false);
-    this.setChaos({ crashed: false });
-    this.log('chaos', 'recovered');
-    const r = this.latestRoster;
-    if (r && r.version > this.serverVersion) this.applyRoster(r);
-    if (this.joinWanted) {
-      this.joinWanted = false;
-      void this.join();
-    }
-  }
-
-  setCut(peer: Id, cut: boolean): void {
-    this.mesh.setCut(peer, cut);
-    const cuts = new Set(this.deps.store.getState().chaos.cut);
-    if (cut) cuts.add(peer);
-    else cuts.delete(peer);
-    this.setChaos({ cut: [...cuts].sort((a, b) => a - b) });
-    this.log('chaos', cut ? `cut the direct link to ${peer}` : `restored the direct link to ${peer}`);
-  }
-
-  /** Chaos: lose the signaling server but keep the mesh (a toggle), as a flaky proxy or Wi-Fi would. */
-  setServerCut(cut: boolean): void {
-    if (!this.deps.signaling.setOffline) return;
-    this.deps.signaling.setOffline(cut);
-    this.setChaos({ serverCut: cut });
-    this.log(
-      'chaos',
-      cut ? 'cut from the signaling server (the mesh stays)' : 'back to the signaling server',
-    );
-  }
-
-  setLatency(ms: number): void {
-    const v = Math.max(0, Math.min(5_000, Math.round(ms) || 0));
-    this.mesh.setLatency(v);
-    this.setChaos({ latencyMs: v });
-    this.log('chaos', v ? `outbound latency ${v} ms` : 'latency removed');
   }
 
   // ------------------------------------------------------------------ signaling
@@ -730,7 +666,7 @@ export class Session {
   }
 
   private sendEnvelope(env: Envelope): void {
-    if (this.crashed || this.departed || this.muted) return;
+    if (this.departed || this.muted) return;
     this.mesh.send(env.to, encodeFrame({ k: 'core', m: env.msg }), env.msg.t);
   }
 
@@ -816,10 +752,6 @@ export class Session {
       return;
     }
     this.actions.log([{ kind, text, at }]);
-  }
-
-  private setChaos(patch: Partial<ReturnType<AppStore['getState']>['chaos']>): void {
-    this.actions.setChaos(patch);
   }
 
   private get actions() {
