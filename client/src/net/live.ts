@@ -91,6 +91,7 @@ export function openSession(params: SessionParams, password?: string): Session {
     holdIdentity,
   });
   current = { key, session, chaos };
+  session.setAway(document.visibilityState === 'hidden');
   session.start();
   if (testHooksWanted()) installTestHooks(session);
   return session;
@@ -147,6 +148,10 @@ export function closeSession(): void {
 /** A closing or reloading tab says goodbye first; it does not leave, so a reload resumes its ID. */
 export function installPageHide(): void {
   window.addEventListener('pagehide', () => current?.session.goodbye());
+  // A background tab shows as away to the others (on its pings, and at once on a change).
+  document.addEventListener('visibilitychange', () =>
+    current?.session.setAway(document.visibilityState === 'hidden'),
+  );
   // Chrome's Page Lifecycle: a frozen page (background tab on a phone, Memory Saver) gets `resume`.
   document.addEventListener('resume', () => current?.session.resume());
   window.addEventListener('pageshow', (e) => {
