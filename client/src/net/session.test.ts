@@ -226,11 +226,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     w.server.expire(1);
     w.server.expire(2);
     w.server.incarnation = 'incarnation2';
-    for (const t of w.tabs) {
-      (
-        t.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
-      ).deps.signaling.handlers.connected();
-    }
+    for (const t of w.tabs) t.port.handlers!.connected();
     await w.run(2000);
     expect(w.server.lastIncarnation).toBe('incarnation1');
     for (const i of [0, 1]) {
