@@ -8,6 +8,7 @@ import type { RoomSettings } from '../../../signaling/src/events.ts';
 import type { View } from '../core/index.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { createNodePeer } from './nodePeerLink.ts';
+import { memoryStorage } from './platform.ts';
 import { type KeyValueStorage, Session } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import { linkFromSimplePeer } from './simplePeerAdapter.ts';
@@ -241,14 +242,5 @@ export function fileStorage(path: string): KeyValueStorage {
       delete m[k];
       flush();
     },
-  };
-}
-
-function memoryStorage(): KeyValueStorage {
-  const m = new Map<string, string>();
-  return {
-    getItem: (k) => m.get(k) ?? null,
-    setItem: (k, v) => void m.set(k, v),
-    removeItem: (k) => void m.delete(k),
   };
 }

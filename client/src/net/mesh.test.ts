@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest';
+import { Chaos } from './chaos.ts';
 import { FakeNet } from './fakes.ts';
 import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
 
@@ -10,8 +11,10 @@ function pair() {
   const inbox: { to: number; from: number; data: SignalEnvelope }[] = [];
   const sent: { from: number; tag: string }[] = [];
   const meshes = new Map<number, Mesh>();
+  // Player 2's links go through the chaos decorator, so a test can freeze it.
+  const chaos = new Chaos({ delay: (fn) => fn(), now: () => clock });
   const hooks = (self: number): MeshHooks => ({
-    factory: net.factory(),
+    factory: self === 2 ? chaos.factory(net.factory()) : net.factory(),
     now: () => clock,
     newEpoch: () => `e${++epoch}`,
     sendSignal: async (to, data) => {
@@ -19,7 +22,6 @@ function pair() {
       return true;
     },
     sendRelay: () => false,
-    delay: (fn) => fn(),
     onCore: () => {},
     onBadFrame: () => {},
     onSent: (_to, tag) => sent.push({ from: self, tag }),
@@ -35,7 +37,7 @@ function pair() {
       net.flush();
     }
   };
-  return { a, b, deliver, sent, tick: (ms: number) => (clock += ms) };
+  return { a, b, chaos, deliver, sent, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -139,14 +141,14 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
 });
 
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
-  const { a, b, deliver, sent, tick } = openPair();
+  const { a, chaos, deliver, sent, tick } = openPair();
   const link = () => a.info().find((p) => p.id === 2)?.link;
   // Silence for many stale periods costs nothing when nothing was asked of the link.
   tick(5 * DEFAULT_MESH_CONFIG.staleMs);
   expect(link()).toBe('open');
   deliver();
   // 2 stops answering (its tab froze): our next frame is owed an answer.
-  b.setCrashed(true);
+  chaos.crash();
   const pings = () => sent.filter((s) => s.from === 1 && s.tag === 'ping').length;
   const before = pings();
   a.send(2, '{"k":"core","m":{"t":"hb"}}', 'hb');
@@ -159,7 +161,7 @@ test('a quiet link stays direct; one that owes an answer is probed, then relayed
   tick(20);
   expect(link()).toBe('stale');
   // An answer clears the debt at once.
-  b.setCrashed(false);
+  chaos.recover();
   deliver();
   tick(DEFAULT_MESH_CONFIG.pingMs);
   deliver();
@@ -175,7 +177,6 @@ test('members joining and leaving cannot make a tab build connections faster tha
     newEpoch: () => `e${clock}`,
     sendSignal: async () => true,
     sendRelay: () => false,
-    delay: (fn) => fn(),
     onCore: () => {},
     onBadFrame: () => {},
   });
