@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { Chaos } from './chaos.ts';
 import { FakeNet } from './fakes.ts';
 import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
 
@@ -13,8 +14,10 @@ function pair() {
   const heard: { to: number; from: number; m: unknown }[] = [];
   const versions: { to: number; from: number; v: number }[] = [];
   const meshes = new Map<number, Mesh>();
+  // Player 2's links go through the chaos decorator, so a test can freeze it.
+  const chaos = new Chaos({ delay: (fn) => fn(), now: () => clock });
   const hooks = (self: number): MeshHooks => ({
-    factory: net.factory(),
+    factory: self === 2 ? chaos.factory(net.factory()) : net.factory(),
     now: () => clock,
     newEpoch: () => `e${++epoch}`,
     sendSignal: async (to, data) => {
@@ -22,7 +25,6 @@ function pair() {
       return true;
     },
     sendRelay: () => false,
-    delay: (fn) => fn(),
     onCore: (from, m) => heard.push({ to: self, from, m }),
     onBadFrame: () => {},
     onVersion: (from, v) => versions.push({ to: self, from, v }),
@@ -39,7 +41,7 @@ function pair() {
       net.flush();
     }
   };
-  return { a, b, deliver, sent, heard, versions, tick: (ms: number) => (clock += ms) };
+  return { a, b, chaos, deliver, sent, heard, versions, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -143,14 +145,14 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
 });
 
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
-  const { a, b, deliver, sent, tick } = openPair();
+  const { a, chaos, deliver, sent, tick } = openPair();
   const link = () => a.info().find((p) => p.id === 2)?.link;
   // Silence for many stale periods costs nothing when nothing was asked of the link.
   tick(5 * DEFAULT_MESH_CONFIG.staleMs);
   expect(link()).toBe('open');
   deliver();
   // 2 stops answering (its tab froze): our next frame is owed an answer.
-  b.setCrashed(true);
+  chaos.crash();
   const pings = () => sent.filter((s) => s.from === 1 && s.tag === 'ping').length;
   const before = pings();
   a.send(2, '{"k":"core","m":{"t":"hb"}}', 'hb');
@@ -163,7 +165,7 @@ test('a quiet link stays direct; one that owes an answer is probed, then relayed
   tick(20);
   expect(link()).toBe('stale');
   // An answer clears the debt at once.
-  b.setCrashed(false);
+  chaos.recover();
   deliver();
   tick(DEFAULT_MESH_CONFIG.pingMs);
   deliver();
@@ -179,7 +181,6 @@ test('members joining and leaving cannot make a tab build connections faster tha
     newEpoch: () => `e${clock}`,
     sendSignal: async () => true,
     sendRelay: () => false,
-    delay: (fn) => fn(),
     onCore: () => {},
     onBadFrame: () => {},
   });
