@@ -17,6 +17,11 @@ export type LockstepErrorCode =
   | 'removed'
   /** Another tab or process resumed this player's session. */
   | 'replaced'
+  /**
+   * The server or the room speaks another protocol version than this copy of the library: reload the page
+   * (or update the library, or wait for the server's update, as the message says).
+   */
+  | 'outdated'
   /** This address holds as many players or rooms as the server allows one address. */
   | 'address_limit'
   /** The server holds as many rooms as it may. */
@@ -45,6 +50,7 @@ const SAME = new Set<string>([
   'bad_password',
   'removed',
   'replaced',
+  'outdated',
   'address_limit',
   'capacity',
   'not_owner',

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { seededRng } from '../core/index.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
 import { memoryStorage } from '../net/platform.ts';
-import { removedKey } from '../net/session.ts';
+import { OUTDATED_MESSAGE, removedKey } from '../net/session.ts';
 import type { SignalingPort } from '../net/signaling.ts';
+import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { LockstepError } from './errors.ts';
 import { joinRoom } from './index.ts';
 import { checkOptions } from './options.ts';
@@ -206,6 +207,18 @@ describe('joinRoom: refusals', () => {
     expect((await rejection(room.joined)).code).toBe('aborted');
   });
 
+  it('a join the server refuses as another protocol version rejects with outdated, not retried', async () => {
+    const w = world();
+    const error =
+      'join: this room runs a newer Lockstep: reload the page (the server speaks protocol 9, this tab 1)';
+    const room = w.open({}, { signaling: refusing(w.server.port(), 'outdated', error) });
+    const err = await rejection(w.settle(room.joined));
+    expect(err.code).toBe('outdated');
+    expect(err.message).toBe(
+      'This room runs a newer Lockstep: reload the page (the server speaks protocol 9, this tab 1)',
+    );
+  });
+
   it('a player the owner removed is refused as removed, even before asking the server', async () => {
     const w = world();
     const storage = memoryStorage();
@@ -329,6 +342,24 @@ describe('Room: subscriptions', () => {
     expect(closed).toEqual(['left', 'closed']);
     expect(c.getSnapshot().status).toBe('closed');
     expect(() => c.channel('x').send(1)).toThrow(LockstepError);
+  });
+});
+
+describe('Room: another protocol version', () => {
+  it('a peer of a newer version ends the room as outdated, with the reload message; an older peer does not', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [RoomImpl, RoomImpl];
+    const closed: { status: string; error: string | null }[] = [];
+    a.on('closed', (e) => closed.push(e));
+    b.on('closed', (e) => closed.push(e));
+    // 1 hears an older version from 2 (and goes on without hearing it); 2 hears a newer one from 1: it reloads.
+    w.server.forward(2, 1, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION - 1 }));
+    w.server.forward(1, 2, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }));
+    await w.run(100);
+    expect(closed).toEqual([{ status: 'outdated', error: OUTDATED_MESSAGE }]);
+    expect(b.getSnapshot()).toMatchObject({ status: 'outdated', error: OUTDATED_MESSAGE });
+    expect(a.getSnapshot().status).toBe('joined');
+    expect(() => b.channel('x').send(1)).toThrow(expect.objectContaining({ code: 'not_joined' }));
   });
 });
 

@@ -47,7 +47,7 @@ export interface RoomDeps {
   iterations?: number;
 }
 
-const ENDED = new Set(['failed', 'removed', 'replaced', 'left']);
+const ENDED = new Set(['failed', 'removed', 'replaced', 'left', 'outdated']);
 const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed', 'change'] as const;
 
 type AnyListener = (value: never) => void;

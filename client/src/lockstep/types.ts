@@ -124,8 +124,11 @@ export interface DoneCount {
 
 export type ServerStatus = 'connecting' | 'up' | 'down';
 
-/** `joined`, or why the room is over for this player (`closed`: by close()). */
-export type RoomStatus = 'joined' | 'left' | 'closed' | 'removed' | 'replaced' | 'failed';
+/**
+ * `joined`, or why the room is over for this player (`closed`: by close(); `outdated`: a player of a newer
+ * protocol version is in the room, so this page must reload; the reload resumes the same player).
+ */
+export type RoomStatus = 'joined' | 'left' | 'closed' | 'removed' | 'replaced' | 'outdated' | 'failed';
 
 /** Everything a Room shows, as one immutable value; a new object only when something in it changed. */
 export interface RoomSnapshot {
@@ -153,7 +156,7 @@ export interface RoomSnapshot {
   settings: RoomSettings;
   /** This player created the room (or holds its owner token) and may remove others. */
   owner: boolean;
-  /** Why the room ended for us (status `failed`, `removed`, `replaced`); null otherwise. */
+  /** Why the room ended for us (status `failed`, `removed`, `replaced`, `outdated`); null otherwise. */
   error: string | null;
 }
 
@@ -172,7 +175,10 @@ export interface RoomEvents {
   server: { status: ServerStatus; detail: string };
   /** An app message failed its channel's check (or came on no channel we opened) and was dropped. */
   invalid: { from: PlayerId; channel: string; reason: string };
-  /** The room ended for this player: left, removed by the owner, replaced by another tab, or failed. */
+  /**
+   * The room ended for this player: left, removed by the owner, replaced by another tab, outdated (a newer
+   * protocol version is in the room: reload), or failed.
+   */
   closed: { status: Exclude<RoomStatus, 'joined'>; error: string | null };
 }
 
