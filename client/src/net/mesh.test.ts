@@ -13,6 +13,7 @@ function pair() {
   const sent: { from: number; tag: string }[] = [];
   const heard: { to: number; from: number; m: unknown }[] = [];
   const versions: { to: number; from: number; v: number }[] = [];
+  const apps: { to: number; from: number; channel: string; data: unknown }[] = [];
   const meshes = new Map<number, Mesh>();
   // Player 2's links go through the chaos decorator, so a test can freeze it.
   const chaos = new Chaos({ delay: (fn) => fn(), now: () => clock });
@@ -26,6 +27,7 @@ function pair() {
     },
     sendRelay: () => false,
     onCore: (from, m) => heard.push({ to: self, from, m }),
+    onApp: (from, channel, data) => apps.push({ to: self, from, channel, data }),
     onBadFrame: () => {},
     onVersion: (from, v) => versions.push({ to: self, from, v }),
     onSent: (_to, tag) => sent.push({ from: self, tag }),
@@ -41,7 +43,7 @@ function pair() {
       net.flush();
     }
   };
-  return { a, b, chaos, deliver, sent, heard, versions, tick: (ms: number) => (clock += ms) };
+  return { a, b, chaos, deliver, sent, heard, versions, apps, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -225,6 +227,19 @@ test('a peer of another protocol version gets no link and is not heard until it 
   a.receive(2, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION }), 'relay');
   a.receive(2, core, 'relay');
   expect(heard).toEqual([{ to: 1, from: 2, m: { t: 'bye' } }]);
+});
+
+test('app frames name no version: they reach a peer of ours, not a foreign one', () => {
+  const { a, b, apps, versions } = openPair();
+  const app = JSON.stringify({ k: 'app', n: 'chat', d: 'hi' });
+  a.receive(2, app, 'direct');
+  expect(apps).toEqual([{ to: 1, from: 2, channel: 'chat', data: 'hi' }]);
+  expect(versions).toEqual([]);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  // Once 2 names a newer version, its app frames are not read either.
+  b.receive(1, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }), 'relay');
+  b.receive(1, app, 'relay');
+  expect(apps).toHaveLength(1);
 });
 
 test('two meshes of this build link up: their signals name our version', () => {
