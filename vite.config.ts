@@ -1,16 +1,43 @@
+import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vitest/config';
+import pkg from './package.json' with { type: 'json' };
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const ATTACKS = 'signaling/src/attack.test.ts';
 
-export default defineConfig({
+/** `vite build --mode lib` (npm run build:lib): the library's entries, with every dependency left external. */
+const deps = Object.keys(pkg.dependencies);
+const external = (id: string) =>
+  id.startsWith('node:') ||
+  builtinModules.includes(id) ||
+  deps.some((d) => id === d || id.startsWith(`${d}/`)) ||
+  id === 'react/jsx-runtime';
+
+export default defineConfig(({ mode }) => ({
   root: here('./client'),
-  publicDir: here('./public'),
+  publicDir: mode === 'lib' ? false : here('./public'),
   plugins: [react()],
   // Source maps only when asked for (SOURCE_MAPS=1 npm run build): a production server publishes no sources.
-  build: { outDir: here('./dist/client'), emptyOutDir: true, sourcemap: process.env.SOURCE_MAPS === '1' },
+  build:
+    mode === 'lib'
+      ? {
+          outDir: here('./dist/lib'),
+          emptyOutDir: true,
+          target: 'es2022',
+          minify: false,
+          lib: {
+            entry: {
+              index: here('./client/src/lockstep/index.ts'),
+              react: here('./client/src/lockstep/react.tsx'),
+              server: here('./signaling/src/public.ts'),
+            },
+            formats: ['es'],
+          },
+          rollupOptions: { external },
+        }
+      : { outDir: here('./dist/client'), emptyOutDir: true, sourcemap: process.env.SOURCE_MAPS === '1' },
   server: { port: 5173 },
   test: {
     root: here('.'),
@@ -31,4 +58,4 @@ export default defineConfig({
       { extends: true, test: { name: 'attack', include: [ATTACKS], sequence: { groupOrder: 1 } } },
     ],
   },
-});
+}));

@@ -117,6 +117,11 @@ export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs
   staticDir?: string;
   /** Dev: a middleware (Vite) that answers every non-API HTTP request. */
   fallback?: Middleware;
+  /**
+   * Answer the HTTP server's other requests (health, /metrics, the built app, 404s). False: leave them to
+   * the app the server belongs to (Express, Fastify), and let close() keep its other connections open.
+   */
+  httpRoutes?: boolean;
   /** Leave foreign WebSocket upgrades (Vite HMR) alone instead of destroying them. */
   sharedUpgrades?: boolean;
   /** Also export Node process metrics (CPU, memory, event loop) on /metrics. */
@@ -286,18 +291,19 @@ export function createSignalingServer(
   let shuttingDown = false;
   let closing: Promise<void> | undefined;
 
-  httpServer.on(
-    'request',
-    createHttpRoutes({
-      ...(options.staticDir === undefined ? {} : { staticDir: options.staticDir }),
-      ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
-      registry: metrics.registry,
-      isShuttingDown: () => shuttingDown,
-      logger,
-      web: { ...options.web, ...(publicOrigin === undefined ? {} : { publicOrigin }) },
-      isTrustedProxy: (req) => trusted(req.socket.remoteAddress ?? ''),
-    }),
-  );
+  if (options.httpRoutes !== false)
+    httpServer.on(
+      'request',
+      createHttpRoutes({
+        ...(options.staticDir === undefined ? {} : { staticDir: options.staticDir }),
+        ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
+        registry: metrics.registry,
+        isShuttingDown: () => shuttingDown,
+        logger,
+        web: { ...options.web, ...(publicOrigin === undefined ? {} : { publicOrigin }) },
+        isTrustedProxy: (req) => trusted(req.socket.remoteAddress ?? ''),
+      }),
+    );
 
   function originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
@@ -839,7 +845,7 @@ export function createSignalingServer(
       await Promise.allSettled([...pendingQueues]);
       await new Promise<void>((resolve) => {
         io.close(() => resolve());
-        httpServer.closeAllConnections();
+        if (options.httpRoutes !== false) httpServer.closeAllConnections();
       });
     })();
     return closing;

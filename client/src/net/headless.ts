@@ -8,6 +8,7 @@ import type { CoreEvent, View } from '../core/index.ts';
 import type { RoomSettings } from '../protocol/signaling.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { createNodePeer } from './nodePeerLink.ts';
+import { memoryStorage } from './platform.ts';
 import { type KeyValueStorage, Session } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import { linkFromSimplePeer } from './simplePeerAdapter.ts';
@@ -246,14 +247,5 @@ export function fileStorage(path: string): KeyValueStorage {
       delete m[k];
       flush();
     },
-  };
-}
-
-function memoryStorage(): KeyValueStorage {
-  const m = new Map<string, string>();
-  return {
-    getItem: (k) => m.get(k) ?? null,
-    setItem: (k, v) => void m.set(k, v),
-    removeItem: (k) => void m.delete(k),
   };
 }

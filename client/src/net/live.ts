@@ -1,27 +1,14 @@
 // The browser wiring: the one Session of this tab, with real sockets, peers, timers and storage.
 
 import { appStore } from '../store/index.ts';
-import { appendLog, initialState } from '../store/store.ts';
+import { Chaos } from './chaos.ts';
+import { holdIdentity, random, safeSessionStorage } from './platform.ts';
 import { SealedSignaling } from './sealedSignaling.ts';
 import { Session, type SessionParams } from './session.ts';
 import { type SignalingPort, SocketSignaling } from './signaling.ts';
 import { simplePeerFactory } from './simplePeerLink.ts';
 
-let current: { key: string; session: Session } | null = null;
-
-function safeSessionStorage(): Storage | null {
-  try {
-    return window.sessionStorage;
-  } catch {
-    return null;
-  }
-}
-
-function random(): number {
-  const a = new Uint32Array(1);
-  crypto.getRandomValues(a);
-  return a[0]! / 2 ** 32;
-}
+let current: { key: string; session: Session; chaos: Chaos } | null = null;
 
 const passwordKey = (room: string) => `lockstep:pw:${room}`;
 
@@ -52,15 +39,12 @@ function signalingFor(room: string, password: string | undefined): SignalingPort
     password,
     onReject: (from, kind, error) => {
       console.warn(`lockstep: dropped a ${kind} payload from ${from}: ${error}`);
-      appStore.setState((s) => ({
-        security: { ...s.security, decryptErrors: s.security.decryptErrors + 1 },
-        ...appendLog(
-          s,
-          'bad',
-          `rejected a ${kind} payload from ${from}: ${error}`,
-          performance.now() - s.session.startedAt,
-        ),
-      }));
+      const at = performance.now() - appStore.getState().session.startedAt;
+      appStore.getState().actions.decryptFailed({
+        kind: 'bad',
+        text: `rejected a ${kind} payload from ${from}: ${error}`,
+        at,
+      });
     },
   });
   return watchJoins(sealed);
@@ -71,7 +55,7 @@ function watchJoins(port: SignalingPort): SignalingPort {
   const join: SignalingPort['join'] = async (req) => {
     const res = await port.join(req);
     if (!res.ok && res.code === 'bad_password') {
-      appStore.setState((s) => ({ security: { ...s.security, passwordRefused: true } }));
+      appStore.getState().actions.passwordRefused();
     }
     return res;
   };
@@ -84,39 +68,19 @@ function watchJoins(port: SignalingPort): SignalingPort {
   });
 }
 
-/**
- * Holds a Web Lock named after a room's player for the life of this page. A reload releases it as the old
- * page goes, so the new page waits up to a second for it; a duplicated tab never gets it.
- */
-function holdIdentity(key: string): Promise<(() => void) | null> {
-  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
-  if (!locks) return Promise.resolve(() => {});
-  return new Promise((resolve) => {
-    const abort = new AbortController();
-    const timer = window.setTimeout(() => abort.abort(), 1_000);
-    let release = () => {};
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    locks
-      .request(`lockstep:${key}`, { signal: abort.signal }, () => {
-        window.clearTimeout(timer);
-        resolve(release);
-        return held;
-      })
-      .catch(() => resolve(null));
-  });
-}
-
 export function openSession(params: SessionParams, password?: string): Session {
   const key = JSON.stringify([params.room, params.name, password ?? null]);
   if (current?.key === key) return current.session;
   closeSession();
-  appStore.setState(initialState());
-  appStore.setState((s) => ({ security: { ...s.security, sealed: password !== undefined } }));
+  appStore.getState().actions.reset(params.room, params.name, performance.now(), password !== undefined);
+  const chaos = new Chaos({
+    delay: (fn, ms) => window.setTimeout(fn, ms),
+    store: appStore,
+    now: () => performance.now(),
+  });
   const session = new Session(params, {
-    signaling: signalingFor(params.room, password),
-    factory: simplePeerFactory,
+    signaling: chaos.signaling(signalingFor(params.room, password)),
+    factory: chaos.factory(simplePeerFactory),
     store: appStore,
     now: () => performance.now(),
     storage: safeSessionStorage(),
@@ -126,7 +90,8 @@ export function openSession(params: SessionParams, password?: string): Session {
     random,
     holdIdentity,
   });
-  current = { key, session };
+  current = { key, session, chaos };
+  session.setAway(document.visibilityState === 'hidden');
   session.start();
   if (testHooksWanted()) installTestHooks(session);
   return session;
@@ -160,11 +125,18 @@ function installTestHooks(session: Session): void {
   });
   (window as unknown as { lockstepTest?: LockstepTestHooks }).lockstepTest = hooks;
   console.warn('lockstep: test hooks are on (testHooks=1): window.lockstepTest can send any core message');
-  appStore.setState((s) => appendLog(s, 'chaos', 'test hooks are on (testHooks=1 in the address)', 0));
+  appStore
+    .getState()
+    .actions.log([{ kind: 'chaos', text: 'test hooks are on (testHooks=1 in the address)', at: 0 }]);
 }
 
 export function currentSession(): Session | null {
   return current?.session ?? null;
+}
+
+/** The chaos panel's controls over this tab's links and server connection. */
+export function currentChaos(): Chaos | null {
+  return current?.chaos ?? null;
 }
 
 export function closeSession(): void {
@@ -176,6 +148,10 @@ export function closeSession(): void {
 /** A closing or reloading tab says goodbye first; it does not leave, so a reload resumes its ID. */
 export function installPageHide(): void {
   window.addEventListener('pagehide', () => current?.session.goodbye());
+  // A background tab shows as away to the others (on its pings, and at once on a change).
+  document.addEventListener('visibilitychange', () =>
+    current?.session.setAway(document.visibilityState === 'hidden'),
+  );
   // Chrome's Page Lifecycle: a frozen page (background tab on a phone, Memory Saver) gets `resume`.
   document.addEventListener('resume', () => current?.session.resume());
   window.addEventListener('pageshow', (e) => {

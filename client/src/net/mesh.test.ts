@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { Chaos } from './chaos.ts';
 import { FakeNet } from './fakes.ts';
 import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
 
@@ -12,9 +13,12 @@ function pair() {
   const sent: { from: number; tag: string }[] = [];
   const heard: { to: number; from: number; m: unknown }[] = [];
   const versions: { to: number; from: number; v: number }[] = [];
+  const apps: { to: number; from: number; channel: string; data: unknown }[] = [];
   const meshes = new Map<number, Mesh>();
+  // Player 2's links go through the chaos decorator, so a test can freeze it.
+  const chaos = new Chaos({ delay: (fn) => fn(), now: () => clock });
   const hooks = (self: number): MeshHooks => ({
-    factory: net.factory(),
+    factory: self === 2 ? chaos.factory(net.factory()) : net.factory(),
     now: () => clock,
     newEpoch: () => `e${++epoch}`,
     sendSignal: async (to, data) => {
@@ -22,8 +26,8 @@ function pair() {
       return true;
     },
     sendRelay: () => false,
-    delay: (fn) => fn(),
     onCore: (from, m) => heard.push({ to: self, from, m }),
+    onApp: (from, channel, data) => apps.push({ to: self, from, channel, data }),
     onBadFrame: () => {},
     onVersion: (from, v) => versions.push({ to: self, from, v }),
     onSent: (_to, tag) => sent.push({ from: self, tag }),
@@ -44,7 +48,7 @@ function pair() {
     net.flush();
     inbox.splice(0);
   };
-  return { a, b, deliver, lose, sent, heard, versions, tick: (ms: number) => (clock += ms) };
+  return { a, b, chaos, deliver, lose, sent, heard, versions, apps, tick: (ms: number) => (clock += ms) };
 }
 
 const both = [
@@ -148,14 +152,14 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
 });
 
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
-  const { a, b, deliver, sent, tick } = openPair();
+  const { a, chaos, deliver, sent, tick } = openPair();
   const link = () => a.info().find((p) => p.id === 2)?.link;
   // Silence for many stale periods costs nothing when nothing was asked of the link.
   tick(5 * DEFAULT_MESH_CONFIG.staleMs);
   expect(link()).toBe('open');
   deliver();
   // 2 stops answering (its tab froze): our next frame is owed an answer.
-  b.setCrashed(true);
+  chaos.crash();
   const pings = () => sent.filter((s) => s.from === 1 && s.tag === 'ping').length;
   const before = pings();
   a.send(2, '{"k":"core","m":{"t":"hb"}}', 'hb');
@@ -168,7 +172,7 @@ test('a quiet link stays direct; one that owes an answer is probed, then relayed
   tick(20);
   expect(link()).toBe('stale');
   // An answer clears the debt at once.
-  b.setCrashed(false);
+  chaos.recover();
   deliver();
   tick(DEFAULT_MESH_CONFIG.pingMs);
   deliver();
@@ -184,7 +188,6 @@ test('members joining and leaving cannot make a tab build connections faster tha
     newEpoch: () => `e${clock}`,
     sendSignal: async () => true,
     sendRelay: () => false,
-    delay: (fn) => fn(),
     onCore: () => {},
     onBadFrame: () => {},
   });
@@ -229,6 +232,19 @@ test('a peer of another protocol version gets no link and is not heard until it 
   a.receive(2, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION }), 'relay');
   a.receive(2, core, 'relay');
   expect(heard).toEqual([{ to: 1, from: 2, m: { t: 'bye' } }]);
+});
+
+test('app frames name no version: they reach a peer of ours, not a foreign one', () => {
+  const { a, b, apps, versions } = openPair();
+  const app = JSON.stringify({ k: 'app', n: 'chat', d: 'hi' });
+  a.receive(2, app, 'direct');
+  expect(apps).toEqual([{ to: 1, from: 2, channel: 'chat', data: 'hi' }]);
+  expect(versions).toEqual([]);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  // Once 2 names a newer version, its app frames are not read either.
+  b.receive(1, JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }), 'relay');
+  b.receive(1, app, 'relay');
+  expect(apps).toHaveLength(1);
 });
 
 test('two meshes of this build link up: their signals name our version', () => {

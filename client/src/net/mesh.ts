@@ -91,9 +91,9 @@ export interface MeshHooks {
   sendSignal(to: number, data: SignalEnvelope): Promise<boolean>;
   /** Sends a frame through the server relay; false when that is impossible right now. */
   sendRelay(to: number, text: string): boolean;
-  /** Runs fn after ms (chaos latency). */
-  delay(fn: () => void, ms: number): void;
   onCore(from: number, message: unknown, via: Via): void;
+  /** An app message (a decoded `app` frame; its data is still unchecked). */
+  onApp?(from: number, channel: string, data: unknown, via: Via): void;
   onBadFrame(from: number, via: Via, error: string): void;
   /** A peer speaks another protocol version: the mesh stops talking with it (once per peer). */
   onVersion?(from: number, version: number): void;
@@ -125,6 +125,8 @@ interface PeerRec {
   rtt: number | null;
   heardAt: number | null;
   lastVia: Via | null;
+  /** Its last ping said its page is hidden. */
+  away: boolean;
 }
 
 export type LinkState = 'none' | 'connecting' | 'open' | 'stale' | 'cut';
@@ -138,6 +140,8 @@ export interface PeerNetInfo {
   /** performance.now() of the last frame from this peer, any path. */
   heardAt: number | null;
   lastVia: Via | null;
+  /** Its page is hidden, as its last ping said. */
+  away: boolean;
 }
 
 const EARLY_PER_PEER = 32;
@@ -148,9 +152,7 @@ export class Mesh {
   private self = 0;
   private iceServers: IceServer[] = [];
   private readonly peers = new Map<number, PeerRec>();
-  private cuts = new Set<number>();
-  private crashed = false;
-  private latencyMs = 0;
+  private away = false;
   /**
    * Signals that arrived before we knew their sender: the server pushes a joiner to the room before it
    * acks the joiner, so the first offer can overtake our own join. Dropping it would cost a connect timeout.
@@ -202,6 +204,7 @@ export class Mesh {
           rtt: null,
           heardAt: null,
           lastVia: null,
+          away: false,
         };
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
@@ -265,23 +268,22 @@ export class Mesh {
     }
   }
 
-  setCrashed(crashed: boolean): void {
-    this.crashed = crashed;
+  /** Our page is hidden (or shown again): every peer hears it at once, and on every ping after. */
+  setAway(away: boolean): void {
+    if (away === this.away) return;
+    this.away = away;
+    if (this.self === 0) return;
+    for (const p of this.peers.values())
+      if (p.connected || p.link?.open) this.transmit(p.id, this.pingFrame(this.hooks.now()), 'ping');
   }
 
-  setCut(peer: number, cut: boolean): void {
-    if (cut) this.cuts.add(peer);
-    else this.cuts.delete(peer);
-    this.hooks.onChange?.();
-  }
-
-  setLatency(ms: number): void {
-    this.latencyMs = Math.max(0, ms);
+  private pingFrame(now: number): string {
+    return encodeFrame(this.away ? { k: 'ping', t: now, v: PROTOCOL_VERSION, a: true } : ping('ping', now));
   }
 
   /** Retries, timeouts and pings; the driver calls this on every timer tick. */
   maintain(): void {
-    if (this.crashed || this.self === 0) return;
+    if (this.self === 0) return;
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
       const rec = p.link;
@@ -290,7 +292,6 @@ export class Mesh {
         this.scheduleRetry(p, now);
       }
       if (!p.link && p.connected && now >= p.retryAt) this.reconnect(p, now);
-      if (this.cuts.has(p.id)) continue;
       const link = p.link;
       const every =
         link?.owedSince != null && now - link.owedSince >= this.config.pingMs
@@ -300,36 +301,32 @@ export class Mesh {
             : this.config.idlePingMs;
       if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
-        this.transmit(p.id, encodeFrame(ping('ping', now)), 'ping', 'direct');
+        this.transmit(p.id, this.pingFrame(now), 'ping', 'direct');
       } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
         p.lastRelayPing = now;
-        this.transmit(p.id, encodeFrame(ping('ping', now)), 'ping', 'relay');
+        this.transmit(p.id, this.pingFrame(now), 'ping', 'relay');
       }
     }
   }
 
-  /** Sends one frame by the best path; latency chaos delays it. */
+  /** Sends one frame by the best path. */
   send(to: number, text: string, tag = 'core'): void {
-    if (this.crashed) return;
-    if (this.latencyMs > 0) this.hooks.delay(() => this.transmit(to, text, tag), this.latencyMs);
-    else this.transmit(to, text, tag);
+    this.transmit(to, text, tag);
   }
 
   /**
-   * Sends at once by every path, ignoring latency chaos: a goodbye on pagehide must leave before the page
-   * dies, and an unloading tab may tear a channel down before its queued data is out.
+   * Sends at once by every path: a goodbye on pagehide must leave before the page dies, and an unloading
+   * tab may tear a channel down before its queued data is out.
    */
   sendNow(to: number, text: string, tag = 'core'): void {
-    if (this.crashed) return;
     const p = this.peers.get(to);
-    if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text))
-      this.sentDirect(p, tag, this.hooks.now());
+    if (p?.link?.open && p.link.link.send(text)) this.sentDirect(p, tag, this.hooks.now());
     if (this.hooks.sendRelay(to, text)) this.hooks.onSent?.(to, tag, 'relay');
   }
 
   /** A signal event from the server. */
   onSignal(from: number, data: unknown): void {
-    if (this.crashed || from === this.self) return;
+    if (from === this.self) return;
     const p = this.self === 0 ? undefined : this.peers.get(from);
     if (!p) {
       this.keepEarly(from, data);
@@ -364,9 +361,7 @@ export class Mesh {
 
   /** A frame from a data channel or the relay. */
   receive(from: number, text: unknown, via: Via): void {
-    if (this.crashed) return;
     const p = this.peers.get(from);
-    if (via === 'direct' && this.cuts.has(from)) return;
     const now = this.hooks.now();
     const decoded = decodeFrame(text);
     if (!decoded.ok) {
@@ -374,8 +369,10 @@ export class Mesh {
       return;
     }
     const f: Frame = decoded.frame;
-    if (this.foreign.has(from) && f.k === 'core') return;
-    if (f.k !== 'core' && p && !this.speaksOurs(p, f.v ?? 0)) return;
+    // Only pings and pongs name a version; a foreign peer's other frames are not read.
+    if (f.k === 'ping' || f.k === 'pong') {
+      if (p && !this.speaksOurs(p, f.v ?? 0)) return;
+    } else if (this.foreign.has(from)) return;
     if (p) {
       p.heardAt = now;
       p.lastVia = via;
@@ -385,12 +382,13 @@ export class Mesh {
       case 'core':
         this.hooks.onCore(from, f.m, via);
         break;
+      case 'app':
+        this.hooks.onApp?.(from, f.n, f.d, via);
+        break;
       case 'ping':
+        if (p) p.away = f.a === true;
         // Answer by the path it came, so the RTT is that path's.
-        if (this.latencyMs > 0) {
-          const pong = encodeFrame(ping('pong', f.t));
-          this.hooks.delay(() => this.transmit(from, pong, 'pong', via), this.latencyMs);
-        } else this.transmit(from, encodeFrame(ping('pong', f.t)), 'pong', via);
+        this.transmit(from, encodeFrame(ping('pong', f.t)), 'pong', via);
         break;
       case 'pong':
         if (p && f.t <= now) p.rtt = now - f.t;
@@ -421,19 +419,12 @@ export class Mesh {
       .sort((a, b) => a.id - b.id)
       .map((p) => ({
         id: p.id,
-        link: this.cuts.has(p.id)
-          ? 'cut'
-          : !p.link
-            ? 'none'
-            : !p.link.open
-              ? 'connecting'
-              : this.isDirect(p, now)
-                ? 'open'
-                : 'stale',
+        link: !p.link ? 'none' : !p.link.open ? 'connecting' : this.isDirect(p, now) ? 'open' : 'stale',
         route: this.isDirect(p, now) ? 'direct' : p.connected ? 'relay' : 'none',
         rtt: p.rtt,
         heardAt: p.heardAt,
         lastVia: p.lastVia,
+        away: p.away,
       }));
   }
 
@@ -448,24 +439,20 @@ export class Mesh {
 
   private isDirect(p: PeerRec, now: number): boolean {
     const rec = p.link;
-    return (
-      !!rec &&
-      rec.open &&
-      !this.cuts.has(p.id) &&
-      (rec.owedSince === null || now - rec.owedSince < this.config.staleMs)
-    );
+    return !!rec && rec.open && (rec.owedSince === null || now - rec.owedSince < this.config.staleMs);
   }
 
   private transmit(to: number, text: string, tag: string, force?: Via): void {
-    if (this.crashed) return;
     const p = this.peers.get(to);
     const now = this.hooks.now();
     const direct = force ? force === 'direct' : !!p && this.isDirect(p, now);
     if (direct) {
-      if (p?.link?.open && !this.cuts.has(to) && p.link.link.send(text)) {
+      if (p?.link?.open && p.link.link.send(text)) {
         this.sentDirect(p, tag, now);
         return;
       }
+      // An open channel that refuses to send (a cut, a dying link) owes us as much as a silent one.
+      if (p?.link?.open) p.link.owedSince ??= now;
       if (force) {
         this.hooks.onSent?.(to, tag, 'dropped');
         return;
@@ -520,9 +507,9 @@ export class Mesh {
       createdAt: now,
       owedSince: null,
     };
-    const current = () => p.link === rec && !this.crashed;
+    const current = () => p.link === rec;
     rec.link = this.hooks.factory(
-      { initiator, iceServers: this.iceServers },
+      { initiator, iceServers: this.iceServers, peer: p.id },
       {
         signal: (d) => {
           if (!current()) return;

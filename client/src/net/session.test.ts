@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { seededRng } from '../core/index.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
-import { FakeNet, FakeServer } from './fakes.ts';
+import { Chaos } from './chaos.ts';
+import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
 import { type KeyValueStorage, removedKey, Session, storageKey } from './session.ts';
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
@@ -22,16 +23,22 @@ function world(n: number) {
   let now = 0;
   const timers: { at: number; fn: () => void }[] = [];
   const rng = seededRng(7);
-  const tabs: { session: Session; store: AppStore }[] = [];
+  const tabs: { session: Session; store: AppStore; chaos: Chaos; port: FakeSignaling }[] = [];
   const add = (
     opts: { storage?: KeyValueStorage; holdIdentity?: (key: string) => Promise<(() => void) | null> } = {},
   ) => {
     const store = createAppStore();
+    const chaos = new Chaos({
+      delay: (fn, ms) => void timers.push({ at: now + ms, fn }),
+      store,
+      now: () => now,
+    });
+    const port = server.port();
     const session = new Session(
       { room: 'r', name: `p${tabs.length + 1}`, settings: { heartbeatMs: 50, timeoutMs: 300 } },
       {
-        signaling: server.port(),
-        factory: net.factory(),
+        signaling: chaos.signaling(port),
+        factory: chaos.factory(net.factory()),
         store,
         now: () => now,
         storage: opts.storage ?? memoryStorage(),
@@ -42,9 +49,9 @@ function world(n: number) {
         random: () => rng.next(),
       },
     );
-    tabs.push({ session, store });
+    tabs.push({ session, store, chaos, port });
     session.start();
-    return { session, store };
+    return { session, store, chaos, port };
   };
   const run = async (ms: number) => {
     for (let t = 0; t < ms; t += 10) {
@@ -92,13 +99,13 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   it('a crashed tab goes silent: the others elect the next ID; on recovery the lowest takes over again', async () => {
     const w = world(3);
     await w.run(1000);
-    w.tabs[0]!.session.crash();
+    w.tabs[0]!.chaos.crash();
     await w.run(1000);
     expect(w.view(1).leader).toBe(2);
     expect(w.view(2).leader).toBe(2);
     // The crashed tab itself heard nobody.
     expect(w.view(0).quorum.ok).toBe(false);
-    w.tabs[0]!.session.recover();
+    w.tabs[0]!.chaos.recover();
     await w.run(1500);
     for (let i = 0; i < 3; i++) expect(w.view(i).leader).toBe(1);
   });
@@ -121,7 +128,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     const w = world(3);
     await w.run(1000);
     const term = w.view(0).term;
-    w.tabs[1]!.session.setCut(1, true);
+    w.tabs[1]!.chaos.setCut(1, true);
     await w.run(2000);
     expect(w.server.relayed).toBeGreaterThan(10);
     expect(w.net_(1).find((p) => p.id === 1)?.route).toBe('relay');
@@ -131,7 +138,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
       expect(w.view(i).term).toBe(term);
       expect(w.view(i).live).toEqual([1, 2, 3]);
     }
-    w.tabs[1]!.session.setCut(1, false);
+    w.tabs[1]!.chaos.setCut(1, false);
     await w.run(500);
     expect(w.net_(1).find((p) => p.id === 1)?.route).toBe('direct');
   });
@@ -140,7 +147,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     const w = world(3);
     await w.run(1000);
     // Kill tab 1's links without telling anyone, and silence it.
-    w.tabs[0]!.session.crash();
+    w.tabs[0]!.chaos.crash();
     await w.run(200);
     expect(w.view(1).leader).toBe(1);
     await w.run(800);
@@ -232,10 +239,8 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.net_(0).find((p) => p.id === 3)?.route).toBe('direct');
     expect(w.view(2)).toMatchObject({ leader: 1, blocked: null });
     // 3 reconnects: its token is refused, and it joins again as 4, continuing slot 3 with its state.
-    const port = (
-      w.tabs[2]!.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
-    ).deps.signaling;
-    port.handlers.connected();
+    const port = w.tabs[2]!.port;
+    port.handlers!.connected();
     await w.run(1500);
     expect(w.server.lastFloor).toBeGreaterThanOrEqual(3);
     expect(w.view(2).self).toBe(4);
@@ -267,11 +272,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     w.server.expire(1);
     w.server.expire(2);
     w.server.incarnation = 'incarnation2';
-    for (const t of w.tabs) {
-      (
-        t.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
-      ).deps.signaling.handlers.connected();
-    }
+    for (const t of w.tabs) t.port.handlers!.connected();
     await w.run(2000);
     expect(w.server.lastIncarnation).toBe('incarnation1');
     for (const i of [0, 1]) {
@@ -343,10 +344,8 @@ describe('Session: the room owner and a removed player', () => {
     const w = world(3);
     await w.run(1000);
     w.server.expire(1);
-    const port = (
-      w.tabs[0]!.session as unknown as { deps: { signaling: { handlers: { connected(): void } } } }
-    ).deps.signaling;
-    port.handlers.connected();
+    const port = w.tabs[0]!.port;
+    port.handlers!.connected();
     await w.run(1000);
     const owner = w.tabs[0]!.store.getState().session;
     expect(owner).toMatchObject({ selfId: 4, owner: true });

@@ -15,14 +15,7 @@ import {
 import { encodeFrame, MAX_FRAME_CHARS } from '../protocol/frames.ts';
 import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
 import type { Ack, Joined, JoinRequest, RoomSettings, RosterMsg } from '../protocol/signaling.ts';
-import {
-  type AppStore,
-  appendLines,
-  appendLog,
-  describeEvent,
-  LOG_CAP,
-  type LogKind,
-} from '../store/store.ts';
+import { type AppStore, describeEvent, LOG_CAP, type LogKind, type SessionPhase } from '../store/store.ts';
 import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
@@ -45,6 +38,12 @@ function visibleKey(view: View, net: PeerNetInfo[]): string {
     return v;
   });
 }
+/**
+ * An app frame's budget in UTF-8 bytes: sealing a relayed frame (password rooms) grows it by a third (base64)
+ * plus its envelope, and the server relays at most LIMITS.payloadBytes (16 KiB).
+ */
+export const MAX_APP_FRAME_BYTES = 11_000;
+const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
 
 export interface KeyValueStorage {
@@ -71,6 +70,8 @@ export interface SessionDeps {
   holdIdentity?(key: string): Promise<(() => void) | null>;
   /** The core's events as it emits them (the bench times advances by them, not by log text). */
   onCoreEvents?(events: readonly CoreEvent[]): void;
+  /** An app message from a current player of the room; `data` is still unchecked. */
+  onApp?(from: Id, channel: string, data: unknown): void;
 }
 
 export interface SessionParams {
@@ -145,10 +146,8 @@ export class Session {
   private latestRoster: RosterMsg | null = null;
   private joinSeq = 0;
   private joinRetryMs = 500;
-  private crashed = false;
   /** Said goodbye on pagehide: the page is going. */
   private departed = false;
-  private joinWanted = false;
   private stopped = false;
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
   /** The identity whose session the server refused, to continue under the next ID. */
@@ -170,15 +169,17 @@ export class Session {
       now: deps.now,
       newEpoch: () => Math.floor(deps.random() * 2 ** 48).toString(36),
       sendSignal: async (to, data: SignalEnvelope) => {
-        if (this.crashed) return true;
         const res = await deps.signaling.signal(to, data);
         return res.ok;
       },
       sendRelay: (to, text) => deps.signaling.relay(to, text),
-      delay: (fn, ms) => {
-        deps.setTimeout(fn, ms);
-      },
       onCore: (from, m, via) => this.onCore(from, m, via),
+      onApp: (from, channel, data) => {
+        const p = this.player;
+        if (!p || this.muted || this.stopped || this.removed.has(from) || from === p.self) return;
+        if (!p.view().members.includes(from)) return;
+        deps.onApp?.(from, channel, data);
+      },
       onBadFrame: (from, via, error) => this.bad(from, via, error),
       onVersion: (from, version) => this.onVersion(from, version),
       onSent: (to, tag, via) => {
@@ -192,17 +193,10 @@ export class Session {
         }
       },
     });
+    const st = deps.store.getState();
+    st.actions.reset(params.room, params.name, deps.now(), st.security.sealed);
     deps.store.getState().probe.read = () =>
       this.player ? { view: this.player.view(), net: this.mesh.info() } : null;
-    deps.store.setState((s) => ({
-      session: {
-        ...s.session,
-        room: params.room,
-        name: params.name,
-        phase: 'joining',
-        startedAt: deps.now(),
-      },
-    }));
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -215,27 +209,15 @@ export class Session {
       return;
     }
     this.deps.signaling.start({
-      status: (status, detail) =>
-        this.deps.store.setState((s) => ({
-          session: { ...s.session, signaling: status, signalingDetail: detail ?? '' },
-        })),
+      status: (status, detail) => this.actions.setSignaling(status, detail ?? ''),
       connected: () => {
         // A new connection (maybe to a restarted server): versions start over.
         this.serverVersion = -1;
         this.latestRoster = null;
-        if (this.crashed) this.joinWanted = true;
-        else void this.join();
+        void this.join();
       },
-      roster: (r) => {
-        if (this.crashed) {
-          if (!this.latestRoster || r.version > this.latestRoster.version) this.latestRoster = r;
-          return;
-        }
-        this.applyRoster(r);
-      },
-      signal: (from, data) => {
-        if (!this.crashed) this.mesh.onSignal(from, data);
-      },
+      roster: (r) => this.applyRoster(r),
+      signal: (from, data) => this.mesh.onSignal(from, data),
       relay: (from, data) => this.mesh.receive(from, data, 'relay'),
       shutdown: (ms) => this.log('net', `signaling server is restarting; reconnecting in ${ms} ms`),
       refused: (f) => {
@@ -299,7 +281,7 @@ export class Session {
     this.deps.storage?.removeItem(storageKey(this.params.room));
     this.leaving = true;
     const p = this.player;
-    if (p && !this.crashed) {
+    if (p) {
       this.catchUp();
       p.leaveRoom();
       this.drain();
@@ -317,7 +299,7 @@ export class Session {
    * would undo it), unless the page comes back from the back-forward cache (`welcomeBack`).
    */
   goodbye(): void {
-    if (!this.player || this.crashed) return;
+    if (!this.player) return;
     this.player.goodbye();
     const r = this.player.ready();
     for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
@@ -351,61 +333,52 @@ export class Session {
 
   // ------------------------------------------------------------------ user actions
 
+  /** Our page is hidden (or visible again): peers show us as away. */
+  setAway(away: boolean): void {
+    this.mesh.setAway(away);
+  }
+
+  /**
+   * Sends an app message on `channel` to `to` (default: every other player the room knows). Returns the
+   * recipients, or a reason it cannot go: not joined yet, or a frame over the limit.
+   */
+  sendApp(
+    channel: string,
+    data: unknown,
+    to?: readonly Id[],
+  ):
+    | { ok: true; to: Id[] }
+    | { ok: false; code: 'not_joined' | 'too_large' | 'bad_argument'; error: string } {
+    const p = this.player;
+    if (!p || this.stopped || this.muted) return { ok: false, code: 'not_joined', error: 'not in a room' };
+    let text: string;
+    try {
+      text = encodeFrame({ k: 'app', n: channel, d: data });
+    } catch (e) {
+      return { ok: false, code: 'bad_argument', error: `data is not JSON: ${(e as Error).message}` };
+    }
+    if (typeof text !== 'string') return { ok: false, code: 'bad_argument', error: 'data is not JSON' };
+    const bytes = utf8.encode(text).length;
+    if (bytes > MAX_APP_FRAME_BYTES) {
+      return {
+        ok: false,
+        code: 'too_large',
+        error: `message is ${bytes} bytes as JSON; at most ${MAX_APP_FRAME_BYTES} fit in one frame`,
+      };
+    }
+    const known = p.view().members.filter((id) => id !== p.self && !this.removed.has(id));
+    const targets = to ? to.filter((id) => known.includes(id)) : known;
+    if (this.departed) return { ok: true, to: targets };
+    for (const id of targets) this.mesh.send(id, text, 'app');
+    return { ok: true, to: targets };
+  }
+
   setDone(done: boolean): void {
     if (!this.player || this.muted) return;
     this.catchUp();
     this.player.setDone(done);
     this.drain();
     this.publish(true);
-  }
-
-  crash(): void {
-    if (this.crashed) return;
-    this.crashed = true;
-    this.mesh.setCrashed(true);
-    this.setChaos({ crashed: true });
-    this.log('chaos', 'crashed: silent, all traffic dropped');
-  }
-
-  recover(): void {
-    if (!this.crashed) return;
-    this.crashed = false;
-    this.mesh.setCrashed(false);
-    this.setChaos({ crashed: false });
-    this.log('chaos', 'recovered');
-    const r = this.latestRoster;
-    if (r && r.version > this.serverVersion) this.applyRoster(r);
-    if (this.joinWanted) {
-      this.joinWanted = false;
-      void this.join();
-    }
-  }
-
-  setCut(peer: Id, cut: boolean): void {
-    this.mesh.setCut(peer, cut);
-    const cuts = new Set(this.deps.store.getState().chaos.cut);
-    if (cut) cuts.add(peer);
-    else cuts.delete(peer);
-    this.setChaos({ cut: [...cuts].sort((a, b) => a - b) });
-    this.log('chaos', cut ? `cut the direct link to ${peer}` : `restored the direct link to ${peer}`);
-  }
-
-  /** Chaos: lose the signaling server but keep the mesh (a toggle), as a flaky proxy or Wi-Fi would. */
-  setServerCut(cut: boolean): void {
-    if (!this.deps.signaling.setOffline) return;
-    this.deps.signaling.setOffline(cut);
-    this.setChaos({ serverCut: cut });
-    this.log(
-      'chaos',
-      cut ? 'cut from the signaling server (the mesh stays)' : 'back to the signaling server',
-    );
-  }
-
-  setLatency(ms: number): void {
-    const v = Math.max(0, Math.min(5_000, Math.round(ms) || 0));
-    this.mesh.setLatency(v);
-    this.setChaos({ latencyMs: v });
-    this.log('chaos', v ? `outbound latency ${v} ms` : 'latency removed');
   }
 
   // ------------------------------------------------------------------ signaling
@@ -471,7 +444,7 @@ export class Session {
     if (res.code === 'outdated') {
       this.stop();
       this.log('net', res.error);
-      this.setPhase('outdated', res.error.replace(/^join: t/, 'T'));
+      this.setPhase('outdated', res.error.replace(/^join: t/, 'T'), undefined, res.code);
       return;
     }
     if (TRANSIENT.has(res.code)) {
@@ -484,7 +457,7 @@ export class Session {
       return;
     }
     this.stop();
-    this.setPhase('failed', res.error);
+    this.setPhase('failed', res.error, undefined, res.code);
   }
 
   private onJoined(j: Joined, kept: Saved | null): void {
@@ -564,7 +537,7 @@ export class Session {
     this.ticks = 0;
     if (this.timer === null) this.timer = this.deps.setInterval(() => this.pump(), TICK_MS);
     this.log('net', j.resumed ? `resumed as player ${j.id}` : `joined as player ${j.id}`);
-    this.deps.store.setState({ roster });
+    this.actions.setRoster(roster);
     this.setPhase('joined', null, j);
     this.drain();
     this.publish(true);
@@ -574,7 +547,7 @@ export class Session {
     if (r.version <= this.serverVersion) return;
     this.serverVersion = r.version;
     this.latestRoster = r;
-    this.deps.store.setState({ roster: r });
+    this.actions.setRoster(r);
     this.log(
       'net',
       `roster v${r.version}: ${r.members.map((m) => (m.state === 'grace' ? `${m.id}(grace)` : m.id)).join(', ')}`,
@@ -697,7 +670,7 @@ export class Session {
   }
 
   private sendEnvelope(env: Envelope): void {
-    if (this.crashed || this.departed || this.muted) return;
+    if (this.departed || this.muted) return;
     this.mesh.send(env.to, encodeFrame({ k: 'core', m: env.msg }), env.msg.t);
   }
 
@@ -732,22 +705,12 @@ export class Session {
     if (!force && lines.length === 0 && key === this.lastKey && now - this.lastPublish < REFRESH_MS) return;
     this.lastKey = key;
     this.lastPublish = now;
-    this.deps.store.setState((s) => {
-      const last = s.timeline[s.timeline.length - 1];
-      const timeline =
-        !last || last.term !== view.term || last.leader !== view.leader
-          ? [
-              ...s.timeline.slice(-199),
-              { at: now - s.session.startedAt, term: view.term, leader: view.leader },
-            ]
-          : s.timeline;
-      return {
-        view,
-        timeline,
-        ...(lines.length > 0 ? appendLines(s, lines) : {}),
-        net,
-        stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
-      };
+    this.actions.publish({
+      view,
+      net,
+      stats: { ...this.stats, linksCreated: this.mesh.linksCreated },
+      lines,
+      at: now,
     });
   }
 
@@ -807,33 +770,14 @@ export class Session {
       if (this.pendingLog.length < LOG_CAP) this.pendingLog.push({ kind, text, at });
       return;
     }
-    this.deps.store.setState((s) => appendLog(s, kind, text, at));
+    this.actions.log([{ kind, text, at }]);
   }
 
-  private setChaos(patch: Partial<ReturnType<AppStore['getState']>['chaos']>): void {
-    this.deps.store.setState((s) => ({ chaos: { ...s.chaos, ...patch } }));
+  private get actions() {
+    return this.deps.store.getState().actions;
   }
 
-  private setPhase(
-    phase: ReturnType<AppStore['getState']>['session']['phase'],
-    error: string | null,
-    j?: Joined,
-  ): void {
-    this.deps.store.setState((s) => ({
-      session: {
-        ...s.session,
-        phase,
-        error,
-        ...(j
-          ? {
-              selfId: j.id,
-              resumed: j.resumed,
-              settings: j.settings,
-              graceMs: j.graceMs,
-              owner: j.ownerToken !== undefined,
-            }
-          : {}),
-      },
-    }));
+  private setPhase(phase: SessionPhase, error: string | null, j?: Joined, code?: string): void {
+    this.actions.setPhase(phase, error, j, code);
   }
 }

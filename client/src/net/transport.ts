@@ -21,6 +21,8 @@ export interface PeerLink {
 
 export interface LinkOptions {
   initiator: boolean;
+  /** The player at the far end (decorators such as chaos.ts key on it). */
+  peer: number;
   iceServers: IceServer[];
 }
 

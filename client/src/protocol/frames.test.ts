@@ -7,6 +7,8 @@ describe('frames', () => {
       { k: 'core', m: { t: 'bye' } },
       { k: 'ping', t: 12.5, v: 1 },
       { k: 'pong', t: 3, v: 7 },
+      { k: 'ping', t: 4, v: 1, a: true },
+      { k: 'app', n: 'chat.v1', d: { text: 'hi' } },
     ] as const) {
       expect(decodeFrame(encodeFrame(f))).toEqual({ ok: true, frame: f });
     }
@@ -26,6 +28,9 @@ describe('frames', () => {
       '[]',
       '{"k":"x"}',
       '{"k":"ping","t":"1"}',
+      '{"k":"ping","t":1,"a":"yes"}',
+      '{"k":"app","n":"bad name!","d":1}',
+      '{"k":"app","n":"chat"}',
       'x'.repeat(20_000),
     ]) {
       expect(decodeFrame(junk).ok).toBe(false);

@@ -6,8 +6,14 @@ import { LIMITS, PROTOCOL_VERSION } from './limits.ts';
 /** Pings and pongs name the sender's protocol version (absent: a build from before versions, 0). */
 export type Frame =
   | { k: 'core'; m: unknown }
-  | { k: 'ping'; t: number; v?: number }
-  | { k: 'pong'; t: number; v?: number };
+  /** `a`: the sender's page is hidden (away); repeated on every ping, so a newcomer learns it too. */
+  | { k: 'ping'; t: number; v?: number; a?: boolean }
+  | { k: 'pong'; t: number; v?: number }
+  /** An app message on channel `n` (the library's `room.channel`); `d` is checked by the channel. */
+  | { k: 'app'; n: string; d: unknown };
+
+/** App channel names: short and plain, so they can be logged and used as keys safely. */
+export const CHANNEL_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /** What travels in a `signal` event: one link's SDP/ICE tagged with its epoch, or a responder's hello. */
 export type SignalEnvelope = ({ e: string; d: unknown } | { hello: true }) & { v?: number };
@@ -47,7 +53,16 @@ export function decodeFrame(text: unknown): Decoded {
     case 'pong':
       if (typeof o.t !== 'number' || !Number.isFinite(o.t))
         return { ok: false, error: `${o.k} without a time` };
+      if (o.k === 'ping' && o.a !== undefined) {
+        if (typeof o.a !== 'boolean') return { ok: false, error: 'ping.a must be a boolean' };
+        return { ok: true, frame: { k: 'ping', t: o.t, v: versionOf(o), a: o.a } };
+      }
       return { ok: true, frame: { k: o.k, t: o.t, v: versionOf(o) } };
+    case 'app':
+      if (typeof o.n !== 'string' || !CHANNEL_NAME.test(o.n))
+        return { ok: false, error: 'app frame without a valid channel name' };
+      if (o.d === undefined) return { ok: false, error: `app frame on ${o.n} without data` };
+      return { ok: true, frame: { k: 'app', n: o.n, d: o.d } };
     default:
       return { ok: false, error: `unknown frame kind ${JSON.stringify(String(o.k)).slice(0, 40)}` };
   }

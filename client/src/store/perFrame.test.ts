@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore } from 'zustand/vanilla';
-import { perFrame } from './index.ts';
+import { perFrame } from './perFrame.ts';
 
 describe('perFrame', () => {
   afterEach(() => vi.useRealTimers());

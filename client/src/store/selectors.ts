@@ -5,7 +5,8 @@ import type { PeerNetInfo } from '../net/mesh.ts';
 import { TICK_MS } from '../net/session.ts';
 import type { RosterMsg } from '../protocol/signaling.ts';
 
-export type PeerState = 'self' | 'direct' | 'relayed' | 'suspected' | 'offline';
+/** `away`: live, but its page is hidden (a background tab). */
+export type PeerState = 'self' | 'direct' | 'relayed' | 'suspected' | 'away' | 'offline';
 
 export interface PeerRow {
   id: Id;
@@ -60,7 +61,7 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
     const n = nets.get(id);
     const heard = pv && pv.silentTicks >= 0 ? pv.silentTicks * TICK_MS : null;
     let state: PeerState;
-    if (live.has(id)) state = n?.route === 'direct' ? 'direct' : 'relayed';
+    if (live.has(id)) state = n?.away ? 'away' : n?.route === 'direct' ? 'direct' : 'relayed';
     else state = inGrace || !pv || pv.bye || pv.silentTicks < 0 ? 'offline' : 'suspected';
     return {
       ...base,

@@ -4,7 +4,7 @@ import { createStore } from 'zustand/vanilla';
 import type { CoreEvent, Id, View } from '../core/index.ts';
 import type { PeerNetInfo, Via } from '../net/mesh.ts';
 import type { SignalingStatus } from '../net/signaling.ts';
-import type { RoomSettings, RosterMsg } from '../protocol/signaling.ts';
+import type { Joined, RoomSettings, RosterMsg } from '../protocol/signaling.ts';
 
 export type SessionPhase =
   | 'idle'
@@ -30,6 +30,8 @@ export interface SessionSlice {
   /** This tab holds the room's owner token (the server confirmed it at the last join): it may remove players. */
   owner: boolean;
   error: string | null;
+  /** The server's refusal code when phase is `failed` (room_full, bad_password, …). */
+  errorCode: string | null;
   /** performance.now() when this page started its session; log times are relative to it. */
   startedAt: number;
 }
@@ -136,7 +138,27 @@ export class LiveProbe {
   read: () => { view: View; net: PeerNetInfo[] } | null = () => null;
 }
 
+export type LogLine = { kind: LogKind; text: string; at: number };
+
+/** Every write to the store: the driver and the library call these, nothing else calls setState. */
+export interface AppActions {
+  /** A new session in this store: everything from before is dropped. */
+  reset(room: string, name: string, startedAt: number, sealed: boolean): void;
+  setSignaling(status: SignalingStatus, detail: string): void;
+  /** `j`: the join that made it `joined`; `code`: the server's refusal when `failed`. */
+  setPhase(phase: SessionPhase, error: string | null, j?: Joined, code?: string): void;
+  setRoster(roster: RosterMsg): void;
+  /** The driver's periodic publication: a changed view, links and counters, and the log lines since. */
+  publish(p: { view: View; net: PeerNetInfo[]; stats: NetStats; lines: LogLine[]; at: number }): void;
+  log(lines: readonly LogLine[]): void;
+  setChaos(patch: Partial<ChaosSlice>): void;
+  /** A sealed payload that did not open (password rooms). */
+  decryptFailed(line: LogLine): void;
+  passwordRefused(): void;
+}
+
 export interface AppState {
+  actions: AppActions;
   session: SessionSlice;
   security: SecuritySlice;
   view: View | null;
@@ -152,7 +174,9 @@ export interface AppState {
 
 export const LOG_CAP = 300;
 
-export function initialState(): AppState {
+export type AppData = Omit<AppState, 'actions'>;
+
+export function initialState(): AppData {
   return {
     session: {
       phase: 'idle',
@@ -166,6 +190,7 @@ export function initialState(): AppState {
       graceMs: 0,
       owner: false,
       error: null,
+      errorCode: null,
       startedAt: 0,
     },
     security: { sealed: false, decryptErrors: 0, passwordRefused: false },
@@ -181,18 +206,68 @@ export function initialState(): AppState {
   };
 }
 
-export const createAppStore = () => createStore<AppState>()(() => initialState());
+export const createAppStore = () =>
+  createStore<AppState>()((set) => ({
+    ...initialState(),
+    actions: {
+      reset: (room, name, startedAt, sealed) => {
+        const fresh = initialState();
+        set({
+          ...fresh,
+          session: { ...fresh.session, room, name, phase: 'joining', startedAt },
+          security: { ...fresh.security, sealed },
+        });
+      },
+      setSignaling: (signaling, signalingDetail) =>
+        set((s) => ({ session: { ...s.session, signaling, signalingDetail } })),
+      setPhase: (phase, error, j, code) =>
+        set((s) => ({
+          session: {
+            ...s.session,
+            phase,
+            error,
+            errorCode: code ?? null,
+            ...(j
+              ? {
+                  selfId: j.id,
+                  resumed: j.resumed,
+                  settings: j.settings,
+                  graceMs: j.graceMs,
+                  owner: j.ownerToken !== undefined,
+                }
+              : {}),
+          },
+        })),
+      setRoster: (roster) => set({ roster }),
+      publish: ({ view, net, stats, lines, at }) =>
+        set((s) => {
+          const last = s.timeline[s.timeline.length - 1];
+          const timeline =
+            !last || last.term !== view.term || last.leader !== view.leader
+              ? [
+                  ...s.timeline.slice(-199),
+                  { at: at - s.session.startedAt, term: view.term, leader: view.leader },
+                ]
+              : s.timeline;
+          return { view, timeline, net, stats, ...(lines.length > 0 ? appendLines(s, lines) : {}) };
+        }),
+      log: (lines) => set((s) => appendLines(s, lines)),
+      setChaos: (patch) => set((s) => ({ chaos: { ...s.chaos, ...patch } })),
+      decryptFailed: (line) =>
+        set((s) => ({
+          security: { ...s.security, decryptErrors: s.security.decryptErrors + 1 },
+          ...appendLines(s, [line]),
+        })),
+      passwordRefused: () => set((s) => ({ security: { ...s.security, passwordRefused: true } })),
+    },
+  }));
 export type AppStore = ReturnType<typeof createAppStore>;
 
 let logSeq = 0;
 
-export function appendLog(state: AppState, kind: LogKind, text: string, at: number): Pick<AppState, 'log'> {
-  return appendLines(state, [{ kind, text, at }]);
-}
-
 /** Several lines in one copy of the log, which keeps its newest LOG_CAP entries. */
-export function appendLines(
-  state: AppState,
+function appendLines(
+  state: AppData,
   lines: readonly { kind: LogKind; text: string; at: number }[],
 ): Pick<AppState, 'log'> {
   const wall = Date.now();

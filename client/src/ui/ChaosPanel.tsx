@@ -1,6 +1,6 @@
 import { useId, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import { currentSession } from '../net/live.ts';
+import { currentChaos } from '../net/live.ts';
 import { useApp, useAppEvery } from '../store/index.ts';
 
 const NONE: number[] = [];
@@ -23,7 +23,7 @@ export function ChaosPanel() {
           type="button"
           className="btn danger"
           aria-pressed={chaos.crashed}
-          onClick={() => currentSession()?.crash()}
+          onClick={() => currentChaos()?.crash()}
           data-testid="chaos-crash"
         >
           Crash (go silent)
@@ -31,7 +31,7 @@ export function ChaosPanel() {
         <button
           type="button"
           className="btn"
-          onClick={() => currentSession()?.recover()}
+          onClick={() => currentChaos()?.recover()}
           data-testid="chaos-recover"
         >
           Recover
@@ -43,7 +43,7 @@ export function ChaosPanel() {
           type="button"
           className={`btn ${chaos.serverCut ? 'danger' : ''}`}
           aria-pressed={chaos.serverCut}
-          onClick={() => currentSession()?.setServerCut(!chaos.serverCut)}
+          onClick={() => currentChaos()?.setServerCut(!chaos.serverCut)}
           data-testid="chaos-server-cut"
         >
           {chaos.serverCut ? 'Reconnect to the server' : 'Lose the server (keep the mesh)'}
@@ -60,7 +60,7 @@ export function ChaosPanel() {
               type="button"
               className={`btn small ${cut ? 'danger' : 'ghost'}`}
               aria-pressed={cut}
-              onClick={() => currentSession()?.setCut(p, !cut)}
+              onClick={() => currentChaos()?.setCut(p, !cut)}
               data-testid={`chaos-cut-${p}`}
             >
               {cut ? `✂ ${p}` : p}
@@ -72,7 +72,7 @@ export function ChaosPanel() {
         className="chaos-row"
         onSubmit={(e) => {
           e.preventDefault();
-          currentSession()?.setLatency(Number(latency));
+          currentChaos()?.setLatency(Number(latency));
         }}
       >
         <label htmlFor={id} className="small">
@@ -93,7 +93,7 @@ export function ChaosPanel() {
           <button
             type="button"
             className="btn small ghost"
-            onClick={() => currentSession()?.setLatency(0)}
+            onClick={() => currentChaos()?.setLatency(0)}
             data-testid="chaos-latency-clear"
           >
             Clear ({chaos.latencyMs} ms)

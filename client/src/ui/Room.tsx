@@ -2,18 +2,18 @@ import { nanoid } from 'nanoid';
 import { type FormEvent, type KeyboardEvent, useEffect, useId, useMemo, useState } from 'react';
 import * as v from 'valibot';
 import { useShallow } from 'zustand/react/shallow';
+import { DevtoolsStore, Timeline, Visualizer } from '../lockstep/devtools.tsx';
 import { passwordProblem } from '../net/crypto.ts';
 import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
 import { LIMITS } from '../protocol/limits.ts';
 import type { RoomSettings } from '../protocol/signaling.ts';
 import { nameSchema } from '../protocol/signaling.ts';
-import { doneCount, peerRows, stageName, useApp } from '../store/index.ts';
+import { appStore, doneCount, peerRows, stageName, useApp } from '../store/index.ts';
 import { passwordFragment, type Route, roomPath } from '../store/route.ts';
 import { Announcer } from './Announcer.tsx';
 import { ChaosPanel } from './ChaosPanel.tsx';
 import { fmtAgo, fmtT, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { Timeline, Visualizer } from './Visualizer.tsx';
 
 type RoomRoute = Extract<Route, { kind: 'room' }>;
 
@@ -302,8 +302,10 @@ function RoomBody({ link }: { link: string }) {
         </details>
       </div>
       <div className="col">
-        <Visualizer />
-        <Timeline />
+        <DevtoolsStore value={appStore}>
+          <Visualizer />
+          <Timeline />
+        </DevtoolsStore>
         <ChaosPanel />
         <EventLog />
       </div>

@@ -85,9 +85,7 @@ export function fmtAgo(ms: number | null): string {
   return `${Math.round(ms / 60_000)} min`;
 }
 
-export function fmtT(ms: number): string {
-  return `+${(ms / 1000).toFixed(3)}s`;
-}
+export { fmtT } from '../lockstep/devtools.tsx';
 
 /** The header of the simple pages: the brand, home, and the theme toggle. */
 export function PageHeader() {

@@ -1,7 +1,46 @@
-import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
+// The election visualizer and the terms timeline, over any room's store: the app's room page and
+// <LockstepDevtools room={room} /> both render these.
+
+import {
+  createContext,
+  type KeyboardEvent,
+  useCallback,
+  useContext,
+  useEffect,
+  useRef,
+  useState,
+} from 'react';
+import { useStore } from 'zustand';
 import type { View } from '../core/index.ts';
-import { appStore, type Flight, type PeerRow, peerRows, stageName, useApp } from '../store/index.ts';
-import { fmtT } from './common.tsx';
+import { perFrame } from '../store/perFrame.ts';
+import { type PeerRow, peerRows, stageName } from '../store/selectors.ts';
+import type { AppState, AppStore, Flight } from '../store/store.ts';
+
+/** The store the devtools read; the app provides its own, LockstepDevtools a room's. */
+export const DevtoolsStore = createContext<AppStore | null>(null);
+
+function useDevStore(): AppStore {
+  const store = useContext(DevtoolsStore);
+  if (!store) throw new Error('lockstep devtools: render inside <LockstepDevtools room={room} />');
+  return store;
+}
+
+/** Each store as React sees it: at most one new state per animation frame, as the app's own hooks. */
+const shown = new WeakMap<AppStore, AppStore>();
+
+function useDev<T>(selector: (s: AppState) => T): T {
+  const store = useDevStore();
+  let view = shown.get(store);
+  if (!view) {
+    view = perFrame(store);
+    shown.set(store, view);
+  }
+  return useStore(view, selector);
+}
+
+export function fmtT(ms: number): string {
+  return `+${(ms / 1000).toFixed(3)}s`;
+}
 
 /** How long one message takes to cross the ring on screen (display only). */
 const FLIGHT_MS = 450;
@@ -71,8 +110,8 @@ const LEGEND = [
   'bye',
 ];
 
-function snapshot(): Frame | null {
-  const s = appStore.getState();
+function snapshot(store: AppStore): Frame | null {
+  const s = store.getState();
   const live = s.probe.read();
   const view = live?.view ?? s.view;
   if (!view) return null;
@@ -112,6 +151,7 @@ function frameWords(f: Frame): { summary: string; recent: string[] } {
 
 /** The election from this tab's point of view, in the spirit of RaftScope. */
 export function Visualizer() {
+  const store = useDevStore();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const captionRef = useRef<HTMLElement>(null);
   const frames = useRef<Frame[]>([]);
@@ -179,7 +219,7 @@ export function Visualizer() {
       due = t + FRAME_MS;
       timer = window.setTimeout(loop, FRAME_MS);
       if (pausedRef.current || document.hidden) return;
-      const f = snapshot();
+      const f = snapshot(store);
       if (!f) return;
       const key = activityKey(f);
       const slow = t < busyUntil || (key === lastKey && !isActive(f));
@@ -194,7 +234,7 @@ export function Visualizer() {
     };
     timer = window.setTimeout(loop, 0);
     return () => clearTimeout(timer);
-  }, [show]);
+  }, [show, store]);
 
   const count = () => frames.current.length;
   useEffect(() => {
@@ -528,9 +568,9 @@ function describeView(f: Frame): string {
 
 /** Terms and leaders over time, as this tab saw them. */
 export function Timeline() {
-  const timeline = useApp((s) => s.timeline);
+  const timeline = useDev((s) => s.timeline);
   const [now, setNow] = useState(() => performance.now());
-  const startedAt = useApp((s) => s.session.startedAt);
+  const startedAt = useDev((s) => s.session.startedAt);
   useEffect(() => {
     const h = window.setInterval(() => setNow(performance.now()), 500);
     return () => window.clearInterval(h);

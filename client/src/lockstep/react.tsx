@@ -1,0 +1,45 @@
+// lockstep/react: a hook over a Room's snapshot, and the election devtools as a drop-in component.
+
+import { useRef, useSyncExternalStore } from 'react';
+import { DevtoolsStore, Timeline, Visualizer } from './devtools.tsx';
+import { roomInternals } from './room.ts';
+import type { Room, RoomSnapshot } from './types.ts';
+
+const identity = <T,>(x: T) => x;
+
+/**
+ * The room's snapshot, or the part `selector` picks; re-renders only when that part changes (by
+ * `isEqual`, default Object.is). A selector that builds a new object each time needs an `isEqual`.
+ */
+export function useRoom<T = RoomSnapshot>(
+  room: Room,
+  selector: (snapshot: RoomSnapshot) => T = identity as (s: RoomSnapshot) => T,
+  isEqual: (a: T, b: T) => boolean = Object.is,
+): T {
+  const cache = useRef<{ snap: RoomSnapshot; selector: unknown; value: T } | null>(null);
+  const read = () => {
+    const snap = room.getSnapshot();
+    const c = cache.current;
+    if (c && c.snap === snap && c.selector === selector) return c.value;
+    const value = selector(snap);
+    const kept = c && isEqual(c.value, value) ? c.value : value;
+    cache.current = { snap, selector, value: kept };
+    return kept;
+  };
+  return useSyncExternalStore(room.subscribe, read, read);
+}
+
+/**
+ * The election visualizer (a ring of players with messages in flight, pause and step) and the terms
+ * timeline, as this player sees them. Styled by the app's class names (`card`, `viz`, …).
+ */
+export function LockstepDevtools({ room }: { room: Room }) {
+  const store = roomInternals(room)?.store ?? null;
+  if (!store) return null;
+  return (
+    <DevtoolsStore value={store}>
+      <Visualizer />
+      <Timeline />
+    </DevtoolsStore>
+  );
+}

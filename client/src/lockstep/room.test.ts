@@ -1,0 +1,475 @@
+import { createElement } from 'react';
+import { renderToString } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+import { seededRng } from '../core/index.ts';
+import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
+import { memoryStorage } from '../net/platform.ts';
+import { removedKey } from '../net/session.ts';
+import type { SignalingPort } from '../net/signaling.ts';
+import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { LockstepError } from './errors.ts';
+import { joinRoom } from './index.ts';
+import { checkOptions } from './options.ts';
+import { LockstepDevtools, useRoom } from './react.tsx';
+import { type PageHooks, RoomImpl } from './room.ts';
+import type { JoinOptions, Room } from './types.ts';
+
+const base: JoinOptions = {
+  server: 'http://127.0.0.1:1',
+  room: 'r',
+  name: 'p',
+  settings: { heartbeatMs: 50, timeoutMs: 300 },
+};
+
+/** Rooms over a fake server and fake WebRTC, on a manual clock with its own timers. */
+function world() {
+  const net = new FakeNet();
+  const server = new FakeServer(net);
+  let now = 0;
+  let seq = 0;
+  const timers = new Map<number, { at: number; fn: () => void; every?: number }>();
+  const rng = seededRng(3);
+  const rooms: RoomImpl[] = [];
+  const open = (
+    opts: Partial<JoinOptions> = {},
+    extra: {
+      signaling?: SignalingPort;
+      page?: PageHooks;
+      abort?: AbortSignal;
+      storage?: ReturnType<typeof memoryStorage>;
+    } = {},
+  ) => {
+    const o = checkOptions({ ...base, name: `p${rooms.length + 1}`, ...opts }, false);
+    const room = new RoomImpl(
+      o,
+      {
+        signaling: extra.signaling ?? server.port(),
+        factory: net.factory(),
+        storage: extra.storage ?? memoryStorage(),
+        now: () => now,
+        setInterval: (fn, ms) => {
+          timers.set(++seq, { at: now + ms, fn, every: ms });
+          return seq;
+        },
+        clearInterval: (h) => void timers.delete(h as number),
+        setTimeout: (fn, ms) => {
+          timers.set(++seq, { at: now + ms, fn });
+          return seq;
+        },
+        clearTimeout: (h) => void timers.delete(h as number),
+        random: () => rng.next(),
+        iterations: 1_000,
+        ...(extra.page ? { page: extra.page } : {}),
+      },
+      extra.abort,
+    );
+    rooms.push(room);
+    return room;
+  };
+  const run = async (ms: number) => {
+    for (let t = 0; t < ms; t += 10) {
+      now += 10;
+      for (const [id, timer] of [...timers]) {
+        if (timer.at > now) continue;
+        if (timer.every) timer.at += timer.every;
+        else timers.delete(id);
+        timer.fn();
+      }
+      net.flush();
+      for (let i = 0; i < 4; i++) await Promise.resolve();
+    }
+  };
+  /** Runs the clock until `p` settles (or fails the test after `ms`). */
+  const settle = async <T>(p: Promise<T>, ms = 5_000): Promise<T> => {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    for (let t = 0; t < ms && !done; t += 10) await run(10);
+    return p;
+  };
+  return { net, server, open, run, settle, rooms };
+}
+
+async function joinedRooms(n: number) {
+  const w = world();
+  for (let i = 0; i < n; i++) w.open();
+  await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+  await w.run(1_000);
+  return w;
+}
+
+/** A port whose join always answers `fail` (its server is otherwise fine). */
+function refusing(port: FakeSignaling, code: string, error = code): SignalingPort {
+  port.join = async () => ({ ok: false, code, error }) as never;
+  return port;
+}
+
+async function rejection(p: Promise<unknown>): Promise<LockstepError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(LockstepError);
+    return e as LockstepError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('joinRoom: arguments', () => {
+  it.each([
+    ['server', { server: 'not a url' }],
+    ['server', { server: 'ftp://x' }],
+    ['room', { room: 'has space' }],
+    ['room', { room: '' }],
+    ['name', { name: '   ' }],
+    ['name', { name: 'x'.repeat(33) }],
+    ['password', { password: '' }],
+    ['heartbeatMs', { settings: { heartbeatMs: 10 } }],
+    ['3 × heartbeatMs', { settings: { heartbeatMs: 1000, timeoutMs: 1000 } }],
+    ['stages', { settings: { stages: [] } }],
+    ['stages', { settings: { stages: ['ok', ''] } }],
+    ['timeoutMs', { timeoutMs: 0 }],
+  ] as const)('refuses a bad %s with bad_argument', async (what, patch) => {
+    const err = await rejection(joinRoom({ ...base, ...patch } as JoinOptions));
+    expect(err.code).toBe('bad_argument');
+    expect(err.message).toContain(what);
+  });
+
+  it('asks for rtc in Node, where there is no WebRTC', async () => {
+    const err = await rejection(joinRoom(base));
+    expect(err.code).toBe('bad_argument');
+    expect(err.message).toContain('rtc');
+  });
+
+  it('lists every problem at once', async () => {
+    const err = await rejection(joinRoom({ server: 'x', room: '!', name: '' } as JoinOptions));
+    expect(err.message.split('; ').length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('reports an unreachable server as unreachable once the join times out', async () => {
+    const { default: wrtc } = await import('@roamhq/wrtc');
+    const err = await rejection(
+      joinRoom({ ...base, server: 'http://127.0.0.1:9', rtc: wrtc, timeoutMs: 800, storage: null }),
+    );
+    expect(err.code).toBe('unreachable');
+    expect(err.message).toContain('http://127.0.0.1:9');
+  });
+});
+
+describe('joinRoom: refusals', () => {
+  it.each(['room_full', 'bad_password', 'address_limit', 'capacity'] as const)(
+    'rejects with %s when the server refuses so',
+    async (code) => {
+      const w = world();
+      const room = w.open({}, { signaling: refusing(w.server.port(), code, `refused: ${code}`) });
+      const err = await rejection(w.settle(room.joined));
+      expect(err.code).toBe(code);
+      expect(err.message).toBe(`refused: ${code}`);
+    },
+  );
+
+  it('maps bad_request to bad_argument and anything unknown to refused', async () => {
+    const w = world();
+    const a = w.open({}, { signaling: refusing(w.server.port(), 'bad_request') });
+    expect((await rejection(w.settle(a.joined))).code).toBe('bad_argument');
+    const b = w.open({}, { signaling: refusing(w.server.port(), 'not_in_room') });
+    expect((await rejection(w.settle(b.joined))).code).toBe('refused');
+  });
+
+  it('times out (not unreachable) when the server keeps answering rate_limited', async () => {
+    const w = world();
+    const room = w.open({ timeoutMs: 2_000 }, { signaling: refusing(w.server.port(), 'rate_limited') });
+    expect((await rejection(w.settle(room.joined))).code).toBe('timeout');
+  });
+
+  it('is unreachable when the connection never comes up', async () => {
+    const w = world();
+    const port = w.server.port();
+    port.start = (h) => h.status('down', 'connect ECONNREFUSED');
+    const room = w.open({ timeoutMs: 500 }, { signaling: port });
+    const err = await rejection(w.settle(room.joined));
+    expect(err.code).toBe('unreachable');
+    expect(err.message).toContain('ECONNREFUSED');
+  });
+
+  it('aborts, before or during the join', async () => {
+    const w = world();
+    const before = new AbortController();
+    before.abort();
+    expect((await rejection(w.settle(w.open({}, { abort: before.signal }).joined))).code).toBe('aborted');
+    const during = new AbortController();
+    const port = w.server.port();
+    port.start = (h) => h.status('connecting');
+    const room = w.open({}, { signaling: port, abort: during.signal });
+    await w.run(100);
+    during.abort();
+    expect((await rejection(room.joined)).code).toBe('aborted');
+  });
+
+  it('a join the server refuses as another protocol version rejects with outdated, not retried', async () => {
+    const w = world();
+    const error =
+      'join: this room runs a newer Lockstep: reload the page (the server speaks protocol 9, this tab 1)';
+    const room = w.open({}, { signaling: refusing(w.server.port(), 'outdated', error) });
+    const err = await rejection(w.settle(room.joined));
+    expect(err.code).toBe('outdated');
+    expect(err.message).toBe(
+      'This room runs a newer Lockstep: reload the page (the server speaks protocol 9, this tab 1)',
+    );
+  });
+
+  it('a player the owner removed is refused as removed, even before asking the server', async () => {
+    const w = world();
+    const storage = memoryStorage();
+    storage.setItem(removedKey('r'), '1');
+    const err = await rejection(w.settle(w.open({}, { storage }).joined));
+    expect(err.code).toBe('removed');
+  });
+});
+
+describe('Room: what it shows', () => {
+  it('selfId, leader, term, stage, players and a snapshot that stays the same object', async () => {
+    const w = await joinedRooms(3);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    expect(a.selfId).toBe(1);
+    expect(b.leaderId).toBe(1);
+    expect(a.isLeader).toBe(true);
+    expect(b.isLeader).toBe(false);
+    expect(b.term).toBe(a.term);
+    expect(a.stage).toEqual({ index: 0, name: 'a', final: false });
+    expect(b.players.map((p) => [p.id, p.state])).toEqual([
+      [1, 'direct'],
+      [2, 'self'],
+      [3, 'direct'],
+    ]);
+    expect(a.quorum).toMatchObject({ live: 3, members: 3, needed: 2, ok: true, blocked: null });
+    expect(a.server.status).toBe('up');
+    expect(a.getSnapshot()).toBe(a.getSnapshot());
+    // Nothing leaks of the core's view: the snapshot is plain public data.
+    expect(Object.keys(a.getSnapshot())).not.toContain('peers');
+  });
+
+  it('advances when all are done, with history', async () => {
+    const w = await joinedRooms(2);
+    for (const r of w.rooms) r.setDone(true);
+    await w.run(500);
+    const a = w.rooms[0]!;
+    expect(a.stage.index).toBe(1);
+    expect(a.history).toEqual([{ stage: 1, name: 'b', term: a.term, doneBy: [1, 2] }]);
+  });
+});
+
+describe('Room: subscriptions', () => {
+  it('fires the specific events before change, each in the order subscribed', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    const calls: string[] = [];
+    a.on('change', () => calls.push('change-1'));
+    a.subscribe(() => calls.push('subscribe'));
+    a.on('stage', (s) => calls.push(`stage-${s.index}`));
+    a.on('change', () => calls.push('change-2'));
+    for (const r of w.rooms) r.setDone(true);
+    await w.run(500);
+    const first = calls.indexOf('stage-1');
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(calls.slice(first, first + 4)).toEqual(['stage-1', 'change-1', 'subscribe', 'change-2']);
+  });
+
+  it('unsubscribing stops the calls; a listener removed by an earlier one in the same event is skipped', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    let first = 0;
+    let second = 0;
+    let twice = 0;
+    const fn = () => twice++;
+    const offTwiceA = a.subscribe(fn);
+    a.subscribe(fn);
+    let offSecond: () => void = () => {};
+    const offFirst = a.subscribe(() => {
+      first++;
+      offSecond();
+    });
+    offSecond = a.subscribe(() => second++);
+    a.setDone(true);
+    await w.run(100);
+    expect(first).toBeGreaterThan(0);
+    expect(second).toBe(0);
+    expect(twice).toBe(2 * first);
+    offFirst();
+    offTwiceA();
+    const [f, t] = [first, twice];
+    a.setDone(false);
+    await w.run(100);
+    expect(first).toBe(f);
+    expect(twice - t).toBeGreaterThan(0);
+  });
+
+  it('a throwing listener does not keep the next one from its call', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    let after = 0;
+    const error = console.error;
+    console.error = () => {};
+    try {
+      a.subscribe(() => {
+        throw new Error('boom');
+      });
+      a.subscribe(() => after++);
+      a.setDone(true);
+      await w.run(100);
+    } finally {
+      console.error = error;
+    }
+    expect(after).toBeGreaterThan(0);
+  });
+
+  it('tells leader, players and closed: leave ends with closed/left, close with closed/closed', async () => {
+    const w = await joinedRooms(3);
+    const [a, b, c] = w.rooms as unknown as [RoomImpl, RoomImpl, RoomImpl];
+    const leaders: (number | null)[] = [];
+    b.on('leader', (l) => leaders.push(l.leaderId));
+    const closed: string[] = [];
+    a.on('closed', (e) => closed.push(e.status));
+    c.on('closed', (e) => closed.push(e.status));
+    const left = a.leave();
+    await w.settle(left);
+    await w.run(1_000);
+    expect(closed).toEqual(['left']);
+    expect(leaders).toContain(2);
+    expect(b.players.find((p) => p.id === 1)?.state).toBe('offline');
+    c.close();
+    expect(closed).toEqual(['left', 'closed']);
+    expect(c.getSnapshot().status).toBe('closed');
+    expect(() => c.channel('x').send(1)).toThrow(LockstepError);
+  });
+});
+
+describe('Room: another protocol version', () => {
+  it("a peer's claim of another version never ends the room; only our own server's refusal does", async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [RoomImpl, RoomImpl];
+    const closed: { status: string; error: string | null }[] = [];
+    a.on('closed', (e) => closed.push(e));
+    b.on('closed', (e) => closed.push(e));
+    // A liar in a room of two is all of the other's peers: its claims are not heard, and nothing stops.
+    w.server.forward(2, 1, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION - 1 }));
+    w.server.forward(1, 2, 'relay', JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 }));
+    await w.run(100);
+    expect(closed).toEqual([]);
+    expect([a.getSnapshot().status, b.getSnapshot().status]).toEqual(['joined', 'joined']);
+    await w.run(3_000);
+    expect([a.leaderId, b.leaderId]).toEqual([1, 1]);
+  });
+});
+
+describe('Room: app messages', () => {
+  it('sends to everyone or to some, parsed on arrival; bad ones are reported as invalid', async () => {
+    const w = await joinedRooms(3);
+    const [a, b, c] = w.rooms as unknown as [Room, Room, Room];
+    const got: string[] = [];
+    const invalid: string[] = [];
+    const parse = (d: unknown) => {
+      if (typeof d !== 'object' || d === null || typeof (d as { n?: unknown }).n !== 'number')
+        throw new Error('n must be a number');
+      return d as { n: number };
+    };
+    b.channel('vote', { parse }).on((d, from) => got.push(`b:${d.n} from ${from}`));
+    c.channel('vote', { parse }).on((d, from) => got.push(`c:${d.n} from ${from}`));
+    b.on('invalid', (e) => invalid.push(`${e.channel} from ${e.from}: ${e.reason}`));
+    const vote = a.channel<unknown>('vote');
+    expect(vote.send({ n: 5 })).toEqual([2, 3]);
+    expect(vote.send({ n: 6 }, { to: 3 })).toEqual([3]);
+    vote.send({ n: 'x' }, { to: [2] });
+    a.channel('other').send(1, { to: 2 });
+    await w.run(100);
+    expect(got.sort()).toEqual(['b:5 from 1', 'c:5 from 1', 'c:6 from 1']);
+    expect(invalid).toEqual([
+      'vote from 1: n must be a number',
+      'other from 1: no channel of that name is open here',
+    ]);
+  });
+
+  it('refuses what cannot go: too large, not JSON, bad names and recipients', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    const ch = a.channel('big');
+    const tooLarge = (() => {
+      try {
+        ch.send('é'.repeat(6_000));
+      } catch (e) {
+        return e as LockstepError;
+      }
+    })();
+    expect(tooLarge?.code).toBe('too_large');
+    expect(tooLarge?.message).toMatch(/\d+ bytes .* at most 11000/);
+    expect(() => ch.send('x'.repeat(10_000))).not.toThrow();
+    expect(() => ch.send(10n as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    expect(() => a.channel('no spaces')).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    expect(() => ch.send(1, { to: -1 })).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+  });
+
+  it('an unsubscribed channel listener hears nothing more', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const got: number[] = [];
+    const off = b.channel<number>('n').on((d) => got.push(d));
+    a.channel('n').send(1);
+    await w.run(50);
+    off();
+    a.channel('n').send(2);
+    await w.run(50);
+    expect(got).toEqual([1]);
+  });
+});
+
+describe('Room: away', () => {
+  it('a hidden page is away to the others, and back when shown', async () => {
+    let hidden = false;
+    const fire: (() => void)[] = [];
+    const page: PageHooks = {
+      hidden: () => hidden,
+      on: (event, fn) => {
+        if (event === 'visibility') fire.push(fn);
+        return () => {};
+      },
+    };
+    const w = world();
+    w.open({}, { page });
+    w.open();
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    hidden = true;
+    for (const f of fire) f();
+    expect(a.getSnapshot().away).toBe(true);
+    await w.run(100);
+    expect(b.players.find((p) => p.id === 1)?.state).toBe('away');
+    hidden = false;
+    for (const f of fire) f();
+    await w.run(100);
+    expect(b.players.find((p) => p.id === 1)?.state).toBe('direct');
+  });
+});
+
+describe('Room: owner', () => {
+  it('removePlayer rejects with not_owner for anyone but the owner', async () => {
+    const w = await joinedRooms(2);
+    const b = w.rooms[1]!;
+    const err = await rejection(w.settle(b.removePlayer(1)));
+    expect(err.code).toBe('not_owner');
+    await expect(b.removePlayer(0)).rejects.toMatchObject({ code: 'bad_argument' });
+  });
+});
+
+describe('lockstep/react', () => {
+  it('useRoom reads the snapshot or a selected part; LockstepDevtools renders the visualizer', async () => {
+    const w = await joinedRooms(2);
+    const room = w.rooms[1]!;
+    const Stage = () =>
+      createElement('p', null, `${useRoom(room, (s) => s.stage.name)} ${useRoom(room).selfId}`);
+    expect(renderToString(createElement(Stage))).toContain('a 2');
+    const html = renderToString(createElement(LockstepDevtools, { room }));
+    expect(html).toContain('data-testid="visualizer"');
+  });
+});

@@ -1,0 +1,404 @@
+// A Room: the driver (net/session.ts) and its store behind the public API. Platform pieces (signaling,
+// WebRTC, timers, storage, the page) come in as RoomDeps, so tests run it over fakes.
+
+import { SealedSignaling } from '../net/sealedSignaling.ts';
+import { type KeyValueStorage, Session, type SessionDeps } from '../net/session.ts';
+import type { SignalingPort } from '../net/signaling.ts';
+import type { LinkFactory } from '../net/transport.ts';
+import { CHANNEL_NAME } from '../protocol/frames.ts';
+import { type AppState, type AppStore, createAppStore } from '../store/store.ts';
+import { fromServerCode, LockstepError } from './errors.ts';
+import type { CheckedOptions } from './options.ts';
+import { toSnapshot } from './snapshot.ts';
+import type {
+  Channel,
+  ChannelOptions,
+  Player,
+  PlayerId,
+  Room,
+  RoomEvents,
+  RoomSnapshot,
+  RoomStatus,
+  Unsubscribe,
+} from './types.ts';
+
+/** The page a browser room lives in: its visibility and lifecycle events. Absent in Node. */
+export interface PageHooks {
+  hidden(): boolean;
+  /** Subscribes; returns the unsubscribe function. */
+  on(event: 'visibility' | 'pagehide' | 'resume' | 'pageshow-persisted', fn: () => void): () => void;
+}
+
+export interface RoomDeps {
+  signaling: SignalingPort;
+  factory: LinkFactory;
+  storage: KeyValueStorage | null;
+  now(): number;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  random(): number;
+  holdIdentity?: SessionDeps['holdIdentity'];
+  page?: PageHooks;
+  /** An existing store to write into (the app's devtools read it); default: a new one. */
+  store?: AppStore;
+  /** Tests only: fewer PBKDF2 rounds for password rooms. */
+  iterations?: number;
+}
+
+const ENDED = new Set(['failed', 'removed', 'replaced', 'left', 'outdated']);
+const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed', 'change'] as const;
+
+type AnyListener = (value: never) => void;
+
+interface ChannelRec {
+  parse: ((data: unknown) => unknown) | undefined;
+  listeners: Set<(data: never, from: PlayerId) => void>;
+}
+
+const internalsOf = new WeakMap<Room, RoomImpl>();
+
+/** The store and driver behind a Room, for the devtools and the app's own chaos controls. Not public. */
+export function roomInternals(room: Room): { store: AppStore; session: Session } | null {
+  const r = internalsOf.get(room);
+  return r ? { store: r.store, session: r.session } : null;
+}
+
+function playersKey(players: Player[]): string {
+  return players.map((p) => [p.id, p.name, p.state, p.done, p.isLeader, p.stage, p.removed].join()).join('|');
+}
+
+function report(err: unknown): void {
+  console.error('lockstep: a listener threw', err);
+}
+
+export class RoomImpl implements Room {
+  readonly store: AppStore;
+  readonly session: Session;
+  /** Settles once joined, or with the reason it could not join. */
+  readonly joined: Promise<void>;
+  private snap: RoomSnapshot | null = null;
+  private key = '';
+  private closedHere = false;
+  private away = false;
+  private torn = false;
+  private readonly listeners = new Map<string, Set<AnyListener>>();
+  private readonly channels = new Map<string, Set<ChannelRec>>();
+  private readonly timers = new Set<unknown>();
+  private readonly cleanup: (() => void)[] = [];
+
+  constructor(
+    private readonly opts: CheckedOptions,
+    private readonly deps: RoomDeps,
+    abort?: AbortSignal,
+  ) {
+    this.store = deps.store ?? createAppStore();
+    const store = this.store;
+    // The session's reset keeps this: the room is sealed from its first frame.
+    store.getState().actions.reset(opts.room, opts.name, deps.now(), opts.password !== undefined);
+    let signaling = deps.signaling;
+    if (opts.password !== undefined) {
+      signaling = new SealedSignaling(signaling, {
+        room: opts.room,
+        password: opts.password,
+        ...(deps.iterations ? { iterations: deps.iterations } : {}),
+        onReject: (from, kind, error) =>
+          store.getState().actions.decryptFailed({
+            kind: 'bad',
+            text: `rejected a ${kind} payload from ${from}: ${error}`,
+            at: deps.now() - store.getState().session.startedAt,
+          }),
+      });
+    }
+    this.session = new Session(
+      { room: opts.room, name: opts.name, settings: opts.settings },
+      {
+        signaling,
+        factory: deps.factory,
+        store,
+        now: deps.now,
+        storage: deps.storage,
+        setInterval: deps.setInterval,
+        clearInterval: deps.clearInterval,
+        setTimeout: (fn, ms) => {
+          const h = deps.setTimeout(() => {
+            this.timers.delete(h);
+            fn();
+          }, ms);
+          this.timers.add(h);
+          return h;
+        },
+        random: deps.random,
+        ...(deps.holdIdentity ? { holdIdentity: deps.holdIdentity } : {}),
+        onApp: (from, channel, data) => this.onApp(from, channel, data),
+      },
+    );
+    internalsOf.set(this, this);
+    const page = deps.page;
+    if (page) {
+      this.away = page.hidden();
+      this.session.setAway(this.away);
+      this.cleanup.push(
+        page.on('visibility', () => this.setAway(page.hidden())),
+        page.on('pagehide', () => this.session.goodbye()),
+        page.on('resume', () => this.session.resume()),
+        page.on('pageshow-persisted', () => this.session.welcomeBack()),
+      );
+    }
+    this.joined = this.join(abort);
+  }
+
+  private join(abort: AbortSignal | undefined): Promise<void> {
+    const { store, deps } = this;
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let everUp = false;
+      const finish = (err?: LockstepError) => {
+        if (settled) return;
+        settled = true;
+        deps.clearTimeout(timer);
+        unsubscribe();
+        abort?.removeEventListener('abort', onAbort);
+        if (err) {
+          this.teardown();
+          reject(err);
+          return;
+        }
+        this.update();
+        this.cleanup.push(store.subscribe(() => this.update()));
+        resolve();
+      };
+      const check = () => {
+        const s = store.getState();
+        if (s.session.signaling === 'up') everUp = true;
+        const phase = s.session.phase;
+        if (phase === 'joined' && s.view) finish();
+        else if (ENDED.has(phase)) {
+          const code =
+            phase === 'failed'
+              ? fromServerCode(s.session.errorCode)
+              : phase === 'left'
+                ? 'not_joined'
+                : phase;
+          finish(
+            new LockstepError(code as LockstepError['code'], s.session.error ?? `could not join: ${phase}`),
+          );
+        }
+      };
+      const onAbort = () => finish(new LockstepError('aborted', 'the join was aborted'));
+      const unsubscribe = store.subscribe(check);
+      const timer = deps.setTimeout(() => {
+        const detail = store.getState().session.signalingDetail;
+        finish(
+          everUp
+            ? new LockstepError('timeout', `not joined within ${this.opts.timeoutMs} ms`)
+            : new LockstepError(
+                'unreachable',
+                `cannot reach the signaling server ${this.opts.server}${detail ? ` (${detail})` : ''}`,
+              ),
+        );
+      }, this.opts.timeoutMs);
+      if (abort?.aborted) return onAbort();
+      abort?.addEventListener('abort', onAbort);
+      this.session.start();
+      check();
+    });
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  getSnapshot = (): RoomSnapshot => {
+    if (!this.snap) throw new LockstepError('not_joined', 'the room is not joined yet');
+    return this.snap;
+  };
+
+  get selfId() {
+    return this.getSnapshot().selfId;
+  }
+  get leaderId() {
+    return this.getSnapshot().leaderId;
+  }
+  get isLeader() {
+    return this.getSnapshot().isLeader;
+  }
+  get term() {
+    return this.getSnapshot().term;
+  }
+  get stage() {
+    return this.getSnapshot().stage;
+  }
+  get players() {
+    return this.getSnapshot().players;
+  }
+  get quorum() {
+    return this.getSnapshot().quorum;
+  }
+  get history() {
+    return this.getSnapshot().history;
+  }
+  get server() {
+    return this.getSnapshot().server;
+  }
+
+  subscribe = (listener: () => void): Unsubscribe => this.on('change', () => listener());
+
+  on<E extends keyof RoomEvents>(event: E, listener: (value: RoomEvents[E]) => void): Unsubscribe {
+    let set = this.listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
+    // A fresh wrapper, so one function subscribed twice is called twice and unsubscribed once per call.
+    const entry: AnyListener = (v: never) => listener(v);
+    set.add(entry);
+    return () => {
+      set.delete(entry);
+    };
+  }
+
+  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E]): void {
+    // A copy: listeners added meanwhile wait for the next event; removed ones are skipped.
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const fn of [...set]) {
+      if (!set.has(fn)) continue;
+      try {
+        (fn as (v: RoomEvents[E]) => void)(value);
+      } catch (e) {
+        report(e);
+      }
+    }
+  }
+
+  private status(s: AppState): RoomStatus {
+    if (this.closedHere) return 'closed';
+    const p = s.session.phase;
+    return ENDED.has(p) ? (p as RoomStatus) : 'joined';
+  }
+
+  private update(): void {
+    const s = this.store.getState();
+    const next = toSnapshot(s, this.status(s), this.away);
+    if (!next) return;
+    const key = JSON.stringify(next);
+    if (key === this.key) return;
+    const prev = this.snap;
+    this.snap = next;
+    this.key = key;
+    if (!prev) return;
+    const changed: { [E in keyof RoomEvents]?: RoomEvents[E] } = {};
+    if (prev.server.status !== next.server.status) changed.server = next.server;
+    if (playersKey(prev.players) !== playersKey(next.players)) changed.players = next.players;
+    if (prev.leaderId !== next.leaderId || prev.term !== next.term || prev.isLeader !== next.isLeader)
+      changed.leader = { leaderId: next.leaderId, term: next.term, isLeader: next.isLeader };
+    if (prev.stage.index !== next.stage.index) changed.stage = { ...next.stage, term: next.term };
+    if (prev.quorum.ok !== next.quorum.ok) changed.quorum = next.quorum;
+    if (prev.status === 'joined' && next.status !== 'joined')
+      changed.closed = { status: next.status, error: next.error };
+    changed.change = next;
+    for (const e of EVENT_ORDER) if (changed[e] !== undefined) this.emit(e, changed[e] as never);
+    if (next.status !== 'joined') this.teardown();
+  }
+
+  // ------------------------------------------------------------------ acting
+
+  setDone(done: boolean): void {
+    this.session.setDone(done);
+  }
+
+  setAway(away: boolean): void {
+    this.away = away;
+    this.session.setAway(away);
+    if (this.snap) this.update();
+  }
+
+  channel<T = unknown>(name: string, options: ChannelOptions<T> = {}): Channel<T> {
+    if (typeof name !== 'string' || !CHANNEL_NAME.test(name))
+      throw new LockstepError('bad_argument', 'a channel name is 1–64 characters of A–Z a–z 0–9 _ . : -');
+    const rec: ChannelRec = { parse: options.parse, listeners: new Set() };
+    const send = (data: T, o: { to?: PlayerId | PlayerId[] } = {}): PlayerId[] => {
+      const to = o.to === undefined ? undefined : Array.isArray(o.to) ? o.to : [o.to];
+      if (to?.some((id) => !Number.isSafeInteger(id) || id <= 0))
+        throw new LockstepError('bad_argument', 'to must be a player ID or a list of them');
+      if (this.snap?.status !== 'joined') throw new LockstepError('not_joined', 'the room is not joined');
+      const res = this.session.sendApp(name, data, to);
+      if (!res.ok) throw new LockstepError(res.code, `${name}: ${res.error}`);
+      return res.to;
+    };
+    const on = (listener: (data: T, from: PlayerId) => void): Unsubscribe => {
+      const entry = (d: never, from: PlayerId) => listener(d, from);
+      rec.listeners.add(entry);
+      let set = this.channels.get(name);
+      if (!set) {
+        set = new Set();
+        this.channels.set(name, set);
+      }
+      set.add(rec);
+      return () => {
+        rec.listeners.delete(entry);
+        if (rec.listeners.size === 0) set.delete(rec);
+        if (set.size === 0) this.channels.delete(name);
+      };
+    };
+    return { name, send, on };
+  }
+
+  private onApp(from: PlayerId, name: string, data: unknown): void {
+    const recs = this.channels.get(name);
+    if (!recs || recs.size === 0) {
+      this.emit('invalid', { from, channel: name, reason: 'no channel of that name is open here' });
+      return;
+    }
+    for (const rec of [...recs]) {
+      let value: unknown = data;
+      if (rec.parse) {
+        try {
+          value = rec.parse(data);
+        } catch (e) {
+          this.emit('invalid', { from, channel: name, reason: e instanceof Error ? e.message : String(e) });
+          continue;
+        }
+      }
+      for (const fn of [...rec.listeners]) {
+        try {
+          fn(value as never, from);
+        } catch (e) {
+          report(e);
+        }
+      }
+    }
+  }
+
+  async removePlayer(id: PlayerId): Promise<void> {
+    if (!Number.isSafeInteger(id) || id <= 0)
+      throw new LockstepError('bad_argument', 'id must be a player ID');
+    const res = await this.session.removePlayer(id);
+    if (!res.ok) throw new LockstepError(fromServerCode(res.code), res.error);
+  }
+
+  async leave(): Promise<void> {
+    if (this.torn) return;
+    await this.session.leave();
+    this.update();
+    this.teardown();
+  }
+
+  close(): void {
+    if (this.torn) return;
+    this.session.stop();
+    this.closedHere = true;
+    this.update();
+    this.teardown();
+  }
+
+  /** Stops the driver, its timers and our page listeners; the last snapshot stays readable. */
+  private teardown(): void {
+    if (this.torn) return;
+    this.torn = true;
+    this.session.stop();
+    for (const fn of this.cleanup.splice(0)) fn();
+    for (const h of this.timers) this.deps.clearTimeout(h);
+    this.timers.clear();
+  }
+}

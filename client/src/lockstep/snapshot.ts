@@ -1,0 +1,50 @@
+// The store's state (core view, roster, links) as the public RoomSnapshot. Nothing internal leaks through.
+
+import { doneCount, peerRows, stageName } from '../store/selectors.ts';
+import type { AppState } from '../store/store.ts';
+import type { RoomSnapshot, RoomStatus } from './types.ts';
+
+export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): RoomSnapshot | null {
+  const v = s.view;
+  const settings = s.session.settings;
+  if (!v || !settings) return null;
+  const stages = settings.stages;
+  const count = doneCount(v);
+  return {
+    status,
+    room: s.session.room,
+    selfId: v.self,
+    leaderId: v.leader || null,
+    isLeader: v.role === 'leader',
+    role: v.role,
+    term: v.term,
+    stage: { index: v.stage, name: stageName(stages, v.stage), final: v.stage >= stages.length - 1 },
+    done: v.done,
+    locked: v.locked,
+    away,
+    players: peerRows(v, s.roster, s.net).map((r) => ({
+      id: r.id,
+      name: r.name,
+      state: r.state,
+      isLeader: r.isLeader,
+      done: r.done,
+      stage: r.stage,
+      lastHeardMs: r.lastHeardMs,
+      rttMs: r.rtt === null ? null : Math.round(r.rtt),
+      strikes: r.strikes,
+      removed: r.removed,
+    })),
+    quorum: { ...v.quorum, waitingFor: [...v.waitingFor], blocked: v.blocked },
+    doneCount: { done: count.k, of: count.n, waitingFor: count.pending, fromLeader: count.fromLeader },
+    history: v.history.map((e) => ({
+      stage: e.stage,
+      name: stageName(stages, e.stage),
+      term: e.term,
+      doneBy: [...e.done],
+    })),
+    server: { status: s.session.signaling, detail: s.session.signalingDetail },
+    settings: { heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs, stages: [...stages] },
+    owner: s.session.owner,
+    error: status === 'joined' ? null : s.session.error,
+  };
+}

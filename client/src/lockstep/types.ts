@@ -1,0 +1,235 @@
+// The public types of the library. They are its own, never the core's or the driver's: those may change
+// without notice, these only with a new major version (README, "Use it in your app").
+
+/** A player's ID in a room: a positive integer, handed out in join order, never reused in the room. */
+export type PlayerId = number;
+
+/** Room settings; only the player who creates the room chooses them, later joiners get the room's own. */
+export interface RoomSettings {
+  /** Heartbeat period, 50–5000 ms (default 250). */
+  heartbeatMs: number;
+  /** Silence after which a player is suspected, 300–60000 ms and at least 3 heartbeats (default 1500). */
+  timeoutMs: number;
+  /** Stage names, 1–100 of 1–48 characters; the last stage is final. */
+  stages: string[];
+}
+
+/** The WebRTC implementation for Node (e.g. `import wrtc from '@roamhq/wrtc'`); browsers have their own. */
+export interface RtcImplementation {
+  RTCPeerConnection: unknown;
+  RTCSessionDescription: unknown;
+  RTCIceCandidate: unknown;
+}
+
+/** Where a resume token and the player's protocol state are kept (sessionStorage in a browser tab). */
+export interface KeyValueStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface JoinOptions {
+  /** The signaling server's URL, e.g. `https://play.example` or `http://127.0.0.1:8080`. */
+  server: string;
+  /** 1–64 characters of `A–Z a–z 0–9 _ -`. */
+  room: string;
+  /** 1–32 characters; control characters are removed and spaces collapsed. */
+  name: string;
+  /** A password room's password (1–256 characters); every signal and relayed frame is sealed with it. */
+  password?: string;
+  /** Used only if this join creates the room. */
+  settings?: Partial<RoomSettings>;
+  /** WebRTC for Node; in a browser leave it out. */
+  rtc?: RtcImplementation;
+  /**
+   * Keeps the player's identity across reloads. Default: `sessionStorage` in a browser (a reload resumes
+   * the same ID), memory in Node. `null` keeps nothing.
+   */
+  storage?: KeyValueStore | null;
+  /** Reject with `timeout` (or `unreachable`) if not joined within this long. Default 15000 ms. */
+  timeoutMs?: number;
+  /** Aborting rejects the join with `aborted` and closes everything it opened. */
+  signal?: AbortSignal;
+  /**
+   * Browser page lifecycle (default true in a browser): a hidden page is shown to others as `away`, a
+   * closing page says goodbye, a page back from a freeze listens before it acts.
+   */
+  pageLifecycle?: boolean;
+}
+
+/**
+ * How a player is reached, from this player's point of view: `self`; `direct` over a data channel;
+ * `relayed` through the server; `suspected` (not heard within the timeout); `away` (live, but its page is
+ * hidden); `offline` (said goodbye, in its reconnect grace, or never heard).
+ */
+export type PlayerState = 'self' | 'direct' | 'relayed' | 'suspected' | 'away' | 'offline';
+
+export interface Player {
+  id: PlayerId;
+  name: string;
+  state: PlayerState;
+  isLeader: boolean;
+  done: boolean;
+  /** The stage this player last reported. */
+  stage: number;
+  /** ms since it was last heard (by us or vouched for by the leader); null if never. */
+  lastHeardMs: number | null;
+  /** Round-trip time over the path in use, ms; null if not measured. */
+  rttMs: number | null;
+  /** Invalid or impossible messages it sent us. */
+  strikes: number;
+  /** The room's owner removed it. */
+  removed: boolean;
+}
+
+export interface Stage {
+  /** 0-based. */
+  index: number;
+  name: string;
+  /** The last stage: nothing follows it. */
+  final: boolean;
+}
+
+export interface HistoryEntry {
+  /** The stage the room advanced to. */
+  stage: number;
+  name: string;
+  /** The term of the leader that committed it. */
+  term: number;
+  /** Who was Done when it was decided. */
+  doneBy: PlayerId[];
+}
+
+export interface Quorum {
+  /** Live voters, all voters, and how many are needed. */
+  live: number;
+  members: number;
+  needed: number;
+  /** A majority of the agreed players is reachable: this side can advance. */
+  ok: boolean;
+  /** Voters we do not hear. */
+  waitingFor: PlayerId[];
+  /** Why this side cannot advance right now, in words; null if it can. */
+  blocked: string | null;
+}
+
+export interface DoneCount {
+  /** Done players out of the live players, as the leader last reported (0 of the live count without one). */
+  done: number;
+  of: number;
+  /** Live players not done yet, per the leader. */
+  waitingFor: PlayerId[];
+  fromLeader: boolean;
+}
+
+export type ServerStatus = 'connecting' | 'up' | 'down';
+
+/**
+ * `joined`, or why the room is over for this player (`closed`: by close(); `outdated`: our server speaks
+ * another protocol version, so this page must reload; the reload resumes the same player).
+ */
+export type RoomStatus = 'joined' | 'left' | 'closed' | 'removed' | 'replaced' | 'outdated' | 'failed';
+
+/** Everything a Room shows, as one immutable value; a new object only when something in it changed. */
+export interface RoomSnapshot {
+  status: RoomStatus;
+  room: string;
+  selfId: PlayerId;
+  /** null while there is no leader. */
+  leaderId: PlayerId | null;
+  isLeader: boolean;
+  role: 'follower' | 'candidate' | 'leader';
+  /** The leader's term: a fencing token. Work a leader started in an older term is stale. */
+  term: number;
+  stage: Stage;
+  /** Our Done for the current stage. */
+  done: boolean;
+  /** Our Done can no longer be taken back (the leader's proposal is accepted). */
+  locked: boolean;
+  /** This page is hidden: the others see us as `away`. */
+  away: boolean;
+  players: Player[];
+  quorum: Quorum;
+  doneCount: DoneCount;
+  history: HistoryEntry[];
+  server: { status: ServerStatus; detail: string };
+  settings: RoomSettings;
+  /** This player created the room (or holds its owner token) and may remove others. */
+  owner: boolean;
+  /** Why the room ended for us (status `failed`, `removed`, `replaced`, `outdated`); null otherwise. */
+  error: string | null;
+}
+
+export interface RoomEvents {
+  /** Any change of the snapshot (after the specific events below). */
+  change: RoomSnapshot;
+  /** A new leader or a new term. */
+  leader: { leaderId: PlayerId | null; term: number; isLeader: boolean };
+  /** The room advanced. */
+  stage: Stage & { term: number };
+  /** A player joined, left or changed state, name, Done or leadership. */
+  players: Player[];
+  /** A majority became reachable, or stopped being. */
+  quorum: Quorum;
+  /** The server connection went up or down. */
+  server: { status: ServerStatus; detail: string };
+  /** An app message failed its channel's check (or came on no channel we opened) and was dropped. */
+  invalid: { from: PlayerId; channel: string; reason: string };
+  /**
+   * The room ended for this player: left, removed by the owner, replaced by another tab, outdated (our server
+   * speaks another protocol version: reload), or failed.
+   */
+  closed: { status: Exclude<RoomStatus, 'joined'>; error: string | null };
+}
+
+export type Unsubscribe = () => void;
+
+export interface ChannelOptions<T> {
+  /**
+   * Checks what arrives (it is another player's input): return the value, or throw to drop it. The
+   * drop is reported as an `invalid` event. Default: any JSON value is accepted as it is.
+   */
+  parse?: (data: unknown) => T;
+}
+
+/** A typed, namespaced stream of app messages (like Trystero's `makeAction`). */
+export interface Channel<T> {
+  readonly name: string;
+  /**
+   * Sends to every other player (default) or to `to`, over the data channel or else the server relay
+   * (sealed in a password room). Throws `LockstepError` `too_large` (over 11,000 bytes of JSON),
+   * `bad_argument` (not JSON) or `not_joined`. Returns the IDs it went to. Delivery is best effort, in
+   * order per sender on one path; a player offline at the time does not get it later.
+   */
+  send(data: T, options?: { to?: PlayerId | PlayerId[] }): PlayerId[];
+  /** Listens for messages from other players. */
+  on(listener: (data: T, from: PlayerId) => void): Unsubscribe;
+}
+
+export interface Room {
+  readonly selfId: PlayerId;
+  readonly leaderId: PlayerId | null;
+  readonly isLeader: boolean;
+  readonly term: number;
+  readonly stage: Stage;
+  readonly players: Player[];
+  readonly quorum: Quorum;
+  readonly history: HistoryEntry[];
+  readonly server: { status: ServerStatus; detail: string };
+  /** The current snapshot; the same object until something changes (fit for useSyncExternalStore). */
+  getSnapshot(): RoomSnapshot;
+  /** Calls `listener` after every change; returns the unsubscribe function. */
+  subscribe(listener: () => void): Unsubscribe;
+  on<E extends keyof RoomEvents>(event: E, listener: (value: RoomEvents[E]) => void): Unsubscribe;
+  /** Marks this player Done (or not) for the current stage. Ignored on the final stage or once locked. */
+  setDone(done: boolean): void;
+  /** Shows this player as away (hidden) or back; a browser room does this from the page's visibility. */
+  setAway(away: boolean): void;
+  channel<T = unknown>(name: string, options?: ChannelOptions<T>): Channel<T>;
+  /** Owner only: removes another player from the room for good. Rejects with `not_owner` and the like. */
+  removePlayer(id: PlayerId): Promise<void>;
+  /** Leaves for good: says so to the others (they count the room without us) and closes. */
+  leave(): Promise<void>;
+  /** Closes without leaving: like a closed tab, the others see us offline, and a rejoin may resume the ID. */
+  close(): void;
+}
