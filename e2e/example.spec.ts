@@ -7,12 +7,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from '@playwright/test';
 
+/** Runs a step, timed; a failed command's own output is the error (execFileSync's names only the command). */
 function timed<T>(what: string, fn: () => T): T {
   const started = Date.now();
-  const out = fn();
+  let out: T;
+  try {
+    out = fn();
+  } catch (e) {
+    const { stdout, stderr } = e as { stdout?: unknown; stderr?: unknown };
+    throw new Error(`example: ${what} failed\n${String(stdout ?? '')}\n${String(stderr ?? '')}`.trim());
+  }
   console.log(`example: ${what} in ${Date.now() - started} ms`);
   return out;
 }
+
+// Global setup's builds leave NODE_ENV=production for the workers, and npm would then skip the example's
+// devDependencies (TypeScript, Vite): its commands get the environment a developer's shell has.
+const devEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_ENV'));
 
 test('planning poker, built from the npm pack tarball, plays a round in two tabs', async ({ browser }) => {
   test.setTimeout(300_000);
@@ -24,7 +35,7 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
       filter: (src) => !/node_modules|[/\\]dist|\.tgz$|package-lock/.test(src),
     });
     timed('npm pack (build:lib)', () =>
-      execFileSync('npm', ['pack', '--pack-destination', dir], { stdio: 'pipe' }),
+      execFileSync('npm', ['pack', '--pack-destination', dir], { stdio: 'pipe', env: devEnv }),
     );
     const tarball = readdirSync(dir).find((f) => /^lockstep-.*\.tgz$/.test(f));
     expect(tarball).toBeDefined();
@@ -34,9 +45,12 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
       execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
         cwd: dir,
         stdio: 'pipe',
+        env: devEnv,
       }),
     );
-    timed('tsc and vite build', () => execFileSync('npm', ['run', 'build'], { cwd: dir, stdio: 'pipe' }));
+    timed('tsc and vite build', () =>
+      execFileSync('npm', ['run', 'build'], { cwd: dir, stdio: 'pipe', env: devEnv }),
+    );
     const proc = spawn('node', ['server.js'], { cwd: dir, env: { ...process.env, PORT: '0' } });
     server = proc;
     const url = await new Promise<string>((resolve, reject) => {

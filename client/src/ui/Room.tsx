@@ -314,15 +314,21 @@ function RoomBody({ link }: { link: string }) {
 }
 
 function StagePanel() {
-  const { view, settings, roster, offline } = useApp(
+  const { view, settings, roster, offline, awayIds } = useApp(
     useShallow((s) => ({
       view: s.view,
       settings: s.session.settings,
       roster: s.roster,
       offline: s.session.signaling === 'down',
+      // A string, so a publish that changes nobody's away flag does not re-render.
+      awayIds: s.net
+        .filter((n) => n.away)
+        .map((n) => n.id)
+        .join(),
     })),
   );
   if (!view) return null;
+  const away = new Set(awayIds.split(',').map(Number));
   const count = doneCount(view);
   const names = settings?.stages;
   const last = (names?.length ?? 1) - 1;
@@ -412,6 +418,7 @@ function StagePanel() {
           {count.pending.map((id) => (
             <span key={id} className="chip">
               {rosterNames.get(id) ?? 'player'} <span className="mono muted">{id}</span>
+              {away.has(id) && <span className="muted"> (away: tab hidden)</span>}
             </span>
           ))}
         </p>
