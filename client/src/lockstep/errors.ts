@@ -18,7 +18,7 @@ export type LockstepErrorCode =
   /** Another tab or process resumed this player's session. */
   | 'replaced'
   /**
-   * The server or the room speaks another protocol version than this copy of the library: reload the page
+   * Our server speaks another protocol version than this copy of the library: reload the page
    * (or update the library, or wait for the server's update, as the message says).
    */
   | 'outdated'

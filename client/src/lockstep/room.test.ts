@@ -405,6 +405,11 @@ describe('Room: app messages', () => {
     expect(tooLarge?.message).toMatch(/\d+ bytes .* at most 11000/);
     expect(() => ch.send('x'.repeat(10_000))).not.toThrow();
     expect(() => ch.send(10n as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    // JSON.stringify would drop these from the frame, and every receiver would count a strike against us.
+    for (const nothing of [undefined, () => 1, Symbol('s'), { toJSON: () => undefined }])
+      expect(() => ch.send(nothing as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    await w.run(100);
+    expect(w.rooms[1]!.players.find((p) => p.id === a.selfId)?.strikes).toBe(0);
     expect(() => a.channel('no spaces')).toThrow(expect.objectContaining({ code: 'bad_argument' }));
     expect(() => ch.send(1, { to: -1 })).toThrow(expect.objectContaining({ code: 'bad_argument' }));
   });

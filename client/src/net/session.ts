@@ -357,7 +357,14 @@ export class Session {
     } catch (e) {
       return { ok: false, code: 'bad_argument', error: `data is not JSON: ${(e as Error).message}` };
     }
-    if (typeof text !== 'string') return { ok: false, code: 'bad_argument', error: 'data is not JSON' };
+    // JSON.stringify leaves out a `d` that is undefined, a function or a symbol (or whose toJSON gives
+    // undefined): every receiver would drop that frame as bad and count a strike against us.
+    if (typeof text !== 'string' || !text.includes(',"d":'))
+      return {
+        ok: false,
+        code: 'bad_argument',
+        error: 'data is not JSON (undefined, a function or a symbol)',
+      };
     const bytes = utf8.encode(text).length;
     if (bytes > MAX_APP_FRAME_BYTES) {
       return {
