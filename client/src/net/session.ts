@@ -583,28 +583,27 @@ export class Session {
   }
 
   /**
-   * Runs the ticks real time asks for. Background tabs fire timers late, so this counts from the
-   * clock rather than the timer; a burst is capped so a long freeze slows core time instead.
+   * Runs the ticks real time asks for. Background tabs fire timers late, so this counts from the clock
+   * rather than the timer. A gap past two timeouts (a frozen page, a sleeping laptop) is not run at all:
+   * run first, that time reads as silence from everyone, and the tab would suspect the room and campaign
+   * before it handled a single queued message (a frozen follower bumped every player's term in real Chromium).
+   * It resumes instead, listening before it acts, and core time goes on from there.
    */
   private catchUp(): void {
     const p = this.player;
     if (!p) return;
-    let due = Math.floor((this.deps.now() - this.t0) / TICK_MS) - this.ticks;
-    const cap = Math.max(50, 2 * p.view().timing.timeoutTicks);
-    const gap = due > cap;
-    if (gap) {
-      this.ticks += due - cap;
-      due = cap;
-    }
-    for (; due > 0; due--) {
-      p.tick();
-      this.ticks++;
-      this.drain();
-    }
-    // The clock jumped past two timeouts (a frozen or sleeping tab): what we knew is stale.
-    if (gap && !this.leaving) {
+    const due = Math.floor((this.deps.now() - this.t0) / TICK_MS) - this.ticks;
+    if (due > Math.max(50, 2 * p.view().timing.timeoutTicks)) {
+      this.ticks += due;
+      if (this.leaving) return;
       this.log('net', 'the clock jumped (the tab was frozen or asleep): listening before acting');
       p.resume();
+      this.drain();
+      return;
+    }
+    for (let n = due; n > 0; n--) {
+      p.tick();
+      this.ticks++;
       this.drain();
     }
   }
