@@ -322,7 +322,7 @@ function StagePanel() {
       offline: s.session.signaling === 'down',
       // A string, so a publish that changes nobody's away flag does not re-render.
       awayIds: s.net
-        .filter((n) => n.away)
+        .filter((n) => n.away && s.view?.live.includes(n.id))
         .map((n) => n.id)
         .join(),
     })),
