@@ -78,7 +78,13 @@ test('a follower frozen past its grace comes back without bumping the term, and 
     await ann.page.waitForTimeout(3 * timing.timeoutMs);
     if (process.env.DEBUG_E2E) {
       console.log('ANN', ((await ann.page.getByTestId('event-log').textContent()) ?? '').slice(0, 3000));
-      console.log('CYD', String(await tab.read(`document.querySelector('[data-testid="event-log"]')?.innerText`)).slice(0, 4000));
+      console.log(
+        'CYD',
+        String(await tab.read(`document.querySelector('[data-testid="event-log"]')?.innerText`)).slice(
+          0,
+          4000,
+        ),
+      );
     }
     for (const p of players) {
       expect(new Set((await watched(p, 'term')).map((e) => e.v)), `${p.name}'s term`).toEqual(
