@@ -316,7 +316,8 @@ export class Session {
   /** The page woke (a freeze, a sleeping laptop, a bfcache return): listen before acting (Player.resume). */
   resume(): void {
     if (!this.player || this.stopped) return;
-    this.catchUp();
+    // The page says it was frozen: the time it lost is not silence from the room, so none of it runs.
+    this.ticks = Math.max(this.ticks, this.clockTicks());
     this.player.resume();
     this.drain();
   }
@@ -582,18 +583,26 @@ export class Session {
     this.publish(false);
   }
 
+  /** Core ticks real time asks for by now. */
+  private clockTicks(): number {
+    return Math.floor((this.deps.now() - this.t0) / TICK_MS);
+  }
+
   /**
    * Runs the ticks real time asks for. Background tabs fire timers late, so this counts from the clock
-   * rather than the timer. A gap past two timeouts (a frozen page, a sleeping laptop) is not run at all:
-   * run first, that time reads as silence from everyone, and the tab would suspect the room and campaign
-   * before it handled a single queued message (a frozen follower bumped every player's term in real Chromium).
-   * It resumes instead, listening before it acts, and core time goes on from there.
+   * rather than the timer. But lost time run as ticks before the messages queued behind the timer reads as
+   * silence from everyone: the tab suspected the room and campaigned, and every player's term went up (a
+   * frozen follower in real Chromium, 1 to 3). So a late timer runs at most timeout − 2 heartbeats of it (the
+   * last heartbeat heard may be one old: no silence reaches a timeout), and core time slows instead. A gap
+   * past two timeouts (a frozen page, a sleeping laptop) runs none: the room may have moved on, so the tab
+   * resumes, listening before it acts.
    */
   private catchUp(): void {
     const p = this.player;
     if (!p) return;
-    const due = Math.floor((this.deps.now() - this.t0) / TICK_MS) - this.ticks;
-    if (due > Math.max(50, 2 * p.view().timing.timeoutTicks)) {
+    const due = this.clockTicks() - this.ticks;
+    const { heartbeatTicks, timeoutTicks } = p.view().timing;
+    if (due > Math.max(50, 2 * timeoutTicks)) {
       this.ticks += due;
       if (this.leaving) return;
       this.log('net', 'the clock jumped (the tab was frozen or asleep): listening before acting');
@@ -601,7 +610,9 @@ export class Session {
       this.drain();
       return;
     }
-    for (let n = due; n > 0; n--) {
+    const burst = Math.max(1, timeoutTicks - 2 * heartbeatTicks);
+    if (due > burst) this.ticks += due - burst;
+    for (let n = Math.min(due, burst); n > 0; n--) {
       p.tick();
       this.ticks++;
       this.drain();
