@@ -1,7 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContextOptions, test as base, expect, type Page } from '@playwright/test';
-import { openPage, type Player, type RoomOptions, roomUrl, type ServerProcess, startServer } from './kit.ts';
+import {
+  type OwnChromium,
+  openPage,
+  ownChromium,
+  type Player,
+  type RoomOptions,
+  roomUrl,
+  type ServerProcess,
+  startServer,
+} from './kit.ts';
 
 export {
   firstTimeOf,
@@ -109,6 +118,8 @@ export async function snap(page: Page, name: string): Promise<string> {
 interface Fixtures {
   server: ServerProcess;
   players: Player[];
+  /** Starts a player's Chromium of its own (ownChromium); each is closed after the test, a timed-out one too. */
+  own: () => Promise<OwnChromium>;
 }
 
 /** A fresh server per test (GRACE_MS short unless a test starts its own) and cleanup of every context. */
@@ -124,6 +135,16 @@ export const test = base.extend<Fixtures>({
     const list: Player[] = [];
     await use(list);
     await Promise.all(list.map((p) => p.context.close().catch(() => {})));
+  },
+  // biome-ignore lint/correctness/noEmptyPattern: Playwright fixtures must destructure their dependencies.
+  own: async ({}, use) => {
+    const started: OwnChromium[] = [];
+    await use(async () => {
+      const browser = await ownChromium();
+      started.push(browser);
+      return browser;
+    });
+    await Promise.all(started.map((b) => b.close()));
   },
 });
 

@@ -18,7 +18,7 @@ import {
   watched,
   watchText,
 } from './helpers.ts';
-import { type OwnChromium, ownChromium, readText } from './kit.ts';
+import { readText } from './kit.ts';
 
 const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 
@@ -26,85 +26,75 @@ test('a follower frozen past its grace comes back without bumping the term, and 
   browser,
   server,
   players,
+  own,
 }) => {
   // The fixture's server runs with GRACE_MS=3000. Cyd's tab is in a Chromium of its own, which can freeze it.
   test.setTimeout(150_000);
   const room = uniqueRoom('freeze');
   players.push(...(await openPlayers(browser, server, room, 2, timing)));
   const [ann, bob] = players as [Player, Player];
-  let cyd: OwnChromium | undefined;
-  try {
-    cyd = await ownChromium();
-    const tab = cyd;
-    const cydSays = (id: string) => readText(tab, id);
-    const cydDone = () => tab.read(`document.querySelector('[data-testid="done-button"]').click()`);
-    await tab.goto(roomUrl(server, room, 'Cyd'));
-    await expect.poll(() => cydSays('self-id'), { timeout: 20_000 }).toBe('3');
-    await expectLeader(players, 1);
-    await expect.poll(() => cydSays('leader-id')).toBe('1');
-    for (const p of players)
-      await expect(p.page.locator('[data-testid="peer"][data-state="direct"]')).toHaveCount(2, {
-        timeout: 20_000,
-      });
-    await pressDone(ann);
-    await cydDone();
-    await pressDone(bob, true);
-    await expectStage(players, 1);
-    await expect.poll(() => cydSays('stage')).toBe('1');
+  const tab = await own();
+  const cydSays = (id: string) => readText(tab, id);
+  const cydDone = () => tab.read(`document.querySelector('[data-testid="done-button"]').click()`);
+  await tab.goto(roomUrl(server, room, 'Cyd'));
+  await expect.poll(() => cydSays('self-id'), { timeout: 20_000 }).toBe('3');
+  await expectLeader(players, 1);
+  await expect.poll(() => cydSays('leader-id')).toBe('1');
+  for (const p of players)
+    await expect(p.page.locator('[data-testid="peer"][data-state="direct"]')).toHaveCount(2, {
+      timeout: 20_000,
+    });
+  await pressDone(ann);
+  await cydDone();
+  await pressDone(bob, true);
+  await expectStage(players, 1);
+  await expect.poll(() => cydSays('stage')).toBe('1');
 
-    await tab.freeze();
-    // Nothing runs in a frozen page, its socket included: the others suspect it, the server expires it, and
-    // the two left (a majority of three) go on without it.
-    for (const p of players)
-      await expect(p.page.locator('[data-testid="peer"][data-peer-id="3"]')).toHaveAttribute(
-        'data-state',
-        /suspected|offline/,
-      );
-    await pressDone(ann);
-    await pressDone(bob, true);
-    await expectStage(players, 2, 30_000);
-    const term = await textOf(ann.page, 'term');
-    for (const p of players) await watchText(p, 'term');
-    // Well past the grace: its session is gone when it wakes.
-    await ann.page.waitForTimeout(8_000);
+  await tab.freeze();
+  // Nothing runs in a frozen page, its socket included: the others suspect it, the server expires it, and
+  // the two left (a majority of three) go on without it.
+  for (const p of players)
+    await expect(p.page.locator('[data-testid="peer"][data-peer-id="3"]')).toHaveAttribute(
+      'data-state',
+      /suspected|offline/,
+    );
+  await pressDone(ann);
+  await pressDone(bob, true);
+  await expectStage(players, 2, 30_000);
+  const term = await textOf(ann.page, 'term');
+  for (const p of players) await watchText(p, 'term');
+  // Well past the grace: its session is gone when it wakes.
+  await ann.page.waitForTimeout(8_000);
 
-    await tab.resume();
-    // It wakes with its old state and its timers overdue. It listens before it acts, so it neither campaigns
-    // nor takes a stage back; it catches up to the room's stage under a new ID.
-    await expect.poll(() => cydSays('stage'), { timeout: 30_000 }).toBe('2');
-    await expect.poll(() => cydSays('self-id')).toMatch(/^(?!3$)\d+$/);
-    await expect.poll(() => cydSays('leader-id')).toBe('1');
-    await expectLeader(players, 1);
-    await ann.page.waitForTimeout(3 * timing.timeoutMs);
-    if (process.env.DEBUG_E2E) {
-      console.log('ANN', ((await ann.page.getByTestId('event-log').textContent()) ?? '').slice(0, 3000));
-      console.log(
-        'CYD',
-        String(await tab.read(`document.querySelector('[data-testid="event-log"]')?.innerText`)).slice(
-          0,
-          4000,
-        ),
-      );
-    }
-    for (const p of players) {
-      expect(new Set((await watched(p, 'term')).map((e) => e.v)), `${p.name}'s term`).toEqual(
-        new Set([term]),
-      );
-      await expect(tid(p.page, 'stage')).toHaveText('2');
-    }
-    // Every stage once in its history: 1, then 2.
-    expect(await tab.read(`document.querySelectorAll('[data-testid="history-entry"]').length`)).toBe(2);
-    // And it plays on: all three advance together.
-    await expect(tid(ann.page, 'peer')).toHaveCount(3, { timeout: 20_000 });
-    await pressDone(ann);
-    await expect.poll(() => cydSays('done-count'), { timeout: 20_000 }).toMatch(/^1\/3$/);
-    await cydDone();
-    await pressDone(bob, true);
-    await expectStage(players, 3);
-    await expect.poll(() => cydSays('stage')).toBe('3');
-  } finally {
-    await cyd?.close();
+  await tab.resume();
+  // It wakes with its old state and its timers overdue. It listens before it acts, so it neither campaigns
+  // nor takes a stage back; it catches up to the room's stage under a new ID.
+  await expect.poll(() => cydSays('stage'), { timeout: 30_000 }).toBe('2');
+  await expect.poll(() => cydSays('self-id')).toMatch(/^(?!3$)\d+$/);
+  await expect.poll(() => cydSays('leader-id')).toBe('1');
+  await expectLeader(players, 1);
+  await ann.page.waitForTimeout(3 * timing.timeoutMs);
+  if (process.env.DEBUG_E2E) {
+    console.log('ANN', ((await ann.page.getByTestId('event-log').textContent()) ?? '').slice(0, 3000));
+    console.log(
+      'CYD',
+      String(await tab.read(`document.querySelector('[data-testid="event-log"]')?.innerText`)).slice(0, 4000),
+    );
   }
+  for (const p of players) {
+    expect(new Set((await watched(p, 'term')).map((e) => e.v)), `${p.name}'s term`).toEqual(new Set([term]));
+    await expect(tid(p.page, 'stage')).toHaveText('2');
+  }
+  // Every stage once in its history: 1, then 2.
+  expect(await tab.read(`document.querySelectorAll('[data-testid="history-entry"]').length`)).toBe(2);
+  // And it plays on: all three advance together.
+  await expect(tid(ann.page, 'peer')).toHaveCount(3, { timeout: 20_000 });
+  await pressDone(ann);
+  await expect.poll(() => cydSays('done-count'), { timeout: 20_000 }).toMatch(/^1\/3$/);
+  await cydDone();
+  await pressDone(bob, true);
+  await expectStage(players, 3);
+  await expect.poll(() => cydSays('stage')).toBe('3');
 });
 
 test('a duplicated tab joins as a new player and leaves the original its ID', async ({
