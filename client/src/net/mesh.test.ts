@@ -300,3 +300,45 @@ test('a signaling server that keeps dropping us cannot make a link per reconnect
   // Held to the backoff (0.5 s doubling to 8 s): about 10 links, not 60.
   expect(a.linksCreated).toBeLessThanOrEqual(12);
 });
+
+test('a flood from one peer is dropped unread past its frame budget, counted once, and the budget refills', () => {
+  const net = new FakeNet();
+  let clock = 0;
+  const heard: number[] = [];
+  const bad: { from: number; error: string }[] = [];
+  const mesh = new Mesh({
+    factory: net.factory(),
+    now: () => clock,
+    newEpoch: () => 'e',
+    sendSignal: async () => true,
+    sendRelay: () => false,
+    onCore: (from) => heard.push(from),
+    onBadFrame: (from, _via, error) => bad.push({ from, error }),
+    onFlood: (from, _via, perSec) => bad.push({ from, error: `over ${perSec} a second` }),
+  });
+  const frame = JSON.stringify({ k: 'core', m: { t: 'hb', term: 1 } });
+  for (let i = 0; i < 5_000; i++) mesh.receive(2, frame, 'direct');
+  // The burst is read; the rest is dropped before parsing, with one strike, not 4,000.
+  expect(heard.length).toBe(DEFAULT_MESH_CONFIG.framesBurst);
+  expect(bad).toEqual([{ from: 2, error: 'over 500 a second' }]);
+  // Another sender is not held back by the flooder's budget.
+  mesh.receive(3, frame, 'relay');
+  expect(heard.at(-1)).toBe(3);
+  // A second later the flooder has a second's worth again; a new flood counts once more only after it
+  // has been back under half its burst.
+  clock += 1_000;
+  for (let i = 0; i < 1_000; i++) mesh.receive(2, frame, 'direct');
+  expect(heard.filter((f) => f === 2).length).toBe(
+    DEFAULT_MESH_CONFIG.framesBurst + DEFAULT_MESH_CONFIG.framesPerSec,
+  );
+  expect(bad.length).toBe(1);
+  // An honest rate (heartbeats, pings and 60 app messages a second, for a minute) never runs dry.
+  clock += 10_000;
+  const before = heard.length;
+  for (let t = 0; t < 60_000; t += 10) {
+    clock += 10;
+    mesh.receive(4, frame, 'direct');
+  }
+  expect(heard.length - before).toBe(6_000);
+  expect(bad.length).toBe(1);
+});

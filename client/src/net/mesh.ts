@@ -58,6 +58,13 @@ export interface MeshConfig {
    */
   linkBurst: number;
   linksPerSec: number;
+  /**
+   * Frames a peer may send us at once and per second after that (all paths). An honest player sends a few
+   * a second (heartbeats, pings, catch-up of 16 entries a frame) plus its app's messages; a flood past this
+   * is dropped before it is parsed, so one player cannot keep this tab's thread busy.
+   */
+  framesBurst: number;
+  framesPerSec: number;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -74,6 +81,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   maxLinks: 450,
   linkBurst: 64,
   linksPerSec: 2,
+  framesBurst: 1_000,
+  framesPerSec: 500,
 };
 
 /** Mesh timing from room settings: a link goes stale well before the core's timeout would fire. */
@@ -95,6 +104,8 @@ export interface MeshHooks {
   /** An app message (a decoded `app` frame; its data is still unchecked). */
   onApp?(from: number, channel: string, data: unknown, via: Via): void;
   onBadFrame(from: number, via: Via, error: string): void;
+  /** A peer went past its frame budget; what it sends is dropped unread until the budget refills. */
+  onFlood?(from: number, via: Via, framesPerSec: number): void;
   /** A peer speaks another protocol version: the mesh stops talking with it (once per peer). */
   onVersion?(from: number, version: number): void;
   /** A frame left (or was dropped); `tag` is the core message type or 'ping'/'pong'. */
@@ -160,6 +171,7 @@ export class Mesh {
   private early = new Map<number, { at: number; data: unknown }[]>();
   /** Peers that speak another protocol version, with it: no link, and their frames are not read. */
   private foreign = new Map<number, number>();
+  private readonly inbound = new Map<number, { tokens: number; at: number; flooding: boolean }>();
   linksCreated = 0;
   private linkTokens = Number.NaN;
   private linkTokensAt = 0;
@@ -178,6 +190,7 @@ export class Mesh {
     for (const p of this.peers.values()) this.dropLink(p);
     this.peers.clear();
     this.foreign.clear();
+    this.inbound.clear();
     this.self = self;
     this.iceServers = iceServers;
     this.hooks.onChange?.();
@@ -220,6 +233,7 @@ export class Mesh {
         this.peers.delete(id);
         // Its version claim goes with it: a room recreated later may give the ID to another player.
         this.foreign.delete(id);
+        this.inbound.delete(id);
       }
     }
     this.replayEarly(now);
@@ -363,6 +377,7 @@ export class Mesh {
   receive(from: number, text: unknown, via: Via): void {
     const p = this.peers.get(from);
     const now = this.hooks.now();
+    if (!this.takeFrameToken(from, now, via)) return;
     const decoded = decodeFrame(text);
     if (!decoded.ok) {
       this.hooks.onBadFrame(from, via, decoded.error);
@@ -481,6 +496,31 @@ export class Mesh {
   private scheduleRetry(p: PeerRec, now: number): void {
     p.retryAt = now + p.backoff;
     p.backoff = Math.min(p.backoff * 2, this.config.maxBackoffMs);
+  }
+
+  /**
+   * A sender's frame budget (a token bucket). A flood is reported once (a strike in its row), not once per
+   * frame it loses, and again only after the sender was back under half its burst.
+   */
+  private takeFrameToken(from: number, now: number, via: Via): boolean {
+    const { framesBurst, framesPerSec } = this.config;
+    let b = this.inbound.get(from);
+    if (!b) {
+      b = { tokens: framesBurst, at: now, flooding: false };
+      this.inbound.set(from, b);
+    }
+    b.tokens = Math.min(framesBurst, b.tokens + (Math.max(0, now - b.at) / 1000) * framesPerSec);
+    b.at = now;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      if (b.tokens >= framesBurst / 2) b.flooding = false;
+      return true;
+    }
+    if (!b.flooding) {
+      b.flooding = true;
+      this.hooks.onFlood?.(from, via, framesPerSec);
+    }
+    return false;
   }
 
   /** The link-creation budget (a token bucket); spends a token when there is one. */

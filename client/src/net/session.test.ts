@@ -170,6 +170,20 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(0).leader).toBe(1);
   });
 
+  it('a flooding peer is cut to its frame budget, shown with a strike, and the room goes on', async () => {
+    const w = world(3);
+    await w.run(500);
+    const ping = JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION });
+    for (let i = 0; i < 5_000; i++) w.server.forward(3, 1, 'relay', ping);
+    await w.run(100);
+    const row = w.view(0).peers.find((p) => p.id === 3);
+    expect(row?.strikes).toBe(1);
+    expect(w.tabs[0]!.store.getState().log.some((l) => /player 3 floods us/.test(l.text))).toBe(true);
+    for (const { session } of w.tabs) session.setDone(true);
+    await w.run(500);
+    expect([0, 1, 2].map((i) => w.view(i).stage)).toEqual([1, 1, 1]);
+  });
+
   it('a peer that names another build is not heard, and no number of such claims stops the tab', async () => {
     const w = world(4);
     await w.run(500);

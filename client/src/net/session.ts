@@ -181,6 +181,7 @@ export class Session {
         deps.onApp?.(from, channel, data);
       },
       onBadFrame: (from, via, error) => this.bad(from, via, error),
+      onFlood: (from, via, perSec) => this.flooded(from, via, perSec),
       onVersion: (from, version) => this.onVersion(from, version),
       onSent: (to, tag, via) => {
         if (via === 'direct') this.stats.sentDirect++;
@@ -745,6 +746,20 @@ export class Session {
         ? `player ${from} names a newer Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard; our server decides whether this page is outdated`
         : `player ${from} runs an older Lockstep (protocol ${version}, ours ${PROTOCOL_VERSION}): not heard until it reloads`,
     );
+  }
+
+  private flooded(from: Id, via: Via, perSec: number): void {
+    console.warn(
+      `lockstep: player ${from} sends more than ${perSec} frames a second (${via}); dropping the rest`,
+    );
+    this.log(
+      'bad',
+      `player ${from} floods us (over ${perSec} frames a second via ${via}): the rest dropped unread`,
+    );
+    if (this.player && !this.muted) {
+      this.player.invalid(from, `flooded us with over ${perSec} messages a second`);
+      this.drain();
+    }
   }
 
   private bad(from: Id, via: Via, error: string): void {
