@@ -32,6 +32,8 @@ export type LockstepErrorCode =
   | 'not_joined'
   /** An app message over the size limit. */
   | 'too_large'
+  /** More app messages than every receiver accepts from one sender (500 a second, 1,000 at once). */
+  | 'rate_limited'
   /** The server refused for another reason; the message says which. */
   | 'refused';
 

@@ -414,6 +414,21 @@ describe('Room: app messages', () => {
     expect(() => ch.send(1, { to: -1 })).toThrow(expect.objectContaining({ code: 'bad_argument' }));
   });
 
+  it('refuses to send past what receivers accept (rate_limited), so an honest app never earns a strike', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    let got = 0;
+    b.channel('tick').on(() => got++);
+    const ch = a.channel('tick');
+    for (let i = 0; i < 1_000; i++) ch.send(i);
+    expect(() => ch.send(0)).toThrow(expect.objectContaining({ code: 'rate_limited' }));
+    await w.run(1_000);
+    expect(got).toBe(1_000);
+    expect(b.players.find((p) => p.id === a.selfId)?.strikes).toBe(0);
+    // A second later there is room again.
+    expect(() => ch.send(1)).not.toThrow();
+  });
+
   it('an unsubscribed channel listener hears nothing more', async () => {
     const w = await joinedRooms(2);
     const [a, b] = w.rooms as unknown as [Room, Room];

@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { Bucket } from './bucket.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet } from './fakes.ts';
 import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope } from './mesh.ts';
@@ -305,7 +306,8 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
   const net = new FakeNet();
   let clock = 0;
   const heard: number[] = [];
-  const bad: { from: number; error: string }[] = [];
+  const apps: number[] = [];
+  const floods: string[] = [];
   const mesh = new Mesh({
     factory: net.factory(),
     now: () => clock,
@@ -313,32 +315,57 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
     sendSignal: async () => true,
     sendRelay: () => false,
     onCore: (from) => heard.push(from),
-    onBadFrame: (from, _via, error) => bad.push({ from, error }),
-    onFlood: (from, _via, perSec) => bad.push({ from, error: `over ${perSec} a second` }),
+    onApp: (from) => apps.push(from),
+    onBadFrame: () => {},
+    onFlood: (from, _via, what, perSec) => floods.push(`${from}: ${what} over ${perSec}`),
   });
-  const frame = JSON.stringify({ k: 'core', m: { t: 'hb', term: 1 } });
-  for (let i = 0; i < 5_000; i++) mesh.receive(2, frame, 'direct');
-  // The burst is read; the rest is dropped before parsing, with one strike, not 4,000.
-  expect(heard.length).toBe(DEFAULT_MESH_CONFIG.framesBurst);
-  expect(bad).toEqual([{ from: 2, error: 'over 500 a second' }]);
+  const { framesBurst, framesPerSec, appBurst } = DEFAULT_MESH_CONFIG;
+  const hb = JSON.stringify({ k: 'core', m: { t: 'hb', term: 1 } });
+  const app = JSON.stringify({ k: 'app', n: 'x', d: 1 });
+  for (let i = 0; i < 5_000; i++) mesh.receive(2, hb, 'direct');
+  // The burst is read; the rest is dropped before parsing, with one report, not 3,000.
+  expect(heard.length).toBe(framesBurst);
+  expect(floods).toEqual([`2: frames over ${framesPerSec}`]);
   // Another sender is not held back by the flooder's budget.
-  mesh.receive(3, frame, 'relay');
+  mesh.receive(3, hb, 'relay');
   expect(heard.at(-1)).toBe(3);
-  // A second later the flooder has a second's worth again; a new flood counts once more only after it
-  // has been back under half its burst.
+  // A second later the flooder has a second's worth again; no new report until it was back over half full.
   clock += 1_000;
-  for (let i = 0; i < 1_000; i++) mesh.receive(2, frame, 'direct');
-  expect(heard.filter((f) => f === 2).length).toBe(
-    DEFAULT_MESH_CONFIG.framesBurst + DEFAULT_MESH_CONFIG.framesPerSec,
-  );
-  expect(bad.length).toBe(1);
+  for (let i = 0; i < 2_000; i++) mesh.receive(2, hb, 'direct');
+  expect(heard.filter((f) => f === 2).length).toBe(framesBurst + framesPerSec);
+  expect(floods.length).toBe(1);
+  // An app's flood is cut at its own budget and cannot starve the protocol's frames.
+  for (let i = 0; i < 1_500; i++) mesh.receive(5, app, 'direct');
+  expect(apps.length).toBe(appBurst);
+  expect(floods.at(-1)).toBe('5: app messages over 500');
+  mesh.receive(5, hb, 'direct');
+  expect(heard.at(-1)).toBe(5);
   // An honest rate (heartbeats, pings and 60 app messages a second, for a minute) never runs dry.
   clock += 10_000;
   const before = heard.length;
   for (let t = 0; t < 60_000; t += 10) {
     clock += 10;
-    mesh.receive(4, frame, 'direct');
+    mesh.receive(4, hb, 'direct');
   }
   expect(heard.length - before).toBe(6_000);
-  expect(bad.length).toBe(1);
+  expect(floods.length).toBe(2);
+  // A NaN clock refills nothing but does not empty the bucket for good.
+  clock = Number.NaN;
+  mesh.receive(6, hb, 'direct');
+  clock = 80_000;
+  mesh.receive(6, hb, 'direct');
+  expect(heard.filter((f) => f === 6).length).toBe(2);
+});
+
+test('a flood is reported again only after the sender was back under half its budget', () => {
+  const b = new Bucket(10, 10);
+  const reports = () => Array.from({ length: 20 }, () => b.take(0)).filter((r) => r.report).length;
+  expect(reports()).toBe(1);
+  expect(reports()).toBe(0);
+  // Refilled to 4 of 10: still not over half full, so still the same flood.
+  b.take(400);
+  expect(reports()).toBe(0);
+  // Refilled to full: a new flood is reported.
+  b.take(2_000);
+  expect(reports()).toBe(1);
 });

@@ -12,6 +12,7 @@ import {
 } from '../protocol/frames.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import type { IceServer } from '../protocol/signaling.ts';
+import { Bucket } from './bucket.ts';
 import type { LinkFactory, PeerLink } from './transport.ts';
 
 export type Via = 'direct' | 'relay';
@@ -59,12 +60,19 @@ export interface MeshConfig {
   linkBurst: number;
   linksPerSec: number;
   /**
-   * Frames a peer may send us at once and per second after that (all paths). An honest player sends a few
-   * a second (heartbeats, pings, catch-up of 16 entries a frame) plus its app's messages; a flood past this
-   * is dropped before it is parsed, so one player cannot keep this tab's thread busy.
+   * Frames a peer may send us at once and per second after that (any kind, any path). An honest player's
+   * own traffic is a few a second (heartbeats, pings, catch-up of 16 entries a frame) plus its app's
+   * messages, which are held to appBurst/appPerSec; a flood past this is dropped before it is parsed, so one
+   * player cannot keep this tab's thread busy.
    */
   framesBurst: number;
   framesPerSec: number;
+  /**
+   * App messages a peer may send us at once and per second after that. Past it they are dropped, so an
+   * app's flood cannot starve the protocol's frames; a sender's own Session refuses to send past it.
+   */
+  appBurst: number;
+  appPerSec: number;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -81,8 +89,10 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   maxLinks: 450,
   linkBurst: 64,
   linksPerSec: 2,
-  framesBurst: 1_000,
-  framesPerSec: 500,
+  framesBurst: 2_000,
+  framesPerSec: 1_000,
+  appBurst: 1_000,
+  appPerSec: 500,
 };
 
 /** Mesh timing from room settings: a link goes stale well before the core's timeout would fire. */
@@ -105,7 +115,7 @@ export interface MeshHooks {
   onApp?(from: number, channel: string, data: unknown, via: Via): void;
   onBadFrame(from: number, via: Via, error: string): void;
   /** A peer went past its frame budget; what it sends is dropped unread until the budget refills. */
-  onFlood?(from: number, via: Via, framesPerSec: number): void;
+  onFlood?(from: number, via: Via, what: 'frames' | 'app messages', perSec: number): void;
   /** A peer speaks another protocol version: the mesh stops talking with it (once per peer). */
   onVersion?(from: number, version: number): void;
   /** A frame left (or was dropped); `tag` is the core message type or 'ping'/'pong'. */
@@ -171,7 +181,8 @@ export class Mesh {
   private early = new Map<number, { at: number; data: unknown }[]>();
   /** Peers that speak another protocol version, with it: no link, and their frames are not read. */
   private foreign = new Map<number, number>();
-  private readonly inbound = new Map<number, { tokens: number; at: number; flooding: boolean }>();
+  /** Per sender: its frame budget and its app-message budget. */
+  private readonly inbound = new Map<number, { frames: Bucket; app: Bucket }>();
   linksCreated = 0;
   private linkTokens = Number.NaN;
   private linkTokensAt = 0;
@@ -377,7 +388,8 @@ export class Mesh {
   receive(from: number, text: unknown, via: Via): void {
     const p = this.peers.get(from);
     const now = this.hooks.now();
-    if (!this.takeFrameToken(from, now, via)) return;
+    const budget = this.budgetOf(from);
+    if (!this.spend(budget.frames, from, now, via, 'frames', this.config.framesPerSec)) return;
     const decoded = decodeFrame(text);
     if (!decoded.ok) {
       this.hooks.onBadFrame(from, via, decoded.error);
@@ -398,7 +410,8 @@ export class Mesh {
         this.hooks.onCore(from, f.m, via);
         break;
       case 'app':
-        this.hooks.onApp?.(from, f.n, f.d, via);
+        if (this.spend(budget.app, from, now, via, 'app messages', this.config.appPerSec))
+          this.hooks.onApp?.(from, f.n, f.d, via);
         break;
       case 'ping':
         if (p) p.away = f.a === true;
@@ -445,6 +458,7 @@ export class Mesh {
 
   /** Tears everything down (leaving the room). */
   close(): void {
+    this.inbound.clear();
     for (const p of this.peers.values()) this.dropLink(p);
     this.peers.clear();
     this.self = 0;
@@ -498,29 +512,30 @@ export class Mesh {
     p.backoff = Math.min(p.backoff * 2, this.config.maxBackoffMs);
   }
 
-  /**
-   * A sender's frame budget (a token bucket). A flood is reported once (a strike in its row), not once per
-   * frame it loses, and again only after the sender was back under half its burst.
-   */
-  private takeFrameToken(from: number, now: number, via: Via): boolean {
-    const { framesBurst, framesPerSec } = this.config;
+  private budgetOf(from: number): { frames: Bucket; app: Bucket } {
     let b = this.inbound.get(from);
     if (!b) {
-      b = { tokens: framesBurst, at: now, flooding: false };
+      // Senders are room members (relayed IDs come from the server); a bound all the same.
+      if (this.inbound.size >= 1024) this.inbound.clear();
+      const c = this.config;
+      b = { frames: new Bucket(c.framesBurst, c.framesPerSec), app: new Bucket(c.appBurst, c.appPerSec) };
       this.inbound.set(from, b);
     }
-    b.tokens = Math.min(framesBurst, b.tokens + (Math.max(0, now - b.at) / 1000) * framesPerSec);
-    b.at = now;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      if (b.tokens >= framesBurst / 2) b.flooding = false;
-      return true;
-    }
-    if (!b.flooding) {
-      b.flooding = true;
-      this.hooks.onFlood?.(from, via, framesPerSec);
-    }
-    return false;
+    return b;
+  }
+
+  /** Spends from a sender's budget; a flood is reported once (a strike), not once per frame it loses. */
+  private spend(
+    bucket: Bucket,
+    from: number,
+    now: number,
+    via: Via,
+    what: 'frames' | 'app messages',
+    perSec: number,
+  ): boolean {
+    const { ok, report } = bucket.take(now);
+    if (report) this.hooks.onFlood?.(from, via, what, perSec);
+    return ok;
   }
 
   /** The link-creation budget (a token bucket); spends a token when there is one. */

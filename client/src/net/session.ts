@@ -16,7 +16,15 @@ import { encodeFrame, MAX_FRAME_CHARS } from '../protocol/frames.ts';
 import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
 import type { Ack, Joined, JoinRequest, RoomSettings, RosterMsg } from '../protocol/signaling.ts';
 import { type AppStore, describeEvent, LOG_CAP, type LogKind, type SessionPhase } from '../store/store.ts';
-import { Mesh, meshConfigFor, type PeerNetInfo, type SignalEnvelope, type Via } from './mesh.ts';
+import { Bucket } from './bucket.ts';
+import {
+  DEFAULT_MESH_CONFIG,
+  Mesh,
+  meshConfigFor,
+  type PeerNetInfo,
+  type SignalEnvelope,
+  type Via,
+} from './mesh.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
 
@@ -157,6 +165,7 @@ export class Session {
   private leaving = false;
   private identityChecked = false;
   private releaseIdentity: (() => void) | null = null;
+  private readonly appBudget = new Bucket(DEFAULT_MESH_CONFIG.appBurst, DEFAULT_MESH_CONFIG.appPerSec);
   /** The log of a duplicated tab's storage, kept only as a catch-up hint. */
   private copied: Persisted['history'] = [];
 
@@ -181,7 +190,7 @@ export class Session {
         deps.onApp?.(from, channel, data);
       },
       onBadFrame: (from, via, error) => this.bad(from, via, error),
-      onFlood: (from, via, perSec) => this.flooded(from, via, perSec),
+      onFlood: (from, via, what, perSec) => this.flooded(from, via, what, perSec),
       onVersion: (from, version) => this.onVersion(from, version),
       onSent: (to, tag, via) => {
         if (via === 'direct') this.stats.sentDirect++;
@@ -350,7 +359,7 @@ export class Session {
     to?: readonly Id[],
   ):
     | { ok: true; to: Id[] }
-    | { ok: false; code: 'not_joined' | 'too_large' | 'bad_argument'; error: string } {
+    | { ok: false; code: 'not_joined' | 'too_large' | 'bad_argument' | 'rate_limited'; error: string } {
     const p = this.player;
     if (!p || this.stopped || this.muted) return { ok: false, code: 'not_joined', error: 'not in a room' };
     let text: string;
@@ -377,6 +386,15 @@ export class Session {
     }
     const known = p.view().members.filter((id) => id !== p.self && !this.removed.has(id));
     const targets = to ? to.filter((id) => known.includes(id)) : known;
+    // Each receiver holds us to this budget and counts a flood against us: refuse here instead.
+    if (!this.appBudget.take(this.deps.now()).ok) {
+      const { appBurst, appPerSec } = DEFAULT_MESH_CONFIG;
+      return {
+        ok: false,
+        code: 'rate_limited',
+        error: `more than ${appPerSec} messages a second (${appBurst} at once): not sent`,
+      };
+    }
     if (this.departed) return { ok: true, to: targets };
     for (const id of targets) this.mesh.send(id, text, 'app');
     return { ok: true, to: targets };
@@ -748,16 +766,16 @@ export class Session {
     );
   }
 
-  private flooded(from: Id, via: Via, perSec: number): void {
+  private flooded(from: Id, via: Via, what: string, perSec: number): void {
     console.warn(
-      `lockstep: player ${from} sends more than ${perSec} frames a second (${via}); dropping the rest`,
+      `lockstep: player ${from} sends more than ${perSec} ${what} a second (${via}); dropping the rest`,
     );
     this.log(
       'bad',
-      `player ${from} floods us (over ${perSec} frames a second via ${via}): the rest dropped unread`,
+      `player ${from} floods us (over ${perSec} ${what} a second via ${via}): the rest dropped unread`,
     );
     if (this.player && !this.muted) {
-      this.player.invalid(from, `flooded us with over ${perSec} messages a second`);
+      this.player.invalid(from, `flooded us with over ${perSec} ${what} a second`);
       this.drain();
     }
   }
