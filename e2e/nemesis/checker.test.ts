@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { check, type FaultSpan, type History, type Line } from './checker.ts';
+import { check, type FaultSpan, type History, type Line, nativeCrashes } from './checker.ts';
 
 const view = (at: number, slot: string, o: Partial<Line>): Line => ({
   at,
@@ -136,5 +136,24 @@ describe('nemesis checker', () => {
       { at: 50, slot: 'p2', inst: 1, event: 'exit', expected: false, code: 1, signal: null },
     ];
     expect(rules(history(lines))).toContain('no-exit-on-its-own');
+  });
+
+  it("reports a native crash of the harness's WebRTC apart; SIGABRT and exit codes stay violations", () => {
+    const exit = (signal: string | null, code: number | null) => ({
+      at: 50,
+      slot: 'p2',
+      inst: 1,
+      event: 'exit',
+      expected: false,
+      code,
+      signal,
+    });
+    const segv = [...clean(), exit('SIGSEGV', null)];
+    expect(rules(history(segv))).not.toContain('no-exit-on-its-own');
+    expect(nativeCrashes(segv)).toHaveLength(1);
+    for (const other of [exit('SIGABRT', null), exit(null, 1)]) {
+      expect(rules(history([...clean(), other]))).toContain('no-exit-on-its-own');
+      expect(nativeCrashes([...clean(), other])).toEqual([]);
+    }
   });
 });

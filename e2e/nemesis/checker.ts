@@ -232,9 +232,29 @@ function agreeAfterHeal(lines: Line[], h: History): Violation[] {
   ];
 }
 
+/**
+ * Signals only native code raises. JavaScript cannot segfault: a player's own bug exits with a code (or
+ * SIGABRT, as Node does on a fatal V8 error), so these come from the harness's WebRTC (@roamhq/wrtc 0.10,
+ * whose peer connections are known to segfault when closed and reopened quickly: node-webrtc#576,
+ * WonderInventions/node-webrtc#35). A browser tab has no such code path.
+ */
+const NATIVE_CRASH = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE']);
+
+const isNativeCrash = (l: Line) => l.event === 'exit' && !l.expected && NATIVE_CRASH.has(String(l.signal));
+
+/** Players the harness's native WebRTC crashed: reported beside the verdict, not as a violation. */
+export function nativeCrashes(lines: Line[]): string[] {
+  return lines.filter(isNativeCrash).map(show);
+}
+
 function noneExitOnItsOwn(lines: Line[]): Violation[] {
   return lines
-    .filter((l) => (l.event === 'exit' && !l.expected) || l.event === 'failed' || l.event === 'replaced')
+    .filter(
+      (l) =>
+        (l.event === 'exit' && !l.expected && !isNativeCrash(l)) ||
+        l.event === 'failed' ||
+        l.event === 'replaced',
+    )
     .map((l) => ({
       rule: 'no-exit-on-its-own',
       message:

@@ -157,6 +157,8 @@ for (const r of results) {
     `  ${r.setup}: ${(r.faultMs / 60_000).toFixed(1)} min of faults, agreed ${r.agreedAfterMs === null ? 'NOT' : `${r.agreedAfterMs} ms`} after the final heal, ${r.violations.length} violations`,
   );
   for (const l of r.links) say(`    links ${l}`);
+  for (const c of r.nativeCrashes)
+    say(`    native WebRTC crash (the harness's @roamhq/wrtc, not counted): ${c}`);
 }
 say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
 const missing = KINDS.filter((k) => !counts[k]);

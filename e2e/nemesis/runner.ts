@@ -3,7 +3,7 @@
 
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { check, type FaultSpan, type Line, type Violation } from './checker.ts';
+import { check, type FaultSpan, type Line, nativeCrashes, type Violation } from './checker.ts';
 import { coverage, type Fault, KINDS_FOR, type Kind, nextKinds, plan, rngFrom } from './nemeses.ts';
 import { type Daemon, freePort, PlayerProc, redisServer, signalingNode } from './procs.ts';
 import type { Node, World } from './world.ts';
@@ -28,6 +28,8 @@ export interface PhaseResult {
   faultMs: number;
   counts: Partial<Record<Kind, number>>;
   violations: Violation[];
+  /** Players the harness's native WebRTC crashed (not a violation; see checker.ts). */
+  nativeCrashes: string[];
   links: string[];
   agreedAfterMs: number | null;
 }
@@ -169,7 +171,16 @@ export async function runPhase(
   const violations = check({ lines, faults, finalHeal, agreeWithinMs: AGREE_WITHIN_MS });
   if (!formed)
     violations.unshift({ rule: 'setup', message: 'the players never formed a full mesh', proof: [] });
-  return { setup, seed, faultMs, counts, violations, links, agreedAfterMs };
+  return {
+    setup,
+    seed,
+    faultMs,
+    counts,
+    violations,
+    nativeCrashes: nativeCrashes(lines),
+    links,
+    agreedAfterMs,
+  };
 }
 
 interface Parts {
