@@ -28,14 +28,16 @@ export function safeSessionStorage(): Storage | null {
 
 /**
  * Holds a Web Lock named after a room's player for the life of this page. A reload releases it as the old
- * page goes, so the new page waits up to a second for it; a duplicated tab never gets it.
+ * page goes, so the new page waits up to a second for it; a duplicated tab never gets it. With `wait`, the
+ * page the server just gave this identity waits as long as it takes: giving up after a second on a loaded
+ * machine left it holding nothing, and a duplicate of it then took its session (e2e/lifecycle.spec, once).
  */
-export function holdIdentity(key: string): Promise<(() => void) | null> {
+export function holdIdentity(key: string, wait = false): Promise<(() => void) | null> {
   const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
   if (!locks) return Promise.resolve(() => {});
   return new Promise((resolve) => {
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), 1_000);
+    const timer = wait ? undefined : setTimeout(() => abort.abort(), 1_000);
     let release = () => {};
     const held = new Promise<void>((r) => {
       release = r;

@@ -73,9 +73,11 @@ export interface SessionDeps {
   /**
    * Holds a lock on an identity for as long as this tab lives (Web Locks in a browser), so a tab copied
    * with "Duplicate tab", which copies sessionStorage, cannot act as the same player. Resolves to a release
-   * function, or null when another live tab holds it. Absent: no other tab can hold our storage (Node).
+   * function, or null when another live tab holds it. `wait`: the identity is ours (the server just gave it),
+   * so wait for the lock however long it takes rather than give up after a second. Absent: no other tab can
+   * hold our storage (Node).
    */
-  holdIdentity?(key: string): Promise<(() => void) | null>;
+  holdIdentity?(key: string, wait?: boolean): Promise<(() => void) | null>;
   /** The core's events as it emits them (the bench times advances by them, not by log text). */
   onCoreEvents?(events: readonly CoreEvent[]): void;
   /** An app message from a current player of the room; `data` is still unchecked. */
@@ -539,7 +541,7 @@ export class Session {
       this.releaseIdentity?.();
       this.releaseIdentity = null;
       const id = j.id;
-      void this.deps.holdIdentity?.(`${this.params.room}:${id}`).then((release) => {
+      void this.deps.holdIdentity?.(`${this.params.room}:${id}`, true).then((release) => {
         if (this.stopped || this.player?.self !== id) release?.();
         else this.releaseIdentity = release;
       });
