@@ -11,6 +11,7 @@ import {
   useState,
 } from 'react';
 import { useStore } from 'zustand';
+import { shallow } from 'zustand/shallow';
 import type { View } from '../core/index.ts';
 import { perFrame } from '../store/perFrame.ts';
 import { type PeerRow, peerRows, stageName } from '../store/selectors.ts';
@@ -28,14 +29,50 @@ function useDevStore(): AppStore {
 /** Each store as React sees it: at most one new state per animation frame, as the app's own hooks. */
 const shown = new WeakMap<AppStore, AppStore>();
 
-function useDev<T>(selector: (s: AppState) => T): T {
-  const store = useDevStore();
+function shownOf(store: AppStore): AppStore {
   let view = shown.get(store);
   if (!view) {
     view = perFrame(store);
     shown.set(store, view);
   }
-  return useStore(view, selector);
+  return view;
+}
+
+export function useDev<T>(selector: (s: AppState) => T): T {
+  return useStore(shownOf(useDevStore()), selector);
+}
+
+/**
+ * Like useDev, for figures that change faster than anyone reads them (counters): a new value at most every
+ * `ms`, the last one always shown. `selector` is read on each update; it need not be stable.
+ */
+export function useDevEvery<T>(ms: number, selector: (s: AppState) => T): T {
+  const store = shownOf(useDevStore());
+  const [value, setValue] = useState(() => selector(store.getState()));
+  const read = useRef(selector);
+  read.current = selector;
+  useEffect(() => {
+    let last = Number.NEGATIVE_INFINITY;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const take = () => {
+      timer = null;
+      last = performance.now();
+      const next = read.current(store.getState());
+      setValue((prev) => (shallow(prev, next) ? prev : next));
+    };
+    take();
+    const off = store.subscribe(() => {
+      if (timer !== null) return;
+      const wait = last + ms - performance.now();
+      if (wait <= 0) take();
+      else timer = setTimeout(take, wait);
+    });
+    return () => {
+      off();
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, [ms, store]);
+  return value;
 }
 
 export function fmtT(ms: number): string {

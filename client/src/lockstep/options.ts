@@ -1,11 +1,9 @@
 // Checks joinRoom's options: they may come from anywhere (a URL, a form, a config file).
 
 import * as v from 'valibot';
-import { PASSWORD_MAX } from '../net/crypto.ts';
 import { describeIssues } from '../protocol/issues.ts';
-import { LIMITS } from '../protocol/limits.ts';
-import { nameSchema, settingsSchema } from '../protocol/signaling.ts';
-import { validRoomId } from '../store/route.ts';
+import { LIMITS, PASSWORD_MAX } from '../protocol/limits.ts';
+import { nameSchema, settingsSchema, validRoomId } from '../protocol/signaling.ts';
 import { LockstepError } from './errors.ts';
 import type { JoinOptions, RoomSettings } from './types.ts';
 
@@ -18,6 +16,8 @@ export interface CheckedOptions {
   password: string | undefined;
   settings: Partial<RoomSettings> | null;
   timeoutMs: number;
+  chaos: boolean;
+  testHooks: boolean;
 }
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
@@ -61,6 +61,8 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     typeof (globalThis as { RTCPeerConnection?: unknown }).RTCPeerConnection !== 'function'
   )
     errors.push('no WebRTC here: pass rtc (e.g. `import wrtc from "@roamhq/wrtc"`)');
+  for (const flag of ['chaos', 'testHooks', 'pageLifecycle'] as const)
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${flag} must be true or false`);
   if (errors.length > 0) throw new LockstepError('bad_argument', errors.join('; '));
   return {
     server,
@@ -69,6 +71,8 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     password: password as string | undefined,
     settings,
     timeoutMs: timeoutMs as number,
+    chaos: o.chaos === true,
+    testHooks: o.testHooks === true,
   };
 }
 

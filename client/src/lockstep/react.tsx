@@ -2,6 +2,7 @@
 
 import { useRef, useSyncExternalStore } from 'react';
 import { DevtoolsStore, Timeline, Visualizer } from './devtools.tsx';
+import { ChaosPanel, EventLog } from './panels.tsx';
 import { roomInternals } from './room.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
@@ -29,17 +30,28 @@ export function useRoom<T = RoomSnapshot>(
   return useSyncExternalStore(room.subscribe, read, read);
 }
 
+export interface LockstepDevtoolsProps {
+  room: Room;
+  /** The chaos controls, for a room joined with `chaos: true` (default: shown when it was). */
+  chaos?: boolean;
+  /** The event log (default true). */
+  log?: boolean;
+}
+
 /**
- * The election visualizer (a ring of players with messages in flight, pause and step) and the terms
- * timeline, as this player sees them. Styled by the app's class names (`card`, `viz`, …).
+ * The election visualizer (a ring of players with messages in flight, pause and step), the terms timeline,
+ * the chaos controls and the event log, as this player sees them. Styled by the app's class names
+ * (`card`, `viz`, …).
  */
-export function LockstepDevtools({ room }: { room: Room }) {
-  const store = roomInternals(room)?.store ?? null;
-  if (!store) return null;
+export function LockstepDevtools({ room, chaos = true, log = true }: LockstepDevtoolsProps) {
+  const internals = roomInternals(room);
+  if (!internals) return null;
   return (
-    <DevtoolsStore value={store}>
+    <DevtoolsStore value={internals.store}>
       <Visualizer />
       <Timeline />
+      {chaos && internals.chaos && <ChaosPanel chaos={internals.chaos} />}
+      {log && <EventLog />}
     </DevtoolsStore>
   );
 }

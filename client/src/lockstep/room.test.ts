@@ -11,7 +11,7 @@ import { LockstepError } from './errors.ts';
 import { joinRoom } from './index.ts';
 import { checkOptions } from './options.ts';
 import { LockstepDevtools, useRoom } from './react.tsx';
-import { type PageHooks, RoomImpl } from './room.ts';
+import { type LockstepTestHooks, type PageHooks, RoomImpl, roomInternals } from './room.ts';
 import type { JoinOptions, Room } from './types.ts';
 
 const base: JoinOptions = {
@@ -130,6 +130,8 @@ describe('joinRoom: arguments', () => {
     ['stages', { settings: { stages: [] } }],
     ['stages', { settings: { stages: ['ok', ''] } }],
     ['timeoutMs', { timeoutMs: 0 }],
+    ['chaos', { chaos: 'yes' }],
+    ['testHooks', { testHooks: 1 }],
   ] as const)('refuses a bad %s with bad_argument', async (what, patch) => {
     const err = await rejection(joinRoom({ ...base, ...patch } as JoinOptions));
     expect(err.code).toBe('bad_argument');
@@ -482,6 +484,50 @@ describe('Room: owner', () => {
   });
 });
 
+describe('Room: testing aids', () => {
+  it('chaos: true wraps the links; a crash silences this player until it recovers', async () => {
+    const w = world();
+    w.open({ chaos: true });
+    w.open();
+    w.open();
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    expect(roomInternals(b)?.chaos).toBeNull();
+    const chaos = roomInternals(a)?.chaos;
+    expect(chaos).toBeTruthy();
+    chaos!.crash();
+    await w.run(1_000);
+    expect(b.players.find((p) => p.id === 1)?.state).toBe('suspected');
+    expect(b.leaderId).toBe(2);
+    chaos!.recover();
+    await w.run(2_000);
+    expect(b.players.find((p) => p.id === 1)?.state).toBe('direct');
+  });
+
+  it('testHooks: true puts window.lockstepTest on the page, and closing takes it away', async () => {
+    const g = globalThis as unknown as { window?: { lockstepTest?: LockstepTestHooks } };
+    g.window = {};
+    try {
+      const w = world();
+      w.open();
+      const liar = w.open({ testHooks: true });
+      await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+      await w.run(1_000);
+      const hooks = g.window.lockstepTest!;
+      expect(hooks.self()).toBe(2);
+      // A reject with a term no protocol can increment past: the honest player counts a strike.
+      expect(hooks.send(1, { t: 'reject', term: Number.MAX_SAFE_INTEGER, from: 2 })).toBe(true);
+      await w.run(200);
+      expect(w.rooms[0]!.players.find((p) => p.id === 2)?.strikes).toBeGreaterThan(0);
+      liar.close();
+      expect(g.window.lockstepTest).toBeUndefined();
+    } finally {
+      delete g.window;
+    }
+  });
+});
+
 describe('lockstep/react', () => {
   it('useRoom reads the snapshot or a selected part; LockstepDevtools renders the visualizer', async () => {
     const w = await joinedRooms(2);
@@ -491,5 +537,9 @@ describe('lockstep/react', () => {
     expect(renderToString(createElement(Stage))).toContain('a 2');
     const html = renderToString(createElement(LockstepDevtools, { room }));
     expect(html).toContain('data-testid="visualizer"');
+    expect(html).toContain('data-testid="event-log"');
+    // No chaos panel for a room joined without chaos.
+    expect(html).not.toContain('data-testid="chaos-crash"');
+    expect(renderToString(createElement(LockstepDevtools, { room, log: false }))).not.toContain('event-log');
   });
 });

@@ -1,6 +1,7 @@
 // A Room: the driver (net/session.ts) and its store behind the public API. Platform pieces (signaling,
 // WebRTC, timers, storage, the page) come in as RoomDeps, so tests run it over fakes.
 
+import { Chaos } from '../net/chaos.ts';
 import { SealedSignaling } from '../net/sealedSignaling.ts';
 import { type KeyValueStorage, Session, type SessionDeps } from '../net/session.ts';
 import type { SignalingPort } from '../net/signaling.ts';
@@ -59,11 +60,21 @@ interface ChannelRec {
 
 const internalsOf = new WeakMap<Room, RoomImpl>();
 
-/** The store and driver behind a Room, for the devtools and the app's own chaos controls. Not public. */
-export function roomInternals(room: Room): { store: AppStore; session: Session } | null {
+/** The store, driver and fault injection behind a Room, for the devtools. Not public. */
+export function roomInternals(room: Room): { store: AppStore; session: Session; chaos: Chaos | null } | null {
   const r = internalsOf.get(room);
-  return r ? { store: r.store, session: r.session } : null;
+  return r ? { store: r.store, session: r.session, chaos: r.chaos } : null;
 }
+
+/** The test hook's page API (README, "Automation contract"), with `testHooks: true` only. */
+export interface LockstepTestHooks {
+  /** This tab's player ID, or null before it has one. */
+  self(): number | null;
+  /** Sends `message` as a core message to player `to`, unchecked, over the data channel or the relay. */
+  send(to: number, message: unknown): boolean;
+}
+
+type HookWindow = { lockstepTest?: LockstepTestHooks };
 
 function playersKey(players: Player[]): string {
   return players.map((p) => [p.id, p.name, p.state, p.done, p.isLeader, p.stage, p.removed].join()).join('|');
@@ -76,6 +87,7 @@ function report(err: unknown): void {
 export class RoomImpl implements Room {
   readonly store: AppStore;
   readonly session: Session;
+  readonly chaos: Chaos | null;
   /** Settles once joined, or with the reason it could not join. */
   readonly joined: Promise<void>;
   private snap: RoomSnapshot | null = null;
@@ -97,6 +109,16 @@ export class RoomImpl implements Room {
     const store = this.store;
     // The session's reset keeps this: the room is sealed from its first frame.
     store.getState().actions.reset(opts.room, opts.name, deps.now(), opts.password !== undefined);
+    // Latency timers are tracked like the driver's, so a closed room leaves none behind.
+    const setTimeout = (fn: () => void, ms: number) => {
+      const h = deps.setTimeout(() => {
+        this.timers.delete(h);
+        fn();
+      }, ms);
+      this.timers.add(h);
+      return h;
+    };
+    this.chaos = opts.chaos ? new Chaos({ delay: setTimeout, store, now: deps.now }) : null;
     let signaling = deps.signaling;
     if (opts.password !== undefined) {
       signaling = new SealedSignaling(signaling, {
@@ -111,24 +133,18 @@ export class RoomImpl implements Room {
           }),
       });
     }
+    if (this.chaos) signaling = this.chaos.signaling(signaling);
     this.session = new Session(
       { room: opts.room, name: opts.name, settings: opts.settings },
       {
         signaling,
-        factory: deps.factory,
+        factory: this.chaos ? this.chaos.factory(deps.factory) : deps.factory,
         store,
         now: deps.now,
         storage: deps.storage,
         setInterval: deps.setInterval,
         clearInterval: deps.clearInterval,
-        setTimeout: (fn, ms) => {
-          const h = deps.setTimeout(() => {
-            this.timers.delete(h);
-            fn();
-          }, ms);
-          this.timers.add(h);
-          return h;
-        },
+        setTimeout,
         random: deps.random,
         ...(deps.holdIdentity ? { holdIdentity: deps.holdIdentity } : {}),
         onApp: (from, channel, data) => this.onApp(from, channel, data),
@@ -146,7 +162,28 @@ export class RoomImpl implements Room {
         page.on('pageshow-persisted', () => this.session.welcomeBack()),
       );
     }
+    if (opts.testHooks) this.installTestHooks();
     this.joined = this.join(abort);
+  }
+
+  /**
+   * e2e tests play a lying player through it. It grants nothing a player with devtools lacks (any page script
+   * could already send anything), and it says so in the event log so nobody runs it unawares.
+   */
+  private installTestHooks(): void {
+    if (typeof window === 'undefined') return;
+    const session = this.session;
+    const hooks: LockstepTestHooks = Object.freeze({
+      self: () => this.store.getState().session.selfId,
+      send: (to: number, message: unknown) => !this.torn && session.testSend(to, message),
+    });
+    (window as unknown as HookWindow).lockstepTest = hooks;
+    console.warn('lockstep: test hooks are on (testHooks): window.lockstepTest can send any core message');
+    this.store.getState().actions.log([{ kind: 'chaos', text: 'test hooks are on (testHooks)', at: 0 }]);
+    this.cleanup.push(() => {
+      const w = window as unknown as HookWindow;
+      if (w.lockstepTest === hooks) delete w.lockstepTest;
+    });
   }
 
   private join(abort: AbortSignal | undefined): Promise<void> {

@@ -45,6 +45,9 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
     server: { status: s.session.signaling, detail: s.session.signalingDetail },
     settings: { heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs, stages: [...stages] },
     owner: s.session.owner,
+    synced: v.initialized,
+    sealed: s.security.sealed,
+    rejectedPayloads: s.security.decryptErrors,
     error: status === 'joined' ? null : s.session.error,
   };
 }

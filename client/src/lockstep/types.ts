@@ -55,6 +55,16 @@ export interface JoinOptions {
    * closing page says goodbye, a page back from a freeze listens before it acts.
    */
   pageLifecycle?: boolean;
+  /**
+   * Testing aid: wraps the mesh and the server connection in fault injection (crash, cut links, latency,
+   * lose the server) that `<LockstepDevtools>` shows as its chaos panel. Default false.
+   */
+  chaos?: boolean;
+  /**
+   * Testing aid for e2e tests of a lying player: puts `window.lockstepTest` on the page, which sends any
+   * core message unchecked. It grants nothing devtools lack, and says so in the event log. Default false.
+   */
+  testHooks?: boolean;
 }
 
 /**
@@ -156,6 +166,12 @@ export interface RoomSnapshot {
   settings: RoomSettings;
   /** This player created the room (or holds its owner token) and may remove others. */
   owner: boolean;
+  /** This player has caught up with the room's agreed log; before that, its stage may still move on. */
+  synced: boolean;
+  /** A password room: signals and relayed frames are end-to-end encrypted. */
+  sealed: boolean;
+  /** Sealed payloads dropped because they did not open (wrong key, tampered, misaddressed or unsealed). */
+  rejectedPayloads: number;
   /** Why the room ended for us (status `failed`, `removed`, `replaced`, `outdated`); null otherwise. */
   error: string | null;
 }

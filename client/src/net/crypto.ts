@@ -3,8 +3,7 @@
 
 /** OWASP's 2023 figure for PBKDF2-HMAC-SHA256; one derivation per tab and join, not per message. */
 export const PBKDF2_ITERATIONS = 600_000;
-/** Longest password accepted (characters); it never leaves the browser, so this is a UI bound only. */
-export const PASSWORD_MAX = 256;
+export { PASSWORD_MAX, passwordProblem } from '../protocol/limits.ts';
 
 const VERSION = 'lockstep/v1';
 const SEALED_PREFIX = 'e1.';
@@ -40,13 +39,6 @@ export function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-/** Problems with a password typed or read from a link; empty when usable. */
-export function passwordProblem(password: string): string | null {
-  if (password.length === 0) return 'password must not be empty';
-  if ([...password].length > PASSWORD_MAX) return `password must be at most ${PASSWORD_MAX} characters`;
-  return null;
 }
 
 /**

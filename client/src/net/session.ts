@@ -254,7 +254,7 @@ export class Session {
   }
 
   /**
-   * Test hook only (live.ts installs it on an explicit opt-in): sends any core message as it is, unchecked,
+   * Test hook only (a Room with testHooks installs it): sends any core message as it is, unchecked,
    * by the same path as the core's own, as a hostile peer with devtools could.
    */
   testSend(to: Id, m: unknown): boolean {

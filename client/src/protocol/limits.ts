@@ -34,3 +34,13 @@ export const LIMITS = {
 } as const;
 
 export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];
+
+/** Longest password accepted (characters); it never leaves the browser, so this is a UI bound only. */
+export const PASSWORD_MAX = 256;
+
+/** Problems with a password typed or read from a link; null when usable. */
+export function passwordProblem(password: string): string | null {
+  if (password.length === 0) return 'password must not be empty';
+  if ([...password].length > PASSWORD_MAX) return `password must be at most ${PASSWORD_MAX} characters`;
+  return null;
+}

@@ -135,6 +135,10 @@ export const roomIdSchema = v.pipe(
   v.regex(LIMITS.roomId.pattern, 'may contain only letters, digits, "_" and "-"'),
 );
 
+export function validRoomId(id: string): boolean {
+  return v.safeParse(roomIdSchema, id).success;
+}
+
 export const nameSchema = displayText(LIMITS.name.max);
 export const stageNameSchema = displayText(LIMITS.stages.nameMax);
 

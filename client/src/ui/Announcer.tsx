@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
-import { useShallow } from 'zustand/react/shallow';
-import { stageName, useApp } from '../store/index.ts';
+import { shallow } from 'zustand/shallow';
+import type { Room } from '../lockstep/index.ts';
+import { useRoom } from '../lockstep/react.tsx';
 
 interface Seen {
   stage: number;
@@ -20,24 +21,24 @@ const KEPT = 3;
  * quorum. Nothing else (heartbeats, timers, the event log) goes through it. The state when the tab has
  * caught up with the room is not announced; the page says it.
  */
-export function Announcer() {
-  const now = useApp(
-    useShallow((s) => {
-      const v = s.view;
+export function Announcer({ room }: { room: Room }) {
+  const now = useRoom(
+    room,
+    (s) =>
       // Announcing starts once the tab has caught up with the room: joining is not losing a quorum.
-      return v?.initialized
+      s.synced
         ? {
             ready: true as const,
-            self: v.self,
-            stage: v.stage,
-            leader: v.leader,
-            quorumOk: v.quorum.ok,
-            blocked: v.blocked,
-            needed: v.quorum.needed,
-            stages: s.session.settings?.stages,
+            self: s.selfId,
+            stage: s.stage.index,
+            stageName: s.stage.name,
+            leader: s.leaderId ?? 0,
+            quorumOk: s.quorum.ok,
+            blocked: s.quorum.blocked,
+            needed: s.quorum.needed,
           }
-        : { ready: false as const };
-    }),
+        : { ready: false as const },
+    shallow,
   );
   const seen = useRef<Seen | null>(null);
   const seq = useRef(0);
@@ -45,12 +46,12 @@ export function Announcer() {
 
   useEffect(() => {
     if (!now.ready) return;
-    const { self, stage, leader, quorumOk, blocked, needed, stages } = now;
+    const { self, stage, stageName, leader, quorumOk, blocked, needed } = now;
     const prev = seen.current;
     seen.current = { stage, leader, quorumOk };
     if (!prev) return;
     const said: string[] = [];
-    if (stage !== prev.stage) said.push(`Advanced to stage ${stage}: ${stageName(stages, stage)}.`);
+    if (stage !== prev.stage) said.push(`Advanced to stage ${stage}: ${stageName}.`);
     // A leader lost mid-election is said only once a new one is known; a bare "no leader" would chatter.
     if (leader && leader !== prev.leader) {
       said.push(

@@ -1,19 +1,12 @@
 import { nanoid } from 'nanoid';
 import { type FormEvent, useId, useState } from 'react';
 import * as v from 'valibot';
-import { PASSWORD_MAX, passwordProblem } from '../net/crypto.ts';
-import { DEFAULT_STAGES, LIMITS } from '../protocol/limits.ts';
-import { nameSchema } from '../protocol/signaling.ts';
+import { DEFAULT_STAGES, LIMITS, PASSWORD_MAX, passwordProblem } from '../protocol/limits.ts';
+import { nameSchema, validRoomId } from '../protocol/signaling.ts';
 import { cleanText } from '../protocol/text.ts';
-import {
-  checkSettings,
-  passwordFragment,
-  readPasswordFragment,
-  roomPath,
-  validRoomId,
-} from '../store/route.ts';
 import { Logo, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
+import { checkSettings, passwordFragment, readPasswordFragment, roomPath } from './route.ts';
 
 const NAME_KEY = 'lockstep:name';
 

@@ -1,19 +1,29 @@
 import { nanoid } from 'nanoid';
-import { type FormEvent, type KeyboardEvent, useEffect, useId, useMemo, useState } from 'react';
+import {
+  type FormEvent,
+  type KeyboardEvent,
+  type ReactNode,
+  useEffect,
+  useId,
+  useRef,
+  useState,
+} from 'react';
 import * as v from 'valibot';
-import { useShallow } from 'zustand/react/shallow';
-import { DevtoolsStore, Timeline, Visualizer } from '../lockstep/devtools.tsx';
-import { passwordProblem } from '../net/crypto.ts';
-import { closeSession, currentSession, openSession, savedPassword, savePassword } from '../net/live.ts';
-import { LIMITS } from '../protocol/limits.ts';
-import type { RoomSettings } from '../protocol/signaling.ts';
+import { shallow } from 'zustand/shallow';
+import {
+  type HistoryEntry,
+  joinRoom,
+  LockstepError,
+  type Room as LockstepRoom,
+  type RoomSettings,
+} from '../lockstep/index.ts';
+import { LockstepDevtools, useRoom } from '../lockstep/react.tsx';
+import { LIMITS, passwordProblem } from '../protocol/limits.ts';
 import { nameSchema } from '../protocol/signaling.ts';
-import { appStore, doneCount, peerRows, stageName, useApp } from '../store/index.ts';
-import { passwordFragment, type Route, roomPath } from '../store/route.ts';
 import { Announcer } from './Announcer.tsx';
-import { ChaosPanel } from './ChaosPanel.tsx';
-import { fmtAgo, fmtT, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
+import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
+import { passwordFragment, type Route, roomPath } from './route.ts';
 
 type RoomRoute = Extract<Route, { kind: 'room' }>;
 
@@ -75,6 +85,93 @@ export function NameGate({ route }: { route: RoomRoute }) {
   );
 }
 
+/** Kept per tab, so a reload gets back in after the fragment has left the address bar. */
+const passwordKey = (room: string) => `lockstep:pw:${room}`;
+
+function savedPassword(room: string): string | undefined {
+  try {
+    return sessionStorage.getItem(passwordKey(room)) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function savePassword(room: string, password: string | undefined): void {
+  try {
+    if (password === undefined) sessionStorage.removeItem(passwordKey(room));
+    else sessionStorage.setItem(passwordKey(room), password);
+  } catch {
+    // Storage disabled: a reload will need the link with #k= again.
+  }
+}
+
+/** A server that cannot be reached yet (or a join that timed out) is tried again after this. */
+const RETRY_MS = 2_000;
+
+type Joining =
+  | { kind: 'joining'; retry: string | null }
+  | { kind: 'joined'; room: LockstepRoom }
+  | { kind: 'refused'; error: LockstepError };
+
+/** Joins through the library's public API, and tries again while the server cannot be reached. */
+function useJoin(room: string, name: string, settings: Partial<RoomSettings> | null, password?: string) {
+  const [state, setState] = useState<Joining>({ kind: 'joining', retry: null });
+  // Creation settings count only for the first join; the address bar drops them once joined.
+  const settingsRef = useRef(settings);
+  useEffect(() => {
+    if (password !== undefined) savePassword(room, password);
+    const abort = new AbortController();
+    let joined: LockstepRoom | null = null;
+    let timer: number | undefined;
+    setState({ kind: 'joining', retry: null });
+    const attempt = () => {
+      joinRoom({
+        server: window.location.origin,
+        room,
+        name,
+        ...(password === undefined ? {} : { password }),
+        ...(settingsRef.current ? { settings: settingsRef.current } : {}),
+        timeoutMs: 30_000,
+        signal: abort.signal,
+        chaos: true,
+        testHooks: testHooksWanted(),
+      }).then(
+        (r) => {
+          if (abort.signal.aborted) return r.close();
+          joined = r;
+          setState({ kind: 'joined', room: r });
+        },
+        (e: unknown) => {
+          if (abort.signal.aborted) return;
+          const error = e instanceof LockstepError ? e : new LockstepError('refused', String(e));
+          if (error.code === 'unreachable' || error.code === 'timeout') {
+            setState({ kind: 'joining', retry: error.message });
+            timer = window.setTimeout(attempt, RETRY_MS);
+            return;
+          }
+          if (error.code === 'bad_password') savePassword(room, undefined);
+          setState({ kind: 'refused', error });
+        },
+      );
+    };
+    attempt();
+    return () => {
+      abort.abort();
+      window.clearTimeout(timer);
+      joined?.close();
+    };
+  }, [room, name, password]);
+  return state;
+}
+
+/**
+ * Opt-in only, with `testHooks=1` in the page's query: e2e tests play a lying player through it (README,
+ * "Automation contract").
+ */
+function testHooksWanted(): boolean {
+  return new URLSearchParams(window.location.search).get('testHooks') === '1';
+}
+
 function Room({
   room,
   name,
@@ -86,27 +183,12 @@ function Room({
   settings: Partial<RoomSettings> | null;
   password: string | undefined;
 }) {
-  useEffect(() => {
-    // Kept per tab, so a reload gets back in after the fragment has left the address bar.
-    if (password !== undefined) savePassword(room, password);
-    openSession({ room, name, settings }, password);
-  }, [room, name, settings, password]);
-  useEffect(() => () => closeSession(), []);
-  const session = useApp(useShallow((s) => s.session));
-  const refused = useApp((s) => s.security.passwordRefused);
-  useEffect(() => {
-    if (refused) savePassword(room, undefined);
-  }, [refused, room]);
-  // Once joined, the address bar drops spent creation settings and the password (out of history and
-  // screen shares); the share link below still carries it.
-  useEffect(() => {
-    const { search, hash } = window.location;
-    if (session.phase === 'joined' && (search.includes('stages=') || hash.includes('k='))) {
-      window.history.replaceState(null, '', roomPath(room, { name }));
-    }
-  }, [session.phase, room, name]);
+  const join = useJoin(room, name, settings, password);
   const link = `${window.location.origin}${roomPath(room)}${password === undefined ? '' : passwordFragment(password)}`;
-
+  const leave = async () => {
+    if (join.kind === 'joined') await join.room.leave();
+    navigate('/');
+  };
   return (
     <main className="page room">
       <header className="topbar">
@@ -117,72 +199,101 @@ function Room({
           <span className="mono room-id" title={room}>
             {room}
           </span>
-          <SignalPill />
-          <SealedPill />
+          {join.kind === 'joined' ? (
+            <>
+              <SignalPill room={join.room} />
+              <SealedPill room={join.room} />
+            </>
+          ) : (
+            <span className="pill sig-connecting" data-testid="signaling">
+              <span className="dot" aria-hidden="true" />
+              connecting
+            </span>
+          )}
         </div>
         <div className="topbar-end">
           <ThemeToggle />
-          <button
-            type="button"
-            className="btn ghost"
-            onClick={async () => {
-              await currentSession()?.leave();
-              closeSession();
-              navigate('/');
-            }}
-            data-testid="leave"
-          >
+          <button type="button" className="btn ghost" onClick={leave} data-testid="leave">
             Leave room
           </button>
         </div>
       </header>
-      {session.phase === 'failed' ||
-      session.phase === 'replaced' ||
-      session.phase === 'left' ||
-      session.phase === 'removed' ||
-      session.phase === 'outdated' ? (
-        <section className="card error-card" role="alert" data-testid="session-error">
-          <h1>
-            {session.phase === 'left'
-              ? 'You left the room'
-              : session.phase === 'removed'
-                ? 'Removed from the room'
-                : session.phase === 'outdated'
-                  ? 'This page is out of date'
-                  : 'Cannot join this room'}
-          </h1>
-          {session.error && <p>{session.error}</p>}
-          {refused && <PasswordRetry room={room} name={name} password={password} error={session.error} />}
-          {session.phase === 'outdated' ? (
-            <button
-              type="button"
-              className="btn primary"
-              onClick={() => location.reload()}
-              data-testid="reload"
-            >
-              Reload
-            </button>
-          ) : (
-            <a className="btn primary" href="/">
-              Back to the lobby
-            </a>
+      {join.kind === 'refused' ? (
+        <Ended status={join.error.code} error={join.error.message}>
+          {join.error.code === 'bad_password' && (
+            <PasswordRetry room={room} name={name} password={password} error={join.error.message} />
           )}
-        </section>
-      ) : session.phase !== 'joined' ? (
+        </Ended>
+      ) : join.kind === 'joining' ? (
         <section className="card joining" aria-live="polite">
           <div className="spinner" aria-hidden="true" />
           <p>Joining as {name}…</p>
+          {join.retry && (
+            <p className="muted small" data-testid="join-retry">
+              {join.retry}: trying again.
+            </p>
+          )}
         </section>
       ) : (
-        <RoomBody link={link} />
+        <Joined room={join.room} name={name} link={link} />
       )}
     </main>
   );
 }
 
+/** The room once joined, until it ends for this player (left, removed, replaced, outdated). */
+function Joined({ room, name, link }: { room: LockstepRoom; name: string; link: string }) {
+  const { status, error, roomId } = useRoom(
+    room,
+    (s) => ({ status: s.status, error: s.error, roomId: s.room }),
+    shallow,
+  );
+  // Once joined, the address bar drops spent creation settings and the password (out of history and
+  // screen shares); the share link still carries it.
+  useEffect(() => {
+    const { search, hash } = window.location;
+    if (search.includes('stages=') || hash.includes('k=')) {
+      window.history.replaceState(null, '', roomPath(roomId, { name }));
+    }
+  }, [roomId, name]);
+  if (status !== 'joined') return <Ended status={status} error={error} />;
+  return <RoomBody room={room} link={link} />;
+}
+
+function Ended({ status, error, children }: { status: string; error: string | null; children?: ReactNode }) {
+  return (
+    <section className="card error-card" role="alert" data-testid="session-error">
+      <h1>
+        {status === 'left'
+          ? 'You left the room'
+          : status === 'removed'
+            ? 'Removed from the room'
+            : status === 'outdated'
+              ? 'This page is out of date'
+              : 'Cannot join this room'}
+      </h1>
+      {error && <p>{error}</p>}
+      {children}
+      {status === 'outdated' ? (
+        <button type="button" className="btn primary" onClick={() => location.reload()} data-testid="reload">
+          Reload
+        </button>
+      ) : (
+        <a className="btn primary" href="/">
+          Back to the lobby
+        </a>
+      )}
+    </section>
+  );
+}
+
 /** Password rooms: signaling is end-to-end encrypted; counts payloads that failed to decrypt. */
-function SealedPill() {
-  const { sealed, decryptErrors } = useApp(useShallow((s) => s.security));
+function SealedPill({ room }: { room: LockstepRoom }) {
+  const { sealed, decryptErrors } = useRoom(
+    room,
+    (s) => ({ sealed: s.sealed, decryptErrors: s.rejectedPayloads }),
+    shallow,
+  );
   if (!sealed) return null;
   return (
     <span
@@ -224,8 +335,6 @@ function PasswordRetry({
       setError(problem);
       return;
     }
-    // Closed first: the same password again would otherwise find the failed session still open.
-    closeSession();
     navigate(`${roomPath(room, { name })}${passwordFragment(value)}`, true);
   };
   if (password !== undefined && refusal?.startsWith(NOT_PROTECTED)) {
@@ -238,10 +347,7 @@ function PasswordRetry({
         <button
           className="btn"
           type="button"
-          onClick={() => {
-            closeSession();
-            navigate(`${roomPath(nanoid(21), { name })}${passwordFragment(password)}`, true);
-          }}
+          onClick={() => navigate(`${roomPath(nanoid(21), { name })}${passwordFragment(password)}`, true)}
           data-testid="password-new-room"
         >
           Create a new protected room
@@ -274,10 +380,8 @@ function PasswordRetry({
   );
 }
 
-function SignalPill() {
-  const { signaling, detail } = useApp(
-    useShallow((s) => ({ signaling: s.session.signaling, detail: s.session.signalingDetail })),
-  );
+function SignalPill({ room }: { room: LockstepRoom }) {
+  const { status: signaling, detail } = useRoom(room, (s) => s.server);
   const label =
     signaling === 'up' ? 'server connected' : signaling === 'down' ? 'server offline' : 'connecting';
   return (
@@ -288,67 +392,88 @@ function SignalPill() {
   );
 }
 
-function RoomBody({ link }: { link: string }) {
+function RoomBody({ room, link }: { room: LockstepRoom; link: string }) {
   return (
     <div className="room-grid">
-      <Announcer />
+      <Announcer room={room} />
       <div className="col">
-        <StagePanel />
-        <PlayersPanel />
-        <HistoryPanel />
+        <StagePanel room={room} />
+        <PlayersPanel room={room} />
+        <HistoryPanel room={room} />
         <details className="card share-card">
           <summary>Invite players</summary>
           <ShareLink link={link} compact />
         </details>
       </div>
       <div className="col">
-        <DevtoolsStore value={appStore}>
-          <Visualizer />
-          <Timeline />
-        </DevtoolsStore>
-        <ChaosPanel />
-        <EventLog />
+        <LockstepDevtools room={room} />
       </div>
     </div>
   );
 }
 
-function StagePanel() {
-  const { view, settings, roster, offline, awayIds } = useApp(
-    useShallow((s) => ({
-      view: s.view,
-      settings: s.session.settings,
-      roster: s.roster,
-      offline: s.session.signaling === 'down',
-      // A string, so a publish that changes nobody's away flag does not re-render.
-      awayIds: s.net
-        .filter((n) => n.away && s.view?.live.includes(n.id))
-        .map((n) => n.id)
-        .join(),
-    })),
+function StagePanel({ room }: { room: LockstepRoom }) {
+  const view = useRoom(
+    room,
+    (s) => ({
+      stage: s.stage,
+      stages: s.settings.stages,
+      quorum: s.quorum,
+      offline: s.server.status === 'down',
+      selfId: s.selfId,
+      leaderId: s.leaderId,
+      term: s.term,
+      done: s.done,
+      locked: s.locked,
+      count: s.doneCount,
+      // A string, so a change that moves nobody's name or away flag does not re-render.
+      waiting: s.doneCount.waitingFor
+        .map((id) => {
+          const p = s.players.find((x) => x.id === id);
+          return `${id}\t${p?.name ?? 'player'}\t${p?.state === 'away' ? 1 : 0}`;
+        })
+        .join('\n'),
+    }),
+    (a, b) =>
+      a.stage.index === b.stage.index &&
+      a.quorum.ok === b.quorum.ok &&
+      a.quorum.blocked === b.quorum.blocked &&
+      a.quorum.live === b.quorum.live &&
+      a.quorum.members === b.quorum.members &&
+      a.quorum.needed === b.quorum.needed &&
+      a.offline === b.offline &&
+      a.leaderId === b.leaderId &&
+      a.term === b.term &&
+      a.done === b.done &&
+      a.locked === b.locked &&
+      a.count.done === b.count.done &&
+      a.count.of === b.count.of &&
+      a.count.fromLeader === b.count.fromLeader &&
+      a.waiting === b.waiting,
   );
-  if (!view) return null;
-  const away = new Set(awayIds.split(',').map(Number));
-  const count = doneCount(view);
-  const names = settings?.stages;
-  const last = (names?.length ?? 1) - 1;
-  const final = view.stage >= last;
-  const rosterNames = new Map(roster?.members.map((m) => [m.id, m.name]) ?? []);
+  const last = view.stages.length - 1;
+  const final = view.stage.final;
+  const waiting = view.waiting
+    ? view.waiting.split('\n').map((line) => {
+        const [id, name, away] = line.split('\t');
+        return { id: Number(id), name: name ?? 'player', away: away === '1' };
+      })
+    : [];
   return (
     <section className="card stage-card" aria-labelledby="stage-h">
       {!view.quorum.ok && (
         <div className="banner danger" data-testid="quorum">
           <strong>No quorum.</strong>{' '}
-          {view.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side cannot
-          advance until a majority ({view.quorum.needed}) is reachable.
+          {view.quorum.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side
+          cannot advance until a majority ({view.quorum.needed}) is reachable.
         </div>
       )}
-      {view.quorum.ok && view.blocked && (
+      {view.quorum.ok && view.quorum.blocked && (
         <div className="banner warn" role="status" data-testid="blocked">
-          {view.blocked}
+          {view.quorum.blocked}
         </div>
       )}
-      {offline && (
+      {view.offline && (
         <div className="banner warn" role="status" data-testid="server-offline">
           {view.quorum.ok
             ? 'Server offline: playing on over the mesh, with a majority of the agreed players.'
@@ -358,26 +483,26 @@ function StagePanel() {
       <div className="stage-head">
         <div>
           <p className="eyebrow" id="stage-h">
-            Stage <span data-testid="stage">{view.stage}</span>
+            Stage <span data-testid="stage">{view.stage.index}</span>
             <span className="muted"> of {last}</span>
           </p>
           <h1 className="stage-name" data-testid="stage-name">
-            {stageName(names, view.stage)}
+            {view.stage.name}
           </h1>
         </div>
         <div className="ids">
           <div>
             <span className="label">You</span>
             <span className="mono big" data-testid="self-id">
-              {view.self}
+              {view.selfId}
             </span>
           </div>
           <div>
             <span className="label">Leader</span>
             <span className="mono big">
-              {view.leader ? '♛ ' : ''}
-              <span data-testid="leader-id">{view.leader || ''}</span>
-              {!view.leader && <span className="muted small">none</span>}
+              {view.leaderId ? '♛ ' : ''}
+              <span data-testid="leader-id">{view.leaderId ?? ''}</span>
+              {!view.leaderId && <span className="muted small">none</span>}
             </span>
           </div>
           <div>
@@ -388,14 +513,14 @@ function StagePanel() {
           </div>
         </div>
       </div>
-      <StageProgress stage={view.stage} names={names ?? []} />
+      <StageProgress stage={view.stage.index} names={view.stages} />
       <div className="done-row">
         <button
           type="button"
           className={`btn done-btn ${view.done ? 'on' : ''}`}
           aria-pressed={view.done}
           disabled={final || view.locked}
-          onClick={() => currentSession()?.setDone(!view.done)}
+          onClick={() => room.setDone(!view.done)}
           data-testid="done-button"
         >
           <span className="check" aria-hidden="true">
@@ -405,20 +530,20 @@ function StagePanel() {
         </button>
         <div className="done-count">
           <span className="mono big" data-testid="done-count">
-            {count.k}/{count.n}
+            {view.count.done}/{view.count.of}
           </span>
           <span className="muted small">
-            {count.fromLeader ? 'done, as the leader reports' : 'no leader report'}
+            {view.count.fromLeader ? 'done, as the leader reports' : 'no leader report'}
           </span>
         </div>
       </div>
-      {count.pending.length > 0 && (
+      {waiting.length > 0 && (
         <p className="pending" data-testid="pending">
           Waiting for:{' '}
-          {count.pending.map((id) => (
-            <span key={id} className="chip">
-              {rosterNames.get(id) ?? 'player'} <span className="mono muted">{id}</span>
-              {away.has(id) && <span className="muted"> (away: tab hidden)</span>}
+          {waiting.map((p) => (
+            <span key={p.id} className="chip">
+              {p.name} <span className="mono muted">{p.id}</span>
+              {p.away && <span className="muted"> (away: tab hidden)</span>}
             </span>
           ))}
         </p>
@@ -445,11 +570,8 @@ function StageProgress({ stage, names }: { stage: number; names: string[] }) {
   );
 }
 
-function PlayersPanel() {
-  const { view, roster, net, owner } = useApp(
-    useShallow((s) => ({ view: s.view, roster: s.roster, net: s.net, owner: s.session.owner })),
-  );
-  const rows = useMemo(() => peerRows(view, roster, net), [view, roster, net]);
+function PlayersPanel({ room }: { room: LockstepRoom }) {
+  const { rows, owner } = useRoom(room, (s) => ({ rows: s.players, owner: s.owner }), shallow);
   return (
     <section className="card" aria-labelledby="players-h">
       <h2 id="players-h">
@@ -479,7 +601,7 @@ function PlayersPanel() {
               {r.done && <span className="chip ok">done</span>}
               {r.removed && <span className="chip bad">removed</span>}
               <span title="last heard">{r.state === 'self' ? '—' : fmtAgo(r.lastHeardMs)}</span>
-              <span title="round-trip time">{r.rtt === null ? '' : `${Math.round(r.rtt)} ms`}</span>
+              <span title="round-trip time">{r.rttMs === null ? '' : `${r.rttMs} ms`}</span>
               {r.state !== 'self' && (
                 <span
                   className={`chip strikes ${r.strikes > 0 ? 'bad' : ''}`}
@@ -493,7 +615,9 @@ function PlayersPanel() {
                   </span>
                 </span>
               )}
-              {owner && r.state !== 'self' && !r.removed && <RemoveButton id={r.id} name={r.name} />}
+              {owner && r.state !== 'self' && !r.removed && (
+                <RemoveButton room={room} id={r.id} name={r.name} />
+              )}
             </span>
           </li>
         ))}
@@ -503,7 +627,7 @@ function PlayersPanel() {
 }
 
 /** Owner only: two steps, so one stray click or key press removes nobody. */
-function RemoveButton({ id, name }: { id: number; name: string }) {
+function RemoveButton({ room, id, name }: { room: LockstepRoom; id: number; name: string }) {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -520,10 +644,13 @@ function RemoveButton({ id, name }: { id: number; name: string }) {
       return;
     }
     setBusy(true);
-    const res = await currentSession()?.removePlayer(id);
+    try {
+      await room.removePlayer(id);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    }
     setBusy(false);
     setConfirming(false);
-    if (res && !res.ok) setError(res.error);
   };
   const onKey = (e: KeyboardEvent) => {
     if (e.key === 'Escape') setConfirming(false);
@@ -562,22 +689,21 @@ function RemoveButton({ id, name }: { id: number; name: string }) {
   );
 }
 
-function HistoryPanel() {
-  const { view, settings } = useApp(useShallow((s) => ({ view: s.view, settings: s.session.settings })));
-  if (!view) return null;
+function HistoryPanel({ room }: { room: LockstepRoom }) {
+  const history = useRoom(room, (s) => s.history, sameHistory);
   return (
     <section className="card" aria-labelledby="history-h">
       <h2 id="history-h">History</h2>
-      {view.history.length === 0 ? (
+      {history.length === 0 ? (
         <p className="muted small">No stage completed yet.</p>
       ) : (
         <ol className="history" data-testid="history">
-          {view.history.map((e) => (
+          {history.map((e) => (
             <li key={e.stage} data-testid="history-entry">
-              <span className="mono">→ {e.stage}</span> {stageName(settings?.stages, e.stage)}
+              <span className="mono">→ {e.stage}</span> {e.name}
               <span className="muted small">
                 {' '}
-                term {e.term} · done by {e.done.join(', ')}
+                term {e.term} · done by {e.doneBy.join(', ')}
               </span>
             </li>
           ))}
@@ -587,23 +713,9 @@ function HistoryPanel() {
   );
 }
 
-function EventLog() {
-  const log = useApp((s) => s.log);
-  const shown = log.slice(-120).reverse();
-  return (
-    <section className="card" aria-labelledby="log-h">
-      <h2 id="log-h">Event log</h2>
-      {/* It scrolls, so a keyboard must reach it; not live: heartbeats and the like would flood a screen reader. */}
-      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region has to take focus to be scrolled by keyboard. */}
-      <ol className="log mono small" tabIndex={0} aria-labelledby="log-h" data-testid="event-log">
-        {shown.map((e) => (
-          <li key={e.seq} className={`k-${e.kind}`}>
-            <time title={new Date(e.wall).toLocaleTimeString()}>{fmtT(e.at)}</time>
-            <span className="kind">{e.kind}</span>
-            <span>{e.text}</span>
-          </li>
-        ))}
-      </ol>
-    </section>
-  );
+/** A new history array comes with every snapshot; it changed only if its last entry did. */
+function sameHistory(a: HistoryEntry[], b: HistoryEntry[]): boolean {
+  const x = a[a.length - 1];
+  const y = b[b.length - 1];
+  return a.length === b.length && x?.stage === y?.stage && x?.term === y?.term;
 }

@@ -85,8 +85,6 @@ export function fmtAgo(ms: number | null): string {
   return `${Math.round(ms / 60_000)} min`;
 }
 
-export { fmtT } from '../lockstep/devtools.tsx';
-
 /** The header of the simple pages: the brand, home, and the theme toggle. */
 export function PageHeader() {
   return (

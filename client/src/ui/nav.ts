@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { parseRoute, type Route } from '../store/route.ts';
+import { parseRoute, type Route } from './route.ts';
 
 const readRoute = (): Route =>
   parseRoute(window.location.pathname, window.location.search, window.location.hash);

@@ -1,17 +1,19 @@
+// The devtools' chaos controls and event log, over a room's store (see devtools.tsx).
+
 import { useId, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import { currentChaos } from '../net/live.ts';
-import { useApp, useAppEvery } from '../store/index.ts';
+import type { Chaos } from '../net/chaos.ts';
+import { fmtT, useDev, useDevEvery } from './devtools.tsx';
 
 const NONE: number[] = [];
 
-/** Fault injection acting on this tab only. */
-export function ChaosPanel() {
-  const { chaos, self } = useApp(useShallow((s) => ({ chaos: s.chaos, self: s.view?.self ?? 0 })));
+/** Fault injection acting on this player only (a room joined with `chaos: true`). */
+export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
+  const { chaos, self } = useDev(useShallow((s) => ({ chaos: s.chaos, self: s.view?.self ?? 0 })));
   // Every published view holds a new members array: compared by its items, the panel renders on a real change.
-  const members = useApp(useShallow((s) => s.view?.members ?? NONE));
+  const members = useDev(useShallow((s) => s.view?.members ?? NONE));
   // Counters that move with every message: once a second is as often as they can be read.
-  const stats = useAppEvery(1000, (s) => s.stats);
+  const stats = useDevEvery(1000, (s) => s.stats);
   const [latency, setLatency] = useState(String(chaos.latencyMs || 200));
   const id = useId();
   const peers = members.filter((m) => m !== self);
@@ -23,17 +25,12 @@ export function ChaosPanel() {
           type="button"
           className="btn danger"
           aria-pressed={chaos.crashed}
-          onClick={() => currentChaos()?.crash()}
+          onClick={() => control.crash()}
           data-testid="chaos-crash"
         >
           Crash (go silent)
         </button>
-        <button
-          type="button"
-          className="btn"
-          onClick={() => currentChaos()?.recover()}
-          data-testid="chaos-recover"
-        >
+        <button type="button" className="btn" onClick={() => control.recover()} data-testid="chaos-recover">
           Recover
         </button>
         {chaos.crashed && <span className="pill sig-down">silent</span>}
@@ -43,7 +40,7 @@ export function ChaosPanel() {
           type="button"
           className={`btn ${chaos.serverCut ? 'danger' : ''}`}
           aria-pressed={chaos.serverCut}
-          onClick={() => currentChaos()?.setServerCut(!chaos.serverCut)}
+          onClick={() => control.setServerCut(!chaos.serverCut)}
           data-testid="chaos-server-cut"
         >
           {chaos.serverCut ? 'Reconnect to the server' : 'Lose the server (keep the mesh)'}
@@ -60,7 +57,7 @@ export function ChaosPanel() {
               type="button"
               className={`btn small ${cut ? 'danger' : 'ghost'}`}
               aria-pressed={cut}
-              onClick={() => currentChaos()?.setCut(p, !cut)}
+              onClick={() => control.setCut(p, !cut)}
               data-testid={`chaos-cut-${p}`}
             >
               {cut ? `✂ ${p}` : p}
@@ -72,7 +69,7 @@ export function ChaosPanel() {
         className="chaos-row"
         onSubmit={(e) => {
           e.preventDefault();
-          currentChaos()?.setLatency(Number(latency));
+          control.setLatency(Number(latency));
         }}
       >
         <label htmlFor={id} className="small">
@@ -93,7 +90,7 @@ export function ChaosPanel() {
           <button
             type="button"
             className="btn small ghost"
-            onClick={() => currentChaos()?.setLatency(0)}
+            onClick={() => control.setLatency(0)}
             data-testid="chaos-latency-clear"
           >
             Clear ({chaos.latencyMs} ms)
@@ -104,6 +101,28 @@ export function ChaosPanel() {
         sent direct {stats.sentDirect} · relayed {stats.sentRelay} · dropped {stats.dropped} · bad frames{' '}
         {stats.badFrames} · connections {stats.linksCreated}
       </p>
+    </section>
+  );
+}
+
+/** The core's and the driver's events, newest first. */
+export function EventLog() {
+  const log = useDev((s) => s.log);
+  const shown = log.slice(-120).reverse();
+  return (
+    <section className="card" aria-labelledby="log-h">
+      <h2 id="log-h">Event log</h2>
+      {/* It scrolls, so a keyboard must reach it; not live: heartbeats and the like would flood a screen reader. */}
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region has to take focus to be scrolled by keyboard. */}
+      <ol className="log mono small" tabIndex={0} aria-labelledby="log-h" data-testid="event-log">
+        {shown.map((e) => (
+          <li key={e.seq} className={`k-${e.kind}`}>
+            <time title={new Date(e.wall).toLocaleTimeString()}>{fmtT(e.at)}</time>
+            <span className="kind">{e.kind}</span>
+            <span>{e.text}</span>
+          </li>
+        ))}
+      </ol>
     </section>
   );
 }

@@ -1,10 +1,9 @@
 // Where the page is: the lobby or a room, from the URL. Everything here is untrusted input.
 
 import * as v from 'valibot';
-import { passwordProblem } from '../net/crypto.ts';
 import { describeIssues } from '../protocol/issues.ts';
-import { LIMITS } from '../protocol/limits.ts';
-import { nameSchema, type RoomSettings, roomIdSchema, settingsSchema } from '../protocol/signaling.ts';
+import { LIMITS, passwordProblem } from '../protocol/limits.ts';
+import { nameSchema, type RoomSettings, settingsSchema, validRoomId } from '../protocol/signaling.ts';
 
 export type Route =
   | { kind: 'lobby' }
@@ -17,10 +16,6 @@ export type Route =
       password?: string;
     }
   | { kind: 'invalid'; errors: string[] };
-
-export function validRoomId(id: string): boolean {
-  return v.safeParse(roomIdSchema, id).success;
-}
 
 /** A URL's number: digits only, so "1e3" or "0x10" is not read as something the user did not write. */
 function intParam(raw: string | null, label: string, errors: string[]): number | undefined {
