@@ -5,7 +5,7 @@ import { seededRng } from '../core/index.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
 import { memoryStorage } from '../net/platform.ts';
 import { removedKey } from '../net/session.ts';
-import type { SignalingPort } from '../net/signaling.ts';
+import type { SignalingHandlers, SignalingPort } from '../net/signaling.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { LockstepError } from './errors.ts';
 import { joinRoom } from './index.ts';
@@ -227,6 +227,35 @@ describe('joinRoom: refusals', () => {
     storage.setItem(removedKey('r'), '1');
     const err = await rejection(w.settle(w.open({}, { storage }).joined));
     expect(err.code).toBe('removed');
+  });
+});
+
+describe('Room: refused after joining', () => {
+  it('a rejoin refused for its password ends the room as failed, with errorCode bad_password', async () => {
+    const w = world();
+    const port = w.server.port();
+    let handlers: SignalingHandlers | null = null;
+    const start = port.start.bind(port);
+    port.start = (h) => {
+      handlers = h;
+      start(h);
+    };
+    const room = w.open({}, { signaling: port });
+    await w.settle(room.joined);
+    expect(room.getSnapshot()).toMatchObject({ status: 'joined', errorCode: null });
+    const closed: unknown[] = [];
+    room.on('closed', (c) => closed.push(c));
+    // The server restarted, and the room it knows now has another password.
+    refusing(port, 'bad_password', 'wrong password');
+    handlers!.status('down', 'restart');
+    handlers!.connected();
+    await w.run(500);
+    expect(room.getSnapshot()).toMatchObject({
+      status: 'failed',
+      errorCode: 'bad_password',
+      error: 'wrong password',
+    });
+    expect(closed).toEqual([{ status: 'failed', error: 'wrong password' }]);
   });
 });
 

@@ -99,6 +99,7 @@ export class RoomImpl implements Room {
   private readonly channels = new Map<string, Set<ChannelRec>>();
   private readonly timers = new Set<unknown>();
   private readonly cleanup: (() => void)[] = [];
+  private removeHooks: () => void = () => {};
 
   constructor(
     private readonly opts: CheckedOptions,
@@ -125,12 +126,14 @@ export class RoomImpl implements Room {
         room: opts.room,
         password: opts.password,
         ...(deps.iterations ? { iterations: deps.iterations } : {}),
-        onReject: (from, kind, error) =>
+        onReject: (from, kind, error) => {
+          console.warn(`lockstep: dropped a ${kind} payload from ${from}: ${error}`);
           store.getState().actions.decryptFailed({
             kind: 'bad',
             text: `rejected a ${kind} payload from ${from}: ${error}`,
             at: deps.now() - store.getState().session.startedAt,
-          }),
+          });
+        },
       });
     }
     if (this.chaos) signaling = this.chaos.signaling(signaling);
@@ -173,17 +176,18 @@ export class RoomImpl implements Room {
   private installTestHooks(): void {
     if (typeof window === 'undefined') return;
     const session = this.session;
+    // After the room ends they stay, answering null and false (README), until close() takes them away.
     const hooks: LockstepTestHooks = Object.freeze({
-      self: () => this.store.getState().session.selfId,
+      self: () => (this.torn ? null : this.store.getState().session.selfId),
       send: (to: number, message: unknown) => !this.torn && session.testSend(to, message),
     });
     (window as unknown as HookWindow).lockstepTest = hooks;
     console.warn('lockstep: test hooks are on (testHooks): window.lockstepTest can send any core message');
     this.store.getState().actions.log([{ kind: 'chaos', text: 'test hooks are on (testHooks)', at: 0 }]);
-    this.cleanup.push(() => {
+    this.removeHooks = () => {
       const w = window as unknown as HookWindow;
       if (w.lockstepTest === hooks) delete w.lockstepTest;
-    });
+    };
   }
 
   private join(abort: AbortSignal | undefined): Promise<void> {
@@ -422,6 +426,7 @@ export class RoomImpl implements Room {
   }
 
   close(): void {
+    this.removeHooks();
     if (this.torn) return;
     this.session.stop();
     this.closedHere = true;

@@ -2,6 +2,7 @@
 
 import { doneCount, peerRows, stageName } from '../store/selectors.ts';
 import type { AppState } from '../store/store.ts';
+import { fromServerCode } from './errors.ts';
 import type { RoomSnapshot, RoomStatus } from './types.ts';
 
 export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): RoomSnapshot | null {
@@ -49,5 +50,6 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
     sealed: s.security.sealed,
     rejectedPayloads: s.security.decryptErrors,
     error: status === 'joined' ? null : s.session.error,
+    errorCode: status === 'failed' ? fromServerCode(s.session.errorCode) : null,
   };
 }

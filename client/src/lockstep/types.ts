@@ -1,6 +1,8 @@
 // The public types of the library. They are its own, never the core's or the driver's: those may change
 // without notice, these only with a new major version (README, "Use it in your app").
 
+import type { LockstepErrorCode } from './errors.ts';
+
 /** A player's ID in a room: a positive integer, handed out in join order, never reused in the room. */
 export type PlayerId = number;
 
@@ -174,6 +176,8 @@ export interface RoomSnapshot {
   rejectedPayloads: number;
   /** Why the room ended for us (status `failed`, `removed`, `replaced`, `outdated`); null otherwise. */
   error: string | null;
+  /** With status `failed`: the server's refusal as a `LockstepError` code (e.g. `bad_password` on a rejoin). */
+  errorCode: LockstepErrorCode | null;
 }
 
 export interface RoomEvents {

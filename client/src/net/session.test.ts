@@ -338,6 +338,38 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.tabs[0]!.store.getState().session.phase).toBe('joined');
   });
 
+  it('a session stopped while it waits for its identity lock lets the lock go, so the next one in the page gets it', async () => {
+    const held = new Set<string>();
+    let grant: (() => void) | null = null;
+    const holdIdentity = (key: string) =>
+      new Promise<(() => void) | null>((resolve) => {
+        // Granted later, as a Web Lock on a loaded machine is.
+        grant = () => {
+          if (held.has(key)) return resolve(null);
+          held.add(key);
+          resolve(() => held.delete(key));
+        };
+      });
+    const storage = memoryStorage();
+    const w = world(0);
+    w.add({ storage });
+    await w.run(400);
+    expect(w.view(0).self).toBe(1);
+    w.tabs[0]!.session.stop();
+    // The reload's first Session is stopped (a new password, a closed room) before its lock is granted.
+    const first = w.add({ storage, holdIdentity });
+    await w.run(50);
+    first.session.stop();
+    grant!();
+    await w.run(50);
+    expect(held.size).toBe(0);
+    const second = w.add({ storage, holdIdentity });
+    await w.run(50);
+    grant!();
+    await w.run(400);
+    expect(second.store.getState().session.selfId).toBe(1);
+  });
+
   for (const [pause, how] of [
     [3_000, 'timers fire again'],
     [500, 'timers fire again'],

@@ -427,6 +427,10 @@ export class Session {
         this.copied = saved.persisted?.history ?? [];
         this.deps.storage?.removeItem(storageKey(this.params.room));
         saved = null;
+      } else if (this.stopped) {
+        // Stopped while it waited for the lock: a later Session in this page must find it free.
+        release();
+        return;
       } else this.releaseIdentity = release;
       if (seq !== this.joinSeq || this.stopped) return;
     }

@@ -116,6 +116,8 @@ type Joining =
 /** Joins through the library's public API, and tries again while the server cannot be reached. */
 function useJoin(room: string, name: string, settings: Partial<RoomSettings> | null, password?: string) {
   const [state, setState] = useState<Joining>({ kind: 'joining', retry: null });
+  // Bumped to join again with the same arguments (the same password typed after a refusal).
+  const [attempt, setAttempt] = useState(0);
   // Creation settings count only for the first join; the address bar drops them once joined.
   const settingsRef = useRef(settings);
   useEffect(() => {
@@ -124,7 +126,7 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
     let joined: LockstepRoom | null = null;
     let timer: number | undefined;
     setState({ kind: 'joining', retry: null });
-    const attempt = () => {
+    const tryJoin = () => {
       joinRoom({
         server: window.location.origin,
         room,
@@ -146,7 +148,7 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
           const error = e instanceof LockstepError ? e : new LockstepError('refused', String(e));
           if (error.code === 'unreachable' || error.code === 'timeout') {
             setState({ kind: 'joining', retry: error.message });
-            timer = window.setTimeout(attempt, RETRY_MS);
+            timer = window.setTimeout(tryJoin, RETRY_MS);
             return;
           }
           if (error.code === 'bad_password') savePassword(room, undefined);
@@ -154,14 +156,14 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
         },
       );
     };
-    attempt();
+    tryJoin();
     return () => {
       abort.abort();
       window.clearTimeout(timer);
       joined?.close();
     };
-  }, [room, name, password]);
-  return state;
+  }, [room, name, password, attempt]);
+  return { state, again: () => setAttempt((n) => n + 1) };
 }
 
 /**
@@ -183,7 +185,7 @@ function Room({
   settings: Partial<RoomSettings> | null;
   password: string | undefined;
 }) {
-  const join = useJoin(room, name, settings, password);
+  const { state: join, again } = useJoin(room, name, settings, password);
   const link = `${window.location.origin}${roomPath(room)}${password === undefined ? '' : passwordFragment(password)}`;
   const leave = async () => {
     if (join.kind === 'joined') await join.room.leave();
@@ -221,7 +223,13 @@ function Room({
       {join.kind === 'refused' ? (
         <Ended status={join.error.code} error={join.error.message}>
           {join.error.code === 'bad_password' && (
-            <PasswordRetry room={room} name={name} password={password} error={join.error.message} />
+            <PasswordRetry
+              room={room}
+              name={name}
+              password={password}
+              error={join.error.message}
+              again={again}
+            />
           )}
         </Ended>
       ) : join.kind === 'joining' ? (
@@ -235,19 +243,36 @@ function Room({
           )}
         </section>
       ) : (
-        <Joined room={join.room} name={name} link={link} />
+        <Joined room={join.room} name={name} link={link} password={password} again={again} />
       )}
     </main>
   );
 }
 
 /** The room once joined, until it ends for this player (left, removed, replaced, outdated). */
-function Joined({ room, name, link }: { room: LockstepRoom; name: string; link: string }) {
-  const { status, error, roomId } = useRoom(
+function Joined({
+  room,
+  name,
+  link,
+  password,
+  again,
+}: {
+  room: LockstepRoom;
+  name: string;
+  link: string;
+  password: string | undefined;
+  again: () => void;
+}) {
+  const { status, error, errorCode, roomId } = useRoom(
     room,
-    (s) => ({ status: s.status, error: s.error, roomId: s.room }),
+    (s) => ({ status: s.status, error: s.error, errorCode: s.errorCode, roomId: s.room }),
     shallow,
   );
+  // A rejoin refused for its password (the room was recreated without one, or with another): forget it.
+  const refused = errorCode === 'bad_password';
+  useEffect(() => {
+    if (refused) savePassword(roomId, undefined);
+  }, [refused, roomId]);
   // Once joined, the address bar drops spent creation settings and the password (out of history and
   // screen shares); the share link still carries it.
   useEffect(() => {
@@ -256,7 +281,14 @@ function Joined({ room, name, link }: { room: LockstepRoom; name: string; link: 
       window.history.replaceState(null, '', roomPath(roomId, { name }));
     }
   }, [roomId, name]);
-  if (status !== 'joined') return <Ended status={status} error={error} />;
+  if (status !== 'joined')
+    return (
+      <Ended status={status} error={error}>
+        {refused && (
+          <PasswordRetry room={roomId} name={name} password={password} error={error} again={again} />
+        )}
+      </Ended>
+    );
   return <RoomBody room={room} link={link} />;
 }
 
@@ -319,11 +351,14 @@ function PasswordRetry({
   name,
   password,
   error: refusal,
+  again,
 }: {
   room: string;
   name: string;
   password: string | undefined;
   error: string | null | undefined;
+  /** Joins again: the same password typed again changes no address. */
+  again: () => void;
 }) {
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -336,6 +371,7 @@ function PasswordRetry({
       return;
     }
     navigate(`${roomPath(room, { name })}${passwordFragment(value)}`, true);
+    again();
   };
   if (password !== undefined && refusal?.startsWith(NOT_PROTECTED)) {
     return (
@@ -430,12 +466,17 @@ function StagePanel({ room }: { room: LockstepRoom }) {
       waiting: s.doneCount.waitingFor
         .map((id) => {
           const p = s.players.find((x) => x.id === id);
-          return `${id}\t${p?.name ?? 'player'}\t${p?.state === 'away' ? 1 : 0}`;
+          // A player the roster does not name yet is "player <id>" in the snapshot; the chip shows the ID anyway.
+          const name = !p || p.name === `player ${id}` ? 'player' : p.name;
+          return `${id}\t${name}\t${p?.state === 'away' ? 1 : 0}`;
         })
         .join('\n'),
     }),
     (a, b) =>
+      a.selfId === b.selfId &&
       a.stage.index === b.stage.index &&
+      a.stage.name === b.stage.name &&
+      a.stages.join('\n') === b.stages.join('\n') &&
       a.quorum.ok === b.quorum.ok &&
       a.quorum.blocked === b.quorum.blocked &&
       a.quorum.live === b.quorum.live &&
