@@ -25,10 +25,27 @@ function timed<T>(what: string, fn: () => T): T {
 // devDependencies (TypeScript, Vite): its commands get the environment a developer's shell has.
 const devEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_ENV'));
 
-test('planning poker, built from the npm pack tarball, plays a round in two tabs', async ({ browser }) => {
+/** Resolves with the first line of `proc`'s output that matches `re`. */
+function line(proc: ChildProcess, re: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    proc.stdout?.on('data', (d) => {
+      seen += String(d);
+      const m = re.exec(seen);
+      if (m) resolve(m[0]);
+    });
+    proc.stderr?.on('data', (d) => console.log(`${what}: ${d}`));
+    proc.on('exit', (code, signal) => reject(new Error(`${what} exited (${code ?? signal}):\n${seen}`)));
+  });
+}
+
+test('planning poker, built from the npm pack tarball, plays a round in two tabs and a Node bot', async ({
+  browser,
+}) => {
   test.setTimeout(300_000);
   const dir = mkdtempSync(join(tmpdir(), 'lockstep-poker-'));
   let server: ChildProcess | undefined;
+  let bot: ChildProcess | undefined;
   try {
     cpSync('examples/planning-poker', dir, {
       recursive: true,
@@ -40,9 +57,11 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
     const tarball = readdirSync(dir).find((f) => /^lockstep-.*\.tgz$/.test(f));
     expect(tarball).toBeDefined();
     renameSync(join(dir, tarball!), join(dir, 'lockstep.tgz'));
-    // Offline: npm ci of this repository cached every package the example needs.
+    // From npm's cache where it can: this repository's npm ci fetched every package the example needs. Not
+    // --offline: npm ci caches the registry's answers under other request headers than install asks with,
+    // so on a fresh machine --offline failed even for react.
     timed('npm install of the tarball', () =>
-      execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
+      execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
         cwd: dir,
         stdio: 'pipe',
         env: devEnv,
@@ -53,14 +72,7 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
     );
     const proc = spawn('node', ['server.js'], { cwd: dir, env: { ...process.env, PORT: '0' } });
     server = proc;
-    const url = await new Promise<string>((resolve, reject) => {
-      proc.stdout?.on('data', (d) => {
-        const m = /http:\/\/\S+/.exec(String(d));
-        if (m) resolve(m[0]);
-      });
-      proc.stderr?.on('data', (d) => console.log(`example server: ${d}`));
-      proc.on('exit', (code) => reject(new Error(`the example's server exited (${code})`)));
-    });
+    const url = await line(proc, /http:\/\/\S+/, "the example's server");
     // One after the other, so Ada is player 1.
     const pages = [];
     for (const [i, name] of ['Ada', 'Bob'].entries()) {
@@ -70,8 +82,17 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
       pages.push(page);
     }
     const [ada, bob] = pages as [(typeof pages)[0], (typeof pages)[0]];
+    // The SDK's Node bot recipe, from the same tarball, with @roamhq/wrtc: player 3, votes 3, is Done.
+    const botProc = spawn('node', ['bot.js', url, 'poker1', '3'], { cwd: dir, env: devEnv });
+    bot = botProc;
+    const botExit = new Promise<number | string | null>((resolve) =>
+      botProc.on('exit', (code, signal) => resolve(code ?? signal)),
+    );
+    const botSaw = (re: RegExp) => line(botProc, re, 'bot');
+    await botSaw(/joined poker1 as player 3/);
+    const reveal = botSaw(/stage 1 \(Reveal\)/);
     for (const p of pages) {
-      await expect(p.locator('[data-testid="player"][data-state="direct"]')).toHaveCount(1);
+      await expect(p.locator('[data-testid="player"][data-state="direct"]')).toHaveCount(2);
       await expect(p.getByTestId('leader')).toHaveText('1');
     }
     await ada.getByTestId('card-5').click();
@@ -81,9 +102,16 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
       await expect(p.getByTestId('stage')).toHaveText('Reveal');
       await expect(p.getByTestId('vote-1')).toHaveText('5');
       await expect(p.getByTestId('vote-2')).toHaveText('8');
+      await expect(p.getByTestId('vote-3')).toHaveText('3');
     }
+    await reveal;
+    // Ctrl-C: the bot leaves for good, and the others count the room without it.
+    botProc.kill('SIGINT');
+    expect(await botExit).toBe(0);
+    for (const p of pages) await expect(p.locator('[data-testid="player"]')).toHaveCount(2);
     for (const p of pages) await p.context().close();
   } finally {
+    bot?.kill('SIGKILL');
     server?.kill();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,40 @@
+// A Node player, as in the SDK's "Node bots" recipe: the same joinRoom with WebRTC injected. It picks a card
+// every round and is Done; Ctrl-C (or SIGTERM) leaves the room for good, so the others count without it.
+//   node bot.js [server] [room] [card]      e.g. node bot.js http://127.0.0.1:3000 team 3
+
+import wrtc from '@roamhq/wrtc';
+import { joinRoom } from 'lockstep';
+
+const [server = 'http://127.0.0.1:3000', room = 'poker', card = '3'] = process.argv.slice(2);
+const bot = await joinRoom({
+  server,
+  room,
+  name: 'bot',
+  rtc: wrtc,
+  settings: { stages: ['Vote', 'Reveal'] },
+});
+console.log(`bot: joined ${room} as player ${bot.selfId}`);
+
+const vote = bot.channel('vote');
+const pick = () => {
+  if (bot.stage.final) return;
+  vote.send(Number(card));
+  bot.setDone(true);
+};
+pick();
+// A player who connects later still hears our card.
+bot.on('players', pick);
+bot.on('stage', (s) => console.log(`bot: stage ${s.index} (${s.name}), term ${s.term}`));
+let leaving = false;
+bot.on('closed', ({ status, error }) => {
+  if (leaving) return;
+  console.log(`bot: the room ended for us: ${status}${error ? ` (${error})` : ''}`);
+  process.exit(1);
+});
+
+const bye = () => {
+  leaving = true;
+  bot.leave().then(() => process.exit(0));
+};
+process.on('SIGINT', bye);
+process.on('SIGTERM', bye);
