@@ -69,5 +69,6 @@ export const KEYS: KeySpec[] = [
   atMost('bytesPerConnVsSocketio', 1.1, 'RSS per connection ÷ bare socket.io'),
   { key: 'bytesPerConnVsPeerjs', row: true },
   atMost('bundleGzipKb', 150, 'gzipped'),
+  atMost('libGzipKb', 60, 'the client entry without React, gzipped,'),
   { key: 'simSchedulesPerSecPerThread', row: true },
 ];

@@ -76,6 +76,19 @@ export class Context {
     return dir;
   });
 
+  /** bench/bare: the library's joinRoom without React or the app's UI. */
+  readonly bareDir = once(async () => {
+    const dir = this.tmp('bare');
+    const { build } = await import('vite');
+    await build({
+      configFile: false,
+      root: `${root}bench/bare`,
+      logLevel: 'error',
+      build: { outDir: dir, emptyOutDir: true },
+    });
+    return dir;
+  });
+
   /** A signaling server serving `dir` (short grace, as the e2e fixture; newcomers not held after its start). */
   async serve(dir: string): Promise<ServerProcess> {
     const p = startServer({ GRACE_MS: '2000', RESTART_HOLD_MS: '0', STATIC_DIR: dir });
