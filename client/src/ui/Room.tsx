@@ -120,6 +120,7 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
   const [attempt, setAttempt] = useState(0);
   // Creation settings count only for the first join; the address bar drops them once joined.
   const settingsRef = useRef(settings);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new attempt joins again with the same arguments.
   useEffect(() => {
     if (password !== undefined) savePassword(room, password);
     const abort = new AbortController();
