@@ -609,7 +609,8 @@ export function Timeline() {
   const [now, setNow] = useState(() => performance.now());
   const startedAt = useDev((s) => s.session.startedAt);
   useEffect(() => {
-    const h = window.setInterval(() => setNow(performance.now()), 500);
+    // Once a second: 1.7 % of the 60 s bar, and each step is a paint.
+    const h = window.setInterval(() => setNow(performance.now()), 1000);
     return () => window.clearInterval(h);
   }, []);
   if (timeline.length === 0) return null;

@@ -281,6 +281,27 @@ describe('Room: what it shows', () => {
     expect(Object.keys(a.getSnapshot())).not.toContain('peers');
   });
 
+  it('at rest the snapshot stays the same object: last heard moves in steps of two heartbeats', async () => {
+    const w = world();
+    w.open();
+    w.open();
+    w.open({ chaos: true });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(2_500);
+    const room = w.rooms[1]!;
+    const before = room.getSnapshot();
+    expect(before.players.filter((p) => p.state === 'direct').map((p) => p.lastHeardMs)).toEqual([0, 0]);
+    // Heartbeats every 50 ms change the driver's view twenty times over; nothing a screen shows changed.
+    await w.run(900);
+    expect(room.getSnapshot()).toBe(before);
+    // A silent player's silence shows, in steps of 500 ms (two heartbeats here are only 100 ms).
+    roomInternals(w.rooms[2]!)!.chaos!.crash();
+    await w.run(1_200);
+    const heard = room.players.find((p) => p.id === 3)!.lastHeardMs!;
+    expect(heard).toBeGreaterThanOrEqual(500);
+    expect(heard % 500).toBe(0);
+  });
+
   it('advances when all are done, with history', async () => {
     const w = await joinedRooms(2);
     for (const r of w.rooms) r.setDone(true);

@@ -48,6 +48,9 @@ export interface RoomDeps {
   iterations?: number;
 }
 
+/** A round-trip time is measured on every ping; a new one shows at most this often. */
+const RTT_SHOWN_MS = 1_000;
+
 const ENDED = new Set(['failed', 'removed', 'replaced', 'left', 'outdated']);
 const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed', 'change'] as const;
 
@@ -318,10 +321,20 @@ export class RoomImpl implements Room {
     return ENDED.has(p) ? (p as RoomStatus) : 'joined';
   }
 
+  /** Each player's round-trip time as last shown, and when: it is shown anew at most once a second. */
+  private readonly rtts = new Map<PlayerId, { rttMs: number | null; at: number }>();
+
   private update(): void {
     const s = this.store.getState();
     const next = toSnapshot(s, this.status(s), this.away);
     if (!next) return;
+    const now = this.deps.now();
+    for (const p of next.players) {
+      const shown = this.rtts.get(p.id);
+      if (!shown || shown.rttMs === null || p.rttMs === null || now - shown.at >= RTT_SHOWN_MS)
+        this.rtts.set(p.id, { rttMs: p.rttMs, at: now });
+      else p.rttMs = shown.rttMs;
+    }
     const key = JSON.stringify(next);
     if (key === this.key) return;
     const prev = this.snap;

@@ -11,6 +11,9 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
   if (!v || !settings) return null;
   const stages = settings.stages;
   const count = doneCount(v);
+  // Steps of two heartbeats (at least 500 ms): a live player stays at 0 instead of changing the snapshot, and
+  // every screen showing it, twenty times a second.
+  const heardStep = Math.max(500, 2 * settings.heartbeatMs);
   return {
     status,
     room: s.session.room,
@@ -30,7 +33,7 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
       isLeader: r.isLeader,
       done: r.done,
       stage: r.stage,
-      lastHeardMs: r.lastHeardMs,
+      lastHeardMs: r.lastHeardMs === null ? null : Math.floor(r.lastHeardMs / heardStep) * heardStep,
       rttMs: r.rtt === null ? null : Math.round(r.rtt),
       strikes: r.strikes,
       removed: r.removed,

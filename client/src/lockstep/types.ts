@@ -84,9 +84,12 @@ export interface Player {
   done: boolean;
   /** The stage this player last reported. */
   stage: number;
-  /** ms since it was last heard (by us or vouched for by the leader); null if never. */
+  /**
+   * ms since it was last heard (by us or vouched for by the leader), rounded down to steps of two heartbeats
+   * (at least 500 ms), so a live player reads 0; null if never.
+   */
   lastHeardMs: number | null;
-  /** Round-trip time over the path in use, ms; null if not measured. */
+  /** Round-trip time over the path in use, ms, renewed at most once a second; null if not measured. */
   rttMs: number | null;
   /** Invalid or impossible messages it sent us. */
   strikes: number;

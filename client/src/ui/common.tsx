@@ -80,6 +80,7 @@ export function ShareLink({ link, compact = false }: { link: string; compact?: b
 
 export function fmtAgo(ms: number | null): string {
   if (ms === null) return 'never';
+  if (ms === 0) return 'now';
   if (ms < 1000) return `${Math.round(ms / 10) * 10} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 60_000)} min`;
