@@ -68,7 +68,8 @@ export const KEYS: KeySpec[] = [
   atMost('signalingRssMb', 512, 'RSS'),
   atMost('bytesPerConnVsSocketio', 1.1, 'RSS per connection ÷ bare socket.io'),
   { key: 'bytesPerConnVsPeerjs', row: true },
-  atMost('bundleGzipKb', 150, 'gzipped'),
+  atMost('bundleGzipKb', 150, 'what a page load fetches, gzipped,'),
+  { key: 'bundleLazyGzipKb', row: true },
   atMost('libGzipKb', 60, 'the client entry without React, gzipped,'),
   { key: 'simSchedulesPerSecPerThread', row: true },
 ];

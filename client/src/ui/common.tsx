@@ -1,5 +1,4 @@
-import { useMemo, useState } from 'react';
-import { renderSVG } from 'uqr';
+import { useEffect, useState } from 'react';
 import { useTheme } from './nav.ts';
 
 export function ThemeToggle() {
@@ -31,12 +30,24 @@ async function copyText(text: string): Promise<boolean> {
 export function ShareLink({ link, compact = false }: { link: string; compact?: boolean }) {
   const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
   const [showQr, setShowQr] = useState(!compact);
-  // An SVG as a data URL: small to draw, sharp at any size, and allowed by the CSP's img-src.
-  const qr = useMemo(
-    () =>
-      showQr ? `data:image/svg+xml,${encodeURIComponent(renderSVG(link, { ecc: 'M', border: 1 }))}` : null,
-    [link, showQr],
-  );
+  const [qr, setQr] = useState<string | null>(null);
+  useEffect(() => {
+    if (!showQr) return;
+    let live = true;
+    // The encoder loads with the first QR code shown: most players never open one. An SVG as a data URL:
+    // small to draw, sharp at any size, and allowed by the CSP's img-src.
+    import('uqr').then(
+      ({ renderSVG }) => {
+        if (live) setQr(`data:image/svg+xml,${encodeURIComponent(renderSVG(link, { ecc: 'M', border: 1 }))}`);
+      },
+      () => {
+        if (live) setQr(null);
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [link, showQr]);
   return (
     <div className="share">
       <div className="share-row">
