@@ -64,30 +64,22 @@ export class Context {
   });
 
   /** bench/raw: bare simple-peer over the same signaling server, nothing else. */
-  readonly rawDir = once(async () => {
-    const dir = this.tmp('raw');
-    const { build } = await import('vite');
-    await build({
-      configFile: false,
-      root: `${root}bench/raw`,
-      logLevel: 'error',
-      build: { outDir: dir, emptyOutDir: true },
-    });
-    return dir;
-  });
+  readonly rawDir = once(() => this.buildPage('raw'));
 
   /** bench/bare: the library's joinRoom without React or the app's UI. */
-  readonly bareDir = once(async () => {
-    const dir = this.tmp('bare');
+  readonly bareDir = once(() => this.buildPage('bare'));
+
+  private async buildPage(page: 'raw' | 'bare'): Promise<string> {
+    const dir = this.tmp(page);
     const { build } = await import('vite');
     await build({
       configFile: false,
-      root: `${root}bench/bare`,
+      root: `${root}bench/${page}`,
       logLevel: 'error',
       build: { outDir: dir, emptyOutDir: true },
     });
     return dir;
-  });
+  }
 
   /** A signaling server serving `dir` (short grace, as the e2e fixture; newcomers not held after its start). */
   async serve(dir: string): Promise<ServerProcess> {

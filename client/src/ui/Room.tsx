@@ -195,7 +195,8 @@ function Room({
   return (
     <main className="page room">
       <header className="topbar">
-        <a className="brand" href="/">
+        {/* The label names the link when a narrow screen hides its word. */}
+        <a className="brand" href="/" aria-label="Lockstep">
           <Logo /> <span className="hide-sm">Lockstep</span>
         </a>
         <div className="topbar-mid">
