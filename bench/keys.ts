@@ -70,6 +70,7 @@ export const KEYS: KeySpec[] = [
   { key: 'bytesPerConnVsPeerjs', row: true },
   atMost('bundleGzipKb', 150, 'what a page load fetches, gzipped,'),
   { key: 'bundleLazyGzipKb', row: true },
+  { key: 'bundleTotalGzipKb', row: true },
   atMost('libGzipKb', 60, 'the client entry without React, gzipped,'),
   { key: 'simSchedulesPerSecPerThread', row: true },
 ];

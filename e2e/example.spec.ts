@@ -25,18 +25,40 @@ function timed<T>(what: string, fn: () => T): T {
 // devDependencies (TypeScript, Vite): its commands get the environment a developer's shell has.
 const devEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_ENV'));
 
-/** Resolves with the first line of `proc`'s output that matches `re`. */
-function line(proc: ChildProcess, re: RegExp, what: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    proc.stdout?.on('data', (d) => {
-      seen += String(d);
-      const m = re.exec(seen);
-      if (m) resolve(m[0]);
-    });
-    proc.stderr?.on('data', (d) => console.log(`${what}: ${d}`));
-    proc.on('exit', (code, signal) => reject(new Error(`${what} exited (${code ?? signal}):\n${seen}`)));
+/**
+ * A child process's output, read once: `saw(re)` resolves with the first match in everything it printed, or
+ * rejects when the process exits first. Its stderr goes to the test's log.
+ */
+function reader(proc: ChildProcess, what: string): (re: RegExp) => Promise<string> {
+  let seen = '';
+  const waiting = new Set<{ re: RegExp; resolve: (s: string) => void; reject: (e: Error) => void }>();
+  const check = () => {
+    for (const w of waiting) {
+      const m = w.re.exec(seen);
+      if (m) {
+        waiting.delete(w);
+        w.resolve(m[0]);
+      }
+    }
+  };
+  proc.stdout?.on('data', (d) => {
+    seen += String(d);
+    check();
   });
+  proc.stderr?.on('data', (d) => console.log(`${what}: ${d}`));
+  let exited: Error | null = null;
+  proc.on('exit', (code, signal) => {
+    exited = new Error(`${what} exited (${code ?? signal}):\n${seen}`);
+    for (const w of waiting) w.reject(exited);
+    waiting.clear();
+  });
+  return (re) =>
+    new Promise((resolve, reject) => {
+      const m = re.exec(seen);
+      if (m) return resolve(m[0]);
+      if (exited) return reject(exited);
+      waiting.add({ re, resolve, reject });
+    });
 }
 
 test('planning poker, built from the npm pack tarball, plays a round in two tabs and a Node bot', async ({
@@ -72,7 +94,7 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
     );
     const proc = spawn('node', ['server.js'], { cwd: dir, env: { ...process.env, PORT: '0' } });
     server = proc;
-    const url = await line(proc, /http:\/\/\S+/, "the example's server");
+    const url = await reader(proc, "the example's server")(/http:\/\/\S+/);
     // One after the other, so Ada is player 1.
     const pages = [];
     for (const [i, name] of ['Ada', 'Bob'].entries()) {
@@ -88,9 +110,8 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
     const botExit = new Promise<number | string | null>((resolve) =>
       botProc.on('exit', (code, signal) => resolve(code ?? signal)),
     );
-    const botSaw = (re: RegExp) => line(botProc, re, 'bot');
+    const botSaw = reader(botProc, 'bot');
     await botSaw(/joined poker1 as player 3/);
-    const reveal = botSaw(/stage 1 \(Reveal\)/);
     for (const p of pages) {
       await expect(p.locator('[data-testid="player"][data-state="direct"]')).toHaveCount(2);
       await expect(p.getByTestId('leader')).toHaveText('1');
@@ -104,7 +125,7 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
       await expect(p.getByTestId('vote-2')).toHaveText('8');
       await expect(p.getByTestId('vote-3')).toHaveText('3');
     }
-    await reveal;
+    await botSaw(/stage 1 \(Reveal\)/);
     // Ctrl-C: the bot leaves for good, and the others count the room without it.
     botProc.kill('SIGINT');
     expect(await botExit).toBe(0);

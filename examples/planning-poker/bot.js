@@ -5,7 +5,13 @@
 import wrtc from '@roamhq/wrtc';
 import { joinRoom } from 'lockstep';
 
-const [server = 'http://127.0.0.1:3000', room = 'poker', card = '3'] = process.argv.slice(2);
+const CARDS = [1, 2, 3, 5, 8, 13];
+const [server = 'http://127.0.0.1:3000', room = 'poker', cardArg = '3'] = process.argv.slice(2);
+const card = Number(cardArg);
+if (!CARDS.includes(card)) {
+  console.error(`bot: the card must be one of ${CARDS.join(', ')}`);
+  process.exit(2);
+}
 const bot = await joinRoom({
   server,
   room,
@@ -18,7 +24,7 @@ console.log(`bot: joined ${room} as player ${bot.selfId}`);
 const vote = bot.channel('vote');
 const pick = () => {
   if (bot.stage.final) return;
-  vote.send(Number(card));
+  vote.send(card);
   bot.setDone(true);
 };
 pick();
@@ -33,8 +39,16 @@ bot.on('closed', ({ status, error }) => {
 });
 
 const bye = () => {
+  // A second Ctrl-C does not wait for the goodbye.
+  if (leaving) process.exit(130);
   leaving = true;
-  bot.leave().then(() => process.exit(0));
+  bot.leave().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(`bot: could not leave: ${e.message}`);
+      process.exit(1);
+    },
+  );
 };
 process.on('SIGINT', bye);
 process.on('SIGTERM', bye);

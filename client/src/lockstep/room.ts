@@ -322,7 +322,7 @@ export class RoomImpl implements Room {
   }
 
   /** Each player's round-trip time as last shown, and when: it is shown anew at most once a second. */
-  private readonly rtts = new Map<PlayerId, { rttMs: number | null; at: number }>();
+  private readonly rtts = new Map<PlayerId, { rttMs: number | null; at: number; state: Player['state'] }>();
 
   private update(): void {
     const s = this.store.getState();
@@ -331,9 +331,21 @@ export class RoomImpl implements Room {
     const now = this.deps.now();
     for (const p of next.players) {
       const shown = this.rtts.get(p.id);
-      if (!shown || shown.rttMs === null || p.rttMs === null || now - shown.at >= RTT_SHOWN_MS)
-        this.rtts.set(p.id, { rttMs: p.rttMs, at: now });
+      // A new path (direct, relayed) has a round trip of its own: shown at once.
+      if (
+        !shown ||
+        shown.rttMs === null ||
+        p.rttMs === null ||
+        shown.state !== p.state ||
+        now - shown.at >= RTT_SHOWN_MS
+      )
+        this.rtts.set(p.id, { rttMs: p.rttMs, at: now, state: p.state });
       else p.rttMs = shown.rttMs;
+    }
+    // IDs are never reused: players no longer listed are gone for good.
+    if (this.rtts.size > next.players.length) {
+      const listed = new Set(next.players.map((p) => p.id));
+      for (const id of this.rtts.keys()) if (!listed.has(id)) this.rtts.delete(id);
     }
     const key = JSON.stringify(next);
     if (key === this.key) return;

@@ -11,9 +11,9 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
   if (!v || !settings) return null;
   const stages = settings.stages;
   const count = doneCount(v);
-  // Steps of two heartbeats (at least 500 ms): a live player stays at 0 instead of changing the snapshot, and
-  // every screen showing it, twenty times a second.
-  const heardStep = Math.max(500, 2 * settings.heartbeatMs);
+  // Steps of two heartbeats (at least 500 ms, at most the timeout, so a suspected player never reads 0): a live
+  // player stays at 0 instead of changing the snapshot, and every screen showing it, twenty times a second.
+  const heardStep = Math.min(Math.max(500, 2 * settings.heartbeatMs), settings.timeoutMs);
   return {
     status,
     room: s.session.room,

@@ -86,7 +86,7 @@ export interface Player {
   stage: number;
   /**
    * ms since it was last heard (by us or vouched for by the leader), rounded down to steps of two heartbeats
-   * (at least 500 ms), so a live player reads 0; null if never.
+   * (at least 500 ms, at most the timeout), so a live player reads 0; null if never.
    */
   lastHeardMs: number | null;
   /** Round-trip time over the path in use, ms, renewed at most once a second; null if not measured. */

@@ -30,7 +30,8 @@ async function copyText(text: string): Promise<boolean> {
 export function ShareLink({ link, compact = false }: { link: string; compact?: boolean }) {
   const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
   const [showQr, setShowQr] = useState(!compact);
-  const [qr, setQr] = useState<string | null>(null);
+  // Kept with the link it encodes: a QR code of another link (another password) is never shown.
+  const [qr, setQr] = useState<{ link: string; src: string | null } | null>(null);
   useEffect(() => {
     if (!showQr) return;
     let live = true;
@@ -38,16 +39,23 @@ export function ShareLink({ link, compact = false }: { link: string; compact?: b
     // small to draw, sharp at any size, and allowed by the CSP's img-src.
     import('uqr').then(
       ({ renderSVG }) => {
-        if (live) setQr(`data:image/svg+xml,${encodeURIComponent(renderSVG(link, { ecc: 'M', border: 1 }))}`);
+        if (live)
+          setQr({
+            link,
+            src: `data:image/svg+xml,${encodeURIComponent(renderSVG(link, { ecc: 'M', border: 1 }))}`,
+          });
       },
-      () => {
-        if (live) setQr(null);
+      (e: unknown) => {
+        // E.g. a deploy removed the chunk this page was built against.
+        console.error('lockstep: the QR encoder did not load', e);
+        if (live) setQr({ link, src: null });
       },
     );
     return () => {
       live = false;
     };
   }, [link, showQr]);
+  const shown = qr?.link === link ? qr : null;
   return (
     <div className="share">
       <div className="share-row">
@@ -82,7 +90,13 @@ export function ShareLink({ link, compact = false }: { link: string; compact?: b
       </div>
       {showQr && (
         <div className="qr" data-testid="qr">
-          {qr ? <img src={qr} alt="QR code of the room link" width={220} height={220} /> : <span>…</span>}
+          {!shown ? (
+            <span>…</span>
+          ) : shown.src ? (
+            <img src={shown.src} alt="QR code of the room link" width={220} height={220} />
+          ) : (
+            <span role="alert">The QR code could not load: reload the page.</span>
+          )}
         </div>
       )}
     </div>
