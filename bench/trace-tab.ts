@@ -2,7 +2,16 @@
 // the main frames each renderer ran (count / ms) and the busiest trace events of the rendering threads
 // (what "(program)" in a CPU profile is made of).
 //   npx tsx bench/trace-tab.ts [static dir, relative to the repo: dist/client]
-import { closePlayer, launch, openPage, type Player, readSelfId, roomUrl, startServer } from '../e2e/kit.ts';
+import {
+  closePlayer,
+  launch,
+  openPage,
+  type Player,
+  readSelfId,
+  roomUrl,
+  startServer,
+  TIMING,
+} from '../e2e/kit.ts';
 
 const server = await startServer({
   GRACE_MS: '2000',
@@ -13,12 +22,7 @@ const browser = await launch();
 const room = `tr${Date.now().toString(36)}`;
 const tabs: Player[] = await Promise.all(
   Array.from({ length: 8 }, (_, i) =>
-    openPage(
-      browser,
-      roomUrl(server, room, `m${i + 1}`, { heartbeatMs: 250, timeoutMs: 1500 }),
-      `m${i + 1}`,
-      { gotoMs: 120_000 },
-    ),
+    openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, { gotoMs: 120_000 }),
   ),
 );
 const target = tabs[7]!;

@@ -11,13 +11,12 @@ import {
   openPlayers,
   type Player,
   snap,
+  TIMING,
   test,
   textOf,
   tid,
   uniqueRoom,
 } from './helpers.ts';
-
-const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 
 /** The focused element shows a focus ring: an outline or (text fields) a box shadow. */
 async function expectFocusVisible(target: Locator): Promise<void> {
@@ -241,7 +240,7 @@ test('the live region announces advances, leader changes and the quorum, and not
   players,
 }) => {
   test.setTimeout(240_000);
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, TIMING)));
   const [p1, p2, p3] = players as [Player, Player, Player];
   await expectLeader(players, 1);
   await expectMesh(players);
@@ -278,7 +277,7 @@ test('with reduced motion the visualizer shows state in words and flies no messa
 }) => {
   test.setTimeout(180_000);
   const room = uniqueRoom();
-  const full = await openPlayer(browser, server, room, 'Full', timing);
+  const full = await openPlayer(browser, server, room, 'Full', TIMING);
   players.push(full);
   const still = await openPlayer(browser, server, room, 'Still', {}, { reducedMotion: 'reduce' });
   players.push(still);
@@ -352,7 +351,7 @@ test('a 390 px phone: every control is at least 44 × 44 px and nothing scrolls 
   };
 
   const room = uniqueRoom();
-  const p1 = await openPlayer(browser, server, room, 'Ann', timing, phone);
+  const p1 = await openPlayer(browser, server, room, 'Ann', TIMING, phone);
   players.push(p1);
   const p2 = await openPlayer(browser, server, room, 'Bob', {}, phone);
   players.push(p2);

@@ -10,6 +10,7 @@ import {
   openPlayer,
   type Player,
   type ServerProcess,
+  TIMING,
   test,
   tid,
   uniqueRoom,
@@ -159,8 +160,7 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   await scanBoth(lobby.page, 'name prompt', findings);
 
   const room = uniqueRoom();
-  const timing = { heartbeatMs: 250, timeoutMs: 1500 };
-  const p1 = await openPlayer(browser, server, room, 'Ann', timing, {
+  const p1 = await openPlayer(browser, server, room, 'Ann', TIMING, {
     colorScheme: 'dark',
     viewport: DESKTOP,
   });

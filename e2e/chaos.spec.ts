@@ -7,13 +7,13 @@ import {
   openPlayers,
   pressDone,
   snap,
+  TIMING,
   test,
   textOf,
   tid,
   uniqueRoom,
 } from './helpers.ts';
 
-const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 const peer = (page: import('@playwright/test').Page, id: number) =>
   page.locator(`[data-testid="peer"][data-peer-id="${id}"]`);
 
@@ -22,7 +22,7 @@ test('a cut link is relayed through the server and there is still one leader', a
   server,
   players,
 }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, TIMING)));
   await expectLeader(players, 1);
   await expectMesh(players);
   const [p1, p2, p3] = players as [(typeof players)[0], (typeof players)[0], (typeof players)[0]];
@@ -34,7 +34,7 @@ test('a cut link is relayed through the server and there is still one leader', a
   await expect(peer(p2.page, 3)).toHaveAttribute('data-state', 'direct');
   await snap(p2.page, 'chaos-cut-link');
   // Hold the cut for several timeouts: nobody suspects anybody, so no second leader and no new term.
-  await p2.page.waitForTimeout(3 * timing.timeoutMs);
+  await p2.page.waitForTimeout(3 * TIMING.timeoutMs);
   await expectLeader(players, 1);
   for (const p of players) await expect(tid(p.page, 'term')).toHaveText(term);
   await expect(peer(p2.page, 1)).toHaveAttribute('data-state', 'relayed');
@@ -49,7 +49,7 @@ test('a cut link is relayed through the server and there is still one leader', a
 });
 
 test('a minority side shows the quorum banner and does not advance', async ({ browser, server, players }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, TIMING)));
   await expectLeader(players, 1);
   await expectMesh(players);
   const minority = players.slice(0, 2);
@@ -64,7 +64,7 @@ test('a minority side shows the quorum banner and does not advance', async ({ br
   await snap(minority[0]!.page, 'minority-quorum-banner');
   for (const p of minority) await pressDone(p);
   // Everyone it can reach is done, yet a minority must not commit: give it several timeouts to misbehave.
-  await minority[0]!.page.waitForTimeout(2 * timing.timeoutMs);
+  await minority[0]!.page.waitForTimeout(2 * TIMING.timeoutMs);
   await expectStage(minority, 0);
   for (const p of majority) await tid(p.page, 'chaos-recover').click();
   for (const p of players) await expect(tid(p.page, 'quorum')).toHaveCount(0, { timeout: 10_000 });

@@ -10,14 +10,13 @@ import {
   pressDone,
   roomUrl,
   selfId,
+  TIMING,
   test,
   tid,
   uniqueRoom,
   watched,
   watchText,
 } from './helpers.ts';
-
-const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 
 /** Milliseconds from t0 until every player showed `leader`, from the in-page change log. */
 async function electedWithin(players: Player[], leader: number, t0: number): Promise<number[]> {
@@ -30,20 +29,20 @@ async function electedWithin(players: Player[], leader: number, t0: number): Pro
 // bounds prove the mechanism under CI load: the heartbeat detector within a few timeouts (the server's
 // roster elects nobody, so nothing else can), and the goodbye, well before any timeout. A loaded run took
 // 3,051 ms against the 2,625 ms this bound once was.
-const CRASH_BOUND_MS = 2.5 * timing.timeoutMs;
+const CRASH_BOUND_MS = 2.5 * TIMING.timeoutMs;
 // The heartbeat detector cannot fire before timeout − heartbeat (1,250 ms) after a close: the last heartbeat
 // came at most a heartbeat before it. So the median survivor seeing the new leader within 1,000 ms is the
 // goodbye's work. Not every survivor: on a loaded 2-core run one tab's goodbye can arrive late or not at all
 // (a full run saw 1,421 ms on one of four), and that tab then falls back to the detector, within the crash
 // bound.
-const CLOSE_MEDIAN_BOUND_MS = timing.timeoutMs - timing.heartbeatMs - 250;
+const CLOSE_MEDIAN_BOUND_MS = TIMING.timeoutMs - TIMING.heartbeatMs - 250;
 
 test('leader renderer crash: every tab elects the next lowest ID after about one timeout, by heartbeat', async ({
   browser,
   server,
   players,
 }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, TIMING)));
   await expectLeader(players, 1);
   await expectMesh(players);
   const [leader, ...rest] = players as [Player, ...Player[]];
@@ -54,7 +53,7 @@ test('leader renderer crash: every tab elects the next lowest ID after about one
   cdp.send('Page.crash').catch(() => {});
   const took = await electedWithin(rest, 2, t0);
   console.log(
-    `renderer crash → leader 2 on every tab after ${took.join(', ')} ms (timeout ${timing.timeoutMs}, bound ${CRASH_BOUND_MS})`,
+    `renderer crash → leader 2 on every tab after ${took.join(', ')} ms (timeout ${TIMING.timeoutMs}, bound ${CRASH_BOUND_MS})`,
   );
   for (const ms of took) expect(ms).toBeLessThanOrEqual(CRASH_BOUND_MS);
   // Suspected, or already gone: once the server expires it (3 s here), the leader commits its removal.
@@ -75,7 +74,7 @@ test('leader tab closed: the goodbye elects a new leader long before any timeout
   server,
   players,
 }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, TIMING)));
   await expectLeader(players, 1);
   await expectMesh(players);
   const [leader, ...rest] = players as [Player, ...Player[]];
@@ -97,7 +96,7 @@ test('leader tab closed: the goodbye elects a new leader long before any timeout
 });
 
 test('a follower reloads and keeps its ID, stage and Done', async ({ browser, server, players }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, TIMING)));
   await expectLeader(players, 1);
   await advanceAll(players, 1);
   const follower = players[2]!;
@@ -123,7 +122,7 @@ test('a tab back after its grace period gets a new, higher ID and leadership doe
 }) => {
   // The fixture's server runs with GRACE_MS=3000.
   const room = uniqueRoom();
-  players.push(...(await openPlayers(browser, server, room, 3, timing)));
+  players.push(...(await openPlayers(browser, server, room, 3, TIMING)));
   await expectLeader(players, 1);
   // A game in progress: one stage committed by all three.
   await advanceAll(players, 1);
@@ -138,7 +137,7 @@ test('a tab back after its grace period gets a new, higher ID and leadership doe
   await expect(tid(first.page, 'self-id')).toHaveText('4');
   await expectLeader(players, 2);
   // Watch a few timeouts' worth: the newcomer must not take over or trigger elections.
-  await first.page.waitForTimeout(3 * timing.timeoutMs);
+  await first.page.waitForTimeout(3 * TIMING.timeoutMs);
   for (const p of rest) {
     if (process.env.DEBUG_E2E) {
       console.log(p.name, JSON.stringify(await watched(p, 'leader-id')));

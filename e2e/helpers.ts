@@ -19,6 +19,7 @@ export {
   type RoomOptions,
   roomUrl,
   ServerProcess,
+  TIMING,
   uniqueRoom,
   watched,
   watchText,

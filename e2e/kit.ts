@@ -74,6 +74,10 @@ export async function freePort(): Promise<number> {
  * The server bundled into one file (the e2e global setup builds it once per run): a process starts from it in
  * a third of the time it takes through tsx, which every test pays on a loaded 2-core machine.
  */
+/** The room timing the specs and the bench play at: the app's defaults, spelled out, so a change of defaults does
+ *  not quietly change what they measure. */
+export const TIMING = { heartbeatMs: 250, timeoutMs: 1500 };
+
 export const SERVER_BUNDLE_ENV = 'LOCKSTEP_SERVER_BUNDLE';
 
 export async function bundleServer(outDir: string): Promise<string> {

@@ -11,6 +11,7 @@ import {
   type Player,
   pressDone,
   roomUrl,
+  TIMING,
   test,
   textOf,
   tid,
@@ -19,8 +20,6 @@ import {
   watchText,
 } from './helpers.ts';
 import { readText } from './kit.ts';
-
-const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 
 test('a follower frozen past its grace comes back without bumping the term, and catches up', async ({
   browser,
@@ -31,7 +30,7 @@ test('a follower frozen past its grace comes back without bumping the term, and 
   // The fixture's server runs with GRACE_MS=3000. Cyd's tab is in a Chromium of its own, which can freeze it.
   test.setTimeout(150_000);
   const room = uniqueRoom('freeze');
-  players.push(...(await openPlayers(browser, server, room, 2, timing)));
+  players.push(...(await openPlayers(browser, server, room, 2, TIMING)));
   const [ann, bob] = players as [Player, Player];
   const tab = await own();
   const cydSays = (id: string) => readText(tab, id);
@@ -73,7 +72,7 @@ test('a follower frozen past its grace comes back without bumping the term, and 
   await expect.poll(() => cydSays('self-id')).toMatch(/^(?!3$)\d+$/);
   await expect.poll(() => cydSays('leader-id')).toBe('1');
   await expectLeader(players, 1);
-  await ann.page.waitForTimeout(3 * timing.timeoutMs);
+  await ann.page.waitForTimeout(3 * TIMING.timeoutMs);
   if (process.env.DEBUG_E2E) {
     console.log('ANN', ((await ann.page.getByTestId('event-log').textContent()) ?? '').slice(0, 3000));
     console.log(
@@ -102,7 +101,7 @@ test('a duplicated tab joins as a new player and leaves the original its ID', as
   server,
   players,
 }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom('dup'), 2, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom('dup'), 2, TIMING)));
   const [, bob] = players as [Player, Player];
   await expectLeader(players, 1);
   await expectMesh(players);

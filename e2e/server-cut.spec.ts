@@ -6,13 +6,12 @@ import {
   openPlayers,
   pressDone,
   selfId,
+  TIMING,
   test,
   textOf,
   tid,
   uniqueRoom,
 } from './helpers.ts';
-
-const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 
 // The fixture's server expires a session 3 s (GRACE_MS) after it loses its connection.
 test('tabs that lose the server and the others past grace: one side advances, and all converge after', async ({
@@ -22,7 +21,7 @@ test('tabs that lose the server and the others past grace: one side advances, an
 }) => {
   // Five tabs, a grace to outlast and two rejoins: 66-84 s on this 2-core box, so the default 90 s was too tight.
   test.setTimeout(180_000);
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, timing)));
+  players.push(...(await openPlayers(browser, server, uniqueRoom(), 5, TIMING)));
   await expectLeader(players, 1);
   await expectMesh(players);
   const [p1, p2, p3, p4, p5] = players as [
@@ -47,7 +46,7 @@ test('tabs that lose the server and the others past grace: one side advances, an
   for (const p of big) await expect(tid(p.page, 'chaos-server-cut')).toHaveAttribute('aria-pressed', 'true');
   for (const p of big) await expect(tid(p.page, 'server-offline')).toBeVisible();
   // Past grace the server drops them: 1 and 2 hold a roster of two, which is no vote.
-  await p1.page.waitForTimeout(3_000 + 2 * timing.timeoutMs);
+  await p1.page.waitForTimeout(3_000 + 2 * TIMING.timeoutMs);
   for (const p of small) {
     await expect(tid(p.page, 'quorum')).toContainText(
       'waiting for players 3, 4 and 5: 3 of 5 agreed members',
@@ -57,7 +56,7 @@ test('tabs that lose the server and the others past grace: one side advances, an
   for (const [i, p] of big.entries()) await pressDone(p, i === big.length - 1);
   // The agreed majority goes on over the mesh; the minority, however long it waits, does not.
   await expectStage(big, 1);
-  await p1.page.waitForTimeout(2 * timing.timeoutMs);
+  await p1.page.waitForTimeout(2 * TIMING.timeoutMs);
   await expectStage(small, 0);
   // Heal: back on the server (their sessions expired, so each continues its slot under a new ID) and the mesh.
   for (const p of big) {

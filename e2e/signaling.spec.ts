@@ -7,13 +7,12 @@ import {
   openPlayer,
   openPlayers,
   ServerProcess,
+  TIMING,
   test,
   textOf,
   tid,
   uniqueRoom,
 } from './helpers.ts';
-
-const timing = { heartbeatMs: 250, timeoutMs: 1500 };
 
 test('signaling killed and restarted mid-game: stages advance while down, a newcomer joins after', async ({
   browser,
@@ -24,7 +23,7 @@ test('signaling killed and restarted mid-game: stages advance while down, a newc
   try {
     const room = uniqueRoom();
     players.push(
-      ...(await openPlayers(browser, server, room, 3, { ...timing, stages: ['A', 'B', 'C', 'D'] })),
+      ...(await openPlayers(browser, server, room, 3, { ...TIMING, stages: ['A', 'B', 'C', 'D'] })),
     );
     await expectMesh(players);
     await server.kill();

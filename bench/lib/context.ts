@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from '@playwright/test';
-import { launch, type ServerProcess, startServer } from '../../e2e/kit.ts';
+import { launch, type ServerProcess, startServer, TIMING } from '../../e2e/kit.ts';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
-export const TIMING = { heartbeatMs: 250, timeoutMs: 1500 };
+export { TIMING };
 
 export const sizes = (quick: boolean) => ({
   crashes: quick ? 3 : 10,

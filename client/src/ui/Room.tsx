@@ -451,57 +451,22 @@ function RoomBody({ room, link }: { room: LockstepRoom; link: string }) {
 }
 
 function StagePanel({ room }: { room: LockstepRoom }) {
-  const view = useRoom(
-    room,
-    (s) => ({
-      stage: s.stage,
-      stages: s.settings.stages,
-      quorum: s.quorum,
-      offline: s.server.status === 'down',
-      selfId: s.selfId,
-      leaderId: s.leaderId,
-      term: s.term,
-      done: s.done,
-      locked: s.locked,
-      count: s.doneCount,
-      // A string, so a change that moves nobody's name or away flag does not re-render.
-      waiting: s.doneCount.waitingFor
-        .map((id) => {
-          const p = s.players.find((x) => x.id === id);
-          // A player the roster does not name yet is "player <id>" in the snapshot; the chip shows the ID anyway.
-          const name = !p || p.name === `player ${id}` ? 'player' : p.name;
-          return `${id}\t${name}\t${p?.state === 'away' ? 1 : 0}`;
-        })
-        .join('\n'),
-    }),
-    (a, b) =>
-      a.selfId === b.selfId &&
-      a.stage.index === b.stage.index &&
-      a.stage.name === b.stage.name &&
-      a.stages.join('\n') === b.stages.join('\n') &&
-      a.quorum.ok === b.quorum.ok &&
-      a.quorum.blocked === b.quorum.blocked &&
-      a.quorum.live === b.quorum.live &&
-      a.quorum.members === b.quorum.members &&
-      a.quorum.needed === b.quorum.needed &&
-      a.offline === b.offline &&
-      a.leaderId === b.leaderId &&
-      a.term === b.term &&
-      a.done === b.done &&
-      a.locked === b.locked &&
-      a.count.done === b.count.done &&
-      a.count.of === b.count.of &&
-      a.count.fromLeader === b.count.fromLeader &&
-      a.waiting === b.waiting,
-  );
+  // The whole snapshot: at rest it is the same object (lastHeardMs in steps, rtt at most once a second), so
+  // this renders only when something changed, and a hand-written comparison could only miss a field.
+  const snap = useRoom(room);
+  const view = {
+    ...snap,
+    stages: snap.settings.stages,
+    offline: snap.server.status === 'down',
+    count: snap.doneCount,
+  };
   const last = view.stages.length - 1;
   const final = view.stage.final;
-  const waiting = view.waiting
-    ? view.waiting.split('\n').map((line) => {
-        const [id, name, away] = line.split('\t');
-        return { id: Number(id), name: name ?? 'player', away: away === '1' };
-      })
-    : [];
+  const waiting = snap.doneCount.waitingFor.map((id) => {
+    const p = snap.players.find((x) => x.id === id);
+    // A player the roster does not name yet is "player <id>" in the snapshot; the chip shows the ID anyway.
+    return { id, name: !p || p.name === `player ${id}` ? 'player' : p.name, away: p?.state === 'away' };
+  });
   return (
     <section className="card stage-card" aria-labelledby="stage-h">
       {!view.quorum.ok && (
