@@ -563,7 +563,7 @@ describe('Room: testing aids', () => {
     expect(b.players.find((p) => p.id === 1)?.state).toBe('direct');
   });
 
-  it('testHooks: true puts window.lockstepTest on the page, and closing takes it away', async () => {
+  it('testHooks: true puts window.lockstepTest on the page; it answers null and false once the room ends, and closing takes it away', async () => {
     const g = globalThis as unknown as { window?: { lockstepTest?: LockstepTestHooks } };
     g.window = {};
     try {
@@ -578,6 +578,11 @@ describe('Room: testing aids', () => {
       expect(hooks.send(1, { t: 'reject', term: Number.MAX_SAFE_INTEGER, from: 2 })).toBe(true);
       await w.run(200);
       expect(w.rooms[0]!.players.find((p) => p.id === 2)?.strikes).toBeGreaterThan(0);
+      // A room that ended (here: left) keeps the hook, answering null and false, as the README says.
+      await w.settle(liar.leave());
+      expect(g.window.lockstepTest).toBe(hooks);
+      expect(hooks.self()).toBeNull();
+      expect(hooks.send(1, { t: 'hb', term: 1 })).toBe(false);
       liar.close();
       expect(g.window.lockstepTest).toBeUndefined();
     } finally {
