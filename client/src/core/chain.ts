@@ -22,8 +22,9 @@ function cyrb53(s: string): string {
 
 /** The hash of `e` on top of a log whose last hash is `prev`: covers every field but the hash itself. */
 export function hashEntry(prev: string, e: Omit<Entry, 'hash'>): string {
+  const ops = e.ops ? `|${JSON.stringify(e.ops)}` : '';
   return cyrb53(
-    `${prev}|${e.index}|${e.kind}|${e.stage}|${e.term}|${e.done.join(',')}|${e.members.join(',')}`,
+    `${prev}|${e.index}|${e.kind}|${e.stage}|${e.term}|${e.done.join(',')}|${e.members.join(',')}${ops}`,
   );
 }
 

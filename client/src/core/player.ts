@@ -1,4 +1,6 @@
 import { LIMITS } from '../protocol/limits.ts';
+import { jsonChars } from '../protocol/messages.ts';
+import { applyOps, type Proposals } from './app.ts';
 import { chains, GENESIS, seal, tipHash } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { isQuorum } from './quorum.ts';
@@ -9,6 +11,7 @@ import type {
   Envelope,
   Id,
   Message,
+  Op,
   Persisted,
   Proposal,
   Retirement,
@@ -31,7 +34,16 @@ export interface PlayerOptions {
   lastStage?: number;
   /** The voter slot this new ID continues (its session expired or the server restarted; `persisted` is that slot's state). */
   was?: Id;
+  /**
+   * This page session's app proposals: a random client ID (the core has no randomness), and what an
+   * earlier core of the same page still had pending. Without it the player cannot propose.
+   */
+  proposals?: Proposals;
 }
+
+export type ProposeResult =
+  | { ok: true; seq: number }
+  | { ok: false; code: 'too_large' | 'rate_limited' | 'not_joined'; error: string };
 
 export interface Ready {
   messages: Envelope[];
@@ -40,8 +52,11 @@ export interface Ready {
   persist: Persisted | null;
 }
 
-/** Entries one HISTORY message carries: keeps catch-up under the relay's size cap. */
-export const HISTORY_CHUNK = 16;
+/** Entries one HISTORY message carries (fewer when they are large: LIMITS.historyChars). */
+export const HISTORY_CHUNK = 64;
+/** Page sessions a leader queues values for, in all and per sender: a liar's junk stays bounded. */
+const QUEUED_CLIENTS = 256;
+const CLIENTS_PER_SENDER = 4;
 
 type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 
@@ -111,6 +126,15 @@ export class Player {
   private claims = new Set<Id>();
   /** Sync requests per peer not yet answered: a history is taken only as such an answer. */
   private asked = new Map<Id, number>();
+
+  // App entries. Replicated: each page session's last applied proposal number, derived from the log.
+  private appLast = new Map<string, number>();
+  /** Ours: this page session's ID, next number and the values not yet resolved. */
+  private client = '';
+  private nextSeq = 1;
+  private mine = new Map<number, { data: unknown; json: string; sent: boolean }>();
+  /** A leader's queue: values by sender and page session, waiting to go into an app entry. */
+  private queue = new Map<string, { by: Id; c: string; ops: Map<number, unknown> }>();
 
   private role: Role = 'follower';
   private leader: Id = 0;
@@ -186,6 +210,12 @@ export class Player {
       this.was = !agreed.includes(opts.was) && p?.was && agreed.includes(p.was) ? p.was : opts.was;
     }
     if (this.was) this.aliases.set(this.self, this.was);
+    if (opts.proposals) {
+      this.client = opts.proposals.client;
+      this.nextSeq = opts.proposals.next;
+      for (const [seq, m] of opts.proposals.pending) this.mine.set(seq, { ...m });
+    }
+    this.replayApp();
     this.setRoster(opts.roster);
     this.initializeIfFirst();
     // Spread heartbeats so a room's players do not all send in the same tick.
@@ -272,6 +302,9 @@ export class Player {
       case 'sync':
         this.sendHistory(from, msg.index, msg.hash);
         break;
+      case 'op':
+        if (this.role === 'leader') this.enqueue(from, msg.c, msg.ops);
+        break;
       case 'history': {
         const n = this.asked.get(from) ?? 0;
         if (n === 0) {
@@ -353,6 +386,165 @@ export class Player {
     this.settle();
   }
 
+  /**
+   * Submits an app value for the agreed log. It goes to the leader now and with every heartbeat until it
+   * is committed (an event `proposed` says where) or another value took its number (`superseded`).
+   */
+  propose(data: unknown): ProposeResult {
+    if (this.left || !this.client)
+      return { ok: false, code: 'not_joined', error: 'this player cannot propose' };
+    const { dataChars, pending } = LIMITS.app;
+    const json = jsonChars(data) <= dataChars ? JSON.stringify(data) : null;
+    if (json === null)
+      return { ok: false, code: 'too_large', error: `not a JSON value of at most ${dataChars} characters` };
+    if (this.mine.size >= pending)
+      return { ok: false, code: 'rate_limited', error: `${pending} proposals are already waiting` };
+    // A number the log already used (a liar replayed our client ID) is skipped: ours start after it.
+    const seq = Math.max(this.nextSeq, (this.appLast.get(this.client) ?? 0) + 1);
+    this.nextSeq = seq + 1;
+    // What we keep is what the log will hold: JSON's own copy, not the caller's object.
+    this.mine.set(seq, { data: JSON.parse(json), json, sent: false });
+    this.offerMine([seq]);
+    this.settle();
+    return { ok: true, seq };
+  }
+
+  /**
+   * Takes back our values from `seq` on that no leader was ever offered: they can never be committed, so
+   * the caller may be told so. A value some leader may hold stays until the log decides it (returns []).
+   */
+  withdraw(seq: number): number[] {
+    const out: number[] = [];
+    for (const [n, m] of this.mine) if (n >= seq && !m.sent) out.push(n);
+    // Offered values are a prefix of ours (they go out in order): taking back a suffix leaves no gap.
+    if (out.length === 0 || [...this.mine].some(([n, m]) => n > Math.min(...out) && m.sent)) return [];
+    for (const n of out) this.mine.delete(n);
+    this.nextSeq = Math.min(...out);
+    return out.sort(byId);
+  }
+
+  /**
+   * Offers our values to the leader: `seqs`, or all we have pending. Ours go straight into our queue when
+   * we lead. Values go in number order, so the ones offered are always a prefix of ours.
+   */
+  private offerMine(seqs?: number[]): void {
+    if (this.mine.size === 0) return;
+    const list = (seqs ?? [...this.mine.keys()].sort(byId)).filter((n) => this.mine.has(n));
+    if (this.role === 'leader') {
+      for (const n of list) this.mine.get(n)!.sent = true;
+      this.enqueue(
+        this.self,
+        this.client,
+        list.map((seq) => ({ seq, data: this.mine.get(seq)!.data })),
+      );
+      return;
+    }
+    if (this.role !== 'follower' || !this.leaderAlive()) return;
+    // One message's worth; the rest follow with the next heartbeats as these commit.
+    const ops: { seq: number; data: unknown }[] = [];
+    let chars = 0;
+    for (const seq of list) {
+      const m = this.mine.get(seq)!;
+      chars += m.json.length + 20;
+      if (ops.length > 0 && (chars > LIMITS.historyChars || ops.length >= LIMITS.app.opsPerEntry)) break;
+      m.sent = true;
+      ops.push({ seq, data: m.data });
+    }
+    this.send(this.leader, { t: 'op', c: this.client, ops });
+  }
+
+  /**
+   * A leader queues values from `from` (the channel proves who): only numbers its page session may still
+   * apply, within the pending window, and a bounded number of sessions, so a liar's junk stays small.
+   */
+  private enqueue(from: Id, c: string, ops: readonly { seq: number; data: unknown }[]): void {
+    if (!this.initialized) return;
+    const key = `${from}:${c}`;
+    let q = this.queue.get(key);
+    if (!q) {
+      let mineCount = 0;
+      for (const other of this.queue.values()) if (other.by === from) mineCount++;
+      if (mineCount >= CLIENTS_PER_SENDER || this.queue.size >= QUEUED_CLIENTS) return;
+      q = { by: from, c, ops: new Map() };
+      this.queue.set(key, q);
+    }
+    const last = this.appLast.get(c) ?? 0;
+    for (const { seq, data } of ops)
+      if (seq > last && seq <= last + LIMITS.app.pending && !q.ops.has(seq)) q.ops.set(seq, data);
+    if (q.ops.size === 0) this.queue.delete(key);
+  }
+
+  /**
+   * The next app entry: each queued session's next numbers in turn (round-robin, so one busy proposer
+   * does not starve the rest), up to an entry's bounds.
+   */
+  private nextApp(agreed: readonly Id[]): Entry | null {
+    if (this.queue.size === 0) return null;
+    const { opsPerEntry, entryChars } = LIMITS.app;
+    const next = new Map<string, number>();
+    const ops: Op[] = [];
+    let chars = 2;
+    let more = true;
+    while (more) {
+      more = false;
+      for (const q of this.queue.values()) {
+        const seq = (next.get(q.c) ?? this.appLast.get(q.c) ?? 0) + 1;
+        if (!q.ops.has(seq)) continue;
+        const op: Op = { by: q.by, c: q.c, seq, data: q.ops.get(seq) };
+        const size = jsonChars(op) + 1;
+        if (ops.length >= opsPerEntry || chars + size > entryChars) {
+          more = false;
+          break;
+        }
+        ops.push(op);
+        chars += size;
+        next.set(q.c, seq);
+        more = true;
+      }
+    }
+    if (ops.length === 0) return null;
+    return seal(tipHash(this.log), {
+      index: this.log.length + 1,
+      kind: 'app',
+      stage: this.stage,
+      term: this.term,
+      done: [],
+      members: [...agreed],
+      ops,
+    });
+  }
+
+  /** The replicated part of app entries, from the log; and what of ours the log already decided. */
+  private replayApp(): void {
+    this.appLast = new Map();
+    for (const e of this.log) if (e.kind === 'app') this.settleMine(e, applyOps(this.appLast, e));
+  }
+
+  /** Our values this entry decided: committed here, or another value took the number. */
+  private settleMine(e: Entry, applied: readonly Op[]): void {
+    if (this.mine.size === 0) return;
+    const last = this.appLast.get(this.client) ?? 0;
+    for (const [seq, m] of [...this.mine]) {
+      if (seq > last) continue;
+      const n = e.ops!.findIndex((op) => op.c === this.client && op.seq === seq);
+      const op = e.ops![n];
+      const ours = op !== undefined && applied.includes(op) && JSON.stringify(op.data) === m.json;
+      this.mine.delete(seq);
+      if (ours) this.events.push({ kind: 'proposed', seq, index: e.index, n });
+      else this.events.push({ kind: 'superseded', seq, index: e.index });
+    }
+  }
+
+  /** Our page session's proposals, for the next core of this page (a new ID). */
+  proposals(): Proposals | undefined {
+    if (!this.client) return undefined;
+    return {
+      client: this.client,
+      next: this.nextSeq,
+      pending: [...this.mine].map(([n, m]) => [n, { ...m }]),
+    };
+  }
+
   /** The tab is closing or reloading: a hint to suspect us now. We may come back, so it retires nothing. */
   goodbye(): void {
     for (const id of this.members) if (id !== this.self) this.send(id, { t: 'bye' });
@@ -383,7 +575,7 @@ export class Player {
         index: last,
         hash: tipHash(this.log),
         accepted: this.accepted,
-        entries: this.log.slice(Math.max(have, last - LEAVE_ENTRIES)),
+        entries: fitting(this.log.slice(Math.max(have, last - LEAVE_ENTRIES)), true),
         ...(this.retired.size > 0 ? { retired: [...this.retired.values()] } : {}),
         ...(this.was ? { was: this.was } : {}),
       });
@@ -808,6 +1000,8 @@ export class Player {
         }
       }
     }
+    // Our values until the log decides them: a leader that died with them leaves them to the next.
+    if (this.role === 'follower') this.offerMine();
   }
 
   private checkLeadership(): void {
@@ -908,6 +1102,7 @@ export class Player {
   private stepDown(): void {
     this.setRole('follower');
     this.leader = 0;
+    this.queue.clear();
     this.proposal = null;
     this.reproposal = null;
     this.acks.clear();
@@ -933,6 +1128,8 @@ export class Player {
     if (this.leader === leader) return;
     this.leader = leader;
     if (leader !== 0) this.events.push({ kind: 'leader', leader, term: this.term });
+    if (leader === this.self) this.offerMine();
+    else if (leader !== 0 && this.role === 'follower' && this.isLive(leader)) this.offerMine();
   }
 
   // ---------------------------------------------------------------- election messages
@@ -1191,7 +1388,17 @@ export class Player {
   private requestSync(from: Id): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
-    this.askSync(from, this.log.length);
+    // A new leader catching up asks the promise it catches up from, whoever's heartbeat prompted it: only
+    // that one's history it takes whole, and others' only as far as a quorum's tips fall inside one chunk
+    // (vouchedEnd), which a log more than a chunk ahead never does.
+    const source =
+      this.role === 'leader' &&
+      !this.caughtUp() &&
+      this.catchUpFrom !== this.self &&
+      this.isLive(this.catchUpFrom)
+        ? this.catchUpFrom
+        : from;
+    this.askSync(source, this.log.length);
   }
 
   /** A sync for our log from `index` on; its answer is the one history we take from `from` (step). */
@@ -1213,11 +1420,12 @@ export class Player {
     const from = same ? at : Math.max(0, at - HISTORY_CHUNK);
     if (from >= this.log.length) return;
     const n = same ? HISTORY_CHUNK : at - from + HISTORY_CHUNK;
-    this.send(to, { t: 'history', entries: this.log.slice(from, from + n) });
+    this.send(to, { t: 'history', entries: fitting(this.log.slice(from, from + n), false) });
   }
 
   /** After a cut: what the dropped entries taught (old names, retirements of slots no longer agreed) goes too. */
   private forgetCutNames(): void {
+    this.replayApp();
     this.formerNames = this.namesFromBooks();
     const agreed = new Set(this.agreed());
     for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
@@ -1370,7 +1578,7 @@ export class Player {
     const agreed = this.agreed();
     if (!entry) {
       if (!this.isQuorum(live, agreed)) return;
-      entry = this.nextStage(live, agreed) ?? this.nextMembership(live, agreed);
+      entry = this.nextStage(live, agreed) ?? this.nextMembership(live, agreed) ?? this.nextApp(agreed);
       if (!entry) return;
       this.events.push({
         kind: 'propose',
@@ -1521,6 +1729,15 @@ export class Player {
     if (entry.kind === 'stage') {
       this.done = false;
       this.events.push({ kind: 'advance', entry });
+    } else if (entry.kind === 'app') {
+      const applied = applyOps(this.appLast, entry);
+      this.events.push({ kind: 'commit', entry });
+      this.settleMine(entry, applied);
+      for (const [key, q] of this.queue) {
+        const last = this.appLast.get(q.c) ?? 0;
+        for (const seq of q.ops.keys()) if (seq <= last) q.ops.delete(seq);
+        if (q.ops.size === 0) this.queue.delete(key);
+      }
     } else {
       // The log now says who votes: names and departures it records need no side bookkeeping, and an
       // ID that continued a slot under its old name now continues it under the new one.
@@ -1635,6 +1852,20 @@ export class Player {
   }
 }
 
+/**
+ * As many of `entries` as fit one message (LIMITS.historyChars of JSON), at least one: the first ones, or
+ * with `tail` the last ones.
+ */
+function fitting(entries: Entry[], tail: boolean): Entry[] {
+  let chars = 0;
+  let n = 0;
+  for (; n < entries.length; n++) {
+    chars += jsonChars(entries[tail ? entries.length - 1 - n : n]) + 1;
+    if (n > 0 && chars > LIMITS.historyChars) break;
+  }
+  return tail ? entries.slice(entries.length - n) : entries.slice(0, n);
+}
+
 /** A persisted log is kept only as far as it chains (older builds wrote entries without hashes). */
 function validLog(history: readonly Entry[]): Entry[] {
   const out: Entry[] = [];
@@ -1650,8 +1881,9 @@ function lawfulAfter(prev: Entry | undefined, e: Entry, lastStage: number): bool
   const stage = prev?.stage ?? 0;
   const before = prev?.members ?? FIRST_MEMBERS;
   for (let i = 1; i < e.members.length; i++) if (e.members[i]! <= e.members[i - 1]!) return false;
-  // A stage entry carries the membership forward unchanged.
+  // A stage entry carries the membership forward unchanged; an app entry changes neither.
   if (e.kind === 'stage') return e.stage === stage + 1 && e.stage <= lastStage && sameIds(before, e.members);
+  if (e.kind === 'app') return e.stage === stage && e.done.length === 0 && sameIds(before, e.members);
   if (e.stage !== stage) return false;
   const added = e.members.filter((id) => !before.includes(id)).length;
   const removed = before.filter((id) => !e.members.includes(id)).length;
@@ -1682,6 +1914,7 @@ function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
 }
 
 function describe(e: Entry): string {
+  if (e.kind === 'app') return `entry ${e.index}: ${e.ops?.length ?? 0} app values`;
   return e.kind === 'stage'
     ? `entry ${e.index}: stage ${e.stage}`
     : `entry ${e.index}: members ${e.members.join(', ')}`;

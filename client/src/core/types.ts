@@ -3,7 +3,7 @@
 
 import type { Entry, Message, Proposal, Tally, WireRetirement } from '../protocol/messages.ts';
 
-export type { Entry, Message, MessageType, Proposal, Tally } from '../protocol/messages.ts';
+export type { Entry, Message, MessageType, Op, Proposal, Tally } from '../protocol/messages.ts';
 
 /** A player ID: a positive integer the signaling server hands out in join order, never reused in a room. */
 export type Id = number;
@@ -66,6 +66,12 @@ export type CoreEvent =
   | { kind: 'election'; term: number; to: Id[] }
   | { kind: 'propose'; entry: Entry; live: Id[]; members: Id[]; voters: Id[] }
   | { kind: 'advance'; entry: Entry }
+  /** An app entry was committed here (its values apply in order; see appliedOps). */
+  | { kind: 'commit'; entry: Entry }
+  /** Our proposal `seq` is in the log at `index`, value `n` of it. */
+  | { kind: 'proposed'; seq: number; index: number; n: number }
+  /** Our proposal `seq` can never apply: another value took its number (someone replayed our client ID). */
+  | { kind: 'superseded'; seq: number; index: number }
   | { kind: 'members'; members: Id[] }
   | { kind: 'rejected'; from: Id; reason: string }
   /** Our log disagreed with the established leader's from `index` on: we took the room's. */

@@ -34,6 +34,10 @@ export type LockstepErrorCode =
   | 'too_large'
   /** More app messages than every receiver accepts from one sender (500 a second, 1,000 at once). */
   | 'rate_limited'
+  /** A proposal could not reach any leader in time (no quorum): it was taken back and will never commit. */
+  | 'no_quorum'
+  /** Another value took this proposal's number in the log (someone replayed this page's client ID): never commits. */
+  | 'superseded'
   /** The server refused for another reason; the message says which. */
   | 'refused';
 

@@ -8,6 +8,7 @@ import { LockstepError } from './errors.ts';
 import type { JoinOptions, RoomSettings } from './types.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 15_000;
+export const DEFAULT_PROPOSE_TIMEOUT_MS = 5_000;
 
 export interface CheckedOptions {
   server: string;
@@ -16,6 +17,7 @@ export interface CheckedOptions {
   password: string | undefined;
   settings: Partial<RoomSettings> | null;
   timeoutMs: number;
+  proposeTimeoutMs: number;
   chaos: boolean;
   testHooks: boolean;
 }
@@ -53,6 +55,9 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
   const settings = checkSettings(o.settings, errors);
   const timeoutMs = o.timeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
   if (!isInt(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) errors.push('timeoutMs must be 1–600000');
+  const proposeTimeoutMs = o.proposeTimeoutMs ?? DEFAULT_PROPOSE_TIMEOUT_MS;
+  if (!isInt(proposeTimeoutMs) || proposeTimeoutMs < 1 || proposeTimeoutMs > 600_000)
+    errors.push('proposeTimeoutMs must be 1–600000');
   if (o.rtc !== undefined && (typeof o.rtc !== 'object' || o.rtc === null || !('RTCPeerConnection' in o.rtc)))
     errors.push('rtc must be a WebRTC implementation with RTCPeerConnection (e.g. @roamhq/wrtc)');
   if (
@@ -71,6 +76,7 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     password: password as string | undefined,
     settings,
     timeoutMs: timeoutMs as number,
+    proposeTimeoutMs: proposeTimeoutMs as number,
     chaos: o.chaos === true,
     testHooks: o.testHooks === true,
   };

@@ -503,6 +503,96 @@ describe('Room: app messages', () => {
   });
 });
 
+describe('Room: the agreed log', () => {
+  it('a value proposed anywhere reaches every player once, in one order, with the stages', async () => {
+    const w = await joinedRooms(3);
+    const [a, b, c] = w.rooms as unknown as [Room, Room, Room];
+    const seen = new Map<Room, string[]>();
+    for (const r of [a, b, c]) {
+      seen.set(r, []);
+      r.onEntry((item) =>
+        seen
+          .get(r)!
+          .push(
+            item.kind === 'app' ? `${item.by}:${JSON.stringify(item.data)}` : `stage ${item.stage.index}`,
+          ),
+      );
+    }
+    const at = await w.settle(Promise.all([c.propose({ m: 1 }), b.propose('two'), a.propose([3])]));
+    for (const pos of at) expect(pos).toEqual({ index: expect.any(Number), offset: expect.any(Number) });
+    for (const r of [a, b, c]) r.setDone(true);
+    await w.run(500);
+    const order = seen.get(a)!;
+    expect(order.filter((x) => !x.startsWith('stage')).sort()).toEqual(['1:[3]', '2:"two"', '3:{"m":1}']);
+    expect(order.at(-1)).toBe('stage 1');
+    expect(seen.get(b)).toEqual(order);
+    expect(seen.get(c)).toEqual(order);
+  });
+
+  it('replays the whole log to a late joiner and from a given index; listeners get copies', async () => {
+    const w = await joinedRooms(2);
+    const [a] = w.rooms as unknown as [Room];
+    for (let i = 0; i < 5; i++) await w.settle(a.propose({ i }));
+    const late = w.open();
+    await w.settle(late.joined);
+    await w.run(1_000);
+    const all: unknown[] = [];
+    late.onEntry((item) => {
+      if (item.kind !== 'app') return;
+      all.push(item.data);
+      if (typeof item.data === 'object') (item.data as { i: number }).i = -1;
+    });
+    await w.run(100);
+    expect(all).toEqual(Array.from({ length: 5 }, () => ({ i: -1 })));
+    const again: unknown[] = [];
+    const third = (await w.settle(a.propose('x'))).index;
+    late.onEntry((item) => item.kind === 'app' && again.push(item.data), { from: third });
+    await w.run(100);
+    expect(again).toEqual(['x']);
+    // The mutation above touched a copy: the log still chains for the next joiner.
+    const later = w.open();
+    await w.settle(later.joined);
+    await w.run(1_000);
+    const fresh: unknown[] = [];
+    later.onEntry((item) => item.kind === 'app' && fresh.push(item.data));
+    await w.run(100);
+    expect(fresh).toEqual([...[0, 1, 2, 3, 4].map((i) => ({ i })), 'x']);
+  });
+
+  it('rejects what cannot be proposed, and what no leader took in time (no_quorum)', async () => {
+    const w = world();
+    w.open({ proposeTimeoutMs: 500 });
+    w.open({ proposeTimeoutMs: 500 });
+    w.open({ proposeTimeoutMs: 500 });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    const [a, b, c] = w.rooms as unknown as [Room, Room, Room];
+    expect((await rejection(a.propose('x'.repeat(2_000)))).code).toBe('too_large');
+    expect((await rejection(a.propose(undefined))).code).toBe('too_large');
+    expect(() => a.onEntry(null as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    expect(() => a.onEntry(() => {}, { from: 0 })).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    // Two of three gone without a word: no quorum, no leader to take the value.
+    b.close();
+    c.close();
+    await w.run(2_000);
+    const err = await rejection(w.settle(a.propose('alone'), 3_000));
+    expect(err.code).toBe('no_quorum');
+  });
+
+  it('past 64 waiting it refuses (rate_limited); leaving rejects what still waits (not_joined)', async () => {
+    const w = await joinedRooms(3);
+    const [a, b, c] = w.rooms as unknown as [Room, Room, Room];
+    b.close();
+    c.close();
+    await w.run(2_000);
+    const waiting = Array.from({ length: 64 }, (_, i) => a.propose(i));
+    expect((await rejection(a.propose('more'))).code).toBe('rate_limited');
+    await w.settle(a.leave());
+    for (const p of waiting) expect((await rejection(p)).code).toBe('not_joined');
+    expect((await rejection(a.propose(1))).code).toBe('not_joined');
+  });
+});
+
 describe('Room: away', () => {
   it('a hidden page is away to the others, and back when shown', async () => {
     let hidden = false;

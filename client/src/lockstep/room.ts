@@ -1,12 +1,16 @@
 // A Room: the driver (net/session.ts) and its store behind the public API. Platform pieces (signaling,
 // WebRTC, timers, storage, the page) come in as RoomDeps, so tests run it over fakes.
 
+import { applyOps, type CoreEvent, type Entry } from '../core/index.ts';
+import { Bucket } from '../net/bucket.ts';
 import { Chaos } from '../net/chaos.ts';
 import { SealedSignaling } from '../net/sealedSignaling.ts';
 import { type KeyValueStorage, Session, type SessionDeps } from '../net/session.ts';
 import type { SignalingPort } from '../net/signaling.ts';
 import type { LinkFactory } from '../net/transport.ts';
 import { CHANNEL_NAME } from '../protocol/frames.ts';
+import { LIMITS } from '../protocol/limits.ts';
+import { stageName } from '../store/selectors.ts';
 import { type AppState, type AppStore, createAppStore } from '../store/store.ts';
 import { fromServerCode, LockstepError } from './errors.ts';
 import type { CheckedOptions } from './options.ts';
@@ -14,6 +18,9 @@ import { toSnapshot } from './snapshot.ts';
 import type {
   Channel,
   ChannelOptions,
+  LogItem,
+  LogOptions,
+  LogPosition,
   Player,
   PlayerId,
   Room,
@@ -55,6 +62,18 @@ const ENDED = new Set(['failed', 'removed', 'replaced', 'left', 'outdated']);
 const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed', 'change'] as const;
 
 type AnyListener = (value: never) => void;
+
+interface EntryRec {
+  listener: (item: LogItem<never>) => void;
+  from: number;
+  /** Replayed up to the shared cursor: new items reach it as they commit. */
+  live: boolean;
+}
+
+interface Waiting {
+  resolve(at: LogPosition): void;
+  reject(err: LockstepError): void;
+}
 
 interface ChannelRec {
   parse: ((data: unknown) => unknown) | undefined;
@@ -103,6 +122,16 @@ export class RoomImpl implements Room {
   private readonly timers = new Set<unknown>();
   private readonly cleanup: (() => void)[] = [];
   private removeHooks: () => void = () => {};
+  /** room.propose calls waiting for the log, by proposal number. */
+  private readonly waiting = new Map<number, Waiting>();
+  private readonly outcomes: { seq: number; at: LogPosition | null }[] = [];
+  private readonly proposeBudget = new Bucket(LIMITS.app.burst, LIMITS.app.perSec);
+  private readonly entryRecs = new Set<EntryRec>();
+  /** The log delivered to live subscribers so far, and each page session's last applied number there. */
+  private cursor = 0;
+  private cursorHash = '';
+  private appLast = new Map<string, number>();
+  private pumpQueued = false;
 
   constructor(
     private readonly opts: CheckedOptions,
@@ -154,6 +183,7 @@ export class RoomImpl implements Room {
         random: deps.random,
         ...(deps.holdIdentity ? { holdIdentity: deps.holdIdentity } : {}),
         onApp: (from, channel, data) => this.onApp(from, channel, data),
+        onCoreEvents: (events) => this.onCoreEvents(events),
       },
     );
     internalsOf.set(this, this);
@@ -367,6 +397,149 @@ export class RoomImpl implements Room {
     if (next.status !== 'joined') this.teardown();
   }
 
+  // ------------------------------------------------------------------ the agreed log
+
+  propose<T>(value: T): Promise<LogPosition> {
+    if (this.torn || this.snap?.status !== 'joined')
+      return Promise.reject(new LockstepError('not_joined', 'the room is not joined'));
+    if (!this.proposeBudget.take(this.deps.now()).ok)
+      return Promise.reject(
+        new LockstepError(
+          'rate_limited',
+          `more than ${LIMITS.app.perSec} proposals a second (${LIMITS.app.burst} at once): not proposed`,
+        ),
+      );
+    const r = this.session.propose(value);
+    if (!r.ok) return Promise.reject(new LockstepError(r.code, `propose: ${r.error}`));
+    const seq = r.seq;
+    const promise = new Promise<LogPosition>((resolve, reject) => this.waiting.set(seq, { resolve, reject }));
+    const timer = this.deps.setTimeout(() => {
+      this.timers.delete(timer);
+      // Taken back only if no leader was ever offered it; otherwise the log decides it (a failover at most).
+      for (const n of this.session.withdraw(seq)) {
+        const w = this.waiting.get(n);
+        this.waiting.delete(n);
+        w?.reject(
+          new LockstepError(
+            'no_quorum',
+            `no leader took the value within ${this.opts.proposeTimeoutMs} ms: taken back, it will never be committed`,
+          ),
+        );
+      }
+    }, this.opts.proposeTimeoutMs);
+    this.timers.add(timer);
+    return promise;
+  }
+
+  onEntry<T = unknown>(listener: (item: LogItem<T>) => void, options: LogOptions = {}): Unsubscribe {
+    if (typeof listener !== 'function')
+      throw new LockstepError('bad_argument', 'listener must be a function');
+    const from = options.from ?? 1;
+    if (!Number.isSafeInteger(from) || from < 1)
+      throw new LockstepError('bad_argument', 'from must be a log index (1 or more)');
+    const rec: EntryRec = { listener: listener as EntryRec['listener'], from, live: false };
+    this.entryRecs.add(rec);
+    // The replay comes on a microtask: the caller has its unsubscribe function before the first item.
+    queueMicrotask(() => {
+      if (!this.entryRecs.has(rec)) return;
+      // Bring the shared cursor to the tip first (a reloaded page starts with a log nobody announced).
+      this.pumpEntries();
+      const log = this.session.committed().slice(0, this.cursor);
+      const last = new Map<string, number>();
+      for (const e of log)
+        for (const item of this.itemsOf(e, last)) if (item.index >= rec.from) this.deliver(rec, item);
+      rec.live = true;
+    });
+    return () => {
+      this.entryRecs.delete(rec);
+    };
+  }
+
+  private onCoreEvents(events: readonly CoreEvent[]): void {
+    let log = false;
+    for (const e of events) {
+      if (e.kind === 'commit' || e.kind === 'advance' || e.kind === 'forked') log = true;
+      else if (e.kind === 'proposed') this.outcomes.push({ seq: e.seq, at: { index: e.index, offset: e.n } });
+      else if (e.kind === 'superseded') this.outcomes.push({ seq: e.seq, at: null });
+    }
+    if ((log || this.outcomes.length > 0) && !this.pumpQueued) {
+      this.pumpQueued = true;
+      // Not inside the driver's drain: a listener may well propose again.
+      queueMicrotask(() => this.pumpEntries());
+    }
+  }
+
+  /** New committed items to every live subscriber, then the proposals they decided. */
+  private pumpEntries(): void {
+    this.pumpQueued = false;
+    const log = this.session.committed();
+    // A log cut below what we delivered (only a liar forks one): go on from where it now ends.
+    if (log.length < this.cursor || (this.cursor > 0 && log[this.cursor - 1]!.hash !== this.cursorHash)) {
+      this.cursor = Math.min(this.cursor, log.length);
+      this.appLast = new Map();
+      for (const e of log.slice(0, this.cursor)) this.itemsOf(e, this.appLast);
+    }
+    for (; this.cursor < log.length; this.cursor++) {
+      const e = log[this.cursor]!;
+      for (const item of this.itemsOf(e, this.appLast))
+        for (const rec of [...this.entryRecs])
+          if (rec.live && item.index >= rec.from) this.deliver(rec, item);
+      this.cursorHash = e.hash;
+    }
+    for (const { seq, at } of this.outcomes.splice(0)) {
+      const w = this.waiting.get(seq);
+      this.waiting.delete(seq);
+      if (!w) continue;
+      if (at) w.resolve(at);
+      else
+        w.reject(
+          new LockstepError(
+            'superseded',
+            'another value took this proposal’s number in the log: it never applies',
+          ),
+        );
+    }
+  }
+
+  /** What one log entry means to the app (membership entries mean nothing to it). */
+  private itemsOf(e: Entry, last: Map<string, number>): LogItem[] {
+    const stages = this.store.getState().session.settings?.stages ?? [];
+    const stage = (n: number) => ({ index: n, name: stageName(stages, n), final: n >= stages.length - 1 });
+    if (e.kind === 'stage')
+      return [{ kind: 'stage', index: e.index, stage: stage(e.stage), term: e.term, doneBy: [...e.done] }];
+    if (e.kind !== 'app') return [];
+    return applyOps(last, e).map((op) => ({
+      kind: 'app',
+      index: e.index,
+      offset: e.ops!.indexOf(op),
+      by: op.by,
+      // A copy: what a listener does with it must not touch the log (its hashes cover the value).
+      data: structuredClone(op.data),
+      stage: stage(e.stage),
+      term: e.term,
+    }));
+  }
+
+  private deliver(rec: EntryRec, item: LogItem): void {
+    try {
+      rec.listener(item as LogItem<never>);
+    } catch (e) {
+      report(e);
+    }
+  }
+
+  /** The room ended for us: whatever is still waiting may yet be committed by the others, but not seen here. */
+  private dropWaiting(): void {
+    for (const w of this.waiting.values())
+      w.reject(
+        new LockstepError(
+          'not_joined',
+          'left the room before the value was committed: the others may still commit it',
+        ),
+      );
+    this.waiting.clear();
+  }
+
   // ------------------------------------------------------------------ acting
 
   setDone(done: boolean): void {
@@ -463,6 +636,7 @@ export class RoomImpl implements Room {
   private teardown(): void {
     if (this.torn) return;
     this.torn = true;
+    this.dropWaiting();
     this.session.stop();
     for (const fn of this.cleanup.splice(0)) fn();
     for (const h of this.timers) this.deps.clearTimeout(h);

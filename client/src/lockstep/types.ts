@@ -50,6 +50,11 @@ export interface JoinOptions {
   storage?: KeyValueStore | null;
   /** Reject with `timeout` (or `unreachable`) if not joined within this long. Default 15000 ms. */
   timeoutMs?: number;
+  /**
+   * How long `propose` may wait for a leader to take a value before it takes the value back and rejects
+   * with `no_quorum`. Default 5000 ms (1–600000).
+   */
+  proposeTimeoutMs?: number;
   /** Aborting rejects the join with `aborted` and closes everything it opened. */
   signal?: AbortSignal;
   /**
@@ -207,6 +212,29 @@ export interface RoomEvents {
 
 export type Unsubscribe = () => void;
 
+/** Where a committed app value sits in the agreed log: entry `index`, value `offset` (0-based) within it. */
+export interface LogPosition {
+  index: number;
+  offset: number;
+}
+
+/**
+ * One item of the agreed log, in the order every player applies it: a stage the room advanced to, or an
+ * app value (`room.propose`) with the player whose channel it came on (`by`: nobody can propose in another's
+ * name) and the stage it was committed in.
+ */
+export type LogItem<T = unknown> =
+  | { kind: 'stage'; index: number; stage: Stage; term: number; doneBy: PlayerId[] }
+  | ({ kind: 'app'; by: PlayerId; data: T; stage: Stage; term: number } & LogPosition);
+
+export interface LogOptions {
+  /**
+   * The first log index to deliver (default 1: everything, so a reloaded page or a late joiner rebuilds its
+   * state from the start). Items already committed come first, on a later microtask, then each new one.
+   */
+  from?: number;
+}
+
 export interface ChannelOptions<T> {
   /**
    * Checks what arrives (it is another player's input): return the value, or throw to drop it. The
@@ -249,6 +277,18 @@ export interface Room {
   /** Shows this player as away (hidden) or back; a browser room does this from the page's visibility. */
   setAway(away: boolean): void;
   channel<T = unknown>(name: string, options?: ChannelOptions<T>): Channel<T>;
+  /**
+   * Submits `value` (JSON, at most 1,024 characters) for the agreed log. Resolves with its position once a
+   * quorum committed it; every player then gets it from `onEntry`, once, in the same order. Rejects with
+   * `too_large`, `rate_limited` (over 100 a second, or 64 waiting), `not_joined` (also when this player
+   * leaves or closes first: the others may still commit it), `no_quorum` (no leader was reached within
+   * `proposeTimeoutMs`: it was taken back and never commits) or `superseded`. A value a leader received
+   * waits for the log to decide it: while a majority is reachable that is one failover at most
+   * (docs/sdk.md, "Game state in the log").
+   */
+  propose<T>(value: T): Promise<LogPosition>;
+  /** Calls `listener` with every committed stage and app value, in log order, from `options.from` on. */
+  onEntry<T = unknown>(listener: (item: LogItem<T>) => void, options?: LogOptions): Unsubscribe;
   /** Owner only: removes another player from the room for good. Rejects with `not_owner` and the like. */
   removePlayer(id: PlayerId): Promise<void>;
   /** Leaves for good: says so to the others (they count the room without us) and closes. */

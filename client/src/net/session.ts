@@ -3,10 +3,12 @@
 
 import {
   type CoreEvent,
+  type Entry,
   type Envelope,
   type Id,
   type Persisted,
   Player,
+  type ProposeResult,
   parseMessage,
   seededRng,
   timingFromMs,
@@ -170,6 +172,8 @@ export class Session {
   private readonly appBudget = new Bucket(DEFAULT_MESH_CONFIG.appBurst, DEFAULT_MESH_CONFIG.appPerSec);
   /** The log of a duplicated tab's storage, kept only as a catch-up hint. */
   private copied: Persisted['history'] = [];
+  /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
+  private readonly client: string;
 
   constructor(
     private readonly params: SessionParams,
@@ -205,6 +209,7 @@ export class Session {
         }
       },
     });
+    this.client = Array.from({ length: 12 }, () => Math.floor(deps.random() * 36).toString(36)).join('');
     const st = deps.store.getState();
     st.actions.reset(params.room, params.name, deps.now(), st.security.sealed);
     deps.store.getState().probe.read = () =>
@@ -402,6 +407,31 @@ export class Session {
     return { ok: true, to: targets };
   }
 
+  /** Submits an app value for the agreed log (core Player.propose). */
+  propose(data: unknown): ProposeResult {
+    const p = this.player;
+    if (!p || this.muted || this.leaving || this.stopped)
+      return { ok: false, code: 'not_joined', error: 'not in the room right now' };
+    this.catchUp();
+    const r = p.propose(data);
+    this.drain();
+    return r;
+  }
+
+  /** Takes back the values from `seq` on that no leader was offered (core Player.withdraw). */
+  withdraw(seq: number): number[] {
+    const p = this.player;
+    if (!p) return [];
+    const out = p.withdraw(seq);
+    this.drain();
+    return out;
+  }
+
+  /** The committed log as this player holds it. */
+  committed(): readonly Entry[] {
+    return this.player?.entries ?? [];
+  }
+
   setDone(done: boolean): void {
     if (!this.player || this.muted) return;
     this.catchUp();
@@ -557,6 +587,7 @@ export class Session {
       roster: { version: ++this.rosterVersion, members: roster.members.map((m) => m.id) },
       persisted,
       lastStage: s.stages.length - 1,
+      proposals: this.player?.proposals() ?? { client: this.client, next: 1, pending: [] },
       ...(continuing && continuing.id < j.id && !(j.resumed && saved?.id === j.id)
         ? { was: continuing.id }
         : {}),
@@ -679,7 +710,8 @@ export class Session {
     this.deps.store
       .getState()
       .flights.add({ dir: 'in', peer: from, type: parsed.msg.t, at: this.deps.now(), via });
-    if (!this.player || this.muted) return;
+    // A stopped session is silent, whatever still reaches it: its ID may be resumed elsewhere.
+    if (!this.player || this.muted || this.stopped) return;
     this.catchUp();
     this.player.step(from, parsed.msg);
     this.drain();
@@ -712,7 +744,7 @@ export class Session {
   }
 
   private sendEnvelope(env: Envelope): void {
-    if (this.departed || this.muted) return;
+    if (this.departed || this.muted || this.stopped) return;
     this.mesh.send(env.to, encodeFrame({ k: 'core', m: env.msg }), env.msg.t);
   }
 
@@ -720,6 +752,9 @@ export class Session {
     this.deps.onCoreEvents?.(events);
     const q = this.player?.view().quorum;
     for (const e of events) {
+      // App commits come by the hundred a second: the room's log shows stages, not each value.
+      if (e.kind === 'commit' || e.kind === 'proposed' || (e.kind === 'propose' && e.entry.kind === 'app'))
+        continue;
       // A role change is easier to follow with the quorum it was decided under.
       const extra = e.kind === 'role' && q ? ` (live ${q.live} of ${q.members})` : '';
       this.log(e.kind as LogKind, describeEvent(e) + extra);

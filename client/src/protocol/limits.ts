@@ -31,6 +31,22 @@ export const LIMITS = {
   ageTicks: 8_640_000,
   /** Characters of one data-channel or relay frame: the relay's payload cap, so both paths agree. */
   frameChars: 16 * 1024,
+  /**
+   * App entries in the agreed log (room.propose): one value's JSON, values in one log entry and that
+   * entry's JSON, the values one player may have pending, and the proposer's budget. An entry's bound keeps
+   * every core frame that carries one (accept, advance, report, leave) under a sealed relay frame.
+   */
+  app: {
+    dataChars: 1_024,
+    opsPerEntry: 32,
+    entryChars: 4_096,
+    clientChars: 16,
+    pending: 64,
+    perSec: 100,
+    burst: 200,
+  },
+  /** Characters of entries one catch-up or leave message carries (at least one entry always goes). */
+  historyChars: 8_192,
 } as const;
 
 export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];

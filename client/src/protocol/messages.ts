@@ -30,23 +30,66 @@ const ids = () =>
 
 const hash = v.pipe(v.string('must be an entry hash'), v.regex(/^[0-9a-z]{1,16}$/, 'must be an entry hash'));
 
+/** A JSON value of at most `max` characters (it came out of JSON.parse, so it is JSON already). */
+export function jsonChars(x: unknown): number {
+  try {
+    return JSON.stringify(x)?.length ?? Number.POSITIVE_INFINITY;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+const appData = v.pipe(
+  v.unknown(),
+  v.check(
+    (d) => d !== undefined && jsonChars(d) <= LIMITS.app.dataChars,
+    `must be a JSON value of at most ${LIMITS.app.dataChars} characters`,
+  ),
+);
+
+/** A proposer's page session: random, so a retry after failover is known as the same proposal. */
+const clientId = v.pipe(
+  v.string('must be a client ID'),
+  v.regex(new RegExp(`^[0-9a-z]{1,${LIMITS.app.clientChars}}$`), 'must be a client ID'),
+);
+
+/**
+ * One app value in the log: `by` is the player whose channel it came in on (the leader writes it, the
+ * proposer cannot), and (`c`, `seq`) names the proposal, so a retry applies once (docs/protocol.md).
+ */
+export const opSchema = record({
+  by: playerId,
+  c: clientId,
+  seq: integer(1, MAX_SAFE, 'must be a proposal number'),
+  data: appData,
+});
+export type Op = v.InferOutput<typeof opSchema>;
+
 const increasing = (list: unknown) =>
   Array.isArray(list) && list.every((x, i) => i === 0 || (x as number) > (list[i - 1] as number));
 
 /**
  * One committed log entry, at position `index` (from 1), decided in `term`. A `stage` entry advances the
  * room to `stage` with Done from `done`; a `members` entry changes the agreed membership by one player
- * and leaves the stage as it was. `members` is the agreed membership from this entry on: later quorums
+ * and leaves the stage as it was; an `app` entry carries the app's own values (`ops`) and changes neither. `members` is the agreed membership from this entry on: later quorums
  * must still hold a majority of it.
  */
 export const entrySchema = v.pipe(
   record({
     index: integer(1, MAX_SAFE, 'must be at least 1'),
-    kind: v.picklist(['stage', 'members'], 'must be "stage" or "members"'),
+    kind: v.picklist(['stage', 'members', 'app'], 'must be "stage", "members" or "app"'),
     stage: nat(),
     term: nat(),
     done: ids(),
     members: ids(),
+    /** An `app` entry's values, in the order they apply (and only there). */
+    ops: v.optional(
+      bounded(
+        opSchema,
+        LIMITS.app.opsPerEntry,
+        `must be an array of at most ${LIMITS.app.opsPerEntry} values`,
+      ),
+    ),
     /** Chains the entry to the log before it (core/chain.ts): a forked or spliced log does not apply. */
     hash,
   }),
@@ -62,6 +105,20 @@ export const entrySchema = v.pipe(
   v.forward(
     v.check((e) => e.kind !== 'stage' || e.stage >= 1, 'must reach stage 1 or later in a stage entry'),
     ['stage'],
+  ),
+  v.forward(
+    v.check(
+      (e) => (e.kind === 'app') === (e.ops !== undefined && e.ops.length > 0),
+      'must be a non-empty list in an app entry, and only there',
+    ),
+    ['ops'],
+  ),
+  v.forward(
+    v.check(
+      (e) => e.ops === undefined || jsonChars(e.ops) <= LIMITS.app.entryChars,
+      `must hold at most ${LIMITS.app.entryChars} characters of JSON`,
+    ),
+    ['ops'],
   ),
 );
 export type Entry = v.InferOutput<typeof entrySchema>;
@@ -174,6 +231,19 @@ export const messageSchemas = {
   /** "I hold `index` entries, send me the rest": catch-up from any peer, committed entries are facts. */
   sync: record({ t: v.literal('sync'), index: nat(), hash }),
   history: record({ t: v.literal('history'), entries: entries() }),
+  /**
+   * App values for the leader to put in the log: every value page session `c` still waits for, from `seq`
+   * on (repeated until committed, so a new leader gets them too). The leader writes the sender as `by`.
+   */
+  op: record({
+    t: v.literal('op'),
+    c: clientId,
+    ops: bounded(
+      record({ seq: integer(1, MAX_SAFE, 'must be a proposal number'), data: appData }),
+      LIMITS.app.opsPerEntry,
+      `must be an array of at most ${LIMITS.app.opsPerEntry} values`,
+    ),
+  }),
   /** The tab is closing (or reloading): suspect me now instead of after a timeout. Only a hint. */
   bye: record({ t: v.literal('bye') }),
   /** Leaving for good (the Leave button): my final state, and the entries the receiver lacks. */

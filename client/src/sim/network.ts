@@ -1,4 +1,5 @@
 import {
+  appliedOps,
   type CoreEvent,
   type Entry,
   type Id,
@@ -45,6 +46,8 @@ interface Node {
   inbox: InFlight[];
   /** Left for good (the Leave button): never runs again. */
   gone: boolean;
+  /** A new ID in the same page keeps the page's proposals (a reload starts a new page session). */
+  proposals?: import('../core/index.ts').Proposals | undefined;
   /** A leaver still repeating its last word until this tick. */
   leaving?: number;
 }
@@ -91,6 +94,12 @@ export class SimNetwork {
   private clicked = new Map<Id, Set<number>>();
   private proposed = new Set<string>();
   readonly violations: string[] = [];
+  /** App values proposed (each unique), and the ones their proposer was told are committed, and where. */
+  private appProposed = new Set<string>();
+  private appAcked = new Map<string, string>();
+  private clientSeq = 0;
+  /** App values whose every replica was lost (all holders left): not counted as lost by the checker. */
+  appForgotten = 0;
 
   readonly hostile: boolean;
   /** Players that lie from now on, and the ones the room's owner removed. */
@@ -122,7 +131,9 @@ export class SimNetwork {
       frozen: false,
       inbox: [],
       gone: false,
+      proposals: this.pendingProposals,
     });
+    this.pendingProposals = undefined;
     this.sessions.set(id, Number.POSITIVE_INFINITY);
     this.start(id, was);
     this.pushRoster();
@@ -253,11 +264,15 @@ export class SimNetwork {
 
   private rename(n: Node): Id {
     const state = n.player?.persisted() ?? n.storage;
+    // The same page under a new ID keeps its proposals; a crashed page (restart) lost them.
+    const proposals = n.player?.proposals();
     const old = n.id;
     n.player = null;
     n.storage = null;
     n.gone = true;
-    const id = this.join(state, old);
+    const id = this.nextId;
+    this.pendingProposals = proposals;
+    this.join(state, old);
     this.seen.set(id, this.seen.get(old) ?? 0);
     this.maxStage.set(id, this.maxStage.get(old) ?? 0);
     const clicks = this.clicked.get(old);
@@ -289,6 +304,20 @@ export class SimNetwork {
     this.note(`expel ${id}`);
   }
 
+  private pendingProposals: import('../core/index.ts').Proposals | undefined;
+
+  /** `id` proposes a unique app value (its text names it, so the checker can tell every proposal apart). */
+  propose(id: Id): void {
+    const n = this.nodes.get(id);
+    const p = n?.player;
+    if (!n || !p || n.frozen || n.gone) return;
+    const value = `v${id}.${this.appProposed.size + 1}`;
+    const r = p.propose(value);
+    if (r.ok) this.appProposed.add(value);
+    this.note(`propose ${id} ${value}${r.ok ? ` #${r.seq}` : `: ${r.code}`}`);
+    this.drain(n);
+  }
+
   click(id: Id, done: boolean): void {
     const p = this.nodes.get(id)?.player;
     if (!p) return;
@@ -312,7 +341,9 @@ export class SimNetwork {
       persisted: n.storage,
       lastStage: this.lastStage,
       ...(was ? { was } : {}),
+      proposals: n.proposals ?? { client: `k${(++this.clientSeq).toString(36)}`, next: 1, pending: [] },
     });
+    n.proposals = undefined;
     for (const x of this.expelled) n.player.expel(x);
     this.drain(n);
   }
@@ -429,6 +460,7 @@ export class SimNetwork {
     this.seen.clear();
     this.clicked.clear();
     this.proposed.clear();
+    this.appAcked.clear();
     // The server forgets the room's removed IDs and its liars' with it: ID 1 is someone new.
     this.maxStage.clear();
     this.expelled.clear();
@@ -516,6 +548,14 @@ export class SimNetwork {
     // A liar can feed two players different entries; what it must not do is take a stage back (check).
     if (ev.kind === 'forked' && !this.hostile)
       this.violate(`${id} found its log forked at entry ${ev.index}`);
+    if (ev.kind === 'proposed') {
+      const op = this.nodes.get(id)?.player?.entries[ev.index - 1]?.ops?.[ev.n];
+      if (typeof op?.data === 'string') this.appAcked.set(op.data, `${ev.index}.${ev.n}`);
+      else this.violate(`${id} was told its proposal ${ev.seq} is at ${ev.index}.${ev.n}, which holds none`);
+    }
+    // Among honest players nobody reuses a page session's numbers: a value that lost its number was lost.
+    if (ev.kind === 'superseded' && !this.hostile)
+      this.violate(`${id}'s proposal ${ev.seq} was superseded at entry ${ev.index}`);
     if (ev.kind === 'propose') {
       const { entry, live, voters } = ev;
       this.proposed.add(JSON.stringify(entry));
@@ -686,11 +726,62 @@ export class SimNetwork {
   }
 
   /**
+   * The replicated state machine over app values: every player's applied values (its log replayed as the
+   * library does) are a prefix of one sequence, none applies twice, none was invented, and every value its
+   * proposer was told is committed is in that sequence where it was told, unless every replica of it was
+   * lost (all holders left for good: pruneForgotten). With a liar only "never twice" is checked: a lying
+   * leader can commit lawful false entries (docs/protocol.md, "Lying players").
+   */
+  checkApp(): void {
+    const logs: (readonly Entry[])[] = [];
+    for (const n of this.nodes.values()) {
+      if (n.gone || this.liars.has(n.id)) continue;
+      const h = n.player?.entries ?? n.storage?.history;
+      if (h) logs.push(h);
+    }
+    const seqs = logs.map((h) => appliedOps(h).map((a) => ({ at: `${a.index}.${a.n}`, v: a.op.data })));
+    let longest: { at: string; v: unknown }[] = [];
+    for (const q of seqs) {
+      const seen = new Set<unknown>();
+      for (const a of q) {
+        if (seen.has(a.v)) this.violate(`value ${String(a.v)} applied twice in one log`);
+        seen.add(a.v);
+      }
+      if (q.length > longest.length) longest = q;
+    }
+    if (this.hostile) return;
+    for (const q of seqs) {
+      for (let i = 0; i < q.length; i++) {
+        if (q[i]!.at !== longest[i]!.at || q[i]!.v !== longest[i]!.v) {
+          this.violate(
+            `applied values part at ${i}: ${q[i]!.at}=${String(q[i]!.v)} vs ${longest[i]!.at}=${String(longest[i]!.v)}`,
+          );
+          break;
+        }
+      }
+    }
+    const where = new Map(longest.map((a) => [a.v, a.at]));
+    for (const a of longest)
+      if (!this.appProposed.has(a.v as string))
+        this.violate(`value ${String(a.v)} applied but never proposed`);
+    for (const [v, at] of this.appAcked) {
+      const found = where.get(v);
+      if (found === at) continue;
+      if (found === undefined && this.forgotten > 0) {
+        this.appForgotten++;
+        continue;
+      }
+      this.violate(`value ${v} was acknowledged at ${at} but is ${found ? `at ${found}` : 'lost'}`);
+    }
+  }
+
+  /**
    * The end-state checks, after healing and quiet: one term, one stage, the lowest live ID leads.
    * Returns the violations found (also recorded).
    */
   checkConverged(): string[] {
     const before = this.violations.length;
+    this.checkApp();
     const live = this.live();
     if (live.length === 0) return [];
     // Voters that left while nobody could hear their last word are lost for good, like a crashed tab
@@ -734,6 +825,7 @@ export class SimNetwork {
 }
 
 function showEntry(e: Entry): string {
+  if (e.kind === 'app') return `#${e.index} app=[${e.ops?.map((o) => `${o.by}:${o.c}:${o.seq}`)}]`;
   return e.kind === 'stage'
     ? `#${e.index} stage=${e.stage} done=[${e.done}]`
     : `#${e.index} members=[${e.members}]`;
@@ -764,6 +856,8 @@ function show(m: Message): string {
       return 'bye';
     case 'leave':
       return `leave term=${m.term} at=#${m.index}${m.accepted ? ` accepted=${showEntry(m.accepted.entry)}@${m.accepted.ballot}` : ''}`;
+    case 'op':
+      return `op ${m.c} ${m.ops.map((o) => o.seq).join(',')}`;
     default:
       return `${m.t} term=${m.term}`;
   }

@@ -82,6 +82,9 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   }
   const faultRate = pick(rng, [0.02, 0.05, 0.1]);
   const clickRate = pick(rng, [0.05, 0.2, 0.5]);
+  // App values from random players throughout, faults and all (a separate stream keeps the faults' own).
+  const proposeRng = seededRng(opts.seed ^ 0x5eed);
+  const proposeRate = pick(proposeRng, [0.05, 0.2, 0.5]);
   while (net.now < end) {
     if (net.now >= expelAt) {
       net.expel(liar);
@@ -93,6 +96,8 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
       const p = net.player(id)!;
       net.click(id, rng.next() < 0.85 ? true : !p.isDone);
     }
+    const running = net.running().map((p) => p.self);
+    if (proposeRng.next() < proposeRate && running.length > 0) net.propose(pick(proposeRng, running));
     if (rng.next() < faultRate) {
       const all = net.allIds();
       const r = rng.next();
@@ -165,6 +170,13 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   net.run(net.graceTicks + 3 * t.timeoutTicks);
   const safety = net.violations.length;
   net.checkConverged();
+  // A room with a quorum decides every value a live player still waits for: none stays pending.
+  if (!net.waiting)
+    for (const p of net.live()) {
+      const waiting = p.proposals()?.pending.map(([seq]) => seq) ?? [];
+      if (waiting.length > 0)
+        net.violations.push(`${p.self} still waits for its proposals ${waiting} after healing`);
+    }
 
   // A Done clicked before a failover is never needed again: everyone not yet done clicks once, and that
   // alone must advance the stage.

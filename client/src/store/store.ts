@@ -52,6 +52,9 @@ export type LogKind =
   | 'resumed'
   | 'misbehaved'
   | 'expelled'
+  | 'commit'
+  | 'proposed'
+  | 'superseded'
   | 'net'
   | 'chaos'
   | 'bad';
@@ -309,5 +312,11 @@ export function describeEvent(e: CoreEvent): string {
       return `player ${e.peer} ${e.reason} (${e.count}${e.count >= 5 ? '; further ones are only counted' : ''})`;
     case 'expelled':
       return `player ${e.peer} was removed by the room's owner`;
+    case 'commit':
+      return `committed ${e.entry.ops?.length ?? 0} app values (entry ${e.entry.index})`;
+    case 'proposed':
+      return `our proposal ${e.seq} is committed at ${e.index}.${e.n}`;
+    case 'superseded':
+      return `our proposal ${e.seq} cannot apply: another value took its number (entry ${e.index})`;
   }
 }

@@ -1,0 +1,48 @@
+// App entries: which of the values in the log apply, and a proposer's own pending values.
+
+import type { Entry, Op } from './types.ts';
+
+/**
+ * The values of app entry `e` that apply, in order, given the last applied proposal number of each page
+ * session (`last`, updated). A value applies when it is its session's next number: a retry of a value
+ * already applied, or one a liar numbered ahead, does not. Every player runs this on the same log, so
+ * every player applies the same values.
+ */
+export function applyOps(last: Map<string, number>, e: Entry): Op[] {
+  const out: Op[] = [];
+  for (const op of e.ops ?? []) {
+    if (op.seq !== (last.get(op.c) ?? 0) + 1) continue;
+    last.set(op.c, op.seq);
+    out.push(op);
+  }
+  return out;
+}
+
+/** An applied value and where it sits: log entry `index`, value `n` (0-based) of it. */
+export interface AppliedOp {
+  index: number;
+  n: number;
+  op: Op;
+}
+
+/** Every value a log applies, in order (the simulator's checker and tests replay logs with it). */
+export function appliedOps(log: readonly Entry[]): AppliedOp[] {
+  const last = new Map<string, number>();
+  const out: AppliedOp[] = [];
+  for (const e of log) {
+    if (e.kind !== 'app') continue;
+    const applied = applyOps(last, e);
+    for (const op of applied) out.push({ index: e.index, n: e.ops!.indexOf(op), op });
+  }
+  return out;
+}
+
+/** What a proposer hands to its next core (a new ID in the same page keeps its pending values). */
+export interface Proposals {
+  /** This page session's client ID. */
+  client: string;
+  /** The next proposal number. */
+  next: number;
+  /** Values not yet resolved, by number; `sent` once any leader may have them. */
+  pending: [number, { data: unknown; json: string; sent: boolean }][];
+}
