@@ -54,12 +54,12 @@ describe('app values in the agreed log', () => {
     const ps = [player(1, [1, 2, 3]), player(2, [1, 2, 3]), player(3, [1, 2, 3])];
     pump(ps);
     const r = ps[2]!.propose({ move: 'e4' });
-    expect(r).toEqual({ ok: true, seq: 1 });
+    expect(r).toEqual({ ok: true, id: 1 });
     const events = pump(ps);
     for (const p of ps) expect(values(p)).toEqual([{ move: 'e4' }]);
     const [applied] = appliedOps(ps[0]!.entries);
     expect(applied!.op).toMatchObject({ by: 3, c: 'c3', seq: 1 });
-    expect(events.get(3)).toContainEqual({ kind: 'proposed', seq: 1, index: applied!.index, n: 0 });
+    expect(events.get(3)).toContainEqual({ kind: 'proposed', id: 1, seq: 1, index: applied!.index, n: 0 });
     expect(ps[2]!.proposals()!.pending).toEqual([]);
   });
 
@@ -126,7 +126,7 @@ describe('app values in the agreed log', () => {
     expect(events.get(3)!.some((e) => e.kind === 'superseded' && e.seq === 1)).toBe(true);
     expect(ps[2]!.proposals()!.pending).toEqual([]);
     // Its next value takes the next free number and commits under its own name.
-    expect(ps[2]!.propose('again')).toEqual({ ok: true, seq: 2 });
+    expect(ps[2]!.propose('again')).toEqual({ ok: true, id: 2 });
     pump(ps);
     expect(appliedOps(ps[0]!.entries)[1]!.op).toMatchObject({ by: 3, c: 'c3', seq: 2, data: 'again' });
   });

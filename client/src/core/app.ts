@@ -39,10 +39,12 @@ export function appliedOps(log: readonly Entry[]): AppliedOp[] {
 
 /** What a proposer hands to its next core (a new ID in the same page keeps its pending values). */
 export interface Proposals {
-  /** This page session's client ID. */
+  /** This page session's client ID (1–16 characters of 0-9 a-z). */
   client: string;
   /** The next proposal number. */
   next: number;
+  /** The next id handed to a caller; default `next`. */
+  nextId?: number;
   /** Values not yet resolved, by number; `sent` once any leader may have them. */
-  pending: [number, { data: unknown; json: string; sent: boolean }][];
+  pending: [number, { id: number; data: unknown; json: string; sent: boolean }][];
 }

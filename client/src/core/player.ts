@@ -42,7 +42,7 @@ export interface PlayerOptions {
 }
 
 export type ProposeResult =
-  | { ok: true; seq: number }
+  | { ok: true; id: number }
   | { ok: false; code: 'too_large' | 'rate_limited' | 'not_joined'; error: string };
 
 export interface Ready {
@@ -132,7 +132,11 @@ export class Player {
   /** Ours: this page session's ID, next number and the values not yet resolved. */
   private client = '';
   private nextSeq = 1;
-  private mine = new Map<number, { data: unknown; json: string; sent: boolean }>();
+  private nextId = 1;
+  /** Our values not yet decided, by proposal number; `id` is what the caller was handed. */
+  private mine = new Map<number, Mine>();
+  /** Our latest decided values, kept so a log cut below them (a liar's fork) can offer them again. */
+  private decided = new Map<number, Mine>();
   /** A leader's queue: values by sender and page session, waiting to go into an app entry. */
   private queue = new Map<string, { by: Id; c: string; ops: Map<number, unknown> }>();
 
@@ -211,9 +215,11 @@ export class Player {
     }
     if (this.was) this.aliases.set(this.self, this.was);
     if (opts.proposals) {
-      this.client = opts.proposals.client;
-      this.nextSeq = opts.proposals.next;
-      for (const [seq, m] of opts.proposals.pending) this.mine.set(seq, { ...m });
+      const pr = opts.proposals;
+      this.client = pr.client;
+      this.nextSeq = pr.next;
+      this.nextId = pr.nextId ?? pr.next;
+      for (const [seq, m] of pr.pending) this.mine.set(seq, { ...m });
     }
     this.replayApp();
     this.setRoster(opts.roster);
@@ -313,8 +319,13 @@ export class Player {
         }
         if (n > 1) this.asked.set(from, n - 1);
         else this.asked.delete(from);
+        const had = this.log.length;
         this.onHistory(from, msg.entries);
         this.lastSync = NEVER;
+        // A chunk that applied, from a peer still ahead of us: ask for the next at once, not a heartbeat later
+        // (a long log would otherwise take a heartbeat per chunk).
+        if (this.log.length > had && (this.peers.get(from)?.index ?? 0) > this.log.length)
+          this.requestSync(from);
         break;
       }
       case 'bye':
@@ -402,25 +413,30 @@ export class Player {
     // A number the log already used (a liar replayed our client ID) is skipped: ours start after it.
     const seq = Math.max(this.nextSeq, (this.appLast.get(this.client) ?? 0) + 1);
     this.nextSeq = seq + 1;
+    const id = this.nextId++;
     // What we keep is what the log will hold: JSON's own copy, not the caller's object.
-    this.mine.set(seq, { data: JSON.parse(json), json, sent: false });
+    this.mine.set(seq, { id, data: JSON.parse(json), json, sent: false });
     this.offerMine([seq]);
     this.settle();
-    return { ok: true, seq };
+    return { ok: true, id };
   }
 
   /**
-   * Takes back our values from `seq` on that no leader was ever offered: they can never be committed, so
-   * the caller may be told so. A value some leader may hold stays until the log decides it (returns []).
+   * Takes back proposal `id` and every later one no leader was ever offered: they can never be committed,
+   * so the caller may be told so (their ids are returned). A value some leader may hold stays until the log
+   * decides it (returns []).
    */
-  withdraw(seq: number): number[] {
+  withdraw(id: number): number[] {
+    const seq = [...this.mine].find(([, m]) => m.id === id)?.[0];
+    if (seq === undefined) return [];
     const out: number[] = [];
     for (const [n, m] of this.mine) if (n >= seq && !m.sent) out.push(n);
     // Offered values are a prefix of ours (they go out in order): taking back a suffix leaves no gap.
     if (out.length === 0 || [...this.mine].some(([n, m]) => n > Math.min(...out) && m.sent)) return [];
+    const ids = out.map((n) => this.mine.get(n)!.id);
     for (const n of out) this.mine.delete(n);
     this.nextSeq = Math.min(...out);
-    return out.sort(byId);
+    return ids.sort(byId);
   }
 
   /**
@@ -520,6 +536,20 @@ export class Player {
     for (const e of this.log) if (e.kind === 'app') this.settleMine(e, applyOps(this.appLast, e));
   }
 
+  /**
+   * A cut log (a liar's fork, caught up from the room's) may no longer hold values of ours it had applied.
+   * Their numbers are free again, and our later values could never apply after the gap, so they are ours
+   * to offer again under the same numbers: if the room's log holds them after all, they apply there once.
+   */
+  private reofferCut(): void {
+    const last = this.appLast.get(this.client) ?? 0;
+    for (const [seq, m] of [...this.decided])
+      if (seq > last) {
+        this.decided.delete(seq);
+        this.mine.set(seq, { ...m, sent: true });
+      }
+  }
+
   /** Our values this entry decided: committed here, or another value took the number. */
   private settleMine(e: Entry, applied: readonly Op[]): void {
     if (this.mine.size === 0) return;
@@ -530,8 +560,10 @@ export class Player {
       const op = e.ops![n];
       const ours = op !== undefined && applied.includes(op) && JSON.stringify(op.data) === m.json;
       this.mine.delete(seq);
-      if (ours) this.events.push({ kind: 'proposed', seq, index: e.index, n });
-      else this.events.push({ kind: 'superseded', seq, index: e.index });
+      this.decided.set(seq, m);
+      if (this.decided.size > LIMITS.app.pending) this.decided.delete(this.decided.keys().next().value!);
+      if (ours) this.events.push({ kind: 'proposed', id: m.id, seq, index: e.index, n });
+      else this.events.push({ kind: 'superseded', id: m.id, seq, index: e.index });
     }
   }
 
@@ -541,6 +573,7 @@ export class Player {
     return {
       client: this.client,
       next: this.nextSeq,
+      nextId: this.nextId,
       pending: [...this.mine].map(([n, m]) => [n, { ...m }]),
     };
   }
@@ -735,6 +768,7 @@ export class Player {
     for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
     for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
     for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
+    for (const [k, q] of [...this.queue]) if (!m.has(q.by)) this.queue.delete(k);
     for (const id of [...this.wasLive]) if (!m.has(id)) this.wasLive.delete(id);
     if (this.leader !== 0 && !m.has(this.leader)) this.leader = 0;
   }
@@ -1000,8 +1034,9 @@ export class Player {
         }
       }
     }
-    // Our values until the log decides them: a leader that died with them leaves them to the next.
-    if (this.role === 'follower') this.offerMine();
+    // Our values until the log decides them: a leader that died with them leaves them to the next (and a
+    // leader's own, after a cut, go back into its queue).
+    if (this.role !== 'candidate') this.offerMine();
   }
 
   private checkLeadership(): void {
@@ -1426,6 +1461,7 @@ export class Player {
   /** After a cut: what the dropped entries taught (old names, retirements of slots no longer agreed) goes too. */
   private forgetCutNames(): void {
     this.replayApp();
+    this.reofferCut();
     this.formerNames = this.namesFromBooks();
     const agreed = new Set(this.agreed());
     for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
@@ -1864,6 +1900,13 @@ function fitting(entries: Entry[], tail: boolean): Entry[] {
     if (n > 0 && chars > LIMITS.historyChars) break;
   }
   return tail ? entries.slice(entries.length - n) : entries.slice(0, n);
+}
+
+interface Mine {
+  id: number;
+  data: unknown;
+  json: string;
+  sent: boolean;
 }
 
 /** A persisted log is kept only as far as it chains (older builds wrote entries without hashes). */

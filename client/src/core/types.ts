@@ -68,10 +68,10 @@ export type CoreEvent =
   | { kind: 'advance'; entry: Entry }
   /** An app entry was committed here (its values apply in order; see appliedOps). */
   | { kind: 'commit'; entry: Entry }
-  /** Our proposal `seq` is in the log at `index`, value `n` of it. */
-  | { kind: 'proposed'; seq: number; index: number; n: number }
-  /** Our proposal `seq` can never apply: another value took its number (someone replayed our client ID). */
-  | { kind: 'superseded'; seq: number; index: number }
+  /** Our proposal `id` (number `seq`) is in the log at `index`, value `n` of it. */
+  | { kind: 'proposed'; id: number; seq: number; index: number; n: number }
+  /** Our proposal `id` can never apply: another value took its number (someone replayed our client ID). */
+  | { kind: 'superseded'; id: number; seq: number; index: number }
   | { kind: 'members'; members: Id[] }
   | { kind: 'rejected'; from: Id; reason: string }
   /** Our log disagreed with the established leader's from `index` on: we took the room's. */

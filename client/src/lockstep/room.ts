@@ -122,9 +122,9 @@ export class RoomImpl implements Room {
   private readonly timers = new Set<unknown>();
   private readonly cleanup: (() => void)[] = [];
   private removeHooks: () => void = () => {};
-  /** room.propose calls waiting for the log, by proposal number. */
+  /** room.propose calls waiting for the log, by the core's proposal id. */
   private readonly waiting = new Map<number, Waiting>();
-  private readonly outcomes: { seq: number; at: LogPosition | null }[] = [];
+  private readonly outcomes: { id: number; at: LogPosition | null }[] = [];
   private readonly proposeBudget = new Bucket(LIMITS.app.burst, LIMITS.app.perSec);
   private readonly entryRecs = new Set<EntryRec>();
   /** The log delivered to live subscribers so far, and each page session's last applied number there. */
@@ -411,12 +411,12 @@ export class RoomImpl implements Room {
       );
     const r = this.session.propose(value);
     if (!r.ok) return Promise.reject(new LockstepError(r.code, `propose: ${r.error}`));
-    const seq = r.seq;
-    const promise = new Promise<LogPosition>((resolve, reject) => this.waiting.set(seq, { resolve, reject }));
+    const id = r.id;
+    const promise = new Promise<LogPosition>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     const timer = this.deps.setTimeout(() => {
       this.timers.delete(timer);
       // Taken back only if no leader was ever offered it; otherwise the log decides it (a failover at most).
-      for (const n of this.session.withdraw(seq)) {
+      for (const n of this.session.withdraw(id)) {
         const w = this.waiting.get(n);
         this.waiting.delete(n);
         w?.reject(
@@ -459,8 +459,8 @@ export class RoomImpl implements Room {
     let log = false;
     for (const e of events) {
       if (e.kind === 'commit' || e.kind === 'advance' || e.kind === 'forked') log = true;
-      else if (e.kind === 'proposed') this.outcomes.push({ seq: e.seq, at: { index: e.index, offset: e.n } });
-      else if (e.kind === 'superseded') this.outcomes.push({ seq: e.seq, at: null });
+      else if (e.kind === 'proposed') this.outcomes.push({ id: e.id, at: { index: e.index, offset: e.n } });
+      else if (e.kind === 'superseded') this.outcomes.push({ id: e.id, at: null });
     }
     if ((log || this.outcomes.length > 0) && !this.pumpQueued) {
       this.pumpQueued = true;
@@ -486,9 +486,9 @@ export class RoomImpl implements Room {
           if (rec.live && item.index >= rec.from) this.deliver(rec, item);
       this.cursorHash = e.hash;
     }
-    for (const { seq, at } of this.outcomes.splice(0)) {
-      const w = this.waiting.get(seq);
-      this.waiting.delete(seq);
+    for (const { id, at } of this.outcomes.splice(0)) {
+      const w = this.waiting.get(id);
+      this.waiting.delete(id);
       if (!w) continue;
       if (at) w.resolve(at);
       else

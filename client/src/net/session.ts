@@ -418,11 +418,11 @@ export class Session {
     return r;
   }
 
-  /** Takes back the values from `seq` on that no leader was offered (core Player.withdraw). */
-  withdraw(seq: number): number[] {
+  /** Takes back proposal `id` and later ones no leader was offered (core Player.withdraw). */
+  withdraw(id: number): number[] {
     const p = this.player;
     if (!p) return [];
-    const out = p.withdraw(seq);
+    const out = p.withdraw(id);
     this.drain();
     return out;
   }

@@ -33,14 +33,13 @@ export const LIMITS = {
   frameChars: 16 * 1024,
   /**
    * App entries in the agreed log (room.propose): one value's JSON, values in one log entry and that
-   * entry's JSON, the values one player may have pending, and the proposer's budget. An entry's bound keeps
+   * entry's JSON, the values one player may have pending, and the proposer's budget (a second). An entry's bound keeps
    * every core frame that carries one (accept, advance, report, leave) under a sealed relay frame.
    */
   app: {
     dataChars: 1_024,
     opsPerEntry: 32,
     entryChars: 4_096,
-    clientChars: 16,
     pending: 64,
     perSec: 100,
     burst: 200,

@@ -314,7 +314,7 @@ export class SimNetwork {
     const value = `v${id}.${this.appProposed.size + 1}`;
     const r = p.propose(value);
     if (r.ok) this.appProposed.add(value);
-    this.note(`propose ${id} ${value}${r.ok ? ` #${r.seq}` : `: ${r.code}`}`);
+    this.note(`propose ${id} ${value}${r.ok ? ` #${r.id}` : `: ${r.code}`}`);
     this.drain(n);
   }
 
@@ -341,7 +341,7 @@ export class SimNetwork {
       persisted: n.storage,
       lastStage: this.lastStage,
       ...(was ? { was } : {}),
-      proposals: n.proposals ?? { client: `k${(++this.clientSeq).toString(36)}`, next: 1, pending: [] },
+      proposals: n.proposals ?? { client: `k${++this.clientSeq}`, next: 1, pending: [] },
     });
     n.proposals = undefined;
     for (const x of this.expelled) n.player.expel(x);
