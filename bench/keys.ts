@@ -6,12 +6,20 @@ import type { AdvanceResult } from './parts/advance.ts';
 import type { BundleResult } from './parts/bundle.ts';
 import type { CapacityResult } from './parts/capacity.ts';
 import type { FailoverResult } from './parts/failover.ts';
+import type { LogResult } from './parts/log.ts';
 import type { MeshResult } from './parts/mesh.ts';
 import type { RoomResult } from './parts/room.ts';
 import type { SimulatorResult } from './parts/simulator.ts';
 
 export type Results = Partial<
-  BundleResult & SimulatorResult & CapacityResult & AdvanceResult & MeshResult & FailoverResult & RoomResult
+  BundleResult &
+    SimulatorResult &
+    CapacityResult &
+    AdvanceResult &
+    LogResult &
+    MeshResult &
+    FailoverResult &
+    RoomResult
 >;
 export type Key = keyof Results;
 
@@ -33,6 +41,12 @@ const atMost = (key: Key, bound: number, what = 'median'): KeySpec => ({
   goal: { text: `${what} ≤ ${bound}`, ok: (r) => num(r, key) <= bound },
 });
 
+const atLeast = (key: Key, bound: number, what = 'median'): KeySpec => ({
+  key,
+  row: true,
+  goal: { text: `${what} ≥ ${bound}`, ok: (r) => num(r, key) >= bound },
+});
+
 export const KEYS: KeySpec[] = [
   { key: 'crashFailoverMs', row: true },
   atMost('crashFailoverRatio', 1.2),
@@ -48,6 +62,17 @@ export const KEYS: KeySpec[] = [
     },
   },
   { key: 'rttP99Ms', row: true },
+  { key: 'logProposeP50Ms', row: true },
+  { key: 'logProposeP99Ms', row: true },
+  { key: 'logRttP99Ms', row: true },
+  atMost('logProposeRatio', 3, 'propose→commit p99 ÷ data-channel RTT p99,'),
+  atLeast('logValuesPerSec', 200, 'app values committed a second in a room of 8,'),
+  { key: 'logValuesPerEntry' },
+  { key: 'logCatchUpEntries', row: true },
+  { key: 'logCatchUpValues' },
+  { key: 'logCatchUpNoSnapshotMs', row: true },
+  { key: 'logCatchUpJoinMs' },
+  { key: 'logCatchUpSyncs' },
   { key: 'meshFormationMs', row: true },
   { key: 'rawMeshFormationMs', row: true },
   atMost('meshFormationRatio', 1.25, 'app ÷ raw simple-peer, medians,'),

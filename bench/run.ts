@@ -14,12 +14,13 @@ import { advance } from './parts/advance.ts';
 import { bundle } from './parts/bundle.ts';
 import { capacity } from './parts/capacity.ts';
 import { failover } from './parts/failover.ts';
+import { logPart } from './parts/log.ts';
 import { mesh } from './parts/mesh.ts';
 import { room } from './parts/room.ts';
 import { simulator } from './parts/simulator.ts';
 
 // In the order they run: the cheap and the headless first, the browser parts last.
-const PARTS: Part<Results>[] = [bundle, simulator, capacity, advance, mesh, failover, room];
+const PARTS: Part<Results>[] = [bundle, simulator, capacity, advance, logPart, mesh, failover, room];
 const NAMES = PARTS.map((p) => p.name);
 const USAGE = `usage: npm run bench [-- --quick] [-- --check] [-- --only ${NAMES.join(',')}] [-- --baseline DIR]`;
 

@@ -21,6 +21,9 @@ export const sizes = (quick: boolean) => ({
   roomCrashes: quick ? 1 : 3,
   sockets: quick ? 1000 : 10_000,
   schedules: quick ? 100 : 600,
+  logProposals: quick ? 100 : 300,
+  logFloodMs: quick ? 3_000 : 5_000,
+  logValues: quick ? 3_000 : 10_000,
 });
 export type Sizes = ReturnType<typeof sizes>;
 
