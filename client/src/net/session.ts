@@ -27,6 +27,7 @@ import {
   type SignalEnvelope,
   type Via,
 } from './mesh.ts';
+import { clearSaved, type KeyValueStorage, loadSaved, type Saved, SavedWriter } from './saved.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
 
@@ -55,12 +56,6 @@ function visibleKey(view: View, net: PeerNetInfo[]): string {
 export const MAX_APP_FRAME_BYTES = 11_000;
 const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
-
-export interface KeyValueStorage {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-  removeItem(key: string): void;
-}
 
 export interface SessionDeps {
   signaling: SignalingPort;
@@ -93,18 +88,6 @@ export interface SessionParams {
   settings: Partial<RoomSettings> | null;
 }
 
-/** What sessionStorage keeps per room, so a reload resumes the same ID, stage and Done. */
-export interface Saved {
-  id: Id;
-  token: string;
-  persisted: Persisted | null;
-  /** The room's owner token, kept across reloads and new IDs. */
-  ownerToken?: string;
-  /** The room incarnation `persisted` belongs to. */
-  incarnation?: string;
-}
-
-export const storageKey = (room: string) => `lockstep:room:${room}`;
 /** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
@@ -118,23 +101,7 @@ export function removedIds(r: RosterMsg): Id[] {
     .filter((id): id is Id => typeof id === 'number' && Number.isSafeInteger(id) && id > 0);
 }
 
-export function loadSaved(storage: KeyValueStorage | null, room: string): Saved | null {
-  try {
-    const raw = storage?.getItem(storageKey(room));
-    if (!raw) return null;
-    const x = JSON.parse(raw) as Partial<Saved>;
-    if (typeof x.id !== 'number' || typeof x.token !== 'string') return null;
-    return {
-      id: x.id,
-      token: x.token,
-      persisted: x.persisted ?? null,
-      ...(typeof x.ownerToken === 'string' ? { ownerToken: x.ownerToken } : {}),
-      ...(typeof x.incarnation === 'string' ? { incarnation: x.incarnation } : {}),
-    };
-  } catch {
-    return null;
-  }
-}
+export { type KeyValueStorage, type Saved, storageKey } from './saved.ts';
 
 export class Session {
   readonly mesh: Mesh;
@@ -174,6 +141,7 @@ export class Session {
   private copied: Persisted['history'] = [];
   /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
   private readonly client: string;
+  private readonly saved: SavedWriter;
 
   constructor(
     private readonly params: SessionParams,
@@ -209,6 +177,7 @@ export class Session {
         }
       },
     });
+    this.saved = new SavedWriter(deps.storage, params.room);
     this.client = Array.from({ length: 12 }, () => Math.floor(deps.random() * 36).toString(36)).join('');
     const st = deps.store.getState();
     st.actions.reset(params.room, params.name, deps.now(), st.security.sealed);
@@ -281,7 +250,7 @@ export class Session {
     if (this.deps.store.getState().session.phase === 'removed') return;
     this.stop();
     this.log('net', `removed from the room: ${reason}`);
-    this.deps.storage?.removeItem(storageKey(this.params.room));
+    this.clearSaved();
     try {
       this.deps.storage?.setItem(removedKey(this.params.room), '1');
     } catch {
@@ -295,7 +264,7 @@ export class Session {
    * it) and repeats it for a timeout while the session winds down; the ID never comes back.
    */
   async leave(): Promise<void> {
-    this.deps.storage?.removeItem(storageKey(this.params.room));
+    this.clearSaved();
     this.leaving = true;
     const p = this.player;
     if (p) {
@@ -455,7 +424,7 @@ export class Session {
         // committed log may help it catch up, but nothing it promised is ours.
         this.log('net', `another tab is player ${saved.id}: joining as a new player`);
         this.copied = saved.persisted?.history ?? [];
-        this.deps.storage?.removeItem(storageKey(this.params.room));
+        this.clearSaved();
         saved = null;
       } else if (this.stopped) {
         // Stopped while it waited for the lock: a later Session in this page must find it free.
@@ -499,7 +468,7 @@ export class Session {
       this.muted = old !== null;
       this.log('net', `resume refused (session expired); joining anew to continue player ${id ?? '?'}`);
       this.token = null;
-      this.deps.storage?.removeItem(storageKey(this.params.room));
+      this.clearSaved();
       return this.join();
     }
     if (res.code === 'already_joined') return;
@@ -834,24 +803,20 @@ export class Session {
 
   private save(persisted: Persisted): void {
     if (!this.player || !this.token || this.leaving) return;
-    const saved: Saved = {
+    // Storage full or disabled: the writer removes the record rather than keep an older one (a reload
+    // would resume this ID with a promise or vote it has since gone past); the reload joins anew.
+    this.saved.write({
       id: this.player.self,
       token: this.token,
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(this.incarnation ? { incarnation: this.incarnation } : {}),
-    };
-    try {
-      this.deps.storage?.setItem(storageKey(this.params.room), JSON.stringify(saved));
-    } catch {
-      // Storage full or disabled. An older saved state must not survive it: a reload would resume this ID
-      // with a promise or vote it has since gone past. Without one, a reload joins as a new player.
-      try {
-        this.deps.storage?.removeItem(storageKey(this.params.room));
-      } catch {
-        // Storage disabled altogether: nothing was saved.
-      }
-    }
+    });
+  }
+
+  private clearSaved(): void {
+    clearSaved(this.deps.storage, this.params.room);
+    this.saved.reset();
   }
 
   /** Log lines go out with the next view (publish), or at once while there is no player to publish. */
