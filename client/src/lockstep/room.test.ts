@@ -6,6 +6,7 @@ import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
 import { memoryStorage } from '../net/platform.ts';
 import { removedKey } from '../net/session.ts';
 import type { SignalingHandlers, SignalingPort } from '../net/signaling.ts';
+import type { LinkFactory } from '../net/transport.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { LockstepError } from './errors.ts';
 import { joinRoom } from './index.ts';
@@ -37,6 +38,7 @@ function world() {
       page?: PageHooks;
       abort?: AbortSignal;
       storage?: ReturnType<typeof memoryStorage>;
+      factory?: LinkFactory;
     } = {},
   ) => {
     const o = checkOptions({ ...base, name: `p${rooms.length + 1}`, ...opts }, false);
@@ -44,7 +46,7 @@ function world() {
       o,
       {
         signaling: extra.signaling ?? server.port(),
-        factory: net.factory(),
+        factory: extra.factory ?? net.factory(),
         storage: extra.storage ?? memoryStorage(),
         now: () => now,
         setInterval: (fn, ms) => {
@@ -577,6 +579,46 @@ describe('Room: the agreed log', () => {
     await w.run(2_000);
     const err = await rejection(w.settle(a.propose('alone'), 3_000));
     expect(err.code).toBe('no_quorum');
+  });
+
+  it('in a password room, values that cross the server are sealed like every other frame', async () => {
+    const w = world();
+    // No data channel ever opens: everything goes through the server relay.
+    const relayOnly: LinkFactory = () => ({ send: () => false, signal: () => {}, destroy: () => {} });
+    const relayed: string[] = [];
+    const forward = w.server.forward.bind(w.server);
+    w.server.forward = (from, to, kind, data) => {
+      if (kind === 'relay') relayed.push(String(data));
+      return forward(from, to, kind, data);
+    };
+    // Sealing is real WebCrypto, which settles outside the fake clock: let real time pass with it.
+    const run = async (ms: number) => {
+      for (let t = 0; t < ms; t += 10) {
+        await w.run(10);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    };
+    for (let i = 0; i < 3; i++) w.open({ password: 'hunter2' }, { factory: relayOnly });
+    let joined = false;
+    void Promise.all(w.rooms.map((r) => r.joined)).then(() => (joined = true));
+    for (let t = 0; t < 500 && !joined; t++) await run(10);
+    expect(joined).toBe(true);
+    const [a, , c] = w.rooms as unknown as [Room, Room, Room];
+    for (let t = 0; t < 500 && !(a.quorum.ok && a.quorum.members === 3); t++) await run(10);
+    expect(a.quorum).toMatchObject({ ok: true, members: 3 });
+    const got: unknown[] = [];
+    a.onEntry((item) => item.kind === 'app' && got.push(item.data));
+    let outcome: unknown = null;
+    c.propose({ secret: 'queen-to-h5' }).then(
+      (v) => (outcome = v),
+      (e) => (outcome = e),
+    );
+    for (let t = 0; t < 1_000 && outcome === null; t++) await run(10);
+    expect(outcome).toMatchObject({ offset: 0 });
+    await run(200);
+    expect(got).toEqual([{ secret: 'queen-to-h5' }]);
+    expect(relayed.length).toBeGreaterThan(0);
+    expect(relayed.some((d) => d.includes('queen') || d.includes('"t":'))).toBe(false);
   });
 
   it('past 64 waiting it refuses (rate_limited); leaving rejects what still waits (not_joined)', async () => {
