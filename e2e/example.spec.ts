@@ -1,100 +1,17 @@
 // examples/planning-poker from a fresh copy, built only against the packed library (npm pack, then an
-// install of the tarball), served by its own Node server with lockstep/server attached.
+// install of the tarball), served by its own Node server with lockstep/server attached (e2e/examples.ts).
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { expect, test } from '@playwright/test';
-
-/** Runs a step, timed; a failed command's own output is the error (execFileSync's names only the command). */
-function timed<T>(what: string, fn: () => T): T {
-  const started = Date.now();
-  let out: T;
-  try {
-    out = fn();
-  } catch (e) {
-    const { stdout, stderr } = e as { stdout?: unknown; stderr?: unknown };
-    throw new Error(`example: ${what} failed\n${String(stdout ?? '')}\n${String(stderr ?? '')}`.trim());
-  }
-  console.log(`example: ${what} in ${Date.now() - started} ms`);
-  return out;
-}
-
-// Global setup's builds leave NODE_ENV=production for the workers, and npm would then skip the example's
-// devDependencies (TypeScript, Vite): its commands get the environment a developer's shell has.
-const devEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_ENV'));
-
-/**
- * A child process's output, read once: `saw(re)` resolves with the first match in everything it printed, or
- * rejects when the process exits first. Its stderr goes to the test's log.
- */
-function reader(proc: ChildProcess, what: string): (re: RegExp) => Promise<string> {
-  let seen = '';
-  const waiting = new Set<{ re: RegExp; resolve: (s: string) => void; reject: (e: Error) => void }>();
-  const check = () => {
-    for (const w of waiting) {
-      const m = w.re.exec(seen);
-      if (m) {
-        waiting.delete(w);
-        w.resolve(m[0]);
-      }
-    }
-  };
-  proc.stdout?.on('data', (d) => {
-    seen += String(d);
-    check();
-  });
-  proc.stderr?.on('data', (d) => console.log(`${what}: ${d}`));
-  let exited: Error | null = null;
-  proc.on('exit', (code, signal) => {
-    exited = new Error(`${what} exited (${code ?? signal}):\n${seen}`);
-    for (const w of waiting) w.reject(exited);
-    waiting.clear();
-  });
-  return (re) =>
-    new Promise((resolve, reject) => {
-      const m = re.exec(seen);
-      if (m) return resolve(m[0]);
-      if (exited) return reject(exited);
-      waiting.add({ re, resolve, reject });
-    });
-}
+import { type ChildProcess, spawn } from 'node:child_process';
+import { devEnv, expect, reader, test } from './examples.ts';
 
 test('planning poker, built from the npm pack tarball, plays a round in two tabs and a Node bot', async ({
   browser,
+  example,
 }) => {
   test.setTimeout(300_000);
-  const dir = mkdtempSync(join(tmpdir(), 'lockstep-poker-'));
-  let server: ChildProcess | undefined;
   let bot: ChildProcess | undefined;
   try {
-    cpSync('examples/planning-poker', dir, {
-      recursive: true,
-      filter: (src) => !/node_modules|[/\\]dist|\.tgz$|package-lock/.test(src),
-    });
-    timed('npm pack (build:lib)', () =>
-      execFileSync('npm', ['pack', '--pack-destination', dir], { stdio: 'pipe', env: devEnv }),
-    );
-    const tarball = readdirSync(dir).find((f) => /^lockstep-.*\.tgz$/.test(f));
-    expect(tarball).toBeDefined();
-    renameSync(join(dir, tarball!), join(dir, 'lockstep.tgz'));
-    // From npm's cache where it can: this repository's npm ci fetched every package the example needs. Not
-    // --offline: npm ci caches the registry's answers under other request headers than install asks with,
-    // so on a fresh machine --offline failed even for react.
-    timed('npm install of the tarball', () =>
-      execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
-        cwd: dir,
-        stdio: 'pipe',
-        env: devEnv,
-      }),
-    );
-    timed('tsc and vite build', () =>
-      execFileSync('npm', ['run', 'build'], { cwd: dir, stdio: 'pipe', env: devEnv }),
-    );
-    const proc = spawn('node', ['server.js'], { cwd: dir, env: { ...process.env, PORT: '0' } });
-    server = proc;
-    const url = await reader(proc, "the example's server")(/http:\/\/\S+/);
+    const { dir, url } = await example('planning-poker');
     // One after the other, so Ada is player 1.
     const pages = [];
     for (const [i, name] of ['Ada', 'Bob'].entries()) {
@@ -133,7 +50,5 @@ test('planning poker, built from the npm pack tarball, plays a round in two tabs
     for (const p of pages) await p.context().close();
   } finally {
     bot?.kill('SIGKILL');
-    server?.kill();
-    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,0 +1,138 @@
+// The whole game is a fold over the room's agreed log: every player applies the same items in the same
+// order, so every player computes the same game. Nothing else is synced. An entry anyone may propose (a
+// console can propose anything) is checked here, the same way by everyone: a move out of turn, by a
+// spectator, on a taken cell or after the end is kept in the log of moves as ignored, and changes nothing.
+
+import type { LogItem, PlayerId } from 'lockstep';
+
+export type Seat = 'X' | 'O';
+
+/** What players propose. */
+export type Action = { t: 'sit'; seat: Seat } | { t: 'move'; cell: number; id: string } | { t: 'new-round' };
+
+/** One app entry of the log as the game read it: applied, or ignored and why. */
+export interface Line {
+  /** Log position. */
+  index: number;
+  offset: number;
+  /** The term of the leader that committed it. */
+  term: number;
+  by: PlayerId;
+  t: string;
+  round: number;
+  /** The seat it was made for (moves and sits). */
+  seat: Seat | null;
+  cell: number | null;
+  id: string | null;
+  /** null: applied; otherwise why everyone ignored it. */
+  ignored: string | null;
+}
+
+export interface Game {
+  seats: Record<Seat, PlayerId | null>;
+  round: number;
+  board: (Seat | null)[];
+  /** Whose move it is: null until both seats are taken, and once the round is over. */
+  turn: Seat | null;
+  /** The round's end: a winner, or a draw (null winner). */
+  result: { winner: Seat | null } | null;
+  score: { X: number; O: number; draws: number };
+  lines: Line[];
+}
+
+const WINS = [
+  [0, 1, 2],
+  [3, 4, 5],
+  [6, 7, 8],
+  [0, 3, 6],
+  [1, 4, 7],
+  [2, 5, 8],
+  [0, 4, 8],
+  [2, 4, 6],
+];
+
+export const newGame = (): Game => ({
+  seats: { X: null, O: null },
+  round: 1,
+  board: Array(9).fill(null),
+  turn: null,
+  result: null,
+  score: { X: 0, O: 0, draws: 0 },
+  lines: [],
+});
+
+/** X opens odd rounds, O even ones. */
+const opener = (round: number): Seat => (round % 2 === 1 ? 'X' : 'O');
+
+const isSeat = (v: unknown): v is Seat => v === 'X' || v === 'O';
+
+const seatOf = (g: Game, id: PlayerId): Seat | null =>
+  g.seats.X === id ? 'X' : g.seats.O === id ? 'O' : null;
+
+/** The game after one more log item. Pure: the same game and item give the same result everywhere. */
+export function fold(g: Game, item: LogItem): Game {
+  if (item.kind !== 'app') return g; // stages mean nothing to this game
+  const d = (typeof item.data === 'object' && item.data !== null ? item.data : {}) as Record<string, unknown>;
+  const line: Line = {
+    index: item.index,
+    offset: item.offset,
+    term: item.term,
+    by: item.by,
+    t: typeof d.t === 'string' ? d.t.slice(0, 20) : '?',
+    round: g.round,
+    seat: seatOf(g, item.by),
+    cell: null,
+    id: null,
+    ignored: null,
+  };
+  const ignore = (why: string): Game => ({ ...g, lines: [...g.lines, { ...line, ignored: why }] });
+  const apply = (next: Partial<Game>): Game => ({ ...g, ...next, lines: [...g.lines, line] });
+
+  if (d.t === 'sit') {
+    if (!isSeat(d.seat)) return ignore('no such seat');
+    line.seat = d.seat;
+    if (g.seats[d.seat] !== null) return ignore('seat taken');
+    if (seatOf(g, item.by) !== null) return ignore('already seated');
+    const seats = { ...g.seats, [d.seat]: item.by };
+    const both = seats.X !== null && seats.O !== null;
+    return apply({ seats, turn: both ? opener(g.round) : null });
+  }
+
+  if (d.t === 'move') {
+    line.cell = Number.isInteger(d.cell) ? (d.cell as number) : null;
+    line.id = typeof d.id === 'string' ? d.id.slice(0, 32) : null;
+    if (line.cell === null || line.cell < 0 || line.cell > 8) return ignore('no such cell');
+    if (line.id === null) return ignore('no id');
+    // The log applies a retried proposal once; were it ever to apply one twice, this says so.
+    if (g.lines.some((l) => l.t === 'move' && l.id === line.id && l.by === line.by))
+      return ignore('duplicate id');
+    if (line.seat === null) return ignore('not seated');
+    if (g.result) return ignore('round over');
+    if (g.turn !== line.seat) return ignore('not your turn');
+    if (g.board[line.cell] !== null) return ignore('cell taken');
+    const board = g.board.map((c, i) => (i === line.cell ? line.seat : c));
+    const won = WINS.some((w) => w.every((i) => board[i] === line.seat));
+    const full = board.every((c) => c !== null);
+    if (won || full) {
+      const winner = won ? line.seat : null;
+      const score = {
+        ...g.score,
+        ...(winner ? { [winner]: g.score[winner] + 1 } : { draws: g.score.draws + 1 }),
+      };
+      return apply({ board, turn: null, result: { winner }, score });
+    }
+    return apply({ board, turn: line.seat === 'X' ? 'O' : 'X' });
+  }
+
+  if (d.t === 'new-round') {
+    if (line.seat === null) return ignore('not seated');
+    if (!g.result) return ignore('round not over');
+    const round = g.round + 1;
+    return apply({ round, board: Array(9).fill(null), turn: opener(round), result: null });
+  }
+
+  return ignore('unknown action');
+}
+
+/** Moves applied in the current round. */
+export const moveCount = (g: Game): number => g.board.filter((c) => c !== null).length;
