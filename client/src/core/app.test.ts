@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { LIMITS } from '../protocol/limits.ts';
+import { utf8Bytes } from '../protocol/messages.ts';
 import { settled, until } from '../sim/scenarios.ts';
 import { appliedOps } from './app.ts';
 import {
@@ -38,7 +39,8 @@ function pump(ps: Player[], rounds = 40, events = new Map<number, CoreEvent[]>()
     }
     for (const [from, e] of out) {
       const text = JSON.stringify({ k: 'core', m: e.msg });
-      expect(text.length).toBeLessThanOrEqual(LIMITS.frameChars);
+      // What a sealed relay frame may carry (net/session.ts MAX_APP_FRAME_BYTES), in UTF-8 bytes.
+      expect(utf8Bytes(text)).toBeLessThanOrEqual(11_000);
       const parsed = parseMessage(JSON.parse(text).m);
       if (!parsed.ok) throw new Error(`${e.msg.t} from ${from} fails its schema: ${parsed.error}`);
       byId.get(e.to)?.step(from, parsed.msg);
@@ -111,24 +113,25 @@ describe('app values in the agreed log', () => {
     expect(values(net.player(3)!)).toHaveLength(40);
   });
 
-  test('a liar replaying another’s client ID gets its own name on the value, and the victim is told', () => {
+  test('a liar that learned an unannounced client ID can take its first number, never the player’s name', () => {
+    // Only a leader sees a client ID before its first value commits; here player 2 is handed it.
     const ps = [player(1, [1, 2, 3]), player(2, [1, 2, 3]), player(3, [1, 2, 3])];
     pump(ps);
-    // Player 3 proposes, but player 2's forgery of the same number reaches the leader first.
     ps[2]!.propose('real');
+    ps[2]!.propose('next');
     const queued = ps[2]!.ready().messages;
     ps[0]!.step(2, { t: 'op', c: 'c3', ops: [{ seq: 1, data: 'forged' }] });
     for (const e of queued) ps[0]!.step(3, e.msg);
-    const events = pump(ps);
-    const [applied] = appliedOps(ps[0]!.entries);
-    expect(applied!.op).toMatchObject({ by: 2, c: 'c3', data: 'forged' });
-    expect(values(ps[0]!)).toEqual(['forged']);
-    expect(events.get(3)!.some((e) => e.kind === 'superseded' && e.seq === 1)).toBe(true);
-    expect(ps[2]!.proposals()!.pending).toEqual([]);
-    // Its next value takes the next free number and commits under its own name.
-    expect(ps[2]!.propose('again')).toEqual({ ok: true, id: 2 });
+    const events = pump(ps, 10);
+    expect(appliedOps(ps[0]!.entries)[0]!.op).toMatchObject({ by: 2, c: 'c3', data: 'forged' });
+    expect(events.get(3)!.some((e) => e.kind === 'superseded' && e.id === 1)).toBe(true);
+    // The driver gives it a fresh client ID (Session does so on `superseded`): its values go on under it.
+    ps[2]!.rekey('fresh');
     pump(ps);
-    expect(appliedOps(ps[0]!.entries)[1]!.op).toMatchObject({ by: 3, c: 'c3', seq: 2, data: 'again' });
+    const mine = appliedOps(ps[0]!.entries).filter((a) => a.op.by === 3);
+    // 'real' was told it never applies; 'next' waited (the old ID is the liar's now) and goes under the new one.
+    expect(mine.map((a) => [a.op.c, a.op.data])).toEqual([['fresh', 'next']]);
+    expect(ps[2]!.proposals()!.pending).toEqual([]);
   });
 
   test('a value no leader was offered can be taken back; one a leader may hold cannot', () => {
@@ -151,7 +154,7 @@ describe('app values in the agreed log', () => {
   test('refuses values that are not JSON, too large, or past the pending window', () => {
     const p = player(1, [1]);
     p.tick();
-    expect(p.propose('x'.repeat(LIMITS.app.dataChars))).toMatchObject({ ok: false, code: 'too_large' });
+    expect(p.propose('x'.repeat(LIMITS.app.dataBytes))).toMatchObject({ ok: false, code: 'too_large' });
     expect(p.propose(undefined)).toMatchObject({ ok: false, code: 'too_large' });
     expect(p.propose(() => 1)).toMatchObject({ ok: false, code: 'too_large' });
     expect(p.propose(10n)).toMatchObject({ ok: false, code: 'too_large' });
@@ -169,7 +172,8 @@ describe('app values in the agreed log', () => {
   test('a late joiner catches up on large entries in frames under the cap', () => {
     const ps = [player(1, [1, 2]), player(2, [1, 2])];
     pump(ps);
-    const big = 'y'.repeat(LIMITS.app.dataChars - 10);
+    // Three bytes a character: sizes are counted in bytes, as the relay counts them.
+    const big = '中'.repeat(Math.floor((LIMITS.app.dataBytes - 10) / 3));
     for (let i = 0; i < 60; i++) ps[i % 2]!.propose(`${i}${big}`);
     pump(ps, 200);
     expect(values(ps[0]!)).toHaveLength(60);
@@ -178,6 +182,56 @@ describe('app values in the agreed log', () => {
     pump([...ps, late], 200);
     expect(late.entries.map((e) => e.hash)).toEqual(ps[0]!.entries.map((e) => e.hash));
     expect(values(late)).toEqual(values(ps[0]!));
+  });
+
+  test('one sender’s large values do not starve another’s, and a client ID is taken only from its player', () => {
+    const ps = [player(1, [1, 2, 3]), player(2, [1, 2, 3]), player(3, [1, 2, 3])];
+    pump(ps);
+    // Player 2 floods with four page sessions of near-maximal values; player 3 proposes one small value.
+    const big = 'b'.repeat(LIMITS.app.dataBytes - 10);
+    const flood = () => {
+      for (const c of ['f1', 'f2', 'f3', 'f4'])
+        ps[0]!.step(2, { t: 'op', c, ops: Array.from({ length: 8 }, (_, i) => ({ seq: i + 1, data: big })) });
+    };
+    flood();
+    ps[2]!.propose('honest');
+    pump(ps, 30);
+    expect(values(ps[0]!)).toContain('honest');
+    // Once the log names player 3 for its client ID, a replay of that ID by player 2 is not taken.
+    ps[0]!.step(2, { t: 'op', c: 'c3', ops: [{ seq: 2, data: 'forged' }] });
+    ps[2]!.propose('second');
+    const events = pump(ps, 30);
+    expect(values(ps[0]!)).toContain('second');
+    expect(values(ps[0]!)).not.toContain('forged');
+    expect(events.get(3)!.filter((e) => e.kind === 'superseded')).toEqual([]);
+  });
+
+  test('a value is serialized once; what JSON cannot say again is normalized on arrival', () => {
+    const p = player(1, [1]);
+    p.tick();
+    let calls = 0;
+    // A toJSON that answers small, then huge: what is checked is what is kept.
+    expect(p.propose({ toJSON: () => (calls++ ? 'x'.repeat(5_000) : 'small') }).ok).toBe(true);
+    expect(values(p)).toEqual(['small']);
+    const parsed = parseMessage(
+      JSON.parse('{"t":"op","c":"abc","ops":[{"seq":1,"data":{"x":1e999,"z":-0}}]}'),
+    );
+    expect(parsed.ok && parsed.msg.t === 'op' && parsed.msg.ops[0]!.data).toEqual({ x: null, z: 0 });
+    expect(Object.is((parsed as { msg: { ops: { data: { z: number } }[] } }).msg.ops[0]!.data.z, 0)).toBe(
+      true,
+    );
+  });
+
+  test('a fork-repair answer never carries more entries than a message may', () => {
+    const p = player(1, [1, 2]);
+    p.tick();
+    for (let i = 0; i < 200; i++) p.setDone(true);
+    expect(p.stage).toBe(200);
+    p.ready();
+    p.step(2, { t: 'sync', index: 120, hash: 'nothere' });
+    const sent = p.ready().messages.filter((e) => e.msg.t === 'history');
+    expect(sent).toHaveLength(1);
+    expect(parseMessage(sent[0]!.msg).ok).toBe(true);
   });
 
   test('the wire contract refuses malformed app entries and op messages', () => {
@@ -196,7 +250,7 @@ describe('app values in the agreed log', () => {
       ['proposal number 0', { t: 'op', c: 'abc', ops: [{ seq: 0, data: 1 }] }],
       [
         'a value over the cap',
-        { t: 'op', c: 'abc', ops: [{ seq: 1, data: 'z'.repeat(LIMITS.app.dataChars) }] },
+        { t: 'op', c: 'abc', ops: [{ seq: 1, data: 'z'.repeat(LIMITS.app.dataBytes) }] },
       ],
       [
         'too many values',

@@ -1,5 +1,5 @@
 import { LIMITS } from '../protocol/limits.ts';
-import { jsonChars } from '../protocol/messages.ts';
+import { jsonBytes, toJson, utf8Bytes } from '../protocol/messages.ts';
 import { applyOps, type Proposals } from './app.ts';
 import { chains, GENESIS, seal, tipHash } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
@@ -52,7 +52,7 @@ export interface Ready {
   persist: Persisted | null;
 }
 
-/** Entries one HISTORY message carries (fewer when they are large: LIMITS.historyChars). */
+/** Entries one HISTORY message carries (fewer when they are large: LIMITS.historyBytes). */
 export const HISTORY_CHUNK = 64;
 /** Page sessions a leader queues values for, in all and per sender: a liar's junk stays bounded. */
 const QUEUED_CLIENTS = 256;
@@ -129,6 +129,10 @@ export class Player {
 
   // App entries. Replicated: each page session's last applied proposal number, derived from the log.
   private appLast = new Map<string, number>();
+  /** Each page session's player, as its last applied value names it (mayTake). */
+  private appBy = new Map<string, Id>();
+  /** Which queue the next app entry starts with. */
+  private turn = 0;
   /** Ours: this page session's ID, next number and the values not yet resolved. */
   private client = '';
   private nextSeq = 1;
@@ -404,10 +408,11 @@ export class Player {
   propose(data: unknown): ProposeResult {
     if (this.left || !this.client)
       return { ok: false, code: 'not_joined', error: 'this player cannot propose' };
-    const { dataChars, pending } = LIMITS.app;
-    const json = jsonChars(data) <= dataChars ? JSON.stringify(data) : null;
-    if (json === null)
-      return { ok: false, code: 'too_large', error: `not a JSON value of at most ${dataChars} characters` };
+    const { dataBytes, pending } = LIMITS.app;
+    // Serialized once: a toJSON or getter could answer differently a second time.
+    const json = toJson(data);
+    if (json === null || utf8Bytes(json) > dataBytes)
+      return { ok: false, code: 'too_large', error: `not a JSON value of at most ${dataBytes} bytes` };
     if (this.mine.size >= pending)
       return { ok: false, code: 'rate_limited', error: `${pending} proposals are already waiting` };
     // A number the log already used (a liar replayed our client ID) is skipped: ours start after it.
@@ -458,11 +463,11 @@ export class Player {
     if (this.role !== 'follower' || !this.leaderAlive()) return;
     // One message's worth; the rest follow with the next heartbeats as these commit.
     const ops: { seq: number; data: unknown }[] = [];
-    let chars = 0;
+    let bytes = 0;
     for (const seq of list) {
       const m = this.mine.get(seq)!;
-      chars += m.json.length + 20;
-      if (ops.length > 0 && (chars > LIMITS.historyChars || ops.length >= LIMITS.app.opsPerEntry)) break;
+      bytes += utf8Bytes(m.json) + 20;
+      if (ops.length > 0 && (bytes > LIMITS.historyBytes || ops.length >= LIMITS.app.opsPerEntry)) break;
       m.sent = true;
       ops.push({ seq, data: m.data });
     }
@@ -491,29 +496,35 @@ export class Player {
   }
 
   /**
-   * The next app entry: each queued session's next numbers in turn (round-robin, so one busy proposer
-   * does not starve the rest), up to an entry's bounds.
+   * The next app entry: each queued session's next numbers in turn (round-robin, starting one queue further
+   * each entry, so no proposer is always first), up to an entry's bounds; a value too large for what is left
+   * waits for the next entry without holding up the others.
    */
   private nextApp(agreed: readonly Id[]): Entry | null {
     if (this.queue.size === 0) return null;
-    const { opsPerEntry, entryChars } = LIMITS.app;
+    const { opsPerEntry, entryBytes } = LIMITS.app;
+    const queues = [...this.queue.values()].filter((q) => this.mayTake(q));
+    if (queues.length === 0) return null;
+    const start = this.turn++ % queues.length;
+    const order = [...queues.slice(start), ...queues.slice(0, start)];
     const next = new Map<string, number>();
+    const full = new Set<(typeof order)[number]>();
     const ops: Op[] = [];
-    let chars = 2;
-    let more = true;
-    while (more) {
+    let bytes = 2;
+    for (let more = true; more && ops.length < opsPerEntry; ) {
       more = false;
-      for (const q of this.queue.values()) {
+      for (const q of order) {
+        if (ops.length >= opsPerEntry) break;
         const seq = (next.get(q.c) ?? this.appLast.get(q.c) ?? 0) + 1;
-        if (!q.ops.has(seq)) continue;
+        if (full.has(q) || !q.ops.has(seq)) continue;
         const op: Op = { by: q.by, c: q.c, seq, data: q.ops.get(seq) };
-        const size = jsonChars(op) + 1;
-        if (ops.length >= opsPerEntry || chars + size > entryChars) {
-          more = false;
-          break;
+        const size = jsonBytes(op) + 1;
+        if (bytes + size > entryBytes) {
+          full.add(q);
+          continue;
         }
         ops.push(op);
-        chars += size;
+        bytes += size;
         next.set(q.c, seq);
         more = true;
       }
@@ -530,10 +541,21 @@ export class Player {
     });
   }
 
+  /**
+   * A page session's values are taken only from the player the log already names for it (or anyone, when
+   * that player is gone: the same page under a new ID). A client ID is public once in the log, so without
+   * this a liar could take a victim's next numbers with values of its own.
+   */
+  private mayTake(q: { by: Id; c: string }): boolean {
+    const owner = this.appBy.get(q.c);
+    return owner === undefined || owner === q.by || !this.members.has(owner);
+  }
+
   /** The replicated part of app entries, from the log; and what of ours the log already decided. */
   private replayApp(): void {
     this.appLast = new Map();
-    for (const e of this.log) if (e.kind === 'app') this.settleMine(e, applyOps(this.appLast, e));
+    this.appBy = new Map();
+    for (const e of this.log) if (e.kind === 'app') this.settleMine(e, this.applyApp(e));
   }
 
   /**
@@ -544,10 +566,16 @@ export class Player {
   private reofferCut(): void {
     const last = this.appLast.get(this.client) ?? 0;
     for (const [seq, m] of [...this.decided])
-      if (seq > last) {
+      if (seq > last && m.ours) {
         this.decided.delete(seq);
         this.mine.set(seq, { ...m, sent: true });
       }
+  }
+
+  private applyApp(e: Entry): Op[] {
+    const applied = applyOps(this.appLast, e);
+    for (const op of applied) this.appBy.set(op.c, op.by);
+    return applied;
   }
 
   /** Our values this entry decided: committed here, or another value took the number. */
@@ -560,11 +588,27 @@ export class Player {
       const op = e.ops![n];
       const ours = op !== undefined && applied.includes(op) && JSON.stringify(op.data) === m.json;
       this.mine.delete(seq);
-      this.decided.set(seq, m);
+      this.decided.set(seq, { ...m, ours });
       if (this.decided.size > LIMITS.app.pending) this.decided.delete(this.decided.keys().next().value!);
       if (ours) this.events.push({ kind: 'proposed', id: m.id, seq, index: e.index, n });
       else this.events.push({ kind: 'superseded', id: m.id, seq, index: e.index });
     }
+  }
+
+  /**
+   * Goes on under a new client ID (the driver draws it): after `superseded`, another player holds our old
+   * one in the log, and an honest leader takes that ID's values only from it (mayTake). Our waiting values
+   * are numbered afresh; under the old ID they can never be taken from us again, so none applies twice.
+   */
+  rekey(client: string): void {
+    if (!this.client || client === this.client) return;
+    this.client = client;
+    const waiting = [...this.mine].sort(([a], [b]) => a - b).map(([, m]) => m);
+    this.mine = new Map(waiting.map((m, i) => [i + 1, { ...m, sent: false }]));
+    this.decided.clear();
+    this.nextSeq = waiting.length + 1;
+    this.offerMine();
+    this.settle();
   }
 
   /** Our page session's proposals, for the next core of this page (a new ID). */
@@ -608,7 +652,12 @@ export class Player {
         index: last,
         hash: tipHash(this.log),
         accepted: this.accepted,
-        entries: fitting(this.log.slice(Math.max(have, last - LEAVE_ENTRIES)), true),
+        // The accepted entry rides beside them: the frame must still fit a sealed relay frame.
+        entries: fitting(
+          this.log.slice(Math.max(have, last - LEAVE_ENTRIES)),
+          true,
+          LIMITS.historyBytes - (this.accepted ? jsonBytes(this.accepted) : 0),
+        ),
         ...(this.retired.size > 0 ? { retired: [...this.retired.values()] } : {}),
         ...(this.was ? { was: this.was } : {}),
       });
@@ -1766,7 +1815,7 @@ export class Player {
       this.done = false;
       this.events.push({ kind: 'advance', entry });
     } else if (entry.kind === 'app') {
-      const applied = applyOps(this.appLast, entry);
+      const applied = this.applyApp(entry);
       this.events.push({ kind: 'commit', entry });
       this.settleMine(entry, applied);
       for (const [key, q] of this.queue) {
@@ -1889,15 +1938,15 @@ export class Player {
 }
 
 /**
- * As many of `entries` as fit one message (LIMITS.historyChars of JSON), at least one: the first ones, or
- * with `tail` the last ones.
+ * As many of `entries` as fit one message (`budget` bytes of JSON, at most LIMITS.entriesPerMessage), at
+ * least one: the first ones, or with `tail` the last ones.
  */
-function fitting(entries: Entry[], tail: boolean): Entry[] {
-  let chars = 0;
+function fitting(entries: Entry[], tail: boolean, budget: number = LIMITS.historyBytes): Entry[] {
+  let bytes = 0;
   let n = 0;
-  for (; n < entries.length; n++) {
-    chars += jsonChars(entries[tail ? entries.length - 1 - n : n]) + 1;
-    if (n > 0 && chars > LIMITS.historyChars) break;
+  for (; n < Math.min(entries.length, LIMITS.entriesPerMessage); n++) {
+    bytes += jsonBytes(entries[tail ? entries.length - 1 - n : n]) + 1;
+    if (n > 0 && bytes > budget) break;
   }
   return tail ? entries.slice(entries.length - n) : entries.slice(0, n);
 }
@@ -1907,6 +1956,8 @@ interface Mine {
   data: unknown;
   json: string;
   sent: boolean;
+  /** Decided values only: committed as ours (a superseded one is never offered again). */
+  ours?: boolean;
 }
 
 /** A persisted log is kept only as far as it chains (older builds wrote entries without hashes). */

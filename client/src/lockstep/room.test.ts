@@ -516,7 +516,11 @@ describe('Room: the agreed log', () => {
         seen
           .get(r)!
           .push(
-            item.kind === 'app' ? `${item.by}:${JSON.stringify(item.data)}` : `stage ${item.stage.index}`,
+            item.kind === 'app'
+              ? `${item.by}:${JSON.stringify(item.data)}`
+              : item.kind === 'stage'
+                ? `stage ${item.stage.index}`
+                : 'reset',
           ),
       );
     }

@@ -73,6 +73,7 @@ interface EntryRec {
 interface Waiting {
   resolve(at: LogPosition): void;
   reject(err: LockstepError): void;
+  timer: unknown;
 }
 
 interface ChannelRec {
@@ -132,6 +133,8 @@ export class RoomImpl implements Room {
   private cursorHash = '';
   private appLast = new Map<string, number>();
   private pumpQueued = false;
+  /** The lowest index a fork changed since the last pump (only a lying leader forks a log). */
+  private forkAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly opts: CheckedOptions,
@@ -412,13 +415,13 @@ export class RoomImpl implements Room {
     const r = this.session.propose(value);
     if (!r.ok) return Promise.reject(new LockstepError(r.code, `propose: ${r.error}`));
     const id = r.id;
-    const promise = new Promise<LogPosition>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    let settle!: Pick<Waiting, 'resolve' | 'reject'>;
+    const promise = new Promise<LogPosition>((resolve, reject) => (settle = { resolve, reject }));
     const timer = this.deps.setTimeout(() => {
       this.timers.delete(timer);
       // Taken back only if no leader was ever offered it; otherwise the log decides it (a failover at most).
       for (const n of this.session.withdraw(id)) {
-        const w = this.waiting.get(n);
-        this.waiting.delete(n);
+        const w = this.takeWaiting(n);
         w?.reject(
           new LockstepError(
             'no_quorum',
@@ -428,6 +431,7 @@ export class RoomImpl implements Room {
       }
     }, this.opts.proposeTimeoutMs);
     this.timers.add(timer);
+    this.waiting.set(id, { ...settle, timer });
     return promise;
   }
 
@@ -444,10 +448,7 @@ export class RoomImpl implements Room {
       if (!this.entryRecs.has(rec)) return;
       // Bring the shared cursor to the tip first (a reloaded page starts with a log nobody announced).
       this.pumpEntries();
-      const log = this.session.committed().slice(0, this.cursor);
-      const last = new Map<string, number>();
-      for (const e of log)
-        for (const item of this.itemsOf(e, last)) if (item.index >= rec.from) this.deliver(rec, item);
+      this.replay(rec);
       rec.live = true;
     });
     return () => {
@@ -455,9 +456,29 @@ export class RoomImpl implements Room {
     };
   }
 
+  /** Everything up to the shared cursor, to one subscription (it may unsubscribe on the way). */
+  private replay(rec: EntryRec): void {
+    const last = new Map<string, number>();
+    for (const e of this.session.committed().slice(0, this.cursor))
+      for (const item of this.itemsOf(e, last)) {
+        if (!this.entryRecs.has(rec)) return;
+        if (item.index >= rec.from) this.deliver(rec, item);
+      }
+  }
+
+  private takeWaiting(id: number): Waiting | undefined {
+    const w = this.waiting.get(id);
+    if (!w) return undefined;
+    this.waiting.delete(id);
+    this.timers.delete(w.timer);
+    this.deps.clearTimeout(w.timer);
+    return w;
+  }
+
   private onCoreEvents(events: readonly CoreEvent[]): void {
     let log = false;
     for (const e of events) {
+      if (e.kind === 'forked') this.forkAt = Math.min(this.forkAt, e.index);
       if (e.kind === 'commit' || e.kind === 'advance' || e.kind === 'forked') log = true;
       else if (e.kind === 'proposed') this.outcomes.push({ id: e.id, at: { index: e.index, offset: e.n } });
       else if (e.kind === 'superseded') this.outcomes.push({ id: e.id, at: null });
@@ -472,13 +493,27 @@ export class RoomImpl implements Room {
   /** New committed items to every live subscriber, then the proposals they decided. */
   private pumpEntries(): void {
     this.pumpQueued = false;
+    if (this.torn) return;
     const log = this.session.committed();
-    // A log cut below what we delivered (only a liar forks one): go on from where it now ends.
-    if (log.length < this.cursor || (this.cursor > 0 && log[this.cursor - 1]!.hash !== this.cursorHash)) {
-      this.cursor = Math.min(this.cursor, log.length);
+    // Our log was cut below what we delivered and took the room's (only a lying leader forks a log): every
+    // subscription hears `reset`, then the whole log again, so an app folds the room's history afresh.
+    const changed =
+      this.forkAt <= this.cursor ||
+      log.length < this.cursor ||
+      (this.cursor > 0 && log[this.cursor - 1]!.hash !== this.cursorHash);
+    if (changed) {
+      const index = Math.min(this.forkAt, log.length + 1, this.cursor);
+      this.cursor = 0;
       this.appLast = new Map();
-      for (const e of log.slice(0, this.cursor)) this.itemsOf(e, this.appLast);
+      for (; this.cursor < log.length; this.cursor++) this.itemsOf(log[this.cursor]!, this.appLast);
+      this.cursorHash = log.at(-1)?.hash ?? '';
+      for (const rec of [...this.entryRecs]) {
+        if (!rec.live) continue;
+        this.deliver(rec, { kind: 'reset', index });
+        this.replay(rec);
+      }
     }
+    this.forkAt = Number.POSITIVE_INFINITY;
     for (; this.cursor < log.length; this.cursor++) {
       const e = log[this.cursor]!;
       for (const item of this.itemsOf(e, this.appLast))
@@ -487,8 +522,7 @@ export class RoomImpl implements Room {
       this.cursorHash = e.hash;
     }
     for (const { id, at } of this.outcomes.splice(0)) {
-      const w = this.waiting.get(id);
-      this.waiting.delete(id);
+      const w = this.takeWaiting(id);
       if (!w) continue;
       if (at) w.resolve(at);
       else
@@ -530,8 +564,8 @@ export class RoomImpl implements Room {
 
   /** The room ended for us: whatever is still waiting may yet be committed by the others, but not seen here. */
   private dropWaiting(): void {
-    for (const w of this.waiting.values())
-      w.reject(
+    for (const id of [...this.waiting.keys()])
+      this.takeWaiting(id)!.reject(
         new LockstepError(
           'not_joined',
           'left the room before the value was committed: the others may still commit it',

@@ -225,7 +225,12 @@ export interface LogPosition {
  */
 export type LogItem<T = unknown> =
   | { kind: 'stage'; index: number; stage: Stage; term: number; doneBy: PlayerId[] }
-  | ({ kind: 'app'; by: PlayerId; data: T; stage: Stage; term: number } & LogPosition);
+  | ({ kind: 'app'; by: PlayerId; data: T; stage: Stage; term: number } & LogPosition)
+  /**
+   * This player's log had taken entries the room never agreed (only a lying leader can feed it such) and now
+   * holds the room's from `index` on: start the app's state afresh; the whole log follows again.
+   */
+  | { kind: 'reset'; index: number };
 
 export interface LogOptions {
   /**
@@ -278,11 +283,11 @@ export interface Room {
   setAway(away: boolean): void;
   channel<T = unknown>(name: string, options?: ChannelOptions<T>): Channel<T>;
   /**
-   * Submits `value` (JSON, at most 1,024 characters) for the agreed log. Resolves with its position once a
+   * Submits `value` (JSON, at most 1,024 bytes of it in UTF-8) for the agreed log. Resolves with its position once a
    * quorum committed it; every player then gets it from `onEntry`, once, in the same order. Rejects with
    * `too_large`, `rate_limited` (over 100 a second, or 64 waiting), `not_joined` (also when this player
    * leaves or closes first: the others may still commit it), `no_quorum` (no leader was reached within
-   * `proposeTimeoutMs`: it was taken back and never commits) or `superseded`. A value a leader received
+   * `proposeTimeoutMs`: it was taken back and never commits, with any later value no leader was offered yet) or `superseded`. A value a leader received
    * waits for the log to decide it: while a majority is reachable that is one failover at most
    * (docs/sdk.md, "Game state in the log").
    */

@@ -23,7 +23,7 @@ export interface Saved {
 export const storageKey = (room: string) => `lockstep:room:${room}`;
 const chunkKey = (room: string, k: number) => `${storageKey(room)}:log:${k}`;
 /** Entries per stored chunk. */
-export const LOG_CHUNK = 64;
+export const LOG_CHUNK = 16;
 
 /** The main record: the log's place is taken by its length and last hash (its chunks hold it). */
 type Stored = Omit<Saved, 'persisted'> & {
@@ -123,9 +123,15 @@ export class SavedWriter {
       storage.setItem(storageKey(this.room), JSON.stringify(stored));
       return true;
     } catch {
+      // Every chunk this writer may have written goes too: nothing else knows where they are.
+      const written = Math.max(
+        this.chunks.length,
+        Math.ceil((saved.persisted?.history.length ?? 0) / LOG_CHUNK),
+      );
       this.chunks = [];
       try {
         storage.removeItem(storageKey(this.room));
+        for (let k = 0; k < written; k++) storage.removeItem(chunkKey(this.room, k));
       } catch {
         // Storage disabled altogether: nothing was saved.
       }

@@ -8,6 +8,7 @@ import {
   type Id,
   type Persisted,
   Player,
+  type Proposals,
   type ProposeResult,
   parseMessage,
   seededRng,
@@ -142,6 +143,8 @@ export class Session {
   /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
   private readonly client: string;
   private readonly saved: SavedWriter;
+  /** Proposals of a core dropped with its room's state (the server forgot the room), for the next core. */
+  private carried: Proposals | undefined;
 
   constructor(
     private readonly params: SessionParams,
@@ -178,7 +181,7 @@ export class Session {
       },
     });
     this.saved = new SavedWriter(deps.storage, params.room);
-    this.client = Array.from({ length: 12 }, () => Math.floor(deps.random() * 36).toString(36)).join('');
+    this.client = this.newClient();
     const st = deps.store.getState();
     st.actions.reset(params.room, params.name, deps.now(), st.security.sealed);
     deps.store.getState().probe.read = () =>
@@ -376,6 +379,11 @@ export class Session {
     return { ok: true, to: targets };
   }
 
+  /** A random page-session ID for app proposals: 62 bits, so nobody can guess one before it is in the log. */
+  private newClient(): string {
+    return Array.from({ length: 12 }, () => Math.floor(this.deps.random() * 36).toString(36)).join('');
+  }
+
   /** Submits an app value for the agreed log (core Player.propose). */
   propose(data: unknown): ProposeResult {
     const p = this.player;
@@ -520,6 +528,8 @@ export class Session {
       continuing = null;
       saved = null;
       this.copied = [];
+      // Values still waiting are this page's intent, not the old room's state: they go to the new room.
+      this.carried = this.player?.proposals() ?? this.carried;
       this.player = null;
     }
     if (j.resumed && saved?.id === j.id) {
@@ -556,11 +566,12 @@ export class Session {
       roster: { version: ++this.rosterVersion, members: roster.members.map((m) => m.id) },
       persisted,
       lastStage: s.stages.length - 1,
-      proposals: this.player?.proposals() ?? { client: this.client, next: 1, pending: [] },
+      proposals: this.player?.proposals() ?? this.carried ?? { client: this.client, next: 1, pending: [] },
       ...(continuing && continuing.id < j.id && !(j.resumed && saved?.id === j.id)
         ? { was: continuing.id }
         : {}),
     });
+    this.carried = undefined;
     if (this.expelRemoved(roster)) return;
     this.mesh.setConfig(meshConfigFor(s.heartbeatMs, s.timeoutMs));
     this.mesh.reset(j.id, j.iceServers);
@@ -730,6 +741,11 @@ export class Session {
     }
     if (events.some((e) => e.kind === 'members' || e.kind === 'renamed' || e.kind === 'retired'))
       this.syncMesh();
+    // Someone holds our client ID in the log now: go on under a fresh one (core Player.rekey).
+    if (events.some((e) => e.kind === 'superseded') && this.player) {
+      this.player.rekey(this.newClient());
+      this.drain();
+    }
     // What the room is about (stage, leader, role) shows at the next tick; the rest waits for its slot.
     if (events.some((e) => e.kind === 'advance' || e.kind === 'leader' || e.kind === 'role')) {
       this.lastCheck = Number.NEGATIVE_INFINITY;

@@ -32,20 +32,23 @@ export const LIMITS = {
   /** Characters of one data-channel or relay frame: the relay's payload cap, so both paths agree. */
   frameChars: 16 * 1024,
   /**
-   * App entries in the agreed log (room.propose): one value's JSON, values in one log entry and that
-   * entry's JSON, the values one player may have pending, and the proposer's budget (a second). An entry's bound keeps
+   * App entries in the agreed log (room.propose), in UTF-8 bytes of JSON: one value, one log entry's values,
+   * the values one player may have waiting, and the proposer's budget (a second). An entry's bound keeps
    * every core frame that carries one (accept, advance, report, leave) under a sealed relay frame.
    */
   app: {
-    dataChars: 1_024,
+    dataBytes: 1_024,
     opsPerEntry: 32,
-    entryChars: 4_096,
+    entryBytes: 4_096,
     pending: 64,
     perSec: 100,
     burst: 200,
   },
-  /** Characters of entries one catch-up or leave message carries (at least one entry always goes). */
-  historyChars: 8_192,
+  /**
+   * UTF-8 bytes of entries (or values) one catch-up, leave or op message carries, at least one: with an
+   * accepted entry beside them, a frame stays under the 11,000 bytes a sealed relay frame may hold.
+   */
+  historyBytes: 6_000,
 } as const;
 
 export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];

@@ -30,21 +30,48 @@ const ids = () =>
 
 const hash = v.pipe(v.string('must be an entry hash'), v.regex(/^[0-9a-z]{1,16}$/, 'must be an entry hash'));
 
-/** A JSON value of at most `max` characters (it came out of JSON.parse, so it is JSON already). */
-export function jsonChars(x: unknown): number {
+/** UTF-8 bytes of `s`: the relay's cap is in bytes, and one character may take four. */
+export function utf8Bytes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** `x` as JSON, or null when it is not JSON (undefined, a function, a BigInt, a cycle). */
+export function toJson(x: unknown): string | null {
   try {
-    return JSON.stringify(x)?.length ?? Number.POSITIVE_INFINITY;
+    return JSON.stringify(x) ?? null;
   } catch {
-    return Number.POSITIVE_INFINITY;
+    return null;
   }
 }
 
+/** UTF-8 bytes of `x` as JSON (infinite when it is not JSON). */
+export function jsonBytes(x: unknown): number {
+  const json = toJson(x);
+  return json === null ? Number.POSITIVE_INFINITY : utf8Bytes(json);
+}
+
+/**
+ * An app value: JSON of at most LIMITS.app.dataBytes, and what JSON makes of it. A frame may hold what
+ * JSON cannot say again (1e999 parses as Infinity, which JSON writes as null; -0 as 0): the leader would
+ * then hash one value and its followers another, so everyone keeps the round-tripped one.
+ */
 const appData = v.pipe(
   v.unknown(),
   v.check(
-    (d) => d !== undefined && jsonChars(d) <= LIMITS.app.dataChars,
-    `must be a JSON value of at most ${LIMITS.app.dataChars} characters`,
+    (d) => d !== undefined && jsonBytes(d) <= LIMITS.app.dataBytes,
+    `must be a JSON value of at most ${LIMITS.app.dataBytes} bytes`,
   ),
+  v.transform((d) => JSON.parse(JSON.stringify(d)) as unknown),
 );
 
 /** A proposer's page session: random, so a retry after failover is known as the same proposal. */
@@ -112,8 +139,8 @@ export const entrySchema = v.pipe(
   ),
   v.forward(
     v.check(
-      (e) => e.ops === undefined || jsonChars(e.ops) <= LIMITS.app.entryChars,
-      `must hold at most ${LIMITS.app.entryChars} characters of JSON`,
+      (e) => e.ops === undefined || jsonBytes(e.ops) <= LIMITS.app.entryBytes,
+      `must hold at most ${LIMITS.app.entryBytes} bytes of JSON`,
     ),
     ['ops'],
   ),

@@ -36,7 +36,8 @@ function useGame(room: Room): Game {
     let g = newGame();
     setGame(g);
     return room.onEntry((item) => {
-      g = fold(g, item);
+      // A reset (only a lying leader causes one) means the whole log comes again: fold afresh.
+      g = item.kind === 'reset' ? newGame() : fold(g, item);
       setGame(g);
     });
   }, [room]);
