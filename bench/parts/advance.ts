@@ -5,6 +5,7 @@
 import { HeadlessPlayer } from '../../client/src/net/headless.ts';
 import { until } from '../../e2e/kit.ts';
 import { type Part, sleep, TIMING } from '../lib/context.ts';
+import { rttSampler } from '../lib/rtt.ts';
 import { type Dist, dist } from '../lib/stats.ts';
 
 export interface AdvanceResult {
@@ -54,19 +55,7 @@ async function rounds(url: string, k: number, advanceMs: number[], rtt: number[]
       30_000,
       '8 headless players in a full mesh with leader 1',
     );
-    const last = new Map<string, number>();
-    const sampler = setInterval(() => {
-      for (const p of players) {
-        for (const l of p.session.mesh.info()) {
-          const key = `${p.view?.self}-${l.id}`;
-          // One sample per pong: the RTT field only changes when one arrives.
-          if (l.rtt !== null && l.link === 'open' && last.get(key) !== l.rtt) {
-            last.set(key, l.rtt);
-            rtt.push(l.rtt);
-          }
-        }
-      }
-    }, 20);
+    const stopSampling = rttSampler(players, rtt);
     try {
       for (let stage = 1; stage <= k; stage++) {
         await until(
@@ -86,7 +75,7 @@ async function rounds(url: string, k: number, advanceMs: number[], rtt: number[]
         advanceMs.push(Math.max(...advancedAt.map((m) => m.get(stage)!)) - lastDone);
       }
     } finally {
-      clearInterval(sampler);
+      stopSampling();
     }
   } finally {
     await Promise.race([Promise.allSettled(players.map((p) => p.leave())), sleep(3_000)]);

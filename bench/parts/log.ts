@@ -12,6 +12,7 @@ import { HeadlessPlayer } from '../../client/src/net/headless.ts';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
 import { until } from '../../e2e/kit.ts';
 import { log, type Part, sleep, TIMING } from '../lib/context.ts';
+import { rttSampler } from '../lib/rtt.ts';
 import { type Dist, dist, round } from '../lib/stats.ts';
 
 export interface LogResult {
@@ -88,23 +89,6 @@ class Tap {
       };
     });
   }
-}
-
-/** Samples the data channel RTT of every link of `players` (one sample per pong) until stopped. */
-function rttSampler(players: HeadlessPlayer[], into: number[]): () => void {
-  const last = new Map<string, number>();
-  const t = setInterval(() => {
-    for (const p of players) {
-      for (const l of p.session.mesh.info()) {
-        const key = `${p.view?.self}-${l.id}`;
-        if (l.rtt !== null && l.link === 'open' && last.get(key) !== l.rtt) {
-          last.set(key, l.rtt);
-          into.push(l.rtt);
-        }
-      }
-    }
-  }, 20);
-  return () => clearInterval(t);
 }
 
 function fullMesh(players: HeadlessPlayer[]): boolean {

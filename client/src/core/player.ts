@@ -530,14 +530,21 @@ export class Player {
       }
     }
     if (ops.length === 0) return null;
+    return this.nextEntry({ kind: 'app', members: [...agreed], ops });
+  }
+
+  /** The entry for the next log index in our term: the stage and Done as they are unless given. */
+  private nextEntry(
+    e: Pick<Entry, 'kind' | 'members'> & Partial<Pick<Entry, 'stage' | 'done' | 'ops'>>,
+  ): Entry {
     return seal(tipHash(this.log), {
       index: this.log.length + 1,
-      kind: 'app',
-      stage: this.stage,
+      kind: e.kind,
+      stage: e.stage ?? this.stage,
       term: this.term,
-      done: [],
-      members: [...agreed],
-      ops,
+      done: e.done ?? [],
+      members: e.members,
+      ...(e.ops ? { ops: e.ops } : {}),
     });
   }
 
@@ -1691,14 +1698,7 @@ export class Player {
   /** The advance, once every live member is done. */
   private nextStage(live: Id[], agreed: readonly Id[]): Entry | null {
     if (this.stage >= this.lastStage || !live.every((id) => this.doneOf(id))) return null;
-    return seal(tipHash(this.log), {
-      index: this.log.length + 1,
-      kind: 'stage',
-      stage: this.stage + 1,
-      term: this.term,
-      done: live,
-      members: [...agreed],
-    });
+    return this.nextEntry({ kind: 'stage', stage: this.stage + 1, done: live, members: [...agreed] });
   }
 
   /**
@@ -1735,14 +1735,7 @@ export class Player {
       if (add !== undefined) next = [...agreed, add];
     }
     if (!next) return null;
-    return seal(tipHash(this.log), {
-      index: this.log.length + 1,
-      kind: 'members',
-      stage: this.stage,
-      term: this.term,
-      done: [],
-      members: next.sort((a, b) => a - b),
-    });
+    return this.nextEntry({ kind: 'members', members: next.sort((a, b) => a - b) });
   }
 
   private onAccept(from: Id, term: number, entry: Entry): void {

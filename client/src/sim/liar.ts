@@ -16,7 +16,27 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
   const hash = rng.next() < 0.5 ? tipHash(log) : Math.floor(rng.next() * 1e9).toString(36);
   const someone = pick(members);
   const accepted = (): Proposal | null => (rng.next() < 0.5 ? null : { ballot: term, entry: entry() });
-  switch (Math.floor(rng.next() * 15)) {
+  switch (Math.floor(rng.next() * 16)) {
+    case 15: {
+      // App values: under a client ID the log already names for someone else (a replay), or under its own,
+      // numbered next, far ahead or back, a few at a time.
+      const clients = [...new Set(log.flatMap((e) => e.ops?.map((o) => o.c) ?? []))];
+      const c = clients.length > 0 && rng.next() < 0.7 ? pick(clients) : `liar${self}`;
+      const last = Math.max(
+        0,
+        ...log.flatMap((e) => e.ops?.filter((o) => o.c === c).map((o) => o.seq) ?? []),
+      );
+      const seq = pick([last + 1, last + 1, last + 2, last + 64, Math.max(1, last - 1)]);
+      const n = 1 + Math.floor(rng.next() * 3);
+      return {
+        t: 'op',
+        c,
+        ops: Array.from({ length: n }, (_, i) => ({
+          seq: seq + i,
+          data: `lie${Math.floor(rng.next() * 1e9)}`,
+        })),
+      };
+    }
     case 14:
       // Claim a longer log, so the target asks us (sync), then answer with a forged one.
       return rng.next() < 0.5
@@ -117,7 +137,7 @@ function forge(rng: Rng, log: readonly Entry[], members: readonly Id[], self: Id
   const stage = last?.stage ?? 0;
   const agreed = last?.members ?? [1];
   const r = rng.next();
-  const kind = r < 0.6 ? 'stage' : 'members';
+  const kind = r < 0.5 ? 'stage' : r < 0.8 ? 'members' : 'app';
   // Any membership, for either kind: the rules say a stage entry keeps it and a members entry changes one.
   const m = rng.next();
   const forgedMembers =
@@ -132,7 +152,7 @@ function forge(rng: Rng, log: readonly Entry[], members: readonly Id[], self: Id
             : [...agreed, 1_000 + Math.floor(rng.next() * 1_000)];
   const body = {
     index: rng.next() < 0.9 ? log.length + 1 : log.length + 2,
-    kind,
+    kind: kind as Entry['kind'],
     stage: kind === 'stage' ? (rng.next() < 0.7 ? stage + 1 : rng.next() < 0.5 ? stage + 2 : 999) : stage,
     term,
     done: rng.next() < 0.5 ? [...members] : [self],
@@ -140,5 +160,26 @@ function forge(rng: Rng, log: readonly Entry[], members: readonly Id[], self: Id
   } as const;
   // Sealed onto the real tip most of the time: a liar that only sent garbage would test little.
   const prev = rng.next() < 0.85 ? tipHash(log) : 'x';
-  return seal(prev, { ...body, done: [...body.done], members: [...body.members] });
+  // App values in another player's name, under a client ID the log already holds or a new one.
+  const clients = [...new Set(log.flatMap((e) => e.ops?.map((o) => o.c) ?? []))];
+  const ops =
+    kind === 'app'
+      ? [
+          {
+            by: members[Math.floor(rng.next() * members.length)] ?? self,
+            c:
+              clients.length > 0 && rng.next() < 0.7
+                ? clients[Math.floor(rng.next() * clients.length)]!
+                : 'forged',
+            seq: 1 + Math.floor(rng.next() * 5),
+            data: `lie${Math.floor(rng.next() * 1e9)}`,
+          },
+        ]
+      : undefined;
+  return seal(prev, {
+    ...body,
+    done: kind === 'app' ? [] : [...body.done],
+    members: [...body.members],
+    ...(ops ? { ops } : {}),
+  });
 }
