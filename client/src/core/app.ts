@@ -47,4 +47,6 @@ export interface Proposals {
   nextId?: number;
   /** Values not yet resolved, by number; `sent` once any leader may have them. */
   pending: [number, { id: number; data: unknown; json: string; sent: boolean }][];
+  /** The latest decided ones (`ours`: committed as ours), offered again if a cut log loses them. */
+  decided?: [number, { id: number; data: unknown; json: string; sent: boolean; ours?: boolean }][];
 }

@@ -224,8 +224,11 @@ export class Player {
       this.nextSeq = pr.next;
       this.nextId = pr.nextId ?? pr.next;
       for (const [seq, m] of pr.pending) this.mine.set(seq, { ...m });
+      for (const [seq, m] of pr.decided ?? []) this.decided.set(seq, { ...m });
     }
     this.replayApp();
+    // The earlier core's log may have held values of ours that this one's does not (a fork was cut since).
+    this.reofferCut();
     this.setRoster(opts.roster);
     this.initializeIfFirst();
     // Spread heartbeats so a room's players do not all send in the same tick.
@@ -625,6 +628,7 @@ export class Player {
       client: this.client,
       next: this.nextSeq,
       nextId: this.nextId,
+      decided: [...this.decided].map(([n, m]) => [n, { ...m }]),
       pending: [...this.mine].map(([n, m]) => [n, { ...m }]),
     };
   }

@@ -556,6 +556,8 @@ export class SimNetwork {
     // Among honest players nobody reuses a page session's numbers: a value that lost its number was lost.
     if (ev.kind === 'superseded' && !this.hostile)
       this.violate(`${id}'s proposal ${ev.seq} was superseded at entry ${ev.index}`);
+    // What the driver does then (Session): a fresh client ID for the page's values still waiting.
+    if (ev.kind === 'superseded') this.nodes.get(id)?.player?.rekey(`k${++this.clientSeq}`);
     if (ev.kind === 'propose') {
       const { entry, live, voters } = ev;
       this.proposed.add(JSON.stringify(entry));

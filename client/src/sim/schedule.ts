@@ -170,7 +170,9 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   net.run(net.graceTicks + 3 * t.timeoutTicks);
   const safety = net.violations.length;
   net.checkConverged();
-  // A room with a quorum decides every value a live player still waits for: none stays pending.
+  // A room with a quorum decides every value a live player still waits for, within one failover of
+  // converging (the last election may have just ended): none stays pending.
+  if (!net.waiting && net.violations.length === safety) net.run(2 * t.timeoutTicks);
   if (!net.waiting)
     for (const p of net.live()) {
       const waiting = p.proposals()?.pending.map(([seq]) => seq) ?? [];
