@@ -206,6 +206,32 @@ describe('app values in the agreed log', () => {
     expect(events.get(3)!.filter((e) => e.kind === 'superseded')).toEqual([]);
   });
 
+  test('a leader holds each sender to a budget, so a flood grows the log no faster than it allows', () => {
+    const ps = [player(1, [1, 2, 3]), player(2, [1, 2, 3]), player(3, [1, 2, 3])];
+    pump(ps);
+    const rounds = 400;
+    for (let r = 0; r < rounds; r++) {
+      // Player 2 keeps four page sessions' windows full, every tick.
+      for (const c of ['f1', 'f2', 'f3', 'f4']) {
+        const applied = appliedOps(ps[0]!.entries).filter((a) => a.op.c === c).length;
+        for (let k = 0; k < LIMITS.app.pending; k += 32)
+          ps[0]!.step(2, {
+            t: 'op',
+            c,
+            ops: Array.from({ length: 32 }, (_, i) => ({ seq: applied + k + i + 1, data: r })),
+          });
+      }
+      if (r === 200) ps[2]!.propose('honest');
+      pump(ps, 1);
+    }
+    const flood = appliedOps(ps[0]!.entries).filter((a) => a.op.by === 2).length;
+    const { leaderPerSec, leaderBurst } = LIMITS.app;
+    // 100 ticks a second (the default): the burst, then leaderPerSec a second.
+    expect(flood).toBeLessThanOrEqual(leaderBurst + (rounds * leaderPerSec) / 100 + 1);
+    expect(flood).toBeGreaterThan(leaderBurst);
+    expect(values(ps[0]!)).toContain('honest');
+  });
+
   test('a value is serialized once; what JSON cannot say again is normalized on arrival', () => {
     const p = player(1, [1]);
     p.tick();

@@ -39,6 +39,8 @@ export interface PlayerOptions {
    * earlier core of the same page still had pending. Without it the player cannot propose.
    */
   proposals?: Proposals;
+  /** Ticks in a second (the driver's tick length), for the leader's per-sender budget. Default 100. */
+  ticksPerSecond?: number;
 }
 
 export type ProposeResult =
@@ -133,6 +135,9 @@ export class Player {
   private appBy = new Map<string, Id>();
   /** Which queue the next app entry starts with. */
   private turn = 0;
+  /** A leader's budget per sender of values it puts in the log (LIMITS.app.leaderPerSec): tokens, as of a tick. */
+  private budgets = new Map<Id, { tokens: number; at: number }>();
+  private readonly ticksPerSecond: number;
   /** Ours: this page session's ID, next number and the values not yet resolved. */
   private client = '';
   private nextSeq = 1;
@@ -195,6 +200,7 @@ export class Player {
     this.self = opts.self;
     this.timing = opts.timing;
     this.lastStage = opts.lastStage ?? Number.POSITIVE_INFINITY;
+    this.ticksPerSecond = opts.ticksPerSecond ?? 100;
     this.roster = { version: -1, members: [] };
     const p = opts.persisted;
     if (p) {
@@ -522,7 +528,7 @@ export class Player {
         if (full.has(q) || !q.ops.has(seq)) continue;
         const op: Op = { by: q.by, c: q.c, seq, data: q.ops.get(seq) };
         const size = jsonBytes(op) + 1;
-        if (bytes + size > entryBytes) {
+        if (bytes + size > entryBytes || !this.spend(q.by)) {
           full.add(q);
           continue;
         }
@@ -549,6 +555,25 @@ export class Player {
       members: e.members,
       ...(e.ops ? { ops: e.ops } : {}),
     });
+  }
+
+  /**
+   * One value of `by`'s budget. Honest players stay within the library's own limit (LIMITS.app.perSec), which
+   * this exceeds; a liar's flood waits in its queue instead of growing every player's log at the room's
+   * commit rate.
+   */
+  private spend(by: Id): boolean {
+    const { leaderPerSec, leaderBurst } = LIMITS.app;
+    let b = this.budgets.get(by);
+    if (!b) {
+      b = { tokens: leaderBurst, at: this.now };
+      this.budgets.set(by, b);
+    }
+    b.tokens = Math.min(leaderBurst, b.tokens + ((this.now - b.at) * leaderPerSec) / this.ticksPerSecond);
+    b.at = this.now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
   }
 
   /**
@@ -829,6 +854,7 @@ export class Player {
     for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
     for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
     for (const [k, q] of [...this.queue]) if (!m.has(q.by)) this.queue.delete(k);
+    for (const id of [...this.budgets.keys()]) if (!m.has(id)) this.budgets.delete(id);
     for (const id of [...this.wasLive]) if (!m.has(id)) this.wasLive.delete(id);
     if (this.leader !== 0 && !m.has(this.leader)) this.leader = 0;
   }

@@ -567,6 +567,7 @@ export class Session {
       persisted,
       lastStage: s.stages.length - 1,
       proposals: this.player?.proposals() ?? this.carried ?? { client: this.client, next: 1, pending: [] },
+      ticksPerSecond: 1000 / TICK_MS,
       ...(continuing && continuing.id < j.id && !(j.resumed && saved?.id === j.id)
         ? { was: continuing.id }
         : {}),

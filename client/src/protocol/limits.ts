@@ -43,6 +43,9 @@ export const LIMITS = {
     pending: 64,
     perSec: 100,
     burst: 200,
+    /** What a leader puts in the log from one sender, above the library's own budget so honest players never wait on it. */
+    leaderPerSec: 150,
+    leaderBurst: 300,
   },
   /**
    * UTF-8 bytes of entries (or values) one catch-up, leave or op message carries, at least one: with an
