@@ -577,6 +577,7 @@ describe('Room: the agreed log', () => {
     expect((await rejection(a.propose(undefined))).code).toBe('too_large');
     expect(() => a.onEntry(null as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
     expect(() => a.onEntry(() => {}, { from: 0 })).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    expect(() => a.onEntry(() => {}, null as never)()).not.toThrow();
     // Two of three gone without a word: no quorum, no leader to take the value.
     b.close();
     c.close();

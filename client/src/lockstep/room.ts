@@ -10,11 +10,10 @@ import type { SignalingPort } from '../net/signaling.ts';
 import type { LinkFactory } from '../net/transport.ts';
 import { CHANNEL_NAME } from '../protocol/frames.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { stageName } from '../store/selectors.ts';
 import { type AppState, type AppStore, createAppStore } from '../store/store.ts';
 import { fromServerCode, LockstepError } from './errors.ts';
 import type { CheckedOptions } from './options.ts';
-import { toSnapshot } from './snapshot.ts';
+import { toSnapshot, toStage } from './snapshot.ts';
 import type {
   Channel,
   ChannelOptions,
@@ -438,7 +437,7 @@ export class RoomImpl implements Room {
   onEntry<T = unknown>(listener: (item: LogItem<T>) => void, options: LogOptions = {}): Unsubscribe {
     if (typeof listener !== 'function')
       throw new LockstepError('bad_argument', 'listener must be a function');
-    const from = options.from ?? 1;
+    const from = options?.from ?? 1;
     if (!Number.isSafeInteger(from) || from < 1)
       throw new LockstepError('bad_argument', 'from must be a log index (1 or more)');
     const rec: EntryRec = { listener: listener as EntryRec['listener'], from, live: false };
@@ -538,7 +537,7 @@ export class RoomImpl implements Room {
   /** What one log entry means to the app (membership entries mean nothing to it). */
   private itemsOf(e: Entry, last: Map<string, number>): LogItem[] {
     const stages = this.store.getState().session.settings?.stages ?? [];
-    const stage = (n: number) => ({ index: n, name: stageName(stages, n), final: n >= stages.length - 1 });
+    const stage = (n: number) => toStage(stages, n);
     if (e.kind === 'stage')
       return [{ kind: 'stage', index: e.index, stage: stage(e.stage), term: e.term, doneBy: [...e.done] }];
     if (e.kind !== 'app') return [];

@@ -3,7 +3,12 @@
 import { doneCount, peerRows, stageName } from '../store/selectors.ts';
 import type { AppState } from '../store/store.ts';
 import { fromServerCode } from './errors.ts';
-import type { RoomSnapshot, RoomStatus } from './types.ts';
+import type { RoomSnapshot, RoomStatus, Stage } from './types.ts';
+
+/** Stage `n` of the room's stages, as the API shows it. */
+export function toStage(stages: string[], n: number): Stage {
+  return { index: n, name: stageName(stages, n), final: n >= stages.length - 1 };
+}
 
 export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): RoomSnapshot | null {
   const v = s.view;
@@ -22,7 +27,7 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
     isLeader: v.role === 'leader',
     role: v.role,
     term: v.term,
-    stage: { index: v.stage, name: stageName(stages, v.stage), final: v.stage >= stages.length - 1 },
+    stage: toStage(stages, v.stage),
     done: v.done,
     locked: v.locked,
     away,

@@ -82,6 +82,14 @@ describe('saved state', () => {
     expect(data.size).toBe(0);
     data.set(storageKey('r'), '{"id":1,"token":"t","persisted":{"term":1,"log":{"length":5}}}');
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual([]);
+    // A junk length reads no further than the chunks there are, at once.
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)) });
+    const record = JSON.parse(data.get(storageKey('r'))!);
+    record.persisted.log.length = 1e15;
+    data.set(storageKey('r'), JSON.stringify(record));
+    expect(loadSaved(s, 'r')?.persisted?.history).toHaveLength(3);
+    clearSaved(s, 'r');
+    expect(data.size).toBe(0);
     data.set(storageKey('r'), 'not json');
     expect(loadSaved(s, 'r')).toBeNull();
   });

@@ -59,10 +59,13 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
 function readChunks(storage: KeyValueStorage, room: string, log: unknown): Entry[] {
   const length = (log as { length?: unknown } | undefined)?.length;
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0) return [];
+  // Chunks in order until the length is reached or one is missing: a junk length reads no further than the
+  // chunks there are, whatever size an earlier build wrote them in.
   const out: Entry[] = [];
-  for (let k = 0; k * LOG_CHUNK < length; k++) {
-    const chunk = JSON.parse(storage.getItem(chunkKey(room, k)) ?? '[]') as unknown;
-    if (!Array.isArray(chunk)) break;
+  for (let k = 0; out.length < length; k++) {
+    const raw = storage.getItem(chunkKey(room, k));
+    const chunk = raw === null ? null : (JSON.parse(raw) as unknown);
+    if (!Array.isArray(chunk) || chunk.length === 0) break;
     out.push(...(chunk as Entry[]));
   }
   return out.slice(0, length);
@@ -77,7 +80,8 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
     storage.removeItem(storageKey(room));
     const chunks =
       typeof length === 'number' && Number.isSafeInteger(length) ? Math.ceil(length / LOG_CHUNK) : 0;
-    for (let k = 0; k < Math.min(chunks, 1_000_000); k++) storage.removeItem(chunkKey(room, k));
+    for (let k = 0; k < chunks && storage.getItem(chunkKey(room, k)) !== null; k++)
+      storage.removeItem(chunkKey(room, k));
   } catch {
     // Storage disabled: nothing to remove.
   }
