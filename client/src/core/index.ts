@@ -1,6 +1,14 @@
 export { type Parsed, parseMessage } from '../protocol/messages.ts';
 export { type AppliedOp, appliedOps, applyOps, type Proposals } from './app.ts';
-export { HISTORY_CHUNK, Player, type PlayerOptions, type ProposeResult, type Ready } from './player.ts';
+export { type Base, Log } from './log.ts';
+export {
+  type CompactResult,
+  HISTORY_CHUNK,
+  Player,
+  type PlayerOptions,
+  type ProposeResult,
+  type Ready,
+} from './player.ts';
 export { type Rng, randInt, seededRng } from './rng.ts';
 export { ANSWER_MS, timingFromMs } from './timing.ts';
 export * from './types.ts';

@@ -1,8 +1,9 @@
 import { LIMITS } from '../protocol/limits.ts';
-import { jsonBytes, toJson, utf8Bytes } from '../protocol/messages.ts';
+import { jsonBytes, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
 import { applyOps, type Proposals } from './app.ts';
 import { chains, GENESIS, seal, tipHash } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
+import { type Base, Log } from './log.ts';
 import { isQuorum } from './quorum.ts';
 import type { Rng } from './rng.ts';
 import type {
@@ -45,7 +46,9 @@ export interface PlayerOptions {
 
 export type ProposeResult =
   | { ok: true; id: number }
-  | { ok: false; code: 'too_large' | 'rate_limited' | 'not_joined'; error: string };
+  | { ok: false; code: 'too_large' | 'rate_limited' | 'not_joined' | 'log_full'; error: string };
+
+export type CompactResult = { ok: true } | { ok: false; code: 'bad_argument' | 'too_large'; error: string };
 
 export interface Ready {
   messages: Envelope[];
@@ -90,7 +93,7 @@ export class Player {
   private term = 0;
   private promised: Id = 0;
   private done = false;
-  private log: Entry[] = [];
+  private log = new Log();
   private accepted: Proposal | null = null;
   /**
    * A newcomer holds none of the room's state, so its promises and acceptances must not count until it
@@ -128,6 +131,10 @@ export class Player {
   private claims = new Set<Id>();
   /** Sync requests per peer not yet answered: a history is taken only as such an answer. */
   private asked = new Map<Id, number>();
+  /** A snapshot whose parts are still coming, from the peer we asked. */
+  private incoming: { from: Id; index: number; hash: string; parts: string[]; total: number } | null = null;
+  /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
+  private snapshotSent = new Map<Id, number>();
 
   // App entries. Replicated: each page session's last applied proposal number, derived from the log.
   private appLast = new Map<string, number>();
@@ -207,9 +214,9 @@ export class Player {
       this.term = Math.min(p.term, MAX_TERM);
       this.promised = p.promised;
       this.done = p.done;
-      this.log = validLog(p.history);
+      this.log = validLog(p.base ?? null, p.history);
       this.accepted = p.accepted;
-      this.initialized = p.initialized ?? (p.term > 0 || p.history.length > 0);
+      this.initialized = p.initialized ?? (p.term > 0 || p.history.length > 0 || p.base !== undefined);
       this.was = p.was ?? 0;
       for (const r of p.retired ?? []) this.retired.set(r.id, r);
       for (const [n, o] of p.aliases ?? []) this.aliases.set(n, o);
@@ -324,6 +331,9 @@ export class Player {
       case 'op':
         if (this.role === 'leader') this.enqueue(from, msg.c, msg.ops);
         break;
+      case 'snapshot':
+        this.onSnapshot(from, msg);
+        break;
       case 'history': {
         const n = this.asked.get(from) ?? 0;
         if (n === 0) {
@@ -424,6 +434,12 @@ export class Player {
       return { ok: false, code: 'too_large', error: `not a JSON value of at most ${dataBytes} bytes` };
     if (this.mine.size >= pending)
       return { ok: false, code: 'rate_limited', error: `${pending} proposals are already waiting` };
+    if (this.log.length - this.log.first >= LIMITS.logEntries)
+      return {
+        ok: false,
+        code: 'log_full',
+        error: `the log holds ${LIMITS.logEntries} entries since its snapshot: take one (room.snapshot)`,
+      };
     // A number the log already used (a liar replayed our client ID) is skipped: ours start after it.
     const seq = Math.max(this.nextSeq, (this.appLast.get(this.client) ?? 0) + 1);
     this.nextSeq = seq + 1;
@@ -546,7 +562,7 @@ export class Player {
   private nextEntry(
     e: Pick<Entry, 'kind' | 'members'> & Partial<Pick<Entry, 'stage' | 'done' | 'ops'>>,
   ): Entry {
-    return seal(tipHash(this.log), {
+    return seal(this.log.tip, {
       index: this.log.length + 1,
       kind: e.kind,
       stage: e.stage ?? this.stage,
@@ -588,9 +604,11 @@ export class Player {
 
   /** The replicated part of app entries, from the log; and what of ours the log already decided. */
   private replayApp(): void {
-    this.appLast = new Map();
-    this.appBy = new Map();
-    for (const e of this.log) if (e.kind === 'app') this.settleMine(e, this.applyApp(e));
+    const app = this.log.snapshot?.app ?? [];
+    this.appLast = new Map(app.map(([c, seq]) => [c, seq]));
+    this.appBy = new Map(app.map(([c, , by]) => [c, by]));
+    this.settleInBase();
+    for (const e of this.log.entries) if (e.kind === 'app') this.settleMine(e, this.applyApp(e));
   }
 
   /**
@@ -658,6 +676,146 @@ export class Player {
     };
   }
 
+  /**
+   * Drops the log up to `index` for the app's `state` there (its fold of every value up to and including
+   * that entry). Each player compacts its own log; peers that need what was dropped get this base instead.
+   */
+  compact(index: number, state: unknown): CompactResult {
+    const { first, length } = this.log;
+    if (!Number.isSafeInteger(index) || index <= first || index > length)
+      return {
+        ok: false,
+        code: 'bad_argument',
+        error: `index must be a committed index in (${first}, ${length}]`,
+      };
+    const json = toJson(state);
+    const { stateBytes, bytes, clients } = LIMITS.snapshot;
+    if (json === null || utf8Bytes(json) > stateBytes)
+      return {
+        ok: false,
+        code: 'too_large',
+        error: `state must be a JSON value of at most ${stateBytes} bytes`,
+      };
+    const prev = this.log.snapshot;
+    const last = new Map<string, number>((prev?.app ?? []).map(([c, seq]) => [c, seq]));
+    const by = new Map<string, Id>((prev?.app ?? []).map(([c, , b]) => [c, b]));
+    const stages = prev?.stages.slice() ?? [];
+    for (const e of this.log.between(first, index)) {
+      if (e.kind === 'stage') stages.push(e);
+      if (e.kind === 'app') for (const op of applyOps(last, e)) by.set(op.c, op.by);
+    }
+    if (last.size > clients)
+      return { ok: false, code: 'too_large', error: `the log names over ${clients} page sessions` };
+    const base: Base = {
+      entry: this.log.at(index)!,
+      stages,
+      names: [...new Set([...(prev?.names ?? []), ...renamesIn(this.log, first, index)])],
+      app: [...last].map(([c, seq]) => [c, seq, by.get(c)!]),
+      state: JSON.parse(json),
+    };
+    if (jsonBytes(base) > bytes)
+      return { ok: false, code: 'too_large', error: `the snapshot would take over ${bytes} bytes` };
+    this.log.rebase(base);
+    return { ok: true };
+  }
+
+  /** Our base to a peer that asked from below it, in parts that each fit a frame (one a heartbeat per peer). */
+  private sendSnapshot(to: Id): void {
+    const base = this.log.snapshot;
+    const sent = this.snapshotSent.get(to);
+    if (!base || (sent !== undefined && this.now - sent < this.timing.heartbeatTicks)) return;
+    this.snapshotSent.set(to, this.now);
+    const parts = splitJson(JSON.stringify(base), LIMITS.historyBytes);
+    if (parts.length > LIMITS.snapshot.parts) return;
+    const { index, hash } = base.entry;
+    for (const [part, data] of parts.entries())
+      this.send(to, { t: 'snapshot', index, hash, part, parts: parts.length, data });
+  }
+
+  /**
+   * A part of the snapshot we asked `from` for. Joined, it counts as the answer to that sync, and it is taken
+   * only where a history would be taken whole (authority): a committed prefix is a fact, but anyone can
+   * forge one.
+   */
+  private onSnapshot(from: Id, msg: Extract<Message, { t: 'snapshot' }>): void {
+    if ((this.asked.get(from) ?? 0) === 0) {
+      this.strike(from, 'sent a snapshot we did not ask for');
+      return;
+    }
+    let inc = this.incoming;
+    if (msg.part === 0) {
+      inc = { from, index: msg.index, hash: msg.hash, parts: [], total: msg.parts };
+      this.incoming = inc;
+    }
+    if (
+      !inc ||
+      inc.from !== from ||
+      inc.index !== msg.index ||
+      inc.hash !== msg.hash ||
+      inc.total !== msg.parts ||
+      inc.parts.length !== msg.part
+    ) {
+      this.incoming = null;
+      return;
+    }
+    inc.parts.push(msg.data);
+    if (inc.parts.length < inc.total) return;
+    this.incoming = null;
+    const n = this.asked.get(from)!;
+    if (n > 1) this.asked.set(from, n - 1);
+    else this.asked.delete(from);
+    const parsed = parseBase(inc.parts.join(''), inc.index, inc.hash);
+    if (!parsed.ok) {
+      this.strike(from, `sent a bad snapshot: ${parsed.error}`);
+      return;
+    }
+    if (!this.authority(from)) return;
+    this.install(from, parsed.base);
+  }
+
+  /**
+   * Our log becomes `base` and nothing else: we lacked its entries, or held others there (a liar's fork).
+   * Never one that takes our stage back, as with a forked history.
+   */
+  private install(from: Id, base: Base): void {
+    const { index, hash, stage } = base.entry;
+    const ours = this.log.hash(index);
+    if (index <= this.log.first || ours === hash || stage < this.stage || !lawfulBase(base, this.lastStage))
+      return;
+    if (ours !== undefined) this.events.push({ kind: 'forked', index: this.log.first + 1, leader: from });
+    if (stage !== this.stage) this.done = false;
+    this.log = new Log(base);
+    this.proposal = null;
+    this.acks.clear();
+    if (this.accepted && this.accepted.entry.index <= index) this.accepted = null;
+    this.forgetCutNames();
+    this.events.push({ kind: 'snapshot', index });
+    this.checkCaughtUp();
+    this.replayLastWords();
+    this.lastSync = NEVER;
+    if ((this.peers.get(from)?.index ?? 0) > this.log.length) this.requestSync(from);
+  }
+
+  /**
+   * Our values a base decided without their entries (we caught up from a snapshot past them): committed as
+   * ours when the base names us as the page session's last proposer, at or before its index.
+   */
+  private settleInBase(): void {
+    const base = this.log.snapshot;
+    if (!base || this.mine.size === 0) return;
+    const last = this.appLast.get(this.client) ?? 0;
+    const by = this.appBy.get(this.client);
+    const mine = by === this.self || (by !== undefined && this.ownNames.has(by));
+    for (const [seq, m] of [...this.mine]) {
+      if (seq > last) continue;
+      this.mine.delete(seq);
+      this.decided.set(seq, { ...m, ours: mine });
+      if (this.decided.size > LIMITS.app.pending) this.decided.delete(this.decided.keys().next().value!);
+      if (mine) this.events.push({ kind: 'proposed', id: m.id, seq, index: base.entry.index, n: -1 });
+      else this.events.push({ kind: 'superseded', id: m.id, seq, index: base.entry.index });
+    }
+  }
+
   /** The tab is closing or reloading: a hint to suspect us now. We may come back, so it retires nothing. */
   goodbye(): void {
     for (const id of this.members) if (id !== this.self) this.send(id, { t: 'bye' });
@@ -686,11 +844,11 @@ export class Player {
         t: 'leave',
         term: this.term,
         index: last,
-        hash: tipHash(this.log),
+        hash: this.log.tip,
         accepted: this.accepted,
         // The accepted entry rides beside them: the frame must still fit a sealed relay frame.
         entries: fitting(
-          this.log.slice(Math.max(have, last - LEAVE_ENTRIES)),
+          this.log.between(Math.max(have, last - LEAVE_ENTRIES)),
           true,
           LIMITS.historyBytes - (this.accepted ? jsonBytes(this.accepted) : 0),
         ),
@@ -721,10 +879,11 @@ export class Player {
       term: this.term,
       promised: this.promised,
       done: this.done,
-      history: this.log.slice(),
+      history: this.log.entries.slice(),
       accepted: this.accepted,
       initialized: this.initialized,
     };
+    if (this.log.snapshot) p.base = this.log.snapshot;
     if (this.was) p.was = this.was;
     if (this.retired.size > 0) p.retired = [...this.retired.values()];
     if (this.aliases.size > 0) p.aliases = [...this.aliases];
@@ -740,7 +899,7 @@ export class Player {
   private persistKey(): string {
     const a = this.accepted;
     const acc = a ? `${a.ballot}:${a.entry.index}:${a.entry.hash}` : '';
-    return `${this.term}|${this.promised}|${this.done}|${this.log.length}|${tipHash(this.log)}|${acc}|${this.initialized}|${this.was}|${this.books}`;
+    return `${this.term}|${this.promised}|${this.done}|${this.log.first}|${this.log.length}|${this.log.tip}|${acc}|${this.initialized}|${this.was}|${this.books}`;
   }
 
   view(): View {
@@ -752,7 +911,8 @@ export class Player {
       role: this.role,
       term: this.term,
       leader: this.leader,
-      log: this.log,
+      stages: this.stages(),
+      stage: this.stage,
       done: this.done,
       locked: this.locked,
       members: this.members,
@@ -776,7 +936,14 @@ export class Player {
   }
 
   get stage(): number {
-    return this.log[this.log.length - 1]?.stage ?? 0;
+    return this.log.last()?.stage ?? 0;
+  }
+
+  /** The stage entries, from the base's on. */
+  private stages(): Entry[] {
+    const out = this.log.snapshot?.stages.slice() ?? [];
+    for (const e of this.log.entries) if (e.kind === 'stage') out.push(e);
+    return out;
   }
 
   // Cheap reads for the simulator's per-step checks (view() copies everything).
@@ -796,8 +963,19 @@ export class Player {
     return this.done;
   }
 
+  /** The entries above the base. */
   get entries(): readonly Entry[] {
-    return this.log;
+    return this.log.entries;
+  }
+
+  /** The base the log starts from (a snapshot), or null. */
+  get base(): Base | null {
+    return this.log.snapshot;
+  }
+
+  /** The last committed index. */
+  get length(): number {
+    return this.log.length;
   }
 
   /** Done can no longer be taken back once this player accepted the proposal that ends its stage. */
@@ -852,6 +1030,8 @@ export class Player {
     this.members = m;
     for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
     for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
+    for (const id of [...this.snapshotSent.keys()]) if (!m.has(id)) this.snapshotSent.delete(id);
+    if (this.incoming && !m.has(this.incoming.from)) this.incoming = null;
     for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
     for (const [k, q] of [...this.queue]) if (!m.has(q.by)) this.queue.delete(k);
     for (const id of [...this.budgets.keys()]) if (!m.has(id)) this.budgets.delete(id);
@@ -916,7 +1096,9 @@ export class Player {
       this.lastWords.set(slot, r);
       return;
     }
-    if ((this.log[r.index - 1]?.hash ?? GENESIS) !== r.hash || r.term > this.term + TERM_STEP) return;
+    // Below our base we cannot compare: what we compacted was committed, and honest logs are prefixes.
+    const h = this.log.hash(r.index);
+    if ((h !== undefined && h !== r.hash) || r.term > this.term + TERM_STEP) return;
     this.lastWords.delete(slot);
     this.lastWords.delete(r.id);
     this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted: r.accepted });
@@ -991,7 +1173,7 @@ export class Player {
    * share this set, and ID 1 is the one member all of them know of (IDs start at 1 in every room).
    */
   private agreed(): readonly Id[] {
-    return this.log[this.log.length - 1]?.members ?? FIRST_MEMBERS;
+    return this.log.last()?.members ?? FIRST_MEMBERS;
   }
 
   /**
@@ -1100,7 +1282,7 @@ export class Player {
         index: this.log.length,
         done: this.done,
         init: this.initialized,
-        hash: tipHash(this.log),
+        hash: this.log.tip,
       };
       if (tally) hb.tally = tally;
       if (this.was) hb.was = this.was;
@@ -1208,7 +1390,7 @@ export class Player {
           stage: this.stage,
           done: this.done,
           init: true,
-          last: this.log.at(-1) ?? null,
+          last: this.log.last() ?? null,
           accepted: this.accepted,
         },
       ],
@@ -1331,7 +1513,7 @@ export class Player {
       term: this.term,
       done: this.done,
       init: this.initialized,
-      history: this.log.slice(-1),
+      history: this.log.last() ? [this.log.last()!] : [],
       accepted: this.accepted,
     });
   }
@@ -1403,7 +1585,7 @@ export class Player {
     let furthest = this.log.length;
     let stage = this.stage;
     let holder: Id = this.self;
-    let hash = tipHash(this.log);
+    let hash = this.log.tip;
     for (const [id, p] of this.promises) {
       if (!p.last || p.stage < stage || (p.stage === stage && p.index <= furthest)) continue;
       furthest = p.index;
@@ -1480,7 +1662,12 @@ export class Player {
       this.noteDone(from, msg.stage, msg.done);
     }
     if (msg.index > this.log.length) this.requestSync(from);
-    else if (claims && msg.term >= this.term && msg.index > 0 && this.log[msg.index - 1]?.hash !== msg.hash) {
+    else if (
+      claims &&
+      msg.term >= this.term &&
+      msg.index > 0 &&
+      differs(this.log.hash(msg.index), msg.hash)
+    ) {
       // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
       this.requestSync(from);
     }
@@ -1488,7 +1675,9 @@ export class Player {
 
   private checkCaughtUp(): void {
     if (this.initialized || this.initTarget < 0 || this.log.length < this.initTarget) return;
-    if ((this.log[this.initTarget - 1]?.hash ?? GENESIS) === this.initHash) this.markInitialized();
+    // Below our base (a snapshot our authority sent): we hold the room's state from a later point on.
+    const h = this.log.hash(this.initTarget);
+    if (h === undefined || h === this.initHash) this.markInitialized();
   }
 
   /** What our leader's tally says of the others: when it last heard them, and their Done (for display). */
@@ -1525,7 +1714,7 @@ export class Player {
   /** A sync for our log from `index` on; its answer is the one history we take from `from` (step). */
   private askSync(from: Id, index: number): void {
     this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
-    this.send(from, { t: 'sync', index, hash: this.log[index - 1]?.hash ?? GENESIS });
+    this.send(from, { t: 'sync', index, hash: this.log.hash(index) ?? GENESIS });
   }
 
   /**
@@ -1534,14 +1723,19 @@ export class Player {
    */
   private sendHistory(to: Id, have: number, hash: string): void {
     if (have < 0) return;
+    // From below our base, only the base itself can bring the asker up to our entries.
+    if (have < this.log.first) {
+      this.sendSnapshot(to);
+      return;
+    }
     const at = Math.min(have, this.log.length);
-    const same = have <= this.log.length && (this.log[at - 1]?.hash ?? GENESIS) === hash;
+    const same = have <= this.log.length && this.log.hash(at) === hash;
     // A mismatch at the asker's tip (or a longer log than ours): the chunk that ends there, so it finds
     // where the logs part, and the chunk after it, so it can tell whether ours passes its stage.
-    const from = same ? at : Math.max(0, at - HISTORY_CHUNK);
+    const from = same ? at : Math.max(this.log.first, at - HISTORY_CHUNK);
     if (from >= this.log.length) return;
     const n = same ? HISTORY_CHUNK : at - from + HISTORY_CHUNK;
-    this.send(to, { t: 'history', entries: fitting(this.log.slice(from, from + n), false) });
+    this.send(to, { t: 'history', entries: fitting(this.log.between(from, from + n), false) });
   }
 
   /** After a cut: what the dropped entries taught (old names, retirements of slots no longer agreed) goes too. */
@@ -1557,11 +1751,8 @@ export class Player {
 
   /** Old names of continued slots, as the log's renames and our aliases record them. */
   private namesFromBooks(): Set<Id> {
-    const names = new Set(this.aliases.values());
-    for (let i = 1; i < this.log.length; i++) {
-      const renamed = renameIn(this.log[i - 1]!.members, this.log[i]!);
-      if (renamed) names.add(renamed.out);
-    }
+    const names = new Set([...this.aliases.values(), ...(this.log.snapshot?.names ?? [])]);
+    for (const id of renamesIn(this.log, this.log.first, this.log.length)) names.add(id);
     return names;
   }
 
@@ -1569,7 +1760,7 @@ export class Player {
   private vouchedEnd(from: Id, entries: readonly Entry[]): number {
     // The entries that chain onto our log by the rules, in order.
     const chain: Entry[] = [];
-    let prev = this.log[this.log.length - 1];
+    let prev = this.log.last();
     for (const e of entries) {
       if (e.index <= this.log.length) continue;
       if (!chains(prev?.hash ?? GENESIS, prev?.index ?? 0, e)) break;
@@ -1631,9 +1822,7 @@ export class Player {
    */
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
-    const conflict = entries.find(
-      (e) => e.index <= this.log.length && this.log[e.index - 1]!.hash !== e.hash,
-    );
+    const conflict = entries.find((e) => differs(this.log.hash(e.index), e.hash));
     if (conflict && !authority) return;
     if (!authority) {
       // From anyone else (a follower cut off from its leader catches up through the others), only as far
@@ -1646,16 +1835,27 @@ export class Player {
       return;
     }
     if (conflict) {
-      const at = conflict.index;
+      let at = conflict.index;
+      if (at <= this.log.first) {
+        // Our base itself is on a fork: only the room's whole history (or its own snapshot) replaces it.
+        if (entries[0]?.index !== 1) {
+          this.askSync(from, 0);
+          return;
+        }
+        at = 1;
+      }
+      const first = entries.find((e) => e.index === at)!;
       // Where the sender's entries chain onto ours; a fork further back costs another round (sync).
-      if (!chains(this.log[at - 2]?.hash ?? GENESIS, at - 1, conflict)) {
+      const prev = at === 1 ? GENESIS : this.log.hash(at - 1);
+      if (prev === undefined || !chains(prev, at - 1, first)) {
         this.askSync(from, Math.max(0, at - 1 - HISTORY_CHUNK));
         return;
       }
       const theirs = entries.filter((e) => e.index >= at);
-      if (reach(this.log[at - 2], theirs, this.lastStage) < this.stage) return;
+      if (reach(this.log.at(at - 1), theirs, this.lastStage) < this.stage) return;
       this.events.push({ kind: 'forked', index: at, leader: from });
-      this.log.length = at - 1;
+      if (at - 1 < this.log.first) this.log = new Log();
+      else this.log.cut(at - 1);
       this.proposal = null;
       this.acks.clear();
       this.forgetCutNames();
@@ -1694,7 +1894,7 @@ export class Player {
     let entry = this.reproposal;
     // A value some promise accepted is proposed again only if it still extends our log by the rules (a
     // liar's accepted value, reported by an honest player that took it, would stall the room forever).
-    if (entry && (!chains(tipHash(this.log), this.log.length, entry) || !this.lawful(entry))) entry = null;
+    if (entry && (!chains(this.log.tip, this.log.length, entry) || !this.lawful(entry))) entry = null;
     this.reproposal = null;
     const live = this.liveMembers();
     const agreed = this.agreed();
@@ -1722,7 +1922,8 @@ export class Player {
   private caughtUp(): boolean {
     if (this.catchUpTo === 0) return true;
     if (this.log.length < this.catchUpTo) return false;
-    return (this.log[this.catchUpTo - 1]?.hash ?? GENESIS) === this.catchUpHash;
+    const h = this.log.hash(this.catchUpTo);
+    return h === undefined || h === this.catchUpHash;
   }
 
   /** The advance, once every live member is done. */
@@ -1777,7 +1978,7 @@ export class Player {
     if (!this.follow(from, term)) return;
     if (entry.index === this.log.length + 1) {
       // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
-      if (!chains(tipHash(this.log), this.log.length, entry)) {
+      if (!chains(this.log.tip, this.log.length, entry)) {
         this.requestSync(from);
         return;
       }
@@ -1787,7 +1988,7 @@ export class Player {
       }
       this.accepted = { ballot: term, entry };
       this.send(from, { t: 'accepted', term, index: entry.index });
-    } else if (entry.index <= this.log.length && this.log[entry.index - 1]!.hash === entry.hash) {
+    } else if (entry.index <= this.log.length && this.log.hash(entry.index) === entry.hash) {
       // Already committed here, and committed values are unique: help the leader count.
       this.send(from, { t: 'accepted', term, index: entry.index });
     } else {
@@ -1819,13 +2020,13 @@ export class Player {
     }
     if (!this.follow(from, term)) return;
     if (entry.index === this.log.length + 1 && this.applyFrom(from, entry)) return;
-    if (entry.index > this.log.length || this.log[entry.index - 1]?.hash !== entry.hash)
-      this.requestSync(from);
+    const h = this.log.hash(entry.index);
+    if (entry.index > this.log.length || (h !== undefined && h !== entry.hash)) this.requestSync(from);
   }
 
   /** Appends a committed entry if it chains onto our log and keeps the protocol's rules; says whether it did. */
   private apply(entry: Entry): boolean {
-    if (!chains(tipHash(this.log), this.log.length, entry) || !this.lawful(entry)) return false;
+    if (!chains(this.log.tip, this.log.length, entry) || !this.lawful(entry)) return false;
     this.log.push(entry);
     this.checkCaughtUp();
     this.replayLastWords();
@@ -1849,7 +2050,7 @@ export class Player {
     } else {
       // The log now says who votes: names and departures it records need no side bookkeeping, and an
       // ID that continued a slot under its old name now continues it under the new one.
-      const renamed = renameIn(this.log[this.log.length - 2]?.members ?? FIRST_MEMBERS, entry);
+      const renamed = renameIn(this.log.at(this.log.length - 1)?.members ?? FIRST_MEMBERS, entry);
       if (renamed) {
         const { out: outID, in: inID } = renamed;
         this.formerNames.add(outID);
@@ -1892,7 +2093,7 @@ export class Player {
   }
 
   private lawful(e: Entry): boolean {
-    return lawfulAfter(this.log[this.log.length - 1], e, this.lastStage);
+    return lawfulAfter(this.log.last(), e, this.lastStage);
   }
 
   /**
@@ -1915,7 +2116,7 @@ export class Player {
   /** Applies a committed entry a peer sent; one that chains onto our log but breaks the rules is a lie. */
   private applyFrom(from: Id, entry: Entry): boolean {
     if (this.apply(entry)) return true;
-    if (chains(tipHash(this.log), this.log.length, entry))
+    if (chains(this.log.tip, this.log.length, entry))
       this.strike(from, `sent an entry the rules forbid (${describe(entry)})`);
     return false;
   }
@@ -1983,13 +2184,46 @@ interface Mine {
   ours?: boolean;
 }
 
-/** A persisted log is kept only as far as it chains (older builds wrote entries without hashes). */
-function validLog(history: readonly Entry[]): Entry[] {
-  const out: Entry[] = [];
+/** A persisted log is kept only as far as it chains onto its base (older builds wrote entries without hashes). */
+function validLog(base: Base | null, history: readonly Entry[]): Log {
+  const log = new Log(base);
   for (const e of history) {
-    if (!chains(tipHash(out), out.length, e)) break;
-    out.push(e);
+    if (!chains(log.tip, log.length, e)) break;
+    log.push(e);
   }
+  return log;
+}
+
+/** A base keeps the rules within itself: its stages climb one at a time to its entry's, never past the last. */
+function lawfulBase(base: Base, lastStage: number): boolean {
+  if (base.entry.stage > lastStage) return false;
+  return (
+    base.stages.every((e, i) => e.kind === 'stage' && e.stage === i + 1 && e.index <= base.entry.index) &&
+    (base.stages.at(-1)?.stage ?? 0) === base.entry.stage
+  );
+}
+
+/**
+ * `json` in consecutive pieces whose JSON string encodings each take at most `budget` UTF-8 bytes, never
+ * splitting a surrogate pair.
+ */
+function splitJson(json: string, budget: number): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let bytes = 2;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    const pair = c >= 0xd800 && c < 0xdc00 && i + 1 < json.length;
+    const size = pair ? 4 : c === 0x22 || c === 0x5c ? 2 : c < 0x20 ? 6 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    if (bytes + size > budget && i > start) {
+      out.push(json.slice(start, i));
+      start = i;
+      bytes = 2;
+    }
+    bytes += size;
+    if (pair) i++;
+  }
+  out.push(json.slice(start));
   return out;
 }
 
@@ -2035,6 +2269,21 @@ function describe(e: Entry): string {
   return e.kind === 'stage'
     ? `entry ${e.index}: stage ${e.stage}`
     : `entry ${e.index}: members ${e.members.join(', ')}`;
+}
+
+/** Two hashes of one index that disagree (an index we do not hold, or hold only below our base, does not). */
+function differs(ours: string | undefined, theirs: string): boolean {
+  return ours !== undefined && ours !== theirs;
+}
+
+/** Old names of slots that the members entries in (from, to] of `log` renamed. */
+function renamesIn(log: Log, from: number, to: number): Id[] {
+  const out: Id[] = [];
+  for (let i = Math.max(from, 1) + 1; i <= to; i++) {
+    const renamed = renameIn(log.at(i - 1)?.members ?? FIRST_MEMBERS, log.at(i)!);
+    if (renamed) out.push(renamed.out);
+  }
+  return out;
 }
 
 function sameIds(a: readonly Id[], b: readonly Id[]): boolean {

@@ -1,7 +1,7 @@
 // The protocol's vocabulary. Everything here is plain data so it can cross a data channel as JSON; what
 // crosses it is defined, with its validation, in client/src/protocol/messages.ts.
 
-import type { Entry, Message, Proposal, Tally, WireRetirement } from '../protocol/messages.ts';
+import type { Entry, Message, Proposal, Tally, WireBase, WireRetirement } from '../protocol/messages.ts';
 
 export type { Entry, Message, MessageType, Op, Proposal, Tally } from '../protocol/messages.ts';
 
@@ -43,7 +43,10 @@ export interface Persisted {
   /** The coordinator this player promised in `term`, or 0. */
   promised: Id;
   done: boolean;
+  /** The entries after `base` (from 1 without one). */
   history: Entry[];
+  /** The state of the log up to its first entries, once compacted (core/log.ts). */
+  base?: WireBase;
   accepted: Proposal | null;
   /** Whether this player holds the room's state (see Player.initialized). */
   initialized?: boolean;
@@ -74,6 +77,8 @@ export type CoreEvent =
   | { kind: 'superseded'; id: number; seq: number; index: number }
   | { kind: 'members'; members: Id[] }
   | { kind: 'rejected'; from: Id; reason: string }
+  /** Our log is now a snapshot's base up to `index` (a peer sent it: we lacked what it covers). */
+  | { kind: 'snapshot'; index: number }
   /** Our log disagreed with the established leader's from `index` on: we took the room's. */
   | { kind: 'forked'; index: number; leader: Id }
   | { kind: 'retired'; peer: Id }

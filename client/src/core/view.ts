@@ -8,7 +8,9 @@ export interface ViewFacts {
   role: Role;
   term: number;
   leader: Id;
-  log: readonly Entry[];
+  /** The stage entries so far, and the stage. */
+  stages: Entry[];
+  stage: number;
   done: boolean;
   locked: boolean;
   members: ReadonlySet<Id>;
@@ -43,10 +45,10 @@ export function buildView(f: ViewFacts): View {
     role: f.role,
     term: f.term,
     leader: f.leader,
-    stage: f.log[f.log.length - 1]?.stage ?? 0,
+    stage: f.stage,
     done: f.done,
     locked: f.locked,
-    history: f.log.filter((e) => e.kind === 'stage'),
+    history: f.stages,
     members: [...f.members].sort((a, b) => a - b),
     agreed: [...f.agreed],
     voters: f.voters.map(f.holderOf).sort((a, b) => a - b),

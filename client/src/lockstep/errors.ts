@@ -38,6 +38,8 @@ export type LockstepErrorCode =
   | 'no_quorum'
   /** Another value took this proposal's number in the log (someone replayed this page's client ID): never commits. */
   | 'superseded'
+  /** The log holds LIMITS.logEntries entries since its last snapshot: the app must take one (room.snapshot). */
+  | 'log_full'
   /** The server refused for another reason; the message says which. */
   | 'refused';
 

@@ -5,7 +5,7 @@
  * of another version refuse each other with "reload" instead of misreading each other. Raise it on any
  * change an older build would misread.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 export const LIMITS = {
   roomId: { min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ },
@@ -52,6 +52,17 @@ export const LIMITS = {
    * accepted entry beside them, a frame stays under the 11,000 bytes a sealed relay frame may hold.
    */
   historyBytes: 6_000,
+  /**
+   * Snapshots (room.snapshot): the app's state, in UTF-8 bytes of JSON; the whole base a late joiner is
+   * sent (state, stage history, names, each page session's last number), sent in parts of at most
+   * historyBytes; and the page sessions a base may list.
+   */
+  snapshot: { stateBytes: 64 * 1024, bytes: 128 * 1024, parts: 64, clients: 4_096 },
+  /**
+   * Entries a log holds past its snapshot before the app must compact it: propose refuses with log_full
+   * beyond this (about 4,500 values of a kilobyte already fill a tab's sessionStorage).
+   */
+  logEntries: 20_000,
 } as const;
 
 export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finished'];

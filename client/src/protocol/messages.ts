@@ -154,6 +154,50 @@ const entries = () =>
     `must be an array of at most ${LIMITS.entriesPerMessage} entries`,
   );
 
+/**
+ * A log's base as a snapshot carries it (core/log.ts Base), once its parts are joined: the last entry it
+ * covers, the stage entries up to it, old names, each page session's last number and player, and the
+ * app's state (round-tripped through JSON, as app values are).
+ */
+export const baseSchema = record({
+  entry: entrySchema,
+  stages: bounded(entrySchema, LIMITS.stages.max, `must be an array of at most ${LIMITS.stages.max} entries`),
+  names: ids(),
+  app: bounded(
+    v.tuple([clientId, integer(1, MAX_SAFE, 'must be a proposal number'), playerId]),
+    LIMITS.snapshot.clients,
+    `must be an array of at most ${LIMITS.snapshot.clients} page sessions`,
+  ),
+  state: v.pipe(
+    v.unknown(),
+    v.check(
+      (d) => d !== undefined && jsonBytes(d) <= LIMITS.snapshot.stateBytes,
+      `must be a JSON value of at most ${LIMITS.snapshot.stateBytes} bytes`,
+    ),
+    v.transform((d) => JSON.parse(JSON.stringify(d)) as unknown),
+  ),
+});
+export type WireBase = v.InferOutput<typeof baseSchema>;
+
+/** A snapshot's joined parts as a base, checked against the index and hash every part named. */
+export function parseBase(
+  json: string,
+  index: number,
+  hash: string,
+): { ok: true; base: WireBase } | { ok: false; error: string } {
+  let x: unknown;
+  try {
+    x = JSON.parse(json);
+  } catch {
+    return { ok: false, error: 'snapshot is not JSON' };
+  }
+  const r = v.safeParse(baseSchema, x);
+  if (!r.success) return { ok: false, error: describeIssues(r.issues, 'snapshot') };
+  if (r.output.entry.index !== index || r.output.entry.hash !== hash)
+    return { ok: false, error: `snapshot's entry is not entry ${index} (${hash}) as its parts say` };
+  return { ok: true, base: r.output };
+}
+
 /** A value a leader asked the group to accept for the next slot; `ballot` is that leader's term. */
 export const proposalSchema = record({ ballot: nat(), entry: entrySchema });
 export type Proposal = v.InferOutput<typeof proposalSchema>;
@@ -266,6 +310,21 @@ export const messageSchemas = {
       record({ seq: integer(1, MAX_SAFE, 'must be a proposal number'), data: appData }),
       LIMITS.app.opsPerEntry,
       `must be an array of at most ${LIMITS.app.opsPerEntry} values`,
+    ),
+  }),
+  /**
+   * The answer to a sync from below the sender's snapshot: its base as JSON (parseBase), in `parts` parts
+   * sent in order; the history after it follows a sync from there.
+   */
+  snapshot: record({
+    t: v.literal('snapshot'),
+    index: integer(1, MAX_SAFE, 'must be at least 1'),
+    hash,
+    part: nat(LIMITS.snapshot.parts - 1),
+    parts: integer(1, LIMITS.snapshot.parts, `must be an integer in [1, ${LIMITS.snapshot.parts}]`),
+    data: v.pipe(
+      v.string('must be a string'),
+      v.check((d) => utf8Bytes(d) <= LIMITS.historyBytes, `must be at most ${LIMITS.historyBytes} bytes`),
     ),
   }),
   /** The tab is closing (or reloading): suspect me now instead of after a timeout. Only a hint. */

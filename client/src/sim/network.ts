@@ -860,6 +860,8 @@ function show(m: Message): string {
       return `leave term=${m.term} at=#${m.index}${m.accepted ? ` accepted=${showEntry(m.accepted.entry)}@${m.accepted.ballot}` : ''}`;
     case 'op':
       return `op ${m.c} ${m.ops.map((o) => o.seq).join(',')}`;
+    case 'snapshot':
+      return `snapshot #${m.index} part ${m.part + 1}/${m.parts}`;
     default:
       return `${m.t} term=${m.term}`;
   }

@@ -47,6 +47,7 @@ export type LogKind =
   | 'rejected'
   | 'members'
   | 'forked'
+  | 'snapshot'
   | 'retired'
   | 'renamed'
   | 'resumed'
@@ -300,6 +301,8 @@ export function describeEvent(e: CoreEvent): string {
       return `advanced to stage ${e.entry.stage} (term ${e.entry.term})`;
     case 'rejected':
       return `rejected ${e.from}: ${e.reason}`;
+    case 'snapshot':
+      return `caught up from a snapshot of the log up to entry ${e.index}`;
     case 'forked':
       return `our log forked from the room's at entry ${e.index}: reset to leader ${e.leader}'s`;
     case 'retired':
