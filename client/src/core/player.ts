@@ -1,7 +1,7 @@
 import { LIMITS } from '../protocol/limits.ts';
 import { jsonBytes, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
 import { applyOps, type Proposals } from './app.ts';
-import { chains, GENESIS, seal, tipHash } from './chain.ts';
+import { chains, GENESIS, seal } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { type Base, Log } from './log.ts';
 import { isQuorum } from './quorum.ts';
