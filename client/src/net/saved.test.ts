@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { seal } from '../core/chain.ts';
-import type { Entry, Persisted } from '../core/index.ts';
+import type { Base, Entry, Persisted } from '../core/index.ts';
 import { clearSaved, type KeyValueStorage, LOG_CHUNK, loadSaved, SavedWriter, storageKey } from './saved.ts';
 
 /** A storage that counts writes, and can be made to refuse them (a full sessionStorage). */
@@ -31,14 +31,27 @@ function log(n: number, tag = 'a'): Entry[] {
   return out;
 }
 
-const persisted = (history: Entry[]): Persisted => ({
+const persisted = (history: Entry[], base?: Base): Persisted => ({
   term: 3,
   promised: 1,
   done: true,
   history,
   accepted: null,
   initialized: true,
+  ...(base ? { base } : {}),
 });
+
+/** `h` compacted at `index`: its base, and the entries after it. */
+function compacted(h: Entry[], index: number): [Base, Entry[]] {
+  const base: Base = {
+    entry: h[index - 1]!,
+    stages: [],
+    names: [],
+    app: [['a', index, 1]],
+    state: { n: index },
+  };
+  return [base, h.slice(index)];
+}
 
 describe('saved state', () => {
   it('round-trips, and a commit rewrites the last log chunk and the record, not the whole log', () => {
@@ -98,6 +111,120 @@ describe('saved state', () => {
     const { s, data } = storage();
     const h = log(3);
     data.set(storageKey('r'), JSON.stringify({ id: 4, token: 't', persisted: persisted(h) }));
+    expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h);
+  });
+
+  it('round-trips a base under its own key, with the entries after it', () => {
+    const { s, data } = storage();
+    const [base, rest] = compacted(log(3 * LOG_CHUNK), LOG_CHUNK + 5);
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    expect(JSON.parse(data.get(`${storageKey('r')}:base`)!)).toEqual(base);
+    expect(data.get(storageKey('r'))).not.toContain('"state"');
+    expect(loadSaved(s, 'r')).toEqual({ id: 2, token: 't', persisted: persisted(rest, base) });
+    // Nothing after the base at all.
+    const [tipBase] = compacted(log(LOG_CHUNK), LOG_CHUNK);
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted([], tipBase) });
+    expect(loadSaved(s, 'r')?.persisted).toEqual(persisted([], tipBase));
+  });
+
+  it('a compaction removes the chunks wholly below its base and rewrites none of the others', () => {
+    const { s, data, writes } = storage();
+    const w = new SavedWriter(s, 'r');
+    const h = log(4 * LOG_CHUNK + 3);
+    w.write({ id: 2, token: 't', persisted: persisted(h) });
+    writes.length = 0;
+    // Chunk 2 holds 33..48: the base at 40 leaves it as it is (41..48 are read from it, 33..40 skipped).
+    const [base, rest] = compacted(h, 2 * LOG_CHUNK + 8);
+    w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    expect(writes).toEqual([`${storageKey('r')}:base`, storageKey('r')]);
+    expect([0, 1, 2, 3, 4].map((k) => data.has(`${storageKey('r')}:log:${k}`))).toEqual([
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
+    expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(rest, base));
+    // The next commit rewrites its chunk and the record; the base stays as it is.
+    writes.length = 0;
+    const more = [...h, seal(h.at(-1)!.hash, { ...log(1)[0]!, index: h.length + 1 })];
+    w.write({ id: 2, token: 't', persisted: persisted(more.slice(base.entry.index), base) });
+    expect(writes).toEqual([`${storageKey('r')}:log:4`, storageKey('r')]);
+    expect(loadSaved(s, 'r')?.persisted?.history).toEqual(more.slice(base.entry.index));
+    // A reloaded page's writer writes the first chunk anew, with only the entries after the base.
+    writes.length = 0;
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    expect(JSON.parse(data.get(`${storageKey('r')}:log:2`)!)).toEqual(h.slice(40, 48));
+    expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(rest, base));
+  });
+
+  it('a log that leaves its base (the room forked below it) removes the base after the record', () => {
+    const { s, data } = storage();
+    const w = new SavedWriter(s, 'r');
+    const [base, rest] = compacted(log(2 * LOG_CHUNK), 20);
+    w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    const other = log(LOG_CHUNK + 2, 'b');
+    w.write({ id: 2, token: 't', persisted: persisted(other) });
+    expect(data.has(`${storageKey('r')}:base`)).toBe(false);
+    expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(other));
+  });
+
+  it('a torn or missing chunk ends the log there; a missing, torn or other base leaves no log', () => {
+    const { s, data } = storage();
+    const h = log(5 * LOG_CHUNK);
+    const [base, rest] = compacted(h, LOG_CHUNK + 2);
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    data.set(`${storageKey('r')}:log:4`, '[{"index":');
+    expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h.slice(LOG_CHUNK + 2, 4 * LOG_CHUNK));
+    data.delete(`${storageKey('r')}:log:3`);
+    expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h.slice(LOG_CHUNK + 2, 3 * LOG_CHUNK));
+    const key = `${storageKey('r')}:base`;
+    const [newer] = compacted(h, 2 * LOG_CHUNK);
+    for (const junk of [null, '{"entry":', JSON.stringify(newer)]) {
+      if (junk === null) data.delete(key);
+      else data.set(key, junk);
+      const p = loadSaved(s, 'r')?.persisted;
+      expect(p?.history).toEqual([]);
+      expect(p?.base).toBeUndefined();
+      expect(p?.term).toBe(3);
+    }
+  });
+
+  it('clearSaved and a failed write remove the base and every chunk', () => {
+    const { s, data, fill } = storage();
+    const h = log(4 * LOG_CHUNK);
+    const [base, rest] = compacted(h, LOG_CHUNK + 1);
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    expect(data.size).toBe(5);
+    clearSaved(s, 'r');
+    expect(data.size).toBe(0);
+    const w = new SavedWriter(s, 'r');
+    w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    fill();
+    const [later, after] = compacted(h, 3 * LOG_CHUNK);
+    expect(w.write({ id: 2, token: 't', persisted: persisted(after, later) })).toBe(false);
+    expect(data.size).toBe(0);
+  });
+
+  it('reads the previous format: chunks numbered from 0, no base', () => {
+    const { s, data } = storage();
+    const h = log(2 * LOG_CHUNK + 3);
+    const p = persisted(h);
+    const { history: _, ...rest } = p;
+    data.set(
+      storageKey('r'),
+      JSON.stringify({
+        id: 4,
+        token: 't',
+        persisted: { ...rest, log: { length: h.length, tip: h.at(-1)!.hash } },
+      }),
+    );
+    for (let k = 0; k * LOG_CHUNK < h.length; k++)
+      data.set(`${storageKey('r')}:log:${k}`, JSON.stringify(h.slice(k * LOG_CHUNK, (k + 1) * LOG_CHUNK)));
+    expect(loadSaved(s, 'r')?.persisted).toEqual(p);
+    // And the 64-entry chunks before those.
+    data.set(`${storageKey('r')}:log:0`, JSON.stringify(h));
+    data.delete(`${storageKey('r')}:log:1`);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h);
   });
 });

@@ -1,8 +1,10 @@
 // What sessionStorage keeps per room, so a reload resumes the same ID, stage and Done. The log goes in
-// chunks of its own keys: a commit rewrites the last chunk, not the whole log (a game with app entries
-// commits many times a second, and rewriting a megabyte each time would be most of the tab's work).
+// chunks of its own keys, numbered by log index: a commit rewrites the last chunk, not the whole log (a game
+// with app entries commits many times a second, and rewriting a megabyte each time would be most of the
+// tab's work), and a compaction removes the chunks below its base, which has a key of its own.
 
-import type { Entry, Id, Persisted } from '../core/index.ts';
+import type { Base, Entry, Id, Persisted } from '../core/index.ts';
+import { parseBase } from '../protocol/messages.ts';
 
 export interface KeyValueStorage {
   getItem(key: string): string | null;
@@ -22,14 +24,20 @@ export interface Saved {
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
 const chunkKey = (room: string, k: number) => `${storageKey(room)}:log:${k}`;
-/** Entries per stored chunk. */
+const baseKey = (room: string) => `${storageKey(room)}:base`;
+/** Entries per stored chunk: chunk k holds log indices k * LOG_CHUNK + 1 to (k + 1) * LOG_CHUNK. */
 export const LOG_CHUNK = 16;
 
-/** The main record: the log's place is taken by its length and last hash (its chunks hold it). */
+/** Where the stored log is: its last index and hash, and the base it starts from (under baseKey). */
+interface StoredLog {
+  length: number;
+  tip: string;
+  base?: { index: number; hash: string };
+}
+
+/** The main record: the log's place is taken by where it ends and starts (its chunks and base hold it). */
 type Stored = Omit<Saved, 'persisted'> & {
-  persisted:
-    | (Omit<Persisted, 'history'> & { history?: Entry[]; log?: { length: number; tip: string } })
-    | null;
+  persisted: (Omit<Persisted, 'history' | 'base'> & { history?: Entry[]; log?: StoredLog }) | null;
 };
 
 /** What is stored, read back; a log whose chunks are missing or torn ends where they stop chaining (the core checks). */
@@ -42,7 +50,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
     let persisted: Persisted | null = null;
     if (x.persisted && typeof x.persisted === 'object') {
       const { log, history, ...rest } = x.persisted;
-      persisted = { ...rest, history: Array.isArray(history) ? history : readChunks(storage!, room, log) };
+      persisted = { ...rest, ...(Array.isArray(history) ? { history } : readLog(storage!, room, log)) };
     }
     return {
       id: x.id,
@@ -56,31 +64,56 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
   }
 }
 
-function readChunks(storage: KeyValueStorage, room: string, log: unknown): Entry[] {
-  const length = (log as { length?: unknown } | undefined)?.length;
-  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0) return [];
-  // Chunks in order until the length is reached or one is missing: a junk length reads no further than the
-  // chunks there are, whatever size an earlier build wrote them in.
-  const out: Entry[] = [];
-  for (let k = 0; out.length < length; k++) {
-    const raw = storage.getItem(chunkKey(room, k));
-    const chunk = raw === null ? null : (JSON.parse(raw) as unknown);
-    if (!Array.isArray(chunk) || chunk.length === 0) break;
-    out.push(...(chunk as Entry[]));
+/** The record's log: its base when the record names one, and the entries after it, from their chunks. */
+function readLog(storage: KeyValueStorage, room: string, log: unknown): Pick<Persisted, 'base' | 'history'> {
+  const { length, base: named } = (log ?? {}) as Partial<StoredLog>;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0) return { history: [] };
+  let base: Base | undefined;
+  if (named) {
+    // Only the base the record names: the key may hold a newer one (a write cut short), or junk.
+    const raw = storage.getItem(baseKey(room));
+    const parsed = raw === null ? null : parseBase(raw, named.index, named.hash);
+    if (!parsed?.ok) return { history: [] };
+    base = parsed.base;
   }
-  return out.slice(0, length);
+  const first = base?.entry.index ?? 0;
+  // Chunks in order until the length is reached or one is missing: a junk length reads no further than the
+  // chunks there are, whatever size an earlier build wrote them in. The first may start at or below the base.
+  const out: Entry[] = [];
+  for (let k = Math.floor(first / LOG_CHUNK); first + out.length < length; k++) {
+    const chunk = readJson(storage.getItem(chunkKey(room, k)));
+    if (!Array.isArray(chunk) || chunk.length === 0) break;
+    for (const e of chunk as (Entry | null)[]) if ((e?.index ?? 0) > first + out.length) out.push(e!);
+  }
+  const history = out.slice(0, length - first);
+  return base ? { base, history } : { history };
 }
 
-/** Removes the record and its log chunks. */
+/** A stored JSON value, or null for none or a torn one. */
+function readJson(raw: string | null): unknown {
+  try {
+    return raw === null ? null : JSON.parse(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** Removes the record, its base and its log chunks. */
 export function clearSaved(storage: KeyValueStorage | null, room: string): void {
   if (!storage) return;
   try {
     const raw = storage.getItem(storageKey(room));
-    const length = raw ? (JSON.parse(raw) as Stored).persisted?.log?.length : undefined;
     storage.removeItem(storageKey(room));
-    const chunks =
-      typeof length === 'number' && Number.isSafeInteger(length) ? Math.ceil(length / LOG_CHUNK) : 0;
-    for (let k = 0; k < chunks && storage.getItem(chunkKey(room, k)) !== null; k++)
+    storage.removeItem(baseKey(room));
+    const log = raw ? (JSON.parse(raw) as Stored).persisted?.log : undefined;
+    const length = log?.length;
+    const first = log?.base?.index ?? 0;
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || !Number.isSafeInteger(first)) return;
+    for (
+      let k = Math.floor(first / LOG_CHUNK);
+      k < Math.ceil(length / LOG_CHUNK) && storage.getItem(chunkKey(room, k)) !== null;
+      k++
+    )
       storage.removeItem(chunkKey(room, k));
   } catch {
     // Storage disabled: nothing to remove.
@@ -88,13 +121,16 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
 }
 
 /**
- * Writes Saved records for one room, rewriting only the log chunks that changed since its last write. All
- * or nothing: if any write fails (storage full), the record is removed, so a reload never resumes with a
+ * Writes Saved records for one room, rewriting only the log chunks (and the base) that changed since its last
+ * write: a commit rewrites the last chunk, a compaction removes the chunks wholly below its base. All or
+ * nothing: if any write fails (storage full), the record is removed, so a reload never resumes with a
  * promise or vote the tab has since gone past.
  */
 export class SavedWriter {
-  /** Each stored chunk's length and last hash, as this writer last wrote them. */
-  private chunks: string[] = [];
+  /** Each stored chunk, by number: the first index it holds, and its last entry's index and hash. */
+  private chunks = new Map<number, { from: number; tip: string }>();
+  /** The stored base's index and hash ('' for none stored), as this writer last wrote it; unknown before. */
+  private base: string | undefined;
 
   constructor(
     private readonly storage: KeyValueStorage | null,
@@ -104,38 +140,58 @@ export class SavedWriter {
   write(saved: Saved): boolean {
     const storage = this.storage;
     if (!storage) return false;
+    const p = saved.persisted;
+    const first = p?.base?.entry.index ?? 0;
+    const length = first + (p?.history.length ?? 0);
+    // The chunks the record will name: from the one that holds the entry after the base to the last.
+    const lo = Math.floor(first / LOG_CHUNK);
+    const hi = length > first ? Math.ceil(length / LOG_CHUNK) : lo;
     try {
-      const p = saved.persisted;
       let stored: Stored = { ...saved, persisted: null };
       if (p) {
-        const { history, ...rest } = p;
-        const n = Math.ceil(history.length / LOG_CHUNK);
-        for (let k = 0; k < n; k++) {
-          const part = history.slice(k * LOG_CHUNK, (k + 1) * LOG_CHUNK);
-          const sig = `${part.length}:${part[part.length - 1]!.hash}`;
-          if (this.chunks[k] === sig) continue;
-          storage.setItem(chunkKey(this.room, k), JSON.stringify(part));
-          this.chunks[k] = sig;
+        const { history, base, ...rest } = p;
+        const sig = base ? `${base.entry.index}:${base.entry.hash}` : '';
+        // Written before the record that names it; removed after the record that no longer does.
+        if (base && this.base !== sig) {
+          storage.setItem(baseKey(this.room), JSON.stringify(base));
+          this.base = sig;
         }
-        for (let k = n; k < this.chunks.length; k++) storage.removeItem(chunkKey(this.room, k));
-        this.chunks.length = n;
-        stored = {
-          ...saved,
-          persisted: { ...rest, log: { length: history.length, tip: history.at(-1)?.hash ?? '' } },
-        };
+        for (let k = lo; k < hi; k++) {
+          const from = Math.max(first, k * LOG_CHUNK) + 1;
+          const part = history.slice(from - first - 1, Math.min(length, (k + 1) * LOG_CHUNK) - first);
+          const last = part[part.length - 1]!;
+          const tip = `${last.index}:${last.hash}`;
+          const had = this.chunks.get(k);
+          // Entries chain, so one last hash names the whole chunk; entries it holds below the base are skipped.
+          if (had && had.tip === tip && had.from <= from) continue;
+          storage.setItem(chunkKey(this.room, k), JSON.stringify(part));
+          this.chunks.set(k, { from, tip });
+        }
+        const log: StoredLog = { length, tip: history.at(-1)?.hash ?? base?.entry.hash ?? '' };
+        if (base) log.base = { index: base.entry.index, hash: base.entry.hash };
+        stored = { ...saved, persisted: { ...rest, log } };
       }
       storage.setItem(storageKey(this.room), JSON.stringify(stored));
+      for (const k of [...this.chunks.keys()]) {
+        if (k >= lo && k < hi) continue;
+        storage.removeItem(chunkKey(this.room, k));
+        this.chunks.delete(k);
+      }
+      if (!p?.base && this.base !== '') {
+        storage.removeItem(baseKey(this.room));
+        this.base = '';
+      }
       return true;
     } catch {
       // Every chunk this writer may have written goes too: nothing else knows where they are.
-      const written = Math.max(
-        this.chunks.length,
-        Math.ceil((saved.persisted?.history.length ?? 0) / LOG_CHUNK),
-      );
-      this.chunks = [];
+      const written = new Set(this.chunks.keys());
+      for (let k = lo; k < hi; k++) written.add(k);
+      this.chunks.clear();
+      this.base = undefined;
       try {
         storage.removeItem(storageKey(this.room));
-        for (let k = 0; k < written; k++) storage.removeItem(chunkKey(this.room, k));
+        storage.removeItem(baseKey(this.room));
+        for (const k of written) storage.removeItem(chunkKey(this.room, k));
       } catch {
         // Storage disabled altogether: nothing was saved.
       }
@@ -145,6 +201,7 @@ export class SavedWriter {
 
   /** Forgets what it wrote (after something else removed or replaced the record). */
   reset(): void {
-    this.chunks = [];
+    this.chunks.clear();
+    this.base = undefined;
   }
 }
