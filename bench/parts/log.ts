@@ -5,15 +5,19 @@
 // 2. sustained throughput: all 8 keep their window of pending values (LIMITS.app.pending) full; values
 //    committed per second, counted at one follower from its `commit` events;
 // 3. catch-up: once the room committed `logValues` values, a 9th player joins; the time from its start to
-//    its core holding as many log entries as the leader's. There are no snapshots yet: the whole log goes.
+//    its core holding as many log entries as the leader's. Nobody takes a snapshot here: the whole log goes.
 
 import type { CoreEvent } from '../../client/src/core/index.ts';
 import { HeadlessPlayer } from '../../client/src/net/headless.ts';
+import type { CommittedLog } from '../../client/src/net/session.ts';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
 import { until } from '../../e2e/kit.ts';
 import { log, type Part, sleep, TIMING } from '../lib/context.ts';
 import { rttSampler } from '../lib/rtt.ts';
 import { type Dist, dist, round } from '../lib/stats.ts';
+
+/** The last committed entry's hash (the base's when none follows it). */
+const tipOf = (c: CommittedLog) => c.entries.at(-1)?.hash ?? c.base?.entry.hash;
 
 export interface LogResult {
   logProposeMs: Dist;
@@ -276,8 +280,7 @@ export const logPart: Part<LogResult> = {
         5,
       );
       const catchUp = performance.now() - t0;
-      const tip = late.session.committed().at(-1)?.hash;
-      if (tip !== leader.session.committed().at(-1)?.hash)
+      if (tipOf(late.session.committed()) !== tipOf(leader.session.committed()))
         throw new Error('the 9th player holds another log');
       const syncs = late.sent.get('sync') ?? 0;
       log(

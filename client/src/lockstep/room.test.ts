@@ -1,10 +1,10 @@
 import { createElement } from 'react';
 import { renderToString } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
-import { seededRng } from '../core/index.ts';
+import { type CoreEvent, seededRng } from '../core/index.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
 import { memoryStorage } from '../net/platform.ts';
-import { removedKey } from '../net/session.ts';
+import { removedKey, storageKey } from '../net/session.ts';
 import type { SignalingHandlers, SignalingPort } from '../net/signaling.ts';
 import type { LinkFactory } from '../net/transport.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
@@ -13,7 +13,7 @@ import { joinRoom } from './index.ts';
 import { checkOptions } from './options.ts';
 import { LockstepDevtools, useRoom } from './react.tsx';
 import { type LockstepTestHooks, type PageHooks, RoomImpl, roomInternals } from './room.ts';
-import type { JoinOptions, Room } from './types.ts';
+import type { JoinOptions, LogItem, LogPosition, Room } from './types.ts';
 
 const base: JoinOptions = {
   server: 'http://127.0.0.1:1',
@@ -106,6 +106,24 @@ async function joinedRooms(n: number) {
 function refusing(port: FakeSignaling, code: string, error = code): SignalingPort {
   port.join = async () => ({ ok: false, code, error }) as never;
   return port;
+}
+
+/** One log item in a line, for comparing what subscriptions saw. */
+function show(item: LogItem): string {
+  if (item.kind === 'app') return `${item.index}:${JSON.stringify(item.data)}`;
+  if (item.kind === 'snapshot') return `snapshot ${item.index} ${JSON.stringify(item.state)}`;
+  return item.kind === 'stage' ? `stage ${item.stage.index}` : `reset ${item.index}`;
+}
+
+/** What `fn` threw, as a LockstepError. */
+function thrown(fn: () => void): LockstepError | undefined {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(LockstepError);
+    return e as LockstepError;
+  }
+  return undefined;
 }
 
 async function rejection(p: Promise<unknown>): Promise<LockstepError> {
@@ -637,6 +655,158 @@ describe('Room: the agreed log', () => {
     await w.settle(a.leave());
     for (const p of waiting) expect((await rejection(p)).code).toBe('not_joined');
     expect((await rejection(a.propose(1))).code).toBe('not_joined');
+  });
+});
+
+describe('Room: snapshots of the log', () => {
+  /** Proposes each value from `room` in turn; the position of the last. */
+  async function proposeAll(w: Awaited<ReturnType<typeof joinedRooms>>, room: Room, values: unknown[]) {
+    let at: LogPosition = { index: 0, offset: 0 };
+    for (const v of values) at = await w.settle(room.propose(v));
+    await w.run(100);
+    return at;
+  }
+
+  it('refuses an index not delivered or not above the last snapshot, a state too large or not JSON', async () => {
+    const w = await joinedRooms(2);
+    const [a] = w.rooms as unknown as [Room];
+    const inListener: (string | undefined)[] = [];
+    a.onEntry((item) => {
+      // The entry is not delivered whole while its listeners run.
+      if (item.kind === 'app') inListener.push(thrown(() => a.snapshot(item.index, [item.data]))?.code);
+    });
+    const at = await proposeAll(w, a, ['x']);
+    expect(inListener).toEqual(['bad_argument']);
+    for (const index of [0, -1, 1.5, Number.NaN, 1e6])
+      expect(thrown(() => a.snapshot(index, ['x']))?.code).toBe('bad_argument');
+    for (const state of ['x'.repeat(70_000), 10n, undefined, () => 1])
+      expect(thrown(() => a.snapshot(at.index, state))?.code).toBe('too_large');
+    a.snapshot(at.index, ['x']);
+    expect(thrown(() => a.snapshot(at.index, ['x']))?.code).toBe('bad_argument');
+    // A full log (LIMITS.logEntries since the last snapshot) refuses what the core refuses.
+    const session = roomInternals(a)!.session;
+    session.propose = () => ({ ok: false, code: 'log_full', error: 'the log is full' });
+    expect((await rejection(a.propose(1))).code).toBe('log_full');
+    a.close();
+    expect(thrown(() => a.snapshot(at.index, ['x']))?.code).toBe('not_joined');
+  });
+
+  it('our own snapshot delivers nothing live; a later subscription gets it first, unless from above', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const live: string[] = [];
+    a.onEntry((item) => live.push(show(item)));
+    const at = await proposeAll(w, b, [0, 1, 2]);
+    const before = [...live];
+    a.snapshot(at.index, [0, 1, 2]);
+    const next = await proposeAll(w, b, [3]);
+    expect(live).toEqual([...before, `${next.index}:3`]);
+    const all: string[] = [];
+    const atBase: string[] = [];
+    const above: string[] = [];
+    a.onEntry((item) => all.push(show(item)));
+    a.onEntry((item) => atBase.push(show(item)), { from: at.index });
+    a.onEntry((item) => above.push(show(item)), { from: at.index + 1 });
+    await w.run(100);
+    expect(all).toEqual([`snapshot ${at.index} [0,1,2]`, `${next.index}:3`]);
+    expect(atBase).toEqual(all);
+    expect(above).toEqual([`${next.index}:3`]);
+    // The other player kept its whole log.
+    const whole: string[] = [];
+    b.onEntry((item) => whole.push(show(item)));
+    await w.run(100);
+    expect(whole).toEqual(live);
+  });
+
+  it('a late joiner gets the snapshot it caught up from, then the items after it', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const at = await proposeAll(w, a, ['a', 'b', 'c']);
+    a.snapshot(at.index, 'abc');
+    b.snapshot(at.index, 'abc');
+    const late = w.open();
+    await w.settle(late.joined);
+    const live: string[] = [];
+    late.onEntry((item) => live.push(show(item)));
+    await w.run(1_000);
+    const next = await proposeAll(w, b, ['d']);
+    expect(live).toEqual([`snapshot ${at.index} "abc"`, `${next.index}:"d"`]);
+    const again: string[] = [];
+    late.onEntry((item) => again.push(show(item)));
+    await w.run(100);
+    expect(again).toEqual(live);
+  });
+
+  it("a core that takes a peer's snapshot: live subscriptions get it; a value it covers has offset -1", async () => {
+    const w = world();
+    w.open();
+    w.open();
+    w.open({ chaos: true });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    const [a, b, c] = w.rooms as unknown as [Room, Room, Room];
+    const live: string[] = [];
+    c.onEntry((item) => live.push(show(item)));
+    const first = await w.settle(c.propose('first'));
+    await w.run(100);
+    expect(live).toEqual([`${first.index}:"first"`]);
+    // c's value is on its way to the leader, and c is gone before it hears the commit.
+    let mine: LogPosition | null = null;
+    void c.propose('mine').then((p) => (mine = p));
+    roomInternals(c)!.chaos!.crash();
+    const at = await proposeAll(w, a, ['x', 'y']);
+    a.snapshot(at.index, 'snap');
+    b.snapshot(at.index, 'snap');
+    const above: string[] = [];
+    c.onEntry((item) => above.push(show(item)), { from: at.index + 1 });
+    await w.run(100);
+    roomInternals(c)!.chaos!.recover();
+    await w.run(2_000);
+    const next = await w.settle(a.propose('next'));
+    await w.run(100);
+    expect(live).toEqual([`${first.index}:"first"`, `snapshot ${at.index} "snap"`, `${next.index}:"next"`]);
+    expect(above).toEqual([`${next.index}:"next"`]);
+    expect(mine).toEqual({ index: at.index, offset: -1 });
+  });
+
+  it('a reload restores the snapshot from storage, and onEntry replays it, then the rest', async () => {
+    const w = world();
+    const storage = memoryStorage();
+    w.open({}, { storage });
+    w.open();
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const at = await proposeAll(w, b, [1, 2]);
+    a.snapshot(at.index, { sum: 3 });
+    const next = await proposeAll(w, b, [3]);
+    expect(storage.getItem(`${storageKey('r')}:base`)).toContain('{"sum":3}');
+    a.close();
+    const again = w.open({}, { storage });
+    await w.settle(again.joined);
+    expect(again.selfId).toBe(1);
+    const seen: string[] = [];
+    again.onEntry((item) => seen.push(show(item)));
+    await w.run(100);
+    expect(seen).toEqual([`snapshot ${at.index} {"sum":3}`, `${next.index}:3`]);
+  });
+
+  it('after a fork below the cursor, every subscription hears reset, then the snapshot and the rest', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const at = await proposeAll(w, b, ['p', 'q']);
+    a.snapshot(at.index, 'pq');
+    const next = await proposeAll(w, b, ['r']);
+    const seen: string[] = [];
+    a.onEntry((item) => seen.push(show(item)));
+    await w.run(100);
+    // Only a lying leader forks a log: told so by the core, the room replays what it now holds.
+    const deps = (roomInternals(a)!.session as unknown as { deps: { onCoreEvents(e: CoreEvent[]): void } })
+      .deps;
+    deps.onCoreEvents([{ kind: 'forked', index: next.index, leader: 2 }]);
+    await w.run(10);
+    const log = [`snapshot ${at.index} "pq"`, `${next.index}:"r"`];
+    expect(seen).toEqual([...log, `reset ${next.index}`, ...log]);
   });
 });
 

@@ -1,11 +1,11 @@
 // A Room: the driver (net/session.ts) and its store behind the public API. Platform pieces (signaling,
 // WebRTC, timers, storage, the page) come in as RoomDeps, so tests run it over fakes.
 
-import { applyOps, type CoreEvent, type Entry } from '../core/index.ts';
+import { applyOps, type Base, type CoreEvent, type Entry } from '../core/index.ts';
 import { Bucket } from '../net/bucket.ts';
 import { Chaos } from '../net/chaos.ts';
 import { SealedSignaling } from '../net/sealedSignaling.ts';
-import { type KeyValueStorage, Session, type SessionDeps } from '../net/session.ts';
+import { type CommittedLog, type KeyValueStorage, Session, type SessionDeps } from '../net/session.ts';
 import type { SignalingPort } from '../net/signaling.ts';
 import type { LinkFactory } from '../net/transport.ts';
 import { CHANNEL_NAME } from '../protocol/frames.ts';
@@ -63,7 +63,7 @@ const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed',
 type AnyListener = (value: never) => void;
 
 interface EntryRec {
-  listener: (item: LogItem<never>) => void;
+  listener: (item: LogItem<never, never>) => void;
   from: number;
   /** Replayed up to the shared cursor: new items reach it as they commit. */
   live: boolean;
@@ -106,6 +106,17 @@ function report(err: unknown): void {
   console.error('lockstep: a listener threw', err);
 }
 
+/** Entry `i` of a committed log, from its base's on. */
+function entryAt(log: CommittedLog, i: number): Entry | undefined {
+  const first = log.base?.entry.index ?? 0;
+  return i === first ? log.base?.entry : log.entries[i - first - 1];
+}
+
+/** Each page session's last applied proposal number, as a base records it. */
+function appLastOf(base: Base | null): Map<string, number> {
+  return new Map(base?.app.map(([c, seq]) => [c, seq]) ?? []);
+}
+
 export class RoomImpl implements Room {
   readonly store: AppStore;
   readonly session: Session;
@@ -127,11 +138,13 @@ export class RoomImpl implements Room {
   private readonly outcomes: { id: number; at: LogPosition | null }[] = [];
   private readonly proposeBudget = new Bucket(LIMITS.app.burst, LIMITS.app.perSec);
   private readonly entryRecs = new Set<EntryRec>();
-  /** The log delivered to live subscribers so far, and each page session's last applied number there. */
+  /** The last index delivered to live subscribers, and each page session's last applied number there. */
   private cursor = 0;
   private cursorHash = '';
   private appLast = new Map<string, number>();
   private pumpQueued = false;
+  /** The index of the item a listener is handling, or 0: its entry is not delivered whole yet. */
+  private delivering = 0;
   /** The lowest index a fork changed since the last pump (only a lying leader forks a log). */
   private forkAt = Number.POSITIVE_INFINITY;
 
@@ -434,7 +447,10 @@ export class RoomImpl implements Room {
     return promise;
   }
 
-  onEntry<T = unknown>(listener: (item: LogItem<T>) => void, options: LogOptions = {}): Unsubscribe {
+  onEntry<T = unknown, S = unknown>(
+    listener: (item: LogItem<T, S>) => void,
+    options: LogOptions = {},
+  ): Unsubscribe {
     if (typeof listener !== 'function')
       throw new LockstepError('bad_argument', 'listener must be a function');
     const from = options?.from ?? 1;
@@ -455,14 +471,36 @@ export class RoomImpl implements Room {
     };
   }
 
-  /** Everything up to the shared cursor, to one subscription (it may unsubscribe on the way). */
+  /**
+   * Everything up to the shared cursor, to one subscription (it may unsubscribe on the way): the snapshot
+   * first when the log starts from one at or after `from`, then the entries after it.
+   */
   private replay(rec: EntryRec): void {
-    const last = new Map<string, number>();
-    for (const e of this.session.committed().slice(0, this.cursor))
+    const { base, entries } = this.session.committed();
+    const last = appLastOf(base);
+    if (base && base.entry.index >= rec.from && this.entryRecs.has(rec))
+      this.deliver(rec, this.snapshotItem(base));
+    for (const e of entries) {
+      if (e.index > this.cursor) return;
       for (const item of this.itemsOf(e, last)) {
         if (!this.entryRecs.has(rec)) return;
         if (item.index >= rec.from) this.deliver(rec, item);
       }
+    }
+  }
+
+  snapshot(index: number, state: unknown): void {
+    if (this.torn || this.snap?.status !== 'joined')
+      throw new LockstepError('not_joined', 'the room is not joined');
+    const first = this.session.committed().base?.entry.index ?? 0;
+    const delivered = this.delivering > 0 ? Math.min(this.cursor, this.delivering - 1) : this.cursor;
+    if (!Number.isSafeInteger(index) || index <= first || index > delivered)
+      throw new LockstepError(
+        'bad_argument',
+        `snapshot: index must be one onEntry delivered whole, above the last snapshot's: (${first}, ${delivered}]`,
+      );
+    const r = this.session.compact(index, state);
+    if (!r.ok) throw new LockstepError(r.code, `snapshot: ${r.error}`);
   }
 
   private takeWaiting(id: number): Waiting | undefined {
@@ -478,7 +516,8 @@ export class RoomImpl implements Room {
     let log = false;
     for (const e of events) {
       if (e.kind === 'forked') this.forkAt = Math.min(this.forkAt, e.index);
-      if (e.kind === 'commit' || e.kind === 'advance' || e.kind === 'forked') log = true;
+      if (e.kind === 'commit' || e.kind === 'advance' || e.kind === 'forked' || e.kind === 'snapshot')
+        log = true;
       else if (e.kind === 'proposed') this.outcomes.push({ id: e.id, at: { index: e.index, offset: e.n } });
       else if (e.kind === 'superseded') this.outcomes.push({ id: e.id, at: null });
     }
@@ -494,27 +533,36 @@ export class RoomImpl implements Room {
     this.pumpQueued = false;
     if (this.torn) return;
     const log = this.session.committed();
+    const { base, entries, length } = log;
+    const first = base?.entry.index ?? 0;
     // Our log was cut below what we delivered and took the room's (only a lying leader forks a log): every
     // subscription hears `reset`, then the whole log again, so an app folds the room's history afresh.
     const changed =
       this.forkAt <= this.cursor ||
-      log.length < this.cursor ||
-      (this.cursor > 0 && log[this.cursor - 1]!.hash !== this.cursorHash);
+      length < this.cursor ||
+      (this.cursor > 0 && this.cursor >= first && entryAt(log, this.cursor)?.hash !== this.cursorHash);
     if (changed) {
-      const index = Math.min(this.forkAt, log.length + 1, this.cursor);
-      this.cursor = 0;
-      this.appLast = new Map();
-      for (; this.cursor < log.length; this.cursor++) this.itemsOf(log[this.cursor]!, this.appLast);
-      this.cursorHash = log.at(-1)?.hash ?? '';
+      const index = Math.min(this.forkAt, length + 1, this.cursor);
+      this.restart(base);
+      for (const e of entries) if (e.kind === 'app') applyOps(this.appLast, e);
+      this.cursor = length;
+      this.cursorHash = entryAt(log, length)?.hash ?? '';
       for (const rec of [...this.entryRecs]) {
         if (!rec.live) continue;
         this.deliver(rec, { kind: 'reset', index });
         this.replay(rec);
       }
+    } else if (base && this.cursor < first) {
+      // The core took a peer's snapshot (it lacked what the snapshot covers): its state stands for
+      // everything up to it. Our own compaction never gets here: it stays at or below the cursor.
+      this.restart(base);
+      for (const rec of [...this.entryRecs])
+        if (rec.live && rec.from <= first && this.entryRecs.has(rec))
+          this.deliver(rec, this.snapshotItem(base));
     }
     this.forkAt = Number.POSITIVE_INFINITY;
-    for (; this.cursor < log.length; this.cursor++) {
-      const e = log[this.cursor]!;
+    for (; this.cursor < length; this.cursor++) {
+      const e = entryAt(log, this.cursor + 1)!;
       for (const item of this.itemsOf(e, this.appLast))
         for (const rec of [...this.entryRecs])
           if (rec.live && item.index >= rec.from) this.deliver(rec, item);
@@ -532,6 +580,23 @@ export class RoomImpl implements Room {
           ),
         );
     }
+  }
+
+  /** The shared cursor at the log's base (or its start), before the entries after it. */
+  private restart(base: Base | null): void {
+    this.cursor = base?.entry.index ?? 0;
+    this.cursorHash = base?.entry.hash ?? '';
+    this.appLast = appLastOf(base);
+  }
+
+  /** The base as the app sees it: its own state there, a copy for each listener. */
+  private snapshotItem(base: Base): LogItem {
+    return {
+      kind: 'snapshot',
+      index: base.entry.index,
+      stage: toStage(this.store.getState().session.settings?.stages ?? [], base.entry.stage),
+      state: structuredClone(base.state),
+    };
   }
 
   /** What one log entry means to the app (membership entries mean nothing to it). */
@@ -554,10 +619,14 @@ export class RoomImpl implements Room {
   }
 
   private deliver(rec: EntryRec, item: LogItem): void {
+    const outer = this.delivering;
+    this.delivering = item.index;
     try {
-      rec.listener(item as LogItem<never>);
+      rec.listener(item as LogItem<never, never>);
     } catch (e) {
       report(e);
+    } finally {
+      this.delivering = outer;
     }
   }
 

@@ -212,7 +212,11 @@ export interface RoomEvents {
 
 export type Unsubscribe = () => void;
 
-/** Where a committed app value sits in the agreed log: entry `index`, value `offset` (0-based) within it. */
+/**
+ * Where a committed app value sits in the agreed log: entry `index`, value `offset` (0-based) within it.
+ * From `propose`, offset -1 means the value was committed at or before `index`, inside a snapshot this
+ * player caught up from: its entry is gone, and the snapshot's state already holds it.
+ */
 export interface LogPosition {
   index: number;
   offset: number;
@@ -221,11 +225,17 @@ export interface LogPosition {
 /**
  * One item of the agreed log, in the order every player applies it: a stage the room advanced to, or an
  * app value (`room.propose`) with the player whose channel it came on (`by`: nobody can propose in another's
- * name) and the stage it was committed in.
+ * name) and the stage it was committed in. `T` is the app's value type, `S` its snapshot state's.
  */
-export type LogItem<T = unknown> =
+export type LogItem<T = unknown, S = unknown> =
   | { kind: 'stage'; index: number; stage: Stage; term: number; doneBy: PlayerId[] }
   | ({ kind: 'app'; by: PlayerId; data: T; stage: Stage; term: number } & LogPosition)
+  /**
+   * The log up to `index` is gone, and `state` stands for it: replace the app's state with it; the items
+   * after `index` follow. It is a state some player handed `room.snapshot` (this one on a reload, or the
+   * player it caught up from): check it as any other player's input. `stage` is the stage at `index`.
+   */
+  | { kind: 'snapshot'; index: number; stage: Stage; state: S }
   /**
    * This player's log had taken entries the room never agreed (only a lying leader can feed it such) and now
    * holds the room's from `index` on: start the app's state afresh; the whole log follows again.
@@ -235,7 +245,8 @@ export type LogItem<T = unknown> =
 export interface LogOptions {
   /**
    * The first log index to deliver (default 1: everything, so a reloaded page or a late joiner rebuilds its
-   * state from the start). Items already committed come first, on a later microtask, then each new one.
+   * state from the start, or from the log's snapshot when it has one at or after `from`). Items already
+   * committed come first, on a later microtask, then each new one.
    */
   from?: number;
 }
@@ -287,13 +298,29 @@ export interface Room {
    * quorum committed it; every player then gets it from `onEntry`, once, in the same order. Rejects with
    * `too_large`, `rate_limited` (over 100 a second, or 64 waiting), `not_joined` (also when this player
    * leaves or closes first: the others may still commit it), `no_quorum` (no leader was reached within
-   * `proposeTimeoutMs`: it was taken back and never commits, with any later value no leader was offered yet) or `superseded`. A value a leader received
+   * `proposeTimeoutMs`: it was taken back and never commits, with any later value no leader was offered yet),
+   * `log_full` (20,000 entries since the last `snapshot`) or `superseded`. A value a leader received
    * waits for the log to decide it: while a majority is reachable that is one failover at most
    * (docs/sdk.md, "Game state in the log").
    */
   propose<T>(value: T): Promise<LogPosition>;
-  /** Calls `listener` with every committed stage and app value, in log order, from `options.from` on. */
-  onEntry<T = unknown>(listener: (item: LogItem<T>) => void, options?: LogOptions): Unsubscribe;
+  /**
+   * Calls `listener` with every committed stage and app value, in log order, from `options.from` on; where
+   * the log starts from a snapshot at or after `from`, with the snapshot first.
+   */
+  onEntry<T = unknown, S = unknown>(
+    listener: (item: LogItem<T, S>) => void,
+    options?: LogOptions,
+  ): Unsubscribe;
+  /**
+   * Hands the library the app's state at log index `index`: its fold of every item up to and including that
+   * entry's last. This player then drops its log up to `index` (in memory and in storage); a reload, a new
+   * subscription or a late joiner catching up from it gets `{ kind: 'snapshot', state }` in its place.
+   * `index` must be one `onEntry` has delivered whole (call it after the listener returns, e.g. on a
+   * microtask) and above the last snapshot's. Throws `bad_argument` for another index, `too_large` for a
+   * state that is not JSON or over 65,536 bytes of it (UTF-8), `not_joined`.
+   */
+  snapshot(index: number, state: unknown): void;
   /** Owner only: removes another player from the room for good. Rejects with `not_owner` and the like. */
   removePlayer(id: PlayerId): Promise<void>;
   /** Leaves for good: says so to the others (they count the room without us) and closes. */

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { GENESIS, seal } from '../core/chain.ts';
 import { seededRng } from '../core/index.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
+import { SavedWriter } from './saved.ts';
 import { type KeyValueStorage, removedKey, Session, storageKey } from './session.ts';
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
@@ -336,6 +338,55 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(1)).toMatchObject({ self: 2, stage: 1, leader: 1 });
     expect(w.view(0)).toMatchObject({ self: 1, role: 'leader', voters: [1, 2] });
     expect(w.tabs[0]!.store.getState().session.phase).toBe('joined');
+  });
+
+  it("a duplicated tab's new player starts from the copied log's snapshot; it needs none from a peer", async () => {
+    const held = new Set<string>();
+    const holdIdentity = async (key: string) => {
+      if (held.has(key)) return null;
+      held.add(key);
+      return () => held.delete(key);
+    };
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, holdIdentity });
+    await w.run(400);
+    first.session.setDone(true);
+    await w.run(200);
+    const { length } = first.session.committed();
+    expect(first.session.compact(length, { stage: 1 })).toEqual({ ok: true });
+    await w.run(50);
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const second = w.add({ storage: copy, holdIdentity });
+    await w.run(1500);
+    expect(w.view(1)).toMatchObject({ self: 2, stage: 1, leader: 1 });
+    expect(second.session.committed().base).toEqual(first.session.committed().base);
+    expect(
+      second.store
+        .getState()
+        .log.map((l) => l.text)
+        .join('\n'),
+    ).not.toContain('from a snapshot');
+  });
+
+  it('a new identity keeps the saved log from its base, and its join floor counts the IDs the base names', async () => {
+    const storage = memoryStorage();
+    const entry = seal(GENESIS, { index: 1, kind: 'members', stage: 0, term: 1, done: [], members: [1, 40] });
+    const base = { entry, stages: [], names: [7], app: [], state: 'there' };
+    new SavedWriter(storage, 'r').write({
+      id: 1,
+      token: 't1'.padEnd(32, 'x'),
+      persisted: { term: 1, promised: 1, done: false, history: [], base, accepted: null, initialized: true },
+    });
+    const w = world(0);
+    const tab = w.add({ storage });
+    await w.run(200);
+    // The server has no session for the token: a new ID above every one the log names.
+    expect(w.server.lastFloor).toBe(40);
+    expect(w.view(0).self).toBe(41);
+    expect(tab.session.committed()).toMatchObject({ base, entries: [], length: 1 });
+    expect(w.view(0).initialized).toBe(false);
   });
 
   it('a session stopped while it waits for its identity lock lets the lock go, so the next one in the page gets it', async () => {

@@ -2,6 +2,8 @@
 // and ready() is drained after each of them. Timers, storage and transports are injected for tests.
 
 import {
+  type Base,
+  type CompactResult,
   type CoreEvent,
   type Entry,
   type Envelope,
@@ -104,6 +106,20 @@ export function removedIds(r: RosterMsg): Id[] {
 
 export { type KeyValueStorage, type Saved, storageKey } from './saved.ts';
 
+/** The committed log as a player holds it: its base (a snapshot), the entries after it, its last index. */
+export interface CommittedLog {
+  base: Base | null;
+  entries: readonly Entry[];
+  length: number;
+}
+
+/** The committed part of a persisted state: facts any identity may keep. */
+type Facts = Pick<Persisted, 'base' | 'history'>;
+
+function factsOf(p: Persisted): Facts {
+  return p.base ? { base: p.base, history: p.history } : { history: p.history };
+}
+
 export class Session {
   readonly mesh: Mesh;
   private player: Player | null = null;
@@ -139,7 +155,7 @@ export class Session {
   private releaseIdentity: (() => void) | null = null;
   private readonly appBudget = new Bucket(DEFAULT_MESH_CONFIG.appBurst, DEFAULT_MESH_CONFIG.appPerSec);
   /** The log of a duplicated tab's storage, kept only as a catch-up hint. */
-  private copied: Persisted['history'] = [];
+  private copied: Facts = { history: [] };
   /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
   private readonly client: string;
   private readonly saved: SavedWriter;
@@ -405,8 +421,18 @@ export class Session {
   }
 
   /** The committed log as this player holds it. */
-  committed(): readonly Entry[] {
-    return this.player?.entries ?? [];
+  committed(): CommittedLog {
+    const p = this.player;
+    return { base: p?.base ?? null, entries: p?.entries ?? [], length: p?.length ?? 0 };
+  }
+
+  /** Drops the committed log up to `index` for the app's `state` there (core Player.compact). */
+  compact(index: number, state: unknown): CompactResult | { ok: false; code: 'not_joined'; error: string } {
+    const p = this.player;
+    if (!p || this.stopped) return { ok: false, code: 'not_joined', error: 'not in the room right now' };
+    const r = p.compact(index, state);
+    this.drain();
+    return r;
   }
 
   setDone(done: boolean): void {
@@ -431,7 +457,7 @@ export class Session {
         // A copy of a live tab's storage: that tab is player `saved.id`. Join as a new player; the copy's
         // committed log may help it catch up, but nothing it promised is ours.
         this.log('net', `another tab is player ${saved.id}: joining as a new player`);
-        this.copied = saved.persisted?.history ?? [];
+        this.copied = saved.persisted ? factsOf(saved.persisted) : { history: [] };
         this.clearSaved();
         saved = null;
       } else if (this.stopped) {
@@ -527,7 +553,7 @@ export class Session {
       this.log('net', 'the server restarted and the room was started anew: joining it as a new player');
       continuing = null;
       saved = null;
-      this.copied = [];
+      this.copied = { history: [] };
       // Values still waiting are this page's intent, not the old room's state: they go to the new room.
       this.carried = this.player?.proposals() ?? this.carried;
       this.player = null;
@@ -539,9 +565,10 @@ export class Session {
     } else {
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
-      const history = this.player?.persisted().history ?? saved?.persisted?.history ?? this.copied;
-      if (history.length > 0) {
-        persisted = { term: 0, promised: 0, done: false, history, accepted: null, initialized: false };
+      const old = this.player?.persisted() ?? saved?.persisted;
+      const facts = old ? factsOf(old) : this.copied;
+      if (facts.history.length > 0 || facts.base) {
+        persisted = { term: 0, promised: 0, done: false, ...facts, accepted: null, initialized: false };
       }
     }
     const timing = timingFromMs(s.heartbeatMs, s.timeoutMs, TICK_MS);
@@ -675,8 +702,11 @@ export class Session {
   private highestKnownId(saved: Saved | null): number {
     let max = Math.max(this.player?.self ?? 0, saved?.id ?? 0);
     for (const m of this.latestRoster?.members ?? []) max = Math.max(max, m.id);
-    const log = this.player?.persisted().history ?? saved?.persisted?.history ?? [];
-    for (const e of log) for (const id of e.members) max = Math.max(max, id);
+    const p = this.player?.persisted() ?? saved?.persisted;
+    const base = p?.base;
+    for (const e of [...(base ? [base.entry, ...base.stages] : []), ...(p?.history ?? [])])
+      for (const id of e.members) max = Math.max(max, id);
+    for (const id of base?.names ?? []) max = Math.max(max, id);
     // The server refuses a floor past 2^30 (IDs above 2^31 are refused by every core): a log a liar
     // salted with a huge ID must not keep this tab from joining.
     return Math.min(max, 2 ** 30);
