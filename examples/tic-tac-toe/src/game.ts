@@ -2,6 +2,7 @@
 // order, so every player computes the same game. Nothing else is synced. An entry anyone may propose (a
 // console can propose anything) is checked here, the same way by everyone: a move out of turn, by a
 // spectator, on a taken cell or after the end is kept in the log of moves as ignored, and changes nothing.
+// A snapshot item carries a whole Game (one some player folded), which replaces ours.
 
 import type { LogItem, PlayerId } from 'lockstep';
 
@@ -28,6 +29,9 @@ export interface Line {
   ignored: string | null;
 }
 
+/** The lines a game keeps: the fold drops older ones, so a snapshot of it stays far under 64 KB. */
+export const MAX_LINES = 100;
+
 export interface Game {
   seats: Record<Seat, PlayerId | null>;
   round: number;
@@ -37,6 +41,7 @@ export interface Game {
   /** The round's end: a winner, or a draw (null winner). */
   result: { winner: Seat | null } | null;
   score: { X: number; O: number; draws: number };
+  /** The last MAX_LINES app values as the game read them, oldest first. */
   lines: Line[];
 }
 
@@ -61,6 +66,9 @@ export const newGame = (): Game => ({
   lines: [],
 });
 
+/** `lines` and one more, without the oldest beyond MAX_LINES. */
+const keep = (lines: Line[], line: Line): Line[] => [...lines.slice(-(MAX_LINES - 1)), line];
+
 /** X opens odd rounds, O even ones. */
 const opener = (round: number): Seat => (round % 2 === 1 ? 'X' : 'O');
 
@@ -69,8 +77,40 @@ const isSeat = (v: unknown): v is Seat => v === 'X' || v === 'O';
 const seatOf = (g: Game, id: PlayerId): Seat | null =>
   g.seats.X === id ? 'X' : g.seats.O === id ? 'O' : null;
 
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** A snapshot's state as a Game, or null: it is another player's fold, so it is checked like a move. */
+export function asGame(state: unknown): Game | null {
+  const g = state as Game | null;
+  if (typeof g !== 'object' || g === null) return null;
+  const seat = (v: unknown) => v === null || (Number.isSafeInteger(v) && (v as number) > 0);
+  const ok =
+    typeof g.seats === 'object' &&
+    g.seats !== null &&
+    seat(g.seats.X) &&
+    seat(g.seats.O) &&
+    isCount(g.round) &&
+    Array.isArray(g.board) &&
+    g.board.length === 9 &&
+    g.board.every((c) => c === null || isSeat(c)) &&
+    (g.turn === null || isSeat(g.turn)) &&
+    (g.result === null ||
+      (typeof g.result === 'object' && (g.result.winner === null || isSeat(g.result.winner)))) &&
+    typeof g.score === 'object' &&
+    g.score !== null &&
+    isCount(g.score.X) &&
+    isCount(g.score.O) &&
+    isCount(g.score.draws) &&
+    Array.isArray(g.lines) &&
+    g.lines.length <= MAX_LINES &&
+    g.lines.every((l) => typeof l === 'object' && l !== null);
+  return ok ? g : null;
+}
+
 /** The game after one more log item. Pure: the same game and item give the same result everywhere. */
 export function fold(g: Game, item: LogItem): Game {
+  // The log up to here is gone, and this is the game it folded to (a lying leader's would be its lie).
+  if (item.kind === 'snapshot') return asGame(item.state) ?? newGame();
   if (item.kind !== 'app') return g; // stages mean nothing to this game
   const d = (typeof item.data === 'object' && item.data !== null ? item.data : {}) as Record<string, unknown>;
   const line: Line = {
@@ -85,8 +125,8 @@ export function fold(g: Game, item: LogItem): Game {
     id: null,
     ignored: null,
   };
-  const ignore = (why: string): Game => ({ ...g, lines: [...g.lines, { ...line, ignored: why }] });
-  const apply = (next: Partial<Game>): Game => ({ ...g, ...next, lines: [...g.lines, line] });
+  const ignore = (why: string): Game => ({ ...g, lines: keep(g.lines, { ...line, ignored: why }) });
+  const apply = (next: Partial<Game>): Game => ({ ...g, ...next, lines: keep(g.lines, line) });
 
   if (d.t === 'sit') {
     if (!isSeat(d.seat)) return ignore('no such seat');
@@ -103,7 +143,8 @@ export function fold(g: Game, item: LogItem): Game {
     line.id = typeof d.id === 'string' ? d.id.slice(0, 32) : null;
     if (line.cell === null || line.cell < 0 || line.cell > 8) return ignore('no such cell');
     if (line.id === null) return ignore('no id');
-    // The log applies a retried proposal once; were it ever to apply one twice, this says so.
+    // The log applies a retried proposal once; were it ever to apply one twice, this says so (within the
+    // lines kept: every player keeps the same ones, so all alike).
     if (g.lines.some((l) => l.t === 'move' && l.id === line.id && l.by === line.by))
       return ignore('duplicate id');
     if (line.seat === null) return ignore('not seated');

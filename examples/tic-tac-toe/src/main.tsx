@@ -1,6 +1,7 @@
 // Tic-tac-toe: every seat claim and every move is a value in the room's agreed log (room.propose), and the
-// game is the fold of that log (room.onEntry, game.ts). A reloaded page or a late joiner replays the log
-// from the start and gets the same game; a leader's crash loses no move and applies none twice.
+// game is the fold of that log (room.onEntry, game.ts). Each tab hands the library its game when a round
+// ends (room.snapshot), and drops the log before it. A reloaded page or a late joiner replays the log from
+// the last snapshot and gets the same game; a leader's crash loses no move and applies none twice.
 
 import { joinRoom, LockstepError, type Room } from 'lockstep';
 import { useRoom } from 'lockstep/react';
@@ -34,11 +35,29 @@ function useGame(room: Room): Game {
   const [game, setGame] = useState(newGame);
   useEffect(() => {
     let g = newGame();
+    /** The index of the last item folded into `g`. */
+    let at = 0;
+    let snapshotDue = false;
     setGame(g);
-    return room.onEntry((item) => {
+    return room.onEntry<Action, Game>((item) => {
+      const over = g.result !== null;
       // A reset (only a lying leader causes one) means the whole log comes again: fold afresh.
       g = item.kind === 'reset' ? newGame() : fold(g, item);
+      at = item.kind === 'reset' ? 0 : item.index;
       setGame(g);
+      if (item.kind !== 'app' || over || g.result === null || snapshotDue) return;
+      // A move just ended the round: the game so far replaces the log before it. On a microtask, once the
+      // rest of this entry is folded too (room.snapshot refuses an entry still being delivered).
+      snapshotDue = true;
+      queueMicrotask(() => {
+        snapshotDue = false;
+        try {
+          room.snapshot(at, g);
+        } catch (e) {
+          // The room ended, say: the log stays whole, which costs only memory.
+          console.warn(`tic-tac-toe: no snapshot at ${at}: ${message(e)}`);
+        }
+      });
     });
   }, [room]);
   return game;
