@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { LIMITS } from '../protocol/limits.ts';
 import { utf8Bytes } from '../protocol/messages.ts';
 import { settled, until } from '../sim/scenarios.ts';
-import { appliedOps } from './app.ts';
+import { appliedOps, applyOps } from './app.ts';
 import {
   type CoreEvent,
   type Envelope,
@@ -125,12 +125,17 @@ describe('app values in the agreed log', () => {
     const events = pump(ps, 10);
     expect(appliedOps(ps[0]!.entries)[0]!.op).toMatchObject({ by: 2, c: 'c3', data: 'forged' });
     expect(events.get(3)!.some((e) => e.kind === 'superseded' && e.id === 1)).toBe(true);
-    // The driver gives it a fresh client ID (Session does so on `superseded`): its values go on under it.
-    ps[2]!.rekey('fresh');
-    pump(ps);
+    // 'next' waits: the log names the liar for that client ID now, and an honest leader takes its numbers
+    // from nobody else while the liar is in the room. Renumbering it under a fresh ID could apply it twice
+    // (a leader may hold it already), so it waits until the liar is gone, then applies once.
+    pump(ps, 30);
+    expect(values(ps[0]!)).toEqual(['forged']);
+    expect(ps[2]!.proposals()!.pending.map(([seq]) => seq)).toEqual([2]);
+    ps[0]!.expel(2);
+    ps[2]!.expel(2);
+    pump([ps[0]!, ps[2]!], 60);
     const mine = appliedOps(ps[0]!.entries).filter((a) => a.op.by === 3);
-    // 'real' was told it never applies; 'next' waited (the old ID is the liar's now) and goes under the new one.
-    expect(mine.map((a) => [a.op.c, a.op.data])).toEqual([['fresh', 'next']]);
+    expect(mine.map((a) => [a.op.c, a.op.seq, a.op.data])).toEqual([['c3', 2, 'next']]);
     expect(ps[2]!.proposals()!.pending).toEqual([]);
   });
 
@@ -302,5 +307,177 @@ describe('app values in the agreed log', () => {
     for (const [what, msg] of bad) expect(parseMessage(msg).ok, what).toBe(false);
     const good: Message = { t: 'op', c: 'abc', ops: [{ seq: 1, data: { a: [1, 'b', null] } }] };
     expect(parseMessage(good)).toEqual({ ok: true, msg: good });
+  });
+});
+
+/** An app's fold: every value so far, from the base's state on (its own numbers seed the dedupe). */
+function fold(p: Player, upTo = p.length): unknown[] {
+  const out = [...((p.base?.state as unknown[]) ?? [])];
+  const last = new Map((p.base?.app ?? []).map(([c, seq]) => [c, seq]));
+  for (const e of p.entries)
+    if (e.index <= upTo && e.kind === 'app') for (const op of applyOps(last, e)) out.push(op.data);
+  return out;
+}
+
+describe('snapshots', () => {
+  function room(n: number, values: number) {
+    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    const ps = ids.map((id) => player(id, ids));
+    pump(ps);
+    for (let i = 0; i < values; i++) ps[i % n]!.propose(`v${i}`);
+    pump(ps, 200);
+    return ps;
+  }
+
+  test('compacting keeps the state, the stage and the numbers; a reload resumes from the base', () => {
+    const ps = room(3, 40);
+    ps[0]!.setDone(true);
+    ps[1]!.setDone(true);
+    ps[2]!.setDone(true);
+    pump(ps);
+    for (let i = 0; i < 5; i++) ps[1]!.propose(`w${i}`);
+    pump(ps);
+    const p = ps[1]!;
+    const before = fold(p);
+    const length = p.length;
+    const at = length - 3;
+    expect(p.compact(at, fold(p, at))).toEqual({ ok: true });
+    expect(p.base!.entry.index).toBe(at);
+    expect(p.entries).toHaveLength(3);
+    expect(p.length).toBe(length);
+    expect(fold(p)).toEqual(before);
+    expect(p.stage).toBe(1);
+    expect(p.view().history.map((e) => e.stage)).toEqual([1]);
+    // The numbers survive the base: a retry of a value it covers does not apply again.
+    ps[0]!.step(2, { t: 'op', c: 'c2', ops: [{ seq: 1, data: 'retry' }] });
+    const reloaded = new Player({
+      self: 2,
+      timing,
+      rng: seededRng(9),
+      roster: { version: 1, members: [1, 2, 3] },
+      persisted: p.persisted(),
+      proposals: p.proposals()!,
+    });
+    expect(reloaded.base).toEqual(p.base);
+    expect(reloaded.length).toBe(length);
+    ps[1] = reloaded;
+    reloaded.propose('after');
+    pump(ps);
+    expect(fold(reloaded)).toEqual([...before, 'after']);
+    expect(fold(ps[0]!)).toEqual([...before, 'after']);
+  });
+
+  test('refuses an index outside the log, and state that is not JSON or too large', () => {
+    const [p] = room(1, 5);
+    const n = p!.length;
+    for (const bad of [0, -1, 1.5, n + 1, Number.NaN])
+      expect(p!.compact(bad, []), String(bad)).toMatchObject({ ok: false, code: 'bad_argument' });
+    expect(p!.compact(n, 'x'.repeat(LIMITS.snapshot.stateBytes))).toMatchObject({ code: 'too_large' });
+    expect(p!.compact(n, () => 1)).toMatchObject({ code: 'too_large' });
+    expect(p!.compact(n - 1, [])).toEqual({ ok: true });
+    expect(p!.compact(n - 1, [])).toMatchObject({ ok: false, code: 'bad_argument' });
+  });
+
+  test('a late joiner takes the base in parts that fit a frame, then the entries after it', () => {
+    const ps = room(3, 30);
+    // A large state, with characters JSON escapes and characters of three and four bytes.
+    const state = [...fold(ps[0]!), '"\\中😀'.repeat(4_000)];
+    for (const p of ps) expect(p.compact(p.length, state)).toEqual({ ok: true });
+    for (let i = 0; i < 4; i++) ps[2]!.propose(`late${i}`);
+    pump(ps);
+    const late = player(4, [1, 2, 3, 4]);
+    for (const p of ps) p.setRoster({ version: 2, members: [1, 2, 3, 4] });
+    const events = pump([...ps, late], 200);
+    expect(events.get(4)!.filter((e) => e.kind === 'snapshot')).toHaveLength(1);
+    expect(late.length).toBe(ps[0]!.length);
+    expect(fold(late)).toEqual(fold(ps[0]!));
+    expect(late.view().initialized).toBe(true);
+    // It votes now: a value proposed after it joined commits everywhere.
+    late.propose('from 4');
+    pump([...ps, late]);
+    expect(fold(ps[0]!).at(-1)).toBe('from 4');
+    expect(fold(late)).toEqual(fold(ps[0]!));
+  });
+
+  test('a value committed inside a base it caught up from settles as ours, at or before the base', () => {
+    const ps = room(3, 0);
+    const slow = ps[2]!;
+    const value = slow.propose('mine');
+    expect(value.ok).toBe(true);
+    // Its offer reaches the leader, then it hears nothing more until the room compacted past the commit.
+    const offer = slow.ready().messages.filter((e) => e.to === 1);
+    for (const e of offer) ps[0]!.step(3, e.msg);
+    pump(ps.slice(0, 2));
+    for (let i = 0; i < 10; i++) ps[0]!.propose(`x${i}`);
+    pump(ps.slice(0, 2), 80);
+    for (const p of ps.slice(0, 2)) expect(p.compact(p.length, fold(p))).toEqual({ ok: true });
+    const events = pump(ps, 200);
+    const settled = events.get(3)!.filter((e) => e.kind === 'proposed');
+    expect(settled).toEqual([{ kind: 'proposed', id: 1, seq: 1, index: ps[0]!.base!.entry.index, n: -1 }]);
+    expect(slow.proposals()!.pending).toEqual([]);
+    expect(fold(slow)).toEqual(fold(ps[0]!));
+  });
+
+  test('a snapshot nobody asked for, or from a peer we do not catch up from, changes nothing', () => {
+    const ps = room(3, 10);
+    const src = ps[0]!;
+    src.compact(src.length, fold(src));
+    const base = src.base!;
+    const data = JSON.stringify({ ...base, state: ['forged'] });
+    const forged: Message = {
+      t: 'snapshot',
+      index: base.entry.index,
+      hash: base.entry.hash,
+      part: 0,
+      parts: 1,
+      data,
+    };
+    const victim = player(4, [1, 2, 3, 4]);
+    victim.step(3, forged);
+    expect(victim.length).toBe(0);
+    expect(victim.view().peers.find((p) => p.id === 3)!.strikes).toBe(1);
+    // Asked, but of a follower while it has no leader: not its authority.
+    victim.step(3, { t: 'hb', term: 1, leader: 0, stage: 0, index: 99, done: false, init: true, hash: 'zz' });
+    expect(victim.ready().messages.some((e) => e.to === 3 && e.msg.t === 'sync')).toBe(true);
+    victim.step(3, forged);
+    expect(victim.length).toBe(0);
+    expect(victim.base).toBe(null);
+  });
+
+  test('a base that breaks the rules is refused, from the leader too', () => {
+    const ps = room(2, 4);
+    for (const p of ps) p.setDone(true);
+    pump(ps);
+    const leader = ps[0]!;
+    leader.compact(leader.length, fold(leader));
+    const base = leader.base!;
+    // A forged base claiming stage 1 with no stage entry to show for it: not lawful.
+    const bad = { ...base, stages: [] };
+    const run = (b: typeof base) => {
+      const f = player(3, [1, 2, 3]);
+      f.tick();
+      f.step(1, {
+        t: 'hb',
+        term: leader.currentTerm,
+        leader: 1,
+        stage: 1,
+        index: base.entry.index,
+        done: false,
+        init: true,
+        hash: base.entry.hash,
+      });
+      f.ready();
+      f.step(1, {
+        t: 'snapshot',
+        index: b.entry.index,
+        hash: b.entry.hash,
+        part: 0,
+        parts: 1,
+        data: JSON.stringify(b),
+      });
+      return f;
+    };
+    expect(run(bad).base).toBe(null);
+    expect(run(base).base).toEqual(base);
   });
 });

@@ -648,22 +648,6 @@ export class Player {
     }
   }
 
-  /**
-   * Goes on under a new client ID (the driver draws it): after `superseded`, another player holds our old
-   * one in the log, and an honest leader takes that ID's values only from it (mayTake). Our waiting values
-   * are numbered afresh; under the old ID they can never be taken from us again, so none applies twice.
-   */
-  rekey(client: string): void {
-    if (!this.client || client === this.client) return;
-    this.client = client;
-    const waiting = [...this.mine].sort(([a], [b]) => a - b).map(([, m]) => m);
-    this.mine = new Map(waiting.map((m, i) => [i + 1, { ...m, sent: false }]));
-    this.decided.clear();
-    this.nextSeq = waiting.length + 1;
-    this.offerMine();
-    this.settle();
-  }
-
   /** Our page session's proposals, for the next core of this page (a new ID). */
   proposals(): Proposals | undefined {
     if (!this.client) return undefined;
@@ -780,14 +764,18 @@ export class Player {
   private install(from: Id, base: Base): void {
     const { index, hash, stage } = base.entry;
     const ours = this.log.hash(index);
-    if (index <= this.log.first || ours === hash || stage < this.stage || !lawfulBase(base, this.lastStage))
-      return;
-    if (ours !== undefined) this.events.push({ kind: 'forked', index: this.log.first + 1, leader: from });
+    // Ours where it ends: past our log, on another chain, or (below our own base) at a higher stage than
+    // ours, which no prefix of our log can be. Anything else is a prefix of ours: nothing to take.
+    const news = index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage);
+    if (!news || stage < this.stage || !lawfulBase(base, this.lastStage)) return;
+    if (index <= this.log.length)
+      this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
     if (stage !== this.stage) this.done = false;
     this.log = new Log(base);
     this.proposal = null;
     this.acks.clear();
     if (this.accepted && this.accepted.entry.index <= index) this.accepted = null;
+    this.placeNames(new Set(base.entry.members));
     this.forgetCutNames();
     this.events.push({ kind: 'snapshot', index });
     this.checkCaughtUp();
@@ -1733,7 +1721,11 @@ export class Player {
     // A mismatch at the asker's tip (or a longer log than ours): the chunk that ends there, so it finds
     // where the logs part, and the chunk after it, so it can tell whether ours passes its stage.
     const from = same ? at : Math.max(this.log.first, at - HISTORY_CHUNK);
-    if (from >= this.log.length) return;
+    if (from >= this.log.length) {
+      // A fork we hold no entries to show (our base covers where it parts): the base is the answer.
+      if (!same && from === this.log.first) this.sendSnapshot(to);
+      return;
+    }
     const n = same ? HISTORY_CHUNK : at - from + HISTORY_CHUNK;
     this.send(to, { t: 'history', entries: fitting(this.log.between(from, from + n), false) });
   }
@@ -2073,23 +2065,27 @@ export class Player {
           }
         }
       }
-      const agreed = new Set(entry.members);
-      for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
-      for (const [n, o] of [...this.aliases])
-        if (agreed.has(n) || !agreed.has(this.slotOf(o))) this.aliases.delete(n);
-      if (this.was && agreed.has(this.self)) {
-        this.was = 0;
-        this.aliases.delete(this.self);
-      } else if (this.was) {
-        // Catching up through memberships older than our slot's name must not drop our own claim to it,
-        // and the log may have come to name the slot by another of our earlier names.
-        if (!agreed.has(this.was)) for (const n of this.ownNames) if (agreed.has(n)) this.was = n;
-        this.aliases.set(this.self, this.was);
-      }
+      this.placeNames(new Set(entry.members));
       this.refreshMembers();
       this.events.push({ kind: 'members', members: entry.members });
     }
     return true;
+  }
+
+  /** Names as an agreed membership places them: our own slot by whichever of our names it now goes by. */
+  private placeNames(agreed: ReadonlySet<Id>): void {
+    for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
+    for (const [n, o] of [...this.aliases])
+      if (agreed.has(n) || !agreed.has(this.slotOf(o))) this.aliases.delete(n);
+    if (this.was && agreed.has(this.self)) {
+      this.was = 0;
+      this.aliases.delete(this.self);
+    } else if (this.was) {
+      // Catching up through memberships older than our slot's name must not drop our own claim to it,
+      // and the log may have come to name the slot by another of our earlier names.
+      if (!agreed.has(this.was)) for (const n of this.ownNames) if (agreed.has(n)) this.was = n;
+      this.aliases.set(this.self, this.was);
+    }
   }
 
   private lawful(e: Entry): boolean {

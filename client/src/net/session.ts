@@ -772,11 +772,6 @@ export class Session {
     }
     if (events.some((e) => e.kind === 'members' || e.kind === 'renamed' || e.kind === 'retired'))
       this.syncMesh();
-    // Someone holds our client ID in the log now: go on under a fresh one (core Player.rekey).
-    if (events.some((e) => e.kind === 'superseded') && this.player) {
-      this.player.rekey(this.newClient());
-      this.drain();
-    }
     // What the room is about (stage, leader, role) shows at the next tick; the rest waits for its slot.
     if (events.some((e) => e.kind === 'advance' || e.kind === 'leader' || e.kind === 'role')) {
       this.lastCheck = Number.NEGATIVE_INFINITY;

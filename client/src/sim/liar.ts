@@ -10,9 +10,11 @@ import type { Entry, Id, Message, Player, Proposal, Rng } from '../core/index.ts
 export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]): Message {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng.next() * xs.length)]!;
   const term = pickTerm(rng, target.currentTerm);
-  const log = target.entries;
+  // From its base's entry on, when it compacted: what a forged entry must chain onto is the same.
+  const log = target.base ? [target.base.entry, ...target.entries] : target.entries;
+  const length = target.length;
   const entry = () => forge(rng, log, members, self, term);
-  const index = pick([log.length, log.length + 1, log.length + 5, Math.floor(rng.next() * 1000)]);
+  const index = pick([length, length + 1, length + 5, Math.floor(rng.next() * 1000)]);
   const hash = rng.next() < 0.5 ? tipHash(log) : Math.floor(rng.next() * 1e9).toString(36);
   const someone = pick(members);
   const accepted = (): Proposal | null => (rng.next() < 0.5 ? null : { ballot: term, entry: entry() });
@@ -45,12 +47,14 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
             term: target.currentTerm,
             leader: 0,
             stage: target.stage + 1,
-            index: log.length + 3,
+            index: length + 3,
             done: false,
             init: true,
             hash,
           }
-        : { t: 'history', entries: [entry(), ...(rng.next() < 0.5 ? [] : [entry()])] };
+        : rng.next() < 0.5
+          ? { t: 'history', entries: [entry(), ...(rng.next() < 0.5 ? [] : [entry()])] }
+          : forgedSnapshot(rng, entry(), target);
     case 0:
       return { t: 'reject', term };
     case 1:
@@ -70,7 +74,7 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
           : {}),
         ...(rng.next() < 0.2 ? { was: someone } : {}),
         ...(rng.next() < 0.2
-          ? { retired: [{ id: someone, term, index: log.length, hash: tipHash(log), accepted: accepted() }] }
+          ? { retired: [{ id: someone, term, index: length, hash: tipHash(log), accepted: accepted() }] }
           : {}),
       };
     case 2:
@@ -97,7 +101,7 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
     case 9:
       return { t: 'advance', term, entry: entry() };
     case 10:
-      return { t: 'sync', index: Math.floor(rng.next() * (log.length + 2)), hash };
+      return { t: 'sync', index: Math.floor(rng.next() * (length + 2)), hash };
     case 11: {
       const entries = [entry()];
       // A chain of forged entries, each on the last: a fast-forward through the stages.
@@ -114,13 +118,36 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
         accepted: accepted(),
         entries: [entry()],
         ...(rng.next() < 0.5
-          ? { retired: [{ id: someone, term, index: log.length, hash: tipHash(log), accepted: null }] }
+          ? { retired: [{ id: someone, term, index: length, hash: tipHash(log), accepted: null }] }
           : {}),
         ...(rng.next() < 0.3 ? { was: someone } : {}),
       };
     default:
       return { t: 'bye' };
   }
+}
+
+/**
+ * A base that ends in `entry` (lawful by chance), with a state and numbers of the liar's choosing, in one
+ * part: what a lying authority could send a player that asked it for a sync from below its base.
+ */
+function forgedSnapshot(rng: Rng, entry: Entry, target: Player): Message {
+  const stages = entry.kind === 'stage' || rng.next() < 0.5 ? (target.view().history as Entry[]) : [];
+  const base = {
+    entry,
+    stages: entry.kind === 'stage' ? [...stages, entry] : stages,
+    names: [],
+    app: rng.next() < 0.5 ? [] : [['forged', 1 + Math.floor(rng.next() * 9), 1]],
+    state: [`lie${Math.floor(rng.next() * 1e9)}`],
+  };
+  return {
+    t: 'snapshot',
+    index: entry.index,
+    hash: entry.hash,
+    part: 0,
+    parts: 1,
+    data: JSON.stringify(base),
+  };
 }
 
 function pickTerm(rng: Rng, near: number): number {
@@ -151,7 +178,7 @@ function forge(rng: Rng, log: readonly Entry[], members: readonly Id[], self: Id
             ? [...members]
             : [...agreed, 1_000 + Math.floor(rng.next() * 1_000)];
   const body = {
-    index: rng.next() < 0.9 ? log.length + 1 : log.length + 2,
+    index: (last?.index ?? 0) + (rng.next() < 0.9 ? 1 : 2),
     kind: kind as Entry['kind'],
     stage: kind === 'stage' ? (rng.next() < 0.7 ? stage + 1 : rng.next() < 0.5 ? stage + 2 : 999) : stage,
     term,

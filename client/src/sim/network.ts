@@ -1,5 +1,7 @@
 import {
   appliedOps,
+  applyOps,
+  type Base,
   type CoreEvent,
   type Entry,
   type Id,
@@ -251,6 +253,7 @@ export class SimNetwork {
       promised: 0,
       done: false,
       history: p.history,
+      ...(p.base ? { base: p.base } : {}),
       accepted: null,
       initialized: false,
     };
@@ -315,6 +318,21 @@ export class SimNetwork {
     const r = p.propose(value);
     if (r.ok) this.appProposed.add(value);
     this.note(`propose ${id} ${value}${r.ok ? ` #${r.id}` : `: ${r.code}`}`);
+    this.drain(n);
+  }
+
+  /**
+   * `id`'s app compacts its log at a random committed index, with its state there: every applied value so
+   * far with its place (fold), so the checker can compare a base with the committed sequence.
+   */
+  compact(id: Id, u: number = this.rng.next()): void {
+    const n = this.nodes.get(id);
+    const p = n?.player;
+    if (!n || !p || n.frozen || n.gone || p.length <= (p.base?.entry.index ?? 0)) return;
+    const first = p.base?.entry.index ?? 0;
+    const index = first + 1 + Math.floor(u * (p.length - first));
+    const r = p.compact(index, fold(p, index));
+    this.note(`compact ${id} @${index}${r.ok ? '' : `: ${r.code}`}`);
     this.drain(n);
   }
 
@@ -549,15 +567,25 @@ export class SimNetwork {
     if (ev.kind === 'forked' && !this.hostile)
       this.violate(`${id} found its log forked at entry ${ev.index}`);
     if (ev.kind === 'proposed') {
-      const op = this.nodes.get(id)?.player?.entries[ev.index - 1]?.ops?.[ev.n];
-      if (typeof op?.data === 'string') this.appAcked.set(op.data, `${ev.index}.${ev.n}`);
-      else this.violate(`${id} was told its proposal ${ev.seq} is at ${ev.index}.${ev.n}, which holds none`);
+      const p = this.nodes.get(id)?.player;
+      if (ev.n === -1) {
+        // Decided inside a base it caught up from: somewhere at or before the base, by its page session.
+        const c = p?.proposals()?.client;
+        const a = appliedOps(this.committed.filter(Boolean)).find((a) => a.op.c === c && a.op.seq === ev.seq);
+        if (a && a.index <= ev.index && typeof a.op.data === 'string')
+          this.appAcked.set(a.op.data, `${a.index}.${a.n}`);
+        else if (!this.hostile)
+          this.violate(`${id} was told its proposal ${ev.seq} is in its base at ${ev.index}, and it is not`);
+      } else {
+        const op = p ? entryAt(p, ev.index)?.ops?.[ev.n] : undefined;
+        if (typeof op?.data === 'string') this.appAcked.set(op.data, `${ev.index}.${ev.n}`);
+        else
+          this.violate(`${id} was told its proposal ${ev.seq} is at ${ev.index}.${ev.n}, which holds none`);
+      }
     }
     // Among honest players nobody reuses a page session's numbers: a value that lost its number was lost.
     if (ev.kind === 'superseded' && !this.hostile)
       this.violate(`${id}'s proposal ${ev.seq} was superseded at entry ${ev.index}`);
-    // What the driver does then (Session): a fresh client ID for the page's values still waiting.
-    if (ev.kind === 'superseded') this.nodes.get(id)?.player?.rekey(`k${++this.clientSeq}`);
     if (ev.kind === 'propose') {
       const { entry, live, voters } = ev;
       this.proposed.add(JSON.stringify(entry));
@@ -589,37 +617,49 @@ export class SimNetwork {
       if (had === undefined) this.leaderOfTerm.set(p.currentTerm, id);
       else if (had !== id) this.violate(`two leaders in term ${p.currentTerm}: ${had} and ${id}`);
     }
+    const base = p.base;
+    const first = base?.entry.index ?? 0;
+    // A base it caught up from (or compacted) names a committed entry too.
+    if (base && first > this.checkedUpTo(id)) this.checkCommitted(id, base.entry, true);
     const h = p.entries;
-    for (let i = this.checkedUpTo(id); i < h.length; i++) {
+    for (let i = Math.max(0, this.checkedUpTo(id) - first); i < h.length; i++) {
       const e = h[i]!;
-      if (e.index !== i + 1) this.violate(`${id} holds entry ${e.index} at position ${i + 1}`);
-      const prev = i > 0 ? h[i - 1]!.stage : 0;
+      if (e.index !== first + i + 1) this.violate(`${id} holds entry ${e.index} at index ${first + i + 1}`);
+      const prev = i > 0 ? h[i - 1]!.stage : (base?.entry.stage ?? 0);
       if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0)) {
         this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry`);
       }
-      const known = this.committed[i];
-      const key = JSON.stringify(e);
-      if (!known) {
-        if (!this.proposed.has(key)) this.violate(`${id} committed entry ${e.index} that no leader proposed`);
-        this.committed[i] = e;
-      } else if (JSON.stringify(known) !== key) {
-        this.violate(`divergence at entry ${e.index}: ${id} has ${key}, others ${JSON.stringify(known)}`);
-      }
+      this.checkCommitted(id, e, false);
     }
-    if (h.length < this.checkedUpTo(id))
-      this.violate(`${id} went back from stage ${this.checkedUpTo(id)} to ${h.length}`);
-    this.seen.set(id, h.length);
+    if (p.length < this.checkedUpTo(id))
+      this.violate(`${id} went back from entry ${this.checkedUpTo(id)} to ${p.length}`);
+    this.seen.set(id, p.length);
+  }
+
+  /** One entry `id` holds against what the room committed at its index (a base's entry may be known already). */
+  private checkCommitted(id: Id, e: Entry, inBase: boolean): void {
+    const known = this.committed[e.index - 1];
+    const key = JSON.stringify(e);
+    if (!known) {
+      if (!this.proposed.has(key)) this.violate(`${id} committed entry ${e.index} that no leader proposed`);
+      // Entries below a base it caught up from were never seen here only if every holder is gone.
+      if (inBase && this.committed.length < e.index - 1) return;
+      this.committed[e.index - 1] = e;
+    } else if (JSON.stringify(known) !== key) {
+      this.violate(`divergence at entry ${e.index}: ${id} has ${key}, others ${JSON.stringify(known)}`);
+    }
   }
 
   /** What no liar can do to an honest player: skip or go past a stage, take one back, or wedge its term. */
   private checkHonest(id: Id, p: Player): void {
     const h = p.entries;
+    const base = p.base?.entry;
     for (let i = 0; i < h.length; i++) {
-      const prev = i > 0 ? h[i - 1]!.stage : 0;
+      const prev = i > 0 ? h[i - 1]!.stage : (base?.stage ?? 0);
       const e = h[i]!;
-      if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0) || e.index !== i + 1)
+      if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0) || e.index !== (base?.index ?? 0) + i + 1)
         this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry at ${e.index}`);
-      const before = i > 0 ? h[i - 1]!.members : [1];
+      const before = i > 0 ? h[i - 1]!.members : (base?.members ?? [1]);
       if (e.kind === 'stage' && e.members.join() !== before.join())
         this.violate(`${id} holds stage entry ${e.index} that changed the members to ${e.members}`);
     }
@@ -645,10 +685,13 @@ export class SimNetwork {
   /** The last checkConverged found the room rightly waiting. */
   waiting = false;
   private pruneForgotten(): void {
-    const held: { term: number; history: readonly Entry[] }[] = [];
+    const held: { term: number; history: readonly Entry[]; base?: Base }[] = [];
     for (const n of this.nodes.values()) {
       if (n.gone) continue;
-      const s = n.player ? { term: n.player.currentTerm, history: n.player.entries } : n.storage;
+      const p = n.player;
+      const s = p
+        ? { term: p.currentTerm, history: p.entries, ...(p.base ? { base: p.base } : {}) }
+        : n.storage;
       if (s) held.push(s);
     }
     const maxTerm = Math.max(0, ...held.map((s) => s.term));
@@ -661,7 +704,14 @@ export class SimNetwork {
     }
     for (let i = 0; i < this.committed.length; i++) {
       const key = JSON.stringify(this.committed[i]);
-      if (!held.some((s) => s.history.length > i && JSON.stringify(s.history[i]) === key)) {
+      // Below a base, its state stands for the entries (the checker compares it with them: checkApp).
+      const holds = (s: (typeof held)[number]) => {
+        const first = s.base?.entry.index ?? 0;
+        if (i + 1 < first) return true;
+        const e = i + 1 === first ? s.base!.entry : s.history[i - first];
+        return e !== undefined && JSON.stringify(e) === key;
+      };
+      if (!held.some(holds)) {
         this.note(`forgotten: entries ${i + 1}..${this.committed.length}`);
         this.forgotten++;
         this.committed.length = i;
@@ -735,19 +785,29 @@ export class SimNetwork {
    * leader can commit lawful false entries (docs/protocol.md, "Lying players").
    */
   checkApp(): void {
-    const logs: (readonly Entry[])[] = [];
+    const seqs: { at: string; v: unknown }[][] = [];
+    const owners: Id[] = [];
     for (const n of this.nodes.values()) {
       if (n.gone || this.liars.has(n.id)) continue;
-      const h = n.player?.entries ?? n.storage?.history;
-      if (h) logs.push(h);
+      const p = n.player;
+      const h = p?.entries ?? n.storage?.history;
+      const base = (p ? p.base : n.storage?.base) ?? null;
+      if (!h) continue;
+      seqs.push(
+        foldOf(base, h).map((x) => ({ at: x.slice(0, x.indexOf(':')), v: x.slice(x.indexOf(':') + 1) })),
+      );
+      owners.push(n.id);
+      if (base && !this.hostile) this.checkBase(n.id, base);
     }
-    const seqs = logs.map((h) => appliedOps(h).map((a) => ({ at: `${a.index}.${a.n}`, v: a.op.data })));
     let longest: { at: string; v: unknown }[] = [];
-    for (const q of seqs) {
-      const seen = new Set<unknown>();
+    for (const [k, q] of seqs.entries()) {
+      const seen = new Map<unknown, string>();
       for (const a of q) {
-        if (seen.has(a.v)) this.violate(`value ${String(a.v)} applied twice in one log`);
-        seen.add(a.v);
+        if (seen.has(a.v))
+          this.violate(
+            `value ${String(a.v)} applied twice in ${owners[k]}'s log (${seen.get(a.v)}, ${a.at})`,
+          );
+        seen.set(a.v, a.at);
       }
       if (q.length > longest.length) longest = q;
     }
@@ -775,6 +835,20 @@ export class SimNetwork {
       }
       this.violate(`value ${v} was acknowledged at ${at} but is ${found ? `at ${found}` : 'lost'}`);
     }
+  }
+
+  /** A base against the committed log: its page sessions' numbers and players are what the entries made. */
+  private checkBase(id: Id, base: Base): void {
+    const upTo = this.committed.slice(0, base.entry.index);
+    if (upTo.length < base.entry.index || upTo.some((e) => e === undefined)) return;
+    const last = new Map<string, number>();
+    const by = new Map<string, Id>();
+    for (const e of upTo) if (e.kind === 'app') for (const op of applyOps(last, e)) by.set(op.c, op.by);
+    const want = JSON.stringify([...last].map(([c, seq]) => [c, seq, by.get(c)]).sort());
+    if (JSON.stringify([...base.app].sort()) !== want)
+      this.violate(
+        `${id}'s base at ${base.entry.index} has numbers ${JSON.stringify(base.app)}, the log ${want}`,
+      );
   }
 
   /**
@@ -824,6 +898,27 @@ export class SimNetwork {
     }
     return this.violations.slice(before);
   }
+}
+
+/** The entry at `index` a player holds (its base's, or one above it). */
+function entryAt(p: Player, index: number): Entry | undefined {
+  const first = p.base?.entry.index ?? 0;
+  return index === first ? p.base?.entry : p.entries[index - first - 1];
+}
+
+/** An app's state as the simulator keeps it: every applied value, with its place, as `index.n:value`. */
+function foldOf(base: Base | null, entries: readonly Entry[], upTo = Number.POSITIVE_INFINITY): string[] {
+  const out = [...((base?.state as string[] | undefined) ?? [])];
+  const last = new Map((base?.app ?? []).map(([c, seq]) => [c, seq]));
+  for (const e of entries) {
+    if (e.index > upTo || e.kind !== 'app') continue;
+    for (const op of applyOps(last, e)) out.push(`${e.index}.${e.ops!.indexOf(op)}:${String(op.data)}`);
+  }
+  return out;
+}
+
+function fold(p: Player, upTo: number): string[] {
+  return foldOf(p.base, p.entries, upTo);
 }
 
 function showEntry(e: Entry): string {

@@ -85,6 +85,9 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   // App values from random players throughout, faults and all (a separate stream keeps the faults' own).
   const proposeRng = seededRng(opts.seed ^ 0x5eed);
   const proposeRate = pick(proposeRng, [0.05, 0.2, 0.5]);
+  // Apps compact their logs at random committed indices (a third stream, for the same reason).
+  const compactRng = seededRng(opts.seed ^ 0xc0ac);
+  const compactRate = pick(compactRng, [0, 0.005, 0.02, 0.1]);
   while (net.now < end) {
     if (net.now >= expelAt) {
       net.expel(liar);
@@ -98,6 +101,8 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     }
     const running = net.running().map((p) => p.self);
     if (proposeRng.next() < proposeRate && running.length > 0) net.propose(pick(proposeRng, running));
+    if (compactRng.next() < compactRate && running.length > 0)
+      net.compact(pick(compactRng, running), compactRng.next());
     if (rng.next() < faultRate) {
       const all = net.allIds();
       const r = rng.next();
