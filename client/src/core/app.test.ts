@@ -3,6 +3,7 @@ import { LIMITS } from '../protocol/limits.ts';
 import { utf8Bytes } from '../protocol/messages.ts';
 import { settled, until } from '../sim/scenarios.ts';
 import { appliedOps, applyOps } from './app.ts';
+import { seal } from './chain.ts';
 import {
   type CoreEvent,
   type Envelope,
@@ -27,7 +28,15 @@ function player(self: number, members: number[]) {
 }
 
 /** Delivers among `ps` until quiet; every frame is checked against the wire contract and the frame cap. */
-function pump(ps: Player[], rounds = 40, events = new Map<number, CoreEvent[]>()): Map<number, CoreEvent[]> {
+/** What a test does to a message on its way: undefined delivers it, null drops it. */
+type Filter = (from: number, e: Envelope) => null | undefined;
+
+function pump(
+  ps: Player[],
+  rounds = 40,
+  events = new Map<number, CoreEvent[]>(),
+  filter?: Filter,
+): Map<number, CoreEvent[]> {
   const byId = new Map(ps.map((p) => [p.self, p]));
   for (let r = 0; r < rounds; r++) {
     const out: [number, Envelope][] = [];
@@ -38,6 +47,7 @@ function pump(ps: Player[], rounds = 40, events = new Map<number, CoreEvent[]>()
       for (const e of ready.messages) out.push([p.self, e]);
     }
     for (const [from, e] of out) {
+      if (filter?.(from, e) === null) continue;
       const text = JSON.stringify({ k: 'core', m: e.msg });
       // What a sealed relay frame may carry (net/session.ts MAX_APP_FRAME_BYTES), in UTF-8 bytes.
       expect(utf8Bytes(text)).toBeLessThanOrEqual(11_000);
@@ -479,5 +489,112 @@ describe('snapshots', () => {
     };
     expect(run(bad).base).toBe(null);
     expect(run(base).base).toEqual(base);
+  });
+
+  test('a player whose forked log ends at the room’s base is sent the base, and repaired', () => {
+    const ps = room(3, 6);
+    const old = ps[2]!.persisted();
+    const tip = old.history.at(-1)!;
+    const length = ps[2]!.length;
+    // A liar fed player 3 one entry the room never had; the room went on and compacted right there.
+    const forged = seal(tip.hash, {
+      index: length + 1,
+      kind: 'app',
+      stage: tip.stage,
+      term: tip.term,
+      done: [],
+      members: tip.members,
+      ops: [{ by: 1, c: 'forged', seq: 1, data: 'forged' }],
+    });
+    const p3 = new Player({
+      self: 3,
+      timing,
+      rng: seededRng(3),
+      roster: { version: 1, members: [1, 2, 3] },
+      persisted: { ...old, history: [...old.history, forged] },
+      proposals: { client: 'c3', next: 1, pending: [] },
+    });
+    for (let i = 0; i < 6; i++) ps[0]!.propose(`r${i}`);
+    pump(ps.slice(0, 2), 80);
+    for (const p of ps.slice(0, 2)) expect(p.compact(length + 1, fold(p, length + 1))).toEqual({ ok: true });
+    ps[2] = p3;
+    pump(ps, 200);
+    expect(p3.length).toBe(ps[0]!.length);
+    expect(fold(p3)).toEqual(fold(ps[0]!));
+  });
+
+  test('a base far past any log is refused, so no liar can leave the room without an index to commit at', () => {
+    const ps = room(3, 4);
+    const leader = ps[0]!;
+    const far = seal('zzz', { ...leader.entries.at(-1)!, index: Number.MAX_SAFE_INTEGER });
+    const base = { entry: far, stages: [], names: [], app: [], state: ['forged'] };
+    const f = player(4, [1, 2, 3, 4]);
+    f.tick();
+    f.step(1, {
+      t: 'hb',
+      term: leader.currentTerm,
+      leader: 1,
+      stage: 0,
+      index: far.index,
+      done: false,
+      init: true,
+      hash: far.hash,
+    });
+    expect(f.ready().messages.some((e) => e.msg.t === 'sync')).toBe(true);
+    f.step(1, {
+      t: 'snapshot',
+      index: far.index,
+      hash: far.hash,
+      part: 0,
+      parts: 1,
+      data: JSON.stringify(base),
+    });
+    expect(f.base).toBe(null);
+  });
+
+  test('a value whose number another player took before the base is not reported committed from it', () => {
+    const ps = room(5, 0);
+    const [p1, p2, p3, p4, p5] = ps as [Player, Player, Player, Player, Player];
+    p3.propose('real1');
+    p3.propose('real2');
+    const offer = p3.ready().messages.filter((e) => e.to === 1 && e.msg.t === 'op');
+    // Player 2 learned p3's client ID and races its first number; then p3's offer lands.
+    p1.step(2, { t: 'op', c: 'c3', ops: [{ seq: 1, data: 'forged' }] });
+    for (const e of offer) p1.step(3, e.msg);
+    pump([p1, p2, p4, p5], 60);
+    for (const p of [p1, p4, p5]) p.expel(2);
+    pump([p1, p4, p5], 100);
+    const lead = [p1, p4, p5].find((p) => p.currentRole === 'leader')!;
+    lead.step(3, { t: 'op', c: 'c3', ops: [{ seq: 2, data: 'real2' }] });
+    pump([p1, p4, p5], 100);
+    expect(values(p1)).toEqual(['forged', 'real2']);
+    for (const p of [p1, p4, p5]) p.compact(p.length, fold(p));
+    p3.expel(2);
+    const told = pump([p1, p3, p4, p5], 200)
+      .get(3)!
+      .filter((e) => e.kind === 'proposed' || e.kind === 'superseded')
+      .map((e) => [e.kind, e.seq]);
+    expect(told).toEqual([
+      ['superseded', 1],
+      ['proposed', 2],
+    ]);
+  });
+
+  test('parts from a peer we do not catch up from cannot break the leader’s snapshot off', () => {
+    const ps = room(3, 30);
+    const state = [...fold(ps[0]!), 'x'.repeat(20_000)];
+    for (const p of ps) p.compact(p.length, state);
+    const late = player(4, [1, 2, 3, 4, 5]);
+    for (const p of ps) p.setRoster({ version: 2, members: [1, 2, 3, 4, 5] });
+    late.tick();
+    // A liar (5) claims a longer log, so the late joiner asks it too; it then sends stray first parts.
+    late.step(5, { t: 'hb', term: 1, leader: 0, stage: 0, index: 999, done: false, init: true, hash: 'abc' });
+    const junk: Message = { t: 'snapshot', index: 1, hash: 'a', part: 0, parts: 2, data: 'x' };
+    pump([...ps, late], 300, new Map(), (_from, e) => {
+      if (e.to === 4 && e.msg.t === 'snapshot' && e.msg.part === 1) late.step(5, junk);
+      return undefined;
+    });
+    expect(late.length).toBe(ps[0]!.length);
+    expect(fold(late)).toEqual(fold(ps[0]!));
   });
 });

@@ -75,6 +75,8 @@ const LEAVE_ENTRIES = LIMITS.entriesPerMessage;
 export const TERM_STEP = 2 ** 16;
 /** The highest term we ever take: a candidacy must still be able to add one. */
 const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
+/** The furthest base we take: 2^52 entries is more than any room commits, and leaves room to go on. */
+const MAX_BASE = 2 ** 52;
 /** Misbehaviour reported as events per peer (the view counts all of it). */
 const LOGGED_STRIKES = 5;
 
@@ -133,13 +135,17 @@ export class Player {
   private asked = new Map<Id, number>();
   /** A snapshot whose parts are still coming, from the peer we asked. */
   private incoming: { from: Id; index: number; hash: string; parts: string[]; total: number } | null = null;
+  /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
+  private baseForkedBy: Id = 0;
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
-  private snapshotSent = new Map<Id, number>();
+  private snapshotSent = new Map<Id, { index: number; at: number }>();
 
   // App entries. Replicated: each page session's last applied proposal number, derived from the log.
   private appLast = new Map<string, number>();
   /** Each page session's player, as its last applied value names it (mayTake). */
   private appBy = new Map<string, Id>();
+  /** Where each page session's run under its current player began: its values from there on are that player's. */
+  private appSince = new Map<string, number>();
   /** Which queue the next app entry starts with. */
   private turn = 0;
   /** A leader's budget per sender of values it puts in the log (LIMITS.app.leaderPerSec): tokens, as of a tick. */
@@ -607,6 +613,7 @@ export class Player {
     const app = this.log.snapshot?.app ?? [];
     this.appLast = new Map(app.map(([c, seq]) => [c, seq]));
     this.appBy = new Map(app.map(([c, , by]) => [c, by]));
+    this.appSince = new Map(app.map(([c, , , since]) => [c, since]));
     this.settleInBase();
     for (const e of this.log.entries) if (e.kind === 'app') this.settleMine(e, this.applyApp(e));
   }
@@ -627,7 +634,10 @@ export class Player {
 
   private applyApp(e: Entry): Op[] {
     const applied = applyOps(this.appLast, e);
-    for (const op of applied) this.appBy.set(op.c, op.by);
+    for (const op of applied) {
+      if (this.appBy.get(op.c) !== op.by) this.appSince.set(op.c, op.seq);
+      this.appBy.set(op.c, op.by);
+    }
     return applied;
   }
 
@@ -683,18 +693,26 @@ export class Player {
     const prev = this.log.snapshot;
     const last = new Map<string, number>((prev?.app ?? []).map(([c, seq]) => [c, seq]));
     const by = new Map<string, Id>((prev?.app ?? []).map(([c, , b]) => [c, b]));
+    const since = new Map<string, number>((prev?.app ?? []).map(([c, , , n]) => [c, n]));
     const stages = prev?.stages.slice() ?? [];
     for (const e of this.log.between(first, index)) {
       if (e.kind === 'stage') stages.push(e);
-      if (e.kind === 'app') for (const op of applyOps(last, e)) by.set(op.c, op.by);
+      if (e.kind !== 'app') continue;
+      for (const op of applyOps(last, e)) {
+        if (by.get(op.c) !== op.by) since.set(op.c, op.seq);
+        by.set(op.c, op.by);
+      }
     }
     if (last.size > clients)
       return { ok: false, code: 'too_large', error: `the log names over ${clients} page sessions` };
+    const names = [...new Set([...(prev?.names ?? []), ...renamesIn(this.log, first, index)])];
+    if (names.length > LIMITS.idsPerList)
+      return { ok: false, code: 'too_large', error: `the log renamed over ${LIMITS.idsPerList} slots` };
     const base: Base = {
       entry: this.log.at(index)!,
       stages,
-      names: [...new Set([...(prev?.names ?? []), ...renamesIn(this.log, first, index)])],
-      app: [...last].map(([c, seq]) => [c, seq, by.get(c)!]),
+      names,
+      app: [...last].map(([c, seq]) => [c, seq, by.get(c)!, since.get(c)!]),
       state: JSON.parse(json),
     };
     if (jsonBytes(base) > bytes)
@@ -706,9 +724,12 @@ export class Player {
   /** Our base to a peer that asked from below it, in parts that each fit a frame (one a heartbeat per peer). */
   private sendSnapshot(to: Id): void {
     const base = this.log.snapshot;
+    // Up to 128 KB each time: the same base again to the same peer only after two timeouts (a lost part),
+    // however often it asks, so a liar's syncs cannot turn us into a flood on the relay.
     const sent = this.snapshotSent.get(to);
-    if (!base || (sent !== undefined && this.now - sent < this.timing.heartbeatTicks)) return;
-    this.snapshotSent.set(to, this.now);
+    if (!base) return;
+    if (sent && sent.index === base.entry.index && this.now - sent.at < 2 * this.timing.timeoutTicks) return;
+    this.snapshotSent.set(to, { index: base.entry.index, at: this.now });
     const parts = splitJson(JSON.stringify(base), LIMITS.historyBytes);
     if (parts.length > LIMITS.snapshot.parts) return;
     const { index, hash } = base.entry;
@@ -726,6 +747,8 @@ export class Player {
       this.strike(from, 'sent a snapshot we did not ask for');
       return;
     }
+    // Parts are joined only from the peer we would take a base from: nobody else can break one off.
+    if (!this.authority(from)) return;
     let inc = this.incoming;
     if (msg.part === 0) {
       inc = { from, index: msg.index, hash: msg.hash, parts: [], total: msg.parts };
@@ -753,8 +776,7 @@ export class Player {
       this.strike(from, `sent a bad snapshot: ${parsed.error}`);
       return;
     }
-    if (!this.authority(from)) return;
-    this.install(from, parsed.base);
+    if (this.authority(from)) this.install(from, parsed.base);
   }
 
   /**
@@ -766,12 +788,16 @@ export class Player {
     const ours = this.log.hash(index);
     // Ours where it ends: past our log, on another chain, or (below our own base) at a higher stage than
     // ours, which no prefix of our log can be. Anything else is a prefix of ours: nothing to take.
-    const news = index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage);
-    if (!news || stage < this.stage || !lawfulBase(base, this.lastStage)) return;
+    const forked = this.baseForkedBy === from;
+    const news =
+      index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage || forked);
+    // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
+    if (!news || stage < this.stage || index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
     if (index <= this.log.length)
       this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
     if (stage !== this.stage) this.done = false;
     this.log = new Log(base);
+    this.baseForkedBy = 0;
     this.proposal = null;
     this.acks.clear();
     if (this.accepted && this.accepted.entry.index <= index) this.accepted = null;
@@ -793,9 +819,12 @@ export class Player {
     if (!base || this.mine.size === 0) return;
     const last = this.appLast.get(this.client) ?? 0;
     const by = this.appBy.get(this.client);
-    const mine = by === this.self || (by !== undefined && this.ownNames.has(by));
+    const since = this.appSince.get(this.client) ?? 1;
+    // Our numbers from where the base's run of our name begins; before it another player's values applied.
+    const named = by === this.self || (by !== undefined && this.ownNames.has(by));
     for (const [seq, m] of [...this.mine]) {
       if (seq > last) continue;
+      const mine = named && seq >= since;
       this.mine.delete(seq);
       this.decided.set(seq, { ...m, ours: mine });
       if (this.decided.size > LIMITS.app.pending) this.decided.delete(this.decided.keys().next().value!);
@@ -1718,6 +1747,11 @@ export class Player {
     }
     const at = Math.min(have, this.log.length);
     const same = have <= this.log.length && this.log.hash(at) === hash;
+    // The asker's tip is our base's index on another chain: our entries cannot show it where they part.
+    if (!same && at === this.log.first && at > 0) {
+      this.sendSnapshot(to);
+      return;
+    }
     // A mismatch at the asker's tip (or a longer log than ours): the chunk that ends there, so it finds
     // where the logs part, and the chunk after it, so it can tell whether ours passes its stage.
     const from = same ? at : Math.max(this.log.first, at - HISTORY_CHUNK);
@@ -1831,6 +1865,7 @@ export class Player {
       if (at <= this.log.first) {
         // Our base itself is on a fork: only the room's whole history (or its own snapshot) replaces it.
         if (entries[0]?.index !== 1) {
+          this.baseForkedBy = from;
           this.askSync(from, 0);
           return;
         }

@@ -780,7 +780,7 @@ describe('Room: snapshots of the log', () => {
     const at = await proposeAll(w, b, [1, 2]);
     a.snapshot(at.index, { sum: 3 });
     const next = await proposeAll(w, b, [3]);
-    expect(storage.getItem(`${storageKey('r')}:base`)).toContain('{"sum":3}');
+    expect(storage.getItem(`${storageKey('r')}:base:${at.index}`)).toContain('{"sum":3}');
     a.close();
     const again = w.open({}, { storage });
     await w.settle(again.joined);

@@ -492,7 +492,17 @@ export class RoomImpl implements Room {
   snapshot(index: number, state: unknown): void {
     if (this.torn || this.snap?.status !== 'joined')
       throw new LockstepError('not_joined', 'the room is not joined');
-    const first = this.session.committed().base?.entry.index ?? 0;
+    const log = this.session.committed();
+    const first = log.base?.entry.index ?? 0;
+    // Our log was cut (a fork) after the items this state folds: it would stand for entries the room never had.
+    if (
+      this.forkAt !== Number.POSITIVE_INFINITY ||
+      (this.cursor >= first && this.cursor > 0 && entryAt(log, this.cursor)?.hash !== this.cursorHash)
+    )
+      throw new LockstepError(
+        'bad_argument',
+        'snapshot: the log changed under these items; fold the reset that follows first',
+      );
     const delivered = this.delivering > 0 ? Math.min(this.cursor, this.delivering - 1) : this.cursor;
     if (!Number.isSafeInteger(index) || index <= first || index > delivered)
       throw new LockstepError(

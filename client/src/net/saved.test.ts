@@ -47,7 +47,7 @@ function compacted(h: Entry[], index: number): [Base, Entry[]] {
     entry: h[index - 1]!,
     stages: [],
     names: [],
-    app: [['a', index, 1]],
+    app: [['a', index, 1, 1]],
     state: { n: index },
   };
   return [base, h.slice(index)];
@@ -118,7 +118,7 @@ describe('saved state', () => {
     const { s, data } = storage();
     const [base, rest] = compacted(log(3 * LOG_CHUNK), LOG_CHUNK + 5);
     new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
-    expect(JSON.parse(data.get(`${storageKey('r')}:base`)!)).toEqual(base);
+    expect(JSON.parse(data.get(`${storageKey('r')}:base:${base.entry.index}`)!)).toEqual(base);
     expect(data.get(storageKey('r'))).not.toContain('"state"');
     expect(loadSaved(s, 'r')).toEqual({ id: 2, token: 't', persisted: persisted(rest, base) });
     // Nothing after the base at all.
@@ -136,7 +136,7 @@ describe('saved state', () => {
     // Chunk 2 holds 33..48: the base at 40 leaves it as it is (41..48 are read from it, 33..40 skipped).
     const [base, rest] = compacted(h, 2 * LOG_CHUNK + 8);
     w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
-    expect(writes).toEqual([`${storageKey('r')}:base`, storageKey('r')]);
+    expect(writes).toEqual([`${storageKey('r')}:base:${base.entry.index}`, storageKey('r')]);
     expect([0, 1, 2, 3, 4].map((k) => data.has(`${storageKey('r')}:log:${k}`))).toEqual([
       false,
       false,
@@ -165,11 +165,11 @@ describe('saved state', () => {
     w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
     const other = log(LOG_CHUNK + 2, 'b');
     w.write({ id: 2, token: 't', persisted: persisted(other) });
-    expect(data.has(`${storageKey('r')}:base`)).toBe(false);
+    expect(data.has(`${storageKey('r')}:base:20`)).toBe(false);
     expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(other));
   });
 
-  it('a torn or missing chunk ends the log there; a missing, torn or other base leaves no log', () => {
+  it('a torn or missing chunk ends the log there; a missing, torn or other base loses the record', () => {
     const { s, data } = storage();
     const h = log(5 * LOG_CHUNK);
     const [base, rest] = compacted(h, LOG_CHUNK + 2);
@@ -178,16 +178,29 @@ describe('saved state', () => {
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h.slice(LOG_CHUNK + 2, 4 * LOG_CHUNK));
     data.delete(`${storageKey('r')}:log:3`);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h.slice(LOG_CHUNK + 2, 3 * LOG_CHUNK));
-    const key = `${storageKey('r')}:base`;
+    // Resuming without the base would vote with a log that forgot what it accepted: the record is lost.
+    const key = `${storageKey('r')}:base:${base.entry.index}`;
     const [newer] = compacted(h, 2 * LOG_CHUNK);
     for (const junk of [null, '{"entry":', JSON.stringify(newer)]) {
       if (junk === null) data.delete(key);
       else data.set(key, junk);
-      const p = loadSaved(s, 'r')?.persisted;
-      expect(p?.history).toEqual([]);
-      expect(p?.base).toBeUndefined();
-      expect(p?.term).toBe(3);
+      expect(loadSaved(s, 'r')).toBe(null);
     }
+  });
+
+  it('a write cut short after a new base leaves the old record readable, and the next write removes the old base', () => {
+    const { s, data } = storage();
+    const h = log(4 * LOG_CHUNK);
+    const [base, rest] = compacted(h, LOG_CHUNK + 2);
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    // The next base is written, then the tab dies before its record.
+    const [newer, after] = compacted(h, 3 * LOG_CHUNK);
+    data.set(`${storageKey('r')}:base:${newer.entry.index}`, JSON.stringify(newer));
+    expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(rest, base));
+    // The reloaded page's writer finds the stored base from the record, and removes it once replaced.
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(after, newer) });
+    expect(data.has(`${storageKey('r')}:base:${base.entry.index}`)).toBe(false);
+    expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(after, newer));
   });
 
   it('clearSaved and a failed write remove the base and every chunk', () => {

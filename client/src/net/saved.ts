@@ -24,7 +24,8 @@ export interface Saved {
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
 const chunkKey = (room: string, k: number) => `${storageKey(room)}:log:${k}`;
-const baseKey = (room: string) => `${storageKey(room)}:base`;
+/** A base's key names its index: a write cut short between a new base and its record leaves the old one readable. */
+const baseKey = (room: string, index: number) => `${storageKey(room)}:base:${index}`;
 /** Entries per stored chunk: chunk k holds log indices k * LOG_CHUNK + 1 to (k + 1) * LOG_CHUNK. */
 export const LOG_CHUNK = 16;
 
@@ -50,7 +51,11 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
     let persisted: Persisted | null = null;
     if (x.persisted && typeof x.persisted === 'object') {
       const { log, history, ...rest } = x.persisted;
-      persisted = { ...rest, ...(Array.isArray(history) ? { history } : readLog(storage!, room, log)) };
+      const read = Array.isArray(history) ? { history } : readLog(storage!, room, log);
+      // A base the record names but storage no longer holds: resuming without it would vote with a log
+      // that forgot what it accepted, so the record counts as lost (a new player, as when storage is full).
+      if (read === null) return null;
+      persisted = { ...rest, ...read };
     }
     return {
       id: x.id,
@@ -65,15 +70,19 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
 }
 
 /** The record's log: its base when the record names one, and the entries after it, from their chunks. */
-function readLog(storage: KeyValueStorage, room: string, log: unknown): Pick<Persisted, 'base' | 'history'> {
+function readLog(
+  storage: KeyValueStorage,
+  room: string,
+  log: unknown,
+): Pick<Persisted, 'base' | 'history'> | null {
   const { length, base: named } = (log ?? {}) as Partial<StoredLog>;
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0) return { history: [] };
   let base: Base | undefined;
   if (named) {
-    // Only the base the record names: the key may hold a newer one (a write cut short), or junk.
-    const raw = storage.getItem(baseKey(room));
+    // Only the base the record names, checked against its index and hash.
+    const raw = Number.isSafeInteger(named.index) ? storage.getItem(baseKey(room, named.index)) : null;
     const parsed = raw === null ? null : parseBase(raw, named.index, named.hash);
-    if (!parsed?.ok) return { history: [] };
+    if (!parsed?.ok) return null;
     base = parsed.base;
   }
   const first = base?.entry.index ?? 0;
@@ -87,6 +96,13 @@ function readLog(storage: KeyValueStorage, room: string, log: unknown): Pick<Per
   }
   const history = out.slice(0, length - first);
   return base ? { base, history } : { history };
+}
+
+/** The base the stored record names, or null. */
+function storedBase(storage: KeyValueStorage, room: string): { index: number; hash: string } | null {
+  const x = readJson(storage.getItem(storageKey(room))) as Partial<Stored> | null;
+  const b = x?.persisted?.log?.base;
+  return b && Number.isSafeInteger(b.index) && typeof b.hash === 'string' ? b : null;
 }
 
 /** A stored JSON value, or null for none or a torn one. */
@@ -104,11 +120,11 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
   try {
     const raw = storage.getItem(storageKey(room));
     storage.removeItem(storageKey(room));
-    storage.removeItem(baseKey(room));
     const log = raw ? (JSON.parse(raw) as Stored).persisted?.log : undefined;
     const length = log?.length;
     const first = log?.base?.index ?? 0;
     if (typeof length !== 'number' || !Number.isSafeInteger(length) || !Number.isSafeInteger(first)) return;
+    if (first > 0) storage.removeItem(baseKey(room, first));
     for (
       let k = Math.floor(first / LOG_CHUNK);
       k < Math.ceil(length / LOG_CHUNK) && storage.getItem(chunkKey(room, k)) !== null;
@@ -129,8 +145,8 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
 export class SavedWriter {
   /** Each stored chunk, by number: the first index it holds, and its last entry's index and hash. */
   private chunks = new Map<number, { from: number; tip: string }>();
-  /** The stored base's index and hash ('' for none stored), as this writer last wrote it; unknown before. */
-  private base: string | undefined;
+  /** The stored base (its index and hash), as this writer last wrote it; null for none, undefined: unknown. */
+  private base: { index: number; hash: string } | null | undefined;
 
   constructor(
     private readonly storage: KeyValueStorage | null,
@@ -146,15 +162,21 @@ export class SavedWriter {
     // The chunks the record will name: from the one that holds the entry after the base to the last.
     const lo = Math.floor(first / LOG_CHUNK);
     const hi = length > first ? Math.ceil(length / LOG_CHUNK) : lo;
+    let replaced: { index: number } | null = null;
+    // First write since a reload (or a reset): the stored record says which base is there to replace.
+    if (this.base === undefined) this.base = storedBase(storage, this.room);
     try {
       let stored: Stored = { ...saved, persisted: null };
       if (p) {
         const { history, base, ...rest } = p;
-        const sig = base ? `${base.entry.index}:${base.entry.hash}` : '';
-        // Written before the record that names it; removed after the record that no longer does.
-        if (base && this.base !== sig) {
-          storage.setItem(baseKey(this.room), JSON.stringify(base));
-          this.base = sig;
+        // Written before the record that names it; the one it replaces is removed after the record.
+        if (base && (this.base?.index !== base.entry.index || this.base.hash !== base.entry.hash)) {
+          storage.setItem(baseKey(this.room, base.entry.index), JSON.stringify(base));
+          replaced = this.base ?? null;
+          this.base = { index: base.entry.index, hash: base.entry.hash };
+        } else if (!base && this.base) {
+          replaced = this.base;
+          this.base = null;
         }
         for (let k = lo; k < hi; k++) {
           const from = Math.max(first, k * LOG_CHUNK) + 1;
@@ -177,20 +199,19 @@ export class SavedWriter {
         storage.removeItem(chunkKey(this.room, k));
         this.chunks.delete(k);
       }
-      if (!p?.base && this.base !== '') {
-        storage.removeItem(baseKey(this.room));
-        this.base = '';
-      }
+      if (replaced && replaced.index !== this.base?.index)
+        storage.removeItem(baseKey(this.room, replaced.index));
       return true;
     } catch {
       // Every chunk this writer may have written goes too: nothing else knows where they are.
       const written = new Set(this.chunks.keys());
       for (let k = lo; k < hi; k++) written.add(k);
+      const bases = [this.base?.index, replaced?.index, p?.base?.entry.index];
       this.chunks.clear();
       this.base = undefined;
       try {
         storage.removeItem(storageKey(this.room));
-        storage.removeItem(baseKey(this.room));
+        for (const index of bases) if (index) storage.removeItem(baseKey(this.room, index));
         for (const k of written) storage.removeItem(chunkKey(this.room, k));
       } catch {
         // Storage disabled altogether: nothing was saved.

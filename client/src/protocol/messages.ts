@@ -156,15 +156,20 @@ const entries = () =>
 
 /**
  * A log's base as a snapshot carries it (core/log.ts Base), once its parts are joined: the last entry it
- * covers, the stage entries up to it, old names, each page session's last number and player, and the
- * app's state (round-tripped through JSON, as app values are).
+ * covers, the stage entries up to it, old names, each page session's last number, its player and where
+ * that player's run of numbers began, and the app's state (round-tripped through JSON, as app values are).
  */
 export const baseSchema = record({
   entry: entrySchema,
   stages: bounded(entrySchema, LIMITS.stages.max, `must be an array of at most ${LIMITS.stages.max} entries`),
   names: ids(),
   app: bounded(
-    v.tuple([clientId, integer(1, MAX_SAFE, 'must be a proposal number'), playerId]),
+    v.tuple([
+      clientId,
+      integer(1, MAX_SAFE, 'must be a proposal number'),
+      playerId,
+      integer(1, MAX_SAFE, 'must be a proposal number'),
+    ]),
     LIMITS.snapshot.clients,
     `must be an array of at most ${LIMITS.snapshot.clients} page sessions`,
   ),

@@ -137,7 +137,7 @@ function forgedSnapshot(rng: Rng, entry: Entry, target: Player): Message {
     entry,
     stages: entry.kind === 'stage' ? [...stages, entry] : stages,
     names: [],
-    app: rng.next() < 0.5 ? [] : [['forged', 1 + Math.floor(rng.next() * 9), 1]],
+    app: rng.next() < 0.5 ? [] : [['forged', 1 + Math.floor(rng.next() * 9), 1, 1]],
     state: [`lie${Math.floor(rng.next() * 1e9)}`],
   };
   return {

@@ -843,8 +843,14 @@ export class SimNetwork {
     if (upTo.length < base.entry.index || upTo.some((e) => e === undefined)) return;
     const last = new Map<string, number>();
     const by = new Map<string, Id>();
-    for (const e of upTo) if (e.kind === 'app') for (const op of applyOps(last, e)) by.set(op.c, op.by);
-    const want = JSON.stringify([...last].map(([c, seq]) => [c, seq, by.get(c)]).sort());
+    const since = new Map<string, number>();
+    for (const e of upTo)
+      if (e.kind === 'app')
+        for (const op of applyOps(last, e)) {
+          if (by.get(op.c) !== op.by) since.set(op.c, op.seq);
+          by.set(op.c, op.by);
+        }
+    const want = JSON.stringify([...last].map(([c, seq]) => [c, seq, by.get(c), since.get(c)]).sort());
     if (JSON.stringify([...base.app].sort()) !== want)
       this.violate(
         `${id}'s base at ${base.entry.index} has numbers ${JSON.stringify(base.app)}, the log ${want}`,
