@@ -747,8 +747,12 @@ export class Player {
       this.strike(from, 'sent a snapshot we did not ask for');
       return;
     }
-    // Parts are joined only from the peer we would take a base from: nobody else can break one off.
-    if (!this.authority(from)) return;
+    // Parts are joined only from the peer we would take a base from: nobody else can break one off. Its
+    // answer says it compacted past us: ask our authority now rather than a heartbeat later.
+    if (!this.authority(from)) {
+      if (msg.part === 0) this.lastSync = NEVER;
+      return;
+    }
     let inc = this.incoming;
     if (msg.part === 0) {
       inc = { from, index: msg.index, hash: msg.hash, parts: [], total: msg.parts };
@@ -1718,13 +1722,16 @@ export class Player {
     // A new leader catching up asks the promise it catches up from, whoever's heartbeat prompted it: only
     // that one's history it takes whole, and others' only as far as a quorum's tips fall inside one chunk
     // (vouchedEnd), which a log more than a chunk ahead never does.
+    // A follower with a live leader asks it: the one peer whose history and snapshot it takes whole.
     const source =
       this.role === 'leader' &&
       !this.caughtUp() &&
       this.catchUpFrom !== this.self &&
       this.isLive(this.catchUpFrom)
         ? this.catchUpFrom
-        : from;
+        : this.role === 'follower' && this.leaderAlive()
+          ? this.leader
+          : from;
     this.askSync(source, this.log.length);
   }
 
