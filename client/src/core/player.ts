@@ -133,8 +133,8 @@ export class Player {
   private claims = new Set<Id>();
   /** Sync requests per peer not yet answered: a history is taken only as such an answer. */
   private asked = new Map<Id, number>();
-  /** A snapshot whose parts are still coming, from the peer we asked. */
-  private incoming: { from: Id; index: number; hash: string; parts: string[]; total: number } | null = null;
+  /** Snapshots whose parts are still coming, by sender. */
+  private incoming = new Map<Id, { index: number; hash: string; parts: string[]; total: number }>();
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
   private baseForkedBy: Id = 0;
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
@@ -747,31 +747,32 @@ export class Player {
       this.strike(from, 'sent a snapshot we did not ask for');
       return;
     }
-    // Parts are joined only from the peer we would take a base from: nobody else can break one off. Its
-    // answer says it compacted past us: ask our authority now rather than a heartbeat later.
-    if (!this.authority(from)) {
+    // Joined per sender, so nobody can break another's off; only from our authority, or from a peer whose
+    // base a quorum of voters holds as its tip (vouchedBase: a quiet room nobody leads yet).
+    const trusted = this.authority(from) || this.vouchedBase(msg.index, msg.hash);
+    if (!trusted) {
+      // It compacted past us: ask our authority now rather than a heartbeat later.
       if (msg.part === 0) this.lastSync = NEVER;
       return;
     }
-    let inc = this.incoming;
+    let inc = this.incoming.get(from);
     if (msg.part === 0) {
-      inc = { from, index: msg.index, hash: msg.hash, parts: [], total: msg.parts };
-      this.incoming = inc;
+      inc = { index: msg.index, hash: msg.hash, parts: [], total: msg.parts };
+      this.incoming.set(from, inc);
     }
     if (
       !inc ||
-      inc.from !== from ||
       inc.index !== msg.index ||
       inc.hash !== msg.hash ||
       inc.total !== msg.parts ||
       inc.parts.length !== msg.part
     ) {
-      this.incoming = null;
+      this.incoming.delete(from);
       return;
     }
     inc.parts.push(msg.data);
     if (inc.parts.length < inc.total) return;
-    this.incoming = null;
+    this.incoming.delete(from);
     const n = this.asked.get(from)!;
     if (n > 1) this.asked.set(from, n - 1);
     else this.asked.delete(from);
@@ -780,7 +781,16 @@ export class Player {
       this.strike(from, `sent a bad snapshot: ${parsed.error}`);
       return;
     }
-    if (this.authority(from)) this.install(from, parsed.base);
+    if (this.authority(from) || this.vouchedBase(inc.index, inc.hash)) this.install(from, parsed.base);
+  }
+
+  /** A quorum of the agreed voters reports the entry at `index` as its tip (live, or in a last word). */
+  private vouchedBase(index: number, hash: string): boolean {
+    const at: Id[] = [];
+    for (const [id, p] of this.peers)
+      if (p.index === index && p.hash === hash && this.isLive(id)) at.push(id);
+    for (const r of this.lastWords.values()) if (r.index === index && r.hash === hash) at.push(r.id);
+    return at.length > 0 && this.isQuorum(at, this.agreed());
   }
 
   /**
@@ -1052,7 +1062,7 @@ export class Player {
     for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
     for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
     for (const id of [...this.snapshotSent.keys()]) if (!m.has(id)) this.snapshotSent.delete(id);
-    if (this.incoming && !m.has(this.incoming.from)) this.incoming = null;
+    for (const id of [...this.incoming.keys()]) if (!m.has(id)) this.incoming.delete(id);
     for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
     for (const [k, q] of [...this.queue]) if (!m.has(q.by)) this.queue.delete(k);
     for (const id of [...this.budgets.keys()]) if (!m.has(id)) this.budgets.delete(id);
