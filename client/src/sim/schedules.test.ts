@@ -25,6 +25,7 @@ const REGRESSIONS: Record<string, number> = {
   'same class, found at 9 peers': 9156,
   'same class, found at 5 peers': 8056,
   'partition with a one-way cut and restarts': 2623,
+  'a tab continuing a slot caught up from a base and kept claiming the slot by its older name': 20261824,
 };
 
 // Found by `npm run simulate -- --schedules 10000 --seed 1 --peers N`, and replayed with `--peers N`.
@@ -37,6 +38,7 @@ const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
   'a leader that left counted out of the term it led: two leaders in term 6 (safety)': [4500, 5],
   'a member in its own right was also taken for another slot’s new name, and counted twice': [779, 5],
   'followers took their leader for a stale newcomer when its heartbeat trailed its entry': [381, 5],
+  'a newcomer in a quiet room nobody led was sent a base it would not take from a follower': [4897, 2],
 };
 
 describe('pinned regression seeds', () => {
