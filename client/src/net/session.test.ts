@@ -86,6 +86,18 @@ function world(n: number) {
   };
 }
 
+/** The driver's tab lock (Web Locks in a browser): a second holder of one key is refused. */
+function tabLocks(): (key: string) => Promise<(() => void) | null> {
+  const held = new Set<string>();
+  return async (key) => {
+    if (held.has(key)) return null;
+    held.add(key);
+    return () => {
+      held.delete(key);
+    };
+  };
+}
+
 describe('Session (driver) over a fake server and fake WebRTC', () => {
   it('forms a full mesh, elects the lowest ID and advances when all are done', async () => {
     const w = world(3);
@@ -314,12 +326,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('a duplicated tab (a copy of the storage) joins as a new player and leaves the original alone', async () => {
-    const held = new Set<string>();
-    const holdIdentity = async (key: string) => {
-      if (held.has(key)) return null;
-      held.add(key);
-      return () => held.delete(key);
-    };
+    const holdIdentity = tabLocks();
     const storage = memoryStorage();
     const w = world(0);
     w.add({ storage, holdIdentity });
@@ -341,12 +348,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it("a duplicated tab's new player starts from the copied log's snapshot; it needs none from a peer", async () => {
-    const held = new Set<string>();
-    const holdIdentity = async (key: string) => {
-      if (held.has(key)) return null;
-      held.add(key);
-      return () => held.delete(key);
-    };
+    const holdIdentity = tabLocks();
     const storage = memoryStorage();
     const w = world(0);
     const first = w.add({ storage, holdIdentity });
