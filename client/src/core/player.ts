@@ -1732,14 +1732,19 @@ export class Player {
     // A new leader catching up asks the promise it catches up from, whoever's heartbeat prompted it: only
     // that one's history it takes whole, and others' only as far as a quorum's tips fall inside one chunk
     // (vouchedEnd), which a log more than a chunk ahead never does.
-    // A follower with a live leader asks it: the one peer whose history and snapshot it takes whole.
+    // A follower with a live leader that holds as much asks it: the one peer whose history and snapshot it
+    // takes whole (a new leader still catching up may hold less than the peer that prompted us).
+    const leaderHas =
+      this.role === 'follower' &&
+      this.leaderAlive() &&
+      (this.peers.get(this.leader)?.index ?? 0) >= (this.peers.get(from)?.index ?? 0);
     const source =
       this.role === 'leader' &&
       !this.caughtUp() &&
       this.catchUpFrom !== this.self &&
       this.isLive(this.catchUpFrom)
         ? this.catchUpFrom
-        : this.role === 'follower' && this.leaderAlive()
+        : leaderHas
           ? this.leader
           : from;
     this.askSync(source, this.log.length);
