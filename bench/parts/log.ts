@@ -318,27 +318,18 @@ export const logPart: Part<LogResult> = {
       const values = observer.values;
       const late = make(8);
       players.push(late);
-      const t0 = performance.now();
-      let joinedAt = Number.NaN;
-      late.start();
-      await until(
-        () => {
-          if (Number.isNaN(joinedAt) && late.store.getState().session.phase === 'joined')
-            joinedAt = performance.now();
-          const n = late.session.committed().length;
-          return n > 0 && n >= leader.session.committed().length;
-        },
+      const { ms: catchUp, joinMs: joinedMs } = await catchUpOf(
+        late,
+        leader,
         Math.max(1_000, Math.min(45_000, left())),
         `the 9th player to catch up on ${entries} entries`,
-        5,
       );
-      const catchUp = performance.now() - t0;
       if (tipOf(late.session.committed()) !== tipOf(leader.session.committed()))
         throw new Error('the 9th player holds another log');
       const syncs = late.sent.get('sync') ?? 0;
       const lateLog = late.session.committed();
       log(
-        `log: a 9th player caught up on ${entries} entries (${values} values) in ${round(catchUp)} ms (joined after ${round(joinedAt - t0)} ms; ${syncs} sync requests; it fetched ${lateLog.entries.length} entries, ${valuesIn(lateLog)} values)`,
+        `log: a 9th player caught up on ${entries} entries (${values} values) in ${round(catchUp)} ms (joined after ${round(joinedMs)} ms; ${syncs} sync requests; it fetched ${lateLog.entries.length} entries, ${valuesIn(lateLog)} values)`,
       );
 
       // 4. Catch-up from a snapshot: everyone compacts at its last index, then a 10th player joins.
@@ -369,28 +360,19 @@ export const logPart: Part<LogResult> = {
       late2.coreEvents.add((events) => {
         for (const e of events) if (e.kind === 'snapshot') installed = e.index;
       });
-      const t1 = performance.now();
-      let joined2At = Number.NaN;
-      late2.start();
-      await until(
-        () => {
-          if (Number.isNaN(joined2At) && late2.store.getState().session.phase === 'joined')
-            joined2At = performance.now();
-          const n = late2.session.committed().length;
-          return n > 0 && n >= leader.session.committed().length;
-        },
+      const { ms: snapCatchUp, joinMs: joined2Ms } = await catchUpOf(
+        late2,
+        leader,
         30_000,
         `the 10th player to catch up from a snapshot at ${base.entry.index}`,
-        5,
       );
-      const snapCatchUp = performance.now() - t1;
       const late2Log = late2.session.committed();
       if (tipOf(late2Log) !== tipOf(leader.session.committed()))
         throw new Error('the 10th player holds another log');
       if (Number.isNaN(installed)) throw new Error('the 10th player caught up without a snapshot');
       const syncs2 = late2.sent.get('sync') ?? 0;
       log(
-        `log: all 9 compacted at ${base.entry.index} (state ${stateBytes} bytes, base ${baseBytes}); a 10th player caught up from a snapshot at ${installed} in ${round(snapCatchUp)} ms (joined after ${round(joined2At - t1)} ms; ${syncs2} sync requests; it fetched ${late2Log.entries.length} entries, ${valuesIn(late2Log)} values after the base) against ${round(catchUp)} ms without`,
+        `log: all 9 compacted at ${base.entry.index} (state ${stateBytes} bytes, base ${baseBytes}); a 10th player caught up from a snapshot at ${installed} in ${round(snapCatchUp)} ms (joined after ${round(joined2Ms)} ms; ${syncs2} sync requests; it fetched ${late2Log.entries.length} entries, ${valuesIn(late2Log)} values after the base) against ${round(catchUp)} ms without`,
       );
       return {
         logProposeMs: lat,
@@ -404,13 +386,13 @@ export const logPart: Part<LogResult> = {
         logCatchUpEntries: entries,
         logCatchUpValues: values,
         logCatchUpNoSnapshotMs: round(catchUp),
-        logCatchUpJoinMs: round(joinedAt - t0),
+        logCatchUpJoinMs: round(joinedMs),
         logCatchUpSyncs: syncs,
         logSnapshotBytes: stateBytes,
         logSnapshotBaseBytes: baseBytes,
         logCatchUpSnapshotMs: round(snapCatchUp),
         logCatchUpSnapshotRatio: round(snapCatchUp / catchUp, 2),
-        logCatchUpSnapshotJoinMs: round(joined2At - t1),
+        logCatchUpSnapshotJoinMs: round(joined2Ms),
         logCatchUpSnapshotEntries: late2Log.entries.length,
         logCatchUpSnapshotValues: valuesIn(late2Log),
         logCatchUpSnapshotSyncs: syncs2,
@@ -421,3 +403,27 @@ export const logPart: Part<LogResult> = {
     }
   },
 };
+
+/** Starts `late` and times it until its log reaches `leader`'s last index, and the part before it joined. */
+async function catchUpOf(
+  late: HeadlessPlayer,
+  leader: HeadlessPlayer,
+  timeoutMs: number,
+  what: string,
+): Promise<{ ms: number; joinMs: number }> {
+  const t0 = performance.now();
+  let joinedAt = Number.NaN;
+  late.start();
+  await until(
+    () => {
+      if (Number.isNaN(joinedAt) && late.store.getState().session.phase === 'joined')
+        joinedAt = performance.now();
+      const n = late.session.committed().length;
+      return n > 0 && n >= leader.session.committed().length;
+    },
+    timeoutMs,
+    what,
+    5,
+  );
+  return { ms: performance.now() - t0, joinMs: joinedAt - t0 };
+}
