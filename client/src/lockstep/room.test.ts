@@ -604,7 +604,7 @@ describe('Room: the agreed log', () => {
     expect(err.code).toBe('no_quorum');
   });
 
-  it('in a password room, values that cross the server are sealed like every other frame', async () => {
+  it('in a password room, values and snapshots that cross the server are sealed like every other frame', async () => {
     const w = world();
     // No data channel ever opens: everything goes through the server relay.
     const relayOnly: LinkFactory = () => ({ send: () => false, signal: () => {}, destroy: () => {} });
@@ -642,6 +642,17 @@ describe('Room: the agreed log', () => {
     expect(got).toEqual([{ secret: 'queen-to-h5' }]);
     expect(relayed.length).toBeGreaterThan(0);
     expect(relayed.some((d) => d.includes('queen') || d.includes('"t":'))).toBe(false);
+    // A snapshot crosses the relay sealed too: everyone compacts, and a fourth player catches up from it.
+    const at = (outcome as { index: number }).index;
+    for (const r of w.rooms as unknown as Room[]) r.snapshot(at, { board: 'knight-on-f3' });
+    const sent = relayed.length;
+    const d = w.open({ password: 'hunter2' }, { factory: relayOnly }) as unknown as Room;
+    const seen: unknown[] = [];
+    d.onEntry((item) => item.kind === 'snapshot' && seen.push(item.state));
+    for (let t = 0; t < 1_000 && seen.length === 0; t++) await run(10);
+    expect(seen).toEqual([{ board: 'knight-on-f3' }]);
+    expect(relayed.length).toBeGreaterThan(sent);
+    expect(relayed.some((x) => x.includes('knight') || x.includes('"t":'))).toBe(false);
   });
 
   it('past 64 waiting it refuses (rate_limited); leaving rejects what still waits (not_joined)', async () => {
