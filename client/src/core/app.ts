@@ -1,6 +1,6 @@
 // App entries: which of the values in the log apply, and a proposer's own pending values.
 
-import type { Entry, Op } from './types.ts';
+import type { Entry, Id, Op } from './types.ts';
 
 /**
  * The values of app entry `e` that apply, in order, given the last applied proposal number of each page
@@ -16,6 +16,38 @@ export function applyOps(last: Map<string, number>, e: Entry): Op[] {
     out.push(op);
   }
   return out;
+}
+
+/**
+ * The replicated dedupe state of app values: each page session's last applied number, the player whose
+ * value that was, and where that player's run of numbers began. A base carries it as tuples.
+ */
+export class AppBook {
+  readonly last = new Map<string, number>();
+  readonly by = new Map<string, Id>();
+  readonly since = new Map<string, number>();
+
+  constructor(tuples: readonly (readonly [string, number, Id, number])[] = []) {
+    for (const [c, seq, by, since] of tuples) {
+      this.last.set(c, seq);
+      this.by.set(c, by);
+      this.since.set(c, since);
+    }
+  }
+
+  /** The values of `e` that apply (applyOps), recorded. */
+  apply(e: Entry): Op[] {
+    const applied = applyOps(this.last, e);
+    for (const op of applied) {
+      if (this.by.get(op.c) !== op.by) this.since.set(op.c, op.seq);
+      this.by.set(op.c, op.by);
+    }
+    return applied;
+  }
+
+  tuples(): [string, number, Id, number][] {
+    return [...this.last].map(([c, seq]) => [c, seq, this.by.get(c)!, this.since.get(c)!]);
+  }
 }
 
 /** An applied value and where it sits: log entry `index`, value `n` (0-based) of it. */

@@ -1,5 +1,5 @@
 export { type Parsed, parseMessage } from '../protocol/messages.ts';
-export { type AppliedOp, appliedOps, applyOps, type Proposals } from './app.ts';
+export { AppBook, type AppliedOp, appliedOps, applyOps, type Proposals } from './app.ts';
 export { type Base, Log } from './log.ts';
 export {
   type CompactResult,

@@ -1,6 +1,6 @@
 import { LIMITS } from '../protocol/limits.ts';
 import { jsonBytes, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
-import { applyOps, type Proposals } from './app.ts';
+import { AppBook, type Proposals } from './app.ts';
 import { chains, GENESIS, seal } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { type Base, Log } from './log.ts';
@@ -140,12 +140,8 @@ export class Player {
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
   private snapshotSent = new Map<Id, { index: number; at: number }>();
 
-  // App entries. Replicated: each page session's last applied proposal number, derived from the log.
-  private appLast = new Map<string, number>();
-  /** Each page session's player, as its last applied value names it (mayTake). */
-  private appBy = new Map<string, Id>();
-  /** Where each page session's run under its current player began: its values from there on are that player's. */
-  private appSince = new Map<string, number>();
+  // App entries. Replicated, derived from the log: each page session's last number, player and run (mayTake).
+  private app = new AppBook();
   /** Which queue the next app entry starts with. */
   private turn = 0;
   /** A leader's budget per sender of values it puts in the log (LIMITS.app.leaderPerSec): tokens, as of a tick. */
@@ -447,7 +443,7 @@ export class Player {
         error: `the log holds ${LIMITS.logEntries} entries since its snapshot: take one (room.snapshot)`,
       };
     // A number the log already used (a liar replayed our client ID) is skipped: ours start after it.
-    const seq = Math.max(this.nextSeq, (this.appLast.get(this.client) ?? 0) + 1);
+    const seq = Math.max(this.nextSeq, (this.app.last.get(this.client) ?? 0) + 1);
     this.nextSeq = seq + 1;
     const id = this.nextId++;
     // What we keep is what the log will hold: JSON's own copy, not the caller's object.
@@ -520,7 +516,7 @@ export class Player {
       q = { by: from, c, ops: new Map() };
       this.queue.set(key, q);
     }
-    const last = this.appLast.get(c) ?? 0;
+    const last = this.app.last.get(c) ?? 0;
     for (const { seq, data } of ops)
       if (seq > last && seq <= last + LIMITS.app.pending && !q.ops.has(seq)) q.ops.set(seq, data);
     if (q.ops.size === 0) this.queue.delete(key);
@@ -546,7 +542,7 @@ export class Player {
       more = false;
       for (const q of order) {
         if (ops.length >= opsPerEntry) break;
-        const seq = (next.get(q.c) ?? this.appLast.get(q.c) ?? 0) + 1;
+        const seq = (next.get(q.c) ?? this.app.last.get(q.c) ?? 0) + 1;
         if (full.has(q) || !q.ops.has(seq)) continue;
         const op: Op = { by: q.by, c: q.c, seq, data: q.ops.get(seq) };
         const size = jsonBytes(op) + 1;
@@ -604,18 +600,15 @@ export class Player {
    * this a liar could take a victim's next numbers with values of its own.
    */
   private mayTake(q: { by: Id; c: string }): boolean {
-    const owner = this.appBy.get(q.c);
+    const owner = this.app.by.get(q.c);
     return owner === undefined || owner === q.by || !this.members.has(owner);
   }
 
   /** The replicated part of app entries, from the log; and what of ours the log already decided. */
   private replayApp(): void {
-    const app = this.log.snapshot?.app ?? [];
-    this.appLast = new Map(app.map(([c, seq]) => [c, seq]));
-    this.appBy = new Map(app.map(([c, , by]) => [c, by]));
-    this.appSince = new Map(app.map(([c, , , since]) => [c, since]));
+    this.app = new AppBook(this.log.snapshot?.app);
     this.settleInBase();
-    for (const e of this.log.entries) if (e.kind === 'app') this.settleMine(e, this.applyApp(e));
+    for (const e of this.log.entries) if (e.kind === 'app') this.settleMine(e, this.app.apply(e));
   }
 
   /**
@@ -624,7 +617,7 @@ export class Player {
    * to offer again under the same numbers: if the room's log holds them after all, they apply there once.
    */
   private reofferCut(): void {
-    const last = this.appLast.get(this.client) ?? 0;
+    const last = this.app.last.get(this.client) ?? 0;
     for (const [seq, m] of [...this.decided])
       if (seq > last && m.ours) {
         this.decided.delete(seq);
@@ -632,19 +625,10 @@ export class Player {
       }
   }
 
-  private applyApp(e: Entry): Op[] {
-    const applied = applyOps(this.appLast, e);
-    for (const op of applied) {
-      if (this.appBy.get(op.c) !== op.by) this.appSince.set(op.c, op.seq);
-      this.appBy.set(op.c, op.by);
-    }
-    return applied;
-  }
-
   /** Our values this entry decided: committed here, or another value took the number. */
   private settleMine(e: Entry, applied: readonly Op[]): void {
     if (this.mine.size === 0) return;
-    const last = this.appLast.get(this.client) ?? 0;
+    const last = this.app.last.get(this.client) ?? 0;
     for (const [seq, m] of [...this.mine]) {
       if (seq > last) continue;
       const n = e.ops!.findIndex((op) => op.c === this.client && op.seq === seq);
@@ -691,19 +675,13 @@ export class Player {
         error: `state must be a JSON value of at most ${stateBytes} bytes`,
       };
     const prev = this.log.snapshot;
-    const last = new Map<string, number>((prev?.app ?? []).map(([c, seq]) => [c, seq]));
-    const by = new Map<string, Id>((prev?.app ?? []).map(([c, , b]) => [c, b]));
-    const since = new Map<string, number>((prev?.app ?? []).map(([c, , , n]) => [c, n]));
+    const book = new AppBook(prev?.app);
     const stages = prev?.stages.slice() ?? [];
     for (const e of this.log.between(first, index)) {
       if (e.kind === 'stage') stages.push(e);
-      if (e.kind !== 'app') continue;
-      for (const op of applyOps(last, e)) {
-        if (by.get(op.c) !== op.by) since.set(op.c, op.seq);
-        by.set(op.c, op.by);
-      }
+      if (e.kind === 'app') book.apply(e);
     }
-    if (last.size > clients)
+    if (book.last.size > clients)
       return { ok: false, code: 'too_large', error: `the log names over ${clients} page sessions` };
     const names = [...new Set([...(prev?.names ?? []), ...renamesIn(this.log, first, index)])];
     if (names.length > LIMITS.idsPerList)
@@ -712,7 +690,7 @@ export class Player {
       entry: this.log.at(index)!,
       stages,
       names,
-      app: [...last].map(([c, seq]) => [c, seq, by.get(c)!, since.get(c)!]),
+      app: book.tuples(),
       state: JSON.parse(json),
     };
     if (jsonBytes(base) > bytes)
@@ -721,7 +699,7 @@ export class Player {
     return { ok: true };
   }
 
-  /** Our base to a peer that asked from below it, in parts that each fit a frame (one a heartbeat per peer). */
+  /** Our base to a peer that asked from below it, in parts that each fit a frame. */
   private sendSnapshot(to: Id): void {
     const base = this.log.snapshot;
     // Up to 128 KB each time: the same base again to the same peer only after two timeouts (a lost part),
@@ -831,9 +809,9 @@ export class Player {
   private settleInBase(): void {
     const base = this.log.snapshot;
     if (!base || this.mine.size === 0) return;
-    const last = this.appLast.get(this.client) ?? 0;
-    const by = this.appBy.get(this.client);
-    const since = this.appSince.get(this.client) ?? 1;
+    const last = this.app.last.get(this.client) ?? 0;
+    const by = this.app.by.get(this.client);
+    const since = this.app.since.get(this.client) ?? 1;
     // Our numbers from where the base's run of our name begins; before it another player's values applied.
     const named = by === this.self || (by !== undefined && this.ownNames.has(by));
     for (const [seq, m] of [...this.mine]) {
@@ -2088,11 +2066,11 @@ export class Player {
       this.done = false;
       this.events.push({ kind: 'advance', entry });
     } else if (entry.kind === 'app') {
-      const applied = this.applyApp(entry);
+      const applied = this.app.apply(entry);
       this.events.push({ kind: 'commit', entry });
       this.settleMine(entry, applied);
       for (const [key, q] of this.queue) {
-        const last = this.appLast.get(q.c) ?? 0;
+        const last = this.app.last.get(q.c) ?? 0;
         for (const seq of q.ops.keys()) if (seq <= last) q.ops.delete(seq);
         if (q.ops.size === 0) this.queue.delete(key);
       }

@@ -1,7 +1,7 @@
 // A Room: the driver (net/session.ts) and its store behind the public API. Platform pieces (signaling,
 // WebRTC, timers, storage, the page) come in as RoomDeps, so tests run it over fakes.
 
-import { applyOps, type Base, type CoreEvent, type Entry } from '../core/index.ts';
+import { AppBook, applyOps, type Base, type CoreEvent, type Entry } from '../core/index.ts';
 import { Bucket } from '../net/bucket.ts';
 import { Chaos } from '../net/chaos.ts';
 import { SealedSignaling } from '../net/sealedSignaling.ts';
@@ -110,11 +110,6 @@ function report(err: unknown): void {
 function entryAt(log: CommittedLog, i: number): Entry | undefined {
   const first = log.base?.entry.index ?? 0;
   return i === first ? log.base?.entry : log.entries[i - first - 1];
-}
-
-/** Each page session's last applied proposal number, as a base records it. */
-function appLastOf(base: Base | null): Map<string, number> {
-  return new Map(base?.app.map(([c, seq]) => [c, seq]) ?? []);
 }
 
 export class RoomImpl implements Room {
@@ -477,7 +472,7 @@ export class RoomImpl implements Room {
    */
   private replay(rec: EntryRec): void {
     const { base, entries } = this.session.committed();
-    const last = appLastOf(base);
+    const last = new AppBook(base?.app).last;
     if (base && base.entry.index >= rec.from && this.entryRecs.has(rec))
       this.deliver(rec, this.snapshotItem(base));
     for (const e of entries) {
@@ -596,7 +591,7 @@ export class RoomImpl implements Room {
   private restart(base: Base | null): void {
     this.cursor = base?.entry.index ?? 0;
     this.cursorHash = base?.entry.hash ?? '';
-    this.appLast = appLastOf(base);
+    this.appLast = new AppBook(base?.app).last;
   }
 
   /** The base as the app sees it: its own state there, a copy for each listener. */

@@ -1,6 +1,6 @@
 import {
+  AppBook,
   appliedOps,
-  applyOps,
   type Base,
   type CoreEvent,
   type Entry,
@@ -841,16 +841,9 @@ export class SimNetwork {
   private checkBase(id: Id, base: Base): void {
     const upTo = this.committed.slice(0, base.entry.index);
     if (upTo.length < base.entry.index || upTo.some((e) => e === undefined)) return;
-    const last = new Map<string, number>();
-    const by = new Map<string, Id>();
-    const since = new Map<string, number>();
-    for (const e of upTo)
-      if (e.kind === 'app')
-        for (const op of applyOps(last, e)) {
-          if (by.get(op.c) !== op.by) since.set(op.c, op.seq);
-          by.set(op.c, op.by);
-        }
-    const want = JSON.stringify([...last].map(([c, seq]) => [c, seq, by.get(c), since.get(c)]).sort());
+    const book = new AppBook();
+    for (const e of upTo) if (e.kind === 'app') book.apply(e);
+    const want = JSON.stringify(book.tuples().sort());
     if (JSON.stringify([...base.app].sort()) !== want)
       this.violate(
         `${id}'s base at ${base.entry.index} has numbers ${JSON.stringify(base.app)}, the log ${want}`,
@@ -915,10 +908,10 @@ function entryAt(p: Player, index: number): Entry | undefined {
 /** An app's state as the simulator keeps it: every applied value, with its place, as `index.n:value`. */
 function foldOf(base: Base | null, entries: readonly Entry[], upTo = Number.POSITIVE_INFINITY): string[] {
   const out = [...((base?.state as string[] | undefined) ?? [])];
-  const last = new Map((base?.app ?? []).map(([c, seq]) => [c, seq]));
+  const book = new AppBook(base?.app);
   for (const e of entries) {
     if (e.index > upTo || e.kind !== 'app') continue;
-    for (const op of applyOps(last, e)) out.push(`${e.index}.${e.ops!.indexOf(op)}:${String(op.data)}`);
+    for (const op of book.apply(e)) out.push(`${e.index}.${e.ops!.indexOf(op)}:${String(op.data)}`);
   }
   return out;
 }
