@@ -81,4 +81,6 @@ export interface Proposals {
   pending: [number, { id: number; data: unknown; json: string; sent: boolean }][];
   /** The latest decided ones (`ours`: committed as ours), offered again if a cut log loses them. */
   decided?: [number, { id: number; data: unknown; json: string; sent: boolean; ours?: boolean }][];
+  /** The IDs this page session's values went out under (the latest last): a base names one of them. */
+  names?: Id[];
 }

@@ -77,6 +77,8 @@ export const TERM_STEP = 2 ** 16;
 const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
 /** The furthest base we take: 2^52 entries is more than any room commits, and leaves room to go on. */
 const MAX_BASE = 2 ** 52;
+/** How far back a heartbeat looks for the name a peer behind us knows our slot by (renames are rare). */
+const NAME_WALK = 2_000;
 /** Misbehaviour reported as events per peer (the view counts all of it). */
 const LOGGED_STRIKES = 5;
 
@@ -117,8 +119,12 @@ export class Player {
   private lastWords = new Map<Id, Retirement>();
   /** The slot this ID claims, until a committed entry records it. */
   private was: Id = 0;
+  /** The slot's name before the entry recording our own: a peer behind that entry can place us only by it. */
+  private wasNamed: Id = 0;
   /** Every earlier name of this tab (its `was` chain): the log may name the slot by any of them. */
   private ownNames = new Set<Id>();
+  /** Every ID this page session proposed under, this one included: a base's `by` may name any of them. */
+  private proposedAs = new Set<Id>();
   /** Woken from a freeze: no candidacy before this tick (the idea of Raft's PreVote). */
   private quietUntil = 0;
   /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
@@ -240,6 +246,7 @@ export class Player {
       this.nextId = pr.nextId ?? pr.next;
       for (const [seq, m] of pr.pending) this.mine.set(seq, { ...m });
       for (const [seq, m] of pr.decided ?? []) this.decided.set(seq, { ...m });
+      for (const n of pr.names ?? []) this.proposedAs.add(n);
     }
     this.replayApp();
     // The earlier core's log may have held values of ours that this one's does not (a fork was cut since).
@@ -651,6 +658,9 @@ export class Player {
       nextId: this.nextId,
       decided: [...this.decided].map(([n, m]) => [n, { ...m }]),
       pending: [...this.mine].map(([n, m]) => [n, { ...m }]),
+      names: [...this.proposedAs, this.self]
+        .filter((n, i, all) => all.indexOf(n) === i)
+        .slice(-LIMITS.app.names),
     };
   }
 
@@ -768,6 +778,9 @@ export class Player {
     for (const [id, p] of this.peers)
       if (p.index === index && p.hash === hash && this.isLive(id)) at.push(id);
     for (const r of this.lastWords.values()) if (r.index === index && r.hash === hash) at.push(r.id);
+    // Our slot's vote went into the entry we accepted, as in vouchedEnd.
+    const a = this.accepted?.entry;
+    if (a?.index === index && a.hash === hash) at.push(this.self);
     return at.length > 0 && this.isQuorum(at, this.agreed());
   }
 
@@ -813,7 +826,7 @@ export class Player {
     const by = this.app.by.get(this.client);
     const since = this.app.since.get(this.client) ?? 1;
     // Our numbers from where the base's run of our name begins; before it another player's values applied.
-    const named = by === this.self || (by !== undefined && this.ownNames.has(by));
+    const named = by !== undefined && (by === this.self || this.ownNames.has(by) || this.proposedAs.has(by));
     for (const [seq, m] of [...this.mine]) {
       if (seq > last) continue;
       const mine = named && seq >= since;
@@ -1295,7 +1308,14 @@ export class Player {
       };
       if (tally) hb.tally = tally;
       if (this.was) hb.was = this.was;
-      if (this.retired.size > 0) hb.retired = [...this.retired.values()];
+      else {
+        const behind = this.peers.get(id)?.index ?? 0;
+        const name = behind < this.log.length ? this.nameAt(behind) : this.self;
+        if (name !== this.self) hb.was = name;
+      }
+      // Words we could not place yet go too: a peer whose log names the leaver's slot may retire it.
+      if (this.retired.size + this.lastWords.size > 0)
+        hb.retired = [...this.retired.values(), ...this.lastWords.values()].slice(0, LIMITS.idsPerList);
       this.send(id, hb);
     }
     // Retransmit what may have been dropped: promise requests and proposals.
@@ -2091,6 +2111,7 @@ export class Player {
           }
         }
         if (this.was === outID) this.was = inID;
+        if (inID === this.self) this.wasNamed = outID;
         // A slot that left for good stays gone under its new name.
         for (const m of [this.retired, this.lastWords]) {
           const r = m.get(outID);
@@ -2107,12 +2128,28 @@ export class Player {
     return true;
   }
 
+  /**
+   * Our slot's name as of entry `k`: a peer that far behind knows no later one, so it can place us only by
+   * it. Later renames are undone from our log (a bounded walk; past it, or below our base, the name before
+   * our own rename).
+   */
+  private nameAt(k: number): Id {
+    let name = this.self;
+    const stop = Math.max(k, this.log.first, this.log.length - NAME_WALK);
+    for (let i = this.log.length; i > stop; i--) {
+      const r = renameIn(this.log.at(i - 1)?.members ?? FIRST_MEMBERS, this.log.at(i)!);
+      if (r?.in === name) name = r.out;
+    }
+    return stop > k && name === this.self && this.wasNamed ? this.wasNamed : name;
+  }
+
   /** Names as an agreed membership places them: our own slot by whichever of our names it now goes by. */
   private placeNames(agreed: ReadonlySet<Id>): void {
     for (const slot of [...this.retired.keys()]) if (!agreed.has(slot)) this.retired.delete(slot);
     for (const [n, o] of [...this.aliases])
       if (agreed.has(n) || !agreed.has(this.slotOf(o))) this.aliases.delete(n);
     if (this.was && agreed.has(this.self)) {
+      if (this.was !== this.self) this.wasNamed = this.was;
       this.was = 0;
       this.aliases.delete(this.self);
     } else if (this.was) {

@@ -41,6 +41,8 @@ export const LIMITS = {
     opsPerEntry: 32,
     entryBytes: 4_096,
     pending: 64,
+    /** Earlier IDs a page session remembers proposing under (each reload-free rejoin adds one). */
+    names: 32,
     perSec: 100,
     burst: 200,
     /** What a leader puts in the log from one sender, above the library's own budget so honest players never wait on it. */
