@@ -48,6 +48,8 @@ interface Node {
   inbox: InFlight[];
   /** Left for good (the Leave button): never runs again. */
   gone: boolean;
+  /** The ID whose slot this one continues. */
+  was?: Id;
   /** A new ID in the same page keeps the page's proposals (a reload starts a new page session). */
   proposals?: import('../core/index.ts').Proposals | undefined;
   /** A leaver still repeating its last word until this tick. */
@@ -134,6 +136,7 @@ export class SimNetwork {
       inbox: [],
       gone: false,
       proposals: this.pendingProposals,
+      ...(was ? { was } : {}),
     });
     this.pendingProposals = undefined;
     this.sessions.set(id, Number.POSITIVE_INFINITY);
@@ -863,8 +866,23 @@ export class SimNetwork {
     // that never returns: the room rightly waits for them (docs/protocol.md, "Leaving"), and says so.
     // Judged from the best-informed view: a newcomer that never caught up may not know a slot's new name.
     // A voter the owner removed is lost the same way until a majority without it commits that.
-    const leftUnheard = (id: Id) =>
-      this.expelled.has(id) || (this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player);
+    // A slot is waited for under its last name: the one the latest tab continuing it took.
+    const holder = (id: Id): Id => {
+      let next = id;
+      for (const n of this.nodes.values())
+        if (n.was !== undefined && n.was === next && n.id > next) next = n.id;
+      return next === id ? id : holder(next);
+    };
+    // Its last word is of use if a live player holds it and a live log reaches as far as the leaver's did.
+    const usableWord = (id: Id) =>
+      live.some((p) =>
+        (p.persisted().lastWords ?? []).some((r) => r.id === id && live.some((q) => q.length >= r.index)),
+      );
+    const leftUnheard = (slot: Id) => {
+      const id = holder(slot);
+      if (this.expelled.has(id)) return true;
+      return this.nodes.get(id)?.leaving !== undefined && !this.nodes.get(id)?.player && !usableWord(id);
+    };
     const views = live.map((p) => p.view());
     const informed = views.find((v) => v.waitingFor.length > 0 && v.waitingFor.every(leftUnheard));
     const waits = informed?.waitingFor ?? [];

@@ -7,6 +7,7 @@ import { runSchedule } from './schedule.ts';
 // other schedules than the ones that found their bugs: they stay as extra coverage, not as replays. The
 // first five were found under the current mix, and replay their bugs.
 const REGRESSIONS: Record<string, number> = {
+  'a base vouched for by a leaver’s last word and our own accepted entry was refused': 20_262_853,
   'a leader with a stale roster re-added the old name of a slot it had just renamed': 20_262_012,
   'same class, ten voters': 20_262_571,
   'a leaver took what it knew of an earlier leaver with it, and its last word named no slot': 20_262_122,
@@ -39,6 +40,16 @@ const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
   'a member in its own right was also taken for another slot’s new name, and counted twice': [779, 5],
   'followers took their leader for a stale newcomer when its heartbeat trailed its entry': [381, 5],
   'a newcomer in a quiet room nobody led was sent a base it would not take from a follower': [4897, 2],
+  'a page session’s values, committed two IDs back, were reported superseded by a base': [9796, 3],
+  'a follower behind the entry renaming its peer could not place the peer by its new name': [2189, 2],
+  'a follower behind a rename, at 4 peers': [1584, 4],
+  'followers two renames behind the leader could not place it, and never caught up': [1216, 5],
+  'a leaver’s last word, held only by a player that could not place it, was never passed on': [2345, 2],
+  'the last holder of a slot left unheard under a later name: the room rightly waits': [8030, 2],
+  'voters left with entries nobody else holds: the room rightly waits, and says for whom': [1844, 3],
+  'voters left with entries nobody else holds, at 4 peers': [1039, 4],
+  'found with the renames above, at 3 peers': [4897, 3],
+  'found with the renames above, at 5 peers': [3360, 5],
 };
 
 describe('pinned regression seeds', () => {
