@@ -44,6 +44,7 @@ describe('readConfig', () => {
     expect(config.PUBLIC_ORIGIN).toBeUndefined();
     expect(config.METRICS_PORT).toBeUndefined();
     expect(config.METRICS_TOKEN).toBeUndefined();
+    expect(config.ROOM_SECRET).toBeUndefined();
     expect(config.HOST).toBeUndefined();
     expect(config.STATIC_DIR).toBe(path.resolve(import.meta.dirname, '../../dist/client'));
   });
@@ -96,6 +97,7 @@ describe('readConfig', () => {
         LOG_LEVEL: 'loud',
         PUBLIC_ORIGIN: 'https://a.example/app',
         METRICS_TOKEN: 'short',
+        ROOM_SECRET: 'short',
         RATE_LIMIT_BYTES_BURST: '100',
       });
     expect(attempt).toThrow(ConfigError);
@@ -116,6 +118,7 @@ describe('readConfig', () => {
       'LOG_LEVEL',
       'PUBLIC_ORIGIN',
       'METRICS_TOKEN',
+      'ROOM_SECRET',
       'RATE_LIMIT_BYTES_BURST',
     ]) {
       expect(message).toContain(name);

@@ -169,6 +169,12 @@ const envSchema = z.object({
   PING_TIMEOUT_MS: integer(DEFAULTS.pingTimeoutMs, 1_000, 60_000),
   SHUTDOWN_RECONNECT_MS: integer(DEFAULTS.shutdownReconnectMs, 0, 60_000),
   RESTART_HOLD_MS: integer(4_000, 0, 60_000),
+  ROOM_SECRET: z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw) => (raw === '' ? undefined : raw))
+    .pipe(z.string().min(16, 'must be at least 16 characters (it is a key)').optional()),
   REDIS_URL: z
     .string()
     .trim()

@@ -1,7 +1,7 @@
 // Room and session bookkeeping. No socket.io here: the server drives a RoomStore and routes by socket id,
 // so a shared (e.g. Redis) store can replace MemoryRoomStore without touching the transport.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
 import type {
   ErrorCode,
@@ -33,7 +33,7 @@ export interface JoinInput {
   ip?: string;
   /** The room's owner token as the client kept it; a join that creates the room adopts it. */
   ownerToken?: string;
-  /** The room incarnation the joiner's saved state belongs to; a join that creates the room adopts it. */
+  /** The incarnation a join that creates the room gives it: the one the joiner's saved state belongs to, or a fresh one. */
   incarnation?: string;
 }
 
@@ -283,6 +283,33 @@ export function verifierRefusal(
 /** A room incarnation: 72 random bits, URL-safe. */
 export function newIncarnation(): string {
   return randomBytes(9).toString('base64url');
+}
+
+/**
+ * Incarnations a server can recognise after it forgot them: 72 random bits and a MAC of them and the room
+ * under a secret the server keeps across restarts (`ROOM_SECRET`). Without the secret a claim can't be told
+ * from a made-up one, so any well-formed claim is taken (docs/protocol.md, "Identity").
+ */
+export class Incarnations {
+  constructor(private readonly secret: string | undefined) {}
+
+  mint(room: string): string {
+    const nonce = newIncarnation();
+    return this.secret === undefined ? nonce : nonce + this.mac(room, nonce);
+  }
+
+  /** Whether `claim` may recreate forgotten room `room`: one we minted for it, or any when we keep no secret. */
+  genuine(room: string, claim: string): boolean {
+    if (this.secret === undefined) return true;
+    const nonce = claim.slice(0, 12);
+    const want = Buffer.from(nonce + this.mac(room, nonce));
+    const got = Buffer.from(claim);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  private mac(room: string, nonce: string): string {
+    return createHmac('sha256', this.secret!).update(`${room}\n${nonce}`).digest('base64url').slice(0, 16);
+  }
 }
 
 /** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */

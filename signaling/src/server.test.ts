@@ -90,6 +90,34 @@ describe('joining', () => {
     expect(late).toMatchObject({ id: 6, incarnation: 'theOldRoom01' });
   });
 
+  it('with ROOM_SECRET, only an incarnation this server minted recreates a forgotten room; a made-up one waits as a newcomer', async () => {
+    const roomSecret = 'a-test-secret-of-24-chars';
+    const before = await serve({ roomSecret });
+    const old = expectOk(await (await client(before)).join({ room: 'kept', name: 'Old' }));
+    expect(old.incarnation).toMatch(/^[A-Za-z0-9_-]{28}$/);
+    // The server restarts (a new process with the same secret): it remembers no room.
+    const after = await serve({ roomSecret, restartHoldMs: 1_500 });
+    const liar = await client(after);
+    const returning = await client(after);
+    const started = Date.now();
+    const forged = liar.join({ room: 'kept', name: 'Liar', floor: 0, incarnation: 'madeUpIncarnation123' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const back = expectOk(
+      await returning.join({ room: 'kept', name: 'Old', floor: old.id, incarnation: old.incarnation }),
+    );
+    const late = expectOk(await forged);
+    expect(back).toMatchObject({ id: old.id + 1, incarnation: old.incarnation });
+    // Held back like any newcomer, and given the room the returning tab recreated.
+    expect(late).toMatchObject({ id: old.id + 2, incarnation: old.incarnation });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    // Another room's genuine incarnation is no key to this one.
+    const other = expectOk(await (await client(before)).join({ room: 'other', name: 'O' }));
+    const moved = expectOk(
+      await (await client(after)).join({ room: 'fresh', name: 'M', incarnation: other.incarnation }),
+    );
+    expect(moved.incarnation).not.toBe(other.incarnation);
+  });
+
   it('gives IDs 1, 2, 3 in join order, per room, with the creator settings and the server config', async () => {
     const server = await serve({ graceMs: 1234, iceServers: [{ urls: 'turn:turn.example:3478' }] });
     const a = await member(server, 'alpha', 'Ann', {

@@ -40,6 +40,7 @@ import {
   ADMISSION_DEFAULTS,
   type AdmissionLimits,
   type Clock,
+  Incarnations,
   MemoryRoomStore,
   type RoomStore,
   systemClock,
@@ -112,6 +113,11 @@ export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs
    * history (docs/protocol.md, "Identity"). 0: no wait.
    */
   restartHoldMs?: number;
+  /**
+   * Signs room incarnations, so that after a restart of the memory store only a tab that really played in
+   * a room can recreate it (a made-up claim waits like a newcomer). Keep it the same across restarts.
+   */
+  roomSecret?: string;
   /** How long close() waits for clients to receive `shutdown` before cutting connections. */
   shutdownDrainMs?: number;
   staticDir?: string;
@@ -259,6 +265,7 @@ export function createSignalingServer(
   const iceServers = options.iceServers ?? [];
   const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
   const holdUntil = clock.now() + (options.restartHoldMs ?? 0);
+  const incarnations = new Incarnations(options.roomSecret);
   const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
   const store: RoomStore =
     options.store ??
@@ -508,7 +515,17 @@ export function createSignalingServer(
           );
         }
       }
-      const hold = req.incarnation === undefined ? holdUntil - clock.now() : 0;
+      // A claim the server can't recognise as one it minted is a newcomer's join (and is held back as one).
+      const claim =
+        req.incarnation !== undefined && incarnations.genuine(req.room, req.incarnation)
+          ? req.incarnation
+          : undefined;
+      if (req.incarnation !== undefined && claim === undefined)
+        logger.warn(
+          { sid: socket.id, room: req.room },
+          'join: incarnation claim not minted here; treated as new',
+        );
+      const hold = claim === undefined ? holdUntil - clock.now() : 0;
       if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
       // After the password wait, so guesses held back there do not use up the room's joins.
       if (!(await joinRate.allow(req.room))) {
@@ -527,7 +544,7 @@ export function createSignalingServer(
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
         ...(req.floor === undefined ? {} : { floor: req.floor }),
         ...(req.ownerToken === undefined ? {} : { ownerToken: req.ownerToken }),
-        ...(req.incarnation === undefined ? {} : { incarnation: req.incarnation }),
+        incarnation: claim ?? incarnations.mint(req.room),
         ip,
       });
       if (!outcome.ok) await joinRate.refund(req.room);
