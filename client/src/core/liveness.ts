@@ -8,6 +8,8 @@ export interface PeerState {
   /** When this peer last beat to us naming another leader than ours (or none): it needs our beats. */
   strayed: number;
   index: number;
+  /** When its heartbeat last told us `index`. */
+  indexAt: number;
   /** The last hash of its log, as its heartbeat said. */
   hash: string;
   init: boolean;
@@ -30,6 +32,7 @@ export function newPeer(): PeerState {
     heard: NEVER,
     vouched: NEVER,
     strayed: NEVER,
+    indexAt: NEVER,
     byeAt: NEVER,
     raisedAt: NEVER,
     raiseBase: 0,

@@ -121,6 +121,8 @@ export class Player {
   private was: Id = 0;
   /** The slot's name before the entry recording our own: a peer behind that entry can place us only by it. */
   private wasNamed: Id = 0;
+  /** Heartbeat rounds sent, to name our earlier IDs in turn (nameFor). */
+  private beats = 0;
   /** Every earlier name of this tab (its `was` chain): the log may name the slot by any of them. */
   private ownNames = new Set<Id>();
   /** Every ID this page session proposed under, this one included: a base's `by` may name any of them. */
@@ -1236,6 +1238,18 @@ export class Player {
     return p?.init === true && (p.index >= this.log.length || id === this.leader);
   }
 
+  /**
+   * A voter whose log, as it told us lately, ends before ours (it slept through entries, and may not know it votes) leads only once
+   * it has caught up, which it does from a leader: deferring to it meanwhile would wait on it for good. Our
+   * own leader's heartbeat may trail the entry it just sent us: it is never behind.
+   */
+  private behindUs(id: Id): boolean {
+    const p = this.peers.get(id);
+    // Only a log it told us of lately: followers of one leader seldom beat to each other.
+    const fresh = p !== undefined && this.now - p.indexAt <= this.timing.timeoutTicks;
+    return id !== this.leader && fresh && p.index < this.log.length;
+  }
+
   /** A live member below `from` (other than us, who run ourselves) that may lead, and is not `from`'s own old name. */
   private outranked(from: Id): boolean {
     for (const id of this.liveMembers()) {
@@ -1245,7 +1259,8 @@ export class Player {
         id !== this.self &&
         !this.formerNames.has(id) &&
         this.voters().includes(this.slotOf(id)) &&
-        this.slotOf(id) !== this.slotOf(from)
+        this.slotOf(id) !== this.slotOf(from) &&
+        !this.behindUs(id)
       )
         return true;
     }
@@ -1289,6 +1304,7 @@ export class Player {
    * back to them: one cut off from the leader, either way, still catches up through the rest.
    */
   private heartbeat(): void {
+    this.beats++;
     const claim = this.role === 'leader';
     const tally = claim ? this.makeTally() : undefined;
     const heard = this.role === 'follower' && this.leaderHearsUs();
@@ -1307,12 +1323,8 @@ export class Player {
         hash: this.log.tip,
       };
       if (tally) hb.tally = tally;
-      if (this.was) hb.was = this.was;
-      else {
-        const behind = this.peers.get(id)?.index ?? 0;
-        const name = behind < this.log.length ? this.nameAt(behind) : this.self;
-        if (name !== this.self) hb.was = name;
-      }
+      const name = this.nameFor(this.peers.get(id)?.index ?? 0);
+      if (name !== this.self) hb.was = name;
       // Words we could not place yet go too: a peer whose log names the leaver's slot may retire it.
       if (this.retired.size + this.lastWords.size > 0)
         hb.retired = [...this.retired.values(), ...this.lastWords.values()].slice(0, LIMITS.idsPerList);
@@ -1467,7 +1479,11 @@ export class Player {
   // ---------------------------------------------------------------- election messages
 
   private onElection(from: Id): void {
-    this.send(from, { t: 'answer', term: this.term });
+    // An answer says "I take over": one that could not (its log does not give it a quorum, as when it slept
+    // through the entries that say who votes) would hold the elector back for good.
+    const could =
+      this.role === 'leader' || this.role === 'candidate' || (this.canLead(this.self) && this.hasQuorum());
+    if (could) this.send(from, { t: 'answer', term: this.term });
     if (this.role === 'leader' || this.role === 'candidate') {
       this.send(from, { t: 'coordinator', term: this.term });
       return;
@@ -1655,6 +1671,7 @@ export class Player {
     if (msg.leader !== this.leader) peer.strayed = this.now;
     peer.stage = msg.stage;
     peer.index = msg.index;
+    peer.indexAt = this.now;
     peer.hash = msg.hash;
     peer.init = msg.init;
     peer.term = msg.term;
@@ -2126,6 +2143,24 @@ export class Player {
       this.events.push({ kind: 'members', members: entry.members });
     }
     return true;
+  }
+
+  /**
+   * The name a peer whose log ends at `k` knows our slot by. Behind us: the name as of its entry `k`. Ahead
+   * of us: it may have recorded any of our earlier IDs as the slot's name, so successive heartbeats name
+   * each in turn (a name it can't place is ignored).
+   */
+  private nameFor(k: number): Id {
+    if (k < this.log.length) {
+      const name = this.nameAt(k);
+      if (name !== this.self) return name;
+    } else if (k > this.log.length && this.was) {
+      const names = [this.was, ...this.ownNames].filter(
+        (n, i, all) => n !== this.self && all.indexOf(n) === i,
+      );
+      return names[this.beats % names.length]!;
+    }
+    return this.was || this.self;
   }
 
   /**

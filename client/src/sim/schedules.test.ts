@@ -50,6 +50,9 @@ const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
   'voters left with entries nobody else holds, at 4 peers': [1039, 4],
   'found with the renames above, at 3 peers': [4897, 3],
   'found with the renames above, at 5 peers': [3360, 5],
+  'a voter that slept through the entries saying it votes answered elections it could never win': [9054, 4],
+  'players deferred to a lower voter behind them that did not know it votes': [6570, 4],
+  'a tab two IDs on named its slot by a name the room’s log had renamed': [7769, 3],
 };
 
 describe('pinned regression seeds', () => {
