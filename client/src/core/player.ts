@@ -1308,6 +1308,7 @@ export class Player {
     const claim = this.role === 'leader';
     const tally = claim ? this.makeTally() : undefined;
     const heard = this.role === 'follower' && this.leaderHearsUs();
+    const words = this.wordsToShare();
     for (const id of this.members) {
       if (id === this.self) continue;
       if (heard && id !== this.leader && !(this.now - this.peer(id).strayed < this.timing.timeoutTicks))
@@ -1325,9 +1326,7 @@ export class Player {
       if (tally) hb.tally = tally;
       const name = this.nameFor(this.peers.get(id)?.index ?? 0);
       if (name !== this.self) hb.was = name;
-      // Words we could not place yet go too: a peer whose log names the leaver's slot may retire it.
-      if (this.retired.size + this.lastWords.size > 0)
-        hb.retired = [...this.retired.values(), ...this.lastWords.values()].slice(0, LIMITS.idsPerList);
+      if (words.length > 0) hb.retired = words;
       this.send(id, hb);
     }
     // Retransmit what may have been dropped: promise requests and proposals.
@@ -2143,6 +2142,24 @@ export class Player {
       this.events.push({ kind: 'members', members: entry.members });
     }
     return true;
+  }
+
+  /**
+   * The retirements we know, and the last words we could not place yet (a peer whose log names the leaver's
+   * slot may retire it), for a heartbeat: within half a catch-up message's bytes (an accepted value may be
+   * a whole entry), starting at another one each round so all of them get through.
+   */
+  private wordsToShare(): Retirement[] {
+    const all = [...this.retired.values(), ...this.lastWords.values()];
+    const out: Retirement[] = [];
+    let budget = LIMITS.historyBytes / 2;
+    for (let n = 0; n < all.length && out.length < LIMITS.idsPerList; n++) {
+      const r = all[(this.beats + n) % all.length]!;
+      budget -= jsonBytes(r);
+      if (budget < 0 && out.length > 0) break;
+      out.push(r);
+    }
+    return out;
   }
 
   /**
