@@ -28,6 +28,15 @@ const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =
       return value;
     });
 
+/** An optional secret; empty means unset, and a short one is refused rather than trusted. */
+const secret = (what: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((raw) => (raw === '' ? undefined : raw))
+    .pipe(z.string().min(16, `must be at least 16 characters (it is ${what})`).optional());
+
 const boolean = z
   .string()
   .trim()
@@ -154,12 +163,7 @@ const envSchema = z.object({
   PASSWORD_ATTEMPTS_PER_ROOM: integer(AttemptThrottle.ROOM_DEFAULTS.free, 1, 1_000_000),
   PASSWORD_WINDOW_MS: integer(AttemptThrottle.ADDRESS_DEFAULTS.windowMs, 1_000, 7 * 24 * 60 * 60 * 1000),
   METRICS_PORT: integer(0, 0, 65_535).transform((port) => (port === 0 ? undefined : port)),
-  METRICS_TOKEN: z
-    .string()
-    .trim()
-    .optional()
-    .transform((raw) => (raw === '' ? undefined : raw))
-    .pipe(z.string().min(16, 'must be at least 16 characters (it is a password)').optional()),
+  METRICS_TOKEN: secret('a password'),
   METRICS_HOST: z.string().trim().optional(),
   SERVE_SOURCE_MAPS: boolean,
   MAX_JOINS_PER_SOCKET: integer(DEFAULTS.maxJoinsPerSocket, 1, 100_000),
@@ -169,12 +173,7 @@ const envSchema = z.object({
   PING_TIMEOUT_MS: integer(DEFAULTS.pingTimeoutMs, 1_000, 60_000),
   SHUTDOWN_RECONNECT_MS: integer(DEFAULTS.shutdownReconnectMs, 0, 60_000),
   RESTART_HOLD_MS: integer(4_000, 0, 60_000),
-  ROOM_SECRET: z
-    .string()
-    .trim()
-    .optional()
-    .transform((raw) => (raw === '' ? undefined : raw))
-    .pipe(z.string().min(16, 'must be at least 16 characters (it is a key)').optional()),
+  ROOM_SECRET: secret('a key'),
   REDIS_URL: z
     .string()
     .trim()
