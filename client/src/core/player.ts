@@ -145,6 +145,8 @@ export class Player {
   private incoming = new Map<Id, { index: number; hash: string; parts: string[]; total: number }>();
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
   private baseForkedBy: Id = 0;
+  /** The entries that authority sent past its base: with its base they may reach our stage (install). */
+  private forkTail: Entry[] = [];
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
   private snapshotSent = new Map<Id, { index: number; at: number }>();
 
@@ -798,13 +800,20 @@ export class Player {
     const forked = this.baseForkedBy === from;
     const news =
       index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage || forked);
+    // Our own base on a fork (a liar's) may be past the authority's: its base is taken if, with the entries
+    // it sent past it, it reaches our stage again at once, so our stage is never seen going back.
+    const tail = forked ? this.forkTail.filter((e) => e.index > index) : [];
+    const regains = tail[0]?.index === index + 1 && reach(base.entry, tail, this.lastStage) >= this.stage;
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
-    if (!news || stage < this.stage || index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
+    if (!news || (stage < this.stage && !regains) || index > MAX_BASE || !lawfulBase(base, this.lastStage))
+      return;
     if (index <= this.log.length)
       this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
+    const [stageWas, doneWas] = [this.stage, this.done];
     if (stage !== this.stage) this.done = false;
     this.log = new Log(base);
     this.baseForkedBy = 0;
+    this.forkTail = [];
     this.proposal = null;
     this.acks.clear();
     if (this.accepted && this.accepted.entry.index <= index) this.accepted = null;
@@ -814,6 +823,11 @@ export class Player {
     this.checkCaughtUp();
     this.replayLastWords();
     this.lastSync = NEVER;
+    if (regains) {
+      for (const e of tail) if (e.index !== this.log.length + 1 || !this.applyFrom(from, e)) break;
+      // Back at the stage we were at: a Done given there still stands.
+      if (this.stage === stageWas) this.done = doneWas;
+    }
     if ((this.peers.get(from)?.index ?? 0) > this.log.length) this.requestSync(from);
   }
 
@@ -1902,6 +1916,7 @@ export class Player {
         // Our base itself is on a fork: only the room's whole history (or its own snapshot) replaces it.
         if (entries[0]?.index !== 1) {
           this.baseForkedBy = from;
+          this.forkTail = entries.slice();
           this.askSync(from, 0);
           return;
         }

@@ -55,6 +55,20 @@ const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
   'a tab two IDs on named its slot by a name the room’s log had renamed': [7769, 3],
 };
 
+// Hostile schedules (a liar, then its removal) that once ended unconverged, replayed with `--hostile`.
+const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
+  'a player holding a liar’s base past the room’s stage refused the room’s base and stayed forked': [1291, 4],
+};
+
+describe('pinned hostile seeds', () => {
+  for (const [name, [seed, peers]] of Object.entries(HOSTILE_AT)) {
+    test(`seed ${seed} at ${peers} peers: ${name}`, () => {
+      const r = runSchedule({ seed, minPeers: peers, maxPeers: peers, hostile: true });
+      expect([...r.violations, ...r.unconverged]).toEqual([]);
+    });
+  }
+});
+
 describe('pinned regression seeds', () => {
   for (const [name, seed] of Object.entries(REGRESSIONS)) {
     test(`seed ${seed}: ${name}`, () => {
