@@ -232,3 +232,88 @@ describe('an honest player far behind', () => {
     expect(p.currentTerm).toBe(term);
   });
 });
+
+describe('a forged base vouched for by the liar and our own accepted entry', () => {
+  test('is refused: our vote vouches for the entry we accepted, never for a base its sender made up', () => {
+    const ps = [1, 2, 3].map(
+      (self) =>
+        new Player({
+          self,
+          timing,
+          rng: seededRng(self),
+          roster: { version: 1, members: [1, 2, 3] },
+          lastStage: 5,
+        }),
+    );
+    const byId = new Map(ps.map((p) => [p.self, p]));
+    const p2 = byId.get(2)!;
+    let armed = false;
+    let cut = false;
+    // Until `cut`: everyone talks. After: the leader 1 and player 2 no longer hear each other, the liar is silent.
+    const round = () => {
+      const out: [number, Envelope][] = [];
+      for (const p of ps) {
+        if (cut && p.self === LIAR) {
+          p.ready();
+          continue;
+        }
+        p.tick();
+        for (const e of p.ready().messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) {
+        if (cut && (e.to === LIAR || (from === 1 && e.to === 2) || (from === 2 && e.to === 1))) continue;
+        byId.get(e.to)?.step(from, e.msg);
+        if (armed && !cut && from === 1 && e.to === 2 && e.msg.t === 'accept') cut = true;
+      }
+    };
+    for (let i = 0; i < 100; i++) round();
+    for (const p of ps) p.setDone(true);
+    for (let i = 0; i < 100; i++) round();
+    expect(p2.view().stage).toBe(1);
+    // The next stage is proposed; 2 accepts it, and the leader is cut off before its advance arrives.
+    armed = true;
+    for (const p of ps) p.setDone(true);
+    for (let i = 0; i < 40 && !cut; i++) round();
+    expect(cut).toBe(true);
+    const x = p2.persisted().accepted!.entry;
+    // The liar got the same accept, so it knows the entry's hash: it claims it as its tip, is asked to sync,
+    // and answers with a base under that index and hash that says stage 5 and a membership of itself alone.
+    p2.step(LIAR, {
+      t: 'hb',
+      term: p2.currentTerm,
+      leader: 0,
+      stage: 1,
+      index: x.index,
+      done: false,
+      init: true,
+      hash: x.hash,
+    });
+    const stage = (n: number) => ({
+      index: Math.min(n, x.index),
+      kind: 'stage' as const,
+      stage: n,
+      term: 1,
+      done: [],
+      members: [1, 2, 3],
+      hash: `f${n}`,
+    });
+    const base = {
+      entry: { index: x.index, kind: 'stage', stage: 5, term: 1, done: [], members: [LIAR], hash: x.hash },
+      stages: [1, 2, 3, 4, 5].map(stage),
+      names: [],
+      app: [],
+      state: { forged: true },
+    };
+    p2.step(LIAR, {
+      t: 'snapshot',
+      index: x.index,
+      hash: x.hash,
+      part: 0,
+      parts: 1,
+      data: JSON.stringify(base),
+    });
+    const v = p2.view();
+    expect(v.stage).toBeLessThanOrEqual(2);
+    expect(v.voters).toEqual([1, 2, 3]);
+  });
+});

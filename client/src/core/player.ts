@@ -275,6 +275,7 @@ export class Player {
     this.now++;
     if (this.now >= this.nextHeartbeat) {
       this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
+      this.applyVouchedAccepted();
       this.replayLastWords();
       this.heartbeat();
     }
@@ -782,10 +783,25 @@ export class Player {
     for (const [id, p] of this.peers)
       if (p.index === index && p.hash === hash && this.isLive(id)) at.push(id);
     for (const r of this.lastWords.values()) if (r.index === index && r.hash === hash) at.push(r.id);
-    // Our slot's vote went into the entry we accepted, as in vouchedEnd.
-    const a = this.accepted?.entry;
-    if (a?.index === index && a.hash === hash) at.push(this.self);
+    // Not our own accepted entry: it vouches for that entry, never for a base's contents (members, stages,
+    // state), which its sender alone makes (see applyVouchedAccepted).
     return at.length > 0 && this.isQuorum(at, this.agreed());
+  }
+
+  /**
+   * The entry we accepted, once a quorum vouches for it as a tip (live peers' heartbeats, leavers' last
+   * words, and our own vote, as in vouchedEnd): it is committed, and it chains onto our log by hash, so we
+   * apply it ourselves. Without this, a voter whose leader left right after committing, with nobody else
+   * holding the entry but a leaver's word, could never place that word.
+   */
+  private applyVouchedAccepted(): void {
+    const e = this.accepted?.entry;
+    if (!e || e.index !== this.log.length + 1 || !chains(this.log.tip, this.log.length, e)) return;
+    const at: Id[] = [this.self];
+    for (const [id, p] of this.peers)
+      if (p.index === e.index && p.hash === e.hash && this.isLive(id)) at.push(id);
+    for (const r of this.lastWords.values()) if (r.index === e.index && r.hash === e.hash) at.push(r.id);
+    if (this.isQuorum(at, this.agreed())) this.apply(e);
   }
 
   /**
