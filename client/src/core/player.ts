@@ -663,9 +663,7 @@ export class Player {
       nextId: this.nextId,
       decided: [...this.decided].map(([n, m]) => [n, { ...m }]),
       pending: [...this.mine].map(([n, m]) => [n, { ...m }]),
-      names: [...this.proposedAs, this.self]
-        .filter((n, i, all) => all.indexOf(n) === i)
-        .slice(-LIMITS.app.names),
+      names: [...new Set([...this.proposedAs, this.self])].slice(-LIMITS.app.names),
     };
   }
 
@@ -779,13 +777,19 @@ export class Player {
 
   /** A quorum of the agreed voters reports the entry at `index` as its tip (live, or in a last word). */
   private vouchedBase(index: number, hash: string): boolean {
+    // Not our own accepted entry: it vouches for that entry, never for a base's contents (members, stages,
+    // state), which its sender alone makes (see applyVouchedAccepted).
+    const at = this.tipsAt(index, hash);
+    return at.length > 0 && this.isQuorum(at, this.agreed());
+  }
+
+  /** The voters that report entry `index` with `hash` as their tip: live peers by heartbeat, leavers by their last word. */
+  private tipsAt(index: number, hash: string): Id[] {
     const at: Id[] = [];
     for (const [id, p] of this.peers)
       if (p.index === index && p.hash === hash && this.isLive(id)) at.push(id);
     for (const r of this.lastWords.values()) if (r.index === index && r.hash === hash) at.push(r.id);
-    // Not our own accepted entry: it vouches for that entry, never for a base's contents (members, stages,
-    // state), which its sender alone makes (see applyVouchedAccepted).
-    return at.length > 0 && this.isQuorum(at, this.agreed());
+    return at;
   }
 
   /**
@@ -797,11 +801,7 @@ export class Player {
   private applyVouchedAccepted(): void {
     const e = this.accepted?.entry;
     if (!e || e.index !== this.log.length + 1 || !chains(this.log.tip, this.log.length, e)) return;
-    const at: Id[] = [this.self];
-    for (const [id, p] of this.peers)
-      if (p.index === e.index && p.hash === e.hash && this.isLive(id)) at.push(id);
-    for (const r of this.lastWords.values()) if (r.index === e.index && r.hash === e.hash) at.push(r.id);
-    if (this.isQuorum(at, this.agreed())) this.apply(e);
+    if (this.isQuorum([this.self, ...this.tipsAt(e.index, e.hash)], this.agreed())) this.apply(e);
   }
 
   /**
@@ -1269,9 +1269,9 @@ export class Player {
   }
 
   /**
-   * A voter whose log, as it told us lately, ends before ours (it slept through entries, and may not know it votes) leads only once
-   * it has caught up, which it does from a leader: deferring to it meanwhile would wait on it for good. Our
-   * own leader's heartbeat may trail the entry it just sent us: it is never behind.
+   * A voter whose log, as it told us lately, ends before ours (it slept through entries, and may not know it
+   * votes) leads only once it has caught up, which it does from a leader: deferring to it meanwhile would
+   * wait on it for good. Our own leader's heartbeat may trail the entry it just sent us: it is never behind.
    */
   private behindUs(id: Id): boolean {
     const p = this.peers.get(id);
@@ -2203,10 +2203,8 @@ export class Player {
       const name = this.nameAt(k);
       if (name !== this.self) return name;
     } else if (k > this.log.length && this.was) {
-      const names = [this.was, ...this.ownNames].filter(
-        (n, i, all) => n !== this.self && all.indexOf(n) === i,
-      );
-      return names[this.beats % names.length]!;
+      const names = [...new Set([this.was, ...this.ownNames])].filter((n) => n !== this.self);
+      if (names.length > 0) return names[this.beats % names.length]!;
     }
     return this.was || this.self;
   }

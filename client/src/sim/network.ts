@@ -867,11 +867,13 @@ export class SimNetwork {
     // Judged from the best-informed view: a newcomer that never caught up may not know a slot's new name.
     // A voter the owner removed is lost the same way until a majority without it commits that.
     // A slot is waited for under its last name: the one the latest tab continuing it took.
-    const holder = (id: Id): Id => {
-      let next = id;
-      for (const n of this.nodes.values())
-        if (n.was !== undefined && n.was === next && n.id > next) next = n.id;
-      return next === id ? id : holder(next);
+    const successor = new Map<Id, Id>();
+    for (const n of this.nodes.values())
+      if (n.was !== undefined) successor.set(n.was, Math.max(n.id, successor.get(n.was) ?? 0));
+    const holder = (slot: Id): Id => {
+      let id = slot;
+      while (successor.has(id)) id = successor.get(id)!;
+      return id;
     };
     // Its last word is of use if a live player holds it and a live log reaches as far as the leaver's did.
     const usableWord = (id: Id) =>
