@@ -147,6 +147,8 @@ export class Player {
   private baseForkedBy: Id = 0;
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
   private forkTail: Entry[] = [];
+  /** An authority's base behind our stage (our log ran ahead on a liar's entries): held until its entries past it reach our stage. */
+  private heldBase: { from: Id; base: Base } | null = null;
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
   private snapshotSent = new Map<Id, { index: number; at: number }>();
 
@@ -808,7 +810,7 @@ export class Player {
    * Our log becomes `base` and nothing else: we lacked its entries, or held others there (a liar's fork).
    * Never one that takes our stage back, as with a forked history.
    */
-  private install(from: Id, base: Base): void {
+  private install(from: Id, base: Base, sent: readonly Entry[] = []): void {
     const { index, hash, stage } = base.entry;
     const ours = this.log.hash(index);
     // Ours where it ends: past our log, on another chain, or (below our own base) at a higher stage than
@@ -818,11 +820,20 @@ export class Player {
       index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage || forked);
     // Our own base on a fork (a liar's) may be past the authority's: its base is taken if, with the entries
     // it sent past it, it reaches our stage again at once, so our stage is never seen going back.
-    const tail = forked ? this.forkTail.filter((e) => e.index > index) : [];
+    const tail = (forked ? this.forkTail : sent).filter((e) => e.index > index);
     const regains = tail[0]?.index === index + 1 && reach(base.entry, tail, this.lastStage) >= this.stage;
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
-    if (!news || (stage < this.stage && !regains) || index > MAX_BASE || !lawfulBase(base, this.lastStage))
+    if (!news || index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
+    if (stage < this.stage && !regains) {
+      // Behind our stage (a liar's entries took us past the room): the entries after it may reach our
+      // stage again, so the authority is asked for them, and the base waits here. Refused for good, it
+      // would be sent again and again, and we would never rejoin the room's log.
+      if (this.authority(from)) {
+        this.heldBase = { from, base };
+        this.askSync(from, index, hash);
+      }
       return;
+    }
     if (index <= this.log.length)
       this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
     const [stageWas, doneWas] = [this.stage, this.done];
@@ -830,6 +841,7 @@ export class Player {
     this.log = new Log(base);
     this.baseForkedBy = 0;
     this.forkTail = [];
+    this.heldBase = null;
     this.proposal = null;
     this.acks.clear();
     if (this.accepted && this.accepted.entry.index <= index) this.accepted = null;
@@ -1795,9 +1807,9 @@ export class Player {
   }
 
   /** A sync for our log from `index` on; its answer is the one history we take from `from` (step). */
-  private askSync(from: Id, index: number): void {
+  private askSync(from: Id, index: number, hash = this.log.hash(index) ?? GENESIS): void {
     this.asked.set(from, Math.min((this.asked.get(from) ?? 0) + 1, 8));
-    this.send(from, { t: 'sync', index, hash: this.log.hash(index) ?? GENESIS });
+    this.send(from, { t: 'sync', index, hash });
   }
 
   /**
@@ -1914,6 +1926,12 @@ export class Player {
    */
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
+    const held = this.heldBase;
+    if (authority && held?.from === from && entries[0]?.index === held.base.entry.index + 1) {
+      this.heldBase = null;
+      this.install(from, held.base, entries);
+      return;
+    }
     const conflict = entries.find((e) => differs(this.log.hash(e.index), e.hash));
     if (conflict && !authority) return;
     if (!authority) {

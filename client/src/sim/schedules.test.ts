@@ -58,6 +58,10 @@ const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
 // Hostile schedules (a liar, then its removal) that once ended unconverged, replayed with `--hostile`.
 const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a player holding a liar’s base past the room’s stage refused the room’s base and stayed forked': [1291, 4],
+  'a player a liar took past the room’s stage refused the leader’s base behind it, sent again and again': [
+    8491, 3,
+  ],
+  'the same, with the proposer’s values waiting on the player that refused the base': [1541, 3],
 };
 
 describe('pinned hostile seeds', () => {
