@@ -135,18 +135,19 @@ describe('app values in the agreed log', () => {
     const events = pump(ps, 10);
     expect(appliedOps(ps[0]!.entries)[0]!.op).toMatchObject({ by: 2, c: 'c3', data: 'forged' });
     expect(events.get(3)!.some((e) => e.kind === 'superseded' && e.id === 1)).toBe(true);
-    // 'next' waits: the log names the liar for that client ID now, and an honest leader takes its numbers
-    // from nobody else while the liar is in the room. Renumbering it under a fresh ID could apply it twice
-    // (a leader may hold it already), so it waits until the liar is gone, then applies once.
+    // The log names the liar for that client ID now, and an honest leader takes its numbers from nobody
+    // else: 'next' moves to a fresh session of player 3 at once, and applies there, while the liar stays.
     pump(ps, 30);
-    expect(values(ps[0]!)).toEqual(['forged']);
-    expect(ps[2]!.proposals()!.pending.map(([seq]) => seq)).toEqual([2]);
+    const mine = () => appliedOps(ps[0]!.entries).filter((a) => a.op.by === 3);
+    expect(values(ps[0]!)).toEqual(['forged', 'next']);
+    expect(mine().map((a) => [a.op.seq, a.op.data])).toEqual([[1, 'next']]);
+    expect(mine()[0]!.op.c).not.toBe('c3');
+    expect(ps[2]!.proposals()!.pending).toEqual([]);
+    // The old session's copy, which the leader held, is gone: the liar's removal does not apply it again.
     ps[0]!.expel(2);
     ps[2]!.expel(2);
     pump([ps[0]!, ps[2]!], 60);
-    const mine = appliedOps(ps[0]!.entries).filter((a) => a.op.by === 3);
-    expect(mine.map((a) => [a.op.c, a.op.seq, a.op.data])).toEqual([['c3', 2, 'next']]);
-    expect(ps[2]!.proposals()!.pending).toEqual([]);
+    expect(values(ps[0]!)).toEqual(['forged', 'next']);
   });
 
   test('a value no leader was offered can be taken back; one a leader may hold cannot', () => {

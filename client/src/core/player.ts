@@ -1,7 +1,7 @@
 import { LIMITS } from '../protocol/limits.ts';
 import { jsonBytes, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
 import { AppBook, type Proposals } from './app.ts';
-import { chains, GENESIS, seal } from './chain.ts';
+import { chains, cyrb53, GENESIS, seal } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { type Base, Log } from './log.ts';
 import { isQuorum } from './quorum.ts';
@@ -167,6 +167,8 @@ export class Player {
   private mine = new Map<number, Mine>();
   /** Our latest decided values, kept so a log cut below them (a liar's fork) can offer them again. */
   private decided = new Map<number, Mine>();
+  /** Our last page session, left because another player held it (leaveTakenSession): its numbers, moved to. */
+  private moved: { from: string; seqs: Map<number, number> } | null = null;
   /** A leader's queue: values by sender and page session, waiting to go into an app entry. */
   private queue = new Map<string, { by: Id; c: string; ops: Map<number, unknown> }>();
 
@@ -544,7 +546,10 @@ export class Player {
   private nextApp(agreed: readonly Id[]): Entry | null {
     if (this.queue.size === 0) return null;
     const { opsPerEntry, entryBytes } = LIMITS.app;
-    const queues = [...this.queue.values()].filter((q) => this.mayTake(q));
+    // Values of a session the log gives to another live player are dropped, not kept for when it leaves:
+    // their proposer moves them to a new session (leaveTakenSession), and both copies must never go in.
+    for (const [k, q] of this.queue) if (!this.mayTake(q)) this.queue.delete(k);
+    const queues = [...this.queue.values()];
     if (queues.length === 0) return null;
     const start = this.turn++ % queues.length;
     const order = [...queues.slice(start), ...queues.slice(0, start)];
@@ -642,6 +647,7 @@ export class Player {
   /** Our values this entry decided: committed here, or another value took the number. */
   private settleMine(e: Entry, applied: readonly Op[]): void {
     if (this.mine.size === 0) return;
+    this.settleMoved(e, applied);
     const last = this.app.last.get(this.client) ?? 0;
     for (const [seq, m] of [...this.mine]) {
       if (seq > last) continue;
@@ -653,6 +659,54 @@ export class Player {
       if (this.decided.size > LIMITS.app.pending) this.decided.delete(this.decided.keys().next().value!);
       if (ours) this.events.push({ kind: 'proposed', id: m.id, seq, index: e.index, n });
       else this.events.push({ kind: 'superseded', id: m.id, seq, index: e.index });
+    }
+  }
+
+  /**
+   * Another live player holds our page session in the log (only a lying leader writes one's values under
+   * another's session): no leader takes ours after it (mayTake), so they would wait for good. The values
+   * still undecided move to a new session of ours, numbered from 1. None of them is in the log (each would
+   * have been settled), so none is committed twice.
+   */
+  private leaveTakenSession(): void {
+    const owner = this.client ? this.app.by.get(this.client) : undefined;
+    if (owner === undefined || !this.members.has(owner) || this.isOwnName(owner)) return;
+    let c = this.client;
+    for (let i = 0; c === this.client || this.app.last.has(c); i++)
+      c = cyrb53(`${this.client}|${this.log.length}|${i}`);
+    const pending = [...this.mine].sort(([a], [b]) => a - b);
+    // Leading, we queued them ourselves: under the old session they must not go in too.
+    this.queue.delete(`${this.self}:${this.client}`);
+    this.moved = { from: this.client, seqs: new Map() };
+    this.client = c;
+    this.mine.clear();
+    this.decided.clear();
+    this.nextSeq = 1;
+    for (const [seq, m] of pending) {
+      this.moved.seqs.set(seq, this.nextSeq);
+      this.mine.set(this.nextSeq++, { ...m, sent: false });
+    }
+    this.offerMine();
+  }
+
+  private isOwnName(id: Id): boolean {
+    return id === this.self || this.ownNames.has(id) || this.proposedAs.has(id);
+  }
+
+  /**
+   * A value we moved may still commit under the old session: the log that showed it taken may have been a
+   * liar's fork, and the room's leader took our values all along. It is ours there, and is not offered again.
+   */
+  private settleMoved(e: Entry, applied: readonly Op[]): void {
+    const moved = this.moved;
+    if (!moved) return;
+    for (const op of applied) {
+      const seq = op.c === moved.from ? moved.seqs.get(op.seq) : undefined;
+      const m = seq === undefined ? undefined : this.mine.get(seq);
+      if (!m || JSON.stringify(op.data) !== m.json) continue;
+      this.mine.delete(seq!);
+      this.decided.set(seq!, { ...m, ours: true });
+      this.events.push({ kind: 'proposed', id: m.id, seq: seq!, index: e.index, n: e.ops!.indexOf(op) });
     }
   }
 
@@ -870,7 +924,7 @@ export class Player {
     const by = this.app.by.get(this.client);
     const since = this.app.since.get(this.client) ?? 1;
     // Our numbers from where the base's run of our name begins; before it another player's values applied.
-    const named = by !== undefined && (by === this.self || this.ownNames.has(by) || this.proposedAs.has(by));
+    const named = by !== undefined && this.isOwnName(by);
     for (const [seq, m] of [...this.mine]) {
       if (seq > last) continue;
       const mine = named && seq >= since;
@@ -1333,6 +1387,7 @@ export class Player {
     }
     for (const id of [...this.wasLive]) if (!this.members.has(id)) this.wasLive.delete(id);
     if (this.catchUpLost()) this.retargetCatchUp();
+    this.leaveTakenSession();
     this.checkLeadership();
     // A shrinking membership can turn the acks already held into a majority.
     if (this.role === 'leader') this.maybeCommit();

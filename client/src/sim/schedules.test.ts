@@ -62,6 +62,12 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     8491, 3,
   ],
   'the same, with the proposer’s values waiting on the player that refused the base': [1541, 3],
+  'a lying leader wrote another player’s value under a proposer’s page session: its values waited for good': [
+    9110, 5,
+  ],
+  'the same, where the proposer led: its values went in under the old session too, and applied twice': [
+    9209, 4,
+  ],
 };
 
 describe('pinned hostile seeds', () => {
