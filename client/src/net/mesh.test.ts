@@ -133,6 +133,40 @@ test('a hello leaves a young handshake alone, but restarts a stalled one or a li
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
 });
 
+test('a hello that crossed the answer leaves the handshake alone, however old', () => {
+  const net = new FakeNet();
+  let clock = 0;
+  const out: { to: number; data: SignalEnvelope }[] = [];
+  const hooks: MeshHooks = {
+    factory: net.factory(),
+    now: () => clock,
+    newEpoch: () => 'e1',
+    sendSignal: async (to, data) => {
+      out.push({ to, data });
+      return true;
+    },
+    sendRelay: () => false,
+    onCore: () => {},
+    onApp: () => {},
+    onBadFrame: () => {},
+    onVersion: () => {},
+  };
+  const a = new Mesh(hooks);
+  a.reset(1, []);
+  a.setMembers(both);
+  a.maintain();
+  net.flush();
+  const offer = out.find((m) => 'e' in m.data && m.data.e === 'e1');
+  expect(offer).toBeDefined();
+  // 2's answer arrives (the link is still not open: ICE takes its time under load) ...
+  a.onSignal(2, { e: 'e1', d: { type: 'answer', sdp: 'x' }, v: PROTOCOL_VERSION });
+  expect(a.info().find((p) => p.id === 2)?.link).not.toBe('open');
+  // ... and then its hello, sent before our offer reached it. Restarting would waste a live handshake.
+  clock += DEFAULT_MESH_CONFIG.helloGuardMs + 1_000;
+  a.onSignal(2, { hello: true, v: PROTOCOL_VERSION });
+  expect(a.linksCreated).toBe(1);
+});
+
 test('a link busy with core traffic is pinged once per rttMs; a quiet one every idlePingMs', () => {
   const { a, b, deliver, sent, tick } = openPair();
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');

@@ -129,6 +129,8 @@ interface LinkRec {
   initiator: boolean;
   open: boolean;
   createdAt: number;
+  /** The other side answered this link's offer (we initiated): it holds the link, so a hello is older than that. */
+  answered: boolean;
   /** When we first sent on this link after it last delivered something: what it owes us an answer for. */
   owedSince: number | null;
 }
@@ -366,14 +368,20 @@ export class Mesh {
       // link here is one the responder lost (it reloaded); an unopened one may just be slow.
       if (this.self > from) return;
       const rec = p.link;
-      if (rec && !rec.open && now - rec.createdAt < this.config.helloGuardMs) return;
+      // Unopened and young, its offer may still be on the way; answered, the hello crossed the answer.
+      // Restarting either threw away a handshake that was getting there: under load, signals take seconds,
+      // and every restart made more of them (bench: mesh formation).
+      if (rec && !rec.open && (rec.answered || now - rec.createdAt < this.config.helloGuardMs)) return;
       this.dropLink(p);
       this.reconnect(p, now);
       return;
     }
     if (typeof env.e !== 'string' || env.d === undefined) return;
     if (this.self < from) {
-      if (p.link && p.link.epoch === env.e) p.link.link.signal(env.d);
+      if (p.link && p.link.epoch === env.e) {
+        p.link.answered = true;
+        p.link.link.signal(env.d);
+      }
       return;
     }
     if (!p.link || p.link.epoch !== env.e) {
@@ -560,6 +568,7 @@ export class Mesh {
       initiator,
       open: false,
       createdAt: now,
+      answered: false,
       owedSince: null,
     };
     const current = () => p.link === rec;
