@@ -65,7 +65,7 @@ const PC_WATCH = `(() => {
     ws.send = (d) => {
       const x = String(d);
       if (x === '3') log.push({ pc: 0, t: Date.now(), what: 'ws:pong' });
-      const m = /"signal",\\{"to":(\\d+),"data":\\{"e":"[^"]*","d":\\{"type":"(offer|answer)"/.exec(x) || /"signal",\\{"to":(\\d+),"data":\\{"(hello)"/.exec(x);
+      const m = /"signal",\\{"to":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"to":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'out ' + m[2] + ' to ' + m[1] });
       return send(d);
     };
@@ -73,7 +73,7 @@ const PC_WATCH = `(() => {
     ws.addEventListener('message', (e) => {
       const x = String(e.data);
       if (first || x === '2') { first = false; log.push({ pc: 0, t: Date.now(), what: 'ws:msg ' + x.slice(0, 40) }); }
-      const m = /"signal",\\{"from":(\\d+),"data":\\{"e":"[^"]*","d":\\{"type":"(offer|answer)"/.exec(x) || /"signal",\\{"from":(\\d+),"data":\\{"(hello)"/.exec(x);
+      const m = /"signal",\\{"from":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"from":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'in ' + m[2] + ' from ' + m[1] });
     });
     return ws;
