@@ -201,6 +201,7 @@ export function Visualizer() {
   const textAt = useRef(Number.NEGATIVE_INFINITY);
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
+  const onScreen = useRef(true);
 
   // Frames go straight to the canvas, not through React: re-rendering an SVG ring at 15 fps cost each tab
   // more CPU than everything else in the room together. A hidden tab draws nothing.
@@ -259,7 +260,9 @@ export function Visualizer() {
       const f = snapshot(store);
       if (!f) return;
       const key = activityKey(f);
-      const slow = t < busyUntil || (key === lastKey && !isActive(f));
+      // Scrolled out of view, frames are kept for stepping back but not drawn, at the idle rate.
+      const seen = onScreen.current;
+      const slow = !seen || t < busyUntil || (key === lastKey && !isActive(f));
       if (slow && t - drawn < IDLE_FRAME_MS) return;
       lastKey = key;
       drawn = t;
@@ -267,10 +270,23 @@ export function Visualizer() {
       if (list.length >= FRAMES_KEPT) list.splice(0, list.length - FRAMES_KEPT + 1);
       list.push(f);
       setHasFrame(true);
-      show(list.length - 1, false);
+      if (seen) show(list.length - 1, false);
     };
     timer = window.setTimeout(loop, 0);
-    return () => clearTimeout(timer);
+    const figure = figureRef.current;
+    const io =
+      figure && typeof IntersectionObserver === 'function'
+        ? new IntersectionObserver(([e]) => {
+            onScreen.current = e?.isIntersecting ?? true;
+            if (onScreen.current && !pausedRef.current && frames.current.length > 0)
+              show(frames.current.length - 1, false);
+          })
+        : null;
+    if (figure) io?.observe(figure);
+    return () => {
+      clearTimeout(timer);
+      io?.disconnect();
+    };
   }, [show, store]);
 
   const count = () => frames.current.length;

@@ -1,6 +1,7 @@
 // lockstep/react: a hook over a Room's snapshot, and the election devtools as a drop-in component.
 
-import { useRef, useSyncExternalStore } from 'react';
+import { useMemo, useRef, useSyncExternalStore } from 'react';
+import { throttled } from '../store/perFrame.ts';
 import { DevtoolsStore, Timeline, Visualizer } from './devtools.tsx';
 import { ChaosPanel, EventLog } from './panels.tsx';
 import { roomInternals } from './room.ts';
@@ -27,7 +28,9 @@ export function useRoom<T = RoomSnapshot>(
     cache.current = { snap, selector, value: kept };
     return kept;
   };
-  return useSyncExternalStore(room.subscribe, read, read);
+  // Told of changes at most once a frame and a few times a second: a forming room changes far more often.
+  const subscribe = useMemo(() => throttled(room.subscribe), [room]);
+  return useSyncExternalStore(subscribe, read, read);
 }
 
 export interface LockstepDevtoolsProps {
