@@ -210,7 +210,8 @@ export function Visualizer() {
     const frame = list[index];
     const canvas = canvasRef.current;
     if (!frame || !canvas) return;
-    drawRing(canvas, frame);
+    // Off screen the ring is not drawn; its label and words stay current for a screen reader.
+    if (onScreen.current) drawRing(canvas, frame);
     const label = describeView(frame);
     if (canvas.getAttribute('aria-label') !== label) canvas.setAttribute('aria-label', label);
     // Set only on a change: every set is a DOM mutation, even to the same value.
@@ -260,9 +261,8 @@ export function Visualizer() {
       const f = snapshot(store);
       if (!f) return;
       const key = activityKey(f);
-      // Scrolled out of view, frames are kept for stepping back but not drawn, at the idle rate.
-      const seen = onScreen.current;
-      const slow = !seen || t < busyUntil || (key === lastKey && !isActive(f));
+      // Scrolled out of view, frames come at the idle rate, and the ring is not drawn (show).
+      const slow = !onScreen.current || t < busyUntil || (key === lastKey && !isActive(f));
       if (slow && t - drawn < IDLE_FRAME_MS) return;
       lastKey = key;
       drawn = t;
@@ -270,7 +270,7 @@ export function Visualizer() {
       if (list.length >= FRAMES_KEPT) list.splice(0, list.length - FRAMES_KEPT + 1);
       list.push(f);
       setHasFrame(true);
-      if (seen) show(list.length - 1, false);
+      show(list.length - 1, false);
     };
     timer = window.setTimeout(loop, 0);
     const figure = figureRef.current;
