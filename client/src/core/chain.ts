@@ -7,7 +7,7 @@ export const GENESIS = '0';
  * A 53-bit hash (cyrb53) of a string. Not cryptographic: it binds each entry to the log it extends so a
  * forked or spliced log is caught, which is all crash-tolerant catch-up needs.
  */
-export function cyrb53(s: string): string {
+function cyrb53(s: string): string {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < s.length; i++) {

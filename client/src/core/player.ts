@@ -1,7 +1,7 @@
 import { LIMITS } from '../protocol/limits.ts';
 import { jsonBytes, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
 import { AppBook, type Proposals } from './app.ts';
-import { chains, cyrb53, GENESIS, seal } from './chain.ts';
+import { chains, GENESIS, seal } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { type Base, Log } from './log.ts';
 import { isQuorum } from './quorum.ts';
@@ -148,7 +148,8 @@ export class Player {
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
   private forkTail: Entry[] = [];
   /** An authority's base behind our stage (our log ran ahead on a liar's entries): held until its entries past it reach our stage. */
-  private heldBase: { from: Id; base: Base } | null = null;
+  private heldBase: { from: Id; base: Base; tail: Entry[] } | null = null;
+  private readonly rng: Rng;
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
   private snapshotSent = new Map<Id, { index: number; at: number }>();
 
@@ -262,6 +263,7 @@ export class Player {
     this.setRoster(opts.roster);
     this.initializeIfFirst();
     // Spread heartbeats so a room's players do not all send in the same tick.
+    this.rng = opts.rng;
     this.nextHeartbeat = Math.floor(opts.rng.next() * this.timing.heartbeatTicks);
   }
 
@@ -671,9 +673,10 @@ export class Player {
   private leaveTakenSession(): void {
     const owner = this.client ? this.app.by.get(this.client) : undefined;
     if (owner === undefined || !this.members.has(owner) || this.isOwnName(owner)) return;
+    // Drawn, not derived: a liar that could compute it could take its first number too.
     let c = this.client;
-    for (let i = 0; c === this.client || this.app.last.has(c); i++)
-      c = cyrb53(`${this.client}|${this.log.length}|${i}`);
+    while (c === this.client || this.app.last.has(c))
+      c = Array.from({ length: 12 }, () => Math.floor(this.rng.next() * 36).toString(36)).join('');
     const pending = [...this.mine].sort(([a], [b]) => a - b);
     // Leading, we queued them ourselves: under the old session they must not go in too.
     this.queue.delete(`${this.self}:${this.client}`);
@@ -705,6 +708,8 @@ export class Player {
       const m = seq === undefined ? undefined : this.mine.get(seq);
       if (!m || JSON.stringify(op.data) !== m.json) continue;
       this.mine.delete(seq!);
+      // Leading, we queued the new copy ourselves: it must not go in as well.
+      this.queue.get(`${this.self}:${this.client}`)?.ops.delete(seq!);
       this.decided.set(seq!, { ...m, ours: true });
       this.events.push({ kind: 'proposed', id: m.id, seq: seq!, index: e.index, n: e.ops!.indexOf(op) });
     }
@@ -874,7 +879,7 @@ export class Player {
       index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage || forked);
     // Our own base on a fork (a liar's) may be past the authority's: its base is taken if, with the entries
     // it sent past it, it reaches our stage again at once, so our stage is never seen going back.
-    const tail = (forked ? this.forkTail : sent).filter((e) => e.index > index);
+    const tail = (sent.length > 0 ? sent : forked ? this.forkTail : []).filter((e) => e.index > index);
     const regains = tail[0]?.index === index + 1 && reach(base.entry, tail, this.lastStage) >= this.stage;
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
     if (!news || index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
@@ -882,10 +887,7 @@ export class Player {
       // Behind our stage (a liar's entries took us past the room): the entries after it may reach our
       // stage again, so the authority is asked for them, and the base waits here. Refused for good, it
       // would be sent again and again, and we would never rejoin the room's log.
-      if (this.authority(from)) {
-        this.heldBase = { from, base };
-        this.askSync(from, index, hash);
-      }
+      if (this.authority(from)) this.holdBase(from, base, tail, sent.length > 0);
       return;
     }
     if (index <= this.log.length)
@@ -911,6 +913,23 @@ export class Player {
       if (this.stage === stageWas) this.done = doneWas;
     }
     if ((this.peers.get(from)?.index ?? 0) > this.log.length) this.requestSync(from);
+  }
+
+  /**
+   * Holds the authority's base with the entries we have past it, and asks for the next ones: at once for a
+   * new base or when they took us further, else once per snapshot it sends again (one a heartbeat), so a
+   * room with nothing new past its base costs no more than before, and a gap of many chunks is walked.
+   */
+  private holdBase(from: Id, base: Base, tail: readonly Entry[], fromHistory: boolean): void {
+    const held = this.heldBase;
+    const same = held?.from === from && held.base.entry.hash === base.entry.hash;
+    const had = same ? held!.tail : [];
+    const kept = tail.length > had.length ? tail.slice(0, LIMITS.logEntries) : had;
+    this.heldBase = { from, base, tail: kept };
+    if (!same || !fromHistory || kept.length > had.length) {
+      const last = kept.at(-1) ?? base.entry;
+      this.askSync(from, last.index, last.hash);
+    }
   }
 
   /**
@@ -1982,9 +2001,16 @@ export class Player {
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
     const held = this.heldBase;
-    if (authority && held?.from === from && entries[0]?.index === held.base.entry.index + 1) {
-      this.heldBase = null;
-      this.install(from, held.base, entries);
+    const end = held?.tail.at(-1) ?? held?.base.entry;
+    if (authority && held?.from === from && end && entries[0]?.index === end.index + 1) {
+      const tail = [...held.tail];
+      let prev = end;
+      for (const e of entries) {
+        if (!chains(prev.hash, prev.index, e)) break;
+        tail.push(e);
+        prev = e;
+      }
+      this.install(from, held.base, tail);
       return;
     }
     const conflict = entries.find((e) => differs(this.log.hash(e.index), e.hash));

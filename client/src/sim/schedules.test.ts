@@ -62,6 +62,9 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     8491, 3,
   ],
   'the same, with the proposer’s values waiting on the player that refused the base': [1541, 3],
+  'the same, with nothing past the leader’s base at first: the held base asks again with each snapshot': [
+    6910, 3,
+  ],
   'a lying leader wrote another player’s value under a proposer’s page session: its values waited for good': [
     9110, 5,
   ],
