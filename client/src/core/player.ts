@@ -1,5 +1,5 @@
 import { LIMITS } from '../protocol/limits.ts';
-import { jsonBytes, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
+import { jsonBytes, newClientId, parseBase, toJson, utf8Bytes } from '../protocol/messages.ts';
 import { AppBook, type Proposals } from './app.ts';
 import { chains, GENESIS, seal } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
@@ -675,8 +675,7 @@ export class Player {
     if (owner === undefined || !this.members.has(owner) || this.isOwnName(owner)) return;
     // Drawn, not derived: a liar that could compute it could take its first number too.
     let c = this.client;
-    while (c === this.client || this.app.last.has(c))
-      c = Array.from({ length: 12 }, () => Math.floor(this.rng.next() * 36).toString(36)).join('');
+    while (c === this.client || this.app.last.has(c)) c = newClientId(() => this.rng.next());
     const pending = [...this.mine].sort(([a], [b]) => a - b);
     // Leading, we queued them ourselves: under the old session they must not go in too.
     this.queue.delete(`${this.self}:${this.client}`);

@@ -19,6 +19,7 @@ import {
 } from '../core/index.ts';
 import { encodeFrame, MAX_FRAME_CHARS } from '../protocol/frames.ts';
 import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { newClientId } from '../protocol/messages.ts';
 import type { Ack, Joined, JoinRequest, RoomSettings, RosterMsg } from '../protocol/signaling.ts';
 import { type AppStore, describeEvent, LOG_CAP, type LogKind, type SessionPhase } from '../store/store.ts';
 import { Bucket } from './bucket.ts';
@@ -197,7 +198,7 @@ export class Session {
       },
     });
     this.saved = new SavedWriter(deps.storage, params.room);
-    this.client = this.newClient();
+    this.client = newClientId(this.deps.random);
     const st = deps.store.getState();
     st.actions.reset(params.room, params.name, deps.now(), st.security.sealed);
     deps.store.getState().probe.read = () =>
@@ -393,11 +394,6 @@ export class Session {
     if (this.departed) return { ok: true, to: targets };
     for (const id of targets) this.mesh.send(id, text, 'app');
     return { ok: true, to: targets };
-  }
-
-  /** A random page-session ID for app proposals: 62 bits, so nobody can guess one before it is in the log. */
-  private newClient(): string {
-    return Array.from({ length: 12 }, () => Math.floor(this.deps.random() * 36).toString(36)).join('');
   }
 
   /** Submits an app value for the agreed log (core Player.propose). */

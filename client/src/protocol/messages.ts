@@ -77,6 +77,11 @@ const appData = v.pipe(
 /** A proposer's page session: random, so a retry after failover is known as the same proposal. */
 const clientId = v.pipe(v.string('must be a client ID'), v.regex(/^[0-9a-z]{1,16}$/, 'must be a client ID'));
 
+/** A new page session ID: 12 base-36 digits (62 bits), so nobody can guess one before it is in the log. */
+export function newClientId(random: () => number): string {
+  return Array.from({ length: 12 }, () => Math.floor(random() * 36).toString(36)).join('');
+}
+
 /**
  * One app value in the log: `by` is the player whose channel it came in on (the leader writes it, the
  * proposer cannot), and (`c`, `seq`) names the proposal, so a retry applies once (docs/protocol.md).
