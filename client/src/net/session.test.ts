@@ -6,7 +6,7 @@ import { type AppStore, createAppStore } from '../store/store.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
 import { SavedWriter } from './saved.ts';
-import { type KeyValueStorage, removedKey, Session, storageKey } from './session.ts';
+import { type KeyValueStorage, pumpMs, removedKey, Session, storageKey, TICK_MS } from './session.ts';
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -97,6 +97,13 @@ function tabLocks(): (key: string) => Promise<(() => void) | null> {
     };
   };
 }
+
+it('the timer wakes within a fifth of a heartbeat, never faster than a tick nor slower than 50 ms', () => {
+  expect(pumpMs(250)).toBe(50);
+  expect(pumpMs(5_000)).toBe(50);
+  expect(pumpMs(100)).toBe(20);
+  expect(pumpMs(50)).toBe(TICK_MS);
+});
 
 describe('Session (driver) over a fake server and fake WebRTC', () => {
   it('forms a full mesh, elects the lowest ID and advances when all are done', async () => {
