@@ -1450,6 +1450,16 @@ export class Player {
         if (id !== this.self && !this.promises.has(id)) this.send(id, { t: 'coordinator', term: this.term });
       }
     }
+    // A leader still catching up asks its source again: an answer may be lost, or held back (the same
+    // snapshot goes to a peer at most once in two timeouts), and a source on a fork as long as ours never
+    // shows an index past ours, which is what prompts a sync otherwise.
+    if (
+      this.role === 'leader' &&
+      !this.caughtUp() &&
+      this.catchUpFrom !== this.self &&
+      this.isLive(this.catchUpFrom)
+    )
+      this.requestSync(this.catchUpFrom);
     if (this.role === 'leader' && this.proposal) {
       for (const id of this.members) {
         if (id !== this.self && !this.acks.has(id)) {
