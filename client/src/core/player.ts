@@ -931,6 +931,56 @@ export class Player {
     }
   }
 
+  /** The base we hold, unless our log has come to hold it since: then what follows it applies as usual. */
+  private held(): typeof this.heldBase {
+    const h = this.heldBase;
+    if (h && this.log.hash(h.base.entry.index) === h.base.entry.hash) this.heldBase = null;
+    return this.heldBase;
+  }
+
+  /** Entries from the holder of our held base that follow what we hold of its log: the base installs once they reach our stage. */
+  private extendHeld(from: Id, entries: readonly Entry[]): boolean {
+    const held = this.held();
+    const end = held?.tail.at(-1) ?? held?.base.entry;
+    if (!held || held.from !== from || !end || entries[0]?.index !== end.index + 1) return false;
+    // Not the log we hold a part of: its holder has moved to another chain since (ours, maybe).
+    if (!chains(end.hash, end.index, entries[0])) {
+      this.heldBase = null;
+      return false;
+    }
+    const tail = [...held.tail];
+    let prev = end;
+    for (const e of entries) {
+      if (!chains(prev.hash, prev.index, e)) break;
+      tail.push(e);
+      prev = e;
+    }
+    this.install(from, held.base, tail);
+    return true;
+  }
+
+  /**
+   * Held past the room's stage, we still vote on our leader's entries after the base we hold: the room
+   * needs our vote to reach our stage, and we need it there to rejoin its log (a held majority otherwise
+   * waits for good). The vote is an ordinary promise (`accepted`, persisted and reported), so a value it
+   * helped commit survives a failover like any other.
+   */
+  private voteHeld(from: Id, term: number, entry: Entry): boolean {
+    const held = this.held();
+    if (!held || held.from !== from) return false;
+    const end = held.tail.at(-1) ?? held.base.entry;
+    const have =
+      entry.index <= end.index && [held.base.entry, ...held.tail].some((e) => e.hash === entry.hash);
+    const next =
+      entry.index === end.index + 1 &&
+      chains(end.hash, end.index, entry) &&
+      lawfulAfter(end, entry, this.lastStage);
+    if (!have && !next) return false;
+    if (next) this.accepted = { ballot: term, entry };
+    this.send(from, { t: 'accepted', term, index: entry.index });
+    return true;
+  }
+
   /**
    * Our values a base decided without their entries (we caught up from a snapshot past them): committed as
    * ours when the base names us as the page session's last proposer, at or before its index.
@@ -2009,19 +2059,7 @@ export class Player {
    */
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
-    const held = this.heldBase;
-    const end = held?.tail.at(-1) ?? held?.base.entry;
-    if (authority && held?.from === from && end && entries[0]?.index === end.index + 1) {
-      const tail = [...held.tail];
-      let prev = end;
-      for (const e of entries) {
-        if (!chains(prev.hash, prev.index, e)) break;
-        tail.push(e);
-        prev = e;
-      }
-      this.install(from, held.base, tail);
-      return;
-    }
+    if (authority && this.extendHeld(from, entries)) return;
     const conflict = entries.find((e) => differs(this.log.hash(e.index), e.hash));
     if (conflict && !authority) return;
     if (!authority) {
@@ -2083,7 +2121,10 @@ export class Player {
   }
 
   private doneOf(id: Id): boolean {
-    return id === this.self ? this.done : this.doneAt.get(id) === this.stage;
+    if (id === this.self) return this.done;
+    // A player past our stage (only a liar's entries take one there) has left it: waiting for its Done here
+    // would keep the room from ever reaching the stage where it waits for us.
+    return this.doneAt.get(id) === this.stage || (this.peers.get(id)?.stage ?? 0) > this.stage;
   }
 
   private noteDone(id: Id, stage: number, done: boolean): void {
@@ -2178,6 +2219,7 @@ export class Player {
       return;
     }
     if (!this.follow(from, term)) return;
+    if (this.voteHeld(from, term, entry)) return;
     if (entry.index === this.log.length + 1) {
       // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
       if (!chains(this.log.tip, this.log.length, entry)) {
@@ -2221,6 +2263,7 @@ export class Player {
       return;
     }
     if (!this.follow(from, term)) return;
+    if (this.authority(from) && this.extendHeld(from, [entry])) return;
     if (entry.index === this.log.length + 1 && this.applyFrom(from, entry)) return;
     const h = this.log.hash(entry.index);
     if (entry.index > this.log.length || (h !== undefined && h !== entry.hash)) this.requestSync(from);
