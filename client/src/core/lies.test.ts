@@ -317,3 +317,74 @@ describe('a forged base vouched for by the liar and our own accepted entry', () 
     expect(v.voters).toEqual([1, 2, 3]);
   });
 });
+
+describe("a lying leader's tally", () => {
+  test('says a player is stages ahead: the next leader still waits for that player’s own Done', () => {
+    const liar = 1;
+    const ps = [1, 2, 3, 4].map(
+      (self) =>
+        new Player({
+          self,
+          timing,
+          rng: seededRng(self),
+          roster: { version: 1, members: [1, 2, 3, 4] },
+          lastStage: LAST,
+        }),
+    );
+    const byId = new Map(ps.map((p) => [p.self, p]));
+    let liarSpeaks = true;
+    let drop = (_from: number, _to: number, _m: Message) => false;
+    const proposed: Entry[] = [];
+    const pump = (rounds: number) => {
+      for (let r = 0; r < rounds; r++) {
+        const out: [number, Envelope][] = [];
+        for (const p of ps) {
+          if (p.self === liar && !liarSpeaks) {
+            p.ready();
+            continue;
+          }
+          p.tick();
+          const ready = p.ready();
+          for (const ev of ready.events) if (ev.kind === 'propose') proposed.push(ev.entry);
+          for (const e of ready.messages) out.push([p.self, e]);
+        }
+        for (const [from, e] of out)
+          if ((e.to !== liar || liarSpeaks) && !drop(from, e.to, e.msg)) byId.get(e.to)?.step(from, e.msg);
+      }
+    };
+    pump(40);
+    for (const p of ps) p.setDone(true);
+    pump(40);
+    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1, 1]);
+    liarSpeaks = false;
+    // The leader, turned liar, tells 2 in its tally that everyone is at stage 3.
+    const p2 = byId.get(2)!;
+    p2.step(liar, {
+      t: 'hb',
+      term: p2.currentTerm,
+      leader: liar,
+      stage: 1,
+      index: p2.entries.at(-1)?.index ?? 0,
+      done: false,
+      init: true,
+      hash: tipHash(p2.entries),
+      tally: { stage: 3, done: [], live: [1, 2, 3, 4], members: 4 },
+    });
+    p2.ready();
+    for (const p of ps) if (p.self !== liar) p.expel(liar);
+    // 2 leads next; 4's heartbeats to it are lost for a while, and 2 and 3 press Done.
+    drop = (from, to, m) => from === 4 && to === 2 && m.t === 'hb';
+    p2.setDone(true);
+    byId.get(3)!.setDone(true);
+    pump(3);
+    drop = () => false;
+    pump(30);
+    const honest = ps.filter((p) => p.self !== liar);
+    expect(honest.map((p) => p.view().leader)).toEqual([2, 2, 2]);
+    expect(proposed.filter((e) => e.kind === 'stage' && e.stage === 2)).toEqual([]);
+    expect(honest.map((p) => p.view().stage)).toEqual([1, 1, 1]);
+    byId.get(4)!.setDone(true);
+    pump(30);
+    expect(honest.map((p) => p.view().stage)).toEqual([2, 2, 2]);
+  });
+});

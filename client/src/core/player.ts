@@ -149,6 +149,8 @@ export class Player {
   private forkTail: Entry[] = [];
   /** An authority's base behind our stage (our log ran ahead on a liar's entries): held until its entries past it reach our stage. */
   private heldBase: { from: Id; base: Base; tail: Entry[] } | null = null;
+  /** Each peer's stage as its own last heartbeat said (PeerState.stage may come from a leader's tally). */
+  private readonly saidStage = new Map<Id, number>();
   private readonly rng: Rng;
   /** When we last sent each peer our snapshot: one a heartbeat, however often it asks. */
   private snapshotSent = new Map<Id, { index: number; at: number }>();
@@ -960,28 +962,6 @@ export class Player {
   }
 
   /**
-   * Held past the room's stage, we still vote on our leader's entries after the base we hold: the room
-   * needs our vote to reach our stage, and we need it there to rejoin its log (a held majority otherwise
-   * waits for good). The vote is an ordinary promise (`accepted`, persisted and reported), so a value it
-   * helped commit survives a failover like any other.
-   */
-  private voteHeld(from: Id, term: number, entry: Entry): boolean {
-    const held = this.held();
-    if (!held || held.from !== from) return false;
-    const end = held.tail.at(-1) ?? held.base.entry;
-    const have =
-      entry.index <= end.index && [held.base.entry, ...held.tail].some((e) => e.hash === entry.hash);
-    const next =
-      entry.index === end.index + 1 &&
-      chains(end.hash, end.index, entry) &&
-      lawfulAfter(end, entry, this.lastStage);
-    if (!have && !next) return false;
-    if (next) this.accepted = { ballot: term, entry };
-    this.send(from, { t: 'accepted', term, index: entry.index });
-    return true;
-  }
-
-  /**
    * Our values a base decided without their entries (we caught up from a snapshot past them): committed as
    * ours when the base names us as the page session's last proposer, at or before its index.
    */
@@ -1217,6 +1197,7 @@ export class Player {
     m.add(this.self);
     this.members = m;
     for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
+    for (const id of [...this.saidStage.keys()]) if (!m.has(id)) this.saidStage.delete(id);
     for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
     for (const id of [...this.snapshotSent.keys()]) if (!m.has(id)) this.snapshotSent.delete(id);
     for (const id of [...this.incoming.keys()]) if (!m.has(id)) this.incoming.delete(id);
@@ -1844,6 +1825,7 @@ export class Player {
   private onHeartbeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
     if (msg.leader !== this.leader) peer.strayed = this.now;
     peer.stage = msg.stage;
+    this.saidStage.set(from, msg.stage);
     peer.index = msg.index;
     peer.indexAt = this.now;
     peer.hash = msg.hash;
@@ -2123,8 +2105,9 @@ export class Player {
   private doneOf(id: Id): boolean {
     if (id === this.self) return this.done;
     // A player past our stage (only a liar's entries take one there) has left it: waiting for its Done here
-    // would keep the room from ever reaching the stage where it waits for us.
-    return this.doneAt.get(id) === this.stage || (this.peers.get(id)?.stage ?? 0) > this.stage;
+    // would keep the room from ever reaching the stage where it waits for us. Its own word only: a stage
+    // from a (lying) leader's tally is no reason to skip a Done.
+    return this.doneAt.get(id) === this.stage || (this.saidStage.get(id) ?? 0) > this.stage;
   }
 
   private noteDone(id: Id, stage: number, done: boolean): void {
@@ -2219,7 +2202,6 @@ export class Player {
       return;
     }
     if (!this.follow(from, term)) return;
-    if (this.voteHeld(from, term, entry)) return;
     if (entry.index === this.log.length + 1) {
       // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
       if (!chains(this.log.tip, this.log.length, entry)) {

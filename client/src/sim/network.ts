@@ -604,7 +604,7 @@ export class SimNetwork {
         this.violate(`${id} proposed done=${entry.done} but live=${live}`);
       for (const d of entry.done) {
         // A player a liar took past stage k has left it, and counts as done with it (Player.doneOf).
-        const past = (this.nodes.get(d)?.player?.stage ?? 0) > k;
+        const past = this.hostile && (this.nodes.get(d)?.player?.stage ?? 0) > k;
         if (!this.clicked.get(d)?.has(k) && !this.liars.has(d) && !past)
           this.violate(`${id} counted a Done from ${d} for stage ${k} never clicked`);
       }

@@ -76,8 +76,6 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   ],
   'a player a liar took past the room’s stage never clicked Done on the stage it had left: the leader waited for it':
     [7583, 6],
-  'players held past the room’s stage were a majority and voted on nothing: the room could never reach them':
-    [2249, 6],
   'a held base whose holder had moved to our own chain swallowed every history it sent': [5534, 6],
 };
 
