@@ -3,10 +3,13 @@
 // from the sender's WebSocket to the receiver's. Shows where a slow mesh spends its time.
 //
 //   npx tsx bench/mesh-timeline.ts [--tabs 8] [--bare | --raw] [--no-build] [--url http://…] [--hold s] [--profile]
+//                                  [--rest s]
 //
 // --bare serves bench/bare (the same Session, Mesh and core without the React UI) instead of the app;
 // --raw serves bench/raw (bare simple-peer over the same signaling server: what WebRTC here costs);
 // --profile prints one tab's busiest functions over 5 s of steady state (--profile-start: from the start).
+// --rest prints Chromium's CPU (all its processes) over s seconds once the mesh has formed and settled: what
+// the tabs cost while nothing happens but heartbeats.
 
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as kit from '../e2e/kit.ts';
+import { cpuSince, treeCpu } from './lib/cpu.ts';
 import { profileTab } from './lib/profile.ts';
 
 const { values: opt } = parseArgs({
@@ -27,9 +31,10 @@ const { values: opt } = parseArgs({
     profile: { type: 'boolean', default: false },
     'profile-start': { type: 'boolean', default: false },
     'profile-ms': { type: 'string', default: '5000' },
+    rest: { type: 'string', default: '0' },
   },
 });
-const arg = (name: 'tabs' | 'hold' | 'profile-ms') => Number(opt[name]);
+const arg = (name: 'tabs' | 'hold' | 'profile-ms' | 'rest') => Number(opt[name]);
 const TABS = arg('tabs');
 const pageDir = (page: string) => join(tmpdir(), `lockstep-${page}`);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -184,6 +189,13 @@ async function main() {
     );
     await new Promise((r) => setTimeout(r, 1000 * arg('hold')));
     if (opt.profile) await profileTab(tabs[0]!, arg('profile-ms'));
+    if (arg('rest') > 0) {
+      await new Promise((r) => setTimeout(r, 3000));
+      const before = treeCpu(process.pid, /chromium|chrome/);
+      await new Promise((r) => setTimeout(r, 1000 * arg('rest')));
+      const ms = cpuSince(before, treeCpu(process.pid, /chromium|chrome/));
+      console.log(`Chromium CPU at rest: ${ms} ms over ${arg('rest')} s (${TABS} tabs)`);
+    }
     await Promise.all(tabs.map(kit.closePlayer));
   } finally {
     await browser.close();
