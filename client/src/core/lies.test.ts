@@ -9,8 +9,11 @@ const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
 const LAST = 3;
 const LIAR = 3;
 
-/** Players 1, 2, 4 and the liar 3, all agreed voters, at stage 1; from here on 3 only says what a test makes it say. */
-function room() {
+/**
+ * Players 1 to 4, all agreed voters, at stage 1; from here on the liar (3 unless given, 1 is the leader) only
+ * says what a test makes it say. `drop` loses the frames it matches; `proposed` collects the entries proposed.
+ */
+function room(liar = LIAR) {
   const ps = [1, 2, 3, 4].map(
     (self) =>
       new Player({
@@ -23,19 +26,24 @@ function room() {
   );
   let liarSpeaks = true;
   const byId = new Map(ps.map((p) => [p.self, p]));
-  const honest = ps.filter((p) => p.self !== LIAR);
+  const honest = ps.filter((p) => p.self !== liar);
+  const proposed: Entry[] = [];
+  const net = { drop: (_from: number, _to: number, _m: Message) => false };
   const pump = (rounds = 40) => {
     for (let r = 0; r < rounds; r++) {
       const out: [number, Envelope][] = [];
       for (const p of ps) {
-        if (p.self === LIAR && !liarSpeaks) {
+        if (p.self === liar && !liarSpeaks) {
           p.ready();
           continue;
         }
         p.tick();
-        for (const e of p.ready().messages) out.push([p.self, e]);
+        const ready = p.ready();
+        for (const ev of ready.events) if (ev.kind === 'propose') proposed.push(ev.entry);
+        for (const e of ready.messages) out.push([p.self, e]);
       }
-      for (const [from, e] of out) if (e.to !== LIAR || liarSpeaks) byId.get(e.to)?.step(from, e.msg);
+      for (const [from, e] of out)
+        if ((e.to !== liar || liarSpeaks) && !net.drop(from, e.to, e.msg)) byId.get(e.to)?.step(from, e.msg);
     }
   };
   pump();
@@ -47,16 +55,16 @@ function room() {
   /** The liar's words, straight into one honest player's step(). */
   const lie = (to: number, msg: Message) => {
     const p = byId.get(to)!;
-    p.step(LIAR, msg);
+    p.step(liar, msg);
     p.ready();
   };
   const lieToAll = (msg: Message | ((p: Player) => Message)) => {
     for (const p of honest) lie(p.self, typeof msg === 'function' ? msg(p) : msg);
   };
-  const strikes = (p: Player) => p.view().peers.find((x) => x.id === LIAR)?.strikes ?? 0;
+  const strikes = (p: Player) => p.view().peers.find((x) => x.id === liar)?.strikes ?? 0;
   /** The owner removed the liar: every honest player hears it from the server. */
   const expel = () => {
-    for (const p of honest) p.expel(LIAR);
+    for (const p of honest) p.expel(liar);
     pump(80);
   };
   /** Everyone honest presses Done: the room must move one stage, with one leader. */
@@ -67,7 +75,7 @@ function room() {
     expect(honest.map((p) => p.view().stage)).toEqual(before.map((s) => s + 1));
     expect(new Set(honest.map((p) => p.view().leader)).size).toBe(1);
   };
-  return { ps, honest, pump, lie, lieToAll, strikes, expel, advances };
+  return { ps, byId, honest, pump, lie, lieToAll, strikes, expel, advances, net, proposed };
 }
 
 /** A heartbeat claiming a longer log than `p` holds: `p` asks its sender for it. */
@@ -320,49 +328,13 @@ describe('a forged base vouched for by the liar and our own accepted entry', () 
 
 describe("a lying leader's tally", () => {
   test('says a player is stages ahead: the next leader still waits for that player’s own Done', () => {
-    const liar = 1;
-    const ps = [1, 2, 3, 4].map(
-      (self) =>
-        new Player({
-          self,
-          timing,
-          rng: seededRng(self),
-          roster: { version: 1, members: [1, 2, 3, 4] },
-          lastStage: LAST,
-        }),
-    );
-    const byId = new Map(ps.map((p) => [p.self, p]));
-    let liarSpeaks = true;
-    let drop = (_from: number, _to: number, _m: Message) => false;
-    const proposed: Entry[] = [];
-    const pump = (rounds: number) => {
-      for (let r = 0; r < rounds; r++) {
-        const out: [number, Envelope][] = [];
-        for (const p of ps) {
-          if (p.self === liar && !liarSpeaks) {
-            p.ready();
-            continue;
-          }
-          p.tick();
-          const ready = p.ready();
-          for (const ev of ready.events) if (ev.kind === 'propose') proposed.push(ev.entry);
-          for (const e of ready.messages) out.push([p.self, e]);
-        }
-        for (const [from, e] of out)
-          if ((e.to !== liar || liarSpeaks) && !drop(from, e.to, e.msg)) byId.get(e.to)?.step(from, e.msg);
-      }
-    };
-    pump(40);
-    for (const p of ps) p.setDone(true);
-    pump(40);
-    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1, 1]);
-    liarSpeaks = false;
+    const { byId, honest, pump, lie, net, proposed } = room(1);
     // The leader, turned liar, tells 2 in its tally that everyone is at stage 3.
     const p2 = byId.get(2)!;
-    p2.step(liar, {
+    lie(2, {
       t: 'hb',
       term: p2.currentTerm,
-      leader: liar,
+      leader: 1,
       stage: 1,
       index: p2.entries.at(-1)?.index ?? 0,
       done: false,
@@ -370,16 +342,15 @@ describe("a lying leader's tally", () => {
       hash: tipHash(p2.entries),
       tally: { stage: 3, done: [], live: [1, 2, 3, 4], members: 4 },
     });
-    p2.ready();
-    for (const p of ps) if (p.self !== liar) p.expel(liar);
-    // 2 leads next; 4's heartbeats to it are lost for a while, and 2 and 3 press Done.
-    drop = (from, to, m) => from === 4 && to === 2 && m.t === 'hb';
+    // Removed (no pump yet, so 2 hears nothing newer of 4); 2 leads next, 4's heartbeats to it are lost for
+    // a while, and 2 and 3 press Done.
+    for (const p of honest) p.expel(1);
+    net.drop = (from, to, m) => from === 4 && to === 2 && m.t === 'hb';
     p2.setDone(true);
     byId.get(3)!.setDone(true);
     pump(3);
-    drop = () => false;
+    net.drop = () => false;
     pump(30);
-    const honest = ps.filter((p) => p.self !== liar);
     expect(honest.map((p) => p.view().leader)).toEqual([2, 2, 2]);
     expect(proposed.filter((e) => e.kind === 'stage' && e.stage === 2)).toEqual([]);
     expect(honest.map((p) => p.view().stage)).toEqual([1, 1, 1]);
