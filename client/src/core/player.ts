@@ -876,14 +876,25 @@ export class Player {
     // Ours where it ends: past our log, on another chain, or (below our own base) at a higher stage than
     // ours, which no prefix of our log can be. Anything else is a prefix of ours: nothing to take.
     const forked = this.baseForkedBy === from;
-    const news =
-      index > this.log.length || (ours !== undefined ? ours !== hash : stage > this.stage || forked);
     // Our own base on a fork (a liar's) may be past the authority's: its base is taken if, with the entries
     // it sent past it, it reaches our stage again at once, so our stage is never seen going back.
     const tail = (sent.length > 0 ? sent : forked ? this.forkTail : []).filter((e) => e.index > index);
-    const regains = tail[0]?.index === index + 1 && reach(base.entry, tail, this.lastStage) >= this.stage;
+    const reached = tail[0]?.index === index + 1 ? reach(base.entry, tail, this.lastStage) : stage;
+    const regains = tail[0]?.index === index + 1 && reached >= this.stage;
+    // Below our own base, a base whose entries pass our stage is on another chain: no prefix of ours can.
+    const below = ours === undefined && index <= this.log.length;
+    const news =
+      index > this.log.length ||
+      (ours !== undefined ? ours !== hash : stage > this.stage || forked || reached > this.stage);
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
-    if (!news || index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
+    if (index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
+    if (!news) {
+      // Below our base and not past our stage yet, from an authority that says it is past it: our base sits
+      // on a liar's fork under the room's log, and only the entries after this base can show it.
+      if (below && this.authority(from) && (this.saidStage.get(from) ?? 0) > this.stage)
+        this.holdBase(from, base, tail, sent.length > 0);
+      return;
+    }
     if (stage < this.stage && !regains) {
       // Behind our stage (a liar's entries took us past the room): the entries after it may reach our
       // stage again, so the authority is asked for them, and the base waits here. Refused for good, it
@@ -1872,6 +1883,17 @@ export class Player {
     ) {
       // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
       this.requestSync(from);
+    } else if (
+      claims &&
+      msg.term >= this.term &&
+      msg.stage > this.stage &&
+      msg.index < this.log.first &&
+      this.now - this.lastSync >= this.timing.heartbeatTicks
+    ) {
+      // An established leader past our stage whose whole log ends below our base (a liar's fork under it):
+      // no entry of ours can show where we part, so we ask for its base (sendHistory sends it for index 0).
+      this.lastSync = this.now;
+      this.askSync(from, 0);
     }
   }
 

@@ -77,6 +77,9 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a player a liar took past the room’s stage never clicked Done on the stage it had left: the leader waited for it':
     [7583, 6],
   'a held base whose holder had moved to our own chain swallowed every history it sent': [5534, 6],
+  'a player whose own base sat on a liar’s fork past the leader’s whole log never asked for the room’s': [
+    4519, 5,
+  ],
 };
 
 describe('pinned hostile seeds', () => {
