@@ -1883,17 +1883,10 @@ export class Player {
     ) {
       // Our log disagrees with an established leader's at its own tip: find out where (sendHistory).
       this.requestSync(from);
-    } else if (
-      claims &&
-      msg.term >= this.term &&
-      msg.stage > this.stage &&
-      msg.index < this.log.first &&
-      this.now - this.lastSync >= this.timing.heartbeatTicks
-    ) {
+    } else if (claims && msg.term >= this.term && msg.stage > this.stage && msg.index < this.log.first) {
       // An established leader past our stage whose whole log ends below our base (a liar's fork under it):
       // no entry of ours can show where we part, so we ask for its base (sendHistory sends it for index 0).
-      this.lastSync = this.now;
-      this.askSync(from, 0);
+      this.requestSync(from, 0);
     }
   }
 
@@ -1919,7 +1912,7 @@ export class Player {
     }
   }
 
-  private requestSync(from: Id): void {
+  private requestSync(from: Id, have = this.log.length): void {
     if (this.now - this.lastSync < this.timing.heartbeatTicks) return;
     this.lastSync = this.now;
     // A new leader catching up asks the promise it catches up from, whoever's heartbeat prompted it: only
@@ -1940,7 +1933,7 @@ export class Player {
         : leaderHas
           ? this.leader
           : from;
-    this.askSync(source, this.log.length);
+    this.askSync(source, have);
   }
 
   /** A sync for our log from `index` on; its answer is the one history we take from `from` (step). */
