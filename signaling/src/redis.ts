@@ -67,7 +67,8 @@ local function gateIs(r, expected)
 end
 local function barKey(r) return P .. 'barred:' .. r end
 local function record(r, v)
-  return { r, tostring(v), redis.call('HVALS', sessKey(r)), redis.call('HGET', roomKey(r), 'removed') or '[]' }
+  return { r, tostring(v), redis.call('HVALS', sessKey(r)), redis.call('HGET', roomKey(r), 'removed') or '[]',
+    redis.call('HGET', roomKey(r), 'nextId') or '0' }
 end
 -- 1 when the presented owner token hash (or '') is the room's.
 local function isOwner(r, h)
@@ -286,7 +287,8 @@ return 0
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
-type RecordReply = [room: string, version: string, sessions: string[], removed: string];
+/** `issued` is the room's `nextId` field, which holds the last ID given out. */
+type RecordReply = [room: string, version: string, sessions: string[], removed: string, issued: string];
 
 interface StoredSession {
   id: PlayerId;
@@ -613,7 +615,7 @@ export class RedisRoomStore implements RoomStore {
   }
 }
 
-function toRoster([room, version, sessions, removed]: RecordReply): RosterMsg {
+function toRoster([room, version, sessions, removed, issued]: RecordReply): RosterMsg {
   const members: Member[] = sessions.map((raw) => {
     const s = JSON.parse(raw) as StoredSession;
     return s.grace === undefined
@@ -623,7 +625,13 @@ function toRoster([room, version, sessions, removed]: RecordReply): RosterMsg {
   members.sort((a, b) => a.id - b.id);
   // cjson writes an empty array as {}.
   const ids: unknown = JSON.parse(removed);
-  return { room, version: Number(version), members, removed: Array.isArray(ids) ? (ids as PlayerId[]) : [] };
+  return {
+    room,
+    version: Number(version),
+    members,
+    removed: Array.isArray(ids) ? (ids as PlayerId[]) : [],
+    issued: Number(issued) || 0,
+  };
 }
 
 export interface RedisBackendOptions extends Partial<AdmissionLimits> {

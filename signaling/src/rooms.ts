@@ -595,6 +595,12 @@ export class MemoryRoomStore implements RoomStore {
       );
     }
     members.sort((a, b) => a.id - b.id);
-    return { room: roomId, version: room.version, members, removed: [...room.removed] };
+    return {
+      room: roomId,
+      version: room.version,
+      members,
+      removed: [...room.removed],
+      issued: room.nextId - 1,
+    };
   }
 }

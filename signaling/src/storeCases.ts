@@ -231,6 +231,17 @@ export function describeRoomStore(
       expect((await join({ socketId: 'c', floor: 3 })).id).toBe(10);
     });
 
+    it('tells every roster the highest ID the room has issued, members gone or not', async () => {
+      const { store, join } = await setup();
+      expect((await join({ socketId: 'a' })).roster.issued).toBe(1);
+      await join({ socketId: 'b' });
+      const left = await store.leave('r', 2, 'b');
+      // Player 2 is gone, but its ID was issued: a voter named 2 is a real player's, one named 3 is nobody's.
+      expect(left).toMatchObject({ members: [{ id: 1 }], issued: 2 });
+      expect((await join({ socketId: 'c', floor: 9 })).roster.issued).toBe(10);
+      expect((await store.disconnect('r', 10, 'c'))?.issued).toBe(10);
+    });
+
     it('gives every room an incarnation: a forgotten room takes its first returning tab’s, an emptied one keeps its own', async () => {
       const { store, join, advance } = await setup({ graceMs: 500 });
       // A room the store never saw, created by a returning tab: it is the room that tab's state belongs to.

@@ -359,3 +359,59 @@ describe("a lying leader's tally", () => {
     expect(honest.map((p) => p.view().stage)).toEqual([2, 2, 2]);
   });
 });
+
+describe("a lying leader's made-up voter", () => {
+  const PHANTOM = 1234;
+  /** A members entry on top of `p`'s log that adds `id`. */
+  const adds = (p: Player, id: number) =>
+    forged(p, { kind: 'members', stage: p.view().stage, members: [...p.view().voters, id] });
+
+  test('gets no vote and is not applied; a voter the roster names is', () => {
+    const { honest } = room(1);
+    for (const p of honest) {
+      const entry = adds(p, PHANTOM);
+      p.step(1, { t: 'accept', term: p.currentTerm, entry });
+      expect(p.ready().messages.filter((e) => e.msg.t === 'accepted')).toEqual([]);
+      const length = p.entries.length;
+      p.step(1, { t: 'advance', term: p.currentTerm, entry });
+      p.ready();
+      expect(p.entries.length).toBe(length);
+      expect(p.view().voters).toEqual([1, 2, 3, 4]);
+    }
+    // A new player the roster may not have named yet is no lie: the same entry is voted for and applied
+    // once the roster says the room has issued that ID.
+    const p2 = honest[0]!;
+    const entry = adds(p2, 5);
+    p2.step(1, { t: 'accept', term: p2.currentTerm, entry });
+    expect(p2.ready().messages.filter((e) => e.msg.t === 'accepted')).toEqual([]);
+    p2.setRoster({ version: 2, members: [1, 2, 3, 4, 5], issued: 5 });
+    p2.step(1, { t: 'accept', term: p2.currentTerm, entry });
+    expect(
+      p2
+        .ready()
+        .messages.filter((e) => e.msg.t === 'accepted')
+        .map((e) => e.to),
+    ).toEqual([1]);
+    p2.step(1, { t: 'advance', term: p2.currentTerm, entry });
+    p2.ready();
+    expect(p2.view().voters).toEqual([1, 2, 3, 4, 5]);
+    // Not certainly lies, so not counted against the leader.
+    expect(p2.view().peers.find((x) => x.id === 1)?.strikes).toBe(0);
+  });
+
+  test('in its last word is no frozen vote: the next leader does not wait for it', () => {
+    const r = room(1);
+    // The leader leaves with a final state whose accepted value adds a voter nobody can be.
+    r.lieToAll((p) => ({
+      t: 'leave',
+      term: p.currentTerm,
+      index: p.entries.at(-1)?.index ?? 0,
+      hash: tipHash(p.entries),
+      accepted: { ballot: p.currentTerm + 7, entry: adds(p, PHANTOM) },
+      entries: [],
+    }));
+    r.expel();
+    r.advances();
+    for (const p of r.honest) expect(p.view().voters).not.toContain(PHANTOM);
+  });
+});

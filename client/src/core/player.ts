@@ -137,6 +137,12 @@ export class Player {
   private leftUntil = 0;
   /** IDs the room's owner removed (the server says so): never heard and never a member again. */
   private expelled = new Set<Id>();
+  /**
+   * The highest player ID we know the room has issued: from the server's roster, our own log, or a sender
+   * we heard. An entry naming a voter above it waits: a liar's phantom voter would otherwise hold a
+   * majority that no live player can ever reach.
+   */
+  private issued = 0;
   /** IDs that say they continue a slot we still hear: neither that slot nor a new member yet. */
   private claims = new Set<Id>();
   /** Sync requests per peer not yet answered: a history is taken only as such an answer. */
@@ -259,6 +265,7 @@ export class Player {
       for (const [seq, m] of pr.decided ?? []) this.decided.set(seq, { ...m });
       for (const n of pr.names ?? []) this.proposedAs.add(n);
     }
+    this.noteIssued(this.self, this.was, ...this.agreed(), ...(this.log.snapshot?.entry.members ?? []));
     this.replayApp();
     // The earlier core's log may have held values of ours that this one's does not (a fork was cut since).
     this.reofferCut();
@@ -293,6 +300,8 @@ export class Player {
   step(from: Id, msg: Message): void {
     if (this.left || from === this.self || !Number.isSafeInteger(from) || from <= 0) return;
     if (this.expelled.has(from)) return;
+    // The transport names the sender (a link or the server's relay), so it is an ID the room issued.
+    this.noteIssued(from);
     if ((msg.t === 'hb' || msg.t === 'leave') && msg.was) this.learnAlias(from, msg.was);
     // Until the roster or the log names a sender, it counts for nothing (and cannot grow our state), save
     // a leaver's last word: the server drops a leaver at once, often before its word reaches us.
@@ -410,6 +419,7 @@ export class Player {
     if (roster.version <= this.roster.version) return;
     this.roster = { version: roster.version, members: roster.members.slice() };
     this.rosterIds = new Set(roster.members);
+    this.noteIssued(roster.issued ?? 0, ...roster.members);
     this.refreshMembers();
     if (this.now > 0) this.settle();
   }
@@ -879,7 +889,7 @@ export class Player {
     // Our own base on a fork (a liar's) may be past the authority's: its base is taken if, with the entries
     // it sent past it, it reaches our stage again at once, so our stage is never seen going back.
     const tail = (sent.length > 0 ? sent : forked ? this.forkTail : []).filter((e) => e.index > index);
-    const reached = tail[0]?.index === index + 1 ? reach(base.entry, tail, this.lastStage) : stage;
+    const reached = tail[0]?.index === index + 1 ? this.reach(base.entry, tail) : stage;
     const regains = tail[0]?.index === index + 1 && reached >= this.stage;
     // Below our own base, a base whose entries pass our stage is on another chain: no prefix of ours can.
     const below = ours === undefined && index <= this.log.length;
@@ -887,7 +897,7 @@ export class Player {
       index > this.log.length ||
       (ours !== undefined ? ours !== hash : stage > this.stage || forked || reached > this.stage);
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
-    if (index > MAX_BASE || !lawfulBase(base, this.lastStage)) return;
+    if (index > MAX_BASE || !lawfulBase(base, this.lastStage) || !this.knows(base.entry)) return;
     if (!news) {
       // Below our base and not past our stage yet, from an authority that says it is past it: our base sits
       // on a liar's fork under the room's log, and only the entries after this base can show it.
@@ -1270,7 +1280,9 @@ export class Player {
       } else if (!keep && this.lastWords.delete(r.id)) this.books++;
       return;
     }
-    if (r.index > this.log.length) {
+    // Its accepted value names a voter we cannot place yet: as its frozen vote it would make the next leader
+    // wait for that voter (a liar's phantom, for ever), so until we can, it is only a word.
+    if (r.index > this.log.length || (r.accepted && !this.knows(r.accepted.entry))) {
       // We may catch up later; until then it is only a word, kept across a reload or a new ID.
       if (!this.lastWords.has(slot)) this.books++;
       this.lastWords.set(slot, r);
@@ -2002,6 +2014,7 @@ export class Player {
         this.strike(from, `sent an entry the rules forbid (${describe(e)})`);
         break;
       }
+      if (!this.knows(e)) break;
       chain.push(e);
       prev = e;
     }
@@ -2089,7 +2102,7 @@ export class Player {
         return;
       }
       const theirs = entries.filter((e) => e.index >= at);
-      if (reach(this.log.at(at - 1), theirs, this.lastStage) < this.stage) return;
+      if (this.reach(this.log.at(at - 1), theirs) < this.stage) return;
       this.events.push({ kind: 'forked', index: at, leader: from });
       if (at - 1 < this.log.first) this.log = new Log();
       else this.log.cut(at - 1);
@@ -2135,7 +2148,10 @@ export class Player {
     let entry = this.reproposal;
     // A value some promise accepted is proposed again only if it still extends our log by the rules (a
     // liar's accepted value, reported by an honest player that took it, would stall the room forever).
-    if (entry && (!chains(this.log.tip, this.log.length, entry) || !this.lawful(entry))) entry = null;
+    if (entry && (!chains(this.log.tip, this.log.length, entry) || !this.keepsRules(entry))) entry = null;
+    // A voter we cannot place yet may be real: a quorum may have chosen this value, so none other is
+    // proposed in its place until the roster names it (or a new term's promises no longer report it).
+    if (entry && !this.knows(entry)) return;
     this.reproposal = null;
     const live = this.liveMembers();
     const agreed = this.agreed();
@@ -2223,10 +2239,12 @@ export class Player {
         this.requestSync(from);
         return;
       }
-      if (!this.lawful(entry)) {
+      if (!this.keepsRules(entry)) {
         this.strike(from, `proposed an entry the rules forbid (${describe(entry)})`);
         return;
       }
+      // Not a lie for certain (the roster may be late): no vote until we can place the new voter.
+      if (!this.knows(entry)) return;
       this.accepted = { ballot: term, entry };
       this.send(from, { t: 'accepted', term, index: entry.index });
     } else if (entry.index <= this.log.length && this.log.hash(entry.index) === entry.hash) {
@@ -2389,8 +2407,33 @@ export class Player {
     }
   }
 
+  /** Keeps the rules and names only voters we know were issued: what we append. */
   private lawful(e: Entry): boolean {
+    return this.keepsRules(e) && this.knows(e);
+  }
+
+  private keepsRules(e: Entry): boolean {
     return lawfulAfter(this.log.last(), e, this.lastStage);
+  }
+
+  private knows(e: Entry): boolean {
+    return e.members.every((id) => id <= this.issued);
+  }
+
+  private noteIssued(...ids: number[]): void {
+    for (const id of ids)
+      if (Number.isSafeInteger(id) && id > this.issued && id <= LIMITS.playerId.max) this.issued = id;
+  }
+
+  /** The stage a log ending in `prev` reaches by applying `entries` in order, as far as we would apply them. */
+  private reach(prev: Entry | undefined, entries: readonly Entry[]): number {
+    let last = prev;
+    for (const e of entries) {
+      if (!chains(last?.hash ?? GENESIS, last?.index ?? 0, e)) break;
+      if (!lawfulAfter(last, e, this.lastStage) || !this.knows(e)) break;
+      last = e;
+    }
+    return last?.stage ?? 0;
   }
 
   /**
@@ -2413,7 +2456,8 @@ export class Player {
   /** Applies a committed entry a peer sent; one that chains onto our log but breaks the rules is a lie. */
   private applyFrom(from: Id, entry: Entry): boolean {
     if (this.apply(entry)) return true;
-    if (chains(this.log.tip, this.log.length, entry))
+    // An entry naming a voter we cannot place yet is no certain lie (the roster may be late).
+    if (chains(this.log.tip, this.log.length, entry) && !this.keepsRules(entry))
       this.strike(from, `sent an entry the rules forbid (${describe(entry)})`);
     return false;
   }
@@ -2540,16 +2584,6 @@ function lawfulAfter(prev: Entry | undefined, e: Entry, lastStage: number): bool
   const inID = e.members.find((id) => !before.includes(id))!;
   const outID = before.find((id) => !e.members.includes(id))!;
   return added === 1 && removed === 1 && inID > outID;
-}
-
-/** The stage a log ending in `prev` reaches by applying `entries` in order, as far as they chain and keep the rules. */
-function reach(prev: Entry | undefined, entries: readonly Entry[], lastStage: number): number {
-  let last = prev;
-  for (const e of entries) {
-    if (!chains(last?.hash ?? GENESIS, last?.index ?? 0, e) || !lawfulAfter(last, e, lastStage)) break;
-    last = e;
-  }
-  return last?.stage ?? 0;
 }
 
 /** The slot a members entry renames (one ID out, a higher one in), if it is a rename. */

@@ -35,6 +35,8 @@ export type Role = 'follower' | 'candidate' | 'leader';
 export interface Roster {
   version: number;
   members: Id[];
+  /** The highest ID the room has issued, left or not: an ID above it names no player yet. */
+  issued?: Id;
 }
 
 /** What must survive a page reload (the driver keeps it in sessionStorage). */

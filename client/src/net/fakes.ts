@@ -198,6 +198,7 @@ export class FakeServer {
         state: 'connected' as const,
       })),
       removed: [...this.removed],
+      issued: this.nextId - 1,
     };
   }
 }

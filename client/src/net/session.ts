@@ -13,6 +13,7 @@ import {
   type Proposals,
   type ProposeResult,
   parseMessage,
+  type Roster,
   seededRng,
   timingFromMs,
   type View,
@@ -103,6 +104,11 @@ export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 
 /** The roster's removed IDs, checked: the server is trusted with routing, not with our memory. */
+/** The server's roster as the core takes it: a hint of whom to talk to, and how far the room's IDs go. */
+function coreRoster(version: number, r: RosterMsg): Roster {
+  return { version, members: r.members.map((m) => m.id), issued: r.issued };
+}
+
 export function removedIds(r: RosterMsg): Id[] {
   const list: unknown = (r as { removed?: unknown }).removed;
   if (!Array.isArray(list)) return [];
@@ -592,7 +598,7 @@ export class Session {
       self: j.id,
       timing,
       rng: seededRng(Math.floor(this.deps.random() * 2 ** 32)),
-      roster: { version: ++this.rosterVersion, members: roster.members.map((m) => m.id) },
+      roster: coreRoster(++this.rosterVersion, roster),
       persisted,
       lastStage: s.stages.length - 1,
       proposals: this.player?.proposals() ?? this.carried ?? { client: this.client, next: 1, pending: [] },
@@ -629,7 +635,7 @@ export class Session {
     if (!this.player) return;
     this.catchUp();
     if (this.expelRemoved(r)) return;
-    this.player.setRoster({ version: ++this.rosterVersion, members: r.members.map((m) => m.id) });
+    this.player.setRoster(coreRoster(++this.rosterVersion, r));
     this.syncMesh();
     this.drain();
     this.publish(true);

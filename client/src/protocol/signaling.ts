@@ -36,6 +36,11 @@ export interface RosterMsg {
   members: Member[];
   /** IDs the room's owner removed, in the order removed: every client expels them. */
   removed: PlayerId[];
+  /**
+   * The highest ID this room has given out, to players still here or gone: the core takes no voter above it
+   * (a liar's made-up voter would otherwise hold a majority nobody can reach). Only grows.
+   */
+  issued: PlayerId;
 }
 
 export interface IceServer {

@@ -370,7 +370,11 @@ export class SimNetwork {
   }
 
   private roster() {
-    return { version: this.rosterVersion, members: [...this.sessions.keys()].sort((a, b) => a - b) };
+    return {
+      version: this.rosterVersion,
+      members: [...this.sessions.keys()].sort((a, b) => a - b),
+      issued: this.nextId - 1,
+    };
   }
 
   private pushRoster(): void {

@@ -179,11 +179,13 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   // converging (the last election may have just ended): none stays pending.
   const pendingDecided = () => {
     if (net.waiting) return;
+    const failed = net.violations.length;
     for (const p of net.live()) {
       const waiting = p.proposals()?.pending.map(([seq]) => seq) ?? [];
       if (waiting.length > 0)
         net.violations.push(`${p.self} still waits for its proposals ${waiting} after healing`);
     }
+    if (net.violations.length > failed) net.noteViews();
   };
   // A player a liar took past the room's stage (hostile runs only) waits there, its values with it: the
   // room reaches it a stage per round of clicks, and it counts as done with the stages it has passed

@@ -80,6 +80,12 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a player whose own base sat on a liar’s fork past the leader’s whole log never asked for the room’s': [
     4519, 5,
   ],
+  'a lying leader committed a voter nobody is: with the liar removed, the live players were no majority': [
+    929, 3,
+  ],
+  'a liar’s last word carried a made-up voter as its accepted value: the next leader waited for that voter': [
+    9047, 5,
+  ],
 };
 
 describe('pinned hostile seeds', () => {
