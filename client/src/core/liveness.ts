@@ -20,6 +20,8 @@ export interface PeerState {
   done: boolean;
   /** Invalid or impossible messages it sent us. */
   strikes: number;
+  /** The highest player ID its heartbeat said it can place. */
+  issued: number;
   /** The heartbeat window in which it may lift our term by a step in all (Player.termAllowed): its start, and our term then. */
   raisedAt: number;
   raiseBase: number;
@@ -33,6 +35,7 @@ export function newPeer(): PeerState {
     vouched: NEVER,
     strayed: NEVER,
     indexAt: NEVER,
+    issued: 0,
     byeAt: NEVER,
     raisedAt: NEVER,
     raiseBase: 0,

@@ -375,3 +375,38 @@ test('seededRng replays exactly', () => {
   expect(new Set(xs).size).toBe(5);
   expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
 });
+
+describe('voters that lost the server', () => {
+  test('hold up only the addition of a newcomer they cannot place, not the room', () => {
+    // 2 and 3 lost the server before 4 joined: their rosters stop at 3, and no link to 4 can form.
+    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
+    pump(ps);
+    const four = player(4, [1, 2, 3, 4]);
+    ps[0]!.setRoster({ version: 2, members: [1, 2, 3, 4], issued: 4 });
+    const all = [...ps, four];
+    const byId = new Map(all.map((p) => [p.self, p]));
+    const proposed: number[][] = [];
+    const run = (rounds: number) => {
+      for (let r = 0; r < rounds; r++) {
+        const out: [number, Envelope][] = [];
+        for (const p of all) {
+          p.tick();
+          const ready = p.ready();
+          for (const ev of ready.events) if (ev.kind === 'propose') proposed.push(ev.entry.members);
+          for (const e of ready.messages) out.push([p.self, e]);
+        }
+        for (const [from, e] of out)
+          if (!((from === 4 && e.to !== 1) || (e.to === 4 && from !== 1))) byId.get(e.to)?.step(from, e.msg);
+      }
+    };
+    run(40);
+    expect(proposed.filter((m) => m.includes(4))).toEqual([]);
+    for (const p of all) p.setDone(true);
+    run(40);
+    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
+    // Back on the server: the roster names 4, and the leader adds it.
+    for (const p of ps.slice(1)) p.setRoster({ version: 2, members: [1, 2, 3, 4], issued: 4 });
+    run(40);
+    expect(ps.map((p) => p.view().voters)).toEqual(ps.map(() => [1, 2, 3, 4]));
+  });
+});

@@ -247,6 +247,7 @@ export class Player {
       for (const [n, o] of p.aliases ?? []) this.aliases.set(n, o);
       for (const r of p.lastWords ?? []) this.lastWords.set(r.id, r);
       this.formerNames = this.namesFromBooks();
+      this.noteIssued(p.issued ?? 0);
     }
     if (opts.was) {
       this.ownNames.add(opts.was);
@@ -1075,6 +1076,7 @@ export class Player {
     if (this.log.snapshot) p.base = this.log.snapshot;
     if (this.was) p.was = this.was;
     if (this.retired.size > 0) p.retired = [...this.retired.values()];
+    if (this.issued > 0) p.issued = this.issued;
     if (this.aliases.size > 0) p.aliases = [...this.aliases];
     if (this.lastWords.size > 0) p.lastWords = [...this.lastWords.values()];
     return p;
@@ -1491,6 +1493,7 @@ export class Player {
         done: this.done,
         init: this.initialized,
         hash: this.log.tip,
+        issued: this.issued,
       };
       if (tally) hb.tally = tally;
       const name = this.nameFor(this.peers.get(id)?.index ?? 0);
@@ -1855,6 +1858,7 @@ export class Player {
     peer.init = msg.init;
     peer.term = msg.term;
     peer.done = msg.done;
+    peer.issued = msg.issued ?? 0;
     if (!this.initialized && msg.term > 0 && msg.leader === from) {
       // Learn the room's state from an established leader (any other player may be stale): its term,
       // then its stages. Caught up means holding its chain, not merely as many entries.
@@ -2202,7 +2206,12 @@ export class Player {
     if (expelled !== undefined) next = agreed.filter((id) => id !== expelled);
     const retired = agreed.find((slot) => this.retired.has(slot));
     if (!next && retired !== undefined) next = agreed.filter((id) => id !== retired);
-    const renamed = agreed.find((slot) => liveSet.has(this.holderOf(slot)) && this.holderOf(slot) !== slot);
+    const renamed = agreed.find(
+      (slot) =>
+        liveSet.has(this.holderOf(slot)) &&
+        this.holderOf(slot) !== slot &&
+        this.placeable(this.holderOf(slot)),
+    );
     if (!next && renamed !== undefined)
       next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
     const gone = agreed.find(
@@ -2217,6 +2226,7 @@ export class Player {
           !this.formerNames.has(id) &&
           !this.claims.has(id) &&
           this.rosterIds.has(id) &&
+          this.placeable(id) &&
           !agreed.includes(this.slotOf(id)) &&
           (id === this.self ? this.initialized : this.peers.get(id)?.init === true),
       );
@@ -2418,6 +2428,16 @@ export class Player {
 
   private knows(e: Entry): boolean {
     return e.members.every((id) => id <= this.issued);
+  }
+
+  /**
+   * A quorum of the agreed voters can place `id` (by their heartbeats' word, and ours): only then is a voter
+   * added under it, so voters cut off from the server hold up that one change and not the room.
+   */
+  private placeable(id: Id): boolean {
+    const knowers: Id[] = this.issued >= id ? [this.self] : [];
+    for (const [peer, p] of this.peers) if (p.issued >= id && this.isLive(peer)) knowers.push(peer);
+    return this.isQuorum(knowers, this.agreed());
   }
 
   private noteIssued(...ids: number[]): void {

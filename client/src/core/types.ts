@@ -60,6 +60,8 @@ export interface Persisted {
   aliases?: [Id, Id][];
   /** Last words of voters whose final entry this player does not hold yet. */
   lastWords?: Retirement[];
+  /** The highest player ID this player knows the room issued (the join's floor keeps IDs above it). */
+  issued?: Id;
 }
 
 /** Things worth showing or logging that happened inside step()/tick(). */

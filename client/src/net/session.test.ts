@@ -398,6 +398,28 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(0).initialized).toBe(false);
   });
 
+  it('its join floor counts the highest ID the room issued as far as it knew, which a restarted server must not reuse', async () => {
+    const storage = memoryStorage();
+    new SavedWriter(storage, 'r').write({
+      id: 1,
+      token: 't1'.padEnd(32, 'x'),
+      persisted: {
+        term: 1,
+        promised: 1,
+        done: false,
+        history: [],
+        accepted: null,
+        initialized: true,
+        issued: 12,
+      },
+    });
+    const w = world(0);
+    w.add({ storage });
+    await w.run(200);
+    expect(w.server.lastFloor).toBe(12);
+    expect(w.view(0).self).toBe(13);
+  });
+
   it('a session stopped while it waits for its identity lock lets the lock go, so the next one in the page gets it', async () => {
     const held = new Set<string>();
     let grant: (() => void) | null = null;

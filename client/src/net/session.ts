@@ -103,12 +103,12 @@ export interface SessionParams {
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 
-/** The roster's removed IDs, checked: the server is trusted with routing, not with our memory. */
 /** The server's roster as the core takes it: a hint of whom to talk to, and how far the room's IDs go. */
 function coreRoster(version: number, r: RosterMsg): Roster {
   return { version, members: r.members.map((m) => m.id), issued: r.issued };
 }
 
+/** The roster's removed IDs, checked: the server is trusted with routing, not with our memory. */
 export function removedIds(r: RosterMsg): Id[] {
   const list: unknown = (r as { removed?: unknown }).removed;
   if (!Array.isArray(list)) return [];
@@ -711,6 +711,8 @@ export class Session {
     let max = Math.max(this.player?.self ?? 0, saved?.id ?? 0);
     for (const m of this.latestRoster?.members ?? []) max = Math.max(max, m.id);
     const p = this.player?.persisted() ?? saved?.persisted;
+    // What the room issued as far as we know: a restarted server must not hand those IDs out again.
+    if (Number.isSafeInteger(p?.issued)) max = Math.max(max, p?.issued ?? 0);
     const base = p?.base;
     for (const e of [...(base ? [base.entry, ...base.stages] : []), ...(p?.history ?? [])])
       for (const id of e.members) max = Math.max(max, id);

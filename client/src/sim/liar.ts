@@ -76,6 +76,8 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
         ...(rng.next() < 0.2
           ? { retired: [{ id: someone, term, index: length, hash: tipHash(log), accepted: accepted() }] }
           : {}),
+        // What it can place: nothing, or far more than the room issued.
+        ...(rng.next() < 0.5 ? { issued: pick([0, 2_000, 2 ** 31]) } : {}),
       };
     case 2:
       return { t: 'coordinator', term };
