@@ -1,9 +1,12 @@
-// The devtools' chaos controls and event log, over a room's store (see devtools.tsx).
+// The devtools' chaos controls and event log, over a room's store (see devtools.tsx), and all the panels
+// together: what <LockstepDevtools> loads.
 
 import { useId, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { Chaos } from '../net/chaos.ts';
-import { fmtT, useDev, useDevEvery } from './devtools.tsx';
+import { DevtoolsStore, fmtT, Timeline, useDev, useDevEvery, Visualizer } from './devtools.tsx';
+import type { LockstepDevtoolsProps } from './react.tsx';
+import { roomInternals } from './room.ts';
 
 const NONE: number[] = [];
 
@@ -124,5 +127,19 @@ export function EventLog() {
         ))}
       </ol>
     </section>
+  );
+}
+
+/** What <LockstepDevtools> renders once its chunk has loaded. */
+export function DevtoolsPanels({ room, chaos = true, log = true }: LockstepDevtoolsProps) {
+  const internals = roomInternals(room);
+  if (!internals) return null;
+  return (
+    <DevtoolsStore value={internals.store}>
+      <Visualizer />
+      <Timeline />
+      {chaos && internals.chaos && <ChaosPanel chaos={internals.chaos} />}
+      {log && <EventLog />}
+    </DevtoolsStore>
   );
 }

@@ -1,11 +1,11 @@
 // lockstep/react: a hook over a Room's snapshot, and the election devtools as a drop-in component.
 
-import { useMemo, useRef, useSyncExternalStore } from 'react';
+import { lazy, Suspense, useMemo, useRef, useSyncExternalStore } from 'react';
 import { throttled } from '../store/perFrame.ts';
-import { DevtoolsStore, Timeline, Visualizer } from './devtools.tsx';
-import { ChaosPanel, EventLog } from './panels.tsx';
-import { roomInternals } from './room.ts';
 import type { Room, RoomSnapshot } from './types.ts';
+
+// A chunk of their own, fetched on first render: a page shows its own state before the devtools' code.
+const Panels = lazy(() => import('./panels.tsx').then((m) => ({ default: m.DevtoolsPanels })));
 
 const identity = <T,>(x: T) => x;
 
@@ -46,15 +46,10 @@ export interface LockstepDevtoolsProps {
  * the chaos controls and the event log, as this player sees them. Styled by the app's class names
  * (`card`, `viz`, …).
  */
-export function LockstepDevtools({ room, chaos = true, log = true }: LockstepDevtoolsProps) {
-  const internals = roomInternals(room);
-  if (!internals) return null;
+export function LockstepDevtools(props: LockstepDevtoolsProps) {
   return (
-    <DevtoolsStore value={internals.store}>
-      <Visualizer />
-      <Timeline />
-      {chaos && internals.chaos && <ChaosPanel chaos={internals.chaos} />}
-      {log && <EventLog />}
-    </DevtoolsStore>
+    <Suspense fallback={null}>
+      <Panels {...props} />
+    </Suspense>
   );
 }

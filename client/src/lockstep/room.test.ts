@@ -1,5 +1,6 @@
 import { createElement } from 'react';
 import { renderToString } from 'react-dom/server';
+import { prerenderToNodeStream } from 'react-dom/static';
 import { describe, expect, it } from 'vitest';
 import { type CoreEvent, seededRng } from '../core/index.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
@@ -909,6 +910,14 @@ describe('Room: testing aids', () => {
   });
 });
 
+/** The HTML once every Suspense boundary has resolved (LockstepDevtools loads its panels as a chunk). */
+async function renderAll(el: ReturnType<typeof createElement>): Promise<string> {
+  const { prelude } = await prerenderToNodeStream(el);
+  let html = '';
+  for await (const chunk of prelude) html += String(chunk);
+  return html;
+}
+
 describe('lockstep/react', () => {
   it('useRoom reads the snapshot or a selected part; LockstepDevtools renders the visualizer', async () => {
     const w = await joinedRooms(2);
@@ -916,11 +925,13 @@ describe('lockstep/react', () => {
     const Stage = () =>
       createElement('p', null, `${useRoom(room, (s) => s.stage.name)} ${useRoom(room).selfId}`);
     expect(renderToString(createElement(Stage))).toContain('a 2');
-    const html = renderToString(createElement(LockstepDevtools, { room }));
+    // Its panels come in a chunk of their own: a first render shows nothing in their place.
+    expect(renderToString(createElement(LockstepDevtools, { room }))).not.toContain('visualizer');
+    const html = await renderAll(createElement(LockstepDevtools, { room }));
     expect(html).toContain('data-testid="visualizer"');
     expect(html).toContain('data-testid="event-log"');
     // No chaos panel for a room joined without chaos.
     expect(html).not.toContain('data-testid="chaos-crash"');
-    expect(renderToString(createElement(LockstepDevtools, { room, log: false }))).not.toContain('event-log');
+    expect(await renderAll(createElement(LockstepDevtools, { room, log: false }))).not.toContain('event-log');
   });
 });
