@@ -101,3 +101,26 @@ test('the lobby refuses a new password shorter than 8 characters', async ({ brow
   await expect(tid(page, 'self-id')).toHaveText('1');
   await expect(tid(page, 'encrypted')).toBeVisible();
 });
+
+test('devtools whose script cannot load (offline, or a redeploy removed it) leave the room playable', async ({
+  browser,
+  server,
+  players,
+}) => {
+  // Every script the page asks for after its first load fails: the devtools' chunk is one.
+  const html = await (await fetch(`${server.url}/`)).text();
+  const initial = new Set([...html.matchAll(/(?:src|href)="(\/assets\/[^"]+\.js)"/g)].map((m) => m[1]!));
+  expect(initial.size).toBeGreaterThan(0);
+  const context = await browser.newContext();
+  await context.route(/\/assets\/.+\.js$/, (route) =>
+    initial.has(new URL(route.request().url()).pathname) ? route.continue() : route.abort(),
+  );
+  const page = await context.newPage();
+  players.push({ name: 'Ann', context, page });
+  await page.goto(roomUrl(server, uniqueRoom(), 'Ann'));
+  await expect(tid(page, 'devtools-failed')).toBeVisible();
+  await expect(tid(page, 'visualizer')).toHaveCount(0);
+  await expect(tid(page, 'leader-id')).toHaveText('1');
+  await tid(page, 'done-button').click();
+  await expect(tid(page, 'stage')).toHaveText('1');
+});

@@ -376,29 +376,53 @@ test('seededRng replays exactly', () => {
   expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
 });
 
+/** Players `ids`, all agreed voters after a first pump, and a newcomer `late` that only `reach` can talk to. */
+function roomWithNewcomer(ids: number[], late: number, reach: number[]) {
+  const ps = ids.map((id) => player(id, ids));
+  pump(ps);
+  const newcomer = player(late, [...ids, late]);
+  const all = [...ps, newcomer];
+  const byId = new Map(all.map((p) => [p.self, p]));
+  const down = new Set<number>();
+  const proposed: number[][] = [];
+  const linked = (a: number, b: number) =>
+    !down.has(a) && !down.has(b) && (a !== late || reach.includes(b)) && (b !== late || reach.includes(a));
+  const run = (rounds: number) => {
+    for (let r = 0; r < rounds; r++) {
+      const out: [number, Envelope][] = [];
+      for (const p of all) {
+        if (down.has(p.self)) continue;
+        p.tick();
+        const ready = p.ready();
+        for (const ev of ready.events) if (ev.kind === 'propose') proposed.push(ev.entry.members);
+        for (const e of ready.messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) if (linked(from, e.to)) byId.get(e.to)?.step(from, e.msg);
+    }
+  };
+  return { ps, all, run, down, proposed };
+}
+
 describe('voters that lost the server', () => {
+  test('are not left behind by a newcomer the others can place: one more crash would stall the room', () => {
+    // 2 and 3 lost the server; 6 joined, and 1, 4 and 5 can place it (a majority of the voters).
+    const { ps, all, run, down, proposed } = roomWithNewcomer([1, 2, 3, 4, 5], 6, [1, 4, 5]);
+    for (const p of [ps[0]!, ps[3]!, ps[4]!])
+      p.setRoster({ version: 2, members: [1, 2, 3, 4, 5, 6], issued: 6 });
+    run(40);
+    expect(proposed.filter((m) => m.includes(6))).toEqual([]);
+    // 5 crashes: 1 to 4 are still a majority of the five voters, so the room goes on.
+    down.add(5);
+    run(80);
+    for (const p of all) if (!down.has(p.self)) p.setDone(true);
+    run(60);
+    expect(ps.slice(0, 4).map((p) => p.view().stage)).toEqual([1, 1, 1, 1]);
+  });
+
   test('hold up only the addition of a newcomer they cannot place, not the room', () => {
     // 2 and 3 lost the server before 4 joined: their rosters stop at 3, and no link to 4 can form.
-    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
-    pump(ps);
-    const four = player(4, [1, 2, 3, 4]);
+    const { ps, all, run, proposed } = roomWithNewcomer([1, 2, 3], 4, [1]);
     ps[0]!.setRoster({ version: 2, members: [1, 2, 3, 4], issued: 4 });
-    const all = [...ps, four];
-    const byId = new Map(all.map((p) => [p.self, p]));
-    const proposed: number[][] = [];
-    const run = (rounds: number) => {
-      for (let r = 0; r < rounds; r++) {
-        const out: [number, Envelope][] = [];
-        for (const p of all) {
-          p.tick();
-          const ready = p.ready();
-          for (const ev of ready.events) if (ev.kind === 'propose') proposed.push(ev.entry.members);
-          for (const e of ready.messages) out.push([p.self, e]);
-        }
-        for (const [from, e] of out)
-          if (!((from === 4 && e.to !== 1) || (e.to === 4 && from !== 1))) byId.get(e.to)?.step(from, e.msg);
-      }
-    };
     run(40);
     expect(proposed.filter((m) => m.includes(4))).toEqual([]);
     for (const p of all) p.setDone(true);

@@ -1090,7 +1090,7 @@ export class Player {
   private persistKey(): string {
     const a = this.accepted;
     const acc = a ? `${a.ballot}:${a.entry.index}:${a.entry.hash}` : '';
-    return `${this.term}|${this.promised}|${this.done}|${this.log.first}|${this.log.length}|${this.log.tip}|${acc}|${this.initialized}|${this.was}|${this.books}`;
+    return `${this.term}|${this.promised}|${this.done}|${this.log.first}|${this.log.length}|${this.log.tip}|${acc}|${this.initialized}|${this.was}|${this.books}|${this.issued}`;
   }
 
   view(): View {
@@ -2431,13 +2431,19 @@ export class Player {
   }
 
   /**
-   * A quorum of the agreed voters can place `id` (by their heartbeats' word, and ours): only then is a voter
-   * added under it, so voters cut off from the server hold up that one change and not the room.
+   * Every live voter can place `id` (by its heartbeat's word, and ours): only then is a voter added under
+   * it. A voter that could not would fall behind at that entry, and the room would lose its vote on
+   * everything after. A voter cut off from the server holds up this one change; a liar claiming it cannot
+   * place the ID only delays it, and a liar claiming it can changes nothing for the honest ones.
    */
   private placeable(id: Id): boolean {
-    const knowers: Id[] = this.issued >= id ? [this.self] : [];
-    for (const [peer, p] of this.peers) if (p.issued >= id && this.isLive(peer)) knowers.push(peer);
-    return this.isQuorum(knowers, this.agreed());
+    if (this.issued < id) return false;
+    for (const slot of this.voters()) {
+      const holder = this.holderOf(slot);
+      if (holder !== this.self && this.isLive(holder) && (this.peers.get(holder)?.issued ?? 0) < id)
+        return false;
+    }
+    return true;
   }
 
   private noteIssued(...ids: number[]): void {

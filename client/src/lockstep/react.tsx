@@ -1,6 +1,6 @@
 // lockstep/react: a hook over a Room's snapshot, and the election devtools as a drop-in component.
 
-import { lazy, Suspense, useMemo, useRef, useSyncExternalStore } from 'react';
+import { Component, lazy, type ReactNode, Suspense, useMemo, useRef, useSyncExternalStore } from 'react';
 import { throttled } from '../store/perFrame.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
@@ -48,8 +48,28 @@ export interface LockstepDevtoolsProps {
  */
 export function LockstepDevtools(props: LockstepDevtoolsProps) {
   return (
-    <Suspense fallback={null}>
-      <Panels {...props} />
-    </Suspense>
+    <LoadFailed>
+      <Suspense fallback={null}>
+        <Panels {...props} />
+      </Suspense>
+    </LoadFailed>
   );
+}
+
+/** A chunk that fails to load (offline, or a redeploy removed it) costs the devtools, not the page. */
+class LoadFailed extends Component<{ children: ReactNode }, { failed: boolean }> {
+  override state = { failed: false };
+
+  static getDerivedStateFromError() {
+    return { failed: true };
+  }
+
+  override render() {
+    if (!this.state.failed) return this.props.children;
+    return (
+      <p className="card" role="status" data-testid="devtools-failed">
+        The devtools could not load. Reload the page to try again.
+      </p>
+    );
+  }
 }

@@ -77,7 +77,7 @@ export function lie(rng: Rng, self: Id, target: Player, members: readonly Id[]):
           ? { retired: [{ id: someone, term, index: length, hash: tipHash(log), accepted: accepted() }] }
           : {}),
         // What it can place: nothing, or far more than the room issued.
-        ...(rng.next() < 0.5 ? { issued: pick([0, 2_000, 2 ** 31]) } : {}),
+        ...(rng.next() < 0.5 ? { issued: pick([1, 2_000, 2 ** 31]) } : {}),
       };
     case 2:
       return { t: 'coordinator', term };
