@@ -4,8 +4,18 @@ import { Component, lazy, type ReactNode, Suspense, useMemo, useRef, useSyncExte
 import { throttled } from '../store/perFrame.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
+/** The devtools' chunk did not arrive (offline, or a redeploy removed it), as opposed to a bug in them. */
+class ChunkLoadError extends Error {}
+
 // A chunk of their own, fetched on first render: a page shows its own state before the devtools' code.
-const Panels = lazy(() => import('./panels.tsx').then((m) => ({ default: m.DevtoolsPanels })));
+const Panels = lazy(() =>
+  import('./panels.tsx').then(
+    (m) => ({ default: m.DevtoolsPanels }),
+    (e: unknown) => {
+      throw new ChunkLoadError(e instanceof Error ? e.message : String(e));
+    },
+  ),
+);
 
 const identity = <T,>(x: T) => x;
 
@@ -48,27 +58,34 @@ export interface LockstepDevtoolsProps {
  */
 export function LockstepDevtools(props: LockstepDevtoolsProps) {
   return (
-    <LoadFailed>
+    <Contained>
       <Suspense fallback={null}>
         <Panels {...props} />
       </Suspense>
-    </LoadFailed>
+    </Contained>
   );
 }
 
-/** A chunk that fails to load (offline, or a redeploy removed it) costs the devtools, not the page. */
-class LoadFailed extends Component<{ children: ReactNode }, { failed: boolean }> {
-  override state = { failed: false };
+/** A devtools chunk that does not load, or a panel that throws, costs the devtools, not the page they sit in. */
+class Contained extends Component<{ children: ReactNode }, { error: unknown }> {
+  override state: { error: unknown } = { error: null };
 
-  static getDerivedStateFromError() {
-    return { failed: true };
+  static getDerivedStateFromError(error: unknown) {
+    return { error };
+  }
+
+  override componentDidCatch(error: unknown) {
+    console.error('lockstep devtools:', error);
   }
 
   override render() {
-    if (!this.state.failed) return this.props.children;
+    const { error } = this.state;
+    if (error === null) return this.props.children;
     return (
       <p className="card" role="status" data-testid="devtools-failed">
-        The devtools could not load. Reload the page to try again.
+        {error instanceof ChunkLoadError
+          ? 'The devtools could not load. Reload the page to try again.'
+          : `The devtools stopped on an error: ${error instanceof Error ? error.message : String(error)}`}
       </p>
     );
   }

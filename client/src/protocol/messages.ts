@@ -278,7 +278,7 @@ export const messageSchemas = {
     was: v.optional(playerId),
     /** Voters the sender knows left for good, until a committed entry removes them. */
     retired: v.optional(retirements()),
-    /** The highest ID the sender can place (the room issued it): a leader adds a voter a quorum can place. */
+    /** The highest ID the sender can place (the room issued it): a leader adds a voter every live voter can place. */
     issued: v.optional(playerId),
   }),
   /** "I suspect the leader; you are lower, are you alive?" */
