@@ -2417,9 +2417,13 @@ export class Player {
     }
   }
 
-  /** Keeps the rules and names only voters we know were issued: what we append. */
+  /** Keeps the rules after `prev` and names only voters we know were issued: what we append. */
+  private appendable(prev: Entry | undefined, e: Entry): boolean {
+    return lawfulAfter(prev, e, this.lastStage) && this.knows(e);
+  }
+
   private lawful(e: Entry): boolean {
-    return this.keepsRules(e) && this.knows(e);
+    return this.appendable(this.log.last(), e);
   }
 
   private keepsRules(e: Entry): boolean {
@@ -2455,8 +2459,7 @@ export class Player {
   private reach(prev: Entry | undefined, entries: readonly Entry[]): number {
     let last = prev;
     for (const e of entries) {
-      if (!chains(last?.hash ?? GENESIS, last?.index ?? 0, e)) break;
-      if (!lawfulAfter(last, e, this.lastStage) || !this.knows(e)) break;
+      if (!chains(last?.hash ?? GENESIS, last?.index ?? 0, e) || !this.appendable(last, e)) break;
       last = e;
     }
     return last?.stage ?? 0;
