@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { seal, tipHash } from './chain.ts';
 import { type Entry, type Envelope, type Message, Player, seededRng } from './index.ts';
-import { TERM_STEP } from './player.ts';
+import { REJOIN_STEP, TERM_STEP } from './player.ts';
 
 const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
 const LAST = 3;
@@ -118,6 +118,37 @@ describe('a lying member', () => {
     for (const p of r.honest) expect(p.currentTerm + 1).toBeGreaterThan(p.currentTerm);
   });
 
+  test('back from a silence, a player jumps only to a term two peers claim: a liar alone lifts it a step', () => {
+    const r = room();
+    const p = r.honest[1]!;
+    const silence = () => {
+      r.net.drop = (_from, to) => to === p.self;
+      r.pump(timing.timeoutTicks + 1);
+      r.net.drop = () => false;
+    };
+    silence();
+    const before = p.currentTerm;
+    for (let i = 0; i < 3; i++) r.lie(p.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
+    expect(p.currentTerm).toBeLessThanOrEqual(before + TERM_STEP + 1);
+    expect(r.strikes(p)).toBe(3);
+    // While p sleeps again, the liar pumps the others' terms 20 steps ahead of it; then it claims more than
+    // that to p. p jumps to the honest peers' term (the second highest claim), not to the liar's.
+    r.net.drop = (_from, to) => to === p.self;
+    for (let beat = 0; beat < 20; beat++) {
+      for (const q of r.honest) if (q !== p) r.lie(q.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
+      r.pump(timing.heartbeatTicks);
+    }
+    r.net.drop = () => false;
+    const others = () => r.honest.filter((q) => q !== p).map((q) => q.currentTerm);
+    expect(Math.min(...others())).toBeGreaterThan(p.currentTerm + 15 * TERM_STEP);
+    r.lie(p.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
+    r.pump(timing.heartbeatTicks);
+    expect(p.currentTerm).toBeGreaterThanOrEqual(Math.min(...others()));
+    expect(p.currentTerm).toBeLessThanOrEqual(Math.max(...others()) + TERM_STEP + 1);
+    r.expel();
+    r.advances();
+  });
+
   test('a history nobody asked for changes nothing: not to the last stage, not to stage 999', () => {
     const r = room();
     r.lieToAll((p) => ({ t: 'history', entries: [forged(p, {})] }));
@@ -228,16 +259,51 @@ describe('a lying member', () => {
 });
 
 describe('an honest player far behind', () => {
-  test('climbs to a room term more than one step ahead, a step per heartbeat, and follows it', () => {
+  test('back from a silence, takes a room term two peers hold far ahead in one jump, and follows it', () => {
+    const p = new Player({ self: 3, timing, rng: seededRng(3), roster: { version: 1, members: [1, 2, 3] } });
+    // What a liar could pump the others by in a thousand heartbeats while this player slept.
+    const term = 1_000 * TERM_STEP + 7;
+    const hb = (leader: number): Message => ({
+      t: 'hb',
+      term,
+      leader,
+      stage: 0,
+      index: 0,
+      done: false,
+      init: true,
+      hash: '0',
+    });
+    p.step(1, hb(1));
+    // One peer's word is not enough: it could be a liar's.
+    expect(p.currentTerm).toBeLessThanOrEqual(TERM_STEP);
+    p.step(2, hb(1));
+    p.step(1, hb(1));
+    expect(p.currentLeader).toBe(1);
+    expect(p.currentTerm).toBe(term);
+  });
+
+  test('back from a silence, jumps at most REJOIN_STEP, however far two peers claim', () => {
+    const p = new Player({ self: 3, timing, rng: seededRng(3), roster: { version: 1, members: [1, 2, 3] } });
+    const reject: Message = { t: 'reject', term: Number.MAX_SAFE_INTEGER };
+    p.tick();
+    p.step(1, reject);
+    p.step(2, reject);
+    expect(p.currentTerm).toBeGreaterThanOrEqual(REJOIN_STEP);
+    expect(p.currentTerm).toBeLessThanOrEqual(REJOIN_STEP + TERM_STEP + 1);
+  });
+
+  test('climbs to a room term one peer holds more than a step ahead, a step per heartbeat, and follows it', () => {
     const p = new Player({ self: 2, timing, rng: seededRng(2), roster: { version: 1, members: [1, 2] } });
     const term = 5 * TERM_STEP + 7;
-    for (let i = 0; i < 20 && p.currentLeader !== 1; i++) {
+    let beats = 0;
+    for (; beats < 20 && p.currentLeader !== 1; beats++) {
       p.step(1, { t: 'hb', term, leader: 1, stage: 0, index: 0, done: false, init: true, hash: '0' });
       p.tick();
       p.tick();
     }
     expect(p.currentLeader).toBe(1);
     expect(p.currentTerm).toBe(term);
+    expect(beats).toBeGreaterThan(5);
   });
 });
 

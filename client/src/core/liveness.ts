@@ -25,6 +25,8 @@ export interface PeerState {
   /** The heartbeat window in which it may lift our term by a step in all (Player.termAllowed): its start, and our term then. */
   raisedAt: number;
   raiseBase: number;
+  /** The highest term it claimed since we broke a silence (Player.rejoinTerm). */
+  rejoinClaim: number;
 }
 
 export const NEVER = Number.NEGATIVE_INFINITY;
@@ -39,6 +41,7 @@ export function newPeer(): PeerState {
     byeAt: NEVER,
     raisedAt: NEVER,
     raiseBase: 0,
+    rejoinClaim: 0,
     strikes: 0,
     index: 0,
     hash: '0',

@@ -73,6 +73,13 @@ const LEAVE_ENTRIES = LIMITS.entriesPerMessage;
  * runs, so an honest peer is never 65,536 elections ahead; a liar's bigger term is refused (termAllowed).
  */
 export const TERM_STEP = 2 ** 16;
+/**
+ * How far a player that heard nobody for a timeout may jump, within a timeout of hearing someone again, to
+ * a term two peers vouch for (Player.rejoinTerm): back from a crash, a freeze or a partition, it catches up
+ * at once with a room whose terms a liar pumped while it was away (a step a beat would take as long as the
+ * liar stayed).
+ */
+export const REJOIN_STEP = 2 ** 32;
 /** The highest term we ever take: a candidacy must still be able to add one. */
 const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
 /** The furthest base we take: 2^52 entries is more than any room commits, and leaves room to go on. */
@@ -129,6 +136,10 @@ export class Player {
   private proposedAs = new Set<Id>();
   /** Woken from a freeze: no candidacy before this tick (the idea of Raft's PreVote). */
   private quietUntil = 0;
+  /** When we last heard any member; after a timeout of silence, until when the peers' terms may lift us (rejoinTerm), and from what. */
+  private heardAnyAt = NEVER;
+  private rejoinUntil = NEVER;
+  private rejoinBase = 0;
   /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
   private books = 0;
   /** What ready() last handed out to persist, as a cheap key. */
@@ -149,6 +160,8 @@ export class Player {
   private asked = new Map<Id, number>();
   /** Snapshots whose parts are still coming, by sender. */
   private incoming = new Map<Id, { index: number; hash: string; parts: string[]; total: number }>();
+  /** A snapshot we asked for that came before its sender was our authority: its promise may be on the way. */
+  private earlyBase: { from: Id; base: Base; at: number } | null = null;
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
   private baseForkedBy: Id = 0;
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
@@ -312,6 +325,12 @@ export class Player {
     }
     const peer = this.peer(from);
     peer.heard = this.now;
+    if (this.now - this.heardAnyAt >= this.timing.timeoutTicks) {
+      this.rejoinUntil = this.now + this.timing.timeoutTicks;
+      this.rejoinBase = this.term;
+      for (const q of this.peers.values()) q.rejoinClaim = 0;
+    }
+    this.heardAnyAt = this.now;
     if ('term' in msg && msg.term > this.term && !this.termAllowed(from, msg.term, peer)) {
       this.settle();
       return;
@@ -439,6 +458,8 @@ export class Player {
       p.heard = NEVER;
       p.vouched = NEVER;
     }
+    this.heardAnyAt = NEVER;
+    this.rejoinUntil = NEVER;
     this.quietUntil = this.now + this.timing.timeoutTicks;
     this.events.push({ kind: 'resumed' });
     this.settle();
@@ -811,14 +832,7 @@ export class Player {
       this.strike(from, 'sent a snapshot we did not ask for');
       return;
     }
-    // Joined per sender, so nobody can break another's off; only from our authority, or from a peer whose
-    // base a quorum of voters holds as its tip (vouchedBase: a quiet room nobody leads yet).
-    const trusted = this.authority(from) || this.vouchedBase(msg.index, msg.hash);
-    if (!trusted) {
-      // It compacted past us: ask our authority now rather than a heartbeat later.
-      if (msg.part === 0) this.lastSync = NEVER;
-      return;
-    }
+    // Joined per sender, so nobody can break another's off.
     let inc = this.incoming.get(from);
     if (msg.part === 0) {
       inc = { index: msg.index, hash: msg.hash, parts: [], total: msg.parts };
@@ -845,7 +859,26 @@ export class Player {
       this.strike(from, `sent a bad snapshot: ${parsed.error}`);
       return;
     }
+    // Only from our authority, or from a peer whose base a quorum of voters holds as its tip (vouchedBase: a
+    // quiet room nobody leads yet). A candidate's sync can outrun the promise that makes its sender one
+    // (the sender answers a peer once per two timeouts), so the base waits for that promise (onReport).
     if (this.authority(from) || this.vouchedBase(inc.index, inc.hash)) this.install(from, parsed.base);
+    else {
+      this.earlyBase = { from, base: parsed.base, at: this.now };
+      // It compacted past us: ask our authority now rather than a heartbeat later.
+      this.lastSync = NEVER;
+    }
+  }
+
+  /** The base that came before its sender's promise, once the promise makes it our authority. */
+  private takeEarlyBase(from: Id): void {
+    const early = this.earlyBase;
+    if (!early || early.from !== from) return;
+    if (this.now - early.at > 2 * this.timing.timeoutTicks) this.earlyBase = null;
+    else if (this.authority(from)) {
+      this.earlyBase = null;
+      this.install(from, early.base);
+    }
   }
 
   /** A quorum of the agreed voters reports the entry at `index` as its tip (live, or in a last word). */
@@ -1224,6 +1257,7 @@ export class Player {
     for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
     for (const id of [...this.snapshotSent.keys()]) if (!m.has(id)) this.snapshotSent.delete(id);
     for (const id of [...this.incoming.keys()]) if (!m.has(id)) this.incoming.delete(id);
+    if (this.earlyBase && !m.has(this.earlyBase.from)) this.earlyBase = null;
     for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
     for (const [k, q] of [...this.queue]) if (!m.has(q.by)) this.queue.delete(k);
     for (const id of [...this.budgets.keys()]) if (!m.has(id)) this.budgets.delete(id);
@@ -1765,6 +1799,7 @@ export class Player {
       last: last ?? null,
       accepted: msg.accepted,
     });
+    this.takeEarlyBase(from);
     if (this.role === 'candidate') {
       this.maybeWin();
       return;
@@ -2119,6 +2154,10 @@ export class Player {
       if (e.index <= this.log.length) continue;
       if (e.index !== this.log.length + 1 || !this.applyFrom(from, e)) return;
     }
+    // All ours, and short of our tip: the sender cut the chunk that shows where our logs part to fit one
+    // message (large entries). Asking for the same again would bring the same chunk: ask past it.
+    const last = entries[entries.length - 1];
+    if (!conflict && last && last.index < this.log.length) this.askSync(from, last.index, last.hash);
   }
 
   // ---------------------------------------------------------------- stages
@@ -2497,9 +2536,16 @@ export class Player {
    * from one liar moves us no further than one. A term past ours by more than a step is a lie, counted and
    * not acted on, but we still climb by what this heartbeat allows, so a player back from a very long
    * partition reaches the room's term in a few beats, while a liar needs 2^37 beats (over a thousand years)
-   * to exhaust the safe integers. A term always stays one a candidacy can increment.
+   * to exhaust the safe integers. Back from a silence, what two peers vouch for may lift us further at once
+   * (rejoinTerm). A term always stays one a candidacy can increment.
    */
   private termAllowed(from: Id, term: number, peer: PeerState): boolean {
+    if (this.now < this.rejoinUntil) {
+      peer.rejoinClaim = Math.max(peer.rejoinClaim, term);
+      const vouched = this.rejoinTerm();
+      if (vouched > this.term) this.adoptTerm(vouched, 0);
+      if (term <= this.term) return true;
+    }
     if (this.now - peer.raisedAt >= this.timing.heartbeatTicks) {
       peer.raisedAt = this.now;
       peer.raiseBase = this.term;
@@ -2510,6 +2556,17 @@ export class Player {
       this.strike(from, `claimed term ${term}, more than ${TERM_STEP} past ours (${this.term})`);
     if (cap > this.term) this.adoptTerm(cap, 0);
     return false;
+  }
+
+  /**
+   * Back from a silence, the highest term two peers claim, at most REJOIN_STEP past where we were. A liar
+   * alone cannot lift us past an honest peer, so it cannot set us ahead of the room, which would then have
+   * to climb to us a step a beat. Not with one peer: in a room of two, that peer may be the liar.
+   */
+  private rejoinTerm(): number {
+    const claims = [...this.peers.values()].map((p) => p.rejoinClaim).sort((a, b) => b - a);
+    const vouched = claims[1] ?? 0;
+    return Math.min(vouched, this.rejoinBase + REJOIN_STEP, MAX_TERM);
   }
 
   /** `from` sent something the protocol never sends: counted, shown, and the first few logged. */

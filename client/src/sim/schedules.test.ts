@@ -86,6 +86,15 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a liar’s last word carried a made-up voter as its accepted value: the next leader waited for that voter': [
     9047, 5,
   ],
+  'a player back from a silence climbed a step a beat to terms the liar had pumped while it was away': [
+    5342, 3,
+  ],
+  'the same, in a room of four': [9747, 4],
+  'a candidate’s snapshot came before the promise that made its sender the one to take it from, every time': [
+    7708, 4,
+  ],
+  'the chunk showing where two logs part was cut to fit one message, short of the fork, and asked again and again':
+    [700, 3],
 };
 
 describe('pinned hostile seeds', () => {
