@@ -25,7 +25,7 @@ export interface PeerState {
   /** The heartbeat window in which it may lift our term by a step in all (Player.termAllowed): its start, and our term then. */
   raisedAt: number;
   raiseBase: number;
-  /** The highest term it claimed since we broke a silence (Player.rejoinTerm). */
+  /** The highest term past ours it claimed in the window after we broke a silence (Player.rejoinTerm). */
   rejoinClaim: number;
 }
 

@@ -77,9 +77,10 @@ export const TERM_STEP = 2 ** 16;
  * How far a player that heard nobody for a timeout may jump, within a timeout of hearing someone again, to
  * a term two peers vouch for (Player.rejoinTerm): back from a crash, a freeze or a partition, it catches up
  * at once with a room whose terms a liar pumped while it was away (a step a beat would take as long as the
- * liar stayed).
+ * liar stayed). 256 steps: a liar with two sessions that lifts a returning player this far ahead of the room
+ * costs the room 256 beats of climbing, once per such return.
  */
-export const REJOIN_STEP = 2 ** 32;
+export const REJOIN_STEP = 2 ** 24;
 /** The highest term we ever take: a candidacy must still be able to add one. */
 const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
 /** The furthest base we take: 2^52 entries is more than any room commits, and leaves room to go on. */
@@ -460,6 +461,7 @@ export class Player {
     }
     this.heardAnyAt = NEVER;
     this.rejoinUntil = NEVER;
+    this.earlyBase = null;
     this.quietUntil = this.now + this.timing.timeoutTicks;
     this.events.push({ kind: 'resumed' });
     this.settle();
@@ -1799,8 +1801,8 @@ export class Player {
       last: last ?? null,
       accepted: msg.accepted,
     });
-    this.takeEarlyBase(from);
     if (this.role === 'candidate') {
+      this.takeEarlyBase(from);
       this.maybeWin();
       return;
     }
@@ -1809,6 +1811,7 @@ export class Player {
     this.noteDone(from, stage, msg.done);
     if (last && stage > this.stage && (this.caughtUp() || this.catchUpLost()))
       this.catchUpWith(from, index, last.hash);
+    this.takeEarlyBase(from);
   }
 
   /** A leader catching up from a peer that went silent before it answered: the log it promised went with it. */
@@ -2154,10 +2157,11 @@ export class Player {
       if (e.index <= this.log.length) continue;
       if (e.index !== this.log.length + 1 || !this.applyFrom(from, e)) return;
     }
-    // All ours, and short of our tip: the sender cut the chunk that shows where our logs part to fit one
-    // message (large entries). Asking for the same again would bring the same chunk: ask past it.
+    // All ours, short of our tip, from a sender whose log goes further: it cut the chunk that shows where our
+    // logs part to fit one message (large entries). Asking for the same again would bring the same chunk.
     const last = entries[entries.length - 1];
-    if (!conflict && last && last.index < this.log.length) this.askSync(from, last.index, last.hash);
+    if (!conflict && last && last.index < this.log.length && (this.peers.get(from)?.index ?? 0) > last.index)
+      this.askSync(from, last.index, last.hash);
   }
 
   // ---------------------------------------------------------------- stages
@@ -2559,12 +2563,17 @@ export class Player {
   }
 
   /**
-   * Back from a silence, the highest term two peers claim, at most REJOIN_STEP past where we were. A liar
-   * alone cannot lift us past an honest peer, so it cannot set us ahead of the room, which would then have
-   * to climb to us a step a beat. Not with one peer: in a room of two, that peer may be the liar.
+   * Back from a silence, the highest term two peers in the roster claim, at most REJOIN_STEP past where we
+   * were. One liar's claim alone cannot lift us past an honest peer's, so it cannot set us ahead of the room,
+   * which would then have to climb to us a step a beat. Not with one peer: in a room of two, that peer may be
+   * the liar. A liar with two sessions in the room counts twice; REJOIN_STEP bounds what that costs.
    */
   private rejoinTerm(): number {
-    const claims = [...this.peers.values()].map((p) => p.rejoinClaim).sort((a, b) => b - a);
+    // Only sessions the server has now: a liar that left and came back under a new ID is not two peers.
+    const claims = [...this.peers]
+      .filter(([id]) => this.rosterIds.has(id))
+      .map(([, p]) => p.rejoinClaim)
+      .sort((a, b) => b - a);
     const vouched = claims[1] ?? 0;
     return Math.min(vouched, this.rejoinBase + REJOIN_STEP, MAX_TERM);
   }
