@@ -192,6 +192,25 @@ describe('a lying member', () => {
     expect(p.view().stage).toBe(1);
   });
 
+  test('a late promise to the leader carrying what it proposed this term is no lie; one from a later ballot is', () => {
+    const r = room();
+    const leader = r.byId.get(1)!;
+    const term = leader.currentTerm;
+    const report = (ballot: number): Message => ({
+      t: 'report',
+      term,
+      done: false,
+      init: true,
+      history: [],
+      accepted: { ballot, entry: forged(leader, {}) },
+    });
+    r.lie(1, report(term));
+    expect(r.strikes(leader)).toBe(0);
+    r.lie(1, report(term + 1));
+    expect(r.strikes(leader)).toBe(1);
+    r.advances();
+  });
+
   test('an accept or advance from a player that is not our leader is ignored', () => {
     const r = room();
     r.lieToAll((p) => ({ t: 'accept', term: p.currentTerm, entry: forged(p, {}) }));

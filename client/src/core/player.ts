@@ -1782,12 +1782,14 @@ export class Player {
 
   private onReport(from: Id, msg: Extract<Message, { t: 'report' }>): void {
     if (msg.term !== this.term || (this.role !== 'candidate' && this.role !== 'leader')) return;
-    // A promise for this term can only carry a value accepted under an earlier ballot.
+    // A promise for this term can only carry a value accepted under an earlier ballot. Come late to the leader
+    // of this term, it may carry one this leader proposed since: dropped, but no lie.
     if (msg.accepted && msg.accepted.ballot >= msg.term) {
-      this.strike(
-        from,
-        `reported a value accepted in ballot ${msg.accepted.ballot}, not before term ${msg.term}`,
-      );
+      if (this.role !== 'leader' || msg.accepted.ballot !== msg.term)
+        this.strike(
+          from,
+          `reported a value accepted in ballot ${msg.accepted.ballot}, not before term ${msg.term}`,
+        );
       return;
     }
     const last = msg.history[msg.history.length - 1];
