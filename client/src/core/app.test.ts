@@ -8,6 +8,7 @@ import {
   type CoreEvent,
   type Envelope,
   type Message,
+  type Persisted,
   Player,
   parseMessage,
   type Roster,
@@ -16,13 +17,15 @@ import {
 
 const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
 
-function player(self: number, members: number[]) {
+/** A player of a room of `members`; with `persisted`, a page that reloaded from that saved state. */
+function player(self: number, members: number[], persisted?: Persisted) {
   const roster: Roster = { version: 1, members };
   return new Player({
     self,
     timing,
     rng: seededRng(self),
     roster,
+    ...(persisted ? { persisted } : {}),
     proposals: { client: `c${self}`, next: 1, pending: [] },
   });
 }
@@ -507,14 +510,7 @@ describe('snapshots', () => {
       members: tip.members,
       ops: [{ by: 1, c: 'forged', seq: 1, data: 'forged' }],
     });
-    const p3 = new Player({
-      self: 3,
-      timing,
-      rng: seededRng(3),
-      roster: { version: 1, members: [1, 2, 3] },
-      persisted: { ...old, history: [...old.history, forged] },
-      proposals: { client: 'c3', next: 1, pending: [] },
-    });
+    const p3 = player(3, [1, 2, 3], { ...old, history: [...old.history, forged] });
     for (let i = 0; i < 6; i++) ps[0]!.propose(`r${i}`);
     pump(ps.slice(0, 2), 80);
     for (const p of ps.slice(0, 2)) expect(p.compact(length + 1, fold(p, length + 1))).toEqual({ ok: true });
@@ -531,14 +527,7 @@ describe('snapshots', () => {
     for (let i = 0; i < 6; i++) ps[1]!.propose(`r${i}`);
     pump(ps.slice(1), 120);
     for (const p of ps.slice(1)) expect(p.compact(p.length, fold(p))).toEqual({ ok: true });
-    const back = new Player({
-      self: 1,
-      timing,
-      rng: seededRng(1),
-      roster: { version: 1, members: [1, 2, 3] },
-      persisted: old,
-      proposals: { client: 'c1', next: 99, pending: [] },
-    });
+    const back = player(1, [1, 2, 3], old);
     ps[0] = back;
     // Its sync is answered before any promise reaches it (the reports are late), so the base is early.
     let snapshots = 0;
@@ -574,14 +563,7 @@ describe('snapshots', () => {
     });
     for (let i = 0; i < 3; i++) ps[0]!.propose(big(100 + i));
     pump(ps.slice(0, 2), 80);
-    ps[2] = new Player({
-      self: 3,
-      timing,
-      rng: seededRng(3),
-      roster: { version: 1, members: [1, 2, 3] },
-      persisted: { ...old, history: [...old.history, forged] },
-      proposals: { client: 'c3', next: 99, pending: [] },
-    });
+    ps[2] = player(3, [1, 2, 3], { ...old, history: [...old.history, forged] });
     // The chunk that ends at its tip starts 64 entries back: cut to fit one message, it stops short of it.
     expect(forged.index).toBeGreaterThan(LIMITS.historyBytes / 900);
     pump(ps, 120);
