@@ -571,6 +571,45 @@ describe('snapshots', () => {
     expect(fold(ps[2]!)).toEqual(fold(ps[0]!));
   });
 
+  test('a number a lying leader took from us on a fork since cut does not hold our later values back', () => {
+    const ps = room(3, 0);
+    const p2 = ps[1]!;
+    p2.propose('a');
+    pump(ps, 40);
+    // The leader lies to player 2 alone: it commits a value of its own under 2's next number, while 2's
+    // own value for that number never reaches it.
+    p2.propose('b');
+    const tip = p2.entries.at(-1)!;
+    const term = ps[0]!.currentTerm;
+    const forged = seal(tip.hash, {
+      index: tip.index + 1,
+      kind: 'app',
+      stage: tip.stage,
+      term,
+      done: [],
+      members: tip.members,
+      ops: [{ by: 2, c: 'c2', seq: 2, data: 'forged' }],
+    });
+    p2.step(1, { t: 'accept', term, entry: forged });
+    p2.step(1, { t: 'advance', term, entry: forged });
+    const events = new Map<number, CoreEvent[]>();
+    events.set(2, p2.ready().events);
+    expect(events.get(2)!.some((e) => e.kind === 'superseded')).toBe(true);
+    // The room goes on without that entry, and 2 takes the room's log, cutting the liar's.
+    ps[0]!.propose('x');
+    pump(ps, 80, events, (from, e) => (from === 2 && e.msg.t === 'op' ? null : undefined));
+    expect(p2.entries.at(-1)!.hash).toBe(ps[0]!.entries.at(-1)!.hash);
+    // Number 2 of 2's session is free again and nothing will fill it: its next value must still go in.
+    p2.propose('c');
+    pump(ps, 80, events);
+    expect(fold(ps[0]!)).toEqual(['a', 'x', 'c']);
+    const settled = events.get(2)!.filter((e) => e.kind === 'proposed' || e.kind === 'superseded');
+    expect(settled.map((e) => [e.kind, 'id' in e ? e.id : 0])).toEqual([
+      ['superseded', 2],
+      ['proposed', 3],
+    ]);
+  });
+
   test('a base far past any log is refused, so no liar can leave the room without an index to commit at', () => {
     const ps = room(3, 4);
     const leader = ps[0]!;

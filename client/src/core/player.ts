@@ -161,6 +161,8 @@ export class Player {
   private asked = new Map<Id, number>();
   /** Snapshots whose parts are still coming, by sender. */
   private incoming = new Map<Id, { index: number; hash: string; parts: string[]; total: number }>();
+  /** Our page session has a number a cut log freed, which our superseded value will not fill. */
+  private gapped = false;
   /** A snapshot we asked for that came before its sender was our authority: its promise may be on the way. */
   private earlyBase: { from: Id; base: Base; at: number } | null = null;
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
@@ -680,6 +682,9 @@ export class Player {
         this.decided.delete(seq);
         this.mine.set(seq, { ...m, sent: true });
       }
+    // A number another value took on the cut entries (a liar's, under our session) is free again, but our
+    // value was reported superseded: nothing fills it, and our later numbers would wait behind it for good.
+    if ([...this.decided].some(([seq, m]) => seq > last && !m.ours)) this.gapped = true;
   }
 
   /** Our values this entry decided: committed here, or another value took the number. */
@@ -702,13 +707,16 @@ export class Player {
 
   /**
    * Another live player holds our page session in the log (only a lying leader writes one's values under
-   * another's session): no leader takes ours after it (mayTake), so they would wait for good. The values
-   * still undecided move to a new session of ours, numbered from 1. None of them is in the log (each would
-   * have been settled), so none is committed twice.
+   * another's session): no leader takes ours after it (mayTake), so they would wait for good. Or our session
+   * has a number nothing will fill (reofferCut). The values still undecided move to a new session of ours,
+   * numbered from 1. None of them is in the log (each would have been settled), so none is committed twice.
    */
   private leaveTakenSession(): void {
     const owner = this.client ? this.app.by.get(this.client) : undefined;
-    if (owner === undefined || !this.members.has(owner) || this.isOwnName(owner)) return;
+    const taken = owner !== undefined && this.members.has(owner) && !this.isOwnName(owner);
+    if (!taken && !this.gapped) return;
+    this.gapped = false;
+    if (!this.client) return;
     // Drawn, not derived: a liar that could compute it could take its first number too.
     let c = this.client;
     while (c === this.client || this.app.last.has(c)) c = newClientId(() => this.rng.next());
