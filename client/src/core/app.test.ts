@@ -610,6 +610,33 @@ describe('snapshots', () => {
     ]);
   });
 
+  test('a number a lying leader showed us taken, which the room gave our own value, moves nothing', () => {
+    const ps = room(3, 0);
+    const p2 = ps[1]!;
+    p2.propose('a');
+    pump(ps, 40);
+    // The leader shows 2 alone a value of its own under 2's next number, and commits 2's real one.
+    p2.propose('b');
+    const tip = p2.entries.at(-1)!;
+    const term = ps[0]!.currentTerm;
+    const forged = seal(tip.hash, {
+      index: tip.index + 1,
+      kind: 'app',
+      stage: tip.stage,
+      term,
+      done: [],
+      members: tip.members,
+      ops: [{ by: 2, c: 'c2', seq: 2, data: 'forged' }],
+    });
+    p2.step(1, { t: 'accept', term, entry: forged });
+    p2.step(1, { t: 'advance', term, entry: forged });
+    p2.propose('e');
+    pump(ps, 120);
+    expect(p2.entries.at(-1)!.hash).toBe(ps[0]!.entries.at(-1)!.hash);
+    // Each value once: had 2 moved its session, 'e' would have gone in under both.
+    expect(fold(ps[0]!)).toEqual(['a', 'b', 'e']);
+  });
+
   test('a base far past any log is refused, so no liar can leave the room without an index to commit at', () => {
     const ps = room(3, 4);
     const leader = ps[0]!;

@@ -684,7 +684,7 @@ export class Player {
       }
     // A number another value took on the cut entries (a liar's, under our session) is free again, but our
     // value was reported superseded: nothing fills it, and our later numbers would wait behind it for good.
-    if ([...this.decided].some(([seq, m]) => seq > last && !m.ours)) this.gapped = true;
+    if (this.sessionGap()) this.gapped = true;
   }
 
   /** Our values this entry decided: committed here, or another value took the number. */
@@ -714,9 +714,12 @@ export class Player {
   private leaveTakenSession(): void {
     const owner = this.client ? this.app.by.get(this.client) : undefined;
     const taken = owner !== undefined && this.members.has(owner) && !this.isOwnName(owner);
-    if (!taken && !this.gapped) return;
+    // The room's log may still hold our own value at that number (a liar shows its fork to some players
+    // only): looked at again once we hold what the room has, since moving then would put values in twice.
+    if (this.gapped && !this.sessionGap()) this.gapped = false;
+    const gapped = this.gapped && this.atRoomTip();
+    if (!taken && !gapped) return;
     this.gapped = false;
-    if (!this.client) return;
     // Drawn, not derived: a liar that could compute it could take its first number too.
     let c = this.client;
     while (c === this.client || this.app.last.has(c)) c = newClientId(() => this.rng.next());
@@ -733,6 +736,19 @@ export class Player {
       this.mine.set(this.nextSeq++, { ...m, sent: false });
     }
     this.offerMine();
+  }
+
+  /** A number of our session above its last applied one that we settled as another value's (reofferCut). */
+  private sessionGap(): boolean {
+    const last = this.app.last.get(this.client) ?? 0;
+    return [...this.decided].some(([seq, m]) => seq > last && !m.ours);
+  }
+
+  /** We lead, or hold as much as our live leader's heartbeat says it has. */
+  private atRoomTip(): boolean {
+    if (this.role === 'leader') return true;
+    const leader = this.leader !== 0 && this.leaderAlive() ? this.peers.get(this.leader) : undefined;
+    return leader !== undefined && this.log.length >= leader.index;
   }
 
   private isOwnName(id: Id): boolean {
