@@ -571,13 +571,15 @@ describe('snapshots', () => {
     expect(fold(ps[2]!)).toEqual(fold(ps[0]!));
   });
 
-  test('a number a lying leader took from us on a fork since cut does not hold our later values back', () => {
+  /**
+   * Player 2 of 3 commits 'a', then proposes 'b'; the leader (1) shows 2 alone an entry of its own that takes
+   * 2's next number with another value.
+   */
+  function numberTaken() {
     const ps = room(3, 0);
     const p2 = ps[1]!;
     p2.propose('a');
     pump(ps, 40);
-    // The leader lies to player 2 alone: it commits a value of its own under 2's next number, while 2's
-    // own value for that number never reaches it.
     p2.propose('b');
     const tip = p2.entries.at(-1)!;
     const term = ps[0]!.currentTerm;
@@ -592,6 +594,12 @@ describe('snapshots', () => {
     });
     p2.step(1, { t: 'accept', term, entry: forged });
     p2.step(1, { t: 'advance', term, entry: forged });
+    return { ps, p2 };
+  }
+
+  test('a number a lying leader took from us on a fork since cut does not hold our later values back', () => {
+    // The leader lies to player 2 alone, and 2's own value for that number never reaches it.
+    const { ps, p2 } = numberTaken();
     const events = new Map<number, CoreEvent[]>();
     events.set(2, p2.ready().events);
     expect(events.get(2)!.some((e) => e.kind === 'superseded')).toBe(true);
@@ -611,25 +619,8 @@ describe('snapshots', () => {
   });
 
   test('a number a lying leader showed us taken, which the room gave our own value, moves nothing', () => {
-    const ps = room(3, 0);
-    const p2 = ps[1]!;
-    p2.propose('a');
-    pump(ps, 40);
-    // The leader shows 2 alone a value of its own under 2's next number, and commits 2's real one.
-    p2.propose('b');
-    const tip = p2.entries.at(-1)!;
-    const term = ps[0]!.currentTerm;
-    const forged = seal(tip.hash, {
-      index: tip.index + 1,
-      kind: 'app',
-      stage: tip.stage,
-      term,
-      done: [],
-      members: tip.members,
-      ops: [{ by: 2, c: 'c2', seq: 2, data: 'forged' }],
-    });
-    p2.step(1, { t: 'accept', term, entry: forged });
-    p2.step(1, { t: 'advance', term, entry: forged });
+    // The leader shows 2 alone the taken number, and commits 2's real value for it.
+    const { ps, p2 } = numberTaken();
     p2.propose('e');
     pump(ps, 120);
     expect(p2.entries.at(-1)!.hash).toBe(ps[0]!.entries.at(-1)!.hash);
