@@ -67,6 +67,15 @@ function room(liar = LIAR) {
     for (const p of honest) p.expel(liar);
     pump(80);
   };
+  /** `p` hears nobody for a timeout (a freeze, a lost link); `meanwhile` runs each round of it. */
+  const silence = (p: Player, rounds = timing.timeoutTicks + 1, meanwhile = () => {}) => {
+    net.drop = (_from, to) => to === p.self;
+    for (let i = 0; i < rounds; i++) {
+      meanwhile();
+      pump(1);
+    }
+    net.drop = () => false;
+  };
   /** Everyone honest presses Done: the room must move one stage, with one leader. */
   const advances = () => {
     const before = honest.map((p) => p.view().stage);
@@ -75,7 +84,7 @@ function room(liar = LIAR) {
     expect(honest.map((p) => p.view().stage)).toEqual(before.map((s) => s + 1));
     expect(new Set(honest.map((p) => p.view().leader)).size).toBe(1);
   };
-  return { ps, byId, honest, pump, lie, lieToAll, strikes, expel, advances, net, proposed };
+  return { ps, byId, honest, pump, lie, lieToAll, strikes, expel, advances, silence, net, proposed };
 }
 
 /** A heartbeat claiming a longer log than `p` holds: `p` asks its sender for it. */
@@ -121,24 +130,19 @@ describe('a lying member', () => {
   test('back from a silence, a player jumps only to a term two peers claim: a liar alone lifts it a step', () => {
     const r = room();
     const p = r.honest[1]!;
-    const silence = () => {
-      r.net.drop = (_from, to) => to === p.self;
-      r.pump(timing.timeoutTicks + 1);
-      r.net.drop = () => false;
-    };
-    silence();
+    r.silence(p);
     const before = p.currentTerm;
     for (let i = 0; i < 3; i++) r.lie(p.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
     expect(p.currentTerm).toBeLessThanOrEqual(before + TERM_STEP + 1);
     expect(r.strikes(p)).toBe(3);
     // While p sleeps again, the liar pumps the others' terms 20 steps ahead of it; then it claims more than
     // that to p. p jumps to the honest peers' term (the second highest claim), not to the liar's.
-    r.net.drop = (_from, to) => to === p.self;
-    for (let beat = 0; beat < 20; beat++) {
-      for (const q of r.honest) if (q !== p) r.lie(q.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
-      r.pump(timing.heartbeatTicks);
-    }
-    r.net.drop = () => false;
+    let round = 0;
+    r.silence(p, 20 * timing.heartbeatTicks, () => {
+      // One lie a heartbeat to each of the others.
+      if (round++ % timing.heartbeatTicks === 0)
+        for (const q of r.honest) if (q !== p) r.lie(q.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
+    });
     const others = () => r.honest.filter((q) => q !== p).map((q) => q.currentTerm);
     expect(Math.min(...others())).toBeGreaterThan(p.currentTerm + 15 * TERM_STEP);
     r.lie(p.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
@@ -152,9 +156,7 @@ describe('a lying member', () => {
   test('back from a silence, a liar that left and came back under a new ID does not vouch for itself', () => {
     const r = room();
     const p = r.honest[1]!;
-    r.net.drop = (_from, to) => to === p.self;
-    r.pump(timing.timeoutTicks + 1);
-    r.net.drop = () => false;
+    r.silence(p);
     const before = p.currentTerm;
     r.lie(p.self, { t: 'reject', term: Number.MAX_SAFE_INTEGER });
     // The liar (3) leaves and joins again as 5: 3 is still a voter, but no longer in the roster.
