@@ -49,7 +49,20 @@ function pair() {
     net.flush();
     inbox.splice(0);
   };
-  return { a, b, chaos, deliver, lose, sent, heard, versions, apps, tick: (ms: number) => (clock += ms) };
+  return {
+    a,
+    b,
+    chaos,
+    inbox,
+    flush: () => net.flush(),
+    deliver,
+    lose,
+    sent,
+    heard,
+    versions,
+    apps,
+    tick: (ms: number) => (clock += ms),
+  };
 }
 
 const both = [
@@ -165,6 +178,60 @@ test('a hello that crossed the answer leaves the handshake alone, however old', 
   clock += DEFAULT_MESH_CONFIG.helloGuardMs + 1_000;
   a.onSignal(2, { hello: true, v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(1);
+});
+
+test('a hello restarts an unopened link at once when it names that link, and only then', () => {
+  const { a, b, deliver, lose, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  a.maintain();
+  expect(a.linksCreated).toBe(1);
+  // 2 asks before our offer reached it (signals are slow): it names no epoch, and the offer is on its way.
+  a.onSignal(2, { hello: true, s: '', v: PROTOCOL_VERSION });
+  tick(DEFAULT_MESH_CONFIG.helloGuardMs - 1);
+  a.onSignal(2, { hello: true, s: 'e0', v: PROTOCOL_VERSION });
+  expect(a.linksCreated).toBe(1);
+  // 2 had the offer and gave up on it (its own connect timeout, or no link budget): restart now.
+  a.onSignal(2, { hello: true, s: 'e1', v: PROTOCOL_VERSION });
+  expect(a.linksCreated).toBe(2);
+  // Even once answered: the answer is no use to a responder that has dropped its side.
+  b.setMembers(both);
+  lose();
+  a.maintain();
+  a.onSignal(2, { e: 'e2', d: { type: 'answer', sdp: 'x' }, v: PROTOCOL_VERSION });
+  tick(1);
+  a.onSignal(2, { hello: true, s: 'e1', v: PROTOCOL_VERSION });
+  expect(a.linksCreated).toBe(2);
+  a.onSignal(2, { hello: true, s: 'e2', v: PROTOCOL_VERSION });
+  expect(a.linksCreated).toBe(3);
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+});
+
+test('a responder names in its hello the last epoch it heard from the initiator', () => {
+  const { a, b, inbox, flush, lose, tick } = pair();
+  const hellos = () => inbox.filter((m) => m.from === 2 && 'hello' in m.data).map((m) => m.data);
+  a.reset(1, []);
+  b.reset(2, []);
+  b.setMembers(both);
+  tick(DEFAULT_MESH_CONFIG.helloAfterMs);
+  b.maintain();
+  expect(hellos()).toEqual([{ hello: true, s: '', v: PROTOCOL_VERSION }]);
+  lose();
+  // 1's offer reaches 2, 2's answer is lost, and 2 gives up at its connect timeout.
+  a.setMembers(both);
+  a.maintain();
+  flush();
+  for (const m of inbox.splice(0)) b.onSignal(m.from, m.data);
+  flush();
+  inbox.splice(0);
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('connecting');
+  tick(DEFAULT_MESH_CONFIG.connectTimeoutMs + 1);
+  b.maintain();
+  tick(DEFAULT_MESH_CONFIG.maxBackoffMs);
+  b.maintain();
+  expect(hellos().at(-1)).toEqual({ hello: true, s: 'e1', v: PROTOCOL_VERSION });
 });
 
 test('a link busy with core traffic is pinged once per rttMs; a quiet one every idlePingMs', () => {

@@ -46,7 +46,11 @@ export interface MeshConfig {
    * cost a storm of restarted links when signals were slow: every handshake still in flight was torn down.
    */
   helloAfterMs: number;
-  /** A hello does not restart an unopened link younger than this: its offer may still be on the way. */
+  /**
+   * A hello that names another epoch than our unopened link's was sent before our offer arrived (or the
+   * offer was lost): it restarts the link only once the link is this old. One that names the link's epoch
+   * restarts it at once: the responder had the offer and gave up on it.
+   */
   helloGuardMs: number;
   /** First retry delay; doubles up to maxBackoffMs, back to the start once a link opens. */
   backoffMs: number;
@@ -83,7 +87,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   relayPingMs: 2000,
   connectTimeoutMs: 10_000,
   helloAfterMs: 1_500,
-  helloGuardMs: 3_000,
+  helloGuardMs: 6_000,
   backoffMs: 500,
   maxBackoffMs: 8_000,
   maxLinks: 450,
@@ -150,6 +154,8 @@ interface PeerRec {
   lastVia: Via | null;
   /** Its last ping said its page is hidden. */
   away: boolean;
+  /** As the responder: the epoch of the last signal this initiator sent us, named in our hellos. */
+  seenEpoch: string;
 }
 
 export type LinkState = 'none' | 'connecting' | 'open' | 'stale' | 'cut';
@@ -231,6 +237,7 @@ export class Mesh {
           heardAt: null,
           lastVia: null,
           away: false,
+          seenEpoch: '',
         };
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
@@ -365,13 +372,19 @@ export class Mesh {
     const now = this.hooks.now();
     if (env.hello === true) {
       // Only the lower ID initiates; a hello asks it to, because the responder has no working link. An open
-      // link here is one the responder lost (it reloaded); an unopened one may just be slow.
+      // link here is one the responder lost (it reloaded).
       if (this.self > from) return;
       const rec = p.link;
-      // Unopened and young, its offer may still be on the way; answered, the hello crossed the answer.
-      // Restarting either threw away a handshake that was getting there: under load, signals take seconds,
-      // and every restart made more of them (bench: mesh formation).
-      if (rec && !rec.open && (rec.answered || now - rec.createdAt < this.config.helloGuardMs)) return;
+      // An unopened link is restarted only when the hello is about it. Under load signals take seconds, so
+      // hellos sent before our offer arrived come in while it is being answered, and restarting on them
+      // tore down handshakes that were getting there (bench: 84 connections made for a mesh of 56).
+      if (
+        rec &&
+        !rec.open &&
+        env.s !== rec.epoch &&
+        (rec.answered || now - rec.createdAt < this.config.helloGuardMs)
+      )
+        return;
       this.dropLink(p);
       this.reconnect(p, now);
       return;
@@ -384,6 +397,8 @@ export class Mesh {
       }
       return;
     }
+    // Echoed in our hellos: an epoch of ours is short, and a longer one is not worth repeating.
+    if (env.e.length <= 64) p.seenEpoch = env.e;
     if (!p.link || p.link.epoch !== env.e) {
       // A new epoch means the initiator started over (it reloaded, or its link died): follow it.
       this.dropLink(p);
@@ -510,7 +525,7 @@ export class Mesh {
     if (this.self < p.id) {
       this.openLink(p, true, this.hooks.newEpoch(), now);
     } else {
-      this.hooks.sendSignal(p.id, { hello: true, v: PROTOCOL_VERSION }).catch(() => {});
+      this.hooks.sendSignal(p.id, { hello: true, s: p.seenEpoch, v: PROTOCOL_VERSION }).catch(() => {});
     }
     this.scheduleRetry(p, now);
   }

@@ -15,8 +15,12 @@ export type Frame =
 /** App channel names: short and plain, so they can be logged and used as keys safely. */
 export const CHANNEL_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-/** What travels in a `signal` event: one link's SDP/ICE tagged with its epoch, or a responder's hello. */
-export type SignalEnvelope = ({ e: string; d: unknown } | { hello: true }) & { v?: number };
+/**
+ * What travels in a `signal` event: one link's SDP/ICE tagged with its epoch, or a responder's hello. A hello
+ * names (`s`) the last epoch the responder had heard of, so the initiator can tell a plea about its current
+ * offer from one sent before that offer arrived.
+ */
+export type SignalEnvelope = ({ e: string; d: unknown } | { hello: true; s?: string }) & { v?: number };
 
 export const MAX_FRAME_CHARS = LIMITS.frameChars;
 
