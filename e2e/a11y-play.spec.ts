@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import AxeBuilder from '@axe-core/playwright';
 import type { Locator, Page } from '@playwright/test';
 import {
   advanceAll,
+  axeViolations,
   expect,
   expectLeader,
   expectMesh,
@@ -366,9 +366,9 @@ test('a 390 px phone: every control is at least 44 × 44 px and nothing scrolls 
   await check(p1.page, 'room');
   await check(p2.page, 'room (Done)');
   // One column, the brand's word hidden: every rule axe runs by default (a11y.spec scans the desktop layout).
-  const axe = await new AxeBuilder({ page: p1.page }).options({ resultTypes: ['violations'] }).analyze();
+  const violations = await axeViolations(p1.page);
   expect(
-    axe.violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(' | ')})`),
+    violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(' | ')})`),
     'axe violations at 390 px',
   ).toEqual([]);
   const shot = await snap(p1.page, 'room-390');

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from '@playwright/test';
 import {
   advanceAll,
+  axeViolations,
   expect,
   expectLeader,
   expectMesh,
@@ -47,9 +47,8 @@ async function scan(
 ): Promise<void> {
   await expect(page.locator('html')).toHaveAttribute('data-theme', scheme);
   // Only violations are read: axe then skips the details of every passing node, most of a scan's time.
-  const axe = new AxeBuilder({ page }).options({ resultTypes: ['violations'] });
-  const result = await (colourOnly ? axe.withRules(COLOUR_RULES) : axe).analyze();
-  const violations = result.violations.map((v) => ({
+  const found = await axeViolations(page, colourOnly ? COLOUR_RULES : undefined);
+  const violations = found.map((v) => ({
     id: v.id,
     impact: v.impact,
     nodes: v.nodes.length,
@@ -80,6 +79,20 @@ async function switchScheme(page: Page, scheme: Scheme): Promise<void> {
   await page.emulateMedia({ colorScheme: scheme });
   if ((await themeOf(page)) !== scheme) await tid(page, 'theme-toggle').click();
   await expect(page.locator('html')).toHaveAttribute('data-theme', scheme);
+  // Buttons fade to the new scheme's colours (0.15 s): scanned mid-fade, their contrast is neither scheme's.
+  await expect
+    .poll(() =>
+      page.evaluate(() =>
+        document
+          .getAnimations()
+          .filter((a) => a instanceof CSSTransition && a.playState === 'running')
+          .map(
+            (a) =>
+              `${(a as CSSTransition).transitionProperty} on ${(a.effect as KeyframeEffect | null)?.target?.className}`,
+          ),
+      ),
+    )
+    .toEqual([]);
 }
 
 /**
