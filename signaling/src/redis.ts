@@ -67,8 +67,9 @@ local function gateIs(r, expected)
 end
 local function barKey(r) return P .. 'barred:' .. r end
 local function record(r, v)
+  -- A room the last session just left is gone, but lastId still says how far its IDs went.
   return { r, tostring(v), redis.call('HVALS', sessKey(r)), redis.call('HGET', roomKey(r), 'removed') or '[]',
-    redis.call('HGET', roomKey(r), 'nextId') or '0' }
+    redis.call('HGET', roomKey(r), 'nextId') or redis.call('GET', P .. 'lastId:' .. r) or '0' }
 end
 -- 1 when the presented owner token hash (or '') is the room's.
 local function isOwner(r, h)

@@ -242,6 +242,14 @@ export function describeRoomStore(
       expect((await store.disconnect('r', 10, 'c'))?.issued).toBe(10);
     });
 
+    it('says how far the IDs went in the roster of the leave that empties the room', async () => {
+      const { store, join } = await setup();
+      await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      await store.leave('r', 2, 'b');
+      expect(await store.leave('r', 1, 'a')).toMatchObject({ members: [], issued: 2 });
+    });
+
     it('gives every room an incarnation: a forgotten room takes its first returning tab’s, an emptied one keeps its own', async () => {
       const { store, join, advance } = await setup({ graceMs: 500 });
       // A room the store never saw, created by a returning tab: it is the room that tab's state belongs to.
