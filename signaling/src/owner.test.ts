@@ -20,6 +20,8 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  // Whatever the server said, the browser's client would have taken (protocol/signaling.ts).
+  expect(clients.flatMap((c) => c.malformed)).toEqual([]);
   for (const c of clients) c.close();
   await Promise.all(servers.map((s) => s.close()));
   servers = [];

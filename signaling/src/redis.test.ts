@@ -190,6 +190,8 @@ describe('signaling nodes sharing Redis', () => {
   let clients: RecordingClient[] = [];
 
   afterEach(async () => {
+    // Whatever the server said, the browser's client would have taken (protocol/signaling.ts).
+    expect(clients.flatMap((c) => c.malformed)).toEqual([]);
     for (const c of clients) c.close();
     await Promise.all(nodes.map((node) => node.kill()));
     nodes = [];

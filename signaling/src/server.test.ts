@@ -41,6 +41,8 @@ let servers: TestServer[] = [];
 let clients: RecordingClient[] = [];
 
 afterEach(async () => {
+  // Whatever the server said, the browser's client would have taken (protocol/signaling.ts).
+  expect(clients.flatMap((c) => c.malformed)).toEqual([]);
   for (const client of clients) client.close();
   await Promise.all(servers.map((server) => server.close()));
   servers = [];

@@ -6,12 +6,20 @@ import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { io as connectClient, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
-import type {
-  Ack,
-  ClientToServerEvents,
-  Joined,
-  JoinRequest,
-  ServerToClientEvents,
+import {
+  type Ack,
+  ackFromServer,
+  type ClientToServerEvents,
+  fromServer,
+  type Joined,
+  type JoinRequest,
+  joinedSchema,
+  refusedSchema,
+  relayEventSchema,
+  rosterSchema,
+  type ServerToClientEvents,
+  shutdownSchema,
+  signalEventSchema,
 } from '../../client/src/protocol/signaling.ts';
 import { createSignalingServer, type SignalingOptions, type SignalingServer } from './server.ts';
 import type { ThreadAsk } from './testingThread.ts';
@@ -38,9 +46,23 @@ interface Recorded {
   args: unknown[];
 }
 
+/** The client's own checks of what the server sends (protocol/signaling.ts), by event. */
+const CLIENT_CHECKS: Record<string, Parameters<typeof fromServer<unknown>>[0]> = {
+  roster: rosterSchema,
+  signal: signalEventSchema,
+  relay: relayEventSchema,
+  shutdown: shutdownSchema,
+  refused: refusedSchema,
+};
+
 /** A client that records every server event, so a test can wait for one that may already have arrived. */
 export class RecordingClient {
   readonly events: Recorded[] = [];
+  /**
+   * What the browser's client would have dropped as malformed: server events and join answers that fail
+   * its checks. Tests expect none, so the server keeps the contract the client holds it to.
+   */
+  readonly malformed: string[] = [];
   private waiters: (() => void)[] = [];
 
   constructor(readonly socket: Client) {
@@ -51,6 +73,9 @@ export class RecordingClient {
   }
 
   private record(event: string, args: unknown[]) {
+    const schema = CLIENT_CHECKS[event];
+    const checked = schema && fromServer(schema, args[0], event);
+    if (checked && !checked.ok) this.malformed.push(`${event}: ${checked.error}`);
     this.events.push({ event, args });
     for (const wake of this.waiters.splice(0)) wake();
   }
@@ -95,8 +120,11 @@ export class RecordingClient {
     });
   }
 
-  join(req: JoinRequest): Promise<Ack<Joined>> {
-    return this.socket.timeout(5_000).emitWithAck('join', { v: PROTOCOL_VERSION, ...req });
+  async join(req: JoinRequest): Promise<Ack<Joined>> {
+    const res = await this.socket.timeout(5_000).emitWithAck('join', { v: PROTOCOL_VERSION, ...req });
+    const checked = ackFromServer<Joined>(res, 'join', joinedSchema);
+    if (!checked.ok && /malformed/.test(checked.error)) this.malformed.push(checked.error);
+    return res;
   }
 
   /** Sends anything (even a payload the types forbid) and returns the acknowledgement. */

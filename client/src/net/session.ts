@@ -245,6 +245,7 @@ export class Session {
         } else this.log('net', `server refused: ${f.error}`);
       },
       removed: (reason) => this.onRemoved(reason),
+      malformed: (problem) => this.log('net', `ignored from the server: ${problem}`),
     });
   }
 

@@ -2,14 +2,22 @@
 
 import { io, type Socket } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
-import type {
-  Ack,
-  ClientToServerEvents,
-  Fail,
-  Joined,
-  JoinRequest,
-  RosterMsg,
-  ServerToClientEvents,
+import {
+  type Ack,
+  ackFromServer,
+  type ClientToServerEvents,
+  type Fail,
+  fromServer,
+  type Joined,
+  type JoinRequest,
+  joinedSchema,
+  type RosterMsg,
+  refusedSchema,
+  relayEventSchema,
+  rosterSchema,
+  type ServerToClientEvents,
+  shutdownSchema,
+  signalEventSchema,
 } from '../protocol/signaling.ts';
 
 export type SignalingStatus = 'connecting' | 'up' | 'down';
@@ -25,6 +33,8 @@ export interface SignalingHandlers {
   refused(fail: Fail): void;
   /** The room's owner removed this player; the server closes the connection next. */
   removed(reason: string): void;
+  /** The server sent something malformed, now dropped: what and why, in a sentence. */
+  malformed?(problem: string): void;
 }
 
 export interface SignalingPort {
@@ -87,11 +97,34 @@ export class SocketSignaling implements SignalingPort {
       if (reason === 'io server disconnect' && !this.closed && !this.offline) this.reconnectIn(1_000);
     });
     socket.on('connect_error', (err) => h.status('down', err.message));
-    socket.on('roster', (r) => h.roster(r));
-    socket.on('signal', (m) => h.signal(m.from, m.data));
-    socket.on('relay', (m) => h.relay(m.from, m.data));
-    socket.on('shutdown', (m) => h.shutdown(m.reconnectInMs));
-    socket.on('refused', (f) => h.refused(f));
+    // Each payload is checked before it reaches the session: a malformed one is dropped and reported.
+    const checked =
+      <T>(schema: Parameters<typeof fromServer<T>>[0], what: string, use: (value: T) => void) =>
+      (x: unknown) => {
+        const r = fromServer(schema, x, what);
+        if (r.ok) use(r.value);
+        else h.malformed?.(`${what}: ${r.error}`);
+      };
+    socket.on(
+      'roster',
+      checked(rosterSchema, 'roster', (r) => h.roster(r)),
+    );
+    socket.on(
+      'signal',
+      checked(signalEventSchema, 'signal', (m) => h.signal(m.from, m.data)),
+    );
+    socket.on(
+      'relay',
+      checked(relayEventSchema, 'relay', (m) => h.relay(m.from, m.data)),
+    );
+    socket.on(
+      'shutdown',
+      checked(shutdownSchema, 'shutdown', (m) => h.shutdown(m.reconnectInMs)),
+    );
+    socket.on(
+      'refused',
+      checked(refusedSchema, 'refused', (f) => h.refused(f)),
+    );
     socket.on('removed', (m) =>
       h.removed(typeof m?.reason === 'string' ? m.reason.slice(0, 200) : 'removed'),
     );
@@ -115,7 +148,11 @@ export class SocketSignaling implements SignalingPort {
 
   join(req: JoinRequest): Promise<Ack<Joined>> {
     const versioned = { ...req, v: PROTOCOL_VERSION };
-    return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('join', versioned, done), 'join');
+    return this.call(
+      (s, done) => s.timeout(ACK_TIMEOUT_MS).emit('join', versioned, done),
+      'join',
+      joinedSchema,
+    );
   }
 
   leave(): Promise<Ack> {
@@ -149,14 +186,15 @@ export class SocketSignaling implements SignalingPort {
   }
 
   private call<T extends object>(
-    emit: (s: ClientSocket, done: (err: Error | null, res: Ack<T>) => void) => void,
+    emit: (s: ClientSocket, done: (err: Error | null, res: unknown) => void) => void,
     what: string,
+    schema?: Parameters<typeof ackFromServer<T>>[2],
   ): Promise<Ack<T>> {
     const s = this.socket;
     if (!s?.connected)
       return Promise.resolve({ ok: false, code: 'internal_error', error: `${what}: offline` });
     return new Promise((resolve) => {
-      emit(s, (err, res) => resolve(err ? timeoutFail(what) : res));
+      emit(s, (err, res) => resolve(err ? timeoutFail(what) : ackFromServer(res, what, schema)));
     });
   }
 }

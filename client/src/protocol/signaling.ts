@@ -4,7 +4,7 @@
 // gzipped for these schemas, where zod/mini cost 7.5 and pushed the app past its 150 KB budget.
 
 import * as v from 'valibot';
-import { exact } from './issues.ts';
+import { describeIssues, exact, record } from './issues.ts';
 import { DEFAULT_STAGES, LIMITS } from './limits.ts';
 import { cleanText, codePoints } from './text.ts';
 
@@ -273,4 +273,98 @@ const relayFields = {
 export const relaySchema = exact(relayFields);
 export type RelayRequest = v.InferInput<v.StrictObjectSchema<typeof relayFields, undefined>>;
 
-export { describeIssues } from './issues.ts';
+export { describeIssues };
+
+// ---------------------------------------------------------------- what the server sends
+
+/**
+ * The client checks what the server sends as the server checks what clients send: a server of another
+ * build, a proxy that mangles frames or a hostile server must cost a log line, not a crashed tab. Unknown
+ * fields are dropped.
+ */
+const listOf = <T extends v.GenericSchema>(item: T, max: number) =>
+  v.pipe(
+    v.array(v.unknown(), 'must be an array'),
+    v.maxLength(max, `must hold at most ${max}`),
+    v.array(item),
+  );
+
+const count = (max = Number.MAX_SAFE_INTEGER) => whole(0, max);
+
+const memberSchema = record({
+  id: playerIdSchema,
+  name: nameSchema,
+  state: v.picklist(['connected', 'grace'], 'must be "connected" or "grace"'),
+  graceUntil: v.optional(count()),
+});
+
+export const rosterSchema: v.GenericSchema<unknown, RosterMsg> = record({
+  room: roomIdSchema,
+  version: count(),
+  members: listOf(memberSchema, LIMITS.idsPerList),
+  removed: listOf(playerIdSchema, LIMITS.removed.max),
+  issued: count(),
+});
+
+const iceServerSchema = record({
+  urls: v.union(
+    [v.pipe(text(), v.maxLength(512)), listOf(v.pipe(text(), v.maxLength(512)), 16)],
+    'must be a URL or a list of them',
+  ),
+  username: v.optional(v.pipe(text(), v.maxLength(512))),
+  credential: v.optional(v.pipe(text(), v.maxLength(512))),
+});
+
+export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
+  id: playerIdSchema,
+  token: tokenSchema,
+  resumed: v.boolean('must be a boolean'),
+  settings: settingsSchema,
+  roster: rosterSchema,
+  iceServers: listOf(iceServerSchema, 16),
+  graceMs: count(),
+  ownerToken: v.optional(tokenSchema),
+  incarnation: v.pipe(text(), v.regex(/^[A-Za-z0-9_-]{8,32}$/, 'must be 8 to 32 URL-safe characters')),
+});
+
+const failSchema: v.GenericSchema<unknown, Fail> = record({
+  ok: v.literal(false),
+  code: v.pipe(text(), v.maxLength(40)) as v.GenericSchema<string, ErrorCode>,
+  error: v.pipe(text(), v.maxLength(1_000)),
+});
+
+export const signalEventSchema = record({ from: playerIdSchema, data: v.unknown() });
+export const relayEventSchema = record({ from: playerIdSchema, data: text() });
+export const shutdownSchema = record({ reconnectInMs: count(3_600_000) });
+export { failSchema as refusedSchema };
+
+/** What the server sent, checked: the value, or a sentence naming its first problem. */
+export function fromServer<T>(
+  schema: v.GenericSchema<unknown, T>,
+  x: unknown,
+  what: string,
+): { ok: true; value: T } | { ok: false; error: string } {
+  const r = v.safeParse(schema, x);
+  return r.success ? { ok: true, value: r.output } : { ok: false, error: describeIssues(r.issues, what) };
+}
+
+/** An ack, checked: a failure as the server put it, or `ok` with what `schema` holds (nothing, without one). */
+export function ackFromServer<T extends object>(
+  x: unknown,
+  what: string,
+  schema?: v.GenericSchema<unknown, T>,
+): Ack<T> {
+  const ok = typeof x === 'object' && x !== null && (x as { ok?: unknown }).ok === true;
+  const r = ok
+    ? schema
+      ? fromServer(schema, x, 'answer')
+      : { ok: true as const, value: {} as T }
+    : fromServer(failSchema, x, 'answer');
+  if (!r.ok)
+    return {
+      ok: false,
+      code: 'internal_error',
+      error: `${what}: the server's answer is malformed: ${r.error}`,
+    };
+  return ok ? { ok: true, ...(r.value as T) } : (r.value as Fail);
+}

@@ -1,0 +1,102 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server } from 'socket.io';
+import { afterEach, expect, test } from 'vitest';
+import type { Fail, RosterMsg } from '../protocol/signaling.ts';
+import { type SignalingHandlers, SocketSignaling } from './signaling.ts';
+
+const closers: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/** A socket.io server that answers a join with `ack` and, on connection, says `events` in order. */
+async function hostileServer(events: [string, unknown][], ack: unknown) {
+  const http = createServer();
+  const io = new Server(http);
+  io.on('connection', (socket) => {
+    socket.on('join', (_req, done) => done(ack));
+    socket.on('leave', (_req, done) => done(null));
+    for (const [event, payload] of events) socket.emit(event, payload);
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
+  return `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+}
+
+function recorder() {
+  const seen: { kind: string; value: unknown }[] = [];
+  let up: () => void = () => {};
+  const connected = new Promise<void>((r) => {
+    up = r;
+  });
+  const h: SignalingHandlers = {
+    status: () => {},
+    connected: () => up(),
+    roster: (r) => seen.push({ kind: 'roster', value: r }),
+    signal: (from, data) => seen.push({ kind: 'signal', value: { from, data } }),
+    relay: (from, data) => seen.push({ kind: 'relay', value: { from, data } }),
+    shutdown: (ms) => seen.push({ kind: 'shutdown', value: ms }),
+    refused: (f) => seen.push({ kind: 'refused', value: f }),
+    removed: (reason) => seen.push({ kind: 'removed', value: reason }),
+    malformed: (problem) => seen.push({ kind: 'malformed', value: problem }),
+  };
+  return { h, seen, connected };
+}
+
+const roster: RosterMsg = {
+  room: 'r',
+  version: 3,
+  members: [{ id: 1, name: 'Ann', state: 'connected' }],
+  removed: [],
+  issued: 1,
+};
+
+test('what a server sends that the contract does not allow is dropped and reported, never thrown', async () => {
+  const url = await hostileServer(
+    [
+      ['roster', { ...roster, members: 'everyone' }],
+      ['roster', { ...roster, members: [{ id: -1, name: 'x', state: 'connected' }] }],
+      ['roster', null],
+      ['signal', { from: '1', data: {} }],
+      ['relay', { from: 2, data: { not: 'a string' } }],
+      ['shutdown', { reconnectInMs: 'soon' }],
+      ['refused', 'no'],
+      ['roster', roster],
+      ['signal', { from: 2, data: { e: 'x', d: 1 } }],
+      ['relay', { from: 2, data: 'hi' }],
+      ['shutdown', { reconnectInMs: 1000 }],
+    ],
+    { ok: true, id: 'one' },
+  );
+  const port = new SocketSignaling(url);
+  closers.push(() => port.close());
+  const { h, seen, connected } = recorder();
+  port.start(h);
+  await connected;
+  await expect.poll(() => seen.length).toBe(11);
+  expect(seen.filter((s) => s.kind !== 'malformed')).toEqual([
+    { kind: 'roster', value: roster },
+    { kind: 'signal', value: { from: 2, data: { e: 'x', d: 1 } } },
+    { kind: 'relay', value: { from: 2, data: 'hi' } },
+    { kind: 'shutdown', value: 1000 },
+  ]);
+  expect(seen.filter((s) => s.kind === 'malformed').map((s) => s.value)).toEqual([
+    'roster: members must be an array',
+    'roster: members[0].id must be a positive player ID',
+    'roster: roster must be an object',
+    'signal: from must be a player ID (a number)',
+    'relay: data must be a string',
+    'shutdown: reconnectInMs must be a number',
+    'refused: refused must be an object',
+  ]);
+  // A join answered with junk is a failed join that says why, and the next step may retry it.
+  const joined = await port.join({ room: 'r', name: 'Ann' });
+  expect(joined.ok).toBe(false);
+  expect((joined as Fail).code).toBe('internal_error');
+  expect((joined as Fail).error).toMatch(/^join: the server's answer is malformed: id must be/);
+  // An ack that is not even an object is a failure too, not a TypeError.
+  expect(await port.leave()).toMatchObject({ ok: false, code: 'internal_error' });
+});
