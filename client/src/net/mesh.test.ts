@@ -377,6 +377,32 @@ test('a handshake whose signals were lost with the server starts again when sign
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });
 
+test('a peer back from grace gets a fresh offer: what we signalled it was lost with its socket', () => {
+  const { a, b, deliver, lose, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  a.maintain();
+  // Our offer goes out as 2's socket drops: the server loses it, and 2 is in grace for a moment.
+  lose();
+  a.setMembers([both[0]!, { id: 2, connected: false }]);
+  // Past the retry backoff (which doubled with this attempt), so a flapping peer cannot make a link a blip.
+  tick(2 * DEFAULT_MESH_CONFIG.backoffMs);
+  expect(a.linksCreated).toBe(1);
+  // Back: the unopened link cannot open now, so it starts over at once, not at its connect timeout.
+  a.setMembers(both);
+  b.setMembers(both);
+  a.maintain();
+  expect(a.linksCreated).toBe(2);
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  // An open link is left alone by the same roster change.
+  a.setMembers([both[0]!, { id: 2, connected: false }]);
+  a.setMembers(both);
+  expect(a.linksCreated).toBe(2);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+});
+
 test('signaling coming back leaves open links alone', () => {
   const { a, b, deliver } = openPair();
   const made = [a.linksCreated, b.linksCreated];

@@ -241,7 +241,10 @@ export class Mesh {
         };
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
-        // Back from grace (a reload or a blip): connect now rather than at the next backoff.
+        // Back from grace (a reload or a blip): connect now rather than at the next backoff. Its socket
+        // dropped, and the server with it whatever we had signalled it: a handshake still unopened waits
+        // in vain, so start it again, as it does on its side (signalingRestored), with the same guard.
+        if (p.link && now - p.link.createdAt >= p.backoff) this.dropLink(p);
         p.retryAt = this.firstTry(m.id, now);
         p.backoff = this.config.backoffMs;
       }
