@@ -86,6 +86,17 @@ describe('readConfig', () => {
     expect(() => readConfig({ NODE_TTL_MS: '10' })).toThrow(/NODE_TTL_MS/);
   });
 
+  it('refuses ICE servers past the bounds a client holds a join answer to, at start rather than at every join', () => {
+    const many = JSON.stringify(Array.from({ length: 65 }, () => ({ urls: 'stun:x.example' })));
+    expect(() => readConfig({ ICE_SERVERS: many })).toThrow(/ICE_SERVERS must list at most 64 servers/);
+    expect(() => readConfig({ ICE_SERVERS: JSON.stringify([{ urls: `stun:${'x'.repeat(5000)}` }]) })).toThrow(
+      /ICE_SERVERS/,
+    );
+    expect(readConfig({ ICE_SERVERS: JSON.stringify(JSON.parse(many).slice(1)) }).ICE_SERVERS).toHaveLength(
+      64,
+    );
+  });
+
   it('names every bad variable in one error', () => {
     const attempt = () =>
       readConfig({

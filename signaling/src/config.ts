@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { LIMITS } from '../../client/src/protocol/limits.ts';
 import { trustEntryProblem } from './proxy.ts';
 import { REDIS_DEFAULTS } from './redis.ts';
 import { DEFAULTS, MAX_HTTP_BUFFER_BYTES } from './server.ts';
@@ -61,17 +62,20 @@ function originProblem(origin: string): string | null {
   return null;
 }
 
+// The bounds the client holds a join's answer to (protocol/limits.ts): a deployment past them fails here, at start.
+const { iceServers: ICE } = LIMITS;
+const iceText = () => z.string().max(ICE.chars);
 const iceServerSchema = z.strictObject({
-  urls: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  username: z.string().optional(),
-  credential: z.string().optional(),
+  urls: z.union([iceText().min(1), z.array(iceText().min(1)).min(1).max(ICE.urls)]),
+  username: iceText().optional(),
+  credential: iceText().optional(),
 });
 
 const envSchema = z.object({
   PORT: integer(8080, 0, 65_535),
   HOST: z.string().trim().optional(),
   GRACE_MS: integer(DEFAULTS.graceMs, 0, 24 * 60 * 60 * 1000),
-  MAX_MEMBERS: integer(DEFAULTS.maxMembers, 1, 10_000),
+  MAX_MEMBERS: integer(DEFAULTS.maxMembers, 1, LIMITS.members.max),
   ALLOWED_ORIGINS: z
     .string()
     .optional()
@@ -112,7 +116,11 @@ const envSchema = z.object({
         return z.NEVER;
       }
     })
-    .pipe(z.array(iceServerSchema, { error: 'must be a JSON array of RTCIceServer objects' })),
+    .pipe(
+      z
+        .array(iceServerSchema, { error: 'must be a JSON array of RTCIceServer objects' })
+        .max(ICE.max, `must list at most ${ICE.max} servers`),
+    ),
   TRUST_PROXY: z
     .string()
     .trim()

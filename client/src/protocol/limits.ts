@@ -20,6 +20,10 @@ export const LIMITS = {
   token: { length: 32 },
   /** A password room's verifier: 32 bytes, base64url without padding. */
   verifier: { length: 43 },
+  /** Players one room may hold (the server's MAX_MEMBERS is at most this): a roster lists at most as many. */
+  members: { max: 10_000 },
+  /** ICE servers a deployment may configure (ICE_SERVERS), URLs per server, and characters per string. */
+  iceServers: { max: 64, urls: 64, chars: 4_096 },
   /** Players an owner may remove from one room over its life (the roster lists them all). */
   removed: { max: 200 },
   /** Player IDs stay below this: far above any real room, and safe to add to without overflow. */

@@ -301,18 +301,16 @@ const memberSchema = record({
 export const rosterSchema: v.GenericSchema<unknown, RosterMsg> = record({
   room: roomIdSchema,
   version: count(),
-  members: listOf(memberSchema, LIMITS.idsPerList),
+  members: listOf(memberSchema, LIMITS.members.max),
   removed: listOf(playerIdSchema, LIMITS.removed.max),
   issued: count(),
 });
 
+const iceText = () => v.pipe(text(), v.maxLength(LIMITS.iceServers.chars));
 const iceServerSchema = record({
-  urls: v.union(
-    [v.pipe(text(), v.maxLength(512)), listOf(v.pipe(text(), v.maxLength(512)), 16)],
-    'must be a URL or a list of them',
-  ),
-  username: v.optional(v.pipe(text(), v.maxLength(512))),
-  credential: v.optional(v.pipe(text(), v.maxLength(512))),
+  urls: v.union([iceText(), listOf(iceText(), LIMITS.iceServers.urls)], 'must be a URL or a list of them'),
+  username: v.optional(iceText()),
+  credential: v.optional(iceText()),
 });
 
 export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
@@ -321,7 +319,7 @@ export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
   resumed: v.boolean('must be a boolean'),
   settings: settingsSchema,
   roster: rosterSchema,
-  iceServers: listOf(iceServerSchema, 16),
+  iceServers: listOf(iceServerSchema, LIMITS.iceServers.max),
   graceMs: count(),
   ownerToken: v.optional(tokenSchema),
   incarnation: v.pipe(text(), v.regex(/^[A-Za-z0-9_-]{8,32}$/, 'must be 8 to 32 URL-safe characters')),
