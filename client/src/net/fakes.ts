@@ -1,6 +1,13 @@
 // In-memory stand-ins for the server and WebRTC, for unit tests of the mesh and the driver.
 
-import type { Ack, Joined, JoinRequest, RosterMsg } from '../protocol/signaling.ts';
+import {
+  type Ack,
+  ackFromServer,
+  type Joined,
+  type JoinRequest,
+  joinedSchema,
+  type RosterMsg,
+} from '../protocol/signaling.ts';
 import type { SignalingHandlers, SignalingPort } from './signaling.ts';
 import type { LinkEvents, LinkFactory, PeerLink } from './transport.ts';
 
@@ -120,6 +127,9 @@ export class FakeServer {
   relayed = 0;
   /** When set, every join is refused as from another protocol version, with this error. */
   outdated: string | null = null;
+  /** When set, every join is answered with this instead, read as the real port reads an answer. */
+  joinAnswer: unknown = undefined;
+  joins = 0;
 
   constructor(private readonly net: FakeNet) {}
 
@@ -128,6 +138,8 @@ export class FakeServer {
   }
 
   join(port: FakeSignaling, req: JoinRequest): Ack<Joined> {
+    this.joins++;
+    if (this.joinAnswer !== undefined) return ackFromServer<Joined>(this.joinAnswer, 'join', joinedSchema);
     if (this.outdated) return { ok: false, code: 'outdated', error: this.outdated };
     const claimed = req.token ? Number.parseInt(req.token.slice(1), 10) : 0;
     if (this.removed.includes(claimed)) return { ok: false, code: 'removed', error: 'removed by the owner' };

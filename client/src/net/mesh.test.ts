@@ -203,10 +203,35 @@ test('a hello restarts an unopened link at once when it names that link, and onl
   tick(1);
   a.onSignal(2, { hello: true, s: 'e1', v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(2);
+  // Not before the retry backoff, though (it doubled with each attempt): see the next test.
+  a.onSignal(2, { hello: true, s: 'e2', v: PROTOCOL_VERSION });
+  expect(a.linksCreated).toBe(2);
+  tick(4 * DEFAULT_MESH_CONFIG.backoffMs);
   a.onSignal(2, { hello: true, s: 'e2', v: PROTOCOL_VERSION });
   expect(a.linksCreated).toBe(3);
   deliver();
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+});
+
+test('a peer that names every offer in a hello, or keeps dropping out, gets a restart per backoff at most', () => {
+  for (const how of ['hello', 'grace'] as const) {
+    const { a, tick } = pair();
+    a.reset(1, []);
+    a.setMembers(both);
+    a.maintain();
+    // A minute of it, every 100 ms; its side never opens a link.
+    for (let t = 0; t < 60_000; t += 100) {
+      tick(100);
+      const epoch = `e${a.linksCreated}`;
+      if (how === 'hello') a.onSignal(2, { hello: true, s: epoch, v: PROTOCOL_VERSION });
+      else if (t % 1_000 === 0) a.setMembers([both[0]!, { id: 2, connected: false }]);
+      else if (t % 1_000 === 500) a.setMembers(both);
+      a.maintain();
+    }
+    // The backoff doubles to maxBackoffMs (8 s): 500 ms, 1, 2, 4 s, then every 8 s; the connect timeout alone made 6.
+    expect(a.linksCreated, how).toBeLessThanOrEqual(13);
+    expect(a.linksCreated, how).toBeGreaterThanOrEqual(6);
+  }
 });
 
 test('a responder names in its hello the last epoch it heard from the initiator', () => {

@@ -241,12 +241,17 @@ export class Mesh {
         };
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
-        // Back from grace (a reload or a blip): connect now rather than at the next backoff. Its socket
-        // dropped, and the server with it whatever we had signalled it: a handshake still unopened waits
-        // in vain, so start it again, as it does on its side (signalingRestored), with the same guard.
-        if (p.link && now - p.link.createdAt >= p.backoff) this.dropLink(p);
-        p.retryAt = this.firstTry(m.id, now);
-        p.backoff = this.config.backoffMs;
+        if (!p.link) {
+          // Back from grace (a reload or a blip): connect now rather than at the next backoff.
+          p.retryAt = this.firstTry(m.id, now);
+          p.backoff = this.config.backoffMs;
+        } else if (this.self < m.id && now - p.link.createdAt >= p.backoff) {
+          // Our offer went to a socket that dropped, and the server with it: start again now, not at the
+          // connect timeout. No sooner than the backoff, which keeps growing while no link opens, so a
+          // peer that keeps dropping out cannot spend our connections. (Its own offers it restarts itself.)
+          this.dropLink(p);
+          p.retryAt = now;
+        }
       }
       p.connected = m.connected;
     }
@@ -381,13 +386,14 @@ export class Mesh {
       // An unopened link is restarted only when the hello is about it. Under load signals take seconds, so
       // hellos sent before our offer arrived come in while it is being answered, and restarting on them
       // tore down handshakes that were getting there (bench: 84 connections made for a mesh of 56).
-      if (
-        rec &&
-        !rec.open &&
-        env.s !== rec.epoch &&
-        (rec.answered || now - rec.createdAt < this.config.helloGuardMs)
-      )
-        return;
+      if (rec && !rec.open) {
+        const age = now - rec.createdAt;
+        // About this link (the responder had our offer and gave up): at once, but no sooner than the
+        // backoff, which grows while no link opens, so a peer asking again and again cannot spend our
+        // connections (one restart per maxBackoffMs at most).
+        const named = env.s === rec.epoch && age >= p.backoff;
+        if (!named && (rec.answered || age < this.config.helloGuardMs)) return;
+      }
       this.dropLink(p);
       this.reconnect(p, now);
       return;

@@ -250,6 +250,17 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     });
   });
 
+  it('a join answered with junk fails where the player sees it, and is not asked again', async () => {
+    const w = world(0);
+    w.server.joinAnswer = { ok: true, id: 'one' };
+    const { store } = w.add();
+    await w.run(5_000);
+    expect(store.getState().session.phase).toBe('failed');
+    expect(store.getState().session.error).toMatch(/^join: the server's answer is malformed: id must be/);
+    // The server keeps a session for that socket: a retry there could only be refused as already joined.
+    expect(w.server.joins).toBe(1);
+  });
+
   it('keeps ID, stage and Done in storage for a reload', async () => {
     const w = world(2);
     await w.run(800);

@@ -516,6 +516,13 @@ export class Session {
     }
     if (res.code === 'already_joined') return;
     if (res.code === 'removed') return this.onRemoved(res.error);
+    if (res.malformed) {
+      // The server holds a session for this socket already: asking again here would only be refused.
+      this.stop();
+      this.log('net', res.error);
+      this.setPhase('failed', res.error, undefined, res.code);
+      return;
+    }
     if (res.code === 'outdated') {
       this.stop();
       this.log('net', res.error);

@@ -78,7 +78,13 @@ export type ErrorCode =
   /** The join speaks another protocol version than the server: the page must reload (PROTOCOL_VERSION). */
   | 'outdated';
 
-export type Fail = { ok: false; code: ErrorCode; error: string };
+export type Fail = {
+  ok: false;
+  code: ErrorCode;
+  error: string;
+  /** Set by the client, never sent: the server's answer broke the contract (ackFromServer). */
+  malformed?: true;
+};
 export type Ack<T extends object = object> = ({ ok: true } & T) | Fail;
 
 export interface Joined {
@@ -327,8 +333,8 @@ export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
 
 const failSchema: v.GenericSchema<unknown, Fail> = record({
   ok: v.literal(false),
-  code: v.pipe(text(), v.maxLength(40)) as v.GenericSchema<string, ErrorCode>,
-  error: v.pipe(text(), v.maxLength(1_000)),
+  code: v.pipe(text(), v.maxLength(64)) as v.GenericSchema<string, ErrorCode>,
+  error: v.pipe(text(), v.maxLength(4_000)),
 });
 
 export const signalEventSchema = record({ from: playerIdSchema, data: v.unknown() });
@@ -363,6 +369,7 @@ export function ackFromServer<T extends object>(
       ok: false,
       code: 'internal_error',
       error: `${what}: the server's answer is malformed: ${r.error}`,
+      malformed: true,
     };
   return ok ? { ok: true, ...(r.value as T) } : (r.value as Fail);
 }
