@@ -126,6 +126,18 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
  * 0.1 s, since it finishes every run in a page of its own (for frames, which these pages do not have).
  */
 export async function axeViolations(page: Page, rules?: readonly string[]): Promise<Result[]> {
+  // Buttons fade to new colours in 0.15 s (a theme switch, a confirm step): scanned mid-fade, their
+  // contrast is neither state's. So no CSS transition may be running.
+  await expect
+    .poll(() =>
+      page.evaluate(() =>
+        document
+          .getAnimations()
+          .filter((a) => a instanceof CSSTransition && a.playState === 'running')
+          .map((a) => (a as CSSTransition).transitionProperty),
+      ),
+    )
+    .toEqual([]);
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
   return page.evaluate(async (only) => {
     const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<AxeResults> } }).axe;
