@@ -14,12 +14,8 @@ import {
   type Joined,
   type JoinRequest,
   joinedSchema,
-  refusedSchema,
-  relayEventSchema,
-  rosterSchema,
   type ServerToClientEvents,
-  shutdownSchema,
-  signalEventSchema,
+  serverEventSchemas,
 } from '../../client/src/protocol/signaling.ts';
 import { createSignalingServer, type SignalingOptions, type SignalingServer } from './server.ts';
 import type { ThreadAsk } from './testingThread.ts';
@@ -46,15 +42,6 @@ interface Recorded {
   args: unknown[];
 }
 
-/** The client's own checks of what the server sends (protocol/signaling.ts), by event. */
-const CLIENT_CHECKS: Record<string, Parameters<typeof fromServer<unknown>>[0]> = {
-  roster: rosterSchema,
-  signal: signalEventSchema,
-  relay: relayEventSchema,
-  shutdown: shutdownSchema,
-  refused: refusedSchema,
-};
-
 /** A client that records every server event, so a test can wait for one that may already have arrived. */
 export class RecordingClient {
   readonly events: Recorded[] = [];
@@ -73,7 +60,13 @@ export class RecordingClient {
   }
 
   private record(event: string, args: unknown[]) {
-    const schema = CLIENT_CHECKS[event];
+    // The client's own check of this event (protocol/signaling.ts), if it is one the server pushes.
+    const schema: Parameters<typeof fromServer<unknown>>[0] | undefined = Object.hasOwn(
+      serverEventSchemas,
+      event,
+    )
+      ? serverEventSchemas[event as keyof typeof serverEventSchemas]
+      : undefined;
     const checked = schema && fromServer(schema, args[0], event);
     if (checked && !checked.ok) this.malformed.push(`${event}: ${checked.error}`);
     this.events.push({ event, args });

@@ -6,18 +6,14 @@ import {
   type Ack,
   ackFromServer,
   type ClientToServerEvents,
+  serverEventSchemas as events,
   type Fail,
   fromServer,
   type Joined,
   type JoinRequest,
   joinedSchema,
   type RosterMsg,
-  refusedSchema,
-  relayEventSchema,
-  rosterSchema,
   type ServerToClientEvents,
-  shutdownSchema,
-  signalEventSchema,
 } from '../protocol/signaling.ts';
 
 export type SignalingStatus = 'connecting' | 'up' | 'down';
@@ -107,23 +103,23 @@ export class SocketSignaling implements SignalingPort {
       };
     socket.on(
       'roster',
-      checked(rosterSchema, 'roster', (r) => h.roster(r)),
+      checked(events.roster, 'roster', (r) => h.roster(r)),
     );
     socket.on(
       'signal',
-      checked(signalEventSchema, 'signal', (m) => h.signal(m.from, m.data)),
+      checked(events.signal, 'signal', (m) => h.signal(m.from, m.data)),
     );
     socket.on(
       'relay',
-      checked(relayEventSchema, 'relay', (m) => h.relay(m.from, m.data)),
+      checked(events.relay, 'relay', (m) => h.relay(m.from, m.data)),
     );
     socket.on(
       'shutdown',
-      checked(shutdownSchema, 'shutdown', (m) => h.shutdown(m.reconnectInMs)),
+      checked(events.shutdown, 'shutdown', (m) => h.shutdown(m.reconnectInMs)),
     );
     socket.on(
       'refused',
-      checked(refusedSchema, 'refused', (f) => h.refused(f)),
+      checked(events.refused, 'refused', (f) => h.refused(f)),
     );
     socket.on('removed', (m) =>
       h.removed(typeof m?.reason === 'string' ? m.reason.slice(0, 200) : 'removed'),

@@ -337,10 +337,14 @@ const failSchema: v.GenericSchema<unknown, Fail> = record({
   error: v.pipe(text(), v.maxLength(4_000)),
 });
 
-export const signalEventSchema = record({ from: playerIdSchema, data: v.unknown() });
-export const relayEventSchema = record({ from: playerIdSchema, data: text() });
-export const shutdownSchema = record({ reconnectInMs: count(3_600_000) });
-export { failSchema as refusedSchema };
+/** Each event the server pushes, by name, with what it must hold. */
+export const serverEventSchemas = {
+  roster: rosterSchema,
+  signal: record({ from: playerIdSchema, data: v.unknown() }),
+  relay: record({ from: playerIdSchema, data: text() }),
+  shutdown: record({ reconnectInMs: count(3_600_000) }),
+  refused: failSchema,
+};
 
 /** What the server sent, checked: the value, or a sentence naming its first problem. */
 export function fromServer<T>(
