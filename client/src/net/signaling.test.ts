@@ -100,3 +100,27 @@ test('what a server sends that the contract does not allow is dropped and report
   // An ack that is not even an object is a failure too, not a TypeError.
   expect(await port.leave()).toMatchObject({ ok: false, code: 'internal_error' });
 });
+
+test('a malformed answer is described in a sentence of our length, not the sender’s', async () => {
+  const huge = 'k'.repeat(100_000);
+  const url = await hostileServer([], {
+    ok: true,
+    id: 1,
+    token: 'a'.repeat(32),
+    resumed: false,
+    settings: { heartbeatMs: 250, timeoutMs: 1500, stages: ['A'], [huge]: 1 },
+    roster,
+    iceServers: [],
+    graceMs: 1000,
+    incarnation: 'abcdefgh',
+  });
+  const port = new SocketSignaling(url);
+  closers.push(() => port.close());
+  const { h, connected } = recorder();
+  port.start(h);
+  await connected;
+  const joined = await port.join({ room: 'r', name: 'Ann' });
+  expect(joined.ok).toBe(false);
+  expect((joined as Fail).error).toMatch(/settings has unknown field\(s\) "k{40}…"$/);
+  expect((joined as Fail).error.length).toBeLessThan(200);
+});

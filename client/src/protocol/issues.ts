@@ -18,8 +18,11 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[], root = '
 
 /** A field's problem as the object reports it: a field that must not be there, or one that is missing. */
 function fieldIssue(issue: v.BaseIssue<unknown>): string {
-  if (issue.expected === 'never')
-    return `has unknown field(s) ${JSON.stringify(String(issue.path?.at(-1)?.key))}`;
+  if (issue.expected === 'never') {
+    // The name is the sender's: a sentence quotes no more of it than a person reads.
+    const key = String(issue.path?.at(-1)?.key);
+    return `has unknown field(s) ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)}`;
+  }
   return 'is required';
 }
 
