@@ -18,6 +18,10 @@ import {
 
 export type SignalingStatus = 'connecting' | 'up' | 'down';
 
+type Schema<T> = Parameters<typeof fromServer<T>>[0];
+/** What a pushed event holds once checked. */
+type Pushed<E extends keyof typeof events> = (typeof events)[E] extends Schema<infer T> ? T : never;
+
 export interface SignalingHandlers {
   status(status: SignalingStatus, detail?: string): void;
   /** A (re)connection is up: join or resume now. */
@@ -94,33 +98,18 @@ export class SocketSignaling implements SignalingPort {
     });
     socket.on('connect_error', (err) => h.status('down', err.message));
     // Each payload is checked before it reaches the session: a malformed one is dropped and reported.
-    const checked =
-      <T>(schema: Parameters<typeof fromServer<T>>[0], what: string, use: (value: T) => void) =>
-      (x: unknown) => {
-        const r = fromServer(schema, x, what);
+    const on = <E extends keyof typeof events>(event: E, use: (value: Pushed<E>) => void) =>
+      // (socket.io types a listener per event name; this one takes any payload and checks it.)
+      socket.on(event as 'roster', (x: unknown) => {
+        const r = fromServer(events[event] as Schema<Pushed<E>>, x, event);
         if (r.ok) use(r.value);
-        else h.malformed?.(`${what}: ${r.error}`);
-      };
-    socket.on(
-      'roster',
-      checked(events.roster, 'roster', (r) => h.roster(r)),
-    );
-    socket.on(
-      'signal',
-      checked(events.signal, 'signal', (m) => h.signal(m.from, m.data)),
-    );
-    socket.on(
-      'relay',
-      checked(events.relay, 'relay', (m) => h.relay(m.from, m.data)),
-    );
-    socket.on(
-      'shutdown',
-      checked(events.shutdown, 'shutdown', (m) => h.shutdown(m.reconnectInMs)),
-    );
-    socket.on(
-      'refused',
-      checked(events.refused, 'refused', (f) => h.refused(f)),
-    );
+        else h.malformed?.(`${event}: ${r.error}`);
+      });
+    on('roster', (r) => h.roster(r));
+    on('signal', (m) => h.signal(m.from, m.data));
+    on('relay', (m) => h.relay(m.from, m.data));
+    on('shutdown', (m) => h.shutdown(m.reconnectInMs));
+    on('refused', (f) => h.refused(f));
     socket.on('removed', (m) =>
       h.removed(typeof m?.reason === 'string' ? m.reason.slice(0, 200) : 'removed'),
     );
