@@ -400,8 +400,13 @@ function activityKey(f: Frame): string {
 }
 
 function isActive(f: Frame): boolean {
+  // A drained timer (a peer never heard, or long gone) holds still: only one running down moves.
   return (
-    f.flights.some((x) => x.type !== 'hb') || f.view.peers.some((p) => timerLeft(f.view, p.silentTicks) < 1)
+    f.flights.some((x) => x.type !== 'hb') ||
+    f.view.peers.some((p) => {
+      const left = timerLeft(f.view, p.silentTicks);
+      return left > 0 && left < 1;
+    })
   );
 }
 
