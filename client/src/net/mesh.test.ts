@@ -439,6 +439,31 @@ test('signaling coming back leaves open links alone', () => {
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });
 
+test('signaling coming back leaves a handshake alone once its offer and answer have crossed', () => {
+  const { a, b, deliver, flush, inbox, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  b.setMembers(both);
+  a.maintain();
+  // The offer reaches 2 and its answer reaches 1; the connection is still forming (ICE, DTLS) when both
+  // sockets drop and come back, past the retry backoff.
+  for (const to of [2, 1]) {
+    flush();
+    for (const m of inbox.splice(0)) if (m.to === to) (to === 1 ? a : b).onSignal(m.from, m.data);
+  }
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('connecting');
+  tick(4 * DEFAULT_MESH_CONFIG.backoffMs);
+  a.signalingRestored();
+  b.signalingRestored();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('connecting');
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('connecting');
+  deliver();
+  expect([a.linksCreated, b.linksCreated]).toEqual([1, 1]);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
+  expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
+});
+
 test('a signaling server that keeps dropping us cannot make a link per reconnect to a peer that never answers', () => {
   const { a, lose, tick } = pair();
   a.reset(1, []);

@@ -273,14 +273,22 @@ export class Mesh {
    * have been lost with it (the server drops what it was sending when a socket goes), and those links
    * would otherwise wait out the connect timeout: start them again now. No sooner than their backoff,
    * though, so a server that keeps dropping us cannot spend the tab's RTCPeerConnections on one peer.
+   *
+   * Only an offer still waiting for its answer starts over. Once offer and answer have crossed, ICE needs the
+   * candidates of one side only (the other's come as peer-reflexive from its checks), and if both sides'
+   * were lost the connect timeout still restarts it; a signal of ours the server never took fails its ack,
+   * which restarts the link. Under load sockets drop just as handshakes finish, and restarting them all
+   * cost the tab its mesh all over again.
    */
   signalingRestored(): void {
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
       const rec = p.link;
       if (!rec || rec.open || now - rec.createdAt < p.backoff) continue;
+      // Both descriptions are in: the responder's link exists because the offer came; the initiator's answer too.
+      if (!rec.initiator || rec.answered) continue;
       this.dropLink(p);
-      // The initiator offers anew at once; the other asks for an offer at once (a hello).
+      // The initiator offers anew at once.
       p.retryAt = now;
     }
     this.hooks.onChange?.();
