@@ -17,11 +17,14 @@ export class FakeNet {
   private nextId = 1;
   private pending = new Map<number, FakeLink>();
   created = 0;
+  /** Every link made, in order, so a test can drive one's events. */
+  readonly links: FakeLink[] = [];
 
   factory(): LinkFactory {
     return ({ initiator }, events) => {
       this.created++;
       const link = new FakeLink(this, initiator, events);
+      this.links.push(link);
       if (initiator) {
         const offer = this.nextId++;
         this.pending.set(offer, link);

@@ -464,6 +464,44 @@ test('signaling coming back leaves a handshake alone once its offer and answer h
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });
 
+test('a handshake whose ICE found a pair gets a connect timeout more to open: under load DTLS takes seconds', () => {
+  const net = new FakeNet();
+  let clock = 0;
+  const mesh = new Mesh({
+    factory: net.factory(),
+    now: () => clock,
+    newEpoch: () => 'e',
+    sendSignal: async () => true,
+    sendRelay: () => false,
+    onCore: () => {},
+    onBadFrame: () => {},
+  });
+  const { connectTimeoutMs } = DEFAULT_MESH_CONFIG;
+  const link = () => mesh.info().find((p) => p.id === 2)?.link;
+  mesh.reset(1, []);
+  mesh.setMembers(both);
+  mesh.maintain();
+  expect(link()).toBe('connecting');
+  // ICE connects 8 s in; past the first timeout the link is kept.
+  clock = 8_000;
+  net.links[0]!.events.progress?.();
+  clock = connectTimeoutMs + 1_000;
+  mesh.maintain();
+  expect(link()).toBe('connecting');
+  expect(mesh.linksCreated).toBe(1);
+  // A timeout after that progress, it is given up like any other.
+  clock = 8_000 + connectTimeoutMs + 1;
+  mesh.maintain();
+  expect(link()).toBe('none');
+  // One without progress goes at its first timeout.
+  clock += 60_000;
+  mesh.maintain();
+  expect(mesh.linksCreated).toBe(2);
+  clock += connectTimeoutMs + 1;
+  mesh.maintain();
+  expect(link()).toBe('none');
+});
+
 test('a signaling server that keeps dropping us cannot make a link per reconnect to a peer that never answers', () => {
   const { a, lose, tick } = pair();
   a.reset(1, []);

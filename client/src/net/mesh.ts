@@ -39,7 +39,11 @@ export interface MeshConfig {
   idlePingMs: number;
   /** Ping period through the relay, for the RTT of relayed peers. */
   relayPingMs: number;
-  /** An unopened link is abandoned after this long. */
+  /**
+   * An unopened link is abandoned after this long, counted again from when ICE found a pair: on 2 cores
+   * busy with 8 forming tabs, DTLS took seconds after that, and links cut at 10 s from their start were
+   * built again from scratch (128 connections for a mesh of 56, none of them lost to a dropped socket).
+   */
   connectTimeoutMs: number;
   /**
    * The higher ID waits this long for the lower one's offer before it asks for one (a hello). Asking at once
@@ -133,6 +137,8 @@ interface LinkRec {
   initiator: boolean;
   open: boolean;
   createdAt: number;
+  /** When it was created, or when ICE last found a pair: its connect timeout counts from this. */
+  progressAt: number;
   /** The other side answered this link's offer (we initiated): it holds the link, so a hello is older than that. */
   answered: boolean;
   /** When we first sent on this link after it last delivered something: what it owes us an answer for. */
@@ -337,7 +343,7 @@ export class Mesh {
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
       const rec = p.link;
-      if (rec && !rec.open && now - rec.createdAt > this.config.connectTimeoutMs) {
+      if (rec && !rec.open && now - rec.progressAt > this.config.connectTimeoutMs) {
         this.dropLink(p);
         this.scheduleRetry(p, now);
       }
@@ -600,6 +606,7 @@ export class Mesh {
       initiator,
       open: false,
       createdAt: now,
+      progressAt: now,
       answered: false,
       owedSince: null,
     };
@@ -627,6 +634,9 @@ export class Mesh {
           p.backoff = this.config.backoffMs;
           p.lastPing = -Infinity;
           this.hooks.onChange?.();
+        },
+        progress: () => {
+          if (p.link === rec) rec.progressAt = this.hooks.now();
         },
         data: (text) => {
           if (p.link === rec) this.receive(p.id, text, 'direct');

@@ -1,5 +1,7 @@
+import { EventEmitter } from 'node:events';
+import type SimplePeer from 'simple-peer';
 import { describe, expect, it } from 'vitest';
-import { withoutTcpCandidates } from './simplePeerAdapter.ts';
+import { linkFromSimplePeer, withoutTcpCandidates } from './simplePeerAdapter.ts';
 
 const udp = 'candidate:842163049 1 udp 1677729535 192.0.2.7 49203 typ host generation 0';
 const tcp = 'candidate:1890537 1 tcp 1518280447 192.0.2.7 9 typ host tcptype active generation 0';
@@ -26,5 +28,24 @@ describe('withoutTcpCandidates', () => {
     expect(withoutTcpCandidates(r)).toBe(r);
     expect(withoutTcpCandidates('x')).toBe('x');
     expect(withoutTcpCandidates(null)).toBeNull();
+  });
+});
+
+describe('linkFromSimplePeer', () => {
+  it('reports progress when ICE finds a pair, not while it checks', () => {
+    const peer = new EventEmitter() as unknown as SimplePeer.Instance;
+    const seen: string[] = [];
+    linkFromSimplePeer(peer, {
+      signal: () => {},
+      open: () => seen.push('open'),
+      progress: () => seen.push('progress'),
+      data: () => {},
+      close: () => {},
+    });
+    peer.emit('iceStateChange', 'checking', 'gathering');
+    expect(seen).toEqual([]);
+    peer.emit('iceStateChange', 'connected', 'complete');
+    peer.emit('connect');
+    expect(seen).toEqual(['progress', 'open']);
   });
 });

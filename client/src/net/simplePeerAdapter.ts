@@ -39,6 +39,9 @@ export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents
     if (usable !== null) events.signal(usable);
   });
   peer.on('connect', () => events.open());
+  peer.on('iceStateChange', (state: string) => {
+    if (state === 'connected' || state === 'completed') events.progress?.();
+  });
   peer.on('data', (data: unknown) => {
     if (typeof data === 'string') events.data(data);
     else if (data instanceof Uint8Array) events.data(decoder.decode(data));

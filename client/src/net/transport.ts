@@ -7,6 +7,8 @@ export interface LinkEvents {
   signal(data: unknown): void;
   /** The data channel opened. */
   open(): void;
+  /** ICE found a working pair: what is left (DTLS, the data channel) only needs time, which load stretches. */
+  progress?(): void;
   data(text: string): void;
   /** The link is gone (closed or failed). A hint only: a killed tab never sends one. */
   close(reason: string): void;
