@@ -65,6 +65,23 @@ function pair() {
   };
 }
 
+/** One mesh on its own, on a fake network, with a clock the test moves (`clock.t`). */
+function lone(hooks: Partial<MeshHooks> = {}) {
+  const net = new FakeNet();
+  const clock = { t: 0 };
+  const mesh = new Mesh({
+    factory: net.factory(),
+    now: () => clock.t,
+    newEpoch: () => `e${clock.t}`,
+    sendSignal: async () => true,
+    sendRelay: () => false,
+    onCore: () => {},
+    onBadFrame: () => {},
+    ...hooks,
+  });
+  return { net, mesh, clock };
+}
+
 const both = [
   { id: 1, connected: true },
   { id: 2, connected: true },
@@ -307,17 +324,7 @@ test('a quiet link stays direct; one that owes an answer is probed, then relayed
 });
 
 test('members joining and leaving cannot make a tab build connections faster than its link budget', () => {
-  const net = new FakeNet();
-  let clock = 0;
-  const mesh = new Mesh({
-    factory: net.factory(),
-    now: () => clock,
-    newEpoch: () => `e${clock}`,
-    sendSignal: async () => true,
-    sendRelay: () => false,
-    onCore: () => {},
-    onBadFrame: () => {},
-  });
+  const { mesh, clock } = lone();
   mesh.reset(1, []);
   const { linkBurst, linksPerSec } = DEFAULT_MESH_CONFIG;
   // A full room forms at once: 49 links are within the burst.
@@ -328,7 +335,7 @@ test('members joining and leaving cannot make a tab build connections faster tha
   // Then strangers churn through for 20 s: 40 new IDs every 100 ms, each gone 100 ms later.
   let next = 1_000;
   for (let step = 0; step < 200; step++) {
-    clock += 100;
+    clock.t += 100;
     const strangers = Array.from({ length: 40 }, () => ({ id: next++, connected: true }));
     mesh.setMembers([...room, ...strangers]);
     mesh.maintain();
@@ -465,17 +472,7 @@ test('signaling coming back leaves a handshake alone once its offer and answer h
 });
 
 test('a handshake whose ICE found a pair gets a connect timeout more to open: under load DTLS takes seconds', () => {
-  const net = new FakeNet();
-  let clock = 0;
-  const mesh = new Mesh({
-    factory: net.factory(),
-    now: () => clock,
-    newEpoch: () => 'e',
-    sendSignal: async () => true,
-    sendRelay: () => false,
-    onCore: () => {},
-    onBadFrame: () => {},
-  });
+  const { net, mesh, clock } = lone();
   const { connectTimeoutMs } = DEFAULT_MESH_CONFIG;
   const link = () => mesh.info().find((p) => p.id === 2)?.link;
   mesh.reset(1, []);
@@ -483,21 +480,21 @@ test('a handshake whose ICE found a pair gets a connect timeout more to open: un
   mesh.maintain();
   expect(link()).toBe('connecting');
   // ICE connects 8 s in; past the first timeout the link is kept.
-  clock = 8_000;
+  clock.t = 8_000;
   net.links[0]!.events.progress?.();
-  clock = connectTimeoutMs + 1_000;
+  clock.t = connectTimeoutMs + 1_000;
   mesh.maintain();
   expect(link()).toBe('connecting');
   expect(mesh.linksCreated).toBe(1);
   // A timeout after that progress, it is given up like any other.
-  clock = 8_000 + connectTimeoutMs + 1;
+  clock.t = 8_000 + connectTimeoutMs + 1;
   mesh.maintain();
   expect(link()).toBe('none');
   // One without progress goes at its first timeout.
-  clock += 60_000;
+  clock.t += 60_000;
   mesh.maintain();
   expect(mesh.linksCreated).toBe(2);
-  clock += connectTimeoutMs + 1;
+  clock.t += connectTimeoutMs + 1;
   mesh.maintain();
   expect(link()).toBe('none');
 });
@@ -518,20 +515,12 @@ test('a signaling server that keeps dropping us cannot make a link per reconnect
 });
 
 test('a flood from one peer is dropped unread past its frame budget, counted once, and the budget refills', () => {
-  const net = new FakeNet();
-  let clock = 0;
   const heard: number[] = [];
   const apps: number[] = [];
   const floods: string[] = [];
-  const mesh = new Mesh({
-    factory: net.factory(),
-    now: () => clock,
-    newEpoch: () => 'e',
-    sendSignal: async () => true,
-    sendRelay: () => false,
+  const { mesh, clock } = lone({
     onCore: (from) => heard.push(from),
     onApp: (from) => apps.push(from),
-    onBadFrame: () => {},
     onFlood: (from, _via, what, perSec) => floods.push(`${from}: ${what} over ${perSec}`),
   });
   const { framesBurst, framesPerSec, appBurst } = DEFAULT_MESH_CONFIG;
@@ -545,7 +534,7 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
   mesh.receive(3, hb, 'relay');
   expect(heard.at(-1)).toBe(3);
   // A second later the flooder has a second's worth again; no new report until it was back over half full.
-  clock += 1_000;
+  clock.t += 1_000;
   for (let i = 0; i < 2_000; i++) mesh.receive(2, hb, 'direct');
   expect(heard.filter((f) => f === 2).length).toBe(framesBurst + framesPerSec);
   expect(floods.length).toBe(1);
@@ -556,18 +545,18 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
   mesh.receive(5, hb, 'direct');
   expect(heard.at(-1)).toBe(5);
   // An honest rate (heartbeats, pings and 60 app messages a second, for a minute) never runs dry.
-  clock += 10_000;
+  clock.t += 10_000;
   const before = heard.length;
   for (let t = 0; t < 60_000; t += 10) {
-    clock += 10;
+    clock.t += 10;
     mesh.receive(4, hb, 'direct');
   }
   expect(heard.length - before).toBe(6_000);
   expect(floods.length).toBe(2);
   // A NaN clock refills nothing but does not empty the bucket for good.
-  clock = Number.NaN;
+  clock.t = Number.NaN;
   mesh.receive(6, hb, 'direct');
-  clock = 80_000;
+  clock.t = 80_000;
   mesh.receive(6, hb, 'direct');
   expect(heard.filter((f) => f === 6).length).toBe(2);
 });
