@@ -137,8 +137,9 @@ interface LinkRec {
   initiator: boolean;
   open: boolean;
   createdAt: number;
-  /** When it was created, or when ICE last found a pair: its connect timeout counts from this. */
+  /** When it was created, or when ICE first found a pair: its connect timeout counts from this. */
   progressAt: number;
+  progressed: boolean;
   /** The other side answered this link's offer (we initiated): it holds the link, so a hello is older than that. */
   answered: boolean;
   /** When we first sent on this link after it last delivered something: what it owes us an answer for. */
@@ -607,6 +608,7 @@ export class Mesh {
       open: false,
       createdAt: now,
       progressAt: now,
+      progressed: false,
       answered: false,
       owedSince: null,
     };
@@ -636,7 +638,10 @@ export class Mesh {
           this.hooks.onChange?.();
         },
         progress: () => {
-          if (p.link === rec) rec.progressAt = this.hooks.now();
+          // Once: ICE that flaps (connected, disconnected, connected) must not keep a link that never opens.
+          if (p.link !== rec || rec.progressed) return;
+          rec.progressed = true;
+          rec.progressAt = this.hooks.now();
         },
         data: (text) => {
           if (p.link === rec) this.receive(p.id, text, 'direct');
