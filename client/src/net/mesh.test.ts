@@ -54,6 +54,7 @@ function pair() {
     b,
     chaos,
     inbox,
+    net,
     flush: () => net.flush(),
     deliver,
     lose,
@@ -446,20 +447,21 @@ test('signaling coming back leaves open links alone', () => {
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
 });
 
-test('signaling coming back leaves a handshake alone once its offer and answer have crossed', () => {
-  const { a, b, deliver, flush, inbox, tick } = pair();
+test('signaling coming back leaves a handshake alone once its ICE has found a pair', () => {
+  const { a, b, deliver, flush, inbox, net, tick } = pair();
   a.reset(1, []);
   b.reset(2, []);
   a.setMembers(both);
   b.setMembers(both);
   a.maintain();
-  // The offer reaches 2 and its answer reaches 1; the connection is still forming (ICE, DTLS) when both
+  // The offer reaches 2 and its answer reaches 1; ICE finds a pair, and DTLS is still at work when both
   // sockets drop and come back, past the retry backoff.
   for (const to of [2, 1]) {
     flush();
     for (const m of inbox.splice(0)) if (m.to === to) (to === 1 ? a : b).onSignal(m.from, m.data);
   }
   expect(a.info().find((p) => p.id === 2)?.link).toBe('connecting');
+  for (const link of net.links) link.events.progress?.();
   tick(4 * DEFAULT_MESH_CONFIG.backoffMs);
   a.signalingRestored();
   b.signalingRestored();
@@ -469,6 +471,25 @@ test('signaling coming back leaves a handshake alone once its offer and answer h
   expect([a.linksCreated, b.linksCreated]).toEqual([1, 1]);
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
   expect(b.info().find((p) => p.id === 1)?.link).toBe('open');
+});
+
+test('a candidate that overtook a lost answer does not keep the offer from starting over', () => {
+  const { a, b, flush, inbox, deliver, tick } = pair();
+  a.reset(1, []);
+  b.reset(2, []);
+  a.setMembers(both);
+  b.setMembers(both);
+  a.maintain();
+  flush();
+  for (const m of inbox.splice(0)) if (m.to === 2) b.onSignal(m.from, m.data);
+  flush();
+  // 2's answer is lost with 1's socket; one of its candidates reaches 1's new socket first.
+  const epoch = (inbox.splice(0).find((m) => m.to === 1)!.data as { e: string }).e;
+  tick(4 * DEFAULT_MESH_CONFIG.backoffMs);
+  a.onSignal(2, { e: epoch, d: { type: 'candidate', candidate: { candidate: 'x' } }, v: PROTOCOL_VERSION });
+  a.signalingRestored();
+  deliver();
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
 });
 
 test('a handshake whose ICE found a pair gets a connect timeout more to open: under load DTLS takes seconds', () => {

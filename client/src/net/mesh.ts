@@ -139,6 +139,7 @@ interface LinkRec {
   createdAt: number;
   /** When it was created, or when ICE first found a pair: its connect timeout counts from this. */
   progressAt: number;
+  /** ICE has found a pair: the rest needs no signals. */
   progressed: boolean;
   /** The other side answered this link's offer (we initiated): it holds the link, so a hello is older than that. */
   answered: boolean;
@@ -281,21 +282,18 @@ export class Mesh {
    * would otherwise wait out the connect timeout: start them again now. No sooner than their backoff,
    * though, so a server that keeps dropping us cannot spend the tab's RTCPeerConnections on one peer.
    *
-   * Only an offer still waiting for its answer starts over. Once offer and answer have crossed, ICE needs the
-   * candidates of one side only (the other's come as peer-reflexive from its checks), and if both sides'
-   * were lost the connect timeout still restarts it; a signal of ours the server never took fails its ack,
-   * which restarts the link. Under load sockets drop just as handshakes finish, and restarting them all
-   * cost the tab its mesh all over again.
+   * A link whose ICE has found a pair is left to finish: it needs the server no more, and under load sockets
+   * dropped just as DTLS was finishing, and every such link was built again. Before that, any signal of it
+   * (a candidate, the answer) may have been lost, so it starts over.
    */
   signalingRestored(): void {
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
       const rec = p.link;
       if (!rec || rec.open || now - rec.createdAt < p.backoff) continue;
-      // Both descriptions are in: the responder's link exists because the offer came; the initiator's answer too.
-      if (!rec.initiator || rec.answered) continue;
+      if (rec.progressed) continue;
       this.dropLink(p);
-      // The initiator offers anew at once.
+      // The initiator offers anew at once; the other asks for an offer at once (a hello).
       p.retryAt = now;
     }
     this.hooks.onChange?.();
