@@ -492,6 +492,33 @@ test('a candidate that overtook a lost answer does not keep the offer from start
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
 });
 
+test('a signal the server refuses drops an unopened link, unless its ICE has found a pair', async () => {
+  let online = false;
+  const { net, mesh, clock } = lone({ sendSignal: async () => online });
+  const link = () => mesh.info().find((p) => p.id === 2)?.link;
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  mesh.reset(1, []);
+  mesh.setMembers(both);
+  mesh.maintain();
+  // Offline, the offer is refused: the link starts over later.
+  net.flush();
+  await settle();
+  expect(link()).toBe('none');
+  online = true;
+  clock.t += 10_000;
+  mesh.maintain();
+  net.flush();
+  await settle();
+  expect(link()).toBe('connecting');
+  // ICE finds a pair; then the socket drops and a late candidate is refused: the link stays.
+  net.links[1]!.events.progress?.();
+  online = false;
+  net.links[1]!.events.signal({ type: 'candidate', candidate: { candidate: 'x' } });
+  await settle();
+  expect(link()).toBe('connecting');
+  expect(mesh.linksCreated).toBe(2);
+});
+
 test('a handshake whose ICE found a pair gets a connect timeout more to open: under load DTLS takes seconds', () => {
   const { net, mesh, clock } = lone();
   const { connectTimeoutMs } = DEFAULT_MESH_CONFIG;

@@ -619,8 +619,9 @@ export class Mesh {
           this.hooks
             .sendSignal(p.id, { e: epoch, d, v: PROTOCOL_VERSION })
             .then((ok) => {
-              // The peer is not reachable through the server (in grace): start over later.
-              if (!ok && p.link === rec && !rec.open) {
+              // The peer is not reachable through the server (in grace): start over later. Not once ICE has
+              // found a pair: a late candidate lost then costs nothing, and dropping the link cost it all.
+              if (!ok && p.link === rec && !rec.open && !rec.progressed) {
                 this.dropLink(p);
                 this.scheduleRetry(p, this.hooks.now());
               }
