@@ -436,6 +436,21 @@ test('a peer back from grace gets a fresh offer: what we signalled it was lost w
   expect(a.info().find((p) => p.id === 2)?.link).toBe('open');
 });
 
+test('a peer back from grace leaves our link alone once its ICE has found a pair', () => {
+  const { a, net, tick } = pair();
+  a.reset(1, []);
+  a.setMembers(both);
+  a.maintain();
+  // ICE finds a pair; then 2's socket drops (grace) and comes back while DTLS is still at work.
+  net.links[0]!.events.progress?.();
+  a.setMembers([both[0]!, { id: 2, connected: false }]);
+  tick(2 * DEFAULT_MESH_CONFIG.backoffMs);
+  a.setMembers(both);
+  a.maintain();
+  expect(a.linksCreated).toBe(1);
+  expect(a.info().find((p) => p.id === 2)?.link).toBe('connecting');
+});
+
 test('signaling coming back leaves open links alone', () => {
   const { a, b, deliver } = openPair();
   const made = [a.linksCreated, b.linksCreated];

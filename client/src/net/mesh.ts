@@ -137,14 +137,17 @@ interface LinkRec {
   initiator: boolean;
   open: boolean;
   createdAt: number;
-  /** When it was created, or when ICE first found a pair: its connect timeout counts from this. */
-  progressAt: number;
-  /** ICE has found a pair: the rest needs no signals. */
-  progressed: boolean;
+  /** When ICE first found a pair, or null: from then on it needs no signals, and its connect timeout restarts. */
+  pairedAt: number | null;
   /** The other side answered this link's offer (we initiated): it holds the link, so a hello is older than that. */
   answered: boolean;
   /** When we first sent on this link after it last delivered something: what it owes us an answer for. */
   owedSince: number | null;
+}
+
+/** Unopened, and ICE has found no pair yet: a lost signal of this link (the answer, a candidate) can stall it. */
+function waitsOnSignals(rec: LinkRec): boolean {
+  return !rec.open && rec.pairedAt === null;
 }
 
 interface PeerRec {
@@ -253,7 +256,7 @@ export class Mesh {
           // Back from grace (a reload or a blip): connect now rather than at the next backoff.
           p.retryAt = this.firstTry(m.id, now);
           p.backoff = this.config.backoffMs;
-        } else if (this.self < m.id && now - p.link.createdAt >= p.backoff) {
+        } else if (this.self < m.id && waitsOnSignals(p.link) && now - p.link.createdAt >= p.backoff) {
           // Our offer went to a socket that dropped, and the server with it: start again now, not at the
           // connect timeout. No sooner than the backoff, which keeps growing while no link opens, so a
           // peer that keeps dropping out cannot spend our connections. (Its own offers it restarts itself.)
@@ -290,8 +293,7 @@ export class Mesh {
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
       const rec = p.link;
-      if (!rec || rec.open || now - rec.createdAt < p.backoff) continue;
-      if (rec.progressed) continue;
+      if (!rec || !waitsOnSignals(rec) || now - rec.createdAt < p.backoff) continue;
       this.dropLink(p);
       // The initiator offers anew at once; the other asks for an offer at once (a hello).
       p.retryAt = now;
@@ -342,7 +344,7 @@ export class Mesh {
     const now = this.hooks.now();
     for (const p of this.peers.values()) {
       const rec = p.link;
-      if (rec && !rec.open && now - rec.progressAt > this.config.connectTimeoutMs) {
+      if (rec && !rec.open && now - (rec.pairedAt ?? rec.createdAt) > this.config.connectTimeoutMs) {
         this.dropLink(p);
         this.scheduleRetry(p, now);
       }
@@ -605,8 +607,7 @@ export class Mesh {
       initiator,
       open: false,
       createdAt: now,
-      progressAt: now,
-      progressed: false,
+      pairedAt: null,
       answered: false,
       owedSince: null,
     };
@@ -621,7 +622,7 @@ export class Mesh {
             .then((ok) => {
               // The peer is not reachable through the server (in grace): start over later. Not once ICE has
               // found a pair: a late candidate lost then costs nothing, and dropping the link cost it all.
-              if (!ok && p.link === rec && !rec.open && !rec.progressed) {
+              if (!ok && p.link === rec && waitsOnSignals(rec)) {
                 this.dropLink(p);
                 this.scheduleRetry(p, this.hooks.now());
               }
@@ -638,9 +639,7 @@ export class Mesh {
         },
         progress: () => {
           // Once: ICE that flaps (connected, disconnected, connected) must not keep a link that never opens.
-          if (p.link !== rec || rec.progressed) return;
-          rec.progressed = true;
-          rec.progressAt = this.hooks.now();
+          if (p.link === rec && rec.pairedAt === null) rec.pairedAt = this.hooks.now();
         },
         data: (text) => {
           if (p.link === rec) this.receive(p.id, text, 'direct');
