@@ -118,7 +118,7 @@ const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
   // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
   // the room), '1' if the client presented that owner token, the incarnation a new room takes (the joiner's,
-  // or a fresh one) unless a tombstone has one
+  // or a fresh one) unless a tombstone has one, now, graceMs
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -142,10 +142,16 @@ if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   if last then redis.call('HSET', roomKey(r), 'nextId', last) end
   local inc = redis.call('GET', P .. 'lastInc:' .. r)
   if inc then redis.call('HSET', roomKey(r), 'inc', inc) end
+  -- A room with no record: its tabs' floors count for a grace period (MemoryRoomStore's floorsUntil).
+  if not last then redis.call('HSET', roomKey(r), 'floorsUntil', tonumber(ARGV[19]) + tonumber(ARGV[20])) end
 end
--- IDs go above the highest the joiner knows (ARGV[15]): a room recreated after a restart never repeats one.
+local inc = incarnation(r, ARGV[18])
+-- IDs go above the highest the joiner knows (ARGV[15]) while a room with no record is recreated, so it never
+-- repeats one; later a floor is one player's word.
 local floor = tonumber(ARGV[15])
-if floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0') then
+if floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0')
+  and tonumber(ARGV[19]) < tonumber(redis.call('HGET', roomKey(r), 'floorsUntil') or '0')
+  and ARGV[18] == inc then
   redis.call('HSET', roomKey(r), 'nextId', floor)
 end
 local id = redis.call('HINCRBY', roomKey(r), 'nextId', 1)
@@ -158,7 +164,7 @@ redis.call('SADD', P .. 'nodes', s.node)
 redis.call('INCR', P .. 'count')
 local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
 if ARGV[17] == '1' then owner = isOwner(r, ARGV[16]) end
-return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v), owner, incarnation(r, ARGV[18]) }
+return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v), owner, inc }
 `,
   // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or '', ownerHash or '', a fresh incarnation
   lockstepResume: `
@@ -446,6 +452,8 @@ export class RedisRoomStore implements RoomStore {
       hashOwnerToken(ownerToken),
       input.ownerToken === undefined ? '' : '1',
       input.incarnation ?? newIncarnation(),
+      this.clock.now(),
+      this.graceMs,
     )) as
       | ['retry']
       | ['full']

@@ -27,7 +27,10 @@ export interface JoinInput {
   socketId: string;
   /** Password rooms: registered by the join that creates the room, checked on every other join. */
   verifier?: string;
-  /** The highest ID the joiner knows in this room: new IDs go above it. */
+  /**
+   * The highest ID the joiner knows in this room. New IDs go above it only while the room is being recreated
+   * after the store forgot it (see `floorsUntil`), and only for a join that brings the room's incarnation.
+   */
   floor?: number;
   /** The client's address, for the per-address caps; a join without one is not counted per address. */
   ip?: string;
@@ -211,6 +214,12 @@ interface Room {
   removed: PlayerId[];
   /** Token hashes of removed sessions: their resume gets `removed`. */
   barred: Set<string>;
+  /**
+   * Until when joins' floors count: a grace period after the store recreated a room it had no record of, the
+   * time its tabs have to come back. Later, a floor is one player's word, and a liar could use it to make the
+   * room's `issued` meaningless (docs/protocol.md, "Invent a voter").
+   */
+  floorsUntil: number;
 }
 
 export interface MemoryRoomStoreOptions extends Partial<AdmissionLimits> {
@@ -312,6 +321,11 @@ export class Incarnations {
   }
 }
 
+/** Whether a join's floor raises the room's next ID (Room.floorsUntil). */
+function floorCounts(input: JoinInput, room: Room, now: number): input is JoinInput & { floor: number } {
+  return input.floor !== undefined && now < room.floorsUntil && input.incarnation === room.incarnation;
+}
+
 /** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */
 const MAX_TOMBSTONES = 100_000;
 
@@ -385,7 +399,7 @@ export class MemoryRoomStore implements RoomStore {
       room = this.createRoom(input, ownerToken);
     }
     const token = this.newToken();
-    if (input.floor !== undefined) room.nextId = Math.max(room.nextId, input.floor + 1);
+    if (floorCounts(input, room, this.clock.now())) room.nextId = Math.max(room.nextId, input.floor + 1);
     const session: Session = {
       id: room.nextId++,
       name: input.name,
@@ -562,6 +576,7 @@ export class MemoryRoomStore implements RoomStore {
       // A room the server forgot takes the incarnation its first returning tab brings; a room it never
       // saw starts a new one, so a tab from a forgotten room whose slot it cannot see resets (docs/protocol.md).
       incarnation: last?.incarnation ?? input.incarnation ?? newIncarnation(),
+      floorsUntil: last === undefined ? this.clock.now() + this.graceMs : 0,
       version: 0,
       sessions: new Map(),
       byTokenHash: new Map(),

@@ -82,7 +82,8 @@ describe('joining', () => {
     const newcomer = await client(server);
     const returning = await client(server);
     // The newcomer asks first; the tab that was playing before the restart reconnects a moment later.
-    const first = newcomer.join({ room: 'back', name: 'New' });
+    // A newcomer's floor is its word alone: not taken.
+    const first = newcomer.join({ room: 'back', name: 'New', floor: 1_000 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     const back = expectOk(
       await returning.join({ room: 'back', name: 'Old', floor: 4, incarnation: 'theOldRoom01' }),
@@ -90,6 +91,9 @@ describe('joining', () => {
     const late = expectOk(await first);
     expect(back).toMatchObject({ id: 5, incarnation: 'theOldRoom01' });
     expect(late).toMatchObject({ id: 6, incarnation: 'theOldRoom01' });
+    // Nor when it creates a room.
+    const fresh = expectOk(await (await client(server)).join({ room: 'fresh', name: 'N', floor: 1_000 }));
+    expect(fresh).toMatchObject({ id: 1, roster: { issued: 1 } });
   });
 
   it('with ROOM_SECRET, only an incarnation this server minted recreates a forgotten room; a made-up one waits as a newcomer', async () => {

@@ -542,7 +542,8 @@ export function createSignalingServer(
         socketId: socket.id,
         ...(req.token === undefined ? {} : { token: req.token }),
         ...(req.verifier === undefined ? {} : { verifier: req.verifier }),
-        ...(req.floor === undefined ? {} : { floor: req.floor }),
+        // A floor matters only to a tab of the room's incarnation back after the store forgot the room.
+        ...(req.floor === undefined || claim === undefined ? {} : { floor: req.floor }),
         ...(req.ownerToken === undefined ? {} : { ownerToken: req.ownerToken }),
         incarnation: claim ?? incarnations.mint(req.room),
         ip,

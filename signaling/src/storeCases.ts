@@ -224,11 +224,35 @@ export function describeRoomStore(
       expect(fresh).toMatchObject({ id: 3, settings: { stages: ['New'] } });
     });
 
-    it('hands out IDs above a joiner’s floor, so a room recreated after a restart never repeats one', async () => {
+    it('hands out IDs above the floors of a forgotten room’s returning tabs, so its recreation never repeats one', async () => {
       const { join } = await setup();
-      expect((await join({ socketId: 'a', floor: 7 })).id).toBe(8);
+      const old = 'oldIncarnation1';
+      expect((await join({ socketId: 'a', incarnation: old, floor: 7 })).id).toBe(8);
       expect((await join({ socketId: 'b' })).id).toBe(9);
-      expect((await join({ socketId: 'c', floor: 3 })).id).toBe(10);
+      expect((await join({ socketId: 'c', incarnation: old, floor: 3 })).id).toBe(10);
+      // Another tab of the same room that knew more IDs than the first one back.
+      expect((await join({ socketId: 'd', incarnation: old, floor: 20 })).id).toBe(21);
+    });
+
+    it('takes no floor from a newcomer, another incarnation, or after the grace period: it would be one player’s word', async () => {
+      const { join, advance } = await setup({ graceMs: 1_000 });
+      const inc = 'oldIncarnation1';
+      expect((await join({ socketId: 'a', incarnation: inc, floor: 2 })).id).toBe(3);
+      // A liar's floor near the core's ID ceiling would make every roster's `issued` vouch for nothing.
+      expect((await join({ socketId: 'b', floor: 2 ** 30 - 2 })).id).toBe(4);
+      expect((await join({ socketId: 'c', incarnation: 'otherIncarnation', floor: 2 ** 30 - 2 })).id).toBe(5);
+      advance(1_000);
+      const late = await join({ socketId: 'd', incarnation: inc, floor: 2 ** 30 - 2 });
+      expect(late).toMatchObject({ id: 6, roster: { issued: 6 } });
+    });
+
+    it('takes no floor in a room it remembers, open or emptied', async () => {
+      const { store, join } = await setup();
+      const first = await join({ socketId: 'a' });
+      const inc = first.incarnation;
+      // Emptied, the store keeps the room's next ID and incarnation: a floor could only add a player's word.
+      await store.leave('r', first.id, 'a');
+      expect((await join({ socketId: 'b', incarnation: inc, floor: 50 })).id).toBe(2);
     });
 
     it('tells every roster the highest ID the room has issued, members gone or not', async () => {
@@ -238,8 +262,8 @@ export function describeRoomStore(
       const left = await store.leave('r', 2, 'b');
       // Player 2 is gone, but its ID was issued: a voter named 2 is a real player's, one named 3 is nobody's.
       expect(left).toMatchObject({ members: [{ id: 1 }], issued: 2 });
-      expect((await join({ socketId: 'c', floor: 9 })).roster.issued).toBe(10);
-      expect((await store.disconnect('r', 10, 'c'))?.issued).toBe(10);
+      expect((await join({ socketId: 'c' })).roster.issued).toBe(3);
+      expect((await store.disconnect('r', 3, 'c'))?.issued).toBe(3);
     });
 
     it('says how far the IDs went in the roster of the leave that empties the room', async () => {
