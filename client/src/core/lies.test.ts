@@ -239,6 +239,30 @@ describe('a lying member', () => {
     expect(a!.entries).toEqual(b!.entries);
   });
 
+  test('a lying leader forks an honest player, which then leaves: its last word on the fork retires it', () => {
+    const r = room(1);
+    const [leaver, p3, p4] = r.honest as [Player, Player, Player];
+    // The liar leads: its advance is lawful to each, but the entries differ.
+    for (const p of r.honest) {
+      const done = p === leaver ? [2] : [1];
+      r.lie(p.self, { t: 'advance', term: p.currentTerm, entry: forged(p, { done }) });
+    }
+    expect(leaver.view().stage).toBe(2);
+    expect(tipHash(leaver.entries)).not.toBe(tipHash(p3.entries));
+    expect(p3.entries).toEqual(p4.entries);
+    leaver.leaveRoom();
+    r.pump(2);
+    // Voters 1 to 4 less the liar and the leaver: waiting for the leaver's slot would need 3 of 4 for good.
+    r.expel();
+    for (const p of [p3, p4]) p.setDone(true);
+    r.pump(80);
+    for (const p of [p3, p4]) {
+      expect(p.view().stage).toBe(3);
+      expect(p.view().voters).toEqual([3, 4]);
+    }
+    expect(p3.entries).toEqual(p4.entries);
+  });
+
   test("a forged retirement of an honest voter, and a claim to continue one's slot, change no vote", () => {
     const r = room();
     const p = r.honest[1]!;

@@ -1350,12 +1350,17 @@ export class Player {
       this.lastWords.set(slot, r);
       return;
     }
+    if (r.term > this.term + TERM_STEP) return;
     // Below our base we cannot compare: what we compacted was committed, and honest logs are prefixes.
+    // A word whose entry differs from ours is on a fork, which only a liar makes: what it held past the fork
+    // is no more ours to keep than the liar's, and waiting for our log to hold it would wait for good once
+    // no one else does. Its accepted value chains onto that fork, so it is no vote on ours.
     const h = this.log.hash(r.index);
-    if ((h !== undefined && h !== r.hash) || r.term > this.term + TERM_STEP) return;
+    const forked = h !== undefined && h !== r.hash;
     this.lastWords.delete(slot);
     this.lastWords.delete(r.id);
-    this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted: r.accepted });
+    const accepted = forked ? null : r.accepted;
+    this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted });
     this.books++;
     if (r.term > this.term) this.adoptTerm(r.term, 0);
     this.events.push({ kind: 'retired', peer: slot });

@@ -97,6 +97,9 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [700, 3],
   'a lying leader took a proposer’s next number on a fork since cut: its later values waited behind the gap':
     [1734, 4],
+  'a voter left with its last word on a liar’s fork: the others waited for its slot for good': [2994, 3],
+  'a voter left on a liar’s fork, in a room of four': [3281, 4],
+  'a voter left on a liar’s fork, leaving two players stages apart': [110, 3],
 };
 
 describe('pinned hostile seeds', () => {
