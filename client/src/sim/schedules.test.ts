@@ -100,6 +100,7 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a voter left with its last word on a liar’s fork: the others waited for its slot for good': [2994, 3],
   'a voter left on a liar’s fork, in a room of four': [3281, 4],
   'a voter left on a liar’s fork, leaving two players stages apart': [110, 3],
+  'a voter left on a liar’s fork, and another left too, in a room of four': [3449, 4],
 };
 
 describe('pinned hostile seeds', () => {
