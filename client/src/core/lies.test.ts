@@ -525,6 +525,38 @@ describe("a lying leader's made-up voter", () => {
     expect(p2.view().peers.find((x) => x.id === 1)?.strikes).toBe(0);
   });
 
+  test('in a promise from a liar that then leaves: the leader runs again without it', () => {
+    const r = room(3);
+    const [p2, p4] = [r.byId.get(2)!, r.byId.get(4)!];
+    // The honest leader leaves; 2 runs, and the liar's promise reports a made-up voter as accepted.
+    r.byId.get(1)!.leaveRoom();
+    for (let i = 0; i < 40 && p2.currentRole !== 'candidate'; i++) r.pump(1);
+    expect(p2.currentRole).toBe('candidate');
+    const term = p2.currentTerm;
+    const history = p2.entries.slice(-1);
+    const accepted = { ballot: term - 1, entry: adds(p2, PHANTOM) };
+    r.lie(2, { t: 'report', term, done: true, init: true, history, accepted });
+    r.pump(10);
+    expect(p2.currentRole).toBe('leader');
+    for (const p of [p2, p4]) p.setDone(true);
+    r.pump(20);
+    // It waits for the voter, since a quorum that could place it may have chosen the value.
+    expect([p2, p4].map((p) => p.view().stage)).toEqual([1, 1]);
+    // The liar leaves, with a last word that says nothing of the value.
+    for (const p of [p2, p4])
+      r.lie(p.self, {
+        t: 'leave',
+        term,
+        index: p.entries.at(-1)!.index,
+        hash: tipHash(p.entries),
+        accepted: null,
+        entries: [],
+      });
+    r.pump(80);
+    expect([p2, p4].map((p) => p.view().stage)).toEqual([2, 2]);
+    for (const p of [p2, p4]) expect(p.view().voters).toEqual([2, 4]);
+  });
+
   test('in its last word is no frozen vote: the next leader does not wait for it', () => {
     const r = room(1);
     // The leader leaves with a final state whose accepted value adds a voter nobody can be.

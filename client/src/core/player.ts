@@ -1388,6 +1388,11 @@ export class Player {
       for (const e of msg.entries) if (e.index === this.log.length + 1) this.applyFrom(from, e);
     for (const r of msg.retired ?? []) this.noteHearsay(from, r);
     this.noteRetirement(lastWord(from, msg));
+    // A value naming a voter we cannot place holds us (maybePropose) for as long as a promise reports it. Its
+    // sender's last word now speaks for it, so run again with that in its place: a liar's phantom, reported
+    // and then left behind, would hold us for good.
+    const waiting = this.role === 'leader' && this.reproposal && !this.knows(this.reproposal);
+    if (waiting && this.promises.get(from)?.accepted?.entry.hash === this.reproposal?.hash) this.stepDown();
   }
 
   // ---------------------------------------------------------------- liveness
