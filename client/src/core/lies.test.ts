@@ -573,3 +573,75 @@ describe("a lying leader's made-up voter", () => {
     for (const p of r.honest) expect(p.view().voters).not.toContain(PHANTOM);
   });
 });
+
+describe('a base a liar forged past the end of the room’s log', () => {
+  test('at a stage the room has passed, is replaced by the whole history of a leader that never compacted', () => {
+    // 1, 2 and 3 are honest; 4 is the liar (in the roster, never a voter). It says nothing of its own accord.
+    const ps = [1, 2, 3].map(
+      (self) =>
+        new Player({
+          self,
+          timing,
+          rng: seededRng(self),
+          roster: { version: 1, members: [1, 2, 3, 4] },
+          lastStage: 5,
+        }),
+    );
+    const byId = new Map(ps.map((p) => [p.self, p]));
+    const p3 = byId.get(3)!;
+    let apart = false;
+    const round = () => {
+      const out: [number, Envelope][] = [];
+      for (const p of ps) {
+        p.tick();
+        for (const e of p.ready().messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out)
+        if (!apart || (from !== 3 && e.to !== 3)) byId.get(e.to)?.step(from, e.msg);
+    };
+    for (let i = 0; i < 60; i++) round();
+    for (const p of ps) p.setDone(true);
+    for (let i = 0; i < 60; i++) round();
+    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
+    // 3 is cut off; 1 and 2, a majority, go on to stage 2 without it.
+    apart = true;
+    for (let i = 0; i < 30; i++) round();
+    for (const p of ps) p.setDone(true);
+    for (let i = 0; i < 60; i++) round();
+    expect(ps.map((p) => p.view().stage)).toEqual([2, 2, 1]);
+    const room = byId.get(1)!;
+    expect(room.base).toBeNull();
+    // The liar leads 3 (nobody lower is live to it) and answers its sync with a base at stage 1, well past
+    // the end of the room's log.
+    const term = p3.currentTerm + 5;
+    const at = room.length + 6;
+    const ops = [{ by: 4, c: 'forged', seq: 1, data: 'lie' }];
+    const entry = {
+      index: at,
+      kind: 'app' as const,
+      stage: 1,
+      term,
+      done: [],
+      members: [1, 2, 3],
+      ops,
+      hash: 'forged',
+    };
+    p3.step(4, { t: 'hb', term, leader: 4, stage: 1, index: at, done: false, init: true, hash: entry.hash });
+    p3.ready();
+    expect(p3.currentLeader).toBe(4);
+    const base = { entry, stages: p3.view().history, names: [], app: [], state: { forged: true } };
+    p3.step(4, { t: 'snapshot', index: at, hash: entry.hash, part: 0, parts: 1, data: JSON.stringify(base) });
+    p3.ready();
+    expect(p3.base?.entry.index).toBe(at);
+    expect(p3.view().stage).toBe(1);
+    // The owner removes the liar, and 3 hears the room again: its leader's whole log ends below 3's base, so no
+    // hash can disagree, but it reaches stage 2 where 3's log is at stage 1 at most: 3's base is on a fork.
+    for (const p of ps) p.expel(4);
+    apart = false;
+    for (let i = 0; i < 60; i++) round();
+    expect(ps.map((p) => p.view().stage)).toEqual([2, 2, 2]);
+    expect(p3.base).toBeNull();
+    expect(p3.entries.at(-1)?.hash).toBe(room.entries.at(-1)?.hash);
+    expect(new Set(ps.map((p) => p.currentLeader))).toEqual(new Set([1]));
+  });
+});

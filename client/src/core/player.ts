@@ -2148,7 +2148,7 @@ export class Player {
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
     if (authority && this.extendHeld(from, entries)) return;
-    const conflict = entries.find((e) => differs(this.log.hash(e.index), e.hash));
+    const conflict = entries.find((e) => this.offChain(e));
     if (conflict && !authority) return;
     if (!authority) {
       // From anyone else (a follower cut off from its leader catches up through the others), only as far
@@ -2198,6 +2198,18 @@ export class Player {
     const last = entries[entries.length - 1];
     if (!conflict && last && last.index < this.log.length && (this.peers.get(from)?.index ?? 0) > last.index)
       this.askSync(from, last.index, last.hash);
+  }
+
+  /**
+   * `e` is not an entry of our chain: it disagrees with the one we hold at its index, or it lies at or below
+   * our base with a stage past the base's. Stages never go down along a chain, so every entry of ours up to
+   * the base is at the base's stage or below; without this, a base a liar forged past the end of the room's
+   * log (a leader that never compacted) showed no fork against the room's whole history, and stayed.
+   */
+  private offChain(e: Entry): boolean {
+    if (differs(this.log.hash(e.index), e.hash)) return true;
+    const base = this.log.snapshot?.entry;
+    return base !== undefined && e.index <= base.index && e.stage > base.stage;
   }
 
   // ---------------------------------------------------------------- stages
