@@ -213,6 +213,23 @@ describe('a lying member', () => {
     r.advances();
   });
 
+  test('a late promise with a higher stage, under a membership our promises are no majority of, is not caught up to', () => {
+    // In seed 853 an honest player a liar had forked made this promise: its log named the room's slots by
+    // names the room had renamed since. Caught up to, the leader would have had no quorum under it.
+    const r = room();
+    const leader = r.byId.get(1)!;
+    const fork = forged(leader, { stage: 2, members: [5, 6] });
+    r.lie(1, {
+      t: 'report',
+      term: leader.currentTerm,
+      done: false,
+      init: true,
+      history: [fork],
+      accepted: null,
+    });
+    r.advances();
+  });
+
   test('an accept or advance from a player that is not our leader is ignored', () => {
     const r = room();
     r.lieToAll((p) => ({ t: 'accept', term: p.currentTerm, entry: forged(p, {}) }));

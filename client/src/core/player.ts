@@ -1843,9 +1843,10 @@ export class Player {
       return;
     }
     // A late promise to a sitting leader: count its Done. A promise with a higher stage is taken up as it
-    // would have been in maybeWin (a liar's fork can leave an honest player ahead of the room).
+    // would have been in maybeWin (a liar's fork can leave an honest player ahead of the room): only if our
+    // promises are a majority under the membership it reports too, as maybeWin asks before it leads on one.
     this.noteDone(from, stage, msg.done);
-    if (last && stage > this.stage && (this.caughtUp() || this.catchUpLost()))
+    if (last && stage > this.stage && (this.caughtUp() || this.catchUpLost()) && this.wins(last.members))
       this.catchUpWith(from, index, last.hash);
     this.takeEarlyBase(from);
   }

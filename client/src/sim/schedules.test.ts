@@ -102,6 +102,9 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a voter left on a liar’s fork, and another left too, in a room of four': [3449, 4],
   'a liar’s base past the end of a never-compacted leader’s log, at a stage the room had passed, showed no fork':
     [110, 3],
+  'a sitting leader caught up to a late promise on a liar’s fork whose membership it was no majority of': [
+    853, 3,
+  ],
 };
 
 describe('pinned hostile seeds', () => {
