@@ -280,6 +280,34 @@ describe('a lying member', () => {
     expect(p3.entries).toEqual(p4.entries);
   });
 
+  test('a promise of a value on another log, at a higher ballot, does not hide a value a quorum may have chosen', () => {
+    const r = room();
+    const [p2, p4] = [r.byId.get(2)!, r.byId.get(4)!];
+    // Leader 1 proposes stage 2; its followers accept, but it hears no vote and sends no commit. Then it leaves.
+    r.net.drop = (_from, _to, m) => m.t === 'accepted' || m.t === 'advance';
+    for (const p of r.honest) p.setDone(true);
+    const leader = r.byId.get(1)!;
+    r.lie(1, { t: 'done', term: leader.currentTerm, stage: 1, done: true });
+    r.pump(6);
+    r.net.drop = () => false;
+    const chosen = r.proposed.at(-1)!;
+    expect(chosen.stage).toBe(2);
+    r.byId.get(1)!.leaveRoom();
+    for (let i = 0; i < 40 && p2.currentRole !== 'candidate'; i++) r.pump(1);
+    expect(p2.currentRole).toBe('candidate');
+    // The liar fences it, so 2 runs again at a term that leaves room for a later ballot than leader 1's.
+    r.lie(2, { t: 'reject', term: p2.currentTerm + 5 });
+    for (let i = 0; i < 40 && p2.currentRole !== 'candidate'; i++) r.pump(1);
+    const term = p2.currentTerm;
+    expect(term - 1).toBeGreaterThan(chosen.term);
+    // The liar's promise: a later ballot's value for the same index, chained onto a log nobody holds.
+    const entry = seal('another-log', { ...chosen, done: [3] });
+    const history = p2.entries.slice(-1);
+    r.lie(2, { t: 'report', term, done: true, init: true, history, accepted: { ballot: term - 1, entry } });
+    r.pump(30);
+    for (const p of [p2, p4]) expect(p.entries.find((e) => e.index === chosen.index)).toEqual(chosen);
+  });
+
   test("a forged retirement of an honest voter, and a claim to continue one's slot, change no vote", () => {
     const r = room();
     const p = r.honest[1]!;

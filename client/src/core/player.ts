@@ -1354,13 +1354,11 @@ export class Player {
     // Below our base we cannot compare: what we compacted was committed, and honest logs are prefixes.
     // A word whose entry differs from ours is on a fork, which only a liar makes: what it held past the fork
     // is no more ours to keep than the liar's, and waiting for our log to hold it would wait for good once
-    // no one else does. Its accepted value chains onto that fork, so it is no vote on ours.
-    const h = this.log.hash(r.index);
-    const forked = h !== undefined && h !== r.hash;
+    // no one else does. It is kept whole, for peers on its fork: its accepted value chains onto that fork,
+    // and a leader proposes nothing that does not chain onto its own log (maybePropose).
     this.lastWords.delete(slot);
     this.lastWords.delete(r.id);
-    const accepted = forked ? null : r.accepted;
-    this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted });
+    this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted: r.accepted });
     this.books++;
     if (r.term > this.term) this.adoptTerm(r.term, 0);
     this.events.push({ kind: 'retired', peer: slot });
@@ -1909,11 +1907,12 @@ export class Player {
     this.catchUpTo = target;
     this.catchUpHash = hash;
     this.catchUpFrom = holder;
-    // Voters that left for good count as promises frozen at their last word.
+    // Voters that left for good count as promises frozen at their last word. Only a value on the log we catch
+    // up to counts: one on a liar's fork (a retired voter's word may be) must not shadow a lower ballot's.
     let best: Proposal | null = null;
     const finals = [...this.retired.values()].map((r) => r.accepted);
     for (const a of [...[...this.promises.values()].map((p) => p.accepted), ...finals]) {
-      if (a && a.entry.index === target + 1 && (!best || a.ballot > best.ballot)) best = a;
+      if (a && chains(hash, target, a.entry) && (!best || a.ballot > best.ballot)) best = a;
     }
     this.reproposal = best ? best.entry : null;
     for (const [id, p] of this.promises) if (id !== this.self) this.noteDone(id, p.stage, p.done);
