@@ -628,6 +628,37 @@ describe('snapshots', () => {
     expect(fold(ps[0]!)).toEqual(['a', 'b', 'e']);
   });
 
+  test('a number we skipped because a lying leader’s fork used it, since cut, does not hold our values back', () => {
+    // The leader shows 2 alone an entry taking 2's next number, in 2's own name, before 2 proposes again: 2
+    // numbers 'b' past it.
+    const ps = room(3, 0);
+    const p2 = ps[1]!;
+    p2.propose('a');
+    pump(ps, 40);
+    const tip = p2.entries.at(-1)!;
+    const term = ps[0]!.currentTerm;
+    const forged = seal(tip.hash, {
+      index: tip.index + 1,
+      kind: 'app',
+      stage: tip.stage,
+      term,
+      done: [],
+      members: tip.members,
+      ops: [{ by: 2, c: 'c2', seq: 2, data: 'forged' }],
+    });
+    p2.step(1, { t: 'accept', term, entry: forged });
+    p2.step(1, { t: 'advance', term, entry: forged });
+    p2.propose('b');
+    expect(p2.proposals()!.pending.map(([seq]) => seq)).toEqual([3]);
+    // The room goes on without that entry, and 2 takes the room's log: number 2 is free, and no value of
+    // 2's holds it, so 'b' could never apply under that session.
+    ps[0]!.propose('x');
+    pump(ps, 120);
+    expect(p2.entries.at(-1)!.hash).toBe(ps[0]!.entries.at(-1)!.hash);
+    expect(fold(ps[0]!)).toEqual(['a', 'x', 'b']);
+    expect(p2.proposals()!.pending).toEqual([]);
+  });
+
   test('a base far past any log is refused, so no liar can leave the room without an index to commit at', () => {
     const ps = room(3, 4);
     const leader = ps[0]!;

@@ -87,6 +87,8 @@ const MAX_TERM = Number.MAX_SAFE_INTEGER - 1;
 const MAX_BASE = 2 ** 52;
 /** How far back a heartbeat looks for the name a peer behind us knows our slot by (renames are rare). */
 const NAME_WALK = 2_000;
+/** Earlier page sessions of ours whose moved values we still recognize (Player.settleMoved). */
+const MOVED_SESSIONS = 4;
 /** Misbehaviour reported as events per peer (the view counts all of it). */
 const LOGGED_STRIKES = 5;
 
@@ -192,8 +194,11 @@ export class Player {
   private mine = new Map<number, Mine>();
   /** Our latest decided values, kept so a log cut below them (a liar's fork) can offer them again. */
   private decided = new Map<number, Mine>();
-  /** Our last page session, left because another player held it (leaveTakenSession): its numbers, moved to. */
-  private moved: { from: string; seqs: Map<number, number> } | null = null;
+  /**
+   * Our earlier page sessions, left by leaveTakenSession (the latest last): each number of theirs whose value
+   * is still pending, and its number now. A value moved twice may still commit under either earlier session.
+   */
+  private moved: { from: string; seqs: Map<number, number> }[] = [];
   /** A leader's queue: values by sender and page session, waiting to go into an app entry. */
   private queue = new Map<string, { by: Id; c: string; ops: Map<number, unknown> }>();
 
@@ -717,7 +722,7 @@ export class Player {
     // The room's log may still hold our own value at that number (a liar shows its fork to some players
     // only): looked at again once we hold what the room has, since moving then would put values in twice.
     if (this.gapped && !this.sessionGap()) this.gapped = false;
-    const gapped = this.gapped && this.atRoomTip();
+    const gapped = (this.gapped || this.sessionHole()) && this.atRoomTip();
     if (!taken && !gapped) return;
     this.gapped = false;
     // Drawn, not derived: a liar that could compute it could take its first number too.
@@ -726,16 +731,33 @@ export class Player {
     const pending = [...this.mine].sort(([a], [b]) => a - b);
     // Leading, we queued them ourselves: under the old session they must not go in too.
     this.queue.delete(`${this.self}:${this.client}`);
-    this.moved = { from: this.client, seqs: new Map() };
+    const from = this.client;
     this.client = c;
     this.mine.clear();
     this.decided.clear();
     this.nextSeq = 1;
+    const seqs = new Map<number, number>();
     for (const [seq, m] of pending) {
-      this.moved.seqs.set(seq, this.nextSeq);
+      seqs.set(seq, this.nextSeq);
       this.mine.set(this.nextSeq++, { ...m, sent: false });
     }
+    // An earlier session's numbers follow their values to the new ones (settleMoved).
+    const follow = (old: Map<number, number>) =>
+      new Map([...old].flatMap(([o, s]) => (seqs.has(s) ? [[o, seqs.get(s)!] as const] : [])));
+    this.moved = [...this.moved.map((r) => ({ from: r.from, seqs: follow(r.seqs) })), { from, seqs }]
+      .filter((r) => r.seqs.size > 0)
+      .slice(-MOVED_SESSIONS);
     this.offerMine();
+  }
+
+  /**
+   * Our session's next number is one no value of ours holds any more, though we numbered values past it: a
+   * number a cut log freed that we had skipped because the liar's entries used it (propose), or one whose value
+   * committed under the session we moved it from (settleMoved). Our later values could never apply after it.
+   */
+  private sessionHole(): boolean {
+    const next = (this.app.last.get(this.client) ?? 0) + 1;
+    return next < this.nextSeq && !this.mine.has(next);
   }
 
   /** A number of our session above its last applied one that we settled as another value's (reofferCut). */
@@ -744,11 +766,16 @@ export class Player {
     return [...this.decided].some(([seq, m]) => seq > last && !m.ours);
   }
 
-  /** We lead, or hold as much as our live leader's heartbeat says it has. */
+  /**
+   * We lead, or hold what our live leader's heartbeat says it has: as many entries, and its last hash there
+   * (a player a liar took past the room's stage holds more, on a fork, and the room may still commit ours).
+   */
   private atRoomTip(): boolean {
     if (this.role === 'leader') return true;
     const leader = this.leader !== 0 && this.leaderAlive() ? this.peers.get(this.leader) : undefined;
-    return leader !== undefined && this.log.length >= leader.index;
+    if (leader === undefined || this.log.length < leader.index) return false;
+    const h = this.log.hash(leader.index);
+    return h === undefined || h === leader.hash;
   }
 
   private isOwnName(id: Id): boolean {
@@ -760,10 +787,9 @@ export class Player {
    * liar's fork, and the room's leader took our values all along. It is ours there, and is not offered again.
    */
   private settleMoved(e: Entry, applied: readonly Op[]): void {
-    const moved = this.moved;
-    if (!moved) return;
+    if (this.moved.length === 0) return;
     for (const op of applied) {
-      const seq = op.c === moved.from ? moved.seqs.get(op.seq) : undefined;
+      const seq = this.moved.find((r) => r.from === op.c)?.seqs.get(op.seq);
       const m = seq === undefined ? undefined : this.mine.get(seq);
       if (!m || JSON.stringify(op.data) !== m.json) continue;
       this.mine.delete(seq!);

@@ -105,6 +105,13 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a sitting leader caught up to a late promise on a liar’s fork whose membership it was no majority of': [
     853, 3,
   ],
+  'a proposer numbered past a number a liar’s entries used, since cut: its values waited behind the gap': [
+    1369, 6,
+  ],
+  'the same, where the liar wrote that number in the proposer’s own name': [6621, 3],
+  'a moved value committed under its old session: the new session’s later values waited behind its number': [
+    7740, 3,
+  ],
 };
 
 describe('pinned hostile seeds', () => {
