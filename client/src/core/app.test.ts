@@ -3,7 +3,7 @@ import { LIMITS } from '../protocol/limits.ts';
 import { utf8Bytes } from '../protocol/messages.ts';
 import { settled, until } from '../sim/scenarios.ts';
 import { appliedOps, applyOps } from './app.ts';
-import { seal } from './chain.ts';
+import { GENESIS, seal } from './chain.ts';
 import {
   type CoreEvent,
   type Envelope,
@@ -518,6 +518,34 @@ describe('snapshots', () => {
     pump(ps, 200);
     expect(p3.length).toBe(ps[0]!.length);
     expect(fold(p3)).toEqual(fold(ps[0]!));
+  });
+
+  test('a base on a fork above the leader’s whole, never compacted log is seen by its stages, and repaired', () => {
+    // A liar's fork from the first entry, at stage 2, is the room's log: player 2 leads it, and its one voter,
+    // slot 1, is player 3 (the same tab under a new ID). 3 holds a base past all of that log on another chain,
+    // at stage 0: no hash of the leader's is at an index 3 still holds, and the leader has no base to send.
+    const s1 = seal(GENESIS, { index: 1, kind: 'stage', stage: 1, term: 5, done: [1], members: [1] });
+    const s2 = seal(s1.hash, { index: 2, kind: 'stage', stage: 2, term: 5, done: [1], members: [1] });
+    const m3 = seal('other', { index: 3, kind: 'members', stage: 0, term: 4, done: [], members: [1, 2] });
+    const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
+    const leader = player(2, [2, 3], { ...saved, history: [s1, s2] });
+    const p3 = new Player({
+      self: 3,
+      timing,
+      rng: seededRng(3),
+      roster: { version: 1, members: [2, 3] },
+      was: 1,
+      persisted: { ...saved, history: [], base: { entry: m3, stages: [], names: [], app: [], state: [] } },
+    });
+    pump([leader, p3], 120);
+    expect(leader.view().role).toBe('leader');
+    // 3's base says it was at stage 0 at entry 1, where the leader's log is at stage 1: a fork, repaired.
+    expect(p3.view().stage).toBe(2);
+    expect(p3.base).toBe(null);
+    expect(p3.entries[1]!.hash).toBe(s2.hash);
+    // And its vote lets the leader commit again.
+    expect(leader.length).toBeGreaterThan(2);
+    expect(p3.entries.at(-1)!.hash).toBe(leader.entries.at(-1)!.hash);
   });
 
   test('a base that comes before the promise making its sender our authority waits for that promise', () => {

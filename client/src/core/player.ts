@@ -2230,15 +2230,19 @@ export class Player {
   }
 
   /**
-   * `e` is not an entry of our chain: it disagrees with the one we hold at its index, or it lies at or below
-   * our base with a stage past the base's. Stages never go down along a chain, so every entry of ours up to
-   * the base is at the base's stage or below; without this, a base a liar forged past the end of the room's
-   * log (a leader that never compacted) showed no fork against the room's whole history, and stayed.
+   * `e` is not an entry of our chain: it disagrees with the one we hold at its index, or it lies below our
+   * base at another stage than our chain had there (only a liar's fork), though no hash below the base is
+   * left to show where. The base lists every stage entry up to it, so our stage at any index it covers is
+   * known. Without this, an authority whose whole log ends below our base (one that never compacted) could
+   * never show us the fork, and we could never vote for its entries.
    */
   private offChain(e: Entry): boolean {
     if (differs(this.log.hash(e.index), e.hash)) return true;
-    const base = this.log.snapshot?.entry;
-    return base !== undefined && e.index <= base.index && e.stage > base.stage;
+    const base = this.log.snapshot;
+    if (!base || e.index >= base.entry.index) return false;
+    let stage = 0;
+    for (const s of base.stages) if (s.index <= e.index) stage++;
+    return e.stage !== stage;
   }
 
   // ---------------------------------------------------------------- stages

@@ -114,6 +114,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   ],
   'a new leader’s catch-up source, following it, took the leader’s own forked base and cut the log it promised':
     [7289, 9],
+  'the only voter of a liar’s fork the room took held a base past that fork’s whole log, on another chain: no hash showed the fork':
+    [5354, 4],
 };
 
 describe('pinned hostile seeds', () => {
