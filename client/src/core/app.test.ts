@@ -687,6 +687,47 @@ describe('snapshots', () => {
     expect(p2.proposals()!.pending).toEqual([]);
   });
 
+  test('a moved value that commits under its old session does not hold the new session’s later ones back', () => {
+    // 2 commits 'a', then numbers 'b', 'c', 'd' 2 to 4; their op to the leader is lost.
+    const ps = room(3, 0);
+    const p2 = ps[1]!;
+    p2.propose('a');
+    pump(ps, 40);
+    for (const v of ['b', 'c', 'd']) p2.propose(v);
+    p2.ready();
+    // The leader shows 2 alone an entry giving number 2 of 2's session to player 3: 2 moves 'c' and 'd' to
+    // a new session, as 1 and 2.
+    const tip = p2.entries.at(-1)!;
+    const term = ps[0]!.currentTerm;
+    const forged = seal(tip.hash, {
+      index: tip.index + 1,
+      kind: 'app',
+      stage: tip.stage,
+      term,
+      done: [],
+      members: tip.members,
+      ops: [{ by: 3, c: 'c2', seq: 2, data: 'forged' }],
+    });
+    p2.step(1, { t: 'accept', term, entry: forged });
+    p2.step(1, { t: 'advance', term, entry: forged });
+    // The room's log takes 'b' and 'c' under the old session (the leader had them after all), not 'd'.
+    ps[0]!.step(2, {
+      t: 'op',
+      c: 'c2',
+      ops: [
+        { seq: 2, data: 'b' },
+        { seq: 3, data: 'c' },
+      ],
+    });
+    pump(ps, 40, undefined, (from, e) => (from === 2 && e.msg.t === 'op' ? null : undefined));
+    expect(p2.entries.at(-1)!.hash).toBe(ps[0]!.entries.at(-1)!.hash);
+    // 'c' settled as committed there: number 1 of the new session is one nothing will fill, and 'd' waits
+    // behind it unless 2 moves it again.
+    pump(ps, 120);
+    expect(fold(ps[0]!)).toEqual(['a', 'b', 'c', 'd']);
+    expect(p2.proposals()!.pending).toEqual([]);
+  });
+
   test('a base far past any log is refused, so no liar can leave the room without an index to commit at', () => {
     const ps = room(3, 4);
     const leader = ps[0]!;

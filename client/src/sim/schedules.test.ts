@@ -108,6 +108,9 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'a proposer numbered past a number a liar’s entries used, since cut: its values waited behind the gap': [
     1369, 6,
   ],
+  // With the fix, 6621 and 7740 then end rightly waiting (the liar, leading, later commits voters the live
+  // players are no majority of), once the values that waited are decided; app.test.ts states both holes
+  // without a liar's luck.
   'the same, where the liar wrote that number in the proposer’s own name': [6621, 3],
   'a moved value committed under its old session: the new session’s later values waited behind its number': [
     7740, 3,
