@@ -77,40 +77,6 @@ describe('a room of three', () => {
     expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
   });
 
-  test('a new leader still catching up answers no sync: a follower would take its shorter log whole', () => {
-    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
-    const [p1, p2, p3] = ps as [Player, Player, Player];
-    const byId = new Map(ps.map((p) => [p.self, p]));
-    const run = (rounds: number, drop: (from: number, e: Envelope) => boolean) => {
-      for (let r = 0; r < rounds; r++) {
-        const out: [number, Envelope][] = [];
-        for (const p of ps) {
-          p.tick();
-          for (const e of p.ready().messages) out.push([p.self, e]);
-        }
-        for (const [from, e] of out) if (!drop(from, e)) byId.get(e.to)?.step(from, e.msg);
-      }
-    };
-    pump(ps);
-    // 1 is cut off; 2 leads 3 through a stage 1 does not hold.
-    run(40, (from, e) => from === 1 || e.to === 1);
-    p2.setDone(true);
-    p3.setDone(true);
-    run(20, (from, e) => from === 1 || e.to === 1);
-    expect([p2.view().stage, p3.view().stage, p1.view().stage]).toEqual([1, 1, 0]);
-    // 1 is back and takes over (the lowest ID), but 2's answers to its catch-up are lost.
-    run(40, (from, e) => from === 2 && e.to === 1 && (e.msg.t === 'history' || e.msg.t === 'snapshot'));
-    expect(p1.view().role).toBe('leader');
-    expect(p1.view().stage).toBe(0);
-    p1.step(3, { t: 'sync', index: 0, hash: '0' });
-    expect(p1.ready().messages.filter((e) => e.to === 3 && e.msg.t !== 'hb')).toEqual([]);
-    // Once it holds what its promises reported, it answers.
-    pump(ps);
-    expect(ps.map((p) => p.view().stage)).toEqual([1, 1, 1]);
-    p1.step(3, { t: 'sync', index: 0, hash: '0' });
-    expect(p1.ready().messages.some((e) => e.to === 3 && e.msg.t === 'history')).toBe(true);
-  });
-
   test('a goodbye reaches every peer, and the next ID leads without waiting for a timeout', () => {
     const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3]));
     pump(ps);

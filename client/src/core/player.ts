@@ -2063,10 +2063,7 @@ export class Player {
    * forked gets what lets it find where (onHistory decides whether to take it).
    */
   private sendHistory(to: Id, have: number, hash: string): void {
-    // A leader still catching up holds less than the room may have, and its followers take its log whole:
-    // one that took it could cut the very log this leader is catching up from (a liar's forks make them
-    // differ), and then neither would ever hold it. It answers once it holds what its promises reported.
-    if (have < 0 || (this.role === 'leader' && !this.caughtUp())) return;
+    if (have < 0) return;
     // From below our base, only the base itself can bring the asker up to our entries.
     if (have < this.log.first) {
       this.sendSnapshot(to);
