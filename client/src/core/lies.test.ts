@@ -690,3 +690,53 @@ describe('a base a liar forged past the end of the room’s log', () => {
     expect(new Set(ps.map((p) => p.currentLeader))).toEqual(new Set([1]));
   });
 });
+
+describe("a base on a liar's fork, past a leader's whole uncompacted log", () => {
+  test('asks for the whole history at most once a heartbeat when the fork shows only past the first chunk', () => {
+    // The leader's 90 entries, with a stage at 71 and 72: past the first chunk of 64.
+    const log: Entry[] = [];
+    let stage = 0;
+    for (let i = 1; i <= 90; i++) {
+      const kind = i === 71 || i === 72 ? 'stage' : 'app';
+      if (kind === 'stage') stage++;
+      const ops = kind === 'app' ? { ops: [{ by: 2, c: 'x', seq: i, data: i }] } : {};
+      log.push(seal(tipHash(log), { index: i, kind, stage, term: 5, done: [], members: [1], ...ops }));
+    }
+    // Player 3 continues slot 1 from a base at #100 that a liar made, at stage 0.
+    const base = seal('other', { index: 100, kind: 'members', stage: 0, term: 4, done: [], members: [1, 2] });
+    const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
+    const roster = { version: 1, members: [2, 3] };
+    const leader = new Player({
+      self: 2,
+      timing,
+      rng: seededRng(2),
+      roster,
+      persisted: { ...saved, history: log },
+    });
+    const p3 = new Player({
+      self: 3,
+      timing,
+      rng: seededRng(3),
+      roster,
+      was: 1,
+      persisted: { ...saved, history: [], base: { entry: base, stages: [], names: [], app: [], state: [] } },
+    });
+    const byId = new Map([leader, p3].map((p) => [p.self, p]));
+    let syncs = 0;
+    const rounds = 400;
+    for (let r = 0; r < rounds; r++) {
+      const out: [number, Envelope][] = [];
+      for (const p of byId.values()) {
+        p.tick();
+        for (const e of p.ready().messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) {
+        if (from === 3 && e.msg.t === 'sync') syncs++;
+        byId.get(e.to)?.step(from, e.msg);
+      }
+    }
+    // Without the once-a-heartbeat rule the two chunks asked for each other at message rate: 19,701 here.
+    expect(syncs).toBeLessThan(3 * rounds);
+    expect(leader.view().role).toBe('leader');
+  });
+});

@@ -169,6 +169,8 @@ export class Player {
   private earlyBase: { from: Id; base: Base; at: number } | null = null;
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
   private baseForkedBy: Id = 0;
+  /** When we last asked for the whole history because our base is on a fork (onHistory). */
+  private baseForkAskedAt = NEVER;
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
   private forkTail: Entry[] = [];
   /** An authority's base behind our stage (our log ran ahead on a liar's entries): held until its entries past it reach our stage. */
@@ -2191,6 +2193,10 @@ export class Player {
       if (at <= this.log.first) {
         // Our base itself is on a fork: only the room's whole history (or its own snapshot) replaces it.
         if (entries[0]?.index !== 1) {
+          // Once a heartbeat: when the fork shows only past the first chunk, the first chunk and this one
+          // would otherwise ask for each other at message rate.
+          if (this.now - this.baseForkAskedAt < this.timing.heartbeatTicks) return;
+          this.baseForkAskedAt = this.now;
           this.baseForkedBy = from;
           this.forkTail = entries.slice();
           this.askSync(from, 0);
