@@ -118,7 +118,7 @@ const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
   // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
   // the room), '1' if the client presented that owner token, the incarnation a new room takes (the joiner's,
-  // or a fresh one) unless a tombstone has one, now, graceMs
+  // or a fresh one) unless a tombstone has one
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -142,15 +142,15 @@ if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   if last then redis.call('HSET', roomKey(r), 'nextId', last) end
   local inc = redis.call('GET', P .. 'lastInc:' .. r)
   if inc then redis.call('HSET', roomKey(r), 'inc', inc) end
-  -- A room with no record: its tabs' floors count for a grace period (MemoryRoomStore's floorsUntil).
-  if not last then redis.call('HSET', roomKey(r), 'floorsUntil', tonumber(ARGV[19]) + tonumber(ARGV[20])) end
+  -- No record, and a returning tab's join (it has a floor): its tabs' floors count (MemoryRoomStore's recreated).
+  if not last and ARGV[15] ~= '' then redis.call('HSET', roomKey(r), 'recreated', '1') end
 end
 local inc = incarnation(r, ARGV[18])
--- IDs go above the highest the joiner knows (ARGV[15]) while a room with no record is recreated, so it never
--- repeats one; later a floor is one player's word.
-local floor = tonumber(ARGV[15])
+-- IDs go above the highest the joiner knows (ARGV[15]) in a recreated room, so it never repeats one; in a
+-- room the store knows, a floor is one player's word.
+local floor = tonumber(ARGV[15]) or 0
 if floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0')
-  and tonumber(ARGV[19]) < tonumber(redis.call('HGET', roomKey(r), 'floorsUntil') or '0')
+  and redis.call('HGET', roomKey(r), 'recreated') == '1'
   and ARGV[18] == inc then
   redis.call('HSET', roomKey(r), 'nextId', floor)
 end
@@ -448,12 +448,10 @@ export class RedisRoomStore implements RoomStore {
       this.limits.maxSessionsPerIpPerRoom,
       this.limits.maxRoomsPerIp,
       this.limits.maxRooms,
-      input.floor ?? 0,
+      input.floor ?? '',
       hashOwnerToken(ownerToken),
       input.ownerToken === undefined ? '' : '1',
       input.incarnation ?? newIncarnation(),
-      this.clock.now(),
-      this.graceMs,
     )) as
       | ['retry']
       | ['full']

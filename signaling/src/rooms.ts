@@ -28,8 +28,9 @@ export interface JoinInput {
   /** Password rooms: registered by the join that creates the room, checked on every other join. */
   verifier?: string;
   /**
-   * The highest ID the joiner knows in this room. New IDs go above it only while the room is being recreated
-   * after the store forgot it (see `floorsUntil`), and only for a join that brings the room's incarnation.
+   * The highest ID the joiner knows in this room; given only with a genuine incarnation claim (server.ts).
+   * New IDs go above it only in a room the store recreated from such a join (`recreated`), and only for a
+   * join that brings that room's incarnation.
    */
   floor?: number;
   /** The client's address, for the per-address caps; a join without one is not counted per address. */
@@ -215,11 +216,12 @@ interface Room {
   /** Token hashes of removed sessions: their resume gets `removed`. */
   barred: Set<string>;
   /**
-   * Until when joins' floors count: a grace period after the store recreated a room it had no record of, the
-   * time its tabs have to come back. Later, a floor is one player's word, and a liar could use it to make the
-   * room's `issued` meaningless (docs/protocol.md, "Invent a voter").
+   * Created by a returning tab's join (one with a floor) with no record of the room: the store cannot know
+   * which IDs the room issued before, so its tabs' floors count. In any other room the store knows, and a
+   * floor would be one player's word, which a liar could use to make `issued` meaningless (docs/protocol.md,
+   * "Invent a voter").
    */
-  floorsUntil: number;
+  recreated: boolean;
 }
 
 export interface MemoryRoomStoreOptions extends Partial<AdmissionLimits> {
@@ -321,9 +323,9 @@ export class Incarnations {
   }
 }
 
-/** Whether a join's floor raises the room's next ID (Room.floorsUntil). */
-function floorCounts(input: JoinInput, room: Room, now: number): input is JoinInput & { floor: number } {
-  return input.floor !== undefined && now < room.floorsUntil && input.incarnation === room.incarnation;
+/** Whether a join's floor raises the room's next ID (Room.recreated). */
+function floorCounts(input: JoinInput, room: Room): input is JoinInput & { floor: number } {
+  return input.floor !== undefined && room.recreated && input.incarnation === room.incarnation;
 }
 
 /** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */
@@ -399,7 +401,7 @@ export class MemoryRoomStore implements RoomStore {
       room = this.createRoom(input, ownerToken);
     }
     const token = this.newToken();
-    if (floorCounts(input, room, this.clock.now())) room.nextId = Math.max(room.nextId, input.floor + 1);
+    if (floorCounts(input, room)) room.nextId = Math.max(room.nextId, input.floor + 1);
     const session: Session = {
       id: room.nextId++,
       name: input.name,
@@ -576,7 +578,7 @@ export class MemoryRoomStore implements RoomStore {
       // A room the server forgot takes the incarnation its first returning tab brings; a room it never
       // saw starts a new one, so a tab from a forgotten room whose slot it cannot see resets (docs/protocol.md).
       incarnation: last?.incarnation ?? input.incarnation ?? newIncarnation(),
-      floorsUntil: last === undefined ? this.clock.now() + this.graceMs : 0,
+      recreated: last === undefined && input.floor !== undefined,
       version: 0,
       sessions: new Map(),
       byTokenHash: new Map(),

@@ -234,25 +234,29 @@ export function describeRoomStore(
       expect((await join({ socketId: 'd', incarnation: old, floor: 20 })).id).toBe(21);
     });
 
-    it('takes no floor from a newcomer, another incarnation, or after the grace period: it would be one player’s word', async () => {
+    it('takes no floor from a newcomer or another incarnation; a late tab of the recreated room’s still counts', async () => {
       const { join, advance } = await setup({ graceMs: 1_000 });
       const inc = 'oldIncarnation1';
       expect((await join({ socketId: 'a', incarnation: inc, floor: 2 })).id).toBe(3);
       // A liar's floor near the core's ID ceiling would make every roster's `issued` vouch for nothing.
       expect((await join({ socketId: 'b', floor: 2 ** 30 - 2 })).id).toBe(4);
       expect((await join({ socketId: 'c', incarnation: 'otherIncarnation', floor: 2 ** 30 - 2 })).id).toBe(5);
-      advance(1_000);
-      const late = await join({ socketId: 'd', incarnation: inc, floor: 2 ** 30 - 2 });
-      expect(late).toMatchObject({ id: 6, roster: { issued: 6 } });
+      // A tab that slept through the restart knows IDs the first tabs back did not: its own, here.
+      advance(60_000);
+      expect((await join({ socketId: 'd', incarnation: inc, floor: 9 })).id).toBe(10);
     });
 
-    it('takes no floor in a room it remembers, open or emptied', async () => {
+    it('takes no floor in a room it knows: created by a newcomer, open or emptied', async () => {
       const { store, join } = await setup();
       const first = await join({ socketId: 'a' });
       const inc = first.incarnation;
+      // A member knows the incarnation: a second session of its own cannot lift the room's `issued`.
+      const liar = await join({ socketId: 'b', incarnation: inc, floor: 2 ** 30 - 2 });
+      expect(liar).toMatchObject({ id: 2, roster: { issued: 2 } });
       // Emptied, the store keeps the room's next ID and incarnation: a floor could only add a player's word.
       await store.leave('r', first.id, 'a');
-      expect((await join({ socketId: 'b', incarnation: inc, floor: 50 })).id).toBe(2);
+      await store.leave('r', liar.id, 'b');
+      expect((await join({ socketId: 'c', incarnation: inc, floor: 50 })).id).toBe(3);
     });
 
     it('tells every roster the highest ID the room has issued, members gone or not', async () => {
