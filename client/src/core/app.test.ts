@@ -803,3 +803,79 @@ describe('snapshots', () => {
     expect(fold(late)).toEqual(fold(ps[0]!));
   });
 });
+
+describe('a value moved off a taken session', () => {
+  test('that commits under its old session leaves no hole while its new copy may still fill that number', () => {
+    const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
+    const ids = [1, 2, 3];
+    const ps = ids.map(
+      (id) =>
+        new Player({
+          self: id,
+          timing,
+          rng: seededRng(id),
+          roster: { version: 1, members: ids },
+          proposals: { client: `c${id}`, next: 1, pending: [] },
+        }),
+    );
+    const byId = new Map(ps.map((p) => [p.self, p]));
+    const deliver = (from: number, e: Envelope) => byId.get(e.to)?.step(from, e.msg);
+    const pump = (rounds: number, pass = (_from: number, _e: Envelope) => true) => {
+      for (let r = 0; r < rounds; r++) {
+        const out: [number, Envelope][] = [];
+        for (const p of ps) {
+          p.tick();
+          for (const e of p.ready().messages) out.push([p.self, e]);
+        }
+        for (const [from, e] of out) if (pass(from, e)) deliver(from, e);
+      }
+    };
+    const values = (p: Player) => {
+      const last = new Map<string, number>();
+      return p.entries.flatMap((e) => (e.kind === 'app' ? applyOps(last, e).map((op) => op.data) : []));
+    };
+    const [p1, p2] = ps as [Player, Player];
+    pump(40);
+    p2.propose('a');
+    pump(40);
+    for (const v of ['b', 'c', 'd']) p2.propose(v);
+    p2.ready(); // their op to the leader is lost
+    // The liar (3) shows p2 an entry taking its session's next number, as if from the leader: p2 moves b, c, d.
+    const tip = p2.entries.at(-1)!;
+    const term = p1.currentTerm;
+    const ops = [{ by: 3, c: 'c2', seq: 2, data: 'forged' }];
+    const taken = seal(tip.hash, {
+      index: tip.index + 1,
+      kind: 'app',
+      stage: tip.stage,
+      term,
+      done: [],
+      members: tip.members,
+      ops,
+    });
+    p2.step(1, { t: 'accept', term, entry: taken });
+    p2.step(1, { t: 'advance', term, entry: taken });
+    const moved = p2.ready().messages.filter((e) => e.msg.t === 'op');
+    // The leader had the old session's b and c after all; the moved values' op reaches it just after.
+    p1.step(2, {
+      t: 'op',
+      c: 'c2',
+      ops: [
+        { seq: 2, data: 'b' },
+        { seq: 3, data: 'c' },
+      ],
+    });
+    let sent = false;
+    pump(60, (from, e) => {
+      if (!sent && from === 1 && e.msg.t === 'accept') {
+        for (const m of moved) deliver(2, m);
+        sent = true;
+      }
+      return !(from === 2 && e.msg.t === 'op' && !sent);
+    });
+    pump(120);
+    expect(p2.proposals()?.pending).toEqual([]);
+    // c twice is the residual docs/protocol.md admits (a leader holding the old copy); d must go in once.
+    expect(values(p1).filter((v) => v === 'd')).toEqual(['d']);
+  });
+});

@@ -200,6 +200,8 @@ export class Player {
    * Our earlier page sessions, left by leaveTakenSession (the latest last): each number of theirs whose value
    * is still pending, and its number now. A value moved twice may still commit under either earlier session.
    */
+  /** Numbers of this session settleMoved settled after we had sent them, and when. */
+  private settledSent = new Map<number, number>();
   private moved: { from: string; seqs: Map<number, number> }[] = [];
   /** A leader's queue: values by sender and page session, waiting to go into an app entry. */
   private queue = new Map<string, { by: Id; c: string; ops: Map<number, unknown> }>();
@@ -737,6 +739,7 @@ export class Player {
     this.client = c;
     this.mine.clear();
     this.decided.clear();
+    this.settledSent.clear();
     this.nextSeq = 1;
     const seqs = new Map<number, number>();
     for (const [seq, m] of pending) {
@@ -759,6 +762,11 @@ export class Player {
    */
   private sessionHole(): boolean {
     const next = (this.app.last.get(this.client) ?? 0) + 1;
+    // A number settled under the old session after we had sent it under this one: the leader may still hold
+    // that copy and fill the number with it; moving the values after it would put them in twice. A leader
+    // commits what it holds within a round trip or two, so a timeout later the copy is taken as lost.
+    const settledAt = this.settledSent.get(next);
+    if (settledAt !== undefined && this.now - settledAt <= this.timing.timeoutTicks) return false;
     return next < this.nextSeq && !this.mine.has(next);
   }
 
@@ -795,6 +803,7 @@ export class Player {
       const m = seq === undefined ? undefined : this.mine.get(seq);
       if (!m || JSON.stringify(op.data) !== m.json) continue;
       this.mine.delete(seq!);
+      if (m.sent) this.settledSent.set(seq!, this.now);
       // Leading, we queued the new copy ourselves: it must not go in as well.
       this.queue.get(`${this.self}:${this.client}`)?.ops.delete(seq!);
       this.decided.set(seq!, { ...m, ours: true });
