@@ -16,10 +16,13 @@ export type Base = WireBase;
 export class Log {
   private base: Base | null = null;
   private list: Entry[] = [];
+  /** The indices of the members entries above the base, in order: the only ones that can rename a slot. */
+  private membersList: number[] = [];
 
   constructor(base: Base | null = null, entries: readonly Entry[] = []) {
     this.base = base;
     this.list = entries.slice();
+    this.indexMembers();
   }
 
   /** The last index. */
@@ -36,7 +39,7 @@ export class Log {
     return this.base;
   }
 
-  /** The entries above the base. */
+  /** The entries above the base. The array is only appended to: a cut or a rebase makes a new one. */
   get entries(): readonly Entry[] {
     return this.list;
   }
@@ -69,13 +72,22 @@ export class Log {
     return this.list.slice(lo, hi);
   }
 
-  push(e: Entry): void {
-    this.list.push(e);
+  /** The indices of the members entries above the base, in order. */
+  get membersAt(): readonly number[] {
+    return this.membersList;
   }
 
-  /** Keeps entries up to `length` (not below the base). */
+  push(e: Entry): void {
+    this.list.push(e);
+    if (e.kind === 'members') this.membersList.push(this.length);
+  }
+
+  /** Keeps entries up to `length` (not below the base), in a new array: `entries` only ever grows. */
   cut(length: number): void {
-    this.list.length = Math.max(0, length - this.first);
+    const n = Math.max(0, length - this.first);
+    this.list = this.list.slice(0, n);
+    this.list.length = n;
+    while ((this.membersList.at(-1) ?? 0) > this.length) this.membersList.pop();
   }
 
   /** Drops the entries up to `base.entry.index` (our own compaction, or one a peer sent). */
@@ -83,5 +95,12 @@ export class Log {
     const keep = base.entry.index < this.length ? this.between(base.entry.index) : [];
     this.base = base;
     this.list = keep;
+    this.indexMembers();
+  }
+
+  private indexMembers(): void {
+    this.membersList = [];
+    for (const [i, e] of this.list.entries())
+      if (e.kind === 'members') this.membersList.push(this.first + i + 1);
   }
 }

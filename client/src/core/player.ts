@@ -4,7 +4,7 @@ import { AppBook, type Proposals } from './app.ts';
 import { chains, GENESIS, seal } from './chain.ts';
 import { heardWithin, NEVER, newPeer, type PeerState, peerView, vouchedWithin } from './liveness.ts';
 import { type Base, Log } from './log.ts';
-import { isQuorum } from './quorum.ts';
+import { isQuorum, quorumOf } from './quorum.ts';
 import type { Rng } from './rng.ts';
 import type {
   CoreEvent,
@@ -118,9 +118,9 @@ export class Player {
   private initTarget = -1;
   private initHash = GENESIS;
   /** Voter slots that left for good, with their final state (persisted until the log removes them). */
-  private retired = new Map<Id, Retirement>();
+  private retired = new CountedMap<Id, Retirement>();
   /** IDs that continue another voter's slot: new ID → the slot's ID in the log. */
-  private aliases = new Map<Id, Id>();
+  private aliases = new CountedMap<Id, Id>();
   /** slotOf as a value, made once (hot paths call it per vote). */
   private readonly slotFn = (id: Id): Id => this.slotOf(id);
   /** Old names of continued slots (the log's renames, and claims we heard): never a new member. */
@@ -145,8 +145,9 @@ export class Player {
   private rejoinBase = 0;
   /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
   private books = 0;
-  /** What ready() last handed out to persist, as a cheap key. */
-  private persistedKey = '';
+  /** What ready() last handed out to persist, as a cheap key; and a spare array for the next key. */
+  private persistedKey: unknown[] = [];
+  private spareKey: unknown[] = [];
   private left = false;
   private leftUntil = 0;
   /** IDs the room's owner removed (the server says so): never heard and never a member again. */
@@ -212,8 +213,13 @@ export class Player {
   private rosterIds = new Set<Id>();
   /** Everyone we talk to: the roster, plus agreed voters the server may have dropped (it is only a hint). */
   private members = new Set<Id>();
+  /** `members`, lowest first. */
+  private memberList: readonly Id[] = [];
   private peers = new Map<Id, PeerState>();
   private wasLive = new Set<Id>();
+  /** The live set and members `wasLive` was last brought up to date with (settle). */
+  private settledLive: ReadonlySet<Id> | null = null;
+  private settledMembers: ReadonlySet<Id> | null = null;
   private nextHeartbeat: number;
 
   private phase: ElectionPhase = 'idle';
@@ -252,6 +258,49 @@ export class Player {
 
   private outbox: Envelope[] = [];
   private events: CoreEvent[] = [];
+
+  // Caches: what the hot paths work out from the state above, kept while its inputs are unchanged (each
+  // method that fills one says how it knows). They never change what the player does.
+
+  /** liveness(), as last worked out. */
+  private liveCache: LiveCache | null = null;
+  /** voting(), as last worked out: for which membership and `retired` change count. */
+  private votersCache: {
+    agreed: readonly Id[];
+    retired: number;
+    list: readonly Id[];
+    set: ReadonlySet<Id>;
+  } | null = null;
+  /** liveQuorum(), as last worked out: for which live list, membership and change counts. */
+  private quorumCache: {
+    live: readonly Id[];
+    agreed: readonly Id[];
+    retired: number;
+    aliases: number;
+    ok: boolean;
+  } | null = null;
+  /** holders(), as last worked out: for which membership and `aliases` change count. */
+  private holdersCache: { agreed: readonly Id[]; aliases: number; holders: ReadonlySet<Id> } | null = null;
+  /** Entries chainsAfter found to chain, with the hash they chain onto (entries are never changed once made). */
+  private readonly chained = new WeakMap<Entry, string>();
+  /** renameAt's answers, by entry, with the membership before it they hold for. */
+  private readonly renames = new WeakMap<
+    Entry,
+    { before: readonly Id[]; rename: { out: Id; in: Id } | null }
+  >();
+  /**
+   * JSON sizes of entries and retirements, by object (neither is changed once made): the same ones go to
+   * peer after peer (fitting), and with every heartbeat (wordsToShare).
+   */
+  private readonly sizes = new WeakMap<Entry | Retirement, number>();
+  private readonly sizeOf = (x: Entry | Retirement): number => {
+    let n = this.sizes.get(x);
+    if (n === undefined) {
+      n = jsonBytes(x);
+      this.sizes.set(x, n);
+    }
+    return n;
+  };
 
   constructor(opts: PlayerOptions) {
     this.self = opts.self;
@@ -336,6 +385,8 @@ export class Player {
       return;
     }
     const peer = this.peer(from);
+    // Hearing a live peer makes nobody live or not (the cached liveness just ends sooner than it must).
+    if (!this.isLive(from)) this.livenessChanged();
     peer.heard = this.now;
     if (this.now - this.heardAnyAt >= this.timing.timeoutTicks) {
       this.rejoinUntil = this.now + this.timing.timeoutTicks;
@@ -348,12 +399,12 @@ export class Player {
       return;
     }
     if (msg.t === 'bye') {
-      peer.bye = true;
+      this.setBye(peer, true);
       peer.byeAt = this.now;
     } else if (this.now - peer.byeAt >= this.timing.heartbeatTicks) {
       // Within a heartbeat of a goodbye this is a straggler sent before it (by the relay, or a closing
       // page's last tick), not a return: a reload takes far longer.
-      peer.bye = false;
+      this.setBye(peer, false);
     }
     switch (msg.t) {
       case 'hb':
@@ -418,7 +469,7 @@ export class Player {
         if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
         break;
       case 'leave':
-        peer.bye = true;
+        this.setBye(peer, true);
         peer.byeAt = this.now;
         this.onLeave(from, msg);
         if (from === this.leader && this.role === 'follower') this.leaderLeft = true;
@@ -470,6 +521,7 @@ export class Player {
       p.heard = NEVER;
       p.vouched = NEVER;
     }
+    this.livenessChanged();
     this.heardAnyAt = NEVER;
     this.rejoinUntil = NEVER;
     this.earlyBase = null;
@@ -969,7 +1021,7 @@ export class Player {
    */
   private applyVouchedAccepted(): void {
     const e = this.accepted?.entry;
-    if (!e || e.index !== this.log.length + 1 || !chains(this.log.tip, this.log.length, e)) return;
+    if (!e || e.index !== this.log.length + 1 || !this.extendsLog(e)) return;
     if (this.isQuorum([this.self, ...this.tipsAt(e.index, e.hash)], this.agreed())) this.apply(e);
   }
 
@@ -1064,14 +1116,14 @@ export class Player {
     const end = held?.tail.at(-1) ?? held?.base.entry;
     if (!held || held.from !== from || !end || entries[0]?.index !== end.index + 1) return false;
     // Not the log we hold a part of: its holder has moved to another chain since (ours, maybe).
-    if (!chains(end.hash, end.index, entries[0])) {
+    if (!this.chainsAfter(end.hash, end.index, entries[0])) {
       this.heldBase = null;
       return false;
     }
     const tail = [...held.tail];
     let prev = end;
     for (const e of entries) {
-      if (!chains(prev.hash, prev.index, e)) break;
+      if (!this.chainsAfter(prev.hash, prev.index, e)) break;
       tail.push(e);
       prev = e;
     }
@@ -1137,6 +1189,7 @@ export class Player {
           this.log.between(Math.max(have, last - LEAVE_ENTRIES)),
           true,
           LIMITS.historyBytes - (this.accepted ? jsonBytes(this.accepted) : 0),
+          this.sizeOf,
         ),
         ...(this.retired.size > 0 ? { retired: [...this.retired.values()] } : {}),
         ...(this.was ? { was: this.was } : {}),
@@ -1148,12 +1201,14 @@ export class Player {
 
   /** Drain. `persist` comes from comparing with what the last drain handed out, never from a flag. */
   ready(): Ready {
-    const key = this.persistKey();
+    const key = this.persistKey(this.spareKey);
     const out: Ready = {
       messages: this.outbox,
       events: this.events,
-      persist: key !== this.persistedKey ? this.persisted() : null,
+      persist: sameParts(key, this.persistedKey) ? null : this.persisted(),
     };
+    // The two key arrays take turns, so a drain allocates none.
+    this.spareKey = this.persistedKey;
     this.persistedKey = key;
     this.outbox = [];
     this.events = [];
@@ -1181,12 +1236,25 @@ export class Player {
   /**
    * Everything persisted, cheaply (it runs on every drain): the log is summed up by its length and last hash
    * (it changes only by chained appends and cuts), retirements and aliases by a change count, except where a
-   * log entry changes them, which the log's part of the key already shows.
+   * log entry changes them, which the log's part of the key already shows. Its parts, written into `key`:
+   * a string built per drain was one of the hot spots.
    */
-  private persistKey(): string {
+  private persistKey(key: unknown[]): unknown[] {
     const a = this.accepted;
-    const acc = a ? `${a.ballot}:${a.entry.index}:${a.entry.hash}` : '';
-    return `${this.term}|${this.promised}|${this.done}|${this.log.first}|${this.log.length}|${this.log.tip}|${acc}|${this.initialized}|${this.was}|${this.books}|${this.issued}`;
+    key[0] = this.term;
+    key[1] = this.promised;
+    key[2] = this.done;
+    key[3] = this.log.first;
+    key[4] = this.log.length;
+    key[5] = this.log.tip;
+    key[6] = a?.ballot;
+    key[7] = a?.entry.index;
+    key[8] = a?.entry.hash;
+    key[9] = this.initialized;
+    key[10] = this.was;
+    key[11] = this.books;
+    key[12] = this.issued;
+    return key;
   }
 
   view(): View {
@@ -1207,7 +1275,7 @@ export class Player {
       voters: this.voters(agreed),
       slotOf: (id) => this.slotOf(id),
       holderOf: (slot) => this.holderOf(slot),
-      live: this.liveMembers(),
+      live: [...this.liveMembers()],
       peers: [...this.members]
         .filter((id) => id !== this.self)
         .sort((a, b) => a - b)
@@ -1301,12 +1369,30 @@ export class Player {
     return best;
   }
 
+  /** Who holds `agreed`'s slots (holderOf): cached for one membership and state of `aliases`. */
+  private holders(agreed: readonly Id[]): ReadonlySet<Id> {
+    const c = this.holdersCache;
+    if (c && sameIds(c.agreed, agreed) && c.aliases === this.aliases.changes) return c.holders;
+    const holders = new Set(agreed.map((slot) => this.holderOf(slot)));
+    this.holdersCache = { agreed, aliases: this.aliases.changes, holders };
+    return holders;
+  }
+
   /** Who votes under `agreed`: its slots less those that left for good. */
   private voters(agreed: readonly Id[] = this.agreed()): readonly Id[] {
-    if (this.retired.size === 0) return agreed;
-    const out: Id[] = [];
-    for (const slot of agreed) if (!this.retired.has(slot)) out.push(slot);
-    return out;
+    return this.retired.size === 0 ? agreed : this.voting(agreed).list;
+  }
+
+  /**
+   * voters(), as a list and as a set (quorum checks take the set). Cached for one membership (compared by
+   * content: each entry has its own array) and one state of `retired`.
+   */
+  private voting(agreed: readonly Id[]): { list: readonly Id[]; set: ReadonlySet<Id> } {
+    const c = this.votersCache;
+    if (c && sameIds(c.agreed, agreed) && c.retired === this.retired.changes) return c;
+    const list = this.retired.size === 0 ? agreed : agreed.filter((slot) => !this.retired.has(slot));
+    this.votersCache = { agreed, retired: this.retired.changes, list, set: new Set(list) };
+    return this.votersCache;
   }
 
   private refreshMembers(): void {
@@ -1315,16 +1401,18 @@ export class Player {
     for (const id of this.expelled) m.delete(id);
     m.add(this.self);
     this.members = m;
-    for (const id of [...this.peers.keys()]) if (!m.has(id)) this.peers.delete(id);
-    for (const id of [...this.saidStage.keys()]) if (!m.has(id)) this.saidStage.delete(id);
-    for (const id of [...this.asked.keys()]) if (!m.has(id)) this.asked.delete(id);
-    for (const id of [...this.snapshotSent.keys()]) if (!m.has(id)) this.snapshotSent.delete(id);
-    for (const id of [...this.incoming.keys()]) if (!m.has(id)) this.incoming.delete(id);
+    this.memberList = [...m].sort(byId);
+    // (Deleting from a Map or Set while iterating it is safe: the rest are still visited.)
+    for (const id of this.peers.keys()) if (!m.has(id)) this.peers.delete(id);
+    for (const id of this.saidStage.keys()) if (!m.has(id)) this.saidStage.delete(id);
+    for (const id of this.asked.keys()) if (!m.has(id)) this.asked.delete(id);
+    for (const id of this.snapshotSent.keys()) if (!m.has(id)) this.snapshotSent.delete(id);
+    for (const id of this.incoming.keys()) if (!m.has(id)) this.incoming.delete(id);
     if (this.earlyBase && !m.has(this.earlyBase.from)) this.earlyBase = null;
-    for (const id of [...this.claims]) if (!m.has(id)) this.claims.delete(id);
-    for (const [k, q] of [...this.queue]) if (!m.has(q.by)) this.queue.delete(k);
-    for (const id of [...this.budgets.keys()]) if (!m.has(id)) this.budgets.delete(id);
-    for (const id of [...this.wasLive]) if (!m.has(id)) this.wasLive.delete(id);
+    for (const id of this.claims) if (!m.has(id)) this.claims.delete(id);
+    for (const [k, q] of this.queue) if (!m.has(q.by)) this.queue.delete(k);
+    for (const id of this.budgets.keys()) if (!m.has(id)) this.budgets.delete(id);
+    for (const id of this.wasLive) if (!m.has(id)) this.wasLive.delete(id);
     if (this.leader !== 0 && !m.has(this.leader)) this.leader = 0;
   }
 
@@ -1441,30 +1529,104 @@ export class Player {
     return p;
   }
 
-  /** Liveness rules live in core/liveness.ts; here, only who is asking. */
   private isLive(id: Id): boolean {
-    if (!this.members.has(id)) return false;
-    if (id === this.self) return true;
-    const p = this.peers.get(id);
-    if (!p || p.bye) return false;
-    if (heardWithin(p, this.now, this.timing.timeoutTicks)) return true;
-    if (this.role === 'leader' || id === this.leader) return false;
-    return vouchedWithin(p, this.now, (this.leaderAlive() ? 1 : 2) * this.timing.timeoutTicks);
+    return this.liveness().set.has(id);
   }
 
-  private liveMembers(): Id[] {
-    const live: Id[] = [];
-    for (const id of this.members) if (this.isLive(id)) live.push(id);
-    return live.sort(byId);
+  /** The live members, lowest first. Shared with the cache: copy it before it leaves the player. */
+  private liveMembers(): readonly Id[] {
+    return this.liveness().list;
+  }
+
+  /**
+   * Who is live, worked out once per state: settle and the quorum checks ask many times per input. The
+   * cache holds while our role, our leader and the members set are the ones it was made with, and until the
+   * first tick at which a live peer's window (heard, or vouched) runs out: time alone never makes a peer
+   * live. A write to a peer's heard, vouched or bye that may change its liveness drops it (livenessChanged).
+   */
+  private liveness(): LiveCache {
+    const c = this.liveCache;
+    if (
+      c &&
+      this.now < c.until &&
+      c.role === this.role &&
+      c.leader === this.leader &&
+      c.members === this.members
+    )
+      return c;
+    const leaderAlive =
+      this.leader !== 0 && this.members.has(this.leader) && this.liveUntil(this.leader, false) > this.now;
+    const list: Id[] = [];
+    let until = Number.POSITIVE_INFINITY;
+    for (const id of this.memberList) {
+      const ends = this.liveUntil(id, leaderAlive);
+      if (ends <= this.now) continue;
+      list.push(id);
+      until = Math.min(until, ends);
+    }
+    // The same members live as before keep the same list and set, so what is cached by them (liveQuorum,
+    // settle) still holds.
+    const same = c !== null && sameIds(c.list, list);
+    this.liveCache = {
+      until,
+      role: this.role,
+      leader: this.leader,
+      members: this.members,
+      list: same ? c.list : list,
+      set: same ? c.set : new Set(list),
+    };
+    return this.liveCache;
+  }
+
+  /** Drops the liveness cache: a peer's heard, vouched or bye changed in a way that may change who is live. */
+  private livenessChanged(): void {
+    this.liveCache = null;
+  }
+
+  private setBye(p: PeerState, bye: boolean): void {
+    if (p.bye === bye) return;
+    p.bye = bye;
+    this.livenessChanged();
+  }
+
+  /**
+   * The tick from which member `id` is no longer live, as things stand (at most now: not live). Liveness
+   * rules live in core/liveness.ts; here, only who is asking.
+   */
+  private liveUntil(id: Id, leaderAlive: boolean): number {
+    if (id === this.self) return Number.POSITIVE_INFINITY;
+    const p = this.peers.get(id);
+    if (!p || p.bye) return NEVER;
+    const { timeoutTicks } = this.timing;
+    if (heardWithin(p, this.now, timeoutTicks)) return p.heard + timeoutTicks;
+    if (this.role === 'leader' || id === this.leader) return NEVER;
+    const window = (leaderAlive ? 1 : 2) * timeoutTicks;
+    return vouchedWithin(p, this.now, window) ? p.vouched + window : NEVER;
   }
 
   private hasQuorum(): boolean {
-    return (
-      !this.left &&
-      this.initialized &&
-      this.members.has(this.self) &&
-      this.isQuorum(this.liveMembers(), this.agreed())
-    );
+    return !this.left && this.initialized && this.members.has(this.self) && this.liveQuorum(this.agreed());
+  }
+
+  /**
+   * Whether the live members are a quorum of `agreed`: cached, as it is asked several times an input and its
+   * inputs seldom change (the live list keeps its identity while the same members are live, the membership
+   * is compared by content, and `retired` and `aliases`, which voters() and slotOf read, count their changes).
+   */
+  private liveQuorum(agreed: readonly Id[]): boolean {
+    const live = this.liveMembers();
+    const c = this.quorumCache;
+    if (
+      c &&
+      c.live === live &&
+      sameIds(c.agreed, agreed) &&
+      c.retired === this.retired.changes &&
+      c.aliases === this.aliases.changes
+    )
+      return c.ok;
+    const ok = this.isQuorum(live, agreed);
+    this.quorumCache = { live, agreed, retired: this.retired.changes, aliases: this.aliases.changes, ok };
+    return ok;
   }
 
   /**
@@ -1488,7 +1650,7 @@ export class Player {
 
   /** A majority of the agreed voters (core/quorum.ts). The server's roster plays no part. */
   private isQuorum(ids: Iterable<Id>, agreed: readonly Id[]): boolean {
-    return isQuorum(ids, this.voters(agreed), this.slotFn);
+    return quorumOf(ids, this.voting(agreed).set, this.slotFn);
   }
 
   /**
@@ -1555,16 +1717,23 @@ export class Player {
 
   /** Re-evaluates what the current facts demand; called after every input. */
   private settle(): void {
-    for (const id of this.members) {
-      if (id === this.self) continue;
-      const live = this.isLive(id);
-      if (live !== this.wasLive.has(id)) {
-        if (live) this.wasLive.add(id);
-        else this.wasLive.delete(id);
-        this.events.push({ kind: live ? 'alive' : 'suspect', peer: id });
+    const alive = this.liveness().set;
+    // Who went live or silent since: nobody, while the members and the live set are the ones last seen here
+    // (the cache keeps its set while the same members are live, and only this and refreshMembers change wasLive).
+    if (alive !== this.settledLive || this.members !== this.settledMembers) {
+      for (const id of this.members) {
+        if (id === this.self) continue;
+        const live = alive.has(id);
+        if (live !== this.wasLive.has(id)) {
+          if (live) this.wasLive.add(id);
+          else this.wasLive.delete(id);
+          this.events.push({ kind: live ? 'alive' : 'suspect', peer: id });
+        }
       }
+      for (const id of this.wasLive) if (!this.members.has(id)) this.wasLive.delete(id);
+      this.settledLive = alive;
+      this.settledMembers = this.members;
     }
-    for (const id of [...this.wasLive]) if (!this.members.has(id)) this.wasLive.delete(id);
     if (this.catchUpLost()) this.retargetCatchUp();
     this.leaveTakenSession();
     this.checkLeadership();
@@ -1997,6 +2166,7 @@ export class Player {
       this.leader = 0;
       this.tally = null;
       for (const q of this.peers.values()) q.vouched = NEVER;
+      this.livenessChanged();
     }
     if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
       this.noteDone(from, msg.stage, msg.done);
@@ -2026,14 +2196,16 @@ export class Player {
 
   /** What our leader's tally says of the others: when it last heard them, and their Done (for display). */
   private vouch(tally: Tally, term: number): void {
-    const done = new Set(tally.done);
+    let done: Set<Id> | undefined;
     for (const [i, id] of tally.live.entries()) {
       if (id === this.self || id === this.leader || !this.members.has(id)) continue;
       const p = this.peer(id);
       p.vouched = Math.max(p.vouched, this.now - (tally.silent?.[i] ?? 0));
+      this.livenessChanged();
       if (p.heard < this.now - this.timing.heartbeatTicks) {
         p.stage = tally.stage;
         p.term = term;
+        done ??= new Set(tally.done);
         p.done = done.has(id);
       }
     }
@@ -2096,7 +2268,10 @@ export class Player {
       return;
     }
     const n = same ? HISTORY_CHUNK : at - from + HISTORY_CHUNK;
-    this.send(to, { t: 'history', entries: fitting(this.log.between(from, from + n), false) });
+    this.send(to, {
+      t: 'history',
+      entries: fitting(this.log.between(from, from + n), false, LIMITS.historyBytes, this.sizeOf),
+    });
   }
 
   /** After a cut: what the dropped entries taught (old names, retirements of slots no longer agreed) goes too. */
@@ -2124,7 +2299,7 @@ export class Player {
     let prev = this.log.last();
     for (const e of entries) {
       if (e.index <= this.log.length) continue;
-      if (!chains(prev?.hash ?? GENESIS, prev?.index ?? 0, e)) break;
+      if (!this.chainsAfter(prev?.hash ?? GENESIS, prev?.index ?? 0, e)) break;
       if (!lawfulAfter(prev, e, this.lastStage)) {
         this.strike(from, `sent an entry the rules forbid (${describe(e)})`);
         break;
@@ -2216,7 +2391,7 @@ export class Player {
       const first = entries.find((e) => e.index === at)!;
       // Where the sender's entries chain onto ours; a fork further back costs another round (sync).
       const prev = at === 1 ? GENESIS : this.log.hash(at - 1);
-      if (prev === undefined || !chains(prev, at - 1, first)) {
+      if (prev === undefined || !this.chainsAfter(prev, at - 1, first)) {
         this.askSync(from, Math.max(0, at - 1 - HISTORY_CHUNK));
         return;
       }
@@ -2260,7 +2435,7 @@ export class Player {
   // ---------------------------------------------------------------- stages
 
   private makeTally(): Tally {
-    const live = this.liveMembers();
+    const live = [...this.liveMembers()];
     return {
       stage: this.stage,
       done: live.filter((id) => this.doneOf(id)),
@@ -2288,7 +2463,7 @@ export class Player {
     let entry = this.reproposal;
     // A value some promise accepted is proposed again only if it still extends our log by the rules (a
     // liar's accepted value, reported by an honest player that took it, would stall the room forever).
-    if (entry && (!chains(this.log.tip, this.log.length, entry) || !this.keepsRules(entry))) entry = null;
+    if (entry && (!this.extendsLog(entry) || !this.keepsRules(entry))) entry = null;
     // A voter we cannot place yet may be real: a quorum may have chosen this value, so none other is
     // proposed in its place until the roster names it (or a new term's promises no longer report it).
     if (entry && !this.knows(entry)) return;
@@ -2296,13 +2471,13 @@ export class Player {
     const live = this.liveMembers();
     const agreed = this.agreed();
     if (!entry) {
-      if (!this.isQuorum(live, agreed)) return;
-      entry = this.nextStage(live, agreed) ?? this.nextMembership(live, agreed) ?? this.nextApp(agreed);
+      if (!this.liveQuorum(agreed)) return;
+      entry = this.nextStage(live, agreed) ?? this.nextMembership(agreed) ?? this.nextApp(agreed);
       if (!entry) return;
       this.events.push({
         kind: 'propose',
         entry,
-        live,
+        live: [...live],
         members: [...this.members].sort((a, b) => a - b),
         voters: this.voters(agreed).map((slot) => this.holderOf(slot)),
       });
@@ -2324,9 +2499,9 @@ export class Player {
   }
 
   /** The advance, once every live member is done. */
-  private nextStage(live: Id[], agreed: readonly Id[]): Entry | null {
+  private nextStage(live: readonly Id[], agreed: readonly Id[]): Entry | null {
     if (this.stage >= this.lastStage || !live.every((id) => this.doneOf(id))) return null;
-    return this.nextEntry({ kind: 'stage', stage: this.stage + 1, done: live, members: [...agreed] });
+    return this.nextEntry({ kind: 'stage', stage: this.stage + 1, done: [...live], members: [...agreed] });
   }
 
   /**
@@ -2335,8 +2510,8 @@ export class Player {
    * live player that has caught up. One at a time keeps consecutive memberships' majorities overlapping;
    * a new name for a slot changes no majority at all.
    */
-  private nextMembership(live: Id[], agreed: readonly Id[]): Entry | null {
-    const liveSet = new Set(live);
+  private nextMembership(agreed: readonly Id[]): Entry | null {
+    const { list: live, set: liveSet } = this.liveness();
     let next: Id[] | null = null;
     const expelled = agreed.find((slot) => this.expelled.has(slot) || this.expelled.has(this.holderOf(slot)));
     if (expelled !== undefined) next = agreed.filter((id) => id !== expelled);
@@ -2355,7 +2530,7 @@ export class Player {
     );
     if (!next && gone !== undefined) next = agreed.filter((id) => id !== gone);
     if (!next) {
-      const slots = new Set(agreed.map((slot) => this.holderOf(slot)));
+      const slots = this.holders(agreed);
       const add = live.find(
         (id) =>
           !slots.has(id) &&
@@ -2381,7 +2556,7 @@ export class Player {
     if (!this.follow(from, term)) return;
     if (entry.index === this.log.length + 1) {
       // A proposal that does not extend our chain means our log forked: accept nothing, find out where.
-      if (!chains(this.log.tip, this.log.length, entry)) {
+      if (!this.extendsLog(entry)) {
         this.requestSync(from);
         return;
       }
@@ -2432,7 +2607,7 @@ export class Player {
 
   /** Appends a committed entry if it chains onto our log and keeps the protocol's rules; says whether it did. */
   private apply(entry: Entry): boolean {
-    if (!chains(this.log.tip, this.log.length, entry) || !this.lawful(entry)) return false;
+    if (!this.extendsLog(entry) || !this.lawful(entry)) return false;
     this.log.push(entry);
     this.checkCaughtUp();
     this.replayLastWords();
@@ -2498,7 +2673,7 @@ export class Player {
     let budget = LIMITS.historyBytes / 2;
     for (let n = 0; n < all.length && out.length < LIMITS.idsPerList; n++) {
       const r = all[(this.beats + n) % all.length]!;
-      budget -= jsonBytes(r);
+      budget -= this.sizeOf(r);
       if (budget < 0 && out.length > 0) break;
       out.push(r);
     }
@@ -2529,11 +2704,24 @@ export class Player {
   private nameAt(k: number): Id {
     let name = this.self;
     const stop = Math.max(k, this.log.first, this.log.length - NAME_WALK);
-    for (let i = this.log.length; i > stop; i--) {
-      const r = renameIn(this.log.at(i - 1)?.members ?? FIRST_MEMBERS, this.log.at(i)!);
+    // Only members entries rename: the others are skipped without a look (this runs per peer per beat).
+    const at = this.log.membersAt;
+    for (let j = at.length - 1; j >= 0 && at[j]! > stop; j--) {
+      const r = this.renameAt(at[j]!);
       if (r?.in === name) name = r.out;
     }
     return stop > k && name === this.self && this.wasNamed ? this.wasNamed : name;
+  }
+
+  /** The rename our log's entry `i` makes (renameIn), worked out once per entry and the membership before it. */
+  private renameAt(i: number): { out: Id; in: Id } | null {
+    const e = this.log.at(i)!;
+    const before = this.log.at(i - 1)?.members ?? FIRST_MEMBERS;
+    const known = this.renames.get(e);
+    if (known?.before === before) return known.rename;
+    const rename = renameIn(before, e);
+    this.renames.set(e, { before, rename });
+    return rename;
   }
 
   /** Names as an agreed membership places them: our own slot by whichever of our names it now goes by. */
@@ -2551,6 +2739,24 @@ export class Player {
       if (!agreed.has(this.was)) for (const n of this.ownNames) if (agreed.has(n)) this.was = n;
       this.aliases.set(this.self, this.was);
     }
+  }
+
+  /**
+   * Whether `e` chains onto our log. Its hash is worked out once per entry and tip: the same entry comes by
+   * ACCEPT, then commits, and is looked at every heartbeat while we hold it accepted (entries are never
+   * changed once made).
+   */
+  private extendsLog(e: Entry): boolean {
+    return this.chainsAfter(this.log.tip, this.log.length, e);
+  }
+
+  /** Whether `e` extends a log of `length` entries ending in `prev` (chain.ts), hashing each entry once per `prev`. */
+  private chainsAfter(prev: string, length: number, e: Entry): boolean {
+    if (e.index !== length + 1) return false;
+    if (this.chained.get(e) === prev) return true;
+    if (!chains(prev, length, e)) return false;
+    this.chained.set(e, prev);
+    return true;
   }
 
   /** Keeps the rules after `prev` and names only voters we know were issued: what we append. */
@@ -2595,7 +2801,7 @@ export class Player {
   private reach(prev: Entry | undefined, entries: readonly Entry[]): number {
     let last = prev;
     for (const e of entries) {
-      if (!chains(last?.hash ?? GENESIS, last?.index ?? 0, e) || !this.appendable(last, e)) break;
+      if (!this.chainsAfter(last?.hash ?? GENESIS, last?.index ?? 0, e) || !this.appendable(last, e)) break;
       last = e;
     }
     return last?.stage ?? 0;
@@ -2622,7 +2828,7 @@ export class Player {
   private applyFrom(from: Id, entry: Entry): boolean {
     if (this.apply(entry)) return true;
     // An entry naming a voter we cannot place yet is no certain lie (the roster may be late).
-    if (chains(this.log.tip, this.log.length, entry) && !this.keepsRules(entry))
+    if (this.extendsLog(entry) && !this.keepsRules(entry))
       this.strike(from, `sent an entry the rules forbid (${describe(entry)})`);
     return false;
   }
@@ -2694,14 +2900,49 @@ export class Player {
  * As many of `entries` as fit one message (`budget` bytes of JSON, at most LIMITS.entriesPerMessage), at
  * least one: the first ones, or with `tail` the last ones.
  */
-function fitting(entries: Entry[], tail: boolean, budget: number = LIMITS.historyBytes): Entry[] {
+function fitting(
+  entries: Entry[],
+  tail: boolean,
+  budget: number = LIMITS.historyBytes,
+  bytesOf: (e: Entry) => number = jsonBytes,
+): Entry[] {
   let bytes = 0;
   let n = 0;
   for (; n < Math.min(entries.length, LIMITS.entriesPerMessage); n++) {
-    bytes += jsonBytes(entries[tail ? entries.length - 1 - n : n]) + 1;
+    bytes += bytesOf(entries[tail ? entries.length - 1 - n : n]!) + 1;
     if (n > 0 && bytes > budget) break;
   }
   return tail ? entries.slice(entries.length - n) : entries.slice(0, n);
+}
+
+/** A Map that counts its changes, so that what is worked out from it can be cached until it changes. */
+class CountedMap<K, V> extends Map<K, V> {
+  changes = 0;
+
+  override set(key: K, value: V): this {
+    this.changes++;
+    return super.set(key, value);
+  }
+
+  override delete(key: K): boolean {
+    this.changes++;
+    return super.delete(key);
+  }
+
+  override clear(): void {
+    this.changes++;
+    super.clear();
+  }
+}
+
+interface LiveCache {
+  /** The first tick it no longer holds at. */
+  until: number;
+  role: Role;
+  leader: Id;
+  members: ReadonlySet<Id>;
+  list: readonly Id[];
+  set: ReadonlySet<Id>;
 }
 
 interface Mine {
@@ -2803,6 +3044,12 @@ function renamesIn(log: Log, from: number, to: number): Id[] {
     if (renamed) out.push(renamed.out);
   }
   return out;
+}
+
+function sameParts(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sameIds(a: readonly Id[], b: readonly Id[]): boolean {

@@ -16,14 +16,22 @@ export function isQuorum(
   slotOf: (id: Id) => Id = (id) => id,
 ): boolean {
   // Distinct voters: a list with repeats (only a liar's entry has them) must not raise the bar.
-  const set = new Set(voters);
-  if (set.size === 0) return false;
+  return quorumOf(votes, new Set(voters), slotOf);
+}
+
+/** isQuorum for voters already held as a set (a caller that keeps one saves building it per check). */
+export function quorumOf(
+  votes: Iterable<Id>,
+  voters: ReadonlySet<Id>,
+  slotOf: (id: Id) => Id = (id) => id,
+): boolean {
+  if (voters.size === 0) return false;
   const counted = new Set<Id>();
   for (const id of votes) {
     const slot = slotOf(id);
-    if (set.has(slot)) counted.add(slot);
+    if (voters.has(slot)) counted.add(slot);
   }
-  return counted.size >= majority(set.size);
+  return counted.size >= majority(voters.size);
 }
 
 /** The voters `votes` still lack for a quorum, lowest first: whom a waiting room waits for. */
