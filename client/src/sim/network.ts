@@ -421,6 +421,11 @@ export class SimNetwork {
     this.note('heal');
   }
 
+  /** Whether the link from `a` to `b` is cut (most ticks nothing is: no key to build). */
+  private isCut(a: Id, b: Id): boolean {
+    return this.cuts.size > 0 && this.cuts.has(`${a}>${b}`);
+  }
+
   private delay(): number {
     return this.maxDelay <= 1 ? 1 : 1 + Math.floor(this.rng.next() * this.maxDelay);
   }
@@ -495,7 +500,7 @@ export class SimNetwork {
 
   private deliver(m: InFlight): void {
     const n = this.nodes.get(m.to);
-    if (!n?.player || this.cuts.has(`${m.from}>${m.to}`)) return;
+    if (!n?.player || this.isCut(m.from, m.to)) return;
     if (n.frozen) {
       n.inbox.push(m);
       return;
@@ -545,8 +550,7 @@ export class SimNetwork {
     if (r.persist) n.storage = r.persist;
     for (const e of r.messages) {
       this.counts.set(e.msg.t, (this.counts.get(e.msg.t) ?? 0) + 1);
-      if (this.cuts.has(`${n.id}>${e.to}`) || (this.dropRate > 0 && this.rng.next() < this.dropRate))
-        continue;
+      if (this.isCut(n.id, e.to) || (this.dropRate > 0 && this.rng.next() < this.dropRate)) continue;
       const copies = this.dupRate > 0 && this.rng.next() < this.dupRate ? 2 : 1;
       for (let c = 0; c < copies; c++) {
         const at = this.now + this.delay();
@@ -648,6 +652,8 @@ export class SimNetwork {
   /** One entry `id` holds against what the room committed at its index (a base's entry may be known already). */
   private checkCommitted(id: Id, e: Entry, inBase: boolean): void {
     const known = this.committed[e.index - 1];
+    // Players pass entries on by reference: the very entry recorded needs no comparing.
+    if (known === e) return;
     const key = JSON.stringify(e);
     if (!known) {
       if (!this.proposed.has(key)) this.violate(`${id} committed entry ${e.index} that no leader proposed`);
@@ -663,15 +669,24 @@ export class SimNetwork {
   private checkHonest(id: Id, p: Player): void {
     const h = p.entries;
     const base = p.base?.entry;
-    for (let i = 0; i < h.length; i++) {
+    // The entries looked at on an earlier drain hold what they held (a player's entries array only grows:
+    // a cut or a new base gives a new one), so only the new ones are; what the old ones broke is said again.
+    let done = this.honestChecked.get(id);
+    if (!done || done.p !== p || done.h !== h || done.base !== base) {
+      done = { p, h, base, n: 0, found: [] };
+      this.honestChecked.set(id, done);
+    }
+    for (let i = done.n; i < h.length; i++) {
       const prev = i > 0 ? h[i - 1]!.stage : (base?.stage ?? 0);
       const e = h[i]!;
       if (e.stage !== prev + (e.kind === 'stage' ? 1 : 0) || e.index !== (base?.index ?? 0) + i + 1)
-        this.violate(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry at ${e.index}`);
+        done.found.push(`${id} went from stage ${prev} to ${e.stage} with a ${e.kind} entry at ${e.index}`);
       const before = i > 0 ? h[i - 1]!.members : (base?.members ?? [1]);
       if (e.kind === 'stage' && e.members.join() !== before.join())
-        this.violate(`${id} holds stage entry ${e.index} that changed the members to ${e.members}`);
+        done.found.push(`${id} holds stage entry ${e.index} that changed the members to ${e.members}`);
     }
+    done.n = h.length;
+    for (const v of done.found) this.violate(v);
     if (p.stage > this.lastStage)
       this.violate(`${id} is at stage ${p.stage}, past the last (${this.lastStage})`);
     const max = this.maxStage.get(id) ?? 0;
@@ -730,6 +745,11 @@ export class SimNetwork {
   }
 
   private seen = new Map<Id, number>();
+  /** checkHonest's progress through each player's entries array, and what the entries it looked at broke. */
+  private honestChecked = new Map<
+    Id,
+    { p: Player; h: readonly Entry[]; base: Entry | undefined; n: number; found: string[] }
+  >();
   /** The highest stage each player reached (a liar must not take one back). */
   private maxStage = new Map<Id, number>();
   private checkedUpTo(id: Id): number {
