@@ -609,19 +609,7 @@ describe('snapshots', () => {
     p2.propose('a');
     pump(ps, 40);
     p2.propose('b');
-    const tip = p2.entries.at(-1)!;
-    const term = ps[0]!.currentTerm;
-    const forged = seal(tip.hash, {
-      index: tip.index + 1,
-      kind: 'app',
-      stage: tip.stage,
-      term,
-      done: [],
-      members: tip.members,
-      ops: [{ by: 2, c: 'c2', seq: 2, data: 'forged' }],
-    });
-    p2.step(1, { t: 'accept', term, entry: forged });
-    p2.step(1, { t: 'advance', term, entry: forged });
+    takeNext(ps, 2);
     return { ps, p2 };
   }
 
@@ -663,19 +651,7 @@ describe('snapshots', () => {
     const p2 = ps[1]!;
     p2.propose('a');
     pump(ps, 40);
-    const tip = p2.entries.at(-1)!;
-    const term = ps[0]!.currentTerm;
-    const forged = seal(tip.hash, {
-      index: tip.index + 1,
-      kind: 'app',
-      stage: tip.stage,
-      term,
-      done: [],
-      members: tip.members,
-      ops: [{ by: 2, c: 'c2', seq: 2, data: 'forged' }],
-    });
-    p2.step(1, { t: 'accept', term, entry: forged });
-    p2.step(1, { t: 'advance', term, entry: forged });
+    takeNext(ps, 2);
     p2.propose('b');
     expect(p2.proposals()!.pending.map(([seq]) => seq)).toEqual([3]);
     // The room goes on without that entry, and 2 takes the room's log: number 2 is free, and no value of
@@ -697,19 +673,7 @@ describe('snapshots', () => {
     p2.ready();
     // The leader shows 2 alone an entry giving number 2 of 2's session to player 3: 2 moves 'c' and 'd' to
     // a new session, as 1 and 2.
-    const tip = p2.entries.at(-1)!;
-    const term = ps[0]!.currentTerm;
-    const forged = seal(tip.hash, {
-      index: tip.index + 1,
-      kind: 'app',
-      stage: tip.stage,
-      term,
-      done: [],
-      members: tip.members,
-      ops: [{ by: 3, c: 'c2', seq: 2, data: 'forged' }],
-    });
-    p2.step(1, { t: 'accept', term, entry: forged });
-    p2.step(1, { t: 'advance', term, entry: forged });
+    takeNext(ps, 3);
     // The room's log takes 'b' and 'c' under the old session (the leader had them after all), not 'd'.
     ps[0]!.step(2, {
       t: 'op',
@@ -804,6 +768,24 @@ describe('snapshots', () => {
   });
 });
 
+/** The leader (1) shows player 2 alone an entry giving number 2 of 2's session to `by`. */
+function takeNext(ps: Player[], by: number) {
+  const p2 = ps[1]!;
+  const tip = p2.entries.at(-1)!;
+  const term = ps[0]!.currentTerm;
+  const forged = seal(tip.hash, {
+    index: tip.index + 1,
+    kind: 'app',
+    stage: tip.stage,
+    term,
+    done: [],
+    members: tip.members,
+    ops: [{ by, c: 'c2', seq: 2, data: 'forged' }],
+  });
+  p2.step(1, { t: 'accept', term, entry: forged });
+  p2.step(1, { t: 'advance', term, entry: forged });
+}
+
 describe('a value moved off a taken session', () => {
   test('that commits under its old session leaves no hole while its new copy may still fill that number', () => {
     const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
@@ -841,20 +823,7 @@ describe('a value moved off a taken session', () => {
     for (const v of ['b', 'c', 'd']) p2.propose(v);
     p2.ready(); // their op to the leader is lost
     // The liar (3) shows p2 an entry taking its session's next number, as if from the leader: p2 moves b, c, d.
-    const tip = p2.entries.at(-1)!;
-    const term = p1.currentTerm;
-    const ops = [{ by: 3, c: 'c2', seq: 2, data: 'forged' }];
-    const taken = seal(tip.hash, {
-      index: tip.index + 1,
-      kind: 'app',
-      stage: tip.stage,
-      term,
-      done: [],
-      members: tip.members,
-      ops,
-    });
-    p2.step(1, { t: 'accept', term, entry: taken });
-    p2.step(1, { t: 'advance', term, entry: taken });
+    takeNext(ps, 3);
     const moved = p2.ready().messages.filter((e) => e.msg.t === 'op');
     // The leader had the old session's b and c after all; the moved values' op reaches it just after.
     p1.step(2, {

@@ -87,6 +87,12 @@ function room(liar = LIAR) {
   return { ps, byId, honest, pump, lie, lieToAll, strikes, expel, advances, silence, net, proposed };
 }
 
+/** Players 1 to 3, with the room's roster `members`, for tests that drive them by hand. */
+function honestThree(members: number[]): Player[] {
+  const roster = { version: 1, members };
+  return [1, 2, 3].map((self) => new Player({ self, timing, rng: seededRng(self), roster, lastStage: 5 }));
+}
+
 /** A heartbeat claiming a longer log than `p` holds: `p` asks its sender for it. */
 function claimsLonger(p: Player): Message {
   return { t: 'hb', term: p.currentTerm, leader: 0, stage: 9, index: 9, done: false, init: true, hash: 'x' };
@@ -414,16 +420,7 @@ describe('an honest player far behind', () => {
 
 describe('a forged base vouched for by the liar and our own accepted entry', () => {
   test('is refused: our vote vouches for the entry we accepted, never for a base its sender made up', () => {
-    const ps = [1, 2, 3].map(
-      (self) =>
-        new Player({
-          self,
-          timing,
-          rng: seededRng(self),
-          roster: { version: 1, members: [1, 2, 3] },
-          lastStage: 5,
-        }),
-    );
+    const ps = honestThree([1, 2, 3]);
     const byId = new Map(ps.map((p) => [p.self, p]));
     const p2 = byId.get(2)!;
     let armed = false;
@@ -622,16 +619,7 @@ describe("a lying leader's made-up voter", () => {
 describe('a base a liar forged past the end of the room’s log', () => {
   test('at a stage the room has passed, is replaced by the whole history of a leader that never compacted', () => {
     // 1, 2 and 3 are honest; 4 is the liar (in the roster, never a voter). It says nothing of its own accord.
-    const ps = [1, 2, 3].map(
-      (self) =>
-        new Player({
-          self,
-          timing,
-          rng: seededRng(self),
-          roster: { version: 1, members: [1, 2, 3, 4] },
-          lastStage: 5,
-        }),
-    );
+    const ps = honestThree([1, 2, 3, 4]);
     const byId = new Map(ps.map((p) => [p.self, p]));
     const p3 = byId.get(3)!;
     let apart = false;
