@@ -201,9 +201,9 @@ export class Player {
    * Our earlier page sessions, left by leaveTakenSession (the latest last): each number of theirs whose value
    * is still pending, and its number now. A value moved twice may still commit under either earlier session.
    */
+  private moved: { from: string; seqs: Map<number, number> }[] = [];
   /** Numbers of this session settleMoved settled after we had sent them, and when. */
   private settledSent = new Map<number, number>();
-  private moved: { from: string; seqs: Map<number, number> }[] = [];
   /** A leader's queue: values by sender and page session, waiting to go into an app entry. */
   private queue = new Map<string, { by: Id; c: string; ops: Map<number, unknown> }>();
 
@@ -1476,11 +1476,10 @@ export class Player {
       return;
     }
     if (r.term > this.term + TERM_STEP) return;
-    // Below our base we cannot compare: what we compacted was committed, and honest logs are prefixes.
-    // A word whose entry differs from ours is on a fork, which only a liar makes: what it held past the fork
-    // is no more ours to keep than the liar's, and waiting for our log to hold it would wait for good once
-    // no one else does. It is kept whole, for peers on its fork: its accepted value chains onto that fork,
-    // and a leader proposes nothing that does not chain onto its own log (maybePropose).
+    // Our log reaches the word's entry. One that differs from ours there is on a fork, which only a liar
+    // makes: what the leaver held past it is no more ours to keep than the liar's, and waiting for our log to
+    // hold it would wait for good once no one else does. The word is kept whole, for peers on its fork: its
+    // accepted value chains onto that fork, and a new leader counts only values on its own (maybeWin).
     this.lastWords.delete(slot);
     this.lastWords.delete(r.id);
     this.retired.set(slot, { id: slot, term: r.term, index: r.index, hash: r.hash, accepted: r.accepted });
@@ -1514,8 +1513,9 @@ export class Player {
     // A value naming a voter we cannot place holds us (maybePropose) for as long as a promise reports it. Its
     // sender's last word now speaks for it, so run again with that in its place: a liar's phantom, reported
     // and then left behind, would hold us for good.
-    const waiting = this.role === 'leader' && this.reproposal && !this.knows(this.reproposal);
-    if (waiting && this.promises.get(from)?.accepted?.entry.hash === this.reproposal?.hash) this.stepDown();
+    const held = this.role === 'leader' ? this.reproposal : null;
+    if (held && !this.knows(held) && this.promises.get(from)?.accepted?.entry.hash === held.hash)
+      this.stepDown();
   }
 
   // ---------------------------------------------------------------- liveness
@@ -2118,7 +2118,7 @@ export class Player {
     let best: Proposal | null = null;
     const finals = [...this.retired.values()].map((r) => r.accepted);
     for (const a of [...[...this.promises.values()].map((p) => p.accepted), ...finals]) {
-      if (a && chains(hash, target, a.entry) && (!best || a.ballot > best.ballot)) best = a;
+      if (a && this.chainsAfter(hash, target, a.entry) && (!best || a.ballot > best.ballot)) best = a;
     }
     this.reproposal = best ? best.entry : null;
     for (const [id, p] of this.promises) if (id !== this.self) this.noteDone(id, p.stage, p.done);
