@@ -119,6 +119,10 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [7289, 9],
   'the only voter of a liar’s fork the room took held a base past that fork’s whole log, on another chain: no hash showed the fork':
     [5354, 4],
+  'a player back after the liar’s removal climbed a step a beat to the term the liar had pumped in the one other':
+    [919, 3],
+  'the same, with a newcomer behind too, so no two peers vouched for the pumped term': [1239, 3],
+  'the same, both voters back under new IDs, and a newcomer the lowest live ID': [9187, 3],
 };
 
 describe('pinned hostile seeds', () => {
