@@ -236,6 +236,43 @@ describe('a lying member', () => {
     r.advances();
   });
 
+  test('a promise on another chain at a higher stage, under a membership our promises are no majority of, holds no candidacy back', () => {
+    // Seed 7525: an honest player a liar had forked reported such a log to every candidacy, and the room
+    // never had a leader again. The candidate leads on its own log; the forked player waits to be reached.
+    const r = room();
+    const p = r.byId.get(2)!;
+    // On another chain below our tip: the same length as our log, a stage further, naming slots we cannot place.
+    const fork = (q: Player): Entry => {
+      const below = q.entries.slice(0, -1);
+      return seal(tipHash(below), {
+        index: q.entries.length,
+        kind: 'stage',
+        stage: q.view().stage + 1,
+        term: q.currentTerm,
+        done: [],
+        members: [5, 6],
+      });
+    };
+    // The leader goes quiet, so 2 runs; the liar reports the fork to each of its candidacies.
+    r.net.drop = (from, to) => from === 1 || to === 1;
+    let led = false;
+    for (let i = 0; i < 6 * timing.timeoutTicks && !led; i++) {
+      if (p.currentRole === 'candidate')
+        r.lie(p.self, {
+          t: 'report',
+          term: p.currentTerm,
+          done: false,
+          init: true,
+          history: [fork(p)],
+          accepted: null,
+        });
+      r.pump(1);
+      led = p.currentRole === 'leader';
+    }
+    expect(led).toBe(true);
+    expect(p.view().stage).toBe(1);
+  });
+
   test('an accept or advance from a player that is not our leader is ignored', () => {
     const r = room();
     r.lieToAll((p) => ({ t: 'accept', term: p.currentTerm, entry: forged(p, {}) }));

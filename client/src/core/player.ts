@@ -2103,6 +2103,10 @@ export class Player {
     let hash = this.log.tip;
     for (const [id, p] of this.promises) {
       if (!p.last || p.stage < stage || (p.stage === stage && p.index <= furthest)) continue;
+      // A higher stage within our own length is another chain (only a liar forks one). If our promises are
+      // no majority under its membership it could never be led on: its holder waits to be reached, as
+      // for a sitting leader (onReport), rather than holding every candidacy back for good.
+      if (p.stage > this.stage && p.index <= this.log.length && !this.wins(p.last.members)) continue;
       furthest = p.index;
       stage = p.stage;
       agreed = p.last.members;
