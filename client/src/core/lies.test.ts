@@ -273,6 +273,28 @@ describe('a lying member', () => {
     expect(p.view().stage).toBe(1);
   });
 
+  test('a lying leader’s word that our own slot retired is not believed: we still count our own vote', () => {
+    // Seed 7525: the liar, leading, retired the slot of a player that later led the room. That leader could
+    // not count its own acceptance, and waited for a voter that does not vote (one the liar took ahead).
+    const r = room(1);
+    const p = r.byId.get(2)!;
+    const tip = p.entries[p.entries.length - 1]!;
+    r.lie(2, {
+      t: 'hb',
+      term: p.currentTerm,
+      leader: 1,
+      stage: 1,
+      index: p.entries.length,
+      done: false,
+      init: true,
+      hash: tipHash(p.entries),
+      retired: [{ id: 2, term: p.currentTerm, index: tip.index, hash: tip.hash, accepted: null }],
+    });
+    expect((p.persisted().retired ?? []).map((w) => w.id)).toEqual([]);
+    r.expel();
+    r.advances();
+  });
+
   test('an accept or advance from a player that is not our leader is ignored', () => {
     const r = room();
     r.lieToAll((p) => ({ t: 'accept', term: p.currentTerm, entry: forged(p, {}) }));

@@ -1466,6 +1466,9 @@ export class Player {
     if (r.was !== undefined && !this.aliases.has(r.id)) this.learnAlias(r.id, r.was);
     const slot = this.slotOf(r.id);
     if (this.retired.has(slot)) return;
+    // We are here: a word retiring our own slot is a liar's (passed on by a lying leader, which we trust),
+    // and believed it would keep us from counting our own vote.
+    if (slot === this.slotOf(this.self) && !this.formerNames.has(this.self)) return;
     const agreed = this.agreed();
     if (!agreed.includes(slot)) {
       // A leaver continuing a slot we cannot place yet (our log is too short to name it, or the old name

@@ -123,6 +123,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [919, 3],
   'the same, with a newcomer behind too, so no two peers vouched for the pumped term': [1239, 3],
   'the same, both voters back under new IDs, and a newcomer the lowest live ID': [9187, 3],
+  'a forked player’s promise held every candidacy back, then the liar’s word that the new leader’s own slot retired kept it from counting its vote':
+    [7525, 4],
 };
 
 describe('pinned hostile seeds', () => {
