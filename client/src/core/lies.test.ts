@@ -273,6 +273,43 @@ describe('a lying member', () => {
     expect(p.view().stage).toBe(1);
   });
 
+  test('a leader whose catch-up source, following it, no longer holds what it promised runs again', () => {
+    // Seed 2182: the source took the new leader's shorter forked log whole, and nobody held what the leader
+    // waited for while that source lived.
+    const r = room();
+    const leader = r.byId.get(1)!;
+    const ahead = forged(leader, { stage: 2 });
+    r.lie(1, {
+      t: 'report',
+      term: leader.currentTerm,
+      done: true,
+      init: true,
+      history: [ahead],
+      accepted: null,
+    });
+    const term = leader.currentTerm;
+    // The liar follows the leader, its log now the leader's own: a heartbeat a round, and Done.
+    const follows = (): Message => ({
+      t: 'hb',
+      term: leader.currentTerm,
+      leader: 1,
+      stage: leader.view().stage,
+      index: leader.entries.length,
+      done: true,
+      init: true,
+      hash: tipHash(leader.entries),
+    });
+    r.lie(1, follows());
+    expect(leader.currentTerm).toBeGreaterThan(term);
+    for (const p of r.honest) p.setDone(true);
+    // Straight into step(), between rounds: r.lie would drain what the leader sends meanwhile.
+    for (let i = 0; i < 60; i++) {
+      if (leader.currentRole === 'leader') leader.step(LIAR, follows());
+      r.pump(1);
+    }
+    expect(r.honest.map((p) => p.view().stage)).toEqual([2, 2, 2]);
+  });
+
   test('a lying leader’s word that our own slot retired is not believed: we still count our own vote', () => {
     // Seed 7525: the liar, leading, retired the slot of a player that later led the room. That leader could
     // not count its own acceptance, and waited for a voter that does not vote (one the liar took ahead).

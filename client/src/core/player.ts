@@ -2068,6 +2068,11 @@ export class Player {
     this.takeEarlyBase(from);
   }
 
+  /** A log whose tip is (index, hash) no longer reaches the entry we catch up to. */
+  private cutSince(index: number, hash: string): boolean {
+    return index < this.catchUpTo || (index === this.catchUpTo && hash !== this.catchUpHash);
+  }
+
   /** A leader catching up from a peer that went silent before it answered: the log it promised went with it. */
   private catchUpLost(): boolean {
     return this.role === 'leader' && !this.caughtUp() && !this.isLive(this.catchUpFrom);
@@ -2186,6 +2191,13 @@ export class Player {
       this.livenessChanged();
     }
     if (this.role === 'leader' && msg.term === this.term && msg.leader === this.self) {
+      // Our catch-up source, following us, no longer holds what it promised: it took our forked log whole
+      // (only a liar's fork makes the two differ), and nobody may hold it now. Run again on fresh promises.
+      if (from === this.catchUpFrom && !this.caughtUp() && this.cutSince(msg.index, msg.hash)) {
+        this.stepDown();
+        this.becomeCandidate();
+        return;
+      }
       this.noteDone(from, msg.stage, msg.done);
     }
     if (msg.index > this.log.length) this.requestSync(from);

@@ -125,6 +125,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
   'the same, both voters back under new IDs, and a newcomer the lowest live ID': [9187, 3],
   'a forked player’s promise held every candidacy back, then the liar’s word that the new leader’s own slot retired kept it from counting its vote':
     [7525, 4],
+  'a new leader’s catch-up source took the leader’s shorter forked log and cut what it had promised: nobody held it':
+    [2182, 9],
 };
 
 describe('pinned hostile seeds', () => {
