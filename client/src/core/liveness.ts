@@ -27,8 +27,6 @@ export interface PeerState {
   raiseBase: number;
   /** The highest term past ours it claimed in the window after we broke a silence (Player.rejoinTerm). */
   rejoinClaim: number;
-  /** How many removals we had seen when it last lifted us past a step (Player.termAllowed). */
-  liftedAt: number;
 }
 
 export const NEVER = Number.NEGATIVE_INFINITY;
@@ -44,7 +42,6 @@ export function newPeer(): PeerState {
     raisedAt: NEVER,
     raiseBase: 0,
     rejoinClaim: 0,
-    liftedAt: 0,
     strikes: 0,
     index: 0,
     hash: '0',

@@ -143,14 +143,6 @@ export class Player {
   private heardAnyAt = NEVER;
   private rejoinUntil = NEVER;
   private rejoinBase = 0;
-  /**
-   * Removals we have seen, and our term at the last one. The terms a removed liar pumped live on in the
-   * players it talked to, and the room would climb a step a beat to the highest: so after a removal each
-   * peer the server holds may lift us once, all of them together at most REJOIN_STEP from where we were.
-   * A second liar gets that much per removal, and the owner decides when those happen.
-   */
-  private removals = 0;
-  private removalBase = 0;
   /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
   private books = 0;
   /** What ready() last handed out to persist, as a cheap key; and a spare array for the next key. */
@@ -495,8 +487,6 @@ export class Player {
     if (id === this.self || this.expelled.has(id) || !Number.isSafeInteger(id) || id <= 0) return;
     this.expelled.add(id);
     this.events.push({ kind: 'expelled', peer: id });
-    this.removals++;
-    this.removalBase = this.term;
     if (this.role !== 'follower') this.stepDown();
     this.refreshMembers();
     if (this.now > 0) this.settle();
@@ -2869,20 +2859,13 @@ export class Player {
    * not acted on, but we still climb by what this heartbeat allows, so a player back from a very long
    * partition reaches the room's term in a few beats, while a liar needs 2^37 beats (over a thousand years)
    * to exhaust the safe integers. Back from a silence, what two peers vouch for may lift us further at once
-   * (rejoinTerm), and after a removal each peer may, once (removalBase). A term always stays one a
-   * candidacy can increment.
+   * (rejoinTerm). A term always stays one a candidacy can increment.
    */
   private termAllowed(from: Id, term: number, peer: PeerState): boolean {
     if (this.now < this.rejoinUntil) {
       peer.rejoinClaim = Math.max(peer.rejoinClaim, term);
       const vouched = this.rejoinTerm();
       if (vouched > this.term) this.adoptTerm(vouched, 0);
-      if (term <= this.term) return true;
-    }
-    if (peer.liftedAt < this.removals && this.rosterIds.has(from)) {
-      peer.liftedAt = this.removals;
-      const lifted = Math.min(term, this.removalBase + REJOIN_STEP, MAX_TERM);
-      if (lifted > this.term) this.adoptTerm(lifted, 0);
       if (term <= this.term) return true;
     }
     if (this.now - peer.raisedAt >= this.timing.heartbeatTicks) {

@@ -119,10 +119,6 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [7289, 9],
   'the only voter of a liar’s fork the room took held a base past that fork’s whole log, on another chain: no hash showed the fork':
     [5354, 4],
-  'a player back after the liar’s removal climbed a step a beat to the term the liar had pumped in the one other':
-    [919, 3],
-  'the same, with a newcomer behind too, so no two peers vouched for the pumped term': [1239, 3],
-  'the same, both voters back under new IDs, and a newcomer the lowest live ID': [9187, 3],
   'a forked player’s promise held every candidacy back, then the liar’s word that the new leader’s own slot retired kept it from counting its vote':
     [7525, 4],
   'a new leader’s catch-up source took the leader’s shorter forked log and cut what it had promised: nobody held it':
