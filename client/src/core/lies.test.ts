@@ -499,6 +499,23 @@ describe('an honest player far behind', () => {
     expect(p.currentTerm).toBeLessThanOrEqual(REJOIN_STEP + TERM_STEP + 1);
   });
 
+  test('back from a silence with one peer, jumps once a second peer is first heard, however late', () => {
+    // Seed 9187: a newcomer heard one peer for longer than the window, then a second; it climbed two steps a
+    // beat to the term the liar had pumped, and the room waited for it, its lowest ID, to lead.
+    const p = new Player({ self: 3, timing, rng: seededRng(3), roster: { version: 1, members: [1, 2, 3] } });
+    const term = 200 * TERM_STEP + 7;
+    const hb: Message = { t: 'hb', term, leader: 1, stage: 0, index: 0, done: false, init: true, hash: '0' };
+    for (let i = 0; i < 2 * timing.timeoutTicks; i++) {
+      p.step(1, hb);
+      p.tick();
+    }
+    expect(p.currentTerm).toBeLessThan(term - 100 * TERM_STEP);
+    p.step(2, hb);
+    p.step(1, hb);
+    expect(p.currentTerm).toBe(term);
+    expect(p.currentLeader).toBe(1);
+  });
+
   test('climbs to a room term one peer holds more than a step ahead, a step per heartbeat, and follows it', () => {
     const p = new Player({ self: 2, timing, rng: seededRng(2), roster: { version: 1, members: [1, 2] } });
     const term = 5 * TERM_STEP + 7;

@@ -141,6 +141,7 @@ export class Player {
   private quietUntil = 0;
   /** When we last heard any member; after a timeout of silence, until when the peers' terms may lift us (rejoinTerm), and from what. */
   private heardAnyAt = NEVER;
+  private rejoinFrom = NEVER;
   private rejoinUntil = NEVER;
   private rejoinBase = 0;
   /** Counts changes to the persisted retirements and aliases outside the log (which the key sums up itself). */
@@ -387,11 +388,17 @@ export class Player {
     const peer = this.peer(from);
     // Hearing a live peer makes nobody live or not (the cached liveness just ends sooner than it must).
     if (!this.isLive(from)) this.livenessChanged();
+    const fresh = peer.heard < this.rejoinFrom;
     peer.heard = this.now;
     if (this.now - this.heardAnyAt >= this.timing.timeoutTicks) {
+      this.rejoinFrom = this.now;
       this.rejoinUntil = this.now + this.timing.timeoutTicks;
       this.rejoinBase = this.term;
       for (const q of this.peers.values()) q.rejoinClaim = 0;
+    } else if (fresh && this.rosterIds.has(from) && this.heardSinceRejoin() === 2) {
+      // Only two peers can vouch: the window runs a timeout from the second one we hear, however late
+      // (a newcomer, or one back after us). Still once per return, from the same base.
+      this.rejoinUntil = Math.max(this.rejoinUntil, this.now + this.timing.timeoutTicks);
     }
     this.heardAnyAt = this.now;
     if ('term' in msg && msg.term > this.term && !this.termAllowed(from, msg.term, peer)) {
@@ -523,6 +530,7 @@ export class Player {
     }
     this.livenessChanged();
     this.heardAnyAt = NEVER;
+    this.rejoinFrom = NEVER;
     this.rejoinUntil = NEVER;
     this.earlyBase = null;
     this.quietUntil = this.now + this.timing.timeoutTicks;
@@ -2894,6 +2902,13 @@ export class Player {
       .sort((a, b) => b - a);
     const vouched = claims[1] ?? 0;
     return Math.min(vouched, this.rejoinBase + REJOIN_STEP, MAX_TERM);
+  }
+
+  /** Roster peers heard since the rejoin window opened. */
+  private heardSinceRejoin(): number {
+    let n = 0;
+    for (const [id, p] of this.peers) if (p.heard >= this.rejoinFrom && this.rosterIds.has(id)) n++;
+    return n;
   }
 
   /** `from` sent something the protocol never sends: counted, shown, and the first few logged. */

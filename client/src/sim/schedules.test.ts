@@ -123,6 +123,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [7525, 4],
   'a new leader’s catch-up source took the leader’s shorter forked log and cut what it had promised: nobody held it':
     [2182, 9],
+  'a newcomer heard a second peer only after its rejoin window closed, and climbed to the liar’s terms two steps a beat':
+    [9187, 3],
 };
 
 describe('pinned hostile seeds', () => {
