@@ -792,19 +792,17 @@ describe('a base a liar forged past the end of the room’s log', () => {
   });
 });
 
-describe("a base on a liar's fork, past a leader's whole uncompacted log", () => {
-  test('asks for the whole history at most once a heartbeat when the fork shows only past the first chunk', () => {
-    // The leader's 90 entries, with a stage at 71 and 72: past the first chunk of 64.
+describe("a base on a liar's fork, against a leader's whole uncompacted log", () => {
+  /** Leader 2's 90 entries (stage entries at `stagesAt`), and player 3 (slot 1, the one voter) on `base`. */
+  function forkedBase(stagesAt: number[], base: (log: Entry[]) => { entry: Entry; stages: Entry[] }) {
     const log: Entry[] = [];
     let stage = 0;
     for (let i = 1; i <= 90; i++) {
-      const kind = i === 71 || i === 72 ? 'stage' : 'app';
+      const kind = stagesAt.includes(i) ? 'stage' : 'app';
       if (kind === 'stage') stage++;
       const ops = kind === 'app' ? { ops: [{ by: 2, c: 'x', seq: i, data: i }] } : {};
       log.push(seal(tipHash(log), { index: i, kind, stage, term: 5, done: [], members: [1], ...ops }));
     }
-    // Player 3 continues slot 1 from a base at #100 that a liar made, at stage 0.
-    const base = seal('other', { index: 100, kind: 'members', stage: 0, term: 4, done: [], members: [1, 2] });
     const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
     const roster = { version: 1, members: [2, 3] };
     const leader = new Player({
@@ -820,7 +818,7 @@ describe("a base on a liar's fork, past a leader's whole uncompacted log", () =>
       rng: seededRng(3),
       roster,
       was: 1,
-      persisted: { ...saved, history: [], base: { entry: base, stages: [], names: [], app: [], state: [] } },
+      persisted: { ...saved, history: [], base: { ...base(log), names: [], app: [], state: [] } },
     });
     const byId = new Map([leader, p3].map((p) => [p.self, p]));
     let syncs = 0;
@@ -839,5 +837,26 @@ describe("a base on a liar's fork, past a leader's whole uncompacted log", () =>
     // Without the once-a-heartbeat rule the two chunks asked for each other at message rate: 19,701 here.
     expect(syncs).toBeLessThan(3 * rounds);
     expect(leader.view().role).toBe('leader');
+    // The leader's history, walked chunk by chunk from #1, replaces 3's base, and 3's vote commits again.
+    expect(p3.base).toBeNull();
+    expect(p3.entries[89]!.hash).toBe(log[89]!.hash);
+    expect(leader.length).toBeGreaterThan(90);
+    expect(p3.entries.at(-1)!.hash).toBe(leader.entries.at(-1)!.hash);
+  }
+
+  test('a base past it: the fork shows by stage only past the first chunk', () => {
+    // A base at #100 that a liar made, at stage 0; the leader's stages are at 71 and 72, past the first 64.
+    forkedBase([71, 72], () => ({
+      entry: seal('other', { index: 100, kind: 'members', stage: 0, term: 4, done: [], members: [1, 2] }),
+      stages: [],
+    }));
+  });
+
+  test('a base inside it at the same stage: the fork shows by hash only past the first chunk (seed 2158)', () => {
+    // A base at #80 on another chain, at the stage the leader's log has there: only its hash disagrees.
+    forkedBase([10], (log) => ({
+      entry: seal('other', { index: 80, kind: 'app', stage: 1, term: 4, done: [], members: [1] }),
+      stages: [log[9]!],
+    }));
   });
 });

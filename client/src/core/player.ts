@@ -175,6 +175,8 @@ export class Player {
   private baseForkAskedAt = NEVER;
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
   private forkTail: Entry[] = [];
+  /** That authority's history from #1 so far, joined chunk by chunk until it shows the fork (walkFork). */
+  private forkWalk: Entry[] = [];
   /** An authority's base behind our stage (our log ran ahead on a liar's entries): held until its entries past it reach our stage. */
   private heldBase: { from: Id; base: Base; tail: Entry[] } | null = null;
   /** Each peer's stage as its own last heartbeat said (PeerState.stage may come from a leader's tally). */
@@ -1076,6 +1078,7 @@ export class Player {
     this.log = new Log(base);
     this.baseForkedBy = 0;
     this.forkTail = [];
+    this.forkWalk = [];
     this.heldBase = null;
     this.proposal = null;
     this.acks.clear();
@@ -2387,6 +2390,7 @@ export class Player {
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
     if (authority && this.extendHeld(from, entries)) return;
+    if (authority) entries = this.walkFork(from, entries);
     const conflict = entries.find((e) => this.offChain(e));
     if (conflict && !authority) return;
     if (!authority) {
@@ -2408,6 +2412,7 @@ export class Player {
           // would otherwise ask for each other at message rate.
           if (this.now - this.baseForkAskedAt < this.timing.heartbeatTicks) return;
           this.baseForkAskedAt = this.now;
+          if (this.baseForkedBy !== from) this.forkWalk = [];
           this.baseForkedBy = from;
           this.forkTail = entries.slice();
           this.askSync(from, 0);
@@ -2427,6 +2432,7 @@ export class Player {
       this.events.push({ kind: 'forked', index: at, leader: from });
       if (at - 1 < this.log.first) this.log = new Log();
       else this.log.cut(at - 1);
+      this.forkWalk = [];
       this.proposal = null;
       this.acks.clear();
       this.forgetCutNames();
@@ -2441,6 +2447,27 @@ export class Player {
     const last = entries[entries.length - 1];
     if (!conflict && last && last.index < this.log.length && (this.peers.get(from)?.index ?? 0) > last.index)
       this.askSync(from, last.index, last.hash);
+  }
+
+  /**
+   * Our base is on a fork and `from` (the authority that showed it) has no base below it: its history
+   * from #1 is what replaces ours, and one history (64 entries, 6,000 bytes) may end short of the fork.
+   * Its chunks from #1 are joined as they come (each chaining onto the last by hash), so the chunk that
+   * shows the fork comes with all before it, as one history without those limits would.
+   */
+  private walkFork(from: Id, entries: Entry[]): Entry[] {
+    if (from !== this.baseForkedBy || this.log.first === 0 || entries.length === 0) return entries;
+    if (entries[0]!.index === 1) {
+      this.forkWalk = entries.slice(0, LIMITS.logEntries);
+      return entries;
+    }
+    const end = this.forkWalk.at(-1);
+    if (!end) return entries;
+    const next = entries.filter((e) => e.index > end.index);
+    if (next.length === 0 || !this.chainsAfter(end.hash, end.index, next[0]!)) return entries;
+    if (this.forkWalk.length + next.length > LIMITS.logEntries) return entries;
+    this.forkWalk.push(...next);
+    return this.forkWalk;
   }
 
   /**

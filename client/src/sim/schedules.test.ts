@@ -125,6 +125,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [2182, 9],
   'a newcomer heard a second peer only after its rejoin window closed, and climbed to the liar’s terms two steps a beat':
     [9187, 3],
+  'a liar’s base, at the stage of the leader’s never-compacted log but on another chain, showed its fork only past the first chunk':
+    [2158, 8],
 };
 
 describe('pinned hostile seeds', () => {
