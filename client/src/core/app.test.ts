@@ -153,6 +153,29 @@ describe('app values in the agreed log', () => {
     expect(values(ps[0]!)).toEqual(['forged', 'next']);
   });
 
+  test('a leader drops values of a session the log gives to another live player at once, not when it leaves', () => {
+    // As above: the log gives 3's client ID to 2, and 3 moves 'next' to a fresh session, where it applies.
+    const ps = [player(1, [1, 2, 3]), player(2, [1, 2, 3]), player(3, [1, 2, 3])];
+    const [p1, , p3] = ps as [Player, Player, Player];
+    pump(ps);
+    p3.propose('real');
+    p3.propose('next');
+    p3.ready(); // lost
+    p1.step(2, { t: 'op', c: 'c3', ops: [{ seq: 1, data: 'forged' }] });
+    pump(ps, 40);
+    expect(values(p1)).toEqual(['forged', 'next']);
+    // 2 leaves the server; while the leader's entry removing it is out, an old op of 3's under the old
+    // session reaches it (hostile seed 302). Kept, it would go in once 2 is gone, under the old session.
+    for (const p of [p1, p3]) p.setRoster({ version: 2, members: [1, 3] });
+    const out = (events: Map<number, CoreEvent[]>) =>
+      events.get(1)!.some((e) => e.kind === 'propose' && e.entry.kind === 'members');
+    for (let r = 0; r < 40 && !out(pump([p1, p3], 1)); r++);
+    p1.step(3, { t: 'op', c: 'c3', ops: [{ seq: 2, data: 'next' }] });
+    pump([p1, p3], 60);
+    expect(p1.entries.at(-1)!.members).toEqual([1, 3]);
+    expect(values(p1)).toEqual(['forged', 'next']);
+  });
+
   test('a value no leader was offered can be taken back; one a leader may hold cannot', () => {
     const lone = player(2, [1, 2]);
     const a = lone.propose('a');

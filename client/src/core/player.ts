@@ -657,9 +657,6 @@ export class Player {
   private nextApp(agreed: readonly Id[]): Entry | null {
     if (this.queue.size === 0) return null;
     const { opsPerEntry, entryBytes } = LIMITS.app;
-    // Values of a session the log gives to another live player are dropped, not kept for when it leaves:
-    // their proposer moves them to a new session (leaveTakenSession), and both copies must never go in.
-    for (const [k, q] of this.queue) if (!this.mayTake(q)) this.queue.delete(k);
     const queues = [...this.queue.values()];
     if (queues.length === 0) return null;
     const start = this.turn++ % queues.length;
@@ -1750,6 +1747,10 @@ export class Player {
     }
     if (this.catchUpLost()) this.retargetCatchUp();
     this.leaveTakenSession();
+    // Values of a session the log gives to another live player are dropped at once (here, at the end of
+    // every step, and when the log gives it away: apply), never kept for when that player leaves: their
+    // proposer moves them to a new session (leaveTakenSession), and both copies must never go in.
+    for (const [k, q] of this.queue) if (!this.mayTake(q)) this.queue.delete(k);
     this.checkLeadership();
     // A shrinking membership can turn the acks already held into a majority.
     if (this.role === 'leader') this.maybeCommit();
@@ -2680,7 +2681,7 @@ export class Player {
       for (const [key, q] of this.queue) {
         const last = this.app.last.get(q.c) ?? 0;
         for (const seq of q.ops.keys()) if (seq <= last) q.ops.delete(seq);
-        if (q.ops.size === 0) this.queue.delete(key);
+        if (q.ops.size === 0 || !this.mayTake(q)) this.queue.delete(key);
       }
     } else {
       // The log now says who votes: names and departures it records need no side bookkeeping, and an

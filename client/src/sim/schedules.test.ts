@@ -127,6 +127,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [9187, 3],
   'a liar’s base, at the stage of the leader’s never-compacted log but on another chain, showed its fork only past the first chunk':
     [2158, 8],
+  'a leader kept a proposer’s values under a session the log gave another live player, and took them once that player left: the proposer had moved them, and they applied twice':
+    [302, 8],
 };
 
 describe('pinned hostile seeds', () => {
