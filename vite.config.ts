@@ -1,7 +1,9 @@
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
+import { mergeConfig } from 'vite';
 import { defineConfig } from 'vitest/config';
+import { browserSimplePeer } from './client/src/net/shims/browserBuild.ts';
 import pkg from './package.json' with { type: 'json' };
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -15,7 +17,7 @@ const external = (id: string) =>
   deps.some((d) => id === d || id.startsWith(`${d}/`)) ||
   id === 'react/jsx-runtime';
 
-export default defineConfig(({ mode }) => ({
+const config = defineConfig(({ mode }) => ({
   root: here('./client'),
   publicDir: mode === 'lib' ? false : here('./public'),
   plugins: [react()],
@@ -35,7 +37,12 @@ export default defineConfig(({ mode }) => ({
             },
             formats: ['es'],
           },
-          rollupOptions: { external },
+          rollupOptions: {
+            external,
+            // The published lib's consumers bundle it with their own config, without our shims: it keeps importing
+            // the self-contained prebuilt bundle rather than simple-peer's source (see client/src/net/shims).
+            output: { paths: { 'simple-peer': 'simple-peer/simplepeer.min.js' } },
+          },
         }
       : { outDir: here('./dist/client'), emptyOutDir: true, sourcemap: process.env.SOURCE_MAPS === '1' },
   server: { port: 5173 },
@@ -59,3 +66,9 @@ export default defineConfig(({ mode }) => ({
     ],
   },
 }));
+
+// The app's browser build (and `npm run dev`) bundles simple-peer from source; the lib leaves it external and
+// Vitest runs it as Node's CJS package.
+export default defineConfig((env) =>
+  env.mode === 'lib' || env.mode === 'test' ? config(env) : mergeConfig(browserSimplePeer, config(env)),
+);

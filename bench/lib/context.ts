@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from '@playwright/test';
+import { browserSimplePeer } from '../../client/src/net/shims/browserBuild.ts';
 import { launch, type ServerProcess, startServer, TIMING } from '../../e2e/kit.ts';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -74,13 +75,15 @@ export class Context {
 
   private async buildPage(page: 'raw' | 'bare'): Promise<string> {
     const dir = this.tmp(page);
-    const { build } = await import('vite');
-    await build({
-      configFile: false,
-      root: `${root}bench/${page}`,
-      logLevel: 'error',
-      build: { outDir: dir, emptyOutDir: true },
-    });
+    const { build, mergeConfig } = await import('vite');
+    await build(
+      mergeConfig(browserSimplePeer, {
+        configFile: false,
+        root: `${root}bench/${page}`,
+        logLevel: 'error',
+        build: { outDir: dir, emptyOutDir: true },
+      }),
+    );
     return dir;
   }
 

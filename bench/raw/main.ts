@@ -3,7 +3,7 @@
 // app and `--bare`, so the mesh-formation figure splits into what WebRTC on this machine costs and what we add.
 // "Leader" here is just the lowest ID in the roster, so the bench's full-mesh check applies unchanged.
 
-import SimplePeer from 'simple-peer/simplepeer.min.js';
+import SimplePeer from 'simple-peer';
 import { io } from 'socket.io-client';
 import { PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type { Ack, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';

@@ -1,6 +1,6 @@
 // Lockstep's client entry: joinRoom() in a browser or in Node (with WebRTC injected).
 
-import SimplePeer from 'simple-peer/simplepeer.min.js';
+import SimplePeer from 'simple-peer';
 import { holdIdentity, memoryStorage, random, safeSessionStorage } from '../net/platform.ts';
 import { SocketSignaling } from '../net/signaling.ts';
 import { linkFromSimplePeer } from '../net/simplePeerAdapter.ts';

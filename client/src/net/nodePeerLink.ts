@@ -1,4 +1,4 @@
-// Node's transport: the CJS simple-peer package (the min.js bundle is for browsers) on @roamhq/wrtc.
+// Node's transport: the CJS simple-peer package (as Node runs it, without the browser build's shims) on @roamhq/wrtc.
 // Node-only: never imported by the browser build.
 
 import wrtc from '@roamhq/wrtc';

@@ -1,4 +1,4 @@
-// One simple-peer instance as a PeerLink. Shared by the browser build (simplepeer.min.js) and Node
+// One simple-peer instance as a PeerLink. Shared by the browser build (from source, client/src/net/shims) and Node
 // (the CJS package with @roamhq/wrtc), which differ only in how the SimplePeer object is made.
 
 import type SimplePeer from 'simple-peer';

@@ -1,0 +1,83 @@
+// Node's `events` for simple-peer's readable-stream in the browser build (the `events` package, which
+// browserify bundled into simplepeer.min.js, is not installed). What readable-stream 3 and simple-peer call:
+// a constructor that `EventEmitter.call(this)` works on (readable-stream's Stream.call), on/once/off, emit
+// (an unheard 'error' throws, as Node's does), prependListener, listeners, listenerCount, removeAllListeners.
+'use strict';
+
+function EventEmitter() {
+  this._events = new Map();
+}
+
+const list = (self, type) => {
+  if (!self._events) self._events = new Map();
+  let l = self._events.get(type);
+  if (!l) {
+    l = [];
+    self._events.set(type, l);
+  }
+  return l;
+};
+
+const onceWrap = (self, type, fn) => {
+  const w = function (...args) {
+    self.removeListener(type, w);
+    return fn.apply(this, args);
+  };
+  w.listener = fn;
+  return w;
+};
+
+EventEmitter.prototype.on = function (type, fn) {
+  list(this, type).push(fn);
+  return this;
+};
+EventEmitter.prototype.addListener = EventEmitter.prototype.on;
+EventEmitter.prototype.prependListener = function (type, fn) {
+  list(this, type).unshift(fn);
+  return this;
+};
+EventEmitter.prototype.once = function (type, fn) {
+  return this.on(type, onceWrap(this, type, fn));
+};
+EventEmitter.prototype.prependOnceListener = function (type, fn) {
+  return this.prependListener(type, onceWrap(this, type, fn));
+};
+EventEmitter.prototype.removeListener = function (type, fn) {
+  const l = this._events?.get(type);
+  if (!l) return this;
+  for (let i = l.length - 1; i >= 0; i--)
+    if (l[i] === fn || l[i].listener === fn) {
+      l.splice(i, 1);
+      break;
+    }
+  if (l.length === 0) this._events.delete(type);
+  return this;
+};
+EventEmitter.prototype.off = EventEmitter.prototype.removeListener;
+EventEmitter.prototype.removeAllListeners = function (type) {
+  if (!this._events) return this;
+  if (type === undefined) this._events.clear();
+  else this._events.delete(type);
+  return this;
+};
+EventEmitter.prototype.emit = function (type, ...args) {
+  const l = this._events?.get(type);
+  if (!l) {
+    if (type === 'error') throw args[0] instanceof Error ? args[0] : new Error(`Unhandled error: ${args[0]}`);
+    return false;
+  }
+  for (const fn of [...l]) fn.apply(this, args);
+  return true;
+};
+EventEmitter.prototype.listeners = function (type) {
+  return (this._events?.get(type) ?? []).map((fn) => fn.listener ?? fn);
+};
+EventEmitter.prototype.listenerCount = function (type) {
+  return this._events?.get(type)?.length ?? 0;
+};
+EventEmitter.prototype.setMaxListeners = function () {
+  return this;
+};
+
+module.exports = EventEmitter;
+module.exports.EventEmitter = EventEmitter;
