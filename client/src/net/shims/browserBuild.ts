@@ -4,7 +4,8 @@
 // with ours; what Node gave them comes from this folder:
 // - `events` (not installed as a package) and `process.nextTick` (injected where a module names it: no global
 //   `process` is made, which other code on a page would read as "this is Node");
-// - `debug` as a no-op (its output is never enabled) and `randombytes` as crypto.getRandomValues.
+// - `debug` as a no-op (its output is never enabled) and `randombytes` as crypto.getRandomValues;
+// - `readable-stream` as its Duplex alone, the one class simple-peer uses.
 // Every Vite build of a page that imports the library uses it: vite.config.ts (the app, `npm run dev`) and the
 // bench's pages (configFile: false). The published lib (`--mode lib`) leaves simple-peer external.
 
@@ -20,6 +21,7 @@ export const browserSimplePeer = {
       { find: /^events$/, replacement: shim('./events.cjs') },
       { find: /^debug$/, replacement: shim('./debug.cjs') },
       { find: /^randombytes$/, replacement: shim('./randombytes.cjs') },
+      { find: /^readable-stream$/, replacement: shim('./readable-stream.cjs') },
     ],
   },
   build: { rolldownOptions: { transform } },
