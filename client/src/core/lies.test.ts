@@ -12,8 +12,9 @@ const LIAR = 3;
 /**
  * Players 1 to 4, all agreed voters, at stage 1; from here on the liar (3 unless given, 1 is the leader) only
  * says what a test makes it say. `drop` loses the frames it matches; `proposed` collects the entries proposed.
+ * `proposer`, if given, may propose app values.
  */
-function room(liar = LIAR) {
+function room(liar = LIAR, proposer = 0) {
   const ps = [1, 2, 3, 4].map(
     (self) =>
       new Player({
@@ -22,6 +23,7 @@ function room(liar = LIAR) {
         rng: seededRng(self),
         roster: { version: 1, members: [1, 2, 3, 4] },
         lastStage: LAST,
+        ...(self === proposer ? { proposals: { client: `c${self}`, next: 1, pending: [] } } : {}),
       }),
   );
   let liarSpeaks = true;
@@ -271,6 +273,105 @@ describe('a lying member', () => {
     }
     expect(led).toBe(true);
     expect(p.view().stage).toBe(1);
+  });
+
+  test('a promise on another chain at a higher stage from a player that never caught up is not led on', () => {
+    // Seed 1733: a newcomer a liar had taken to stage 1 at #1 promised, under a membership our promises won.
+    // Caught up to, the new leader would have cut the room's log for the liar's entry.
+    const r = room(LIAR, 2);
+    const p = r.byId.get(2)!;
+    const below = p.entries.slice(0, -1);
+    const last = p.entries.at(-1)!;
+    const fork = seal(tipHash(below), { ...last, stage: 2, term: last.term + 99 });
+    r.net.drop = (from, to) => from === 1 || to === 1;
+    for (let i = 0; i < 6 * timing.timeoutTicks && p.currentRole !== 'leader'; i++) {
+      const term = p.currentTerm;
+      if (p.currentRole === 'candidate')
+        r.lie(p.self, { t: 'report', term, done: false, init: false, history: [fork], accepted: null });
+      else
+        r.lie(p.self, {
+          t: 'hb',
+          term,
+          leader: 0,
+          stage: 1,
+          index: last.index,
+          done: false,
+          init: true,
+          hash: last.hash,
+        });
+      r.pump(1);
+    }
+    expect(p.currentRole).toBe('leader');
+    // It leads on its own log at once, a late promise of the same changing nothing.
+    r.lie(p.self, {
+      t: 'report',
+      term: p.currentTerm,
+      done: false,
+      init: false,
+      history: [fork],
+      accepted: null,
+    });
+    const before = r.proposed.length;
+    p.propose('w');
+    r.pump(2);
+    expect(r.proposed.length).toBe(before + 1);
+    expect(p.view().stage).toBe(1);
+  });
+
+  test('a new leader whose base covers the promise it catches up to still takes that log at a higher stage', () => {
+    // Seed 20262294: the promise's tip lay below the new leader's base, so no hash was left to compare, and it
+    // led on at its own stage while the forked half of the room held the higher one: no quorum on either.
+    const r = room(LIAR, 2);
+    const p = r.byId.get(2)!;
+    const room1 = [...p.entries];
+    const at = room1.length;
+    // Two app entries past the stage entry, then a base at our tip: the fork's tip (at + 1) lies below it.
+    for (let i = 0; i < 2; i++) {
+      p.propose(`v${i}`);
+      r.pump();
+    }
+    expect(p.length).toBe(at + 2);
+    expect(p.compact(p.length, [])).toEqual({ ok: true });
+    // The room's chain to its stage entry, that entry again under another term, and one more stage on it.
+    const fork = room1.slice(0, -1);
+    const last = room1[at - 1]!;
+    fork.push(seal(tipHash(fork), { ...last, term: last.term + 99 }));
+    fork.push(seal(tipHash(fork), { ...last, index: at + 1, stage: 2, term: last.term + 99 }));
+    // The leader goes quiet, so 2 runs; the liar, heard meanwhile, reports the fork to each candidacy.
+    r.net.drop = (from, to) => from === 1 || to === 1;
+    const tip = p.base!.entry;
+    for (let i = 0; i < 6 * timing.timeoutTicks && p.currentRole !== 'leader'; i++) {
+      const term = p.currentTerm;
+      if (p.currentRole === 'candidate')
+        r.lie(p.self, {
+          t: 'report',
+          term,
+          done: false,
+          init: true,
+          history: [fork.at(-1)!],
+          accepted: null,
+        });
+      else
+        r.lie(p.self, {
+          t: 'hb',
+          term,
+          leader: 0,
+          stage: 1,
+          index: tip.index,
+          done: false,
+          init: true,
+          hash: tip.hash,
+        });
+      r.pump(1);
+    }
+    expect(p.currentRole).toBe('leader');
+    // It waits for that log rather than leading on its own, and takes it once its holder sends it.
+    const before = r.proposed.length;
+    p.propose('w');
+    r.pump(2);
+    expect(r.proposed.length).toBe(before);
+    r.lie(p.self, { t: 'history', entries: fork });
+    expect(p.view().stage).toBe(2);
   });
 
   test('a leader whose catch-up source, following it, no longer holds what it promised runs again', () => {

@@ -248,8 +248,9 @@ export class Player {
   /** Each follower's Done, as the stage it is done with (so a Done never outlives its stage). */
   private doneAt = new Map<Id, number>();
   private catchUpTo = 0;
-  /** The promise whose log a new leader takes (its last hash, and who holds it). */
+  /** The promise whose log a new leader takes (its last hash and stage, and who holds it). */
   private catchUpHash = GENESIS;
+  private catchUpStage = 0;
   private catchUpFrom: Id = 0;
   private reproposal: Entry | null = null;
   private proposal: Proposal | null = null;
@@ -2063,10 +2064,12 @@ export class Player {
     }
     // A late promise to a sitting leader: count its Done. A promise with a higher stage is taken up as it
     // would have been in maybeWin (a liar's fork can leave an honest player ahead of the room): only if our
-    // promises are a majority under the membership it reports too, as maybeWin asks before it leads on one.
+    // promises are a majority under the membership it reports too, and not another chain from a player that
+    // never caught up, as maybeWin asks before it leads on one.
     this.noteDone(from, stage, msg.done);
-    if (last && stage > this.stage && (this.caughtUp() || this.catchUpLost()) && this.wins(last.members))
-      this.catchUpWith(from, index, last.hash);
+    const taken = last && !this.passesOver(stage, index, msg.init, last.members);
+    if (taken && stage > this.stage && (this.caughtUp() || this.catchUpLost()) && this.wins(last.members))
+      this.catchUpWith(from, index, last.hash, stage);
     this.takeEarlyBase(from);
   }
 
@@ -2080,9 +2083,10 @@ export class Player {
     return this.role === 'leader' && !this.caughtUp() && !this.isLive(this.catchUpFrom);
   }
 
-  private catchUpWith(from: Id, index: number, hash: string): void {
+  private catchUpWith(from: Id, index: number, hash: string, stage: number): void {
     this.catchUpTo = index;
     this.catchUpHash = hash;
+    this.catchUpStage = stage;
     this.catchUpFrom = from;
     this.lastSync = NEVER;
     this.requestSync(from);
@@ -2096,7 +2100,17 @@ export class Player {
       if (!best || p.stage > best[1].stage || (p.stage === best[1].stage && p.index > best[1].index))
         best = [id, { index: p.index, stage: p.stage, last: p.last }];
     }
-    if (best) this.catchUpWith(best[0], best[1].index, best[1].last.hash);
+    if (best) this.catchUpWith(best[0], best[1].index, best[1].last.hash, best[1].stage);
+  }
+
+  /**
+   * A promise at a higher stage within our own length is on another chain (only a liar forks one). If our
+   * promises are no majority under its membership it could never be led on, and a holder that never caught
+   * up with the room holds no room state on it: its holder waits to be reached (a held player) rather than
+   * holding every candidacy back, or taking the room onto that chain.
+   */
+  private passesOver(stage: number, index: number, init: boolean, members: readonly Id[]): boolean {
+    return stage > this.stage && index <= this.log.length && (!init || !this.wins(members));
   }
 
   private maybeWin(): void {
@@ -2113,10 +2127,7 @@ export class Player {
     let hash = this.log.tip;
     for (const [id, p] of this.promises) {
       if (!p.last || p.stage < stage || (p.stage === stage && p.index <= furthest)) continue;
-      // A higher stage within our own length is another chain (only a liar forks one). If our promises are
-      // no majority under its membership it could never be led on: its holder waits to be reached, as
-      // for a sitting leader (onReport), rather than holding every candidacy back for good.
-      if (p.stage > this.stage && p.index <= this.log.length && !this.wins(p.last.members)) continue;
+      if (this.passesOver(p.stage, p.index, p.init, p.last.members)) continue;
       furthest = p.index;
       stage = p.stage;
       agreed = p.last.members;
@@ -2136,6 +2147,7 @@ export class Player {
     const target = furthest;
     this.catchUpTo = target;
     this.catchUpHash = hash;
+    this.catchUpStage = stage;
     this.catchUpFrom = holder;
     // Voters that left for good count as promises frozen at their last word. Only a value on the log we catch
     // up to counts: one on a liar's fork (a retired voter's word may be) must not shadow a lower ballot's.
@@ -2480,11 +2492,16 @@ export class Player {
    */
   private offChain(e: Entry): boolean {
     if (differs(this.log.hash(e.index), e.hash)) return true;
+    return (this.stageBelowBase(e.index) ?? e.stage) !== e.stage;
+  }
+
+  /** Our chain's stage at an index below our base (the base lists every stage entry up to it). */
+  private stageBelowBase(index: number): number | undefined {
     const base = this.log.snapshot;
-    if (!base || e.index >= base.entry.index) return false;
+    if (!base || index >= base.entry.index) return undefined;
     let stage = 0;
-    for (const s of base.stages) if (s.index <= e.index) stage++;
-    return e.stage !== stage;
+    for (const s of base.stages) if (s.index <= index) stage++;
+    return stage;
   }
 
   // ---------------------------------------------------------------- stages
@@ -2550,7 +2567,9 @@ export class Player {
     if (this.catchUpTo === 0) return true;
     if (this.log.length < this.catchUpTo) return false;
     const h = this.log.hash(this.catchUpTo);
-    return h === undefined || h === this.catchUpHash;
+    // Below our base, no hash is left to compare: another stage there is a liar's fork we must still take.
+    if (h === undefined) return this.stageBelowBase(this.catchUpTo) === this.catchUpStage;
+    return h === this.catchUpHash;
   }
 
   /** The advance, once every live member is done. */

@@ -129,6 +129,10 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [2158, 8],
   'a leader kept a proposer’s values under a session the log gave another live player, and took them once that player left: the proposer had moved them, and they applied twice':
     [302, 8],
+  'a new leader’s base covered the tip of the forked promise it caught up to: no hash showed the fork, and it led on':
+    [20262294, 6],
+  'a newcomer a liar had taken to stage 1 at #1 promised: the new leader, checking below its base, took that entry':
+    [1733, 5],
 };
 
 describe('pinned hostile seeds', () => {
