@@ -961,3 +961,64 @@ describe("a base on a liar's fork, against a leader's whole uncompacted log", ()
     }));
   });
 });
+
+describe("a liar's fork at a stage the room reaches only past one history chunk", () => {
+  test('is held while the rest of the leader’s log is asked for, then replaced by it', () => {
+    // Seed 20261726: a newcomer a liar had taken to stage 1 at #1 asked the room's leader again and again, and
+    // each answer (from #1 on, cut to fit one message) ended before the room's stage 1: never taken.
+    const log: Entry[] = [];
+    for (let i = 1; i <= 90; i++) {
+      const kind = i === 71 ? 'stage' : 'app';
+      const ops = kind === 'app' ? { ops: [{ by: 2, c: 'x', seq: i, data: i }] } : {};
+      log.push(
+        seal(tipHash(log), {
+          index: i,
+          kind,
+          stage: i >= 71 ? 1 : 0,
+          term: 5,
+          done: [],
+          members: [1],
+          ...ops,
+        }),
+      );
+    }
+    const fork = [seal(tipHash([]), { index: 1, kind: 'stage', stage: 1, term: 4, done: [], members: [1] })];
+    const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
+    const roster = { version: 1, members: [2, 3] };
+    const leader = new Player({
+      self: 2,
+      timing,
+      rng: seededRng(2),
+      roster,
+      persisted: { ...saved, history: log },
+    });
+    const p3 = new Player({
+      self: 3,
+      timing,
+      rng: seededRng(3),
+      roster,
+      was: 1,
+      persisted: { ...saved, history: fork },
+    });
+    const byId = new Map([leader, p3].map((p) => [p.self, p]));
+    let syncs = 0;
+    const rounds = 200;
+    for (let r = 0; r < rounds; r++) {
+      const out: [number, Envelope][] = [];
+      for (const p of byId.values()) {
+        p.tick();
+        for (const e of p.ready().messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) {
+        if (from === 3 && e.msg.t === 'sync') syncs++;
+        byId.get(e.to)?.step(from, e.msg);
+      }
+    }
+    expect(leader.view().role).toBe('leader');
+    expect(p3.entries[89]?.hash).toBe(log[89]!.hash);
+    expect(p3.entries.at(-1)?.hash).toBe(leader.entries.at(-1)?.hash);
+    expect(p3.view().stage).toBe(1);
+    // Each answer asks for what follows it once: never two chunks asking for each other at message rate.
+    expect(syncs).toBeLessThan(rounds / 4);
+  });
+});

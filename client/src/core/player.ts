@@ -179,6 +179,8 @@ export class Player {
   private forkWalk: Entry[] = [];
   /** An authority's base behind our stage (our log ran ahead on a liar's entries): held until its entries past it reach our stage. */
   private heldBase: { from: Id; base: Base; tail: Entry[] } | null = null;
+  /** An authority's forked entries that do not reach our stage yet, held while we ask for what follows. */
+  private heldFork: { from: Id; entries: Entry[] } | null = null;
   /** Each peer's stage as its own last heartbeat said (PeerState.stage may come from a leader's tally). */
   private readonly saidStage = new Map<Id, number>();
   private readonly rng: Rng;
@@ -2403,6 +2405,7 @@ export class Player {
   private onHistory(from: Id, entries: Entry[]): void {
     const authority = this.authority(from);
     if (authority && this.extendHeld(from, entries)) return;
+    if (authority && this.extendHeldFork(from, entries)) return;
     if (authority) entries = this.walkFork(from, entries);
     const conflict = entries.find((e) => this.offChain(e));
     if (conflict && !authority) return;
@@ -2441,7 +2444,11 @@ export class Player {
         return;
       }
       const theirs = entries.filter((e) => e.index >= at);
-      if (this.reach(this.log.at(at - 1), theirs) < this.stage) return;
+      if (this.reach(this.log.at(at - 1), theirs) < this.stage) {
+        this.holdFork(from, theirs);
+        return;
+      }
+      this.heldFork = null;
       this.events.push({ kind: 'forked', index: at, leader: from });
       if (at - 1 < this.log.first) this.log = new Log();
       else this.log.cut(at - 1);
@@ -2481,6 +2488,40 @@ export class Player {
     if (this.forkWalk.length + next.length > LIMITS.logEntries) return entries;
     this.forkWalk.push(...next);
     return this.forkWalk;
+  }
+
+  /**
+   * A forked history behind our stage may end short of where its sender's log passes it (a chunk cut to fit
+   * one message): held, and what follows asked for, as for a held base. Asking for the same chunk again
+   * would bring the same chunk.
+   */
+  private holdFork(from: Id, entries: readonly Entry[]): void {
+    // Only the run that chains by the rules: past a break, nothing can reach our stage.
+    const run: Entry[] = [];
+    for (const e of entries) {
+      const prev = run.at(-1);
+      if (prev && (!this.chainsAfter(prev.hash, prev.index, e) || !this.appendable(prev, e))) break;
+      run.push(e);
+    }
+    const last = run.at(-1);
+    if (!last || run.length > LIMITS.logEntries || (this.peers.get(from)?.index ?? 0) <= last.index) return;
+    const held = this.heldFork;
+    const had = held?.from === from && held.entries[0]?.hash === run[0]!.hash ? held.entries : [];
+    if (run.length > had.length) this.heldFork = { from, entries: run };
+    const end = this.heldFork!.entries.at(-1)!;
+    this.askSync(from, end.index, end.hash);
+  }
+
+  /** What follows our held fork, from its sender: the whole is taken up again as one history. */
+  private extendHeldFork(from: Id, entries: readonly Entry[]): boolean {
+    const held = this.heldFork;
+    const end = held?.entries.at(-1);
+    if (!held || held.from !== from || !end || entries[0]?.index !== end.index + 1) return false;
+    this.heldFork = null;
+    if (!this.chainsAfter(end.hash, end.index, entries[0])) return false;
+    this.heldFork = held;
+    this.onHistory(from, [...held.entries, ...entries]);
+    return true;
   }
 
   /**

@@ -133,6 +133,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [20262294, 6],
   'a newcomer a liar had taken to stage 1 at #1 promised: the new leader, checking below its base, took that entry':
     [1733, 5],
+  'a newcomer a liar took to stage 1 at #1 asked again and again: each chunk, cut to fit, ended before the room’s stage':
+    [20261726, 9],
 };
 
 describe('pinned hostile seeds', () => {
