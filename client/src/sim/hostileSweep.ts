@@ -4,9 +4,10 @@ import { runSchedule } from './schedule.ts';
 /**
  * A liar in every schedule (issue: a lying player can't break a room for good). Its lies must never show in
  * an honest player: no stage skipped, passed or taken back, no wedged term, no exception. After the owner
- * removes it the room must converge; a few schedules in a thousand still do not, where the liar had led and
- * committed lawful damage (docs/protocol.md, "What a hostile player can and cannot do"), so that part is
- * bounded (1%) rather than zero. npm test's 2,000 run as two files of 1,000, which vitest runs side by side.
+ * removes it the room must converge; about 3 schedules in 10,000 still do not (a liar that led and committed
+ * lawful damage, or terms it pumped that a returning player climbs a step a beat: docs/protocol.md, "What a
+ * hostile player can and cannot do"), so that part is bounded (0.2%) rather than zero; CI's 2,000 all
+ * converge today. npm test's 2,000 run as two files of 1,000, which vitest runs side by side.
  */
 export function hostileSweep(from: number, count: number): void {
   test(`schedules ${from + 1}-${from + count} of 2,000 with a liar: no lie shows in an honest player, and the room recovers after its removal`, () => {
@@ -21,7 +22,7 @@ export function hostileSweep(from: number, count: number): void {
       if (r.unconverged.length > 0) stuck.push(`seed ${r.seed}: ${r.unconverged[0]}`);
     }
     expect(failed).toEqual([]);
-    expect(stuck.length, stuck.join('\n')).toBeLessThanOrEqual(count / 100);
+    expect(stuck.length, stuck.join('\n')).toBeLessThanOrEqual(count / 500);
     expect(advances).toBeGreaterThan(count);
   }, 240_000);
 }
