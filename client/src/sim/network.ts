@@ -762,6 +762,19 @@ export class SimNetwork {
     return this.nodes.get(id)?.player ?? null;
   }
 
+  /**
+   * The live player the room converges on: the lowest live ID, passing over a player a liar took past the
+   * room's stage before it ever caught up with the room. That one holds no room state and cannot lead
+   * (Player.canLead) until the room reaches its stage and it catches up (hostile runs only).
+   */
+  first(): Player | undefined {
+    const live = this.live();
+    const init = live.filter((p) => p.view().initialized);
+    const room = init.length > 0 ? Math.min(...init.map((p) => p.stage)) : 0;
+    const held = (p: Player) => this.hostile && !p.view().initialized && p.stage > room;
+    return live.find((p) => !held(p)) ?? live[0];
+  }
+
   /** Live players: running, awake, on the server, and still members of the room. */
   live(): Player[] {
     return [...this.nodes.values()]
@@ -921,20 +934,21 @@ export class SimNetwork {
       this.note(`waits for voters that left unheard: ${waits}`);
       return [];
     }
-    const lowest = live[0]!.self;
+    const first = this.first()!;
+    const lowest = first.self;
     for (const p of live) {
       if (p.currentLeader !== lowest)
         this.violate(`${p.self} follows ${p.currentLeader || 'nobody'}, lowest live is ${lowest}`);
-      if (p.currentTerm !== live[0]!.currentTerm)
-        this.violate(`${p.self} is in term ${p.currentTerm}, ${lowest} in ${live[0]!.currentTerm}`);
+      if (p.currentTerm !== first.currentTerm)
+        this.violate(`${p.self} is in term ${p.currentTerm}, ${lowest} in ${first.currentTerm}`);
       // A player a liar took past the room's stage may not step back: the room reaches it as its players
       // finish the stages between (runSchedule clicks them through), so only a player behind is unconverged.
-      const ahead = this.hostile && p.stage > live[0]!.stage;
-      if (p.stage !== live[0]!.stage && !ahead)
-        this.violate(`${p.self} is at stage ${p.stage}, ${lowest} at ${live[0]!.stage}`);
+      const ahead = this.hostile && p.stage > first.stage;
+      if (p.stage !== first.stage && !ahead)
+        this.violate(`${p.self} is at stage ${p.stage}, ${lowest} at ${first.stage}`);
     }
-    if (live[0]!.currentRole !== 'leader')
-      this.violate(`lowest live ${lowest} is ${live[0]!.currentRole}, not leader`);
+    if (first.currentRole !== 'leader')
+      this.violate(`lowest live ${lowest} is ${first.currentRole}, not leader`);
     if (this.violations.length > before) this.noteViews();
     return this.violations.slice(before);
   }

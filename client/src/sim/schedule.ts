@@ -191,14 +191,14 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   // room reaches it a stage per round of clicks, and it counts as done with the stages it has passed
   // (Player.doneOf).
   const furthest = Math.max(...net.live().map((p) => p.stage));
-  const held = furthest > (net.live()[0]?.stage ?? furthest);
+  const held = furthest > (net.first()?.stage ?? furthest);
   if (!net.waiting && net.violations.length === safety) net.run(2 * t.timeoutTicks);
   if (!held) pendingDecided();
 
   // A Done clicked before a failover is never needed again: everyone not yet done clicks once, and that
   // alone must advance the stage.
   for (let round = 0; net.violations.length === 0 && !net.waiting; round++) {
-    const before = net.live()[0]!.stage;
+    const before = net.first()!.stage;
     if (round > 0 && before >= furthest) break;
     const next = Math.min(before + 1, net.lastStage);
     const prior = new Map(net.live().map((p) => [p.self, p.stage]));
@@ -214,6 +214,9 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   }
   if (held && net.violations.length === 0) {
     net.run(2 * t.timeoutTicks);
+    // The room has reached the held players: they lead or follow as any other (one that never caught up
+    // with the room has caught up now).
+    net.checkConverged();
     pendingDecided();
   }
   const unconverged = hostile ? net.violations.splice(safety) : [];
@@ -222,7 +225,7 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     peers,
     unconverged,
     violations: net.violations,
-    advances: net.live()[0]?.stage ?? 0,
+    advances: net.first()?.stage ?? 0,
     waited: net.waiting,
     messages: net.messagesSent(),
     ticks: net.now,

@@ -135,6 +135,8 @@ const HOSTILE_AT: Record<string, [seed: number, peers: number]> = {
     [1733, 5],
   'a newcomer a liar took to stage 1 at #1 asked again and again: each chunk, cut to fit, ended before the room’s stage':
     [20261726, 9],
+  'a newcomer a liar took to stage 1 at #1, passed over as it should be, was the lowest live ID: the end check wanted it to lead':
+    [20262801, 3],
 };
 
 describe('pinned hostile seeds', () => {
