@@ -2,7 +2,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { seal, tipHash } from './chain.ts';
-import { type Entry, type Envelope, type Message, Player, seededRng } from './index.ts';
+import { type Entry, type Envelope, type Message, type Persisted, Player, seededRng } from './index.ts';
 import { REJOIN_STEP, TERM_STEP } from './player.ts';
 
 const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
@@ -893,48 +893,66 @@ describe('a base a liar forged past the end of the room’s log', () => {
   });
 });
 
+/** Leader 2's 90 entries, term 5, one voter (slot 1); `stageAt(i)` is entry i's stage, a stage entry where it rises. */
+function leaderLog(stageAt: (i: number) => number): Entry[] {
+  const log: Entry[] = [];
+  for (let i = 1; i <= 90; i++) {
+    const stage = stageAt(i);
+    const kind = stage > (i === 1 ? 0 : stageAt(i - 1)) ? 'stage' : 'app';
+    const ops = kind === 'app' ? { ops: [{ by: 2, c: 'x', seq: i, data: i }] } : {};
+    log.push(seal(tipHash(log), { index: i, kind, stage, term: 5, done: [], members: [1], ...ops }));
+  }
+  return log;
+}
+
+/**
+ * Leader 2 on `log`, and player 3 (continuing slot 1, the one voter) restored from `persisted`, run for
+ * `rounds`: returns both and how many syncs 3 sent.
+ */
+function leaderAndThree(log: Entry[], persisted: Partial<Persisted>, rounds: number) {
+  const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
+  const roster = { version: 1, members: [2, 3] };
+  const leader = new Player({
+    self: 2,
+    timing,
+    rng: seededRng(2),
+    roster,
+    persisted: { ...saved, history: log },
+  });
+  const p3 = new Player({
+    self: 3,
+    timing,
+    rng: seededRng(3),
+    roster,
+    was: 1,
+    persisted: { ...saved, history: [], ...persisted },
+  });
+  const byId = new Map([leader, p3].map((p) => [p.self, p]));
+  let syncs = 0;
+  for (let r = 0; r < rounds; r++) {
+    const out: [number, Envelope][] = [];
+    for (const p of byId.values()) {
+      p.tick();
+      for (const e of p.ready().messages) out.push([p.self, e]);
+    }
+    for (const [from, e] of out) {
+      if (from === 3 && e.msg.t === 'sync') syncs++;
+      byId.get(e.to)?.step(from, e.msg);
+    }
+  }
+  return { leader, p3, syncs };
+}
+
 describe("a base on a liar's fork, against a leader's whole uncompacted log", () => {
-  /** Leader 2's 90 entries (stage entries at `stagesAt`), and player 3 (slot 1, the one voter) on `base`. */
+  /** Leader 2's log with stage entries at `stagesAt`, and player 3 on `base`. */
   function forkedBase(stagesAt: number[], base: (log: Entry[]) => { entry: Entry; stages: Entry[] }) {
-    const log: Entry[] = [];
-    let stage = 0;
-    for (let i = 1; i <= 90; i++) {
-      const kind = stagesAt.includes(i) ? 'stage' : 'app';
-      if (kind === 'stage') stage++;
-      const ops = kind === 'app' ? { ops: [{ by: 2, c: 'x', seq: i, data: i }] } : {};
-      log.push(seal(tipHash(log), { index: i, kind, stage, term: 5, done: [], members: [1], ...ops }));
-    }
-    const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
-    const roster = { version: 1, members: [2, 3] };
-    const leader = new Player({
-      self: 2,
-      timing,
-      rng: seededRng(2),
-      roster,
-      persisted: { ...saved, history: log },
-    });
-    const p3 = new Player({
-      self: 3,
-      timing,
-      rng: seededRng(3),
-      roster,
-      was: 1,
-      persisted: { ...saved, history: [], base: { ...base(log), names: [], app: [], state: [] } },
-    });
-    const byId = new Map([leader, p3].map((p) => [p.self, p]));
-    let syncs = 0;
+    const log = leaderLog((i) => stagesAt.filter((at) => at <= i).length);
     const rounds = 400;
-    for (let r = 0; r < rounds; r++) {
-      const out: [number, Envelope][] = [];
-      for (const p of byId.values()) {
-        p.tick();
-        for (const e of p.ready().messages) out.push([p.self, e]);
-      }
-      for (const [from, e] of out) {
-        if (from === 3 && e.msg.t === 'sync') syncs++;
-        byId.get(e.to)?.step(from, e.msg);
-      }
-    }
+    const { leader, p3, syncs } = leaderAndThree(
+      log,
+      { base: { ...base(log), names: [], app: [], state: [] } },
+      rounds,
+    );
     // Without the once-a-heartbeat rule the two chunks asked for each other at message rate: 19,701 here.
     expect(syncs).toBeLessThan(3 * rounds);
     expect(leader.view().role).toBe('leader');
@@ -966,54 +984,10 @@ describe("a liar's fork at a stage the room reaches only past one history chunk"
   test('is held while the rest of the leader’s log is asked for, then replaced by it', () => {
     // Seed 20261726: a newcomer a liar had taken to stage 1 at #1 asked the room's leader again and again, and
     // each answer (from #1 on, cut to fit one message) ended before the room's stage 1: never taken.
-    const log: Entry[] = [];
-    for (let i = 1; i <= 90; i++) {
-      const kind = i === 71 ? 'stage' : 'app';
-      const ops = kind === 'app' ? { ops: [{ by: 2, c: 'x', seq: i, data: i }] } : {};
-      log.push(
-        seal(tipHash(log), {
-          index: i,
-          kind,
-          stage: i >= 71 ? 1 : 0,
-          term: 5,
-          done: [],
-          members: [1],
-          ...ops,
-        }),
-      );
-    }
+    const log = leaderLog((i) => (i >= 71 ? 1 : 0));
     const fork = [seal(tipHash([]), { index: 1, kind: 'stage', stage: 1, term: 4, done: [], members: [1] })];
-    const saved = { term: 5, promised: 0, done: false, accepted: null, initialized: true };
-    const roster = { version: 1, members: [2, 3] };
-    const leader = new Player({
-      self: 2,
-      timing,
-      rng: seededRng(2),
-      roster,
-      persisted: { ...saved, history: log },
-    });
-    const p3 = new Player({
-      self: 3,
-      timing,
-      rng: seededRng(3),
-      roster,
-      was: 1,
-      persisted: { ...saved, history: fork },
-    });
-    const byId = new Map([leader, p3].map((p) => [p.self, p]));
-    let syncs = 0;
     const rounds = 200;
-    for (let r = 0; r < rounds; r++) {
-      const out: [number, Envelope][] = [];
-      for (const p of byId.values()) {
-        p.tick();
-        for (const e of p.ready().messages) out.push([p.self, e]);
-      }
-      for (const [from, e] of out) {
-        if (from === 3 && e.msg.t === 'sync') syncs++;
-        byId.get(e.to)?.step(from, e.msg);
-      }
-    }
+    const { leader, p3, syncs } = leaderAndThree(log, { history: fork }, rounds);
     expect(leader.view().role).toBe('leader');
     expect(p3.entries[89]?.hash).toBe(log[89]!.hash);
     expect(p3.entries.at(-1)?.hash).toBe(leader.entries.at(-1)?.hash);
