@@ -89,6 +89,36 @@ function room(liar = LIAR, proposer = 0) {
   return { ps, byId, honest, pump, lie, lieToAll, strikes, expel, advances, silence, net, proposed };
 }
 
+/**
+ * The leader (1) goes quiet and `p` runs; the liar, heard meanwhile at our `tip`, answers each candidacy of
+ * `p` with a promise reporting `history` (`init`: whether it says it caught up with the room).
+ */
+function electWithLiarReport(
+  r: ReturnType<typeof room>,
+  p: Player,
+  tip: Entry,
+  report: { init: boolean; history: Entry[] },
+): void {
+  r.net.drop = (from, to) => from === 1 || to === 1;
+  for (let i = 0; i < 6 * timing.timeoutTicks && p.currentRole !== 'leader'; i++) {
+    const term = p.currentTerm;
+    if (p.currentRole === 'candidate')
+      r.lie(p.self, { t: 'report', term, done: false, accepted: null, ...report });
+    else
+      r.lie(p.self, {
+        t: 'hb',
+        term,
+        leader: 0,
+        stage: 1,
+        index: tip.index,
+        done: false,
+        init: true,
+        hash: tip.hash,
+      });
+    r.pump(1);
+  }
+}
+
 /** Players 1 to 3, with the room's roster `members`, for tests that drive them by hand. */
 function honestThree(members: number[]): Player[] {
   const roster = { version: 1, members };
@@ -283,24 +313,7 @@ describe('a lying member', () => {
     const below = p.entries.slice(0, -1);
     const last = p.entries.at(-1)!;
     const fork = seal(tipHash(below), { ...last, stage: 2, term: last.term + 99 });
-    r.net.drop = (from, to) => from === 1 || to === 1;
-    for (let i = 0; i < 6 * timing.timeoutTicks && p.currentRole !== 'leader'; i++) {
-      const term = p.currentTerm;
-      if (p.currentRole === 'candidate')
-        r.lie(p.self, { t: 'report', term, done: false, init: false, history: [fork], accepted: null });
-      else
-        r.lie(p.self, {
-          t: 'hb',
-          term,
-          leader: 0,
-          stage: 1,
-          index: last.index,
-          done: false,
-          init: true,
-          hash: last.hash,
-        });
-      r.pump(1);
-    }
+    electWithLiarReport(r, p, last, { init: false, history: [fork] });
     expect(p.currentRole).toBe('leader');
     // It leads on its own log at once, a late promise of the same changing nothing.
     r.lie(p.self, {
@@ -338,32 +351,8 @@ describe('a lying member', () => {
     fork.push(seal(tipHash(fork), { ...last, term: last.term + 99 }));
     fork.push(seal(tipHash(fork), { ...last, index: at + 1, stage: 2, term: last.term + 99 }));
     // The leader goes quiet, so 2 runs; the liar, heard meanwhile, reports the fork to each candidacy.
-    r.net.drop = (from, to) => from === 1 || to === 1;
     const tip = p.base!.entry;
-    for (let i = 0; i < 6 * timing.timeoutTicks && p.currentRole !== 'leader'; i++) {
-      const term = p.currentTerm;
-      if (p.currentRole === 'candidate')
-        r.lie(p.self, {
-          t: 'report',
-          term,
-          done: false,
-          init: true,
-          history: [fork.at(-1)!],
-          accepted: null,
-        });
-      else
-        r.lie(p.self, {
-          t: 'hb',
-          term,
-          leader: 0,
-          stage: 1,
-          index: tip.index,
-          done: false,
-          init: true,
-          hash: tip.hash,
-        });
-      r.pump(1);
-    }
+    electWithLiarReport(r, p, tip, { init: true, history: [fork.at(-1)!] });
     expect(p.currentRole).toBe('leader');
     // It waits for that log rather than leading on its own, and takes it once its holder sends it.
     const before = r.proposed.length;
