@@ -99,16 +99,8 @@ const PC_WATCH = `(() => {
 async function main() {
   const page = opt.bare ? 'bare' : opt.raw ? 'raw' : null;
   if (page && !opt['no-build']) {
-    const { build, mergeConfig } = await import('vite');
-    const { browserSimplePeer } = await import('../client/src/net/shims/browserBuild.ts');
-    await build(
-      mergeConfig(browserSimplePeer, {
-        configFile: false,
-        root: `${root}bench/${page}`,
-        logLevel: 'error',
-        build: { outDir: pageDir(page), emptyOutDir: true },
-      }),
-    );
+    const { buildBenchPage } = await import('./lib/context.ts');
+    await buildBenchPage(page, pageDir(page));
   } else if (!opt['no-build'])
     execFileSync('npx', ['vite', 'build', '--logLevel', 'error'], { cwd: root, stdio: 'inherit' });
   const server: { url: string; kill?: kit.ServerProcess['kill'] } = opt.url

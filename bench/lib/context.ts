@@ -11,6 +11,19 @@ import { browserSimplePeer } from '../../client/src/net/shims/browserBuild.ts';
 import { launch, type ServerProcess, startServer, TIMING } from '../../e2e/kit.ts';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Builds bench/raw or bench/bare into `outDir`, bundling simple-peer as the app's own build does. */
+export async function buildBenchPage(page: 'raw' | 'bare', outDir: string): Promise<void> {
+  const { build, mergeConfig } = await import('vite');
+  await build(
+    mergeConfig(browserSimplePeer, {
+      configFile: false,
+      root: `${root}bench/${page}`,
+      logLevel: 'error',
+      build: { outDir, emptyOutDir: true },
+    }),
+  );
+}
 export { TIMING };
 
 export const sizes = (quick: boolean) => ({
@@ -75,15 +88,7 @@ export class Context {
 
   private async buildPage(page: 'raw' | 'bare'): Promise<string> {
     const dir = this.tmp(page);
-    const { build, mergeConfig } = await import('vite');
-    await build(
-      mergeConfig(browserSimplePeer, {
-        configFile: false,
-        root: `${root}bench/${page}`,
-        logLevel: 'error',
-        build: { outDir: dir, emptyOutDir: true },
-      }),
-    );
+    await buildBenchPage(page, dir);
     return dir;
   }
 

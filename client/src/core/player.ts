@@ -2517,9 +2517,10 @@ export class Player {
     const held = this.heldFork;
     const end = held?.entries.at(-1);
     if (!held || held.from !== from || !end || entries[0]?.index !== end.index + 1) return false;
-    this.heldFork = null;
-    if (!this.chainsAfter(end.hash, end.index, entries[0])) return false;
-    this.heldFork = held;
+    if (!this.chainsAfter(end.hash, end.index, entries[0])) {
+      this.heldFork = null;
+      return false;
+    }
     this.onHistory(from, [...held.entries, ...entries]);
     return true;
   }
