@@ -949,6 +949,18 @@ export class SimNetwork {
     }
     if (first.currentRole !== 'leader')
       this.violate(`lowest live ${lowest} is ${first.currentRole}, not leader`);
+    // One history: the entries chain by hash, so agreeing at the shorter log's last index is agreeing on all of
+    // it. With a liar this is the check that its forks healed after its removal (one held ahead stays on its own).
+    for (const p of live) {
+      if (p === first || !p.view().initialized || p.stage > first.stage) continue;
+      const at = Math.min(p.length, first.length);
+      const mine = entryAt(p, at);
+      const theirs = entryAt(first, at);
+      if (at > 0 && mine && theirs && mine.hash !== theirs.hash)
+        this.violate(
+          `${p.self} and ${lowest} hold different entries at ${at}: ${showEntry(mine)}, ${showEntry(theirs)}`,
+        );
+    }
     if (this.violations.length > before) this.noteViews();
     return this.violations.slice(before);
   }
