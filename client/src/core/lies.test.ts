@@ -984,4 +984,17 @@ describe("a liar's fork at a stage the room reaches only past one history chunk"
     // Each answer asks for what follows it once: never two chunks asking for each other at message rate.
     expect(syncs).toBeLessThan(rounds / 4);
   });
+
+  test('is let go when the owner removes the leader that sent it', () => {
+    const log = leaderLog((i) => (i >= 71 ? 1 : 0));
+    const fork = [seal(tipHash([]), { index: 1, kind: 'stage', stage: 1, term: 4, done: [], members: [1] })];
+    // Three rounds in, 3 holds the leader's first chunk (45 entries here) and has asked for the next.
+    const { p3 } = leaderAndThree(log, { history: fork }, 3);
+    const held = () => (p3 as unknown as { heldFork: { entries: unknown[] } | null }).heldFork;
+    expect(held()?.entries.length).toBeGreaterThan(0);
+    // Only 2 could extend it: removed, it would be kept for nothing (up to a whole log).
+    p3.expel(2);
+    expect(held()).toBeNull();
+    expect(p3.view().stage).toBe(1);
+  });
 });

@@ -1420,6 +1420,9 @@ export class Player {
     for (const id of this.snapshotSent.keys()) if (!m.has(id)) this.snapshotSent.delete(id);
     for (const id of this.incoming.keys()) if (!m.has(id)) this.incoming.delete(id);
     if (this.earlyBase && !m.has(this.earlyBase.from)) this.earlyBase = null;
+    // Only their sender could extend these (held for up to a whole log each).
+    if (this.heldFork && !m.has(this.heldFork.from)) this.heldFork = null;
+    if (this.forkWalk.length > 0 && !m.has(this.baseForkedBy)) this.forkWalk = [];
     for (const id of this.claims) if (!m.has(id)) this.claims.delete(id);
     for (const [k, q] of this.queue) if (!m.has(q.by)) this.queue.delete(k);
     for (const id of this.budgets.keys()) if (!m.has(id)) this.budgets.delete(id);
