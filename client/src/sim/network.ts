@@ -956,9 +956,21 @@ export class SimNetwork {
       const at = Math.min(p.length, first.length);
       const mine = entryAt(p, at);
       const theirs = entryAt(first, at);
-      if (at > 0 && mine && theirs && mine.hash !== theirs.hash)
+      if (at > 0 && mine && theirs && mine.hash !== theirs.hash) {
         this.violate(
           `${p.self} and ${lowest} hold different entries at ${at}: ${showEntry(mine)}, ${showEntry(theirs)}`,
+        );
+        continue;
+      }
+      // One app state: the same entries folded onto each one's base. Only a base's state can still differ (a
+      // base past the other's log cannot be compared).
+      if (at < Math.max(p.base?.entry.index ?? 0, first.base?.entry.index ?? 0)) continue;
+      const ours = fold(p, at);
+      const leaders = fold(first, at);
+      const i = ours.findIndex((v, k) => v !== leaders[k]);
+      if (i >= 0 || ours.length !== leaders.length)
+        this.violate(
+          `${p.self} and ${lowest} applied different values up to ${at}: ${i >= 0 ? `${ours[i]} against ${leaders[i] ?? 'nothing'}` : `${ours.length} against ${leaders.length}`}`,
         );
     }
     if (this.violations.length > before) this.noteViews();
