@@ -1,6 +1,7 @@
 // `npm run nemesis -- --minutes M --seed S`: Jepsen-style runs of real headless players under real network
 // and process faults (end-to-end, but not Playwright). `--ci`: the short fixed-seed run `npm test` makes.
 
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,11 +11,13 @@ import { stateDir } from './procs.ts';
 import { live, type PhaseResult, type RunOptions, runPhase } from './runner.ts';
 import { cleanLeftovers, stale, unavailable, World } from './world.ts';
 
-const USAGE = `usage: npm run nemesis -- [--minutes M] [--seed S] [--players N] [--ci]
+const USAGE = `usage: npm run nemesis -- [--minutes M] [--seed S] [--players N] [--setup memory|redis] [--ci]
   --minutes M   fault time in all, split 60/40 between a memory-store node and two Redis nodes (default 5)
   --seed S      the schedule's seed, 0-4294967295 (default: random; printed either way)
   --players N   players, 3-9 (default 5)
-  --ci          the short run of npm test: each fault kind once, shortest holds, seed 17 unless given`;
+  --setup X     only the memory-store setup, or only the Redis one (default: both)
+  --ci          the short run of npm test: each fault kind once, shortest holds, seed 17 unless given;
+                the two setups run at once, each in a process and network of its own`;
 
 function fail(msg: string): never {
   process.stderr.write(`nemesis: ${msg}\n${USAGE}\n`);
@@ -39,6 +42,7 @@ try {
       seed: { type: 'string' },
       players: { type: 'string' },
       ci: { type: 'boolean' },
+      setup: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -57,6 +61,9 @@ if (!Number.isInteger(seed)) fail('--seed must be a whole number');
 const players = num(str('players'), '--players', 3, 9, 5);
 if (!Number.isInteger(players)) fail('--players must be a whole number');
 const say = (text: string) => process.stdout.write(`${text}\n`);
+const only = str('setup');
+if (only !== undefined && only !== 'memory' && only !== 'redis')
+  fail(`--setup must be memory or redis, got "${only}"`);
 
 const why = unavailable();
 if (why) {
@@ -64,6 +71,9 @@ if (why) {
   say('nemesis: 0 passed, 0 failed, 1 skipped');
   process.exit(0);
 }
+
+const hasRedis = (process.env.PATH ?? '').split(':').some((d) => existsSync(path.join(d, 'redis-server')));
+if (only === 'redis' && !hasRedis) fail('--setup redis needs redis-server');
 
 // Whatever a run that died uncleanly left: namespaces, links, nft tables, then its root-namespace daemons.
 const removed = cleanLeftovers();
@@ -88,6 +98,63 @@ try {
   // No state directory: nothing left over.
 }
 if (removed.length) say(`nemesis: removed leftovers of an earlier run: ${removed.join(', ')}`);
+
+/** What a one-setup child prints last for the parent (--ci), which sums the fault kinds of both. */
+const COUNTS = 'nemesis-counts ';
+
+// --ci runs the setups at once, each in a process (and so a network and daemons) of its own: most of a
+// setup's time is faults held and heals awaited, not CPU.
+if (ci && only === undefined && hasRedis) {
+  const self = process.argv[1] as string;
+  const counts: Record<string, number> = {};
+  const codes = await Promise.all(
+    (['memory', 'redis'] as const).map(
+      (setup) =>
+        new Promise<number>((resolve) => {
+          const child = spawn(
+            process.execPath,
+            [
+              ...process.execArgv,
+              self,
+              '--ci',
+              '--seed',
+              String(seed),
+              '--players',
+              String(players),
+              '--setup',
+              setup,
+            ],
+            { stdio: ['ignore', 'pipe', 'pipe'] },
+          );
+          for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+            process.once(sig, () => child.kill('SIGTERM'));
+          const relay = (out: NodeJS.WriteStream) => {
+            let rest = '';
+            return (d: Buffer) => {
+              const lines = (rest + d.toString()).split('\n');
+              rest = lines.pop() ?? '';
+              for (const line of lines) {
+                if (line.startsWith(COUNTS)) {
+                  for (const [k, c] of Object.entries(
+                    JSON.parse(line.slice(COUNTS.length)) as Record<string, number>,
+                  ))
+                    counts[k] = (counts[k] ?? 0) + c;
+                } else out.write(`[${setup}] ${line}\n`);
+              }
+            };
+          };
+          child.stdout.on('data', relay(process.stdout));
+          child.stderr.on('data', relay(process.stderr));
+          child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+        }),
+    ),
+  );
+  say(`\nnemesis (seed ${seed}): memory exited ${codes[0]}, redis exited ${codes[1]}`);
+  say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
+  const missing = KINDS.filter((k) => !counts[k]);
+  if (missing.length) say(`  kinds not injected: ${missing.join(', ')}`);
+  process.exit(codes.some((c) => c !== 0) ? 1 : 0);
+}
 
 const world = new World(players);
 let cleaned = false;
@@ -118,9 +185,8 @@ process.on('unhandledRejection', (err) => {
   process.exit(1);
 });
 
-const hasRedis = (process.env.PATH ?? '').split(':').some((d) => existsSync(path.join(d, 'redis-server')));
 const totalMs = minutes * 60_000;
-const phases: RunOptions['phases'] = hasRedis
+const both: RunOptions['phases'] = hasRedis
   ? [
       { setup: 'memory', ms: Math.round(totalMs * 0.6) },
       // ci: the memory setup covers every kind but one; the Redis one adds its node kill and a server cut.
@@ -131,7 +197,8 @@ const phases: RunOptions['phases'] = hasRedis
       },
     ]
   : [{ setup: 'memory', ms: totalMs }];
-const replay = `npm run nemesis -- ${ci ? '--ci' : `--minutes ${minutes}`} --seed ${seed}${players !== 5 ? ` --players ${players}` : ''}`;
+const phases = only === undefined ? both : both.filter((ph) => ph.setup === only);
+const replay = `npm run nemesis -- ${ci ? '--ci' : `--minutes ${minutes}`} --seed ${seed}${players !== 5 ? ` --players ${players}` : ''}${only ? ` --setup ${only}` : ''}`;
 const outDir = path.join(tmpdir(), 'lockstep-nemesis', `run-${seed}-${Date.now()}`);
 say(
   `nemesis: seed ${seed}, ${players} players, ${ci ? 'ci (each kind once)' : `${minutes} min of faults`}; history in ${outDir}`,
@@ -162,7 +229,8 @@ for (const r of results) {
 }
 say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
 const missing = KINDS.filter((k) => !counts[k]);
-if (missing.length) say(`  kinds not injected: ${missing.join(', ')}`);
+if (missing.length && only === undefined) say(`  kinds not injected: ${missing.join(', ')}`);
+if (only !== undefined && ci) say(`${COUNTS}${JSON.stringify(counts)}`);
 for (const v of violations) {
   say(`\nVIOLATION ${v.rule} (${v.setup}): ${v.message}`);
   for (const p of v.proof) say(`  ${p}`);
