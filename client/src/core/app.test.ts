@@ -481,6 +481,49 @@ describe('snapshots', () => {
     expect(victim.base).toBe(null);
   });
 
+  test('a base whose sender the owner removes is taken again from the leader, state and all', () => {
+    const ps = room(3, 10);
+    for (const p of ps) expect(p.compact(p.length, fold(p))).toEqual({ ok: true });
+    const [leader, liar, victim] = ps as [Player, Player, Player];
+    // 3 caught up from 2 (then its authority): the room's entry, with a state that is not the room's.
+    const reload = (via?: number[]) =>
+      player(3, [1, 2, 3], {
+        ...victim.persisted(),
+        base: { ...victim.base!, state: ['forged'], ...(via ? { via } : {}) },
+      });
+    const fromLiar = reload([2]);
+    const own = reload();
+    const run = (v: Player) => {
+      const others = [leader, v];
+      pump(others, 20);
+      expect(fold(v)).toEqual(['forged']);
+      for (const p of others) p.expel(liar.self);
+      return pump(others, 40).get(3) ?? [];
+    };
+    const events = run(fromLiar);
+    expect(fold(fromLiar)).toEqual(fold(leader));
+    // Now 1's word: its own compaction, handed on by 1.
+    expect(fromLiar.base).toEqual({ ...leader.base, via: [1] });
+    expect(fromLiar.persisted().base).toEqual(fromLiar.base);
+    // The library folds afresh: the log changed under what it delivered.
+    expect(events).toContainEqual({ kind: 'forked', index: leader.base!.entry.index + 1, leader: 1 });
+    expect(fromLiar.stage).toBe(leader.stage);
+    expect(fromLiar.view().stateFromRemoved).toEqual([]);
+    // A base of our own making stays: no removed player's word is in it.
+    run(own);
+    expect(fold(own)).toEqual(['forged']);
+    expect(own.view().stateFromRemoved).toEqual([]);
+    // Where nobody else holds a base, the state stays, flagged: 1 never compacted, and no hash covers a state.
+    const bare = player(1, [1, 2, 3], { ...leader.persisted(), base: undefined, history: [] });
+    expect(bare.base).toBe(null);
+    const alone = reload([2]);
+    pump([bare, alone], 10);
+    alone.expel(2);
+    pump([bare, alone], 40);
+    expect(fold(alone)).toEqual(['forged']);
+    expect(alone.view().stateFromRemoved).toEqual([2]);
+  });
+
   test('a base that breaks the rules is refused, from the leader too', () => {
     const ps = room(2, 4);
     for (const p of ps) p.setDone(true);
@@ -515,7 +558,8 @@ describe('snapshots', () => {
       return f;
     };
     expect(run(bad).base).toBe(null);
-    expect(run(base).base).toEqual(base);
+    // Kept with its sender named: its state is 1's word.
+    expect(run(base).base).toEqual({ ...base, via: [1] });
   });
 
   test('a player whose forked log ends at the room’s base is sent the base, and repaired', () => {

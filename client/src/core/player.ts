@@ -171,6 +171,10 @@ export class Player {
   private earlyBase: { from: Id; base: Base; at: number } | null = null;
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
   private baseForkedBy: Id = 0;
+  /** When we last asked each peer for its base because ours is tainted (askRebase). */
+  private rebaseAsked = new Map<Id, number>();
+  /** When each peer last sent us a tainted base: asked again only after REBASE_ASK_TIMEOUTS, leader or not. */
+  private sentTainted = new Map<Id, number>();
   /** When we last asked for the whole history because our base is on a fork (onHistory). */
   private baseForkAskedAt = NEVER;
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
@@ -373,6 +377,7 @@ export class Player {
       this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
       this.applyVouchedAccepted();
       this.replayLastWords();
+      this.askRebase();
       this.heartbeat();
     }
     this.settle();
@@ -924,6 +929,8 @@ export class Player {
       names,
       app: book.tuples(),
       state: JSON.parse(json),
+      // Folded from that base's state: the same players' word.
+      ...(prev?.via?.length ? { via: prev.via } : {}),
     };
     if (jsonBytes(base) > bytes)
       return { ok: false, code: 'too_large', error: `the snapshot would take over ${bytes} bytes` };
@@ -987,7 +994,10 @@ export class Player {
     // Only from our authority, or from a peer whose base a quorum of voters holds as its tip (vouchedBase: a
     // quiet room nobody leads yet). A candidate's sync can outrun the promise that makes its sender one
     // (the sender answers a peer once per two timeouts), so the base waits for that promise (onReport).
-    if (this.authority(from) || this.vouchedBase(inc.index, inc.hash)) this.install(from, parsed.base);
+    const base = parsed.base;
+    if (this.tainted(base)) this.sentTainted.set(from, this.now);
+    if (this.authority(from) || this.vouchedBase(inc.index, inc.hash) || this.cleanerBase(base))
+      this.install(from, base);
     else {
       this.earlyBase = { from, base: parsed.base, at: this.now };
       // It compacted past us: ask our authority now rather than a heartbeat later.
@@ -1036,6 +1046,46 @@ export class Player {
   }
 
   /**
+   * Our base's state is the word of a player the owner removed (its `via`): no hash covers a state, so a liar
+   * can hand on the room's entry with a false one. Each heartbeat we ask one live member for its base (a sync
+   * from before entry 1; one with none sends its first entries, which change nothing here): our leader
+   * once a timeout, any other at most once per REBASE_ASK_TIMEOUTS, so where nobody holds a clean one the
+   * state stays flagged (View.stateFromRemoved) at little cost. install takes the first clean base.
+   */
+  private askRebase(): void {
+    if (!this.tainted(this.log.snapshot)) {
+      this.rebaseAsked.clear();
+      this.sentTainted.clear();
+      return;
+    }
+    const long = REBASE_ASK_TIMEOUTS * this.timing.timeoutTicks;
+    const due = (id: Id, timeouts: number) =>
+      id !== this.self &&
+      this.isLive(id) &&
+      this.now - (this.rebaseAsked.get(id) ?? NEVER) >= timeouts * this.timing.timeoutTicks &&
+      this.now - (this.sentTainted.get(id) ?? NEVER) >= long;
+    // Our leader's base we can take wherever it sits (install), so it is asked again each timeout.
+    const to =
+      this.trusts(this.leader) && due(this.leader, 1)
+        ? this.leader
+        : [...this.members].sort((a, b) => a - b).find((id) => due(id, REBASE_ASK_TIMEOUTS));
+    if (to === undefined) return;
+    this.rebaseAsked.set(to, this.now);
+    this.askSync(to, 0, GENESIS);
+  }
+
+  /** A peer's base for our tainted one (askRebase): clean, and on our chain at an entry we hold. */
+  private cleanerBase(base: Base): boolean {
+    const { index, hash } = base.entry;
+    return this.tainted(this.log.snapshot) && !this.tainted(base) && this.log.hash(index) === hash;
+  }
+
+  /** A base whose state rests on a removed player's word. */
+  private tainted(base: Base | null): boolean {
+    return base?.via?.some((id) => this.expelled.has(id)) ?? false;
+  }
+
+  /**
    * Our log becomes `base` and nothing else: we lacked its entries, or held others there (a liar's fork).
    * Never one that takes our stage back, as with a forked history.
    */
@@ -1052,11 +1102,23 @@ export class Player {
     const regains = tail[0]?.index === index + 1 && reached >= this.stage;
     // Below our own base, a base whose entries pass our stage is on another chain: no prefix of ours can.
     const below = ours === undefined && index <= this.log.length;
+    // Our base's state rests on a removed player: a clean base replaces it, on our own chain too; from
+    // anyone but our authority only where our log holds its entry (then only the state changes).
+    const again =
+      this.tainted(this.log.snapshot) && !this.tainted(base) && (this.authority(from) || ours === hash);
     const news =
+      again ||
       index > this.log.length ||
       (ours !== undefined ? ours !== hash : stage > this.stage || forked || reached > this.stage);
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
     if (index > MAX_BASE || !lawfulBase(base, this.lastStage) || !this.knows(base.entry)) return;
+    if (again && ours === hash) {
+      // An entry we hold: only the state (and the books beside it) changes. The library folds afresh.
+      this.events.push({ kind: 'forked', index: this.log.first + 1, leader: from });
+      this.log.rebase(handedOn(base, from));
+      this.events.push({ kind: 'snapshot', index });
+      return;
+    }
     if (!news) {
       // Below our base and not past our stage yet, from an authority that says it is past it: our base sits
       // on a liar's fork under the room's log, and only the entries after this base can show it.
@@ -1075,7 +1137,7 @@ export class Player {
       this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
     const [stageWas, doneWas] = [this.stage, this.done];
     if (stage !== this.stage) this.done = false;
-    this.log = new Log(base);
+    this.log = new Log(handedOn(base, from));
     this.baseForkedBy = 0;
     this.forkTail = [];
     this.forkWalk = [];
@@ -1298,6 +1360,7 @@ export class Player {
       timing: this.timing,
       was: this.was,
       quiet: Math.max(0, this.quietUntil - this.now),
+      stateFromRemoved: this.log.snapshot?.via?.filter((id) => this.expelled.has(id)) ?? [],
     });
   }
 
@@ -3091,6 +3154,15 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
 }
 
 /** A base keeps the rules within itself: its stages climb one at a time to its entry's, never past the last. */
+/** How often a player whose base is tainted asks the same peer for its base again, in timeouts. */
+const REBASE_ASK_TIMEOUTS = 10;
+
+/** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
+function handedOn(base: Base, from: Id): Base {
+  const via = [...new Set([...(base.via ?? []), from])].sort((a, b) => a - b);
+  return { ...base, via: via.slice(-LIMITS.idsPerList) };
+}
+
 function lawfulBase(base: Base, lastStage: number): boolean {
   if (base.entry.stage > lastStage) return false;
   return (

@@ -139,6 +139,11 @@ export interface View {
   blocked: string | null;
   /** The voter slot this ID continues, while the log does not record it yet; 0 if none. */
   was: Id;
+  /**
+   * Removed players whose word our app state (the log's base) rests on, while no peer has handed us a
+   * clean one (Player.askRebase): the state may be false. Empty otherwise.
+   */
+  stateFromRemoved: Id[];
   /** Ticks left before a tab that just woke from a freeze may campaign (0: not quiet). */
   quiet: number;
   timing: Timing;

@@ -29,6 +29,7 @@ export interface ViewFacts {
   timing: Timing;
   was: Id;
   quiet: number;
+  stateFromRemoved: Id[];
 }
 
 /** A snapshot for the UI, with the reason a room waits spelled out. */
@@ -62,6 +63,7 @@ export function buildView(f: ViewFacts): View {
     timing: f.timing,
     was: f.was,
     quiet: f.quiet,
+    stateFromRemoved: f.stateFromRemoved,
   };
 }
 

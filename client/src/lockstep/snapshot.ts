@@ -55,6 +55,7 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
     settings: { heartbeatMs: settings.heartbeatMs, timeoutMs: settings.timeoutMs, stages: [...stages] },
     owner: s.session.owner,
     synced: v.initialized,
+    stateFromRemoved: [...v.stateFromRemoved],
     sealed: s.security.sealed,
     rejectedPayloads: s.security.decryptErrors,
     error: status === 'joined' ? null : s.session.error,

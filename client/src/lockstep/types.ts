@@ -178,6 +178,11 @@ export interface RoomSnapshot {
   owner: boolean;
   /** This player has caught up with the room's agreed log; before that, its stage may still move on. */
   synced: boolean;
+  /**
+   * Removed players whose word the app state this player caught up from (an `onEntry` snapshot item) rests on,
+   * while no other player has a clean one to hand it: that state may be false. Usually empty.
+   */
+  stateFromRemoved: number[];
   /** A password room: signals and relayed frames are end-to-end encrypted. */
   sealed: boolean;
   /** Sealed payloads dropped because they did not open (wrong key, tampered, misaddressed or unsealed). */

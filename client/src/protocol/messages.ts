@@ -168,6 +168,11 @@ export const baseSchema = record({
   entry: entrySchema,
   stages: bounded(entrySchema, LIMITS.stages.max, `must be an array of at most ${LIMITS.stages.max} entries`),
   names: ids(),
+  /**
+   * Who handed this state on, hop by hop (each receiver adds its sender): the state is their word alone, so
+   * once the owner removes one of them it is taken again from a peer whose base does not name them.
+   */
+  via: v.optional(ids()),
   app: bounded(
     v.tuple([
       clientId,

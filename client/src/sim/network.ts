@@ -559,6 +559,7 @@ export class SimNetwork {
     const r = p.ready();
     if (r.persist) n.storage = r.persist;
     for (const e of r.messages) {
+      if (this.liars.has(n.id)) e.msg = falseState(n.id, e.msg);
       this.counts.set(e.msg.t, (this.counts.get(e.msg.t) ?? 0) + 1);
       if (this.isCut(n.id, e.to) || (this.dropRate > 0 && this.rng.next() < this.dropRate)) continue;
       const copies = this.dupRate > 0 && this.rng.next() < this.dupRate ? 2 : 1;
@@ -945,6 +946,26 @@ export class SimNetwork {
       return [];
     }
     const first = this.first()!;
+    // A state a removed liar handed on is repaired from a clean peer's base, or flagged where none is left.
+    for (const p of live) {
+      const marked = JSON.stringify(p.base?.state ?? null).includes(FALSE_STATE);
+      if (marked && p.view().stateFromRemoved.length === 0)
+        this.violate(
+          `${p.self} holds a state a liar made, unflagged (its base names ${p.base?.via ?? 'nobody'})`,
+        );
+      if (p.view().stateFromRemoved.length === 0) continue;
+      // Flagged, though a peer it asks holds a clean base it could take: its leader's, or one on its own log.
+      const source = live.find(
+        (q) =>
+          q !== p &&
+          q.base &&
+          q.view().stateFromRemoved.length === 0 &&
+          !(q.base.via ?? []).some((id) => this.expelled.has(id)) &&
+          (q.self === p.currentLeader || entryAt(p, q.base.entry.index)?.hash === q.base.entry.hash),
+      );
+      if (source)
+        this.violate(`${p.self} keeps a removed player's state, though ${source.self} holds a clean base`);
+    }
     const lowest = first.self;
     for (const p of live) {
       if (p.currentLeader !== lowest)
@@ -973,8 +994,9 @@ export class SimNetwork {
         continue;
       }
       // One app state: the same entries folded onto each one's base. Only a base's state can still differ (a
-      // base past the other's log cannot be compared).
+      // base past the other's log cannot be compared), or one flagged as a removed player's word.
       if (at < Math.max(p.base?.entry.index ?? 0, first.base?.entry.index ?? 0)) continue;
+      if (p.view().stateFromRemoved.length > 0 || first.view().stateFromRemoved.length > 0) continue;
       const ours = fold(p, at);
       const leaders = fold(first, at);
       const i = ours.findIndex((v, k) => v !== leaders[k]);
@@ -1005,6 +1027,18 @@ export class SimNetwork {
 function entryAt(p: Player, index: number): Entry | undefined {
   const first = p.base?.entry.index ?? 0;
   return index === first ? p.base?.entry : p.entries[index - first - 1];
+}
+
+/** What a liar's snapshots carry as the app's state, whatever the entry (checkConverged looks for it). */
+const FALSE_STATE = 'a liar made this state';
+
+/**
+ * A liar's answer to a catch-up, with the room's entry and a false state: no hash covers a base's state.
+ * Only bases sent whole (one part) are changed.
+ */
+function falseState(liar: Id, m: Message): Message {
+  if (m.t !== 'snapshot' || m.parts !== 1) return m;
+  return { ...m, data: JSON.stringify({ ...JSON.parse(m.data), state: [`${liar}: ${FALSE_STATE}`] }) };
 }
 
 /** An app's state as the simulator keeps it: every applied value, with its place, as `index.n:value`. */
