@@ -500,13 +500,22 @@ describe('snapshots', () => {
       for (const p of others) p.expel(liar.self);
       return pump(others, 40).get(3) ?? [];
     };
+    // What the page would write: the repair keeps the base's index and hash, and must be stored all the same.
+    let stored: Persisted | null = null;
+    const ready = fromLiar.ready.bind(fromLiar);
+    fromLiar.ready = () => {
+      const r = ready();
+      if (r.persist) stored = r.persist;
+      return r;
+    };
+    const at = fromLiar.base!.entry.index;
     const events = run(fromLiar);
+    expect((stored as Persisted | null)?.base?.state).toEqual(leader.base!.state);
     expect(fold(fromLiar)).toEqual(fold(leader));
     // Now 1's word: its own compaction, handed on by 1.
     expect(fromLiar.base).toEqual({ ...leader.base, via: [1] });
-    expect(fromLiar.persisted().base).toEqual(fromLiar.base);
     // The library folds afresh: the log changed under what it delivered.
-    expect(events).toContainEqual({ kind: 'forked', index: leader.base!.entry.index + 1, leader: 1 });
+    expect(events).toContainEqual({ kind: 'forked', index: at, leader: 1 });
     expect(fromLiar.stage).toBe(leader.stage);
     expect(fromLiar.view().stateFromRemoved).toEqual([]);
     // A base of our own making stays: no removed player's word is in it.
@@ -560,6 +569,10 @@ describe('snapshots', () => {
     expect(run(bad).base).toBe(null);
     // Kept with its sender named: its state is 1's word.
     expect(run(base).base).toEqual({ ...base, via: [1] });
+    // However long the list it came with, its sender stays named: a liar cannot push itself out.
+    const via = run({ ...base, via: Array.from({ length: 1000 }, (_, i) => i + 5) }).base!.via!;
+    expect(via).toContain(1);
+    expect(via).toHaveLength(1000);
   });
 
   test('a player whose forked log ends at the room’s base is sent the base, and repaired', () => {

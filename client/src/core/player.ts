@@ -171,10 +171,8 @@ export class Player {
   private earlyBase: { from: Id; base: Base; at: number } | null = null;
   /** The authority whose entries showed our base itself is on a fork: its base replaces ours. */
   private baseForkedBy: Id = 0;
-  /** When we last asked each peer for its base because ours is tainted (askRebase). */
-  private rebaseAsked = new Map<Id, number>();
-  /** When each peer last sent us a tainted base: asked again only after REBASE_ASK_TIMEOUTS, leader or not. */
-  private sentTainted = new Map<Id, number>();
+  /** Our tainted base: the leader we last asked for its base (askRebase), when, and whether it answered. */
+  private rebaseAsk: { to: Id; at: number; answered: boolean; wait: number } | null = null;
   /** When we last asked for the whole history because our base is on a fork (onHistory). */
   private baseForkAskedAt = NEVER;
   /** The entries that authority sent past its base: with its base they may reach our stage (install). */
@@ -377,9 +375,9 @@ export class Player {
       this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
       this.applyVouchedAccepted();
       this.replayLastWords();
-      this.askRebase();
       this.heartbeat();
     }
+    this.askRebase();
     this.settle();
   }
 
@@ -474,6 +472,14 @@ export class Player {
         if (n > 1) this.asked.set(from, n - 1);
         else this.asked.delete(from);
         const had = this.log.length;
+        // The leader has no base to give for our tainted one (askRebase): its entries from #1 are ours too.
+        if (
+          msg.entries[0]?.index === 1 &&
+          this.log.first > 0 &&
+          this.trusts(from) &&
+          this.rebaseAnswered(from)
+        )
+          break;
         this.onHistory(from, msg.entries);
         this.lastSync = NEVER;
         // A chunk that applied, from a peer still ahead of us: ask for the next at once, not a heartbeat later
@@ -995,9 +1001,9 @@ export class Player {
     // quiet room nobody leads yet). A candidate's sync can outrun the promise that makes its sender one
     // (the sender answers a peer once per two timeouts), so the base waits for that promise (onReport).
     const base = parsed.base;
-    if (this.tainted(base)) this.sentTainted.set(from, this.now);
-    if (this.authority(from) || this.vouchedBase(inc.index, inc.hash) || this.cleanerBase(base))
-      this.install(from, base);
+    // Heard as our leader's answer only while it is our leader: otherwise askRebase asks again a timeout on.
+    if (this.authority(from)) this.rebaseAnswered(from);
+    if (this.authority(from) || this.vouchedBase(inc.index, inc.hash)) this.install(from, base);
     else {
       this.earlyBase = { from, base: parsed.base, at: this.now };
       // It compacted past us: ask our authority now rather than a heartbeat later.
@@ -1047,37 +1053,34 @@ export class Player {
 
   /**
    * Our base's state is the word of a player the owner removed (its `via`): no hash covers a state, so a liar
-   * can hand on the room's entry with a false one. Each heartbeat we ask one live member for its base (a sync
-   * from before entry 1; one with none sends its first entries, which change nothing here): our leader
-   * once a timeout, any other at most once per REBASE_ASK_TIMEOUTS, so where nobody holds a clean one the
-   * state stays flagged (View.stateFromRemoved) at little cost. install takes the first clean base.
+   * can hand on the room's entry with a false one. We ask our leader for its base (a sync from before entry
+   * 1) once a timeout until it answers, then ever less often; install takes it in place if it is
+   * clean and our log holds its entry. Nobody else is asked: a base from a peer we do not follow is that
+   * one peer's word. Where no clean base comes, the state stays flagged (View.stateFromRemoved).
    */
   private askRebase(): void {
     if (!this.tainted(this.log.snapshot)) {
-      this.rebaseAsked.clear();
-      this.sentTainted.clear();
+      this.rebaseAsk = null;
       return;
     }
-    const long = REBASE_ASK_TIMEOUTS * this.timing.timeoutTicks;
-    const due = (id: Id, timeouts: number) =>
-      id !== this.self &&
-      this.isLive(id) &&
-      this.now - (this.rebaseAsked.get(id) ?? NEVER) >= timeouts * this.timing.timeoutTicks &&
-      this.now - (this.sentTainted.get(id) ?? NEVER) >= long;
-    // Our leader's base we can take wherever it sits (install), so it is asked again each timeout.
-    const to =
-      this.trusts(this.leader) && due(this.leader, 1)
-        ? this.leader
-        : [...this.members].sort((a, b) => a - b).find((id) => due(id, REBASE_ASK_TIMEOUTS));
-    if (to === undefined) return;
-    this.rebaseAsked.set(to, this.now);
-    this.askSync(to, 0, GENESIS);
+    const leader = this.leader;
+    if (!this.trusts(leader)) return;
+    // Unanswered, again a timeout on; answered with nothing we could take, after twice the last wait (the
+    // leader may take a clean base itself meanwhile), up to REBASE_ASK_TIMEOUTS.
+    const last = this.rebaseAsk?.to === leader ? this.rebaseAsk : null;
+    const wait = last?.answered ? last.wait : 1;
+    if (last && this.now - last.at < wait * this.timing.timeoutTicks) return;
+    const next = last?.answered ? Math.min(2 * last.wait, REBASE_ASK_TIMEOUTS) : (last?.wait ?? 1);
+    this.rebaseAsk = { to: leader, at: this.now, answered: false, wait: next };
+    this.askSync(leader, 0, GENESIS);
   }
 
-  /** A peer's base for our tainted one (askRebase): clean, and on our chain at an entry we hold. */
-  private cleanerBase(base: Base): boolean {
-    const { index, hash } = base.entry;
-    return this.tainted(this.log.snapshot) && !this.tainted(base) && this.log.hash(index) === hash;
+  /** `from` answered our ask for its base (askRebase); a history from entry 1 says it has none. */
+  private rebaseAnswered(from: Id): boolean {
+    const ask = this.rebaseAsk;
+    if (!ask || ask.to !== from || ask.answered) return false;
+    ask.answered = true;
+    return true;
   }
 
   /** A base whose state rests on a removed player's word. */
@@ -1102,19 +1105,19 @@ export class Player {
     const regains = tail[0]?.index === index + 1 && reached >= this.stage;
     // Below our own base, a base whose entries pass our stage is on another chain: no prefix of ours can.
     const below = ours === undefined && index <= this.log.length;
-    // Our base's state rests on a removed player: a clean base replaces it, on our own chain too; from
-    // anyone but our authority only where our log holds its entry (then only the state changes).
+    // Our base's state rests on a removed player: our authority's clean base at an entry our log holds
+    // replaces it (askRebase). Nothing else changes: no entry is cut, no stage moves.
     const again =
-      this.tainted(this.log.snapshot) && !this.tainted(base) && (this.authority(from) || ours === hash);
+      ours === hash && this.tainted(this.log.snapshot) && !this.tainted(base) && this.authority(from);
     const news =
       again ||
       index > this.log.length ||
       (ours !== undefined ? ours !== hash : stage > this.stage || forked || reached > this.stage);
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
     if (index > MAX_BASE || !lawfulBase(base, this.lastStage) || !this.knows(base.entry)) return;
-    if (again && ours === hash) {
-      // An entry we hold: only the state (and the books beside it) changes. The library folds afresh.
-      this.events.push({ kind: 'forked', index: this.log.first + 1, leader: from });
+    if (again) {
+      // The library folds afresh from the new base (a fork at our old base's index: it resets).
+      this.events.push({ kind: 'forked', index: this.log.first, leader: from });
       this.log.rebase(handedOn(base, from));
       this.events.push({ kind: 'snapshot', index });
       return;
@@ -3154,13 +3157,15 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
 }
 
 /** A base keeps the rules within itself: its stages climb one at a time to its entry's, never past the last. */
-/** How often a player whose base is tainted asks the same peer for its base again, in timeouts. */
-const REBASE_ASK_TIMEOUTS = 10;
+/** The longest a player whose base is tainted waits to ask its leader for its base again, in timeouts. */
+const REBASE_ASK_TIMEOUTS = 32;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
 function handedOn(base: Base, from: Id): Base {
-  const via = [...new Set([...(base.via ?? []), from])].sort((a, b) => a - b);
-  return { ...base, via: via.slice(-LIMITS.idsPerList) };
+  // The sender always stays named: a liar's long list must not push it out.
+  const others = [...new Set(base.via ?? [])].filter((id) => id !== from).sort((a, b) => a - b);
+  const via = [...others.slice(-(LIMITS.idsPerList - 1)), from].sort((a, b) => a - b);
+  return { ...base, via };
 }
 
 function lawfulBase(base: Base, lastStage: number): boolean {

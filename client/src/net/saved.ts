@@ -147,6 +147,8 @@ export class SavedWriter {
   private chunks = new Map<number, { from: number; tip: string }>();
   /** The stored base (its index and hash), as this writer last wrote it; null for none, undefined: unknown. */
   private base: { index: number; hash: string } | null | undefined;
+  /** The base object last written: a base taken again in place keeps its index and hash, not its state. */
+  private baseWritten: unknown = null;
 
   constructor(
     private readonly storage: KeyValueStorage | null,
@@ -170,8 +172,14 @@ export class SavedWriter {
       if (p) {
         const { history, base, ...rest } = p;
         // Written before the record that names it; the one it replaces is removed after the record.
-        if (base && (this.base?.index !== base.entry.index || this.base.hash !== base.entry.hash)) {
+        if (
+          base &&
+          (this.base?.index !== base.entry.index ||
+            this.base.hash !== base.entry.hash ||
+            this.baseWritten !== base)
+        ) {
           storage.setItem(baseKey(this.room, base.entry.index), JSON.stringify(base));
+          this.baseWritten = base;
           replaced = this.base ?? null;
           this.base = { index: base.entry.index, hash: base.entry.hash };
         } else if (!base && this.base) {

@@ -954,17 +954,18 @@ export class SimNetwork {
           `${p.self} holds a state a liar made, unflagged (its base names ${p.base?.via ?? 'nobody'})`,
         );
       if (p.view().stateFromRemoved.length === 0) continue;
-      // Flagged, though a peer it asks holds a clean base it could take: its leader's, or one on its own log.
-      const source = live.find(
-        (q) =>
-          q !== p &&
-          q.base &&
-          q.view().stateFromRemoved.length === 0 &&
-          !(q.base.via ?? []).some((id) => this.expelled.has(id)) &&
-          (q.self === p.currentLeader || entryAt(p, q.base.entry.index)?.hash === q.base.entry.hash),
-      );
-      if (source)
-        this.violate(`${p.self} keeps a removed player's state, though ${source.self} holds a clean base`);
+      // Flagged, though its leader holds a clean base at an entry its log holds: what askRebase takes.
+      const leader = live.find((q) => q.self === p.currentLeader);
+      const base = leader?.base;
+      if (
+        base &&
+        leader.view().stateFromRemoved.length === 0 &&
+        !(base.via ?? []).some((id) => this.expelled.has(id)) &&
+        entryAt(p, base.entry.index)?.hash === base.entry.hash
+      )
+        this.violate(
+          `${p.self} keeps a removed player's state, though its leader ${leader.self} holds a clean base`,
+        );
     }
     const lowest = first.self;
     for (const p of live) {
