@@ -569,10 +569,8 @@ describe('snapshots', () => {
     expect(run(bad).base).toBe(null);
     // Kept with its sender named: its state is 1's word.
     expect(run(base).base).toEqual({ ...base, via: [1] });
-    // However long the list it came with, its sender stays named: a liar cannot push itself out.
-    const via = run({ ...base, via: Array.from({ length: 1000 }, (_, i) => i + 5) }).base!.via!;
-    expect(via).toContain(1);
-    expect(via).toHaveLength(1000);
+    // A list padded with IDs the room never issued cannot push its sender out: the padding goes.
+    expect(run({ ...base, via: Array.from({ length: 1000 }, (_, i) => i + 5) }).base!.via).toEqual([1]);
   });
 
   test('a player whose forked log ends at the room’s base is sent the base, and repaired', () => {

@@ -1113,12 +1113,16 @@ export class Player {
       again ||
       index > this.log.length ||
       (ours !== undefined ? ours !== hash : stage > this.stage || forked || reached > this.stage);
-    // A base far past any real log (a liar's) would leave no index to commit at: refused outright.
+    // A base far past any real log (a liar's) would leave no index to commit at: refused outright. So is one
+    // naming so many senders that we could not name ours (handedOn): no honest base passes that many hands.
+    if (handedOn(base, from, this.issued).via!.length > LIMITS.idsPerList) return;
     if (index > MAX_BASE || !lawfulBase(base, this.lastStage) || !this.knows(base.entry)) return;
     if (again) {
       // The library folds afresh from the new base (a fork at our old base's index: it resets).
       this.events.push({ kind: 'forked', index: this.log.first, leader: from });
-      this.log.rebase(handedOn(base, from));
+      this.log.rebase(handedOn(base, from, this.issued));
+      // Our own books (dedupe, old names) from the new base too; and it is stored (books is in the key).
+      this.forgetCutNames();
       this.events.push({ kind: 'snapshot', index });
       return;
     }
@@ -1140,7 +1144,7 @@ export class Player {
       this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
     const [stageWas, doneWas] = [this.stage, this.done];
     if (stage !== this.stage) this.done = false;
-    this.log = new Log(handedOn(base, from));
+    this.log = new Log(handedOn(base, from, this.issued));
     this.baseForkedBy = 0;
     this.forkTail = [];
     this.forkWalk = [];
@@ -3161,11 +3165,10 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
 const REBASE_ASK_TIMEOUTS = 32;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
-function handedOn(base: Base, from: Id): Base {
-  // The sender always stays named: a liar's long list must not push it out.
-  const others = [...new Set(base.via ?? [])].filter((id) => id !== from).sort((a, b) => a - b);
-  const via = [...others.slice(-(LIMITS.idsPerList - 1)), from].sort((a, b) => a - b);
-  return { ...base, via };
+function handedOn(base: Base, from: Id, issued: Id): Base {
+  // IDs the room never issued are a liar's padding: dropped. None is cut off to fit: see install.
+  const via = [...new Set([...(base.via ?? []).filter((id) => id <= issued), from])];
+  return { ...base, via: via.sort((a, b) => a - b) };
 }
 
 function lawfulBase(base: Base, lastStage: number): boolean {
