@@ -99,6 +99,13 @@ try {
 }
 if (removed.length) say(`nemesis: removed leftovers of an earlier run: ${removed.join(', ')}`);
 
+/** The faults injected, by kind; with `all`, the kinds none of them was. */
+function sayKinds(counts: Record<string, number>, all = true): void {
+  say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
+  const missing = KINDS.filter((k) => !counts[k]);
+  if (all && missing.length) say(`  kinds not injected: ${missing.join(', ')}`);
+}
+
 /** What a one-setup child prints last for the parent (--ci), which sums the fault kinds of both. */
 const COUNTS = 'nemesis-counts ';
 
@@ -150,9 +157,7 @@ if (ci && only === undefined && hasRedis) {
     ),
   );
   say(`\nnemesis (seed ${seed}): memory exited ${codes[0]}, redis exited ${codes[1]}`);
-  say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
-  const missing = KINDS.filter((k) => !counts[k]);
-  if (missing.length) say(`  kinds not injected: ${missing.join(', ')}`);
+  sayKinds(counts);
   process.exit(codes.some((c) => c !== 0) ? 1 : 0);
 }
 
@@ -227,9 +232,8 @@ for (const r of results) {
   for (const c of r.nativeCrashes)
     say(`    native WebRTC crash (the harness's @roamhq/wrtc, not counted): ${c}`);
 }
-say(`  faults by kind: ${KINDS.map((k) => `${k} ${counts[k] ?? 0}`).join(', ')}`);
-const missing = KINDS.filter((k) => !counts[k]);
-if (missing.length && only === undefined) say(`  kinds not injected: ${missing.join(', ')}`);
+sayKinds(counts, only === undefined);
+// A one-setup child of --ci hands its counts to the parent, which sums both setups' kinds.
 if (only !== undefined && ci) say(`${COUNTS}${JSON.stringify(counts)}`);
 for (const v of violations) {
   say(`\nVIOLATION ${v.rule} (${v.setup}): ${v.message}`);

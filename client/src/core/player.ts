@@ -1005,7 +1005,7 @@ export class Player {
     if (this.authority(from)) this.rebaseAnswered(from);
     if (this.authority(from) || this.vouchedBase(inc.index, inc.hash)) this.install(from, base);
     else {
-      this.earlyBase = { from, base: parsed.base, at: this.now };
+      this.earlyBase = { from, base, at: this.now };
       // It compacted past us: ask our authority now rather than a heartbeat later.
       this.lastSync = NEVER;
     }
@@ -1115,12 +1115,13 @@ export class Player {
       (ours !== undefined ? ours !== hash : stage > this.stage || forked || reached > this.stage);
     // A base far past any real log (a liar's) would leave no index to commit at: refused outright. So is one
     // naming so many senders that we could not name ours (handedOn): no honest base passes that many hands.
-    if (handedOn(base, from, this.issued).via!.length > LIMITS.idsPerList) return;
+    const kept = handedOn(base, from, this.issued);
+    if (kept.via!.length > LIMITS.idsPerList) return;
     if (index > MAX_BASE || !lawfulBase(base, this.lastStage) || !this.knows(base.entry)) return;
     if (again) {
       // The library folds afresh from the new base (a fork at our old base's index: it resets).
       this.events.push({ kind: 'forked', index: this.log.first, leader: from });
-      this.log.rebase(handedOn(base, from, this.issued));
+      this.log.rebase(kept);
       // Our own books (dedupe, old names) from the new base too; and it is stored (books is in the key).
       this.forgetCutNames();
       this.events.push({ kind: 'snapshot', index });
@@ -1144,7 +1145,7 @@ export class Player {
       this.events.push({ kind: 'forked', index: Math.min(index, this.log.first + 1), leader: from });
     const [stageWas, doneWas] = [this.stage, this.done];
     if (stage !== this.stage) this.done = false;
-    this.log = new Log(handedOn(base, from, this.issued));
+    this.log = new Log(kept);
     this.baseForkedBy = 0;
     this.forkTail = [];
     this.forkWalk = [];
@@ -3160,7 +3161,6 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
   return log;
 }
 
-/** A base keeps the rules within itself: its stages climb one at a time to its entry's, never past the last. */
 /** The longest a player whose base is tainted waits to ask its leader for its base again, in timeouts. */
 const REBASE_ASK_TIMEOUTS = 32;
 
@@ -3171,6 +3171,7 @@ function handedOn(base: Base, from: Id, issued: Id): Base {
   return { ...base, via: via.sort((a, b) => a - b) };
 }
 
+/** A base keeps the rules within itself: its stages climb one at a time to its entry's, never past the last. */
 function lawfulBase(base: Base, lastStage: number): boolean {
   if (base.entry.stage > lastStage) return false;
   return (

@@ -948,12 +948,12 @@ export class SimNetwork {
     const first = this.first()!;
     // A state a removed liar handed on is repaired from a clean peer's base, or flagged where none is left.
     for (const p of live) {
-      const marked = JSON.stringify(p.base?.state ?? null).includes(FALSE_STATE);
-      if (marked && p.view().stateFromRemoved.length === 0)
+      const flagged = p.view().stateFromRemoved.length > 0;
+      if (!flagged && JSON.stringify(p.base?.state ?? null).includes(FALSE_STATE))
         this.violate(
           `${p.self} holds a state a liar made, unflagged (its base names ${p.base?.via ?? 'nobody'})`,
         );
-      if (p.view().stateFromRemoved.length === 0) continue;
+      if (!flagged) continue;
       // Flagged, though its leader holds a clean base at an entry its log holds: what askRebase takes.
       const leader = live.find((q) => q.self === p.currentLeader);
       const base = leader?.base;
