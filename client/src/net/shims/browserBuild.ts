@@ -1,30 +1,27 @@
 // How a browser build bundles simple-peer from its source (`simple-peer` → index.js) instead of the prebuilt
 // simplepeer.min.js, whose browserify bundle carried its own Buffer, process, events, readable-stream, debug and
-// randombytes (24.7 KB gz of the page). Rolldown bundles and minifies the real `buffer` and `readable-stream`
-// with ours; what Node gave them comes from this folder:
-// - `events` (not installed as a package) and `process.nextTick` (injected where a module names it: no global
-//   `process` is made, which other code on a page would read as "this is Node");
+// randombytes (24.7 KB gz of the page). What Node and npm gave it comes from this folder instead:
+// - `events` (not installed as a package) as a small emitter, which only our Duplex imports;
 // - `debug` as a no-op (its output is never enabled) and `randombytes` as crypto.getRandomValues;
-// - `readable-stream` as its Duplex alone, the one class simple-peer uses.
-// Every Vite build of a page that imports the library uses it: vite.config.ts (the app, `npm run dev`) and the
-// bench's pages (configFile: false). The published lib (`--mode lib`) leaves simple-peer external.
+// - `readable-stream` as a Duplex of what simple-peer touches, and `buffer` as the two calls it makes. The
+//   packages themselves were another 18 KB gz, and readable-stream also needed `process.nextTick`.
+// No global `process` or `Buffer` is made: other code on a page reads one as "this is Node".
+// Every Vite build of a page that imports the library uses it: vite.config.ts (the app, `npm run dev`, whose
+// optimizer takes the aliases too) and the bench's pages (configFile: false). The published lib
+// (`--mode lib`) leaves simple-peer external.
 
 import { fileURLToPath } from 'node:url';
 import type { UserConfig } from 'vite';
 
 const shim = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-const transform = { inject: { 'process.nextTick': shim('./nextTick.ts') } };
 
 export const browserSimplePeer = {
   resolve: {
     alias: [
-      { find: /^events$/, replacement: shim('./events.cjs') },
       { find: /^debug$/, replacement: shim('./debug.cjs') },
       { find: /^randombytes$/, replacement: shim('./randombytes.cjs') },
       { find: /^readable-stream$/, replacement: shim('./readable-stream.cjs') },
+      { find: /^buffer\/?$/, replacement: shim('./buffer.cjs') },
     ],
   },
-  build: { rolldownOptions: { transform } },
-  // `npm run dev` pre-bundles simple-peer with the optimizer, which takes the aliases but not build's inject.
-  optimizeDeps: { rolldownOptions: { transform } },
 } satisfies UserConfig;

@@ -1,7 +1,7 @@
-// Node's `events` for simple-peer's readable-stream in the browser build (the `events` package, which
-// browserify bundled into simplepeer.min.js, is not installed). What readable-stream 3 and simple-peer call:
-// a constructor that `EventEmitter.call(this)` works on (readable-stream's Stream.call), on/once/off, emit
-// (an unheard 'error' throws, as Node's does), prependListener, listeners, listenerCount, removeAllListeners.
+// Node's `events` for simple-peer in the browser build (the `events` package, which
+// browserify bundled into simplepeer.min.js, is not installed), also the base of our Duplex: a constructor
+// (`EventEmitter.call(this)` works on it too), on/once/off, emit (an unheard 'error' throws, as Node's does),
+// prependListener, listeners, listenerCount, removeAllListeners.
 'use strict';
 
 function EventEmitter() {

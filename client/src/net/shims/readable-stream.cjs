@@ -1,5 +1,57 @@
-// `readable-stream` for the browser build: simple-peer uses only its Duplex (`class Peer extends stream.Duplex`).
-// The package's browser entry also loads Transform, PassThrough and pipeline, which a CJS bundle cannot shake.
+// `readable-stream` for the browser build: simple-peer's Peer extends its Duplex, and Lockstep treats a Peer as an
+// event emitter only (on 'data', send(), destroy()); it never writes, pipes or reads it as a stream. The
+// package's Duplex pulled in Readable, Writable and Buffer: 18 KB gz of every page. This one keeps what
+// simple-peer's own code touches: push() of a message or of the end, end(), write() through _write, and the
+// two state flags its destroy reads. A pushed message goes to the 'data' listeners there are at that moment
+// (Lockstep's adapter listens from the start), with no buffering for a reader that comes later.
 'use strict';
 
-exports.Duplex = require('readable-stream/lib/_stream_duplex.js');
+const EventEmitter = require('./events.cjs');
+
+class Duplex extends EventEmitter {
+  constructor(opts) {
+    super();
+    this._readableState = { ended: false };
+    this._writableState = { finished: false };
+    this.readable = true;
+    this.writable = true;
+    this._allowHalfOpen = opts?.allowHalfOpen !== false;
+  }
+
+  push(chunk) {
+    if (chunk !== null) {
+      this.emit('data', chunk);
+      return true;
+    }
+    if (this._readableState.ended) return false;
+    this._readableState.ended = true;
+    queueMicrotask(() => {
+      this.emit('end');
+      // As Node's Duplex: without half-open, the end of what comes in ends what goes out.
+      if (!this._allowHalfOpen) this.end();
+    });
+    return false;
+  }
+
+  write(chunk, encoding, cb) {
+    const done = typeof encoding === 'function' ? encoding : (cb ?? (() => {}));
+    if (this._writableState.finished) {
+      done(new Error('write after end'));
+      return false;
+    }
+    this._write(chunk, typeof encoding === 'string' ? encoding : 'utf8', (err) => {
+      if (err) this.emit('error', err);
+      done(err);
+    });
+    return true;
+  }
+
+  end() {
+    if (this._writableState.finished) return this;
+    this._writableState.finished = true;
+    queueMicrotask(() => this.emit('finish'));
+    return this;
+  }
+}
+
+exports.Duplex = Duplex;
