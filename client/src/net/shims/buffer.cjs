@@ -5,12 +5,15 @@
 
 class Buffer extends Uint8Array {
   static from(source) {
-    return source instanceof ArrayBuffer ? new Buffer(source) : new Buffer(Uint8Array.from(source));
+    if (source instanceof ArrayBuffer) return new Buffer(source);
+    if (typeof source === 'string') return new Buffer(new TextEncoder().encode(source).buffer);
+    return new Buffer(Uint8Array.from(source));
   }
 
-  toString(encoding) {
+  toString(encoding = 'utf8') {
     if (encoding === 'hex') return Array.from(this, (b) => b.toString(16).padStart(2, '0')).join('');
-    return new TextDecoder().decode(this);
+    if (encoding === 'utf8' || encoding === 'utf-8') return new TextDecoder().decode(this);
+    throw new Error(`Buffer shim: no ${encoding} encoding (client/src/net/shims/buffer.cjs)`);
   }
 }
 

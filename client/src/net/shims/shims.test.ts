@@ -102,6 +102,15 @@ describe('simple-peer on the browser build shims', () => {
     expect(a.link.send('late')).toBe(false);
   });
 
+  it('reports an error once, with its code, and closes', async () => {
+    const a = side(true);
+    a.peer.destroy(Object.assign(new Error('boom'), { code: 'ERR_TEST' }));
+    await until(() => a.closed.length > 0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.closed).toEqual(['ERR_TEST']);
+    expect(a.link.send('x')).toBe(false);
+  });
+
   it('names the data channel with random hex', () => {
     const p = new Peer({ initiator: true, wrtc }) as unknown as { channelName: string; _id: string };
     peers.push(p as unknown as SimplePeer.Instance);
