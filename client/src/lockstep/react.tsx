@@ -19,6 +19,10 @@ const Panels = lazy(() =>
 
 const identity = <T,>(x: T) => x;
 
+/** What a player must see at the next frame rather than after the window that holds back churn (throttled). */
+const seenAtOnce = (s: RoomSnapshot) =>
+  `${s.status}|${s.leaderId}|${s.stage}|${s.done}|${s.doneCount.done}|${s.doneCount.of}`;
+
 /**
  * The room's snapshot, or the part `selector` picks; re-renders only when that part changes (by
  * `isEqual`, default Object.is). A selector that builds a new object each time needs an `isEqual`.
@@ -38,8 +42,12 @@ export function useRoom<T = RoomSnapshot>(
     cache.current = { snap, selector, value: kept };
     return kept;
   };
-  // Told of changes at most once a frame and a few times a second: a forming room changes far more often.
-  const subscribe = useMemo(() => throttled(room.subscribe), [room]);
+  // Told of changes at most once a frame and a few times a second: a forming room changes far more often. A
+  // new leader, stage or Done count is told at the next frame all the same.
+  const subscribe = useMemo(
+    () => throttled(room.subscribe, undefined, undefined, () => seenAtOnce(room.getSnapshot())),
+    [room],
+  );
   return useSyncExternalStore(subscribe, read, read);
 }
 
