@@ -93,16 +93,15 @@ export class StrikeWindow {
 
 /** A connection's own budget, the budget it shares with every connection of its address, and its strikes. */
 export class ConnectionLimiter {
-  private readonly strikes: StrikeWindow;
+  // Made at the first refusal: most connections never get one, and there are many connections.
+  private strikes: StrikeWindow | undefined;
 
   constructor(
     private readonly own: TokenBucket,
     private readonly address: TokenBucket,
-    options: Pick<RateLimitOptions, 'strikes' | 'strikeWindowMs'>,
-    clock: Clock,
-  ) {
-    this.strikes = new StrikeWindow(options.strikes, options.strikeWindowMs, clock);
-  }
+    private readonly options: Pick<RateLimitOptions, 'strikes' | 'strikeWindowMs'>,
+    private readonly clock: Clock,
+  ) {}
 
   /**
    * 'connection' or 'address' names the budget that refused; the caller counts it. `waitMs` says when the refused
@@ -116,6 +115,7 @@ export class ConnectionLimiter {
     else if (!this.address.take(bytes)) budget = 'address';
     if (budget === undefined) return { decision: 'allow' };
     const waitMs = (budget === 'connection' ? this.own : this.address).waitMs(bytes);
+    this.strikes ??= new StrikeWindow(this.options.strikes, this.options.strikeWindowMs, this.clock);
     return { decision: this.strikes.strike() ? 'disconnect' : 'refuse', budget, waitMs };
   }
 }

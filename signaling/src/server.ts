@@ -712,9 +712,30 @@ export function createSignalingServer(
      * Each event frame's size, in the order socket.io decodes them and then hands them to onAny (a tick
      * later, which is why the size is kept here): the byte budget charges what was actually read.
      */
-    eventFrameBytes: number[];
+    eventFrameBytes: number[] | undefined;
   }
   const wires = new WeakMap<object, Wire>();
+
+  /** An engine.io packet read on a connection (`this`): charged to its reading, sized for its budget. */
+  function onPacket(this: object, packet: { type: string; data?: unknown }): void {
+    const wire = wires.get(this);
+    if (!wire) return;
+    const text = typeof packet.data === 'string' ? packet.data : '';
+    // Looked up each time: a long-polling connection may upgrade to a websocket. Every packet counts,
+    // pings and noops too, at least PACKET_READ_COST: a flood of tiny frames costs a parse each as well.
+    const ws = websocketOf({ conn: this });
+    if (ws) reading.read(ws, Math.max(text.length, PACKET_READ_COST));
+    if (packet.type === 'message' && text) {
+      const bytes = Buffer.byteLength(text);
+      metrics.frameBytes.observe(bytes);
+      // '2' is a socket.io EVENT; binary events ('5') close the connection in the parser. The list exists only
+      // while frames wait: most connections sit idle, and an emptied array keeps its backing store.
+      if (text.startsWith('2') && (wire.eventFrameBytes?.length ?? 0) < MAX_UNHANDLED_FRAMES) {
+        wire.eventFrameBytes ??= [];
+        wire.eventFrameBytes.push(bytes);
+      }
+    }
+  }
 
   function wireOf(socket: SignalingSocket): Wire {
     const known = wires.get(socket.conn);
@@ -728,23 +749,10 @@ export function createSignalingServer(
     const wire: Wire = {
       limiter: new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock),
       joins: 0,
-      eventFrameBytes: [],
+      eventFrameBytes: undefined,
     };
     wires.set(socket.conn, wire);
-    socket.conn.on('packet', (packet: { type: string; data?: unknown }) => {
-      const text = typeof packet.data === 'string' ? packet.data : '';
-      // Looked up each time: a long-polling connection may upgrade to a websocket. Every packet counts,
-      // pings and noops too, at least PACKET_READ_COST: a flood of tiny frames costs a parse each as well.
-      const ws = websocketOf(socket);
-      if (ws) reading.read(ws, Math.max(text.length, PACKET_READ_COST));
-      if (packet.type === 'message' && text) {
-        const bytes = Buffer.byteLength(text);
-        metrics.frameBytes.observe(bytes);
-        // '2' is a socket.io EVENT; binary events ('5') close the connection in the parser.
-        if (text.startsWith('2') && wire.eventFrameBytes.length < MAX_UNHANDLED_FRAMES)
-          wire.eventFrameBytes.push(bytes);
-      }
-    });
+    socket.conn.on('packet', onPacket);
     return wire;
   }
 
@@ -760,7 +768,11 @@ export function createSignalingServer(
       .catch((err: unknown) => logger.error({ err, sid: socket.id }, 'handler failed'));
     queues.set(socket, next);
     pendingQueues.add(next);
-    void next.finally(() => pendingQueues.delete(next));
+    void next.finally(() => {
+      pendingQueues.delete(next);
+      // An idle socket keeps no settled chain.
+      if (queues.get(socket) === next) queues.delete(socket);
+    });
   }
 
   function reply(socket: SignalingSocket, result: Result, ack: AckFn | undefined): void {
@@ -777,12 +789,10 @@ export function createSignalingServer(
     metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
 
     // Charged as its frame, or, should the sizes ever be out of step, as its JSON (dearer: a re-encode).
-    const { limiter, eventFrameBytes } = wireOf(socket);
-    const {
-      decision,
-      budget,
-      waitMs = 0,
-    } = limiter.take(eventFrameBytes.shift() ?? jsonBytes([event, ...args]));
+    const wire = wireOf(socket);
+    const frameBytes = wire.eventFrameBytes?.shift();
+    if (wire.eventFrameBytes?.length === 0) wire.eventFrameBytes = undefined;
+    const { decision, budget, waitMs = 0 } = wire.limiter.take(frameBytes ?? jsonBytes([event, ...args]));
     if (decision !== 'allow') {
       metrics.throttled.inc({ reason: budget ?? 'connection' });
       reply(socket, fail('rate_limited', 'too many events or bytes; slow down'), ack);
@@ -841,9 +851,17 @@ export function createSignalingServer(
     socket.data = { ip: addressOf(socket.request), session: undefined };
     metrics.connections.inc();
     wireOf(socket);
-    socket.onAny((rawEvent: unknown, ...args: unknown[]) => onEvent(socket, rawEvent, args));
-    socket.on('disconnect', (reason) => onDisconnect(socket, reason));
+    socket.onAny(onAnyEvent);
+    socket.on('disconnect', onSocketDisconnect);
   });
+
+  // Listeners shared by every socket (`this`), not closures made per connection.
+  function onAnyEvent(this: SignalingSocket, rawEvent: unknown, ...args: unknown[]): void {
+    onEvent(this, rawEvent, args);
+  }
+  function onSocketDisconnect(this: SignalingSocket, reason: string): void {
+    onDisconnect(this, reason);
+  }
 
   async function close(): Promise<void> {
     if (closing) return closing;
