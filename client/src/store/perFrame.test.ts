@@ -27,41 +27,44 @@ describe('perFrame', () => {
   });
 });
 
+/** A value whose changes are told to its listeners, as a room's `subscribe` tells them. */
+function source<T>(value: T) {
+  const listeners = new Set<() => void>();
+  return {
+    get: () => value,
+    set(next: T) {
+      value = next;
+      for (const l of listeners) l();
+    },
+    subscribe: (l: () => void) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+  };
+}
+
 describe('throttled', () => {
   afterEach(() => vi.useRealTimers());
 
   it('shows an urgent change at the next frame, inside the window that holds back the rest', () => {
     vi.useFakeTimers();
-    let state = { leader: 1, rtt: 0 };
-    const listeners = new Set<() => void>();
-    const set = (s: typeof state) => {
-      state = s;
-      for (const l of listeners) l();
-    };
-    const subscribe = throttled(
-      (l) => {
-        listeners.add(l);
-        return () => listeners.delete(l);
-      },
-      200,
-      50,
-      () => state.leader,
-    );
+    const room = source({ leader: 1, rtt: 0 });
+    const subscribe = throttled(room.subscribe, 200, 50, () => room.get().leader);
     const seen: string[] = [];
-    subscribe(() => seen.push(`${state.leader}/${state.rtt}`));
-    set({ leader: 1, rtt: 5 });
+    subscribe(() => seen.push(`${room.get().leader}/${room.get().rtt}`));
+    room.set({ leader: 1, rtt: 5 });
     vi.advanceTimersByTime(50);
     expect(seen).toEqual(['1/5']);
     // Figures inside the window wait for its end…
-    set({ leader: 1, rtt: 6 });
+    room.set({ leader: 1, rtt: 6 });
     vi.advanceTimersByTime(60);
     expect(seen).toEqual(['1/5']);
     // …a new leader does not: the next frame (its fallback timer here) shows it, with what changed before.
-    set({ leader: 2, rtt: 6 });
+    room.set({ leader: 2, rtt: 6 });
     vi.advanceTimersByTime(50);
     expect(seen).toEqual(['1/5', '2/6']);
     // A leader change shown, the window starts again for the figures.
-    set({ leader: 2, rtt: 7 });
+    room.set({ leader: 2, rtt: 7 });
     vi.advanceTimersByTime(150);
     expect(seen).toEqual(['1/5', '2/6']);
     vi.advanceTimersByTime(50);
@@ -70,22 +73,12 @@ describe('throttled', () => {
 
   it('does not put off a frame it already waits for when urgent changes keep coming', () => {
     vi.useFakeTimers();
-    let leader = 1;
-    const listeners = new Set<() => void>();
-    const subscribe = throttled(
-      (l) => {
-        listeners.add(l);
-        return () => listeners.delete(l);
-      },
-      200,
-      50,
-      () => leader,
-    );
+    const leader = source(1);
+    const subscribe = throttled(leader.subscribe, 200, 50, leader.get);
     let told = 0;
     subscribe(() => told++);
     for (let i = 0; i < 4; i++) {
-      leader++;
-      for (const l of listeners) l();
+      leader.set(leader.get() + 1);
       vi.advanceTimersByTime(20);
     }
     expect(told).toBe(1);
