@@ -64,7 +64,7 @@ function useGame(room: Room): Game {
 }
 
 function TicTacToe({ room }: { room: Room }) {
-  const { selfId, leaderId, quorum } = useRoom(room);
+  const { selfId, leaderId, quorum, stateFromRemoved } = useRoom(room);
   const game = useGame(room);
   const [pending, setPending] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -107,6 +107,13 @@ function TicTacToe({ room }: { room: Room }) {
         <span data-testid="leader">{leaderId ?? ''}</span>
       </p>
       {quorum.blocked && <p data-testid="quorum">{quorum.blocked}</p>}
+      {stateFromRemoved.length > 0 && (
+        // The game this tab started from was handed on by a player the owner removed, and no clean copy
+        // came from the leader: no hash covers a snapshot's state, so it may be false.
+        <p role="alert" data-testid="state-warning">
+          This game came to you through removed player {stateFromRemoved.join(', ')}: its score may be false.
+        </p>
+      )}
       <p>
         {(['X', 'O'] as const).map((s) => (
           <span key={s}>
