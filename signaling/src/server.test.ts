@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type { ErrorCode, Fail, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
+import { ConnectionLimiter } from './rateLimit.ts';
 import { newResumeToken } from './rooms.ts';
 import type { SignalingOptions } from './server.ts';
 import {
@@ -797,6 +798,48 @@ describe('connections', () => {
       'too_many_joins',
     ]);
     expect(serverSide?.listenerCount('packet')).toBe(1);
+  });
+
+  it('charges each event its own frame after an event read as its socket left the namespace', async () => {
+    const server = await serve({ maxJoinsPerSocket: 100 });
+    const c = await client(server, { transports: ['polling'] });
+    const engine = c.socket.io.engine as unknown as {
+      id: string;
+      write(data: string): void;
+      on(event: 'message', listener: (data: string) => void): void;
+    };
+    const frames: string[] = [];
+    engine.on('message', (data) => frames.push(data));
+    const charged: number[] = [];
+    const take = ConnectionLimiter.prototype.take;
+    ConnectionLimiter.prototype.take = function (this: ConnectionLimiter, bytes: number) {
+      charged.push(bytes);
+      return take.call(this, bytes);
+    };
+    try {
+      // One POST: leave the namespace ('41') and an event in the same read, which reaches the server after
+      // its socket has gone. Then enter again and send small events: each is charged its own size.
+      const post = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling&sid=${engine.id}`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        body: `41\x1e42["join",{"pad":"${'s'.repeat(5_000)}"}]`,
+      });
+      expect(await post.text()).toBe('ok');
+      await expect.poll(() => server.handle.io.sockets.sockets.size).toBe(0);
+      engine.write('0');
+      await expect.poll(() => frames.filter((f) => f.startsWith('0')).length).toBe(1);
+      charged.length = 0;
+      const sent: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const frame = `2${i}["x",${i}]`;
+        sent.push(Buffer.byteLength(frame));
+        engine.write(frame);
+        await expect.poll(() => frames.some((f) => f.startsWith(`3${i}[`))).toBe(true);
+      }
+      expect(charged).toEqual(sent);
+    } finally {
+      ConnectionLimiter.prototype.take = take;
+    }
   });
 
   it('accepts its own origin and listed origins, and refuses other browser origins', async () => {

@@ -782,6 +782,12 @@ export function createSignalingServer(
   }
 
   function onEvent(socket: SignalingSocket, rawEvent: unknown, args: unknown[]): void {
+    // Every event read takes its frame's size off the list, even one dropped here: a size left behind would
+    // be charged to a later frame, and a client that leaves the namespace with an event in the same read
+    // could have every big frame after it charged a few bytes.
+    const wire = wireOf(socket);
+    const frameBytes = wire.eventFrameBytes?.shift();
+    if (wire.eventFrameBytes?.length === 0) wire.eventFrameBytes = undefined;
     // Packets already read after a disconnect still reach onAny listeners.
     if (socket.disconnected) return;
     const ack = typeof args.at(-1) === 'function' ? (args.pop() as AckFn) : undefined;
@@ -789,9 +795,6 @@ export function createSignalingServer(
     metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
 
     // Charged as its frame, or, should the sizes ever be out of step, as its JSON (dearer: a re-encode).
-    const wire = wireOf(socket);
-    const frameBytes = wire.eventFrameBytes?.shift();
-    if (wire.eventFrameBytes?.length === 0) wire.eventFrameBytes = undefined;
     const { decision, budget, waitMs = 0 } = wire.limiter.take(frameBytes ?? jsonBytes([event, ...args]));
     if (decision !== 'allow') {
       metrics.throttled.inc({ reason: budget ?? 'connection' });
