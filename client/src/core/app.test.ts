@@ -533,6 +533,38 @@ describe('snapshots', () => {
     expect(alone.view().stateFromRemoved).toEqual([2]);
   });
 
+  test('a tainted base asks a leader that does not answer ever less often, and is repaired once it does', () => {
+    const ps = room(3, 10);
+    for (const p of ps) expect(p.compact(p.length, fold(p))).toEqual({ ok: true });
+    const [leader, liar, victim] = ps as [Player, Player, Player];
+    const tainted = player(3, [1, 2, 3], {
+      ...victim.persisted(),
+      base: { ...victim.base!, state: ['forged'], via: [2] },
+    });
+    const others = [leader, tainted];
+    pump(others, 20);
+    for (const p of others) p.expel(liar.self);
+    // Every ask for the leader's base (a sync from before entry 1) is lost on the way.
+    let asks = 0;
+    const lost: Filter = (from, e) => {
+      if (from === 3 && e.to === 1 && e.msg.t === 'sync' && e.msg.index === 0) {
+        asks++;
+        return null;
+      }
+      return undefined;
+    };
+    const timeouts = 40;
+    pump(others, timeouts * timing.timeoutTicks, new Map(), lost);
+    // After 1, 2 and 4 timeouts, then every 4: about 11 in 40, where one a timeout made 40.
+    expect(asks).toBeGreaterThanOrEqual(8);
+    expect(asks).toBeLessThanOrEqual(14);
+    expect(fold(tainted)).toEqual(['forged']);
+    // The next ask gets through, within 4 timeouts.
+    pump(others, 5 * timing.timeoutTicks);
+    expect(fold(tainted)).toEqual(fold(leader));
+    expect(tainted.view().stateFromRemoved).toEqual([]);
+  });
+
   test('a base that breaks the rules is refused, from the leader too', () => {
     const ps = room(2, 4);
     for (const p of ps) p.setDone(true);

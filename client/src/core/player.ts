@@ -1054,7 +1054,7 @@ export class Player {
   /**
    * Our base's state is the word of a player the owner removed (its `via`): no hash covers a state, so a liar
    * can hand on the room's entry with a false one. We ask our leader for its base (a sync from before entry
-   * 1) once a timeout until it answers, then ever less often; install takes it in place if it is
+   * 1), each time waiting twice as long as before; install takes it in place if it is
    * clean and our log holds its entry. Nobody else is asked: a base from a peer we do not follow is that
    * one peer's word. Where no clean base comes, the state stays flagged (View.stateFromRemoved).
    */
@@ -1065,12 +1065,13 @@ export class Player {
     }
     const leader = this.leader;
     if (!this.trusts(leader)) return;
-    // Unanswered, again a timeout on; answered with nothing we could take, after twice the last wait (the
-    // leader may take a clean base itself meanwhile), up to REBASE_ASK_TIMEOUTS.
+    // Each ask waits twice the last one's wait: up to REBASE_UNANSWERED_TIMEOUTS while the leader does not
+    // answer (the ask or its answer lost, or a base it cannot send), so a lost one is soon asked again; up to
+    // REBASE_ASK_TIMEOUTS once it answered with nothing we could take (it may take a clean base meanwhile).
     const last = this.rebaseAsk?.to === leader ? this.rebaseAsk : null;
-    const wait = last?.answered ? last.wait : 1;
-    if (last && this.now - last.at < wait * this.timing.timeoutTicks) return;
-    const next = last?.answered ? Math.min(2 * last.wait, REBASE_ASK_TIMEOUTS) : (last?.wait ?? 1);
+    if (last && this.now - last.at < last.wait * this.timing.timeoutTicks) return;
+    const cap = last?.answered ? REBASE_ASK_TIMEOUTS : REBASE_UNANSWERED_TIMEOUTS;
+    const next = last ? Math.min(2 * last.wait, cap) : 1;
     this.rebaseAsk = { to: leader, at: this.now, answered: false, wait: next };
     this.askSync(leader, 0, GENESIS);
   }
@@ -3163,6 +3164,8 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
 
 /** The longest a player whose base is tainted waits to ask its leader for its base again, in timeouts. */
 const REBASE_ASK_TIMEOUTS = 32;
+/** The same while the leader has not answered: a lost ask is asked again within this many timeouts. */
+const REBASE_UNANSWERED_TIMEOUTS = 4;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
 function handedOn(base: Base, from: Id, issued: Id): Base {
