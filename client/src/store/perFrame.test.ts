@@ -83,4 +83,19 @@ describe('throttled', () => {
     }
     expect(told).toBe(1);
   });
+
+  it('cuts at most two windows short in a window: a key that changes on every write renders at the window rate', () => {
+    vi.useFakeTimers();
+    // A lying leader's done count, say, new in every view the session publishes (at most every 50 ms).
+    const leader = source(1);
+    const subscribe = throttled(leader.subscribe, 200, 50, leader.get);
+    let told = 0;
+    subscribe(() => told++);
+    for (let t = 0; t < 1_000; t += 50) {
+      leader.set(leader.get() + 1);
+      vi.advanceTimersByTime(50);
+    }
+    expect(told).toBeLessThanOrEqual(11);
+    expect(told).toBeGreaterThanOrEqual(4);
+  });
 });

@@ -12,7 +12,9 @@ export const SHOWN_EVERY_MS = 200;
  * `subscribe`, with each listener told at most once per animation frame and at most every `everyMs`. A hidden
  * tab gets no frames, so a timer stands in. A change whose `urgent` key differs from the one last shown (a new
  * leader, a stage, the player's own Done) is shown at the next frame all the same: the window is for the churn
- * of figures, and a leader held back by it showed up to 200 ms late in failover (bench: closeFailoverMs).
+ * of figures, and a leader held back by it showed up to 200 ms late in failover (bench:  closeFailoverMs). Twice
+ * per window at most (a failover's heir shows "no leader", then itself): a key that changes with every write (a
+ * lying leader's done count) must not render at the rate the room is written.
  */
 export function throttled(
   subscribe: (listener: () => void) => () => void,
@@ -27,6 +29,8 @@ export function throttled(
     let pending: 'window' | 'frame' | null = null;
     let last = Number.NEGATIVE_INFINITY;
     let shownKey = urgent?.();
+    // When the last two urgent changes cut a window short.
+    let urgentAt: [number, number] = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
     const now = () => (typeof performance === 'undefined' ? Date.now() : performance.now());
     const cancel = () => {
       if (frame !== null) cancelAnimationFrame(frame);
@@ -45,21 +49,29 @@ export function throttled(
       timer = setTimeout(flush, fallbackMs);
       if (typeof requestAnimationFrame === 'function') frame = requestAnimationFrame(flush);
     };
-    const isUrgent = () => urgent !== undefined && !Object.is(urgent(), shownKey);
+    const isUrgent = () =>
+      urgent !== undefined && now() - urgentAt[0] >= everyMs && !Object.is(urgent(), shownKey);
+    const cutShort = () => {
+      urgentAt = [urgentAt[1], now()];
+    };
     const unsubscribe = subscribe(() => {
       if (pending === 'frame') return;
       if (pending === 'window') {
         if (isUrgent()) {
+          cutShort();
           cancel();
           atNextFrame();
         }
         return;
       }
       const wait = last + everyMs - now();
-      if (wait > 0 && !isUrgent()) {
-        pending = 'window';
-        timer = setTimeout(flush, wait);
-        return;
+      if (wait > 0) {
+        if (!isUrgent()) {
+          pending = 'window';
+          timer = setTimeout(flush, wait);
+          return;
+        }
+        cutShort();
       }
       atNextFrame();
     });
