@@ -96,6 +96,8 @@ export const KEYS: KeySpec[] = [
   { key: 'baselineMeshFormationMs' },
   { key: 'baselineMeshFormationCpuMs' },
   { key: 'meshFormationDomUpdates', row: true },
+  { key: 'meshFormationCpuSplit' },
+  { key: 'rawMeshFormationCpuSplit' },
   { key: 'baselineMeshFormationDomUpdates' },
   { key: 'room32LeaderMs', row: true },
   atMost('room32FailoverRatio', 1.5),

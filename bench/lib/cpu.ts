@@ -35,3 +35,54 @@ export function cpuSince(before: Map<number, number>, after: Map<number, number>
   for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
   return ms;
 }
+
+/** Where a browser's CPU went, by the threads that did it (Chromium's thread names, on Linux). */
+export interface CpuSplit {
+  /** Renderers' main threads: script, style, layout, paint. */
+  main: number;
+  /** Renderers' thread pools: rasterizing tiles in software (and V8's background work). */
+  raster: number;
+  /** Renderers' compositor threads. */
+  compositor: number;
+  /** The GPU process (compositing the frames of every tab, in software here). */
+  gpu: number;
+  /** Everything else: the browser process, the network service, WebRTC's and IPC's threads. */
+  other: number;
+}
+
+const KINDS: [keyof CpuSplit, RegExp, RegExp][] = [
+  ['main', /--type=renderer/, /^(chromium|chrome)$/],
+  ['raster', /--type=renderer/, /^ThreadPoolForeg/],
+  ['compositor', /--type=renderer/, /^Compositor$/],
+  ['gpu', /--type=gpu-process/, /./],
+];
+
+/** `pid/tid` → [kind, CPU ms] for every thread of the live descendants of `root` whose command line matches. */
+export function threadCpu(root: number, match: RegExp): Map<string, [keyof CpuSplit, number]> {
+  const out = new Map<string, [keyof CpuSplit, number]>();
+  for (const pid of treeCpu(root, match).keys()) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const kind = KINDS.find(([, p, t]) => p.test(cmd) && t.test(name))?.[0] ?? 'other';
+        out.set(`${pid}/${tid}`, [kind, (Number(f[11]) + Number(f[12])) * TICK_MS]);
+      }
+    } catch {
+      // Gone since the listing.
+    }
+  }
+  return out;
+}
+
+/** CPU ms by kind between two `threadCpu` readings (threads that started in between count whole). */
+export function splitSince(
+  before: Map<string, [keyof CpuSplit, number]>,
+  after: Map<string, [keyof CpuSplit, number]>,
+): CpuSplit {
+  const split: CpuSplit = { main: 0, raster: 0, compositor: 0, gpu: 0, other: 0 };
+  for (const [id, [kind, ms]] of after) split[kind] += ms - (before.get(id)?.[1] ?? 0);
+  return split;
+}

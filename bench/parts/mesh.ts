@@ -18,7 +18,7 @@ import {
   until,
 } from '../../e2e/kit.ts';
 import { log, type Part, TIMING } from '../lib/context.ts';
-import { cpuSince, treeCpu } from '../lib/cpu.ts';
+import { type CpuSplit, cpuSince, splitSince, threadCpu, treeCpu } from '../lib/cpu.ts';
 import { type Dist, dist, median, round } from '../lib/stats.ts';
 
 export interface MeshResult {
@@ -33,6 +33,9 @@ export interface MeshResult {
   meshFormationsPastBound: string;
   /** DOM updates (MutationObserver callbacks) per tab from load to the full mesh, median tab. */
   meshFormationDomUpdates: Dist;
+  /** Where the app's formation CPU went, medians by thread kind (ms): what to make cheaper. */
+  meshFormationCpuSplit: string;
+  rawMeshFormationCpuSplit: string;
   baselineMeshFormationDomUpdates?: Dist;
   baselineMeshFormationMs?: Dist;
   baselineMeshFormationCpuMs?: Dist;
@@ -45,14 +48,21 @@ const CHROMIUM = /chromium|chrome/;
 const COUNT_UPDATES = `window.__updates = 0; new MutationObserver(() => { window.__updates++; }).observe(document, {
   subtree: true, childList: true, characterData: true, attributes: true });`;
 
+/** Medians of each kind of thread's CPU, e.g. `main 7940 · raster 2410 · compositor 980 · gpu 1150 · other 7160`. */
+function splitText(splits: CpuSplit[]): string {
+  const kinds = ['main', 'raster', 'compositor', 'gpu', 'other'] as const;
+  return kinds.map((k) => `${k} ${Math.round(median(splits.map((s) => s[k])))}`).join(' · ');
+}
+
 /** One formation of `TABS` tabs served by `server`: wall ms, and Chromium's CPU ms. */
 export async function formMesh(
   browser: Browser,
   server: ServerProcess,
   tag: string,
-): Promise<{ ms: number; cpuMs: number; updates: number }> {
+): Promise<{ ms: number; cpuMs: number; split: CpuSplit; updates: number }> {
   const room = uniqueRoom(tag);
   const cpu0 = treeCpu(process.pid, CHROMIUM);
+  const threads0 = threadCpu(process.pid, CHROMIUM);
   const tabs = await Promise.all(
     Array.from({ length: TABS }, (_, i) =>
       openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, {
@@ -77,11 +87,12 @@ export async function formMesh(
       throw new Error(`${err.message} (leader/direct per tab: ${seen.join(' ')})`);
     });
     const cpuMs = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM));
+    const split = splitSince(threads0, threadCpu(process.pid, CHROMIUM));
     const done = Math.max(...((await Promise.all(tabs.map(meshAt))) as number[]));
     const updates = await Promise.all(
       tabs.map((t) => t.page.evaluate(() => (window as unknown as { __updates: number }).__updates)),
     );
-    return { ms: done - lastLoad, cpuMs, updates: median(updates) };
+    return { ms: done - lastLoad, cpuMs, split, updates: median(updates) };
   } finally {
     await Promise.all(tabs.map(closePlayer));
   }
@@ -97,10 +108,19 @@ export const mesh: Part<MeshResult> = {
       ms: number[];
       cpu: number[];
       up: number[];
+      splits: CpuSplit[];
       failed: number;
     }[] = [
-      { tag: 'app', server: await ctx.server(), ms: [], cpu: [], up: [], failed: 0 },
-      { tag: 'raw', server: await ctx.serve(await ctx.rawDir()), ms: [], cpu: [], up: [], failed: 0 },
+      { tag: 'app', server: await ctx.server(), ms: [], cpu: [], up: [], splits: [], failed: 0 },
+      {
+        tag: 'raw',
+        server: await ctx.serve(await ctx.rawDir()),
+        ms: [],
+        cpu: [],
+        up: [],
+        splits: [],
+        failed: 0,
+      },
     ];
     if (ctx.baselineDir)
       kinds.push({
@@ -109,6 +129,7 @@ export const mesh: Part<MeshResult> = {
         ms: [],
         cpu: [],
         up: [],
+        splits: [],
         failed: 0,
       });
     // The browser's first formation of a run was its slowest in 6 of 9 runs (2026-12-02), and it was always
@@ -132,8 +153,9 @@ export const mesh: Part<MeshResult> = {
         k.ms.push(f.ms);
         k.cpu.push(f.cpuMs);
         k.up.push(f.updates);
+        k.splits.push(f.split);
         log(
-          `mesh formation, ${TABS} ${k.tag} tabs: ${Math.round(f.ms)} ms, Chromium CPU ${f.cpuMs} ms, ${f.updates} DOM updates a tab`,
+          `mesh formation, ${TABS} ${k.tag} tabs: ${Math.round(f.ms)} ms, Chromium CPU ${f.cpuMs} ms (${splitText([f.split])}), ${f.updates} DOM updates a tab`,
         );
       }
     }
@@ -147,6 +169,8 @@ export const mesh: Part<MeshResult> = {
       meshFormationCpuMs: app!.cpu,
       rawMeshFormationCpuMs: raw!.cpu,
       meshFormationDomUpdates: app!.up,
+      meshFormationCpuSplit: splitText(kinds[0]!.splits),
+      rawMeshFormationCpuSplit: splitText(kinds[1]!.splits),
       meshFormationsPastBound: kinds.map((k) => `${k.tag} ${k.failed}`).join(', '),
       ...(base
         ? {
