@@ -70,17 +70,8 @@ async function room32(ctx: Context): Promise<RoomResult> {
         }
         return [...first];
       });
-    const firstBotAt = (leader: number, since: number) => firstBotSeen(leader, since).map(([, t]) => t);
-    await until(
-      async () =>
-        botViews().length === bots &&
-        botViews().every((v) => v.leader === 1) &&
-        (await Promise.all(tabs.map(currentLeader))).every((l) => l === 1),
-      30_000,
-      `${N.room} players agreeing on leader 1`,
-      250,
-    ).catch(async (err: Error) => {
-      // Who disagrees, and how: the views by leader/term/role, and the tabs' leaders.
+    // Who disagrees, and how: the views by leader/term/role, and the tabs' leaders.
+    const disagreement = async (err: Error): Promise<never> => {
       const count = new Map<string, number>();
       for (const v of botViews()) {
         const k = `leader ${v.leader} term ${v.term} ${v.role}`;
@@ -90,7 +81,17 @@ async function room32(ctx: Context): Promise<RoomResult> {
       throw new Error(
         `${err.message} (bots: ${[...count].map(([k, n]) => `${n}× ${k}`).join(', ')}; tabs: ${tabLeaders.join(', ')})`,
       );
-    });
+    };
+    const firstBotAt = (leader: number, since: number) => firstBotSeen(leader, since).map(([, t]) => t);
+    await until(
+      async () =>
+        botViews().length === bots &&
+        botViews().every((v) => v.leader === 1) &&
+        (await Promise.all(tabs.map(currentLeader))).every((l) => l === 1),
+      30_000,
+      `${N.room} players agreeing on leader 1`,
+      250,
+    ).catch(disagreement);
     const tabFirst = await Promise.all(tabs.map((t) => leaderShownAt(t, 1, 0)));
     const leaderMs = Math.max(0, Math.max(...firstBotAt(1, 0), ...(tabFirst as number[])) - lastJoin);
     log(`room of ${N.room}: one leader ${Math.round(leaderMs)} ms after the last join`);
@@ -125,7 +126,7 @@ async function room32(ctx: Context): Promise<RoomResult> {
         20_000,
         `leader ${next} in the room of ${N.room}`,
         100,
-      );
+      ).catch(disagreement);
       const tabSeen = await Promise.all(tabs.map((t) => leaderShownAt(t, next, t0)));
       const seen: [string, number][] = [
         ...firstBotSeen(next, t0),
