@@ -70,6 +70,7 @@ const PC_WATCH = `(() => {
     ws.send = (d) => {
       const x = String(d);
       if (x === '3') log.push({ pc: 0, t: Date.now(), what: 'ws:pong' });
+      if (x.startsWith('42') && x.includes('"join"')) log.push({ pc: 0, t: Date.now(), what: 'out join' });
       const m = /"signal",\\{"to":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"to":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'out ' + m[2] + ' to ' + m[1] });
       return send(d);
@@ -78,6 +79,7 @@ const PC_WATCH = `(() => {
     ws.addEventListener('message', (e) => {
       const x = String(e.data);
       if (first || x === '2') { first = false; log.push({ pc: 0, t: Date.now(), what: 'ws:msg ' + x.slice(0, 40) }); }
+      if (/^43\\d*\\[\\{"ok":true,"id"/.test(x)) log.push({ pc: 0, t: Date.now(), what: 'in joined' });
       const m = /"signal",\\{"from":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"from":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'in ' + m[2] + ' from ' + m[1] });
     });

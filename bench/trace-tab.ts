@@ -45,6 +45,8 @@ const trace = JSON.parse(buf.toString()) as {
     name: string;
     ph: string;
     dur?: number;
+    /** Thread (CPU) time: what the work cost, which a descheduled thread's wall time overstates. */
+    tdur?: number;
     tid: number;
     pid: number;
     args?: { name?: string };
@@ -56,10 +58,11 @@ for (const e of ev)
   if (e.ph === 'M' && e.name === 'thread_name') threadName.set(`${e.pid}:${e.tid}`, e.args?.name ?? '');
 const byThread = new Map<string, Map<string, number>>();
 for (const e of ev) {
-  if (e.ph !== 'X' || !e.dur) continue;
+  const d = e.tdur ?? e.dur;
+  if (e.ph !== 'X' || !d) continue;
   const tn = threadName.get(`${e.pid}:${e.tid}`) ?? '?';
   const m = byThread.get(tn) ?? new Map<string, number>();
-  m.set(e.name, (m.get(e.name) ?? 0) + e.dur);
+  m.set(e.name, (m.get(e.name) ?? 0) + d);
   byThread.set(tn, m);
 }
 const frames = new Map<number, { n: number; ms: number }>();
@@ -67,7 +70,7 @@ for (const e of ev) {
   if (e.ph !== 'X' || e.name !== 'ProxyMain::BeginMainFrame') continue;
   const f = frames.get(e.pid) ?? { n: 0, ms: 0 };
   f.n++;
-  f.ms += (e.dur ?? 0) / 1000;
+  f.ms += (e.tdur ?? e.dur ?? 0) / 1000;
   frames.set(e.pid, f);
 }
 console.log(
@@ -75,9 +78,9 @@ console.log(
   [...frames.values()].map((f) => `${f.n}/${Math.round(f.ms)}`).join(' '),
 );
 for (const [tn, m] of byThread) {
-  if (!/CrRendererMain|Compositor|Viz|Raster/.test(tn)) continue;
+  if (!/CrRendererMain|Compositor|Viz|Raster|ThreadPoolForeground/.test(tn)) continue;
   console.log(`== ${tn}`);
-  for (const [n, d] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 14))
+  for (const [n, d] of [...m].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 14)))
     console.log(`  ${(d / 1000).toFixed(0).padStart(6)} ms ${n}`);
 }
 await Promise.all(tabs.map(closePlayer));

@@ -32,4 +32,19 @@ export async function profileTab(tab: Player, ms: number): Promise<void> {
   });
   for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25))
     console.log(`${(v / 1000).toFixed(0).padStart(6)} ms ${k}`);
+  // Inclusive time (a function counted once per sample however deep it recurs): which caller the work is under.
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const total = new Map<string, number>();
+  p.samples?.forEach((s, i) => {
+    const seen = new Set<string>();
+    for (let id: number | undefined = s; id !== undefined; id = parent.get(id)) {
+      const f = byId.get(id)!.callFrame;
+      seen.add(`${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}`);
+    }
+    for (const k of seen) total.set(k, (total.get(k) ?? 0) + (p.timeDeltas?.[i] ?? 0));
+  });
+  console.log('inclusive:');
+  for (const [k, v] of [...total].sort((a, b) => b[1] - a[1]).slice(0, 45))
+    console.log(`${(v / 1000).toFixed(0).padStart(6)} ms ${k}`);
 }
