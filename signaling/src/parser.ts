@@ -1,7 +1,8 @@
-// The socket.io packet parser with two checks made on the raw text, before JSON.parse sees it: how deep
-// it nests, and no binary attachments (no Lockstep event carries any). A frame that fails either closes
-// its connection, as socket.io does for any malformed packet. Frame size is cut earlier still, by
-// engine.io's maxHttpBufferSize.
+// The socket.io packet parser with checks made on the raw text, before JSON.parse sees it: how deep it
+// nests, and only the packet types a client has a use for (no binary attachments: no Lockstep event carries
+// any; no acknowledgements: the server never asks a client for one). A frame that fails closes its
+// connection, as socket.io does for any malformed packet. Frame size is cut earlier still, by engine.io's
+// maxHttpBufferSize.
 
 import { Decoder, Encoder } from 'socket.io-parser';
 
@@ -61,6 +62,10 @@ class CheckedDecoder extends Decoder {
     // '5' and '6' are binary events and acks, whose attachments would follow as further frames.
     if (obj.startsWith('5') || obj.startsWith('6'))
       throw new FrameTooDeepError('binary events are not accepted');
+    // '3' answers an emit the server made with a callback, and it makes none; '4' is the server's to send.
+    // socket.io would JSON-parse either and charge it to no budget (an ACK flood of 32 KB frames cost a core).
+    if (obj.startsWith('3') || obj.startsWith('4'))
+      throw new FrameTooDeepError('acknowledgements and connect errors are not accepted from a client');
     if (jsonDepth(obj, MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) {
       throw new FrameTooDeepError(`frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
     }

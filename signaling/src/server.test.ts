@@ -800,6 +800,37 @@ describe('connections', () => {
     expect(serverSide?.listenerCount('packet')).toBe(1);
   });
 
+  it('closes a connection that sends an acknowledgement or a connect error, which the server never asks for', async () => {
+    const server = await serve();
+    for (const frame of ['3["x"]', '31["x"]', '4{"message":"x"}']) {
+      const c = await client(server);
+      const engine = c.socket.io.engine as unknown as { write(data: string): void };
+      const gone = new Promise((resolve) => c.socket.once('disconnect', resolve));
+      engine.write(frame);
+      // socket.io's own word for a frame its parser refused.
+      expect(await gone).toBe('transport close');
+    }
+    expect(server.handle.io.engine.clientsCount).toBe(0);
+  });
+
+  it('stops reading a connection it closed, and drops it soon, even if the client never answers the close', async () => {
+    const server = await serve();
+    const c = await client(server);
+    const conn = [...server.handle.io.sockets.sockets.values()][0]?.conn as unknown as {
+      transport: { socket: { readyState: number } };
+    };
+    const serverWs = conn.transport.socket;
+    const engine = c.socket.io.engine as unknown as {
+      transport: { ws: { _socket: { pause(): void } } };
+      write(data: string): void;
+    };
+    // The client stops reading, so it never sees the server's close frame or answers it: a graceful close
+    // would leave the server's side CLOSING (2), reading whatever the client sends, for 30 s.
+    engine.transport.ws._socket.pause();
+    engine.write('3["x"]');
+    await expect.poll(() => serverWs.readyState, { timeout: 3_000 }).toBe(3);
+  });
+
   it('charges each event its own frame after an event read as its socket left the namespace', async () => {
     const server = await serve({ maxJoinsPerSocket: 100 });
     const c = await client(server, { transports: ['polling'] });
