@@ -386,6 +386,7 @@ export function createSignalingServer(
         const left = (socketsPerIp.get(ip) ?? 1) - 1;
         if (left <= 0) socketsPerIp.delete(ip);
         else socketsPerIp.set(ip, left);
+        readNoMore(raw);
       });
     },
   );
@@ -754,6 +755,19 @@ export function createSignalingServer(
     wires.set(socket.conn, wire);
     socket.conn.on('packet', onPacket);
     return wire;
+  }
+
+  /**
+   * A closed connection is not read again, and its socket goes soon after: a websocket closes gracefully,
+   * waiting up to 30 s for the client's close frame while it parses whatever else the client sends, and a
+   * client that made the server close it (a malformed frame) then sent tiny frames as fast as it could kept
+   * a core busy for those 30 s. What the server wrote last (a refusal, `shutdown`) has CUT_OFF_FLUSH_MS to go.
+   */
+  function readNoMore(conn: unknown): void {
+    const ws = websocketOf({ conn });
+    if (!ws) return;
+    reading.stop(ws);
+    setTimeout(() => ws.terminate(), CUT_OFF_FLUSH_MS).unref();
   }
 
   // Events of one socket run strictly in order, so a disconnect never overtakes the join before it and
