@@ -5,6 +5,7 @@
 // believes because the test trusts 127.0.0.1 as its proxy (and only then: see the TRUST_PROXY test).
 
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
 import type { Ack, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
@@ -559,6 +560,26 @@ describe('attack: headers (clickjacking, referrers, source maps, metrics)', () =
       headers: { authorization: 'Bearer a-long-metrics-token' },
     });
     expect(await right.text()).toMatch(/lockstep_connections/);
+  });
+
+  it('answers a Host header no URL takes with a CSP of its own origin alone, not an error', async () => {
+    const server = await serve();
+    const { port } = new URL(server.url);
+    const get = (host: string) =>
+      new Promise<{ status: number; csp: string }>((resolve, reject) => {
+        const req = httpRequest({ port, path: '/healthz', headers: { host } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, csp: String(res.headers['content-security-policy']) });
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const host of ['a:99999', '1.2.3.4.5.6']) {
+      const { status, csp } = await get(host);
+      expect(status, host).toBe(200);
+      expect(csp, host).toContain("connect-src 'self';");
+    }
+    expect((await get(`127.0.0.1:${port}`)).csp).toContain(`connect-src 'self' http://127.0.0.1:${port}`);
   });
 
   it('uses PUBLIC_ORIGIN for the origin check, CSP and HSTS', async () => {

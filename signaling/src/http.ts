@@ -125,7 +125,9 @@ export function createHttpRoutes(options: HttpRoutesOptions) {
     if (web.publicOrigin !== undefined) return web.publicOrigin;
     const host = req.headers.host;
     if (host === undefined || !HOST_HEADER.test(host)) return undefined;
-    return `${https(req) ? 'https' : 'http'}://${host}`;
+    const origin = `${https(req) ? 'https' : 'http'}://${host}`;
+    // The pattern lets through hosts no URL takes (port 99999, 1.2.3.4.5): those get 'self' alone, not a 500.
+    return URL.canParse(origin) ? origin : undefined;
   }
 
   function https(req: IncomingMessage): boolean {
