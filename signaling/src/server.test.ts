@@ -1,8 +1,10 @@
+import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type { ErrorCode, Fail, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { ConnectionLimiter } from './rateLimit.ts';
@@ -829,6 +831,31 @@ describe('connections', () => {
     engine.transport.ws._socket.pause();
     engine.write('3["x"]');
     await expect.poll(() => serverWs.readyState, { timeout: 3_000 }).toBe(3);
+  });
+
+  it('drops a failed upgrade probe’s websocket soon, even if the client never answers the close', async () => {
+    const server = await serve();
+    const open = await (await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`)).text();
+    const sid = JSON.parse(open.slice(1)).sid as string;
+    const ws = new WebSocket(
+      `${server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid=${sid}`,
+    );
+    ws.on('error', () => {});
+    await once(ws, 'open');
+    const tcp = (ws as unknown as { _socket: { pause(): void; destroyed: boolean } })._socket;
+    // The client never reads the server's close frame, so it never answers it; and it keeps sending.
+    tcp.pause();
+    // Not the probe engine.io waits for: it closes this websocket, outside any engine.io connection's close.
+    ws.send('4junk');
+    await expect
+      .poll(
+        () => {
+          if (!tcp.destroyed) ws.send('6');
+          return tcp.destroyed;
+        },
+        { timeout: 3_000 },
+      )
+      .toBe(true);
   });
 
   it('charges each event its own frame after an event read as its socket left the namespace', async () => {

@@ -7,6 +7,7 @@ import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import * as v from 'valibot';
+import { WebSocket, WebSocketServer, type ServerOptions as WsServerOptions } from 'ws';
 import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type {
   Ack,
@@ -340,6 +341,31 @@ export function createSignalingServer(
   }, 10_000);
   bucketSweep.unref();
 
+  /**
+   * engine.io's websockets, with one change: once the server closes one, for whatever reason (a refused
+   * frame, a failed upgrade probe, a cut-off, a shutdown), it is not read again and its socket goes
+   * CUT_OFF_FLUSH_MS later, time to flush what was written last. A graceful close waits up to 30 s for the
+   * client's close frame and parses whatever else comes meanwhile: a client that got itself closed, then
+   * sent tiny frames at full speed, kept a core busy for those 30 s (failed upgrade probes too, which no
+   * engine.io connection counts). A class per server, not a closure per connection.
+   */
+  class ClosingWebSocket extends WebSocket {
+    private ending = false;
+
+    override close(code?: number, data?: string | Buffer): void {
+      super.close(code, data);
+      if (this.ending || this.readyState !== WebSocket.CLOSING) return;
+      this.ending = true;
+      reading.stop(this);
+      setTimeout(() => this.terminate(), CUT_OFF_FLUSH_MS).unref();
+    }
+  }
+  class ClosingWebSocketServer extends WebSocketServer {
+    constructor(options: WsServerOptions) {
+      super({ ...options, WebSocket: ClosingWebSocket });
+    }
+  }
+
   const io: SignalingIo = new Server(httpServer, {
     serveClient: false,
     maxHttpBufferSize: Math.min(options.maxHttpBufferBytes ?? MAX_HTTP_BUFFER_BYTES, MAX_HTTP_BUFFER_BYTES),
@@ -349,6 +375,7 @@ export function createSignalingServer(
     connectTimeout: 10_000,
     ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
     destroyUpgrade: !(options.sharedUpgrades ?? false),
+    wsEngine: ClosingWebSocketServer,
     ...(allowedOrigins === '*' || allowedOrigins.length > 0
       ? { cors: { origin: allowedOrigins === '*' ? true : [...allowedOrigins] } }
       : {}),
@@ -386,7 +413,6 @@ export function createSignalingServer(
         const left = (socketsPerIp.get(ip) ?? 1) - 1;
         if (left <= 0) socketsPerIp.delete(ip);
         else socketsPerIp.set(ip, left);
-        readNoMore(raw);
       });
     },
   );
@@ -755,19 +781,6 @@ export function createSignalingServer(
     wires.set(socket.conn, wire);
     socket.conn.on('packet', onPacket);
     return wire;
-  }
-
-  /**
-   * A closed connection is not read again, and its socket goes soon after: a websocket closes gracefully,
-   * waiting up to 30 s for the client's close frame while it parses whatever else the client sends, and a
-   * client that made the server close it (a malformed frame) then sent tiny frames as fast as it could kept
-   * a core busy for those 30 s. What the server wrote last (a refusal, `shutdown`) has CUT_OFF_FLUSH_MS to go.
-   */
-  function readNoMore(conn: unknown): void {
-    const ws = websocketOf({ conn });
-    if (!ws) return;
-    reading.stop(ws);
-    setTimeout(() => ws.terminate(), CUT_OFF_FLUSH_MS).unref();
   }
 
   // Events of one socket run strictly in order, so a disconnect never overtakes the join before it and
