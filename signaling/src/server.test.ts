@@ -858,6 +858,28 @@ describe('connections', () => {
       .toBe(true);
   });
 
+  it('drops a connection’s upgrade tries past three, before their websocket handshake', async () => {
+    const server = await serve();
+    const open = await (await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`)).text();
+    const sid = JSON.parse(open.slice(1)).sid as string;
+    const tryUpgrade = () =>
+      new Promise<'open' | 'refused'>((resolve) => {
+        const ws = new WebSocket(
+          `${server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid=${sid}`,
+        );
+        ws.on('open', () => {
+          // A failed probe: engine.io closes it, and would take the next try.
+          ws.send('4junk');
+          resolve('open');
+        });
+        ws.on('error', () => resolve('refused'));
+      });
+    const tries: string[] = [];
+    for (let i = 0; i < 5; i++) tries.push(await tryUpgrade());
+    expect(tries).toEqual(['open', 'open', 'open', 'refused', 'refused']);
+    expect(await server.handle.metrics()).toMatch(/lockstep_rejected_total\{reason="upgrade_tries"\} 2\b/);
+  });
+
   it('charges each event its own frame after an event read as its socket left the namespace', async () => {
     const server = await serve({ maxJoinsPerSocket: 100 });
     const c = await client(server, { transports: ['polling'] });

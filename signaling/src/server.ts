@@ -236,6 +236,8 @@ const MAX_UNHANDLED_FRAMES = 1_024;
 
 /** How long a cut-off connection has to flush its refusal and close frame before it is destroyed. */
 const CUT_OFF_FLUSH_MS = 200;
+/** Websocket upgrades one engine.io connection may try (an honest client makes one). */
+const MAX_UPGRADE_TRIES = 3;
 
 function jsonBytes(data: unknown): number {
   try {
@@ -360,9 +362,35 @@ export function createSignalingServer(
       setTimeout(() => this.terminate(), CUT_OFF_FLUSH_MS).unref();
     }
   }
+  /** Upgrades tried on each engine.io connection (its `sid`): see ClosingWebSocketServer. */
+  const upgradeTries = new WeakMap<object, number>();
   class ClosingWebSocketServer extends WebSocketServer {
     constructor(options: WsServerOptions) {
       super({ ...options, WebSocket: ClosingWebSocket });
+    }
+
+    /**
+     * An upgrade names a connection already let in (its `sid`), so no admission check or address limit sees
+     * it; an honest client tries once. Past MAX_UPGRADE_TRIES on one connection, the socket is dropped
+     * before the websocket handshake: failed probes cannot be opened back to back for as long as it lives.
+     */
+    override handleUpgrade(...args: Parameters<WebSocketServer['handleUpgrade']>): void {
+      const [req, socket] = args;
+      const sid = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sid');
+      const conn =
+        sid === null
+          ? undefined
+          : (io.engine as unknown as { clients: Record<string, object | undefined> }).clients[sid];
+      if (conn) {
+        const tries = (upgradeTries.get(conn) ?? 0) + 1;
+        upgradeTries.set(conn, tries);
+        if (tries > MAX_UPGRADE_TRIES) {
+          metrics.rejected.inc({ reason: 'upgrade_tries' });
+          socket.destroy();
+          return;
+        }
+      }
+      super.handleUpgrade(...args);
     }
   }
 
