@@ -1,5 +1,6 @@
 // The one place that reaches under socket.io into a connection's engine.io and ws internals: what the server
-// holds for it that has not gone out yet (the measure of a slow recipient), and its raw websocket.
+// holds for it that has not gone out yet (the measure of a slow recipient), its raw websocket, and the
+// connection an upgrade request names.
 
 /** The part of ws's WebSocket the server uses (engine.io's websocket transport keeps one). */
 export interface RawWebSocket {
@@ -8,6 +9,12 @@ export interface RawWebSocket {
   pause(): void;
   resume(): void;
   terminate(): void;
+}
+
+/** The engine.io connection a request names by its `sid`, if it is live. */
+export function engineConnection(engine: unknown, sid: string): object | undefined {
+  const clients = (engine as { clients?: Record<string, object | undefined> }).clients;
+  return clients && Object.hasOwn(clients, sid) ? clients[sid] : undefined;
 }
 
 /** The connection's ws socket, or undefined on another transport (long polling). */

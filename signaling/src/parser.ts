@@ -54,20 +54,21 @@ export function jsonDepth(text: string, stopAt = Number.POSITIVE_INFINITY): numb
   return max;
 }
 
-export class FrameTooDeepError extends Error {}
+/** A frame the parser will not decode: socket.io closes its connection. */
+export class RefusedFrameError extends Error {}
 
 class CheckedDecoder extends Decoder {
   override add(obj: unknown): void {
-    if (typeof obj !== 'string') throw new FrameTooDeepError('binary frames are not accepted');
+    if (typeof obj !== 'string') throw new RefusedFrameError('binary frames are not accepted');
     // '5' and '6' are binary events and acks, whose attachments would follow as further frames.
     if (obj.startsWith('5') || obj.startsWith('6'))
-      throw new FrameTooDeepError('binary events are not accepted');
+      throw new RefusedFrameError('binary events are not accepted');
     // '3' answers an emit the server made with a callback, and it makes none; '4' is the server's to send.
     // socket.io would JSON-parse either and charge it to no budget (an ACK flood of 32 KB frames cost a core).
     if (obj.startsWith('3') || obj.startsWith('4'))
-      throw new FrameTooDeepError('acknowledgements and connect errors are not accepted from a client');
+      throw new RefusedFrameError('acknowledgements and connect errors are not accepted from a client');
     if (jsonDepth(obj, MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) {
-      throw new FrameTooDeepError(`frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+      throw new RefusedFrameError(`frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
     }
     super.add(obj);
   }

@@ -30,7 +30,7 @@ import {
   signalSchema,
 } from '../../client/src/protocol/signaling.ts';
 import { cleanText } from '../../client/src/protocol/text.ts';
-import { pendingBytes, websocketOf } from './backlog.ts';
+import { engineConnection, pendingBytes, websocketOf } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
 import { checkedParser } from './parser.ts';
@@ -377,10 +377,7 @@ export function createSignalingServer(
     override handleUpgrade(...args: Parameters<WebSocketServer['handleUpgrade']>): void {
       const [req, socket] = args;
       const sid = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sid');
-      const conn =
-        sid === null
-          ? undefined
-          : (io.engine as unknown as { clients: Record<string, object | undefined> }).clients[sid];
+      const conn = sid === null ? undefined : engineConnection(io.engine, sid);
       if (conn) {
         const tries = (upgradeTries.get(conn) ?? 0) + 1;
         upgradeTries.set(conn, tries);
