@@ -80,6 +80,8 @@ const PC_WATCH = `(() => {
       const x = String(e.data);
       if (first || x === '2') { first = false; log.push({ pc: 0, t: Date.now(), what: 'ws:msg ' + x.slice(0, 40) }); }
       if (/^43\\d*\\[\\{"ok":true,"id"/.test(x)) log.push({ pc: 0, t: Date.now(), what: 'in joined' });
+      const r = /^42\\["roster",\\{"room":"[^"]*","version":(\\d+),"members":(\\[[^\\]]*\\])/.exec(x);
+      if (r) log.push({ pc: 0, t: Date.now(), what: 'in roster v' + r[1] + ':' + JSON.parse(r[2]).map((m) => m.id).join(',') });
       const m = /"signal",\\{"from":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"from":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'in ' + m[2] + ' from ' + m[1] });
     });
