@@ -1,6 +1,9 @@
 import { createRoot } from 'react-dom/client';
 import { App } from './ui/App.tsx';
+import { readRoute } from './ui/nav.ts';
+import { joinEarly } from './ui/Room.tsx';
 import './ui/styles.css';
 
+joinEarly(readRoute());
 const root = document.getElementById('root');
 if (root) createRoot(root).render(<App />);

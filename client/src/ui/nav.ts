@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import { parseRoute, type Route } from './route.ts';
 
-const readRoute = (): Route =>
+export const readRoute = (): Route =>
   parseRoute(window.location.pathname, window.location.search, window.location.hash);
 
 /** A two-page app needs no router: history.pushState plus popstate. */
