@@ -1,6 +1,16 @@
 // lockstep/react: a hook over a Room's snapshot, and the election devtools as a drop-in component.
 
-import { Component, lazy, type ReactNode, Suspense, useMemo, useRef, useSyncExternalStore } from 'react';
+import {
+  Component,
+  lazy,
+  type ReactNode,
+  Suspense,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  useSyncExternalStore,
+} from 'react';
 import { throttled } from '../store/perFrame.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
@@ -65,13 +75,52 @@ export interface LockstepDevtoolsProps {
  * (`card`, `viz`, …).
  */
 export function LockstepDevtools(props: LockstepDevtoolsProps) {
+  const formed = useFormed(props.room);
   return (
     <Contained>
-      <Suspense fallback={null}>
-        <Panels {...props} />
-      </Suspense>
+      {formed ? (
+        <Suspense fallback={null}>
+          <Panels {...props} />
+        </Suspense>
+      ) : (
+        <p className="card muted small" data-testid="devtools-waiting">
+          The election devtools open once the room has formed.
+        </p>
+      )}
     </Contained>
   );
+}
+
+/** The devtools wait at most this long for the room to form. */
+export const DEVTOOLS_WAIT_MS = 10_000;
+
+/** Every player we know of is reached directly (or is away, or gone), and there is a leader. */
+function formedOf(s: RoomSnapshot): boolean {
+  if (s.status !== 'joined') return true;
+  return s.leaderId !== null && s.players.every((p) => p.state !== 'relayed' && p.state !== 'suspected');
+}
+
+/**
+ * True once the room has formed, or DEVTOOLS_WAIT_MS after mounting, and from then on. Their chunk, mount
+ * and drawing cost a forming tab's main thread what its handshakes need: 8 tabs formed in 4.3–4.5 s without
+ * the devtools against 5.8–6.4 s with them (docs/benchmarks.md).
+ */
+function useFormed(room: Room): boolean {
+  const [formed, setFormed] = useState(() => formedOf(room.getSnapshot()));
+  useEffect(() => {
+    if (formed) return;
+    const check = () => {
+      if (formedOf(room.getSnapshot())) setFormed(true);
+    };
+    const off = room.subscribe(check);
+    const timer = setTimeout(() => setFormed(true), DEVTOOLS_WAIT_MS);
+    check();
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, [room, formed]);
+  return formed;
 }
 
 /** A devtools chunk that does not load, or a panel that throws, costs the devtools, not the page they sit in. */

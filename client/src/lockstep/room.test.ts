@@ -934,4 +934,19 @@ describe('lockstep/react', () => {
     expect(html).not.toContain('data-testid="chaos-crash"');
     expect(await renderAll(createElement(LockstepDevtools, { room, log: false }))).not.toContain('event-log');
   });
+
+  it('LockstepDevtools wait for the room to form: their mount and drawing would slow its handshakes', async () => {
+    const w = world();
+    w.open();
+    w.open();
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    const room = w.rooms[1]!;
+    expect(room.getSnapshot().leaderId).toBeNull();
+    const waiting = await renderAll(createElement(LockstepDevtools, { room }));
+    expect(waiting).toContain('data-testid="devtools-waiting"');
+    expect(waiting).not.toContain('data-testid="visualizer"');
+    await w.run(1_000);
+    expect(room.getSnapshot().leaderId).toBe(1);
+    expect(await renderAll(createElement(LockstepDevtools, { room }))).toContain('data-testid="visualizer"');
+  });
 });
