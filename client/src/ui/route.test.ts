@@ -15,6 +15,13 @@ describe('parseRoute', () => {
     expect(parseRoute('/r/x/', '')).toEqual({ kind: 'room', room: 'x', name: null, settings: null });
   });
 
+  it('reads a link of a million slashes at once (a crafted link must not hold the page)', () => {
+    const slashes = '/'.repeat(1_000_000);
+    expect(parseRoute(slashes, '')).toEqual({ kind: 'lobby' });
+    expect(parseRoute(`/r/x${slashes}`, '')).toMatchObject({ kind: 'room', room: 'x' });
+    expect(parseRoute(`${slashes}x`, '').kind).toBe('invalid');
+  });
+
   it('reads a room password from the fragment only', () => {
     expect(parseRoute('/r/x', '?name=Ada', '#k=s%C3%A9same%20%26%20co')).toEqual({
       kind: 'room',
