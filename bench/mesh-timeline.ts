@@ -1,6 +1,7 @@
 // Diagnostic, not part of `npm run bench`: opens 8 tabs into one room at once and prints, per tab, when each
 // RTCPeerConnection was made and reached each state, then every offer, answer and hello with the time it took
-// from the sender's WebSocket to the receiver's. Shows where a slow mesh spends its time.
+// from the sender's WebSocket to the receiver's, and the frames each tab relayed through the server by kind.
+// Shows where a slow mesh spends its time.
 //
 //   npx tsx bench/mesh-timeline.ts [--tabs 8] [--bare | --raw] [--no-build] [--url http://…] [--hold s] [--profile]
 //                                  [--rest s]
@@ -73,6 +74,13 @@ const PC_WATCH = `(() => {
       if (x.startsWith('42') && x.includes('"join"')) log.push({ pc: 0, t: Date.now(), what: 'out join' });
       const m = /"signal",\\{"to":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"to":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'out ' + m[2] + ' to ' + m[1] });
+      if (x.startsWith('42') && x.includes('["relay"')) {
+        // Frames sent through the server while links form: heartbeats, pings and catch-up, by kind.
+        let key = '?';
+        try { const f = JSON.parse(JSON.parse(x.slice(x.indexOf('[')))[1].data); key = f.k === 'core' ? f.m.t : f.k; } catch {}
+        window.__relay = window.__relay || {};
+        window.__relay[key] = (window.__relay[key] || 0) + 1;
+      }
       return send(d);
     };
     let first = true;
@@ -145,6 +153,11 @@ async function main() {
       .catch((e) => console.log(String(e)));
     await early;
     const mesh = await Promise.all(tabs.map(kit.meshAt));
+    for (const t of tabs)
+      console.log(
+        `tab ${t.id} relayed through the server, by kind:`,
+        JSON.stringify(await t.page.evaluate('window.__relay ?? {}')),
+      );
     console.log(
       `last load at +${lastLoad - t0} ms; mesh at ${mesh.map((m) => (m ? m - lastLoad : 'never')).join(', ')} (ms after last load)`,
     );
