@@ -94,26 +94,40 @@ export function LockstepDevtools(props: LockstepDevtoolsProps) {
 /** The devtools wait at most this long for the room to form. */
 export const DEVTOOLS_WAIT_MS = 10_000;
 
-/** Every player we know of is reached directly (or is away, or gone), and there is a leader. */
+/**
+ * Every player we know of is reached directly (or is away, or gone), and there is a leader. A roster player
+ * never heard shows as offline, but its link is still to come.
+ */
 function formedOf(s: RoomSnapshot): boolean {
   if (s.status !== 'joined') return true;
-  return s.leaderId !== null && s.players.every((p) => p.state !== 'relayed' && p.state !== 'suspected');
+  return (
+    s.leaderId !== null &&
+    s.players.every(
+      (p) =>
+        p.state !== 'relayed' &&
+        p.state !== 'suspected' &&
+        !(p.state === 'offline' && p.lastHeardMs === null && !p.removed),
+    )
+  );
 }
 
 /**
- * True once the room has formed, or DEVTOOLS_WAIT_MS after mounting, and from then on. Their chunk, mount
- * and drawing cost a forming tab's main thread what its handshakes need: 8 tabs formed in 4.3–4.5 s without
- * the devtools against 5.8–6.4 s with them (docs/benchmarks.md).
+ * True once the room has formed, or DEVTOOLS_WAIT_MS after mounting, and from then on (for this room). Their
+ * chunk, mount and drawing cost a forming tab's main thread what its handshakes need: 8 tabs formed in
+ * 4.3–4.5 s without the devtools against 5.8–6.4 s with them (docs/benchmarks.md).
  */
 function useFormed(room: Room): boolean {
-  const [formed, setFormed] = useState(() => formedOf(room.getSnapshot()));
+  const [formedRoom, setFormedRoom] = useState<Room | null>(() =>
+    formedOf(room.getSnapshot()) ? room : null,
+  );
+  const formed = formedRoom === room;
   useEffect(() => {
     if (formed) return;
     const check = () => {
-      if (formedOf(room.getSnapshot())) setFormed(true);
+      if (formedOf(room.getSnapshot())) setFormedRoom(room);
     };
     const off = room.subscribe(check);
-    const timer = setTimeout(() => setFormed(true), DEVTOOLS_WAIT_MS);
+    const timer = setTimeout(() => setFormedRoom(room), DEVTOOLS_WAIT_MS);
     check();
     return () => {
       off();

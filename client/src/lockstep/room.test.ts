@@ -949,4 +949,30 @@ describe('lockstep/react', () => {
     expect(room.getSnapshot().leaderId).toBe(1);
     expect(await renderAll(createElement(LockstepDevtools, { room }))).toContain('data-testid="visualizer"');
   });
+
+  it('LockstepDevtools wait for a player whose link is still forming, heard or not yet', async () => {
+    const w = await joinedRooms(2);
+    const real = w.net.factory();
+    // Player 3's handshake with player 2 never completes: it hears 2 only through the relay, if at all.
+    const late = w.open(
+      {},
+      {
+        factory: (o, events) =>
+          o.peer === 2 ? { signal() {}, send: () => false, destroy() {} } : real(o, events),
+      },
+    );
+    await w.settle(late.joined);
+    const shown = async () =>
+      (await renderAll(createElement(LockstepDevtools, { room: late }))).includes('visualizer');
+    const states = () =>
+      late
+        .getSnapshot()
+        .players.map((p) => `${p.id}:${p.state}`)
+        .join(' ');
+    for (let t = 0; t < 3_000; t += 50) {
+      if (late.getSnapshot().leaderId === 1) expect(await shown(), states()).toBe(false);
+      await w.run(50);
+    }
+    expect(states()).toContain('2:relayed');
+  });
 });
