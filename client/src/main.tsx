@@ -4,6 +4,8 @@ import { readRoute } from './ui/nav.ts';
 import { joinEarly } from './ui/Room.tsx';
 import './ui/styles.css';
 
-joinEarly(readRoute());
 const root = document.getElementById('root');
-if (root) createRoot(root).render(<App />);
+if (root) {
+  joinEarly(readRoute());
+  createRoot(root).render(<App />);
+}

@@ -160,9 +160,10 @@ function takeEarly(key: string): { abort: AbortController; joining: Promise<Lock
   const e = early;
   early = null;
   if (!e || e.key === key) return e;
+  // Left, not closed: a closed player would wait out its grace in the room, beside the page's own join.
   e.abort.abort();
   e.joining.then(
-    (r) => r.close(),
+    (r) => r.leave().catch(() => {}),
     () => {},
   );
   return null;
