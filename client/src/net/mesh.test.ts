@@ -296,6 +296,40 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
   expect(count(false)).toBe(Math.ceil(2_000 / DEFAULT_MESH_CONFIG.idlePingMs));
 });
 
+test('idle and relayed pings stretch with the room: a tab sends at most idlePingsPerSec of them', () => {
+  let clock = 0;
+  const relayed: number[] = [];
+  const net = new FakeNet();
+  const mesh = new Mesh({
+    // Links that never open: every peer is reached through the relay, and pinged there.
+    factory: net.factory(),
+    now: () => clock,
+    newEpoch: () => 'e',
+    sendSignal: async () => true,
+    sendRelay: (to) => {
+      relayed.push(to);
+      return true;
+    },
+    onCore: () => {},
+    onApp: () => {},
+    onBadFrame: () => {},
+  });
+  const pingsOver = (peers: number) => {
+    relayed.length = 0;
+    mesh.reset(1, []);
+    mesh.setMembers(Array.from({ length: peers + 1 }, (_, i) => ({ id: i + 1, connected: true })));
+    for (let t = 0; t < 20_000; t += 50) {
+      clock += 50;
+      mesh.maintain();
+    }
+    return relayed.length / 20;
+  };
+  // A room of 8: every 2 s each, as before.
+  expect(pingsOver(7)).toBeCloseTo(7 / (DEFAULT_MESH_CONFIG.relayPingMs / 1000), 0);
+  // A room of 41: no longer 20 a second.
+  expect(pingsOver(40)).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
+});
+
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
   const { a, chaos, deliver, sent, tick } = openPair();
   const link = () => a.info().find((p) => p.id === 2)?.link;

@@ -40,6 +40,12 @@ export interface MeshConfig {
   /** Ping period through the relay, for the RTT of relayed peers. */
   relayPingMs: number;
   /**
+   * Idle and relayed pings this tab sends a second at most, over all its peers: the two periods above stretch
+   * with the room. Every pair pinging every 2 s is O(N²): in a room of 24 headless players, three in four of
+   * all frames were pings, and a room of 32 on one machine churned its term for good.
+   */
+  idlePingsPerSec: number;
+  /**
    * An unopened link is abandoned after this long, counted again from when ICE found a pair: on 2 cores
    * busy with 8 forming tabs, DTLS took seconds after that, and links cut at 10 s from their start were
    * built again from scratch (128 connections for a mesh of 56, none of them lost to a dropped socket).
@@ -89,6 +95,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   rttMs: 1000,
   idlePingMs: 2000,
   relayPingMs: 2000,
+  idlePingsPerSec: 4,
   connectTimeoutMs: 10_000,
   helloAfterMs: 1_500,
   helloGuardMs: 6_000,
@@ -342,6 +349,9 @@ export class Mesh {
   maintain(): void {
     if (this.self === 0) return;
     const now = this.hooks.now();
+    const spread = (this.peers.size * 1000) / this.config.idlePingsPerSec;
+    const idleMs = Math.max(this.config.idlePingMs, spread);
+    const relayMs = Math.max(this.config.relayPingMs, spread);
     for (const p of this.peers.values()) {
       const rec = p.link;
       if (rec && !rec.open && now - (rec.pairedAt ?? rec.createdAt) > this.config.connectTimeoutMs) {
@@ -355,11 +365,11 @@ export class Mesh {
           ? this.config.pingMs
           : now - p.lastSent < this.config.rttMs
             ? this.config.rttMs
-            : this.config.idlePingMs;
+            : idleMs;
       if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
         this.transmit(p.id, this.pingFrame(now), 'ping', 'direct');
-      } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= this.config.relayPingMs) {
+      } else if (!this.isDirect(p, now) && p.connected && now - p.lastRelayPing >= relayMs) {
         p.lastRelayPing = now;
         this.transmit(p.id, this.pingFrame(now), 'ping', 'relay');
       }
