@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest';
+import { encodeFrame, ping } from '../protocol/frames.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { Bucket } from './bucket.ts';
 import { Chaos } from './chaos.ts';
@@ -328,6 +329,67 @@ test('idle and relayed pings stretch with the room: a tab sends at most idlePing
   expect(pingsOver(7)).toBeCloseTo(7 / (DEFAULT_MESH_CONFIG.relayPingMs / 1000), 0);
   // A room of 41: no longer 20 a second.
   expect(pingsOver(40)).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
+  // A peer back from grace hears from us at once (pings carry whether we are away), not 10 s later.
+  const room = (graced: number | null) =>
+    Array.from({ length: 41 }, (_, i) => ({ id: i + 1, connected: i + 1 !== graced }));
+  clock += 1_000;
+  mesh.maintain();
+  mesh.setMembers(room(41));
+  clock += 1_000;
+  mesh.maintain();
+  mesh.setMembers(room(null));
+  relayed.length = 0;
+  clock += 50;
+  mesh.maintain();
+  expect(relayed).toContain(41);
+});
+
+test('quiet direct links are pinged within the same budget, and a peer back from grace at once', () => {
+  let clock = 0;
+  let pings = 0;
+  const opened: (() => void)[] = [];
+  const answers: (() => void)[] = [];
+  const mesh: Mesh = new Mesh({
+    // Links that open at once and answer every ping, as a quiet follower's links to the others do.
+    factory: (_o, events) => {
+      opened.push(() => events.open());
+      return {
+        signal() {},
+        send: (text) => {
+          const f = JSON.parse(text) as { k: string; t: number };
+          if (f.k === 'ping') {
+            pings++;
+            answers.push(() => events.data(encodeFrame(ping('pong', f.t))));
+          }
+          return true;
+        },
+        destroy() {},
+      };
+    },
+    now: () => clock,
+    newEpoch: () => 'e',
+    sendSignal: async () => true,
+    sendRelay: () => true,
+    onCore: () => {},
+    onApp: () => {},
+    onBadFrame: () => {},
+  });
+  mesh.reset(1, []);
+  const members = (graced: number | null) =>
+    Array.from({ length: 41 }, (_, i) => ({ id: i + 1, connected: i + 1 !== graced }));
+  mesh.setMembers(members(null));
+  mesh.maintain();
+  for (const open of opened.splice(0)) open();
+  const run = (ms: number) => {
+    for (let t = 0; t < ms; t += 50) {
+      clock += 50;
+      mesh.maintain();
+      for (const answer of answers.splice(0)) answer();
+    }
+  };
+  run(20_000);
+  expect(pings / 20).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
+  expect(pings / 20).toBeGreaterThan(DEFAULT_MESH_CONFIG.idlePingsPerSec / 2);
 });
 
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {

@@ -259,6 +259,9 @@ export class Mesh {
         };
         this.peers.set(m.id, p);
       } else if (m.connected && !p.connected && !p.link?.open) {
+        // Back from grace: ping it now, so it learns at once whether we are away (pings carry that), not a
+        // stretched relay period later.
+        p.lastRelayPing = -Infinity;
         if (!p.link) {
           // Back from grace (a reload or a blip): connect now rather than at the next backoff.
           p.retryAt = this.firstTry(m.id, now);
