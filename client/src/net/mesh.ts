@@ -42,7 +42,7 @@ export interface MeshConfig {
   /**
    * Idle and relayed pings this tab sends a second at most, over all its peers: the two periods above stretch
    * with the room. Every pair pinging every 2 s is O(N²): in a room of 24 headless players, three in four of
-   * all frames were pings, and a room of 32 on one machine churned its term for good.
+   * all frames were pings.
    */
   idlePingsPerSec: number;
   /**

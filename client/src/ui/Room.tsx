@@ -150,7 +150,7 @@ export function joinEarly(route: Route): void {
   const password = route.password ?? savedPassword(route.room);
   const abort = new AbortController();
   const joining = joinRoom(joinOptions(route.room, route.name, route.settings, password, abort.signal));
-  // Whoever takes it up handles its outcome; one nobody takes is closed by takeEarly.
+  // Whoever takes it up handles its outcome; one taken up for other arguments is left by takeEarly.
   joining.catch(() => {});
   early = { key: joinKey(route.room, route.name, route.settings, password), abort, joining };
 }
