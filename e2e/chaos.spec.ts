@@ -4,6 +4,7 @@ import {
   expectLeader,
   expectMesh,
   expectStage,
+  openPlayer,
   openPlayers,
   pressDone,
   snap,
@@ -22,7 +23,8 @@ test('a cut link is relayed through the server and there is still one leader', a
   server,
   players,
 }) => {
-  players.push(...(await openPlayers(browser, server, uniqueRoom(), 3, TIMING)));
+  const room = uniqueRoom();
+  players.push(...(await openPlayers(browser, server, room, 3, TIMING)));
   await expectLeader(players, 1);
   await expectMesh(players);
   const [p1, p2, p3] = players as [(typeof players)[0], (typeof players)[0], (typeof players)[0]];
@@ -46,6 +48,16 @@ test('a cut link is relayed through the server and there is still one leader', a
   await tid(p2.page, 'chaos-cut-1').click();
   await expect(peer(p2.page, 1)).toHaveAttribute('data-state', 'direct');
   await expect(peer(p1.page, 2)).toHaveAttribute('data-state', 'direct');
+
+  // A newcomer that never hears player 2 (crashed) waits to open its devtools, and its button opens them at
+  // once: well before the wait's 10 s bound.
+  await tid(p2.page, 'chaos-crash').click();
+  const p4 = await openPlayer(browser, server, room, 'p4');
+  players.push(p4);
+  await expect(tid(p4.page, 'devtools-waiting')).toBeVisible();
+  await tid(p4.page, 'devtools-open').click();
+  await expect(tid(p4.page, 'visualizer')).toBeVisible({ timeout: 3_000 });
+  await expect(tid(p4.page, 'devtools-waiting')).toHaveCount(0);
 });
 
 test('a minority side shows the quorum banner and does not advance', async ({ browser, server, players }) => {

@@ -75,7 +75,7 @@ export interface LockstepDevtoolsProps {
  * (`card`, `viz`, …).
  */
 export function LockstepDevtools(props: LockstepDevtoolsProps) {
-  const formed = useFormed(props.room);
+  const [formed, open] = useFormed(props.room);
   return (
     <Contained>
       {formed ? (
@@ -84,7 +84,10 @@ export function LockstepDevtools(props: LockstepDevtoolsProps) {
         </Suspense>
       ) : (
         <p className="card muted small" data-testid="devtools-waiting">
-          The election devtools open once the room has formed.
+          The election devtools open once the room has formed.{' '}
+          <button type="button" className="btn small ghost" onClick={open} data-testid="devtools-open">
+            Open now
+          </button>
         </p>
       )}
     </Contained>
@@ -112,11 +115,11 @@ function formedOf(s: RoomSnapshot): boolean {
 }
 
 /**
- * True once the room has formed, or DEVTOOLS_WAIT_MS after mounting, and from then on (for this room). Their
- * chunk, mount and drawing cost a forming tab's main thread what its handshakes need: 8 tabs formed in
- * 4.3–4.5 s without the devtools against 5.8–6.4 s with them (docs/benchmarks.md).
+ * True once the room has formed, DEVTOOLS_WAIT_MS after mounting, or once the user opens them, and from then on
+ * (for this room). Their chunk, mount and drawing cost a forming tab's main thread what its handshakes need:
+ * 8 tabs formed in 4.3–4.5 s without the devtools against 5.8–6.4 s with them (docs/benchmarks.md).
  */
-function useFormed(room: Room): boolean {
+function useFormed(room: Room): [formed: boolean, open: () => void] {
   const [formedRoom, setFormedRoom] = useState<Room | null>(() =>
     formedOf(room.getSnapshot()) ? room : null,
   );
@@ -134,7 +137,7 @@ function useFormed(room: Room): boolean {
       clearTimeout(timer);
     };
   }, [room, formed]);
-  return formed;
+  return [formed, () => setFormedRoom(room)];
 }
 
 /** A devtools chunk that does not load, or a panel that throws, costs the devtools, not the page they sit in. */

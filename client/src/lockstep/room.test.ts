@@ -944,6 +944,7 @@ describe('lockstep/react', () => {
     expect(room.getSnapshot().leaderId).toBeNull();
     const waiting = await renderAll(createElement(LockstepDevtools, { room }));
     expect(waiting).toContain('data-testid="devtools-waiting"');
+    expect(waiting).toContain('data-testid="devtools-open"');
     expect(waiting).not.toContain('data-testid="visualizer"');
     await w.run(1_000);
     expect(room.getSnapshot().leaderId).toBe(1);
