@@ -55,9 +55,11 @@ test('a cut link is relayed through the server and there is still one leader', a
   const p4 = await openPlayer(browser, server, room, 'p4');
   players.push(p4);
   await expect(tid(p4.page, 'devtools-waiting')).toBeVisible();
-  await tid(p4.page, 'devtools-open').click();
+  await tid(p4.page, 'devtools-open').press('Enter');
   await expect(tid(p4.page, 'visualizer')).toBeVisible({ timeout: 3_000 });
   await expect(tid(p4.page, 'devtools-waiting')).toHaveCount(0);
+  // Keyboard focus went with the button to what replaced it.
+  await expect(p4.page.getByRole('region', { name: 'Election devtools' })).toBeFocused();
 });
 
 test('a minority side shows the quorum banner and does not advance', async ({ browser, server, players }) => {

@@ -76,16 +76,32 @@ export interface LockstepDevtoolsProps {
  */
 export function LockstepDevtools(props: LockstepDevtoolsProps) {
   const [formed, open] = useFormed(props.room);
+  // Opened by the button, which then goes: keyboard focus moves to what replaced it, not to the page's start.
+  const opened = useRef(false);
+  const panels = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (formed && opened.current) panels.current?.focus();
+  }, [formed]);
   return (
     <Contained>
       {formed ? (
-        <Suspense fallback={null}>
-          <Panels {...props} />
-        </Suspense>
+        <section ref={panels} tabIndex={-1} className="devtools" aria-label="Election devtools">
+          <Suspense fallback={null}>
+            <Panels {...props} />
+          </Suspense>
+        </section>
       ) : (
         <p className="card muted small" data-testid="devtools-waiting">
           The election devtools open once the room has formed.{' '}
-          <button type="button" className="btn small ghost" onClick={open} data-testid="devtools-open">
+          <button
+            type="button"
+            className="btn small ghost"
+            onClick={() => {
+              opened.current = true;
+              open();
+            }}
+            data-testid="devtools-open"
+          >
             Open now
           </button>
         </p>
