@@ -102,36 +102,17 @@ export const mesh: Part<MeshResult> = {
   name: 'mesh',
   async run(ctx) {
     const browser = await ctx.browser();
-    const kinds: {
-      tag: string;
-      server: ServerProcess;
-      ms: number[];
-      cpu: number[];
-      up: number[];
-      splits: CpuSplit[];
-      failed: number;
-    }[] = [
-      { tag: 'app', server: await ctx.server(), ms: [], cpu: [], up: [], splits: [], failed: 0 },
-      {
-        tag: 'raw',
-        server: await ctx.serve(await ctx.rawDir()),
-        ms: [],
-        cpu: [],
-        up: [],
-        splits: [],
-        failed: 0,
-      },
-    ];
-    if (ctx.baselineDir)
-      kinds.push({
-        tag: 'baseline',
-        server: await ctx.serve(ctx.baselineDir),
-        ms: [],
-        cpu: [],
-        up: [],
-        splits: [],
-        failed: 0,
-      });
+    const kind = (tag: string, server: ServerProcess) => ({
+      tag,
+      server,
+      ms: [] as number[],
+      cpu: [] as number[],
+      up: [] as number[],
+      splits: [] as CpuSplit[],
+      failed: 0,
+    });
+    const kinds = [kind('app', await ctx.server()), kind('raw', await ctx.serve(await ctx.rawDir()))];
+    if (ctx.baselineDir) kinds.push(kind('baseline', await ctx.serve(ctx.baselineDir)));
     // The browser's first formation of a run was its slowest in 6 of 9 runs (2026-12-02), and it was always
     // the app's: one formation of each kind first, left out of the figures.
     for (const k of kinds) {

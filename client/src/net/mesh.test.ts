@@ -297,30 +297,25 @@ test('a link busy with core traffic is pinged once per rttMs; a quiet one every 
   expect(count(false)).toBe(Math.ceil(2_000 / DEFAULT_MESH_CONFIG.idlePingMs));
 });
 
+/** Members 1..n, all connected but `graced` (in its grace period). */
+const roomOf = (n: number, graced: number | null = null) =>
+  Array.from({ length: n }, (_, i) => ({ id: i + 1, connected: i + 1 !== graced }));
+
 test('idle and relayed pings stretch with the room: a tab sends at most idlePingsPerSec of them', () => {
-  let clock = 0;
   const relayed: number[] = [];
-  const net = new FakeNet();
-  const mesh = new Mesh({
-    // Links that never open: every peer is reached through the relay, and pinged there.
-    factory: net.factory(),
-    now: () => clock,
-    newEpoch: () => 'e',
-    sendSignal: async () => true,
+  // Links that never open: every peer is reached through the relay, and pinged there.
+  const { mesh, clock } = lone({
     sendRelay: (to) => {
       relayed.push(to);
       return true;
     },
-    onCore: () => {},
-    onApp: () => {},
-    onBadFrame: () => {},
   });
   const pingsOver = (peers: number) => {
     relayed.length = 0;
     mesh.reset(1, []);
-    mesh.setMembers(Array.from({ length: peers + 1 }, (_, i) => ({ id: i + 1, connected: true })));
+    mesh.setMembers(roomOf(peers + 1));
     for (let t = 0; t < 20_000; t += 50) {
-      clock += 50;
+      clock.t += 50;
       mesh.maintain();
     }
     return relayed.length / 20;
@@ -330,26 +325,23 @@ test('idle and relayed pings stretch with the room: a tab sends at most idlePing
   // A room of 41: no longer 20 a second.
   expect(pingsOver(40)).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
   // A peer back from grace hears from us at once (pings carry whether we are away), not 10 s later.
-  const room = (graced: number | null) =>
-    Array.from({ length: 41 }, (_, i) => ({ id: i + 1, connected: i + 1 !== graced }));
-  clock += 1_000;
+  clock.t += 1_000;
   mesh.maintain();
-  mesh.setMembers(room(41));
-  clock += 1_000;
+  mesh.setMembers(roomOf(41, 41));
+  clock.t += 1_000;
   mesh.maintain();
-  mesh.setMembers(room(null));
+  mesh.setMembers(roomOf(41));
   relayed.length = 0;
-  clock += 50;
+  clock.t += 50;
   mesh.maintain();
   expect(relayed).toContain(41);
 });
 
-test('quiet direct links are pinged within the same budget, and a peer back from grace at once', () => {
-  let clock = 0;
+test('quiet direct links are pinged within the same budget', () => {
   let pings = 0;
   const opened: (() => void)[] = [];
   const answers: (() => void)[] = [];
-  const mesh: Mesh = new Mesh({
+  const { mesh, clock } = lone({
     // Links that open at once and answer every ping, as a quiet follower's links to the others do.
     factory: (_o, events) => {
       opened.push(() => events.open());
@@ -366,28 +358,17 @@ test('quiet direct links are pinged within the same budget, and a peer back from
         destroy() {},
       };
     },
-    now: () => clock,
-    newEpoch: () => 'e',
-    sendSignal: async () => true,
     sendRelay: () => true,
-    onCore: () => {},
-    onApp: () => {},
-    onBadFrame: () => {},
   });
   mesh.reset(1, []);
-  const members = (graced: number | null) =>
-    Array.from({ length: 41 }, (_, i) => ({ id: i + 1, connected: i + 1 !== graced }));
-  mesh.setMembers(members(null));
+  mesh.setMembers(roomOf(41));
   mesh.maintain();
   for (const open of opened.splice(0)) open();
-  const run = (ms: number) => {
-    for (let t = 0; t < ms; t += 50) {
-      clock += 50;
-      mesh.maintain();
-      for (const answer of answers.splice(0)) answer();
-    }
-  };
-  run(20_000);
+  for (let t = 0; t < 20_000; t += 50) {
+    clock.t += 50;
+    mesh.maintain();
+    for (const answer of answers.splice(0)) answer();
+  }
   expect(pings / 20).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
   expect(pings / 20).toBeGreaterThan(DEFAULT_MESH_CONFIG.idlePingsPerSec / 2);
 });
