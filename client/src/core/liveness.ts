@@ -22,6 +22,9 @@ export interface PeerState {
   strikes: number;
   /** The highest player ID its heartbeat said it can place. */
   issued: number;
+  /** Its last heartbeat, if it was one it sends us every beat (Player.noteBeat), and our leader's epoch then. */
+  beatAt: number;
+  beatEpoch: number;
   /** The heartbeat window in which it may lift our term by a step in all (Player.termAllowed): its start, and our term then. */
   raisedAt: number;
   raiseBase: number;
@@ -39,6 +42,8 @@ export function newPeer(): PeerState {
     indexAt: NEVER,
     issued: 0,
     byeAt: NEVER,
+    beatAt: NEVER,
+    beatEpoch: -1,
     raisedAt: NEVER,
     raiseBase: 0,
     rejoinClaim: 0,

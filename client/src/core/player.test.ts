@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
+  type CoreEvent,
   type Envelope,
   type Message,
   Player,
@@ -432,5 +433,119 @@ describe('voters that lost the server', () => {
     for (const p of ps.slice(1)) p.setRoster({ version: 2, members: [1, 2, 3, 4], issued: 4 });
     run(40);
     expect(ps.map((p) => p.view().voters)).toEqual(ps.map(() => [1, 2, 3, 4]));
+  });
+});
+
+describe('late heartbeats (a busy machine)', () => {
+  // The app's timing: a beat every 25 ticks, a timeout of 150, an ANSWER bound of 10.
+  const real = timingFromMs(250, 1500, 10);
+
+  /** Ticks `ps` for `ticks`, holding what 1 sends 2 and handing it over every `every` ticks, in order. */
+  function slowLink(ps: Player[], ticks: number, every: number): CoreEvent[] {
+    const byId = new Map(ps.map((p) => [p.self, p]));
+    const seen: CoreEvent[] = [];
+    const held: Message[] = [];
+    for (let t = 1; t <= ticks; t++) {
+      const out: [number, Envelope][] = [];
+      for (const p of ps) {
+        p.tick();
+        const r = p.ready();
+        if (p.self === 2) seen.push(...r.events);
+        for (const e of r.messages) out.push([p.self, e]);
+      }
+      for (const [from, e] of out) {
+        if (from === 1 && e.to === 2) held.push(e.msg);
+        else byId.get(e.to)?.step(from, e.msg);
+      }
+      if (t % every === 0) for (const m of held.splice(0)) byId.get(2)?.step(1, m);
+    }
+    return seen;
+  }
+
+  function agreedThree(): Player[] {
+    const ps = [1, 2, 3].map((id) => player(id, [1, 2, 3], { timing: real }));
+    pump(ps, 400);
+    expect(ps.map((p) => p.view().leader)).toEqual([1, 1, 1]);
+    return ps;
+  }
+
+  function beat(leader: number, extra: Partial<Extract<Message, { t: 'hb' }>> = {}): Message {
+    return { t: 'hb', term: 1, leader, stage: 0, index: 0, done: false, init: true, hash: '0', ...extra };
+  }
+
+  test('a follower whose leader beats ever later stretches its timeout, and keeps its leader past the room’s', () => {
+    const ps = agreedThree();
+    const [, two] = ps as [Player, Player, Player];
+    const term = two.view().term;
+    // 1.3 s between beats, then 1.8 s: past the room's 1.5 s timeout, and ANSWERs as late.
+    const events = [...slowLink(ps, 1_300, 130), ...slowLink(ps, 3_600, 180)];
+    const v = two.view();
+    expect(v.leader).toBe(1);
+    expect(v.role).toBe('follower');
+    expect(ps.map((p) => p.view().term)).toEqual([term, term, term]);
+    expect(v.suspectTicks).toBe(275);
+    expect(v.answerTicks).toBe(68);
+    // (3 may look silent now and then: the leader's tally, which vouches for it, comes as late.)
+    expect(events.filter((e) => (e.kind === 'suspect' && e.peer === 1) || e.kind === 'role')).toEqual([]);
+    const stretched = events.flatMap((e) => (e.kind === 'timeout' ? [e.ms] : []));
+    expect(stretched.at(-1)).toBe(2750);
+    expect(stretched.every((ms) => ms > 1500 && ms <= 3000)).toBe(true);
+  });
+
+  test('the stretch is at most twice the room’s timeout, and wears off a beat at a time once beats are on time', () => {
+    const p = player(2, [1, 2], { timing: real });
+    // Its first beat makes 1 our leader; the gaps count from the second.
+    p.step(1, beat(1));
+    for (let i = 0; i < 25; i++) p.tick();
+    p.step(1, beat(1));
+    for (let i = 0; i < 250; i++) p.tick();
+    p.step(1, beat(1));
+    expect([p.view().suspectTicks, p.view().answerTicks]).toEqual([300, 75]);
+    expect(p.ready().events).toContainEqual({ kind: 'timeout', ms: 3000, roomMs: 1500 });
+    const seen: number[] = [];
+    for (let t = 0; t < 6_000; t++) {
+      p.tick();
+      if (t % 25 === 0) p.step(1, beat(1));
+      const now = p.view().suspectTicks;
+      if (seen.at(-1) !== now) seen.push(now);
+    }
+    expect(seen).toEqual([300, 275, 250, 225, 200, 175, 150]);
+    expect([p.view().suspectTicks, p.view().answerTicks]).toEqual([real.timeoutTicks, real.answerTicks]);
+  });
+
+  test('an outage, and beats a peer does not send us every heartbeat, stretch nothing', () => {
+    const p = player(2, [1, 2, 3], { timing: real });
+    const tally = { stage: 0, done: [], live: [1, 2, 3], members: 3 };
+    /** Ticks, with our leader (once we have one) beating on time, its tally vouching for 3. */
+    const wait = (n: number, leading = true) => {
+      for (let i = 1; i <= n; i++) {
+        p.tick();
+        if (leading && i % 25 === 0) p.step(1, beat(1, { tally }));
+      }
+    };
+    // 3 has no leader yet, so it beats everyone; then it follows 1, whose tally vouches for it, and beats
+    // only 1 until 1 is gone. Its next leaderless beat is not late.
+    p.step(3, beat(0));
+    wait(25, false);
+    p.step(3, beat(0));
+    p.step(1, beat(1));
+    wait(250);
+    p.step(3, beat(0));
+    // Our leader past three timeouts: an outage (a frozen tab, a partition), which we are right to suspect.
+    wait(500, false);
+    p.step(1, beat(1));
+    wait(200);
+    // Our leader back from a crash within three timeouts, with no leader yet: it did not beat us meanwhile.
+    wait(200, false);
+    p.step(1, beat(0));
+    // A follower of our leader beats us only now and then (this tally does not vouch for it).
+    p.step(3, beat(1));
+    for (let i = 1; i <= 300; i++) {
+      p.tick();
+      if (i % 25 === 0) p.step(1, beat(1));
+    }
+    p.step(3, beat(1));
+    expect([p.view().suspectTicks, p.view().answerTicks]).toEqual([real.timeoutTicks, real.answerTicks]);
+    expect(p.ready().events.some((e) => e.kind === 'timeout')).toBe(false);
   });
 });

@@ -100,6 +100,15 @@ const LOGGED_STRIKES = 5;
 export class Player {
   readonly self: Id;
   private readonly timing: Timing;
+  /** How long a silence takes to count, and the ELECTION's answer bound: stretched while beats arrive late (noteBeat). */
+  private suspectTicks: number;
+  private answerTicks: number;
+  /** The longest gap between a peer's regular heartbeats in the current window, and when it began. */
+  private slowestBeat = 0;
+  private beatWindowFrom = 0;
+  /** Counts changes of our leader (noteBeat). */
+  private leaderEpoch = 0;
+  private epochLeader: Id = 0;
   private readonly lastStage: number;
   private now = 0;
 
@@ -313,6 +322,8 @@ export class Player {
   constructor(opts: PlayerOptions) {
     this.self = opts.self;
     this.timing = opts.timing;
+    this.suspectTicks = opts.timing.timeoutTicks;
+    this.answerTicks = opts.timing.answerTicks;
     this.lastStage = opts.lastStage ?? Number.POSITIVE_INFINITY;
     this.ticksPerSecond = opts.ticksPerSecond ?? 100;
     this.roster = { version: -1, members: [] };
@@ -371,6 +382,8 @@ export class Player {
       return;
     }
     this.now++;
+    this.noteLeaderChange();
+    this.relaxTimeout();
     if (this.now >= this.nextHeartbeat) {
       this.nextHeartbeat = this.now + this.timing.heartbeatTicks;
       this.applyVouchedAccepted();
@@ -423,6 +436,7 @@ export class Player {
     }
     switch (msg.t) {
       case 'hb':
+        this.noteBeat(from, msg, peer);
         for (const r of msg.retired ?? []) this.noteHearsay(from, r);
         this.onHeartbeat(from, msg, peer);
         break;
@@ -430,7 +444,7 @@ export class Player {
         this.onElection(from);
         break;
       case 'answer':
-        if (this.phase === 'waitAnswer') this.enterPhase('waitCoordinator', this.timing.timeoutTicks);
+        if (this.phase === 'waitAnswer') this.enterPhase('waitCoordinator', this.suspectTicks);
         break;
       case 'coordinator':
         this.onCoordinator(from, msg.term);
@@ -1367,6 +1381,8 @@ export class Player {
       left: this.left,
       ledByLive: this.role === 'follower' && this.leader !== 0 && this.leaderAlive(),
       timing: this.timing,
+      suspectTicks: this.suspectTicks,
+      answerTicks: this.answerTicks,
       was: this.was,
       quiet: Math.max(0, this.quietUntil - this.now),
       stateFromRemoved: this.log.snapshot?.via?.filter((id) => this.expelled.has(id)) ?? [],
@@ -1686,7 +1702,7 @@ export class Player {
     if (id === this.self) return Number.POSITIVE_INFINITY;
     const p = this.peers.get(id);
     if (!p || p.bye) return NEVER;
-    const { timeoutTicks } = this.timing;
+    const timeoutTicks = this.suspectTicks;
     if (heardWithin(p, this.now, timeoutTicks)) return p.heard + timeoutTicks;
     if (this.role === 'leader' || id === this.leader) return NEVER;
     const window = (leaderAlive ? 1 : 2) * timeoutTicks;
@@ -1933,7 +1949,7 @@ export class Player {
       case 'idle':
         if (this.leaderLeft) this.sendElection(lower.slice(0, 1));
         // Give the heir one answer bound to announce itself before anyone else speaks: no herd.
-        else this.enterPhase('waitHeir', this.timing.answerTicks);
+        else this.enterPhase('waitHeir', this.answerTicks);
         break;
       case 'waitHeir':
         if (this.now >= this.phaseDeadline) this.sendElection(lower);
@@ -1956,7 +1972,7 @@ export class Player {
     this.leaderLeft = false;
     this.events.push({ kind: 'election', term: this.term, to: lower });
     for (const id of lower) this.send(id, { t: 'election', term: this.term });
-    this.enterPhase('waitAnswer', this.timing.answerTicks);
+    this.enterPhase('waitAnswer', this.answerTicks);
   }
 
   private becomeCandidate(): void {
@@ -1970,7 +1986,7 @@ export class Player {
     this.setRole('candidate');
     this.phase = 'idle';
     this.pending = null;
-    this.candidateDeadline = this.now + this.timing.timeoutTicks;
+    this.candidateDeadline = this.now + this.suspectTicks;
     this.promises = new Map([
       [
         this.self,
@@ -2241,6 +2257,69 @@ export class Player {
 
   // ---------------------------------------------------------------- heartbeats and catch-up
 
+  /**
+   * Heartbeats that a busy machine delays read as silence. A timeout that fires on them starts an election,
+   * whose messages delay the next beats further: a room of 32 on 2 cores churned for good at the room's
+   * 1.5 s and agreed at once with 2.5 s. So the waits for others (suspectTicks, answerTicks) stay at least
+   * 1.5 times the longest recent gap between the beats a peer sends us every heartbeat, up to twice the
+   * room's timeout. A gap past OUTAGE_TIMEOUTS is an outage, not lateness.
+   * Every other window keeps the room's timing (docs/protocol.md, Timing).
+   */
+  private noteBeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
+    // Beats that come every heartbeat: our leader's while we follow it, our followers' while we lead, and
+    // leaderless ones (they go to everyone). A peer that stopped beating us to follow someone must not read
+    // as late when it beats us again: so the first two start over when our leader changes, and leaderless
+    // beats when our leader vouches for the peer (vouch).
+    this.noteLeaderChange();
+    const regular =
+      msg.leader === 0 ||
+      (this.role === 'leader'
+        ? msg.leader === this.self
+        : this.role === 'follower' && from === this.leader && msg.leader === from);
+    const gap = this.now - peer.beatAt;
+    // A leaderless beat after one that was not (a leader back from a crash) starts over too.
+    const epoch = msg.leader === 0 ? LEADERLESS : this.leaderEpoch;
+    const same = regular && peer.beatEpoch === epoch;
+    peer.beatAt = regular ? this.now : NEVER;
+    peer.beatEpoch = epoch;
+    if (!same || gap > OUTAGE_TIMEOUTS * this.timing.timeoutTicks) return;
+    if (gap > this.slowestBeat) this.slowestBeat = gap;
+    const want = this.timeoutFor(gap);
+    if (want > this.suspectTicks) this.stretchTo(want);
+  }
+
+  private noteLeaderChange(): void {
+    if (this.leader === this.epochLeader) return;
+    this.epochLeader = this.leader;
+    this.leaderEpoch++;
+  }
+
+  /** Once a window: back toward the room's timeout, a heartbeat at a time, as far as its beats allow. */
+  private relaxTimeout(): void {
+    if (this.now - this.beatWindowFrom < BEAT_WINDOW_TIMEOUTS * this.timing.timeoutTicks) return;
+    const want = this.timeoutFor(this.slowestBeat);
+    const current = this.suspectTicks;
+    if (want < current) this.stretchTo(Math.max(want, current - this.timing.heartbeatTicks));
+    this.slowestBeat = 0;
+    this.beatWindowFrom = this.now;
+  }
+
+  private timeoutFor(gap: number): number {
+    const { timeoutTicks: room, heartbeatTicks: beat } = this.timing;
+    // In whole heartbeats, so the timeout moves (and says so) in a few steps.
+    return Math.min(MAX_STRETCH * room, Math.max(room, Math.ceil((1.5 * gap) / beat) * beat));
+  }
+
+  private stretchTo(ticks: number): void {
+    const room = this.timing;
+    this.suspectTicks = ticks;
+    // The ELECTION's answer is late by as much: unanswered, every player that sent one ran itself.
+    this.answerTicks = Math.min(Math.floor(ticks / 4), Math.max(room.answerTicks, ticks - room.timeoutTicks));
+    const ms = (t: number) => Math.round((t * 1000) / this.ticksPerSecond);
+    this.events.push({ kind: 'timeout', ms: ms(ticks), roomMs: ms(room.timeoutTicks) });
+    this.livenessChanged();
+  }
+
   private onHeartbeat(from: Id, msg: Extract<Message, { t: 'hb' }>, peer: PeerState): void {
     if (msg.leader !== this.leader) peer.strayed = this.now;
     peer.stage = msg.stage;
@@ -2321,6 +2400,8 @@ export class Player {
       if (id === this.self || id === this.leader || !this.members.has(id)) continue;
       const p = this.peer(id);
       p.vouched = Math.max(p.vouched, this.now - (tally.silent?.[i] ?? 0));
+      // It follows our leader, so it does not beat us (noteBeat).
+      p.beatAt = NEVER;
       this.livenessChanged();
       if (p.heard < this.now - this.timing.heartbeatTicks) {
         p.stage = tally.stage;
@@ -3166,6 +3247,14 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
 const REBASE_ASK_TIMEOUTS = 32;
 /** The same while the leader has not answered: a lost ask is asked again within this many timeouts. */
 const REBASE_UNANSWERED_TIMEOUTS = 4;
+/** A gap between regular heartbeats longer than this many room timeouts is an outage, not a late beat. */
+const OUTAGE_TIMEOUTS = 3;
+/** noteBeat's epoch for leaderless beats, which go to everyone whoever we follow. */
+const LEADERLESS = -2;
+/** The stretched timeout is at most this many room timeouts. */
+const MAX_STRETCH = 2;
+/** How often the timeout may come back down a heartbeat, in room timeouts. */
+const BEAT_WINDOW_TIMEOUTS = 2;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
 function handedOn(base: Base, from: Id, issued: Id): Base {

@@ -70,6 +70,8 @@ export type CoreEvent =
   | { kind: 'leader'; leader: Id; term: number }
   | { kind: 'suspect'; peer: Id }
   | { kind: 'alive'; peer: Id }
+  /** Heartbeats arrive late (or on time again): a silence now counts after `ms` (the room's: `roomMs`). */
+  | { kind: 'timeout'; ms: number; roomMs: number }
   | { kind: 'election'; term: number; to: Id[] }
   | { kind: 'propose'; entry: Entry; live: Id[]; members: Id[]; voters: Id[] }
   | { kind: 'advance'; entry: Entry }
@@ -146,5 +148,9 @@ export interface View {
   stateFromRemoved: Id[];
   /** Ticks left before a tab that just woke from a freeze may campaign (0: not quiet). */
   quiet: number;
+  /** The room's timing. */
   timing: Timing;
+  /** Ticks of silence before a peer counts as gone, and the ELECTION's answer bound: the room's, or longer while heartbeats arrive late. */
+  suspectTicks: number;
+  answerTicks: number;
 }

@@ -27,6 +27,8 @@ export interface ViewFacts {
   /** We follow a live leader that still claims to lead: it steps down the moment it lacks a quorum. */
   ledByLive: boolean;
   timing: Timing;
+  suspectTicks: number;
+  answerTicks: number;
   was: Id;
   quiet: number;
   stateFromRemoved: Id[];
@@ -61,6 +63,8 @@ export function buildView(f: ViewFacts): View {
     initialized: f.initialized,
     blocked: blocked(f, ok, waitingFor, needed),
     timing: f.timing,
+    suspectTicks: f.suspectTicks,
+    answerTicks: f.answerTicks,
     was: f.was,
     quiet: f.quiet,
     stateFromRemoved: f.stateFromRemoved,

@@ -416,9 +416,9 @@ function isActive(f: Frame): boolean {
  */
 function timerLeft(view: View, silentTicks: number): number {
   if (silentTicks < 0) return 0;
-  const { heartbeatTicks, timeoutTicks } = view.timing;
+  const { heartbeatTicks } = view.timing;
   const late = silentTicks - 2 * heartbeatTicks;
-  return late <= 0 ? 1 : Math.max(0, 1 - late / (timeoutTicks - 2 * heartbeatTicks));
+  return late <= 0 ? 1 : Math.max(0, 1 - late / (view.suspectTicks - 2 * heartbeatTicks));
 }
 
 const SIZE = 340;
