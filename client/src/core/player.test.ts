@@ -477,8 +477,9 @@ describe('late heartbeats (a busy machine)', () => {
     const ps = agreedThree();
     const [, two] = ps as [Player, Player, Player];
     const term = two.view().term;
-    // 1.3 s between beats, then 1.8 s: past the room's 1.5 s timeout, and ANSWERs as late.
-    const events = [...slowLink(ps, 1_300, 130), ...slowLink(ps, 3_600, 180)];
+    // 1.2 s between beats (the first gap up to a beat longer, by 1's heartbeat phase), then 1.8 s: past
+    // the room's 1.5 s timeout, and ANSWERs as late.
+    const events = [...slowLink(ps, 1_200, 120), ...slowLink(ps, 3_600, 180)];
     const v = two.view();
     expect(v.leader).toBe(1);
     expect(v.role).toBe('follower');
@@ -531,20 +532,19 @@ describe('late heartbeats (a busy machine)', () => {
     p.step(1, beat(1));
     wait(250);
     p.step(3, beat(0));
-    // Our leader past three timeouts: an outage (a frozen tab, a partition), which we are right to suspect.
-    wait(500, false);
+    // Our leader past two timeouts: an outage (a frozen tab, a partition), which even the longest stretch suspects.
+    wait(400, false);
     p.step(1, beat(1));
-    wait(200);
-    // Our leader back from a crash within three timeouts, with no leader yet: it did not beat us meanwhile.
-    wait(200, false);
-    p.step(1, beat(0));
     // A follower of our leader beats us only now and then (this tally does not vouch for it).
     p.step(3, beat(1));
-    for (let i = 1; i <= 300; i++) {
+    for (let i = 1; i <= 250; i++) {
       p.tick();
       if (i % 25 === 0) p.step(1, beat(1));
     }
     p.step(3, beat(1));
+    // Our leader back from a crash within two timeouts, with no leader yet: it did not beat us meanwhile.
+    wait(250, false);
+    p.step(1, beat(0));
     expect([p.view().suspectTicks, p.view().answerTicks]).toEqual([real.timeoutTicks, real.answerTicks]);
     expect(p.ready().events.some((e) => e.kind === 'timeout')).toBe(false);
   });

@@ -427,6 +427,8 @@ export class Player {
       return;
     }
     if (msg.t === 'bye') {
+      // Gone until it comes back (a reload): that gap is not lateness (noteBeat).
+      peer.beatAt = NEVER;
       this.setBye(peer, true);
       peer.byeAt = this.now;
     } else if (this.now - peer.byeAt >= this.timing.heartbeatTicks) {
@@ -557,6 +559,8 @@ export class Player {
     for (const p of this.peers.values()) {
       p.heard = NEVER;
       p.vouched = NEVER;
+      // Our own sleep is not their lateness (noteBeat).
+      p.beatAt = NEVER;
     }
     this.livenessChanged();
     this.heardAnyAt = NEVER;
@@ -3247,8 +3251,9 @@ function validLog(base: Base | null, history: readonly Entry[]): Log {
 const REBASE_ASK_TIMEOUTS = 32;
 /** The same while the leader has not answered: a lost ask is asked again within this many timeouts. */
 const REBASE_UNANSWERED_TIMEOUTS = 4;
-/** A gap between regular heartbeats longer than this many room timeouts is an outage, not a late beat. */
-const OUTAGE_TIMEOUTS = 3;
+/** A gap between regular heartbeats longer than this many room timeouts is an outage, not a late beat:
+ * even the longest stretch (MAX_STRETCH) suspects it. */
+const OUTAGE_TIMEOUTS = 2;
 /** noteBeat's epoch for leaderless beats, which go to everyone whoever we follow. */
 const LEADERLESS = -2;
 /** The stretched timeout is at most this many room timeouts. */
