@@ -291,7 +291,7 @@ export function describeEvent(e: CoreEvent): string {
       return `hears ${e.peer} again`;
     case 'timeout':
       return e.ms > e.roomMs
-        ? `heartbeats arrive late: waits ${e.ms} ms before suspecting a silent player (the room's ${e.roomMs})`
+        ? `heartbeats have come late: waits ${e.ms} ms before suspecting a silent player (the room's ${e.roomMs})`
         : `heartbeats on time again: back to the room's ${e.roomMs} ms timeout`;
     case 'election':
       return e.to.length ? `ELECTION to ${e.to.join(', ')}` : 'ELECTION (nobody lower)';
