@@ -64,6 +64,12 @@ const QUEUED_CLIENTS = 256;
 const CLIENTS_PER_SENDER = 4;
 
 type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
+/**
+ * The lower IDs an ELECTION goes to: the lowest few that could lead, not all of them. One answer is enough
+ * to hold us back, and in a room of 32 every survivor asking every lower ID sent 500-5,000 election messages
+ * per failover (sim, slow network), which on a busy machine delayed the heartbeats that end it.
+ */
+const ELECTION_FANOUT = 3;
 
 const FIRST_MEMBERS: readonly Id[] = [1];
 /** A leaver sends each peer at most this many entries it lacks: as many as one message may carry. */
@@ -239,6 +245,8 @@ export class Player {
   private nextHeartbeat: number;
 
   private phase: ElectionPhase = 'idle';
+  /** An ELECTION of ours has gone unanswered since a leader last held, so the next one may run. */
+  private electionUnanswered = false;
   /** Our leader said goodbye: a closing page's last messages may miss the heir, so poke it at once. */
   private leaderLeft = false;
   private phaseDeadline = 0;
@@ -1930,6 +1938,7 @@ export class Player {
     const heir = this.heir(live);
     if (this.leaderAlive()) {
       this.phase = 'idle';
+      this.electionUnanswered = false;
       this.leaderLeft = false;
       // Bully takeover: the lowest live ID leads.
       if (heir === this.self && this.leader !== this.self && this.hasQuorum()) this.becomeCandidate();
@@ -1956,10 +1965,18 @@ export class Player {
         else this.enterPhase('waitHeir', this.answerTicks);
         break;
       case 'waitHeir':
-        if (this.now >= this.phaseDeadline) this.sendElection(lower);
+        if (this.now >= this.phaseDeadline) this.sendElection(lower.slice(0, ELECTION_FANOUT));
         break;
       case 'waitAnswer':
-        if (this.now >= this.phaseDeadline) this.becomeCandidate();
+        if (this.now < this.phaseDeadline) break;
+        // Lower IDs we still hear may only be slow to answer (a busy machine: the bound is 100 ms): the first
+        // silence waits a timeout for their COORDINATOR, and only a second one runs against them. Running at
+        // once made a room of 32 elect in several terms at once (sim, delays up to 2/3 of a timeout).
+        if (this.electionUnanswered) this.becomeCandidate();
+        else {
+          this.electionUnanswered = true;
+          this.enterPhase('waitCoordinator', this.suspectTicks);
+        }
         break;
       case 'waitCoordinator':
         if (this.now >= this.phaseDeadline) this.phase = 'idle';
@@ -1985,6 +2002,7 @@ export class Player {
     if (this.term >= Number.MAX_SAFE_INTEGER - 1) return;
     this.term++;
     this.promised = this.self;
+    this.electionUnanswered = false;
     // No leader until a majority promises: a heartbeat naming ourselves would read as an established claim.
     this.leader = 0;
     this.setRole('candidate');
@@ -2060,7 +2078,8 @@ export class Player {
     // A higher ID is electing: run our own election now rather than after the heir wait.
     const lower = this.liveMembers().filter((id) => id < this.self && this.canLead(id));
     if (lower.length === 0) this.becomeCandidate();
-    else if (this.phase === 'idle' || this.phase === 'waitHeir') this.sendElection(lower);
+    else if (this.phase === 'idle' || this.phase === 'waitHeir')
+      this.sendElection(lower.slice(0, ELECTION_FANOUT));
   }
 
   private onCoordinator(from: Id, term: number): void {
