@@ -245,8 +245,10 @@ export class Player {
   private nextHeartbeat: number;
 
   private phase: ElectionPhase = 'idle';
-  /** An ELECTION of ours has gone unanswered since a leader last held, so the next one may run. */
+  /** An ELECTION of ours has gone unanswered since a leader last held or we last ran: the next one may run. */
   private electionUnanswered = false;
+  /** Whom our last ELECTION asked: only they may answer it. */
+  private electionAsked: readonly Id[] = [];
   /** Our leader said goodbye: a closing page's last messages may miss the heir, so poke it at once. */
   private leaderLeft = false;
   private phaseDeadline = 0;
@@ -454,7 +456,9 @@ export class Player {
         this.onElection(from);
         break;
       case 'answer':
-        if (this.phase === 'waitAnswer') this.enterPhase('waitCoordinator', this.suspectTicks);
+        // From anyone else it would hold us back without being the one we wait for.
+        if (this.phase === 'waitAnswer' && this.electionAsked.includes(from))
+          this.enterPhase('waitCoordinator', this.suspectTicks);
         break;
       case 'coordinator':
         this.onCoordinator(from, msg.term);
@@ -1993,6 +1997,7 @@ export class Player {
     this.leaderLeft = false;
     this.events.push({ kind: 'election', term: this.term, to: lower });
     for (const id of lower) this.send(id, { t: 'election', term: this.term });
+    this.electionAsked = lower;
     this.enterPhase('waitAnswer', this.answerTicks);
   }
 
