@@ -66,7 +66,7 @@ const CLIENTS_PER_SENDER = 4;
 type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 /**
  * The lower IDs an ELECTION goes to: the lowest few that could lead, not all of them. One answer is enough
- * to hold us back, and in a room of 32 every survivor asking every lower ID sent 500-5,000 election messages
+ * to hold us back, and in a room of 32 every survivor asking every lower ID sent up to 9,800 election messages
  * per failover (sim, slow network), which on a busy machine delayed the heartbeats that end it.
  */
 const ELECTION_FANOUT = 3;
