@@ -549,3 +549,29 @@ describe('late heartbeats (a busy machine)', () => {
     expect(p.ready().events.some((e) => e.kind === 'timeout')).toBe(false);
   });
 });
+
+describe('the election', () => {
+  test('an ANSWER from a player it did not ask does not hold an elector back', () => {
+    // Leader 1 crashes. 2 and 3 still beat but never answer nor announce (they cannot win here); 5 is a
+    // liar that only ever sends player 4 an ANSWER. Asked only [2, 3], 4 must still run after two silences.
+    const ps = [1, 2, 3, 4].map((id) => player(id, [1, 2, 3, 4, 5]));
+    pump(ps);
+    expect(ps.every((p) => p.view().leader === 1)).toBe(true);
+    const [, p2, p3, p4] = ps as [Player, Player, Player, Player];
+    const byId = new Map([p2, p3, p4].map((p) => [p.self, p]));
+    const mute = new Set(['answer', 'coordinator']);
+    let ran = false;
+    for (let tick = 0; tick < 150 && !ran; tick++) {
+      const out: [number, Envelope][] = [];
+      for (const p of [p2, p3, p4]) {
+        p.tick();
+        const r = p.ready();
+        for (const e of r.messages) out.push([p.self, e]);
+        if (p === p4) ran ||= r.events.some((e) => e.kind === 'role' && e.role === 'candidate');
+      }
+      for (const [from, e] of out) if (from === 4 || !mute.has(e.msg.t)) byId.get(e.to)?.step(from, e.msg);
+      p4.step(5, { t: 'answer', term: p4.view().term });
+    }
+    expect(ran).toBe(true);
+  });
+});
