@@ -13,7 +13,7 @@ export interface Scenario {
   during?: Record<Id, { stage: number; blocked: string | null }>;
 }
 
-const ELECTION_TYPES: MessageType[] = ['election', 'answer', 'coordinator', 'report', 'reject'];
+export const ELECTION_TYPES: MessageType[] = ['election', 'answer', 'coordinator', 'report', 'reject'];
 
 export function settled(n: number, seed = 7, transcript = true): SimNetwork {
   const net = new SimNetwork({ seed, transcript });
@@ -34,7 +34,8 @@ export function until(net: SimNetwork, leader: Id, limit = 20 * net.timing.timeo
   return -1;
 }
 
-function measured(net: SimNetwork, leader: Id, fault: () => void): Scenario {
+/** Runs `fault`, then until every running member follows `leader`: the ticks and election messages it took. */
+export function measured(net: SimNetwork, leader: Id, fault: () => void): Scenario {
   const before = net.messagesSent(ELECTION_TYPES);
   fault();
   const failoverTicks = until(net, leader);
