@@ -84,10 +84,12 @@ const FLIGHT_MS = 450;
 /** Frame period while something happens: any message but a heartbeat, a timer running down, a role change. */
 const FRAME_MS = 66;
 /**
- * Frame period in the steady state, when only heartbeats move. Every frame is composited by Chromium at display
- * priority: eight tabs drawing 15 fps on two cores starved the signaling server for seconds at a time.
+ * Frame period in the steady state, when only heartbeats move: often enough to show that they flow. A frame costs
+ * the tab a paint and the browser a composite (in software here, by the ring's area): eight tabs drawing 15 fps
+ * on two cores starved the signaling server for seconds at a time, and at 4 fps the ring was still over a third
+ * of a resting room's CPU (docs/benchmarks.md, "At rest").
  */
-const IDLE_FRAME_MS = 250;
+const IDLE_FRAME_MS = 1_000;
 /** How long the visualizer stays at the idle rate after its timer fired late. */
 const BUSY_BACKOFF_MS = 2_000;
 /**
