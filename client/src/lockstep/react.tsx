@@ -6,12 +6,11 @@ import {
   type ReactNode,
   Suspense,
   useEffect,
-  useMemo,
   useRef,
   useState,
   useSyncExternalStore,
 } from 'react';
-import { throttled } from '../store/perFrame.ts';
+import { fanOut, throttled } from '../store/perFrame.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
 /** The devtools' chunk did not arrive (offline, or a redeploy removed it), as opposed to a bug in them. */
@@ -52,13 +51,23 @@ export function useRoom<T = RoomSnapshot>(
     cache.current = { snap, selector, value: kept };
     return kept;
   };
-  // Told of changes at most once a frame and a few times a second: a forming room changes far more often. A
-  // new leader, stage or Done count is told at the next frame all the same.
-  const subscribe = useMemo(
-    () => throttled(room.subscribe, undefined, undefined, () => seenAtOnce(room.getSnapshot())),
-    [room],
-  );
-  return useSyncExternalStore(subscribe, read, read);
+  return useSyncExternalStore(shownChanges(room), read, read);
+}
+
+const shown = new WeakMap<Room, (listener: () => void) => () => void>();
+
+/**
+ * A room's changes as its hooks are told them: at most once a frame and a few times a second (a forming room
+ * changes far more often), a new leader, stage or Done count at the next frame all the same. One throttle per
+ * room, shared by all its hooks, so they render in the same frame.
+ */
+function shownChanges(room: Room): (listener: () => void) => () => void {
+  let subscribe = shown.get(room);
+  if (!subscribe) {
+    subscribe = fanOut(throttled(room.subscribe, undefined, undefined, () => seenAtOnce(room.getSnapshot())));
+    shown.set(room, subscribe);
+  }
+  return subscribe;
 }
 
 export interface LockstepDevtoolsProps {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createStore } from 'zustand/vanilla';
-import { perFrame, throttled } from './perFrame.ts';
+import { fanOut, perFrame, throttled } from './perFrame.ts';
 
 describe('perFrame', () => {
   afterEach(() => vi.useRealTimers());
@@ -97,5 +97,60 @@ describe('throttled', () => {
     }
     expect(told).toBeLessThanOrEqual(11);
     expect(told).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('fanOut', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it('holds one subscription for every listener, and drops it when the last one leaves', () => {
+    const room = source(0);
+    let subscriptions = 0;
+    const subscribe = fanOut((l) => {
+      subscriptions++;
+      const stop = room.subscribe(l);
+      return () => {
+        subscriptions--;
+        stop();
+      };
+    });
+    const seen: string[] = [];
+    const a = subscribe(() => seen.push(`a${room.get()}`));
+    const b = subscribe(() => seen.push(`b${room.get()}`));
+    const listener = () => seen.push(`c${room.get()}`);
+    const c1 = subscribe(listener);
+    const c2 = subscribe(listener);
+    expect(subscriptions).toBe(1);
+    room.set(1);
+    expect(seen).toEqual(['a1', 'b1', 'c1', 'c1']);
+    a();
+    a();
+    c1();
+    room.set(2);
+    expect(seen.slice(4)).toEqual(['b2', 'c2']);
+    b();
+    c2();
+    expect(subscriptions).toBe(0);
+    subscribe(() => seen.push('again'));
+    expect(subscriptions).toBe(1);
+  });
+
+  it('over a throttle, asks for one animation frame per change shown, however many listen', () => {
+    vi.useFakeTimers();
+    const frames: (() => void)[] = [];
+    vi.stubGlobal('requestAnimationFrame', (cb: () => void) => frames.push(cb));
+    vi.stubGlobal('cancelAnimationFrame', () => {});
+    const room = source(0);
+    const subscribe = fanOut(throttled(room.subscribe, 200, 250));
+    const seen: number[] = [];
+    for (let i = 0; i < 7; i++) subscribe(() => seen.push(room.get()));
+    room.set(1);
+    room.set(2);
+    expect(frames).toHaveLength(1);
+    frames[0]!();
+    expect(seen).toEqual([2, 2, 2, 2, 2, 2, 2]);
   });
 });

@@ -82,6 +82,34 @@ export function throttled(
   };
 }
 
+/**
+ * One `subscribe` for many listeners: a single subscription while any of them listens, and each change told to
+ * all of them in one call. Seven components each with a throttled subscription of their own asked for seven
+ * animation frames per window; a resting room of 5 tabs then ran about 40 main frames a second in each
+ * (docs/benchmarks.md, "At rest").
+ */
+export function fanOut(
+  subscribe: (listener: () => void) => () => void,
+): (listener: () => void) => () => void {
+  const listeners = new Set<{ listener: () => void }>();
+  let stop: (() => void) | null = null;
+  const tell = () => {
+    for (const l of [...listeners]) l.listener();
+  };
+  return (listener) => {
+    // Wrapped, so the same function subscribed twice stays subscribed until both leave.
+    const entry = { listener };
+    listeners.add(entry);
+    stop ??= subscribe(tell);
+    return () => {
+      if (!listeners.delete(entry) || listeners.size > 0 || !stop) return;
+      const s = stop;
+      stop = null;
+      s();
+    };
+  };
+}
+
 /** The store as React sees it: its changes shown as `throttled` tells them, the state as of the last one shown. */
 export function perFrame<S>(store: StoreApi<S>, everyMs = SHOWN_EVERY_MS, fallbackMs = 250): StoreApi<S> {
   let shown = store.getState();
