@@ -8,6 +8,7 @@ import type { CapacityResult } from './parts/capacity.ts';
 import type { FailoverResult } from './parts/failover.ts';
 import type { LogResult } from './parts/log.ts';
 import type { MeshResult } from './parts/mesh.ts';
+import type { RestResult } from './parts/rest.ts';
 import type { RoomResult } from './parts/room.ts';
 import type { SimulatorResult } from './parts/simulator.ts';
 
@@ -18,6 +19,7 @@ export type Results = Partial<
     AdvanceResult &
     LogResult &
     MeshResult &
+    RestResult &
     FailoverResult &
     RoomResult
 >;
@@ -99,6 +101,13 @@ export const KEYS: KeySpec[] = [
   { key: 'meshFormationCpuSplit' },
   { key: 'rawMeshFormationCpuSplit' },
   { key: 'baselineMeshFormationDomUpdates' },
+  { key: 'restCpuMsPerTabSec', row: true },
+  { key: 'bareRestCpuMsPerTabSec', row: true },
+  atMost('restCpuRatio', 2, 'CPU of a settled room, app ÷ bench/bare, medians,'),
+  { key: 'restCpuSplit' },
+  { key: 'bareRestCpuSplit' },
+  { key: 'baselineRestCpuMsPerTabSec' },
+  { key: 'baselineRestCpuSplit' },
   { key: 'room32LeaderMs', row: true },
   atMost('room32FailoverRatio', 1.5),
   { key: 'heartbeatMsgsPerPeerPerSec', row: true },

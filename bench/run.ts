@@ -16,11 +16,12 @@ import { capacity } from './parts/capacity.ts';
 import { failover } from './parts/failover.ts';
 import { logPart } from './parts/log.ts';
 import { mesh } from './parts/mesh.ts';
+import { rest } from './parts/rest.ts';
 import { room } from './parts/room.ts';
 import { simulator } from './parts/simulator.ts';
 
 // In the order they run: the cheap and the headless first, the browser parts last.
-const PARTS: Part<Results>[] = [bundle, simulator, capacity, advance, logPart, mesh, failover, room];
+const PARTS: Part<Results>[] = [bundle, simulator, capacity, advance, logPart, mesh, rest, failover, room];
 const NAMES = PARTS.map((p) => p.name);
 const USAGE = `usage: npm run bench [-- --quick] [-- --check] [-- --only ${NAMES.join(',')}] [-- --baseline DIR]`;
 

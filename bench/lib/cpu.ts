@@ -2,6 +2,7 @@
 // rest of a shared machine stretches far less than the wall time.
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { median } from './stats.ts';
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
@@ -85,4 +86,10 @@ export function splitSince(
   const split: CpuSplit = { main: 0, raster: 0, compositor: 0, gpu: 0, other: 0 };
   for (const [id, [kind, ms]] of after) split[kind] += ms - (before.get(id)?.[1] ?? 0);
   return split;
+}
+
+/** Medians of each kind of thread's CPU, e.g. `main 7940 · raster 2410 · compositor 980 · gpu 1150 · other 7160`. */
+export function splitText(splits: CpuSplit[]): string {
+  const kinds = ['main', 'raster', 'compositor', 'gpu', 'other'] as const;
+  return kinds.map((k) => `${k} ${Math.round(median(splits.map((s) => s[k])))}`).join(' · ');
 }

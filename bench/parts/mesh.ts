@@ -18,7 +18,7 @@ import {
   until,
 } from '../../e2e/kit.ts';
 import { log, type Part, TIMING } from '../lib/context.ts';
-import { type CpuSplit, cpuSince, splitSince, threadCpu, treeCpu } from '../lib/cpu.ts';
+import { type CpuSplit, cpuSince, splitSince, splitText, threadCpu, treeCpu } from '../lib/cpu.ts';
 import { type Dist, dist, median, round } from '../lib/stats.ts';
 
 export interface MeshResult {
@@ -47,12 +47,6 @@ const CHROMIUM = /chromium|chrome/;
 // how often the page changes what the user sees, which load on the machine does not change much.
 const COUNT_UPDATES = `window.__updates = 0; new MutationObserver(() => { window.__updates++; }).observe(document, {
   subtree: true, childList: true, characterData: true, attributes: true });`;
-
-/** Medians of each kind of thread's CPU, e.g. `main 7940 · raster 2410 · compositor 980 · gpu 1150 · other 7160`. */
-function splitText(splits: CpuSplit[]): string {
-  const kinds = ['main', 'raster', 'compositor', 'gpu', 'other'] as const;
-  return kinds.map((k) => `${k} ${Math.round(median(splits.map((s) => s[k])))}`).join(' · ');
-}
 
 /** One formation of `TABS` tabs served by `server`: wall ms, and Chromium's CPU ms. */
 export async function formMesh(

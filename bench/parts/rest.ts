@@ -1,0 +1,114 @@
+// A room at rest: 5 tabs formed and settled, nothing happening but heartbeats. What Chromium spends on it per tab,
+// the app against bench/bare (the same joinRoom, Session and heartbeats without the UI), taking turns in one run.
+// The ratio is what the UI costs over the protocol under it: on a laptop or a phone, battery. With `--baseline DIR`,
+// a prebuilt client takes a third turn.
+
+import type { Browser } from '@playwright/test';
+import {
+  closePlayer,
+  meshAt,
+  openPage,
+  readSelfId,
+  roomUrl,
+  type ServerProcess,
+  uniqueRoom,
+  until,
+} from '../../e2e/kit.ts';
+import { log, type Part, sleep, TIMING } from '../lib/context.ts';
+import { type CpuSplit, cpuSince, splitSince, splitText, threadCpu, treeCpu } from '../lib/cpu.ts';
+import { type Dist, dist, round } from '../lib/stats.ts';
+
+export interface RestResult {
+  /** Chromium's CPU (all its processes) per tab per second of a settled room of the app. */
+  restCpuMsPerTabSec: Dist;
+  /** The same for bench/bare. */
+  bareRestCpuMsPerTabSec: Dist;
+  /** App median ÷ bare median, same run (goal ≤ 2: the UI at rest costs no more than the protocol). */
+  restCpuRatio: number;
+  /** Where the app's CPU at rest went, medians by thread kind (ms over the window, all tabs). */
+  restCpuSplit: string;
+  bareRestCpuSplit: string;
+  /** With `--baseline DIR`: the same for that prebuilt client (another commit's build), for before/after. */
+  baselineRestCpuMsPerTabSec?: Dist;
+  baselineRestCpuSplit?: string;
+}
+
+const TABS = 5;
+const SETTLE_MS = 3_000;
+const WINDOW_MS = 10_000;
+const CHROMIUM = /chromium|chrome/;
+
+async function atRest(
+  browser: Browser,
+  server: ServerProcess,
+  tag: string,
+): Promise<{ ms: number; split: CpuSplit }> {
+  const room = uniqueRoom(tag);
+  const tabs = await Promise.all(
+    Array.from({ length: TABS }, (_, i) =>
+      openPage(browser, roomUrl(server, room, `r${i + 1}`, TIMING), `r${i + 1}`, {
+        meshWant: TABS - 1,
+        gotoMs: 120_000,
+      }),
+    ),
+  );
+  try {
+    await Promise.all(tabs.map((t) => readSelfId(t, 60_000)));
+    await until(
+      async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
+      60_000,
+      `${TABS} ${tag} tabs in a full mesh`,
+      250,
+    );
+    await sleep(SETTLE_MS);
+    const cpu0 = treeCpu(process.pid, CHROMIUM);
+    const threads0 = threadCpu(process.pid, CHROMIUM);
+    await sleep(WINDOW_MS);
+    const ms = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM));
+    return {
+      ms: ms / TABS / (WINDOW_MS / 1000),
+      split: splitSince(threads0, threadCpu(process.pid, CHROMIUM)),
+    };
+  } finally {
+    await Promise.all(tabs.map(closePlayer));
+  }
+}
+
+export const rest: Part<RestResult> = {
+  name: 'rest',
+  async run(ctx) {
+    const browser = await ctx.browser();
+    const kinds = [
+      { tag: 'app', server: await ctx.server(), ms: [] as number[], splits: [] as CpuSplit[] },
+      {
+        tag: 'bare',
+        server: await ctx.serve(await ctx.bareDir()),
+        ms: [] as number[],
+        splits: [] as CpuSplit[],
+      },
+    ];
+    if (ctx.baselineDir)
+      kinds.push({ tag: 'baseline', server: await ctx.serve(ctx.baselineDir), ms: [], splits: [] });
+    for (let rep = 0; rep < ctx.n.meshReps; rep++) {
+      for (const k of rep % 2 === 0 ? kinds : [...kinds].reverse()) {
+        const r = await atRest(browser, k.server, k.tag);
+        k.ms.push(r.ms);
+        k.splits.push(r.split);
+        log(
+          `at rest, ${TABS} ${k.tag} tabs: ${Math.round(r.ms)} ms of CPU per tab per second (${splitText([r.split])})`,
+        );
+      }
+    }
+    const [app, bare, base] = kinds.map((k) => dist(k.ms));
+    return {
+      ...(base
+        ? { baselineRestCpuMsPerTabSec: base, baselineRestCpuSplit: splitText(kinds[2]!.splits) }
+        : {}),
+      restCpuMsPerTabSec: app!,
+      bareRestCpuMsPerTabSec: bare!,
+      restCpuRatio: round(app!.median / bare!.median, 2),
+      restCpuSplit: splitText(kinds[0]!.splits),
+      bareRestCpuSplit: splitText(kinds[1]!.splits),
+    };
+  },
+};
