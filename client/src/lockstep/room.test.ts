@@ -341,6 +341,32 @@ describe('Room: what it shows', () => {
   });
 });
 
+describe('Room: round-trip times', () => {
+  it("shows every player's round-trip time anew together, at most once a second, not each on its own clock", async () => {
+    const w = await joinedRooms(3);
+    const room = w.rooms[0]!;
+    const mesh = (
+      roomInternals(room)!.session as unknown as { mesh: { info(): { id: number; rtt: number | null }[] } }
+    ).mesh;
+    // The mesh measures nothing here: each published round trip is made up, moving every 100 ms, and player 3's
+    // first arrives half a second after player 2's.
+    let t = 0;
+    const made = (id: number) =>
+      id === 2 ? 10 + (Math.floor(t / 100) % 7) : t < 500 ? null : 20 + (Math.floor(t / 100) % 3);
+    const info = mesh.info.bind(mesh);
+    mesh.info = () => info().map((n) => ({ ...n, rtt: made(n.id) }));
+    const shown: string[] = [];
+    room.on('change', (snap) => {
+      const rtts = snap.players.map((p) => p.rttMs).join(',');
+      if (rtts !== shown.at(-1)) shown.push(rtts);
+    });
+    for (; t < 5_000; t += 10) await w.run(10);
+    // Player 3's first figure shows at once (a new path), then both are renewed together once a second.
+    expect(new Set(shown.map((r) => r.split(',')[2])).size, shown.join(' | ')).toBeGreaterThanOrEqual(4);
+    expect(shown.length, shown.join(' | ')).toBeLessThanOrEqual(7);
+  });
+});
+
 describe('Room: subscriptions', () => {
   it('fires the specific events before change, each in the order subscribed', async () => {
     const w = await joinedRooms(2);

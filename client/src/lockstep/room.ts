@@ -361,25 +361,26 @@ export class RoomImpl implements Room {
     return ENDED.has(p) ? (p as RoomStatus) : 'joined';
   }
 
-  /** Each player's round-trip time as last shown, and when: it is shown anew at most once a second. */
-  private readonly rtts = new Map<PlayerId, { rttMs: number | null; at: number; state: Player['state'] }>();
+  /**
+   * Each player's round-trip time as last shown: all are shown anew together, at most once a second. Renewed one
+   * by one, a resting room of 5 changed its snapshot (and the players list its text) four times a second.
+   */
+  private readonly rtts = new Map<PlayerId, { rttMs: number | null; state: Player['state'] }>();
+  private rttsShownAt = Number.NEGATIVE_INFINITY;
 
   private update(): void {
     const s = this.store.getState();
     const next = toSnapshot(s, this.status(s), this.away);
     if (!next) return;
     const now = this.deps.now();
+    // On the clock's whole seconds, as the devtools' once-a-second figures are: one frame shows them all.
+    const renew = Math.floor(now / RTT_SHOWN_MS) !== Math.floor(this.rttsShownAt / RTT_SHOWN_MS);
+    if (renew) this.rttsShownAt = now;
     for (const p of next.players) {
       const shown = this.rtts.get(p.id);
       // A new path (direct, relayed) has a round trip of its own: shown at once.
-      if (
-        !shown ||
-        shown.rttMs === null ||
-        p.rttMs === null ||
-        shown.state !== p.state ||
-        now - shown.at >= RTT_SHOWN_MS
-      )
-        this.rtts.set(p.id, { rttMs: p.rttMs, at: now, state: p.state });
+      if (renew || !shown || shown.rttMs === null || p.rttMs === null || shown.state !== p.state)
+        this.rtts.set(p.id, { rttMs: p.rttMs, state: p.state });
       else p.rttMs = shown.rttMs;
     }
     // IDs are never reused: players no longer listed are gone for good.
