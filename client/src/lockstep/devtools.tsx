@@ -52,20 +52,17 @@ export function useDevEvery<T>(ms: number, selector: (s: AppState) => T): T {
   const read = useRef(selector);
   read.current = selector;
   useEffect(() => {
-    let last = Number.NEGATIVE_INFINITY;
     let timer: ReturnType<typeof setTimeout> | null = null;
     const take = () => {
       timer = null;
-      last = performance.now();
       const next = read.current(store.getState());
       setValue((prev) => (shallow(prev, next) ? prev : next));
     };
     take();
     const off = store.subscribe(() => {
       if (timer !== null) return;
-      const wait = last + ms - performance.now();
-      if (wait <= 0) take();
-      else timer = setTimeout(take, wait);
+      // On the clock's next whole `ms`, as the other once-a-second figures: one frame shows them all.
+      timer = setTimeout(take, untilBeat(ms));
     });
     return () => {
       off();
@@ -73,6 +70,14 @@ export function useDevEvery<T>(ms: number, selector: (s: AppState) => T): T {
     };
   }, [ms, store]);
   return value;
+}
+
+/**
+ * ms until the page clock's next whole multiple of `every` (always > 0). Figures renewed once a second each on a
+ * clock of its own changed the page in separate frames, each a paint and a composite.
+ */
+export function untilBeat(every: number, now = performance.now()): number {
+  return every - (now % every);
 }
 
 export function fmtT(ms: number): string {
@@ -257,15 +262,17 @@ export function Visualizer() {
       // A timer this late means the page (or the machine) has no time to spare: draw at the idle rate for a
       // while, so the animation does not starve the protocol it shows (8 tabs forming a mesh on 2 cores).
       if (t - due > FRAME_MS) busyUntil = t + BUSY_BACKOFF_MS;
-      due = t + FRAME_MS;
-      timer = window.setTimeout(loop, FRAME_MS);
+      // Idle frames fall on the page clock's whole seconds, with the other once-a-second figures (untilBeat).
+      const wait = Math.min(FRAME_MS, untilBeat(IDLE_FRAME_MS, t));
+      due = t + wait;
+      timer = window.setTimeout(loop, wait);
       if (pausedRef.current || document.hidden) return;
       const f = snapshot(store);
       if (!f) return;
       const key = activityKey(f);
       // Scrolled out of view, frames come at the idle rate, and the ring is not drawn (show).
       const slow = !onScreen.current || t < busyUntil || (key === lastKey && !isActive(f));
-      if (slow && t - drawn < IDLE_FRAME_MS) return;
+      if (slow && Math.floor(t / IDLE_FRAME_MS) === Math.floor(drawn / IDLE_FRAME_MS)) return;
       lastKey = key;
       drawn = t;
       const list = frames.current;
@@ -632,9 +639,14 @@ export function Timeline() {
   const [now, setNow] = useState(() => performance.now());
   const startedAt = useDev((s) => s.session.startedAt);
   useEffect(() => {
-    // Once a second: 1.7 % of the 60 s bar, and each step is a paint.
-    const h = window.setInterval(() => setNow(performance.now()), 1000);
-    return () => window.clearInterval(h);
+    // Once a second, on the beat (untilBeat): 1.7 % of the 60 s bar, and each step is a paint.
+    let h = 0;
+    const tick = () => {
+      setNow(performance.now());
+      h = window.setTimeout(tick, untilBeat(1000));
+    };
+    h = window.setTimeout(tick, untilBeat(1000));
+    return () => window.clearTimeout(h);
   }, []);
   if (timeline.length === 0) return null;
   const end = Math.max(now - startedAt, timeline[timeline.length - 1]!.at + 1);
