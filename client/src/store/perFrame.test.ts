@@ -138,6 +138,27 @@ describe('fanOut', () => {
     expect(subscriptions).toBe(1);
   });
 
+  it('skips a listener an earlier one removed, and tells the rest when one throws', () => {
+    vi.useFakeTimers();
+    const room = source(0);
+    const subscribe = fanOut(room.subscribe);
+    const seen: string[] = [];
+    let offB: () => void = () => {};
+    subscribe(() => {
+      seen.push('a');
+      offB();
+    });
+    offB = subscribe(() => seen.push('b'));
+    subscribe(() => {
+      throw new Error('a broken listener');
+    });
+    subscribe(() => seen.push('d'));
+    room.set(1);
+    expect(seen).toEqual(['a', 'd']);
+    // The error is not swallowed: it is thrown again on its own, after everyone was told.
+    expect(() => vi.runAllTimers()).toThrow('a broken listener');
+  });
+
   it('over a throttle, asks for one animation frame per change shown, however many listen', () => {
     vi.useFakeTimers();
     const frames: (() => void)[] = [];

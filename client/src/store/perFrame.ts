@@ -94,13 +94,23 @@ export function fanOut(
   const listeners = new Set<{ listener: () => void }>();
   let stop: (() => void) | null = null;
   const tell = () => {
-    for (const l of [...listeners]) l.listener();
+    for (const l of [...listeners]) {
+      // One removed by an earlier one is skipped; one that throws does not keep the news from the rest.
+      if (!listeners.has(l)) continue;
+      try {
+        l.listener();
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
+      }
+    }
   };
   return (listener) => {
+    stop ??= subscribe(tell);
     // Wrapped, so the same function subscribed twice stays subscribed until both leave.
     const entry = { listener };
     listeners.add(entry);
-    stop ??= subscribe(tell);
     return () => {
       if (!listeners.delete(entry) || listeners.size > 0 || !stop) return;
       const s = stop;
