@@ -11,6 +11,7 @@ import {
   useSyncExternalStore,
 } from 'react';
 import { fanOut, throttled } from '../store/perFrame.ts';
+import { seenAtOnce } from './snapshot.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
 /** The devtools' chunk did not arrive (offline, or a redeploy removed it), as opposed to a bug in them. */
@@ -27,10 +28,6 @@ const Panels = lazy(() =>
 );
 
 const identity = <T,>(x: T) => x;
-
-/** What a player must see at the next frame rather than after the window that holds back churn (throttled). */
-const seenAtOnce = (s: RoomSnapshot) =>
-  `${s.status}|${s.leaderId}|${s.stage}|${s.done}|${s.doneCount.done}|${s.doneCount.of}`;
 
 /**
  * The room's snapshot, or the part `selector` picks; re-renders only when that part changes (by

@@ -14,6 +14,7 @@ import { joinRoom } from './index.ts';
 import { checkOptions } from './options.ts';
 import { LockstepDevtools, useRoom } from './react.tsx';
 import { type LockstepTestHooks, type PageHooks, RoomImpl, roomInternals } from './room.ts';
+import { seenAtOnce } from './snapshot.ts';
 import type { JoinOptions, LogItem, LogPosition, Room } from './types.ts';
 
 const base: JoinOptions = {
@@ -364,6 +365,14 @@ describe('Room: round-trip times', () => {
     // Player 3's first figure shows at once (a new path), then both are renewed together once a second.
     expect(new Set(shown.map((r) => r.split(',')[2])).size, shown.join(' | ')).toBeGreaterThanOrEqual(4);
     expect(shown.length, shown.join(' | ')).toBeLessThanOrEqual(7);
+  });
+
+  it('a new stage alone is shown at the next frame (seenAtOnce), not after the window that holds back churn', async () => {
+    const w = await joinedRooms(2);
+    const snap = w.rooms[0]!.getSnapshot();
+    const next = { ...snap, stage: { ...snap.stage, index: snap.stage.index + 1, name: 'b' } };
+    expect(seenAtOnce(next)).not.toBe(seenAtOnce(snap));
+    expect(seenAtOnce({ ...snap, players: [] })).toBe(seenAtOnce(snap));
   });
 });
 

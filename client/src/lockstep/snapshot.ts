@@ -62,3 +62,10 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
     errorCode: status === 'failed' ? fromServerCode(s.session.errorCode) : null,
   };
 }
+
+/**
+ * What a player must see at the next frame rather than after the window that holds back churn (`throttled`): a
+ * new status, leader, stage or Done count.
+ */
+export const seenAtOnce = (s: RoomSnapshot) =>
+  `${s.status}|${s.leaderId}|${s.stage.index}|${s.done}|${s.doneCount.done}|${s.doneCount.of}`;
