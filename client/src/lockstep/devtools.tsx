@@ -44,7 +44,8 @@ export function useDev<T>(selector: (s: AppState) => T): T {
 
 /**
  * Like useDev, for figures that change faster than anyone reads them (counters): a new value at most every
- * `ms`, the last one always shown. `selector` is read on each update; it need not be stable.
+ * `ms`, on the page clock's whole multiples of `ms` (so a change after a quiet spell waits for the next one),
+ * the last one always shown. `selector` is read on each update; it need not be stable.
  */
 export function useDevEvery<T>(ms: number, selector: (s: AppState) => T): T {
   const store = shownOf(useDevStore());
@@ -77,7 +78,8 @@ export function useDevEvery<T>(ms: number, selector: (s: AppState) => T): T {
  * clock of its own changed the page in separate frames, each a paint and a composite.
  */
 export function untilBeat(every: number, now = performance.now()): number {
-  return every - (now % every);
+  // A timer drops its delay's fraction and may fire a little early: 1 ms more lands it past the beat.
+  return Math.ceil(every - (now % every)) + 1;
 }
 
 export function fmtT(ms: number): string {

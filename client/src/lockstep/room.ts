@@ -362,8 +362,9 @@ export class RoomImpl implements Room {
   }
 
   /**
-   * Each player's round-trip time as last shown: all are shown anew together, at most once a second. Renewed one
-   * by one, a resting room of 5 changed its snapshot (and the players list its text) four times a second.
+   * Each player's round-trip time as last shown: all are shown anew together, at the first update after each
+   * second of the clock turns. Renewed one by one, each on its own second, a resting room changed its snapshot
+   * (and the players list its text) once a second per player.
    */
   private readonly rtts = new Map<PlayerId, { rttMs: number | null; state: Player['state'] }>();
   private rttsShownAt = Number.NEGATIVE_INFINITY;
@@ -373,7 +374,6 @@ export class RoomImpl implements Room {
     const next = toSnapshot(s, this.status(s), this.away);
     if (!next) return;
     const now = this.deps.now();
-    // On the clock's whole seconds, as the devtools' once-a-second figures are: one frame shows them all.
     const renew = Math.floor(now / RTT_SHOWN_MS) !== Math.floor(this.rttsShownAt / RTT_SHOWN_MS);
     if (renew) this.rttsShownAt = now;
     for (const p of next.players) {
