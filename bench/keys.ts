@@ -104,6 +104,7 @@ export const KEYS: KeySpec[] = [
   { key: 'restCpuMsPerTabSec', row: true },
   { key: 'bareRestCpuMsPerTabSec', row: true },
   atMost('restCpuRatio', 2, 'CPU of a settled room, app ÷ bench/bare, medians,'),
+  { key: 'restRoomsFailed' },
   { key: 'restCpuSplit' },
   { key: 'bareRestCpuSplit' },
   { key: 'baselineRestCpuMsPerTabSec' },

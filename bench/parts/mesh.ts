@@ -11,13 +11,14 @@ import {
   loadedAt,
   meshAt,
   openPage,
+  type Player,
   readSelfId,
   roomUrl,
   type ServerProcess,
   uniqueRoom,
   until,
 } from '../../e2e/kit.ts';
-import { log, type Part, TIMING } from '../lib/context.ts';
+import { type Context, log, type Part, TIMING } from '../lib/context.ts';
 import { type CpuSplit, cpuSince, splitSince, splitText, threadCpu, treeCpu } from '../lib/cpu.ts';
 import { type Dist, dist, median, round } from '../lib/stats.ts';
 
@@ -48,6 +49,48 @@ const CHROMIUM = /chromium|chrome/;
 const COUNT_UPDATES = `window.__updates = 0; new MutationObserver(() => { window.__updates++; }).observe(document, {
   subtree: true, childList: true, characterData: true, attributes: true });`;
 
+/**
+ * `n` tabs opened at once into `room`, each in its own context, watched for a full mesh (`meshAt`). If one fails
+ * to open, the others are closed before the error is thrown: tabs left running would load every later step.
+ */
+export async function openTabs(
+  browser: Browser,
+  server: ServerProcess,
+  room: string,
+  n: number,
+  init?: string,
+): Promise<Player[]> {
+  const opened = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) =>
+      openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, {
+        meshWant: n - 1,
+        gotoMs: 120_000,
+        ...(init ? { init } : {}),
+      }),
+    ),
+  );
+  const tabs = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = opened.find((r) => r.status === 'rejected');
+  if (!failed) return tabs;
+  await Promise.all(tabs.map(closePlayer));
+  throw failed.reason;
+}
+
+/** Until every tab shows the others direct and the lowest ID leading; a failure says what each tab showed. */
+export async function untilMeshed(tabs: Player[], tag: string): Promise<void> {
+  await until(
+    async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
+    60_000,
+    `${tabs.length} ${tag} tabs in a full mesh`,
+    250, // the tabs record their own time; faster polling only loads what is measured
+  ).catch(async (err: Error) => {
+    const seen = await Promise.all(
+      tabs.map(async (t) => `${await currentLeader(t)}/${await directCount(t)}`),
+    );
+    throw new Error(`${err.message} (leader/direct per tab: ${seen.join(' ')})`);
+  });
+}
+
 /** One formation of `TABS` tabs served by `server`: wall ms, and Chromium's CPU ms. */
 export async function formMesh(
   browser: Browser,
@@ -57,29 +100,11 @@ export async function formMesh(
   const room = uniqueRoom(tag);
   const cpu0 = treeCpu(process.pid, CHROMIUM);
   const threads0 = threadCpu(process.pid, CHROMIUM);
-  const tabs = await Promise.all(
-    Array.from({ length: TABS }, (_, i) =>
-      openPage(browser, roomUrl(server, room, `m${i + 1}`, TIMING), `m${i + 1}`, {
-        meshWant: TABS - 1,
-        gotoMs: 120_000,
-        init: COUNT_UPDATES,
-      }),
-    ),
-  );
+  const tabs = await openTabs(browser, server, room, TABS, COUNT_UPDATES);
   try {
     await Promise.all(tabs.map((t) => readSelfId(t, 60_000)));
     const lastLoad = Math.max(...(await Promise.all(tabs.map(loadedAt))));
-    await until(
-      async () => (await Promise.all(tabs.map(meshAt))).every((t) => t !== null),
-      60_000,
-      `${TABS} ${tag} tabs in a full mesh`,
-      250, // the tabs record their own time; faster polling only loads what is measured
-    ).catch(async (err: Error) => {
-      const seen = await Promise.all(
-        tabs.map(async (t) => `${await currentLeader(t)}/${await directCount(t)}`),
-      );
-      throw new Error(`${err.message} (leader/direct per tab: ${seen.join(' ')})`);
-    });
+    await untilMeshed(tabs, tag);
     const cpuMs = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM));
     const split = splitSince(threads0, threadCpu(process.pid, CHROMIUM));
     const done = Math.max(...((await Promise.all(tabs.map(meshAt))) as number[]));
@@ -92,21 +117,30 @@ export async function formMesh(
   }
 }
 
+/**
+ * The builds that take turns in a part: the app, a page to compare it with (`otherDir`), and with `--baseline`
+ * a prebuilt client; each with its samples.
+ */
+export async function turns(ctx: Context, other: string, otherDir: string) {
+  const kind = (tag: string, server: ServerProcess) => ({
+    tag,
+    server,
+    ms: [] as number[],
+    cpu: [] as number[],
+    up: [] as number[],
+    splits: [] as CpuSplit[],
+    failed: 0,
+  });
+  const kinds = [kind('app', await ctx.server()), kind(other, await ctx.serve(otherDir))];
+  if (ctx.baselineDir) kinds.push(kind('baseline', await ctx.serve(ctx.baselineDir)));
+  return kinds;
+}
+
 export const mesh: Part<MeshResult> = {
   name: 'mesh',
   async run(ctx) {
     const browser = await ctx.browser();
-    const kind = (tag: string, server: ServerProcess) => ({
-      tag,
-      server,
-      ms: [] as number[],
-      cpu: [] as number[],
-      up: [] as number[],
-      splits: [] as CpuSplit[],
-      failed: 0,
-    });
-    const kinds = [kind('app', await ctx.server()), kind('raw', await ctx.serve(await ctx.rawDir()))];
-    if (ctx.baselineDir) kinds.push(kind('baseline', await ctx.serve(ctx.baselineDir)));
+    const kinds = await turns(ctx, 'raw', await ctx.rawDir());
     // The browser's first formation of a run was its slowest in 6 of 9 runs (2026-12-02), and it was always
     // the app's: one formation of each kind first, left out of the figures.
     for (const k of kinds) {
