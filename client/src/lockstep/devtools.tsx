@@ -13,7 +13,7 @@ import {
 import { useStore } from 'zustand';
 import { shallow } from 'zustand/shallow';
 import type { View } from '../core/index.ts';
-import { perFrame } from '../store/perFrame.ts';
+import { perFrame, untilBeat } from '../store/perFrame.ts';
 import { type PeerRow, peerRows, stageName } from '../store/selectors.ts';
 import type { AppState, AppStore, Flight } from '../store/store.ts';
 
@@ -71,15 +71,6 @@ export function useDevEvery<T>(ms: number, selector: (s: AppState) => T): T {
     };
   }, [ms, store]);
   return value;
-}
-
-/**
- * ms until the page clock's next whole multiple of `every` (always > 0). Figures renewed once a second each on a
- * clock of its own changed the page in separate frames, each a paint and a composite.
- */
-export function untilBeat(every: number, now = performance.now()): number {
-  // A timer drops its delay's fraction and may fire a little early: 1 ms more lands it past the beat.
-  return Math.ceil(every - (now % every)) + 1;
 }
 
 export function fmtT(ms: number): string {

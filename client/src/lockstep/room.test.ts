@@ -93,7 +93,7 @@ function world() {
     for (let t = 0; t < ms && !done; t += 10) await run(10);
     return p;
   };
-  return { net, server, open, run, settle, rooms };
+  return { net, server, open, run, settle, rooms, now: () => now };
 }
 
 async function joinedRooms(n: number) {
@@ -357,14 +357,21 @@ describe('Room: round-trip times', () => {
     const info = mesh.info.bind(mesh);
     mesh.info = () => info().map((n) => ({ ...n, rtt: made(n.id) }));
     const shown: string[] = [];
+    const at: number[] = [];
     room.on('change', (snap) => {
       const rtts = snap.players.map((p) => p.rttMs).join(',');
-      if (rtts !== shown.at(-1)) shown.push(rtts);
+      if (rtts === shown.at(-1)) return;
+      shown.push(rtts);
+      at.push(w.now());
     });
     for (; t < 5_000; t += 10) await w.run(10);
     // Player 3's first figure shows at once (a new path), then both are renewed together once a second.
     expect(new Set(shown.map((r) => r.split(',')[2])).size, shown.join(' | ')).toBeGreaterThanOrEqual(4);
     expect(shown.length, shown.join(' | ')).toBeLessThanOrEqual(7);
+    // Renewed on the clock's whole seconds (the devtools' figures change on them too), not at some later update.
+    const renewals = at.filter((_, i) => i > 0 && shown[i]!.split(',')[1] !== shown[i - 1]!.split(',')[1]);
+    expect(renewals.length).toBeGreaterThanOrEqual(3);
+    for (const t of renewals) expect(t % 1_000, at.join(' ')).toBeLessThanOrEqual(10);
   });
 
   it('a new stage alone is shown at the next frame (seenAtOnce), not after the window that holds back churn', async () => {

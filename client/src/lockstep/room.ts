@@ -10,6 +10,7 @@ import type { SignalingPort } from '../net/signaling.ts';
 import type { LinkFactory } from '../net/transport.ts';
 import { CHANNEL_NAME } from '../protocol/frames.ts';
 import { LIMITS } from '../protocol/limits.ts';
+import { untilBeat } from '../store/perFrame.ts';
 import { type AppState, type AppStore, createAppStore } from '../store/store.ts';
 import { fromServerCode, LockstepError } from './errors.ts';
 import type { CheckedOptions } from './options.ts';
@@ -162,6 +163,18 @@ export class RoomImpl implements Room {
       return h;
     };
     this.chaos = opts.chaos ? new Chaos({ delay: setTimeout, store, now: deps.now }) : null;
+    // Round trips are renewed on the clock's whole seconds, as the devtools' once-a-second figures are, so one
+    // frame shows them all; a quiet room may publish nothing near the second.
+    const beat = () =>
+      setTimeout(
+        () => {
+          if (this.torn) return;
+          this.update();
+          beat();
+        },
+        untilBeat(RTT_SHOWN_MS, deps.now()),
+      );
+    beat();
     let signaling = deps.signaling;
     if (opts.password !== undefined) {
       signaling = new SealedSignaling(signaling, {
@@ -362,8 +375,8 @@ export class RoomImpl implements Room {
   }
 
   /**
-   * Each player's round-trip time as last shown: all are shown anew together, at the first update after each
-   * second of the clock turns. Renewed one by one, each on its own second, a resting room changed its snapshot
+   * Each player's round-trip time as last shown: all are shown anew together, on the clock's whole seconds (the
+   * beat in the constructor). Renewed one by one, each on its own second, a resting room changed its snapshot
    * (and the players list its text) once a second per player.
    */
   private readonly rtts = new Map<PlayerId, { rttMs: number | null; state: Player['state'] }>();

@@ -83,6 +83,15 @@ export function throttled(
 }
 
 /**
+ * ms until the page clock's next whole multiple of `every` (always > 0). Figures renewed once a second each on a
+ * clock of its own changed the page in separate frames, each a paint and a composite.
+ */
+export function untilBeat(every: number, now = performance.now()): number {
+  // A timer drops its delay's fraction and may fire a little early: 1 ms more lands it past the beat.
+  return Math.ceil(every - (now % every)) + 1;
+}
+
+/**
  * One `subscribe` for many listeners: a single subscription while any of them listens, and each change told to
  * all of them in one call. Seven components each with a throttled subscription of their own asked for seven
  * animation frames per window; a resting room of 5 tabs then ran about 40 main frames a second in each
