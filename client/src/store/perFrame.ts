@@ -132,23 +132,20 @@ export function fanOut(
 /** The store as React sees it: its changes shown as `throttled` tells them, the state as of the last one shown. */
 export function perFrame<S>(store: StoreApi<S>, everyMs = SHOWN_EVERY_MS, fallbackMs = 250): StoreApi<S> {
   let shown = store.getState();
-  const listeners = new Set<(s: S, prev: S) => void>();
-  throttled(
-    store.subscribe,
-    everyMs,
-    fallbackMs,
-  )(() => {
-    const prev = shown;
+  let prev = shown;
+  const changes = fanOut(throttled(store.subscribe, everyMs, fallbackMs));
+  // Subscribed first and for good, so it is told first: every listener then sees the same state as shown.
+  changes(() => {
+    prev = shown;
     shown = store.getState();
-    if (shown !== prev) for (const l of listeners) l(shown, prev);
   });
   return {
     getState: () => shown,
     getInitialState: () => store.getInitialState(),
     setState: store.setState,
-    subscribe: (l) => {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
+    subscribe: (l) =>
+      changes(() => {
+        if (shown !== prev) l(shown, prev);
+      }),
   };
 }
