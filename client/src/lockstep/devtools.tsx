@@ -13,6 +13,7 @@ import {
 import { useStore } from 'zustand';
 import { shallow } from 'zustand/shallow';
 import type { View } from '../core/index.ts';
+import { TICK_MS } from '../net/session.ts';
 import { perFrame, untilBeat } from '../store/perFrame.ts';
 import { type PeerRow, peerRows, stageName } from '../store/selectors.ts';
 import type { AppState, AppStore, Flight } from '../store/store.ts';
@@ -202,6 +203,7 @@ export function Visualizer() {
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
   const onScreen = useRef(true);
+  const wakeRef = useRef<(() => void) | null>(null);
 
   // Frames go straight to the canvas, not through React: re-rendering an SVG ring at 15 fps cost each tab
   // more CPU than everything else in the room together. A hidden tab draws nothing.
@@ -250,21 +252,35 @@ export function Visualizer() {
     // frames and 5.2 s of main thread per tab in 10 s; with the timer 170 frames and 2.5 s).
     let due = performance.now();
     let busyUntil = Number.NEGATIVE_INFINITY;
+    // A still ring sleeps to its next idle frame, or until a peer's timer starts to run down, and a message
+    // or a published change wakes it: polling at the frame rate to find nothing new was a resting tab's
+    // steadiest work (docs/benchmarks.md, "At rest").
+    let asleep = false;
+    const schedule = (wait: number) => {
+      clearTimeout(timer);
+      due = performance.now() + wait;
+      timer = window.setTimeout(loop, wait);
+    };
     const loop = () => {
       const t = performance.now();
+      asleep = false;
       // A timer this late means the page (or the machine) has no time to spare: draw at the idle rate for a
       // while, so the animation does not starve the protocol it shows (8 tabs forming a mesh on 2 cores).
       if (t - due > FRAME_MS) busyUntil = t + BUSY_BACKOFF_MS;
       // Idle frames fall on the page clock's whole seconds, with the other once-a-second figures (untilBeat).
-      const wait = Math.min(FRAME_MS, untilBeat(IDLE_FRAME_MS, t));
-      due = t + wait;
-      timer = window.setTimeout(loop, wait);
-      if (pausedRef.current || document.hidden) return;
+      const beat = untilBeat(IDLE_FRAME_MS, t);
+      if (pausedRef.current || document.hidden) {
+        asleep = true;
+        return schedule(beat);
+      }
       const f = snapshot(store);
-      if (!f) return;
+      if (!f) return schedule(Math.min(FRAME_MS, beat));
       const key = activityKey(f);
-      // Scrolled out of view, frames come at the idle rate, and the ring is not drawn (show).
-      const slow = !onScreen.current || t < busyUntil || (key === lastKey && !isActive(f));
+      const still = key === lastKey && !isActive(f);
+      // Scrolled out of view, or short of time, frames come at the idle rate, and the ring is not drawn (show).
+      const slow = still || !onScreen.current || t < busyUntil;
+      asleep = still && onScreen.current && t >= busyUntil;
+      schedule(frameWait(f.view, slow, asleep, beat));
       if (slow && Math.floor(t / IDLE_FRAME_MS) === Math.floor(drawn / IDLE_FRAME_MS)) return;
       lastKey = key;
       drawn = t;
@@ -274,26 +290,50 @@ export function Visualizer() {
       setHasFrame(true);
       show(list.length - 1, false);
     };
+    const wake = () => {
+      if (asleep) schedule(0);
+    };
+    wakeRef.current = wake;
+    let flights = store.getState().flights;
+    let offMove = flights.onMove(wake);
+    const offStore = store.subscribe((s) => {
+      // A new session brings a new flight log.
+      if (s.flights !== flights) {
+        offMove();
+        flights = s.flights;
+        offMove = flights.onMove(wake);
+      }
+      wake();
+    });
     timer = window.setTimeout(loop, 0);
     const figure = figureRef.current;
     const io =
       figure && typeof IntersectionObserver === 'function'
         ? new IntersectionObserver(([e]) => {
             onScreen.current = e?.isIntersecting ?? true;
-            if (onScreen.current && !pausedRef.current && frames.current.length > 0)
+            if (onScreen.current && !pausedRef.current && frames.current.length > 0) {
               show(frames.current.length - 1, false);
+              schedule(0);
+            }
           })
         : null;
     if (figure) io?.observe(figure);
+    const onVisible = () => wake();
+    document.addEventListener('visibilitychange', onVisible);
     return () => {
       clearTimeout(timer);
       io?.disconnect();
+      offMove();
+      offStore();
+      document.removeEventListener('visibilitychange', onVisible);
+      wakeRef.current = null;
     };
   }, [show, store]);
 
   const count = () => frames.current.length;
   useEffect(() => {
     if (paused) show(Math.max(0, Math.min(cursor, frames.current.length - 1)), true);
+    else wakeRef.current?.();
   }, [paused, cursor, show]);
 
   const togglePause = () => {
@@ -410,6 +450,25 @@ function isActive(f: Frame): boolean {
       return left > 0 && left < 1;
     })
   );
+}
+
+/**
+ * The wait before the ring's next frame: the frame rate while something moves; else the next idle frame, and a
+ * still ring on screen (`asleep`) wakes sooner when a peer's timer starts to run down, which no message
+ * announces. `beat`: until the next idle frame.
+ */
+export function frameWait(view: View, slow: boolean, asleep: boolean, beat: number): number {
+  if (!slow) return Math.min(FRAME_MS, beat);
+  return asleep ? Math.min(beat, Math.max(FRAME_MS, untilDrain(view))) : beat;
+}
+
+/** How long until the first peer's timer starts to run down (timerLeft below 1), if none has yet. */
+export function untilDrain(view: View): number {
+  const limit = 2 * view.timing.heartbeatTicks;
+  let ticks = Number.POSITIVE_INFINITY;
+  for (const p of view.peers)
+    if (p.silentTicks >= 0 && p.silentTicks <= limit) ticks = Math.min(ticks, limit + 1 - p.silentTicks);
+  return ticks * TICK_MS;
 }
 
 /**

@@ -89,10 +89,17 @@ export interface Flight {
 export class FlightLog {
   private items: Flight[] = [];
   private seq = 0;
+  private readonly moves = new Set<() => void>();
   constructor(private readonly cap = 400) {}
   add(f: Omit<Flight, 'seq'>): void {
     this.items.push({ ...f, seq: ++this.seq });
     if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
+    if (f.type !== 'hb') for (const fn of this.moves) fn();
+  }
+  /** Told of each message but a heartbeat: a still visualizer sleeps until one, instead of polling. */
+  onMove(fn: () => void): () => void {
+    this.moves.add(fn);
+    return () => this.moves.delete(fn);
   }
   since(t: number): Flight[] {
     const out: Flight[] = [];
