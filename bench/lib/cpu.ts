@@ -30,10 +30,13 @@ export function treeCpu(root: number, match: RegExp): Map<number, number> {
   return new Map([...cpu].filter(([pid]) => under(pid)));
 }
 
-/** CPU ms the tree spent between two `treeCpu` readings (processes that started in between count whole). */
-export function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
+/**
+ * CPU ms the tree spent between two `treeCpu` readings. Processes that started in between count whole, unless
+ * `known`: then only those of the first reading count (a steady state, not the startup of a spare renderer).
+ */
+export function cpuSince(before: Map<number, number>, after: Map<number, number>, known = false): number {
   let ms = 0;
-  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  for (const [pid, t] of after) if (!known || before.has(pid)) ms += t - (before.get(pid) ?? 0);
   return ms;
 }
 
@@ -78,13 +81,17 @@ export function threadCpu(root: number, match: RegExp): Map<string, [keyof CpuSp
   return out;
 }
 
-/** CPU ms by kind between two `threadCpu` readings (threads that started in between count whole). */
+/** CPU ms by kind between two `threadCpu` readings (threads that started in between count whole; `known`: as cpuSince). */
 export function splitSince(
   before: Map<string, [keyof CpuSplit, number]>,
   after: Map<string, [keyof CpuSplit, number]>,
+  known = false,
 ): CpuSplit {
   const split: CpuSplit = { main: 0, raster: 0, compositor: 0, gpu: 0, other: 0 };
-  for (const [id, [kind, ms]] of after) split[kind] += ms - (before.get(id)?.[1] ?? 0);
+  // With `known`, a process must predate the window; its new threads count (a pool grows).
+  const pids = new Set([...before.keys()].map((id) => id.split('/')[0]));
+  for (const [id, [kind, ms]] of after)
+    if (!known || pids.has(id.split('/')[0])) split[kind] += ms - (before.get(id)?.[1] ?? 0);
   return split;
 }
 

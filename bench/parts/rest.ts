@@ -45,10 +45,11 @@ async function atRest(
     const cpu0 = treeCpu(process.pid, CHROMIUM);
     const threads0 = threadCpu(process.pid, CHROMIUM);
     await sleep(WINDOW_MS);
-    const ms = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM));
+    // Only the processes of the settled room: a spare renderer Chromium starts meanwhile is not its cost.
+    const ms = cpuSince(cpu0, treeCpu(process.pid, CHROMIUM), true);
     return {
       ms: ms / TABS / (WINDOW_MS / 1000),
-      split: splitSince(threads0, threadCpu(process.pid, CHROMIUM)),
+      split: splitSince(threads0, threadCpu(process.pid, CHROMIUM), true),
     };
   } finally {
     await Promise.all(tabs.map(closePlayer));
