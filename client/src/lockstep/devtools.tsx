@@ -203,7 +203,7 @@ export function Visualizer() {
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
   const onScreen = useRef(true);
-  const wakeRef = useRef<(() => void) | null>(null);
+  const unparkRef = useRef<(() => void) | null>(null);
 
   // Frames go straight to the canvas, not through React: re-rendering an SVG ring at 15 fps cost each tab
   // more CPU than everything else in the room together. A hidden tab draws nothing.
@@ -254,8 +254,11 @@ export function Visualizer() {
     let busyUntil = Number.NEGATIVE_INFINITY;
     // A still ring sleeps to its next idle frame, or until a peer's timer starts to run down, and a message
     // or a published change wakes it: polling at the frame rate to find nothing new was a resting tab's
-    // steadiest work (docs/benchmarks.md, "At rest").
+    // steadiest work (docs/benchmarks.md, "At rest"). Paused or hidden, it is parked: only showing it again
+    // wakes it.
     let asleep = false;
+    let parked = false;
+    let ran = Number.NEGATIVE_INFINITY;
     const schedule = (wait: number) => {
       clearTimeout(timer);
       due = performance.now() + wait;
@@ -263,18 +266,21 @@ export function Visualizer() {
     };
     const loop = () => {
       const t = performance.now();
+      ran = t;
       asleep = false;
       // A timer this late means the page (or the machine) has no time to spare: draw at the idle rate for a
-      // while, so the animation does not starve the protocol it shows (8 tabs forming a mesh on 2 cores).
-      if (t - due > FRAME_MS) busyUntil = t + BUSY_BACKOFF_MS;
+      // while, so the animation does not starve the protocol it shows (8 tabs forming a mesh on 2 cores). A
+      // parked loop's timers are late by design (a hidden tab's fire once a second).
+      if (!parked && t - due > FRAME_MS) busyUntil = t + BUSY_BACKOFF_MS;
       // Idle frames fall on the page clock's whole seconds, with the other once-a-second figures (untilBeat).
       const beat = untilBeat(IDLE_FRAME_MS, t);
-      if (pausedRef.current || document.hidden) {
+      parked = pausedRef.current || document.hidden;
+      if (parked) return schedule(beat);
+      const f = snapshot(store);
+      if (!f) {
         asleep = true;
         return schedule(beat);
       }
-      const f = snapshot(store);
-      if (!f) return schedule(Math.min(FRAME_MS, beat));
       const key = activityKey(f);
       const still = key === lastKey && !isActive(f);
       // Scrolled out of view, or short of time, frames come at the idle rate, and the ring is not drawn (show).
@@ -290,10 +296,19 @@ export function Visualizer() {
       setHasFrame(true);
       show(list.length - 1, false);
     };
+    // At most one run a frame however many messages wake it: a burst (or reduced motion, where a message
+    // never makes the ring busy) would otherwise run it at the message rate.
     const wake = () => {
-      if (asleep) schedule(0);
+      if (!asleep) return;
+      asleep = false;
+      schedule(Math.max(0, ran + FRAME_MS - performance.now()));
     };
-    wakeRef.current = wake;
+    const unpark = () => {
+      if (!parked) return;
+      parked = false;
+      schedule(0);
+    };
+    unparkRef.current = unpark;
     let flights = store.getState().flights;
     let offMove = flights.onMove(wake);
     const offStore = store.subscribe((s) => {
@@ -318,7 +333,9 @@ export function Visualizer() {
           })
         : null;
     if (figure) io?.observe(figure);
-    const onVisible = () => wake();
+    const onVisible = () => {
+      if (!document.hidden) unpark();
+    };
     document.addEventListener('visibilitychange', onVisible);
     return () => {
       clearTimeout(timer);
@@ -326,14 +343,14 @@ export function Visualizer() {
       offMove();
       offStore();
       document.removeEventListener('visibilitychange', onVisible);
-      wakeRef.current = null;
+      unparkRef.current = null;
     };
   }, [show, store]);
 
   const count = () => frames.current.length;
   useEffect(() => {
     if (paused) show(Math.max(0, Math.min(cursor, frames.current.length - 1)), true);
-    else wakeRef.current?.();
+    else unparkRef.current?.();
   }, [paused, cursor, show]);
 
   const togglePause = () => {
@@ -475,7 +492,7 @@ export function untilDrain(view: View): number {
  * The fraction of a peer's timeout left. It stays full while heartbeats arrive on time and drains only after a
  * missed one, so a healthy room holds still and a silent peer stands out.
  */
-function timerLeft(view: View, silentTicks: number): number {
+export function timerLeft(view: View, silentTicks: number): number {
   if (silentTicks < 0) return 0;
   const { heartbeatTicks } = view.timing;
   const late = silentTicks - 2 * heartbeatTicks;

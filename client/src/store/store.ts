@@ -94,7 +94,17 @@ export class FlightLog {
   add(f: Omit<Flight, 'seq'>): void {
     this.items.push({ ...f, seq: ++this.seq });
     if (this.items.length > this.cap) this.items.splice(0, this.items.length - this.cap);
-    if (f.type !== 'hb') for (const fn of this.moves) fn();
+    if (f.type === 'hb') return;
+    for (const fn of this.moves) {
+      // Called from the network path: a listener's error must not cost the core the message it is about.
+      try {
+        fn();
+      } catch (err) {
+        setTimeout(() => {
+          throw err;
+        });
+      }
+    }
   }
   /** Told of each message but a heartbeat: a still visualizer sleeps until one, instead of polling. */
   onMove(fn: () => void): () => void {
