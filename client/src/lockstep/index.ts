@@ -57,13 +57,13 @@ function browserPage(): PageHooks | undefined {
  */
 export async function joinRoom(options: JoinOptions): Promise<Room> {
   const opts = checkOptions(options, true);
-  const page = options.pageLifecycle === false ? undefined : browserPage();
-  const storage = options.storage === undefined ? (safeSessionStorage() ?? memoryStorage()) : options.storage;
+  const page = opts.pageLifecycle ? browserPage() : undefined;
+  const storage = opts.storage === undefined ? (safeSessionStorage() ?? memoryStorage()) : opts.storage;
   const room = new RoomImpl(
     opts,
     {
       signaling: new SocketSignaling(opts.server),
-      factory: rtcFactory(options.rtc),
+      factory: rtcFactory(opts.rtc),
       storage,
       now: () => performance.now(),
       setInterval: (fn, ms) => setInterval(fn, ms),
@@ -74,7 +74,7 @@ export async function joinRoom(options: JoinOptions): Promise<Room> {
       holdIdentity,
       ...(page ? { page } : {}),
     },
-    options.signal,
+    opts.signal,
   );
   await room.joined;
   return room;

@@ -5,7 +5,7 @@ import { describeIssues } from '../protocol/issues.ts';
 import { LIMITS, PASSWORD_MAX } from '../protocol/limits.ts';
 import { nameSchema, settingsSchema, validRoomId } from '../protocol/signaling.ts';
 import { LockstepError } from './errors.ts';
-import type { JoinOptions, RoomSettings } from './types.ts';
+import type { JoinOptions, KeyValueStore, RoomSettings, RtcImplementation } from './types.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 15_000;
 export const DEFAULT_PROPOSE_TIMEOUT_MS = 5_000;
@@ -20,6 +20,68 @@ export interface CheckedOptions {
   proposeTimeoutMs: number;
   chaos: boolean;
   testHooks: boolean;
+  /** undefined: the default store; null: none. */
+  storage: KeyValueStore | null | undefined;
+  signal: AbortSignal | undefined;
+  rtc: RtcImplementation | undefined;
+  pageLifecycle: boolean;
+}
+
+const KNOWN = new Set([
+  'server',
+  'room',
+  'name',
+  'password',
+  'settings',
+  'rtc',
+  'storage',
+  'timeoutMs',
+  'proposeTimeoutMs',
+  'signal',
+  'pageLifecycle',
+  'chaos',
+  'testHooks',
+]);
+/** Longer than any real server URL; engine.io throws a bare string past its own limit. */
+const SERVER_MAX = 2_048;
+
+const hasMethods = (x: unknown, names: string[]) =>
+  typeof x === 'object' &&
+  x !== null &&
+  names.every((n) => typeof (x as Record<string, unknown>)[n] === 'function');
+
+/**
+ * The options' own fields, each read once: a getter may throw, or answer differently the second time. A
+ * misspelt key is an error, not a silent default (`timeout: 100` waited the full 15 s).
+ */
+function readFields(input: unknown, errors: string[]): Partial<Record<string, unknown>> {
+  const o: Partial<Record<string, unknown>> = {};
+  if (typeof input !== 'object' || input === null) {
+    errors.push('options must be an object');
+    return o;
+  }
+  let keys: string[] = [];
+  try {
+    keys = Object.keys(input);
+  } catch (err) {
+    errors.push(`options could not be read: ${(err as Error)?.message ?? err}`);
+  }
+  const unknown = keys.filter((k) => !KNOWN.has(k));
+  if (unknown.length > 0)
+    errors.push(
+      `unknown option(s): ${unknown
+        .slice(0, 5)
+        .map((k) => JSON.stringify(k.slice(0, 40)))
+        .join(', ')}`,
+    );
+  for (const k of KNOWN) {
+    try {
+      o[k] = (input as Record<string, unknown>)[k];
+    } catch (err) {
+      errors.push(`${k} could not be read: ${(err as Error)?.message ?? err}`);
+    }
+  }
+  return o;
 }
 
 const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
@@ -27,10 +89,11 @@ const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSaf
 /** Every problem at once, as one `bad_argument` error. */
 export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptions {
   const errors: string[] = [];
-  const o = (typeof input === 'object' && input !== null ? input : {}) as Partial<Record<string, unknown>>;
-  if ((o as unknown) !== input) errors.push('options must be an object');
+  const o = readFields(input, errors);
   let server = '';
   if (typeof o.server !== 'string') errors.push('server must be a URL string');
+  else if (o.server.length > SERVER_MAX)
+    errors.push(`server must be a URL of at most ${SERVER_MAX} characters`);
   else {
     try {
       const url = new URL(o.server);
@@ -68,6 +131,20 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     errors.push('no WebRTC here: pass rtc (e.g. `import wrtc from "@roamhq/wrtc"`)');
   for (const flag of ['chaos', 'testHooks', 'pageLifecycle'] as const)
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') errors.push(`${flag} must be true or false`);
+  if (
+    o.storage !== undefined &&
+    o.storage !== null &&
+    !hasMethods(o.storage, ['getItem', 'setItem', 'removeItem'])
+  )
+    errors.push('storage must be null or have getItem, setItem and removeItem (e.g. sessionStorage)');
+  if (
+    o.signal !== undefined &&
+    !(
+      hasMethods(o.signal, ['addEventListener', 'removeEventListener']) &&
+      typeof (o.signal as { aborted?: unknown }).aborted === 'boolean'
+    )
+  )
+    errors.push('signal must be an AbortSignal');
   if (errors.length > 0) throw new LockstepError('bad_argument', errors.join('; '));
   return {
     server,
@@ -79,12 +156,26 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     proposeTimeoutMs: proposeTimeoutMs as number,
     chaos: o.chaos === true,
     testHooks: o.testHooks === true,
+    storage: o.storage as KeyValueStore | null | undefined,
+    signal: o.signal as AbortSignal | undefined,
+    rtc: o.rtc as RtcImplementation | undefined,
+    pageLifecycle: o.pageLifecycle !== false,
   };
 }
 
 /** The server's own schema; only the settings given are kept (the server fills in the rest). */
 function checkSettings(x: unknown, errors: string[]): Partial<RoomSettings> | null {
   if (x === undefined || x === null) return null;
+  try {
+    return checkGivenSettings(x, errors);
+  } catch (err) {
+    // A getter on the settings that throws.
+    errors.push(`settings could not be read: ${(err as Error)?.message ?? err}`);
+    return null;
+  }
+}
+
+function checkGivenSettings(x: unknown, errors: string[]): Partial<RoomSettings> | null {
   const checked = v.safeParse(settingsSchema, x);
   if (!checked.success) {
     errors.push(describeIssues(checked.issues, 'settings'));

@@ -154,6 +154,11 @@ describe('joinRoom: arguments', () => {
     ['timeoutMs', { timeoutMs: 0 }],
     ['chaos', { chaos: 'yes' }],
     ['testHooks', { testHooks: 1 }],
+    ['unknown option(s): "timeout"', { timeout: 100 }],
+    ['storage', { storage: {} }],
+    ['storage', { storage: 'abc' }],
+    ['signal', { signal: {} }],
+    ['server', { server: `http://x/${'a'.repeat(3_000)}` }],
   ] as const)('refuses a bad %s with bad_argument', async (what, patch) => {
     const err = await rejection(joinRoom({ ...base, ...patch } as JoinOptions));
     expect(err.code).toBe('bad_argument');
@@ -164,6 +169,21 @@ describe('joinRoom: arguments', () => {
     const err = await rejection(joinRoom(base));
     expect(err.code).toBe('bad_argument');
     expect(err.message).toContain('rtc');
+  });
+
+  it('reports an option or a setting whose getter throws, rather than throwing it', async () => {
+    const boom = {
+      enumerable: true,
+      get() {
+        throw new Error('boom');
+      },
+    };
+    const err = await rejection(joinRoom(Object.defineProperty({ ...base }, 'name', boom) as JoinOptions));
+    expect(err.code).toBe('bad_argument');
+    expect(err.message).toContain('name could not be read: boom');
+    const settings = Object.defineProperty({}, 'heartbeatMs', boom);
+    const err2 = await rejection(joinRoom({ ...base, settings } as JoinOptions));
+    expect(err2.message).toContain('settings could not be read: boom');
   });
 
   it('lists every problem at once', async () => {
@@ -380,6 +400,113 @@ describe('Room: round-trip times', () => {
     const next = { ...snap, stage: { ...snap.stage, index: snap.stage.index + 1, name: 'b' } };
     expect(seenAtOnce(next)).not.toBe(seenAtOnce(snap));
     expect(seenAtOnce({ ...snap, players: [] })).toBe(seenAtOnce(snap));
+  });
+});
+
+describe('Room: careless calls', () => {
+  it('refuses a Done or away that is not a boolean, instead of sending it to peers that would refuse it', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as [RoomImpl, RoomImpl];
+    expect(thrown(() => a.setDone('false' as unknown as boolean))?.code).toBe('bad_argument');
+    expect(thrown(() => a.setAway(1 as unknown as boolean))?.code).toBe('bad_argument');
+    await w.run(1_000);
+    expect(a.getSnapshot().done).toBe(false);
+    expect(a.getSnapshot().away).toBe(false);
+    // The peer heard nothing it had to refuse.
+    expect(b.players.find((p) => p.id === 1)?.state).toBe('direct');
+    expect(b.store.getState().view?.peers.find((p) => p.id === 1)?.strikes ?? 0).toBe(0);
+  });
+
+  it('binds its methods, so an app may pass them around detached', async () => {
+    const w = await joinedRooms(2);
+    const { setDone, leave } = w.rooms[0]!;
+    setDone(true);
+    expect(w.rooms[0]!.getSnapshot().done).toBe(true);
+    await w.settle(leave());
+    expect(w.rooms[0]!.getSnapshot().status).toBe('left');
+  });
+
+  it('checks channel and listener arguments', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    expect(thrown(() => a.channel('x', { parse: 5 as never }))?.code).toBe('bad_argument');
+    expect(thrown(() => a.on('chnage' as 'change', () => {}))?.code).toBe('bad_argument');
+    expect(thrown(() => a.on('change', 'x' as never))?.code).toBe('bad_argument');
+    expect(thrown(() => a.subscribe(null as never))?.code).toBe('bad_argument');
+    const ch = a.channel('x', null as never);
+    expect(thrown(() => ch.on(null as never))?.code).toBe('bad_argument');
+    expect(ch.send(1, null as never)).toEqual([2]);
+  });
+
+  it('a refused proposal spends none of the budget good ones need', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    for (let i = 0; i < 1_200; i++) await rejection(a.propose(() => {}));
+    const at = a.propose('good');
+    await w.settle(at);
+    expect((await at).index).toBeGreaterThan(0);
+  });
+
+  it('keeps nothing with a storage that throws, and joins all the same', async () => {
+    const w = world();
+    const warn = console.warn;
+    const warned: string[] = [];
+    console.warn = (m: string) => warned.push(m);
+    try {
+      const broken = {
+        getItem: () => {
+          throw new Error('SecurityError');
+        },
+        setItem: () => {
+          throw new Error('QuotaExceededError');
+        },
+        removeItem: () => {},
+      };
+      const room = w.open({}, { storage: broken });
+      await w.settle(room.joined);
+      await w.run(500);
+      expect(room.getSnapshot().status).toBe('joined');
+    } finally {
+      console.warn = warn;
+    }
+    expect(warned.some((m) => m.includes('SecurityError'))).toBe(true);
+  });
+
+  it('one leave however often it is called; close during it ends it, and nothing is said after closed', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    const seen: string[] = [];
+    a.on('closed', (e) => seen.push(`closed:${e.status}`));
+    a.on('change', (s) => seen.push(`change:${s.status}`));
+    const first = a.leave();
+    expect(a.leave()).toBe(first);
+    a.close();
+    let settled = false;
+    first.then(() => (settled = true));
+    await w.run(50);
+    expect(settled).toBe(true);
+    expect(seen).toEqual(['closed:closed', 'change:closed']);
+    // After the room ended: no new snapshot, and no owner's error for a non-owner's question.
+    a.setAway(true);
+    expect(seen).toEqual(['closed:closed', 'change:closed']);
+    expect((await rejection(a.removePlayer(2))).code).toBe('not_joined');
+  });
+
+  it('a listener that closes the room: the others hear closed, and no stale event after it', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    const seen: string[] = [];
+    let once = true;
+    a.on('change', () => {
+      if (once) {
+        once = false;
+        a.close();
+      }
+    });
+    a.on('change', (s) => seen.push(s.status));
+    a.setDone(true);
+    await w.run(200);
+    expect(seen).toEqual(['closed']);
   });
 });
 

@@ -60,6 +60,57 @@ const RTT_SHOWN_MS = 1_000;
 
 const ENDED = new Set(['failed', 'removed', 'replaced', 'left', 'outdated']);
 const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed', 'change'] as const;
+const EVENTS = new Set<string>([...EVENT_ORDER, 'invalid']);
+/** Methods an app may pass around detached (`onClick={room.leave}`): bound to the room. */
+const BOUND = [
+  'on',
+  'setDone',
+  'setAway',
+  'channel',
+  'propose',
+  'onEntry',
+  'snapshot',
+  'removePlayer',
+  'leave',
+  'close',
+] as const;
+
+/**
+ * The store as a best effort: one that throws (a browser's storage disabled or full, or the app's own) keeps
+ * nothing, rather than failing the join or a later write.
+ */
+function guarded(store: KeyValueStorage): KeyValueStorage {
+  const warn = (err: unknown) => console.warn(`lockstep: storage failed, identity not kept: ${err}`);
+  return {
+    getItem: (k) => {
+      try {
+        const v = store.getItem(k);
+        return typeof v === 'string' ? v : null;
+      } catch (err) {
+        warn(err);
+        return null;
+      }
+    },
+    setItem: (k, v) => {
+      try {
+        store.setItem(k, v);
+      } catch (err) {
+        warn(err);
+      }
+    },
+    removeItem: (k) => {
+      try {
+        store.removeItem(k);
+      } catch (err) {
+        warn(err);
+      }
+    },
+  };
+}
+
+function needFunction(fn: unknown, what: string): void {
+  if (typeof fn !== 'function') throw new LockstepError('bad_argument', `${what} must be a function`);
+}
 
 type AnyListener = (value: never) => void;
 
@@ -124,6 +175,10 @@ export class RoomImpl implements Room {
   private closedHere = false;
   private away = false;
   private torn = false;
+  /** Settles when the room stops (teardown): a leave in flight ends with it. */
+  private readonly stopped: Promise<void>;
+  private markStopped: () => void = () => {};
+  private leaving: Promise<void> | null = null;
   private readonly listeners = new Map<string, Set<AnyListener>>();
   private readonly channels = new Map<string, Set<ChannelRec>>();
   private readonly timers = new Set<unknown>();
@@ -149,6 +204,10 @@ export class RoomImpl implements Room {
     private readonly deps: RoomDeps,
     abort?: AbortSignal,
   ) {
+    for (const m of BOUND) (this as Record<string, unknown>)[m] = this[m].bind(this);
+    this.stopped = new Promise((resolve) => {
+      this.markStopped = resolve;
+    });
     this.store = deps.store ?? createAppStore();
     const store = this.store;
     // The session's reset keeps this: the room is sealed from its first frame.
@@ -199,7 +258,7 @@ export class RoomImpl implements Room {
         factory: this.chaos ? this.chaos.factory(deps.factory) : deps.factory,
         store,
         now: deps.now,
-        storage: deps.storage,
+        storage: deps.storage && guarded(deps.storage),
         setInterval: deps.setInterval,
         clearInterval: deps.clearInterval,
         setTimeout,
@@ -296,10 +355,15 @@ export class RoomImpl implements Room {
               ),
         );
       }, this.opts.timeoutMs);
-      if (abort?.aborted) return onAbort();
-      abort?.addEventListener('abort', onAbort);
-      this.session.start();
-      check();
+      // Nothing here should throw, but whatever does ends the join as an error, timer and all.
+      try {
+        if (abort?.aborted) return onAbort();
+        abort?.addEventListener('abort', onAbort);
+        this.session.start();
+        check();
+      } catch (err) {
+        finish(new LockstepError('refused', `could not join: ${(err as Error)?.message ?? err}`));
+      }
     });
   }
 
@@ -338,9 +402,15 @@ export class RoomImpl implements Room {
     return this.getSnapshot().server;
   }
 
-  subscribe = (listener: () => void): Unsubscribe => this.on('change', () => listener());
+  subscribe = (listener: () => void): Unsubscribe => {
+    needFunction(listener, 'listener');
+    return this.on('change', () => listener());
+  };
 
   on<E extends keyof RoomEvents>(event: E, listener: (value: RoomEvents[E]) => void): Unsubscribe {
+    if (!EVENTS.has(event))
+      throw new LockstepError('bad_argument', `no event ${JSON.stringify(String(event).slice(0, 40))}`);
+    needFunction(listener, 'listener');
     let set = this.listeners.get(event);
     if (!set) {
       set = new Set();
@@ -354,11 +424,14 @@ export class RoomImpl implements Room {
     };
   }
 
-  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E]): void {
+  /** False once a listener's call (close, leave) made a newer snapshot, whose own events then went out. */
+  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E]): boolean {
     // A copy: listeners added meanwhile wait for the next event; removed ones are skipped.
     const set = this.listeners.get(event);
-    if (!set) return;
+    if (!set) return true;
+    const snap = this.snap;
     for (const fn of [...set]) {
+      if (this.snap !== snap) return false;
       if (!set.has(fn)) continue;
       try {
         (fn as (v: RoomEvents[E]) => void)(value);
@@ -366,6 +439,7 @@ export class RoomImpl implements Room {
         report(e);
       }
     }
+    return this.snap === snap;
   }
 
   private status(s: AppState): RoomStatus {
@@ -417,7 +491,8 @@ export class RoomImpl implements Room {
     if (prev.status === 'joined' && next.status !== 'joined')
       changed.closed = { status: next.status, error: next.error };
     changed.change = next;
-    for (const e of EVENT_ORDER) if (changed[e] !== undefined) this.emit(e, changed[e] as never);
+    // A newer snapshot's events went out from within a listener: the rest of ours are stale.
+    for (const e of EVENT_ORDER) if (changed[e] !== undefined && !this.emit(e, changed[e] as never)) return;
     if (next.status !== 'joined') this.teardown();
   }
 
@@ -434,7 +509,11 @@ export class RoomImpl implements Room {
         ),
       );
     const r = this.session.propose(value);
-    if (!r.ok) return Promise.reject(new LockstepError(r.code, `propose: ${r.error}`));
+    if (!r.ok) {
+      // Nothing went out: a refused value must not spend the budget good ones need.
+      this.proposeBudget.refund();
+      return Promise.reject(new LockstepError(r.code, `propose: ${r.error}`));
+    }
     const id = r.id;
     let settle!: Pick<Waiting, 'resolve' | 'reject'>;
     const promise = new Promise<LogPosition>((resolve, reject) => (settle = { resolve, reject }));
@@ -664,10 +743,14 @@ export class RoomImpl implements Room {
   // ------------------------------------------------------------------ acting
 
   setDone(done: boolean): void {
+    // Sent to every peer as it is: anything but a boolean would make their validators refuse our reports.
+    if (typeof done !== 'boolean') throw new LockstepError('bad_argument', 'done must be true or false');
     this.session.setDone(done);
   }
 
   setAway(away: boolean): void {
+    if (typeof away !== 'boolean') throw new LockstepError('bad_argument', 'away must be true or false');
+    if (this.torn) return;
     this.away = away;
     this.session.setAway(away);
     if (this.snap) this.update();
@@ -676,9 +759,12 @@ export class RoomImpl implements Room {
   channel<T = unknown>(name: string, options: ChannelOptions<T> = {}): Channel<T> {
     if (typeof name !== 'string' || !CHANNEL_NAME.test(name))
       throw new LockstepError('bad_argument', 'a channel name is 1–64 characters of A–Z a–z 0–9 _ . : -');
-    const rec: ChannelRec = { parse: options.parse, listeners: new Set() };
+    const parse = options?.parse;
+    if (parse !== undefined) needFunction(parse, 'parse');
+    const rec: ChannelRec = { parse, listeners: new Set() };
     const send = (data: T, o: { to?: PlayerId | PlayerId[] } = {}): PlayerId[] => {
-      const to = o.to === undefined ? undefined : Array.isArray(o.to) ? o.to : [o.to];
+      const target = o?.to;
+      const to = target === undefined ? undefined : Array.isArray(target) ? target : [target];
       if (to?.some((id) => !Number.isSafeInteger(id) || id <= 0))
         throw new LockstepError('bad_argument', 'to must be a player ID or a list of them');
       if (this.snap?.status !== 'joined') throw new LockstepError('not_joined', 'the room is not joined');
@@ -687,6 +773,7 @@ export class RoomImpl implements Room {
       return res.to;
     };
     const on = (listener: (data: T, from: PlayerId) => void): Unsubscribe => {
+      needFunction(listener, 'listener');
       const entry = (d: never, from: PlayerId) => listener(d, from);
       rec.listeners.add(entry);
       let set = this.channels.get(name);
@@ -721,6 +808,7 @@ export class RoomImpl implements Room {
         }
       }
       for (const fn of [...rec.listeners]) {
+        if (!rec.listeners.has(fn)) continue;
         try {
           fn(value as never, from);
         } catch (e) {
@@ -733,15 +821,27 @@ export class RoomImpl implements Room {
   async removePlayer(id: PlayerId): Promise<void> {
     if (!Number.isSafeInteger(id) || id <= 0)
       throw new LockstepError('bad_argument', 'id must be a player ID');
+    if (this.torn) throw new LockstepError('not_joined', 'the room is not joined');
     const res = await this.session.removePlayer(id);
     if (!res.ok) throw new LockstepError(fromServerCode(res.code), res.error);
   }
 
-  async leave(): Promise<void> {
-    if (this.torn) return;
-    await this.session.leave();
-    this.update();
-    this.teardown();
+  /** One leave however often it is called; close() or the room ending meanwhile ends it too. */
+  leave(): Promise<void> {
+    if (this.leaving) return this.leaving;
+    if (this.torn) return Promise.resolve();
+    this.leaving = (async () => {
+      try {
+        // The session's wait runs on our timers, which a teardown clears: it would never end.
+        await Promise.race([this.session.leave(), this.stopped]);
+      } finally {
+        if (!this.torn) {
+          this.update();
+          this.teardown();
+        }
+      }
+    })();
+    return this.leaving;
   }
 
   close(): void {
@@ -757,6 +857,7 @@ export class RoomImpl implements Room {
   private teardown(): void {
     if (this.torn) return;
     this.torn = true;
+    this.markStopped();
     this.dropWaiting();
     this.session.stop();
     for (const fn of this.cleanup.splice(0)) fn();

@@ -28,4 +28,9 @@ export class Bucket {
     this.dry = true;
     return { ok: false, report };
   }
+
+  /** Gives back a token taken for something that was then refused and cost nothing. */
+  refund(): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
 }
