@@ -492,6 +492,27 @@ describe('Room: careless calls', () => {
     expect((await rejection(a.removePlayer(2))).code).toBe('not_joined');
   });
 
+  it("a listener's own change (setAway) loses none of the events of the change it heard", async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    const stages: number[] = [];
+    let asked = false;
+    a.on('players', () => {
+      if (!asked && a.getSnapshot().stage.index === 1) {
+        asked = true;
+        a.setAway(true);
+      }
+    });
+    a.on('stage', (st) => stages.push(st.index));
+    let last: boolean | null = null;
+    a.on('change', (snap) => (last = snap.away));
+    for (const r of w.rooms) r.setDone(true);
+    await w.run(500);
+    expect(asked).toBe(true);
+    expect(stages).toEqual([1]);
+    expect(last).toBe(true);
+  });
+
   it('a listener that closes the room: the others hear closed, and no stale event after it', async () => {
     const w = await joinedRooms(2);
     const a = w.rooms[0]!;

@@ -424,14 +424,14 @@ export class RoomImpl implements Room {
     };
   }
 
-  /** False once a listener's call (close, leave) made a newer snapshot, whose own events then went out. */
-  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E]): boolean {
+  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E]): void {
     // A copy: listeners added meanwhile wait for the next event; removed ones are skipped.
     const set = this.listeners.get(event);
-    if (!set) return true;
-    const snap = this.snap;
+    if (!set) return;
+    const ended = this.torn;
     for (const fn of [...set]) {
-      if (this.snap !== snap) return false;
+      // A listener ended the room (close, leave): everyone heard `closed` from there, and nothing comes after it.
+      if (this.torn && !ended) return;
       if (!set.has(fn)) continue;
       try {
         (fn as (v: RoomEvents[E]) => void)(value);
@@ -439,7 +439,6 @@ export class RoomImpl implements Room {
         report(e);
       }
     }
-    return this.snap === snap;
   }
 
   private status(s: AppState): RoomStatus {
@@ -491,8 +490,13 @@ export class RoomImpl implements Room {
     if (prev.status === 'joined' && next.status !== 'joined')
       changed.closed = { status: next.status, error: next.error };
     changed.change = next;
-    // A newer snapshot's events went out from within a listener: the rest of ours are stale.
-    for (const e of EVENT_ORDER) if (changed[e] !== undefined && !this.emit(e, changed[e] as never)) return;
+    const ended = this.torn;
+    for (const e of EVENT_ORDER) {
+      if (changed[e] === undefined) continue;
+      if (this.torn && !ended) return;
+      // A listener's own change (setAway) may have made a newer snapshot meanwhile: `change` carries the newest.
+      this.emit(e, (e === 'change' ? this.snap : changed[e]) as never);
+    }
     if (next.status !== 'joined') this.teardown();
   }
 
