@@ -447,25 +447,45 @@ describe('Room: careless calls', () => {
     expect((await at).index).toBeGreaterThan(0);
   });
 
-  it('keeps nothing with a storage that throws, and joins all the same', async () => {
+  it('joins with a storage whose reads throw, and a full one keeps no stale record', async () => {
     const w = world();
     const warn = console.warn;
     const warned: string[] = [];
     console.warn = (m: string) => warned.push(m);
+    const data = new Map<string, string>();
+    let full = false;
+    const store = {
+      getItem: (k: string) => data.get(k) ?? null,
+      setItem: (k: string, v: string) => {
+        if (full) throw new Error('QuotaExceededError');
+        data.set(k, v);
+      },
+      removeItem: (k: string) => void data.delete(k),
+    };
     try {
-      const broken = {
-        getItem: () => {
-          throw new Error('SecurityError');
+      const unreadable = w.open(
+        {},
+        {
+          storage: {
+            getItem: () => {
+              throw new Error('SecurityError');
+            },
+            setItem: () => {},
+            removeItem: () => {},
+          },
         },
-        setItem: () => {
-          throw new Error('QuotaExceededError');
-        },
-        removeItem: () => {},
-      };
-      const room = w.open({}, { storage: broken });
-      await w.settle(room.joined);
-      await w.run(500);
-      expect(room.getSnapshot().status).toBe('joined');
+      );
+      const a = w.open({}, { storage: store });
+      await w.settle(Promise.all([unreadable.joined, a.joined]));
+      await w.run(1_000);
+      expect(unreadable.getSnapshot().status).toBe('joined');
+      expect(data.get(storageKey('r'))).toBeDefined();
+      // Full from here: the record of the state before would resume past what the player has promised since.
+      full = true;
+      for (const r of w.rooms) r.setDone(true);
+      await w.run(2_000);
+      expect(a.getSnapshot().stage.index).toBe(1);
+      expect(data.get(storageKey('r'))).toBeUndefined();
     } finally {
       console.warn = warn;
     }
@@ -486,8 +506,11 @@ describe('Room: careless calls', () => {
     await w.run(50);
     expect(settled).toBe(true);
     expect(seen).toEqual(['closed:closed', 'change:closed']);
-    // After the room ended: no new snapshot, and no owner's error for a non-owner's question.
+    // After the room ended: no new snapshot, no Done saved that nobody saw, and no owner's error for a
+    // non-owner's question.
     a.setAway(true);
+    a.setDone(true);
+    expect(a.store.getState().view?.done ?? false).toBe(false);
     expect(seen).toEqual(['closed:closed', 'change:closed']);
     expect((await rejection(a.removePlayer(2))).code).toBe('not_joined');
   });

@@ -76,35 +76,23 @@ const BOUND = [
 ] as const;
 
 /**
- * The store as a best effort: one that throws (a browser's storage disabled or full, or the app's own) keeps
- * nothing, rather than failing the join or a later write.
+ * A store whose reads throw (storage disabled, or the app's own) reads as empty, rather than failing the join.
+ * Writes still throw: the saved state is written all or nothing (SavedWriter), and a write that fails must
+ * take the stale record with it, or a reload would resume past promises it no longer holds.
  */
 function guarded(store: KeyValueStorage): KeyValueStorage {
-  const warn = (err: unknown) => console.warn(`lockstep: storage failed, identity not kept: ${err}`);
   return {
     getItem: (k) => {
       try {
         const v = store.getItem(k);
         return typeof v === 'string' ? v : null;
       } catch (err) {
-        warn(err);
+        console.warn(`lockstep: storage unreadable, nothing saved is used: ${err}`);
         return null;
       }
     },
-    setItem: (k, v) => {
-      try {
-        store.setItem(k, v);
-      } catch (err) {
-        warn(err);
-      }
-    },
-    removeItem: (k) => {
-      try {
-        store.removeItem(k);
-      } catch (err) {
-        warn(err);
-      }
-    },
+    setItem: (k, v) => store.setItem(k, v),
+    removeItem: (k) => store.removeItem(k),
   };
 }
 
@@ -179,6 +167,8 @@ export class RoomImpl implements Room {
   private readonly stopped: Promise<void>;
   private markStopped: () => void = () => {};
   private leaving: Promise<void> | null = null;
+  /** The last snapshot `change` carried. */
+  private told: RoomSnapshot | null = null;
   private readonly listeners = new Map<string, Set<AnyListener>>();
   private readonly channels = new Map<string, Set<ChannelRec>>();
   private readonly timers = new Set<unknown>();
@@ -494,7 +484,12 @@ export class RoomImpl implements Room {
     for (const e of EVENT_ORDER) {
       if (changed[e] === undefined) continue;
       if (this.torn && !ended) return;
-      // A listener's own change (setAway) may have made a newer snapshot meanwhile: `change` carries the newest.
+      // A listener's own change (setAway) may have made a newer snapshot meanwhile, and told it: `change` carries
+      // the newest, once.
+      if (e === 'change') {
+        if (this.told === this.snap) continue;
+        this.told = this.snap;
+      }
       this.emit(e, (e === 'change' ? this.snap : changed[e]) as never);
     }
     if (next.status !== 'joined') this.teardown();
@@ -749,12 +744,14 @@ export class RoomImpl implements Room {
   setDone(done: boolean): void {
     // Sent to every peer as it is: anything but a boolean would make their validators refuse our reports.
     if (typeof done !== 'boolean') throw new LockstepError('bad_argument', 'done must be true or false');
+    // Once the room ended, nobody hears it, and a saved Done nobody saw would come back with a reload.
+    if (this.torn || (this.snap && this.snap.status !== 'joined')) return;
     this.session.setDone(done);
   }
 
   setAway(away: boolean): void {
     if (typeof away !== 'boolean') throw new LockstepError('bad_argument', 'away must be true or false');
-    if (this.torn) return;
+    if (this.torn || (this.snap && this.snap.status !== 'joined')) return;
     this.away = away;
     this.session.setAway(away);
     if (this.snap) this.update();
