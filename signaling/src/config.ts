@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
+import { iceServerProblem, originProblem } from './options.ts';
 import { trustEntryProblem } from './proxy.ts';
 import { REDIS_DEFAULTS } from './redis.ts';
 import { DEFAULTS, MAX_HTTP_BUFFER_BYTES } from './server.ts';
@@ -50,26 +51,19 @@ const boolean = z
     return z.NEVER;
   });
 
-/** A browser origin: scheme, host, optional port, nothing else. */
-function originProblem(origin: string): string | null {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(origin);
-  } catch {}
-  if (!parsed || parsed.origin !== origin || !/^https?:$/.test(parsed.protocol)) {
-    return `"${origin}" is not an origin like https://example.com (scheme, host, optional port, no path)`;
-  }
-  return null;
-}
-
 // The bounds the client holds a join's answer to (protocol/limits.ts): a deployment past them fails here, at start.
 const { iceServers: ICE } = LIMITS;
 const iceText = () => z.string().max(ICE.chars);
-const iceServerSchema = z.strictObject({
-  urls: z.union([iceText().min(1), z.array(iceText().min(1)).min(1).max(ICE.urls)]),
-  username: iceText().optional(),
-  credential: iceText().optional(),
-});
+const iceServerSchema = z
+  .strictObject({
+    urls: z.union([iceText().min(1), z.array(iceText().min(1)).min(1).max(ICE.urls)]),
+    username: iceText().optional(),
+    credential: iceText().optional(),
+  })
+  .superRefine((server, ctx) => {
+    const problem = iceServerProblem(server);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 const envSchema = z.object({
   PORT: integer(8080, 0, 65_535),

@@ -14,5 +14,17 @@ export function createSignalingServer(
   httpServer: HttpServer,
   options: SignalingOptions = {},
 ): SignalingServer {
-  return create(httpServer, { httpRoutes: false, sharedUpgrades: true, ...options });
+  if (typeof options !== 'object' || options === null)
+    throw new TypeError('createSignalingServer: options must be an object');
+  const httpRoutes = options.httpRoutes ?? false;
+  // Two handlers for one request: ours would answer the app's routes with a 404.
+  if (
+    httpRoutes === true &&
+    typeof httpServer?.listenerCount === 'function' &&
+    httpServer.listenerCount('request') > 0
+  )
+    throw new TypeError(
+      'createSignalingServer: httpRoutes: true answers every request, but this HTTP server already has a request handler (your app)',
+    );
+  return create(httpServer, { sharedUpgrades: true, ...options, httpRoutes });
 }

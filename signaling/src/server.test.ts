@@ -128,7 +128,10 @@ describe('joining', () => {
   });
 
   it('gives IDs 1, 2, 3 in join order, per room, with the creator settings and the server config', async () => {
-    const server = await serve({ graceMs: 1234, iceServers: [{ urls: 'turn:turn.example:3478' }] });
+    const server = await serve({
+      graceMs: 1234,
+      iceServers: [{ urls: 'turn:turn.example:3478', username: 'u', credential: 'c' }],
+    });
     const a = await member(server, 'alpha', 'Ann', {
       heartbeatMs: 100,
       timeoutMs: 400,
@@ -143,7 +146,9 @@ describe('joining', () => {
     for (const m of [a, b, c]) {
       expect(m.joined.settings).toEqual({ heartbeatMs: 100, timeoutMs: 400, stages: ['One', 'Two'] });
       expect(m.joined).toMatchObject({ resumed: false, graceMs: 1234 });
-      expect(m.joined.iceServers).toEqual([{ urls: 'turn:turn.example:3478' }]);
+      expect(m.joined.iceServers).toEqual([
+        { urls: 'turn:turn.example:3478', username: 'u', credential: 'c' },
+      ]);
       expect(m.joined.token).toHaveLength(LIMITS.token.length);
     }
     expect(new Set([a, b, c].map((m) => m.joined.token)).size).toBe(3);

@@ -33,6 +33,7 @@ import { cleanText } from '../../client/src/protocol/text.ts';
 import { engineConnection, pendingBytes, websocketOf } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
+import { checkServerOptions } from './options.ts';
 import { checkedParser } from './parser.ts';
 import { clientAddress, trustList } from './proxy.ts';
 import { ConnectionLimiter, type RateLimitOptions, TokenBucket } from './rateLimit.ts';
@@ -248,20 +249,34 @@ function jsonBytes(data: unknown): number {
   }
 }
 
+/** Marks an HTTP server that has signaling: a second one on it would fight the first over every upgrade. */
+const ATTACHED = Symbol('lockstep signaling');
+
+/** An options object without its undefined values, so they do not override defaults in a spread. */
+function defined<T extends object>(o: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 export function createSignalingServer(
   httpServer: HttpServer,
   options: SignalingOptions = {},
 ): SignalingServer {
+  if (typeof (httpServer as Partial<HttpServer> | undefined)?.on !== 'function')
+    throw new TypeError('createSignalingServer: the first argument must be an http.Server');
+  checkServerOptions(options);
+  const marked = httpServer as HttpServer & { [ATTACHED]?: true };
+  if (marked[ATTACHED]) throw new TypeError('createSignalingServer: this HTTP server already has signaling');
+  marked[ATTACHED] = true;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: 'silent' });
   const graceMs = options.graceMs ?? DEFAULTS.graceMs;
-  const rateLimit: RateLimitOptions = { ...DEFAULTS.rateLimit, ...options.rateLimit };
+  const rateLimit: RateLimitOptions = { ...DEFAULTS.rateLimit, ...defined(options.rateLimit) };
   const maxJoinsPerSocket = options.maxJoinsPerSocket ?? DEFAULTS.maxJoinsPerSocket;
   const maxSocketsPerIp = options.maxSocketsPerIp ?? DEFAULTS.maxSocketsPerIp;
   const maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
   const trusted = trustList(options.trustProxy ?? []);
   const addressOf = (req: IncomingMessage) => clientAddress(req, trusted);
-  const addressRateLimit = { ...DEFAULTS.addressRateLimit, ...options.addressRateLimit };
+  const addressRateLimit = { ...DEFAULTS.addressRateLimit, ...defined(options.addressRateLimit) };
   const recipientBufferBytes = options.recipientBufferBytes ?? DEFAULTS.recipientBufferBytes;
   const publicOrigin = options.publicOrigin;
   const allowedOrigins = options.allowedOrigins ?? [];
@@ -289,12 +304,12 @@ export function createSignalingServer(
   );
   const passwordByAddress = new AttemptThrottle(
     'pw-addr',
-    { ...AttemptThrottle.ADDRESS_DEFAULTS, ...options.passwordThrottle?.address },
+    { ...AttemptThrottle.ADDRESS_DEFAULTS, ...defined(options.passwordThrottle?.address) },
     options.limiterRedis,
   );
   const passwordByRoom = new AttemptThrottle(
     'pw-room',
-    { ...AttemptThrottle.ROOM_DEFAULTS, ...options.passwordThrottle?.room },
+    { ...AttemptThrottle.ROOM_DEFAULTS, ...defined(options.passwordThrottle?.room) },
     options.limiterRedis,
   );
 
