@@ -135,4 +135,11 @@ describe('readConfig', () => {
       expect(message).toContain(name);
     }
   });
+
+  it('reads whole numbers as digits only, and refuses a grace its total would cut short', () => {
+    expect(() => readConfig({ PORT: '0x4857' })).toThrow(/PORT must be a whole number/);
+    expect(() => readConfig({ GRACE_MS: '1e3' })).toThrow(/GRACE_MS must be a whole number/);
+    expect(() => readConfig({ GRACE_MS: '120000' })).toThrow(/must not exceed GRACE_TOTAL_MS/);
+    expect(readConfig({ GRACE_MS: '120000', GRACE_TOTAL_MS: '240000' }).GRACE_MS).toBe(120_000);
+  });
 });

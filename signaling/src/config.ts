@@ -19,7 +19,8 @@ const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw === '') return fallback;
-      const value = Number(raw);
+      // Digits only: Number() would also read 0x4857 and 1e3.
+      const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
       if (!Number.isInteger(value) || value < min || value > max) {
         ctx.addIssue({
           code: 'custom',
@@ -219,7 +220,15 @@ export class ConfigError extends Error {}
 
 export function readConfig(env: Record<string, string | undefined>): Config {
   const result = envSchema.safeParse(env);
-  if (result.success) return result.data;
+  if (result.success) {
+    const c = result.data;
+    // The total caps each grace: a longer GRACE_MS would be promised to clients and cut short.
+    if (c.GRACE_MS > c.GRACE_TOTAL_MS)
+      throw new ConfigError(
+        `invalid configuration:\n  GRACE_MS (${c.GRACE_MS}) must not exceed GRACE_TOTAL_MS (${c.GRACE_TOTAL_MS}): raise both`,
+      );
+    return c;
+  }
   const problems = result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
   throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
 }

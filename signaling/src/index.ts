@@ -132,20 +132,16 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
   process.on('SIGINT', stop);
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
-    httpServer.listen(config.PORT, config.HOST || undefined, () => {
-      httpServer.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOr(httpServer, config.PORT, config.HOST || undefined, 'PORT and HOST');
   let metricsServer: HttpServer | undefined;
   if (config.METRICS_PORT !== undefined) {
     metricsServer = createServer(createMetricsRoutes(signaling.registry, logger));
-    await new Promise<void>((resolve, reject) => {
-      metricsServer?.once('error', reject);
-      metricsServer?.listen(config.METRICS_PORT, config.METRICS_HOST || '127.0.0.1', () => resolve());
-    });
+    await listenOr(
+      metricsServer,
+      config.METRICS_PORT,
+      config.METRICS_HOST || '127.0.0.1',
+      'METRICS_PORT and METRICS_HOST',
+    );
     metricsServer.unref();
   }
   const address = httpServer.address();
@@ -164,6 +160,23 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     'listening',
   );
   return signaling;
+}
+
+/** Listens, or exits naming the settings behind a port in use or a host that does not resolve. */
+function listenOr(server: HttpServer, port: number, host: string | undefined, what: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const fail = (err: NodeJS.ErrnoException) => {
+      console.error(
+        `lockstep: cannot listen on ${host ?? '*'}:${port} (${err.code ?? err.message}): check ${what}`,
+      );
+      process.exit(1);
+    };
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      resolve();
+    });
+  });
 }
 
 const entry = process.argv[1];
