@@ -7,6 +7,7 @@ import {
   useCallback,
   useContext,
   useEffect,
+  useId,
   useRef,
   useState,
 } from 'react';
@@ -189,6 +190,8 @@ function frameWords(f: Frame): { summary: string; recent: string[] } {
 
 /** The election from this tab's point of view, in the spirit of RaftScope. */
 export function Visualizer() {
+  // Two devtools on one page must not share their headings' ids.
+  const ids = useId();
   const store = useDevStore();
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const captionRef = useRef<HTMLElement>(null);
@@ -379,9 +382,9 @@ export function Visualizer() {
   };
 
   return (
-    <section className="card viz-card" aria-labelledby="viz-h">
+    <section className="card viz-card" aria-labelledby={`${ids}-viz`}>
       <div className="viz-head">
-        <h2 id="viz-h">Election</h2>
+        <h2 id={`${ids}-viz`}>Election</h2>
         <div
           className="viz-controls"
           role="toolbar"
@@ -704,6 +707,7 @@ function describeView(f: Frame): string {
 
 /** Terms and leaders over time, as this tab saw them. */
 export function Timeline() {
+  const ids = useId();
   const timeline = useDev((s) => s.timeline);
   const [now, setNow] = useState(() => performance.now());
   const startedAt = useDev((s) => s.session.startedAt);
@@ -723,8 +727,8 @@ export function Timeline() {
   const span = end - start;
   const segs = timeline.map((t, i) => ({ ...t, to: timeline[i + 1]?.at ?? end })).filter((s) => s.to > start);
   return (
-    <section className="card" aria-labelledby="tl-h">
-      <h2 id="tl-h">
+    <section className="card" aria-labelledby={`${ids}-tl`}>
+      <h2 id={`${ids}-tl`}>
         Terms and leaders <span className="muted small">(last 60 s)</span>
       </h2>
       <div className="timeline" data-testid="timeline">

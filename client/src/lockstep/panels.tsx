@@ -22,8 +22,8 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
   const id = useId();
   const peers = members.filter((m) => m !== self);
   return (
-    <section className={`card chaos ${chaos.crashed ? 'crashed' : ''}`} aria-labelledby="chaos-h">
-      <h2 id="chaos-h">Chaos</h2>
+    <section className={`card chaos ${chaos.crashed ? 'crashed' : ''}`} aria-labelledby={`${id}-h`}>
+      <h2 id={`${id}-h`}>Chaos</h2>
       <div className="chaos-row">
         <button
           type="button"
@@ -111,14 +111,15 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
 
 /** The core's and the driver's events, newest first. */
 export function EventLog() {
+  const ids = useId();
   const log = useDev((s) => s.log);
   const shown = log.slice(-120).reverse();
   return (
-    <section className="card" aria-labelledby="log-h">
-      <h2 id="log-h">Event log</h2>
+    <section className="card" aria-labelledby={`${ids}-log`}>
+      <h2 id={`${ids}-log`}>Event log</h2>
       {/* It scrolls, so a keyboard must reach it; not live: heartbeats and the like would flood a screen reader. */}
       {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region has to take focus to be scrolled by keyboard. */}
-      <ol className="log mono small" tabIndex={0} aria-labelledby="log-h" data-testid="event-log">
+      <ol className="log mono small" tabIndex={0} aria-labelledby={`${ids}-log`} data-testid="event-log">
         {shown.map((e) => (
           <LogRow key={e.seq} entry={e} />
         ))}
@@ -145,7 +146,9 @@ const LogRow = memo(function LogRow({ entry: e }: { entry: LogEntry }) {
 /** What <LockstepDevtools> renders once its chunk has loaded. */
 export function DevtoolsPanels({ room, chaos = true, log = true }: LockstepDevtoolsProps) {
   const internals = roomInternals(room);
-  if (!internals) return null;
+  // The boundary around them says so (Contained): an empty box would leave the developer guessing.
+  if (!internals)
+    throw new Error('this room does not come from this copy of lockstep (two copies bundled, or not a room)');
   return (
     <DevtoolsStore value={internals.store}>
       <Visualizer />

@@ -38,6 +38,8 @@ export function useRoom<T = RoomSnapshot>(
   selector: (snapshot: RoomSnapshot) => T = identity as (s: RoomSnapshot) => T,
   isEqual: (a: T, b: T) => boolean = Object.is,
 ): T {
+  if (typeof room?.getSnapshot !== 'function')
+    throw new TypeError('useRoom: room must be a Room from joinRoom');
   const cache = useRef<{ snap: RoomSnapshot; selector: unknown; value: T } | null>(null);
   const read = () => {
     const snap = room.getSnapshot();
@@ -61,7 +63,14 @@ const shown = new WeakMap<Room, (listener: () => void) => () => void>();
 function shownChanges(room: Room): (listener: () => void) => () => void {
   let subscribe = shown.get(room);
   if (!subscribe) {
-    subscribe = fanOut(throttled(room.subscribe, undefined, undefined, () => seenAtOnce(room.getSnapshot())));
+    subscribe = fanOut(
+      throttled(
+        (l) => room.subscribe(l),
+        undefined,
+        undefined,
+        () => seenAtOnce(room.getSnapshot()),
+      ),
+    );
     shown.set(room, subscribe);
   }
   return subscribe;
@@ -81,15 +90,38 @@ export interface LockstepDevtoolsProps {
  * (`card`, `viz`, …).
  */
 export function LockstepDevtools(props: LockstepDevtoolsProps) {
+  // Inside the boundary, reading the room too (a plain object for a room fails here, not the page), and a fresh
+  // one per room: an error in one room's devtools does not stay for the next.
+  return (
+    <Contained key={roomKey(props.room)}>
+      <Devtools {...props} />
+    </Contained>
+  );
+}
+
+const roomKeys = new WeakMap<object, number>();
+let lastRoomKey = 0;
+/** A stable key per room object, for remounting the devtools when the room changes. */
+function roomKey(room: unknown): number {
+  if (typeof room !== 'object' || room === null) return 0;
+  const key = roomKeys.get(room) ?? ++lastRoomKey;
+  roomKeys.set(room, key);
+  return key;
+}
+
+function Devtools(props: LockstepDevtoolsProps) {
   const [formed, open] = useFormed(props.room);
   // Opened by the button, which then goes: keyboard focus moves to what replaced it, not to the page's start.
   const opened = useRef(false);
   const panels = useRef<HTMLElement>(null);
   useEffect(() => {
-    if (formed && opened.current) panels.current?.focus();
+    if (!formed || !opened.current) return;
+    // Once: a room formed later (another room given) must not take the focus from where the user is.
+    opened.current = false;
+    panels.current?.focus();
   }, [formed]);
   return (
-    <Contained>
+    <>
       {formed ? (
         <section ref={panels} tabIndex={-1} className="devtools" aria-label="Election devtools">
           <Suspense fallback={null}>
@@ -112,7 +144,7 @@ export function LockstepDevtools(props: LockstepDevtoolsProps) {
           </button>
         </p>
       )}
-    </Contained>
+    </>
   );
 }
 

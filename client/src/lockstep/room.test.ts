@@ -1148,6 +1148,24 @@ describe('lockstep/react', () => {
     expect(await renderAll(createElement(LockstepDevtools, { room, log: false }))).not.toContain('event-log');
   });
 
+  it('useRoom without a room says so; two devtools on one page label their panels apart', async () => {
+    const Bad = () => createElement('p', null, String(useRoom(null as unknown as Room).selfId));
+    expect(() => renderToString(createElement(Bad))).toThrow('useRoom: room must be a Room from joinRoom');
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as [RoomImpl, RoomImpl];
+    const html = await renderAll(
+      createElement(
+        'div',
+        null,
+        createElement(LockstepDevtools, { room: a }),
+        createElement(LockstepDevtools, { room: b }),
+      ),
+    );
+    const ids = [...html.matchAll(/ id="([^"]+)"/g)].map((m) => m[1]);
+    expect(ids.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   it('LockstepDevtools wait for the room to form: their mount and drawing would slow its handshakes', async () => {
     const w = world();
     w.open();

@@ -25,6 +25,24 @@ describe('perFrame', () => {
     vi.advanceTimersByTime(50);
     expect(seen).toEqual([5, 7]);
   });
+
+  it('with nobody subscribed asks for no frame or timer, and follows the store', () => {
+    vi.useFakeTimers();
+    const store = createStore<{ n: number }>()(() => ({ n: 0 }));
+    const shown = perFrame(store, 200, 100);
+    const off = shown.subscribe(() => {});
+    off();
+    off();
+    for (let i = 1; i <= 3; i++) store.setState({ n: i });
+    expect(vi.getTimerCount()).toBe(0);
+    expect(shown.getState().n).toBe(3);
+    // A new subscriber starts from the state now, and is told the next change.
+    const seen: number[] = [];
+    shown.subscribe((s) => seen.push(s.n));
+    store.setState({ n: 4 });
+    vi.advanceTimersByTime(250);
+    expect(seen).toEqual([4]);
+  });
 });
 
 /** A value whose changes are told to its listeners, as a room's `subscribe` tells them. */

@@ -129,23 +129,43 @@ export function fanOut(
   };
 }
 
-/** The store as React sees it: its changes shown as `throttled` tells them, the state as of the last one shown. */
+/**
+ * The store as React sees it: its changes shown as `throttled` tells them, the state as of the last one shown.
+ * With nobody subscribed it follows the store itself, and asks for no frame or timer.
+ */
 export function perFrame<S>(store: StoreApi<S>, everyMs = SHOWN_EVERY_MS, fallbackMs = 250): StoreApi<S> {
   let shown = store.getState();
   let prev = shown;
+  let users = 0;
+  let stopShowing: (() => void) | null = null;
   const changes = fanOut(throttled(store.subscribe, everyMs, fallbackMs));
-  // Subscribed first and for good, so it is told first: every listener then sees the same state as shown.
-  changes(() => {
-    prev = shown;
-    shown = store.getState();
-  });
   return {
-    getState: () => shown,
+    getState: () => (users > 0 ? shown : store.getState()),
     getInitialState: () => store.getInitialState(),
     setState: store.setState,
-    subscribe: (l) =>
-      changes(() => {
+    subscribe: (l) => {
+      if (users++ === 0) {
+        shown = store.getState();
+        prev = shown;
+        // Subscribed first, so it is told first: every listener then sees the same state as shown.
+        stopShowing = changes(() => {
+          prev = shown;
+          shown = store.getState();
+        });
+      }
+      const off = changes(() => {
         if (shown !== prev) l(shown, prev);
-      }),
+      });
+      let gone = false;
+      return () => {
+        if (gone) return;
+        gone = true;
+        off();
+        if (--users === 0) {
+          stopShowing?.();
+          stopShowing = null;
+        }
+      };
+    },
   };
 }

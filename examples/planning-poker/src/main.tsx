@@ -13,14 +13,31 @@ function App() {
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     const q = new URLSearchParams(location.search);
+    const abort = new AbortController();
+    let live = true;
+    let joinedRoom: Room | null = null;
     joinRoom({
       server: location.origin,
       room: q.get('room') ?? 'poker',
       name: q.get('name') ?? 'guest',
       settings: { stages: ['Vote', 'Reveal'] },
-    }).then(setRoom, (e: unknown) =>
-      setError(e instanceof LockstepError ? `${e.code}: ${e.message}` : String(e)),
+      signal: abort.signal,
+    }).then(
+      (joined) => {
+        if (!live) return joined.close();
+        joinedRoom = joined;
+        setRoom(joined);
+      },
+      (e: unknown) => {
+        if (live) setError(e instanceof LockstepError ? `${e.code}: ${e.message}` : String(e));
+      },
     );
+    // Unmounted (or StrictMode's second run): a join left open would stay in the room as a second player.
+    return () => {
+      live = false;
+      abort.abort();
+      joinedRoom?.close();
+    };
   }, []);
   if (error) return <p data-testid="error">{error}</p>;
   if (!room) return <p>Joining…</p>;

@@ -16,6 +16,9 @@ function App() {
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     const q = new URLSearchParams(location.search);
+    const abort = new AbortController();
+    let live = true;
+    let joinedRoom: Room | null = null;
     joinRoom({
       server: location.origin,
       room: q.get('room') ?? 'tictactoe',
@@ -23,7 +26,23 @@ function App() {
       settings: { stages: ['Play'] },
       // A move waits out a failover or a reload (the room has no majority meanwhile) rather than fail.
       proposeTimeoutMs: 30_000,
-    }).then(setRoom, (e: unknown) => setError(message(e)));
+      signal: abort.signal,
+    }).then(
+      (joined) => {
+        if (!live) return joined.close();
+        joinedRoom = joined;
+        setRoom(joined);
+      },
+      (e: unknown) => {
+        if (live) setError(message(e));
+      },
+    );
+    // Unmounted (or StrictMode's second run): a join left open would stay in the room as a second player.
+    return () => {
+      live = false;
+      abort.abort();
+      joinedRoom?.close();
+    };
   }, []);
   if (error) return <p data-testid="error">{error}</p>;
   if (!room) return <p>Joining…</p>;
