@@ -1,6 +1,8 @@
 // The process entry: the only place that reads the environment and listens on a port.
 
+import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { ConfigError, readConfig } from './config.ts';
@@ -144,6 +146,12 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     );
     metricsServer.unref();
   }
+  // Pages would get a 503 saying to build: say at start where the server looked.
+  if (!frontend && !existsSync(path.join(config.STATIC_DIR, 'index.html')))
+    logger.warn(
+      { staticDir: config.STATIC_DIR },
+      'no built client in STATIC_DIR: pages answer 503 until one is there',
+    );
   const address = httpServer.address();
   logger.info(
     {
