@@ -24,7 +24,7 @@ import { nameSchema } from '../protocol/signaling.ts';
 import { Announcer } from './Announcer.tsx';
 import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { passwordFragment, type Route, roomPath } from './route.ts';
+import { keptAfterJoin, passwordFragment, type Route, roomPath, withName } from './route.ts';
 
 type RoomRoute = Extract<Route, { kind: 'room' }>;
 
@@ -54,8 +54,8 @@ export function NameGate({ route }: { route: RoomRoute }) {
     try {
       localStorage.setItem('lockstep:name', n);
     } catch {}
-    // The fragment (a password) stays with the link.
-    navigate(`${roomPath(route.room, { name: n })}${window.location.hash}`, true);
+    // The fragment (a password) and the creation settings stay with the link.
+    navigate(`${roomPath(route.room, withName(window.location.search, n))}${window.location.hash}`, true);
   };
   return (
     <main className="page narrow">
@@ -329,8 +329,9 @@ function Joined({
   // screen shares); the share link still carries it.
   useEffect(() => {
     const { search, hash } = window.location;
-    if (search.includes('stages=') || hash.includes('k=')) {
-      window.history.replaceState(null, '', roomPath(roomId, { name }));
+    const kept = keptAfterJoin(search, name);
+    if (kept || hash.includes('k=')) {
+      window.history.replaceState(null, '', roomPath(roomId, kept ?? withName(search, name)));
     }
   }, [roomId, name]);
   if (status !== 'joined')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRoute } from './route.ts';
+import { keptAfterJoin, parseRoute, roomPath, withName } from './route.ts';
 
 describe('parseRoute', () => {
   it('reads the lobby and a room link with creation settings', () => {
@@ -30,12 +30,9 @@ describe('parseRoute', () => {
       settings: null,
       password: 'sésame & co',
     });
-    expect(parseRoute('/r/x', '?k=inquery', '')).toEqual({
-      kind: 'room',
-      room: 'x',
-      name: null,
-      settings: null,
-    });
+    // In the query it would reach the server: refused, not ignored.
+    const inQuery = parseRoute('/r/x', '?k=inquery', '');
+    expect(inQuery.kind === 'invalid' && inQuery.errors.join()).toMatch(/goes after #k=/);
     const empty = parseRoute('/r/x', '', '#k=');
     expect(empty.kind === 'invalid' && empty.errors.join()).toMatch(/password must not be empty/);
   });
@@ -59,5 +56,20 @@ describe('parseRoute', () => {
     expect(bad('/r/ok', '?name=%20%20')).toMatch(/name must not be empty/);
     expect(bad('/r/ok', `?name=${'n'.repeat(33)}`)).toMatch(/at most 32/);
     expect(bad('/elsewhere', '')).toMatch(/no page/);
+  });
+
+  it("the name prompt keeps the link's settings and flags; the address bar drops only spent settings", () => {
+    const q = '?stages=Draft,Vote&heartbeatMs=100&timeoutMs=600&testHooks=1';
+    const path = roomPath('newroom', withName(q, 'Bob'));
+    const r = parseRoute(path.split('?')[0]!, `?${path.split('?')[1]}`);
+    expect(r).toMatchObject({ kind: 'room', name: 'Bob', settings: { heartbeatMs: 100, timeoutMs: 600 } });
+    expect(keptAfterJoin(q, 'Bob')).toEqual({ name: 'Bob', testHooks: '1' });
+    expect(keptAfterJoin('?heartbeatMs=100', 'Bob')).toEqual({ name: 'Bob' });
+    expect(keptAfterJoin('?name=Bob', 'Bob')).toBeNull();
+  });
+
+  it('refuses a password in the query, which would reach the server and make a room without one', () => {
+    const r = parseRoute('/r/ok', '?name=a&k=secret');
+    expect(r.kind).toBe('invalid');
   });
 });

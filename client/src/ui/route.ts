@@ -99,6 +99,8 @@ export function parseRoute(pathname: string, search: string, hash = ''): Route {
     { heartbeatMs: q.get('heartbeatMs'), timeoutMs: q.get('timeoutMs'), stages: q.get('stages') },
     errors,
   );
+  // In the query it would reach the server and its logs, and be ignored: a room made without a password.
+  if (q.has('k')) errors.push('a room password goes after #k= in the link, not in its query (?k=)');
   const password = readPasswordFragment(hash, errors);
   if (errors.length > 0) return { kind: 'invalid', errors };
   return { kind: 'room', room, name, settings, ...(password === undefined ? {} : { password }) };
@@ -107,4 +109,18 @@ export function parseRoute(pathname: string, search: string, hash = ''): Route {
 export function roomPath(room: string, params: Record<string, string> = {}): string {
   const q = new URLSearchParams(params).toString();
   return `/r/${encodeURIComponent(room)}${q ? `?${q}` : ''}`;
+}
+
+/** The query's own parameters with `name` set: the link's creation settings and test flags stay with it. */
+export function withName(search: string, name: string): Record<string, string> {
+  const params = Object.fromEntries(new URLSearchParams(search));
+  return { ...params, name };
+}
+
+/** What the address bar keeps once joined: the name, and the test hooks a reload still needs. */
+export function keptAfterJoin(search: string, name: string): Record<string, string> | null {
+  const q = new URLSearchParams(search);
+  const spent = ['stages', 'heartbeatMs', 'timeoutMs'].some((k) => q.has(k));
+  if (!spent) return null;
+  return { name, ...(q.get('testHooks') === '1' ? { testHooks: '1' } : {}) };
 }
