@@ -35,7 +35,11 @@ const RATE_BOUNDS = {
   strikeWindowMs: [100, 3_600_000],
 } as const;
 
-const THROTTLE_BOUNDS = { free: [1, 1_000_000], windowMs: [1_000, 7 * 24 * 60 * 60 * 1000] } as const;
+const THROTTLE_BOUNDS = {
+  free: [1, 1_000_000],
+  windowMs: [1, 7 * 24 * 60 * 60 * 1000],
+  maxBackoffMs: [1, 24 * 60 * 60 * 1000],
+} as const;
 
 const OTHER = [
   'addressRateLimit',
