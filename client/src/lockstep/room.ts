@@ -538,8 +538,7 @@ export class RoomImpl implements Room {
     listener: (item: LogItem<T, S>) => void,
     options: LogOptions = {},
   ): Unsubscribe {
-    if (typeof listener !== 'function')
-      throw new LockstepError('bad_argument', 'listener must be a function');
+    needFunction(listener, 'listener');
     const from = options?.from ?? 1;
     if (!Number.isSafeInteger(from) || from < 1)
       throw new LockstepError('bad_argument', 'from must be a log index (1 or more)');
@@ -745,13 +744,13 @@ export class RoomImpl implements Room {
     // Sent to every peer as it is: anything but a boolean would make their validators refuse our reports.
     if (typeof done !== 'boolean') throw new LockstepError('bad_argument', 'done must be true or false');
     // Once the room ended, nobody hears it, and a saved Done nobody saw would come back with a reload.
-    if (this.torn || (this.snap && this.snap.status !== 'joined')) return;
+    if (this.ended()) return;
     this.session.setDone(done);
   }
 
   setAway(away: boolean): void {
     if (typeof away !== 'boolean') throw new LockstepError('bad_argument', 'away must be true or false');
-    if (this.torn || (this.snap && this.snap.status !== 'joined')) return;
+    if (this.ended()) return;
     this.away = away;
     this.session.setAway(away);
     if (this.snap) this.update();
@@ -825,6 +824,11 @@ export class RoomImpl implements Room {
     if (this.torn) throw new LockstepError('not_joined', 'the room is not joined');
     const res = await this.session.removePlayer(id);
     if (!res.ok) throw new LockstepError(fromServerCode(res.code), res.error);
+  }
+
+  /** Stopped here, or its last snapshot says the room ended (its own events may still be going out). */
+  private ended(): boolean {
+    return this.torn || (this.snap !== null && this.snap.status !== 'joined');
   }
 
   /** One leave however often it is called; close() or the room ending meanwhile ends it too. */
