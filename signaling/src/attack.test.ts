@@ -538,8 +538,33 @@ describe('attack: password guessing', () => {
     await expectHonestPlayersWork([owner, { socket: friend, joined: expectOk(res as Ack<Joined>) }]);
     await expectHealthy(health);
   });
+  it('lets a player resume through a room backing off guesses; a made-up token still waits', async () => {
+    const server = await serve({ passwordThrottle: { room: { free: 3, maxBackoffMs: 30_000 } } });
+    const secret = verifier();
+    const owner = await passwordRoom(server, secret);
+    const friend = await from(server, '10.0.0.2');
+    const joined = expectOk(await friend.join({ room: 'vault', name: 'Friend', verifier: secret }));
+    for (let i = 0; i < 4; i++) {
+      const guesser = await from(server, `10.8.0.${i + 1}`);
+      await guesser.join({ room: 'vault', name: 'guess', verifier: verifier() });
+    }
+    const stranger = await from(server, '10.0.0.3');
+    const guess = await stranger.join({ room: 'vault', name: 'x', verifier: secret, token: 'A'.repeat(32) });
+    expect(guess.ok ? 'ok' : guess.code).toBe('rate_limited');
+    // The friend's connection drops; back within its grace, it is the same player, not held for 30 s.
+    friend.close();
+    const back = await from(server, '10.0.0.2');
+    const resumed = expectOk(
+      await back.join({ room: 'vault', name: 'Friend', verifier: secret, token: joined.token }),
+    );
+    expect(resumed).toMatchObject({ id: joined.id, resumed: true });
+    // Its password is still checked.
+    const thief = await from(server, '10.0.0.4');
+    const wrong = await thief.join({ room: 'vault', name: 'x', verifier: verifier(), token: joined.token });
+    expect(wrong.ok ? 'ok' : wrong.code).toBe('bad_password');
+    await expectHonestPlayersWork([owner, { socket: back, joined: resumed }]);
+  });
 });
-
 describe('attack: headers (clickjacking, referrers, source maps, metrics)', () => {
   it('sends a strict CSP, no framing, no referrer; hides /metrics and source maps', async () => {
     const server = await serve({ web: { metrics: { token: 'a-long-metrics-token' } } });

@@ -579,6 +579,11 @@ export class RedisRoomStore implements RoomStore {
     return { id: session.id, socketId: session.sock };
   }
 
+  async holdsToken(room: string, token: string): Promise<boolean> {
+    const id = await this.redis.hget(`${this.prefix}tokens:${room}`, hashToken(token));
+    return id !== null && (await this.redis.hexists(`${this.prefix}sessions:${room}`, id)) === 1;
+  }
+
   async expire(): Promise<RosterMsg[]> {
     const reply = (await this.run(
       'lockstepExpire',

@@ -174,6 +174,11 @@ export interface RoomStore {
   leave(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null>;
   route(room: string, id: PlayerId): Promise<MemberRoute | undefined>;
   /**
+   * The room holds a session (live or in grace) under this resume token: a resume, which a room's
+   * wrong-password backoff must not hold out past its grace. Not a check of the token's worth: `join` is.
+   */
+  holdsToken(room: string, token: string): Promise<boolean>;
+  /**
    * The owner (`by`, holding `ownerToken`) removes `id`: its session ends, its token is barred, and the ID is
    * listed in the room's `removed` for good. Works on members in grace and on IDs whose session already ended.
    */
@@ -530,6 +535,12 @@ export class MemoryRoomStore implements RoomStore {
   async route(roomId: string, id: PlayerId): Promise<MemberRoute | undefined> {
     const session = this.rooms.get(roomId)?.sessions.get(id);
     return session && { id: session.id, socketId: session.socketId };
+  }
+
+  async holdsToken(roomId: string, token: string): Promise<boolean> {
+    const room = this.rooms.get(roomId);
+    const id = room?.byTokenHash.get(hashToken(token));
+    return id !== undefined && room?.sessions.has(id) === true;
   }
 
   async expire(): Promise<RosterMsg[]> {

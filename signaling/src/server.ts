@@ -573,7 +573,12 @@ export function createSignalingServer(
       if (req.v === undefined) throw outdated(0);
       const ip = socket.data.ip;
       if (req.verifier !== undefined) {
-        const waitMs = Math.max(await passwordByAddress.waitMs(ip), await passwordByRoom.waitMs(req.room));
+        // A resume is not a guess: the room's backoff would hold its player out past its grace. Its own
+        // address's backoff still applies, and its password is still checked.
+        const roomWaitMs = await passwordByRoom.waitMs(req.room);
+        const resuming =
+          roomWaitMs > 0 && req.token !== undefined && (await store.holdsToken(req.room, req.token));
+        const waitMs = Math.max(await passwordByAddress.waitMs(ip), resuming ? 0 : roomWaitMs);
         if (waitMs > 0) {
           metrics.throttled.inc({ reason: 'password' });
           throw new Refusal(

@@ -169,6 +169,22 @@ export function describeRoomStore(
       expect((await join({ socketId: 'a3' })).id).toBe(3);
     });
 
+    it('holds a token while its session lives or is in grace, in its own room only', async () => {
+      const { store, join, advance } = await setup({ graceMs: 1_000 });
+      const first = await join({ socketId: 'a' });
+      const second = await join({ socketId: 'b' });
+      expect(await store.holdsToken('r', first.token)).toBe(true);
+      expect(await store.holdsToken('other', first.token)).toBe(false);
+      expect(await store.holdsToken('r', newResumeToken())).toBe(false);
+      await store.disconnect('r', 1, 'a');
+      expect(await store.holdsToken('r', first.token)).toBe(true);
+      advance(1_000);
+      await store.expire();
+      expect(await store.holdsToken('r', first.token)).toBe(false);
+      await store.leave('r', 2, 'b');
+      expect(await store.holdsToken('r', second.token)).toBe(false);
+    });
+
     it('refuses a token from another room or a made-up one', async () => {
       const { store, join } = await setup();
       const member = await join({ socketId: 'a' });
