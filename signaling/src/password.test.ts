@@ -120,6 +120,34 @@ function tampering(inner: SignalingPort): SignalingPort & { on: boolean } {
   return port;
 }
 
+/** Records what reaches B from the server, so a test can deliver it again, as a replaying server would. */
+function recording(inner: SignalingPort) {
+  const heard: { kind: 'signal' | 'relay'; from: number; data: unknown }[] = [];
+  let handlers: Parameters<SignalingPort['start']>[0] | undefined;
+  const port: SignalingPort = Object.create(inner);
+  port.start = (h) => {
+    handlers = h;
+    inner.start({
+      ...h,
+      signal: (from, data) => {
+        heard.push({ kind: 'signal', from, data });
+        h.signal(from, data);
+      },
+      relay: (from, data) => {
+        heard.push({ kind: 'relay', from, data });
+        h.relay(from, data);
+      },
+    });
+  };
+  const replay = (order: typeof heard) => {
+    for (const m of order) {
+      if (m.kind === 'signal') handlers?.signal(m.from, m.data);
+      else handlers?.relay(m.from, m.data as string);
+    }
+  };
+  return { port, heard, replay };
+}
+
 async function until(check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -243,6 +271,35 @@ describe('password rooms', () => {
     expect(b.relays).toEqual([{ from: 1, data: FRAME }]);
     expect(b.signals).toEqual([]);
     expect(b.rejects).toHaveLength(2);
+  });
+
+  it('open each sealed payload once: a hello, offer or frame the server delivers again is refused', async () => {
+    const { server } = await capturingServer();
+    const a = peer(server, 'sealed', 'A', 'pw');
+    let wire: ReturnType<typeof recording> | undefined;
+    const b = peer(server, 'sealed', 'B', 'pw', (port) => {
+      wire = recording(port);
+      return wire.port;
+    });
+    expectOk(await a.join());
+    const bId = expectOk(await b.join()).id;
+    expectOk(await a.port.signal(bId, { hello: true, s: '', v: 1 }));
+    expectOk(await a.port.signal(bId, { e: 'epoch1', d: OFFER }));
+    expect(a.port.relay(bId, FRAME)).toBe(true);
+    await until(() => b.signals.length === 2 && b.relays.length === 1, 'the genuine payloads');
+    const heard = [...wire!.heard];
+    expect(heard).toHaveLength(3);
+    wire!.replay([...heard].reverse());
+    await until(() => b.rejects.length === 3, 'three rejections');
+    expect(b.rejects.map((r) => [r.from, r.kind, r.error])).toEqual([
+      [1, 'relay', 'replayed'],
+      [1, 'signal', 'replayed'],
+      [1, 'signal', 'replayed'],
+    ]);
+    expect(b.signals).toHaveLength(2);
+    expect(b.relays).toHaveLength(1);
+
+    expect(b.rejects).toHaveLength(3);
   });
 
   it('make the recipient reject replayed, swapped and unsealed payloads from a verifier holder', async () => {

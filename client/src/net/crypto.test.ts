@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import {
   deriveRoomKeys,
   fromBase64Url,
+  IvSource,
   open,
   PBKDF2_ITERATIONS,
   passwordProblem,
+  ReplayGuard,
   type SealContext,
   seal,
   toBase64Url,
@@ -24,7 +26,7 @@ describe('room keys', () => {
     expect(a.verifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // Different key objects, same key: one seals, the other opens.
     const opened = await open(b.key, await seal(a.key, 'hello', ctx), ctx);
-    expect(opened).toEqual({ ok: true, text: 'hello' });
+    expect(opened).toMatchObject({ ok: true, text: 'hello' });
     expect(a.key.extractable).toBe(false);
     expect(a.key.algorithm).toMatchObject({ name: 'AES-GCM', length: 256 });
   });
@@ -82,7 +84,7 @@ async function exportedKey(password: string, room: string): Promise<Uint8Array> 
   // Sanity: this twin really is the shipped key (it seals what deriveRoomKeys opens).
   const sealed = await seal(key, 'twin', ctx);
   const shipped = await deriveRoomKeys(password, room, FAST);
-  expect(await open(shipped.key, sealed, ctx)).toEqual({ ok: true, text: 'twin' });
+  expect(await open(shipped.key, sealed, ctx)).toMatchObject({ ok: true, text: 'twin' });
   return new Uint8Array(await subtle.exportKey('raw', key));
 }
 
@@ -95,9 +97,9 @@ describe('seal and open', () => {
     expect(one).not.toBe(two);
     expect(one.split('.')[1]).not.toBe(two.split('.')[1]);
     expect(one).not.toContain('HEARTBEAT');
-    expect(await open(key, one, ctx)).toEqual({ ok: true, text });
-    expect(await open(key, two, ctx)).toEqual({ ok: true, text });
-    expect(await open(key, await seal(key, '', ctx), ctx)).toEqual({ ok: true, text: '' });
+    expect(await open(key, one, ctx)).toMatchObject({ ok: true, text });
+    expect(await open(key, two, ctx)).toMatchObject({ ok: true, text });
+    expect(await open(key, await seal(key, '', ctx), ctx)).toMatchObject({ ok: true, text: '' });
   });
 
   it('reject a tampered ciphertext, tag or IV', async () => {
@@ -133,7 +135,7 @@ describe('seal and open', () => {
     ]) {
       expect((await open(key, sealed, other)).ok).toBe(false);
     }
-    expect(await open(key, sealed, { ...ctx })).toEqual({ ok: true, text: 'for 2 only' });
+    expect(await open(key, sealed, { ...ctx })).toMatchObject({ ok: true, text: 'for 2 only' });
   });
 
   it('reject anything that is not a sealed payload, without throwing', async () => {
@@ -152,6 +154,56 @@ describe('seal and open', () => {
     ]) {
       expect((await open(key, junk, ctx)).ok).toBe(false);
     }
+  });
+});
+
+describe('replays', () => {
+  const iv = (nonce: number, counter: number) => {
+    const bytes = new Uint8Array(12);
+    bytes[0] = nonce;
+    new DataView(bytes.buffer).setUint32(8, counter);
+    return bytes;
+  };
+  const take = (g: ReplayGuard, from: number, v: Uint8Array) => {
+    const problem = g.problem(from, v);
+    if (problem === null) g.record(from, v);
+    return problem;
+  };
+
+  it('take each IV of a sender once, in any order within the window', () => {
+    const g = new ReplayGuard();
+    expect(take(g, 1, iv(7, 5))).toBeNull();
+    expect(take(g, 1, iv(7, 3))).toBeNull();
+    expect(take(g, 1, iv(7, 5))).toBe('replayed');
+    expect(take(g, 1, iv(7, 3))).toBe('replayed');
+    expect(take(g, 1, iv(7, 4))).toBeNull();
+    // Another sender's counters are its own.
+    expect(take(g, 2, iv(7, 5))).toBeNull();
+    expect(take(g, 1, iv(7, 2000))).toBeNull();
+    expect(take(g, 1, iv(7, 976))).toBe('replayed (older than the replay window)');
+    expect(take(g, 1, iv(7, 977))).toBeNull();
+  });
+
+  it('take a new session of a sender (a reload), and still refuse its old one’s replays', () => {
+    const g = new ReplayGuard();
+    expect(take(g, 1, iv(1, 0))).toBeNull();
+    expect(take(g, 1, iv(2, 0))).toBeNull();
+    expect(take(g, 1, iv(1, 0))).toBe('replayed');
+    expect(take(g, 1, iv(1, 1))).toBeNull();
+  });
+
+  it('a check alone records nothing: a payload that failed to open does not burn its IV', () => {
+    const g = new ReplayGuard();
+    expect(g.problem(1, iv(1, 0))).toBeNull();
+    expect(g.problem(1, iv(1, 0))).toBeNull();
+  });
+
+  it('send IVs with one random session nonce and a rising counter', () => {
+    const a = new IvSource();
+    const [x, y] = [a.next(), a.next()];
+    expect(x.subarray(0, 8)).toEqual(y.subarray(0, 8));
+    expect(new DataView(y.buffer).getUint32(8)).toBe(new DataView(x.buffer).getUint32(8) + 1);
+    expect(new IvSource().next().subarray(0, 8)).not.toEqual(x.subarray(0, 8));
   });
 });
 

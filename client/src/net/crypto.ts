@@ -78,9 +78,37 @@ function additionalData(ctx: SealContext): Uint8Array<ArrayBuffer> {
   return enc.encode(`${VERSION}|${ctx.room}|${ctx.kind}|${ctx.from}|${ctx.to}`);
 }
 
-/** Encrypts with a fresh random 96-bit IV: "e1.<iv>.<ciphertext+tag>", base64url. */
-export async function seal(key: CryptoKey, plaintext: string, ctx: SealContext): Promise<string> {
-  const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
+/**
+ * A sender's IVs: 8 random bytes for its session, then a 32-bit counter (NIST SP 800-38D's deterministic
+ * construction). Every IV under the room's shared key stays unique, and a recipient can tell a replay.
+ */
+export class IvSource {
+  private nonce = IvSource.fresh();
+  private counter = 0;
+
+  private static fresh(): Uint8Array<ArrayBuffer> {
+    return globalThis.crypto.getRandomValues(new Uint8Array(8));
+  }
+
+  next(): Uint8Array<ArrayBuffer> {
+    if (this.counter > 0xffff_ffff) {
+      this.nonce = IvSource.fresh();
+      this.counter = 0;
+    }
+    const iv = new Uint8Array(IV_BYTES);
+    iv.set(this.nonce);
+    new DataView(iv.buffer).setUint32(8, this.counter++);
+    return iv;
+  }
+}
+
+/** Encrypts under `iv` (by default a random one): "e1.<iv>.<ciphertext+tag>", base64url. */
+export async function seal(
+  key: CryptoKey,
+  plaintext: string,
+  ctx: SealContext,
+  iv: Uint8Array<ArrayBuffer> = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES)),
+): Promise<string> {
   const ct = await globalThis.crypto.subtle.encrypt(
     { name: 'AES-GCM', iv, additionalData: additionalData(ctx) },
     key,
@@ -89,7 +117,60 @@ export async function seal(key: CryptoKey, plaintext: string, ctx: SealContext):
   return `${SEALED_PREFIX}${toBase64Url(iv)}.${toBase64Url(new Uint8Array(ct))}`;
 }
 
-export type Opened = { ok: true; text: string } | { ok: false; error: string };
+export type Opened = { ok: true; text: string; iv: Uint8Array } | { ok: false; error: string };
+
+const WINDOW = 1024;
+const NONCES_PER_SENDER = 8;
+const SENDERS = 1024;
+
+/**
+ * Which IVs each sender's payloads have already used (IvSource's session nonce and counter): a payload is
+ * taken once. Within a nonce, the last WINDOW counters are remembered, so payloads the server reordered
+ * still open; one further back is refused. A nonce not seen before is a new session of the sender (a
+ * reload), unless it is one of the last NONCES_PER_SENDER it used.
+ */
+export class ReplayGuard {
+  private readonly senders = new Map<number, Map<string, { top: number; seen: Set<number> }>>();
+
+  /** Why this IV must not be taken from `from`, or null. Check before opening, record after. */
+  problem(from: number, iv: Uint8Array): string | null {
+    const w = this.senders.get(from)?.get(nonceOf(iv));
+    if (!w) return null;
+    const n = counterOf(iv);
+    if (n <= w.top - WINDOW) return 'replayed (older than the replay window)';
+    return w.seen.has(n) ? 'replayed' : null;
+  }
+
+  record(from: number, iv: Uint8Array): void {
+    let nonces = this.senders.get(from);
+    if (!nonces) {
+      if (this.senders.size >= SENDERS) this.senders.delete(this.senders.keys().next().value as number);
+      nonces = new Map();
+      this.senders.set(from, nonces);
+    }
+    const key = nonceOf(iv);
+    let w = nonces.get(key);
+    if (!w) {
+      if (nonces.size >= NONCES_PER_SENDER) nonces.delete(nonces.keys().next().value as string);
+      w = { top: -1, seen: new Set() };
+      nonces.set(key, w);
+    }
+    const n = counterOf(iv);
+    w.seen.add(n);
+    if (n > w.top) {
+      w.top = n;
+      for (const old of w.seen) if (old <= n - WINDOW) w.seen.delete(old);
+    }
+  }
+}
+
+function nonceOf(iv: Uint8Array): string {
+  return toBase64Url(iv.subarray(0, 8));
+}
+
+function counterOf(iv: Uint8Array): number {
+  return new DataView(iv.buffer, iv.byteOffset, iv.byteLength).getUint32(8);
+}
 
 /** Decrypts and authenticates; any change to IV, ciphertext, tag or context fails. Never throws. */
 export async function open(key: CryptoKey, sealed: unknown, ctx: SealContext): Promise<Opened> {
@@ -108,7 +189,7 @@ export async function open(key: CryptoKey, sealed: unknown, ctx: SealContext): P
       key,
       ct,
     );
-    return { ok: true, text: dec.decode(plain) };
+    return { ok: true, text: dec.decode(plain), iv };
   } catch {
     return { ok: false, error: 'failed to decrypt (wrong key, tampered, or sent to someone else)' };
   }

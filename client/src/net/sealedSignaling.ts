@@ -2,7 +2,15 @@
 // end to end, so the server only ever forwards ciphertext. The session and mesh above it are unchanged.
 
 import type { Ack, Joined, JoinRequest } from '../protocol/signaling.ts';
-import { deriveRoomKeys, open, type RoomKeys, type SealContext, seal } from './crypto.ts';
+import {
+  deriveRoomKeys,
+  IvSource,
+  open,
+  ReplayGuard,
+  type RoomKeys,
+  type SealContext,
+  seal,
+} from './crypto.ts';
 import type { SignalingHandlers, SignalingPort } from './signaling.ts';
 
 export interface SealedSignalingOptions {
@@ -25,6 +33,9 @@ export class SealedSignaling implements SignalingPort {
   // WebCrypto is async; both chains keep the order in which frames were sent and received.
   private outbound: Promise<unknown> = Promise.resolve();
   private inbound: Promise<unknown> = Promise.resolve();
+  private readonly ivs = new IvSource();
+  // A server that replays a sealed hello or offer could otherwise keep restarting open links.
+  private readonly replays = new ReplayGuard();
 
   constructor(
     private readonly inner: SignalingPort,
@@ -115,7 +126,7 @@ export class SealedSignaling implements SignalingPort {
 
   private async sealFor(kind: SealContext['kind'], to: number, text: string): Promise<string> {
     const { key } = await this.keys;
-    return seal(key, text, { room: this.options.room, kind, from: this.self, to });
+    return seal(key, text, { room: this.options.room, kind, from: this.self, to }, this.ivs.next());
   }
 
   private chainOut<T>(task: () => Promise<T>): Promise<T> {
@@ -135,8 +146,11 @@ export class SealedSignaling implements SignalingPort {
         await this.identity;
         const { key } = await this.keys;
         const opened = await open(key, data, { room: this.options.room, kind, from, to: this.self });
-        if (opened.ok) deliver(opened.text);
-        else this.options.onReject(from, kind, opened.error);
+        if (!opened.ok) return this.options.onReject(from, kind, opened.error);
+        const replayed = this.replays.problem(from, opened.iv);
+        if (replayed) return this.options.onReject(from, kind, replayed);
+        this.replays.record(from, opened.iv);
+        deliver(opened.text);
       })
       .catch(() => {});
   }
