@@ -193,10 +193,10 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   await Promise.all([p1, p2].map((p) => p.context.close()));
 
   const locked = uniqueRoom();
-  const owner = await openPage(browser, 'dark', `${server.url}/r/${locked}?name=Ann#k=right`);
+  const owner = await openPage(browser, 'dark', `${server.url}/r/${locked}?name=Ann#k=right-password`);
   players.push(owner);
   await expect(tid(owner.page, 'encrypted')).toBeVisible();
-  const eve = await openPage(browser, 'light', `${server.url}/r/${locked}?name=Eve#k=wrong`);
+  const eve = await openPage(browser, 'light', `${server.url}/r/${locked}?name=Eve#k=wrong-password`);
   players.push(eve);
   await expect(tid(eve.page, 'session-error')).toContainText('wrong password');
   await expect(tid(eve.page, 'password-input')).toBeVisible();
@@ -204,7 +204,11 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
 
   // A player that sent an invalid message (through the opt-in test hook), on the owner's page at the
   // Remove button's confirm step; then the page of the player the owner removed.
-  const liar = await openPage(browser, 'dark', `${server.url}/r/${locked}?name=Liar&testHooks=1#k=right`);
+  const liar = await openPage(
+    browser,
+    'dark',
+    `${server.url}/r/${locked}?name=Liar&testHooks=1#k=right-password`,
+  );
   players.push(liar);
   await expect(tid(liar.page, 'self-id')).toHaveText('2');
   await expectLeader([owner, liar], 1);

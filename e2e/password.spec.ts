@@ -59,7 +59,7 @@ test('a password room: the creator and a #k= link agree on a leader, a wrong pas
   }
 
   // A wrong password is refused with a visible error and never appears among the players.
-  const mallory = await newPlayer(browser, 'Mallory', `${server.url}/r/${room}?name=Mallory#k=guess`);
+  const mallory = await newPlayer(browser, 'Mallory', `${server.url}/r/${room}?name=Mallory#k=guess-guess`);
   players.push(mallory.player);
   await expect(tid(mallory.player.page, 'session-error')).toContainText('wrong password');
   await expect(tid(mallory.player.page, 'self-id')).toHaveCount(0);

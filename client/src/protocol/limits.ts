@@ -76,9 +76,22 @@ export const DEFAULT_STAGES = ['Lobby', 'Round 1', 'Round 2', 'Round 3', 'Finish
 /** Longest password accepted (characters); it never leaves the browser, so this is a UI bound only. */
 export const PASSWORD_MAX = 256;
 
+/**
+ * The app's rooms: any join can create its room, so every password the app sends (typed, or from a link) is
+ * at least this long. The library takes what passwordProblem allows.
+ */
+export const PASSWORD_MIN = 8;
+
 /** Problems with a password typed or read from a link; null when usable. */
 export function passwordProblem(password: string): string | null {
   if (password.length === 0) return 'password must not be empty';
   if ([...password].length > PASSWORD_MAX) return `password must be at most ${PASSWORD_MAX} characters`;
   return null;
+}
+
+/** passwordProblem, and the app's PASSWORD_MIN. */
+export function roomPasswordProblem(password: string): string | null {
+  if (password.length > 0 && [...password].length < PASSWORD_MIN)
+    return `password must be at least ${PASSWORD_MIN} characters`;
+  return passwordProblem(password);
 }

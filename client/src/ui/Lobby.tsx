@@ -1,7 +1,7 @@
 import { nanoid } from 'nanoid';
 import { type FormEvent, useId, useState } from 'react';
 import * as v from 'valibot';
-import { DEFAULT_STAGES, LIMITS, PASSWORD_MAX, passwordProblem } from '../protocol/limits.ts';
+import { DEFAULT_STAGES, LIMITS, PASSWORD_MAX, roomPasswordProblem } from '../protocol/limits.ts';
 import { nameSchema, validRoomId } from '../protocol/signaling.ts';
 import { cleanText } from '../protocol/text.ts';
 import { Logo, ThemeToggle } from './common.tsx';
@@ -46,16 +46,6 @@ function nameError(name: string): string | null {
   return cleanText(name) ? `At most ${LIMITS.name.max} characters.` : 'Enter a name.';
 }
 
-/** A new room's password: what passwordProblem checks, and at least NEW_PASSWORD_MIN characters. */
-export const NEW_PASSWORD_MIN = 8;
-
-export function newPasswordProblem(password: string): string | null {
-  if ([...password].length < NEW_PASSWORD_MIN) {
-    return `a new room's password must be at least ${NEW_PASSWORD_MIN} characters`;
-  }
-  return passwordProblem(password);
-}
-
 export function Lobby() {
   const [name, setName] = useState(savedName);
   const [stages, setStages] = useState(DEFAULT_STAGES.join('\n'));
@@ -80,7 +70,7 @@ export function Lobby() {
     if (stageList.some((s) => s.includes(','))) errors.push('Stage names cannot contain commas.');
     const settings = checkSettings({ heartbeatMs, timeoutMs, stages: stageList.join(',') }, errors);
     // Optional: an empty field makes a room without a password. A new one must resist online guessing.
-    const pwProblem = password === '' ? null : newPasswordProblem(password);
+    const pwProblem = password === '' ? null : roomPasswordProblem(password);
     if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setCreateErrors(errors);
     if (errors.length > 0 || !settings) return;
@@ -107,7 +97,7 @@ export function Lobby() {
     const hashAt = joinInput.indexOf('#');
     const fromLink = hashAt < 0 ? undefined : readPasswordFragment(joinInput.slice(hashAt).trim(), errors);
     const pw = joinPassword === '' ? fromLink : joinPassword;
-    const pwProblem = pw === undefined ? null : passwordProblem(pw);
+    const pwProblem = pw === undefined ? null : roomPasswordProblem(pw);
     if (pwProblem) errors.push(`Password: ${pwProblem}.`);
     setJoinErrors(errors);
     if (errors.length > 0 || !room) return;

@@ -19,7 +19,7 @@ import {
   type RoomSettings,
 } from '../lockstep/index.ts';
 import { LockstepDevtools, useRoom } from '../lockstep/react.tsx';
-import { LIMITS, passwordProblem } from '../protocol/limits.ts';
+import { LIMITS, roomPasswordProblem } from '../protocol/limits.ts';
 import { nameSchema } from '../protocol/signaling.ts';
 import { Announcer } from './Announcer.tsx';
 import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
@@ -418,7 +418,7 @@ function PasswordRetry({
   const id = useId();
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    const problem = passwordProblem(value);
+    const problem = roomPasswordProblem(value);
     if (problem) {
       setError(problem);
       return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keptAfterJoin, parseRoute, roomPath, withName } from './route.ts';
+import { keptAfterJoin, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
 
 describe('parseRoute', () => {
   it('reads the lobby and a room link with creation settings', () => {
@@ -35,6 +35,22 @@ describe('parseRoute', () => {
     expect(inQuery.kind === 'invalid' && inQuery.errors.join()).toMatch(/goes after #k=/);
     const empty = parseRoute('/r/x', '', '#k=');
     expect(empty.kind === 'invalid' && empty.errors.join()).toMatch(/password must not be empty/);
+  });
+
+  it('reads #k= as passwordFragment writes it, and refuses a short, broken or repeated one', () => {
+    const password = (hash: string) => {
+      const r = parseRoute('/r/x', '?name=Ada', hash);
+      return r.kind === 'room' ? r.password : r.kind === 'invalid' ? r.errors.join('; ') : r.kind;
+    };
+    for (const p of ['a+b c&d=e#f%g', 'ünïcödé 🔑 pass', ' spaces '])
+      expect(password(passwordFragment(p))).toBe(p);
+    expect(password('#k=a+b+c+d+e')).toBe('a+b+c+d+e');
+    // Any join can create its room, so a link cannot make one with a password the lobby would refuse.
+    expect(password('#k=a')).toMatch(/password must be at least 8 characters/);
+    expect(password('#k=1234567')).toMatch(/at least 8/);
+    expect(password('#k=%E0%A4%A')).toMatch(/not valid percent-encoding/);
+    expect(password('#k=longenough&k=another1')).toMatch(/more than once/);
+    expect(password('#x=1&k=longenough')).toBe('longenough');
   });
 
   it('rejects bad values with readable errors instead of throwing', () => {

@@ -2,7 +2,7 @@
 
 import * as v from 'valibot';
 import { describeIssues } from '../protocol/issues.ts';
-import { LIMITS, passwordProblem } from '../protocol/limits.ts';
+import { LIMITS, roomPasswordProblem } from '../protocol/limits.ts';
 import { nameSchema, type RoomSettings, settingsSchema, validRoomId } from '../protocol/signaling.ts';
 
 export type Route =
@@ -56,11 +56,28 @@ export function passwordFragment(password: string): string {
   return `#k=${encodeURIComponent(password)}`;
 }
 
-/** The `k` parameter of a fragment such as `#k=…`; undefined when absent. */
+/**
+ * The `k` parameter of a fragment such as `#k=…`; undefined when absent. Decoded as passwordFragment
+ * encodes it: a "+" is a plus, not a space, and broken percent-encoding is an error, not a U+FFFD.
+ */
 export function readPasswordFragment(hash: string, errors: string[]): string | undefined {
-  const raw = new URLSearchParams(hash.replace(/^#/, '')).get('k');
-  if (raw === null) return undefined;
-  const problem = passwordProblem(raw);
+  const given = hash
+    .replace(/^#/, '')
+    .split('&')
+    .filter((part) => part.startsWith('k='));
+  if (given.length === 0) return undefined;
+  if (given.length > 1) {
+    errors.push("the link's password is given more than once (#k=)");
+    return undefined;
+  }
+  let raw: string;
+  try {
+    raw = decodeURIComponent(given[0]!.slice(2));
+  } catch {
+    errors.push("the link's password is not valid percent-encoding (#k=)");
+    return undefined;
+  }
+  const problem = roomPasswordProblem(raw);
   if (problem) errors.push(`the link's ${problem}`);
   return problem ? undefined : raw;
 }
