@@ -73,7 +73,9 @@ test('a #k= link that meets a room without a password says so and offers a new p
   const context = await browser.newContext();
   const page = await context.newPage();
   players.push({ name: 'Ann', context, page });
-  await page.goto(`${server.url}/r/${room}?name=Ann#k=${encodeURIComponent('correct horse')}`);
+  await page.goto(
+    `${server.url}/r/${room}?name=Ann&stages=Warm-up,Play#k=${encodeURIComponent('correct horse')}`,
+  );
   await expect(tid(page, 'session-error')).toContainText('not the protected room');
   await expect(tid(page, 'password-unprotected')).toBeVisible();
   // Never a way in without the password.
@@ -82,6 +84,8 @@ test('a #k= link that meets a room without a password says so and offers a new p
   await tid(page, 'password-new-room').click();
   await expect(tid(page, 'self-id')).toHaveText('1');
   await expect(tid(page, 'encrypted')).toBeVisible();
+  // The link's settings made the new room.
+  await expect(tid(page, 'stage-name')).toHaveText('Warm-up');
   expect(page.url()).not.toContain(room);
   expect(await tid(page, 'room-link').inputValue()).toContain(`#k=${encodeURIComponent('correct horse')}`);
 });

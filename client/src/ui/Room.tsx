@@ -436,7 +436,13 @@ function PasswordRetry({
         <button
           className="btn"
           type="button"
-          onClick={() => navigate(`${roomPath(nanoid(21), { name })}${passwordFragment(password)}`, true)}
+          // The link's creation settings (stages, timing) go with it: the new room is the one it meant.
+          onClick={() =>
+            navigate(
+              `${roomPath(nanoid(21), withName(window.location.search, name))}${passwordFragment(password)}`,
+              true,
+            )
+          }
           data-testid="password-new-room"
         >
           Create a new protected room

@@ -84,6 +84,21 @@ describe('parseRoute', () => {
     expect(keptAfterJoin('?name=Bob', 'Bob')).toBeNull();
   });
 
+  it('reads each parameter once and strictly: a repeat or broken encoding is an error, an unknown one is left alone', () => {
+    const errors = (search: string, path = '/r/ok') => {
+      const r = parseRoute(path, search);
+      return r.kind === 'invalid' ? r.errors.join('; ') : '';
+    };
+    expect(errors('?name=Ann&name=Bob')).toMatch(/name is given more than once/);
+    expect(errors('?name=%E0%A4%A')).toMatch(/name in the link is not valid percent-encoding/);
+    expect(errors('?name=Ann&stages=a,b&stages=c')).toMatch(/stages is given more than once/);
+    expect(parseRoute('/r/ok', '?fbclid=x%&name=Ann+Lee')).toMatchObject({ kind: 'room', name: 'Ann Lee' });
+    // What a link says is quoted without its bidi controls, which could reorder the message around it.
+    const shown = errors('?heartbeatMs=1\u202e0', '/r/a%E2%80%AEb');
+    expect(shown).toMatch(/got "ab"/);
+    expect(shown).not.toMatch(/\u202e/);
+  });
+
   it('refuses a password in the query, which would reach the server and make a room without one', () => {
     const r = parseRoute('/r/ok', '?name=a&k=secret');
     expect(r.kind).toBe('invalid');

@@ -4,6 +4,7 @@ import * as v from 'valibot';
 import { describeIssues } from '../protocol/issues.ts';
 import { LIMITS, roomPasswordProblem } from '../protocol/limits.ts';
 import { nameSchema, type RoomSettings, settingsSchema, validRoomId } from '../protocol/signaling.ts';
+import { quoted } from '../protocol/text.ts';
 
 export type Route =
   | { kind: 'lobby' }
@@ -21,7 +22,7 @@ export type Route =
 function intParam(raw: string | null, label: string, errors: string[]): number | undefined {
   if (raw === null) return undefined;
   if (!/^\d{1,9}$/.test(raw.trim())) {
-    errors.push(`${label} must be a whole number of milliseconds, got "${raw.slice(0, 20)}"`);
+    errors.push(`${label} must be a whole number of milliseconds, got ${quoted(raw, 20)}`);
     return undefined;
   }
   return Number(raw.trim());
@@ -100,11 +101,9 @@ export function parseRoute(pathname: string, search: string, hash = ''): Route {
     errors.push('the room ID in the link is malformed');
   }
   if (room && !validRoomId(room)) {
-    errors.push(
-      `room ID must be 1–${LIMITS.roomId.max} letters, digits, "_" or "-" (got "${room.slice(0, 70)}")`,
-    );
+    errors.push(`room ID must be 1–${LIMITS.roomId.max} letters, digits, "_" or "-" (got ${quoted(room)})`);
   }
-  const q = new URLSearchParams(search);
+  const q = readQuery(search, errors);
   let name: string | null = null;
   const rawName = q.get('name');
   if (rawName !== null) {
@@ -121,6 +120,35 @@ export function parseRoute(pathname: string, search: string, hash = ''): Route {
   const password = readPasswordFragment(hash, errors);
   if (errors.length > 0) return { kind: 'invalid', errors };
   return { kind: 'room', room, name, settings, ...(password === undefined ? {} : { password }) };
+}
+
+/** What a room link's query may set; anything else (a tracker's `fbclid`, say) is left alone. */
+const ROOM_PARAMS = new Set(['name', 'heartbeatMs', 'timeoutMs', 'stages', 'testHooks', 'k']);
+
+/**
+ * The query, with each parameter the page reads given once and decodable: a second `name`, or broken
+ * percent-encoding (which URLSearchParams turns into U+FFFD without a word), is an error.
+ */
+function readQuery(search: string, errors: string[]): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const part of search.replace(/^\?/, '').split('&')) {
+    if (part === '') continue;
+    const at = part.indexOf('=');
+    const [rawKey, rawValue] = at < 0 ? [part, ''] : [part.slice(0, at), part.slice(at + 1)];
+    let key: string;
+    let value: string;
+    try {
+      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
+      value = decodeURIComponent(rawValue.replace(/\+/g, ' '));
+    } catch {
+      if (ROOM_PARAMS.has(rawKey)) errors.push(`${rawKey} in the link is not valid percent-encoding`);
+      continue;
+    }
+    if (!ROOM_PARAMS.has(key)) continue;
+    if (q.has(key)) errors.push(`${key} is given more than once in the link`);
+    else q.set(key, value);
+  }
+  return q;
 }
 
 export function roomPath(room: string, params: Record<string, string> = {}): string {

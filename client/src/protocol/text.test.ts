@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { cleanText, quoted } from './text.ts';
+
+describe('cleanText', () => {
+  it('strips what hides or reorders text, and collapses white space', () => {
+    expect(cleanText('  Ann\u202e\u0007 \t Lee\u200b ')).toBe('Ann Lee');
+    expect(cleanText('in\u00advis\u2060ible')).toBe('invisible');
+    // Tag characters can carry a hidden message.
+    expect(cleanText('Bob\u{e0069}\u{e0067}\u{e006e}')).toBe('Bob');
+  });
+
+  it('empties text with nothing a reader can see', () => {
+    for (const blank of [
+      '\u3164',
+      '\u2800\u2800',
+      '\u115f\u1160',
+      '\ufe0f',
+      '\u0301\u0301',
+      '\u200d',
+      ' \u200c ',
+      '\uffa0',
+    ])
+      expect(cleanText(blank)).toBe('');
+  });
+
+  it('keeps joiners inside words and emoji, which Persian, Indic scripts and emoji need', () => {
+    const persian = 'می\u200cخواهم';
+    const family = '👨\u200d👩\u200d👧';
+    const hindi = 'क्\u200dष';
+    for (const text of [persian, family, hindi, 'नमस्ते', '❤️', 'Zoë']) expect(cleanText(text)).toBe(text);
+    expect(cleanText('\u200dAnn\u200c')).toBe('Ann');
+    expect(cleanText('a \u200d b')).toBe('a b');
+    expect(cleanText('a\u200d\u200d\u200cb')).toBe('a\u200db');
+  });
+});
+
+describe('quoted', () => {
+  it('quotes untrusted text without its bidi controls, cut short', () => {
+    expect(quoted('abc\u202edef')).toBe('"abcdef"');
+    expect(quoted('x'.repeat(100), 5)).toBe('"xxxxx…"');
+  });
+});
