@@ -6,7 +6,7 @@ export const PBKDF2_ITERATIONS = 600_000;
 export { PASSWORD_MAX, passwordProblem } from '../protocol/limits.ts';
 
 const VERSION = 'lockstep/v1';
-const SEALED_PREFIX = 'e1.';
+const SEALED_PREFIX = 'e2.';
 const IV_BYTES = 12;
 
 /** What a payload is bound to: a ciphertext opens only with the same room, kind, sender and recipient. */
@@ -73,123 +73,132 @@ export async function deriveRoomKeys(
   return { key, verifier: toBase64Url(new Uint8Array(verifier)) };
 }
 
-function additionalData(ctx: SealContext): Uint8Array<ArrayBuffer> {
-  // Room IDs are [A-Za-z0-9_-] and the rest are numbers or fixed words, so "|" cannot be ambiguous.
-  return enc.encode(`${VERSION}|${ctx.room}|${ctx.kind}|${ctx.from}|${ctx.to}`);
-}
-
 /**
- * A sender's IVs: 8 random bytes for its session, then a 32-bit counter (NIST SP 800-38D's deterministic
- * construction). Every IV under the room's shared key stays unique, and a recipient can tell a replay.
+ * Who sealed a payload and when: the sender's page session (8 random bytes, base64url) and its count of
+ * payloads sealed so far. Authenticated with the payload, so a recipient can take each one once.
  */
-export class IvSource {
-  private nonce = IvSource.fresh();
-  private counter = 0;
+export interface Stamp {
+  session: string;
+  n: number;
+}
 
-  private static fresh(): Uint8Array<ArrayBuffer> {
-    return globalThis.crypto.getRandomValues(new Uint8Array(8));
-  }
+function additionalData(ctx: SealContext, stamp: Stamp): Uint8Array<ArrayBuffer> {
+  // Room IDs and sessions are [A-Za-z0-9_-] and the rest are numbers or fixed words: "|" is unambiguous.
+  return enc.encode(`${VERSION}|${ctx.room}|${ctx.kind}|${ctx.from}|${ctx.to}|${stamp.session}|${stamp.n}`);
+}
 
-  next(): Uint8Array<ArrayBuffer> {
-    if (this.counter > 0xffff_ffff) {
-      this.nonce = IvSource.fresh();
-      this.counter = 0;
-    }
-    const iv = new Uint8Array(IV_BYTES);
-    iv.set(this.nonce);
-    new DataView(iv.buffer).setUint32(8, this.counter++);
-    return iv;
+/** A page session's stamps: one random session, counted up from 0. */
+export class Stamper {
+  private readonly session = toBase64Url(globalThis.crypto.getRandomValues(new Uint8Array(8)));
+  private n = 0;
+
+  next(): Stamp {
+    return { session: this.session, n: this.n++ };
   }
 }
 
-/** Encrypts under `iv` (by default a random one): "e1.<iv>.<ciphertext+tag>", base64url. */
+/** Encrypts under a fresh random 96-bit IV: "e2.<session>.<n>.<iv>.<ciphertext+tag>", base64url. */
 export async function seal(
   key: CryptoKey,
   plaintext: string,
   ctx: SealContext,
-  iv: Uint8Array<ArrayBuffer> = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES)),
+  stamp: Stamp,
 ): Promise<string> {
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const ct = await globalThis.crypto.subtle.encrypt(
-    { name: 'AES-GCM', iv, additionalData: additionalData(ctx) },
+    { name: 'AES-GCM', iv, additionalData: additionalData(ctx, stamp) },
     key,
     enc.encode(plaintext),
   );
-  return `${SEALED_PREFIX}${toBase64Url(iv)}.${toBase64Url(new Uint8Array(ct))}`;
+  return `${SEALED_PREFIX}${stamp.session}.${stamp.n}.${toBase64Url(iv)}.${toBase64Url(new Uint8Array(ct))}`;
 }
 
-export type Opened = { ok: true; text: string; iv: Uint8Array } | { ok: false; error: string };
+export type Opened = { ok: true; text: string; stamp: Stamp } | { ok: false; error: string };
 
 const WINDOW = 1024;
-const NONCES_PER_SENDER = 8;
+const SESSIONS_PER_SENDER = 8;
 const SENDERS = 1024;
 
+interface Seen {
+  top: number;
+  seen: Set<number>;
+  /** The highest stamp among this session's signals we took: signals come in order, so none is older. */
+  signalTop: number;
+}
+
 /**
- * Which IVs each sender's payloads have already used (IvSource's session nonce and counter): a payload is
- * taken once. Within a nonce, the last WINDOW counters are remembered, so payloads the server reordered
- * still open; one further back is refused. A nonce not seen before is a new session of the sender (a
- * reload), unless it is one of the last NONCES_PER_SENDER it used.
+ * Which stamps each sender's payloads have already used: a payload is taken once. Within a session, the
+ * last WINDOW stamps are remembered, so relayed frames the server reordered still open; one further back is
+ * refused. Signals must also come in order: a hello or offer the server held back while the link it asks
+ * about was built would otherwise tear that link down. A session not seen before is a new page session of
+ * the sender (a reload); its last SESSIONS_PER_SENDER are kept, for the last SENDERS senders heard.
  */
 export class ReplayGuard {
-  private readonly senders = new Map<number, Map<string, { top: number; seen: Set<number> }>>();
+  private readonly senders = new Map<number, Map<string, Seen>>();
 
-  /** Why this IV must not be taken from `from`, or null. Check before opening, record after. */
-  problem(from: number, iv: Uint8Array): string | null {
-    const w = this.senders.get(from)?.get(nonceOf(iv));
+  /** Why this payload must not be taken from `from`, or null. Check after opening, then record. */
+  problem(from: number, kind: SealContext['kind'], stamp: Stamp): string | null {
+    const w = this.senders.get(from)?.get(stamp.session);
     if (!w) return null;
-    const n = counterOf(iv);
-    if (n <= w.top - WINDOW) return 'replayed (older than the replay window)';
-    return w.seen.has(n) ? 'replayed' : null;
+    if (stamp.n <= w.top - WINDOW) return 'replayed (older than the replay window)';
+    if (w.seen.has(stamp.n)) return 'replayed';
+    if (kind === 'signal' && stamp.n < w.signalTop) return 'out of order (a signal held back)';
+    return null;
   }
 
-  record(from: number, iv: Uint8Array): void {
-    let nonces = this.senders.get(from);
-    if (!nonces) {
+  record(from: number, kind: SealContext['kind'], stamp: Stamp): void {
+    let sessions = this.senders.get(from);
+    // Most recently heard last, so the one evicted is the one heard least recently.
+    this.senders.delete(from);
+    if (!sessions) {
       if (this.senders.size >= SENDERS) this.senders.delete(this.senders.keys().next().value as number);
-      nonces = new Map();
-      this.senders.set(from, nonces);
+      sessions = new Map();
     }
-    const key = nonceOf(iv);
-    let w = nonces.get(key);
+    this.senders.set(from, sessions);
+    let w = sessions.get(stamp.session);
     if (!w) {
-      if (nonces.size >= NONCES_PER_SENDER) nonces.delete(nonces.keys().next().value as string);
-      w = { top: -1, seen: new Set() };
-      nonces.set(key, w);
+      if (sessions.size >= SESSIONS_PER_SENDER) sessions.delete(sessions.keys().next().value as string);
+      w = { top: -1, seen: new Set(), signalTop: -1 };
+      sessions.set(stamp.session, w);
     }
-    const n = counterOf(iv);
-    w.seen.add(n);
-    if (n > w.top) {
-      w.top = n;
-      for (const old of w.seen) if (old <= n - WINDOW) w.seen.delete(old);
+    w.seen.add(stamp.n);
+    if (kind === 'signal') w.signalTop = Math.max(w.signalTop, stamp.n);
+    if (stamp.n > w.top) {
+      w.top = stamp.n;
+      for (const old of w.seen) if (old <= stamp.n - WINDOW) w.seen.delete(old);
     }
   }
 }
 
-function nonceOf(iv: Uint8Array): string {
-  return toBase64Url(iv.subarray(0, 8));
-}
-
-function counterOf(iv: Uint8Array): number {
-  return new DataView(iv.buffer, iv.byteOffset, iv.byteLength).getUint32(8);
-}
-
-/** Decrypts and authenticates; any change to IV, ciphertext, tag or context fails. Never throws. */
+/** Decrypts and authenticates; any change to stamp, IV, ciphertext, tag or context fails. Never throws. */
 export async function open(key: CryptoKey, sealed: unknown, ctx: SealContext): Promise<Opened> {
   if (typeof sealed !== 'string' || !sealed.startsWith(SEALED_PREFIX)) {
     return { ok: false, error: 'not an encrypted payload' };
   }
-  const [ivText, ctText, extra] = sealed.slice(SEALED_PREFIX.length).split('.');
+  const [session, count, ivText, ctText, extra] = sealed.slice(SEALED_PREFIX.length).split('.');
   const iv = ivText === undefined ? null : fromBase64Url(ivText);
   const ct = ctText === undefined ? null : fromBase64Url(ctText);
-  if (extra !== undefined || !iv || iv.length !== IV_BYTES || !ct || ct.length < 16) {
+  const n = count !== undefined && /^\d{1,15}$/.test(count) ? Number(count) : -1;
+  if (
+    extra !== undefined ||
+    session === undefined ||
+    !/^[A-Za-z0-9_-]{11}$/.test(session) ||
+    n < 0 ||
+    !iv ||
+    iv.length !== IV_BYTES ||
+    !ct ||
+    ct.length < 16
+  ) {
     return { ok: false, error: 'malformed encrypted payload' };
   }
+  const stamp = { session, n };
   try {
     const plain = await globalThis.crypto.subtle.decrypt(
-      { name: 'AES-GCM', iv, additionalData: additionalData(ctx) },
+      { name: 'AES-GCM', iv, additionalData: additionalData(ctx, stamp) },
       key,
       ct,
     );
-    return { ok: true, text: dec.decode(plain), iv };
+    return { ok: true, text: dec.decode(plain), stamp };
   } catch {
     return { ok: false, error: 'failed to decrypt (wrong key, tampered, or sent to someone else)' };
   }

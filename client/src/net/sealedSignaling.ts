@@ -4,11 +4,11 @@
 import type { Ack, Joined, JoinRequest } from '../protocol/signaling.ts';
 import {
   deriveRoomKeys,
-  IvSource,
   open,
   ReplayGuard,
   type RoomKeys,
   type SealContext,
+  Stamper,
   seal,
 } from './crypto.ts';
 import type { SignalingHandlers, SignalingPort } from './signaling.ts';
@@ -33,7 +33,7 @@ export class SealedSignaling implements SignalingPort {
   // WebCrypto is async; both chains keep the order in which frames were sent and received.
   private outbound: Promise<unknown> = Promise.resolve();
   private inbound: Promise<unknown> = Promise.resolve();
-  private readonly ivs = new IvSource();
+  private readonly stamps = new Stamper();
   // A server that replays a sealed hello or offer could otherwise keep restarting open links.
   private readonly replays = new ReplayGuard();
 
@@ -126,7 +126,7 @@ export class SealedSignaling implements SignalingPort {
 
   private async sealFor(kind: SealContext['kind'], to: number, text: string): Promise<string> {
     const { key } = await this.keys;
-    return seal(key, text, { room: this.options.room, kind, from: this.self, to }, this.ivs.next());
+    return seal(key, text, { room: this.options.room, kind, from: this.self, to }, this.stamps.next());
   }
 
   private chainOut<T>(task: () => Promise<T>): Promise<T> {
@@ -147,9 +147,9 @@ export class SealedSignaling implements SignalingPort {
         const { key } = await this.keys;
         const opened = await open(key, data, { room: this.options.room, kind, from, to: this.self });
         if (!opened.ok) return this.options.onReject(from, kind, opened.error);
-        const replayed = this.replays.problem(from, opened.iv);
+        const replayed = this.replays.problem(from, kind, opened.stamp);
         if (replayed) return this.options.onReject(from, kind, replayed);
-        this.replays.record(from, opened.iv);
+        this.replays.record(from, kind, opened.stamp);
         deliver(opened.text);
       })
       .catch(() => {});

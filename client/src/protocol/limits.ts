@@ -5,7 +5,7 @@
  * of another version refuse each other with "reload" instead of misreading each other. Raise it on any
  * change an older build would misread.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 export const LIMITS = {
   roomId: { min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ },
