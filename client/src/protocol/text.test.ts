@@ -31,12 +31,21 @@ describe('cleanText', () => {
     expect(cleanText('\u200dAnn\u200c')).toBe('Ann');
     expect(cleanText('a \u200d b')).toBe('a b');
     expect(cleanText('a\u200d\u200d\u200cb')).toBe('a\u200db');
+    // After a virama a joiner ends a word (Malayalam's older chillu encoding, Kannada, Hindi's eyelash ra).
+    for (const text of ['അവന്\u200d', 'ಕ್\u200c', 'र्\u200d य']) expect(cleanText(text)).toBe(text);
+  });
+
+  it('treats what Unicode draws as nothing as invisible, unassigned characters included', () => {
+    for (const blank of ['\u{e0080}', '\ufff0', '\u034f', '\u17b4', '\u206a', '\u{1d173}'])
+      expect(cleanText(blank)).toBe('');
+    expect(cleanText('a\u034fb\u{e0080}c')).toBe('abc');
   });
 });
 
 describe('quoted', () => {
-  it('quotes untrusted text without its bidi controls, cut short', () => {
-    expect(quoted('abc\u202edef')).toBe('"abcdef"');
+  it('quotes untrusted text with what it hides shown as escapes, cut short', () => {
+    expect(quoted('abc\u202edef')).toBe('"abc\\u{202E}def"');
+    expect(quoted('a\tb c\u200b')).toBe('"a\\u{9}b c\\u{200B}"');
     expect(quoted('x'.repeat(100), 5)).toBe('"xxxxx…"');
   });
 });

@@ -1,30 +1,30 @@
 // Text that other players read: names and stage names, from any source (URL, lobby form, server).
 
-// C0/C1 controls, zero-width and bidi formatting characters (invisible, or able to reorder what others read),
-// and characters that render as nothing though they are letters or symbols to Unicode: the soft hyphen,
-// the Arabic letter mark, the Hangul fillers, the Mongolian vowel separator, the braille blank, and tag characters (they can carry hidden text; a subdivision flag such as
-// England's shows as a plain black flag).
+// Controls, line and paragraph separators, and what Unicode says to draw as nothing (default-ignorable:
+// zero-width and bidi formatting, which can also reorder what others read, fillers, tags that can carry
+// hidden text), and the braille blank. Kept: joiners (below) and the variation selectors that pick a glyph.
 const INVISIBLE =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point.
-  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u2028-\u202e\u2060-\u2069\u2800\u3164\ufeff\uffa0\u{e0000}-\u{e007f}]/gu;
-// Joiners (ZWNJ, ZWJ) shape Persian and Indic words and join emoji: kept between two characters, dropped
-// elsewhere, where they could only hide.
+  /[\p{Cc}\u2028\u2029\u2800]|(?!\u200c|\u200d|[\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}])\p{Default_Ignorable_Code_Point}/gu;
+// Joiners (ZWNJ, ZWJ) shape Persian and Indic words and join emoji: kept inside a word, and after a virama
+// or another mark even at a word's end (Malayalam's chillu, Kannada), dropped where they could only hide.
 const JOINERS = /[\u200c\u200d]+/g;
-// What shows: anything but white space, marks (variation selectors among them) and format characters.
-const VISIBLE = /[^\s\p{M}\p{Cf}]/u;
+const MARK = /\p{M}/u;
+// What shows: anything but white space, marks, format, unassigned and default-ignorable characters.
+const VISIBLE = /[^\s\p{M}\p{Cf}\p{Cn}\p{Default_Ignorable_Code_Point}]/u;
 
 /**
- * Removes control and invisible characters, keeps joiners only inside words, and collapses white space.
- * Text with nothing visible left is empty.
+ * Removes control and invisible characters, keeps joiners only where words need them, and collapses white
+ * space. Text with nothing visible left is empty.
  */
 export function cleanText(text: string): string {
   const kept = text
     .replace(INVISIBLE, '')
-    .replace(JOINERS, (run, at: number, s: string) =>
-      at > 0 && at + run.length < s.length && !/\s/.test(s[at - 1]!) && !/\s/.test(s[at + run.length]!)
-        ? run[0]!
-        : '',
-    )
+    .replace(JOINERS, (run, at: number, s: string) => {
+      const before = s[at - 1];
+      const after = s[at + run.length];
+      const inWord = before !== undefined && after !== undefined && !/\s/.test(before) && !/\s/.test(after);
+      return inWord || (before !== undefined && MARK.test(before)) ? run[0]! : '';
+    })
     .replace(/\s+/g, ' ')
     .trim();
   return VISIBLE.test(kept) ? kept : '';
@@ -37,9 +37,16 @@ export function codePoints(text: string): number {
   return count;
 }
 
-/** Untrusted text quoted in a message: cleaned (no bidi reordering of the message) and cut short. */
+/**
+ * Untrusted text quoted in a message, cut short: what cleanText would drop is shown as an escape such as
+ * \u{202E}, so the message says what was wrong and nothing in it can reorder the text around it.
+ */
 export function quoted(text: string, max = 70): string {
-  const clean = cleanText(text);
-  const cut = [...clean];
-  return `"${cut.length > max ? `${cut.slice(0, max).join('')}…` : clean}"`;
+  const cut = [...text.slice(0, max * 2)].slice(0, max);
+  const shown = cut
+    .join('')
+    .replace(/[\p{Cc}\p{Cf}\p{Z}\p{Default_Ignorable_Code_Point}\u2800]/gu, (c) =>
+      c === ' ' ? c : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`,
+    );
+  return `"${shown}${[...text].length > max ? '…' : ''}"`;
 }

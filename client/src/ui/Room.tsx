@@ -423,7 +423,8 @@ function PasswordRetry({
       setError(problem);
       return;
     }
-    navigate(`${roomPath(room, { name })}${passwordFragment(value)}`, true);
+    // The link's creation settings stay: if the room has ended meanwhile, this join makes it as the link meant.
+    navigate(`${roomPath(room, withName(window.location.search, name))}${passwordFragment(value)}`, true);
     again();
   };
   if (password !== undefined && refusal?.startsWith(NOT_PROTECTED)) {

@@ -51,6 +51,8 @@ describe('parseRoute', () => {
     expect(password('#k=%E0%A4%A')).toMatch(/not valid percent-encoding/);
     expect(password('#k=longenough&k=another1')).toMatch(/more than once/);
     expect(password('#x=1&k=longenough')).toBe('longenough');
+    expect(password('#%6B=longenough')).toBe('longenough');
+    expect(password('#k')).toMatch(/must not be empty/);
   });
 
   it('rejects bad values with readable errors instead of throwing', () => {
@@ -95,8 +97,14 @@ describe('parseRoute', () => {
     expect(parseRoute('/r/ok', '?fbclid=x%&name=Ann+Lee')).toMatchObject({ kind: 'room', name: 'Ann Lee' });
     // What a link says is quoted without its bidi controls, which could reorder the message around it.
     const shown = errors('?heartbeatMs=1\u202e0', '/r/a%E2%80%AEb');
-    expect(shown).toMatch(/got "ab"/);
+    expect(shown).toContain('got "a\\u{202E}b"');
+    expect(shown).toContain('got "1\\u{202E}0"');
     expect(shown).not.toMatch(/\u202e/);
+    // An encoded key is still that key: a password in the query is refused however it is spelled.
+    expect(errors('?name=a&%6B=secret%')).toMatch(/k in the link/);
+    expect(errors('?name=a&%6B=secret')).toMatch(/goes after #k=/);
+    // One sentence per problem, however often a crafted link repeats it.
+    expect(errors(`?${'name=x&'.repeat(10_000)}`).split('; ')).toHaveLength(1);
   });
 
   it('refuses a password in the query, which would reach the server and make a room without one', () => {

@@ -64,17 +64,22 @@ export function passwordFragment(password: string): string {
 export function readPasswordFragment(hash: string, errors: string[]): string | undefined {
   const given = hash
     .replace(/^#/, '')
-    .split('&')
-    .filter((part) => part.startsWith('k='));
+    .split('&', MAX_PARTS)
+    .map((part) => {
+      const at = part.indexOf('=');
+      return {
+        key: decoded(at < 0 ? part : part.slice(0, at), false),
+        raw: at < 0 ? '' : part.slice(at + 1),
+      };
+    })
+    .filter((p) => p.key === 'k');
   if (given.length === 0) return undefined;
   if (given.length > 1) {
     errors.push("the link's password is given more than once (#k=)");
     return undefined;
   }
-  let raw: string;
-  try {
-    raw = decodeURIComponent(given[0]!.slice(2));
-  } catch {
+  const raw = decoded(given[0]!.raw, false);
+  if (raw === null) {
     errors.push("the link's password is not valid percent-encoding (#k=)");
     return undefined;
   }
@@ -125,29 +130,37 @@ export function parseRoute(pathname: string, search: string, hash = ''): Route {
 /** What a room link's query may set; anything else (a tracker's `fbclid`, say) is left alone. */
 const ROOM_PARAMS = new Set(['name', 'heartbeatMs', 'timeoutMs', 'stages', 'testHooks', 'k']);
 
+/** A component of a link decoded, or null when its percent-encoding is broken. */
+function decoded(raw: string, plusIsSpace: boolean): string | null {
+  try {
+    return decodeURIComponent(plusIsSpace ? raw.replace(/\+/g, ' ') : raw);
+  } catch {
+    return null;
+  }
+}
+
+/** Links longer than any the app makes are cut here, so a crafted one cannot hold the page. */
+const MAX_PARTS = 64;
+
 /**
  * The query, with each parameter the page reads given once and decodable: a second `name`, or broken
- * percent-encoding (which URLSearchParams turns into U+FFFD without a word), is an error.
+ * percent-encoding (which URLSearchParams turns into U+FFFD without a word), is an error, said once per
+ * parameter. Keys are decoded first, so an unknown one costs nothing more.
  */
 function readQuery(search: string, errors: string[]): URLSearchParams {
   const q = new URLSearchParams();
-  for (const part of search.replace(/^\?/, '').split('&')) {
+  const problems = new Set<string>();
+  for (const part of search.replace(/^\?/, '').split('&', MAX_PARTS)) {
     if (part === '') continue;
     const at = part.indexOf('=');
-    const [rawKey, rawValue] = at < 0 ? [part, ''] : [part.slice(0, at), part.slice(at + 1)];
-    let key: string;
-    let value: string;
-    try {
-      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
-      value = decodeURIComponent(rawValue.replace(/\+/g, ' '));
-    } catch {
-      if (ROOM_PARAMS.has(rawKey)) errors.push(`${rawKey} in the link is not valid percent-encoding`);
-      continue;
-    }
-    if (!ROOM_PARAMS.has(key)) continue;
-    if (q.has(key)) errors.push(`${key} is given more than once in the link`);
+    const key = decoded(at < 0 ? part : part.slice(0, at), true);
+    if (key === null || !ROOM_PARAMS.has(key)) continue;
+    const value = decoded(at < 0 ? '' : part.slice(at + 1), true);
+    if (value === null) problems.add(`${key} in the link is not valid percent-encoding`);
+    else if (q.has(key)) problems.add(`${key} is given more than once in the link`);
     else q.set(key, value);
   }
+  errors.push(...problems);
   return q;
 }
 
