@@ -9,8 +9,9 @@ const INVISIBLE =
 // or another mark even at a word's end (Malayalam's chillu, Kannada), dropped where they could only hide.
 const JOINERS = /[\u200c\u200d]+/g;
 const MARK = /\p{M}/u;
-// What shows: anything but white space, marks, format, unassigned and default-ignorable characters.
-const VISIBLE = /[^\s\p{M}\p{Cf}\p{Cn}\p{Default_Ignorable_Code_Point}]/u;
+// What shows: anything but white space, marks, format and default-ignorable characters (not "unassigned":
+// an emoji newer than this engine's Unicode is unassigned to it, and shows).
+const VISIBLE = /[^\s\p{M}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
 
 /**
  * Removes control and invisible characters, keeps joiners only where words need them, and collapses white
