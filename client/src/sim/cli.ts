@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { leaderCrashes } from './scenarios.ts';
-import { runSchedule } from './schedule.ts';
+import { convergesLate, LATE_TIMEOUTS, runSchedule } from './schedule.ts';
 
 /** `npm run simulate -- --schedules N [--seed S] [--peers 2-9] [--workers W] [--hostile] [--transcript]` */
 interface Args {
@@ -153,9 +153,23 @@ async function main(): Promise<void> {
     );
   }
   if (args.hostile) {
-    const stuck = results.filter((r) => r.unconverged.length > 0);
-    for (const f of stuck) console.log(`UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}`);
-    console.log(`hostile: ${stuck.length} of ${results.length} did not converge after the liar's removal`);
+    const late = results.filter((r) => r.unconverged.length > 0);
+    let stuck = 0;
+    for (const f of late) {
+      const after = convergesLate({
+        seed: f.seed,
+        minPeers: args.minPeers,
+        maxPeers: args.maxPeers,
+        hostile: true,
+      });
+      if (after === null) stuck++;
+      console.log(
+        `UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}; ${after === null ? `STUCK: not converged ${LATE_TIMEOUTS.at(-1)} timeouts later either` : `converged within ${after} more timeouts`}`,
+      );
+    }
+    console.log(
+      `hostile: ${late.length} of ${results.length} did not converge within the window after the liar's removal; ${stuck} of them stayed stuck ${LATE_TIMEOUTS.at(-1)} timeouts later`,
+    );
   }
   console.log(`schedules: ${results.length}, violations: ${failed.length}, seed: ${args.seed}`);
   process.exit(failed.length ? 1 : 0);

@@ -11,6 +11,11 @@ export interface ScheduleOptions {
    * checks are then the honest players' (SimOptions.hostile) and convergence after the removal.
    */
   hostile?: boolean;
+  /**
+   * More timeouts after healing before convergence is checked: how late a room that missed the window
+   * converges, if it does (`convergesLate`).
+   */
+  lateTimeouts?: number;
 }
 
 export interface ScheduleResult {
@@ -172,7 +177,7 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     net.run(1);
   }
   if (net.live().length === 0) net.join();
-  net.run(net.graceTicks + 3 * t.timeoutTicks);
+  net.run(net.graceTicks + (3 + (opts.lateTimeouts ?? 0)) * t.timeoutTicks);
   const safety = net.violations.length;
   net.checkConverged();
   // A room with a quorum decides every value a live player still waits for, within one failover of
@@ -231,4 +236,19 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
     ticks: net.now,
     transcript: net.transcript,
   };
+}
+
+/** The windows `convergesLate` tries, in timeouts past the usual one. */
+export const LATE_TIMEOUTS = [3, 10, 30];
+
+/**
+ * For a hostile schedule that did not converge in the usual window: the first of LATE_TIMEOUTS after which
+ * it does (a room that recovers, slowly), or null (a room that stays stuck).
+ */
+export function convergesLate(opts: ScheduleOptions): number | null {
+  for (const late of LATE_TIMEOUTS) {
+    const r = runSchedule({ ...opts, lateTimeouts: late });
+    if (r.violations.length === 0 && r.unconverged.length === 0) return late;
+  }
+  return null;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { runSchedule } from './schedule.ts';
+import { convergesLate, runSchedule } from './schedule.ts';
 
 // Seeds that once broke an invariant while the protocol was built, each named for what it found.
 // They replay exactly: `npm run simulate -- --schedules 1 --seed S --transcript`. The fault mix grew with
@@ -146,6 +146,12 @@ describe('pinned hostile seeds', () => {
       expect([...r.violations, ...r.unconverged]).toEqual([]);
     });
   }
+  test('seed 919: a player back to one peer whose term the liar pumped climbs to it, late but by itself', () => {
+    const r = runSchedule({ seed: 919, hostile: true });
+    expect(r.violations).toEqual([]);
+    expect(r.unconverged).not.toEqual([]);
+    expect(convergesLate({ seed: 919, hostile: true })).toBe(3);
+  });
 });
 
 describe('pinned regression seeds', () => {
