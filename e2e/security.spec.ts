@@ -90,6 +90,27 @@ test('a #k= link that meets a room without a password says so and offers a new p
   expect(await tid(page, 'room-link').inputValue()).toContain(`#k=${encodeURIComponent('correct horse')}`);
 });
 
+test('a link without a name asks for one, refuses a blank one, and keeps the link’s settings', async ({
+  browser,
+  server,
+  players,
+}) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  players.push({ name: 'Zoë', context, page });
+  await page.goto(`${server.url}/r/${uniqueRoom()}?stages=Warm-up,Play&heartbeatMs=200&timeoutMs=1200`);
+  // A Hangul filler is a letter to Unicode and draws as nothing: not a name.
+  await tid(page, 'gate-name').fill('\u3164');
+  await tid(page, 'gate-name').press('Enter');
+  await expect(page.getByRole('alert')).toContainText('Enter a name');
+  await tid(page, 'gate-name').fill('Zoë');
+  await tid(page, 'gate-name').press('Enter');
+  await expect(tid(page, 'self-id')).toHaveText('1');
+  await expect(tid(page, 'stage-name')).toHaveText('Warm-up');
+  // Once joined, the spent settings leave the address bar; the name stays.
+  await expect.poll(() => new URL(page.url()).search).toBe('?name=Zo%C3%AB');
+});
+
 test('the lobby refuses a new password shorter than 8 characters', async ({ browser, server, players }) => {
   const context = await browser.newContext();
   const page = await context.newPage();
