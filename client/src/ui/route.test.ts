@@ -107,6 +107,16 @@ describe('parseRoute', () => {
     expect(errors(`?${'name=x&'.repeat(10_000)}`).split('; ')).toHaveLength(1);
   });
 
+  it('names each settings problem, not only the first', () => {
+    const r = parseRoute('/r/x', '?heartbeatMs=10&timeoutMs=100000');
+    expect(r.kind === 'invalid' && r.errors).toEqual([
+      'heartbeatMs must be at least 50',
+      expect.stringMatching(/^timeoutMs must be at most 60000/),
+    ]);
+    const many = parseRoute('/r/x', '?heartbeatMs=10&timeoutMs=10&stages=,,');
+    expect(many.kind === 'invalid' && many.errors).toHaveLength(5);
+  });
+
   it('refuses a password in the query, which would reach the server and make a room without one', () => {
     const r = parseRoute('/r/ok', '?name=a&k=secret');
     expect(r.kind).toBe('invalid');

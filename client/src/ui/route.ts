@@ -46,7 +46,11 @@ export function checkSettings(
   if (errors.length > before || Object.keys(given).length === 0) return null;
   const checked = v.safeParse(settingsSchema, given);
   if (!checked.success) {
-    errors.push(describeIssues(checked.issues, 'settings'));
+    // Each problem named (a few), so one fix of the link is enough.
+    const shown = checked.issues.slice(0, 4);
+    for (const issue of shown) errors.push(describeIssues([issue], 'settings'));
+    const more = checked.issues.length - shown.length;
+    if (more > 0) errors.push(`and ${more} more problem(s) with the settings`);
     return null;
   }
   return given.stages ? { ...given, stages: checked.output.stages } : given;
