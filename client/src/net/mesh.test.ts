@@ -715,3 +715,25 @@ test('a flood is reported again only after the sender was back under half its bu
   b.take(2_000);
   expect(reports()).toBe(1);
 });
+
+test('a relayed frame said to come from us, or from no player, is dropped unanswered', () => {
+  const relayed: number[] = [];
+  const bad: number[] = [];
+  const { mesh } = lone({
+    sendRelay: (to) => {
+      relayed.push(to);
+      return true;
+    },
+    onBadFrame: (from) => bad.push(from),
+  });
+  mesh.reset(1, []);
+  mesh.setMembers(both);
+  const frame = encodeFrame(ping('ping', 1));
+  for (const from of [1, 0, -3, Number.NaN]) mesh.receive(from, frame, 'relay');
+  mesh.receive(1, 'junk', 'relay');
+  expect(relayed).toEqual([]);
+  expect(bad).toEqual([]);
+  // A peer's ping is answered, by the path it came.
+  mesh.receive(2, frame, 'relay');
+  expect(relayed).toEqual([2]);
+});

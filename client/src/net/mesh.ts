@@ -446,6 +446,8 @@ export class Mesh {
 
   /** A frame from a data channel or the relay. */
   receive(from: number, text: unknown, via: Via): void {
+    // Only a server can say a frame came from us: answering it (a pong to ourselves) gets us refused.
+    if (from === this.self || !(from > 0)) return;
     const p = this.peers.get(from);
     const now = this.hooks.now();
     const budget = this.budgetOf(from);

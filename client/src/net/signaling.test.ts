@@ -124,3 +124,32 @@ test('a malformed answer is described in a sentence of our length, not the sende
   expect((joined as Fail).error).toMatch(/settings has unknown field\(s\) "k{40}…"$/);
   expect((joined as Fail).error.length).toBeLessThan(200);
 });
+
+test('a player ID past the core’s bound is malformed wherever the server names one', async () => {
+  const { joinedSchema, rosterSchema } = await import('../protocol/signaling.ts');
+  const { LIMITS } = await import('../protocol/limits.ts');
+  const v = await import('valibot');
+  const big = LIMITS.playerId.max + 5;
+  const roster = {
+    room: 'r',
+    version: 1,
+    members: [{ id: big, name: 'x', state: 'connected' }],
+    removed: [],
+    issued: 1,
+  };
+  expect(v.safeParse(rosterSchema, roster).success).toBe(false);
+  const ok = { ...roster, members: [{ id: 3, name: 'x', state: 'connected' }] };
+  expect(v.safeParse(rosterSchema, ok).success).toBe(true);
+  const joined = {
+    id: big,
+    token: 'A'.repeat(32),
+    resumed: false,
+    incarnation: 'incarnation1',
+    settings: { heartbeatMs: 250, timeoutMs: 1500, stages: ['a', 'b'] },
+    roster: ok,
+    iceServers: [],
+    graceMs: 1000,
+  };
+  expect(v.safeParse(joinedSchema, joined).success).toBe(false);
+  expect(v.safeParse(joinedSchema, { ...joined, id: 3 }).success).toBe(true);
+});

@@ -210,7 +210,9 @@ export const settingsSchema = v.pipe(
 
 export const defaultSettings = (): RoomSettings => v.parse(settingsSchema, {});
 
-const playerIdSchema = whole(1, Number.MAX_SAFE_INTEGER, {
+// The core's bound: an ID past it in a heartbeat's tally is malformed to every peer, so a server that handed
+// one out would make honest players strike each other.
+const playerIdSchema = whole(1, LIMITS.playerId.max, {
   type: 'must be a player ID (a number)',
   tooSmall: 'must be a positive player ID',
   tooLarge: 'is out of range',
