@@ -343,6 +343,51 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.incarnation).toBe('incarnation2');
   });
 
+  it('a reload the server answers with its own ID as a new player is refused, not voted under afresh', async () => {
+    const storage = memoryStorage();
+    const w = world(1);
+    w.add({ storage });
+    await w.run(800);
+    for (const t of w.tabs) t.session.setDone(true);
+    await w.run(400);
+    expect(w.view(1)).toMatchObject({ self: 2, stage: 1 });
+    // The reload: the old page is gone; a lying server hands ID 2 out again as a new player.
+    w.tabs[1]!.session.stop();
+    const joined = {
+      ok: true,
+      id: 2,
+      token: 'u2'.padEnd(32, 'x'),
+      resumed: false,
+      incarnation: 'incarnation1',
+      settings: { heartbeatMs: 50, timeoutMs: 300, stages: ['a', 'b', 'c'] },
+      roster: w.server.roster(),
+      iceServers: [],
+      graceMs: 1000,
+    };
+    w.server.joinAnswer = joined;
+    const reloaded = w.add({ storage });
+    await w.run(500);
+    expect(reloaded.store.getState().session).toMatchObject({
+      phase: 'failed',
+      error: expect.stringMatching(/gave this tab player 2 as a new player; this tab held 2/),
+    });
+    // Nor may it resume into other settings or another room's incarnation.
+    for (const changed of [
+      { settings: { ...joined.settings, stages: ['a', 'b'] } },
+      { incarnation: 'incarnation2' },
+    ]) {
+      const v = world(2);
+      await v.run(800);
+      v.server.joinAnswer = { ...joined, resumed: true, roster: v.server.roster(), ...changed };
+      v.tabs[1]!.port.handlers!.connected();
+      await v.run(500);
+      expect(v.tabs[1]!.store.getState().session).toMatchObject({
+        phase: 'failed',
+        error: expect.stringMatching(/resumed player 2 into another room's settings or incarnation/),
+      });
+    }
+  });
+
   it('a duplicated tab (a copy of the storage) joins as a new player and leaves the original alone', async () => {
     const holdIdentity = tabLocks();
     const storage = memoryStorage();

@@ -542,8 +542,16 @@ export class Session {
     this.setPhase('failed', res.error, undefined, res.code);
   }
 
+  /** A `joined` this tab cannot take without breaking what it promised: a stall, said plainly. */
+  private refuseJoined(why: string): void {
+    this.stop();
+    this.log('net', why);
+    this.setPhase('failed', `Joining failed: ${why}.`, undefined, 'internal_error');
+  }
+
   private onJoined(j: Joined, kept: Saved | null): void {
     let saved = kept;
+    const prior = this.settings;
     this.settings = j.settings;
     this.token = j.token;
     // Without one in the reply, a token we kept is not this room's (the room was created anew by another).
@@ -551,6 +559,16 @@ export class Session {
     this.muted = false;
     const s = j.settings;
     if (this.player && this.player.self === j.id) {
+      // A room's settings and incarnation never change in its life: a resume that says otherwise is a server
+      // we cannot follow (its stages would pass the core's last one).
+      const mine = this.incarnation;
+      if (
+        (mine !== null && mine !== undefined && j.incarnation !== mine) ||
+        (prior && !sameSettings(s, prior))
+      ) {
+        this.refuseJoined(`the server resumed player ${j.id} into another room's settings or incarnation`);
+        return;
+      }
       this.log('net', `resumed as player ${j.id}`);
       this.save(this.player.persisted());
       this.mesh.signalingRestored();
@@ -579,6 +597,13 @@ export class Session {
     } else if (continuing && continuing.id < j.id) {
       persisted = this.player?.self === continuing.id ? this.player.persisted() : continuing.persisted;
     } else {
+      // IDs only grow in a room's life: an ID at or below one this tab held, in the same room, is one a live
+      // voter may hold (ours among them). Voting under it afresh could undo that voter's promises.
+      const ours = Math.max(this.player?.self ?? 0, saved?.id ?? 0, continuing?.id ?? 0);
+      if (held === j.incarnation && j.id <= ours) {
+        this.refuseJoined(`the server gave this tab player ${j.id} as a new player; this tab held ${ours}`);
+        return;
+      }
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
       const old = this.player?.persisted() ?? saved?.persisted;
@@ -896,4 +921,13 @@ export class Session {
   private setPhase(phase: SessionPhase, error: string | null, j?: Joined, code?: string): void {
     this.actions.setPhase(phase, error, j, code);
   }
+}
+
+function sameSettings(a: RoomSettings, b: RoomSettings): boolean {
+  return (
+    a.heartbeatMs === b.heartbeatMs &&
+    a.timeoutMs === b.timeoutMs &&
+    a.stages.length === b.stages.length &&
+    a.stages.every((x, i) => x === b.stages[i])
+  );
 }
