@@ -388,6 +388,35 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     }
   });
 
+  it('a join whose answer came too late is not left hanging: the session it made is left, and the join made again', async () => {
+    const w = world(1);
+    const port = w.server.port();
+    const real = port.join.bind(port);
+    let held = false;
+    let joins = 0;
+    // The server joins us, but its answer arrives after we gave up; asked again, it says we already are.
+    port.join = async (req) => {
+      joins++;
+      if (held) return { ok: false, code: 'already_joined', error: 'this connection has joined already' };
+      if (joins === 1) {
+        await real(req);
+        held = true;
+        return { ok: false, code: 'internal_error', error: 'join: no answer' };
+      }
+      return real(req);
+    };
+    port.leave = async () => {
+      held = false;
+      return { ok: true };
+    };
+    w.server.port = () => port;
+    const tab = w.add();
+    await w.run(2000);
+    expect(joins).toBe(3);
+    expect(tab.store.getState().session.phase).toBe('joined');
+    expect(w.view(1)).toMatchObject({ leader: 1 });
+  });
+
   it('a duplicated tab (a copy of the storage) joins as a new player and leaves the original alone', async () => {
     const holdIdentity = tabLocks();
     const storage = memoryStorage();

@@ -154,6 +154,8 @@ export class Session {
   private serverVersion = -1;
   private latestRoster: RosterMsg | null = null;
   private joinSeq = 0;
+  /** This connection's join was answered: the server holds our session on it. */
+  private joinedHere = false;
   private joinRetryMs = 500;
   /** Said goodbye on pagehide: the page is going. */
   private departed = false;
@@ -232,6 +234,7 @@ export class Session {
         // A new connection (maybe to a restarted server): versions start over.
         this.serverVersion = -1;
         this.latestRoster = null;
+        this.joinedHere = false;
         void this.join();
       },
       roster: (r) => this.applyRoster(r),
@@ -514,7 +517,19 @@ export class Session {
       this.clearSaved();
       return this.join();
     }
-    if (res.code === 'already_joined') return;
+    if (res.code === 'already_joined') {
+      if (this.joinedHere) return;
+      // Our first join's answer came too late (we gave up on it and asked again): the server holds a session
+      // we never learned. End it, and join again on the same connection.
+      this.log(
+        'net',
+        'the server joined us, but its answer came too late: leaving that session and joining again',
+      );
+      void this.deps.signaling.leave().then(() => {
+        if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
+      });
+      return;
+    }
     if (res.code === 'removed') return this.onRemoved(res.error);
     if (res.malformed) {
       // The server holds a session for this socket already: asking again here would only be refused.
@@ -550,6 +565,7 @@ export class Session {
   }
 
   private onJoined(j: Joined, kept: Saved | null): void {
+    this.joinedHere = true;
     let saved = kept;
     const prior = this.settings;
     this.settings = j.settings;

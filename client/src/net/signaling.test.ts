@@ -153,3 +153,31 @@ test('a player ID past the core’s bound is malformed wherever the server names
   expect(v.safeParse(joinedSchema, joined).success).toBe(false);
   expect(v.safeParse(joinedSchema, { ...joined, id: 3 }).success).toBe(true);
 });
+
+test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped', async () => {
+  const http = createServer();
+  const io = new Server(http);
+  const connections: number[] = [];
+  io.on('connection', (socket) => {
+    connections.push(Date.now());
+    if (connections.length === 1) {
+      socket.emit('shutdown', { reconnectInMs: 1_500 });
+      setTimeout(() => socket.disconnect(true), 20);
+    } else if (connections.length === 2) {
+      socket.emit('shutdown', { reconnectInMs: 3_600_000 });
+    }
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
+  const port = new SocketSignaling(`http://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  closers.push(() => port.close());
+  const { h, seen } = recorder();
+  port.start(h);
+  const deadline = Date.now() + 10_000;
+  while (connections.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 100));
+  // Not the 1 s a server disconnect otherwise gets: the server asked for 1.5 s.
+  expect(connections[1]! - connections[0]!).toBeGreaterThanOrEqual(1_500);
+  expect(seen.filter((s) => s.kind === 'shutdown').map((s) => s.value)).toEqual([1_500, 30_000]);
+}, 15_000);

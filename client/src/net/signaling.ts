@@ -55,6 +55,8 @@ export interface SignalingPort {
 }
 
 const ACK_TIMEOUT_MS = 5_000;
+/** The longest wait a server's `shutdown` can ask of us before we reconnect. */
+export const MAX_SHUTDOWN_WAIT_MS = 30_000;
 const timeoutFail = (what: string): Fail => ({
   ok: false,
   code: 'internal_error',
@@ -69,6 +71,8 @@ export class SocketSignaling implements SignalingPort {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private offline = false;
+  /** What the server's `shutdown` asked us to wait before reconnecting; the next server disconnect uses it. */
+  private shutdownWaitMs: number | null = null;
 
   constructor(private readonly url?: string) {}
 
@@ -94,7 +98,9 @@ export class SocketSignaling implements SignalingPort {
     socket.on('disconnect', (reason) => {
       h.status('down', reason);
       // socket.io does not retry a disconnect the server asked for; we still want back in.
-      if (reason === 'io server disconnect' && !this.closed && !this.offline) this.reconnectIn(1_000);
+      if (reason === 'io server disconnect' && !this.closed && !this.offline)
+        this.reconnectIn(this.shutdownWaitMs ?? 1_000);
+      this.shutdownWaitMs = null;
     });
     socket.on('connect_error', (err) => h.status('down', err.message));
     // Each payload is checked before it reaches the session: a malformed one is dropped and reported.
@@ -108,7 +114,11 @@ export class SocketSignaling implements SignalingPort {
     on('roster', (r) => h.roster(r));
     on('signal', (m) => h.signal(m.from, m.data));
     on('relay', (m) => h.relay(m.from, m.data));
-    on('shutdown', (m) => h.shutdown(m.reconnectInMs));
+    on('shutdown', (m) => {
+      // Capped: a server cannot send the tab away for long (the schema alone allows an hour).
+      this.shutdownWaitMs = Math.min(m.reconnectInMs, MAX_SHUTDOWN_WAIT_MS);
+      h.shutdown(this.shutdownWaitMs);
+    });
     on('refused', (f) => h.refused(f));
     socket.on('removed', (m) =>
       h.removed(typeof m?.reason === 'string' ? m.reason.slice(0, 200) : 'removed'),
