@@ -2,6 +2,12 @@
 // `Number(process.env.X)` as readily as a number, and a NaN limit would switch a protection off unseen.
 
 import { LIMITS } from '../../client/src/protocol/limits.ts';
+import { iceServerProblem } from '../../client/src/protocol/signaling.ts';
+
+// What a browser's RTCPeerConnection would refuse, for every player's every link: then each one would fall
+// back to relaying through this server. One rule, the tabs' own (client/src/protocol/signaling.ts).
+export { iceServerProblem };
+
 import { trustEntryProblem } from './proxy.ts';
 
 /** Each whole-number option's bounds, shared with the environment's (config.ts). */
@@ -72,25 +78,6 @@ export function originProblem(origin: string): string | null {
   } catch {}
   if (!parsed || parsed.origin !== origin || !/^https?:$/.test(parsed.protocol))
     return `"${origin}" is not an origin like https://example.com (scheme, host, optional port, no path)`;
-  return null;
-}
-
-/**
- * What a browser's RTCPeerConnection would refuse, for every player's every link: then each one would fall
- * back to relaying through this server.
- */
-export function iceServerProblem(server: {
-  urls: string | string[];
-  username?: string;
-  credential?: string;
-}) {
-  const urls = Array.isArray(server.urls) ? server.urls : [server.urls];
-  for (const url of urls) {
-    const scheme = /^(stuns?|turns?):/.exec(url)?.[1];
-    if (!scheme) return `"${url.slice(0, 80)}" is not a stun:, stuns:, turn: or turns: URL`;
-    if (scheme.startsWith('turn') && (server.username === undefined || server.credential === undefined))
-      return `"${url.slice(0, 80)}" needs a username and a credential`;
-  }
   return null;
 }
 

@@ -125,7 +125,7 @@ test('a malformed answer is described in a sentence of our length, not the sende
   expect((joined as Fail).error.length).toBeLessThan(200);
 });
 
-test('a player ID past the core’s bound is malformed wherever the server names one', async () => {
+test('a player ID past the core’s bound, or an ICE server a browser refuses, is malformed from the server', async () => {
   const { joinedSchema, rosterSchema } = await import('../protocol/signaling.ts');
   const { LIMITS } = await import('../protocol/limits.ts');
   const v = await import('valibot');
@@ -152,6 +152,13 @@ test('a player ID past the core’s bound is malformed wherever the server names
   };
   expect(v.safeParse(joinedSchema, joined).success).toBe(false);
   expect(v.safeParse(joinedSchema, { ...joined, id: 3 }).success).toBe(true);
+  // ICE servers a browser would refuse: every link would fail and still spend the tab's connections.
+  for (const iceServers of [[{ urls: 'http://evil.example' }], [{ urls: ['stun:ok', 'turn:x:3478'] }]]) {
+    const r = v.safeParse(joinedSchema, { ...joined, id: 3, iceServers });
+    expect(r.success).toBe(false);
+  }
+  const turn = [{ urls: 'turns:x:5349', username: 'u', credential: 'c' }];
+  expect(v.safeParse(joinedSchema, { ...joined, id: 3, iceServers: turn }).success).toBe(true);
 });
 
 test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped', async () => {

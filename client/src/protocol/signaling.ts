@@ -314,12 +314,38 @@ export const rosterSchema: v.GenericSchema<unknown, RosterMsg> = record({
   issued: count(),
 });
 
+/**
+ * Why a browser would refuse this ICE server, or null: anything but stun:, stuns:, turn: and turns: URLs, and
+ * TURN without a username and credential. The server checks its own list at start; a tab checks what it is
+ * given, since each refused RTCPeerConnection would still spend one of the 500 a tab may make.
+ */
+export function iceServerProblem(server: {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}) {
+  const urls = Array.isArray(server.urls) ? server.urls : [server.urls];
+  for (const url of urls) {
+    const scheme = /^(stuns?|turns?):/.exec(url)?.[1];
+    if (!scheme) return `"${url.slice(0, 80)}" is not a stun:, stuns:, turn: or turns: URL`;
+    if (scheme.startsWith('turn') && (server.username === undefined || server.credential === undefined))
+      return `"${url.slice(0, 80)}" needs a username and a credential`;
+  }
+  return null;
+}
+
 const iceText = () => v.pipe(text(), v.maxLength(LIMITS.iceServers.chars));
-const iceServerSchema = record({
-  urls: v.union([iceText(), listOf(iceText(), LIMITS.iceServers.urls)], 'must be a URL or a list of them'),
-  username: v.optional(iceText()),
-  credential: v.optional(iceText()),
-});
+const iceServerSchema = v.pipe(
+  record({
+    urls: v.union([iceText(), listOf(iceText(), LIMITS.iceServers.urls)], 'must be a URL or a list of them'),
+    username: v.optional(iceText()),
+    credential: v.optional(iceText()),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    const problem = dataset.typed ? iceServerProblem(dataset.value) : null;
+    if (problem) addIssue({ message: problem });
+  }),
+);
 
 export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
   id: playerIdSchema,
