@@ -343,6 +343,57 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.incarnation).toBe('incarnation2');
   });
 
+  it('a reload whose session expired continues its slot with its floor and incarnation, not as a newcomer', async () => {
+    const storage = memoryStorage();
+    const w = world(1);
+    w.add({ storage });
+    await w.run(800);
+    for (const t of w.tabs) t.session.setDone(true);
+    await w.run(400);
+    w.tabs[1]!.session.stop();
+    w.server.expire(2);
+    const joins: { token: boolean; floor?: number; incarnation?: string }[] = [];
+    const join = w.server.join.bind(w.server);
+    w.server.join = (port, req) => {
+      joins.push({ token: !!req.token, floor: req.floor, incarnation: req.incarnation });
+      return join(port, req);
+    };
+    const reloaded = w.add({ storage });
+    await w.run(1_000);
+    expect(joins).toEqual([
+      { token: true, floor: 2, incarnation: 'incarnation1' },
+      // Storage was cleared with the refused token; what the join needs came from the state it continues.
+      { token: false, floor: 2, incarnation: 'incarnation1' },
+    ]);
+    expect(reloaded.store.getState().view).toMatchObject({ self: 3, stage: 1 });
+  });
+
+  it('a retried join does not pick up the token another session saved in a shared storage meanwhile', async () => {
+    const locks = tabLocks();
+    const storage = memoryStorage();
+    const w = world(1);
+    const b = w.add({ storage, holdIdentity: locks });
+    await w.run(800);
+    expect(b.store.getState().view?.self).toBe(2);
+    const tokens: (string | null)[] = [];
+    const port = w.server.port();
+    const real = port.join.bind(port);
+    port.join = async (req) => {
+      tokens.push(req.token ?? null);
+      // The first try is refused for now; B saves its record meanwhile.
+      if (tokens.length === 1) return { ok: false, code: 'rate_limited', error: 'join: too many joins' };
+      return real(req);
+    };
+    w.server.port = () => port;
+    const a = w.add({ storage, holdIdentity: locks });
+    await w.run(100);
+    b.session.setDone(true);
+    await w.run(2_000);
+    expect(tokens).toEqual([null, null]);
+    expect(a.store.getState().view?.self).toBe(3);
+    expect(b.store.getState().session.phase).toBe('joined');
+  });
+
   it('a reload the server answers with its own ID as a new player is refused, not voted under afresh', async () => {
     const storage = memoryStorage();
     const w = world(1);
@@ -365,12 +416,25 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
       graceMs: 1000,
     };
     w.server.joinAnswer = joined;
+    const before = w.server.joins;
     const reloaded = w.add({ storage });
-    await w.run(500);
+    await w.run(5_000);
     expect(reloaded.store.getState().session).toMatchObject({
       phase: 'failed',
       error: expect.stringMatching(/gave this tab player 2 as a new player; this tab held 2/),
     });
+    // Asked again three times first: a store that lost its last increment does this honestly, once.
+    expect(w.server.joins - before).toBe(4);
+    const second = memoryStorage();
+    for (const [k, val] of storage.data) second.setItem(k, val);
+    w.server.joinAnswer = joined;
+    const again = w.add({ storage: second });
+    await w.run(100);
+    w.server.joinAnswer = undefined;
+    await w.run(1_500);
+    // The honest answer that follows (here, a resume of the session the server holds) is taken, state and all.
+    expect(again.store.getState().session.phase).toBe('joined');
+    expect(again.store.getState().view).toMatchObject({ self: 2, stage: 1 });
     // Nor may it resume into other settings or another room's incarnation.
     for (const changed of [
       { settings: { ...joined.settings, stages: ['a', 'b'] } },

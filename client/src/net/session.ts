@@ -162,11 +162,15 @@ export class Session {
   private stopped = false;
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
   /** The identity whose session the server refused, to continue under the next ID. */
-  private continuing: { id: Id; persisted: Persisted } | null = null;
+  private continuing: { id: Id; persisted: Persisted; incarnation: string | undefined } | null = null;
   /** The server refused our ID and a new join is in flight: the old core neither hears nor speaks. */
   private muted = false;
   private leaving = false;
   private identityChecked = false;
+  /** Whether this session's first join found a saved record (null before it): later ones may be another's. */
+  private savedAtStart: boolean | null = null;
+  /** Times the server handed us an ID we held as a new player; it is asked again a few times. */
+  private reissued = 0;
   private releaseIdentity: (() => void) | null = null;
   private readonly appBudget = new Bucket(DEFAULT_MESH_CONFIG.appBurst, DEFAULT_MESH_CONFIG.appPerSec);
   /** The log of a duplicated tab's storage, kept only as a catch-up hint. */
@@ -461,6 +465,11 @@ export class Session {
     if (this.stopped) return;
     const seq = ++this.joinSeq;
     let saved = loadSaved(this.deps.storage, this.params.room);
+    if (this.savedAtStart === null) this.savedAtStart = saved !== null;
+    // A record that appeared after our first join, and is not ours, is another session's (a storage shared
+    // between tabs): its token would take that session over.
+    if (saved && !this.savedAtStart && saved.id !== this.player?.self && saved.id !== this.continuing?.id)
+      saved = null;
     if (saved && this.token === null && !this.identityChecked) {
       this.identityChecked = true;
       const hold = this.deps.holdIdentity;
@@ -472,6 +481,8 @@ export class Session {
         this.copied = saved.persisted ? factsOf(saved.persisted) : { history: [] };
         this.clearSaved();
         saved = null;
+        // What that tab saves from now on is its own, not ours.
+        this.savedAtStart = false;
       } else if (this.stopped) {
         // Stopped while it waited for the lock: a later Session in this page must find it free.
         release();
@@ -484,7 +495,7 @@ export class Session {
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
-    const incarnation = this.incarnation ?? saved?.incarnation;
+    const incarnation = this.incarnation ?? saved?.incarnation ?? this.continuing?.incarnation;
     const req: JoinRequest = {
       room: this.params.room,
       name: this.params.name,
@@ -508,7 +519,10 @@ export class Session {
       const old = this.player ?? null;
       const id = old?.self ?? saved?.id;
       const persisted = old?.persisted() ?? saved?.persisted ?? null;
-      if (id && persisted) this.continuing = { id, persisted };
+      // Kept with the state: after a reload, storage is cleared below, and the next join must still bring
+      // the room's incarnation and a floor, or it would be a newcomer's.
+      if (id && persisted)
+        this.continuing = { id, persisted, incarnation: this.incarnation ?? saved?.incarnation };
       // The old ID must not act while the new join is in flight: whatever it did then, the new ID would not
       // remember (it starts from this state), and one slot would have two pasts.
       this.muted = old !== null;
@@ -525,8 +539,13 @@ export class Session {
         'net',
         'the server joined us, but its answer came too late: leaving that session and joining again',
       );
-      void this.deps.signaling.leave().then(() => {
-        if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
+      void this.deps.signaling.leave().then((left) => {
+        // A leave refused (rate limited) leaves that session in place: ask again after the usual backoff.
+        const wait = left.ok || left.code === 'not_joined' ? 0 : this.joinRetryMs;
+        if (wait > 0) this.joinRetryMs = Math.min(this.joinRetryMs * 2, 8_000);
+        this.deps.setTimeout(() => {
+          if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
+        }, wait);
       });
       return;
     }
@@ -565,6 +584,31 @@ export class Session {
   }
 
   private onJoined(j: Joined, kept: Saved | null): void {
+    // IDs only grow in a room's life: an ID at or below one this tab held, given as a new player in the same
+    // room, is one a live voter may hold (ours among them), and voting under it afresh could undo that
+    // voter's promises. A store that lost its last increment (a Redis failover) can do it honestly once:
+    // leave that session and ask again, a few times, before giving up.
+    const ours = Math.max(this.player?.self ?? 0, kept?.id ?? 0, this.continuing?.id ?? 0);
+    const same = (this.incarnation ?? kept?.incarnation ?? this.continuing?.incarnation) === j.incarnation;
+    const newIdentity =
+      this.player?.self !== j.id &&
+      !(j.resumed && kept?.id === j.id) &&
+      !(this.continuing && this.continuing.id < j.id);
+    if (newIdentity && same && j.id <= ours) {
+      const why = `the server gave this tab player ${j.id} as a new player; this tab held ${ours}`;
+      if (++this.reissued > 3) {
+        this.refuseJoined(why);
+        return;
+      }
+      this.log('net', `${why}: leaving that session and asking again`);
+      const seq = this.joinSeq;
+      void this.deps.signaling.leave().then(() =>
+        this.deps.setTimeout(() => {
+          if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
+        }, 500 * this.reissued),
+      );
+      return;
+    }
     this.joinedHere = true;
     let saved = kept;
     const prior = this.settings;
@@ -595,7 +639,7 @@ export class Session {
     let persisted: Persisted | null = null;
     let continuing = this.continuing;
     this.continuing = null;
-    const held = this.incarnation ?? saved?.incarnation;
+    const held = this.incarnation ?? saved?.incarnation ?? continuing?.incarnation;
     this.incarnation = j.incarnation;
     if (held !== undefined && held !== j.incarnation) {
       // The server forgot the room and someone else recreated it first: our state is of a room that no
@@ -613,13 +657,6 @@ export class Session {
     } else if (continuing && continuing.id < j.id) {
       persisted = this.player?.self === continuing.id ? this.player.persisted() : continuing.persisted;
     } else {
-      // IDs only grow in a room's life: an ID at or below one this tab held, in the same room, is one a live
-      // voter may hold (ours among them). Voting under it afresh could undo that voter's promises.
-      const ours = Math.max(this.player?.self ?? 0, saved?.id ?? 0, continuing?.id ?? 0);
-      if (held === j.incarnation && j.id <= ours) {
-        this.refuseJoined(`the server gave this tab player ${j.id} as a new player; this tab held ${ours}`);
-        return;
-      }
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
       const old = this.player?.persisted() ?? saved?.persisted;
@@ -757,9 +794,9 @@ export class Session {
 
   /** The highest player ID this tab knows of in the room, for the join's floor. */
   private highestKnownId(saved: Saved | null): number {
-    let max = Math.max(this.player?.self ?? 0, saved?.id ?? 0);
+    let max = Math.max(this.player?.self ?? 0, saved?.id ?? 0, this.continuing?.id ?? 0);
     for (const m of this.latestRoster?.members ?? []) max = Math.max(max, m.id);
-    const p = this.player?.persisted() ?? saved?.persisted;
+    const p = this.player?.persisted() ?? saved?.persisted ?? this.continuing?.persisted;
     // What the room issued as far as we know: a restarted server must not hand those IDs out again.
     if (Number.isSafeInteger(p?.issued)) max = Math.max(max, p?.issued ?? 0);
     const base = p?.base;

@@ -152,9 +152,9 @@ async function main(): Promise<void> {
       `leader crash at N=${n}: ${e.electionMessages} election messages (ELECTION, ANSWER, COORDINATOR, REPORT, REJECT), new leader after ${e.failoverTicks} ticks (timeout ${e.net.timing.timeoutTicks})`,
     );
   }
+  let stuck = 0;
   if (args.hostile) {
     const late = results.filter((r) => r.unconverged.length > 0);
-    let stuck = 0;
     for (const f of late) {
       const after = convergesLate({
         seed: f.seed,
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
       });
       if (after === null) stuck++;
       console.log(
-        `UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}; ${after === null ? `STUCK: not converged ${LATE_TIMEOUTS.at(-1)} timeouts later either` : `converged within ${after} more timeouts`}`,
+        `UNCONVERGED seed ${f.seed} (${f.peers} peers): ${f.unconverged[0]}; ${after === null ? `STUCK: not converged (or a violation) ${LATE_TIMEOUTS.at(-1)} timeouts later either` : `converged within ${after} more timeouts`}`,
       );
     }
     console.log(
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     );
   }
   console.log(`schedules: ${results.length}, violations: ${failed.length}, seed: ${args.seed}`);
-  process.exit(failed.length ? 1 : 0);
+  process.exit(failed.length || stuck ? 1 : 0);
 }
 
 const { isMainThread, parentPort, workerData } = await import('node:worker_threads');
