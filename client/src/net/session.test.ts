@@ -86,6 +86,17 @@ function world(n: number) {
   };
 }
 
+/** Two players at stage 1; the second keeps its state in `storage`, for a reload. */
+async function advancedPair() {
+  const storage = memoryStorage();
+  const w = world(1);
+  w.add({ storage });
+  await w.run(800);
+  for (const t of w.tabs) t.session.setDone(true);
+  await w.run(400);
+  return { w, storage };
+}
+
 /** The driver's tab lock (Web Locks in a browser): a second holder of one key is refused. */
 function tabLocks(): (key: string) => Promise<(() => void) | null> {
   const held = new Set<string>();
@@ -344,12 +355,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('a reload whose session expired continues its slot with its floor and incarnation, not as a newcomer', async () => {
-    const storage = memoryStorage();
-    const w = world(1);
-    w.add({ storage });
-    await w.run(800);
-    for (const t of w.tabs) t.session.setDone(true);
-    await w.run(400);
+    const { w, storage } = await advancedPair();
     w.tabs[1]!.session.stop();
     w.server.expire(2);
     const joins: { token: boolean; floor?: number; incarnation?: string }[] = [];
@@ -395,12 +401,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('a reload the server answers with its own ID as a new player is refused, not voted under afresh', async () => {
-    const storage = memoryStorage();
-    const w = world(1);
-    w.add({ storage });
-    await w.run(800);
-    for (const t of w.tabs) t.session.setDone(true);
-    await w.run(400);
+    const { w, storage } = await advancedPair();
     expect(w.view(1)).toMatchObject({ self: 2, stage: 1 });
     // The reload: the old page is gone; a lying server hands ID 2 out again as a new player.
     w.tabs[1]!.session.stop();
