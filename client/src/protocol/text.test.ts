@@ -49,3 +49,37 @@ describe('quoted', () => {
     expect(quoted('x'.repeat(100), 5)).toBe('"xxxxx…"');
   });
 });
+
+describe('cleanText on random text', () => {
+  it('is idempotent: what the server cleaned, a client cleans to the same name', () => {
+    // Joiners, marks, viramas, blanks, bidi, tags, lone surrogates and white space, mixed at random.
+    const pool = [
+      'a',
+      ' ',
+      '\t',
+      '\u200d',
+      '\u200c',
+      '\u0301',
+      '\u094d',
+      'क',
+      '👨',
+      '\ufe0f',
+      '\u202e',
+      '\u3164',
+    ];
+    pool.push('\u2800', '\u00ad', '\u{e0067}', '\u2028', '\ud800', '\udc00', 'ന', '്');
+    let seed = 1;
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) & 0x7fff_ffff;
+      return seed / 0x7fff_ffff;
+    };
+    const changed: string[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      for (let n = Math.floor(next() * 8); n > 0; n--) text += pool[Math.floor(next() * pool.length)];
+      const once = cleanText(text);
+      if (cleanText(once) !== once) changed.push(JSON.stringify(text));
+    }
+    expect(changed).toEqual([]);
+  });
+});
