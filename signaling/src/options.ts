@@ -2,11 +2,9 @@
 // `Number(process.env.X)` as readily as a number, and a NaN limit would switch a protection off unseen.
 
 import { LIMITS } from '../../client/src/protocol/limits.ts';
-import { iceServerProblem } from '../../client/src/protocol/signaling.ts';
-
 // What a browser's RTCPeerConnection would refuse, for every player's every link: then each one would fall
-// back to relaying through this server. One rule, the tabs' own (client/src/protocol/signaling.ts).
-export { iceServerProblem };
+// back to relaying through this server. One rule, the tabs' own.
+import { iceServerProblem } from '../../client/src/protocol/signaling.ts';
 
 import { trustEntryProblem } from './proxy.ts';
 

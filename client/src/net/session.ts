@@ -539,14 +539,8 @@ export class Session {
         'net',
         'the server joined us, but its answer came too late: leaving that session and joining again',
       );
-      void this.deps.signaling.leave().then((left) => {
-        // A leave refused (rate limited) leaves that session in place: ask again after the usual backoff.
-        const wait = left.ok || left.code === 'not_joined' ? 0 : this.joinRetryMs;
-        if (wait > 0) this.joinRetryMs = Math.min(this.joinRetryMs * 2, 8_000);
-        this.deps.setTimeout(() => {
-          if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
-        }, wait);
-      });
+      // A leave refused (rate limited) leaves that session in place: ask again after the usual backoff.
+      this.leaveAndRejoin(seq, (left) => (left.ok || left.code === 'not_joined' ? 0 : this.backoff()));
       return;
     }
     if (res.code === 'removed') return this.onRemoved(res.error);
@@ -565,15 +559,30 @@ export class Session {
     }
     if (TRANSIENT.has(res.code)) {
       this.log('net', `join failed (${res.error}); retrying`);
-      const wait = this.joinRetryMs;
-      this.joinRetryMs = Math.min(this.joinRetryMs * 2, 8_000);
-      this.deps.setTimeout(() => {
-        if (seq === this.joinSeq && this.deps.signaling.connected) void this.join();
-      }, wait);
+      this.rejoinAfter(seq, this.backoff());
       return;
     }
     this.stop();
     this.setPhase('failed', res.error, undefined, res.code);
+  }
+
+  /** The next join retry's wait, doubling up to 8 s (back to 500 ms on a join that succeeds). */
+  private backoff(): number {
+    const wait = this.joinRetryMs;
+    this.joinRetryMs = Math.min(this.joinRetryMs * 2, 8_000);
+    return wait;
+  }
+
+  /** Joins again after `ms`, unless another join began meanwhile, the session stopped or the server is gone. */
+  private rejoinAfter(seq: number, ms: number): void {
+    this.deps.setTimeout(() => {
+      if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
+    }, ms);
+  }
+
+  /** Ends the session the server holds for this connection, then joins again after `wait(left)`. */
+  private leaveAndRejoin(seq: number, wait: (left: Ack) => number): void {
+    void this.deps.signaling.leave().then((left) => this.rejoinAfter(seq, wait(left)));
   }
 
   /** A `joined` this tab cannot take without breaking what it promised: a stall, said plainly. */
@@ -601,12 +610,7 @@ export class Session {
         return;
       }
       this.log('net', `${why}: leaving that session and asking again`);
-      const seq = this.joinSeq;
-      void this.deps.signaling.leave().then(() =>
-        this.deps.setTimeout(() => {
-          if (seq === this.joinSeq && !this.stopped && this.deps.signaling.connected) void this.join();
-        }, 500 * this.reissued),
-      );
+      this.leaveAndRejoin(this.joinSeq, () => 500 * this.reissued);
       return;
     }
     this.joinedHere = true;

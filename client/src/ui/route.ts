@@ -66,17 +66,7 @@ export function passwordFragment(password: string): string {
  * encodes it: a "+" is a plus, not a space, and broken percent-encoding is an error, not a U+FFFD.
  */
 export function readPasswordFragment(hash: string, errors: string[]): string | undefined {
-  const given = hash
-    .replace(/^#/, '')
-    .split('&', MAX_PARTS)
-    .map((part) => {
-      const at = part.indexOf('=');
-      return {
-        key: decoded(at < 0 ? part : part.slice(0, at), false),
-        raw: at < 0 ? '' : part.slice(at + 1),
-      };
-    })
-    .filter((p) => p.key === 'k');
+  const given = linkParts(hash.replace(/^#/, ''), false).filter((p) => p.key === 'k');
   if (given.length === 0) return undefined;
   if (given.length > 1) {
     errors.push("the link's password is given more than once (#k=)");
@@ -146,6 +136,19 @@ function decoded(raw: string, plusIsSpace: boolean): string | null {
 /** Links longer than any the app makes are cut here, so a crafted one cannot hold the page. */
 const MAX_PARTS = 64;
 
+/** A query or fragment's `key=value` parts: each key decoded (null when broken), each value still raw. */
+function linkParts(text: string, plusIsSpace: boolean): { key: string | null; raw: string }[] {
+  return text
+    .split('&', MAX_PARTS)
+    .filter((part) => part !== '')
+    .map((part) => {
+      const at = part.indexOf('=');
+      return at < 0
+        ? { key: decoded(part, plusIsSpace), raw: '' }
+        : { key: decoded(part.slice(0, at), plusIsSpace), raw: part.slice(at + 1) };
+    });
+}
+
 /**
  * The query, with each parameter the page reads given once and decodable: a second `name`, or broken
  * percent-encoding (which URLSearchParams turns into U+FFFD without a word), is an error, said once per
@@ -154,12 +157,9 @@ const MAX_PARTS = 64;
 function readQuery(search: string, errors: string[]): URLSearchParams {
   const q = new URLSearchParams();
   const problems = new Set<string>();
-  for (const part of search.replace(/^\?/, '').split('&', MAX_PARTS)) {
-    if (part === '') continue;
-    const at = part.indexOf('=');
-    const key = decoded(at < 0 ? part : part.slice(0, at), true);
+  for (const { key, raw } of linkParts(search.replace(/^\?/, ''), true)) {
     if (key === null || !ROOM_PARAMS.has(key)) continue;
-    const value = decoded(at < 0 ? '' : part.slice(at + 1), true);
+    const value = decoded(raw, true);
     if (value === null) problems.add(`${key} in the link is not valid percent-encoding`);
     else if (q.has(key)) problems.add(`${key} is given more than once in the link`);
     else q.set(key, value);
