@@ -482,6 +482,23 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(1)).toMatchObject({ leader: 1 });
   });
 
+  it('a server that answers every join with already_joined gets them at a backoff, not in a loop', async () => {
+    const w = world(0);
+    const port = w.server.port();
+    let joins = 0;
+    port.join = async () => {
+      joins++;
+      return { ok: false, code: 'already_joined', error: 'this connection has joined already' };
+    };
+    w.server.port = () => port;
+    const tab = w.add();
+    await w.run(10_000);
+    // 500 ms, doubling to 8 s: a handful in 10 s, never one per turn of the clock.
+    expect(joins).toBeGreaterThanOrEqual(3);
+    expect(joins).toBeLessThanOrEqual(6);
+    expect(tab.store.getState().session.phase).toBe('joining');
+  });
+
   it('a duplicated tab (a copy of the storage) joins as a new player and leaves the original alone', async () => {
     const holdIdentity = tabLocks();
     const storage = memoryStorage();

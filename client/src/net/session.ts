@@ -539,8 +539,9 @@ export class Session {
         'net',
         'the server joined us, but its answer came too late: leaving that session and joining again',
       );
-      // A leave refused (rate limited) leaves that session in place: ask again after the usual backoff.
-      this.leaveAndRejoin(seq, (left) => (left.ok || left.code === 'not_joined' ? 0 : this.backoff()));
+      // After the usual backoff, whatever the leave said: a server that answers every join this way must
+      // not get them in a loop.
+      this.leaveAndRejoin(seq, () => this.backoff());
       return;
     }
     if (res.code === 'removed') return this.onRemoved(res.error);
