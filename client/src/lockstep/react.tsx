@@ -11,6 +11,7 @@ import {
   useSyncExternalStore,
 } from 'react';
 import { fanOut, throttled } from '../store/perFrame.ts';
+import { formedOf, whenSettled } from './formed.ts';
 import { seenAtOnce } from './snapshot.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
@@ -26,6 +27,8 @@ const Panels = lazy(() =>
     },
   ),
 );
+
+export { DEVTOOLS_WAIT_MS } from './formed.ts';
 
 const identity = <T,>(x: T) => x;
 
@@ -148,49 +151,14 @@ function Devtools(props: LockstepDevtoolsProps) {
   );
 }
 
-/** The devtools wait at most this long for the room to form. */
-export const DEVTOOLS_WAIT_MS = 10_000;
-
-/**
- * Every player we know of is reached directly (or is away, or gone), and there is a leader. A roster player
- * never heard shows as offline, but its link is still to come.
- */
-function formedOf(s: RoomSnapshot): boolean {
-  if (s.status !== 'joined') return true;
-  return (
-    s.leaderId !== null &&
-    s.players.every(
-      (p) =>
-        p.state !== 'relayed' &&
-        p.state !== 'suspected' &&
-        !(p.state === 'offline' && p.lastHeardMs === null && !p.removed),
-    )
-  );
-}
-
-/**
- * True once the room has formed, DEVTOOLS_WAIT_MS after mounting, or once the user opens them, and from then on
- * (for this room). Their chunk, mount and drawing cost a forming tab's main thread what its handshakes need:
- * 8 tabs formed in 4.3–4.5 s without the devtools against 5.8–6.4 s with them (docs/benchmarks.md).
- */
+/** True once `whenSettled` says so, or once the user opens them, and from then on (for this room). */
 function useFormed(room: Room): [formed: boolean, open: () => void] {
+  // Formed already when they mount (a room of one, or devtools added later): nothing left to slow down.
   const [formedRoom, setFormedRoom] = useState<Room | null>(() =>
     formedOf(room.getSnapshot()) ? room : null,
   );
   const formed = formedRoom === room;
-  useEffect(() => {
-    if (formed) return;
-    const check = () => {
-      if (formedOf(room.getSnapshot())) setFormedRoom(room);
-    };
-    const off = room.subscribe(check);
-    const timer = setTimeout(() => setFormedRoom(room), DEVTOOLS_WAIT_MS);
-    check();
-    return () => {
-      off();
-      clearTimeout(timer);
-    };
-  }, [room, formed]);
+  useEffect(() => (formed ? undefined : whenSettled(room, () => setFormedRoom(room))), [room, formed]);
   return [formed, () => setFormedRoom(room)];
 }
 

@@ -1,0 +1,86 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, whenSettled } from './formed.ts';
+import type { RoomSnapshot } from './types.ts';
+
+/** A room whose snapshot the test sets: formed (a leader, every player direct) or not (one still relayed). */
+function fakeRoom() {
+  const listeners = new Set<() => void>();
+  let formed = false;
+  const snapshot = () =>
+    ({
+      status: 'joined',
+      leaderId: 1,
+      players: [
+        { id: 1, state: 'self', lastHeardMs: 0, removed: false },
+        { id: 2, state: formed ? 'direct' : 'relayed', lastHeardMs: 0, removed: false },
+      ],
+    }) as unknown as RoomSnapshot;
+  return {
+    getSnapshot: snapshot,
+    subscribe(l: () => void) {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    set(f: boolean) {
+      formed = f;
+      for (const l of [...listeners]) l();
+    },
+    listeners,
+  };
+}
+
+describe('whenSettled: the devtools open once the room has stayed formed', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('opens DEVTOOLS_SETTLE_MS after the room formed, once, and stops listening', () => {
+    const room = fakeRoom();
+    const open = vi.fn();
+    whenSettled(room, open);
+    vi.advanceTimersByTime(500);
+    room.set(true);
+    vi.advanceTimersByTime(DEVTOOLS_SETTLE_MS - 1);
+    expect(open).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(open).toHaveBeenCalledTimes(1);
+    expect(room.listeners.size).toBe(0);
+    vi.advanceTimersByTime(DEVTOOLS_WAIT_MS);
+    expect(open).toHaveBeenCalledTimes(1);
+  });
+
+  it('starts the wait again when the room stops being formed before it settled', () => {
+    const room = fakeRoom();
+    const open = vi.fn();
+    whenSettled(room, open);
+    room.set(true);
+    vi.advanceTimersByTime(DEVTOOLS_SETTLE_MS - 500);
+    room.set(false);
+    vi.advanceTimersByTime(1_000);
+    room.set(true);
+    // Repeated changes while formed do not restart the wait.
+    room.set(true);
+    vi.advanceTimersByTime(DEVTOOLS_SETTLE_MS - 1);
+    expect(open).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(open).toHaveBeenCalledTimes(1);
+  });
+
+  it('opens after DEVTOOLS_WAIT_MS in a room that never forms, and not at all once stopped', () => {
+    const room = fakeRoom();
+    const open = vi.fn();
+    whenSettled(room, open);
+    vi.advanceTimersByTime(DEVTOOLS_WAIT_MS - 1);
+    expect(open).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(open).toHaveBeenCalledTimes(1);
+
+    const other = fakeRoom();
+    const never = vi.fn();
+    const stop = whenSettled(other, never);
+    other.set(true);
+    stop();
+    vi.advanceTimersByTime(DEVTOOLS_WAIT_MS);
+    expect(never).not.toHaveBeenCalled();
+    expect(other.listeners.size).toBe(0);
+  });
+});

@@ -1,0 +1,68 @@
+// When the election devtools open: once the room has formed and stayed so, so that their mount does not take
+// the CPU that the other players' handshakes still need.
+
+import type { Room, RoomSnapshot } from './types.ts';
+
+/** The devtools wait at most this long for the room to form. */
+export const DEVTOOLS_WAIT_MS = 10_000;
+
+/**
+ * Every player we know of is reached directly (or is away, or gone), and there is a leader. A roster player
+ * never heard shows as offline, but its link is still to come.
+ */
+export function formedOf(s: RoomSnapshot): boolean {
+  if (s.status !== 'joined') return true;
+  return (
+    s.leaderId !== null &&
+    s.players.every(
+      (p) =>
+        p.state !== 'relayed' &&
+        p.state !== 'suspected' &&
+        !(p.state === 'offline' && p.lastHeardMs === null && !p.removed),
+    )
+  );
+}
+
+/**
+ * How long the room must have stayed formed before the devtools open. Once this tab has every link, the others
+ * may still be building theirs (8 tabs at once on 2 cores: the first formed 2–3 s before the last), and the
+ * panels' chunk, mount and ring took the CPU their handshakes needed: 8 tabs formed in 5.6 s (median of 6)
+ * with the devtools opening as each tab formed, 3.9 s with this wait, and 4.3 s with no devtools at all.
+ */
+export const DEVTOOLS_SETTLE_MS = 2_000;
+
+/**
+ * Calls `open` once, when `room` has stayed formed for DEVTOOLS_SETTLE_MS, or DEVTOOLS_WAIT_MS from now
+ * whatever it does. Returns what stops the watch.
+ */
+export function whenSettled(
+  room: Pick<Room, 'getSnapshot' | 'subscribe'>,
+  open: () => void,
+  timers: { setTimeout: typeof setTimeout; clearTimeout: typeof clearTimeout } = globalThis,
+): () => void {
+  let settle: ReturnType<typeof setTimeout> | null = null;
+  let done = false;
+  const fire = () => {
+    if (done) return;
+    stop();
+    open();
+  };
+  const check = () => {
+    const formed = formedOf(room.getSnapshot());
+    if (formed && settle === null) settle = timers.setTimeout(fire, DEVTOOLS_SETTLE_MS);
+    else if (!formed && settle !== null) {
+      timers.clearTimeout(settle);
+      settle = null;
+    }
+  };
+  const off = room.subscribe(check);
+  const cap = timers.setTimeout(fire, DEVTOOLS_WAIT_MS);
+  function stop() {
+    done = true;
+    off();
+    timers.clearTimeout(cap);
+    if (settle !== null) timers.clearTimeout(settle);
+  }
+  check();
+  return stop;
+}
