@@ -10,7 +10,7 @@ import {
   useState,
   useSyncExternalStore,
 } from 'react';
-import { fanOut, throttled } from '../store/perFrame.ts';
+import { FORMING_SHOWN_EVERY_MS, fanOut, SHOWN_EVERY_MS, throttled } from '../store/perFrame.ts';
 import { formedOf, whenSettled } from './formed.ts';
 import { seenAtOnce } from './snapshot.ts';
 import type { Room, RoomSnapshot } from './types.ts';
@@ -69,7 +69,7 @@ function shownChanges(room: Room): (listener: () => void) => () => void {
     subscribe = fanOut(
       throttled(
         (l) => room.subscribe(l),
-        undefined,
+        () => (formedOf(room.getSnapshot()) ? SHOWN_EVERY_MS : FORMING_SHOWN_EVERY_MS),
         undefined,
         () => seenAtOnce(room.getSnapshot()),
       ),

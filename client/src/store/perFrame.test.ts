@@ -118,6 +118,33 @@ describe('throttled', () => {
   });
 });
 
+describe('throttled with a window that changes', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('reads the window at each change: a forming room shows its figures every 500 ms, a formed one every 200', () => {
+    vi.useFakeTimers();
+    const room = source({ formed: false, rtt: 0 });
+    const subscribe = throttled(room.subscribe, () => (room.get().formed ? 200 : 500), 50);
+    const seen: number[] = [];
+    subscribe(() => seen.push(room.get().rtt));
+    room.set({ formed: false, rtt: 1 });
+    vi.advanceTimersByTime(50);
+    expect(seen).toEqual([1]);
+    room.set({ formed: false, rtt: 2 });
+    vi.advanceTimersByTime(499);
+    expect(seen).toEqual([1]);
+    vi.advanceTimersByTime(1);
+    expect(seen).toEqual([1, 2]);
+    // Formed: the next figures wait only the short window.
+    vi.advanceTimersByTime(100);
+    room.set({ formed: true, rtt: 3 });
+    vi.advanceTimersByTime(99);
+    expect(seen).toEqual([1, 2]);
+    vi.advanceTimersByTime(1);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+});
+
 describe('fanOut', () => {
   afterEach(() => {
     vi.useRealTimers();

@@ -9,7 +9,14 @@ import type { StoreApi } from 'zustand/vanilla';
 export const SHOWN_EVERY_MS = 200;
 
 /**
- * `subscribe`, with each listener told at most once per animation frame and at most every `everyMs`. A hidden
+ * The window while a room forms: every link that opens changes a row, an RTT and a count, and eight tabs
+ * forming at once on 2 cores spent as much CPU showing it as making it. Two frames a second is as often as a
+ * list of players connecting can be followed; a leader, a stage or a Done still shows at the next frame.
+ */
+export const FORMING_SHOWN_EVERY_MS = 500;
+
+/**
+ * `subscribe`, with each listener told at most once per animation frame and at most once per window (`every`, in ms, or read at each change). A hidden
  * tab gets no frames, so a timer stands in. A change whose `urgent` key differs from the one last shown (a new
  * leader, a stage, the player's own Done) is shown at the next frame all the same: the window is for the churn
  * of figures, and a leader held back by it showed up to 200 ms late in failover (bench:  closeFailoverMs). Twice
@@ -18,7 +25,7 @@ export const SHOWN_EVERY_MS = 200;
  */
 export function throttled(
   subscribe: (listener: () => void) => () => void,
-  everyMs = SHOWN_EVERY_MS,
+  every: number | (() => number) = SHOWN_EVERY_MS,
   fallbackMs = 250,
   urgent?: () => unknown,
 ): (listener: () => void) => () => void {
@@ -32,6 +39,7 @@ export function throttled(
     // When the last two urgent changes cut a window short.
     let urgentAt: [number, number] = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
     const now = () => (typeof performance === 'undefined' ? Date.now() : performance.now());
+    const windowMs = typeof every === 'number' ? () => every : every;
     const cancel = () => {
       if (frame !== null) cancelAnimationFrame(frame);
       if (timer !== null) clearTimeout(timer);
@@ -50,7 +58,7 @@ export function throttled(
       if (typeof requestAnimationFrame === 'function') frame = requestAnimationFrame(flush);
     };
     const isUrgent = () =>
-      urgent !== undefined && now() - urgentAt[0] >= everyMs && !Object.is(urgent(), shownKey);
+      urgent !== undefined && now() - urgentAt[0] >= windowMs() && !Object.is(urgent(), shownKey);
     const cutShort = () => {
       urgentAt = [urgentAt[1], now()];
     };
@@ -64,7 +72,7 @@ export function throttled(
         }
         return;
       }
-      const wait = last + everyMs - now();
+      const wait = last + windowMs() - now();
       if (wait > 0) {
         if (!isUrgent()) {
           pending = 'window';
