@@ -16,8 +16,8 @@ export const SHOWN_EVERY_MS = 200;
 export const FORMING_SHOWN_EVERY_MS = 500;
 
 /**
- * `subscribe`, with each listener told at most once per animation frame and at most once per window (`every`, in ms, or read at each change). A hidden
- * tab gets no frames, so a timer stands in. A change whose `urgent` key differs from the one last shown (a new
+ * `subscribe`, with each listener told at most once per animation frame and at most once per window (`every`: ms,
+ * or a function read at each change). A hidden tab gets no frames, so a timer stands in. A change whose `urgent` key differs from the one last shown (a new
  * leader, a stage, the player's own Done) is shown at the next frame all the same: the window is for the churn
  * of figures, and a leader held back by it showed up to 200 ms late in failover (bench:  closeFailoverMs). Twice
  * per window at most (a failover's heir shows "no leader", then itself): a key that changes with every write (a
