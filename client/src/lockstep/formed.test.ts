@@ -3,12 +3,13 @@ import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, whenSettled } from './formed.ts';
 import type { RoomSnapshot } from './types.ts';
 
 /** A room whose snapshot the test sets: formed (a leader, every player direct) or not (one still relayed). */
-function fakeRoom() {
+function fakeRoom({ formed: initially = false, tellOnSubscribe = false } = {}) {
   const listeners = new Set<() => void>();
-  let formed = false;
+  let formed = initially;
+  let status = 'joined';
   const snapshot = () =>
     ({
-      status: 'joined',
+      status,
       leaderId: 1,
       players: [
         { id: 1, state: 'self', lastHeardMs: 0, removed: false },
@@ -19,10 +20,15 @@ function fakeRoom() {
     getSnapshot: snapshot,
     subscribe(l: () => void) {
       listeners.add(l);
+      if (tellOnSubscribe) l();
       return () => listeners.delete(l);
     },
     set(f: boolean) {
       formed = f;
+      for (const l of [...listeners]) l();
+    },
+    end() {
+      status = 'left';
       for (const l of [...listeners]) l();
     },
     listeners,
@@ -57,12 +63,44 @@ describe('whenSettled: the devtools open once the room has stayed formed', () =>
     room.set(false);
     vi.advanceTimersByTime(1_000);
     room.set(true);
-    // Repeated changes while formed do not restart the wait.
+    // Changes while it stays formed (RTTs, last heard) do not restart the wait.
+    vi.advanceTimersByTime(DEVTOOLS_SETTLE_MS - 500);
     room.set(true);
+    vi.advanceTimersByTime(499);
+    expect(open).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1);
+    expect(open).toHaveBeenCalledTimes(1);
+  });
+
+  it('waits out the settle for a room already formed when it starts', () => {
+    const room = fakeRoom({ formed: true });
+    const open = vi.fn();
+    whenSettled(room, open);
     vi.advanceTimersByTime(DEVTOOLS_SETTLE_MS - 1);
     expect(open).not.toHaveBeenCalled();
     vi.advanceTimersByTime(1);
     expect(open).toHaveBeenCalledTimes(1);
+  });
+
+  it('opens at once when the room ends, even one that tells its listener as it subscribes', () => {
+    const room = fakeRoom();
+    const open = vi.fn();
+    whenSettled(room, open);
+    vi.advanceTimersByTime(1_000);
+    room.end();
+    expect(open).toHaveBeenCalledTimes(1);
+    expect(room.listeners.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+
+    const ended = fakeRoom({ tellOnSubscribe: true });
+    ended.end();
+    const open2 = vi.fn();
+    const stop = whenSettled(ended, open2);
+    expect(open2).toHaveBeenCalledTimes(1);
+    expect(ended.listeners.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    stop();
+    expect(open2).toHaveBeenCalledTimes(1);
   });
 
   it('opens after DEVTOOLS_WAIT_MS in a room that never forms, and not at all once stopped', () => {

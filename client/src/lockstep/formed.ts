@@ -48,21 +48,32 @@ export function whenSettled(
     open();
   };
   const check = () => {
-    const formed = formedOf(room.getSnapshot());
+    const snap = room.getSnapshot();
+    // A room that has ended has no handshakes left to spare.
+    if (snap.status !== 'joined') return fire();
+    const formed = formedOf(snap);
     if (formed && settle === null) settle = timers.setTimeout(fire, DEVTOOLS_SETTLE_MS);
     else if (!formed && settle !== null) {
       timers.clearTimeout(settle);
       settle = null;
     }
   };
-  const off = room.subscribe(check);
-  const cap = timers.setTimeout(fire, DEVTOOLS_WAIT_MS);
+  let off: (() => void) | null = null;
+  let cap: ReturnType<typeof setTimeout> | null = null;
   function stop() {
+    if (done) return;
     done = true;
-    off();
-    timers.clearTimeout(cap);
+    off?.();
+    if (cap !== null) timers.clearTimeout(cap);
     if (settle !== null) timers.clearTimeout(settle);
   }
+  off = room.subscribe(check);
+  // A room that tells its listener as it subscribes may have opened them already.
+  if (done) {
+    off();
+    return stop;
+  }
+  cap = timers.setTimeout(fire, DEVTOOLS_WAIT_MS);
   check();
   return stop;
 }

@@ -59,19 +59,23 @@ export function useRoom<T = RoomSnapshot>(
 const shown = new WeakMap<Room, (listener: () => void) => () => void>();
 
 /**
- * A room's changes as its hooks are told them: at most once a frame and a few times a second (a forming room
- * changes far more often), a new leader, stage or Done count at the next frame all the same. One throttle per
- * room, shared by all its hooks, so they render in the same frame.
+ * A room's changes as its hooks are told them: at most once a frame and a few times a second, a new leader,
+ * stage or Done count at the next frame all the same. Until the room has first formed, the window is the
+ * longer FORMING_SHOWN_EVERY_MS (every link that opens is a change), and the moment it forms shows at once.
+ * One throttle per room, shared by all its hooks, so they render in the same frame.
  */
 function shownChanges(room: Room): (listener: () => void) => () => void {
   let subscribe = shown.get(room);
   if (!subscribe) {
+    // Latched: an election, a cut link or a relayed player later is not a room forming again.
+    let formed = false;
+    const hasFormed = () => (formed ||= formedOf(room.getSnapshot()));
     subscribe = fanOut(
       throttled(
         (l) => room.subscribe(l),
-        () => (formedOf(room.getSnapshot()) ? SHOWN_EVERY_MS : FORMING_SHOWN_EVERY_MS),
+        () => (hasFormed() ? SHOWN_EVERY_MS : FORMING_SHOWN_EVERY_MS),
         undefined,
-        () => seenAtOnce(room.getSnapshot()),
+        () => `${seenAtOnce(room.getSnapshot())}|${hasFormed()}`,
       ),
     );
     shown.set(room, subscribe);
