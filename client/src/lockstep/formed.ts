@@ -26,8 +26,7 @@ export function formedOf(s: RoomSnapshot): boolean {
 /**
  * How long the room must have stayed formed before the devtools open. Once this tab has every link, the others
  * may still be building theirs (8 tabs at once on 2 cores: the first formed 2–3 s before the last), and the
- * panels' chunk, mount and ring took the CPU their handshakes needed: 8 tabs formed in 5.6 s (median of 6)
- * with the devtools opening as each tab formed, 3.9 s with this wait, and 4.3 s with no devtools at all.
+ * panels' chunk, mount and ring take the CPU their handshakes need (docs/benchmarks.md, 2026-12-04).
  */
 export const DEVTOOLS_SETTLE_MS = 2_000;
 
