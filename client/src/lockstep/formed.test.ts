@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, whenSettled } from './formed.ts';
+import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, shownChanges, whenSettled } from './formed.ts';
 import type { RoomSnapshot } from './types.ts';
 
 /** A room whose snapshot the test sets: formed (a leader, every player direct) or not (one still relayed). */
@@ -7,13 +7,17 @@ function fakeRoom({ formed: initially = false, tellOnSubscribe = false } = {}) {
   const listeners = new Set<() => void>();
   let formed = initially;
   let status = 'joined';
+  let rtt = 1;
   const snapshot = () =>
     ({
       status,
       leaderId: 1,
+      stage: { index: 0 },
+      done: false,
+      doneCount: { done: 0, of: 2 },
       players: [
-        { id: 1, state: 'self', lastHeardMs: 0, removed: false },
-        { id: 2, state: formed ? 'direct' : 'relayed', lastHeardMs: 0, removed: false },
+        { id: 1, state: 'self', lastHeardMs: 0, removed: false, rttMs: null },
+        { id: 2, state: formed ? 'direct' : 'relayed', lastHeardMs: 0, removed: false, rttMs: rtt },
       ],
     }) as unknown as RoomSnapshot;
   return {
@@ -29,6 +33,11 @@ function fakeRoom({ formed: initially = false, tellOnSubscribe = false } = {}) {
     },
     end() {
       status = 'left';
+      for (const l of [...listeners]) l();
+    },
+    /** A figure that changes (an RTT): never urgent. */
+    churn() {
+      rtt++;
       for (const l of [...listeners]) l();
     },
     listeners,
@@ -120,5 +129,44 @@ describe('whenSettled: the devtools open once the room has stayed formed', () =>
     vi.advanceTimersByTime(DEVTOOLS_WAIT_MS);
     expect(never).not.toHaveBeenCalled();
     expect(other.listeners.size).toBe(0);
+  });
+});
+
+describe('shownChanges: how often hooks hear a room', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  // No animation frames in Node: "the next frame" is the throttle's 250 ms fallback timer here.
+  it('holds figures for 500 ms until the room first forms, shows the forming at once, then 200 ms for good', () => {
+    const room = fakeRoom();
+    const told: number[] = [];
+    shownChanges(room)(() => told.push(Date.now()));
+    const t0 = Date.now();
+    const at = () => told.map((t) => t - t0);
+    room.churn();
+    vi.advanceTimersByTime(250);
+    expect(at()).toEqual([250]);
+    // Forming: the next figure waits out the long window.
+    room.churn();
+    vi.advanceTimersByTime(499);
+    expect(at()).toEqual([250]);
+    vi.advanceTimersByTime(1);
+    expect(at()).toEqual([250, 750]);
+    // A figure held in the long window, then the room forms: shown at the next frame, not the window's end.
+    vi.advanceTimersByTime(50);
+    room.churn();
+    vi.advanceTimersByTime(50);
+    room.set(true);
+    vi.advanceTimersByTime(250);
+    expect(at()).toEqual([250, 750, 1100]);
+    // Formed once is formed for good: a relayed player later still gets the short window.
+    vi.advanceTimersByTime(500);
+    room.set(false);
+    vi.advanceTimersByTime(250);
+    room.churn();
+    vi.advanceTimersByTime(199);
+    expect(at()).toEqual([250, 750, 1100, 1850]);
+    vi.advanceTimersByTime(1);
+    expect(at()).toEqual([250, 750, 1100, 1850, 2050]);
   });
 });

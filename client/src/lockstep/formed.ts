@@ -1,6 +1,8 @@
-// When the election devtools open: once the room has formed and stayed so, so that their mount does not take
-// the CPU that the other players' handshakes still need.
+// When a room counts as formed, and what waits for it: the election devtools open once it has stayed formed, and
+// its hooks see its churn less often until it first forms. Both leave the CPU to the handshakes under way.
 
+import { FORMING_SHOWN_EVERY_MS, fanOut, SHOWN_EVERY_MS, throttled } from '../store/perFrame.ts';
+import { seenAtOnce } from './snapshot.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
 /** The devtools wait at most this long for the room to form. */
@@ -75,4 +77,33 @@ export function whenSettled(
   cap = timers.setTimeout(fire, DEVTOOLS_WAIT_MS);
   check();
   return stop;
+}
+
+const shown = new WeakMap<object, (listener: () => void) => () => void>();
+
+/**
+ * A room's changes as its hooks are told them: at most once a frame and a few times a second, a new leader,
+ * stage or Done count at the next frame all the same. Until the room has first formed, the window is the
+ * longer FORMING_SHOWN_EVERY_MS (every link that opens is a change), and the moment it forms shows at once.
+ * One throttle per room, shared by all its hooks, so they render in the same frame.
+ */
+export function shownChanges(
+  room: Pick<Room, 'getSnapshot' | 'subscribe'>,
+): (listener: () => void) => () => void {
+  let subscribe = shown.get(room);
+  if (!subscribe) {
+    // Latched: an election, a cut link or a relayed player later is not a room forming again.
+    let formed = false;
+    const hasFormed = () => (formed ||= formedOf(room.getSnapshot()));
+    subscribe = fanOut(
+      throttled(
+        (l) => room.subscribe(l),
+        () => (hasFormed() ? SHOWN_EVERY_MS : FORMING_SHOWN_EVERY_MS),
+        undefined,
+        () => `${seenAtOnce(room.getSnapshot())}|${hasFormed()}`,
+      ),
+    );
+    shown.set(room, subscribe);
+  }
+  return subscribe;
 }

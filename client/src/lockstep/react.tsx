@@ -10,9 +10,7 @@ import {
   useState,
   useSyncExternalStore,
 } from 'react';
-import { FORMING_SHOWN_EVERY_MS, fanOut, SHOWN_EVERY_MS, throttled } from '../store/perFrame.ts';
-import { formedOf, whenSettled } from './formed.ts';
-import { seenAtOnce } from './snapshot.ts';
+import { formedOf, shownChanges, whenSettled } from './formed.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
 /** The devtools' chunk did not arrive (offline, or a redeploy removed it), as opposed to a bug in them. */
@@ -54,33 +52,6 @@ export function useRoom<T = RoomSnapshot>(
     return kept;
   };
   return useSyncExternalStore(shownChanges(room), read, read);
-}
-
-const shown = new WeakMap<Room, (listener: () => void) => () => void>();
-
-/**
- * A room's changes as its hooks are told them: at most once a frame and a few times a second, a new leader,
- * stage or Done count at the next frame all the same. Until the room has first formed, the window is the
- * longer FORMING_SHOWN_EVERY_MS (every link that opens is a change), and the moment it forms shows at once.
- * One throttle per room, shared by all its hooks, so they render in the same frame.
- */
-function shownChanges(room: Room): (listener: () => void) => () => void {
-  let subscribe = shown.get(room);
-  if (!subscribe) {
-    // Latched: an election, a cut link or a relayed player later is not a room forming again.
-    let formed = false;
-    const hasFormed = () => (formed ||= formedOf(room.getSnapshot()));
-    subscribe = fanOut(
-      throttled(
-        (l) => room.subscribe(l),
-        () => (hasFormed() ? SHOWN_EVERY_MS : FORMING_SHOWN_EVERY_MS),
-        undefined,
-        () => `${seenAtOnce(room.getSnapshot())}|${hasFormed()}`,
-      ),
-    );
-    shown.set(room, subscribe);
-  }
-  return subscribe;
 }
 
 export interface LockstepDevtoolsProps {
