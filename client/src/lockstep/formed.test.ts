@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, shownChanges, whenSettled } from './formed.ts';
+import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, FORMING_MAX_MS, shownChanges, whenSettled } from './formed.ts';
 import type { RoomSnapshot } from './types.ts';
 
 /** A room whose snapshot the test sets: formed (a leader, every player direct) or not (one still relayed). */
@@ -8,6 +8,7 @@ function fakeRoom({ formed: initially = false, tellOnSubscribe = false } = {}) {
   let formed = initially;
   let status = 'joined';
   let rtt = 1;
+  const newcomers: number[] = [];
   const snapshot = () =>
     ({
       status,
@@ -18,6 +19,7 @@ function fakeRoom({ formed: initially = false, tellOnSubscribe = false } = {}) {
       players: [
         { id: 1, state: 'self', lastHeardMs: 0, removed: false, rttMs: null },
         { id: 2, state: formed ? 'direct' : 'relayed', lastHeardMs: 0, removed: false, rttMs: rtt },
+        ...newcomers.map((id) => ({ id, state: 'relayed', lastHeardMs: null, removed: false, rttMs: null })),
       ],
     }) as unknown as RoomSnapshot;
   return {
@@ -33,6 +35,11 @@ function fakeRoom({ formed: initially = false, tellOnSubscribe = false } = {}) {
     },
     end() {
       status = 'left';
+      for (const l of [...listeners]) l();
+    },
+    /** A player joins, not reached directly yet. */
+    join(id: number) {
+      newcomers.push(id);
       for (const l of [...listeners]) l();
     },
     /** A figure that changes (an RTT): never urgent. */
@@ -137,10 +144,11 @@ describe('shownChanges: how often hooks hear a room', () => {
   afterEach(() => vi.useRealTimers());
 
   // No animation frames in Node: "the next frame" is the throttle's 250 ms fallback timer here.
-  it('holds figures for 500 ms until the room first forms, shows the forming at once, then 200 ms for good', () => {
+  it('holds figures for 500 ms while a player is still to be reached, shows the end at once, then 200 ms', () => {
     const room = fakeRoom();
     const told: number[] = [];
     shownChanges(room)(() => told.push(Date.now()));
+    expect(shownChanges(room)).toBe(shownChanges(room));
     const t0 = Date.now();
     const at = () => told.map((t) => t - t0);
     room.churn();
@@ -152,14 +160,14 @@ describe('shownChanges: how often hooks hear a room', () => {
     expect(at()).toEqual([250]);
     vi.advanceTimersByTime(1);
     expect(at()).toEqual([250, 750]);
-    // A figure held in the long window, then the room forms: shown at the next frame, not the window's end.
+    // A figure held in the long window, then the last link opens: shown at the next frame, not the window's end.
     vi.advanceTimersByTime(50);
     room.churn();
     vi.advanceTimersByTime(50);
     room.set(true);
     vi.advanceTimersByTime(250);
     expect(at()).toEqual([250, 750, 1100]);
-    // Formed once is formed for good: a relayed player later still gets the short window.
+    // A player reached once and relayed later (a cut link) is not a room forming: the short window.
     vi.advanceTimersByTime(500);
     room.set(false);
     vi.advanceTimersByTime(250);
@@ -168,5 +176,29 @@ describe('shownChanges: how often hooks hear a room', () => {
     expect(at()).toEqual([250, 750, 1100, 1850]);
     vi.advanceTimersByTime(1);
     expect(at()).toEqual([250, 750, 1100, 1850, 2050]);
+  });
+
+  it('a newcomer makes the room forming again, for at most FORMING_MAX_MS if it is never reached', () => {
+    const room = fakeRoom({ formed: true });
+    const told: number[] = [];
+    shownChanges(room)(() => told.push(Date.now()));
+    const t0 = Date.now();
+    const at = () => told.map((t) => t - t0);
+    room.join(3);
+    vi.advanceTimersByTime(250);
+    expect(at()).toEqual([250]);
+    room.churn();
+    vi.advanceTimersByTime(499);
+    expect(at()).toEqual([250]);
+    vi.advanceTimersByTime(1);
+    expect(at()).toEqual([250, 750]);
+    // Never reached (its WebRTC blocked): past FORMING_MAX_MS the short window is back.
+    vi.advanceTimersByTime(FORMING_MAX_MS);
+    room.churn();
+    vi.advanceTimersByTime(250);
+    const shownAt = at().at(-1)!;
+    room.churn();
+    vi.advanceTimersByTime(200);
+    expect(at().at(-1)).toBe(shownAt + 200);
   });
 });

@@ -79,28 +79,60 @@ export function whenSettled(
   return stop;
 }
 
+/**
+ * A player listed this long and still not reached directly no longer counts as forming: a player whose WebRTC is
+ * blocked stays relayed for good.
+ */
+export const FORMING_MAX_MS = DEVTOOLS_WAIT_MS;
+
+/**
+ * Whether a room is forming links: a player it lists has never been reached directly (nor shown away), and
+ * was first listed under FORMING_MAX_MS ago. A player reached once and cut or relayed later does not count;
+ * a newcomer does.
+ */
+export function formingOf(now: () => number): (s: RoomSnapshot) => boolean {
+  const reached = new Set<number>();
+  const listedAt = new Map<number, number>();
+  return (s) => {
+    if (s.status !== 'joined') return false;
+    const t = now();
+    let forming = false;
+    for (const p of s.players) {
+      if (p.state === 'self' || p.removed || reached.has(p.id)) continue;
+      if (p.state === 'direct' || p.state === 'away') {
+        reached.add(p.id);
+        listedAt.delete(p.id);
+        continue;
+      }
+      const at = listedAt.get(p.id) ?? t;
+      listedAt.set(p.id, at);
+      if (t - at < FORMING_MAX_MS) forming = true;
+    }
+    return forming;
+  };
+}
+
 const shown = new WeakMap<object, (listener: () => void) => () => void>();
 
 /**
  * A room's changes as its hooks are told them: at most once a frame and a few times a second, a new leader,
- * stage or Done count at the next frame all the same. Until the room has first formed, the window is the
- * longer FORMING_SHOWN_EVERY_MS (every link that opens is a change), and the moment it forms shows at once.
- * One throttle per room, shared by all its hooks, so they render in the same frame.
+ * stage or Done count at the next frame all the same. While the room is forming links (formingOf), the window
+ * is the longer FORMING_SHOWN_EVERY_MS (every link that opens is a change), and its end shows at once. One
+ * throttle per room, shared by all its hooks, so they render in the same frame.
  */
 export function shownChanges(
   room: Pick<Room, 'getSnapshot' | 'subscribe'>,
 ): (listener: () => void) => () => void {
   let subscribe = shown.get(room);
   if (!subscribe) {
-    // Latched: an election, a cut link or a relayed player later is not a room forming again.
-    let formed = false;
-    const hasFormed = () => (formed ||= formedOf(room.getSnapshot()));
+    const forming = formingOf(() => (typeof performance === 'undefined' ? Date.now() : performance.now()));
+    const isForming = () => forming(room.getSnapshot());
     subscribe = fanOut(
       throttled(
         (l) => room.subscribe(l),
-        () => (hasFormed() ? SHOWN_EVERY_MS : FORMING_SHOWN_EVERY_MS),
+        () => (isForming() ? FORMING_SHOWN_EVERY_MS : SHOWN_EVERY_MS),
         undefined,
-        () => `${seenAtOnce(room.getSnapshot())}|${hasFormed()}`,
+        () => `${seenAtOnce(room.getSnapshot())}|${isForming()}`,
       ),
     );
     shown.set(room, subscribe);

@@ -128,10 +128,12 @@ function Devtools(props: LockstepDevtoolsProps) {
 
 /** True once `whenSettled` says so, or once the user opens them, and from then on (for this room). */
 function useFormed(room: Room): [formed: boolean, open: () => void] {
-  // Formed already when they mount (a room of one, or devtools added later): nothing left to slow down.
-  const [formedRoom, setFormedRoom] = useState<Room | null>(() =>
-    formedOf(room.getSnapshot()) ? room : null,
-  );
+  // A room that has ended, or has formed with others in it when they mount (devtools added later), shows them at
+  // once. Its first player, alone for now, waits out the settle: the others may be loading.
+  const [formedRoom, setFormedRoom] = useState<Room | null>(() => {
+    const s = room.getSnapshot();
+    return s.status !== 'joined' || (formedOf(s) && s.players.length > 1) ? room : null;
+  });
   const formed = formedRoom === room;
   useEffect(() => (formed ? undefined : whenSettled(room, () => setFormedRoom(room))), [room, formed]);
   return [formed, () => setFormedRoom(room)];
