@@ -1182,6 +1182,19 @@ describe('lockstep/react', () => {
     expect(await renderAll(createElement(LockstepDevtools, { room }))).toContain('data-testid="visualizer"');
   });
 
+  it("LockstepDevtools of a room's first player, formed alone, wait: the others may still be loading", async () => {
+    const w = world();
+    w.open();
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    const room = w.rooms[0]!;
+    expect(room.getSnapshot().leaderId).toBe(1);
+    expect(room.getSnapshot().players).toHaveLength(1);
+    const html = await renderAll(createElement(LockstepDevtools, { room }));
+    expect(html).toContain('data-testid="devtools-waiting"');
+    expect(html).not.toContain('data-testid="visualizer"');
+  });
+
   it('LockstepDevtools wait for a player whose link is still forming, heard or not yet', async () => {
     const w = await joinedRooms(2);
     const real = w.net.factory();
