@@ -143,22 +143,32 @@ describe('shownChanges: how often hooks hear a room', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
+  /** When (ms from now) the room's hooks are told of a change. */
+  function watch(room: ReturnType<typeof fakeRoom>) {
+    const told: number[] = [];
+    shownChanges(room)(() => told.push(Date.now()));
+    const t0 = Date.now();
+    return () => told.map((t) => t - t0);
+  }
+
+  /** A figure that changes now is told after exactly `ms`, not a moment before. */
+  function toldAfter(room: ReturnType<typeof fakeRoom>, at: () => number[], ms: number) {
+    const before = at().length;
+    room.churn();
+    vi.advanceTimersByTime(ms - 1);
+    expect(at()).toHaveLength(before);
+    vi.advanceTimersByTime(1);
+    expect(at()).toHaveLength(before + 1);
+  }
+
   // No animation frames in Node: "the next frame" is the throttle's 250 ms fallback timer here.
   it('holds figures for 500 ms while a player is still to be reached, shows the end at once, then 200 ms', () => {
     const room = fakeRoom();
-    const told: number[] = [];
-    shownChanges(room)(() => told.push(Date.now()));
+    const at = watch(room);
     expect(shownChanges(room)).toBe(shownChanges(room));
-    const t0 = Date.now();
-    const at = () => told.map((t) => t - t0);
-    room.churn();
-    vi.advanceTimersByTime(250);
-    expect(at()).toEqual([250]);
+    toldAfter(room, at, 250);
     // Forming: the next figure waits out the long window.
-    room.churn();
-    vi.advanceTimersByTime(499);
-    expect(at()).toEqual([250]);
-    vi.advanceTimersByTime(1);
+    toldAfter(room, at, 500);
     expect(at()).toEqual([250, 750]);
     // A figure held in the long window, then the last link opens: shown at the next frame, not the window's end.
     vi.advanceTimersByTime(50);
@@ -171,34 +181,21 @@ describe('shownChanges: how often hooks hear a room', () => {
     vi.advanceTimersByTime(500);
     room.set(false);
     vi.advanceTimersByTime(250);
-    room.churn();
-    vi.advanceTimersByTime(199);
     expect(at()).toEqual([250, 750, 1100, 1850]);
-    vi.advanceTimersByTime(1);
-    expect(at()).toEqual([250, 750, 1100, 1850, 2050]);
+    toldAfter(room, at, 200);
   });
 
   it('a newcomer makes the room forming again, for at most FORMING_MAX_MS if it is never reached', () => {
     const room = fakeRoom({ formed: true });
-    const told: number[] = [];
-    shownChanges(room)(() => told.push(Date.now()));
-    const t0 = Date.now();
-    const at = () => told.map((t) => t - t0);
+    const at = watch(room);
     room.join(3);
     vi.advanceTimersByTime(250);
     expect(at()).toEqual([250]);
-    room.churn();
-    vi.advanceTimersByTime(499);
-    expect(at()).toEqual([250]);
-    vi.advanceTimersByTime(1);
-    expect(at()).toEqual([250, 750]);
+    toldAfter(room, at, 500);
     // Never reached (its WebRTC blocked): past FORMING_MAX_MS the short window is back.
     vi.advanceTimersByTime(FORMING_MAX_MS);
     room.churn();
     vi.advanceTimersByTime(250);
-    const shownAt = at().at(-1)!;
-    room.churn();
-    vi.advanceTimersByTime(200);
-    expect(at().at(-1)).toBe(shownAt + 200);
+    toldAfter(room, at, 200);
   });
 });
