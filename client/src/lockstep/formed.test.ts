@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DEVTOOLS_SETTLE_MS, DEVTOOLS_WAIT_MS, FORMING_MAX_MS, shownChanges, whenSettled } from './formed.ts';
+import {
+  DEVTOOLS_SETTLE_MS,
+  DEVTOOLS_WAIT_MS,
+  FORMING_MAX_MS,
+  formingOf,
+  shownChanges,
+  whenSettled,
+} from './formed.ts';
 import type { RoomSnapshot } from './types.ts';
 
 /** A room whose snapshot the test sets: formed (a leader, every player direct) or not (one still relayed). */
@@ -197,5 +204,31 @@ describe('shownChanges: how often hooks hear a room', () => {
     room.churn();
     vi.advanceTimersByTime(250);
     toldAfter(room, at, 200);
+  });
+});
+
+describe('formingOf: players still to be reached', () => {
+  const room = (players: { id: number; state: string }[]) =>
+    ({
+      status: 'joined',
+      players: players.map((p) => ({ ...p, removed: false })),
+    }) as unknown as RoomSnapshot;
+
+  it('keeps only the players listed now: one a stale or lying roster drops and lists again waits anew', () => {
+    let t = 0;
+    const forming = formingOf(() => t);
+    const self = { id: 1, state: 'self' };
+    expect(forming(room([self, { id: 2, state: 'relayed' }]))).toBe(true);
+    t = 1_000;
+    expect(forming(room([self]))).toBe(false);
+    // Phantom IDs from every roster are forgotten with it, not kept for the tab's life.
+    for (let i = 0; i < 100; i++) forming(room([self, { id: 1_000 + i, state: 'offline' }]));
+    t = 1_000 + FORMING_MAX_MS;
+    expect(forming(room([self, { id: 2, state: 'relayed' }]))).toBe(true);
+    t += FORMING_MAX_MS;
+    expect(forming(room([self, { id: 2, state: 'relayed' }]))).toBe(false);
+    // Reached once, relayed later: not forming.
+    expect(forming(room([self, { id: 3, state: 'direct' }]))).toBe(false);
+    expect(forming(room([self, { id: 3, state: 'relayed' }]))).toBe(false);
   });
 });

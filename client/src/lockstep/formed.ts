@@ -1,7 +1,8 @@
 // When a room counts as formed, and what waits for it: the election devtools open once it has stayed formed, and
-// its hooks see its churn less often until it first forms. Both leave the CPU to the handshakes under way.
+// its hooks see its churn less often while links to its players are still being made. Both leave the CPU to the
+// handshakes under way.
 
-import { FORMING_SHOWN_EVERY_MS, fanOut, SHOWN_EVERY_MS, throttled } from '../store/perFrame.ts';
+import { FORMING_SHOWN_EVERY_MS, fanOut, pageNow, SHOWN_EVERY_MS, throttled } from '../store/perFrame.ts';
 import { seenAtOnce } from './snapshot.ts';
 import type { Room, RoomSnapshot } from './types.ts';
 
@@ -92,22 +93,24 @@ export const FORMING_MAX_MS = DEVTOOLS_WAIT_MS;
  */
 export function formingOf(now: () => number): (s: RoomSnapshot) => boolean {
   const reached = new Set<number>();
-  const listedAt = new Map<number, number>();
+  let listedAt = new Map<number, number>();
   return (s) => {
     if (s.status !== 'joined') return false;
     const t = now();
     let forming = false;
+    // Only the players listed now are kept: a server that lists new IDs in every roster cannot grow it.
+    const waiting = new Map<number, number>();
     for (const p of s.players) {
       if (p.state === 'self' || p.removed || reached.has(p.id)) continue;
       if (p.state === 'direct' || p.state === 'away') {
         reached.add(p.id);
-        listedAt.delete(p.id);
         continue;
       }
       const at = listedAt.get(p.id) ?? t;
-      listedAt.set(p.id, at);
+      waiting.set(p.id, at);
       if (t - at < FORMING_MAX_MS) forming = true;
     }
+    listedAt = waiting;
     return forming;
   };
 }
@@ -125,7 +128,7 @@ export function shownChanges(
 ): (listener: () => void) => () => void {
   let subscribe = shown.get(room);
   if (!subscribe) {
-    const forming = formingOf(() => (typeof performance === 'undefined' ? Date.now() : performance.now()));
+    const forming = formingOf(pageNow);
     const isForming = () => forming(room.getSnapshot());
     subscribe = fanOut(
       throttled(

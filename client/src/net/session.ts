@@ -581,9 +581,9 @@ export class Session {
     }, ms);
   }
 
-  /** Ends the session the server holds for this connection, then joins again after `wait(left)`. */
-  private leaveAndRejoin(seq: number, wait: (left: Ack) => number): void {
-    void this.deps.signaling.leave().then((left) => this.rejoinAfter(seq, wait(left)));
+  /** Ends the session the server holds for this connection, then joins again after `wait()`. */
+  private leaveAndRejoin(seq: number, wait: () => number): void {
+    void this.deps.signaling.leave().then(() => this.rejoinAfter(seq, wait()));
   }
 
   /** A `joined` this tab cannot take without breaking what it promised: a stall, said plainly. */

@@ -15,13 +15,17 @@ export const SHOWN_EVERY_MS = 200;
  */
 export const FORMING_SHOWN_EVERY_MS = 500;
 
+/** The page's clock (ms), or the wall clock where there is no `performance`. */
+export const pageNow = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
+
 /**
- * `subscribe`, with each listener told at most once per animation frame and at most once per window (`every`: ms,
- * or a function read at each change). A hidden tab gets no frames, so a timer stands in. A change whose `urgent` key differs from the one last shown (a new
- * leader, a stage, the player's own Done) is shown at the next frame all the same: the window is for the churn
- * of figures, and a leader held back by it showed up to 200 ms late in failover (bench:  closeFailoverMs). Twice
- * per window at most (a failover's heir shows "no leader", then itself): a key that changes with every write (a
- * lying leader's done count) must not render at the rate the room is written.
+ * `subscribe`, with each listener told at most once per animation frame and at most once per window (`every`:
+ * ms, or a function read at each change). A hidden tab gets no frames, so a timer stands in. A change whose
+ * `urgent` key differs from the one last shown (a new leader, a stage, the player's own Done) is shown at the
+ * next frame all the same: the window is for the churn of figures, and a leader held back by it showed up to
+ * 200 ms late in failover (bench: closeFailoverMs). Twice per window at most (a failover's heir shows "no
+ * leader", then itself): a key that changes with every write (a lying leader's done count) must not render at
+ * the rate the room is written.
  */
 export function throttled(
   subscribe: (listener: () => void) => () => void,
@@ -38,7 +42,7 @@ export function throttled(
     let shownKey = urgent?.();
     // When the last two urgent changes cut a window short.
     let urgentAt: [number, number] = [Number.NEGATIVE_INFINITY, Number.NEGATIVE_INFINITY];
-    const now = () => (typeof performance === 'undefined' ? Date.now() : performance.now());
+    const now = pageNow;
     const windowMs = typeof every === 'number' ? () => every : every;
     const cancel = () => {
       if (frame !== null) cancelAnimationFrame(frame);
