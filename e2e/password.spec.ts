@@ -91,7 +91,9 @@ test('a password room: the creator and a #k= link agree on a leader, a wrong pas
       .timeout(5_000)
       .emitWithAck('join', { v: PROTOCOL_VERSION, room, name: 'Insider', verifier });
     expect(joined).toMatchObject({ ok: true });
-    await insider.timeout(5_000).emitWithAck('relay', { to: 1, data: '{"k":"core","m":{"t":"LEAVE"}}' });
+    await insider
+      .timeout(5_000)
+      .emitWithAck('relay', { frames: [{ to: 1, data: '{"k":"core","m":{"t":"LEAVE"}}' }] });
     await insider.timeout(5_000).emitWithAck('signal', { to: 1, data: { type: 'offer', sdp: 'v=0' } });
     await expect(tid(ann.player.page, 'decrypt-errors')).toHaveText('2');
     await expect(tid(ann.player.page, 'event-log')).toContainText('rejected a relay payload from 4');

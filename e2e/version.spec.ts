@@ -19,7 +19,7 @@ test('a player claiming a newer protocol is not heard and cannot stop another ta
     const joined = await liar.timeout(5_000).emitWithAck('join', { v: PROTOCOL_VERSION, room, name: 'Next' });
     expect(joined).toMatchObject({ ok: true, id: 2 });
     const ping = JSON.stringify({ k: 'ping', t: 0, v: PROTOCOL_VERSION + 1 });
-    await liar.timeout(5_000).emitWithAck('relay', { to: 1, data: ping });
+    await liar.timeout(5_000).emitWithAck('relay', { frames: [{ to: 1, data: ping }] });
     await expect(tid(ann.page, 'event-log')).toContainText('player 2 names a newer Lockstep');
     await expect(tid(ann.page, 'session-error')).toHaveCount(0);
     await expect(tid(ann.page, 'leader-id')).toHaveText('1');

@@ -44,7 +44,7 @@ await Promise.all(
         .catch(() => undefined);
       while (flooding && s.connected) {
         for (let k = 0; k < 20; k++)
-          s.emit('relay', { to: 1 + ((i + 1) % connections), data: payload }, () => {});
+          s.emit('relay', { frames: [{ to: 1 + ((i + 1) % connections), data: payload }] }, () => {});
         relays += 20;
         await new Promise((r) => setImmediate(r));
       }

@@ -63,7 +63,7 @@ async function warmUp(server: ThreadServer) {
     await Promise.all(
       players.map((p, i) => {
         const to = joined[(i + 1) % joined.length];
-        return to?.ok ? p.raw('relay', { to: to.id, data: 'warm' }) : undefined;
+        return to?.ok ? p.raw('relay', { frames: [{ to: to.id, data: 'warm' }] }) : undefined;
       }),
     );
     await Promise.all(players.map((p) => p.raw('leave', {})));
@@ -99,7 +99,9 @@ async function expectHonestPlayersWork(players: Honest[]) {
   for (const a of players) {
     for (const b of players) {
       if (a === b) continue;
-      expectOk(await a.socket.raw('relay', { to: b.joined.id, data: `hello ${tag} ${a.joined.id}` }));
+      expectOk(
+        await a.socket.raw('relay', { frames: [{ to: b.joined.id, data: `hello ${tag} ${a.joined.id}` }] }),
+      );
     }
   }
   for (const b of players) {
@@ -270,7 +272,9 @@ describe('attack: relay flood toward one slow victim', () => {
       attackers.map(async (a) => {
         for (let batch = 0; batch < 12; batch++) {
           await Promise.all(
-            Array.from({ length: 50 }, () => a.raw('relay', { to: victim.joined.id, data: payload })),
+            Array.from({ length: 50 }, () =>
+              a.raw('relay', { frames: [{ to: victim.joined.id, data: payload }] }),
+            ),
           );
         }
       }),
@@ -330,7 +334,8 @@ describe('attack: the rate limiter', () => {
     // Batches just under the event bucket, paced so some events always get through between refusals:
     // the old "in a row" strike counter never reached its limit this way.
     while (attacker.socket.connected && Date.now() - started < 8_000) {
-      for (let i = 0; i < 40; i++) attacker.socket.emit('relay', { to: 1, data: payload }, () => {});
+      for (let i = 0; i < 40; i++)
+        attacker.socket.emit('relay', { frames: [{ to: 1, data: payload }] }, () => {});
       await sleep(100);
     }
     const elapsed = (Date.now() - started) / 1000;
@@ -358,7 +363,8 @@ describe('attack: the rate limiter', () => {
     const attacker = await from(server, '10.6.6.6');
     expectOk(await attacker.join({ room: 'r', name: 'flood' }));
     const payload = 'x'.repeat(LIMITS.payloadBytes);
-    for (let i = 0; i < 200; i++) attacker.socket.emit('relay', { to: 1, data: payload }, () => {});
+    for (let i = 0; i < 200; i++)
+      attacker.socket.emit('relay', { frames: [{ to: 1, data: payload }] }, () => {});
     await sleep(500);
     // 3.2 MB sent at once: read on, the server would parse and refuse all 200 frames within the 500 ms.
     // Paused for each refill (16 KB at 64 KB/s: 250 ms), it reads the burst's 4 and a few per pause.

@@ -138,7 +138,7 @@ describe.each([
       expect(await a.socket.raw('remove', junk)).toMatchObject({ ok: false, code: 'bad_request' });
     }
     // Nobody was removed, and the server still serves.
-    expectOk(await b.socket.raw('relay', { to: 1, data: 'still here' }));
+    expectOk(await b.socket.raw('relay', { frames: [{ to: 1, data: 'still here' }] }));
     expect(a.socket.received<RosterMsg>('roster').every((r) => r.removed.length === 0)).toBe(true);
   });
 
@@ -164,7 +164,9 @@ describe.each([
       code: 'removed',
       error: 'you were removed from this room by its owner',
     });
-    expect(await b.socket.raw('relay', { to: 3, data: 'x' })).toMatchObject({ code: 'not_in_room' });
+    expect(await b.socket.raw('relay', { frames: [{ to: 3, data: 'x' }] })).toMatchObject({
+      code: 'not_in_room',
+    });
     // A newcomer (even the same person, as a new player) learns the removed IDs from its first roster.
     const newcomer = expectOk(await again.join({ room: 'r', name: 'New' }));
     expect(newcomer.roster.removed).toEqual([3]);

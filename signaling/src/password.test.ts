@@ -317,14 +317,14 @@ describe('password rooms', () => {
     raws.push(m);
     const mId = expectOk(await m.join({ room: 'sealed', name: 'M', verifier })).id;
     const captured = seen
-      .map((e) => JSON.parse(e) as [string, string, { data: string }])
-      .find(([dir, event]) => dir === 'in' && event === 'relay')?.[2].data;
+      .map((e) => JSON.parse(e) as [string, string, { frames: { data: string }[] }])
+      .find(([dir, event]) => dir === 'in' && event === 'relay')?.[2].frames[0]?.data;
     if (captured === undefined) throw new Error('no relay captured');
 
     // A's genuine ciphertext, re-sent by M (so from M), and as a signal instead of a relay.
-    expectOk(await m.raw('relay', { to: bId, data: captured }));
+    expectOk(await m.raw('relay', { frames: [{ to: bId, data: captured }] }));
     expectOk(await m.raw('signal', { to: bId, data: captured }));
-    expectOk(await m.raw('relay', { to: bId, data: FRAME }));
+    expectOk(await m.raw('relay', { frames: [{ to: bId, data: FRAME }] }));
     await until(() => b.rejects.length === 3, 'three rejections');
     expect(b.rejects.map((r) => [r.from, r.kind])).toEqual([
       [mId, 'relay'],

@@ -44,15 +44,15 @@ export class TokenBucket {
     );
   }
 
-  /** Whether an event of this many bytes fits now; charges both buckets only if it does. */
-  take(bytes: number): boolean {
+  /** Whether `events` events of this many bytes in all fit now; charges both buckets only if they do. */
+  take(bytes: number, events = 1): boolean {
     const now = this.clock.now();
     const elapsedSeconds = Math.max(0, now - this.updatedAt) / 1000;
     this.updatedAt = now;
     this.events = Math.min(this.options.burst, this.events + elapsedSeconds * this.options.perSecond);
     this.bytes = Math.min(this.options.bytesBurst, this.bytes + elapsedSeconds * this.options.bytesPerSecond);
-    if (this.events < 1 || this.bytes < bytes) return false;
-    this.events -= 1;
+    if (this.events < events || this.bytes < bytes) return false;
+    this.events -= events;
     this.bytes -= bytes;
     return true;
   }
@@ -108,11 +108,14 @@ export class ConnectionLimiter {
    * budget will afford an event of this size again: reading more from the connection before then only
    * buys more refusals.
    */
-  take(bytes: number): { decision: RateDecision; budget?: 'connection' | 'address'; waitMs?: number } {
+  take(
+    bytes: number,
+    events = 1,
+  ): { decision: RateDecision; budget?: 'connection' | 'address'; waitMs?: number } {
     // The connection's own budget first, so one busy connection does not drain its neighbours' share.
     let budget: 'connection' | 'address' | undefined;
-    if (!this.own.take(bytes)) budget = 'connection';
-    else if (!this.address.take(bytes)) budget = 'address';
+    if (!this.own.take(bytes, events)) budget = 'connection';
+    else if (!this.address.take(bytes, events)) budget = 'address';
     if (budget === undefined) return { decision: 'allow' };
     const waitMs = (budget === 'connection' ? this.own : this.address).waitMs(bytes);
     this.strikes ??= new StrikeWindow(this.options.strikes, this.options.strikeWindowMs, this.clock);

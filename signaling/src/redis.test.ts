@@ -249,7 +249,7 @@ describe('signaling nodes sharing Redis', () => {
 
     expectOk(await ann.socket.raw('signal', { to: 2, data: { type: 'offer', sdp: 'v=0' } }));
     expect(await bob.socket.waitFor('signal')).toEqual({ from: 1, data: { type: 'offer', sdp: 'v=0' } });
-    expectOk(await bob.socket.raw('relay', { to: 3, data: 'hello across nodes' }));
+    expectOk(await bob.socket.raw('relay', { frames: [{ to: 3, data: 'hello across nodes' }] }));
     expect(await cy.socket.waitFor('relay')).toEqual({ from: 2, data: 'hello across nodes' });
 
     // A graceful stop of node B tells only its own clients; node A's stay put.
@@ -298,7 +298,7 @@ describe('signaling nodes sharing Redis', () => {
     );
 
     // The game goes on between the survivors, and the expired token is refused.
-    expectOk(await ann.socket.raw('relay', { to: 2, data: 'next stage' }));
+    expectOk(await ann.socket.raw('relay', { frames: [{ to: 2, data: 'next stage' }] }));
     expect(await bob2.socket.waitFor('relay')).toEqual({ from: 1, data: 'next stage' });
     expectOk(await bob2.socket.raw('signal', { to: 1, data: { candidate: 'c' } }));
     expect(await ann.socket.waitFor('signal')).toEqual({ from: 2, data: { candidate: 'c' } });

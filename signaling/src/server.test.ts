@@ -303,7 +303,7 @@ describe('sessions', () => {
     expect(await b.socket.waitFor('disconnect')).toBe('io server disconnect');
 
     // The replaced socket's disconnect must not put the session into grace.
-    expectOk(await twin.raw('relay', { to: 1, data: 'still here' }));
+    expectOk(await twin.raw('relay', { frames: [{ to: 1, data: 'still here' }] }));
     expect((await a.socket.waitFor<{ from: number; data: string }>('relay')).from).toBe(2);
     expect(
       a.socket.received<RosterMsg>('roster').some((r) => r.members.some((m) => m.state === 'grace')),
@@ -328,7 +328,7 @@ describe('sessions', () => {
     expectOk(await b.socket.raw('leave', {}));
     const roster = await a.socket.waitFor<RosterMsg>('roster', (r) => ids(r).join() === '1');
     expect(roster.members[0]?.state).toBe('connected');
-    expect(await b.socket.raw('relay', { to: 1, data: 'x' })).toMatchObject({
+    expect(await b.socket.raw('relay', { frames: [{ to: 1, data: 'x' }] })).toMatchObject({
       ok: false,
       code: 'not_joined',
     });
@@ -354,11 +354,11 @@ describe('signal and relay', () => {
 
     const sdp = { type: 'offer', sdp: 'v=0\r\n…', nested: { any: ['thing', 1, null] } };
     expectOk(await a1.socket.raw('signal', { to: 2, data: sdp }));
-    expectOk(await a1.socket.raw('relay', { to: 2, data: '{"hb":1}' }));
+    expectOk(await a1.socket.raw('relay', { frames: [{ to: 2, data: '{"hb":1}' }] }));
     expect(await a2.socket.waitFor('signal')).toEqual({ from: 1, data: sdp });
     expect(await a2.socket.waitFor('relay')).toEqual({ from: 1, data: '{"hb":1}' });
 
-    expect(await a1.socket.raw('relay', { to: 3, data: 'x' })).toMatchObject({
+    expect(await a1.socket.raw('relay', { frames: [{ to: 3, data: 'x' }] })).toMatchObject({
       ok: false,
       code: 'not_in_room',
     });
@@ -366,11 +366,11 @@ describe('signal and relay', () => {
       ok: false,
       code: 'not_in_room',
     });
-    expect(await a1.socket.raw('relay', { to: 1, data: 'me' })).toMatchObject({
+    expect(await a1.socket.raw('relay', { frames: [{ to: 1, data: 'me' }] })).toMatchObject({
       ok: false,
       code: 'bad_request',
     });
-    expect(await outsider.raw('relay', { to: 1, data: 'x' })).toMatchObject({
+    expect(await outsider.raw('relay', { frames: [{ to: 1, data: 'x' }] })).toMatchObject({
       ok: false,
       code: 'not_joined',
     });
@@ -380,7 +380,7 @@ describe('signal and relay', () => {
     });
 
     // Room B's member 2 must have seen only room B's traffic: a sentinel proves everything earlier arrived.
-    expectOk(await b1.socket.raw('relay', { to: 2, data: 'sentinel' }));
+    expectOk(await b1.socket.raw('relay', { frames: [{ to: 2, data: 'sentinel' }] }));
     await b2.socket.waitFor('relay', (m: { data: string }) => m.data === 'sentinel');
     expect(b2.socket.received('relay')).toEqual([{ from: 1, data: 'sentinel' }]);
     expect(b2.socket.received('signal')).toEqual([]);
@@ -400,17 +400,100 @@ describe('signal and relay', () => {
     const a = await member(server, 'r', 'A');
     const b = await member(server, 'r', 'B');
     const big = 'x'.repeat(LIMITS.payloadBytes + 1);
-    expect(await a.socket.raw('relay', { to: 2, data: big })).toMatchObject({ ok: false, code: 'too_large' });
+    expect(await a.socket.raw('relay', { frames: [{ to: 2, data: big }] })).toMatchObject({
+      ok: false,
+      code: 'too_large',
+    });
     expect(await a.socket.raw('signal', { to: 2, data: { sdp: big } })).toMatchObject({
       ok: false,
       code: 'too_large',
     });
-    expectOk(await a.socket.raw('relay', { to: 2, data: 'y'.repeat(LIMITS.payloadBytes) }));
+    expectOk(await a.socket.raw('relay', { frames: [{ to: 2, data: 'y'.repeat(LIMITS.payloadBytes) }] }));
     b.socket.close();
     await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
-    const toGrace = await a.socket.raw('relay', { to: 2, data: 'x' });
+    const toGrace = await a.socket.raw('relay', { frames: [{ to: 2, data: 'x' }] });
     expect(toGrace).toMatchObject({ ok: false, code: 'not_in_room' });
     expect((toGrace as Fail).error).toMatch(/grace/);
+  });
+});
+
+describe('relay batches', () => {
+  it('forward each frame of a batch to its own target, in order, and count every byte', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    const c = await member(server, 'r', 'C');
+    const frames = [
+      { to: 2, data: 'b1' },
+      { to: 3, data: 'c1' },
+      { to: 2, data: 'b2' },
+      { to: 3, data: 'ç2' },
+    ];
+    expectOk(await a.socket.raw('relay', { frames }));
+    await b.socket.waitFor('relay', (m: { data: string }) => m.data === 'b2');
+    await c.socket.waitFor('relay', (m: { data: string }) => m.data === 'ç2');
+    expect(b.socket.received('relay')).toEqual([
+      { from: 1, data: 'b1' },
+      { from: 1, data: 'b2' },
+    ]);
+    expect(c.socket.received('relay')).toEqual([
+      { from: 1, data: 'c1' },
+      { from: 1, data: 'ç2' },
+    ]);
+    // 'ç' is two bytes in UTF-8.
+    expect(await server.handle.metrics()).toMatch(/lockstep_relayed_bytes_total\{kind="relay"\} 9\b/);
+  });
+
+  it('deliver the rest of a batch when one target is gone, and name it', async () => {
+    const server = await serve({ graceMs: 60_000 });
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    const c = await member(server, 'r', 'C');
+    c.socket.close();
+    await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[2]?.state === 'grace');
+    const res = await a.socket.raw('relay', {
+      frames: [
+        { to: 9, data: 'nobody' },
+        { to: 2, data: 'b' },
+        { to: 3, data: 'graced' },
+      ],
+    });
+    expect(res).toMatchObject({ ok: false, code: 'not_in_room' });
+    expect((res as Fail).error).toBe(
+      'relay: player 9 is not a member of this room (the other frames were relayed)',
+    );
+    expect(await b.socket.waitFor('relay')).toEqual({ from: 1, data: 'b' });
+  });
+
+  it('refuse a batch whose data is over the cap in all, and relay none of it', async () => {
+    const server = await serve();
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    const half = 'x'.repeat(LIMITS.relayBatch.bytes / 2);
+    const res = await a.socket.raw('relay', {
+      frames: [
+        { to: 2, data: half },
+        { to: 2, data: `${half}!` },
+      ],
+    });
+    expect(res).toMatchObject({ ok: false, code: 'too_large' });
+    expect((res as Fail).error).toMatch(/larger than 16384 bytes in all/);
+    expectOk(await a.socket.raw('relay', { frames: [{ to: 2, data: 'after' }] }));
+    expect(await b.socket.waitFor('relay')).toEqual({ from: 1, data: 'after' });
+    expect(b.socket.received('relay')).toHaveLength(1);
+  });
+
+  it('charge every frame to the sender budget, not the event alone', async () => {
+    const frozen = { now: () => 1_000 };
+    // A join and one relay event of 10 frames fit a burst of 12; a second such event does not.
+    const server = await serve({ clock: frozen, rateLimit: { perSecond: 1, burst: 12, strikes: 100 } });
+    const a = await member(server, 'r', 'A');
+    const b = await member(server, 'r', 'B');
+    const ten = Array.from({ length: 10 }, (_, i) => ({ to: 2, data: `f${i}` }));
+    expectOk(await a.socket.raw('relay', { frames: ten }));
+    expect(await a.socket.raw('relay', { frames: ten })).toMatchObject({ ok: false, code: 'rate_limited' });
+    await b.socket.waitFor('relay', (m: { data: string }) => m.data === 'f9');
+    expect(b.socket.received('relay')).toHaveLength(10);
   });
 });
 
@@ -570,7 +653,7 @@ describe('hardening', () => {
     ['numeric event', '42', [{}], 'unknown_event', /unknown event "42"/],
     ['leave with junk', 'leave', [{ all: true }], 'bad_request', /unknown field/],
     ['leave unjoined', 'leave', [{}], 'not_joined', /has not joined/],
-    ['relay unjoined', 'relay', [{ to: 1, data: 'x' }], 'not_joined', /join a room first/],
+    ['relay unjoined', 'relay', [{ frames: [{ to: 1, data: 'x' }] }], 'not_joined', /join a room first/],
   ];
 
   it.each(joinCases)('answers %s with a clear error', async (_label, event, payload, code, message) => {
@@ -584,12 +667,74 @@ describe('hardening', () => {
   });
 
   const joinedCases: Case[] = [
-    ['relay to text', 'relay', [{ to: 'two', data: 'x' }], 'bad_request', /to must be a player ID/],
-    ['relay to negative', 'relay', [{ to: -1, data: 'x' }], 'bad_request', /positive/],
-    ['relay to fraction', 'relay', [{ to: 1.5, data: 'x' }], 'bad_request', /whole number/],
-    ['relay without data', 'relay', [{ to: 2 }], 'bad_request', /data is required/],
-    ['relay object data', 'relay', [{ to: 2, data: { a: 1 } }], 'bad_request', /data must be a string/],
-    ['relay extra field', 'relay', [{ to: 2, data: 'x', via: 3 }], 'bad_request', /unknown field\(s\) "via"/],
+    [
+      'relay to text',
+      'relay',
+      [{ frames: [{ to: 'two', data: 'x' }] }],
+      'bad_request',
+      /to must be a player ID/,
+    ],
+    ['relay to negative', 'relay', [{ frames: [{ to: -1, data: 'x' }] }], 'bad_request', /positive/],
+    ['relay to fraction', 'relay', [{ frames: [{ to: 1.5, data: 'x' }] }], 'bad_request', /whole number/],
+    ['relay without data', 'relay', [{ frames: [{ to: 2 }] }], 'bad_request', /data is required/],
+    [
+      'relay object data',
+      'relay',
+      [{ frames: [{ to: 2, data: { a: 1 } }] }],
+      'bad_request',
+      /data must be a string/,
+    ],
+    [
+      'relay extra field',
+      'relay',
+      [{ frames: [{ to: 2, data: 'x', via: 3 }] }],
+      'bad_request',
+      /unknown field\(s\) "via"/,
+    ],
+    ['relay one frame unwrapped', 'relay', [{ to: 2, data: 'x' }], 'bad_request', /frames is required/],
+    [
+      'relay frames not a list',
+      'relay',
+      [{ frames: { to: 2, data: 'x' } }],
+      'bad_request',
+      /frames must be a list/,
+    ],
+    ['relay no frames', 'relay', [{ frames: [] }], 'bad_request', /at least one frame/],
+    [
+      'relay too many frames',
+      'relay',
+      [{ frames: Array.from({ length: LIMITS.relayBatch.frames + 1 }, () => ({ to: 2, data: 'x' })) }],
+      'bad_request',
+      /at most 32 frames/,
+    ],
+    [
+      'relay a bad frame among good ones',
+      'relay',
+      [
+        {
+          frames: [
+            { to: 2, data: 'x' },
+            { to: 2, data: 7 },
+          ],
+        },
+      ],
+      'bad_request',
+      /data must be a string/,
+    ],
+    [
+      'relay to itself among others',
+      'relay',
+      [
+        {
+          frames: [
+            { to: 2, data: 'x' },
+            { to: 1, data: 'x' },
+          ],
+        },
+      ],
+      'bad_request',
+      /cannot send to yourself/,
+    ],
     ['signal without data', 'signal', [{ to: 2 }], 'bad_request', /data is required/],
     ['signal null data', 'signal', [{ to: 2, data: null }], 'bad_request', /data is required/],
     ['signal as string', 'signal', ['offer'], 'bad_request', /payload must be an object/],
@@ -605,7 +750,7 @@ describe('hardening', () => {
       const res = await a.socket.raw(event, ...payload);
       expect(res).toMatchObject({ ok: false, code });
       expect((res as Fail).error).toMatch(message);
-      expectOk(await a.socket.raw('relay', { to: 2, data: 'after' }));
+      expectOk(await a.socket.raw('relay', { frames: [{ to: 2, data: 'after' }] }));
       expect(await b.socket.waitFor('relay')).toEqual({ from: 1, data: 'after' });
     },
   );
@@ -616,7 +761,7 @@ describe('hardening', () => {
     const untyped = socket.socket as unknown as { emit(event: string, ...args: unknown[]): void };
     untyped.emit('nope', { x: 1 });
     untyped.emit('join', { v: PROTOCOL_VERSION, room: 'r', name: 'n' });
-    untyped.emit('relay', { to: 1, data: 'x' });
+    untyped.emit('relay', { frames: [{ to: 1, data: 'x' }] });
     const refused = await socket.waitFor<Fail>('refused', (f) => f.code === 'not_joined');
     const all = socket.received<Fail>('refused');
     expect(all.map((f) => f.code)).toEqual(['unknown_event', 'bad_request', 'not_joined']);
@@ -718,7 +863,7 @@ describe('hardening', () => {
     const a = await member(server, 'fresh-room', 'A');
     const b = await member(server, 'fresh-room', 'B');
     expect([a.joined.id, b.joined.id]).toEqual([1, 2]);
-    expectOk(await b.socket.raw('relay', { to: 1, data: 'hello' }));
+    expectOk(await b.socket.raw('relay', { frames: [{ to: 1, data: 'hello' }] }));
     expect(await a.socket.waitFor('relay')).toEqual({ from: 2, data: 'hello' });
   });
 });
@@ -943,7 +1088,7 @@ describe('connections', () => {
     const a = await member(server, 'r', 'A');
     const polling = await client(server, { transports: ['polling'] });
     const joined = expectOk(await polling.join({ room: 'r', name: 'P' }));
-    expectOk(await polling.raw('relay', { to: 1, data: 'over polling' }));
+    expectOk(await polling.raw('relay', { frames: [{ to: 1, data: 'over polling' }] }));
     expect(await a.socket.waitFor('relay')).toEqual({ from: joined.id, data: 'over polling' });
   });
 
@@ -952,8 +1097,12 @@ describe('connections', () => {
     const a = await member(server, 'r', 'A');
     const b = await member(server, 'r', 'B');
     (b.socket.socket as unknown as { emit(e: string, ...a: unknown[]): void }).emit('relay', {
-      to: 1,
-      data: 'z'.repeat(100_000),
+      frames: [
+        {
+          to: 1,
+          data: 'z'.repeat(100_000),
+        },
+      ],
     });
     expect(await b.socket.waitFor('disconnect')).toBe('transport close');
     await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');

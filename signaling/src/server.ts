@@ -65,12 +65,13 @@ type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterS
  * The largest socket.io frame a client may send; a larger one closes its connection before it is parsed.
  * Measured (e2e password, catch-up and basics specs, lockstep_largest_frame_bytes): the largest frame
  * browsers sent was 794 bytes, a sealed SDP offer. But the contract lets a relay carry
- * LIMITS.payloadBytes (16 KiB) of data, and in a room without a password that data is JSON text whose
+ * LIMITS.relayBatch.bytes (16 KiB) of data, and in a room without a password that data is JSON text whose
  * quotes the frame escapes again: at most twice its size. So the cut sits just above the largest frame
- * the contract allows, 2 × 16 KiB plus the envelope (`421["relay",{"to":…,"data":"…"}]`, under 100 B),
- * not at the SDP's size, which would cut legitimate relays and close honest connections.
+ * the contract allows, 2 × 16 KiB plus the envelope (`421["relay",{"frames":[{"to":…,"data":"…"},…]}]`,
+ * under 30 B a frame, 32 frames at most), not at the SDP's size, which would cut legitimate relays and
+ * close honest connections.
  */
-export const MAX_HTTP_BUFFER_BYTES = 2 * LIMITS.payloadBytes + 512;
+export const MAX_HTTP_BUFFER_BYTES = 2 * LIMITS.payloadBytes + 1024;
 
 export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>> {
   /** How long a disconnected session keeps its ID (ms). */
@@ -208,6 +209,15 @@ class Refusal extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+class RateRefusal extends Refusal {
+  constructor(
+    readonly disconnect: boolean,
+    readonly waitMs: number,
+  ) {
+    super('rate_limited', 'too many events or bytes; slow down');
   }
 }
 
@@ -710,13 +720,41 @@ export function createSignalingServer(
 
     async relay(socket, payload) {
       const session = requireSession(socket, 'relay');
-      const req = parse(relaySchema, 'relay', payload);
-      const bytes = Buffer.byteLength(req.data);
-      checkSize('relay', bytes);
-      const targetSocket = await resolveTarget(session, req.to, 'relay');
-      if (backlogged(targetSocket)) return { ok: true };
-      io.to(targetSocket).emit('relay', { from: session.id, data: req.data });
-      metrics.relayedBytes.inc({ kind: 'relay' }, bytes);
+      const { frames } = parse(relaySchema, 'relay', payload);
+      let bytes = 0;
+      for (const f of frames) {
+        if (f.to === session.id) throw new Refusal('bad_request', 'relay: cannot send to yourself');
+        bytes += Buffer.byteLength(f.data);
+      }
+      if (bytes > LIMITS.relayBatch.bytes)
+        throw new Refusal(
+          'too_large',
+          `relay: the frames' data is larger than ${LIMITS.relayBatch.bytes} bytes in all`,
+        );
+      // The event was charged once on arrival; every frame costs a lookup and an emit, so each pays.
+      if (frames.length > 1) charge(socket, 0, frames.length - 1);
+      // Looked up together: with Redis each lookup is a round trip.
+      const routes = await Promise.all(frames.map((f) => store.route(session.room, f.to)));
+      let missing: string | undefined;
+      for (const [i, f] of frames.entries()) {
+        const route = routes[i];
+        const targetSocket = route?.socketId;
+        if (targetSocket === undefined) {
+          missing ??= route
+            ? `player ${f.to} is disconnected (in grace) right now`
+            : `player ${f.to} is not a member of this room`;
+          continue;
+        }
+        if (backlogged(targetSocket)) continue;
+        io.to(targetSocket).emit('relay', { from: session.id, data: f.data });
+        metrics.relayedBytes.inc({ kind: 'relay' }, Buffer.byteLength(f.data));
+      }
+      // The others went: a peer that just left or dropped is a race, not the sender's fault.
+      if (missing !== undefined)
+        throw new Refusal(
+          'not_in_room',
+          `relay: ${missing}${frames.length > 1 ? ' (the other frames were relayed)' : ''}`,
+        );
       return { ok: true };
     },
   };
@@ -745,6 +783,26 @@ export function createSignalingServer(
       setTimeout(() => ws.terminate(), CUT_OFF_FLUSH_MS).unref();
     }
     socket.disconnect(true);
+  }
+
+  /** Charges the connection's budget, or throws `rate_limited` (to be answered, then acted on: `overLimit`). */
+  function charge(socket: SignalingSocket, bytes: number, events: number): void {
+    const { decision, budget, waitMs = 0 } = wireOf(socket).limiter.take(bytes, events);
+    if (decision === 'allow') return;
+    metrics.throttled.inc({ reason: budget ?? 'connection' });
+    throw new RateRefusal(decision === 'disconnect', waitMs);
+  }
+
+  /** After the refusal is sent: cut off a persistent flood, or hold a merely fast sender back. */
+  function overLimit(socket: SignalingSocket, refusal: RateRefusal): void {
+    if (refusal.disconnect) {
+      logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
+      cutOff(socket);
+    } else {
+      // TCP then holds the sender back, where reading on would cost a parse and a refusal per frame.
+      const ws = websocketOf(socket);
+      if (ws) reading.hold(ws, refusal.waitMs);
+    }
   }
 
   function requireSession(socket: SignalingSocket, event: string) {
@@ -867,18 +925,12 @@ export function createSignalingServer(
     metrics.events.inc({ kind: isKnownEvent(event) ? event : 'unknown' });
 
     // Charged as its frame, or, should the sizes ever be out of step, as its JSON (dearer: a re-encode).
-    const { decision, budget, waitMs = 0 } = wire.limiter.take(frameBytes ?? jsonBytes([event, ...args]));
-    if (decision !== 'allow') {
-      metrics.throttled.inc({ reason: budget ?? 'connection' });
-      reply(socket, fail('rate_limited', 'too many events or bytes; slow down'), ack);
-      if (decision === 'disconnect') {
-        logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
-        cutOff(socket);
-      } else {
-        // TCP then holds the sender back, where reading on would cost a parse and a refusal per frame.
-        const ws = websocketOf(socket);
-        if (ws) reading.hold(ws, waitMs);
-      }
+    try {
+      charge(socket, frameBytes ?? jsonBytes([event, ...args]), 1);
+    } catch (err) {
+      const refusal = err as RateRefusal;
+      reply(socket, fail(refusal.code, refusal.message), ack);
+      overLimit(socket, refusal);
       return;
     }
     if (!isKnownEvent(event)) {
@@ -896,17 +948,20 @@ export function createSignalingServer(
     }
     enqueue(socket, async () => {
       let result: Result;
+      let overLimitBy: RateRefusal | undefined;
       try {
         result = await handlers[event](socket, args[0], ack);
       } catch (err) {
         if (err instanceof Refusal) {
           result = fail(err.code, err.message);
+          if (err instanceof RateRefusal) overLimitBy = err;
         } else {
           logger.error({ err, sid: socket.id, event }, 'handler failed');
           result = fail('internal_error', `${event}: internal server error`);
         }
       }
       reply(socket, result, ack);
+      if (overLimitBy) overLimit(socket, overLimitBy);
     });
   }
 

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { afterEach, expect, test } from 'vitest';
+import { LIMITS } from '../protocol/limits.ts';
 import type { Fail, RosterMsg } from '../protocol/signaling.ts';
 import { type SignalingHandlers, SocketSignaling } from './signaling.ts';
 
@@ -188,3 +189,46 @@ test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped
   expect(connections[1]! - connections[0]!).toBeGreaterThanOrEqual(3_000);
   expect(seen.filter((s) => s.kind === 'shutdown').map((s) => s.value)).toEqual([3_000, 30_000]);
 }, 20_000);
+
+test('the relays of one turn go as batches within the contract’s bounds, in order', async () => {
+  const http = createServer();
+  const io = new Server(http);
+  const batches: { to: number; data: string }[][] = [];
+  io.on('connection', (socket) => {
+    socket.on('relay', (req: { frames: { to: number; data: string }[] }, done: (r: unknown) => void) => {
+      batches.push(req.frames);
+      done({ ok: true });
+    });
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
+  const port = new SocketSignaling(`http://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  closers.push(() => port.close());
+  expect(port.relay(2, 'before')).toBe(false);
+  const { h, connected } = recorder();
+  port.start(h);
+  await connected;
+
+  const { frames: most, bytes } = LIMITS.relayBatch;
+  for (let i = 0; i < most + 3; i++) expect(port.relay(2, `f${i}`)).toBe(true);
+  // Two frames that would make one batch too large: 'é' is two bytes in UTF-8.
+  const half = 'é'.repeat(bytes / 4 + 1);
+  port.relay(3, half);
+  port.relay(3, half);
+  await new Promise((r) => setTimeout(r, 0));
+  port.relay(4, 'next turn');
+  const sent = () => batches.flat().length;
+  for (let i = 0; i < 100 && sent() < most + 6; i++) await new Promise((r) => setTimeout(r, 20));
+
+  expect(batches.map((b) => b.length)).toEqual([most, 4, 1, 1]);
+  expect(
+    batches
+      .flat()
+      .slice(0, most + 3)
+      .map((f) => f.data),
+  ).toEqual(Array.from({ length: most + 3 }, (_, i) => `f${i}`));
+  expect(batches[1]?.slice(3)).toEqual([{ to: 3, data: half }]);
+  expect(batches[2]).toEqual([{ to: 3, data: half }]);
+  expect(batches[3]).toEqual([{ to: 4, data: 'next turn' }]);
+});

@@ -1,7 +1,8 @@
 // socket.io-client behind a small port, so the session can be tested without a server.
 
 import { io, type Socket } from 'socket.io-client';
-import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { utf8Bytes } from '../protocol/messages.ts';
 import {
   type Ack,
   ackFromServer,
@@ -12,6 +13,7 @@ import {
   type Joined,
   type JoinRequest,
   joinedSchema,
+  type RelayFrame,
   type RosterMsg,
   type ServerToClientEvents,
 } from '../protocol/signaling.ts';
@@ -73,6 +75,7 @@ export class SocketSignaling implements SignalingPort {
   private offline = false;
   /** What the server's `shutdown` asked us to wait before reconnecting; the next server disconnect uses it. */
   private shutdownWaitMs: number | null = null;
+  private outbox: RelayFrame[] = [];
 
   constructor(private readonly url?: string) {}
 
@@ -166,11 +169,35 @@ export class SocketSignaling implements SignalingPort {
   }
 
   relay(to: number, data: string): boolean {
-    const s = this.socket;
-    if (!s?.connected) return false;
-    // An ack is asked for only so a refusal comes back as an ack instead of a `refused` event.
-    s.emit('relay', { to, data }, () => {});
+    if (!this.socket?.connected) return false;
+    // The frames of one turn (a heartbeat to every peer) go as one event: one read and one ack at the server.
+    this.outbox.push({ to, data });
+    if (this.outbox.length === 1) queueMicrotask(() => this.flushRelays());
     return true;
+  }
+
+  private flushRelays(): void {
+    const frames = this.outbox;
+    this.outbox = [];
+    const s = this.socket;
+    // Lost, as on a lossy network: socket.io would otherwise send them late, after a reconnect.
+    if (!s?.connected) return;
+    const { frames: most, bytes: budget } = LIMITS.relayBatch;
+    let batch: RelayFrame[] = [];
+    let bytes = 0;
+    const send = () => {
+      // An ack is asked for only so a refusal comes back as an ack instead of a `refused` event.
+      if (batch.length > 0) s.emit('relay', { frames: batch }, () => {});
+      batch = [];
+      bytes = 0;
+    };
+    for (const f of frames) {
+      const size = utf8Bytes(f.data);
+      if (batch.length === most || bytes + size > budget) send();
+      batch.push(f);
+      bytes += size;
+    }
+    send();
   }
 
   close(): void {

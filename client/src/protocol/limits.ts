@@ -5,7 +5,7 @@
  * of another version refuse each other with "reload" instead of misreading each other. Raise it on any
  * change an older build would misread.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 export const LIMITS = {
   roomId: { min: 1, max: 64, pattern: /^[A-Za-z0-9_-]+$/ },
@@ -17,6 +17,11 @@ export const LIMITS = {
   stages: { min: 1, max: 100, nameMax: 48 },
   /** Bytes of one relayed peer message or signal payload. */
   payloadBytes: 16 * 1024,
+  /**
+   * Frames one `relay` event carries (a tab sends the frames of one turn of its loop together), and their
+   * data's UTF-8 bytes in all: at most one payload's worth, so a batch is no larger a frame than one relay.
+   */
+  relayBatch: { frames: 32, bytes: 16 * 1024 },
   token: { length: 32 },
   /** A password room's verifier: 32 bytes, base64url without padding. */
   verifier: { length: 43 },

@@ -273,13 +273,22 @@ const signalFields = {
 export const signalSchema = exact(signalFields);
 export type SignalRequest = v.InferInput<v.StrictObjectSchema<typeof signalFields, undefined>>;
 
-const relayFields = {
+const relayFrameFields = {
   to: playerIdSchema,
   /** A peer message, forwarded unread (size-capped). */
   data: text(),
 };
-export const relaySchema = exact(relayFields);
-export type RelayRequest = v.InferInput<v.StrictObjectSchema<typeof relayFields, undefined>>;
+export type RelayFrame = v.InferInput<v.StrictObjectSchema<typeof relayFrameFields, undefined>>;
+export const relaySchema = exact({
+  frames: v.pipe(
+    v.array(exact(relayFrameFields), 'must be a list'),
+    v.minLength(1, 'must hold at least one frame'),
+    v.maxLength(LIMITS.relayBatch.frames, `must hold at most ${LIMITS.relayBatch.frames} frames`),
+  ),
+});
+export interface RelayRequest {
+  frames: RelayFrame[];
+}
 
 export { describeIssues };
 
