@@ -232,3 +232,37 @@ test('the relays of one turn go as batches within the contract’s bounds, in or
   expect(batches[2]).toEqual([{ to: 3, data: half }]);
   expect(batches[3]).toEqual([{ to: 4, data: 'next turn' }]);
 });
+
+test('it connects over a websocket only: a server without websockets is retried, never polled', async () => {
+  // Browser builds bundle engine.io's websocket transport alone (net/shims/browserBuild.ts): no fallback may
+  // need another.
+  const http = createServer();
+  const io = new Server(http, { transports: ['polling', 'websocket'] });
+  const via: string[] = [];
+  io.on('connection', (socket) => via.push(socket.conn.transport.name));
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
+  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const port = new SocketSignaling(url);
+  closers.push(() => port.close());
+  const { h, connected } = recorder();
+  port.start(h);
+  await connected;
+  expect(via).toEqual(['websocket']);
+
+  const pollingOnly = createServer();
+  const io2 = new Server(pollingOnly, { transports: ['polling'] });
+  io2.on('connection', (socket) => via.push(socket.conn.transport.name));
+  pollingOnly.listen(0, '127.0.0.1');
+  await once(pollingOnly, 'listening');
+  closers.push(() => new Promise((r) => io2.close(() => r(undefined))));
+  const port2 = new SocketSignaling(`http://127.0.0.1:${(pollingOnly.address() as AddressInfo).port}`);
+  closers.push(() => port2.close());
+  const statuses: string[] = [];
+  port2.start({ ...recorder().h, status: (s, detail) => statuses.push(`${s} ${detail ?? ''}`.trim()) });
+  await expect
+    .poll(() => statuses.filter((s) => s.startsWith('down')).length, { timeout: 5_000 })
+    .toBeGreaterThan(1);
+  expect(via).toEqual(['websocket']);
+});

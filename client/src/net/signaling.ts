@@ -85,7 +85,9 @@ export class SocketSignaling implements SignalingPort {
 
   start(h: SignalingHandlers): void {
     const opts = {
-      transports: ['websocket', 'polling'],
+      // engine.io opens the first transport listed and no other (tryAllTransports is off; a websocket is never
+      // upgraded): the 'polling' that followed never ran, and browser builds leave its code out (shims).
+      transports: ['websocket'],
       reconnectionDelay: 300,
       reconnectionDelayMax: 3_000,
       randomizationFactor: 0.5,
