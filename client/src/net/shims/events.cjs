@@ -1,7 +1,7 @@
 // Node's `events` for simple-peer in the browser build (the `events` package, which
-// browserify bundled into simplepeer.min.js, is not installed), also the base of our Duplex: a constructor
-// (`EventEmitter.call(this)` works on it too), on/once/off, emit (an unheard 'error' throws, as Node's does),
-// prependListener, listeners, listenerCount, removeAllListeners.
+// browserify bundled into simplepeer.min.js, is not installed), as the base of our Duplex: a constructor
+// (`EventEmitter.call(this)` works on it too), and what simple-peer and our adapter call: on, once,
+// removeListener, emit (an unheard 'error' throws, as Node's does).
 'use strict';
 
 function EventEmitter() {
@@ -31,16 +31,8 @@ EventEmitter.prototype.on = function (type, fn) {
   list(this, type).push(fn);
   return this;
 };
-EventEmitter.prototype.addListener = EventEmitter.prototype.on;
-EventEmitter.prototype.prependListener = function (type, fn) {
-  list(this, type).unshift(fn);
-  return this;
-};
 EventEmitter.prototype.once = function (type, fn) {
   return this.on(type, onceWrap(this, type, fn));
-};
-EventEmitter.prototype.prependOnceListener = function (type, fn) {
-  return this.prependListener(type, onceWrap(this, type, fn));
 };
 EventEmitter.prototype.removeListener = function (type, fn) {
   const l = this._events?.get(type);
@@ -53,13 +45,6 @@ EventEmitter.prototype.removeListener = function (type, fn) {
   if (l.length === 0) this._events.delete(type);
   return this;
 };
-EventEmitter.prototype.off = EventEmitter.prototype.removeListener;
-EventEmitter.prototype.removeAllListeners = function (type) {
-  if (!this._events) return this;
-  if (type === undefined) this._events.clear();
-  else this._events.delete(type);
-  return this;
-};
 EventEmitter.prototype.emit = function (type, ...args) {
   const l = this._events?.get(type);
   if (!l) {
@@ -68,15 +53,6 @@ EventEmitter.prototype.emit = function (type, ...args) {
   }
   for (const fn of [...l]) fn.apply(this, args);
   return true;
-};
-EventEmitter.prototype.listeners = function (type) {
-  return (this._events?.get(type) ?? []).map((fn) => fn.listener ?? fn);
-};
-EventEmitter.prototype.listenerCount = function (type) {
-  return this._events?.get(type)?.length ?? 0;
-};
-EventEmitter.prototype.setMaxListeners = function () {
-  return this;
 };
 
 module.exports = EventEmitter;
