@@ -1,8 +1,8 @@
 // `readable-stream` for the browser build: simple-peer's Peer extends its Duplex, and Lockstep treats a Peer as an
 // event emitter only (on 'data', send(), destroy()); it never writes, pipes or reads it as a stream. The
 // package's Duplex pulled in Readable, Writable and Buffer: 18 KB gz of every page. This one keeps what
-// simple-peer's own code touches: push() of a message or of the end, end(), write() through _write, and the
-// two state flags its destroy reads. A pushed message goes to the 'data' listeners there are at that moment
+// simple-peer's own code touches: push() of a message or of the end, end(), and the two state flags its
+// destroy reads (nothing calls write(), so its _write is never reached). A pushed message goes to the 'data' listeners there are at that moment
 // (Lockstep's adapter listens from the start), with no buffering for a reader that comes later.
 'use strict';
 
@@ -31,19 +31,6 @@ class Duplex extends EventEmitter {
       if (!this._allowHalfOpen) this.end();
     });
     return false;
-  }
-
-  write(chunk, encoding, cb) {
-    const done = typeof encoding === 'function' ? encoding : (cb ?? (() => {}));
-    if (this._writableState.finished) {
-      done(new Error('write after end'));
-      return false;
-    }
-    this._write(chunk, typeof encoding === 'string' ? encoding : 'utf8', (err) => {
-      if (err) this.emit('error', err);
-      done(err);
-    });
-    return true;
   }
 
   end() {
