@@ -237,6 +237,23 @@ describe('password rooms', () => {
     for (const leak of LEAKS) expect(traffic).not.toContain(leak);
   });
 
+  it('seal the frames of one turn and send them as one relay event, in order', async () => {
+    const { server, seen } = await capturingServer();
+    const a = peer(server, 'sealed', 'A', 'pw');
+    const b = peer(server, 'sealed', 'B', 'pw');
+    expectOk(await a.join());
+    const bId = expectOk(await b.join()).id;
+    const frames = Array.from({ length: 5 }, (_, i) => FRAME.replace('"term":2', `"term":${i}`));
+    for (const f of frames) expect(a.port.relay(bId, f)).toBe(true);
+    await until(() => b.relays.length === 5, 'five frames');
+    expect(b.relays).toEqual(frames.map((data) => ({ from: 1, data })));
+    expect(b.rejects).toEqual([]);
+    const batches = seen
+      .filter((e) => e.startsWith('["in","relay"'))
+      .map((e) => (JSON.parse(e) as [string, string, { frames: unknown[] }])[2].frames.length);
+    expect(batches).toEqual([5]);
+  });
+
   it('would show SDP in the same capture without a password (the capture is not blind)', async () => {
     const { server, seen } = await capturingServer();
     const a = peer(server, 'plain', 'A');

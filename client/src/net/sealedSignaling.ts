@@ -34,6 +34,7 @@ export class SealedSignaling implements SignalingPort {
   private outbound: Promise<unknown> = Promise.resolve();
   private inbound: Promise<unknown> = Promise.resolve();
   private readonly stamps = new Stamper();
+  private relays: { to: number; data: string }[] = [];
   // A server that replays a sealed hello or offer could otherwise keep restarting open links.
   private readonly replays = new ReplayGuard();
 
@@ -106,9 +107,18 @@ export class SealedSignaling implements SignalingPort {
 
   relay(to: number, data: string): boolean {
     if (!this.inner.connected) return false;
-    void this.chainOut(async () => {
-      this.inner.relay(to, await this.sealFor('relay', to, data));
-    });
+    // The frames of one turn are sealed together and handed on together, so the port below still sends them
+    // as one batch: handed on one by one, each after its own encryption, each would go as an event of its own.
+    this.relays.push({ to, data });
+    if (this.relays.length === 1)
+      queueMicrotask(() => {
+        const frames = this.relays;
+        this.relays = [];
+        void this.chainOut(async () => {
+          const sealed = await Promise.all(frames.map((f) => this.sealFor('relay', f.to, f.data)));
+          for (const [i, f] of frames.entries()) this.inner.relay(f.to, sealed[i] as string);
+        });
+      });
     return true;
   }
 
