@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
@@ -485,15 +486,33 @@ describe('relay batches', () => {
 
   it('charge every frame to the sender budget, not the event alone', async () => {
     const frozen = { now: () => 1_000 };
-    // A join and one relay event of 10 frames fit a burst of 12; a second such event does not.
+    // A join, one event of 10 frames and one of a single frame use up a burst of 12 exactly.
     const server = await serve({ clock: frozen, rateLimit: { perSecond: 1, burst: 12, strikes: 100 } });
     const a = await member(server, 'r', 'A');
     const b = await member(server, 'r', 'B');
     const ten = Array.from({ length: 10 }, (_, i) => ({ to: 2, data: `f${i}` }));
     expectOk(await a.socket.raw('relay', { frames: ten }));
-    expect(await a.socket.raw('relay', { frames: ten })).toMatchObject({ ok: false, code: 'rate_limited' });
-    await b.socket.waitFor('relay', (m: { data: string }) => m.data === 'f9');
-    expect(b.socket.received('relay')).toHaveLength(10);
+    expectOk(await a.socket.raw('relay', { frames: [{ to: 2, data: 'last' }] }));
+    expect(await a.socket.raw('relay', { frames: [{ to: 2, data: 'over' }] })).toMatchObject({
+      ok: false,
+      code: 'rate_limited',
+    });
+    await b.socket.waitFor('relay', (m: { data: string }) => m.data === 'last');
+    expect(b.socket.received('relay')).toHaveLength(11);
+  });
+
+  it('cut off a flood of batches once, however many were read before the cut', async () => {
+    const frozen = { now: () => 1_000 };
+    const warnings: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
+    const server = await serve({ clock: frozen, logger, rateLimit: { perSecond: 1, burst: 40, strikes: 2 } });
+    const a = await member(server, 'r', 'A');
+    await member(server, 'r', 'B');
+    const full = Array.from({ length: LIMITS.relayBatch.frames }, () => ({ to: 2, data: 'x' }));
+    for (let i = 0; i < 6; i++) a.socket.socket.emit('relay', { frames: full }, () => {});
+    expect(await a.socket.waitFor('disconnect')).toBe('io server disconnect');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(warnings.filter((w) => w.includes('rate limit exceeded; disconnecting'))).toHaveLength(1);
   });
 });
 
@@ -706,6 +725,13 @@ describe('hardening', () => {
       [{ frames: Array.from({ length: LIMITS.relayBatch.frames + 1 }, () => ({ to: 2, data: 'x' })) }],
       'bad_request',
       /at most 32 frames/,
+    ],
+    [
+      'relay thousands of empty frames',
+      'relay',
+      [{ frames: Array.from({ length: 10_000 }, () => ({})) }],
+      'bad_request',
+      /^relay: frames must hold at most 32 frames$/,
     ],
     [
       'relay a bad frame among good ones',

@@ -733,11 +733,13 @@ export function createSignalingServer(
         );
       // The event was charged once on arrival; every frame costs a lookup and an emit, so each pays.
       if (frames.length > 1) charge(socket, 0, frames.length - 1);
-      // Looked up together: with Redis each lookup is a round trip.
-      const routes = await Promise.all(frames.map((f) => store.route(session.room, f.to)));
+      // Each target once, and together: with Redis each lookup is a round trip.
+      const targets = [...new Set(frames.map((f) => f.to))];
+      const found = await Promise.all(targets.map((to) => store.route(session.room, to)));
+      const routes = new Map(targets.map((to, i) => [to, found[i]]));
       let missing: string | undefined;
-      for (const [i, f] of frames.entries()) {
-        const route = routes[i];
+      for (const f of frames) {
+        const route = routes.get(f.to);
         const targetSocket = route?.socketId;
         if (targetSocket === undefined) {
           missing ??= route
@@ -795,6 +797,8 @@ export function createSignalingServer(
 
   /** After the refusal is sent: cut off a persistent flood, or hold a merely fast sender back. */
   function overLimit(socket: SignalingSocket, refusal: RateRefusal): void {
+    // Events read before a cut-off still run, and each would cut it off (and log it) again.
+    if (socket.disconnected) return;
     if (refusal.disconnect) {
       logger.warn({ sid: socket.id, ip: socket.data.ip }, 'rate limit exceeded; disconnecting');
       cutOff(socket);

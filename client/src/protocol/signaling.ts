@@ -281,9 +281,11 @@ const relayFrameFields = {
 export type RelayFrame = v.InferInput<v.StrictObjectSchema<typeof relayFrameFields, undefined>>;
 export const relaySchema = exact({
   frames: v.pipe(
-    v.array(exact(relayFrameFields), 'must be a list'),
+    // Counted before any frame is read: a frame of thousands of empty objects would cost an issue each.
+    v.array(v.unknown(), 'must be a list'),
     v.minLength(1, 'must hold at least one frame'),
     v.maxLength(LIMITS.relayBatch.frames, `must hold at most ${LIMITS.relayBatch.frames} frames`),
+    v.array(exact(relayFrameFields)),
   ),
 });
 export interface RelayRequest {
