@@ -266,3 +266,31 @@ test('it connects over a websocket only: a server without websockets is retried,
     .toBeGreaterThan(1);
   expect(via).toEqual(['websocket']);
 });
+
+test('relays asked for before another event, or before close, reach the server first', async () => {
+  const http = createServer();
+  const io = new Server(http);
+  const order: string[] = [];
+  io.on('connection', (socket) => {
+    socket.onAny((event: string, req: { frames?: { data: string }[] }, done?: (r: unknown) => void) => {
+      order.push(req.frames ? `relay ${req.frames.map((f) => f.data).join(',')}` : event);
+      done?.({ ok: true });
+    });
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
+  const port = new SocketSignaling(`http://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  const { h, connected } = recorder();
+  port.start(h);
+  await connected;
+
+  port.relay(2, 'bye');
+  const left = port.leave();
+  port.relay(3, 'then');
+  await left;
+  port.relay(2, 'last');
+  port.close();
+  for (let i = 0; i < 100 && order.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(order).toEqual(['relay bye', 'leave', 'relay then', 'relay last']);
+});

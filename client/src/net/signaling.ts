@@ -142,6 +142,7 @@ export class SocketSignaling implements SignalingPort {
     this.offline = offline;
     if (offline) {
       clearTimeout(this.reconnectTimer);
+      this.flushRelays();
       this.socket?.disconnect();
     } else if (!this.closed && this.socket && !this.socket.connected) this.socket.connect();
   }
@@ -174,11 +175,13 @@ export class SocketSignaling implements SignalingPort {
     if (!this.socket?.connected) return false;
     // The frames of one turn (a heartbeat to every peer) go as one event: one read and one ack at the server.
     this.outbox.push({ to, data });
+    // (A flush before then, by another event or close, leaves this one nothing to send.)
     if (this.outbox.length === 1) queueMicrotask(() => this.flushRelays());
     return true;
   }
 
   private flushRelays(): void {
+    if (this.outbox.length === 0) return;
     const frames = this.outbox;
     this.outbox = [];
     const s = this.socket;
@@ -205,6 +208,7 @@ export class SocketSignaling implements SignalingPort {
   close(): void {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
+    this.flushRelays();
     this.socket?.disconnect();
     this.socket = null;
   }
@@ -214,6 +218,9 @@ export class SocketSignaling implements SignalingPort {
     what: string,
     schema?: Parameters<typeof ackFromServer<T>>[2],
   ): Promise<Ack<T>> {
+    // Relays asked for earlier go first: the server sees events in the order they were asked for (a goodbye
+    // relayed before a leave must not arrive after it, and be refused).
+    this.flushRelays();
     const s = this.socket;
     if (!s?.connected)
       return Promise.resolve({ ok: false, code: 'internal_error', error: `${what}: offline` });
