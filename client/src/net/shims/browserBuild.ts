@@ -39,7 +39,13 @@ export const websocketOnly: Plugin = {
   },
   load(id) {
     if (!id.startsWith(TRANSPORTS)) return null;
-    return `import { WS } from ${JSON.stringify(id.slice(TRANSPORTS.length))};\nexport const transports = { websocket: WS };\n`;
+    // A connection that asks for another transport is told why it cannot have one, not `new undefined`.
+    return `import { WS } from ${JSON.stringify(id.slice(TRANSPORTS.length))};
+const absent = (name) => function () {
+  throw new Error(\`this build bundles engine.io's websocket transport only: connect with transports: ['websocket'], not \${name}\`);
+};
+export const transports = { websocket: WS, polling: absent('polling'), webtransport: absent('webtransport') };
+`;
   },
   // The package's index still exports the XHR transport; what its modules do on load (probe XMLHttpRequest
   // twice, listen to pagehide to abort requests) serves only it, so they go when nothing imports it.

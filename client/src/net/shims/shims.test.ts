@@ -2,13 +2,18 @@
 // @roamhq/wrtc: a pair connects, messages cross both ways through the adapter, and either side's destroy
 // closes both. Node's require is pointed at the shims for one fresh load of simple-peer.
 
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import Module, { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wrtc from '@roamhq/wrtc';
 import type SimplePeer from 'simple-peer';
+import { build, mergeConfig } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linkFromSimplePeer } from '../simplePeerAdapter.ts';
 import type { LinkEvents } from '../transport.ts';
+import { browserSimplePeer } from './browserBuild.ts';
 
 const require = createRequire(import.meta.url);
 const shim = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -117,4 +122,38 @@ describe('simple-peer on the browser build shims', () => {
     expect(p.channelName).toMatch(/^[0-9a-f]{40}$/);
     expect(p._id).toMatch(/^[0-9a-f]{7}$/);
   });
+});
+
+describe('engine.io-client in a browser build', () => {
+  it('bundles the websocket transport alone, and refuses another by name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lockstep-transports-'));
+    try {
+      const client = fileURLToPath(import.meta.resolve('socket.io-client'));
+      await writeFile(
+        join(dir, 'entry.js'),
+        `import { io } from ${JSON.stringify(client)};
+export const connect = (transports) => io('http://127.0.0.1:9', { transports, reconnection: false });`,
+      );
+      await build(
+        mergeConfig(browserSimplePeer, {
+          configFile: false,
+          logLevel: 'error',
+          build: {
+            outDir: join(dir, 'out'),
+            minify: false,
+            lib: { entry: join(dir, 'entry.js'), formats: ['es'], fileName: 'bundle' },
+          },
+        }),
+      );
+      const code = await readFile(join(dir, 'out', 'bundle.js'), 'utf8');
+      expect(code).toContain('"websocket error"');
+      expect(code).not.toMatch(/xhr poll error|class XHR|new WebTransport/);
+      const bundle = (await import(join(dir, 'out', 'bundle.js'))) as { connect(t: string[]): unknown };
+      expect(() => bundle.connect(['polling'])).toThrow(
+        "this build bundles engine.io's websocket transport only: connect with transports: ['websocket'], not polling",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
