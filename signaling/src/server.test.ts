@@ -655,6 +655,13 @@ describe('hardening', () => {
       /at most 100 stages/,
     ],
     [
+      'thousands of blank stage names',
+      'join',
+      [{ room: 'r', name: 'n', settings: { stages: Array(3_000).fill('\u0000') } }],
+      'bad_request',
+      /^join: settings\.stages allows at most 100 stages$/,
+    ],
+    [
       'blank stage name',
       'join',
       [{ room: 'r', name: 'n', settings: { stages: ['ok', ' \u0000 '] } }],
