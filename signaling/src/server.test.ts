@@ -949,6 +949,17 @@ describe('connections', () => {
     expect(await server.handle.metrics()).toMatch(/lockstep_rejected_total\{reason="too_many_sockets"\} 1\b/);
   });
 
+  it("hands every event to one listener in socket.io's own any-listener array", async () => {
+    const server = await serve();
+    await client(server);
+    const serverSide = [...server.handle.io.sockets.sockets.values()][0];
+    const any = serverSide?.listenersAny();
+    expect(any).toHaveLength(1);
+    // The server sets socket.io's private field itself (a one-slot array, not onAny's 17): if socket.io
+    // renames it, the server falls back to onAny, which works but costs every connection 128 B.
+    expect((serverSide as unknown as { _anyListeners?: unknown })._anyListeners).toBe(any);
+  });
+
   it('keeps one join count and one packet listener per connection when it leaves and re-enters the namespace', async () => {
     const server = await serve({ maxJoinsPerSocket: 4 });
     const c = await client(server);
