@@ -949,6 +949,25 @@ describe('connections', () => {
     expect(await server.handle.metrics()).toMatch(/lockstep_rejected_total\{reason="too_many_sockets"\} 1\b/);
   });
 
+  it('frees the slot of the forwarded address a connection came from, read again from its request at close', async () => {
+    const server = await serve({ trustProxy: ['127.0.0.1'], maxSocketsPerIp: 1 });
+    const open = async (address: string) => {
+      const c = connectUnchecked(server.url, { extraHeaders: { 'x-forwarded-for': address } });
+      clients.push(c);
+      return { c, event: (await c.waitForOneOf(['connect', 'connect_error'])).event };
+    };
+    const a = await open('10.1.0.1');
+    expect(a.event).toBe('connect');
+    expect((await open('10.1.0.2')).event).toBe('connect');
+    expect((await open('10.1.0.1')).event).toBe('connect_error');
+    const serverSide = server.handle.io.sockets.sockets.get(a.c.socket.id ?? '');
+    const gone = new Promise((resolve) => serverSide?.conn.once('close', resolve));
+    a.c.close();
+    await gone;
+    expect((await open('10.1.0.1')).event).toBe('connect');
+    expect((await open('10.1.0.2')).event).toBe('connect_error');
+  });
+
   it("hands every event to one listener in socket.io's own any-listener array", async () => {
     const server = await serve();
     await client(server);

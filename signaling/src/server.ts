@@ -453,19 +453,26 @@ export function createSignalingServer(
     return undefined;
   }
 
-  io.engine.on(
-    'connection',
-    (raw: { request: IncomingMessage; on(event: 'close', fn: () => void): void }) => {
-      const ip = addressOf(raw.request);
-      socketsPerIp.set(ip, (socketsPerIp.get(ip) ?? 0) + 1);
-      // `on`, not `once`: an engine.io socket closes once, and once's wrapper costs every connection.
-      raw.on('close', () => {
-        const left = (socketsPerIp.get(ip) ?? 1) - 1;
-        if (left <= 0) socketsPerIp.delete(ip);
-        else socketsPerIp.set(ip, left);
-      });
-    },
-  );
+  interface EngineSocket {
+    request: IncomingMessage;
+    on(event: 'close', fn: (this: EngineSocket) => void): void;
+  }
+  io.engine.on('connection', (raw: EngineSocket) => {
+    const ip = addressOf(raw.request);
+    socketsPerIp.set(ip, (socketsPerIp.get(ip) ?? 0) + 1);
+    // `on`, not `once`: an engine.io socket closes once, and once's wrapper costs every connection.
+    raw.on('close', onEngineClose);
+  });
+  /**
+   * Shared by every connection (`this`), not a closure holding its address: the address is read again from
+   * the same request, whose peer address Node keeps after the socket is gone (checked by a test).
+   */
+  function onEngineClose(this: EngineSocket): void {
+    const ip = addressOf(this.request);
+    const left = (socketsPerIp.get(ip) ?? 1) - 1;
+    if (left <= 0) socketsPerIp.delete(ip);
+    else socketsPerIp.set(ip, left);
+  }
 
   // One timer for the earliest grace expiry; rescheduled after every change to the sessions.
   let expiryTimer: NodeJS.Timeout | undefined;
