@@ -18,17 +18,19 @@ export interface RateLimitOptions {
   strikeWindowMs: number;
 }
 
+type BucketOptions = Pick<RateLimitOptions, 'perSecond' | 'burst' | 'bytesPerSecond' | 'bytesBurst'>;
+
 export type RateDecision = 'allow' | 'refuse' | 'disconnect';
 
 /** A token bucket that charges one token per event and a second bucket by the event's bytes. */
-export class TokenBucket {
+export class TokenBucket<O extends BucketOptions = BucketOptions> {
   private events: number;
   private bytes: number;
   private updatedAt: number;
 
   constructor(
-    private readonly options: Pick<RateLimitOptions, 'perSecond' | 'burst' | 'bytesPerSecond' | 'bytesBurst'>,
-    private readonly clock: Clock,
+    protected readonly options: O,
+    protected readonly clock: Clock,
   ) {
     this.events = options.burst;
     this.bytes = options.bytesBurst;
@@ -45,7 +47,7 @@ export class TokenBucket {
   }
 
   /** Whether `events` events of this many bytes in all fit now; charges both buckets only if they do. */
-  take(bytes: number, events = 1): boolean {
+  tryTake(bytes: number, events = 1): boolean {
     const now = this.clock.now();
     const elapsedSeconds = Math.max(0, now - this.updatedAt) / 1000;
     this.updatedAt = now;
@@ -91,17 +93,21 @@ export class StrikeWindow {
   }
 }
 
-/** A connection's own budget, the budget it shares with every connection of its address, and its strikes. */
-export class ConnectionLimiter {
+/**
+ * A connection's own budget (the bucket it is), the budget it shares with every connection of its address,
+ * and its strikes. One object, not a limiter holding a bucket: there is one per connection.
+ */
+export class ConnectionLimiter extends TokenBucket<RateLimitOptions> {
   // Made at the first refusal: most connections never get one, and there are many connections.
   private strikes: StrikeWindow | undefined;
 
   constructor(
-    private readonly own: TokenBucket,
+    options: RateLimitOptions,
     private readonly address: TokenBucket,
-    private readonly options: Pick<RateLimitOptions, 'strikes' | 'strikeWindowMs'>,
-    private readonly clock: Clock,
-  ) {}
+    clock: Clock,
+  ) {
+    super(options, clock);
+  }
 
   /**
    * 'connection' or 'address' names the budget that refused; the caller counts it. `waitMs` says when the refused
@@ -114,10 +120,10 @@ export class ConnectionLimiter {
   ): { decision: RateDecision; budget?: 'connection' | 'address'; waitMs?: number } {
     // The connection's own budget first, so one busy connection does not drain its neighbours' share.
     let budget: 'connection' | 'address' | undefined;
-    if (!this.own.take(bytes, events)) budget = 'connection';
-    else if (!this.address.take(bytes, events)) budget = 'address';
+    if (!this.tryTake(bytes, events)) budget = 'connection';
+    else if (!this.address.tryTake(bytes, events)) budget = 'address';
     if (budget === undefined) return { decision: 'allow' };
-    const waitMs = (budget === 'connection' ? this.own : this.address).waitMs(bytes);
+    const waitMs = (budget === 'connection' ? this : this.address).waitMs(bytes);
     this.strikes ??= new StrikeWindow(this.options.strikes, this.options.strikeWindowMs, this.clock);
     return { decision: this.strikes.strike() ? 'disconnect' : 'refuse', budget, waitMs };
   }

@@ -796,7 +796,7 @@ export function createSignalingServer(
 
   /** Charges the connection's budget, or throws `rate_limited` (to be answered, then acted on: `overLimit`). */
   function charge(socket: SignalingSocket, bytes: number, events: number): void {
-    const { decision, budget, waitMs = 0 } = wireOf(socket).limiter.take(bytes, events);
+    const { decision, budget, waitMs = 0 } = wireOf(socket).take(bytes, events);
     if (decision === 'allow') return;
     metrics.throttled.inc({ reason: budget ?? 'connection' });
     throw new RateRefusal(decision === 'disconnect', waitMs);
@@ -844,16 +844,15 @@ export function createSignalingServer(
   /**
    * What belongs to the engine.io connection rather than to a socket.io socket on it: a client may leave
    * and re-enter the namespace on one connection ('41' then '40'), and must not get a fresh budget, join
-   * count or another packet listener each time.
+   * count or another packet listener each time. Its budget is itself, one object per connection.
    */
-  interface Wire {
-    limiter: ConnectionLimiter;
-    joins: number;
+  class Wire extends ConnectionLimiter {
+    joins = 0;
     /**
      * Each event frame's size, in the order socket.io decodes them and then hands them to onAny (a tick
      * later, which is why the size is kept here): the byte budget charges what was actually read.
      */
-    eventFrameBytes: number[] | undefined;
+    eventFrameBytes: number[] | undefined = undefined;
   }
   const wires = new WeakMap<object, Wire>();
 
@@ -887,11 +886,7 @@ export function createSignalingServer(
       addressBucket = new TokenBucket(addressRateLimit, clock);
       addressBuckets.set(ip, addressBucket);
     }
-    const wire: Wire = {
-      limiter: new ConnectionLimiter(new TokenBucket(rateLimit, clock), addressBucket, rateLimit, clock),
-      joins: 0,
-      eventFrameBytes: undefined,
-    };
+    const wire = new Wire(rateLimit, addressBucket, clock);
     wires.set(socket.conn, wire);
     socket.conn.on('packet', onPacket);
     return wire;
