@@ -59,6 +59,12 @@ export class TokenBucket<O extends BucketOptions = BucketOptions> {
     return true;
   }
 
+  /** Gives back what tryTake charged, for events another budget then refused. */
+  refund(bytes: number, events = 1): void {
+    this.events = Math.min(this.options.burst, this.events + events);
+    this.bytes = Math.min(this.options.bytesBurst, this.bytes + bytes);
+  }
+
   /**
    * How long until the byte bucket affords an event of this size; 0 when it does, or when the event count
    * is what is short (tiny events cost little to read and refuse: their floods go to the strike count).
@@ -121,7 +127,11 @@ export class ConnectionLimiter extends TokenBucket<RateLimitOptions> {
     // The connection's own budget first, so one busy connection does not drain its neighbours' share.
     let budget: 'connection' | 'address' | undefined;
     if (!this.tryTake(bytes, events)) budget = 'connection';
-    else if (!this.address.tryTake(bytes, events)) budget = 'address';
+    else if (!this.address.tryTake(bytes, events)) {
+      // Refused, so not spent: a connection behind a busy address keeps its own budget for when it clears.
+      this.refund(bytes, events);
+      budget = 'address';
+    }
     if (budget === undefined) return { decision: 'allow' };
     const waitMs = (budget === 'connection' ? this : this.address).waitMs(bytes);
     this.strikes ??= new StrikeWindow(this.options.strikes, this.options.strikeWindowMs, this.clock);
