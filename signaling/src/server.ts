@@ -43,6 +43,7 @@ import {
   type AdmissionLimits,
   type Clock,
   Incarnations,
+  type MemberRoute,
   MemoryRoomStore,
   type RoomStore,
   systemClock,
@@ -749,9 +750,7 @@ export function createSignalingServer(
         const route = routes.get(f.to);
         const targetSocket = route?.socketId;
         if (targetSocket === undefined) {
-          missing ??= route
-            ? `player ${f.to} is disconnected (in grace) right now`
-            : `player ${f.to} is not a member of this room`;
+          missing ??= unreachable(f.to, route);
           continue;
         }
         if (backlogged(targetSocket)) continue;
@@ -831,11 +830,16 @@ export function createSignalingServer(
   async function resolveTarget(session: { room: string; id: PlayerId }, to: PlayerId, event: string) {
     if (to === session.id) throw new Refusal('bad_request', `${event}: cannot send to yourself`);
     const route = await store.route(session.room, to);
-    if (!route) throw new Refusal('not_in_room', `${event}: player ${to} is not a member of this room`);
-    if (route.socketId === undefined) {
-      throw new Refusal('not_in_room', `${event}: player ${to} is disconnected (in grace) right now`);
-    }
+    if (route?.socketId === undefined)
+      throw new Refusal('not_in_room', `${event}: ${unreachable(to, route)}`);
     return route.socketId;
+  }
+
+  /** Why a member's route has no socket to send to. */
+  function unreachable(to: PlayerId, route: MemberRoute | undefined): string {
+    return route
+      ? `player ${to} is disconnected (in grace) right now`
+      : `player ${to} is not a member of this room`;
   }
 
   // Per-socket queues still running, so close() lets their store updates finish.

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server } from 'socket.io';
+import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.io';
 import { afterEach, expect, test } from 'vitest';
 import { LIMITS } from '../protocol/limits.ts';
 import type { Fail, RosterMsg } from '../protocol/signaling.ts';
@@ -12,19 +12,24 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-/** A socket.io server that answers a join with `ack` and, on connection, says `events` in order. */
-async function hostileServer(events: [string, unknown][], ack: unknown) {
+/** A socket.io server on a free port, closed after the test; `onConnection` is its whole behaviour. */
+async function testServer(onConnection: (socket: ServerSocket) => void, options?: Partial<ServerOptions>) {
   const http = createServer();
-  const io = new Server(http);
-  io.on('connection', (socket) => {
-    socket.on('join', (_req, done) => done(ack));
-    socket.on('leave', (_req, done) => done(null));
-    for (const [event, payload] of events) socket.emit(event, payload);
-  });
+  const io = new Server(http, options);
+  io.on('connection', onConnection);
   http.listen(0, '127.0.0.1');
   await once(http, 'listening');
   closers.push(() => new Promise((r) => io.close(() => r(undefined))));
   return `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+}
+
+/** A socket.io server that answers a join with `ack` and, on connection, says `events` in order. */
+function hostileServer(events: [string, unknown][], ack: unknown) {
+  return testServer((socket) => {
+    socket.on('join', (_req, done) => done(ack));
+    socket.on('leave', (_req, done) => done(null));
+    for (const [event, payload] of events) socket.emit(event, payload);
+  });
 }
 
 function recorder() {
@@ -163,10 +168,8 @@ test('a player ID past the core’s bound, or an ICE server a browser refuses, i
 });
 
 test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped', async () => {
-  const http = createServer();
-  const io = new Server(http);
   const connections: number[] = [];
-  io.on('connection', (socket) => {
+  const url = await testServer((socket) => {
     connections.push(Date.now());
     if (connections.length === 1) {
       socket.emit('shutdown', { reconnectInMs: 3_000 });
@@ -175,10 +178,7 @@ test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped
       socket.emit('shutdown', { reconnectInMs: 3_600_000 });
     }
   });
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
-  const port = new SocketSignaling(`http://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  const port = new SocketSignaling(url);
   closers.push(() => port.close());
   const { h, seen } = recorder();
   port.start(h);
@@ -191,19 +191,14 @@ test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped
 }, 20_000);
 
 test('the relays of one turn go as batches within the contract’s bounds, in order', async () => {
-  const http = createServer();
-  const io = new Server(http);
   const batches: { to: number; data: string }[][] = [];
-  io.on('connection', (socket) => {
+  const url = await testServer((socket) => {
     socket.on('relay', (req: { frames: { to: number; data: string }[] }, done: (r: unknown) => void) => {
       batches.push(req.frames);
       done({ ok: true });
     });
   });
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
-  const port = new SocketSignaling(`http://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  const port = new SocketSignaling(url);
   closers.push(() => port.close());
   expect(port.relay(2, 'before')).toBe(false);
   const { h, connected } = recorder();
@@ -236,28 +231,16 @@ test('the relays of one turn go as batches within the contract’s bounds, in or
 test('it connects over a websocket only: a server without websockets is retried, never polled', async () => {
   // Browser builds bundle engine.io's websocket transport alone (net/shims/browserBuild.ts): no fallback may
   // need another.
-  const http = createServer();
-  const io = new Server(http, { transports: ['polling', 'websocket'] });
   const via: string[] = [];
-  io.on('connection', (socket) => via.push(socket.conn.transport.name));
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
-  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  const port = new SocketSignaling(url);
+  const seen = (socket: ServerSocket) => via.push(socket.conn.transport.name);
+  const port = new SocketSignaling(await testServer(seen, { transports: ['polling', 'websocket'] }));
   closers.push(() => port.close());
   const { h, connected } = recorder();
   port.start(h);
   await connected;
   expect(via).toEqual(['websocket']);
 
-  const pollingOnly = createServer();
-  const io2 = new Server(pollingOnly, { transports: ['polling'] });
-  io2.on('connection', (socket) => via.push(socket.conn.transport.name));
-  pollingOnly.listen(0, '127.0.0.1');
-  await once(pollingOnly, 'listening');
-  closers.push(() => new Promise((r) => io2.close(() => r(undefined))));
-  const port2 = new SocketSignaling(`http://127.0.0.1:${(pollingOnly.address() as AddressInfo).port}`);
+  const port2 = new SocketSignaling(await testServer(seen, { transports: ['polling'] }));
   closers.push(() => port2.close());
   const statuses: string[] = [];
   port2.start({ ...recorder().h, status: (s, detail) => statuses.push(`${s} ${detail ?? ''}`.trim()) });
@@ -268,19 +251,14 @@ test('it connects over a websocket only: a server without websockets is retried,
 });
 
 test('relays asked for before another event, or before close, reach the server first', async () => {
-  const http = createServer();
-  const io = new Server(http);
   const order: string[] = [];
-  io.on('connection', (socket) => {
+  const url = await testServer((socket) => {
     socket.onAny((event: string, req: { frames?: { data: string }[] }, done?: (r: unknown) => void) => {
       order.push(req.frames ? `relay ${req.frames.map((f) => f.data).join(',')}` : event);
       done?.({ ok: true });
     });
   });
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  closers.push(() => new Promise((r) => io.close(() => r(undefined))));
-  const port = new SocketSignaling(`http://127.0.0.1:${(http.address() as AddressInfo).port}`);
+  const port = new SocketSignaling(url);
   const { h, connected } = recorder();
   port.start(h);
   await connected;
