@@ -110,7 +110,15 @@ export const KEYS: KeySpec[] = [
   { key: 'baselineRestCpuMsPerTabSec' },
   { key: 'baselineRestCpuSplit' },
   { key: 'room32LeaderMs', row: true },
-  atMost('room32FailoverRatio', 1.5),
+  {
+    key: 'room32FailoverRatio',
+    row: true,
+    goal: {
+      text: 'median ≤ 1.5, every failover settled within 20 s',
+      ok: (r) => num(r, 'room32FailoverRatio') <= 1.5 && (r.room32FailoversUnsettled?.length ?? 0) === 0,
+    },
+  },
+  { key: 'room32FailoversUnsettled' },
   { key: 'heartbeatMsgsPerPeerPerSec', row: true },
   { key: 'signalingSockets', row: true },
   atMost('signalingJoinP99Ms', 100, 'p99'),

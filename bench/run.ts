@@ -120,8 +120,10 @@ async function main(): Promise<void> {
 /** One row of the table; a new header first when the columns differ from the table above. */
 function appendRow(lead: string[], r: Results, missed: string[]): void {
   const cols = KEYS.filter((k) => k.row).map((k) => k.key);
+  // No samples (NaN) reads as no figure, not as a number.
+  const fig = (x: number) => (Number.isFinite(x) ? String(x) : '–');
   const cell = (v: number | Dist | undefined) =>
-    v === undefined ? '–' : typeof v === 'object' ? `${v.median} / ${v.p99}` : String(v);
+    v === undefined ? '–' : typeof v === 'object' ? `${fig(v.median)} / ${fig(v.p99)}` : fig(v);
   const header = `| date | mode | ${cols.join(' | ')} | goals missed |`;
   const file = `${root}docs/benchmarks.md`;
   const tables = readFileSync(file, 'utf8')
