@@ -75,11 +75,17 @@ const PC_WATCH = `(() => {
       const m = /"signal",\\{"to":(\\d+),"data":\\{(?:"e":"[^"]*","d":\\{)?"type":"(offer|answer)"/.exec(x) || /"signal",\\{"to":(\\d+),"data":\\{"(hello)"/.exec(x);
       if (m) log.push({ pc: -1, t: Date.now(), what: 'out ' + m[2] + ' to ' + m[1] });
       if (x.startsWith('42') && x.includes('["relay"')) {
-        // Frames sent through the server while links form: heartbeats, pings and catch-up, by kind.
-        let key = '?';
-        try { const f = JSON.parse(JSON.parse(x.slice(x.indexOf('[')))[1].data); key = f.k === 'core' ? f.m.t : f.k; } catch {}
+        // Frames sent through the server while links form: heartbeats, pings and catch-up, by kind. A relay
+        // event carries a batch (protocol 7); '?' is a frame that did not parse (a sealed one, in password rooms).
         window.__relay = window.__relay || {};
-        window.__relay[key] = (window.__relay[key] || 0) + 1;
+        let frames = [];
+        try { frames = JSON.parse(x.slice(x.indexOf('[')))[1].frames; } catch {}
+        window.__relay.events = (window.__relay.events || 0) + 1;
+        for (const fr of frames) {
+          let key = '?';
+          try { const f = JSON.parse(fr.data); key = f.k === 'core' ? f.m.t : f.k; } catch {}
+          window.__relay[key] = (window.__relay[key] || 0) + 1;
+        }
       }
       return send(d);
     };
