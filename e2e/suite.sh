@@ -1,7 +1,7 @@
 #!/bin/sh
-# npm test. The nemesis run spends most of its minute waiting on timed faults, so it runs beside the
-# typecheck, lint and unit tests (which keep both cores busy) rather than after the browsers: about 40 s
-# less in all. Its output is printed as one block when the rest is done.
+# npm test. The nemesis run (about a minute, most of one core) runs beside the typecheck, lint and unit
+# tests, which leave part of the second core idle, rather than after the browsers: 20-40 s less in all.
+# Its output is printed as one block when the rest is done.
 log="${TMPDIR:-/tmp}/lockstep-nemesis-$$.log"
 npm run -s test:nemesis >"$log" 2>&1 &
 nemesis=$!
