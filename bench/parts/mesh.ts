@@ -1,7 +1,8 @@
 // Mesh formation: 8 tabs opened at once into a new room, from the last tab's load to every tab showing 7 peers
-// direct and the lowest ID as leader (the kit's in-page observer). The app and bench/raw (bare simple-peer over
-// the same signaling server) take turns in the same run; the goal is their ratio. With `--baseline DIR`, a
-// prebuilt client (another commit's build) takes a third turn, for before/after.
+// direct and the lowest ID as leader (the kit's in-page observer). The app, bench/raw (bare simple-peer over
+// the same signaling server) and bench/bare (the library without React) take turns in the same run; the goal
+// is app ÷ raw, and bare splits it into the room page's part and the protocol's. With `--baseline DIR`, a
+// prebuilt client (another commit's build) takes a turn too, for before/after.
 
 import type { Browser } from '@playwright/test';
 import {
@@ -37,6 +38,15 @@ export interface MeshResult {
   /** Where the app's formation CPU went, medians by thread kind (ms): what to make cheaper. */
   meshFormationCpuSplit: string;
   rawMeshFormationCpuSplit: string;
+  /**
+   * The bare library (`bench/bare`: the same Session, Mesh and core without React) in the same turns: the
+   * app ÷ bare ratio is what the room page adds, bare ÷ raw what the protocol adds (references, no goal).
+   */
+  bareMeshFormationMs: Dist;
+  meshFormationAppVsBare: number;
+  meshFormationBareVsRaw: number;
+  bareMeshFormationCpuMs: Dist;
+  bareMeshFormationCpuSplit: string;
   baselineMeshFormationDomUpdates?: Dist;
   baselineMeshFormationMs?: Dist;
   baselineMeshFormationCpuMs?: Dist;
@@ -118,10 +128,10 @@ export async function formMesh(
 }
 
 /**
- * The builds that take turns in a part: the app, a page to compare it with (`otherDir`), and with `--baseline`
- * a prebuilt client; each with its samples.
+ * The builds that take turns in a part: the app, the pages to compare it with (`others`, tag and directory),
+ * and with `--baseline` a prebuilt client; each with its samples.
  */
-export async function turns(ctx: Context, other: string, otherDir: string) {
+export async function turns(ctx: Context, others: [tag: string, dir: string][]) {
   const kind = (tag: string, server: ServerProcess) => ({
     tag,
     server,
@@ -131,7 +141,8 @@ export async function turns(ctx: Context, other: string, otherDir: string) {
     splits: [] as CpuSplit[],
     failed: 0,
   });
-  const kinds = [kind('app', await ctx.server()), kind(other, await ctx.serve(otherDir))];
+  const kinds = [kind('app', await ctx.server())];
+  for (const [tag, dir] of others) kinds.push(kind(tag, await ctx.serve(dir)));
   if (ctx.baselineDir) kinds.push(kind('baseline', await ctx.serve(ctx.baselineDir)));
   return kinds;
 }
@@ -140,7 +151,11 @@ export const mesh: Part<MeshResult> = {
   name: 'mesh',
   async run(ctx) {
     const browser = await ctx.browser();
-    const kinds = await turns(ctx, 'raw', await ctx.rawDir());
+    // The bare library between them says how much of the gap is the room page and how much the protocol.
+    const kinds = await turns(ctx, [
+      ['raw', await ctx.rawDir()],
+      ['bare', await ctx.bareDir()],
+    ]);
     // The browser's first formation of a run was its slowest in 6 of 9 runs (2026-12-02), and it was always
     // the app's: one formation of each kind first, left out of the figures.
     for (const k of kinds) {
@@ -170,16 +185,21 @@ export const mesh: Part<MeshResult> = {
     }
     for (const k of kinds)
       if (k.ms.length === 0) throw new Error(`no ${k.tag} formation within its bound (${k.failed} tried)`);
-    const [app, raw, base] = kinds.map((k) => ({ ms: dist(k.ms), cpu: dist(k.cpu), up: dist(k.up) }));
+    const [app, raw, bare, base] = kinds.map((k) => ({ ms: dist(k.ms), cpu: dist(k.cpu), up: dist(k.up) }));
     return {
       meshFormationMs: app!.ms,
       rawMeshFormationMs: raw!.ms,
       meshFormationRatio: round(app!.ms.median / raw!.ms.median, 2),
+      bareMeshFormationMs: bare!.ms,
+      meshFormationAppVsBare: round(app!.ms.median / bare!.ms.median, 2),
+      meshFormationBareVsRaw: round(bare!.ms.median / raw!.ms.median, 2),
       meshFormationCpuMs: app!.cpu,
       rawMeshFormationCpuMs: raw!.cpu,
+      bareMeshFormationCpuMs: bare!.cpu,
       meshFormationDomUpdates: app!.up,
       meshFormationCpuSplit: splitText(kinds[0]!.splits),
       rawMeshFormationCpuSplit: splitText(kinds[1]!.splits),
+      bareMeshFormationCpuSplit: splitText(kinds[2]!.splits),
       meshFormationsPastBound: kinds.map((k) => `${k.tag} ${k.failed}`).join(', '),
       ...(base
         ? {

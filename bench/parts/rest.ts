@@ -60,7 +60,7 @@ export const rest: Part<RestResult> = {
   name: 'rest',
   async run(ctx) {
     const browser = await ctx.browser();
-    const kinds = await turns(ctx, 'bare', await ctx.bareDir());
+    const kinds = await turns(ctx, [['bare', await ctx.bareDir()]]);
     for (let rep = 0; rep < ctx.n.meshReps; rep++) {
       for (const k of rep % 2 === 0 ? kinds : [...kinds].reverse()) {
         // A room that did not form is logged and counted; the part fails only if a kind has no sample.
