@@ -38,6 +38,15 @@ async function capturingServer() {
   return { server, seen };
 }
 
+/** Two players of one password room, both joined: A (ID 1) and B. */
+async function sealedPair(server: TestServer) {
+  const a = peer(server, 'sealed', 'A', 'pw');
+  const b = peer(server, 'sealed', 'B', 'pw');
+  expectOk(await a.join());
+  const bId = expectOk(await b.join()).id;
+  return { a, b, bId };
+}
+
 interface Peer {
   port: SignalingPort;
   signals: { from: number; data: unknown }[];
@@ -216,10 +225,7 @@ describe('password rooms', () => {
 
   it('forward only ciphertext: the server never sees SDP, ICE or a relayed message', async () => {
     const { server, seen } = await capturingServer();
-    const a = peer(server, 'sealed', 'A', 'pw');
-    const b = peer(server, 'sealed', 'B', 'pw');
-    expectOk(await a.join());
-    const bId = expectOk(await b.join()).id;
+    const { a, b, bId } = await sealedPair(server);
     await exchange(a, b, bId);
     // B got the plaintext back exactly, from A.
     expect(b.signals).toEqual([
@@ -239,10 +245,7 @@ describe('password rooms', () => {
 
   it('seal the frames of one turn and send them as one relay event, in order', async () => {
     const { server, seen } = await capturingServer();
-    const a = peer(server, 'sealed', 'A', 'pw');
-    const b = peer(server, 'sealed', 'B', 'pw');
-    expectOk(await a.join());
-    const bId = expectOk(await b.join()).id;
+    const { a, b, bId } = await sealedPair(server);
     const frames = Array.from({ length: 5 }, (_, i) => FRAME.replace('"term":2', `"term":${i}`));
     for (const f of frames) expect(a.port.relay(bId, f)).toBe(true);
     await until(() => b.relays.length === 5, 'five frames');
@@ -321,10 +324,7 @@ describe('password rooms', () => {
 
   it('make the recipient reject replayed, swapped and unsealed payloads from a verifier holder', async () => {
     const { server, seen } = await capturingServer();
-    const a = peer(server, 'sealed', 'A', 'pw');
-    const b = peer(server, 'sealed', 'B', 'pw');
-    expectOk(await a.join());
-    const bId = expectOk(await b.join()).id;
+    const { a, b, bId } = await sealedPair(server);
     expect(a.port.relay(bId, FRAME)).toBe(true);
     await until(() => b.relays.length === 1, 'the genuine frame');
 

@@ -731,7 +731,7 @@ export function createSignalingServer(
       const { frames } = parse(relaySchema, 'relay', payload);
       let bytes = 0;
       for (const f of frames) {
-        if (f.to === session.id) throw new Refusal('bad_request', 'relay: cannot send to yourself');
+        notToSelf(session, f.to, 'relay');
         bytes += Buffer.byteLength(f.data);
       }
       if (bytes > LIMITS.relayBatch.bytes)
@@ -828,11 +828,15 @@ export function createSignalingServer(
   }
 
   async function resolveTarget(session: { room: string; id: PlayerId }, to: PlayerId, event: string) {
-    if (to === session.id) throw new Refusal('bad_request', `${event}: cannot send to yourself`);
+    notToSelf(session, to, event);
     const route = await store.route(session.room, to);
     if (route?.socketId === undefined)
       throw new Refusal('not_in_room', `${event}: ${unreachable(to, route)}`);
     return route.socketId;
+  }
+
+  function notToSelf(session: { id: PlayerId }, to: PlayerId, event: string): void {
+    if (to === session.id) throw new Refusal('bad_request', `${event}: cannot send to yourself`);
   }
 
   /** Why a member's route has no socket to send to. */

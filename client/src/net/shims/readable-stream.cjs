@@ -2,8 +2,9 @@
 // event emitter only (on 'data', send(), destroy()); it never writes, pipes or reads it as a stream. The
 // package's Duplex pulled in Readable, Writable and Buffer: 18 KB gz of every page. This one keeps what
 // simple-peer's own code touches: push() of a message or of the end, end(), and the two state flags its
-// destroy reads (nothing calls write(), so its _write is never reached). A pushed message goes to the 'data' listeners there are at that moment
-// (Lockstep's adapter listens from the start), with no buffering for a reader that comes later.
+// destroy reads (nothing calls write(), so its _write is never reached). A pushed message goes to the 'data'
+// listeners there are at that moment (Lockstep's adapter listens from the start), with no buffering for a
+// reader that comes later.
 'use strict';
 
 const EventEmitter = require('./events.cjs');
