@@ -48,4 +48,38 @@ describe('linkFromSimplePeer', () => {
     peer.emit('connect');
     expect(seen).toEqual(['progress', 'open']);
   });
+
+  it('sends without reading the channel state each time, and a channel that refuses returns false', () => {
+    const sent: string[] = [];
+    let refuse = false;
+    const peer = Object.defineProperties(new EventEmitter(), {
+      // In @roamhq/wrtc, readyState is a blocking call into libwebrtc: not once per frame.
+      connected: {
+        get() {
+          throw new Error('connected read');
+        },
+      },
+      send: {
+        value(text: string) {
+          if (refuse) throw new Error("InvalidStateError: RTCDataChannel.readyState is not 'open'");
+          sent.push(text);
+        },
+      },
+    }) as unknown as SimplePeer.Instance;
+    const link = linkFromSimplePeer(peer, {
+      signal: () => {},
+      open: () => {},
+      data: () => {},
+      close: () => {},
+    });
+    expect(link.send('early')).toBe(false);
+    peer.emit('connect');
+    expect(link.send('a')).toBe(true);
+    refuse = true;
+    expect(link.send('b')).toBe(false);
+    peer.emit('close');
+    refuse = false;
+    expect(link.send('c')).toBe(false);
+    expect(sent).toEqual(['a']);
+  });
 });

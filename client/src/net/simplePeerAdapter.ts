@@ -29,6 +29,10 @@ export function withoutTcpCandidates(data: unknown): unknown {
 
 export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents): PeerLink {
   let gone = false;
+  // Ours, not peer.connected: that reads the channel's readyState, which in @roamhq/wrtc is a blocking
+  // call into libwebrtc's signaling thread (24 µs idle, a quarter of a send). A channel that is closing
+  // before its close event makes send throw, which is caught below.
+  let open = false;
   const close = (reason: string) => {
     if (gone) return;
     gone = true;
@@ -38,7 +42,10 @@ export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents
     const usable = withoutTcpCandidates(data);
     if (usable !== null) events.signal(usable);
   });
-  peer.on('connect', () => events.open());
+  peer.on('connect', () => {
+    open = true;
+    events.open();
+  });
   peer.on('iceStateChange', (state: string) => {
     if (state === 'connected' || state === 'completed') events.progress?.();
   });
@@ -50,7 +57,7 @@ export function linkFromSimplePeer(peer: SimplePeer.Instance, events: LinkEvents
   peer.on('error', (err: Error & { code?: string }) => close(err.code ?? err.message));
   return {
     send(text) {
-      if (gone || !peer.connected) return false;
+      if (gone || !open) return false;
       try {
         peer.send(text);
         return true;
