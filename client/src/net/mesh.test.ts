@@ -373,6 +373,50 @@ test('quiet direct links are pinged within the same budget', () => {
   expect(pings / 20).toBeGreaterThan(DEFAULT_MESH_CONFIG.idlePingsPerSec / 2);
 });
 
+test('busy links are sampled for RTT within a budget: a room of 32 in an election pings 8 a second, not 31', () => {
+  let pings = 0;
+  const opened: (() => void)[] = [];
+  const replies: (() => void)[] = [];
+  const { mesh, clock } = lone({
+    // Links that open at once and answer every frame at once: a ping with a pong, a heartbeat with one.
+    factory: (_o, events) => {
+      opened.push(() => events.open());
+      return {
+        signal() {},
+        send: (text) => {
+          const f = JSON.parse(text) as { k: string; t: number };
+          if (f.k === 'ping') pings++;
+          const reply = f.k === 'ping' ? encodeFrame(ping('pong', f.t)) : f.k === 'core' ? text : null;
+          if (reply) replies.push(() => events.data(reply));
+          return true;
+        },
+        destroy() {},
+      };
+    },
+  });
+  const pingsPerSec = (peers: number) => {
+    mesh.reset(1, []);
+    mesh.setMembers(roomOf(peers + 1));
+    mesh.maintain();
+    for (const open of opened.splice(0)) open();
+    // Counted after the first 5 s: every link is sampled once as it opens.
+    for (let t = -5_000; t < 20_000; t += 50) {
+      if (t === 0) pings = 0;
+      clock.t += 50;
+      // Heartbeats to and from every peer, as in an election.
+      if (t % 250 === 0)
+        for (let id = 2; id <= peers + 1; id++) mesh.send(id, '{"k":"core","m":{"t":"hb"}}', 'hb');
+      mesh.maintain();
+      for (const reply of replies.splice(0)) reply();
+    }
+    return pings / 20;
+  };
+  // A room of 8: each busy link once per rttMs, as before.
+  expect(pingsPerSec(7)).toBeCloseTo(7 / (DEFAULT_MESH_CONFIG.rttMs / 1000), 0);
+  expect(pingsPerSec(31)).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.rttPingsPerSec + 0.5);
+  expect(pingsPerSec(31)).toBeGreaterThan(DEFAULT_MESH_CONFIG.rttPingsPerSec / 2);
+});
+
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {
   const { a, chaos, deliver, sent, tick } = openPair();
   const link = () => a.info().find((p) => p.id === 2)?.link;

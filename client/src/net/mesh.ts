@@ -33,6 +33,11 @@ export interface MeshConfig {
    */
   rttMs: number;
   /**
+   * RTT samples this tab takes a second at most: rttMs stretches with the room. A leader of 32, or anyone in
+   * an election (when everyone beats to everyone), would otherwise ping 31 links a second and answer as many.
+   */
+  rttPingsPerSec: number;
+  /**
    * A link that carries no core traffic of ours (followers reach each other only in elections) is pinged
    * this often: its RTT for the players list, and a dead one shows before it is needed.
    */
@@ -93,6 +98,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   staleMs: 750,
   pingMs: 250,
   rttMs: 1000,
+  rttPingsPerSec: 8,
   idlePingMs: 2000,
   relayPingMs: 2000,
   idlePingsPerSec: 4,
@@ -355,6 +361,7 @@ export class Mesh {
     const spread = (this.peers.size * 1000) / this.config.idlePingsPerSec;
     const idleMs = Math.max(this.config.idlePingMs, spread);
     const relayMs = Math.max(this.config.relayPingMs, spread);
+    const rttMs = Math.max(this.config.rttMs, (this.peers.size * 1000) / this.config.rttPingsPerSec);
     for (const p of this.peers.values()) {
       const rec = p.link;
       if (rec && !rec.open && now - (rec.pairedAt ?? rec.createdAt) > this.config.connectTimeoutMs) {
@@ -367,7 +374,7 @@ export class Mesh {
         link?.owedSince != null && now - link.owedSince >= this.config.pingMs
           ? this.config.pingMs
           : now - p.lastSent < this.config.rttMs
-            ? this.config.rttMs
+            ? rttMs
             : idleMs;
       if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
