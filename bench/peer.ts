@@ -1,5 +1,6 @@
 // Headless players: `npm run peer -- --url http://host:port --room R --name bot [--count K] [--auto-done]`.
-// One line per event on stdout (text, or JSON with --json); Ctrl-C says goodbye and leaves.
+// One line per event on stdout (text, or JSON with --json); Ctrl-C says goodbye and leaves; SIGUSR2 prints a
+// `dump` line per player (who is live, and the peers below it).
 
 import { parseArgs } from 'node:util';
 import { fileStorage, HeadlessPlayer, type ViewLine } from '../client/src/net/headless.ts';
@@ -13,6 +14,8 @@ const USAGE = `usage: npm run peer -- --url http://host:port --room ROOM --name 
   --storage FILE     keep the resume state in FILE (K > 1: FILE-1, FILE-2, …): a restart resumes like a reload
   --links-ms MS      also print each player's routes and ICE candidate pairs every MS ms (1000-600000)
   --json             one JSON object per line instead of text
+  --net-log          also print each player's network log (signaling connects, refusals, links)
+  (kill -USR2 prints each player's view of who is live and the peers below it: role, term, silence, route)
   --stats-ms MS      also print frames sent per type every MS ms (1000-600000)
   --heartbeat-ms MS  --timeout-ms MS  --stages a,b,c   settings, used only if this creates the room`;
 
@@ -29,6 +32,7 @@ interface Cli {
   doneMs: number | null;
   storage: string | null;
   linksMs: number | null;
+  netLog: boolean;
   settings: Partial<RoomSettings> | null;
 }
 
@@ -55,6 +59,7 @@ export function parseCli(argv: string[]): Cli {
         count: { type: 'string' },
         'auto-done': { type: 'boolean' },
         json: { type: 'boolean' },
+        'net-log': { type: 'boolean' },
         'stats-ms': { type: 'string' },
         'done-ms': { type: 'string' },
         storage: { type: 'string' },
@@ -142,6 +147,7 @@ export function parseCli(argv: string[]): Cli {
     doneMs: wholeNumber(str('done-ms'), '--done-ms', 20, 600_000) ?? null,
     storage: str('storage') || null,
     linksMs: wholeNumber(str('links-ms'), '--links-ms', 1000, 600_000) ?? null,
+    netLog: values['net-log'] === true,
     settings: Object.keys(settings).length ? settings : null,
   };
 }
@@ -178,7 +184,15 @@ async function main(cli: Cli): Promise<void> {
     let pending: ReturnType<typeof setTimeout> | null = null;
     /** Log entries printed, by index: a changed hash prints again (and the checker flags it). */
     const printed = new Map<number, string>();
+    let logSeq = 0;
     p.store.subscribe((s) => {
+      if (cli.netLog) {
+        let i = s.log.length;
+        while (i > 0 && s.log[i - 1]!.seq > logSeq) i--;
+        for (const l of s.log.slice(i))
+          if (l.kind === 'net') print({ event: 'net', name, id: s.session.selfId, text: l.text });
+      }
+      logSeq = s.log.at(-1)?.seq ?? logSeq;
       const phase = s.session.phase;
       if (phase !== lastPhase) {
         lastPhase = phase;
@@ -261,6 +275,34 @@ async function main(cli: Cli): Promise<void> {
     }, cli.statsMs);
     iv.unref();
   }
+
+  // SIGUSR2: each player's view of who is live, and of the peers below it that could lead (bench/parts/room.ts
+  // asks for it when a failover does not settle).
+  process.on('SIGUSR2', () => {
+    for (const p of players) {
+      const v = p.view;
+      if (!v) continue;
+      const routes = new Map(p.store.getState().net.map((n) => [n.id, n.route]));
+      print({
+        event: 'dump',
+        name: p.opts.name,
+        id: v.self,
+        role: v.role,
+        term: v.term,
+        leader: v.leader,
+        quorum: v.quorum,
+        blocked: v.blocked,
+        live: v.live,
+        low: v.peers
+          .filter((q) => q.id < v.self)
+          .slice(0, 8)
+          .map(
+            (q) =>
+              `${q.id}:${q.live ? 'live' : 'dead'} silent ${q.silentTicks} t${q.term} ${routes.get(q.id) ?? '?'}`,
+          ),
+      });
+    }
+  });
 
   if (cli.linksMs !== null) {
     const iv = setInterval(() => {

@@ -16,6 +16,7 @@ export interface BotLine {
   role?: string;
   sent?: Record<string, number>;
   error?: string;
+  text?: string;
 }
 
 export interface BotOptions {
@@ -42,8 +43,10 @@ export class BotProcess {
     if (opts.autoDone) args.push('--auto-done');
     if (opts.statsMs) args.push('--stats-ms', String(opts.statsMs));
     args.push(...(opts.extra ?? []));
-    // node --import tsx, not the tsx CLI, so a kill reaches the process that holds the peers.
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'bench/peer.ts', ...args], {
+    // node --import tsx, not the tsx CLI, so a kill reaches the process that holds the peers. BOT_CPU_PROF=dir
+    // profiles each one (written when it exits, so not the SIGKILLed leaders).
+    const prof = process.env.BOT_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BOT_CPU_PROF] : [];
+    this.child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/peer.ts', ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,6 +114,11 @@ export class BotProcess {
     const m = new Map<string, BotLine>();
     for (const l of this.lines) if (l.event === 'view') m.set(l.name, l);
     return m;
+  }
+
+  /** A signal, not a stop: SIGUSR2 asks bench/peer.ts for its players' views. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 
   /** SIGTERM (goodbye and leave), or SIGKILL (a crash); resolves once the process is gone. */

@@ -10,6 +10,9 @@ import type { Browser } from '@playwright/test';
 import { browserSimplePeer } from '../../client/src/net/shims/browserBuild.ts';
 import { launch, type ServerProcess, startServer, TIMING } from '../../e2e/kit.ts';
 
+/** The bench's servers serve /metrics to this token: a part that misses a goal can say what the server saw. */
+export const BENCH_METRICS_TOKEN = 'lockstep-bench-metrics';
+
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Builds bench/raw or bench/bare into `outDir`, bundling simple-peer as the app's own build does. */
@@ -92,9 +95,18 @@ export class Context {
     return dir;
   }
 
-  /** A signaling server serving `dir` (short grace, as the e2e fixture; newcomers not held after its start). */
-  async serve(dir: string): Promise<ServerProcess> {
-    const p = startServer({ GRACE_MS: '2000', RESTART_HOLD_MS: '0', STATIC_DIR: dir });
+  /**
+   * A signaling server serving `dir` (short grace, as the e2e fixture; newcomers not held after its start);
+   * `env` overrides those.
+   */
+  async serve(dir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+    const p = startServer({
+      GRACE_MS: '2000',
+      RESTART_HOLD_MS: '0',
+      STATIC_DIR: dir,
+      METRICS_TOKEN: BENCH_METRICS_TOKEN,
+      ...env,
+    });
     this.servers.push(p);
     return p;
   }

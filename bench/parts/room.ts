@@ -2,8 +2,9 @@
 // leader after the last join, heartbeats per peer per second in steady state, and failover after SIGKILLs.
 
 import { closePlayer, currentLeader, loadedAt, type Tab, uniqueRoom, until } from '../../e2e/kit.ts';
+import { DEFAULTS } from '../../signaling/src/server.ts';
 import { type BotLine, BotProcess } from '../lib/bots.ts';
-import { type Context, log, type Part, sleep, TIMING } from '../lib/context.ts';
+import { BENCH_METRICS_TOKEN, type Context, log, type Part, sleep, TIMING } from '../lib/context.ts';
 import { type Dist, dist, round } from '../lib/stats.ts';
 import { leaderShownAt, openTab, toTimeout } from './failover.ts';
 
@@ -28,7 +29,10 @@ export interface RoomResult {
 async function room32(ctx: Context): Promise<RoomResult> {
   const N = ctx.n;
   const browser = await ctx.browser();
-  const server = await ctx.server();
+  // The production grace, not the fixture's 2 s: bot processes hold about 9 players each, and one stalled
+  // for a few seconds on this box would otherwise return as 9 new players (new IDs, 270 new links), a
+  // churn that one stalled device in a real room never causes.
+  const server = await ctx.serve(await ctx.appDir(), { GRACE_MS: String(DEFAULTS.graceMs) });
   const room = uniqueRoom('r32');
   const tabs: Tab[] = [];
   const procs: BotProcess[] = [];
@@ -36,7 +40,14 @@ async function room32(ctx: Context): Promise<RoomResult> {
   const crashed = new Set<BotProcess>();
   const TABS = 2;
   const LEADS = N.roomCrashes + 1;
-  const timing = ['--heartbeat-ms', String(TIMING.heartbeatMs), '--timeout-ms', String(TIMING.timeoutMs)];
+  // The network log shows, when a failover does not settle, which bots stalled or lost the server.
+  const botArgs = [
+    '--heartbeat-ms',
+    String(TIMING.heartbeatMs),
+    '--timeout-ms',
+    String(TIMING.timeoutMs),
+    '--net-log',
+  ];
   const bots = N.room - TABS;
   const joined = () => procs.flatMap((p) => p.lines.filter((l) => l.event === 'joined'));
   const joins = (n: number, ms: number, what: string) =>
@@ -48,7 +59,13 @@ async function room32(ctx: Context): Promise<RoomResult> {
     });
   try {
     for (let i = 0; i < LEADS; i++) {
-      const p = new BotProcess({ url: server.url, room, name: `lead${i + 1}`, statsMs: 2000, extra: timing });
+      const p = new BotProcess({
+        url: server.url,
+        room,
+        name: `lead${i + 1}`,
+        statsMs: 2000,
+        extra: botArgs,
+      });
       procs.push(p);
       leads.push(p);
       await joins(i + 1, 30_000, `headless player ${i + 1}`);
@@ -59,7 +76,7 @@ async function room32(ctx: Context): Promise<RoomResult> {
     for (let i = 0; i < 3; i++) {
       const count = Math.floor(rest / 3) + (i < rest % 3 ? 1 : 0);
       procs.push(
-        new BotProcess({ url: server.url, room, name: `b${i + 1}`, count, statsMs: 2000, extra: timing }),
+        new BotProcess({ url: server.url, room, name: `b${i + 1}`, count, statsMs: 2000, extra: botArgs }),
       );
     }
     await joins(bots, 120_000, `${bots} headless joins`);
@@ -136,6 +153,7 @@ async function room32(ctx: Context): Promise<RoomResult> {
         () => true,
         async (err: Error) => {
           unsettled.push(`crash ${i + 1}: ${await disagreement(err)}`);
+          for (const line of await whyUnsettled(alive(), next, t0, server.url)) log(`  ${line}`);
           log(`room of ${N.room}: crash failover ${i + 1} → ${next} did not settle: ${unsettled.at(-1)}`);
           return false;
         },
@@ -167,6 +185,38 @@ async function room32(ctx: Context): Promise<RoomResult> {
     await Promise.all(procs.map((p) => p.stop()));
     await Promise.all(tabs.map(closePlayer));
   }
+}
+
+/**
+ * Why a failover did not settle: what each player not following `leader` sees (who is live, how long
+ * silent, by which route), what the bots' sockets did since the crash (stalls, failed joins, expired
+ * sessions; not the rosters), and what the server refused.
+ */
+async function whyUnsettled(
+  procs: BotProcess[],
+  leader: number,
+  since: number,
+  url: string,
+): Promise<string[]> {
+  const from = procs.map((p) => p.lines.length);
+  for (const p of procs) p.signal('SIGUSR2');
+  // A starved process answers late.
+  const dumped = () => procs.every((p, i) => p.lines.slice(from[i]).some((l) => l.event === 'dump'));
+  await until(dumped, 5_000, 'dumps', 100).catch(() => {});
+  const out = procs.flatMap((p, i) =>
+    p.lines
+      .slice(from[i])
+      .filter((l) => l.event === 'dump' && l.leader !== leader)
+      .map((l) => `stuck: ${JSON.stringify(l)}`),
+  );
+  for (const p of procs)
+    for (const l of p.lines)
+      if (l.t >= since && l.event === 'net' && !String(l.text).startsWith('roster '))
+        out.push(`${l.name} (${l.id}) +${l.t - since} ms: ${l.text}`);
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } });
+  for (const l of (await res.text()).split('\n'))
+    if (/^lockstep_(rejected|throttled|dropped)/.test(l)) out.push(`server: ${l}`);
+  return out;
 }
 
 export const room: Part<RoomResult> = { name: 'room', run: room32 };
