@@ -337,22 +337,25 @@ test('idle and relayed pings stretch with the room: a tab sends at most idlePing
   expect(relayed).toContain(41);
 });
 
-test('quiet direct links are pinged within the same budget', () => {
-  let pings = 0;
+/**
+ * One mesh whose links open when told and answer at once: every ping with a pong, and with `echoCore` every
+ * core frame with itself (a heartbeat with one).
+ */
+function answeringLinks(echoCore: boolean) {
+  const count = { pings: 0 };
   const opened: (() => void)[] = [];
-  const answers: (() => void)[] = [];
+  const replies: (() => void)[] = [];
   const { mesh, clock } = lone({
-    // Links that open at once and answer every ping, as a quiet follower's links to the others do.
     factory: (_o, events) => {
       opened.push(() => events.open());
       return {
         signal() {},
         send: (text) => {
           const f = JSON.parse(text) as { k: string; t: number };
-          if (f.k === 'ping') {
-            pings++;
-            answers.push(() => events.data(encodeFrame(ping('pong', f.t))));
-          }
+          if (f.k === 'ping') count.pings++;
+          const reply =
+            f.k === 'ping' ? encodeFrame(ping('pong', f.t)) : echoCore && f.k === 'core' ? text : null;
+          if (reply) replies.push(() => events.data(reply));
           return true;
         },
         destroy() {},
@@ -360,56 +363,49 @@ test('quiet direct links are pinged within the same budget', () => {
     },
     sendRelay: () => true,
   });
+  const openAll = () => {
+    for (const open of opened.splice(0)) open();
+  };
+  const answer = () => {
+    for (const reply of replies.splice(0)) reply();
+  };
+  return { mesh, clock, count, openAll, answer };
+}
+
+test('quiet direct links are pinged within the same budget', () => {
+  // As a quiet follower's links to the others.
+  const { mesh, clock, count, openAll, answer } = answeringLinks(false);
   mesh.reset(1, []);
   mesh.setMembers(roomOf(41));
   mesh.maintain();
-  for (const open of opened.splice(0)) open();
+  openAll();
   for (let t = 0; t < 20_000; t += 50) {
     clock.t += 50;
     mesh.maintain();
-    for (const answer of answers.splice(0)) answer();
+    answer();
   }
-  expect(pings / 20).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
-  expect(pings / 20).toBeGreaterThan(DEFAULT_MESH_CONFIG.idlePingsPerSec / 2);
+  expect(count.pings / 20).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.idlePingsPerSec + 0.5);
+  expect(count.pings / 20).toBeGreaterThan(DEFAULT_MESH_CONFIG.idlePingsPerSec / 2);
 });
 
 test('busy links are sampled for RTT within a budget: a room of 32 in an election pings 8 a second, not 31', () => {
-  let pings = 0;
-  const opened: (() => void)[] = [];
-  const replies: (() => void)[] = [];
-  const { mesh, clock } = lone({
-    // Links that open at once and answer every frame at once: a ping with a pong, a heartbeat with one.
-    factory: (_o, events) => {
-      opened.push(() => events.open());
-      return {
-        signal() {},
-        send: (text) => {
-          const f = JSON.parse(text) as { k: string; t: number };
-          if (f.k === 'ping') pings++;
-          const reply = f.k === 'ping' ? encodeFrame(ping('pong', f.t)) : f.k === 'core' ? text : null;
-          if (reply) replies.push(() => events.data(reply));
-          return true;
-        },
-        destroy() {},
-      };
-    },
-  });
+  const { mesh, clock, count, openAll, answer } = answeringLinks(true);
   const pingsPerSec = (peers: number) => {
     mesh.reset(1, []);
     mesh.setMembers(roomOf(peers + 1));
     mesh.maintain();
-    for (const open of opened.splice(0)) open();
+    openAll();
     // Counted after the first 5 s: every link is sampled once as it opens.
     for (let t = -5_000; t < 20_000; t += 50) {
-      if (t === 0) pings = 0;
+      if (t === 0) count.pings = 0;
       clock.t += 50;
       // Heartbeats to and from every peer, as in an election.
       if (t % 250 === 0)
         for (let id = 2; id <= peers + 1; id++) mesh.send(id, '{"k":"core","m":{"t":"hb"}}', 'hb');
       mesh.maintain();
-      for (const reply of replies.splice(0)) reply();
+      answer();
     }
-    return pings / 20;
+    return count.pings / 20;
   };
   // A room of 8: each busy link once per rttMs, as before.
   expect(pingsPerSec(7)).toBeCloseTo(7 / (DEFAULT_MESH_CONFIG.rttMs / 1000), 0);
