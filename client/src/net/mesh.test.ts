@@ -342,20 +342,25 @@ test('idle and relayed pings stretch with the room: a tab sends at most idlePing
  * core frame with itself (a heartbeat with one).
  */
 function answeringLinks(echoCore: boolean) {
-  const count = { pings: 0 };
+  const count = { pings: 0, pingsTo: new Map<number, number>() };
+  /** Peers whose links take our frames and never answer (a far side that died without closing). */
+  const mute = new Set<number>();
   const opened: (() => void)[] = [];
   const replies: (() => void)[] = [];
   const { mesh, clock } = lone({
-    factory: (_o, events) => {
+    factory: (o, events) => {
       opened.push(() => events.open());
       return {
         signal() {},
         send: (text) => {
           const f = JSON.parse(text) as { k: string; t: number };
-          if (f.k === 'ping') count.pings++;
+          if (f.k === 'ping') {
+            count.pings++;
+            count.pingsTo.set(o.peer, (count.pingsTo.get(o.peer) ?? 0) + 1);
+          }
           const reply =
             f.k === 'ping' ? encodeFrame(ping('pong', f.t)) : echoCore && f.k === 'core' ? text : null;
-          if (reply) replies.push(() => events.data(reply));
+          if (reply && !mute.has(o.peer)) replies.push(() => events.data(reply));
           return true;
         },
         destroy() {},
@@ -369,7 +374,7 @@ function answeringLinks(echoCore: boolean) {
   const answer = () => {
     for (const reply of replies.splice(0)) reply();
   };
-  return { mesh, clock, count, openAll, answer };
+  return { mesh, clock, count, mute, openAll, answer };
 }
 
 test('quiet direct links are pinged within the same budget', () => {
@@ -389,28 +394,47 @@ test('quiet direct links are pinged within the same budget', () => {
 });
 
 test('busy links are sampled for RTT within a budget: a room of 32 in an election pings 8 a second, not 31', () => {
-  const { mesh, clock, count, openAll, answer } = answeringLinks(true);
-  const pingsPerSec = (peers: number) => {
-    mesh.reset(1, []);
-    mesh.setMembers(roomOf(peers + 1));
-    mesh.maintain();
-    openAll();
-    // Counted after the first 5 s: every link is sampled once as it opens.
-    for (let t = -5_000; t < 20_000; t += 50) {
-      if (t === 0) count.pings = 0;
+  const { mesh, clock, count, mute, openAll, answer } = answeringLinks(true);
+  let peers = 0;
+  /** Heartbeats to and from every peer, as in an election, for `ms`. */
+  const run = (ms: number) => {
+    for (let t = 0; t < ms; t += 50) {
       clock.t += 50;
-      // Heartbeats to and from every peer, as in an election.
       if (t % 250 === 0)
         for (let id = 2; id <= peers + 1; id++) mesh.send(id, '{"k":"core","m":{"t":"hb"}}', 'hb');
       mesh.maintain();
       answer();
     }
+  };
+  const pingsPerSec = (n: number) => {
+    peers = n;
+    mesh.reset(1, []);
+    mesh.setMembers(roomOf(n + 1));
+    mesh.maintain();
+    openAll();
+    // Counted after the first 5 s: every link is sampled once as it opens.
+    run(5_000);
+    count.pings = 0;
+    run(20_000);
     return count.pings / 20;
   };
-  // A room of 8: each busy link once per rttMs, as before.
+  // Rooms of up to 9: each busy link once per rttMs, as before.
   expect(pingsPerSec(7)).toBeCloseTo(7 / (DEFAULT_MESH_CONFIG.rttMs / 1000), 0);
+  expect(pingsPerSec(8)).toBeCloseTo(8 / (DEFAULT_MESH_CONFIG.rttMs / 1000), 0);
+  expect(pingsPerSec(9)).toBeLessThan(9 / (DEFAULT_MESH_CONFIG.rttMs / 1000) - 0.5);
   expect(pingsPerSec(31)).toBeLessThanOrEqual(DEFAULT_MESH_CONFIG.rttPingsPerSec + 0.5);
   expect(pingsPerSec(31)).toBeGreaterThan(DEFAULT_MESH_CONFIG.rttPingsPerSec / 2);
+  // The budget is for RTT samples, not the failure detector: a link that stops answering is still probed
+  // every pingMs, and goes to the relay within staleMs, while the others stay direct.
+  mute.add(7);
+  count.pingsTo.clear();
+  run(DEFAULT_MESH_CONFIG.staleMs + 100);
+  expect(count.pingsTo.get(7) ?? 0).toBeGreaterThanOrEqual(
+    Math.floor(DEFAULT_MESH_CONFIG.staleMs / DEFAULT_MESH_CONFIG.pingMs) - 1,
+  );
+  const routes = new Map(mesh.info().map((p) => [p.id, p.route]));
+  expect(routes.get(7)).toBe('relay');
+  expect([...routes].filter(([id, r]) => id !== 7 && r !== 'direct')).toEqual([]);
 });
 
 test('a quiet link stays direct; one that owes an answer is probed, then relayed around', () => {

@@ -28,13 +28,15 @@ export interface MeshConfig {
   /** A link that has owed us an answer this long gets a ping, so a live far side clears the debt. */
   pingMs: number;
   /**
-   * An RTT sample is taken this often on a link that carries our core traffic. Pinging every link at the
-   * heartbeat rate on top of the heartbeats tripled the frames per link (ping, pong, heartbeat).
+   * An RTT sample is taken this often on a link that carries our core traffic, or less often in a big room
+   * (rttPingsPerSec). Pinging every link at the heartbeat rate on top of the heartbeats tripled the frames per
+   * link (ping, pong, heartbeat).
    */
   rttMs: number;
   /**
    * RTT samples this tab takes a second at most: rttMs stretches with the room. A leader of 32, or anyone in
    * an election (when everyone beats to everyone), would otherwise ping 31 links a second and answer as many.
+   * Probes of a link that owes an answer (pingMs) are not counted: they are the failure detector.
    */
   rttPingsPerSec: number;
   /**
@@ -361,7 +363,7 @@ export class Mesh {
     const spread = (this.peers.size * 1000) / this.config.idlePingsPerSec;
     const idleMs = Math.max(this.config.idlePingMs, spread);
     const relayMs = Math.max(this.config.relayPingMs, spread);
-    const rttMs = Math.max(this.config.rttMs, (this.peers.size * 1000) / this.config.rttPingsPerSec);
+    const rttEveryMs = Math.max(this.config.rttMs, (this.peers.size * 1000) / this.config.rttPingsPerSec);
     for (const p of this.peers.values()) {
       const rec = p.link;
       if (rec && !rec.open && now - (rec.pairedAt ?? rec.createdAt) > this.config.connectTimeoutMs) {
@@ -374,7 +376,7 @@ export class Mesh {
         link?.owedSince != null && now - link.owedSince >= this.config.pingMs
           ? this.config.pingMs
           : now - p.lastSent < this.config.rttMs
-            ? rttMs
+            ? rttEveryMs
             : idleMs;
       if (link?.open && now - p.lastPing >= every) {
         p.lastPing = now;
