@@ -281,7 +281,11 @@ async function main(cli: Cli): Promise<void> {
   process.on('SIGUSR2', () => {
     for (const p of players) {
       const v = p.view;
-      if (!v) continue;
+      if (!v) {
+        // Not joined (yet, or again): often the one a failover waits for.
+        print({ event: 'dump', name: p.opts.name, id: null, phase: p.store.getState().session.phase });
+        continue;
+      }
       const routes = new Map(p.store.getState().net.map((n) => [n.id, n.route]));
       print({
         event: 'dump',

@@ -44,7 +44,7 @@ export class BotProcess {
     if (opts.statsMs) args.push('--stats-ms', String(opts.statsMs));
     args.push(...(opts.extra ?? []));
     // node --import tsx, not the tsx CLI, so a kill reaches the process that holds the peers. BOT_CPU_PROF=dir
-    // profiles each one (written when it exits, so not the SIGKILLed leaders).
+    // profiles each one (written when it exits, so not the SIGKILLed leaders; stop() waits longer for it).
     const prof = process.env.BOT_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BOT_CPU_PROF] : [];
     this.child = spawn(process.execPath, [...prof, '--import', 'tsx', 'bench/peer.ts', ...args], {
       cwd: root,
@@ -122,7 +122,10 @@ export class BotProcess {
   }
 
   /** SIGTERM (goodbye and leave), or SIGKILL (a crash); resolves once the process is gone. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', ms = 5_000): Promise<void> {
+  async stop(
+    signal: NodeJS.Signals = 'SIGTERM',
+    ms = process.env.BOT_CPU_PROF ? 30_000 : 5_000,
+  ): Promise<void> {
     const c = this.child;
     if (c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));

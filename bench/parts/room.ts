@@ -153,8 +153,8 @@ async function room32(ctx: Context): Promise<RoomResult> {
         () => true,
         async (err: Error) => {
           unsettled.push(`crash ${i + 1}: ${await disagreement(err)}`);
-          for (const line of await whyUnsettled(alive(), next, t0, server.url)) log(`  ${line}`);
           log(`room of ${N.room}: crash failover ${i + 1} → ${next} did not settle: ${unsettled.at(-1)}`);
+          for (const line of await whyUnsettled(alive(), next, t0, server.url)) log(`  ${line}`);
           return false;
         },
       );
@@ -184,6 +184,7 @@ async function room32(ctx: Context): Promise<RoomResult> {
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
     await Promise.all(tabs.map(closePlayer));
+    await server.kill();
   }
 }
 
@@ -213,9 +214,17 @@ async function whyUnsettled(
     for (const l of p.lines)
       if (l.t >= since && l.event === 'net' && !String(l.text).startsWith('roster '))
         out.push(`${l.name} (${l.id}) +${l.t - since} ms: ${l.text}`);
-  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } });
-  for (const l of (await res.text()).split('\n'))
-    if (/^lockstep_(rejected|throttled|dropped)/.test(l)) out.push(`server: ${l}`);
+  try {
+    const res = await fetch(`${url}/metrics`, {
+      headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` },
+      signal: AbortSignal.timeout(5_000),
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    for (const l of (await res.text()).split('\n'))
+      if (/^lockstep_(rejected|throttled|dropped)/.test(l)) out.push(`server: ${l}`);
+  } catch (err) {
+    out.push(`server: no metrics (${(err as Error).message})`);
+  }
   return out;
 }
 
