@@ -15,9 +15,9 @@ const USAGE = `usage: npm run peer -- --url http://host:port --room ROOM --name 
   --links-ms MS      also print each player's routes and ICE candidate pairs every MS ms (1000-600000)
   --json             one JSON object per line instead of text
   --net-log          also print each player's network log (signaling connects, refusals, links)
-  (kill -USR2 prints each player's view of who is live and the peers below it: role, term, silence, route)
   --stats-ms MS      also print frames sent per type every MS ms (1000-600000)
-  --heartbeat-ms MS  --timeout-ms MS  --stages a,b,c   settings, used only if this creates the room`;
+  --heartbeat-ms MS  --timeout-ms MS  --stages a,b,c   settings, used only if this creates the room
+kill -USR2 prints each player's view of who is live and of the peers below it (term, ticks silent, route).`;
 
 class UsageError extends Error {}
 
@@ -302,7 +302,7 @@ async function main(cli: Cli): Promise<void> {
           .slice(0, 8)
           .map(
             (q) =>
-              `${q.id}:${q.live ? 'live' : 'dead'} silent ${q.silentTicks} t${q.term} ${routes.get(q.id) ?? '?'}`,
+              `${q.id}:${q.live ? 'live' : 'dead'} silent ${q.silentTicks} ticks, term ${q.term}, ${routes.get(q.id) ?? '?'}`,
           ),
       });
     }
