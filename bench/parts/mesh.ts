@@ -185,7 +185,12 @@ export const mesh: Part<MeshResult> = {
     }
     for (const k of kinds)
       if (k.ms.length === 0) throw new Error(`no ${k.tag} formation within its bound (${k.failed} tried)`);
-    const [app, raw, bare, base] = kinds.map((k) => ({ ms: dist(k.ms), cpu: dist(k.cpu), up: dist(k.up) }));
+    const [app, raw, bare, base] = kinds.map((k) => ({
+      ms: dist(k.ms),
+      cpu: dist(k.cpu),
+      up: dist(k.up),
+      split: splitText(k.splits),
+    }));
     return {
       meshFormationMs: app!.ms,
       rawMeshFormationMs: raw!.ms,
@@ -197,9 +202,9 @@ export const mesh: Part<MeshResult> = {
       rawMeshFormationCpuMs: raw!.cpu,
       bareMeshFormationCpuMs: bare!.cpu,
       meshFormationDomUpdates: app!.up,
-      meshFormationCpuSplit: splitText(kinds[0]!.splits),
-      rawMeshFormationCpuSplit: splitText(kinds[1]!.splits),
-      bareMeshFormationCpuSplit: splitText(kinds[2]!.splits),
+      meshFormationCpuSplit: app!.split,
+      rawMeshFormationCpuSplit: raw!.split,
+      bareMeshFormationCpuSplit: bare!.split,
       meshFormationsPastBound: kinds.map((k) => `${k.tag} ${k.failed}`).join(', '),
       ...(base
         ? {

@@ -360,10 +360,11 @@ export class Mesh {
   maintain(): void {
     if (this.self === 0) return;
     const now = this.hooks.now();
-    const spread = (this.peers.size * 1000) / this.config.idlePingsPerSec;
-    const idleMs = Math.max(this.config.idlePingMs, spread);
-    const relayMs = Math.max(this.config.relayPingMs, spread);
-    const rttEveryMs = Math.max(this.config.rttMs, (this.peers.size * 1000) / this.config.rttPingsPerSec);
+    // A link's period, stretched so that the tab sends at most `perSec` such pings over all its peers.
+    const within = (ms: number, perSec: number) => Math.max(ms, (this.peers.size * 1000) / perSec);
+    const idleMs = within(this.config.idlePingMs, this.config.idlePingsPerSec);
+    const relayMs = within(this.config.relayPingMs, this.config.idlePingsPerSec);
+    const rttEveryMs = within(this.config.rttMs, this.config.rttPingsPerSec);
     for (const p of this.peers.values()) {
       const rec = p.link;
       if (rec && !rec.open && now - (rec.pairedAt ?? rec.createdAt) > this.config.connectTimeoutMs) {
