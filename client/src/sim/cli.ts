@@ -1,60 +1,78 @@
 import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { leaderCrashes } from './scenarios.ts';
 import { convergesLate, LATE_TIMEOUTS, runSchedule } from './schedule.ts';
 
-/** `npm run simulate -- --schedules N [--seed S] [--peers 2-9] [--workers W] [--hostile] [--transcript]` */
+const USAGE = `usage: npm run simulate -- [--schedules N] [--seed S] [--peers A-B] [--workers W] [--hostile] [--transcript]
+  --schedules N  schedules to run, 1-1000000 (default 1000); schedule i runs seed S + i
+  --seed S       the first seed, 0-4294967295 (default: from the clock; printed either way)
+  --peers A-B    players per schedule, N or A-B within 1-50 (default 2-9)
+  --workers W    threads, 1-64 (default: one per core)
+  --hostile      a liar in every schedule, removed by the owner before the faults heal
+  --transcript   one schedule (seed S), with its message log`;
+
 interface Args {
   schedules: number;
   seed: number;
   minPeers: number;
   maxPeers: number;
+  /** 0: one per core. */
   workers: number;
   transcript: boolean;
   hostile: boolean;
 }
 
-function usage(why: string): never {
-  console.error(
-    `simulate: ${why}\nusage: npm run simulate -- --schedules N [--seed S] [--peers A-B] [--workers W] [--hostile] [--transcript]`,
-  );
-  process.exit(2);
-}
-
-function parseArgs(argv: string[]): Args {
-  const a: Args = {
-    schedules: 1000,
-    seed: Date.now() % 1_000_000_007,
-    minPeers: 2,
-    maxPeers: 9,
-    workers: 0,
-    transcript: false,
-    hostile: false,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = argv[i + 1];
-    const int = () => {
-      if (v === undefined || !/^\d+$/.test(v)) usage(`${k} needs a non-negative integer`);
-      i++;
-      return Number(v);
-    };
-    if (k === '--schedules') a.schedules = int();
-    else if (k === '--seed') a.seed = int();
-    else if (k === '--workers') a.workers = int();
-    else if (k === '--transcript') a.transcript = true;
-    else if (k === '--hostile') a.hostile = true;
-    else if (k === '--peers') {
-      const m = /^(\d+)(?:-(\d+))?$/.exec(v ?? '');
-      if (!m) usage('--peers takes N or A-B');
-      i++;
-      a.minPeers = Number(m[1]);
-      a.maxPeers = Number(m[2] ?? m[1]);
-      if (a.minPeers < 1 || a.maxPeers < a.minPeers || a.maxPeers > 50) usage('--peers must be within 1-50');
-    } else usage(`unknown argument ${k}`);
+/** The command line as `Args`, or why not (a message for the user, not an exception's text). */
+export function simArgs(argv: string[], now = Date.now()): Args | string {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        schedules: { type: 'string' },
+        seed: { type: 'string' },
+        peers: { type: 'string' },
+        workers: { type: 'string' },
+        hostile: { type: 'boolean' },
+        transcript: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    return (err as Error).message;
   }
-  if (a.schedules < 1) usage('--schedules must be at least 1');
-  return a;
+  const whole = (flag: string, min: number, max: number, dflt: number): number | string => {
+    const raw = values[flag];
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    return typeof raw === 'string' && /^\d+$/.test(raw) && n >= min && n <= max
+      ? n
+      : `--${flag} must be a whole number from ${min} to ${max}, got "${raw}"`;
+  };
+  const schedules = whole('schedules', 1, 1_000_000, 1000);
+  const seed = whole('seed', 0, 2 ** 32 - 1, now % 2 ** 32);
+  const workers = whole('workers', 1, 64, 0);
+  for (const v of [schedules, seed, workers]) if (typeof v === 'string') return v;
+  let minPeers = 2;
+  let maxPeers = 9;
+  if (values.peers !== undefined) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(String(values.peers));
+    minPeers = Number(m?.[1]);
+    maxPeers = Number(m?.[2] ?? m?.[1]);
+    if (!m || minPeers < 1 || maxPeers < minPeers || maxPeers > 50)
+      return `--peers takes N or A-B within 1-50, got "${values.peers}"`;
+  }
+  return {
+    schedules: schedules as number,
+    seed: seed as number,
+    minPeers,
+    maxPeers,
+    workers: workers as number,
+    transcript: values.transcript === true,
+    hostile: values.hostile === true,
+  };
 }
 
 interface Chunk {
@@ -98,7 +116,11 @@ const bootUrl = new URL(
 );
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = simArgs(process.argv.slice(2));
+  if (typeof args === 'string') {
+    console.error(`simulate: ${args}\n${USAGE}`);
+    process.exit(2);
+  }
   if (args.transcript) {
     const r = runSchedule({
       seed: args.seed,
@@ -176,5 +198,6 @@ async function main(): Promise<void> {
 }
 
 const { isMainThread, parentPort, workerData } = await import('node:worker_threads');
-if (isMainThread) await main();
-else parentPort!.postMessage(runChunk(workerData as Chunk));
+const entry = process.argv[1];
+if (!isMainThread) parentPort!.postMessage(runChunk(workerData as Chunk));
+else if (entry && import.meta.url === pathToFileURL(entry).href) await main();
