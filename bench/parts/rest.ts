@@ -79,17 +79,15 @@ export const rest: Part<RestResult> = {
     }
     for (const k of kinds)
       if (k.ms.length === 0) throw new Error(`no ${k.tag} room at rest measured (${k.failed} tried)`);
-    const [app, bare, base] = kinds.map((k) => dist(k.ms));
+    const [app, bare, base] = kinds.map((k) => ({ ms: dist(k.ms), split: splitText(k.splits) }));
     return {
-      ...(base
-        ? { baselineRestCpuMsPerTabSec: base, baselineRestCpuSplit: splitText(kinds[2]!.splits) }
-        : {}),
-      restCpuMsPerTabSec: app!,
-      bareRestCpuMsPerTabSec: bare!,
-      restCpuRatio: round(app!.median / bare!.median, 2),
+      ...(base ? { baselineRestCpuMsPerTabSec: base.ms, baselineRestCpuSplit: base.split } : {}),
+      restCpuMsPerTabSec: app!.ms,
+      bareRestCpuMsPerTabSec: bare!.ms,
+      restCpuRatio: round(app!.ms.median / bare!.ms.median, 2),
       restRoomsFailed: kinds.map((k) => `${k.tag} ${k.failed}`).join(', '),
-      restCpuSplit: splitText(kinds[0]!.splits),
-      bareRestCpuSplit: splitText(kinds[1]!.splits),
+      restCpuSplit: app!.split,
+      bareRestCpuSplit: bare!.split,
     };
   },
 };
