@@ -6,7 +6,15 @@ import { type AppStore, createAppStore } from '../store/store.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
 import { SavedWriter } from './saved.ts';
-import { type KeyValueStorage, pumpMs, removedKey, Session, storageKey, TICK_MS } from './session.ts';
+import {
+  type KeyValueStorage,
+  pumpMs,
+  removedKey,
+  rosterChange,
+  Session,
+  storageKey,
+  TICK_MS,
+} from './session.ts';
 
 function memoryStorage(): KeyValueStorage & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -718,5 +726,43 @@ describe('Session: the room owner and a removed player', () => {
     const back = w.add({ storage: liarStorage });
     await w.run(200);
     expect(back.store.getState().session.phase).toBe('removed');
+  });
+});
+
+describe('the roster in the log', () => {
+  const roster = (version: number, members: [number, 'connected' | 'grace'][]) => ({
+    room: 'r',
+    version,
+    members: members.map(([id, state]) => ({ id, name: `p${id}`, state })),
+    removed: [],
+    issued: 40,
+  });
+
+  it('is listed in full the first time, then as what changed', () => {
+    const a = roster(3, [
+      [1, 'connected'],
+      [2, 'grace'],
+    ]);
+    expect(rosterChange(null, a)).toBe('roster v3: 2 players (1, 2 in grace)');
+    const b = roster(4, [
+      [2, 'connected'],
+      [3, 'connected'],
+      [4, 'grace'],
+    ]);
+    expect(rosterChange(a, b)).toBe('roster v4: 3 players; joined 3, 4; left 1; back 2');
+    const c = roster(5, [
+      [2, 'grace'],
+      [3, 'connected'],
+      [4, 'grace'],
+    ]);
+    expect(rosterChange(b, c)).toBe('roster v5: 3 players; in grace 2');
+    expect(rosterChange(c, roster(6, [[3, 'connected']]))).toBe('roster v6: 1 player; left 2, 4');
+    expect(rosterChange(c, { ...c, version: 7 })).toBe('roster v7: 3 players');
+  });
+
+  it('in a room of 32 a join is one short line', () => {
+    const all = Array.from({ length: 32 }, (_, i): [number, 'connected'] => [i + 1, 'connected']);
+    const line = rosterChange(roster(1, all.slice(0, 31)), roster(2, all));
+    expect(line).toBe('roster v2: 32 players; joined 32');
   });
 });

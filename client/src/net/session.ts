@@ -717,12 +717,9 @@ export class Session {
   private applyRoster(r: RosterMsg): void {
     if (r.version <= this.serverVersion) return;
     this.serverVersion = r.version;
+    this.log('net', rosterChange(this.latestRoster, r));
     this.latestRoster = r;
     this.actions.setRoster(r);
-    this.log(
-      'net',
-      `roster v${r.version}: ${r.members.map((m) => (m.state === 'grace' ? `${m.id}(grace)` : m.id)).join(', ')}`,
-    );
     if (!this.player) return;
     this.catchUp();
     if (this.expelRemoved(r)) return;
@@ -988,4 +985,27 @@ function sameSettings(a: RoomSettings, b: RoomSettings): boolean {
     a.stages.length === b.stages.length &&
     a.stages.every((x, i) => x === b.stages[i])
   );
+}
+
+/**
+ * A roster for the log: in full the first time, then what changed, so a room of 32 logs a line a join, not
+ * every member each time.
+ */
+export function rosterChange(before: RosterMsg | null, r: RosterMsg): string {
+  const grace = (m: RosterMsg['members'][number]) => m.state === 'grace';
+  const head = `roster v${r.version}: ${r.members.length} ${r.members.length === 1 ? 'player' : 'players'}`;
+  if (!before) return `${head} (${r.members.map((m) => (grace(m) ? `${m.id} in grace` : m.id)).join(', ')})`;
+  const was = new Map(before.members.map((m) => [m.id, m]));
+  const now = new Set(r.members.map((m) => m.id));
+  const parts: [string, number[]][] = [
+    ['joined', r.members.filter((m) => !was.has(m.id)).map((m) => m.id)],
+    ['left', before.members.filter((m) => !now.has(m.id)).map((m) => m.id)],
+    [
+      'in grace',
+      r.members.filter((m) => grace(m) && was.has(m.id) && !grace(was.get(m.id)!)).map((m) => m.id),
+    ],
+    ['back', r.members.filter((m) => !grace(m) && was.has(m.id) && grace(was.get(m.id)!)).map((m) => m.id)],
+  ];
+  const changed = parts.filter(([, ids]) => ids.length > 0).map(([what, ids]) => `${what} ${ids.join(', ')}`);
+  return changed.length > 0 ? `${head}; ${changed.join('; ')}` : head;
 }
