@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
 import { iceServerProblem } from '../../client/src/protocol/signaling.ts';
-import { originProblem } from './options.ts';
+import { BOUNDS, originProblem, RATE_BOUNDS, THROTTLE_BOUNDS } from './options.ts';
 import { trustEntryProblem } from './proxy.ts';
 import { REDIS_DEFAULTS } from './redis.ts';
-import { DEFAULTS, MAX_HTTP_BUFFER_BYTES } from './server.ts';
+import { DEFAULTS } from './server.ts';
 import { AttemptThrottle } from './throttle.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,8 +70,8 @@ const iceServerSchema = z
 const envSchema = z.object({
   PORT: integer(8080, 0, 65_535),
   HOST: z.string().trim().optional(),
-  GRACE_MS: integer(DEFAULTS.graceMs, 0, 24 * 60 * 60 * 1000),
-  MAX_MEMBERS: integer(DEFAULTS.maxMembers, 1, LIMITS.members.max),
+  GRACE_MS: integer(DEFAULTS.graceMs, ...BOUNDS.graceMs),
+  MAX_MEMBERS: integer(DEFAULTS.maxMembers, ...BOUNDS.maxMembers),
   ALLOWED_ORIGINS: z
     .string()
     .optional()
@@ -141,42 +141,41 @@ const envSchema = z.object({
       }
       return list;
     }),
-  RATE_LIMIT_PER_SEC: integer(DEFAULTS.rateLimit.perSecond, 1, 100_000),
-  RATE_LIMIT_BURST: integer(DEFAULTS.rateLimit.burst, 1, 100_000),
+  RATE_LIMIT_PER_SEC: integer(DEFAULTS.rateLimit.perSecond, ...RATE_BOUNDS.perSecond),
+  RATE_LIMIT_BURST: integer(DEFAULTS.rateLimit.burst, ...RATE_BOUNDS.burst),
   // A burst below one full frame would refuse the largest legitimate message forever.
-  RATE_LIMIT_BYTES_PER_SEC: integer(DEFAULTS.rateLimit.bytesPerSecond, 1_024, 1_073_741_824),
-  RATE_LIMIT_BYTES_BURST: integer(DEFAULTS.rateLimit.bytesBurst, MAX_HTTP_BUFFER_BYTES, 1_073_741_824),
-  RATE_LIMIT_STRIKES: integer(DEFAULTS.rateLimit.strikes, 1, 100_000),
-  RATE_LIMIT_STRIKE_WINDOW_MS: integer(DEFAULTS.rateLimit.strikeWindowMs, 100, 3_600_000),
-  IP_RATE_LIMIT_PER_SEC: integer(DEFAULTS.addressRateLimit.perSecond, 1, 10_000_000),
-  IP_RATE_LIMIT_BURST: integer(DEFAULTS.addressRateLimit.burst, 1, 10_000_000),
-  IP_RATE_LIMIT_BYTES_PER_SEC: integer(DEFAULTS.addressRateLimit.bytesPerSecond, 1_024, 1_073_741_824),
-  IP_RATE_LIMIT_BYTES_BURST: integer(
-    DEFAULTS.addressRateLimit.bytesBurst,
-    MAX_HTTP_BUFFER_BYTES,
-    1_073_741_824,
+  RATE_LIMIT_BYTES_PER_SEC: integer(DEFAULTS.rateLimit.bytesPerSecond, ...RATE_BOUNDS.bytesPerSecond),
+  RATE_LIMIT_BYTES_BURST: integer(DEFAULTS.rateLimit.bytesBurst, ...RATE_BOUNDS.bytesBurst),
+  RATE_LIMIT_STRIKES: integer(DEFAULTS.rateLimit.strikes, ...RATE_BOUNDS.strikes),
+  RATE_LIMIT_STRIKE_WINDOW_MS: integer(DEFAULTS.rateLimit.strikeWindowMs, ...RATE_BOUNDS.strikeWindowMs),
+  IP_RATE_LIMIT_PER_SEC: integer(DEFAULTS.addressRateLimit.perSecond, ...RATE_BOUNDS.perSecond),
+  IP_RATE_LIMIT_BURST: integer(DEFAULTS.addressRateLimit.burst, ...RATE_BOUNDS.burst),
+  IP_RATE_LIMIT_BYTES_PER_SEC: integer(
+    DEFAULTS.addressRateLimit.bytesPerSecond,
+    ...RATE_BOUNDS.bytesPerSecond,
   ),
-  RECIPIENT_BUFFER_BYTES: integer(DEFAULTS.recipientBufferBytes, MAX_HTTP_BUFFER_BYTES, 1_073_741_824),
-  MAX_SESSIONS_PER_IP_PER_ROOM: integer(DEFAULTS.maxSessionsPerIpPerRoom, 1, 10_000),
-  MAX_ROOMS_PER_IP: integer(DEFAULTS.maxRoomsPerIp, 1, 1_000_000),
-  MAX_ROOMS: integer(DEFAULTS.maxRooms, 1, 10_000_000),
-  GRACE_TOTAL_MS: integer(DEFAULTS.graceTotalMs, 0, 7 * 24 * 60 * 60 * 1000),
-  ROOM_JOINS_PER_SEC: integer(DEFAULTS.roomJoinsPerSec, 1, 100_000),
-  ROOM_JOIN_BURST: integer(DEFAULTS.roomJoinBurst, 1, 1_000_000),
-  PASSWORD_ATTEMPTS_PER_IP: integer(AttemptThrottle.ADDRESS_DEFAULTS.free, 1, 1_000_000),
-  PASSWORD_ATTEMPTS_PER_ROOM: integer(AttemptThrottle.ROOM_DEFAULTS.free, 1, 1_000_000),
-  PASSWORD_WINDOW_MS: integer(AttemptThrottle.ADDRESS_DEFAULTS.windowMs, 1_000, 7 * 24 * 60 * 60 * 1000),
+  IP_RATE_LIMIT_BYTES_BURST: integer(DEFAULTS.addressRateLimit.bytesBurst, ...RATE_BOUNDS.bytesBurst),
+  RECIPIENT_BUFFER_BYTES: integer(DEFAULTS.recipientBufferBytes, ...BOUNDS.recipientBufferBytes),
+  MAX_SESSIONS_PER_IP_PER_ROOM: integer(DEFAULTS.maxSessionsPerIpPerRoom, ...BOUNDS.maxSessionsPerIpPerRoom),
+  MAX_ROOMS_PER_IP: integer(DEFAULTS.maxRoomsPerIp, ...BOUNDS.maxRoomsPerIp),
+  MAX_ROOMS: integer(DEFAULTS.maxRooms, ...BOUNDS.maxRooms),
+  GRACE_TOTAL_MS: integer(DEFAULTS.graceTotalMs, ...BOUNDS.graceTotalMs),
+  ROOM_JOINS_PER_SEC: integer(DEFAULTS.roomJoinsPerSec, ...BOUNDS.roomJoinsPerSec),
+  ROOM_JOIN_BURST: integer(DEFAULTS.roomJoinBurst, ...BOUNDS.roomJoinBurst),
+  PASSWORD_ATTEMPTS_PER_IP: integer(AttemptThrottle.ADDRESS_DEFAULTS.free, ...THROTTLE_BOUNDS.free),
+  PASSWORD_ATTEMPTS_PER_ROOM: integer(AttemptThrottle.ROOM_DEFAULTS.free, ...THROTTLE_BOUNDS.free),
+  PASSWORD_WINDOW_MS: integer(AttemptThrottle.ADDRESS_DEFAULTS.windowMs, ...THROTTLE_BOUNDS.windowMs),
   METRICS_PORT: integer(0, 0, 65_535).transform((port) => (port === 0 ? undefined : port)),
   METRICS_TOKEN: secret('a password'),
   METRICS_HOST: z.string().trim().optional(),
   SERVE_SOURCE_MAPS: boolean,
-  MAX_JOINS_PER_SOCKET: integer(DEFAULTS.maxJoinsPerSocket, 1, 100_000),
-  MAX_SOCKETS_PER_IP: integer(DEFAULTS.maxSocketsPerIp, 1, 1_000_000),
-  MAX_CONNECTIONS: integer(DEFAULTS.maxConnections, 1, 1_000_000),
-  PING_INTERVAL_MS: integer(DEFAULTS.pingIntervalMs, 1_000, 60_000),
-  PING_TIMEOUT_MS: integer(DEFAULTS.pingTimeoutMs, 1_000, 60_000),
-  SHUTDOWN_RECONNECT_MS: integer(DEFAULTS.shutdownReconnectMs, 0, 60_000),
-  RESTART_HOLD_MS: integer(4_000, 0, 60_000),
+  MAX_JOINS_PER_SOCKET: integer(DEFAULTS.maxJoinsPerSocket, ...BOUNDS.maxJoinsPerSocket),
+  MAX_SOCKETS_PER_IP: integer(DEFAULTS.maxSocketsPerIp, ...BOUNDS.maxSocketsPerIp),
+  MAX_CONNECTIONS: integer(DEFAULTS.maxConnections, ...BOUNDS.maxConnections),
+  PING_INTERVAL_MS: integer(DEFAULTS.pingIntervalMs, ...BOUNDS.pingIntervalMs),
+  PING_TIMEOUT_MS: integer(DEFAULTS.pingTimeoutMs, ...BOUNDS.pingTimeoutMs),
+  SHUTDOWN_RECONNECT_MS: integer(DEFAULTS.shutdownReconnectMs, ...BOUNDS.shutdownReconnectMs),
+  RESTART_HOLD_MS: integer(4_000, ...BOUNDS.restartHoldMs),
   ROOM_SECRET: secret('a key'),
   REDIS_URL: z
     .string()

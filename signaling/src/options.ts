@@ -1,4 +1,4 @@
-// Checks createSignalingServer's options, the same rules the environment gets (config.ts): an app passes
+// Checks createSignalingServer's options by the rules and bounds the environment gets (config.ts): an app passes
 // `Number(process.env.X)` as readily as a number, and a NaN limit would switch a protection off unseen.
 
 import { LIMITS } from '../../client/src/protocol/limits.ts';
@@ -8,41 +8,60 @@ import { iceServerProblem } from '../../client/src/protocol/signaling.ts';
 
 import { trustEntryProblem } from './proxy.ts';
 
-/** Each whole-number option's bounds, shared with the environment's (config.ts). */
+/**
+ * The largest socket.io frame a client may send; a larger one closes its connection before it is parsed.
+ * Measured (e2e password, catch-up and basics specs, lockstep_largest_frame_bytes): the largest frame
+ * browsers sent was 794 bytes, a sealed SDP offer. But the contract lets a relay carry
+ * LIMITS.relayBatch.bytes (16 KiB) of data, and in a room without a password that data is JSON text whose
+ * quotes the frame escapes again: at most twice its size. So the cut sits just above the largest frame
+ * the contract allows, 2 × 16 KiB plus the envelope (`421["relay",{"frames":[{"to":…,"data":"…"},…]}]`,
+ * under 30 B a frame, 32 frames at most), not at the SDP's size, which would cut legitimate relays and
+ * close honest connections.
+ */
+export const MAX_HTTP_BUFFER_BYTES = 2 * LIMITS.payloadBytes + 1024;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const GIB = 1_073_741_824;
+
+/** Each whole-number option's bounds; the environment's variables (config.ts) take the same ones. */
 export const BOUNDS = {
-  graceMs: [0, 24 * 60 * 60 * 1000],
+  graceMs: [0, DAY_MS],
   maxMembers: [1, LIMITS.members.max],
   maxSessionsPerIpPerRoom: [1, 10_000],
   maxRoomsPerIp: [1, 1_000_000],
   maxRooms: [1, 10_000_000],
-  graceTotalMs: [0, 7 * 24 * 60 * 60 * 1000],
+  graceTotalMs: [0, 7 * DAY_MS],
   roomJoinsPerSec: [1, 100_000],
   roomJoinBurst: [1, 1_000_000],
-  recipientBufferBytes: [1, 1_073_741_824],
+  // Below one full frame, every relay to a recipient with anything queued would be dropped.
+  recipientBufferBytes: [MAX_HTTP_BUFFER_BYTES, GIB],
   maxJoinsPerSocket: [1, 10_000_000],
   maxSocketsPerIp: [1, 1_000_000],
   maxConnections: [1, 1_000_000],
   pingIntervalMs: [1_000, 60_000],
   pingTimeoutMs: [1_000, 60_000],
-  maxHttpBufferBytes: [1, 1_073_741_824],
+  maxHttpBufferBytes: [1, GIB],
   shutdownReconnectMs: [0, 60_000],
   restartHoldMs: [0, 60_000],
   shutdownDrainMs: [0, 60_000],
 } as const satisfies Record<string, readonly [number, number]>;
 
-const RATE_BOUNDS = {
+/** `rateLimit` (per connection) and `addressRateLimit` (per address). */
+export const RATE_BOUNDS = {
   perSecond: [1, 10_000_000],
   burst: [1, 10_000_000],
-  bytesPerSecond: [1, 1_073_741_824],
-  bytesBurst: [1, 1_073_741_824],
+  bytesPerSecond: [1_024, GIB],
+  // A burst below one full frame would refuse the largest legitimate message forever.
+  bytesBurst: [MAX_HTTP_BUFFER_BYTES, GIB],
   strikes: [1, 10_000_000],
   strikeWindowMs: [100, 3_600_000],
 } as const;
 
-const THROTTLE_BOUNDS = {
+/** `passwordThrottle.address` and `.room`. */
+export const THROTTLE_BOUNDS = {
   free: [1, 1_000_000],
-  windowMs: [1, 7 * 24 * 60 * 60 * 1000],
-  maxBackoffMs: [1, 24 * 60 * 60 * 1000],
+  windowMs: [1_000, 7 * DAY_MS],
+  maxBackoffMs: [1, DAY_MS],
 } as const;
 
 const OTHER = [

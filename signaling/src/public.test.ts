@@ -58,6 +58,17 @@ describe('lockstep/server', () => {
     ['unknown option(s): maxMember', { maxMember: 2 } as never],
     ['adapter needs store', { adapter: (() => {}) as never }],
     ['options must be an object', null as never],
+    // The environment's floors (config.ts) hold here too: a burst or buffer below one full frame refuses honest frames.
+    ['rateLimit.bytesBurst must be a whole number from 33792', { rateLimit: { bytesBurst: 1 } }],
+    [
+      'addressRateLimit.bytesPerSecond must be a whole number from 1024',
+      { addressRateLimit: { bytesPerSecond: 10 } },
+    ],
+    ['recipientBufferBytes must be a whole number from 33792', { recipientBufferBytes: 1 }],
+    [
+      'passwordThrottle.room.windowMs must be a whole number from 1000',
+      { passwordThrottle: { room: { windowMs: 5 } } },
+    ],
   ])('refuses a bad %s at once, naming it', (what, options) => {
     const http = createServer();
     expect(() => createSignalingServer(http, options)).toThrow(what);

@@ -33,7 +33,7 @@ import { cleanText } from '../../client/src/protocol/text.ts';
 import { engineConnection, pendingBytes, websocketOf } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
-import { checkServerOptions } from './options.ts';
+import { checkServerOptions, MAX_HTTP_BUFFER_BYTES } from './options.ts';
 import { checkedParser } from './parser.ts';
 import { clientAddress, trustList } from './proxy.ts';
 import { ConnectionLimiter, type RateLimitOptions, TokenBucket } from './rateLimit.ts';
@@ -62,17 +62,7 @@ export interface SocketData {
 export type SignalingIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-/**
- * The largest socket.io frame a client may send; a larger one closes its connection before it is parsed.
- * Measured (e2e password, catch-up and basics specs, lockstep_largest_frame_bytes): the largest frame
- * browsers sent was 794 bytes, a sealed SDP offer. But the contract lets a relay carry
- * LIMITS.relayBatch.bytes (16 KiB) of data, and in a room without a password that data is JSON text whose
- * quotes the frame escapes again: at most twice its size. So the cut sits just above the largest frame
- * the contract allows, 2 × 16 KiB plus the envelope (`421["relay",{"frames":[{"to":…,"data":"…"},…]}]`,
- * under 30 B a frame, 32 frames at most), not at the SDP's size, which would cut legitimate relays and
- * close honest connections.
- */
-export const MAX_HTTP_BUFFER_BYTES = 2 * LIMITS.payloadBytes + 1024;
+export { MAX_HTTP_BUFFER_BYTES };
 
 export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>> {
   /** How long a disconnected session keeps its ID (ms). */
