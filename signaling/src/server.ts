@@ -553,7 +553,8 @@ export function createSignalingServer(
   }
 
   function fail(code: ErrorCode, error: string): Fail {
-    return { ok: false, code, error };
+    const max = LIMITS.refusalChars;
+    return { ok: false, code, error: error.length > max ? `${error.slice(0, max - 1)}…` : error };
   }
 
   const handlers: Record<

@@ -13,7 +13,9 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[], root = '
     else path = index === 0 ? String(key) : `${path}.${String(key)}`;
   }
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem(s))` : '';
-  return `${path} ${first.message}${more}`;
+  // valibot's own messages quote what was received: a sentence quotes no more of it than a person reads.
+  const message = first.message.length > 160 ? `${first.message.slice(0, 160)}…` : first.message;
+  return `${path} ${message}${more}`;
 }
 
 /** A field's problem as the object reports it: a field that must not be there, or one that is missing. */

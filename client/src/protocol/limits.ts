@@ -22,6 +22,8 @@ export const LIMITS = {
    * data's UTF-8 bytes in all: at most one payload's worth, so a batch is no larger a frame than one relay.
    */
   relayBatch: { frames: 32, bytes: 16 * 1024 },
+  /** A refusal's text: the server cuts its own there, and a tab takes none longer (a person reads it). */
+  refusalChars: 400,
   token: { length: 32 },
   /** A password room's verifier: 32 bytes, base64url without padding. */
   verifier: { length: 43 },

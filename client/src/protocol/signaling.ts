@@ -372,11 +372,17 @@ export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
   incarnation: v.pipe(text(), v.regex(/^[A-Za-z0-9_-]{8,32}$/, 'must be 8 to 32 URL-safe characters')),
 });
 
-const failSchema: v.GenericSchema<unknown, Fail> = record({
-  ok: v.literal(false),
-  code: v.pipe(text(), v.maxLength(64)) as v.GenericSchema<string, ErrorCode>,
-  error: v.pipe(text(), v.maxLength(4_000)),
-});
+const failSchema: v.GenericSchema<unknown, Fail> = v.pipe(
+  record({
+    ok: v.literal(false),
+    code: v.pipe(text(), v.maxLength(64)) as v.GenericSchema<string, ErrorCode>,
+    error: v.pipe(text(), v.maxLength(LIMITS.refusalChars)),
+  }),
+  // A refusal the tab shows must say something.
+  v.transform((f) =>
+    f.error.trim() === '' ? { ...f, error: `the server refused (${f.code || 'no code'})` } : f,
+  ),
+);
 
 /** Each event the server pushes, by name, with what it must hold. */
 export const serverEventSchemas = {

@@ -1,0 +1,288 @@
+// Every parser at a trust boundary, fed what a hostile peer, client, server or link could send: any JSON,
+// binary, and valid messages with one value changed. None may throw, and each refusal must be a sentence a
+// person can read: not empty, and not an echo of a 70,000-character input.
+// Replays: FUZZ_SEED=S (the seed a failure prints) and FUZZ_RUNS=N for a longer search.
+
+import fc from 'fast-check';
+import * as v from 'valibot';
+import { describe, expect, test } from 'vitest';
+import { type Json, mutate, places } from '../sim/mutate.ts';
+import { parseRoute } from '../ui/route.ts';
+import { decodeFrame } from './frames.ts';
+import { LIMITS } from './limits.ts';
+import { parseMessage } from './messages.ts';
+import {
+  ackFromServer,
+  describeIssues,
+  fromServer,
+  joinedSchema,
+  joinSchema,
+  leaveSchema,
+  relaySchema,
+  removeSchema,
+  serverEventSchemas,
+  signalSchema,
+} from './signaling.ts';
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20_261_204);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const settings = { seed: SEED, numRuns: RUNS };
+/** Longer than any sentence we write, far shorter than what an attacker sends; a server's refusal at most. */
+const READABLE = LIMITS.refusalChars;
+
+function readable(error: string): void {
+  expect(typeof error).toBe('string');
+  expect(error.length).toBeGreaterThan(0);
+  expect(error.length).toBeLessThanOrEqual(READABLE);
+}
+
+/** Anything socket.io or a data channel can deliver: JSON of any shape, or binary. */
+const anyPayload: fc.Arbitrary<unknown> = fc.oneof(
+  fc.jsonValue(),
+  fc.string(),
+  fc.uint8Array({ maxLength: 64 }),
+  fc.dictionary(fc.string(), fc.jsonValue()),
+);
+
+/** `valid` with one value changed (or a key dropped), by fast-check's choice: near misses reach deep checks. */
+const nearMiss = (valid: readonly Json[]) =>
+  fc
+    .record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() })
+    .map(({ pick, path, op, other }) => {
+      const x = structuredClone(valid[pick % valid.length]!);
+      const spots = places(x);
+      if (spots.length === 0) return mutate(x, op, null);
+      const [at, key] = spots[path % spots.length]!;
+      const box = at as Record<string | number, Json>;
+      const donor = places(valid[other % valid.length]!);
+      const given = donor.length > 0 ? donor[other % donor.length]! : null;
+      if (op % 13 === 12 && !Array.isArray(at)) delete box[key];
+      else
+        box[key] = mutate(
+          box[key]!,
+          op,
+          given ? (given[0] as Record<string | number, Json>)[given[1]]! : null,
+        );
+      return x;
+    });
+
+const entry = {
+  index: 2,
+  kind: 'stage',
+  stage: 1,
+  term: 65_537,
+  done: [1, 2, 3],
+  members: [1, 2, 3],
+  prev: 'k3h9a0',
+  hash: 'zx81q2',
+};
+const MESSAGES: Json[] = [
+  {
+    t: 'hb',
+    term: 65_537,
+    leader: 1,
+    stage: 1,
+    index: 2,
+    done: false,
+    init: true,
+    hash: 'zx81q2',
+    issued: 3,
+    tally: { stage: 1, live: [1, 2, 3], silent: [0, 2, 1], done: [2] },
+  },
+  { t: 'accept', term: 65_537, entry },
+  { t: 'accepted', term: 65_537, index: 2, hash: 'zx81q2' },
+  { t: 'advance', term: 65_537, entry },
+  { t: 'coordinator', term: 65_538 },
+  {
+    t: 'report',
+    term: 65_538,
+    done: true,
+    accepted: { ballot: 65_537, entry },
+    init: true,
+    history: [entry],
+  },
+  { t: 'reject', term: 70_000 },
+  { t: 'sync', have: 1 },
+  { t: 'history', entries: [entry] },
+  { t: 'election', term: 65_538 },
+  { t: 'bye' },
+  { t: 'op', c: 'c1abcdef', seq: 1, data: { move: 4 } },
+];
+
+describe('the wire, fuzzed', () => {
+  test('core messages: near misses of every type are stepped or refused in a sentence, never thrown', () => {
+    // The samples must be valid to start from, or the near misses test nothing but the first check.
+    const valid = MESSAGES.filter((m) => parseMessage(m).ok);
+    expect(valid.length).toBeGreaterThanOrEqual(8);
+    fc.assert(
+      fc.property(fc.oneof(anyPayload, nearMiss(valid)), (x) => {
+        const r = parseMessage(x);
+        if (!r.ok) readable(r.error);
+        // What passes is plain data: the same after the wire's JSON, and valid again.
+        else expect(parseMessage(JSON.parse(JSON.stringify(r.msg)))).toEqual(r);
+      }),
+      settings,
+    );
+  });
+
+  test('data-channel frames: any text, and near misses of each kind', () => {
+    const frames: Json[] = [
+      { k: 'core', m: MESSAGES[0]! },
+      { k: 'ping', t: 12.5, v: 7, a: true },
+      { k: 'pong', t: 3, v: 7 },
+      { k: 'app', n: 'chat.v1', d: { text: 'hi' } },
+    ];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          anyPayload,
+          nearMiss(frames).map((f) => JSON.stringify(f)),
+        ),
+        (text) => {
+          const r = decodeFrame(text);
+          if (!r.ok) readable(r.error);
+        },
+      ),
+      settings,
+    );
+  });
+
+  const fromClient: [string, v.GenericSchema, Json[]][] = [
+    [
+      'join',
+      joinSchema,
+      [
+        {
+          v: 7,
+          room: 'game-night',
+          name: 'Ada',
+          settings: { heartbeatMs: 250, timeoutMs: 1500, stages: ['A', 'B'] },
+        },
+        { v: 7, room: 'r1', name: 'Bo', token: 'a'.repeat(32), incarnation: 'abcdEFGH1234', floor: 9 },
+      ],
+    ],
+    ['remove', removeSchema, [{ room: 'game-night', id: 4, ownerToken: 'b'.repeat(32) }]],
+    ['leave', leaveSchema, [{}]],
+    ['signal', signalSchema, [{ to: 2, data: { e: 'x1', d: { type: 'offer', sdp: 'v=0' } } }]],
+    [
+      'relay',
+      relaySchema,
+      [
+        {
+          frames: [
+            { to: 2, data: '{"k":"core","m":{"t":"bye"}}' },
+            { to: 3, data: '{"k":"ping","t":1}' },
+          ],
+        },
+      ],
+    ],
+  ];
+  test.each(fromClient)(
+    'the server reads %s: any payload is taken or refused in a sentence',
+    (event, schema, valid) => {
+      for (const x of valid) expect(v.safeParse(schema, x).success).toBe(true);
+      fc.assert(
+        fc.property(fc.oneof(anyPayload, nearMiss(valid)), (x) => {
+          const r = v.safeParse(schema, x);
+          if (!r.success) readable(`${event}: ${describeIssues(r.issues)}`);
+        }),
+        settings,
+      );
+    },
+  );
+
+  const member = (id: number) => ({ id, name: `p${id}`, state: 'connected' });
+  const roster = { room: 'r1', version: 4, members: [member(1), member(2)], removed: [3], issued: 3 };
+  const fromServerCases: [string, v.GenericSchema<unknown, unknown>, Json[]][] = [
+    ['roster', serverEventSchemas.roster, [roster]],
+    [
+      'signal',
+      serverEventSchemas.signal,
+      [{ from: 2, data: { e: 'x1', d: { type: 'answer', sdp: 'v=0' } } }],
+    ],
+    ['relay', serverEventSchemas.relay, [{ from: 2, data: '{"k":"core","m":{"t":"bye"}}' }]],
+    ['shutdown', serverEventSchemas.shutdown, [{ reconnectInMs: 2000 }]],
+    ['refused', serverEventSchemas.refused, [{ ok: false, code: 'rate_limited', error: 'slow down' }]],
+  ];
+  test.each(fromServerCases)(
+    'a tab reads the server’s %s: anything else is reported, never thrown',
+    (event, schema, valid) => {
+      for (const x of valid) expect(fromServer(schema, x, event).ok).toBe(true);
+      fc.assert(
+        fc.property(fc.oneof(anyPayload, nearMiss(valid)), (x) => {
+          const r = fromServer(schema, x, event);
+          if (!r.ok) readable(r.error);
+        }),
+        settings,
+      );
+    },
+  );
+
+  test('a tab reads the join’s answer: a malformed one is a failure it can show', () => {
+    const joined: Json[] = [
+      {
+        ok: true,
+        id: 2,
+        token: 'c'.repeat(32),
+        resumed: false,
+        roster,
+        settings: { heartbeatMs: 250, timeoutMs: 1500, stages: ['A', 'B'] },
+        incarnation: 'abcdEFGH1234',
+      },
+      { ok: false, code: 'room_full', error: 'this room is full' },
+    ];
+    fc.assert(
+      fc.property(fc.oneof(anyPayload, nearMiss(joined)), (x) => {
+        const r = ackFromServer(x, 'join', joinedSchema);
+        if (!r.ok) readable(r.error);
+      }),
+      settings,
+    );
+  });
+
+  test('a link: any path, query and fragment gives a page or the reasons it cannot', () => {
+    const part = fc.oneof(
+      fc.string(),
+      fc.webSegment(),
+      fc.constantFrom('%', '%E0%A4%A', '/', '//', '#k=', '?'),
+    );
+    const links = fc.oneof(
+      fc.tuple(fc.string(), fc.string(), fc.string()),
+      fc.tuple(
+        fc.array(part, { maxLength: 4 }).map((p) => `/r/${p.join('')}`),
+        fc
+          .array(
+            fc.tuple(fc.constantFrom('name', 'heartbeatMs', 'timeoutMs', 'stages', 'testHooks', 'k'), part),
+            {
+              maxLength: 5,
+            },
+          )
+          .map((kv) => `?${kv.map(([k, x]) => `${k}=${x}`).join('&')}`),
+        part.map((p) => `#k=${p}`),
+      ),
+    );
+    fc.assert(
+      fc.property(links, ([path, search, hash]) => {
+        const r = parseRoute(path, search, hash);
+        if (r.kind === 'invalid') for (const e of r.errors) readable(e);
+      }),
+      settings,
+    );
+  });
+
+  test('what the fuzzing found: a refusal says something, and quotes little of what it refuses', () => {
+    expect(ackFromServer({ ok: false, code: 'room_full', error: ' ' }, 'join')).toEqual({
+      ok: false,
+      code: 'room_full',
+      error: 'the server refused (room_full)',
+    });
+    const echo = fromServer(
+      serverEventSchemas.refused,
+      { ok: 'x'.repeat(70_000), code: 'a', error: 'b' },
+      'refused',
+    );
+    expect(echo.ok).toBe(false);
+    if (!echo.ok) expect(echo.error.length).toBeLessThan(250);
+  });
+});
