@@ -1,4 +1,4 @@
-// Every parser at a trust boundary, fed what a hostile peer, client, server or link could send: any JSON,
+// Every parser of the wire, fed what a hostile peer, client or server could send (links: ui/route.test.ts): any JSON,
 // binary, and valid messages with one value changed. None may throw, and each refusal must be a sentence a
 // person can read: not empty, and not an echo of a 70,000-character input.
 // Replays: FUZZ_SEED=S (the seed a failure prints) and FUZZ_RUNS=N for a longer search.
@@ -6,8 +6,7 @@
 import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, test } from 'vitest';
-import { type Json, mutate, places } from '../sim/mutate.ts';
-import { parseRoute } from '../ui/route.ts';
+import { type Json, nearMiss } from '../sim/mutate.ts';
 import { decodeFrame } from './frames.ts';
 import { LIMITS } from './limits.ts';
 import { parseMessage } from './messages.ts';
@@ -44,27 +43,11 @@ const anyPayload: fc.Arbitrary<unknown> = fc.oneof(
   fc.dictionary(fc.string(), fc.jsonValue()),
 );
 
-/** `valid` with one value changed (or a key dropped), by fast-check's choice: near misses reach deep checks. */
-const nearMiss = (valid: readonly Json[]) =>
+/** `valid` one step from valid, by fast-check's choice (mutate.ts): near misses reach the deep checks. */
+const near = (valid: readonly Json[]) =>
   fc
     .record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() })
-    .map(({ pick, path, op, other }) => {
-      const x = structuredClone(valid[pick % valid.length]!);
-      const spots = places(x);
-      if (spots.length === 0) return mutate(x, op, null);
-      const [at, key] = spots[path % spots.length]!;
-      const box = at as Record<string | number, Json>;
-      const donor = places(valid[other % valid.length]!);
-      const given = donor.length > 0 ? donor[other % donor.length]! : null;
-      if (op % 13 === 12 && !Array.isArray(at)) delete box[key];
-      else
-        box[key] = mutate(
-          box[key]!,
-          op,
-          given ? (given[0] as Record<string | number, Json>)[given[1]]! : null,
-        );
-      return x;
-    });
+    .map(({ pick, path, op, other }) => nearMiss(valid, pick, path, op, other));
 
 const entry = {
   index: 2,
@@ -115,7 +98,7 @@ describe('the wire, fuzzed', () => {
     const valid = MESSAGES.filter((m) => parseMessage(m).ok);
     expect(valid.length).toBeGreaterThanOrEqual(8);
     fc.assert(
-      fc.property(fc.oneof(anyPayload, nearMiss(valid)), (x) => {
+      fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
         const r = parseMessage(x);
         if (!r.ok) readable(r.error);
         // What passes is plain data: the same after the wire's JSON, and valid again.
@@ -137,7 +120,7 @@ describe('the wire, fuzzed', () => {
         fc.oneof(
           fc.string(),
           anyPayload,
-          nearMiss(frames).map((f) => JSON.stringify(f)),
+          near(frames).map((f) => JSON.stringify(f)),
         ),
         (text) => {
           const r = decodeFrame(text);
@@ -183,7 +166,7 @@ describe('the wire, fuzzed', () => {
     (event, schema, valid) => {
       for (const x of valid) expect(v.safeParse(schema, x).success).toBe(true);
       fc.assert(
-        fc.property(fc.oneof(anyPayload, nearMiss(valid)), (x) => {
+        fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
           const r = v.safeParse(schema, x);
           if (!r.success) readable(`${event}: ${describeIssues(r.issues)}`);
         }),
@@ -210,7 +193,7 @@ describe('the wire, fuzzed', () => {
     (event, schema, valid) => {
       for (const x of valid) expect(fromServer(schema, x, event).ok).toBe(true);
       fc.assert(
-        fc.property(fc.oneof(anyPayload, nearMiss(valid)), (x) => {
+        fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
           const r = fromServer(schema, x, event);
           if (!r.ok) readable(r.error);
         }),
@@ -233,39 +216,9 @@ describe('the wire, fuzzed', () => {
       { ok: false, code: 'room_full', error: 'this room is full' },
     ];
     fc.assert(
-      fc.property(fc.oneof(anyPayload, nearMiss(joined)), (x) => {
+      fc.property(fc.oneof(anyPayload, near(joined)), (x) => {
         const r = ackFromServer(x, 'join', joinedSchema);
         if (!r.ok) readable(r.error);
-      }),
-      settings,
-    );
-  });
-
-  test('a link: any path, query and fragment gives a page or the reasons it cannot', () => {
-    const part = fc.oneof(
-      fc.string(),
-      fc.webSegment(),
-      fc.constantFrom('%', '%E0%A4%A', '/', '//', '#k=', '?'),
-    );
-    const links = fc.oneof(
-      fc.tuple(fc.string(), fc.string(), fc.string()),
-      fc.tuple(
-        fc.array(part, { maxLength: 4 }).map((p) => `/r/${p.join('')}`),
-        fc
-          .array(
-            fc.tuple(fc.constantFrom('name', 'heartbeatMs', 'timeoutMs', 'stages', 'testHooks', 'k'), part),
-            {
-              maxLength: 5,
-            },
-          )
-          .map((kv) => `?${kv.map(([k, x]) => `${k}=${x}`).join('&')}`),
-        part.map((p) => `#k=${p}`),
-      ),
-    );
-    fc.assert(
-      fc.property(links, ([path, search, hash]) => {
-        const r = parseRoute(path, search, hash);
-        if (r.kind === 'invalid') for (const e of r.errors) readable(e);
       }),
       settings,
     );

@@ -28,6 +28,7 @@ export function mutate(v: Json, op: number, other: Json): Json {
     () => (typeof v === 'number' ? v + 1 : 7),
     () => (typeof v === 'number' ? v - 1 : ''),
     () => (typeof v === 'number' ? v * 2 : []),
+    () => (typeof v === 'number' ? v + 2 + (op % 9) : 'y'),
     () => NUMBERS[(typeof v === 'number' ? Math.abs(v) : op) % NUMBERS.length]!,
     () => (typeof v === 'boolean' ? !v : typeof v === 'string' ? `${v}x` : 'x'),
     () => (Array.isArray(v) ? v.slice(1) : {}),
@@ -35,4 +36,50 @@ export function mutate(v: Json, op: number, other: Json): Json {
     () => (Array.isArray(v) ? [...v].reverse() : 'x'.repeat(70_000)),
   ];
   return ops[op % ops.length]!(v);
+}
+
+type Box = Record<string | number, Json>;
+
+/** A message's type (`t`), a frame's kind (`k`), or nothing. */
+const kindOf = (m: Json) =>
+  m !== null && typeof m === 'object' && !Array.isArray(m) ? String(m.t ?? m.k ?? '') : '';
+
+/**
+ * A copy of `corpus[pick]` one step from valid: sent again as it was (a replay), one value swapped for the
+ * value of the same field in `corpus[other]` (a splice: consistent, but from elsewhere), a field dropped, or
+ * one value changed by `mutate`. Indices are taken modulo what exists, so fast-check can shrink them.
+ */
+export function nearMiss(
+  corpus: readonly Json[],
+  pick: number,
+  path: number,
+  op: number,
+  other: number,
+): Json {
+  // Each kind of message as likely as any other, however rare it is on the wire (heartbeats are most of it).
+  const kinds = [...new Set(corpus.map(kindOf))];
+  const kind = kinds[pick % kinds.length];
+  const ofKind = corpus.filter((m) => kindOf(m) === kind);
+  const x = structuredClone(ofKind[Math.floor(pick / kinds.length) % ofKind.length]!);
+  const mode = op % 5;
+  // The type is swapped only for another message's (a splice): a type nobody knows tests the schema alone.
+  const all = places(x).filter(([, k]) => mode === 1 || k !== 't');
+  // Half the time a number: indices, stages, terms and IDs are where a near miss means most.
+  const numbers = all.filter(([at, k]) => typeof (at as Box)[k] === 'number');
+  const spots = Math.floor(op / 5) % 2 === 1 && numbers.length > 0 ? numbers : all;
+  if (mode === 0) return x;
+  if (spots.length === 0) return mutate(x, op, null);
+  const [at, key] = spots[path % spots.length]!;
+  const box = at as Box;
+  const donor = places(corpus[other % corpus.length]!);
+  const alike = donor.filter(([, k]) => k === key);
+  if (mode === 1 && alike.length > 0) {
+    const [dAt, dKey] = alike[other % alike.length]!;
+    box[key] = structuredClone((dAt as Box)[dKey]!);
+  } else if (mode === 2 && !Array.isArray(at)) delete box[key];
+  else {
+    const given = donor.length > 0 ? donor[other % donor.length]! : null;
+    box[key] = mutate(box[key]!, op, given ? (given[0] as Box)[given[1]]! : null);
+  }
+  return x;
 }

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { keptAfterJoin, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
 
@@ -120,5 +121,39 @@ describe('parseRoute', () => {
   it('refuses a password in the query, which would reach the server and make a room without one', () => {
     const r = parseRoute('/r/ok', '?name=a&k=secret');
     expect(r.kind).toBe('invalid');
+  });
+});
+
+// A link is typed, pasted and crafted: fast-check's (FUZZ_SEED and FUZZ_RUNS replay and widen).
+describe('parseRoute, fuzzed', () => {
+  it('any path, query and fragment gives a page or the reasons it cannot, in a sentence', () => {
+    const part = fc.oneof(
+      fc.string(),
+      fc.webSegment(),
+      fc.constantFrom('%', '%E0%A4%A', '/', '//', '#k=', '?'),
+    );
+    const links = fc.oneof(
+      fc.tuple(fc.string(), fc.string(), fc.string()),
+      fc.tuple(
+        fc.array(part, { maxLength: 4 }).map((p) => `/r/${p.join('')}`),
+        fc
+          .array(
+            fc.tuple(fc.constantFrom('name', 'heartbeatMs', 'timeoutMs', 'stages', 'testHooks', 'k'), part),
+            {
+              maxLength: 5,
+            },
+          )
+          .map((kv) => `?${kv.map(([k, x]) => `${k}=${x}`).join('&')}`),
+        part.map((p) => `#k=${p}`),
+      ),
+    );
+    fc.assert(
+      fc.property(links, ([path, search, hash]) => {
+        const r = parseRoute(path, search, hash);
+        if (r.kind === 'invalid')
+          for (const e of r.errors) expect(e.length > 0 && e.length <= 200, e.slice(0, 300)).toBe(true);
+      }),
+      { seed: Number(process.env.FUZZ_SEED ?? 20_261_204), numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    );
   });
 });
