@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seal } from '../core/chain.ts';
-import type { Base, Entry, Persisted } from '../core/index.ts';
+import { type Base, type Entry, type Persisted, Player, seededRng } from '../core/index.ts';
+import { type Json, nearMiss } from '../sim/mutate.ts';
 import { clearSaved, type KeyValueStorage, LOG_CHUNK, loadSaved, SavedWriter, storageKey } from './saved.ts';
 
 /** A storage that counts writes, and can be made to refuse them (a full sessionStorage). */
@@ -93,8 +95,12 @@ describe('saved state', () => {
     new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(LOG_CHUNK * 2)) });
     clearSaved(s, 'r');
     expect(data.size).toBe(0);
-    data.set(storageKey('r'), '{"id":1,"token":"t","persisted":{"term":1,"log":{"length":5}}}');
+    const state = '"term":1,"promised":0,"done":false,"accepted":null';
+    data.set(storageKey('r'), `{"id":1,"token":"t","persisted":{${state},"log":{"length":5}}}`);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual([]);
+    // A state that is not one counts as lost: the tab plays on as a new player, as when storage was full.
+    data.set(storageKey('r'), '{"id":1,"token":"t","persisted":{"term":1,"log":{"length":5}}}');
+    expect(loadSaved(s, 'r')).toBeNull();
     // A junk length reads no further than the chunks there are, at once.
     new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)) });
     const record = JSON.parse(data.get(storageKey('r'))!);
@@ -105,6 +111,21 @@ describe('saved state', () => {
     expect(data.size).toBe(0);
     data.set(storageKey('r'), 'not json');
     expect(loadSaved(s, 'r')).toBeNull();
+  });
+
+  it('a malformed entry ends the log there (it threw in the core on every reload before)', () => {
+    const { s, data } = storage();
+    const h = log(5);
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(h) });
+    const chunk = JSON.parse(data.get(`${storageKey('r')}:log:0`)!);
+    delete chunk[3].done;
+    data.set(`${storageKey('r')}:log:0`, JSON.stringify(chunk));
+    const saved = loadSaved(s, 'r');
+    expect(saved?.persisted?.history).toEqual(h.slice(0, 3));
+    const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
+    const roster = { version: 1, members: [1, 2] };
+    const p = new Player({ self: 2, timing, rng: seededRng(1), roster, persisted: saved!.persisted });
+    expect(p.length).toBe(3);
   });
 
   it('reads the older format, with the log inline', () => {
@@ -239,5 +260,59 @@ describe('saved state', () => {
     data.set(`${storageKey('r')}:log:0`, JSON.stringify(h));
     data.delete(`${storageKey('r')}:log:1`);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h);
+  });
+});
+
+// sessionStorage is the page's own, but what an older build, a torn write or an extension left there comes
+// back on reload: a damaged record must start the tab afresh or resume it, never throw (FUZZ_SEED, FUZZ_RUNS).
+describe('a damaged record, fuzzed', () => {
+  it('loads as null or as a state a player starts from, ticks and shows', () => {
+    const h = log(2 * LOG_CHUNK + 3);
+    const [base, after] = compacted(h, LOG_CHUNK + 2);
+    const { s, data } = storage();
+    new SavedWriter(s, 'r').write({
+      id: 2,
+      token: 't',
+      ownerToken: 'o',
+      incarnation: 'inc12345',
+      persisted: {
+        ...persisted(after, base),
+        accepted: { ballot: 3, entry: after.at(-1)! },
+        aliases: [[5, 2]],
+        issued: 5,
+        was: 2,
+      },
+    });
+    const stored = new Map(data);
+    const keys = [...stored.keys()];
+    fc.assert(
+      fc.property(
+        fc.nat(),
+        fc.record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() }),
+        fc.oneof(fc.constant(null), fc.string()),
+        (which, m, junk) => {
+          data.clear();
+          for (const [k, v] of stored) data.set(k, v);
+          const key = keys[which % keys.length]!;
+          const json = JSON.parse(stored.get(key)!) as Json;
+          // A near miss of one stored value, or a torn or foreign one in its place.
+          if (junk === null) data.set(key, JSON.stringify(nearMiss([json], 0, m.path, m.op, m.other)));
+          else data.set(key, junk);
+          const saved = loadSaved(s, 'r');
+          const p = new Player({
+            self: 7,
+            timing: { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 },
+            rng: seededRng(1),
+            roster: { version: 1, members: [1, 7] },
+            persisted: saved?.persisted ?? null,
+            lastStage: 5,
+          });
+          for (let t = 0; t < 20; t++) p.tick();
+          p.ready();
+          p.view();
+        },
+      ),
+      { seed: Number(process.env.FUZZ_SEED ?? 20_261_204), numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    );
   });
 });

@@ -3,8 +3,10 @@
 // with app entries commits many times a second, and rewriting a megabyte each time would be most of the
 // tab's work), and a compaction removes the chunks below its base, which has a key of its own.
 
+import * as v from 'valibot';
 import type { Base, Entry, Id, Persisted } from '../core/index.ts';
-import { parseBase } from '../protocol/messages.ts';
+import { LIMITS } from '../protocol/limits.ts';
+import { entrySchema, parseBase, proposalSchema, retirementSchema } from '../protocol/messages.ts';
 
 export interface KeyValueStorage {
   getItem(key: string): string | null;
@@ -41,7 +43,32 @@ type Stored = Omit<Saved, 'persisted'> & {
   persisted: (Omit<Persisted, 'history' | 'base'> & { history?: Entry[]; log?: StoredLog }) | null;
 };
 
-/** What is stored, read back; a log whose chunks are missing or torn ends where they stop chaining (the core checks). */
+const whole = (max: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(max));
+const id = whole(LIMITS.playerId.max);
+const retired = v.intersect([retirementSchema, v.object({ was: v.optional(id) })]);
+
+/**
+ * The player's state as stored, without its log. The page wrote it, but an older build, a torn write or an
+ * extension may have left something else, and the core takes its persisted state on trust: a history entry
+ * without its `done` list threw in the Player's constructor on every reload.
+ */
+const storedState = v.object({
+  term: whole(Number.MAX_SAFE_INTEGER),
+  promised: id,
+  done: v.boolean(),
+  accepted: v.nullable(proposalSchema),
+  initialized: v.optional(v.boolean()),
+  was: v.optional(id),
+  retired: v.optional(v.array(retired)),
+  aliases: v.optional(v.array(v.tuple([id, id]))),
+  lastWords: v.optional(v.array(retired)),
+  issued: v.optional(id),
+});
+
+/**
+ * What is stored, read back; a log whose chunks are missing or torn ends where they stop chaining (the core
+ * checks), or at its first malformed entry. A malformed state counts as lost, as a missing base does.
+ */
 export function loadSaved(storage: KeyValueStorage | null, room: string): Saved | null {
   try {
     const raw = storage?.getItem(storageKey(room));
@@ -54,8 +81,15 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       const read = Array.isArray(history) ? { history } : readLog(storage!, room, log);
       // A base the record names but storage no longer holds: resuming without it would vote with a log
       // that forgot what it accepted, so the record counts as lost (a new player, as when storage is full).
-      if (read === null) return null;
-      persisted = { ...rest, ...read };
+      // So does a state that is not one.
+      const state = v.safeParse(storedState, rest);
+      if (read === null || !state.success) return null;
+      const whole = read.history.findIndex((e) => !v.is(entrySchema, e));
+      persisted = {
+        ...state.output,
+        ...read,
+        history: whole < 0 ? read.history : read.history.slice(0, whole),
+      };
     }
     return {
       id: x.id,
