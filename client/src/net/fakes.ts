@@ -65,6 +65,8 @@ export class FakeLink implements PeerLink {
   ) {}
 
   signal(data: unknown): void {
+    // As the real adapter: what is not a signal is dropped (simple-peer's own throw there is caught).
+    if (typeof data !== 'object' || data === null) return;
     const d = data as { type: string; offer: number };
     if (d.type === 'offer' && !this.initiator) this.net.answer(d.offer, this);
     if (d.type === 'answer' && this.initiator && this.remote) {

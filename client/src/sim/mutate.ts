@@ -29,7 +29,8 @@ export function mutate(v: Json, op: number, other: Json): Json {
     () => (typeof v === 'number' ? v - 1 : ''),
     () => (typeof v === 'number' ? v * 2 : []),
     () => (typeof v === 'number' ? v + 2 + (op % 9) : 'y'),
-    () => NUMBERS[(typeof v === 'number' ? Math.abs(v) : op) % NUMBERS.length]!,
+    () => (typeof v === 'number' ? v - 2 - (op % 9) : 'z'),
+    () => NUMBERS[Math.floor(op / 16) % NUMBERS.length]!,
     () => (typeof v === 'boolean' ? !v : typeof v === 'string' ? `${v}x` : 'x'),
     () => (Array.isArray(v) ? v.slice(1) : {}),
     () => (Array.isArray(v) ? [...v, ...v] : [v]),
@@ -62,8 +63,9 @@ export function nearMiss(
   const ofKind = corpus.filter((m) => kindOf(m) === kind);
   const x = structuredClone(ofKind[Math.floor(pick / kinds.length) % ofKind.length]!);
   const mode = op % 5;
-  // The type is swapped only for another message's (a splice): a type nobody knows tests the schema alone.
-  const all = places(x).filter(([, k]) => mode === 1 || k !== 't');
+  // The kind (`t`, `k`) is swapped only for another message's (a splice): a kind nobody knows tests the
+  // schema alone.
+  const all = places(x).filter(([at, k]) => mode === 1 || at !== x || kindOf(x) !== (x as Box)[k]);
   // Half the time a number: indices, stages, terms and IDs are where a near miss means most.
   const numbers = all.filter(([at, k]) => typeof (at as Box)[k] === 'number');
   const spots = Math.floor(op / 5) % 2 === 1 && numbers.length > 0 ? numbers : all;
