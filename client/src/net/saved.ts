@@ -43,27 +43,34 @@ type Stored = Omit<Saved, 'persisted'> & {
   persisted: (Omit<Persisted, 'history' | 'base'> & { history?: Entry[]; log?: StoredLog }) | null;
 };
 
-const whole = (max: number) => v.pipe(v.number(), v.safeInteger(), v.minValue(0), v.maxValue(max));
-const id = whole(LIMITS.playerId.max);
-const retired = v.intersect([retirementSchema, v.object({ was: v.optional(id) })]);
+const isId = (x: unknown) =>
+  Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= LIMITS.playerId.max;
+const listOf = (x: unknown, ok: (item: Record<string, unknown>) => boolean) =>
+  x === undefined ||
+  (Array.isArray(x) && x.every((item) => typeof item === 'object' && item !== null && ok(item)));
+const retired = (r: Record<string, unknown>) =>
+  v.is(retirementSchema, r) && (r.was === undefined || isId(r.was));
 
 /**
  * The player's state as stored, without its log. The page wrote it, but an older build, a torn write or an
  * extension may have left something else, and the core takes its persisted state on trust: a history entry
  * without its `done` list threw in the Player's constructor on every reload.
  */
-const storedState = v.object({
-  term: whole(Number.MAX_SAFE_INTEGER),
-  promised: id,
-  done: v.boolean(),
-  accepted: v.nullable(proposalSchema),
-  initialized: v.optional(v.boolean()),
-  was: v.optional(id),
-  retired: v.optional(v.array(retired)),
-  aliases: v.optional(v.array(v.tuple([id, id]))),
-  lastWords: v.optional(v.array(retired)),
-  issued: v.optional(id),
-});
+function isState(s: Record<string, unknown>): boolean {
+  return (
+    Number.isSafeInteger(s.term) &&
+    (s.term as number) >= 0 &&
+    isId(s.promised) &&
+    typeof s.done === 'boolean' &&
+    (s.accepted === null || v.is(proposalSchema, s.accepted)) &&
+    (s.initialized === undefined || typeof s.initialized === 'boolean') &&
+    (s.was === undefined || isId(s.was)) &&
+    (s.issued === undefined || isId(s.issued)) &&
+    listOf(s.retired, retired) &&
+    listOf(s.lastWords, retired) &&
+    listOf(s.aliases, (a) => Array.isArray(a) && a.length === 2 && isId(a[0]) && isId(a[1]))
+  );
+}
 
 /**
  * What is stored, read back; a log whose chunks are missing or torn ends where they stop chaining (the core
@@ -82,14 +89,9 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       // A base the record names but storage no longer holds: resuming without it would vote with a log
       // that forgot what it accepted, so the record counts as lost (a new player, as when storage is full).
       // So does a state that is not one.
-      const state = v.safeParse(storedState, rest);
-      if (read === null || !state.success) return null;
+      if (read === null || !isState(rest)) return null;
       const whole = read.history.findIndex((e) => !v.is(entrySchema, e));
-      persisted = {
-        ...state.output,
-        ...read,
-        history: whole < 0 ? read.history : read.history.slice(0, whole),
-      };
+      persisted = { ...rest, ...read, history: whole < 0 ? read.history : read.history.slice(0, whole) };
     }
     return {
       id: x.id,
