@@ -15,7 +15,11 @@ export const BENCH_METRICS_TOKEN = 'lockstep-bench-metrics';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Builds bench/raw or bench/bare into `outDir`, bundling simple-peer as the app's own build does. */
+/**
+ * Builds bench/raw or bench/bare into `outDir`, bundling simple-peer as the app's own build does. Without
+ * Vite's modulepreload polyfill: these pages load no chunk later, and the library (what `libGzipKb` weighs
+ * through bench/bare) does not carry it either; it was 0.3 KB of that figure.
+ */
 export async function buildBenchPage(page: 'raw' | 'bare', outDir: string): Promise<void> {
   const { build, mergeConfig } = await import('vite');
   await build(
@@ -23,7 +27,7 @@ export async function buildBenchPage(page: 'raw' | 'bare', outDir: string): Prom
       configFile: false,
       root: `${root}bench/${page}`,
       logLevel: 'error',
-      build: { outDir, emptyOutDir: true },
+      build: { outDir, emptyOutDir: true, modulePreload: { polyfill: false } },
     }),
   );
 }
