@@ -128,6 +128,23 @@ describe('saved state', () => {
     expect(p.length).toBe(3);
   });
 
+  it('a record whose state holds a field that is not what it says counts as lost; one it does not know is left out', () => {
+    const { s, data } = storage();
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)) });
+    const good = data.get(storageKey('r'))!;
+    const withField = (k: string, value: unknown) => {
+      const record = JSON.parse(good);
+      record.persisted[k] = value;
+      data.set(storageKey('r'), JSON.stringify(record));
+      return loadSaved(s, 'r');
+    };
+    // An earlier build kept its base in the record: a stray one reached the core's log and threw there.
+    expect(withField('base', 5)).toBeNull();
+    expect(withField('aliases', [[5, 'x']])).toBeNull();
+    expect(withField('issued', -1)).toBeNull();
+    expect(withField('later', { x: 1 })?.persisted).toEqual(persisted(log(3)));
+  });
+
   it('reads the older format, with the log inline', () => {
     const { s, data } = storage();
     const h = log(3);
@@ -270,27 +287,44 @@ describe('a damaged record, fuzzed', () => {
     const h = log(2 * LOG_CHUNK + 3);
     const [base, after] = compacted(h, LOG_CHUNK + 2);
     const { s, data } = storage();
-    new SavedWriter(s, 'r').write({
-      id: 2,
-      token: 't',
-      ownerToken: 'o',
-      incarnation: 'inc12345',
-      persisted: {
-        ...persisted(after, base),
-        accepted: { ballot: 3, entry: after.at(-1)! },
-        aliases: [[5, 2]],
-        issued: 5,
-        was: 2,
-      },
+    // Two records to damage: one whose log starts from a base, and one from the first entry.
+    const records = [persisted(after, base), persisted(h)].map((p) => {
+      data.clear();
+      new SavedWriter(s, 'r').write({
+        id: 2,
+        token: 't',
+        ownerToken: 'o',
+        incarnation: 'inc12345',
+        persisted: { ...p, accepted: { ballot: 3, entry: h.at(-1)! }, aliases: [[5, 2]], issued: 5, was: 2 },
+      });
+      return new Map(data);
     });
-    const stored = new Map(data);
-    const keys = [...stored.keys()];
     fc.assert(
       fc.property(
+        fc.boolean(),
         fc.nat(),
         fc.record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() }),
         fc.oneof(fc.constant(null), fc.string()),
-        (which, m, junk) => {
+        // A field the record's state may or may not have, with any value: near misses never add one.
+        fc.option(
+          fc.tuple(
+            fc.constantFrom(
+              'base',
+              'history',
+              'log',
+              'accepted',
+              'retired',
+              'aliases',
+              'lastWords',
+              'was',
+              'issued',
+            ),
+            fc.jsonValue(),
+          ),
+        ),
+        (fromBase, which, m, junk, extra) => {
+          const stored = records[fromBase ? 0 : 1]!;
+          const keys = [...stored.keys()];
           data.clear();
           for (const [k, v] of stored) data.set(k, v);
           const key = keys[which % keys.length]!;
@@ -298,6 +332,11 @@ describe('a damaged record, fuzzed', () => {
           // A near miss of one stored value, or a torn or foreign one in its place.
           if (junk === null) data.set(key, JSON.stringify(nearMiss([json], 0, m.path, m.op, m.other)));
           else data.set(key, junk);
+          if (extra && key !== storageKey('r')) {
+            const record = JSON.parse(data.get(storageKey('r'))!) as { persisted: Record<string, unknown> };
+            record.persisted[extra[0]] = extra[1];
+            data.set(storageKey('r'), JSON.stringify(record));
+          }
           const saved = loadSaved(s, 'r');
           const p = new Player({
             self: 7,

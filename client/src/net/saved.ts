@@ -6,7 +6,13 @@
 import * as v from 'valibot';
 import type { Base, Entry, Id, Persisted } from '../core/index.ts';
 import { LIMITS } from '../protocol/limits.ts';
-import { entrySchema, parseBase, proposalSchema, retirementSchema } from '../protocol/messages.ts';
+import {
+  baseSchema,
+  entrySchema,
+  parseBase,
+  proposalSchema,
+  retirementSchema,
+} from '../protocol/messages.ts';
 
 export interface KeyValueStorage {
   getItem(key: string): string | null;
@@ -84,14 +90,26 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
     if (typeof x.id !== 'number' || typeof x.token !== 'string') return null;
     let persisted: Persisted | null = null;
     if (x.persisted && typeof x.persisted === 'object') {
-      const { log, history, ...rest } = x.persisted;
+      const { log, history, ...rest } = x.persisted as Stored['persisted'] & { base?: unknown };
       const read = Array.isArray(history) ? { history } : readLog(storage!, room, log);
       // A base the record names but storage no longer holds: resuming without it would vote with a log
       // that forgot what it accepted, so the record counts as lost (a new player, as when storage is full).
-      // So does a state that is not one.
+      // So does a state that is not one, or a base an earlier build kept in the record that is not one.
       if (read === null || !isState(rest)) return null;
+      const base = read.base ?? rest.base;
+      if (base !== undefined && !v.is(baseSchema, base)) return null;
       const whole = read.history.findIndex((e) => !v.is(entrySchema, e));
-      persisted = { ...rest, ...read, history: whole < 0 ? read.history : read.history.slice(0, whole) };
+      // Only the fields checked: anything else in the record stays there.
+      persisted = {
+        term: rest.term,
+        promised: rest.promised,
+        done: rest.done,
+        accepted: rest.accepted,
+        history: whole < 0 ? read.history : read.history.slice(0, whole),
+        ...(base === undefined ? {} : { base: base as Base }),
+      };
+      for (const k of ['initialized', 'was', 'retired', 'aliases', 'lastWords', 'issued'] as const)
+        if (rest[k] !== undefined) Object.assign(persisted, { [k]: rest[k] });
     }
     return {
       id: x.id,
