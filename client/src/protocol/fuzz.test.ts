@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 import { type Json, nearMiss } from '../sim/mutate.ts';
 import { decodeFrame } from './frames.ts';
 import { LIMITS } from './limits.ts';
-import { parseMessage } from './messages.ts';
+import { messageSchemas, parseMessage } from './messages.ts';
 import {
   ackFromServer,
   describeIssues,
@@ -56,9 +56,10 @@ const entry = {
   term: 65_537,
   done: [1, 2, 3],
   members: [1, 2, 3],
-  prev: 'k3h9a0',
   hash: 'zx81q2',
 };
+const retirement = { id: 4, term: 65_537, index: 2, hash: 'zx81q2', accepted: null };
+/** One valid sample of every message type (the first test checks both). */
 const MESSAGES: Json[] = [
   {
     t: 'hb',
@@ -70,11 +71,12 @@ const MESSAGES: Json[] = [
     init: true,
     hash: 'zx81q2',
     issued: 3,
-    tally: { stage: 1, live: [1, 2, 3], silent: [0, 2, 1], done: [2] },
+    was: 2,
+    retired: [retirement],
+    tally: { stage: 1, live: [1, 2, 3], silent: [0, 2, 1], done: [2], members: 3 },
   },
-  { t: 'accept', term: 65_537, entry },
-  { t: 'accepted', term: 65_537, index: 2, hash: 'zx81q2' },
-  { t: 'advance', term: 65_537, entry },
+  { t: 'election', term: 65_538 },
+  { t: 'answer', term: 65_538 },
   { t: 'coordinator', term: 65_538 },
   {
     t: 'report',
@@ -84,19 +86,36 @@ const MESSAGES: Json[] = [
     init: true,
     history: [entry],
   },
+  { t: 'done', term: 65_537, stage: 1, done: true },
+  { t: 'accept', term: 65_537, entry },
+  { t: 'accepted', term: 65_537, index: 2 },
+  { t: 'advance', term: 65_537, entry },
   { t: 'reject', term: 70_000 },
-  { t: 'sync', have: 1 },
+  { t: 'sync', index: 1, hash: 'k3h9a0' },
   { t: 'history', entries: [entry] },
-  { t: 'election', term: 65_538 },
+  { t: 'op', c: 'c1abcdef', ops: [{ seq: 1, data: { move: 4 } }] },
+  { t: 'snapshot', index: 2, hash: 'zx81q2', part: 0, parts: 1, data: '{"entry":{}}' },
   { t: 'bye' },
-  { t: 'op', c: 'c1abcdef', seq: 1, data: { move: 4 } },
+  {
+    t: 'leave',
+    term: 65_537,
+    index: 2,
+    hash: 'zx81q2',
+    accepted: null,
+    entries: [entry],
+    retired: [retirement],
+    was: 2,
+  },
 ];
 
 describe('the wire, fuzzed', () => {
   test('core messages: near misses of every type are stepped or refused in a sentence, never thrown', () => {
-    // The samples must be valid to start from, or the near misses test nothing but the first check.
-    const valid = MESSAGES.filter((m) => parseMessage(m).ok);
-    expect(valid.length).toBeGreaterThanOrEqual(8);
+    // Every type, each valid to start from, or the near misses test nothing but the first check.
+    expect(new Set(MESSAGES.map((m) => (m as { t: string }).t))).toEqual(
+      new Set(Object.keys(messageSchemas)),
+    );
+    for (const m of MESSAGES) expect(parseMessage(m), JSON.stringify(m)).toMatchObject({ ok: true });
+    const valid = MESSAGES;
     fc.assert(
       fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
         const r = parseMessage(x);
