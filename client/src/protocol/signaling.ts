@@ -376,12 +376,15 @@ const failSchema: v.GenericSchema<unknown, Fail> = v.pipe(
   record({
     ok: v.literal(false),
     code: v.pipe(text(), v.maxLength(64)) as v.GenericSchema<string, ErrorCode>,
-    error: v.pipe(text(), v.maxLength(LIMITS.refusalChars)),
+    error: v.pipe(text(), v.maxLength(4_000)),
   }),
-  // A refusal the tab shows must say something.
-  v.transform((f) =>
-    f.error.trim() === '' ? { ...f, error: `the server refused (${f.code || 'no code'})` } : f,
-  ),
+  // A refusal the tab shows must say something, in a sentence a person reads (this server cuts its own;
+  // an older one may not).
+  v.transform((f) => {
+    const max = LIMITS.refusalChars;
+    const error = f.error.trim() === '' ? `the server refused (${f.code || 'no code'})` : f.error;
+    return { ...f, error: error.length > max ? `${error.slice(0, max - 1)}…` : error };
+  }),
 );
 
 /** Each event the server pushes, by name, with what it must hold. */
