@@ -675,6 +675,8 @@ export class Session {
     const roster =
       this.latestRoster && this.latestRoster.version > j.roster.version ? this.latestRoster : j.roster;
     this.serverVersion = Math.max(this.serverVersion, roster.version);
+    // The first roster of a session is logged whole; the pushes after it, by what they change.
+    if (roster !== this.latestRoster) this.log('net', rosterChange(null, roster));
     this.latestRoster = roster;
     if (this.player?.self !== j.id) {
       this.releaseIdentity?.();
