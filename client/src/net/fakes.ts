@@ -65,9 +65,16 @@ export class FakeLink implements PeerLink {
   ) {}
 
   signal(data: unknown): void {
-    // As the real adapter: what is not a signal is dropped (simple-peer's own throw there is caught).
-    if (typeof data !== 'object' || data === null) return;
-    const d = data as { type: string; offer: number };
+    // As the real adapter over simple-peer: null is dropped, and anything else that is not a signal ends the
+    // link (simple-peer destroys itself with ERR_SIGNALING, which the adapter reports as a close).
+    if (data === null) return;
+    const d = data as { type?: unknown; offer: number };
+    if (typeof data !== 'object' || (d.type !== 'offer' && d.type !== 'answer')) {
+      if (this.destroyed) return;
+      this.destroy();
+      this.net.defer(() => this.events.close('ERR_SIGNALING'));
+      return;
+    }
     if (d.type === 'offer' && !this.initiator) this.net.answer(d.offer, this);
     if (d.type === 'answer' && this.initiator && this.remote) {
       const remote = this.remote;

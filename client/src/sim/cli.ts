@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -200,4 +201,5 @@ async function main(): Promise<void> {
 const { isMainThread, parentPort, workerData } = await import('node:worker_threads');
 const entry = process.argv[1];
 if (!isMainThread) parentPort!.postMessage(runChunk(workerData as Chunk));
-else if (entry && import.meta.url === pathToFileURL(entry).href) await main();
+// The real path, as import.meta.url is: run through a symlink, the two would differ and nothing would run.
+else if (entry && import.meta.url === pathToFileURL(realpathSync(entry)).href) await main();

@@ -3,8 +3,11 @@
 // from valid (mutate.ts: replayed, a field spliced from another message, dropped, or changed, half the time a
 // number), their entries half the time sealed onto the target's log as a liar can, between ticks, Done
 // presses, proposals and compactions of the honest players. Each frame goes through the wire's JSON and
-// parseMessage, as in the driver. No honest player may throw, go back a stage, skip one, break its log's
-// chain or wedge its term, and once the owner removes the liar the room must advance.
+// parseMessage, as in the driver. After every round, no honest player may have thrown, and each one's log
+// runs on from its base by index, hash and one stage a stage entry, its stage has not gone back or past the
+// last, and its term can still grow. Once the owner removes the liar, the three agree on a stage and one
+// leader and advance together. (Fewer checks than the simulator's: no Done counted unclicked, no quorum at
+// proposal, no honest frame refused.)
 // How strong it is: a crash planted in onAccept for an entry 4 past the log was found within 300 runs and
 // shrunk to two commands; a stage skip allowed by the log's rules was not found in 1,000 (lies.test.ts has it).
 // Replays: FUZZ_SEED=S (the seed a failure prints) and FUZZ_RUNS=N for a longer search.
@@ -124,10 +127,13 @@ function play(commands: Command[]): Played {
   const check = (p: Player) => {
     const base = p.base?.entry;
     let prev = base?.stage ?? 0;
+    let hash = base?.hash ?? GENESIS;
     p.entries.forEach((e, i) => {
       if (e.index !== (base?.index ?? 0) + i + 1 || e.stage !== prev + (e.kind === 'stage' ? 1 : 0))
         problems.push(`${p.self} holds entry ${e.index} (${e.kind}, stage ${e.stage}) after stage ${prev}`);
+      if (e.hash !== hashEntry(hash, e)) problems.push(`${p.self}'s entry ${e.index} does not chain`);
       prev = e.stage;
+      hash = e.hash;
     });
     const was = highest.get(p.self) ?? 0;
     if (p.stage < was) problems.push(`${p.self} went back from stage ${was} to ${p.stage}`);

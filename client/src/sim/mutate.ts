@@ -41,9 +41,11 @@ export function mutate(v: Json, op: number, other: Json): Json {
 
 type Box = Record<string | number, Json>;
 
-/** A message's type (`t`), a frame's kind (`k`), or nothing. */
-const kindOf = (m: Json) =>
-  m !== null && typeof m === 'object' && !Array.isArray(m) ? String(m.t ?? m.k ?? '') : '';
+/** A frame's kind (`k`), a message's type (`t`), or nothing: a frame's `t` is its time. */
+const kindOf = (m: Json) => {
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) return '';
+  return typeof m.k === 'string' ? m.k : typeof m.t === 'string' ? m.t : '';
+};
 
 /**
  * A copy of `corpus[pick]` one step from valid: sent again as it was (a replay), one value swapped for the
