@@ -249,6 +249,10 @@ describe('the wire, fuzzed', () => {
       code: 'room_full',
       error: 'the server refused (room_full)',
     });
+    // An older server's long refusal keeps its code, and is cut to what a person reads.
+    const long = ackFromServer({ ok: false, code: 'rate_limited', error: 'y'.repeat(1_000) }, 'join');
+    expect(long).toMatchObject({ ok: false, code: 'rate_limited' });
+    expect(!long.ok && long.error.length).toBe(LIMITS.refusalChars);
     const echo = fromServer(
       serverEventSchemas.refused,
       { ok: 'x'.repeat(70_000), code: 'a', error: 'b' },
