@@ -994,20 +994,34 @@ function sameSettings(a: RoomSettings, b: RoomSettings): boolean {
  * every member each time.
  */
 export function rosterChange(before: RosterMsg | null, r: RosterMsg): string {
-  const grace = (m: RosterMsg['members'][number]) => m.state === 'grace';
-  const head = `roster v${r.version}: ${r.members.length} ${r.members.length === 1 ? 'player' : 'players'}`;
-  if (!before) return `${head} (${r.members.map((m) => (grace(m) ? `${m.id} in grace` : m.id)).join(', ')})`;
+  type M = RosterMsg['members'][number];
+  const grace = (m?: M) => m?.state === 'grace';
+  const n = r.members.length;
+  const head = `roster v${r.version}: ${n} player${n === 1 ? '' : 's'}`;
+  if (!before) return `${head} (${r.members.map((m) => `${m.id}${grace(m) ? ' in grace' : ''}`).join(', ')})`;
   const was = new Map(before.members.map((m) => [m.id, m]));
   const now = new Set(r.members.map((m) => m.id));
-  const parts: [string, number[]][] = [
-    ['joined', r.members.filter((m) => !was.has(m.id)).map((m) => m.id)],
-    ['left', before.members.filter((m) => !now.has(m.id)).map((m) => m.id)],
-    [
+  const say = (what: string, list: M[]) =>
+    list.length ? `; ${what} ${list.map((m) => m.id).join(', ')}` : '';
+  // Into grace (or out of it) since the roster before.
+  const moved = (m: M, into: boolean) => was.has(m.id) && grace(m) === into && grace(was.get(m.id)) !== into;
+  return (
+    head +
+    say(
+      'joined',
+      r.members.filter((m) => !was.has(m.id)),
+    ) +
+    say(
+      'left',
+      before.members.filter((m) => !now.has(m.id)),
+    ) +
+    say(
       'in grace',
-      r.members.filter((m) => grace(m) && was.has(m.id) && !grace(was.get(m.id)!)).map((m) => m.id),
-    ],
-    ['back', r.members.filter((m) => !grace(m) && was.has(m.id) && grace(was.get(m.id)!)).map((m) => m.id)],
-  ];
-  const changed = parts.filter(([, ids]) => ids.length > 0).map(([what, ids]) => `${what} ${ids.join(', ')}`);
-  return changed.length > 0 ? `${head}; ${changed.join('; ')}` : head;
+      r.members.filter((m) => moved(m, true)),
+    ) +
+    say(
+      'back',
+      r.members.filter((m) => moved(m, false)),
+    )
+  );
 }

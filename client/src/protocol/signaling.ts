@@ -382,7 +382,7 @@ const failSchema: v.GenericSchema<unknown, Fail> = v.pipe(
   // an older one may not).
   v.transform((f) => {
     const max = LIMITS.refusalChars;
-    const error = f.error.trim() === '' ? `the server refused (${f.code || 'no code'})` : f.error;
+    const error = f.error.trim() ? f.error : `the server refused (${f.code})`;
     return { ...f, error: error.length > max ? `${error.slice(0, max - 1)}…` : error };
   }),
 );
