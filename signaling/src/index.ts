@@ -1,6 +1,6 @@
 // The process entry: the only place that reads the environment and listens on a port.
 
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -187,7 +187,8 @@ function listenOr(server: HttpServer, port: number, host: string | undefined, wh
   });
 }
 
+// The real path, as import.meta.url is: run through a symlink, the two would differ and nothing would start.
 const entry = process.argv[1];
-if (entry && import.meta.url === pathToFileURL(entry).href) {
+if (entry && existsSync(entry) && import.meta.url === pathToFileURL(realpathSync(entry)).href) {
   await main();
 }
