@@ -29,7 +29,7 @@ import {
   removeSchema,
   signalSchema,
 } from '../../client/src/protocol/signaling.ts';
-import { cleanText } from '../../client/src/protocol/text.ts';
+import { cleanText, cut } from '../../client/src/protocol/text.ts';
 import { engineConnection, pendingBytes, websocketOf } from './backlog.ts';
 import { createHttpRoutes, type Middleware, type WebOptions } from './http.ts';
 import { createMetrics } from './metrics.ts';
@@ -553,8 +553,7 @@ export function createSignalingServer(
   }
 
   function fail(code: ErrorCode, error: string): Fail {
-    const max = LIMITS.refusalChars;
-    return { ok: false, code, error: error.length > max ? `${error.slice(0, max - 1)}…` : error };
+    return { ok: false, code, error: cut(error, LIMITS.refusalChars) };
   }
 
   const handlers: Record<

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seal } from '../core/chain.ts';
 import { type Base, type Entry, type Persisted, Player, seededRng } from '../core/index.ts';
-import { type Json, nearMiss } from '../sim/mutate.ts';
+import { fuzzed, type Json, nearMiss, picks } from '../sim/mutate.ts';
 import { clearSaved, type KeyValueStorage, LOG_CHUNK, loadSaved, SavedWriter, storageKey } from './saved.ts';
 
 /** A storage that counts writes, and can be made to refuse them (a full sessionStorage). */
@@ -303,7 +303,7 @@ describe('a damaged record, fuzzed', () => {
       fc.property(
         fc.boolean(),
         fc.nat(),
-        fc.record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() }),
+        picks,
         fc.oneof(fc.constant(null), fc.string()),
         // A field the record's state may or may not have, with any value: near misses never add one.
         fc.option(
@@ -351,7 +351,7 @@ describe('a damaged record, fuzzed', () => {
           p.view();
         },
       ),
-      { seed: Number(process.env.FUZZ_SEED ?? 20_261_204), numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+      fuzzed(300),
     );
   });
 });

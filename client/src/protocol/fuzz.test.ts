@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, test } from 'vitest';
-import { type Json, nearMiss } from '../sim/mutate.ts';
+import { fuzzed, type Json, nearMisses } from '../sim/mutate.ts';
 import { decodeFrame } from './frames.ts';
 import { LIMITS } from './limits.ts';
 import { messageSchemas, parseMessage } from './messages.ts';
@@ -23,9 +23,7 @@ import {
   signalSchema,
 } from './signaling.ts';
 
-const SEED = Number(process.env.FUZZ_SEED ?? 20_261_204);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
-const settings = { seed: SEED, numRuns: RUNS };
+const settings = fuzzed(300);
 /** Longer than any sentence we write, far shorter than what an attacker sends; a server's refusal at most. */
 const READABLE = LIMITS.refusalChars;
 
@@ -42,12 +40,6 @@ const anyPayload: fc.Arbitrary<unknown> = fc.oneof(
   fc.uint8Array({ maxLength: 64 }),
   fc.dictionary(fc.string(), fc.jsonValue()),
 );
-
-/** `valid` one step from valid, by fast-check's choice (mutate.ts): near misses reach the deep checks. */
-const near = (valid: readonly Json[]) =>
-  fc
-    .record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() })
-    .map(({ pick, path, op, other }) => nearMiss(valid, pick, path, op, other));
 
 const entry = {
   index: 2,
@@ -117,7 +109,7 @@ describe('the wire, fuzzed', () => {
     for (const m of MESSAGES) expect(parseMessage(m), JSON.stringify(m)).toMatchObject({ ok: true });
     const valid = MESSAGES;
     fc.assert(
-      fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
+      fc.property(fc.oneof(anyPayload, nearMisses(valid)), (x) => {
         const r = parseMessage(x);
         if (!r.ok) readable(r.error);
         // What passes is plain data: the same after the wire's JSON, and valid again.
@@ -139,7 +131,7 @@ describe('the wire, fuzzed', () => {
         fc.oneof(
           fc.string(),
           anyPayload,
-          near(frames).map((f) => JSON.stringify(f)),
+          nearMisses(frames).map((f) => JSON.stringify(f)),
         ),
         (text) => {
           const r = decodeFrame(text);
@@ -185,7 +177,7 @@ describe('the wire, fuzzed', () => {
     (event, schema, valid) => {
       for (const x of valid) expect(v.safeParse(schema, x).success).toBe(true);
       fc.assert(
-        fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
+        fc.property(fc.oneof(anyPayload, nearMisses(valid)), (x) => {
           const r = v.safeParse(schema, x);
           if (!r.success) readable(`${event}: ${describeIssues(r.issues)}`);
         }),
@@ -212,7 +204,7 @@ describe('the wire, fuzzed', () => {
     (event, schema, valid) => {
       for (const x of valid) expect(fromServer(schema, x, event).ok).toBe(true);
       fc.assert(
-        fc.property(fc.oneof(anyPayload, near(valid)), (x) => {
+        fc.property(fc.oneof(anyPayload, nearMisses(valid)), (x) => {
           const r = fromServer(schema, x, event);
           if (!r.ok) readable(r.error);
         }),
@@ -235,7 +227,7 @@ describe('the wire, fuzzed', () => {
       { ok: false, code: 'room_full', error: 'this room is full' },
     ];
     fc.assert(
-      fc.property(fc.oneof(anyPayload, near(joined)), (x) => {
+      fc.property(fc.oneof(anyPayload, nearMisses(joined)), (x) => {
         const r = ackFromServer(x, 'join', joinedSchema);
         if (!r.ok) readable(r.error);
       }),

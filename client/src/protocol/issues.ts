@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { cut } from './text.ts';
 
 /** Turns schema issues into one short sentence such as "settings.stages[2] must not be empty". */
 export function describeIssues(issues: readonly v.BaseIssue<unknown>[], root = 'payload'): string {
@@ -14,8 +15,7 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[], root = '
   }
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem(s))` : '';
   // valibot's own messages quote what was received: a sentence quotes no more of it than a person reads.
-  const message = first.message.length > 160 ? `${first.message.slice(0, 160)}…` : first.message;
-  return `${path} ${message}${more}`;
+  return `${path} ${cut(first.message, 161)}${more}`;
 }
 
 /** A field's problem as the object reports it: a field that must not be there, or one that is missing. */

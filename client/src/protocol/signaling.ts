@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import { describeIssues, exact, record } from './issues.ts';
 import { DEFAULT_STAGES, LIMITS } from './limits.ts';
-import { cleanText, codePoints } from './text.ts';
+import { cleanText, codePoints, cut } from './text.ts';
 
 export type PlayerId = number;
 
@@ -380,11 +380,10 @@ const failSchema: v.GenericSchema<unknown, Fail> = v.pipe(
   }),
   // A refusal the tab shows must say something, in a sentence a person reads (this server cuts its own;
   // an older one may not).
-  v.transform((f) => {
-    const max = LIMITS.refusalChars;
-    const error = f.error.trim() ? f.error : `the server refused (${f.code})`;
-    return { ...f, error: error.length > max ? `${error.slice(0, max - 1)}…` : error };
-  }),
+  v.transform((f) => ({
+    ...f,
+    error: cut(f.error.trim() ? f.error : `the server refused (${f.code})`, LIMITS.refusalChars),
+  })),
 );
 
 /** Each event the server pushes, by name, with what it must hold. */

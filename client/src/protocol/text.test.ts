@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanText, quoted } from './text.ts';
+import { cleanText, cut, quoted } from './text.ts';
 
 describe('cleanText', () => {
   it('strips what hides or reorders text, and collapses white space', () => {
@@ -81,5 +81,12 @@ describe('cleanText on random text', () => {
       if (cleanText(once) !== once) changed.push(JSON.stringify(text));
     }
     expect(changed).toEqual([]);
+  });
+});
+
+describe('cut', () => {
+  it('leaves text that fits alone, and marks where it cut', () => {
+    expect(cut('short', 5)).toBe('short');
+    expect(cut('abcdefghij', 5)).toBe('abcd…');
   });
 });

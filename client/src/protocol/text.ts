@@ -38,6 +38,9 @@ export function codePoints(text: string): number {
   return count;
 }
 
+/** `text` in at most `max` UTF-16 units, marked with … where cut (an emoji at the cut may lose its half). */
+export const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 /**
  * Untrusted text quoted in a message, cut short: what cleanText would drop is shown as an escape such as
  * \u{202E}, so the message says what was wrong and nothing in it can reorder the text around it.

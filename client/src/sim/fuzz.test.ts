@@ -16,14 +16,12 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { GENESIS, hashEntry, tipHash } from '../core/chain.ts';
 import { type Entry, type Message, Player, parseMessage, seededRng } from '../core/index.ts';
-import { type Json, nearMiss } from './mutate.ts';
+import { FUZZ_SEED, fuzzed, type Json, nearMiss } from './mutate.ts';
 
 const timing = { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 };
 const IDS = [1, 2, 3, 4];
 const LIAR = 3;
 const LAST = 6;
-const SEED = Number(process.env.FUZZ_SEED ?? 20_261_204);
-const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 
 /** One step of a schedule: indices are taken modulo what exists when it runs, so any value means something. */
 type Command =
@@ -236,7 +234,7 @@ describe('a member that sends anything', () => {
       fc.property(fc.array(command, { minLength: 1, maxLength: 60 }), (commands) => {
         expect(play(commands).problems).toEqual([]);
       }),
-      { seed: SEED, numRuns: RUNS },
+      fuzzed(400),
     );
   });
 
@@ -250,7 +248,7 @@ describe('a member that sends anything', () => {
         stepped += r.stepped;
         refused += r.refused;
       }),
-      { seed: SEED, numRuns: 10 },
+      { seed: FUZZ_SEED, numRuns: 10 },
     );
     expect(stepped * 2).toBeGreaterThan(refused);
     expect(refused).toBeGreaterThan(0);

@@ -1,6 +1,8 @@
 // Small changes to JSON values, for the fuzz tests: a value anywhere in a message replaced by a neighbour, an
 // extreme, another type or another message's value. fast-check picks which, by index, so it can shrink them.
 
+import fc from 'fast-check';
+
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 /** Every place in a JSON value that holds a value: its container and key (the root has none). */
@@ -87,3 +89,16 @@ export function nearMiss(
   }
   return x;
 }
+
+/** nearMiss's indices as fast-check draws them (and shrinks them). */
+export const picks = fc.record({ pick: fc.nat(), path: fc.nat(), op: fc.nat(), other: fc.nat() });
+
+/** Near misses of `pool`, as a fast-check arbitrary. */
+export const nearMisses = (pool: readonly Json[]) =>
+  picks.map(({ pick, path, op, other }) => nearMiss(pool, pick, path, op, other));
+
+/** Every fuzz test's seed: pinned, or FUZZ_SEED to replay the one a failure printed. */
+export const FUZZ_SEED = Number(process.env.FUZZ_SEED ?? 20_261_204);
+
+/** fast-check's settings for a fuzz test of `runs` runs (FUZZ_RUNS searches longer). */
+export const fuzzed = (runs: number) => ({ seed: FUZZ_SEED, numRuns: Number(process.env.FUZZ_RUNS ?? runs) });
