@@ -31,7 +31,13 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     }
     throw err;
   }
-  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } });
+  // Synchronous: pino's default stream flushes at exit by retrying a failed write until it succeeds, so
+  // with stdout a closed pipe (`npm start | head`, a log shipper gone) SIGTERM never ended the process.
+  // Written at once, nothing waits at exit, and a closed pipe only stops the logging (pino's EPIPE filter).
+  const logger = pino(
+    { level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } },
+    pino.destination({ dest: 1, sync: true }),
+  );
 
   const admission = {
     maxSessionsPerIpPerRoom: config.MAX_SESSIONS_PER_IP_PER_ROOM,
