@@ -5,22 +5,34 @@ import { type Base, type Entry, type Persisted, Player, seededRng } from '../cor
 import { fuzzed, type Json, nearMiss, picks } from '../sim/mutate.ts';
 import { clearSaved, type KeyValueStorage, LOG_CHUNK, loadSaved, SavedWriter, storageKey } from './saved.ts';
 
-/** A storage that counts writes, and can be made to refuse them (a full sessionStorage). */
+/**
+ * A storage that counts writes, and can be made to refuse them all (disabled) or any past a quota of
+ * characters (a full sessionStorage, which takes a small write again once something is removed).
+ */
 function storage() {
   const data = new Map<string, string>();
   const writes: string[] = [];
-  let full = false;
+  let quota = Number.POSITIVE_INFINITY;
+  const used = () => [...data].reduce((n, [k, v]) => n + k.length + v.length, 0);
   const s: KeyValueStorage = {
     getItem: (k) => data.get(k) ?? null,
     setItem: (k, v) => {
-      if (full) throw new Error('QuotaExceededError');
+      if (used() - (data.has(k) ? k.length + data.get(k)!.length : 0) + k.length + v.length > quota)
+        throw new Error('QuotaExceededError');
       writes.push(k);
       data.set(k, v);
     },
     removeItem: (k) => void data.delete(k),
   };
-  return { s, data, writes, fill: () => (full = true) };
+  return { s, data, writes, fill: (chars = 0) => (quota = chars ? used() + chars : 0) };
 }
+
+/** What a record that lost its state reads as: no token, no state, the rest kept. */
+const lost = (id: number, kept: { ownerToken?: string; incarnation?: string } = {}) => ({
+  id,
+  persisted: null,
+  ...kept,
+});
 
 function log(n: number, tag = 'a'): Entry[] {
   const out: Entry[] = [];
@@ -81,12 +93,19 @@ describe('saved state', () => {
     expect(data.has(`${storageKey('r')}:log:2`)).toBe(false);
   });
 
-  it('a full storage leaves no record behind, so a reload never resumes an older promise', () => {
-    const { s, fill } = storage();
+  it('a full storage keeps no token or state, so a reload never resumes an older promise; the owner keeps its rights', () => {
+    const { s, data, fill } = storage();
     const w = new SavedWriter(s, 'r');
-    w.write({ id: 2, token: 't', persisted: persisted(log(10)) });
+    const kept = { ownerToken: 'o', incarnation: 'i' };
+    w.write({ id: 2, token: 't', persisted: persisted(log(10)), ...kept });
+    fill(10);
+    expect(w.write({ id: 2, token: 't', persisted: persisted(log(LOG_CHUNK + 1)), ...kept })).toBe(false);
+    // The ID stays as a floor: the reload joins as a new player above it.
+    expect(loadSaved(s, 'r')).toEqual(lost(2, kept));
+    expect(data.size).toBe(1);
+    // Storage that takes nothing at all keeps nothing.
     fill();
-    expect(w.write({ id: 2, token: 't', persisted: persisted(log(11)) })).toBe(false);
+    w.write({ id: 2, token: 't', persisted: persisted(log(LOG_CHUNK + 1)), ...kept });
     expect(loadSaved(s, 'r')).toBeNull();
   });
 
@@ -100,7 +119,7 @@ describe('saved state', () => {
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual([]);
     // A state that is not one counts as lost: the tab plays on as a new player, as when storage was full.
     data.set(storageKey('r'), '{"id":1,"token":"t","persisted":{"term":1,"log":{"length":5}}}');
-    expect(loadSaved(s, 'r')).toBeNull();
+    expect(loadSaved(s, 'r')).toEqual(lost(1));
     // A junk length reads no further than the chunks there are, at once.
     new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)) });
     const record = JSON.parse(data.get(storageKey('r'))!);
@@ -110,6 +129,8 @@ describe('saved state', () => {
     clearSaved(s, 'r');
     expect(data.size).toBe(0);
     data.set(storageKey('r'), 'not json');
+    expect(loadSaved(s, 'r')).toBeNull();
+    data.set(storageKey('r'), '{"id":-1,"token":"t","persisted":null}');
     expect(loadSaved(s, 'r')).toBeNull();
   });
 
@@ -130,7 +151,8 @@ describe('saved state', () => {
 
   it('a record whose state holds a field that is not what it says counts as lost; one it does not know is left out', () => {
     const { s, data } = storage();
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)) });
+    const kept = { ownerToken: 'o', incarnation: 'i' };
+    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)), ...kept });
     const good = data.get(storageKey('r'))!;
     const withField = (k: string, value: unknown) => {
       const record = JSON.parse(good);
@@ -139,9 +161,9 @@ describe('saved state', () => {
       return loadSaved(s, 'r');
     };
     // An earlier build kept its base in the record: a stray one reached the core's log and threw there.
-    expect(withField('base', 5)).toBeNull();
-    expect(withField('aliases', [[5, 'x']])).toBeNull();
-    expect(withField('issued', -1)).toBeNull();
+    expect(withField('base', 5)).toEqual(lost(2, kept));
+    expect(withField('aliases', [[5, 'x']])).toEqual(lost(2, kept));
+    expect(withField('issued', -1)).toEqual(lost(2, kept));
     expect(withField('later', { x: 1 })?.persisted).toEqual(persisted(log(3)));
   });
 
@@ -222,7 +244,7 @@ describe('saved state', () => {
     for (const junk of [null, '{"entry":', JSON.stringify(newer)]) {
       if (junk === null) data.delete(key);
       else data.set(key, junk);
-      expect(loadSaved(s, 'r')).toBe(null);
+      expect(loadSaved(s, 'r')).toEqual(lost(2));
     }
   });
 
@@ -255,6 +277,13 @@ describe('saved state', () => {
     const [later, after] = compacted(h, 3 * LOG_CHUNK);
     expect(w.write({ id: 2, token: 't', persisted: persisted(after, later) })).toBe(false);
     expect(data.size).toBe(0);
+    // With room for it, only the record without its token and state.
+    const room = storage();
+    const w2 = new SavedWriter(room.s, 'r');
+    w2.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    room.fill(10);
+    expect(w2.write({ id: 2, token: 't', persisted: persisted(after, later) })).toBe(false);
+    expect([...room.data.keys()]).toEqual([storageKey('r')]);
   });
 
   it('reads the previous format: chunks numbered from 0, no base', () => {
@@ -283,7 +312,7 @@ describe('saved state', () => {
 // sessionStorage is the page's own, but what an older build, a torn write or an extension left there comes
 // back on reload: a damaged record must start the tab afresh or resume it, never throw (FUZZ_SEED, FUZZ_RUNS).
 describe('a damaged record, fuzzed', () => {
-  it('loads as null or as a state a player starts from, ticks and shows', () => {
+  it('loads as null, as a record without token or state, or as a state a player starts from, ticks and shows', () => {
     const h = log(2 * LOG_CHUNK + 3);
     const [base, after] = compacted(h, LOG_CHUNK + 2);
     const { s, data } = storage();
@@ -338,6 +367,8 @@ describe('a damaged record, fuzzed', () => {
             data.set(storageKey('r'), JSON.stringify(record));
           }
           const saved = loadSaved(s, 'r');
+          // Without its token it can resume nothing, and so carries no state either.
+          if (saved && saved.token === undefined) expect(saved.persisted).toBeNull();
           const p = new Player({
             self: 7,
             timing: { heartbeatTicks: 2, timeoutTicks: 8, answerTicks: 2 },

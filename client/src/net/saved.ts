@@ -22,7 +22,11 @@ export interface KeyValueStorage {
 
 export interface Saved {
   id: Id;
-  token: string;
+  /**
+   * None when the record lost its state (damaged, or storage full): the reload joins as a new player above
+   * `id`, still with the owner's rights and the room's incarnation, which are not a voter's memory.
+   */
+  token?: string;
   persisted: Persisted | null;
   /** The room's owner token, kept across reloads and new IDs. */
   ownerToken?: string;
@@ -80,14 +84,22 @@ function isState(s: Record<string, unknown>): boolean {
 
 /**
  * What is stored, read back; a log whose chunks are missing or torn ends where they stop chaining (the core
- * checks), or at its first malformed entry. A malformed state counts as lost, as a missing base does.
+ * checks), or at its first malformed entry. A malformed state counts as lost, as a missing base does: the
+ * record comes back without its token and state.
  */
 export function loadSaved(storage: KeyValueStorage | null, room: string): Saved | null {
   try {
     const raw = storage?.getItem(storageKey(room));
     if (!raw) return null;
     const x = JSON.parse(raw) as Partial<Stored>;
-    if (typeof x.id !== 'number' || typeof x.token !== 'string') return null;
+    if (!isId(x.id)) return null;
+    const lost: Saved = {
+      id: x.id as Id,
+      persisted: null,
+      ...(typeof x.ownerToken === 'string' ? { ownerToken: x.ownerToken } : {}),
+      ...(typeof x.incarnation === 'string' ? { incarnation: x.incarnation } : {}),
+    };
+    if (typeof x.token !== 'string') return lost;
     let persisted: Persisted | null = null;
     if (x.persisted && typeof x.persisted === 'object') {
       const { log, history, ...rest } = x.persisted as Stored['persisted'] & { base?: unknown };
@@ -95,9 +107,9 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       // A base the record names but storage no longer holds: resuming without it would vote with a log
       // that forgot what it accepted, so the record counts as lost (a new player, as when storage is full).
       // So does a state that is not one, or a base an earlier build kept in the record that is not one.
-      if (read === null || !isState(rest)) return null;
+      if (read === null || !isState(rest)) return lost;
       const base = read.base ?? rest.base;
-      if (base !== undefined && !v.is(baseSchema, base)) return null;
+      if (base !== undefined && !v.is(baseSchema, base)) return lost;
       const whole = read.history.findIndex((e) => !v.is(entrySchema, e));
       // Only the fields checked: anything else in the record stays there.
       persisted = {
@@ -111,13 +123,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       for (const k of ['initialized', 'was', 'retired', 'aliases', 'lastWords', 'issued'] as const)
         if (rest[k] !== undefined) Object.assign(persisted, { [k]: rest[k] });
     }
-    return {
-      id: x.id,
-      token: x.token,
-      persisted,
-      ...(typeof x.ownerToken === 'string' ? { ownerToken: x.ownerToken } : {}),
-      ...(typeof x.incarnation === 'string' ? { incarnation: x.incarnation } : {}),
-    };
+    return { ...lost, token: x.token, persisted };
   } catch {
     return null;
   }
@@ -193,8 +199,8 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
 /**
  * Writes Saved records for one room, rewriting only the log chunks (and the base) that changed since its last
  * write: a commit rewrites the last chunk, a compaction removes the chunks wholly below its base. All or
- * nothing: if any write fails (storage full), the record is removed, so a reload never resumes with a
- * promise or vote the tab has since gone past.
+ * nothing: if any write fails (storage full), the record loses its token and state, so a reload never
+ * resumes with a promise or vote the tab has since gone past.
  */
 export class SavedWriter {
   /** Each stored chunk, by number: the first index it holds, and its last entry's index and hash. */
@@ -275,6 +281,8 @@ export class SavedWriter {
         storage.removeItem(storageKey(this.room));
         for (const index of bases) if (index) storage.removeItem(baseKey(this.room, index));
         for (const k of written) storage.removeItem(chunkKey(this.room, k));
+        const { token: _, ...lost } = saved;
+        storage.setItem(storageKey(this.room), JSON.stringify({ ...lost, persisted: null }));
       } catch {
         // Storage disabled altogether: nothing was saved.
       }

@@ -382,6 +382,71 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(reloaded.store.getState().view).toMatchObject({ self: 3, stage: 1 });
   });
 
+  it("an owner whose saved state was lost joins as a new player above its ID, keeps the owner's rights, and can remove the old one", async () => {
+    const storage = memoryStorage();
+    const w = world(0);
+    // The first tab made the room (the fake server's owner); it is the one reloaded here.
+    const owner = w.add({ storage });
+    w.add();
+    w.add();
+    await w.run(800);
+    for (const t of w.tabs) t.session.setDone(true);
+    await w.run(400);
+    expect(w.view(1)).toMatchObject({ stage: 1, voters: [1, 2, 3] });
+    owner.session.stop();
+    const record = JSON.parse(storage.data.get(storageKey('r'))!);
+    expect(record.ownerToken).toBe(w.server.ownerToken);
+    record.persisted.term = 'damaged';
+    storage.setItem(storageKey('r'), JSON.stringify(record));
+    const joins: { token: boolean; floor?: number; owner: boolean; incarnation?: string }[] = [];
+    const join = w.server.join.bind(w.server);
+    w.server.join = (port, req) => {
+      joins.push({
+        token: !!req.token,
+        floor: req.floor,
+        owner: req.ownerToken === w.server.ownerToken,
+        incarnation: req.incarnation,
+      });
+      return join(port, req);
+    };
+    const reloaded = w.add({ storage });
+    await w.run(1_000);
+    expect(joins).toEqual([{ token: false, floor: 1, owner: true, incarnation: 'incarnation1' }]);
+    expect(reloaded.store.getState().log.map((l) => l.text)).toContain(
+      "player 1's saved state was lost: joining as a new player",
+    );
+    expect(reloaded.store.getState().session.owner).toBe(true);
+    expect(w.view(3).self).toBe(4);
+    // Player 1's slot never votes again: the owner takes it out, and the room goes on without it.
+    expect(await reloaded.session.removePlayer(1)).toMatchObject({ ok: true });
+    await w.run(1_500);
+    for (const t of w.tabs.slice(1)) t.session.setDone(true);
+    await w.run(1_000);
+    for (const i of [1, 2, 3]) expect(w.view(i)).toMatchObject({ stage: 2, voters: [2, 3, 4] });
+  });
+
+  it('a copy of a lost record, made while its tab is live, does not bring the owner token along', async () => {
+    const w = world(1);
+    await w.run(200);
+    const storage = memoryStorage();
+    const record = { id: 1, persisted: null, ownerToken: w.server.ownerToken, incarnation: 'incarnation1' };
+    storage.setItem(storageKey('r'), JSON.stringify(record));
+    let owner: boolean | undefined;
+    const join = w.server.join.bind(w.server);
+    w.server.join = (port, req) => {
+      owner = req.ownerToken === w.server.ownerToken;
+      return join(port, req);
+    };
+    // Player 1's tab holds its identity: this is a duplicate of it.
+    const copy = w.add({ storage, holdIdentity: async (key) => (key === 'r:1' ? null : () => {}) });
+    await w.run(500);
+    expect(copy.store.getState().log.map((l) => l.text)).toContain(
+      'another tab is player 1: joining as a new player',
+    );
+    expect(owner).toBe(false);
+    expect(copy.store.getState().session.owner).toBe(false);
+  });
+
   it('a retried join does not pick up the token another session saved in a shared storage meanwhile', async () => {
     const locks = tabLocks();
     const storage = memoryStorage();

@@ -489,6 +489,8 @@ export class Session {
         return;
       } else this.releaseIdentity = release;
       if (seq !== this.joinSeq || this.stopped) return;
+      if (saved && !saved.token)
+        this.log('net', `player ${saved.id}'s saved state was lost: joining as a new player`);
     }
     // After the identity check: a duplicated tab's copy of the storage does not make it an owner too.
     if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
