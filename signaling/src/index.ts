@@ -31,13 +31,11 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     }
     throw err;
   }
-  // Synchronous: pino's default stream flushes at exit by retrying a failed write until it succeeds, so
-  // with stdout a closed pipe (`npm start | head`, a log shipper gone) SIGTERM never ended the process.
-  // Written at once, nothing waits at exit, and a closed pipe only stops the logging (pino's EPIPE filter).
-  const logger = pino(
-    { level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } },
-    pino.destination({ dest: 1, sync: true }),
-  );
+  // Written in the background, so a reader that stalls holds up no room (past LOG_BUFFER_CHARS, lines are
+  // dropped); a reader gone only ends the logging (pino's EPIPE filter). Exits go through exitAfterLogs.
+  const logStream = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_CHARS });
+  const logger = pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } }, logStream);
+  const exit = (code: number) => exitAfterLogs(logStream, code);
 
   const admission = {
     maxSessionsPerIpPerRoom: config.MAX_SESSIONS_PER_IP_PER_ROOM,
@@ -60,7 +58,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
       });
     } catch (err) {
       logger.fatal({ err }, 'cannot connect to REDIS_URL');
-      process.exit(1);
+      return await exit(1);
     }
   }
 
@@ -117,24 +115,22 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
   });
 
   let stopping = false;
+  let finished = false;
+  const finish = (code: number, line: () => void) => {
+    if (finished) return;
+    finished = true;
+    line();
+    void exit(code);
+  };
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
     // A stuck close must not keep an orchestrator waiting forever.
-    setTimeout(() => {
-      logger.error('shutdown timed out');
-      process.exit(1);
-    }, 10_000).unref();
+    setTimeout(() => finish(1, () => logger.error('shutdown timed out')), 10_000).unref();
     Promise.all([signaling.close().then(() => redis?.close()), frontend?.close()])
-      .then(() => {
-        logger.info('stopped');
-        process.exit(0);
-      })
-      .catch((err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      });
+      .then(() => finish(0, () => logger.info('stopped')))
+      .catch((err: unknown) => finish(1, () => logger.error({ err }, 'shutdown failed')));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -174,6 +170,27 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     'listening',
   );
   return signaling;
+}
+
+/** Log lines held for a stdout that does not keep up; more are dropped rather than held. */
+const LOG_BUFFER_CHARS = 8 * 1024 * 1024;
+
+/**
+ * Exits once the log lines written so far are out, or after a second if stdout will not take them. Not
+ * pino's own exit flush: sonic-boom 4 retries a failed write there forever, so with stdout a closed pipe
+ * (`npm start | head`, a log shipper gone) SIGTERM never ended the process.
+ */
+function exitAfterLogs(stream: ReturnType<typeof pino.destination>, code: number): Promise<never> {
+  process.exitCode = code;
+  const exit = () => {
+    stream.flushSync = () => {};
+    process.exit(code);
+  };
+  stream.once('close', exit);
+  stream.once('error', exit);
+  setTimeout(exit, 1_000);
+  stream.end();
+  return new Promise<never>(() => {});
 }
 
 /** Listens, or exits naming the settings behind a port in use or a host that does not resolve. */

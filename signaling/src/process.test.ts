@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 
 // The process entry as `npm start` runs it, signals and all.
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -13,10 +14,17 @@ afterEach(() => {
 });
 
 /** Starts the server on a free port and resolves with its first log line once it listens. */
-async function start(): Promise<{ server: ChildProcess; lines: string[] }> {
+async function start(level = 'info'): Promise<{ server: ChildProcess; lines: string[] }> {
   const server = spawn(process.execPath, ['--import', 'tsx', 'signaling/src/index.ts'], {
     cwd: root,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    // Only what the server needs: not REDIS_URL, ROOM_SECRET or anything else the test's own may hold.
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: level,
+      STATIC_DIR: `${root}dist/client`,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child = server;
@@ -36,10 +44,10 @@ async function start(): Promise<{ server: ChildProcess; lines: string[] }> {
   return { server, lines };
 }
 
-/** The exit code, or 'hung' if the process is still running after `ms`. */
+/** The exit code once its output is all read, or 'hung' if it is still running after `ms`. */
 async function exitWithin(server: ChildProcess, ms: number): Promise<number | string | null> {
   const timer = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms));
-  const exited = once(server, 'exit').then(([code]) => code as number | null);
+  const exited = once(server, 'close').then(([code]) => code as number | null);
   return Promise.race([exited, timer]);
 }
 
@@ -56,6 +64,25 @@ describe('the server process', () => {
     const { server } = await start();
     // Our end of the pipe closed: the server's next log line meets EPIPE.
     server.stdout?.destroy();
+    server.kill('SIGTERM');
+    expect(await exitWithin(server, 8_000)).toBe(0);
+  });
+
+  it('keeps serving while nobody reads its stdout, and still exits on SIGTERM', async () => {
+    const { server, lines } = await start('debug');
+    const port = (JSON.parse(lines.find((l) => l.includes('"listening"'))!) as { address: { port: number } })
+      .address.port;
+    // A reader that stops reading; each refused handshake then logs its 8 KB origin: 20 fill the pipe.
+    server.stdout?.pause();
+    const origin = `http://${'x'.repeat(8_000)}.example`;
+    for (let i = 0; i < 40; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`, { origin });
+      await once(ws, 'close').catch(() => {});
+    }
+    const started = Date.now();
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5_000) });
+    expect(res.status).toBe(200);
+    expect(Date.now() - started).toBeLessThan(2_000);
     server.kill('SIGTERM');
     expect(await exitWithin(server, 8_000)).toBe(0);
   });
