@@ -27,8 +27,12 @@ function storage() {
   return { s, data, writes, fill: (chars = 0) => (quota = chars ? used() + chars : 0) };
 }
 
-/** What a record that lost its state reads as: no token, no state, the rest kept. */
-const lost = (id: number, kept: { ownerToken?: string; incarnation?: string } = {}) => ({
+/** A resume token and an owner token as the server makes them (32 URL-safe characters). */
+const T = 't'.repeat(32);
+const O = 'o'.repeat(32);
+
+/** What a record that lost its state reads as: its ID and owner token, nothing else. */
+const lost = (id: number, kept: { ownerToken?: string } = {}) => ({
   id,
   persisted: null,
   ...kept,
@@ -72,13 +76,13 @@ describe('saved state', () => {
     const { s, writes } = storage();
     const w = new SavedWriter(s, 'r');
     const h = log(3 * LOG_CHUNK + 5);
-    w.write({ id: 2, token: 't', persisted: persisted(h) });
+    w.write({ id: 2, token: T, persisted: persisted(h) });
     expect(writes).toHaveLength(4 + 1);
-    expect(loadSaved(s, 'r')).toEqual({ id: 2, token: 't', persisted: persisted(h) });
+    expect(loadSaved(s, 'r')).toEqual({ id: 2, token: T, persisted: persisted(h) });
     writes.length = 0;
     const more = [...h, ...log(3 * LOG_CHUNK + 6).slice(-1)];
     more[more.length - 1] = seal(h.at(-1)!.hash, { ...more.at(-1)!, index: more.length });
-    w.write({ id: 2, token: 't', persisted: persisted(more) });
+    w.write({ id: 2, token: T, persisted: persisted(more) });
     expect(writes).toEqual([`${storageKey('r')}:log:3`, storageKey('r')]);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(more);
   });
@@ -86,9 +90,9 @@ describe('saved state', () => {
   it('a cut log rewrites from the chunk it changed, and drops chunks past its end', () => {
     const { s, data } = storage();
     const w = new SavedWriter(s, 'r');
-    w.write({ id: 2, token: 't', persisted: persisted(log(2 * LOG_CHUNK + 1)) });
+    w.write({ id: 2, token: T, persisted: persisted(log(2 * LOG_CHUNK + 1)) });
     const other = log(LOG_CHUNK + 3, 'b');
-    w.write({ id: 2, token: 't', persisted: persisted(other) });
+    w.write({ id: 2, token: T, persisted: persisted(other) });
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(other);
     expect(data.has(`${storageKey('r')}:log:2`)).toBe(false);
   });
@@ -96,32 +100,34 @@ describe('saved state', () => {
   it('a full storage keeps no token or state, so a reload never resumes an older promise; the owner keeps its rights', () => {
     const { s, data, fill } = storage();
     const w = new SavedWriter(s, 'r');
-    const kept = { ownerToken: 'o', incarnation: 'i' };
-    w.write({ id: 2, token: 't', persisted: persisted(log(10)), ...kept });
+    const kept = { ownerToken: O };
+    const room = { ...kept, incarnation: 'inc12345' };
+    w.write({ id: 2, token: T, persisted: persisted(log(10)), ...room });
     fill(10);
-    expect(w.write({ id: 2, token: 't', persisted: persisted(log(LOG_CHUNK + 1)), ...kept })).toBe(false);
-    // The ID stays as a floor: the reload joins as a new player above it.
+    expect(w.write({ id: 2, token: T, persisted: persisted(log(LOG_CHUNK + 1)), ...room })).toBe(false);
+    // The ID (what the tab was) and the owner's rights stay; not the incarnation, which without the
+    // state's floor could recreate a forgotten room below IDs still playing.
     expect(loadSaved(s, 'r')).toEqual(lost(2, kept));
     expect(data.size).toBe(1);
     // Storage that takes nothing at all keeps nothing.
     fill();
-    w.write({ id: 2, token: 't', persisted: persisted(log(LOG_CHUNK + 1)), ...kept });
+    w.write({ id: 2, token: T, persisted: persisted(log(LOG_CHUNK + 1)), ...kept });
     expect(loadSaved(s, 'r')).toBeNull();
   });
 
   it('clearSaved removes the record and its chunks; junk reads as nothing', () => {
     const { s, data } = storage();
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(LOG_CHUNK * 2)) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(log(LOG_CHUNK * 2)) });
     clearSaved(s, 'r');
     expect(data.size).toBe(0);
     const state = '"term":1,"promised":0,"done":false,"accepted":null';
-    data.set(storageKey('r'), `{"id":1,"token":"t","persisted":{${state},"log":{"length":5}}}`);
+    data.set(storageKey('r'), `{"id":1,"token":"${T}","persisted":{${state},"log":{"length":5}}}`);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual([]);
     // A state that is not one counts as lost: the tab plays on as a new player, as when storage was full.
-    data.set(storageKey('r'), '{"id":1,"token":"t","persisted":{"term":1,"log":{"length":5}}}');
+    data.set(storageKey('r'), `{"id":1,"token":"${T}","persisted":{"term":1,"log":{"length":5}}}`);
     expect(loadSaved(s, 'r')).toEqual(lost(1));
     // A junk length reads no further than the chunks there are, at once.
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(log(3)) });
     const record = JSON.parse(data.get(storageKey('r'))!);
     record.persisted.log.length = 1e15;
     data.set(storageKey('r'), JSON.stringify(record));
@@ -130,14 +136,14 @@ describe('saved state', () => {
     expect(data.size).toBe(0);
     data.set(storageKey('r'), 'not json');
     expect(loadSaved(s, 'r')).toBeNull();
-    data.set(storageKey('r'), '{"id":-1,"token":"t","persisted":null}');
+    data.set(storageKey('r'), `{"id":-1,"token":"${T}","persisted":null}`);
     expect(loadSaved(s, 'r')).toBeNull();
   });
 
   it('a malformed entry ends the log there (it threw in the core on every reload before)', () => {
     const { s, data } = storage();
     const h = log(5);
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(h) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(h) });
     const chunk = JSON.parse(data.get(`${storageKey('r')}:log:0`)!);
     delete chunk[3].done;
     data.set(`${storageKey('r')}:log:0`, JSON.stringify(chunk));
@@ -151,8 +157,8 @@ describe('saved state', () => {
 
   it('a record whose state holds a field that is not what it says counts as lost; one it does not know is left out', () => {
     const { s, data } = storage();
-    const kept = { ownerToken: 'o', incarnation: 'i' };
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(log(3)), ...kept });
+    const kept = { ownerToken: O };
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(log(3)), ...kept });
     const good = data.get(storageKey('r'))!;
     const withField = (k: string, value: unknown) => {
       const record = JSON.parse(good);
@@ -167,23 +173,51 @@ describe('saved state', () => {
     expect(withField('later', { x: 1 })?.persisted).toEqual(persisted(log(3)));
   });
 
+  it('a token the join would be refused for is not sent: a damaged resume token loses the state, others go', () => {
+    const { s, data } = storage();
+    const room = { ownerToken: O, incarnation: 'inc12345' };
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(log(3)), ...room });
+    const good = JSON.parse(data.get(storageKey('r'))!);
+    const reads = (change: Record<string, unknown>) => {
+      data.set(storageKey('r'), JSON.stringify({ ...good, ...change }));
+      return loadSaved(s, 'r');
+    };
+    expect(reads({})).toEqual({ id: 2, token: T, persisted: persisted(log(3)), ...room });
+    expect(reads({ token: 't' })).toEqual(lost(2, { ownerToken: O }));
+    expect(reads({ ownerToken: 'o' })).toEqual({
+      id: 2,
+      token: T,
+      persisted: persisted(log(3)),
+      incarnation: 'inc12345',
+    });
+    expect(reads({ incarnation: 'x' })).toEqual({
+      id: 2,
+      token: T,
+      persisted: persisted(log(3)),
+      ownerToken: O,
+    });
+    expect(reads({ token: 5, ownerToken: 'o' })).toEqual(lost(2));
+    // No player is 0.
+    expect(reads({ id: 0 })).toBeNull();
+  });
+
   it('reads the older format, with the log inline', () => {
     const { s, data } = storage();
     const h = log(3);
-    data.set(storageKey('r'), JSON.stringify({ id: 4, token: 't', persisted: persisted(h) }));
+    data.set(storageKey('r'), JSON.stringify({ id: 4, token: T, persisted: persisted(h) }));
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h);
   });
 
   it('round-trips a base under its own key, with the entries after it', () => {
     const { s, data } = storage();
     const [base, rest] = compacted(log(3 * LOG_CHUNK), LOG_CHUNK + 5);
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(rest, base) });
     expect(JSON.parse(data.get(`${storageKey('r')}:base:${base.entry.index}`)!)).toEqual(base);
     expect(data.get(storageKey('r'))).not.toContain('"state"');
-    expect(loadSaved(s, 'r')).toEqual({ id: 2, token: 't', persisted: persisted(rest, base) });
+    expect(loadSaved(s, 'r')).toEqual({ id: 2, token: T, persisted: persisted(rest, base) });
     // Nothing after the base at all.
     const [tipBase] = compacted(log(LOG_CHUNK), LOG_CHUNK);
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted([], tipBase) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted([], tipBase) });
     expect(loadSaved(s, 'r')?.persisted).toEqual(persisted([], tipBase));
   });
 
@@ -191,11 +225,11 @@ describe('saved state', () => {
     const { s, data, writes } = storage();
     const w = new SavedWriter(s, 'r');
     const h = log(4 * LOG_CHUNK + 3);
-    w.write({ id: 2, token: 't', persisted: persisted(h) });
+    w.write({ id: 2, token: T, persisted: persisted(h) });
     writes.length = 0;
     // Chunk 2 holds 33..48: the base at 40 leaves it as it is (41..48 are read from it, 33..40 skipped).
     const [base, rest] = compacted(h, 2 * LOG_CHUNK + 8);
-    w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    w.write({ id: 2, token: T, persisted: persisted(rest, base) });
     expect(writes).toEqual([`${storageKey('r')}:base:${base.entry.index}`, storageKey('r')]);
     expect([0, 1, 2, 3, 4].map((k) => data.has(`${storageKey('r')}:log:${k}`))).toEqual([
       false,
@@ -208,12 +242,12 @@ describe('saved state', () => {
     // The next commit rewrites its chunk and the record; the base stays as it is.
     writes.length = 0;
     const more = [...h, seal(h.at(-1)!.hash, { ...log(1)[0]!, index: h.length + 1 })];
-    w.write({ id: 2, token: 't', persisted: persisted(more.slice(base.entry.index), base) });
+    w.write({ id: 2, token: T, persisted: persisted(more.slice(base.entry.index), base) });
     expect(writes).toEqual([`${storageKey('r')}:log:4`, storageKey('r')]);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(more.slice(base.entry.index));
     // A reloaded page's writer writes the first chunk anew, with only the entries after the base.
     writes.length = 0;
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(rest, base) });
     expect(JSON.parse(data.get(`${storageKey('r')}:log:2`)!)).toEqual(h.slice(40, 48));
     expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(rest, base));
   });
@@ -222,9 +256,9 @@ describe('saved state', () => {
     const { s, data } = storage();
     const w = new SavedWriter(s, 'r');
     const [base, rest] = compacted(log(2 * LOG_CHUNK), 20);
-    w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    w.write({ id: 2, token: T, persisted: persisted(rest, base) });
     const other = log(LOG_CHUNK + 2, 'b');
-    w.write({ id: 2, token: 't', persisted: persisted(other) });
+    w.write({ id: 2, token: T, persisted: persisted(other) });
     expect(data.has(`${storageKey('r')}:base:20`)).toBe(false);
     expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(other));
   });
@@ -233,7 +267,7 @@ describe('saved state', () => {
     const { s, data } = storage();
     const h = log(5 * LOG_CHUNK);
     const [base, rest] = compacted(h, LOG_CHUNK + 2);
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(rest, base) });
     data.set(`${storageKey('r')}:log:4`, '[{"index":');
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(h.slice(LOG_CHUNK + 2, 4 * LOG_CHUNK));
     data.delete(`${storageKey('r')}:log:3`);
@@ -252,13 +286,13 @@ describe('saved state', () => {
     const { s, data } = storage();
     const h = log(4 * LOG_CHUNK);
     const [base, rest] = compacted(h, LOG_CHUNK + 2);
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(rest, base) });
     // The next base is written, then the tab dies before its record.
     const [newer, after] = compacted(h, 3 * LOG_CHUNK);
     data.set(`${storageKey('r')}:base:${newer.entry.index}`, JSON.stringify(newer));
     expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(rest, base));
     // The reloaded page's writer finds the stored base from the record, and removes it once replaced.
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(after, newer) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(after, newer) });
     expect(data.has(`${storageKey('r')}:base:${base.entry.index}`)).toBe(false);
     expect(loadSaved(s, 'r')?.persisted).toEqual(persisted(after, newer));
   });
@@ -267,22 +301,22 @@ describe('saved state', () => {
     const { s, data, fill } = storage();
     const h = log(4 * LOG_CHUNK);
     const [base, rest] = compacted(h, LOG_CHUNK + 1);
-    new SavedWriter(s, 'r').write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(rest, base) });
     expect(data.size).toBe(5);
     clearSaved(s, 'r');
     expect(data.size).toBe(0);
     const w = new SavedWriter(s, 'r');
-    w.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    w.write({ id: 2, token: T, persisted: persisted(rest, base) });
     fill();
     const [later, after] = compacted(h, 3 * LOG_CHUNK);
-    expect(w.write({ id: 2, token: 't', persisted: persisted(after, later) })).toBe(false);
+    expect(w.write({ id: 2, token: T, persisted: persisted(after, later) })).toBe(false);
     expect(data.size).toBe(0);
     // With room for it, only the record without its token and state.
     const room = storage();
     const w2 = new SavedWriter(room.s, 'r');
-    w2.write({ id: 2, token: 't', persisted: persisted(rest, base) });
+    w2.write({ id: 2, token: T, persisted: persisted(rest, base) });
     room.fill(10);
-    expect(w2.write({ id: 2, token: 't', persisted: persisted(after, later) })).toBe(false);
+    expect(w2.write({ id: 2, token: T, persisted: persisted(after, later) })).toBe(false);
     expect([...room.data.keys()]).toEqual([storageKey('r')]);
   });
 
@@ -295,7 +329,7 @@ describe('saved state', () => {
       storageKey('r'),
       JSON.stringify({
         id: 4,
-        token: 't',
+        token: T,
         persisted: { ...rest, log: { length: h.length, tip: h.at(-1)!.hash } },
       }),
     );
@@ -321,8 +355,8 @@ describe('a damaged record, fuzzed', () => {
       data.clear();
       new SavedWriter(s, 'r').write({
         id: 2,
-        token: 't',
-        ownerToken: 'o',
+        token: T,
+        ownerToken: O,
         incarnation: 'inc12345',
         persisted: { ...p, accepted: { ballot: 3, entry: h.at(-1)! }, aliases: [[5, 2]], issued: 5, was: 2 },
       });

@@ -13,6 +13,7 @@ import {
   proposalSchema,
   retirementSchema,
 } from '../protocol/messages.ts';
+import { joinFields } from '../protocol/signaling.ts';
 
 export interface KeyValueStorage {
   getItem(key: string): string | null;
@@ -23,8 +24,9 @@ export interface KeyValueStorage {
 export interface Saved {
   id: Id;
   /**
-   * None when the record lost its state (damaged, or storage full): the reload joins as a new player above
-   * `id`, still with the owner's rights and the room's incarnation, which are not a voter's memory.
+   * None when the record lost its state (damaged, or storage full): the reload joins as a new player, still
+   * with the owner's rights, which are not a voter's memory. Not with the room's incarnation either: that
+   * would let it recreate a forgotten room with no floor but `id`, below IDs still playing.
    */
   token?: string;
   persisted: Persisted | null;
@@ -58,6 +60,9 @@ const isId = (x: unknown) =>
 const listOf = (x: unknown, ok: (item: Record<string, unknown>) => boolean) =>
   x === undefined ||
   (Array.isArray(x) && x.every((item) => typeof item === 'object' && item !== null && ok(item)));
+/** A field the join sends as the server reads it: a damaged one was refused (bad_request) on every reload. */
+const joinable = (k: 'token' | 'ownerToken' | 'incarnation', x: unknown): x is string =>
+  typeof x === 'string' && v.is(joinFields[k], x);
 const retired = (r: Record<string, unknown>) =>
   v.is(retirementSchema, r) && (r.was === undefined || isId(r.was));
 
@@ -92,14 +97,13 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
     const raw = storage?.getItem(storageKey(room));
     if (!raw) return null;
     const x = JSON.parse(raw) as Partial<Stored>;
-    if (!isId(x.id)) return null;
+    if (!isId(x.id) || !x.id) return null;
     const lost: Saved = {
-      id: x.id as Id,
+      id: x.id,
       persisted: null,
-      ...(typeof x.ownerToken === 'string' ? { ownerToken: x.ownerToken } : {}),
-      ...(typeof x.incarnation === 'string' ? { incarnation: x.incarnation } : {}),
+      ...(joinable('ownerToken', x.ownerToken) ? { ownerToken: x.ownerToken } : {}),
     };
-    if (typeof x.token !== 'string') return lost;
+    if (!joinable('token', x.token)) return lost;
     let persisted: Persisted | null = null;
     if (x.persisted && typeof x.persisted === 'object') {
       const { log, history, ...rest } = x.persisted as Stored['persisted'] & { base?: unknown };
@@ -123,7 +127,12 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       for (const k of ['initialized', 'was', 'retired', 'aliases', 'lastWords', 'issued'] as const)
         if (rest[k] !== undefined) Object.assign(persisted, { [k]: rest[k] });
     }
-    return { ...lost, token: x.token, persisted };
+    return {
+      ...lost,
+      token: x.token,
+      persisted,
+      ...(joinable('incarnation', x.incarnation) ? { incarnation: x.incarnation } : {}),
+    };
   } catch {
     return null;
   }
@@ -199,8 +208,8 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
 /**
  * Writes Saved records for one room, rewriting only the log chunks (and the base) that changed since its last
  * write: a commit rewrites the last chunk, a compaction removes the chunks wholly below its base. All or
- * nothing: if any write fails (storage full), the record loses its token and state, so a reload never
- * resumes with a promise or vote the tab has since gone past.
+ * nothing: if any write fails (storage full), the record keeps only its ID and owner token, so a reload
+ * never resumes with a promise or vote the tab has since gone past.
  */
 export class SavedWriter {
   /** Each stored chunk, by number: the first index it holds, and its last entry's index and hash. */
@@ -281,8 +290,9 @@ export class SavedWriter {
         storage.removeItem(storageKey(this.room));
         for (const index of bases) if (index) storage.removeItem(baseKey(this.room, index));
         for (const k of written) storage.removeItem(chunkKey(this.room, k));
-        const { token: _, ...lost } = saved;
-        storage.setItem(storageKey(this.room), JSON.stringify({ ...lost, persisted: null }));
+        const lost: Saved = { id: saved.id, persisted: null };
+        if (saved.ownerToken) lost.ownerToken = saved.ownerToken;
+        storage.setItem(storageKey(this.room), JSON.stringify(lost));
       } catch {
         // Storage disabled altogether: nothing was saved.
       }

@@ -411,7 +411,8 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     };
     const reloaded = w.add({ storage });
     await w.run(1_000);
-    expect(joins).toEqual([{ token: false, floor: 1, owner: true, incarnation: 'incarnation1' }]);
+    // Not the incarnation: with no floor but 1, it could recreate a forgotten room below IDs still playing.
+    expect(joins).toEqual([{ token: false, floor: 1, owner: true, incarnation: undefined }]);
     expect(reloaded.store.getState().log.map((l) => l.text)).toContain(
       "player 1's saved state was lost: joining as a new player",
     );
@@ -429,7 +430,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     const w = world(1);
     await w.run(200);
     const storage = memoryStorage();
-    const record = { id: 1, persisted: null, ownerToken: w.server.ownerToken, incarnation: 'incarnation1' };
+    const record = { id: 1, persisted: null, ownerToken: w.server.ownerToken };
     storage.setItem(storageKey('r'), JSON.stringify(record));
     let owner: boolean | undefined;
     const join = w.server.join.bind(w.server);

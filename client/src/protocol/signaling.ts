@@ -220,7 +220,7 @@ const playerIdSchema = whole(1, LIMITS.playerId.max, {
   tooLarge: 'is out of range',
 });
 
-const joinFields = {
+export const joinFields = {
   /** The protocol version the tab speaks (PROTOCOL_VERSION); the server checks it before anything else. */
   v: v.optional(v.number('must be a number')),
   room: roomIdSchema,
