@@ -140,9 +140,34 @@ describe('a room of three', () => {
     p.setDone(true);
     const v = p.view();
     expect(v.blocked).toBe('waiting for players 2, 3, 4 and 5: 3 of 5 agreed members needed');
-    expect(v.quorum).toEqual({ live: 1, members: 5, needed: 3, ok: false });
+    expect(v.quorum).toEqual({ live: 1, members: 5, needed: 3, ok: false, lost: false });
     expect(v.stage).toBe(0);
     expect(v.role).toBe('follower');
+    // Removing one of the four still leaves a majority possible; removing three does not, ever.
+    p.expel(2);
+    expect(p.view().quorum.lost).toBe(false);
+    p.expel(3);
+    p.expel(5);
+    expect(p.view()).toMatchObject({
+      quorum: { ok: false, lost: true },
+      blocked:
+        'players 2, 3 and 5 were removed, and 3 of 5 agreed members are needed: this room cannot go on',
+    });
+  });
+
+  test('a room of two whose other voter was removed cannot go on, and says so', () => {
+    const ps = [1, 2].map((id) => player(id, [1, 2]));
+    pump(ps);
+    expect(ps[1]!.view()).toMatchObject({ voters: [1, 2], quorum: { ok: true, lost: false } });
+    const p = player(2, [2], { persisted: ps[1]!.persisted() });
+    p.expel(1);
+    for (let i = 0; i < 40; i++) p.tick();
+    p.setDone(true);
+    expect(p.view()).toMatchObject({
+      stage: 0,
+      quorum: { live: 1, members: 2, needed: 2, ok: false, lost: true },
+      blocked: 'player 1 was removed, and 2 of 2 agreed members are needed: this room cannot go on',
+    });
   });
 
   test("a follower whose leader's vouches lapse does not flash 'waiting' while its leader still leads", () => {

@@ -1402,6 +1402,7 @@ export class Player {
       was: this.was,
       quiet: Math.max(0, this.quietUntil - this.now),
       stateFromRemoved: this.log.snapshot?.via?.filter((id) => this.expelled.has(id)) ?? [],
+      expelled: this.expelled,
     });
   }
 

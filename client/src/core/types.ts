@@ -134,7 +134,8 @@ export interface View {
   /** The leader's last reported tally for the current stage, if any. */
   tally: Tally | null;
   /** Live voters, all voters, how many are needed, and whether that is met. */
-  quorum: { live: number; members: number; needed: number; ok: boolean };
+  /** `lost`: voters the owner removed leave too few to make a majority, so this room cannot go on. */
+  quorum: { live: number; members: number; needed: number; ok: boolean; lost: boolean };
   /** False while a newcomer is still learning the room's state: it cannot vote or lead yet. */
   initialized: boolean;
   /** Why this side cannot advance, e.g. "waiting for players 4 and 5: 3 of 5 agreed members needed", or null. */

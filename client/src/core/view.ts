@@ -32,6 +32,8 @@ export interface ViewFacts {
   was: Id;
   quiet: number;
   stateFromRemoved: Id[];
+  /** Players the room's owner removed. */
+  expelled: ReadonlySet<Id>;
 }
 
 /** A snapshot for the UI, with the reason a room waits spelled out. */
@@ -42,6 +44,9 @@ export function buildView(f: ViewFacts): View {
   const ok = f.voters.length > 0 && (gap.have >= gap.needed || f.ledByLive);
   const waitingFor = gap.absent.map(f.holderOf);
   const needed = majority(f.voters.length);
+  // A removed voter never votes again, and dropping it is itself a change a majority must agree to.
+  const removed = waitingFor.filter((id) => f.expelled.has(id));
+  const lost = removed.length > 0 && f.voters.length - removed.length < needed;
   return {
     self: f.self,
     now: f.now,
@@ -59,9 +64,9 @@ export function buildView(f: ViewFacts): View {
     live: f.live,
     peers: f.peers,
     tally: f.tally,
-    quorum: { live: gap.have, members: f.voters.length, needed, ok },
+    quorum: { live: gap.have, members: f.voters.length, needed, ok, lost },
     initialized: f.initialized,
-    blocked: blocked(f, ok, waitingFor, needed),
+    blocked: blocked(f, ok, lost ? removed : waitingFor, needed, lost),
     timing: f.timing,
     suspectTicks: f.suspectTicks,
     answerTicks: f.answerTicks,
@@ -71,12 +76,15 @@ export function buildView(f: ViewFacts): View {
   };
 }
 
-function blocked(f: ViewFacts, ok: boolean, waitingFor: Id[], needed: number): string | null {
+function blocked(f: ViewFacts, ok: boolean, ids: Id[], needed: number, lost: boolean): string | null {
   if (f.left) return 'left the room';
   if (!f.members.has(f.self)) return 'not a member of this room';
+  const of = `${needed} of ${f.voters.length} agreed members`;
+  if (lost)
+    return `${players(ids)} ${ids.length > 1 ? 'were' : 'was'} removed, and ${of} are needed: this room cannot go on`;
   if (!ok) {
     if (f.voters.length === 0) return 'no agreed members left to decide';
-    return `waiting for ${players(waitingFor)}: ${needed} of ${f.voters.length} agreed members needed`;
+    return `waiting for ${players(ids)}: ${of} needed`;
   }
   return f.initialized ? null : 'catching up with the room';
 }

@@ -127,6 +127,11 @@ export interface Quorum {
   needed: number;
   /** A majority of the agreed players is reachable: this side can advance. */
   ok: boolean;
+  /**
+   * Players the owner removed leave too few agreed players for a majority: this room cannot go on (removing
+   * a voter is itself a change a majority must agree to). Its players can only meet again in a new room.
+   */
+  lost: boolean;
   /** Voters we do not hear. */
   waitingFor: PlayerId[];
   /** Why this side cannot advance right now, in words; null if it can. */

@@ -7,6 +7,7 @@ interface Seen {
   stage: number;
   leader: number;
   quorumOk: boolean;
+  lost: boolean;
 }
 
 interface Line {
@@ -34,6 +35,7 @@ export function Announcer({ room }: { room: Room }) {
             stageName: s.stage.name,
             leader: s.leaderId ?? 0,
             quorumOk: s.quorum.ok,
+            lost: s.quorum.lost,
             blocked: s.quorum.blocked,
             needed: s.quorum.needed,
           }
@@ -46,9 +48,9 @@ export function Announcer({ room }: { room: Room }) {
 
   useEffect(() => {
     if (!now.ready) return;
-    const { self, stage, stageName, leader, quorumOk, blocked, needed } = now;
+    const { self, stage, stageName, leader, quorumOk, lost, blocked, needed } = now;
     const prev = seen.current;
-    seen.current = { stage, leader, quorumOk };
+    seen.current = { stage, leader, quorumOk, lost };
     if (!prev) return;
     const said: string[] = [];
     if (stage !== prev.stage) said.push(`Advanced to stage ${stage}: ${stageName}.`);
@@ -60,7 +62,8 @@ export function Announcer({ room }: { room: Room }) {
           : `Player ${leader} is now the leader.`,
       );
     }
-    if (prev.quorumOk && !quorumOk) {
+    if (lost && !prev.lost) said.push(`This room cannot go on: ${blocked}. The page offers a new room.`);
+    else if (prev.quorumOk && !quorumOk) {
       // The banner's reason: too few live players, or agreed members still out of reach.
       said.push(
         `Quorum lost: ${blocked ?? 'no quorum'}. This side cannot advance until ${needed} players are reachable.`,

@@ -24,7 +24,7 @@ import { nameSchema } from '../protocol/signaling.ts';
 import { Announcer } from './Announcer.tsx';
 import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { keptAfterJoin, passwordFragment, type Route, roomPath, withName } from './route.ts';
+import { keptAfterJoin, nextRoom, passwordFragment, type Route, roomPath, withName } from './route.ts';
 
 type RoomRoute = Extract<Route, { kind: 'room' }>;
 
@@ -342,7 +342,7 @@ function Joined({
         )}
       </Ended>
     );
-  return <RoomBody room={room} link={link} />;
+  return <RoomBody room={room} link={link} name={name} password={password} />;
 }
 
 function Ended({ status, error, children }: { status: string; error: string | null; children?: ReactNode }) {
@@ -488,12 +488,22 @@ function SignalPill({ room }: { room: LockstepRoom }) {
   );
 }
 
-function RoomBody({ room, link }: { room: LockstepRoom; link: string }) {
+function RoomBody({
+  room,
+  link,
+  name,
+  password,
+}: {
+  room: LockstepRoom;
+  link: string;
+  name: string;
+  password: string | undefined;
+}) {
   return (
     <div className="room-grid">
       <Announcer room={room} />
       <div className="col">
-        <StagePanel room={room} />
+        <StagePanel room={room} name={name} password={password} />
         <PlayersPanel room={room} />
         <HistoryPanel room={room} />
         <details className="card share-card">
@@ -508,7 +518,15 @@ function RoomBody({ room, link }: { room: LockstepRoom; link: string }) {
   );
 }
 
-function StagePanel({ room }: { room: LockstepRoom }) {
+function StagePanel({
+  room,
+  name,
+  password,
+}: {
+  room: LockstepRoom;
+  name: string;
+  password: string | undefined;
+}) {
   // The whole snapshot: at rest it is the same object (lastHeardMs in steps, rtt at most once a second), so
   // this renders only when something changed, and a hand-written comparison could only miss a field.
   const snap = useRoom(room);
@@ -527,12 +545,31 @@ function StagePanel({ room }: { room: LockstepRoom }) {
   });
   return (
     <section className="card stage-card" aria-labelledby="stage-h">
-      {!view.quorum.ok && (
-        <div className="banner danger" data-testid="quorum">
-          <strong>No quorum.</strong>{' '}
-          {view.quorum.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side
-          cannot advance until a majority ({view.quorum.needed}) is reachable.
+      {view.quorum.lost ? (
+        <div className="banner danger" data-testid="room-lost">
+          <strong>No quorum, for good.</strong> {view.quorum.blocked}. Every player here is offered the same
+          new room, with this room’s settings:{' '}
+          <a
+            href={`${roomPath(nextRoom(snap.room), {
+              name,
+              heartbeatMs: String(snap.settings.heartbeatMs),
+              timeoutMs: String(snap.settings.timeoutMs),
+              stages: snap.settings.stages.join(','),
+            })}${password === undefined ? '' : passwordFragment(password)}`}
+            data-testid="next-room"
+          >
+            continue in room {nextRoom(snap.room)}
+          </a>
+          .
         </div>
+      ) : (
+        !view.quorum.ok && (
+          <div className="banner danger" data-testid="quorum">
+            <strong>No quorum.</strong>{' '}
+            {view.quorum.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side
+            cannot advance until a majority ({view.quorum.needed}) is reachable.
+          </div>
+        )
       )}
       {view.quorum.ok && view.quorum.blocked && (
         <div className="banner warn" role="status" data-testid="blocked">
