@@ -4,7 +4,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { ConfigError, readConfig } from './config.ts';
 import { createMetricsRoutes, type Middleware } from './http.ts';
 import { connectRedis, type RedisBackend } from './redis.ts';
@@ -31,11 +31,15 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     }
     throw err;
   }
-  // Written in the background, so a reader that stalls holds up no room (past LOG_BUFFER_CHARS, lines are
-  // dropped); a reader gone only ends the logging (pino's EPIPE filter). Exits go through exitAfterLogs.
-  const logStream = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_CHARS });
+  // Written in the background, so a reader that stalls holds up no room (past LOG_BUFFER_BYTES, lines are
+  // dropped); a reader gone only ends the logging (pino's EPIPE filter). Our exits wait for the lines
+  // (exitAfterLogs); pino's own flush at exit would retry a failed write forever (sonic-boom 4), so with stdout
+  // a closed or stalled pipe (`npm start | head`, a log shipper gone) no exit, crash or SIGTERM ended the
+  // process. It is off: a crash may lose the lines still being written rather than hang.
+  const logStream = pino.destination({ dest: 1, sync: false, maxLength: LOG_BUFFER_BYTES });
+  logStream.flushSync = () => {};
   const logger = pino({ level: config.LOG_LEVEL, base: { service: 'lockstep-signaling' } }, logStream);
-  const exit = (code: number) => exitAfterLogs(logStream, code);
+  const exit = (code: number) => exitAfterLogs(logger, logStream, code);
 
   const admission = {
     maxSessionsPerIpPerRoom: config.MAX_SESSIONS_PER_IP_PER_ROOM,
@@ -172,20 +176,19 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
   return signaling;
 }
 
-/** Log lines held for a stdout that does not keep up; more are dropped rather than held. */
-const LOG_BUFFER_CHARS = 8 * 1024 * 1024;
+/** Log bytes held for a stdout that does not keep up; more are dropped rather than held. */
+const LOG_BUFFER_BYTES = 8 * 1024 * 1024;
 
-/**
- * Exits once the log lines written so far are out, or after a second if stdout will not take them. Not
- * pino's own exit flush: sonic-boom 4 retries a failed write there forever, so with stdout a closed pipe
- * (`npm start | head`, a log shipper gone) SIGTERM never ended the process.
- */
-function exitAfterLogs(stream: ReturnType<typeof pino.destination>, code: number): Promise<never> {
+/** Exits once the log lines written so far are out, or after a second if stdout will not take them. */
+function exitAfterLogs(
+  logger: Logger,
+  stream: ReturnType<typeof pino.destination>,
+  code: number,
+): Promise<never> {
   process.exitCode = code;
-  const exit = () => {
-    stream.flushSync = () => {};
-    process.exit(code);
-  };
+  // A line after end() would throw (the stream is closing): nothing more is logged.
+  logger.level = 'silent';
+  const exit = () => process.exit(code);
   stream.once('close', exit);
   stream.once('error', exit);
   setTimeout(exit, 1_000);

@@ -151,7 +151,7 @@ describe('a room of three', () => {
     expect(p.view()).toMatchObject({
       quorum: { ok: false, lost: true },
       blocked:
-        'players 2, 3 and 5 were removed, and 3 of 5 agreed members are needed: this room cannot go on',
+        'players 2, 3 and 5 were removed, and 3 of 5 agreed members are needed: no majority can form again',
     });
   });
 
@@ -166,7 +166,7 @@ describe('a room of three', () => {
     expect(p.view()).toMatchObject({
       stage: 0,
       quorum: { live: 1, members: 2, needed: 2, ok: false, lost: true },
-      blocked: 'player 1 was removed, and 2 of 2 agreed members are needed: this room cannot go on',
+      blocked: 'player 1 was removed, and 2 of 2 agreed members are needed: no majority can form again',
     });
   });
 

@@ -44,9 +44,18 @@ export function buildView(f: ViewFacts): View {
   const ok = f.voters.length > 0 && (gap.have >= gap.needed || f.ledByLive);
   const waitingFor = gap.absent.map(f.holderOf);
   const needed = majority(f.voters.length);
-  // A removed voter never votes again, and dropping it is itself a change a majority must agree to.
-  const removed = waitingFor.filter((id) => f.expelled.has(id));
-  const lost = removed.length > 0 && f.voters.length - removed.length < needed;
+  // A removed voter never votes again, and dropping it is itself a change a majority must agree to. Judged
+  // only by a member that has caught up and hears no leader: one behind may not know the removals committed.
+  const removed = gap.absent
+    .filter((slot) => f.expelled.has(slot) || f.expelled.has(f.holderOf(slot)))
+    .map(f.holderOf);
+  const lost =
+    !ok &&
+    f.initialized &&
+    !f.left &&
+    f.members.has(f.self) &&
+    removed.length > 0 &&
+    f.voters.length - removed.length < needed;
   return {
     self: f.self,
     now: f.now,
@@ -81,7 +90,7 @@ function blocked(f: ViewFacts, ok: boolean, ids: Id[], needed: number, lost: boo
   if (!f.members.has(f.self)) return 'not a member of this room';
   const of = `${needed} of ${f.voters.length} agreed members`;
   if (lost)
-    return `${players(ids)} ${ids.length > 1 ? 'were' : 'was'} removed, and ${of} are needed: this room cannot go on`;
+    return `${players(ids)} ${ids.length > 1 ? 'were' : 'was'} removed, and ${of} are needed: no majority can form again`;
   if (!ok) {
     if (f.voters.length === 0) return 'no agreed members left to decide';
     return `waiting for ${players(ids)}: ${of} needed`;

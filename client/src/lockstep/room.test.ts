@@ -15,7 +15,7 @@ import { checkOptions } from './options.ts';
 import { LockstepDevtools, useRoom } from './react.tsx';
 import { type LockstepTestHooks, type PageHooks, RoomImpl, roomInternals } from './room.ts';
 import { seenAtOnce } from './snapshot.ts';
-import type { JoinOptions, LogItem, LogPosition, Room } from './types.ts';
+import type { JoinOptions, LogItem, LogPosition, Quorum, Room } from './types.ts';
 
 const base: JoinOptions = {
   server: 'http://127.0.0.1:1',
@@ -1071,6 +1071,31 @@ describe('Room: owner', () => {
     const err = await rejection(w.settle(b.removePlayer(1)));
     expect(err.code).toBe('not_owner');
     await expect(b.removePlayer(0)).rejects.toMatchObject({ code: 'bad_argument' });
+  });
+});
+
+describe('Room: a room no majority can decide again', () => {
+  it('tells quorum listeners once the owner removed the other voter of a room of two', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    for (const r of [a, b]) await r.setDone(true);
+    await w.run(1_000);
+    expect(a.getSnapshot()).toMatchObject({ stage: { index: 1 }, quorum: { ok: true, lost: false } });
+    const told: Quorum[] = [];
+    a.on('quorum', (q) => told.push(q));
+    roomInternals(w.rooms[1]!)!.session.stop();
+    await w.run(2_000);
+    // Gone without a word: for all player 1 knows, it may come back.
+    expect(told.map((q) => [q.ok, q.lost])).toEqual([[false, false]]);
+    await w.settle(a.removePlayer(2));
+    await w.run(1_000);
+    expect(told.map((q) => [q.ok, q.lost])).toEqual([
+      [false, false],
+      [false, true],
+    ]);
+    expect(told.at(-1)?.blocked).toBe(
+      'player 2 was removed, and 2 of 2 agreed members are needed: no majority can form again',
+    );
   });
 });
 

@@ -476,7 +476,8 @@ export class RoomImpl implements Room {
     if (prev.leaderId !== next.leaderId || prev.term !== next.term || prev.isLeader !== next.isLeader)
       changed.leader = { leaderId: next.leaderId, term: next.term, isLeader: next.isLeader };
     if (prev.stage.index !== next.stage.index) changed.stage = { ...next.stage, term: next.term };
-    if (prev.quorum.ok !== next.quorum.ok) changed.quorum = next.quorum;
+    if (prev.quorum.ok !== next.quorum.ok || prev.quorum.lost !== next.quorum.lost)
+      changed.quorum = next.quorum;
     if (prev.status === 'joined' && next.status !== 'joined')
       changed.closed = { status: next.status, error: next.error };
     changed.change = next;

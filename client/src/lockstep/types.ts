@@ -207,7 +207,7 @@ export interface RoomEvents {
   stage: Stage & { term: number };
   /** A player joined, left or changed state, name, Done or leadership. */
   players: Player[];
-  /** A majority became reachable, or stopped being. */
+  /** A majority became reachable, or stopped being; or none can form again (`lost`). */
   quorum: Quorum;
   /** The server connection went up or down. */
   server: { status: ServerStatus; detail: string };

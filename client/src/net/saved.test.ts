@@ -31,8 +31,8 @@ function storage() {
 const T = 't'.repeat(32);
 const O = 'o'.repeat(32);
 
-/** What a record that lost its state reads as: its ID and owner token, nothing else. */
-const lost = (id: number, kept: { ownerToken?: string } = {}) => ({
+/** What a record that lost its state reads as: no token, no state, the rest kept. */
+const lost = (id: number, kept: { ownerToken?: string; incarnation?: string } = {}) => ({
   id,
   persisted: null,
   ...kept,
@@ -105,9 +105,8 @@ describe('saved state', () => {
     w.write({ id: 2, token: T, persisted: persisted(log(10)), ...room });
     fill(10);
     expect(w.write({ id: 2, token: T, persisted: persisted(log(LOG_CHUNK + 1)), ...room })).toBe(false);
-    // The ID (what the tab was) and the owner's rights stay; not the incarnation, which without the
-    // state's floor could recreate a forgotten room below IDs still playing.
-    expect(loadSaved(s, 'r')).toEqual(lost(2, kept));
+    // The ID (what the tab was), the owner's rights and the incarnation stay (the join does not send the last).
+    expect(loadSaved(s, 'r')).toEqual(lost(2, room));
     expect(data.size).toBe(1);
     // Storage that takes nothing at all keeps nothing.
     fill();
@@ -183,7 +182,7 @@ describe('saved state', () => {
       return loadSaved(s, 'r');
     };
     expect(reads({})).toEqual({ id: 2, token: T, persisted: persisted(log(3)), ...room });
-    expect(reads({ token: 't' })).toEqual(lost(2, { ownerToken: O }));
+    expect(reads({ token: 't' })).toEqual(lost(2, room));
     expect(reads({ ownerToken: 'o' })).toEqual({
       id: 2,
       token: T,
@@ -196,7 +195,7 @@ describe('saved state', () => {
       persisted: persisted(log(3)),
       ownerToken: O,
     });
-    expect(reads({ token: 5, ownerToken: 'o' })).toEqual(lost(2));
+    expect(reads({ token: 5, ownerToken: 'o', incarnation: 7 })).toEqual(lost(2));
     // No player is 0.
     expect(reads({ id: 0 })).toBeNull();
   });

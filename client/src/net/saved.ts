@@ -25,8 +25,8 @@ export interface Saved {
   id: Id;
   /**
    * None when the record lost its state (damaged, or storage full): the reload joins as a new player, still
-   * with the owner's rights, which are not a voter's memory. Not with the room's incarnation either: that
-   * would let it recreate a forgotten room with no floor but `id`, below IDs still playing.
+   * with the owner's rights, which are not a voter's memory. Its join does not bring the incarnation (with no
+   * floor but `id` it could recreate a forgotten room below IDs still playing); the tab still compares it.
    */
   token?: string;
   persisted: Persisted | null;
@@ -102,6 +102,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       id: x.id,
       persisted: null,
       ...(joinable('ownerToken', x.ownerToken) ? { ownerToken: x.ownerToken } : {}),
+      ...(joinable('incarnation', x.incarnation) ? { incarnation: x.incarnation } : {}),
     };
     if (!joinable('token', x.token)) return lost;
     let persisted: Persisted | null = null;
@@ -127,12 +128,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       for (const k of ['initialized', 'was', 'retired', 'aliases', 'lastWords', 'issued'] as const)
         if (rest[k] !== undefined) Object.assign(persisted, { [k]: rest[k] });
     }
-    return {
-      ...lost,
-      token: x.token,
-      persisted,
-      ...(joinable('incarnation', x.incarnation) ? { incarnation: x.incarnation } : {}),
-    };
+    return { ...lost, token: x.token, persisted };
   } catch {
     return null;
   }
@@ -208,8 +204,8 @@ export function clearSaved(storage: KeyValueStorage | null, room: string): void 
 /**
  * Writes Saved records for one room, rewriting only the log chunks (and the base) that changed since its last
  * write: a commit rewrites the last chunk, a compaction removes the chunks wholly below its base. All or
- * nothing: if any write fails (storage full), the record keeps only its ID and owner token, so a reload
- * never resumes with a promise or vote the tab has since gone past.
+ * nothing: if any write fails (storage full), the record loses its token and state, so a reload never
+ * resumes with a promise or vote the tab has since gone past.
  */
 export class SavedWriter {
   /** Each stored chunk, by number: the first index it holds, and its last entry's index and hash. */
@@ -290,9 +286,8 @@ export class SavedWriter {
         storage.removeItem(storageKey(this.room));
         for (const index of bases) if (index) storage.removeItem(baseKey(this.room, index));
         for (const k of written) storage.removeItem(chunkKey(this.room, k));
-        const lost: Saved = { id: saved.id, persisted: null };
-        if (saved.ownerToken) lost.ownerToken = saved.ownerToken;
-        storage.setItem(storageKey(this.room), JSON.stringify(lost));
+        const { token: _, ...lost } = saved;
+        storage.setItem(storageKey(this.room), JSON.stringify({ ...lost, persisted: null }));
       } catch {
         // Storage disabled altogether: nothing was saved.
       }

@@ -497,7 +497,9 @@ export class Session {
     const token = this.token ?? saved?.token ?? null;
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
-    const incarnation = this.incarnation ?? saved?.incarnation ?? this.continuing?.incarnation;
+    // Not a lost record's: with no floor but its old ID, it could recreate a forgotten room below IDs in play.
+    const incarnation =
+      this.incarnation ?? (saved?.token ? saved.incarnation : undefined) ?? this.continuing?.incarnation;
     const req: JoinRequest = {
       room: this.params.room,
       name: this.params.name,

@@ -62,7 +62,7 @@ export function Announcer({ room }: { room: Room }) {
           : `Player ${leader} is now the leader.`,
       );
     }
-    if (lost && !prev.lost) said.push(`This room cannot go on: ${blocked}. The page offers a new room.`);
+    if (lost && !prev.lost) said.push(`Quorum lost for good: ${blocked}. Only a new room can go on.`);
     else if (prev.quorumOk && !quorumOk) {
       // The banner's reason: too few live players, or agreed members still out of reach.
       said.push(

@@ -24,7 +24,7 @@ import { nameSchema } from '../protocol/signaling.ts';
 import { Announcer } from './Announcer.tsx';
 import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { keptAfterJoin, nextRoom, passwordFragment, type Route, roomPath, withName } from './route.ts';
+import { keptAfterJoin, passwordFragment, type Route, roomPath, withName } from './route.ts';
 
 type RoomRoute = Extract<Route, { kind: 'room' }>;
 
@@ -547,20 +547,36 @@ function StagePanel({
     <section className="card stage-card" aria-labelledby="stage-h">
       {view.quorum.lost ? (
         <div className="banner danger" data-testid="room-lost">
-          <strong>No quorum, for good.</strong> {view.quorum.blocked}. Every player here is offered the same
-          new room, with this room’s settings:{' '}
-          <a
-            href={`${roomPath(nextRoom(snap.room), {
-              name,
-              heartbeatMs: String(snap.settings.heartbeatMs),
-              timeoutMs: String(snap.settings.timeoutMs),
-              stages: snap.settings.stages.join(','),
-            })}${password === undefined ? '' : passwordFragment(password)}`}
-            data-testid="next-room"
-          >
-            continue in room {nextRoom(snap.room)}
-          </a>
-          .
+          <strong>No quorum, for good.</strong> {view.quorum.blocked}.{' '}
+          {!snap.owner ? (
+            'Only a new room can go on: its owner can start one and invite you.'
+          ) : snap.settings.stages.some((s) => s.includes(',')) ? (
+            'Only a new room can go on: start one from the lobby and invite the others.'
+          ) : (
+            <>
+              Only a new room can go on: start one with this room’s settings
+              {password === undefined ? '' : ' and password'}, then invite the others.{' '}
+              <button
+                type="button"
+                className="btn"
+                // A fresh ID, not one derived from this room: the player just removed could guess that one
+                // and make the room first, as its owner.
+                onClick={() =>
+                  navigate(
+                    `${roomPath(nanoid(21), {
+                      name,
+                      heartbeatMs: String(snap.settings.heartbeatMs),
+                      timeoutMs: String(snap.settings.timeoutMs),
+                      stages: snap.settings.stages.join(','),
+                    })}${password === undefined ? '' : passwordFragment(password)}`,
+                  )
+                }
+                data-testid="next-room"
+              >
+                Start a new room
+              </button>
+            </>
+          )}
         </div>
       ) : (
         !view.quorum.ok && (

@@ -1,26 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keptAfterJoin, nextRoom, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
-
-describe('nextRoom', () => {
-  it('counts up from the room, the same for every player, and stays a valid room ID', () => {
-    expect(nextRoom('game')).toBe('game-2');
-    expect(nextRoom('game-2')).toBe('game-3');
-    expect(nextRoom('game-9')).toBe('game-10');
-    expect(nextRoom('a-b')).toBe('a-b-2');
-    expect(nextRoom('-7')).toBe('-8');
-    const long = 'x'.repeat(64);
-    expect(nextRoom(long)).toBe(`${'x'.repeat(62)}-2`);
-    expect(nextRoom(nextRoom(long))).toBe(`${'x'.repeat(62)}-3`);
-    fc.assert(
-      fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), (room) => {
-        const next = nextRoom(room);
-        expect(parseRoute(roomPath(next), '')).toMatchObject({ kind: 'room', room: next });
-        expect(next).not.toBe(room);
-      }),
-    );
-  });
-});
+import { keptAfterJoin, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
 
 describe('parseRoute', () => {
   it('reads the lobby and a room link with creation settings', () => {

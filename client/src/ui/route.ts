@@ -168,16 +168,6 @@ function readQuery(search: string, errors: string[]): URLSearchParams {
   return q;
 }
 
-/**
- * Where a room's players meet when theirs cannot go on (`quorum.lost`): `<room>-2`, then `-3` and on. Each
- * of them gets the same one, so nobody has to pass a new link around.
- */
-export function nextRoom(room: string): string {
-  const m = /^(.*)-(\d{1,6})$/.exec(room);
-  const suffix = `-${m ? Number(m[2]) + 1 : 2}`;
-  return (m ? m[1]! : room).slice(0, LIMITS.roomId.max - suffix.length) + suffix;
-}
-
 export function roomPath(room: string, params: Record<string, string> = {}): string {
   const q = new URLSearchParams(params).toString();
   return `/r/${encodeURIComponent(room)}${q ? `?${q}` : ''}`;
