@@ -102,13 +102,15 @@ export async function startRedis(): Promise<RedisProcess> {
 export interface NodeProcess {
   url: string;
   pid: number;
+  /** The process itself: its signals, and its stdout after the listening line (drained unless paused). */
+  child: ChildProcess;
   /** Sudden death: no shutdown handler runs, nothing is cleaned up in Redis. */
   kill(): Promise<void>;
   /** Graceful stop (SIGTERM). */
   stop(): Promise<void>;
 }
 
-/** Runs `signaling/src/index.ts` as its own process on a free loopback port. */
+/** Runs `signaling/src/index.ts` as its own process (as `npm start` does) on a free loopback port. */
 export async function startNode(env: Record<string, string>): Promise<NodeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'signaling/src/index.ts'], {
     cwd: repoRoot,
@@ -130,6 +132,7 @@ export async function startNode(env: Record<string, string>): Promise<NodeProces
   return {
     url: `http://127.0.0.1:${address.port}`,
     pid: child.pid ?? -1,
+    child,
     kill: () => stopChild(child, 'SIGKILL'),
     stop: () => stopChild(child, 'SIGTERM'),
   };
