@@ -133,8 +133,10 @@ export interface View {
   peers: PeerView[];
   /** The leader's last reported tally for the current stage, if any. */
   tally: Tally | null;
-  /** Live voters, all voters, how many are needed, and whether that is met. */
-  /** `lost`: voters the owner removed leave too few to make a majority, so this room cannot go on. */
+  /**
+   * Live voters, all voters, how many are needed, and whether that is met. `lost`: voters the owner removed
+   * leave too few to make a majority, so this room cannot go on.
+   */
   quorum: { live: number; members: number; needed: number; ok: boolean; lost: boolean };
   /** False while a newcomer is still learning the room's state: it cannot vote or lead yet. */
   initialized: boolean;
