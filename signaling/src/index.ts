@@ -5,6 +5,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Logger, pino } from 'pino';
+import { Counter } from 'prom-client';
 import { ConfigError, readConfig } from './config.ts';
 import { createMetricsRoutes, type Middleware } from './http.ts';
 import { connectRedis, type RedisBackend } from './redis.ts';
@@ -117,6 +118,13 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
       ? { fallback: frontend.middleware, sharedUpgrades: true }
       : { staticDir: config.STATIC_DIR }),
   });
+  // Lines a stalled stdout made us drop (past LOG_BUFFER_BYTES) are nowhere else: at least count them.
+  const droppedLogLines = new Counter({
+    name: 'lockstep_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout did not take them in time.',
+    registers: [signaling.registry],
+  });
+  logStream.on('drop', () => droppedLogLines.inc());
 
   let stopping = false;
   let finished = false;

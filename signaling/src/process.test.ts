@@ -13,8 +13,11 @@ afterEach(async () => {
 });
 
 /** The server on a free port, and the log lines it writes from now on. */
-async function start(level = 'info'): Promise<{ server: ChildProcess; url: string; lines: string[] }> {
-  node = await startNode({ LOG_LEVEL: level });
+async function start(
+  level = 'info',
+  env: Record<string, string> = {},
+): Promise<{ server: ChildProcess; url: string; lines: string[] }> {
+  node = await startNode({ LOG_LEVEL: level, ...env });
   const lines: string[] = [];
   let text = '';
   node.child.stdout?.setEncoding('utf8');
@@ -50,20 +53,30 @@ describe('the server process', () => {
     expect(await exitWithin(server, 8_000)).toBe(0);
   });
 
-  it('keeps serving while nobody reads its stdout, and still exits on SIGTERM', async () => {
-    const { server, url } = await start('debug');
-    // A reader that stops reading; each refused handshake then logs its 8 KB origin: 20 fill the pipe.
+  it('keeps serving while nobody reads its stdout, counts the lines it drops, and still exits on SIGTERM', async () => {
+    const token = 'm'.repeat(20);
+    const { server, url } = await start('debug', { METRICS_TOKEN: token });
+    // A reader that stops reading. Each refused handshake logs its 8 KB origin: 20 fill the pipe, and about
+    // 1,000 more the 8 MB the server holds for it.
     server.stdout?.pause();
     const origin = `http://${'x'.repeat(8_000)}.example`;
-    for (let i = 0; i < 40; i++) {
-      const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`, {
-        origin,
+    const refused = () =>
+      new Promise<void>((resolve) => {
+        const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`, {
+          origin,
+        });
+        ws.on('error', () => {});
+        ws.on('close', () => resolve());
       });
-      await once(ws, 'close').catch(() => {});
-    }
+    for (let i = 0; i < 1_200; i += 50) await Promise.all(Array.from({ length: 50 }, refused));
     // A server blocked on its stdout would not answer at all (the synchronous stream of 1e12419 did not).
-    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(8_000) });
+    const res = await fetch(`${url}/metrics`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(8_000),
+    });
     expect(res.status).toBe(200);
+    const dropped = /^lockstep_log_lines_dropped_total (\d+)$/m.exec(await res.text());
+    expect(Number(dropped?.[1])).toBeGreaterThan(0);
     server.kill('SIGTERM');
     expect(await exitWithin(server, 8_000)).toBe(0);
   });
