@@ -256,24 +256,11 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   // says so, and offers its owner a new room with the same settings and password.
   await expect(tid(owner.page, 'room-lost')).toBeVisible({ timeout: 20_000 });
   await scanBoth(owner.page, 'room that cannot go on', findings);
-  // A player who joins it now is invited to the room the owner starts next (the removed one is not).
-  const cat = await openPage(browser, 'light', `${server.url}/r/${locked}?name=Cat#k=right-password`);
-  players.push(cat);
-  await expect(tid(cat.page, 'self-id')).toHaveText('3');
-  await expect(owner.page.locator('[data-testid="peer"][data-peer-id="3"]')).toBeVisible();
   await tid(owner.page, 'next-room').click();
-  await expect(owner.page).not.toHaveURL(new RegExp(locked));
   await expect(owner.page).toHaveURL(/\/r\/[\w-]{21}\?name=Ann$/);
+  expect(owner.page.url()).not.toContain(locked);
   await expect(tid(owner.page, 'self-id')).toHaveText('1');
   await expect(tid(owner.page, 'encrypted')).toBeVisible();
-  await expect(tid(cat.page, 'next-room-invite')).toContainText('Ann (player 1) started a new room', {
-    timeout: 10_000,
-  });
-  await scanBoth(cat.page, 'room with an invite to the next', findings);
-  await tid(cat.page, 'next-room-join').click();
-  await expect(tid(cat.page, 'self-id')).toHaveText('2');
-  await expectLeader([owner, cat], 1);
-  await expect(tid(cat.page, 'encrypted')).toBeVisible();
 
   report(findings);
 }

@@ -20,7 +20,7 @@ import {
 } from '../lockstep/index.ts';
 import { LockstepDevtools, useRoom } from '../lockstep/react.tsx';
 import { LIMITS, roomPasswordProblem } from '../protocol/limits.ts';
-import { nameSchema, validRoomId } from '../protocol/signaling.ts';
+import { nameSchema } from '../protocol/signaling.ts';
 import { Announcer } from './Announcer.tsx';
 import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
@@ -518,15 +518,6 @@ function RoomBody({
   );
 }
 
-/** Where the owner of a room no majority can decide again names the room it started next. */
-const NEXT_ROOM = 'lockstep.next-room';
-
-/** Another player's word: only a room ID is taken. */
-function nextRoomId(data: unknown): string {
-  if (typeof data === 'string' && validRoomId(data)) return data;
-  throw new Error('not a room ID');
-}
-
 function StagePanel({
   room,
   name,
@@ -552,66 +543,36 @@ function StagePanel({
     // A player the roster does not name yet is "player <id>" in the snapshot; the chip shows the ID anyway.
     return { id, name: !p || p.name === `player ${id}` ? 'player' : p.name, away: p?.state === 'away' };
   });
-  // A room no majority can decide again: its owner starts the next one and tells every player it still
-  // hears (a removed player is not one); the others are offered it here.
-  const [invite, setInvite] = useState<{ by: string; room: string } | null>(null);
-  useEffect(
-    () =>
-      room.channel(NEXT_ROOM, { parse: nextRoomId }).on((id, from) => {
-        // Named as the roster names it now: once its sender has gone, the list no longer does.
-        const p = room.players.find((x) => x.id === from);
-        const by = !p || p.name === `player ${from}` ? `Player ${from}` : `${p.name} (player ${from})`;
-        setInvite({ by, room: id });
-      }),
-    [room],
-  );
-  const linkable = !view.stages.some((s) => s.includes(','));
-  const linkTo = (id: string) =>
-    `${roomPath(id, {
-      name,
-      heartbeatMs: String(snap.settings.heartbeatMs),
-      timeoutMs: String(snap.settings.timeoutMs),
-      stages: view.stages.join(','),
-    })}${password === undefined ? '' : passwordFragment(password)}`;
-  const startNext = () => {
-    // A fresh ID, not one derived from this room: the player just removed could guess that one and make
-    // the room first, as its owner.
-    const id = nanoid(21);
-    try {
-      room.channel(NEXT_ROOM).send(id);
-    } catch {
-      // Not sent (rate limited, say): the owner can still invite the others with the room's link.
-    }
-    // Leaving this room at once would drop the message if it waits in this turn's relay batch.
-    setTimeout(() => navigate(linkTo(id)), 250);
-  };
-  const invited = invite && linkable && !view.quorum.ok && (
-    <p data-testid="next-room-invite">
-      {invite.by} started a new room with this room’s settings.{' '}
-      <button
-        type="button"
-        className="btn"
-        onClick={() => navigate(linkTo(invite.room))}
-        data-testid="next-room-join"
-      >
-        Join it
-      </button>
-    </p>
-  );
   return (
     <section className="card stage-card" aria-labelledby="stage-h">
       {view.quorum.lost ? (
         <div className="banner danger" data-testid="room-lost">
           <strong>No quorum, for good.</strong> {view.quorum.blocked}.{' '}
           {!snap.owner ? (
-            invited || 'Only a new room can go on: its owner can start one, and this page will offer it.'
-          ) : !linkable ? (
+            'Only a new room can go on: its owner can start one and invite you.'
+          ) : snap.settings.stages.some((s) => s.includes(',')) ? (
             'Only a new room can go on: start one from the lobby and invite the others.'
           ) : (
             <>
               Only a new room can go on: start one with this room’s settings
-              {password === undefined ? '' : ' and password'}; the players still here are invited to it.{' '}
-              <button type="button" className="btn" onClick={startNext} data-testid="next-room">
+              {password === undefined ? '' : ' and password'}, then invite the others.{' '}
+              <button
+                type="button"
+                className="btn"
+                // A fresh ID, not one derived from this room: the player just removed could guess that one
+                // and make the room first, as its owner.
+                onClick={() =>
+                  navigate(
+                    `${roomPath(nanoid(21), {
+                      name,
+                      heartbeatMs: String(snap.settings.heartbeatMs),
+                      timeoutMs: String(snap.settings.timeoutMs),
+                      stages: snap.settings.stages.join(','),
+                    })}${password === undefined ? '' : passwordFragment(password)}`,
+                  )
+                }
+                data-testid="next-room"
+              >
                 Start a new room
               </button>
             </>
@@ -623,7 +584,6 @@ function StagePanel({
             <strong>No quorum.</strong>{' '}
             {view.quorum.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side
             cannot advance until a majority ({view.quorum.needed}) is reachable.
-            {invited}
           </div>
         )
       )}
