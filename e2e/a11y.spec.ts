@@ -184,6 +184,13 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   await advanceAll([p1, p2], 1);
   await expect(tid(p1.page, 'history-entry')).toHaveCount(1);
   await scanBoth(p1.page, 'room, after an advance', findings);
+  // A player reached through the server only: its badge (`relayed`) was under 4.5:1 in the light scheme.
+  await tid(p2.page, 'chaos-cut-1').click();
+  const relayedRow = p2.page.locator('[data-testid="peer"][data-peer-id="1"]');
+  await expect(relayedRow).toHaveAttribute('data-state', 'relayed', { timeout: 10_000 });
+  await scanBoth(p2.page, 'room, a player reached through the server', findings, () =>
+    expect(relayedRow).toHaveAttribute('data-state', 'relayed'),
+  );
 
   await tid(p2.page, 'chaos-crash').click();
   await expect(tid(p1.page, 'quorum')).toBeVisible({ timeout: 10_000 });
