@@ -9,9 +9,10 @@ import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
 import type { Ack, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
+import { MAX_HTTP_BUFFER_BYTES } from './options.ts';
 import { MAX_FRAME_DEPTH } from './parser.ts';
 import { clientAddress, trustList } from './proxy.ts';
-import { MAX_HTTP_BUFFER_BYTES, type SignalingOptions } from './server.ts';
+import type { SignalingOptions } from './server.ts';
 import {
   connect,
   connectUnchecked,

@@ -143,7 +143,6 @@ const envSchema = z.object({
     }),
   RATE_LIMIT_PER_SEC: integer(DEFAULTS.rateLimit.perSecond, ...RATE_BOUNDS.perSecond),
   RATE_LIMIT_BURST: integer(DEFAULTS.rateLimit.burst, ...RATE_BOUNDS.burst),
-  // A burst below one full frame would refuse the largest legitimate message forever.
   RATE_LIMIT_BYTES_PER_SEC: integer(DEFAULTS.rateLimit.bytesPerSecond, ...RATE_BOUNDS.bytesPerSecond),
   RATE_LIMIT_BYTES_BURST: integer(DEFAULTS.rateLimit.bytesBurst, ...RATE_BOUNDS.bytesBurst),
   RATE_LIMIT_STRIKES: integer(DEFAULTS.rateLimit.strikes, ...RATE_BOUNDS.strikes),

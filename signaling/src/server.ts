@@ -62,8 +62,6 @@ export interface SocketData {
 export type SignalingIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-export { MAX_HTTP_BUFFER_BYTES };
-
 export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>> {
   /** How long a disconnected session keeps its ID (ms). */
   graceMs?: number;

@@ -1,4 +1,3 @@
-import { nanoid } from 'nanoid';
 import { type FormEvent, useId, useState } from 'react';
 import * as v from 'valibot';
 import { DEFAULT_STAGES, LIMITS, PASSWORD_MAX, roomPasswordProblem } from '../protocol/limits.ts';
@@ -6,7 +5,7 @@ import { nameSchema, validRoomId } from '../protocol/signaling.ts';
 import { cleanText } from '../protocol/text.ts';
 import { Logo, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { checkSettings, passwordFragment, readPasswordFragment, roomPath } from './route.ts';
+import { checkSettings, newRoomPath, passwordFragment, readPasswordFragment, roomPath } from './route.ts';
 
 const NAME_KEY = 'lockstep:name';
 
@@ -76,14 +75,7 @@ export function Lobby() {
     if (errors.length > 0 || !settings) return;
     const clean = cleanText(name);
     rememberName(clean);
-    navigate(
-      roomPath(nanoid(21), {
-        name: clean,
-        heartbeatMs: String(settings.heartbeatMs),
-        timeoutMs: String(settings.timeoutMs),
-        stages: (settings.stages ?? []).join(','),
-      }) + (password === '' ? '' : passwordFragment(password)),
-    );
+    navigate(newRoomPath(clean, settings, password === '' ? undefined : password));
   };
 
   const join = (e: FormEvent) => {

@@ -24,7 +24,7 @@ import { nameSchema } from '../protocol/signaling.ts';
 import { Announcer } from './Announcer.tsx';
 import { fmtAgo, Logo, PageHeader, ShareLink, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { keptAfterJoin, passwordFragment, type Route, roomPath, withName } from './route.ts';
+import { keptAfterJoin, newRoomPath, passwordFragment, type Route, roomPath, withName } from './route.ts';
 
 type RoomRoute = Extract<Route, { kind: 'room' }>;
 
@@ -561,16 +561,7 @@ function StagePanel({
                 className="btn"
                 // A fresh ID, not one derived from this room: the player just removed could guess that one
                 // and make the room first, as its owner.
-                onClick={() =>
-                  navigate(
-                    `${roomPath(nanoid(21), {
-                      name,
-                      heartbeatMs: String(snap.settings.heartbeatMs),
-                      timeoutMs: String(snap.settings.timeoutMs),
-                      stages: snap.settings.stages.join(','),
-                    })}${password === undefined ? '' : passwordFragment(password)}`,
-                  )
-                }
+                onClick={() => navigate(newRoomPath(name, snap.settings, password))}
                 data-testid="next-room"
               >
                 Start a new room

@@ -1,6 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keptAfterJoin, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
+import { keptAfterJoin, newRoomPath, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
+
+describe('newRoomPath', () => {
+  it('makes a fresh room each time, whose link reads back as the settings, name and password it was given', () => {
+    const settings = { heartbeatMs: 300, timeoutMs: 2_000, stages: ['a & b', '#1?', '50% ✓', 'k=x'] };
+    const name = 'Zoë & "Bo" #2';
+    const password = 'p#k=&%20 ünïcode';
+    const path = newRoomPath(name, settings, password);
+    expect(newRoomPath(name, settings, password)).not.toBe(path);
+    const at = [path.indexOf('?'), path.indexOf('#')];
+    const route = parseRoute(path.slice(0, at[0]), path.slice(at[0]!, at[1]), path.slice(at[1]!));
+    expect(route).toMatchObject({ kind: 'room', name, settings, password });
+    expect(newRoomPath(name, settings)).not.toContain('#');
+  });
+});
 
 describe('parseRoute', () => {
   it('reads the lobby and a room link with creation settings', () => {

@@ -1,5 +1,6 @@
 // Where the page is: the lobby or a room, from the URL. Everything here is untrusted input.
 
+import { nanoid } from 'nanoid';
 import * as v from 'valibot';
 import { describeIssues } from '../protocol/issues.ts';
 import { LIMITS, roomPasswordProblem } from '../protocol/limits.ts';
@@ -171,6 +172,17 @@ function readQuery(search: string, errors: string[]): URLSearchParams {
 export function roomPath(room: string, params: Record<string, string> = {}): string {
   const q = new URLSearchParams(params).toString();
   return `/r/${encodeURIComponent(room)}${q ? `?${q}` : ''}`;
+}
+
+/** A new room (a fresh ID) that this link makes with these settings, and this password if one is given. */
+export function newRoomPath(name: string, settings: Partial<RoomSettings>, password?: string): string {
+  const path = roomPath(nanoid(21), {
+    name,
+    heartbeatMs: String(settings.heartbeatMs),
+    timeoutMs: String(settings.timeoutMs),
+    stages: (settings.stages ?? []).join(','),
+  });
+  return password === undefined ? path : `${path}${passwordFragment(password)}`;
 }
 
 /** The query's own parameters with `name` set: the link's creation settings and test flags stay with it. */
