@@ -89,4 +89,14 @@ describe('cut', () => {
     expect(cut('short', 5)).toBe('short');
     expect(cut('abcdefghij', 5)).toBe('abcd…');
   });
+
+  it('never leaves half an emoji at the cut', () => {
+    expect(cut('abc😀defgh', 5)).toBe('abc…');
+    expect(cut('ab😀cdefgh', 5)).toBe('ab😀…');
+    for (let max = 2; max < 12; max++) {
+      const out = cut('😀'.repeat(10), max);
+      expect(out.length).toBeLessThanOrEqual(max);
+      expect(out).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+    }
+  });
 });

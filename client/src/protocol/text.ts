@@ -38,8 +38,15 @@ export function codePoints(text: string): number {
   return count;
 }
 
-/** `text` in at most `max` UTF-16 units, marked with … where cut (an emoji at the cut may lose its half). */
-export const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+/** `text` in at most `max` UTF-16 units, marked with … where cut. */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  // Never between an emoji's two halves: a lone one shows as �.
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}
 
 /**
  * Untrusted text quoted in a message, cut short: what cleanText would drop is shown as an escape such as
