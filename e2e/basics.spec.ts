@@ -35,6 +35,11 @@ test('five tabs agree on the lowest ID as leader, and when all press Done, all a
       await expect(tid(p.page, 'term')).toHaveText((await tid(players[0]!.page, 'term').textContent()) ?? '');
       await expect(p.page.getByTestId('peer')).toHaveCount(5);
       await expect(tid(p.page, 'quorum')).toHaveCount(0);
+      // The creator, named by the server, in everyone's list.
+      await expect(p.page.getByTestId('peer-owner')).toHaveCount(1);
+      await expect(
+        p.page.locator('[data-testid="peer"][data-peer-id="1"] [data-testid="peer-owner"]'),
+      ).toHaveCount(1);
     }
     await snap(players[0]!.page, 'room-five-tabs');
   });

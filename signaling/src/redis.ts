@@ -1,8 +1,8 @@
 // Multi-node mode: room state in Redis (one Lua script per change, so every change is atomic across
 // nodes) and the socket.io Redis adapter, which forwards room broadcasts and per-socket emits between nodes.
 //
-// Keys (P = prefix): P room:<room> hash {settings, verifier? (its hash), owner (owner token's hash), removed
-// (JSON array of removed IDs), nextId, version}; P barred:<room> set of removed sessions' token hashes;
+// Keys (P = prefix): P room:<room> hash {settings, verifier? (its hash), owner (owner token's hash), ownerId
+// (the player whose join last proved it), removed (JSON array of removed IDs), nextId, version}; P barred:<room> set of removed sessions' token hashes;
 // P sessions:<room> hash id -> session JSON; P tokens:<room> hash tokenHash -> id; P rooms set;
 // P grace zset "<room> <id>" scored by graceUntil; P ip:<address> hash room -> sessions that address holds there; P count (sessions in total); P nodes set of nodes
 // owning connected sessions; P node:<node>:sessions set of "<room> <id>"; P alive:<node>, refreshed by
@@ -31,6 +31,7 @@ import {
   neverJoinedRefusal,
   newIncarnation,
   newResumeToken,
+  ownerField,
   REMOVED_REFUSAL,
   type RemoveOutcome,
   type RoomStore,
@@ -69,7 +70,8 @@ local function barKey(r) return P .. 'barred:' .. r end
 local function record(r, v)
   -- A room the last session just left is gone, but lastId still says how far its IDs went.
   return { r, tostring(v), redis.call('HVALS', sessKey(r)), redis.call('HGET', roomKey(r), 'removed') or '[]',
-    redis.call('HGET', roomKey(r), 'nextId') or redis.call('GET', P .. 'lastId:' .. r) or '0' }
+    redis.call('HGET', roomKey(r), 'nextId') or redis.call('GET', P .. 'lastId:' .. r) or '0',
+    redis.call('HGET', roomKey(r), 'ownerId') or '' }
 end
 -- 1 when the presented owner token hash (or '') is the room's.
 local function isOwner(r, h)
@@ -162,8 +164,9 @@ redis.call('HSET', tokKey(r), s.tok, id)
 redis.call('SADD', nodeKey(s.node), ref(r, id))
 redis.call('SADD', P .. 'nodes', s.node)
 redis.call('INCR', P .. 'count')
-local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
 if ARGV[17] == '1' then owner = isOwner(r, ARGV[16]) end
+if owner == 1 then redis.call('HSET', roomKey(r), 'ownerId', id) end
+local v = redis.call('HINCRBY', roomKey(r), 'version', 1)
 return { 'ok', id, redis.call('HGET', roomKey(r), 'settings'), record(r, v), owner, inc }
 `,
   // ARGV: P, room, tokenHash, name, socketId, node, gate, now, ip or '', ownerHash or '', a fresh incarnation
@@ -188,6 +191,11 @@ end
 local replaced = ''
 if s.sock and s.sock ~= ARGV[5] then replaced = s.sock end
 local changed = (not s.sock) or s.name ~= ARGV[4]
+local owner = isOwner(r, ARGV[10])
+if owner == 1 and redis.call('HGET', roomKey(r), 'ownerId') ~= tostring(s.id) then
+  redis.call('HSET', roomKey(r), 'ownerId', s.id)
+  changed = true
+end
 if s.node and s.node ~= ARGV[6] then redis.call('SREM', nodeKey(s.node), ref(r, s.id)) end
 redis.call('ZREM', P .. 'grace', ref(r, s.id))
 s.sock = ARGV[5]
@@ -199,7 +207,7 @@ redis.call('SADD', nodeKey(s.node), ref(r, s.id))
 redis.call('SADD', P .. 'nodes', s.node)
 local v
 if changed then v = redis.call('HINCRBY', roomKey(r), 'version', 1) else v = redis.call('HGET', roomKey(r), 'version') end
-return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v), isOwner(r, ARGV[10]), incarnation(r, ARGV[11]) }
+return { 'ok', s.id, redis.call('HGET', roomKey(r), 'settings'), replaced, changed and 1 or 0, record(r, v), owner, incarnation(r, ARGV[11]) }
 `,
   // ARGV: P, room, by, id, ownerHash, maxRemoved
   lockstepRemove: `
@@ -295,7 +303,14 @@ return 0
 
 type ScriptName = keyof typeof SCRIPTS;
 /** `issued` is the room's `nextId` field, which holds the last ID given out. */
-type RecordReply = [room: string, version: string, sessions: string[], removed: string, issued: string];
+type RecordReply = [
+  room: string,
+  version: string,
+  sessions: string[],
+  removed: string,
+  issued: string,
+  ownerId: string,
+];
 
 interface StoredSession {
   id: PlayerId;
@@ -627,7 +642,7 @@ export class RedisRoomStore implements RoomStore {
   }
 }
 
-function toRoster([room, version, sessions, removed, issued]: RecordReply): RosterMsg {
+function toRoster([room, version, sessions, removed, issued, ownerId]: RecordReply): RosterMsg {
   const members: Member[] = sessions.map((raw) => {
     const s = JSON.parse(raw) as StoredSession;
     return s.grace === undefined
@@ -643,6 +658,7 @@ function toRoster([room, version, sessions, removed, issued]: RecordReply): Rost
     members,
     removed: Array.isArray(ids) ? (ids as PlayerId[]) : [],
     issued: Number(issued) || 0,
+    ...ownerField(members, Number(ownerId)),
   };
 }
 

@@ -106,6 +106,11 @@ export type RemoveOutcome =
     }
   | { ok: false; code: Extract<ErrorCode, 'not_owner' | 'not_in_room' | 'bad_request'>; error: string };
 
+/** The roster's `owner`: only while that player's session lasts (in grace too). */
+export function ownerField(members: readonly Member[], ownerId: PlayerId | undefined): { owner?: PlayerId } {
+  return ownerId !== undefined && members.some((m) => m.id === ownerId) ? { owner: ownerId } : {};
+}
+
 export const NOT_OWNER: RemoveOutcome = {
   ok: false,
   code: 'not_owner',
@@ -217,6 +222,8 @@ interface Room {
   byTokenHash: Map<string, PlayerId>;
   /** hashOwnerToken() of the owner token handed to the room's creator. */
   ownerHash: string;
+  /** The player whose join last proved the owner token. */
+  ownerId: PlayerId | undefined;
   removed: PlayerId[];
   /** Token hashes of removed sessions: their resume gets `removed`. */
   barred: Set<string>;
@@ -420,6 +427,7 @@ export class MemoryRoomStore implements RoomStore {
     this.countIp(session.ip, input.room, 1);
     room.sessions.set(session.id, session);
     room.byTokenHash.set(session.tokenHash, session.id);
+    if (ownerToken !== undefined) room.ownerId = session.id;
     room.version++;
     return {
       ok: true,
@@ -462,7 +470,12 @@ export class MemoryRoomStore implements RoomStore {
       };
     }
     const replacedSocketId = session.socketId !== input.socketId ? session.socketId : undefined;
-    const changed = session.socketId === undefined || session.name !== input.name;
+    const ownerToken = this.ownerOf(room, input.ownerToken);
+    const changed =
+      session.socketId === undefined ||
+      session.name !== input.name ||
+      (ownerToken !== undefined && room.ownerId !== session.id);
+    if (ownerToken !== undefined) room.ownerId = session.id;
     if (session.graceStartedAt !== undefined) {
       session.graceUsed += Math.max(0, now - session.graceStartedAt);
     }
@@ -478,7 +491,6 @@ export class MemoryRoomStore implements RoomStore {
       this.countIp(session.ip, input.room, 1);
     }
     if (changed) room.version++;
-    const ownerToken = this.ownerOf(room, input.ownerToken);
     return {
       ok: true,
       id: session.id,
@@ -581,6 +593,7 @@ export class MemoryRoomStore implements RoomStore {
     const last = this.lastIds.get(roomId);
     const room: Room = {
       ownerHash: hashOwnerToken(ownerToken),
+      ownerId: undefined,
       removed: [],
       barred: new Set(),
       settings: { ...settings, stages: [...settings.stages] },
@@ -629,6 +642,7 @@ export class MemoryRoomStore implements RoomStore {
       members,
       removed: [...room.removed],
       issued: room.nextId - 1,
+      ...ownerField(members, room.ownerId),
     };
   }
 }

@@ -395,6 +395,32 @@ export function describeRoomStore(
       expect((await join({ socketId: 'e', room: 'fresh', ownerToken: kept })).ownerToken).toBe(kept);
     });
 
+    it('names in the roster the player whose join last proved the owner token, while its session lasts', async () => {
+      const { store, join } = await setup();
+      const creator = await join({ socketId: 'a' });
+      expect(creator.roster.owner).toBe(1);
+      const other = await join({ socketId: 'b', ownerToken: newResumeToken() });
+      expect(other.roster.owner).toBe(1);
+      // In grace it is still the owner; its reload under a new ID (saved state lost) moves the mark.
+      expect((await store.disconnect('r', 1, 'a'))?.owner).toBe(1);
+      const again = await join({ socketId: 'c', ownerToken: creator.ownerToken });
+      expect(again).toMatchObject({ id: 3, roster: { owner: 3 } });
+      // Resuming with the token takes it back, and the roster says so in a new version.
+      const before = again.roster.version;
+      const back = await join({ socketId: 'a2', token: creator.token, ownerToken: creator.ownerToken });
+      expect(back.roster.owner).toBe(1);
+      expect(back.roster.version).toBeGreaterThan(before);
+      expect(back.changed).toBe(true);
+      // A resume without the token, or with a guessed one, moves nothing.
+      await store.disconnect('r', 3, 'c');
+      expect(
+        (await join({ socketId: 'c2', token: again.token, ownerToken: newResumeToken() })).roster.owner,
+      ).toBe(1);
+      // Once its session ends, nobody is named.
+      expect((await store.leave('r', 1, 'a2'))?.owner).toBeUndefined();
+      expect((await join({ socketId: 'd' })).roster.owner).toBeUndefined();
+    });
+
     it('lets only the owner remove a player: its session ends, its token is barred, its ID listed', async () => {
       const { store, join } = await setup();
       const owner = await join({ socketId: 'a' });

@@ -554,6 +554,27 @@ describe('Room: careless calls', () => {
   });
 });
 
+describe('Room: the owner', () => {
+  it('is marked among the players as the server names it, and the mark goes with its session', async () => {
+    const w = await joinedRooms(3);
+    for (const r of w.rooms) {
+      expect(r.getSnapshot().players.map((p) => [p.id, p.owner])).toEqual([
+        [1, true],
+        [2, false],
+        [3, false],
+      ]);
+    }
+    expect(w.rooms.map((r) => r.getSnapshot().owner)).toEqual([true, false, false]);
+    const b = w.rooms[1]!;
+    const told: boolean[][] = [];
+    b.on('players', (players) => told.push(players.map((p) => p.owner)));
+    // The owner's session ends (its tab asleep past grace): the server names nobody.
+    w.server.expire(1);
+    await w.run(1_000);
+    expect(told.at(-1)).toEqual([false, false, false]);
+  });
+});
+
 describe('Room: subscriptions', () => {
   it('fires the specific events before change, each in the order subscribed', async () => {
     const w = await joinedRooms(2);

@@ -139,7 +139,9 @@ export interface LockstepTestHooks {
 type HookWindow = { lockstepTest?: LockstepTestHooks };
 
 function playersKey(players: Player[]): string {
-  return players.map((p) => [p.id, p.name, p.state, p.done, p.isLeader, p.stage, p.removed].join()).join('|');
+  return players
+    .map((p) => [p.id, p.name, p.state, p.done, p.isLeader, p.stage, p.removed, p.owner].join())
+    .join('|');
 }
 
 function report(err: unknown): void {

@@ -42,6 +42,7 @@ export function toSnapshot(s: AppState, status: RoomStatus, away: boolean): Room
       rttMs: r.rtt === null ? null : Math.round(r.rtt),
       strikes: r.strikes,
       removed: r.removed,
+      owner: r.owner,
     })),
     quorum: { ...v.quorum, waitingFor: [...v.waitingFor], blocked: v.blocked },
     doneCount: { done: count.k, of: count.n, waitingFor: count.pending, fromLeader: count.fromLeader },

@@ -100,6 +100,11 @@ export interface Player {
   strikes: number;
   /** The room's owner removed it. */
   removed: boolean;
+  /**
+   * The server names it the room's owner: the player whose join last proved the owner token, and so may
+   * remove others. Shown, never trusted for a decision.
+   */
+  owner: boolean;
 }
 
 export interface Stage {

@@ -133,6 +133,8 @@ export class FakeServer {
   /** Removed by the owner: listed in the roster, their tokens refused with `removed`. */
   private removed: number[] = [];
   readonly ownerToken = 'o'.repeat(32);
+  /** The player whose join last proved the owner token. */
+  private ownerId: number | undefined;
   /** The room's incarnation; a test that restarts the server with another one models a forgotten room. */
   incarnation = 'incarnation1';
   up = true;
@@ -165,6 +167,7 @@ export class FakeServer {
     const id = old ? claimed : this.nextId++;
     const owner = id === 1 || req.ownerToken === this.ownerToken;
     this.clients.set(id, { id, handlers: port.handlers!, connected: true });
+    if (owner) this.ownerId = id;
     port.id = id;
     const roster = this.roster();
     for (const c of this.clients.values()) if (c.id !== id) this.net.defer(() => c.handlers.roster(roster));
@@ -223,6 +226,7 @@ export class FakeServer {
       })),
       removed: [...this.removed],
       issued: this.nextId - 1,
+      ...(this.ownerId !== undefined && this.clients.has(this.ownerId) ? { owner: this.ownerId } : {}),
     };
   }
 }

@@ -418,6 +418,8 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     );
     expect(reloaded.store.getState().session.owner).toBe(true);
     expect(w.view(3).self).toBe(4);
+    // Everyone's list names the owner under its new ID.
+    for (const t of w.tabs.slice(1)) expect(t.store.getState().roster?.owner).toBe(4);
     // Player 1's slot never votes again: the owner takes it out, and the room goes on without it.
     expect(await reloaded.session.removePlayer(1)).toMatchObject({ ok: true });
     await w.run(1_500);

@@ -41,6 +41,11 @@ export interface RosterMsg {
    * (a liar's made-up voter would otherwise hold a majority nobody can reach). Only grows.
    */
   issued: PlayerId;
+  /**
+   * The player whose join last proved the room's owner token (who may remove others), while its session
+   * lasts. The server's word: it decides nothing in the protocol.
+   */
+  owner?: PlayerId;
 }
 
 export interface IceServer {
@@ -325,6 +330,7 @@ export const rosterSchema: v.GenericSchema<unknown, RosterMsg> = record({
   members: listOf(memberSchema, LIMITS.members.max),
   removed: listOf(playerIdSchema, LIMITS.removed.max),
   issued: count(),
+  owner: v.optional(playerIdSchema),
 });
 
 /**

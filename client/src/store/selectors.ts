@@ -24,6 +24,8 @@ export interface PeerRow {
   strikes: number;
   /** The room's owner removed it; the leader has yet to commit that. */
   removed: boolean;
+  /** The server names it the room's owner (who may remove players). */
+  owner: boolean;
 }
 
 export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerNetInfo[]): PeerRow[] {
@@ -44,6 +46,7 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
       isLeader: view.leader === id,
       inGrace,
       removed: removed.has(id),
+      owner: roster?.owner === id,
     };
     if (id === view.self) {
       return {

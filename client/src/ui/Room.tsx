@@ -549,7 +549,7 @@ function StagePanel({
         <div className="banner danger" data-testid="room-lost">
           <strong>No quorum, for good.</strong> {view.quorum.blocked}.{' '}
           {!snap.owner ? (
-            'Only a new room can go on: its owner can start one and invite you.'
+            `Only a new room can go on: ${ownerOf(snap.players)} can start one and invite you.`
           ) : snap.settings.stages.some((s) => s.includes(',')) ? (
             'Only a new room can go on: start one from the lobby and invite the others.'
           ) : (
@@ -662,6 +662,12 @@ function StagePanel({
   );
 }
 
+/** Who the server names the room's owner, for a sentence: "its owner, Ann (player 1)". */
+function ownerOf(players: readonly { id: number; name: string; owner: boolean }[]): string {
+  const p = players.find((x) => x.owner);
+  return p ? `its owner, ${p.name} (player ${p.id}),` : 'its owner';
+}
+
 function StageProgress({ stage, names }: { stage: number; names: string[] }) {
   if (names.length === 0 || names.length > 24) return null;
   return (
@@ -708,6 +714,11 @@ function PlayersPanel({ room }: { room: LockstepRoom }) {
             </span>
             <span className={`state-badge b-${r.state}`}>{r.state}</span>
             <span className="pmeta small muted">
+              {r.owner && (
+                <span className="chip" data-testid="peer-owner" title="the room's owner: may remove players">
+                  owner
+                </span>
+              )}
               {r.done && <span className="chip ok">done</span>}
               {r.removed && <span className="chip bad">removed</span>}
               <span title="last heard">{r.state === 'self' ? '—' : fmtAgo(r.lastHeardMs)}</span>
