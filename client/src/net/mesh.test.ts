@@ -255,6 +255,30 @@ test('a peer that names every offer in a hello, or keeps dropping out, gets a re
   }
 });
 
+test('an initiator that starts over in every offer gets a link per its budget, and the others still get theirs', () => {
+  const { mesh, clock, net } = lone();
+  mesh.reset(5, []);
+  mesh.setMembers([1, 5].map((id) => ({ id, connected: true })));
+  const { peerLinkBurst, peerLinksPerMin } = DEFAULT_MESH_CONFIG;
+  // Player 1 sends 4 offers a second for 200 s, each under a new epoch.
+  for (let i = 0; i < 800; i++) {
+    clock.t += 250;
+    mesh.onSignal(1, { e: `x${i}`, d: { type: 'offer' }, v: PROTOCOL_VERSION });
+    mesh.maintain();
+    net.flush();
+  }
+  // Without the budget: one link per offer, 450 (the tab's lifetime cap) and then none for anyone.
+  expect(mesh.linksCreated).toBeLessThanOrEqual(peerLinkBurst + (peerLinksPerMin * 200) / 60 + 1);
+  const before = mesh.linksCreated;
+  mesh.setMembers([1, 5, 6, 7, 8, 9].map((id) => ({ id, connected: true })));
+  mesh.maintain();
+  expect(mesh.linksCreated - before).toBe(4);
+  // Its budget refills: a real restart later (say, a reload) is followed.
+  clock.t += 60_000;
+  mesh.onSignal(1, { e: 'after-a-reload', d: { type: 'offer' }, v: PROTOCOL_VERSION });
+  expect(mesh.info().find((p) => p.id === 1)?.link).toBe('connecting');
+});
+
 test('a responder names in its hello the last epoch it heard from the initiator', () => {
   const { a, b, inbox, flush, lose, tick } = pair();
   const hellos = () => inbox.filter((m) => m.from === 2 && 'hello' in m.data).map((m) => m.data);
@@ -843,7 +867,9 @@ test('signals and frames from a hostile peer never throw, and the link still car
         else p.b.receive(1, JSON.stringify(x), via);
         p.deliver();
       }
-      p.tick(DEFAULT_MESH_CONFIG.helloAfterMs + 1);
+      // Its offers may have spent its budget of restarts: one refills.
+      const { helloAfterMs, peerLinksPerMin } = DEFAULT_MESH_CONFIG;
+      p.tick(60_000 / peerLinksPerMin + helloAfterMs + 1);
       p.deliver();
       p.heard.length = 0;
       p.a.send(2, encodeFrame({ k: 'core', m: { t: 'bye' } }));

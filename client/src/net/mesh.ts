@@ -81,6 +81,13 @@ export interface MeshConfig {
   linkBurst: number;
   linksPerSec: number;
   /**
+   * Links one peer's offers may have us build at once and per minute after that. A new epoch in an offer
+   * means its sender started over, which an honest one does after a reload or a dead link; a member that
+   * starts over again and again would otherwise spend this tab's whole budget (maxLinks) on itself.
+   */
+  peerLinkBurst: number;
+  peerLinksPerMin: number;
+  /**
    * Frames a peer may send us at once and per second after that (any kind, any path). An honest player's
    * own traffic is a few a second (heartbeats, pings, catch-up of 16 entries a frame) plus its app's
    * messages, which are held to appBurst/appPerSec; a flood past this is dropped before it is parsed, so one
@@ -112,6 +119,8 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   maxLinks: 450,
   linkBurst: 64,
   linksPerSec: 2,
+  peerLinkBurst: 8,
+  peerLinksPerMin: 2,
   framesBurst: 2_000,
   framesPerSec: 1_000,
   appBurst: 1_000,
@@ -216,7 +225,7 @@ export class Mesh {
   /** Peers that speak another protocol version, with it: no link, and their frames are not read. */
   private foreign = new Map<number, number>();
   /** Per sender: its frame budget and its app-message budget. */
-  private readonly inbound = new Map<number, { frames: Bucket; app: Bucket }>();
+  private readonly inbound = new Map<number, { frames: Bucket; app: Bucket; offers: Bucket }>();
   linksCreated = 0;
   private linkTokens = Number.NaN;
   private linkTokensAt = 0;
@@ -447,9 +456,15 @@ export class Mesh {
     // Echoed in our hellos: an epoch of ours is short, and a longer one is not worth repeating.
     if (env.e.length <= 64) p.seenEpoch = env.e;
     if (!p.link || p.link.epoch !== env.e) {
-      // A new epoch means the initiator started over (it reloaded, or its link died): follow it.
+      // A new epoch means the initiator started over (it reloaded, or its link died): follow it, within its
+      // budget. Past it the offer is ignored and the link we have kept; the initiator tries again later.
+      const offers = this.budgetOf(from).offers;
+      if (!offers.take(now).ok) return;
       this.dropLink(p);
-      if (!this.openLink(p, false, env.e, now)) return;
+      if (!this.openLink(p, false, env.e, now)) {
+        offers.refund();
+        return;
+      }
     }
     p.link?.link.signal(env.d);
   }
@@ -584,13 +599,17 @@ export class Mesh {
     p.backoff = Math.min(p.backoff * 2, this.config.maxBackoffMs);
   }
 
-  private budgetOf(from: number): { frames: Bucket; app: Bucket } {
+  private budgetOf(from: number): { frames: Bucket; app: Bucket; offers: Bucket } {
     let b = this.inbound.get(from);
     if (!b) {
       // Senders are room members (relayed IDs come from the server); a bound all the same.
       if (this.inbound.size >= 1024) this.inbound.clear();
       const c = this.config;
-      b = { frames: new Bucket(c.framesBurst, c.framesPerSec), app: new Bucket(c.appBurst, c.appPerSec) };
+      b = {
+        frames: new Bucket(c.framesBurst, c.framesPerSec),
+        app: new Bucket(c.appBurst, c.appPerSec),
+        offers: new Bucket(c.peerLinkBurst, c.peerLinksPerMin / 60),
+      };
       this.inbound.set(from, b);
     }
     return b;
