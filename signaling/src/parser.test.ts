@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonDepth } from './parser.ts';
+import { checkedParser, jsonDepth, MAX_FRAME_DEPTH, RefusedFrameError } from './parser.ts';
 
 /** The plain character-by-character scan jsonDepth must agree with. */
 function reference(text: string): number {
@@ -48,5 +48,23 @@ describe('jsonDepth', () => {
       const soup = Array.from({ length: rand(60) }, () => '[]{}"\\a,'[rand(8)]).join('');
       expect(jsonDepth(soup), soup).toBe(reference(soup));
     }
+  });
+});
+
+describe('checkedParser', () => {
+  const decode = (frame: string) => {
+    const decoder = new checkedParser.Decoder();
+    const got: unknown[] = [];
+    decoder.on('decoded', (p: { data?: unknown }) => got.push(p.data));
+    decoder.add(frame);
+    return got;
+  };
+  const deep = `${'['.repeat(MAX_FRAME_DEPTH + 1)}${']'.repeat(MAX_FRAME_DEPTH + 1)}`;
+
+  it('weighs the JSON after the namespace and ack ID, whatever the namespace holds', () => {
+    expect(decode('21["join",{"room":"r"}]')).toEqual([['join', { room: 'r' }]]);
+    expect(decode('2/other,7["x",[1]]')).toEqual([['x', [1]]]);
+    for (const head of ['2', '21', '2/a,', '2/a",', '2/a"\\",3', '2/[[[{"x,'])
+      expect(() => decode(`${head}["x",${deep}]`), head).toThrow(RefusedFrameError);
   });
 });

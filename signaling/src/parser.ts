@@ -54,6 +54,16 @@ export function jsonDepth(text: string, stopAt = Number.POSITIVE_INFINITY): numb
   return max;
 }
 
+/**
+ * Where a packet's JSON starts, as socket.io-parser reads it: after the type digit and a namespace (`/…,`),
+ * which may hold any character. A quote there, read as JSON, would hide the payload's brackets.
+ */
+export function payloadStart(frame: string): number {
+  if (frame.charAt(1) !== '/') return 1;
+  const comma = frame.indexOf(',', 1);
+  return comma < 0 ? frame.length : comma + 1;
+}
+
 /** A frame the parser will not decode: socket.io closes its connection. */
 export class RefusedFrameError extends Error {}
 
@@ -67,7 +77,7 @@ class CheckedDecoder extends Decoder {
     // socket.io would JSON-parse either and charge it to no budget (an ACK flood of 32 KB frames cost a core).
     if (obj.startsWith('3') || obj.startsWith('4'))
       throw new RefusedFrameError('acknowledgements and connect errors are not accepted from a client');
-    if (jsonDepth(obj, MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) {
+    if (jsonDepth(obj.slice(payloadStart(obj)), MAX_FRAME_DEPTH) > MAX_FRAME_DEPTH) {
       throw new RefusedFrameError(`frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
     }
     super.add(obj);

@@ -936,7 +936,7 @@ export function createSignalingServer(
       return;
     }
     if (!isKnownEvent(event)) {
-      const shown = cleanText(event).slice(0, 40);
+      const shown = cut(cleanText(event), 40);
       reply(
         socket,
         fail('unknown_event', `unknown event "${shown}"; expected one of ${KNOWN_EVENTS.join(', ')}`),

@@ -23,7 +23,7 @@ function fieldIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.expected === 'never') {
     // The name is the sender's: a sentence quotes no more of it than a person reads.
     const key = String(issue.path?.at(-1)?.key);
-    return `has unknown field(s) ${JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)}`;
+    return `has unknown field(s) ${JSON.stringify(cut(key, 41))}`;
   }
   return 'is required';
 }

@@ -40,6 +40,13 @@ describe('cleanText', () => {
       expect(cleanText(blank)).toBe('');
     expect(cleanText('a\u034fb\u{e0080}c')).toBe('abc');
   });
+
+  it('drops half an emoji (a lone surrogate, drawn as �) and keeps whole ones', () => {
+    expect(cleanText('a\ud800')).toBe('a');
+    expect(cleanText('\udc00\udc00')).toBe('');
+    expect(cleanText('\ud83d\ude00 \ude00\ud83d')).toBe('😀');
+    expect(quoted('a\ud800')).toBe('"a\\u{D800}"');
+  });
 });
 
 describe('quoted', () => {

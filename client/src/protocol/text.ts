@@ -1,10 +1,10 @@
 // Text that other players read: names and stage names, from any source (URL, lobby form, server).
 
-// Controls, line and paragraph separators, and what Unicode says to draw as nothing (default-ignorable:
+// Controls, half an emoji (a lone surrogate, drawn as �), line and paragraph separators, and what Unicode says to draw as nothing (default-ignorable:
 // zero-width and bidi formatting, which can also reorder what others read, fillers, tags that can carry
 // hidden text), and the braille blank. Kept: joiners (below) and the variation selectors that pick a glyph.
 const INVISIBLE =
-  /[\p{Cc}\u2028\u2029\u2800]|(?!\u200c|\u200d|[\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}])\p{Default_Ignorable_Code_Point}/gu;
+  /[\p{Cc}\p{Cs}\u2028\u2029\u2800]|(?!\u200c|\u200d|[\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}])\p{Default_Ignorable_Code_Point}/gu;
 // Joiners (ZWNJ, ZWJ) shape Persian and Indic words and join emoji: kept inside a word, and after a virama
 // or another mark even at a word's end (Malayalam's chillu, Kannada), dropped where they could only hide.
 const JOINERS = /[\u200c\u200d]+/g;
@@ -56,7 +56,7 @@ export function quoted(text: string, max = 70): string {
   const cut = [...text.slice(0, max * 2)].slice(0, max);
   const shown = cut
     .join('')
-    .replace(/[\p{Cc}\p{Cf}\p{Z}\p{Default_Ignorable_Code_Point}\u2800]/gu, (c) =>
+    .replace(/[\p{Cc}\p{Cf}\p{Cs}\p{Z}\p{Default_Ignorable_Code_Point}\u2800]/gu, (c) =>
       c === ' ' ? c : `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`,
     );
   return `"${shown}${[...text].length > max ? '…' : ''}"`;
