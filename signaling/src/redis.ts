@@ -119,8 +119,8 @@ end
 const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
   // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
-  // the room), '1' if the client presented that owner token, the incarnation a new room takes (the joiner's,
-  // or a fresh one) unless a tombstone has one
+  // the room), '1' if the client presented that owner token, the joiner's incarnation or '', a fresh one
+  // (what a room opened anew takes)
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -135,19 +135,27 @@ if ARGV[11] ~= '' then
   if here == 0 and redis.call('HLEN', ipKey(ip)) >= tonumber(ARGV[13]) then return { 'ip_rooms' } end
 end
 local owner = 0
+local startInc = ARGV[19]
+if ARGV[18] ~= '' then startInc = ARGV[18] end
 if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   owner = 1
   redis.call('HSET', roomKey(r), 'owner', ARGV[16])
   redis.call('SADD', P .. 'rooms', r)
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
+  -- An emptied room goes on (IDs and incarnation) only for a tab of its last incarnation; anyone else opens a
+  -- new one (MemoryRoomStore.createRoom).
   local last = redis.call('GET', P .. 'lastId:' .. r)
-  if last then redis.call('HSET', roomKey(r), 'nextId', last) end
-  local inc = redis.call('GET', P .. 'lastInc:' .. r)
-  if inc then redis.call('HSET', roomKey(r), 'inc', inc) end
+  if last then
+    if redis.call('GET', P .. 'lastInc:' .. r) == ARGV[18] then
+      redis.call('HSET', roomKey(r), 'nextId', last)
+    else
+      startInc = ARGV[19]
+    end
+  end
   -- No record, and a returning tab's join (it has a floor): its tabs' floors count (MemoryRoomStore's recreated).
   if not last and ARGV[15] ~= '' then redis.call('HSET', roomKey(r), 'recreated', '1') end
 end
-local inc = incarnation(r, ARGV[18])
+local inc = incarnation(r, startInc)
 -- IDs go above the highest the joiner knows (ARGV[15]) in a recreated room, so it never repeats one; in a
 -- room the store knows, a floor is one player's word.
 local floor = tonumber(ARGV[15]) or 0
@@ -466,7 +474,8 @@ export class RedisRoomStore implements RoomStore {
       input.floor ?? '',
       hashOwnerToken(ownerToken),
       input.ownerToken === undefined ? '' : '1',
-      input.incarnation ?? newIncarnation(),
+      input.incarnation ?? '',
+      input.freshIncarnation ?? newIncarnation(),
     )) as
       | ['retry']
       | ['full']

@@ -37,8 +37,10 @@ export interface JoinInput {
   ip?: string;
   /** The room's owner token as the client kept it; a join that creates the room adopts it. */
   ownerToken?: string;
-  /** The incarnation a join that creates the room gives it: the one the joiner's saved state belongs to, or a fresh one. */
+  /** The incarnation the joiner's saved state belongs to, when genuine (server.ts): a returning tab's. */
   incarnation?: string;
+  /** What a room this join opens anew is given (server.ts mints it, signed); the store makes one if absent. */
+  freshIncarnation?: string;
 }
 
 /** What a store admits. A session's whole life in grace is bounded by graceTotalMs, however often it resumes. */
@@ -591,6 +593,10 @@ export class MemoryRoomStore implements RoomStore {
   private createRoom(input: JoinInput, ownerToken: string): Room {
     const { room: roomId, settings, verifier } = input;
     const last = this.lastIds.get(roomId);
+    // An emptied room goes on only for a tab of its last incarnation: its voters may come back. Anyone else
+    // opens a new room (IDs from 1), and a tab of the old one that comes back later joins it afresh: a room
+    // whose players all left cannot wait for them (docs/protocol.md, "A room has an incarnation").
+    const prior = last !== undefined && input.incarnation === last.incarnation ? last : undefined;
     const room: Room = {
       ownerHash: hashOwnerToken(ownerToken),
       ownerId: undefined,
@@ -598,10 +604,14 @@ export class MemoryRoomStore implements RoomStore {
       barred: new Set(),
       settings: { ...settings, stages: [...settings.stages] },
       verifierHash: verifier === undefined ? undefined : hashVerifier(verifier),
-      nextId: last?.nextId ?? 1,
+      nextId: prior?.nextId ?? 1,
       // A room the server forgot takes the incarnation its first returning tab brings; a room it never
       // saw starts a new one, so a tab from a forgotten room whose slot it cannot see resets (docs/protocol.md).
-      incarnation: last?.incarnation ?? input.incarnation ?? newIncarnation(),
+      incarnation:
+        prior?.incarnation ??
+        (last === undefined ? input.incarnation : undefined) ??
+        input.freshIncarnation ??
+        newIncarnation(),
       recreated: last === undefined && input.floor !== undefined,
       version: 0,
       sessions: new Map(),
@@ -617,9 +627,9 @@ export class MemoryRoomStore implements RoomStore {
     this.inGrace.delete(session);
     this.countIp(session.ip, roomId, -1);
     room.version++;
-    // Forgetting the room also resets its ID counter; nobody can hold an old ID any more.
     if (room.sessions.size === 0) {
-      // Tabs may still hold the room's state (asleep past grace): its next room must not reuse their IDs.
+      // Tabs may still hold the room's state (asleep past grace): if one of them opens it again, it goes on
+      // above their IDs.
       this.lastIds.set(roomId, { nextId: room.nextId, incarnation: room.incarnation });
       if (this.lastIds.size > MAX_TOMBSTONES) this.lastIds.delete(this.lastIds.keys().next().value!);
       this.rooms.delete(roomId);

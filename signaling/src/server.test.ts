@@ -340,7 +340,10 @@ describe('sessions', () => {
 
     expectOk(await a.socket.raw('leave'));
     expect(await server.handle.store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
-    expect(expectOk(await b.socket.join({ room: 'r', name: 'B' })).id).toBe(3);
+    // Everyone left: the next one to open it starts a new room.
+    const again = expectOk(await b.socket.join({ room: 'r', name: 'B' }));
+    expect(again.id).toBe(1);
+    expect(again.incarnation).not.toBe(a.joined.incarnation);
   });
 });
 

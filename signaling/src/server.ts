@@ -623,7 +623,8 @@ export function createSignalingServer(
         // A floor matters only to a tab of the room's incarnation back after the store forgot the room.
         ...(req.floor === undefined || claim === undefined ? {} : { floor: req.floor }),
         ...(req.ownerToken === undefined ? {} : { ownerToken: req.ownerToken }),
-        incarnation: claim ?? incarnations.mint(req.room),
+        ...(claim === undefined ? {} : { incarnation: claim }),
+        freshIncarnation: incarnations.mint(req.room),
         ip,
       });
       if (!outcome.ok) await joinRate.refund(req.room);

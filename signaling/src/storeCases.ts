@@ -226,9 +226,9 @@ export function describeRoomStore(
       expect(full.ok ? '' : full.error).toMatch(/2 members/);
     });
 
-    it('forgets an emptied room but not its IDs: tabs asleep past grace may still hold them', async () => {
+    it('forgets an emptied room: whoever opens it next starts a new one, with IDs from 1', async () => {
       const { store, join, advance } = await setup({ graceMs: 500 });
-      await join({ socketId: 'a' });
+      const first = await join({ socketId: 'a' });
       await join({ socketId: 'b' });
       await store.leave('r', 1, 'a');
       await store.disconnect('r', 2, 'b');
@@ -236,8 +236,35 @@ export function describeRoomStore(
       advance(500);
       await store.expire();
       expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
-      const fresh = await join({ socketId: 'c', settings: { ...settings, stages: ['New'] } });
-      expect(fresh).toMatchObject({ id: 3, settings: { stages: ['New'] } });
+      // Its players may all be gone for good: a room that waited for its old voters would never start.
+      const fresh = await join({
+        socketId: 'c',
+        settings: { ...settings, stages: ['New'] },
+        freshIncarnation: 'fresh1',
+      });
+      expect(fresh).toMatchObject({ id: 1, settings: { stages: ['New'] }, incarnation: 'fresh1' });
+      expect(fresh.incarnation).not.toBe(first.incarnation);
+      expect(fresh.roster).toMatchObject({ issued: 1, owner: 1 });
+    });
+
+    it('lets a tab of an emptied room’s last incarnation open it again above its IDs; any other claim opens a new one', async () => {
+      const { store, join } = await setup();
+      const first = await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      await store.leave('r', 1, 'a');
+      await store.leave('r', 2, 'b');
+      // A tab asleep past grace comes back first: the same room goes on, so its state still counts.
+      const back = await join({ socketId: 'c', incarnation: first.incarnation, floor: 2 });
+      expect(back).toMatchObject({ id: 3, incarnation: first.incarnation });
+      await store.leave('r', 3, 'c');
+      // An older incarnation's tab, or a made-up claim: a new room, where its state is dropped (and no floor).
+      const stale = await join({
+        socketId: 'd',
+        incarnation: 'olderIncarnation',
+        floor: 50,
+        freshIncarnation: 'fresh2',
+      });
+      expect(stale).toMatchObject({ id: 1, incarnation: 'fresh2', roster: { issued: 1 } });
     });
 
     it('hands out IDs above the floors of a forgotten room’s returning tabs, so its recreation never repeats one', async () => {
@@ -294,7 +321,7 @@ export function describeRoomStore(
       expect(await store.leave('r', 1, 'a')).toMatchObject({ members: [], issued: 2 });
     });
 
-    it('gives every room an incarnation: a forgotten room takes its first returning tab’s, an emptied one keeps its own', async () => {
+    it('gives every room an incarnation: a forgotten room takes its first returning tab’s, an emptied one its own for its tabs', async () => {
       const { store, join, advance } = await setup({ graceMs: 500 });
       // A room the store never saw, created by a returning tab: it is the room that tab's state belongs to.
       const back = await join({ socketId: 'a', incarnation: 'oldIncarnation1', floor: 4 });
@@ -305,12 +332,15 @@ export function describeRoomStore(
       });
       const resumed = await store.join({ room: 'r', name: 'a', settings, socketId: 'a2', token: back.token });
       expect(resumed).toMatchObject({ ok: true, resumed: true, incarnation: 'oldIncarnation1' });
-      // Emptied and reopened by a newcomer: the same room (IDs go on), so the same incarnation.
+      // Emptied and reopened by a tab of it: the same room (IDs go on), so the same incarnation.
       await store.leave('r', 5, 'a2');
       await store.leave('r', 6, 'b');
       advance(600);
       await store.expire();
-      expect(await join({ socketId: 'c' })).toMatchObject({ id: 7, incarnation: 'oldIncarnation1' });
+      expect(await join({ socketId: 'c', incarnation: 'oldIncarnation1' })).toMatchObject({
+        id: 7,
+        incarnation: 'oldIncarnation1',
+      });
       // A room nobody brings an incarnation to gets a fresh, unguessable one.
       const other = await store.join({ room: 'elsewhere', name: 'd', settings, socketId: 'd' });
       const again = await store.join({ room: 'third', name: 'e', settings, socketId: 'e' });
@@ -371,8 +401,8 @@ export function describeRoomStore(
       await store.leave('r', 1, 'a');
       const c = await join({ socketId: 'c', verifier: 'v'.repeat(43) });
       await store.leave('r', c.id, 'c');
-      // The password went with the room (its IDs did not).
-      expect((await join({ socketId: 'd' })).id).toBe(c.id + 1);
+      // The password went with the room.
+      expect((await join({ socketId: 'd' })).ok).toBe(true);
     });
 
     it('issues an owner token to the creator only, and recognises it again on a join or resume', async () => {
