@@ -100,6 +100,18 @@ describe('joining', () => {
     expect(fresh).toMatchObject({ id: 1, roster: { issued: 1 } });
   });
 
+  it('makes no player of a joiner that gave up while held: the next one opens the room as player 1', async () => {
+    const server = await serve({ restartHoldMs: 800 });
+    const quitter = await client(server);
+    void quitter.join({ room: 'held', name: 'Quitter' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    quitter.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const next = expectOk(await (await client(server)).join({ room: 'held', name: 'Next' }));
+    expect(next).toMatchObject({ id: 1, roster: { members: [{ id: 1, name: 'Next' }] } });
+    expect(await server.handle.store.stats()).toEqual({ rooms: 1, connected: 1, grace: 0 });
+  });
+
   it('with ROOM_SECRET, only an incarnation this server minted recreates a forgotten room; a made-up one waits as a newcomer', async () => {
     const roomSecret = 'a-test-secret-of-24-chars';
     const before = await serve({ roomSecret });
@@ -311,15 +323,17 @@ describe('sessions', () => {
     ).toBe(false);
   });
 
-  it('puts a member who disconnects right after joining into grace, not a ghost connected state', async () => {
+  it('makes no player, connected or in grace, of a joiner that closed before its join was answered', async () => {
     const server = await serve({ graceMs: 60_000 });
-    const a = await member(server, 'r', 'A');
+    await member(server, 'r', 'A');
     const hasty = await client(server);
     hasty.socket.emit('join', { v: PROTOCOL_VERSION, room: 'r', name: 'Hasty' }, () => {});
     hasty.close();
-    const roster = await a.socket.waitFor<RosterMsg>('roster', (r) => r.members[1]?.state === 'grace');
-    expect(roster.members[1]).toMatchObject({ id: 2, name: 'Hasty' });
-    expect(await server.handle.store.stats()).toEqual({ rooms: 1, connected: 1, grace: 1 });
+    // It never learnt its ID, so it cannot resume: in grace it would only be a voter nobody can reach.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await server.handle.store.stats()).toEqual({ rooms: 1, connected: 1, grace: 0 });
+    const next = expectOk(await (await client(server)).join({ room: 'r', name: 'Next' }));
+    expect(next.roster.members.map((m) => m.name)).toEqual(['A', 'Next']);
   });
 
   it('removes a member at once on leave', async () => {

@@ -605,6 +605,8 @@ export function createSignalingServer(
         );
       const hold = claim === undefined ? holdUntil - clock.now() : 0;
       if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+      if (socket.disconnected)
+        throw new Refusal('not_joined', 'join: the connection closed while the join was held');
       // After the password wait, so guesses held back there do not use up the room's joins.
       if (!(await joinRate.allow(req.room))) {
         metrics.throttled.inc({ reason: 'room_joins' });
@@ -632,6 +634,14 @@ export function createSignalingServer(
         await Promise.all([passwordByAddress.failed(ip), passwordByRoom.failed(req.room)]);
       }
       if (!outcome.ok) throw new Refusal(outcome.code, outcome.error);
+      // The joiner gave up while its join waited (held after a start, or a slow store): a new player it never
+      // learnt of would be a voter nobody can reach, and as a room's creator its only one.
+      if (socket.disconnected && !outcome.resumed) {
+        const roster = await store.leave(req.room, outcome.id, socket.id);
+        if (roster) pushRoster(roster);
+        await scheduleExpiry();
+        throw new Refusal('not_joined', 'join: the connection closed before the join was answered');
+      }
 
       socket.data.session = { room: req.room, id: outcome.id };
       socket.join(roomChannel(req.room));
