@@ -755,10 +755,13 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
     onApp: (from) => apps.push(from),
     onFlood: (from, _via, what, perSec) => floods.push(`${from}: ${what} over ${perSec}`),
   });
-  const { framesBurst, framesPerSec, appBurst } = DEFAULT_MESH_CONFIG;
+  const { framesPerSec, appPerSec, arrivalSlack } = DEFAULT_MESH_CONFIG;
+  // What a receiver takes at once: the senders' burst, with room for what arrives bunched.
+  const framesBurst = DEFAULT_MESH_CONFIG.framesBurst * arrivalSlack;
+  const appBurst = DEFAULT_MESH_CONFIG.appBurst * arrivalSlack;
   const hb = JSON.stringify({ k: 'core', m: { t: 'hb', term: 1 } });
   const app = JSON.stringify({ k: 'app', n: 'x', d: 1 });
-  for (let i = 0; i < 5_000; i++) mesh.receive(2, hb, 'direct');
+  for (let i = 0; i < framesBurst + 3_000; i++) mesh.receive(2, hb, 'direct');
   // The burst is read; the rest is dropped before parsing, with one report, not 3,000.
   expect(heard.length).toBe(framesBurst);
   expect(floods).toEqual([`2: frames over ${framesPerSec}`]);
@@ -767,13 +770,13 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
   expect(heard.at(-1)).toBe(3);
   // A second later the flooder has a second's worth again; no new report until it was back over half full.
   clock.t += 1_000;
-  for (let i = 0; i < 2_000; i++) mesh.receive(2, hb, 'direct');
+  for (let i = 0; i < 2 * framesPerSec; i++) mesh.receive(2, hb, 'direct');
   expect(heard.filter((f) => f === 2).length).toBe(framesBurst + framesPerSec);
   expect(floods.length).toBe(1);
   // An app's flood is cut at its own budget and cannot starve the protocol's frames.
-  for (let i = 0; i < 1_500; i++) mesh.receive(5, app, 'direct');
+  for (let i = 0; i < appBurst + 500; i++) mesh.receive(5, app, 'direct');
   expect(apps.length).toBe(appBurst);
-  expect(floods.at(-1)).toBe('5: app messages over 500');
+  expect(floods.at(-1)).toBe(`5: app messages over ${appPerSec}`);
   mesh.receive(5, hb, 'direct');
   expect(heard.at(-1)).toBe(5);
   // An honest rate (heartbeats, pings and 60 app messages a second, for a minute) never runs dry.
@@ -791,6 +794,22 @@ test('a flood from one peer is dropped unread past its frame budget, counted onc
   clock.t = 80_000;
   mesh.receive(6, hb, 'direct');
   expect(heard.filter((f) => f === 6).length).toBe(2);
+});
+
+test('what an honest sender may send, its burst and a second more, is all read even when it arrives at once', () => {
+  const apps: number[] = [];
+  const floods: string[] = [];
+  const { mesh } = lone({ onApp: (from) => apps.push(from), onFlood: (from) => floods.push(`${from}`) });
+  const { appBurst, appPerSec } = DEFAULT_MESH_CONFIG;
+  const app = JSON.stringify({ k: 'app', n: 'x', d: 1 });
+  const hb = JSON.stringify({ k: 'core', m: { t: 'hb', term: 1 } });
+  // The sender's Session allows appBurst at once and appPerSec after: a stalled channel delivers it all at once.
+  for (let i = 0; i < appBurst + appPerSec; i++) {
+    mesh.receive(2, app, 'direct');
+    if (i % 50 === 0) mesh.receive(2, hb, 'direct');
+  }
+  expect(apps.length).toBe(appBurst + appPerSec);
+  expect(floods).toEqual([]);
 });
 
 test('a flood is reported again only after the sender was back under half its budget', () => {

@@ -101,6 +101,12 @@ export interface MeshConfig {
    */
   appBurst: number;
   appPerSec: number;
+  /**
+   * Receivers take this many times a sender's burst (frames and app messages): what left within budget can
+   * arrive bunched (a channel that stalled delivers its queue at once). Without it an honest app sending at
+   * its allowed pace lost messages and was counted as a flooder.
+   */
+  arrivalSlack: number;
 }
 
 export const DEFAULT_MESH_CONFIG: MeshConfig = {
@@ -125,6 +131,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   framesPerSec: 1_000,
   appBurst: 1_000,
   appPerSec: 500,
+  arrivalSlack: 2,
 };
 
 /** Mesh timing from room settings: a link goes stale well before the core's timeout would fire. */
@@ -606,8 +613,8 @@ export class Mesh {
       if (this.inbound.size >= 1024) this.inbound.clear();
       const c = this.config;
       b = {
-        frames: new Bucket(c.framesBurst, c.framesPerSec),
-        app: new Bucket(c.appBurst, c.appPerSec),
+        frames: new Bucket(c.framesBurst * c.arrivalSlack, c.framesPerSec),
+        app: new Bucket(c.appBurst * c.arrivalSlack, c.appPerSec),
         offers: new Bucket(c.peerLinkBurst, c.peerLinksPerMin / 60),
       };
       this.inbound.set(from, b);
