@@ -506,6 +506,8 @@ describe('Room: careless calls', () => {
     await w.run(50);
     expect(settled).toBe(true);
     expect(seen).toEqual(['closed:closed', 'change:closed']);
+    // Its connection closed with it; the snapshot says so, and no event does.
+    expect(a.getSnapshot().server.status).toBe('down');
     // After the room ended: no new snapshot, no Done saved that nobody saw, and no owner's error for a
     // non-owner's question.
     a.setAway(true);
@@ -551,6 +553,25 @@ describe('Room: careless calls', () => {
     a.setDone(true);
     await w.run(200);
     expect(seen).toEqual(['closed']);
+  });
+});
+
+describe('Room: ending', () => {
+  it('close and leave say closed, not that the server went down', async () => {
+    const w = await joinedRooms(3);
+    const seen: string[][] = [[], []];
+    w.rooms.slice(0, 2).forEach((r, i) => {
+      for (const e of ['server', 'closed', 'change'] as const)
+        r.on(e, (x: unknown) =>
+          seen[i]!.push(e === 'server' ? `server:${(x as { status: string }).status}` : e),
+        );
+    });
+    w.rooms[0]!.close();
+    await w.settle(w.rooms[1]!.leave());
+    // Room 2 heard room 1 go before it left (changes); then each said closed, and one change after it.
+    expect(seen[0]).toEqual(['closed', 'change']);
+    expect(seen[1]!.slice(-2)).toEqual(['closed', 'change']);
+    expect(seen.flat().filter((e) => e.startsWith('server'))).toEqual([]);
   });
 });
 

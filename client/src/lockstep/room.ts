@@ -471,9 +471,11 @@ export class RoomImpl implements Room {
     const prev = this.snap;
     this.snap = next;
     this.key = key;
-    if (!prev) return;
+    // Ended: the last snapshot stays current (its connection closing), but nothing is said after `closed`.
+    if (!prev || this.torn) return;
     const changed: { [E in keyof RoomEvents]?: RoomEvents[E] } = {};
-    if (prev.server.status !== next.server.status) changed.server = next.server;
+    // Once the room ended for us, its connection going with it is no news.
+    if (prev.server.status !== next.server.status && next.status === 'joined') changed.server = next.server;
     if (playersKey(prev.players) !== playersKey(next.players)) changed.players = next.players;
     if (prev.leaderId !== next.leaderId || prev.term !== next.term || prev.isLeader !== next.isLeader)
       changed.leader = { leaderId: next.leaderId, term: next.term, isLeader: next.isLeader };
@@ -855,8 +857,9 @@ export class RoomImpl implements Room {
   close(): void {
     this.removeHooks();
     if (this.torn) return;
-    this.session.stop();
+    // Closed first: the socket's close that follows is not the server going down.
     this.closedHere = true;
+    this.session.stop();
     this.update();
     this.teardown();
   }

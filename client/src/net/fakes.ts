@@ -270,5 +270,8 @@ export class FakeSignaling implements SignalingPort {
   }
 
   reconnectIn(): void {}
-  close(): void {}
+  /** As socket.io's client does: closing it is a disconnect its port reports. */
+  close(): void {
+    this.handlers?.status('down', 'io client disconnect');
+  }
 }

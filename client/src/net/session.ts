@@ -315,8 +315,9 @@ export class Session {
       await new Promise<void>((resolve) => this.deps.setTimeout(resolve, ms));
     }
     await this.deps.signaling.leave();
-    this.stop();
+    // Left first: the socket's close that follows is not the server going down.
     this.setPhase('left', null);
+    this.stop();
   }
 
   /**
