@@ -575,6 +575,22 @@ describe('Room: ending', () => {
   });
 });
 
+describe('Room: players', () => {
+  it('a silent player is suspected while the server lists it, and offline once it does not', async () => {
+    // Two players: the one left cannot drop the other (no majority), so it stays listed as a voter.
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    // Its tab dies without a word (close() here, with the fake server still listing it).
+    w.rooms[1]!.close();
+    await w.run(2_000);
+    const state = () => a.getSnapshot().players.find((p) => p.id === 2)?.state;
+    expect(state()).toBe('suspected');
+    w.server.expire(2);
+    await w.run(200);
+    expect(state()).toBe('offline');
+  });
+});
+
 describe('Room: the owner', () => {
   it('is marked among the players as the server names it, and the mark goes with its session', async () => {
     const w = await joinedRooms(3);

@@ -65,7 +65,9 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
     const heard = pv && pv.silentTicks >= 0 ? pv.silentTicks * TICK_MS : null;
     let state: PeerState;
     if (live.has(id)) state = n?.away ? 'away' : n?.route === 'direct' ? 'direct' : 'relayed';
-    else state = inGrace || !pv || pv.bye || pv.silentTicks < 0 ? 'offline' : 'suspected';
+    // Suspected: silent while the server still lists it. One the server no longer lists (gone past grace) is offline.
+    else
+      state = inGrace || (roster && !member) || !pv || pv.bye || pv.silentTicks < 0 ? 'offline' : 'suspected';
     return {
       ...base,
       state,
