@@ -130,8 +130,17 @@ function checkNested(
   checkNumbers(x as Record<string, unknown>, bounds, `${name}.`, problems);
 }
 
-/** Every problem with the options at once, or nothing; throws a TypeError naming them. */
-export function checkServerOptions(input: unknown): void {
+/**
+ * Every problem with the options at once, or nothing; throws a TypeError naming them. `defaults` are the grace
+ * values an option left out stands for, checked against each other as GRACE_MS and GRACE_TOTAL_MS are.
+ */
+export function checkServerOptions(
+  input: unknown,
+  defaults: { graceMs: number; graceTotalMs: number } = {
+    graceMs: 0,
+    graceTotalMs: Number.POSITIVE_INFINITY,
+  },
+): void {
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null)
     throw new TypeError('createSignalingServer: options must be an object');
@@ -207,6 +216,16 @@ export function checkServerOptions(input: unknown): void {
     if (o[text] !== undefined && typeof o[text] !== 'string') problems.push(`${text} must be a string`);
   if (typeof o.roomSecret === 'string' && o.roomSecret.length < 16)
     problems.push('roomSecret must be at least 16 characters');
+  const graceMs = o.graceMs ?? defaults.graceMs;
+  const graceTotalMs = o.graceTotalMs ?? defaults.graceTotalMs;
+  // The total caps each grace: a longer graceMs would be promised to clients and cut short.
+  if (typeof graceMs === 'number' && typeof graceTotalMs === 'number' && graceMs > graceTotalMs)
+    problems.push(`graceMs (${graceMs}) must not exceed graceTotalMs (${graceTotalMs}): raise both`);
+  if (o.logger !== undefined) {
+    const logger = o.logger as Record<string, unknown> | null;
+    const missing = ['debug', 'info', 'warn', 'error'].filter((m) => typeof logger?.[m] !== 'function');
+    if (missing.length > 0) problems.push(`logger must be a pino logger (it has no ${missing.join(', ')})`);
+  }
   if (o.adapter !== undefined && o.store === undefined)
     problems.push('adapter needs store: without a shared store every node keeps rooms of its own');
   if (problems.length > 0) throw new TypeError(`createSignalingServer: ${problems.join('; ')}`);

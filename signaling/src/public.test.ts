@@ -58,6 +58,10 @@ describe('lockstep/server', () => {
     ['unknown option(s): maxMember', { maxMember: 2 } as never],
     ['adapter needs store', { adapter: (() => {}) as never }],
     ['options must be an object', null as never],
+    // As GRACE_MS and GRACE_TOTAL_MS are: the total would cut every grace short.
+    ['graceMs (8000) must not exceed graceTotalMs (1000)', { graceMs: 8_000, graceTotalMs: 1_000 }],
+    ['graceMs (120000) must not exceed graceTotalMs (60000)', { graceMs: 120_000 }],
+    ['logger must be a pino logger (it has no debug, info, warn, error)', { logger: {} as never }],
     // The environment's floors (config.ts) hold here too: a burst or buffer below one full frame refuses honest frames.
     ['rateLimit.bytesBurst must be a whole number from 33792', { rateLimit: { bytesBurst: 1 } }],
     [

@@ -262,7 +262,7 @@ export function createSignalingServer(
 ): SignalingServer {
   if (typeof (httpServer as Partial<HttpServer> | undefined)?.on !== 'function')
     throw new TypeError('createSignalingServer: the first argument must be an http.Server');
-  checkServerOptions(options);
+  checkServerOptions(options, { graceMs: DEFAULTS.graceMs, graceTotalMs: DEFAULTS.graceTotalMs });
   const marked = httpServer as HttpServer & { [ATTACHED]?: true };
   if (marked[ATTACHED]) throw new TypeError('createSignalingServer: this HTTP server already has signaling');
   marked[ATTACHED] = true;
