@@ -178,7 +178,7 @@ function checkSettings(x: unknown, errors: string[]): Partial<RoomSettings> | nu
 function checkGivenSettings(x: unknown, errors: string[]): Partial<RoomSettings> | null {
   const checked = v.safeParse(settingsSchema, x);
   if (!checked.success) {
-    errors.push(describeIssues(checked.issues, 'settings'));
+    errors.push(describeIssues(checked.issues, 'settings', true));
     return null;
   }
   const given = x as Partial<RoomSettings>;

@@ -147,10 +147,18 @@ describe('joinRoom: arguments', () => {
     ['name', { name: '   ' }],
     ['name', { name: 'x'.repeat(33) }],
     ['password', { password: '' }],
-    ['heartbeatMs', { settings: { heartbeatMs: 10 } }],
-    ['3 × heartbeatMs', { settings: { heartbeatMs: 1000, timeoutMs: 1000 } }],
-    ['stages', { settings: { stages: [] } }],
-    ['stages', { settings: { stages: ['ok', ''] } }],
+    ['settings.heartbeatMs', { settings: { heartbeatMs: 10 } }],
+    [
+      'settings.timeoutMs must be at least 3 × heartbeatMs',
+      { settings: { heartbeatMs: 1000, timeoutMs: 1000 } },
+    ],
+    // The room's timeout, not the join's own: the default it was checked against was not the caller's.
+    [
+      'settings.timeoutMs must be at least 3 × heartbeatMs',
+      { timeoutMs: 20_000, settings: { heartbeatMs: 600 } },
+    ],
+    ['settings.stages', { settings: { stages: [] } }],
+    ['settings.stages[1]', { settings: { stages: ['ok', ''] } }],
     ['timeoutMs', { timeoutMs: 0 }],
     ['chaos', { chaos: 'yes' }],
     ['testHooks', { testHooks: 1 }],

@@ -1,8 +1,16 @@
 import * as v from 'valibot';
 import { cut } from './text.ts';
 
-/** Turns schema issues into one short sentence such as "settings.stages[2] must not be empty". */
-export function describeIssues(issues: readonly v.BaseIssue<unknown>[], root = 'payload'): string {
+/**
+ * Turns schema issues into one short sentence such as "stages[2] must not be empty". `root` names the value
+ * when the problem is the whole of it; `nested`, it names the object the paths are in, and stays in front
+ * ("settings.stages[2] …": the caller passed `settings`).
+ */
+export function describeIssues(
+  issues: readonly v.BaseIssue<unknown>[],
+  root = 'payload',
+  nested = false,
+): string {
   const first = issues[0];
   if (!first) return `${root} is invalid`;
   let path = root;
@@ -11,7 +19,7 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[], root = '
   for (const [index, item] of items.entries()) {
     const key = item.key;
     if (typeof key === 'number') path += `[${key}]`;
-    else path = index === 0 ? String(key) : `${path}.${String(key)}`;
+    else path = index === 0 && !nested ? String(key) : `${path}.${String(key)}`;
   }
   const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem(s))` : '';
   // valibot's own messages quote what was received: a sentence quotes no more of it than a person reads.
