@@ -196,13 +196,19 @@ describe('app values in the agreed log', () => {
   test('refuses values that are not JSON, too large, or past the pending window', () => {
     const p = player(1, [1]);
     p.tick();
-    expect(p.propose('x'.repeat(LIMITS.app.dataBytes))).toMatchObject({ ok: false, code: 'too_large' });
-    expect(p.propose(undefined)).toMatchObject({ ok: false, code: 'too_large' });
-    expect(p.propose(() => 1)).toMatchObject({ ok: false, code: 'too_large' });
-    expect(p.propose(10n)).toMatchObject({ ok: false, code: 'too_large' });
+    // The error says which: too big, or no JSON at all.
+    expect(p.propose('x'.repeat(LIMITS.app.dataBytes))).toMatchObject({
+      ok: false,
+      code: 'too_large',
+      error: `the value is ${LIMITS.app.dataBytes + 2} bytes as JSON; at most ${LIMITS.app.dataBytes} fit`,
+    });
+    const notJson = { ok: false, code: 'too_large', error: expect.stringContaining('is not JSON') };
+    expect(p.propose(undefined)).toMatchObject(notJson);
+    expect(p.propose(() => 1)).toMatchObject(notJson);
+    expect(p.propose(10n)).toMatchObject(notJson);
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    expect(p.propose(cyclic)).toMatchObject({ ok: false, code: 'too_large' });
+    expect(p.propose(cyclic)).toMatchObject(notJson);
     const q = player(2, [1, 2]);
     for (let i = 0; i < LIMITS.app.pending; i++) expect(q.propose(i).ok).toBe(true);
     expect(q.propose('one more')).toMatchObject({ ok: false, code: 'rate_limited' });
@@ -413,6 +419,13 @@ describe('snapshots', () => {
     expect(p!.compact(n, () => 1)).toMatchObject({ code: 'too_large' });
     expect(p!.compact(n - 1, [])).toEqual({ ok: true });
     expect(p!.compact(n - 1, [])).toMatchObject({ ok: false, code: 'bad_argument' });
+    expect(p!.compact(n, () => 1)).toMatchObject({ error: expect.stringContaining('state is not JSON') });
+    p!.compact(n, []);
+    // Nothing committed since: said so, not as an empty range.
+    expect(p!.compact(n, [])).toMatchObject({
+      code: 'bad_argument',
+      error: `nothing new to snapshot: the log has no committed entry after ${n}`,
+    });
   });
 
   test('a late joiner takes the base in parts that fit a frame, then the entries after it', () => {

@@ -72,6 +72,13 @@ type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
 const ELECTION_FANOUT = 3;
 
 const FIRST_MEMBERS: readonly Id[] = [1];
+
+/** Why a value's JSON (toJson's, null if it had none) cannot go in the log, or null. */
+function jsonProblem(json: string | null, max: number): string | null {
+  if (json === null) return 'is not JSON (undefined, a function, a symbol, a BigInt or a cycle)';
+  const bytes = utf8Bytes(json);
+  return bytes > max ? `is ${bytes} bytes as JSON; at most ${max} fit` : null;
+}
 /** A leaver sends each peer at most this many entries it lacks: as many as one message may carry. */
 const LEAVE_ENTRIES = LIMITS.entriesPerMessage;
 /**
@@ -603,8 +610,9 @@ export class Player {
     const { dataBytes, pending } = LIMITS.app;
     // Serialized once: a toJSON or getter could answer differently a second time.
     const json = toJson(data);
-    if (json === null || utf8Bytes(json) > dataBytes)
-      return { ok: false, code: 'too_large', error: `not a JSON value of at most ${dataBytes} bytes` };
+    const problem = jsonProblem(json, dataBytes);
+    if (json === null || problem !== null)
+      return { ok: false, code: 'too_large', error: `the value ${problem}` };
     if (this.mine.size >= pending)
       return { ok: false, code: 'rate_limited', error: `${pending} proposals are already waiting` };
     if (this.log.length - this.log.first >= LIMITS.logEntries)
@@ -937,16 +945,15 @@ export class Player {
       return {
         ok: false,
         code: 'bad_argument',
-        error: `index must be a committed index in (${first}, ${length}]`,
+        error:
+          first === length
+            ? `nothing new to snapshot: the log has no committed entry after ${first}`
+            : `index must be a committed index in (${first}, ${length}]`,
       };
     const json = toJson(state);
     const { stateBytes, bytes, clients } = LIMITS.snapshot;
-    if (json === null || utf8Bytes(json) > stateBytes)
-      return {
-        ok: false,
-        code: 'too_large',
-        error: `state must be a JSON value of at most ${stateBytes} bytes`,
-      };
+    const problem = jsonProblem(json, stateBytes);
+    if (json === null || problem !== null) return { ok: false, code: 'too_large', error: `state ${problem}` };
     const prev = this.log.snapshot;
     const book = new AppBook(prev?.app);
     const stages = prev?.stages.slice() ?? [];
