@@ -5,7 +5,14 @@ import { nameSchema, validRoomId } from '../protocol/signaling.ts';
 import { cleanText } from '../protocol/text.ts';
 import { Logo, ThemeToggle } from './common.tsx';
 import { navigate } from './nav.ts';
-import { checkSettings, newRoomPath, passwordFragment, readPasswordFragment, roomPath } from './route.ts';
+import {
+  checkSettings,
+  joinStages,
+  newRoomPath,
+  passwordFragment,
+  readPasswordFragment,
+  roomPath,
+} from './route.ts';
 
 const NAME_KEY = 'lockstep:name';
 
@@ -66,8 +73,7 @@ export function Lobby() {
       .split('\n')
       .map(cleanText)
       .filter((s) => s.length > 0);
-    if (stageList.some((s) => s.includes(','))) errors.push('Stage names cannot contain commas.');
-    const settings = checkSettings({ heartbeatMs, timeoutMs, stages: stageList.join(',') }, errors);
+    const settings = checkSettings({ heartbeatMs, timeoutMs, stages: joinStages(stageList) }, errors);
     // Optional: an empty field makes a room without a password. A new one must resist online guessing.
     const pwProblem = password === '' ? null : roomPasswordProblem(password);
     if (pwProblem) errors.push(`Password: ${pwProblem}.`);

@@ -550,8 +550,6 @@ function StagePanel({
           <strong>No quorum, for good.</strong> {view.quorum.blocked}.{' '}
           {!snap.owner ? (
             `Only a new room can go on: ${ownerOf(snap.players)} can start one and invite you.`
-          ) : snap.settings.stages.some((s) => s.includes(',')) ? (
-            'Only a new room can go on: start one from the lobby and invite the others.'
           ) : (
             <>
               Only a new room can go on: start one with this room’s settings

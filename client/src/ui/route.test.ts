@@ -1,10 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { keptAfterJoin, newRoomPath, parseRoute, passwordFragment, roomPath, withName } from './route.ts';
+import {
+  joinStages,
+  keptAfterJoin,
+  newRoomPath,
+  parseRoute,
+  passwordFragment,
+  roomPath,
+  splitStages,
+  withName,
+} from './route.ts';
 
 describe('newRoomPath', () => {
   it('makes a fresh room each time, whose link reads back as the settings, name and password it was given', () => {
-    const settings = { heartbeatMs: 300, timeoutMs: 2_000, stages: ['a & b', '#1?', '50% ✓', 'k=x'] };
+    const stages = ['a & b', '#1?', '50% ✓', 'k=x', 'Round 1, part A', 'C:\\dir\\', '\\,', 'x\\y'];
+    const settings = { heartbeatMs: 300, timeoutMs: 2_000, stages };
     const name = 'Zoë & "Bo" #2';
     const password = 'p#k=&%20 ünïcode';
     const path = newRoomPath(name, settings, password);
@@ -13,6 +23,19 @@ describe('newRoomPath', () => {
     const route = parseRoute(path.slice(0, at[0]), path.slice(at[0]!, at[1]), path.slice(at[1]!));
     expect(route).toMatchObject({ kind: 'room', name, settings, password });
     expect(newRoomPath(name, settings)).not.toContain('#');
+  });
+});
+
+describe('joinStages and splitStages', () => {
+  it('round-trip any stage names, commas and backslashes included, and read old links as before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string(), { minLength: 1, maxLength: 6 }), (names) => {
+        expect(splitStages(joinStages(names))).toEqual(names);
+      }),
+    );
+    expect(splitStages('One,Two')).toEqual(['One', 'Two']);
+    // A backslash an older link has before anything but a comma or a backslash is just a backslash.
+    expect(splitStages('a\\b,c')).toEqual(['a\\b', 'c']);
   });
 });
 

@@ -43,7 +43,7 @@ export function checkSettings(
   const to = intParam(input.timeoutMs ?? null, 'timeoutMs', errors);
   if (hb !== undefined) given.heartbeatMs = hb;
   if (to !== undefined) given.timeoutMs = to;
-  if (input.stages !== undefined && input.stages !== null) given.stages = input.stages.split(',');
+  if (input.stages !== undefined && input.stages !== null) given.stages = splitStages(input.stages);
   if (errors.length > before || Object.keys(given).length === 0) return null;
   const checked = v.safeParse(settingsSchema, given);
   if (!checked.success) {
@@ -55,6 +55,32 @@ export function checkSettings(
     return null;
   }
   return given.stages ? { ...given, stages: checked.output.stages } : given;
+}
+
+/**
+ * A link's `stages`: names joined by commas, a comma or backslash inside a name written `\,` or `\\`
+ * (an SDK room may name a stage "Round 1, part A"). Any other backslash is kept as it is.
+ */
+export function joinStages(names: readonly string[]): string {
+  return names.map((n) => n.replace(/[\\,]/g, (c) => `\\${c}`)).join(',');
+}
+
+export function splitStages(text: string): string[] {
+  const names: string[] = [];
+  let name = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    const next = text[i + 1];
+    if (c === '\\' && (next === ',' || next === '\\')) {
+      name += next;
+      i++;
+    } else if (c === ',') {
+      names.push(name);
+      name = '';
+    } else name += c;
+  }
+  names.push(name);
+  return names;
 }
 
 /** The fragment that carries a room password: `#k=<password>`, percent-encoded. */
@@ -180,7 +206,7 @@ export function newRoomPath(name: string, settings: Partial<RoomSettings>, passw
     name,
     heartbeatMs: String(settings.heartbeatMs),
     timeoutMs: String(settings.timeoutMs),
-    stages: (settings.stages ?? []).join(','),
+    stages: joinStages(settings.stages ?? []),
   });
   return password === undefined ? path : `${path}${passwordFragment(password)}`;
 }
