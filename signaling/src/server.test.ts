@@ -103,9 +103,11 @@ describe('joining', () => {
   it('makes no player of a joiner that gave up while held: the next one opens the room as player 1', async () => {
     const server = await serve({ restartHoldMs: 800 });
     const quitter = await client(server);
-    void quitter.join({ room: 'held', name: 'Quitter' });
+    // It gives up: its join is never answered.
+    const given = quitter.join({ room: 'held', name: 'Quitter' }).catch((err: Error) => err.message);
     await new Promise((resolve) => setTimeout(resolve, 100));
     quitter.close();
+    expect(await given).toMatch(/disconnected/);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const next = expectOk(await (await client(server)).join({ room: 'held', name: 'Next' }));
     expect(next).toMatchObject({ id: 1, roster: { members: [{ id: 1, name: 'Next' }] } });
