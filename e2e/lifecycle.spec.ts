@@ -7,6 +7,7 @@ import {
   expectLeader,
   expectMesh,
   expectStage,
+  openPlayer,
   openPlayers,
   type Player,
   pressDone,
@@ -127,4 +128,25 @@ test('a duplicated tab joins as a new player and leaves the original its ID', as
   await expectLeader([...players, copy], 1);
   await expectStage([copy], 1);
   await advanceAll([...players, copy], 2);
+});
+
+test('a room whose tabs all closed opens again as a new room: its next player is player 1 and plays on', async ({
+  browser,
+  server,
+  players,
+}) => {
+  // The fixture's server runs with GRACE_MS=3000.
+  const room = uniqueRoom('reuse');
+  const first = await openPlayers(browser, server, room, 2, TIMING);
+  await expectLeader(first, 1);
+  await advanceAll(first, 1);
+  // Closed tabs say goodbye to the server (pagehide): once their grace is over, nobody is left to wait for.
+  for (const p of first) await p.page.close({ runBeforeUnload: true });
+  await new Promise((resolve) => setTimeout(resolve, 4_500));
+  const next = await openPlayer(browser, server, room, 'Next', TIMING);
+  players.push(...first, next);
+  await expect(tid(next.page, 'self-id')).toHaveText('1');
+  await expectLeader([next], 1);
+  await expectStage([next], 0);
+  await advanceAll([next], 1);
 });

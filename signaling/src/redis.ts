@@ -33,6 +33,7 @@ import {
   newResumeToken,
   ownerField,
   REMOVED_REFUSAL,
+  REOPEN_PROTECT_MS,
   type RemoveOutcome,
   type RoomStore,
   removeSelfRefusal,
@@ -97,6 +98,7 @@ local function endSession(r, s)
     redis.call('SET', P .. 'lastId:' .. r, redis.call('HGET', roomKey(r), 'nextId') or '0', 'EX', 2592000)
     local inc = redis.call('HGET', roomKey(r), 'inc')
     if inc then redis.call('SET', P .. 'lastInc:' .. r, inc, 'EX', 2592000) end
+    redis.call('SET', P .. 'lastProtect:' .. r, redis.call('HGET', roomKey(r), 'protect') or '0', 'EX', 2592000)
     redis.call('DEL', roomKey(r), sessKey(r), tokKey(r), barKey(r))
     redis.call('SREM', P .. 'rooms', r)
   end
@@ -120,7 +122,7 @@ const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
   // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
   // the room), '1' if the client presented that owner token, the joiner's incarnation or '', a fresh one
-  // (what a room opened anew takes)
+  // (what a room opened anew takes), now
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -142,12 +144,16 @@ if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   redis.call('HSET', roomKey(r), 'owner', ARGV[16])
   redis.call('SADD', P .. 'rooms', r)
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
-  -- An emptied room goes on (IDs and incarnation) only for a tab of its last incarnation; anyone else opens a
-  -- new one (MemoryRoomStore.createRoom).
+  -- An emptied room goes on (IDs and incarnation) for a tab of its last incarnation, and for anyone while its
+  -- players may still be playing without us; otherwise a join opens a new one (MemoryRoomStore.createRoom).
   local last = redis.call('GET', P .. 'lastId:' .. r)
   if last then
-    if redis.call('GET', P .. 'lastInc:' .. r) == ARGV[18] then
+    local lastInc = redis.call('GET', P .. 'lastInc:' .. r)
+    local protect = redis.call('GET', P .. 'lastProtect:' .. r) or '0'
+    if lastInc and (lastInc == ARGV[18] or tonumber(ARGV[20]) < tonumber(protect)) then
       redis.call('HSET', roomKey(r), 'nextId', last)
+      redis.call('HSET', roomKey(r), 'protect', protect)
+      startInc = lastInc
     else
       startInc = ARGV[19]
     end
@@ -209,6 +215,7 @@ redis.call('ZREM', P .. 'grace', ref(r, s.id))
 s.sock = ARGV[5]
 s.node = ARGV[6]
 s.grace = nil
+s.bye = nil
 s.name = ARGV[4]
 redis.call('HSET', sessKey(r), s.id, cjson.encode(s))
 redis.call('SADD', nodeKey(s.node), ref(r, s.id))
@@ -244,13 +251,14 @@ else
 end
 return { 'ok', sock, record(r, v) }
 `,
-  // ARGV: P, room, id, socketId, now, graceMs, graceTotalMs
+  // ARGV: P, room, id, socketId, now, graceMs, graceTotalMs, '1' if its page said goodbye
   lockstepDisconnect: `
 local r = ARGV[2]
 local raw = redis.call('HGET', sessKey(r), ARGV[3])
 if not raw then return false end
 local s = cjson.decode(raw)
 if s.sock ~= ARGV[4] then return false end
+if ARGV[8] == '1' then s.bye = true else s.bye = nil end
 return record(r, toGrace(r, s, tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])))
 `,
   // ARGV: P, room, id, socketId
@@ -263,7 +271,7 @@ if s.sock ~= ARGV[4] then return false end
 return record(r, endSession(r, s))
 `,
   // Sessions of nodes whose alive key is gone enter grace; then graces that are over end.
-  // ARGV: P, now, graceMs, limit, graceTotalMs
+  // ARGV: P, now, graceMs, limit, graceTotalMs, reopenProtectMs
   lockstepExpire: `
 local now = tonumber(ARGV[2])
 local versions, order = {}, {}
@@ -290,6 +298,13 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', P .. 'grace', '-inf', now, 'LIMIT
   local raw = redis.call('HGET', sessKey(r), id)
   local s = raw and cjson.decode(raw)
   if s and s.grace and s.grace <= now then
+    -- Gone without a goodbye (MemoryRoomStore.expire): the room stays its players' a while.
+    if not s.bye then
+      local upto = now + tonumber(ARGV[6])
+      if upto > tonumber(redis.call('HGET', roomKey(r), 'protect') or '0') then
+        redis.call('HSET', roomKey(r), 'protect', upto)
+      end
+    end
     touch(r, endSession(r, s))
   else
     redis.call('ZREM', P .. 'grace', m)
@@ -356,6 +371,8 @@ export interface RedisRoomStoreOptions extends Partial<AdmissionLimits> {
   clock?: Clock;
   newToken?: () => string;
   logger?: Logger;
+  /** REOPEN_PROTECT_MS, for tests. */
+  reopenProtectMs?: number;
 }
 
 export function newNodeId(): string {
@@ -373,6 +390,7 @@ export class RedisRoomStore implements RoomStore {
   private readonly nodeTtlMs: number;
   private readonly clock: Clock;
   private readonly newToken: () => string;
+  private readonly reopenProtectMs: number;
   private readonly logger: Logger;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly fencedListeners: (() => void)[] = [];
@@ -394,6 +412,7 @@ export class RedisRoomStore implements RoomStore {
     this.sweepIntervalMs = options.sweepIntervalMs ?? REDIS_DEFAULTS.sweepIntervalMs;
     this.clock = options.clock ?? systemClock;
     this.newToken = options.newToken ?? newResumeToken;
+    this.reopenProtectMs = options.reopenProtectMs ?? REOPEN_PROTECT_MS;
     this.logger = options.logger ?? pino({ level: 'silent' });
     for (const [name, body] of Object.entries(SCRIPTS)) {
       this.redis.defineCommand(name, { numberOfKeys: 0, lua: PRELUDE + body });
@@ -476,6 +495,7 @@ export class RedisRoomStore implements RoomStore {
       input.ownerToken === undefined ? '' : '1',
       input.incarnation ?? '',
       input.freshIncarnation ?? newIncarnation(),
+      this.clock.now(),
     )) as
       | ['retry']
       | ['full']
@@ -578,7 +598,7 @@ export class RedisRoomStore implements RoomStore {
     }
   }
 
-  async disconnect(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null> {
+  async disconnect(room: string, id: PlayerId, socketId: string, bye = false): Promise<RosterMsg | null> {
     const reply = (await this.run(
       'lockstepDisconnect',
       room,
@@ -587,6 +607,7 @@ export class RedisRoomStore implements RoomStore {
       this.clock.now(),
       this.graceMs,
       this.limits.graceTotalMs,
+      bye ? '1' : '',
     )) as RecordReply | null;
     return reply && toRoster(reply);
   }
@@ -615,6 +636,7 @@ export class RedisRoomStore implements RoomStore {
       this.graceMs,
       REDIS_DEFAULTS.expireBatch,
       this.limits.graceTotalMs,
+      this.reopenProtectMs,
     )) as RecordReply[];
     return reply.map(toRoster);
   }

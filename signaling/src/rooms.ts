@@ -175,8 +175,11 @@ export interface StoreStats {
 /** Everything the server needs from room state. Async so a networked store fits the same shape. */
 export interface RoomStore {
   join(input: JoinInput): Promise<JoinOutcome>;
-  /** The socket went away: its session enters grace. Null when that socket no longer owns the session. */
-  disconnect(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null>;
+  /**
+   * The socket went away: its session enters grace. Null when that socket no longer owns the session. `bye`:
+   * its page said it was going (pagehide), so should the grace run out, the player left rather than vanished.
+   */
+  disconnect(room: string, id: PlayerId, socketId: string, bye?: boolean): Promise<RosterMsg | null>;
   /** Ends the session at once. Null when that socket no longer owns the session. */
   leave(room: string, id: PlayerId, socketId: string): Promise<RosterMsg | null>;
   route(room: string, id: PlayerId): Promise<MemberRoute | undefined>;
@@ -211,6 +214,8 @@ interface Session {
   /** Milliseconds spent in grace before the current one. */
   graceUsed: number;
   graceStartedAt: number | undefined;
+  /** Its page said it was going before this grace began. */
+  bye: boolean;
 }
 
 interface Room {
@@ -226,6 +231,8 @@ interface Room {
   ownerHash: string;
   /** The player whose join last proved the owner token. */
   ownerId: PlayerId | undefined;
+  /** Until when a newcomer opening this room once it empties still joins it (Tombstone.protectUntil). */
+  protectUntil: number;
   removed: PlayerId[];
   /** Token hashes of removed sessions: their resume gets `removed`. */
   barred: Set<string>;
@@ -244,6 +251,8 @@ export interface MemoryRoomStoreOptions extends Partial<AdmissionLimits> {
   maxMembers: number;
   /** Injected for tests; must return LIMITS.token.length URL-safe characters with >= 128 bits of entropy. */
   newToken?: () => string;
+  /** REOPEN_PROTECT_MS, for tests. */
+  reopenProtectMs?: number;
 }
 
 // 24 random bytes = 192 bits, which base64url encodes to exactly LIMITS.token.length characters.
@@ -345,12 +354,28 @@ function floorCounts(input: JoinInput, room: Room): input is JoinInput & { floor
 /** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */
 const MAX_TOMBSTONES = 100_000;
 
+/**
+ * How long a room whose players vanished (a grace ran out with no goodbye from the page) stays theirs: a
+ * newcomer opening it in that time joins it and waits for them, since they may be playing on over the mesh
+ * without the server. After it, or at once when every player left or said goodbye, a newcomer opens a new one.
+ */
+export const REOPEN_PROTECT_MS = 5 * 60_000;
+
+/** What the store keeps of an emptied room. */
+interface Tombstone {
+  nextId: PlayerId;
+  incarnation: string;
+  /** Until when a newcomer who opens it joins it rather than a new room (REOPEN_PROTECT_MS). */
+  protectUntil: number;
+}
+
 export class MemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<string, Room>();
   /** The sessions in grace, with their room: expiry looks at these alone, not at every session on the node. */
   private readonly inGrace = new Map<Session, string>();
-  /** The next ID of rooms that emptied, so a room opened again under the same name never repeats one. */
-  private readonly lastIds = new Map<string, { nextId: PlayerId; incarnation: string }>();
+  /** Rooms that emptied: a tab of theirs, or a newcomer while they may still be playing, opens them again. */
+  private readonly lastIds = new Map<string, Tombstone>();
+  private readonly reopenProtectMs: number;
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly maxMembers: number;
@@ -370,6 +395,7 @@ export class MemoryRoomStore implements RoomStore {
       graceTotalMs: options.graceTotalMs ?? ADMISSION_DEFAULTS.graceTotalMs,
     };
     this.newToken = options.newToken ?? newResumeToken;
+    this.reopenProtectMs = options.reopenProtectMs ?? REOPEN_PROTECT_MS;
   }
 
   private countIp(ip: string | undefined, roomId: string, delta: number): void {
@@ -425,6 +451,7 @@ export class MemoryRoomStore implements RoomStore {
       ip: input.ip,
       graceUsed: 0,
       graceStartedAt: undefined,
+      bye: false,
     };
     this.countIp(session.ip, input.room, 1);
     room.sessions.set(session.id, session);
@@ -482,6 +509,7 @@ export class MemoryRoomStore implements RoomStore {
       session.graceUsed += Math.max(0, now - session.graceStartedAt);
     }
     session.graceStartedAt = undefined;
+    session.bye = false;
     session.socketId = input.socketId;
     session.graceUntil = undefined;
     this.inGrace.delete(session);
@@ -507,11 +535,12 @@ export class MemoryRoomStore implements RoomStore {
     };
   }
 
-  async disconnect(roomId: string, id: PlayerId, socketId: string): Promise<RosterMsg | null> {
+  async disconnect(roomId: string, id: PlayerId, socketId: string, bye = false): Promise<RosterMsg | null> {
     const room = this.rooms.get(roomId);
     const session = room?.sessions.get(id);
     if (!room || !session || session.socketId !== socketId) return null;
     const now = this.clock.now();
+    session.bye = bye;
     session.socketId = undefined;
     session.graceStartedAt = now;
     session.graceUntil = now + graceFor(this.graceMs, this.limits.graceTotalMs, session.graceUsed);
@@ -563,6 +592,8 @@ export class MemoryRoomStore implements RoomStore {
     for (const [session, roomId] of this.inGrace) {
       const room = this.rooms.get(roomId);
       if (!room || session.graceUntil === undefined || session.graceUntil > now) continue;
+      // Gone without a goodbye: asleep, frozen, or cut off from us but maybe not from the others.
+      if (!session.bye) room.protectUntil = Math.max(room.protectUntil, now + this.reopenProtectMs);
       this.endSession(roomId, room, session);
       ended.set(roomId, room);
     }
@@ -593,13 +624,18 @@ export class MemoryRoomStore implements RoomStore {
   private createRoom(input: JoinInput, ownerToken: string): Room {
     const { room: roomId, settings, verifier } = input;
     const last = this.lastIds.get(roomId);
-    // An emptied room goes on only for a tab of its last incarnation: its voters may come back. Anyone else
-    // opens a new room (IDs from 1), and a tab of the old one that comes back later joins it afresh: a room
-    // whose players all left cannot wait for them (docs/protocol.md, "A room has an incarnation").
-    const prior = last !== undefined && input.incarnation === last.incarnation ? last : undefined;
+    // An emptied room goes on for a tab of its last incarnation, and for anyone while its players may still be
+    // playing without us (REOPEN_PROTECT_MS). Otherwise a join opens a new room (IDs from 1), and a tab of the
+    // old one that comes back later joins it afresh: a room whose players all left cannot wait for them
+    // (docs/protocol.md, "A room has an incarnation").
+    const prior =
+      last !== undefined && (input.incarnation === last.incarnation || this.clock.now() < last.protectUntil)
+        ? last
+        : undefined;
     const room: Room = {
       ownerHash: hashOwnerToken(ownerToken),
       ownerId: undefined,
+      protectUntil: prior?.protectUntil ?? 0,
       removed: [],
       barred: new Set(),
       settings: { ...settings, stages: [...settings.stages] },
@@ -630,7 +666,12 @@ export class MemoryRoomStore implements RoomStore {
     if (room.sessions.size === 0) {
       // Tabs may still hold the room's state (asleep past grace): if one of them opens it again, it goes on
       // above their IDs.
-      this.lastIds.set(roomId, { nextId: room.nextId, incarnation: room.incarnation });
+      this.lastIds.delete(roomId);
+      this.lastIds.set(roomId, {
+        nextId: room.nextId,
+        incarnation: room.incarnation,
+        protectUntil: room.protectUntil,
+      });
       if (this.lastIds.size > MAX_TOMBSTONES) this.lastIds.delete(this.lastIds.keys().next().value!);
       this.rooms.delete(roomId);
     }

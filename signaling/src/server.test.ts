@@ -338,6 +338,29 @@ describe('sessions', () => {
     expect(next.roster.members.map((m) => m.name)).toEqual(['A', 'Next']);
   });
 
+  it('reopens a room whose players said goodbye as a new one, and keeps one whose players vanished', async () => {
+    const server = await serve({ graceMs: 300 });
+    // Closed tabs: each said goodbye (pagehide), then its socket went.
+    const gone = [await member(server, 'closed', 'A'), await member(server, 'closed', 'B')];
+    for (const p of gone) expectOk(await p.socket.raw('bye', {}));
+    for (const p of gone) p.socket.close();
+    // Vanished tabs (asleep, or cut off from us but maybe not from each other): no goodbye.
+    const lost = [await member(server, 'cut', 'A'), await member(server, 'cut', 'B')];
+    for (const p of lost) p.socket.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await server.handle.store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+    const reopened = expectOk(await (await client(server)).join({ room: 'closed', name: 'C' }));
+    expect(reopened.id).toBe(1);
+    expect(reopened.incarnation).not.toBe(gone[0]!.joined.incarnation);
+    // Theirs still: the newcomer joins it, and the room waits for them.
+    const waiting = expectOk(await (await client(server)).join({ room: 'cut', name: 'C' }));
+    expect(waiting).toMatchObject({ id: 3, incarnation: lost[0]!.joined.incarnation });
+    // A goodbye before joining is refused; so is one with a payload.
+    const stranger = await client(server);
+    expect(await stranger.raw('bye', {})).toMatchObject({ ok: false, code: 'not_joined' });
+    expect(await stranger.raw('bye', { x: 1 })).toMatchObject({ ok: false, code: 'bad_request' });
+  });
+
   it('removes a member at once on leave', async () => {
     const server = await serve({ graceMs: 60_000 });
     const a = await member(server, 'r', 'A');

@@ -24,6 +24,7 @@ import {
   defaultSettings,
   describeIssues,
   joinSchema,
+  byeSchema,
   leaveSchema,
   relaySchema,
   removeSchema,
@@ -57,6 +58,8 @@ export type InterServerEvents = Record<never, never>;
 export interface SocketData {
   ip: string;
   session: { room: string; id: PlayerId } | undefined;
+  /** Its page said it was going (`bye`): a grace that runs out is a departure. */
+  bye?: boolean;
 }
 
 export type SignalingIo = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -179,6 +182,7 @@ export const DEFAULTS = {
 const KNOWN_EVENTS = [
   'join',
   'leave',
+  'bye',
   'signal',
   'relay',
   'remove',
@@ -685,6 +689,13 @@ export function createSignalingServer(
       return { ok: true };
     },
 
+    async bye(socket, payload) {
+      parse(byeSchema, 'bye', payload);
+      requireSession(socket, 'bye');
+      socket.data.bye = true;
+      return { ok: true };
+    },
+
     async remove(socket, payload) {
       const session = requireSession(socket, 'remove');
       const req = parse(removeSchema, 'remove', payload);
@@ -983,7 +994,7 @@ export function createSignalingServer(
     enqueue(socket, async () => {
       const session = socket.data.session;
       if (!session) return;
-      const roster = await store.disconnect(session.room, session.id, socket.id);
+      const roster = await store.disconnect(session.room, session.id, socket.id, socket.data.bye === true);
       logger.info({ sid: socket.id, room: session.room, id: session.id, reason }, 'player disconnected');
       if (roster) pushRoster(roster);
       await scheduleExpiry();

@@ -10,13 +10,14 @@ export interface StoreFactoryOptions extends Partial<AdmissionLimits> {
   clock: Clock;
   graceMs: number;
   maxMembers: number;
+  reopenProtectMs?: number;
 }
 
 export function describeRoomStore(
   name: string,
   makeStore: (options: StoreFactoryOptions) => Promise<RoomStore>,
 ) {
-  async function setup(options: Partial<AdmissionLimits> = {}) {
+  async function setup(options: Partial<AdmissionLimits> & { reopenProtectMs?: number } = {}) {
     let now = 1_000_000;
     const clock = { now: () => now };
     const store = await makeStore({
@@ -226,12 +227,13 @@ export function describeRoomStore(
       expect(full.ok ? '' : full.error).toMatch(/2 members/);
     });
 
-    it('forgets an emptied room: whoever opens it next starts a new one, with IDs from 1', async () => {
+    it('forgets a room its players left or said goodbye to: whoever opens it next starts a new one, IDs from 1', async () => {
       const { store, join, advance } = await setup({ graceMs: 500 });
       const first = await join({ socketId: 'a' });
       await join({ socketId: 'b' });
       await store.leave('r', 1, 'a');
-      await store.disconnect('r', 2, 'b');
+      // Its page said goodbye (pagehide), then its grace ran out: it left.
+      await store.disconnect('r', 2, 'b', true);
       expect(await store.stats()).toEqual({ rooms: 1, connected: 0, grace: 1 });
       advance(500);
       await store.expire();
@@ -245,6 +247,31 @@ export function describeRoomStore(
       expect(fresh).toMatchObject({ id: 1, settings: { stages: ['New'] }, incarnation: 'fresh1' });
       expect(fresh.incarnation).not.toBe(first.incarnation);
       expect(fresh.roster).toMatchObject({ issued: 1, owner: 1 });
+    });
+
+    it('keeps a room whose players vanished without a goodbye theirs for a while: a newcomer joins it, later a new one', async () => {
+      const { store, join, advance } = await setup({ graceMs: 500, reopenProtectMs: 10_000 });
+      const first = await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      // One says goodbye and comes back (a reload): that goodbye no longer counts.
+      await store.disconnect('r', 1, 'a', true);
+      await join({ socketId: 'a2', token: first.token });
+      await store.disconnect('r', 1, 'a2');
+      await store.disconnect('r', 2, 'b', true);
+      advance(500);
+      await store.expire();
+      expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+      // They may be playing on over the mesh, cut off from us: a newcomer joins their room and waits for them.
+      const waiting = await join({ socketId: 'c' });
+      expect(waiting).toMatchObject({ id: 3, incarnation: first.incarnation });
+      // It leaves; the room stays theirs only as long as it was going to.
+      await store.leave('r', 3, 'c');
+      advance(9_000);
+      expect(await join({ socketId: 'd' })).toMatchObject({ id: 4, incarnation: first.incarnation });
+      await store.leave('r', 4, 'd');
+      advance(1_000);
+      const fresh = await join({ socketId: 'e', freshIncarnation: 'fresh3' });
+      expect(fresh).toMatchObject({ id: 1, incarnation: 'fresh3' });
     });
 
     it('lets a tab of an emptied room’s last incarnation open it again above its IDs; any other claim opens a new one', async () => {

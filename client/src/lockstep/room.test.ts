@@ -565,6 +565,20 @@ describe('Room: careless calls', () => {
 });
 
 describe('Room: ending', () => {
+  it('close says goodbye, as a closed tab does: the others see it offline at once, and so does the server', async () => {
+    const w = world();
+    w.open();
+    w.open();
+    const port = w.server.port();
+    w.open({}, { signaling: port });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
+    w.rooms[2]!.close();
+    await w.run(100);
+    expect(w.rooms[0]!.getSnapshot().players.find((p) => p.id === 3)?.state).toBe('offline');
+    expect(port.byes).toBe(1);
+  });
+
   it('close and leave say closed, not that the server went down', async () => {
     const w = await joinedRooms(3);
     const seen: string[][] = [[], []];
@@ -586,10 +600,14 @@ describe('Room: ending', () => {
 describe('Room: players', () => {
   it('a silent player is suspected while the server lists it, and offline once it does not', async () => {
     // Two players: the one left cannot drop the other (no majority), so it stays listed as a voter.
-    const w = await joinedRooms(2);
+    const w = world();
+    w.open();
+    w.open({ chaos: true });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_000);
     const a = w.rooms[0]!;
-    // Its tab dies without a word (close() here, with the fake server still listing it).
-    w.rooms[1]!.close();
+    // Its tab dies without a word, and the server still lists it.
+    roomInternals(w.rooms[1]!)!.chaos!.crash();
     await w.run(2_000);
     const state = () => a.getSnapshot().players.find((p) => p.id === 2)?.state;
     expect(state()).toBe('suspected');

@@ -859,6 +859,8 @@ export class RoomImpl implements Room {
     if (this.torn) return;
     // Closed first: the socket's close that follows is not the server going down.
     this.closedHere = true;
+    // As a closed tab does: the others and the server hear we are going (a rejoin within grace still resumes).
+    this.session.goodbye();
     this.session.stop();
     this.update();
     this.teardown();

@@ -84,6 +84,10 @@ export class Chaos {
       },
       join: (req) => inner.join(req),
       leave: () => inner.leave(),
+      // A crashed tab says no goodbye.
+      bye: () => {
+        if (!this.crashed) inner.bye();
+      },
       // A crashed tab's signals vanish, as if sent.
       signal: (to, data) => (this.crashed ? Promise.resolve({ ok: true }) : inner.signal(to, data)),
       remove: (room, id, token) => inner.remove(room, id, token),

@@ -255,6 +255,12 @@ export class FakeSignaling implements SignalingPort {
     return { ok: true };
   }
 
+  /** Goodbyes said, for tests. */
+  byes = 0;
+  bye(): void {
+    this.byes++;
+  }
+
   async signal(to: number, data: unknown): Promise<Ack> {
     return this.server.forward(this.id, to, 'signal', data)
       ? { ok: true }

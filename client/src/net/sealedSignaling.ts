@@ -92,6 +92,10 @@ export class SealedSignaling implements SignalingPort {
     return this.inner.leave();
   }
 
+  bye(): void {
+    this.inner.bye();
+  }
+
   // A control event, like join and leave: nothing in it to seal.
   remove(room: string, id: number, ownerToken: string): Promise<Ack> {
     return this.inner.remove(room, id, ownerToken);

@@ -327,6 +327,7 @@ export class Session {
    */
   goodbye(): void {
     if (!this.player) return;
+    this.deps.signaling.bye();
     this.player.goodbye();
     const r = this.player.ready();
     for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));

@@ -44,6 +44,11 @@ export interface SignalingPort {
   start(handlers: SignalingHandlers): void;
   join(req: JoinRequest): Promise<Ack<Joined>>;
   leave(): Promise<Ack>;
+  /**
+   * The page is going (pagehide, close()): fire and forget, and only if connected (socket.io would send a
+   * queued one after a reconnect, when the page came back). The session keeps its grace for a reload.
+   */
+  bye(): void;
   signal(to: number, data: unknown): Promise<Ack>;
   /** Owner only: remove player `id` from the room. */
   remove(room: string, id: number, ownerToken: string): Promise<Ack>;
@@ -158,6 +163,10 @@ export class SocketSignaling implements SignalingPort {
 
   leave(): Promise<Ack> {
     return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('leave', {}, done), 'leave');
+  }
+
+  bye(): void {
+    if (this.socket?.connected) this.socket.emit('bye', {});
   }
 
   signal(to: number, data: unknown): Promise<Ack> {

@@ -111,6 +111,11 @@ export interface ClientToServerEvents {
   join: (req: JoinRequest, ack: (res: Ack<Joined>) => void) => void;
   /** Leave for good: the ID leaves the membership at once. */
   leave: (req: Record<string, never>, ack: (res: Ack) => void) => void;
+  /**
+   * The page is going (pagehide), maybe for good: the session keeps its grace (a reload resumes it), but if
+   * that runs out the player left rather than vanished, and the room need not be kept for it.
+   */
+  bye: (req: Record<string, never>, ack?: (res: Ack) => void) => void;
   signal: (req: SignalRequest, ack: (res: Ack) => void) => void;
   relay: (req: RelayRequest, ack: (res: Ack) => void) => void;
   /** Owner only: remove another player from the room. */
@@ -268,6 +273,7 @@ export const removeSchema = exact(removeFields);
 export type RemoveRequest = v.InferInput<v.StrictObjectSchema<typeof removeFields, undefined>>;
 
 export const leaveSchema = v.optional(exact({}));
+export const byeSchema = leaveSchema;
 
 const signalFields = {
   to: playerIdSchema,
