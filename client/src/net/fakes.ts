@@ -160,7 +160,8 @@ export class FakeServer {
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
     this.lastFloor = req.floor;
     this.lastIncarnation = req.incarnation;
-    this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
+    // As the real store: a floor counts only from a tab of this incarnation.
+    if (req.incarnation === this.incarnation) this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
     const old = this.clients.get(claimed);
     // A resume takes the session over, as the real server does: the other holder is told it was replaced.
     if (old) old.handlers.refused({ ok: false, code: 'replaced', error: 'resumed elsewhere' });
@@ -195,6 +196,19 @@ export class FakeServer {
     const roster = this.roster();
     for (const m of this.clients.values()) this.net.defer(() => m.handlers.roster(roster));
     return { ok: true };
+  }
+
+  /**
+   * The room is opened anew (everyone left it, or a memory store restarted): no sessions, no removals, IDs from
+   * 1, another incarnation. Tabs still running find out when they join again.
+   */
+  reopen(incarnation: string): void {
+    for (const c of this.clients.values()) this.expired.add(c.id);
+    this.clients.clear();
+    this.removed = [];
+    this.ownerId = undefined;
+    this.nextId = 1;
+    this.incarnation = incarnation;
   }
 
   /** The session of `id` runs out of grace: gone from the roster, its token refused. The tab may still run. */

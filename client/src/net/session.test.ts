@@ -350,9 +350,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
       expect(v.stage).toBe(0);
       expect(v.history.length).toBe(0);
       const lines = w.tabs[i]!.store.getState().log.map((l) => l.text);
-      expect(lines).toContain(
-        'the server restarted and the room was started anew: joining it as a new player',
-      );
+      expect(lines).toContain('this room was started anew since we played in it: joining it as a new player');
     }
     const saved = JSON.parse(
       (
@@ -360,6 +358,25 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
       ).deps.storage.data.get(storageKey('r'))!,
     );
     expect(saved.incarnation).toBe('incarnation2');
+  });
+
+  it('in a room opened anew, the old room’s removals do not expel the new room’s players of those IDs', async () => {
+    const w = world(3);
+    await w.run(1_500);
+    expect(await w.tabs[0]!.session.removePlayer(3)).toMatchObject({ ok: true });
+    await w.run(800);
+    w.tabs[2]!.session.stop();
+    // The room is opened anew; the two old tabs come back to it, and a newcomer gets ID 3.
+    w.server.reopen('incarnation2');
+    for (const t of w.tabs.slice(0, 2)) t.port.handlers!.connected();
+    await w.run(1_000);
+    w.add();
+    await w.run(2_000);
+    expect(w.view(3).self).toBe(3);
+    for (const i of [0, 1, 3]) {
+      const v = w.view(i);
+      expect([v.self, v.members, v.live], String(i)).toEqual([v.self, [1, 2, 3], [1, 2, 3]]);
+    }
   });
 
   it('a reload whose session expired continues its slot with its floor and incarnation, not as a newcomer', async () => {
@@ -432,7 +449,12 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     const w = world(1);
     await w.run(200);
     const storage = memoryStorage();
-    const record = { id: 1, persisted: null, ownerToken: w.server.ownerToken };
+    const record = {
+      id: 1,
+      persisted: null,
+      ownerToken: w.server.ownerToken,
+      incarnation: w.server.incarnation,
+    };
     storage.setItem(storageKey('r'), JSON.stringify(record));
     let owner: boolean | undefined;
     const join = w.server.join.bind(w.server);
@@ -441,7 +463,10 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
       return join(port, req);
     };
     // Player 1's tab holds its identity: this is a duplicate of it.
-    const copy = w.add({ storage, holdIdentity: async (key) => (key === 'r:1' ? null : () => {}) });
+    const copy = w.add({
+      storage,
+      holdIdentity: async (key) => (key === `r:${w.server.incarnation}:1` ? null : () => {}),
+    });
     await w.run(500);
     expect(copy.store.getState().log.map((l) => l.text)).toContain(
       'another tab is player 1: joining as a new player',
@@ -629,6 +654,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     new SavedWriter(storage, 'r').write({
       id: 1,
       token: 't1'.padEnd(32, 'x'),
+      incarnation: 'incarnation1',
       persisted: { term: 1, promised: 1, done: false, history: [], base, accepted: null, initialized: true },
     });
     const w = world(0);
@@ -646,6 +672,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     new SavedWriter(storage, 'r').write({
       id: 1,
       token: 't1'.padEnd(32, 'x'),
+      incarnation: 'incarnation1',
       persisted: {
         term: 1,
         promised: 1,

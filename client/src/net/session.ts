@@ -101,6 +101,10 @@ export interface SessionParams {
 
 /** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
+
+/** The Web Lock a live player holds: an ID is one player only within one incarnation of a room. */
+const identityKey = (room: string, incarnation: string | undefined, id: Id) =>
+  `${room}:${incarnation ?? ''}:${id}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 
 /** The server's roster as the core takes it: a hint of whom to talk to, and how far the room's IDs go. */
@@ -475,7 +479,9 @@ export class Session {
     if (saved && this.token === null && !this.identityChecked) {
       this.identityChecked = true;
       const hold = this.deps.holdIdentity;
-      const release = hold ? await hold(`${this.params.room}:${saved.id}`) : () => {};
+      const release = hold
+        ? await hold(identityKey(this.params.room, saved.incarnation, saved.id))
+        : () => {};
       if (release === null) {
         // A copy of a live tab's storage: that tab is player `saved.id`. Join as a new player; the copy's
         // committed log may help it catch up, but nothing it promised is ours.
@@ -629,7 +635,8 @@ export class Session {
     this.ownerToken = j.ownerToken ?? null;
     this.muted = false;
     const s = j.settings;
-    if (this.player && this.player.self === j.id) {
+    // Our ID again, but as a new player of a room opened anew since: another identity (below), not a resume.
+    if (this.player && this.player.self === j.id && (j.resumed || j.incarnation === this.incarnation)) {
       // A room's settings and incarnation never change in its life: a resume that says otherwise is a server
       // we cannot follow (its stages would pass the core's last one).
       const mine = this.incarnation;
@@ -652,13 +659,18 @@ export class Session {
     this.continuing = null;
     const held = this.incarnation ?? saved?.incarnation ?? continuing?.incarnation;
     this.incarnation = j.incarnation;
-    if (held !== undefined && held !== j.incarnation) {
-      // The server forgot the room and someone else recreated it first: our state is of a room that no
-      // longer exists, and our old ID may be someone else's now. Keeping nothing is what keeps IDs unique.
-      this.log('net', 'the server restarted and the room was started anew: joining it as a new player');
+    // State whose room we cannot name (a damaged record, an older build's) is treated as another room's.
+    const hadState = held !== undefined || continuing !== null || saved !== null || this.player !== null;
+    if (hadState && held !== j.incarnation) {
+      // The room was started anew (the server forgot it, or everyone had left it): our state is of a room
+      // that no longer exists, and our old ID may be someone else's now. Keeping nothing keeps IDs unique.
+      this.log('net', 'this room was started anew since we played in it: joining it as a new player');
       continuing = null;
       saved = null;
       this.copied = { history: [] };
+      // Its removals were of the old room's players: the new room's own IDs are other people.
+      this.removed.clear();
+      this.reissued = 0;
       // Values still waiting are this page's intent, not the old room's state: they go to the new room.
       this.carried = this.player?.proposals() ?? this.carried;
       this.player = null;
@@ -688,10 +700,12 @@ export class Session {
       this.releaseIdentity?.();
       this.releaseIdentity = null;
       const id = j.id;
-      void this.deps.holdIdentity?.(`${this.params.room}:${id}`, true).then((release) => {
-        if (this.stopped || this.player?.self !== id) release?.();
-        else this.releaseIdentity = release;
-      });
+      void this.deps
+        .holdIdentity?.(identityKey(this.params.room, j.incarnation, id), true)
+        .then((release) => {
+          if (this.stopped || this.player?.self !== id) release?.();
+          else this.releaseIdentity = release;
+        });
     }
     this.player = new Player({
       self: j.id,
