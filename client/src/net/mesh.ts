@@ -464,7 +464,9 @@ export class Mesh {
     if (env.e.length <= 64) p.seenEpoch = env.e;
     if (!p.link || p.link.epoch !== env.e) {
       // A new epoch means the initiator started over (it reloaded, or its link died): follow it, within its
-      // budget. Past it the offer is ignored and the link we have kept; the initiator tries again later.
+      // budget. Past it the offer is ignored and the link we have kept; the initiator tries again later. Only an
+      // offer starts one: a candidate of an epoch we do not have could never open a link.
+      if ((env.d as { type?: unknown } | null)?.type !== 'offer') return;
       const offers = this.budgetOf(from).offers;
       if (!offers.take(now).ok) return;
       this.dropLink(p);
