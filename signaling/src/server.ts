@@ -21,10 +21,10 @@ import type {
   ServerToClientEvents,
 } from '../../client/src/protocol/signaling.ts';
 import {
+  byeSchema,
   defaultSettings,
   describeIssues,
   joinSchema,
-  byeSchema,
   leaveSchema,
   relaySchema,
   removeSchema,

@@ -5,7 +5,7 @@ import type { Entry, Message, Proposal, Tally, WireBase, WireRetirement } from '
 
 export type { Entry, Message, MessageType, Op, Proposal, Tally } from '../protocol/messages.ts';
 
-/** A player ID: a positive integer the signaling server hands out in join order, never reused in a room. */
+/** A player ID: a positive integer the signaling server hands out in join order, never reused while the room lives (a room opened anew starts again from 1). */
 export type Id = number;
 
 /** Timing in ticks. The driver decides how long a tick is (see net/driver.ts). */

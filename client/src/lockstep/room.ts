@@ -461,7 +461,7 @@ export class RoomImpl implements Room {
         this.rtts.set(p.id, { rttMs: p.rttMs, state: p.state });
       else p.rttMs = shown.rttMs;
     }
-    // IDs are never reused: players no longer listed are gone for good.
+    // IDs are not reused while the room lives: players no longer listed are gone for good.
     if (this.rtts.size > next.players.length) {
       const listed = new Set(next.players.map((p) => p.id));
       for (const id of this.rtts.keys()) if (!listed.has(id)) this.rtts.delete(id);

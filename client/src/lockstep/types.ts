@@ -3,7 +3,7 @@
 
 import type { LockstepErrorCode } from './errors.ts';
 
-/** A player's ID in a room: a positive integer, handed out in join order, never reused in the room. */
+/** A player's ID in a room: a positive integer, handed out in join order, never reused while the room lives (a room opened anew starts again from 1). */
 export type PlayerId = number;
 
 /** Room settings; only the player who creates the room chooses them, later joiners get the room's own. */

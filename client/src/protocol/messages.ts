@@ -16,7 +16,7 @@ const integer = (min: number, max: number, message: string) =>
 
 const nat = (max = MAX_SAFE) => integer(0, max, `must be an integer in [0, ${max}]`);
 
-/** A player ID: a positive integer the signaling server hands out in join order, never reused in a room. */
+/** A player ID: a positive integer the signaling server hands out in join order, never reused while the room lives (a room opened anew starts again from 1). */
 const playerId = integer(1, LIMITS.playerId.max, 'must be a player ID');
 const listedId = integer(1, LIMITS.playerId.max, 'holds a bad ID');
 
