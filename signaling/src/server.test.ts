@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type { ErrorCode, Fail, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { ConnectionLimiter } from './rateLimit.ts';
-import { newResumeToken } from './rooms.ts';
+import { MemoryRoomStore, newResumeToken } from './rooms.ts';
 import type { SignalingOptions } from './server.ts';
 import {
   connect,
@@ -326,13 +326,21 @@ describe('sessions', () => {
   });
 
   it('makes no player, connected or in grace, of a joiner that closed before its join was answered', async () => {
-    const server = await serve({ graceMs: 60_000 });
+    // A slow store (Redis under load): the joiner is gone by the time its join is taken.
+    const store = new MemoryRoomStore({ graceMs: 60_000, maxMembers: 50 });
+    const join = store.join.bind(store);
+    store.join = async (input) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return join(input);
+    };
+    const server = await serve({ graceMs: 60_000, store });
     await member(server, 'r', 'A');
     const hasty = await client(server);
     hasty.socket.emit('join', { v: PROTOCOL_VERSION, room: 'r', name: 'Hasty' }, () => {});
+    await new Promise((resolve) => setTimeout(resolve, 100));
     hasty.close();
     // It never learnt its ID, so it cannot resume: in grace it would only be a voter nobody can reach.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 600));
     expect(await server.handle.store.stats()).toEqual({ rooms: 1, connected: 1, grace: 0 });
     const next = expectOk(await (await client(server)).join({ room: 'r', name: 'Next' }));
     expect(next.roster.members.map((m) => m.name)).toEqual(['A', 'Next']);
