@@ -379,6 +379,22 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     }
   });
 
+  it('a reload resumed by its token keeps its state though its record names no incarnation (an older build)', async () => {
+    const { w, storage } = await advancedPair();
+    const before = w.view(1);
+    w.tabs[1]!.session.stop();
+    const record = JSON.parse(storage.data.get(storageKey('r'))!);
+    delete record.incarnation;
+    storage.setItem(storageKey('r'), JSON.stringify(record));
+    const reloaded = w.add({ storage });
+    await w.run(50);
+    // Same ID, so the same promises: it must not come back as a fresh voter under it.
+    expect(w.view(2)).toMatchObject({ self: 2, stage: 1, term: before.term });
+    expect(reloaded.store.getState().log.map((l) => l.text)).not.toContain(
+      'this room was started anew since we played in it: joining it as a new player',
+    );
+  });
+
   it('a reload whose session expired continues its slot with its floor and incarnation, not as a newcomer', async () => {
     const { w, storage } = await advancedPair();
     w.tabs[1]!.session.stop();

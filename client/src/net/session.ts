@@ -659,9 +659,11 @@ export class Session {
     this.continuing = null;
     const held = this.incarnation ?? saved?.incarnation ?? continuing?.incarnation;
     this.incarnation = j.incarnation;
-    // State whose room we cannot name (a damaged record, an older build's) is treated as another room's.
+    // State whose room we cannot name (a damaged record, an older build's) is treated as another room's,
+    // unless the server resumed its session: the token proves the room, and the ID must keep its promises.
     const hadState = held !== undefined || continuing !== null || saved !== null || this.player !== null;
-    if (hadState && held !== j.incarnation) {
+    const resumedOurs = held === undefined && j.resumed && saved?.id === j.id;
+    if (hadState && held !== j.incarnation && !resumedOurs) {
       // The room was started anew (the server forgot it, or everyone had left it): our state is of a room
       // that no longer exists, and our old ID may be someone else's now. Keeping nothing keeps IDs unique.
       this.log('net', 'this room was started anew since we played in it: joining it as a new player');
