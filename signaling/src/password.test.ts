@@ -119,7 +119,7 @@ function tampering(inner: SignalingPort): SignalingPort & { on: boolean } {
     start: (h: Parameters<SignalingPort['start']>[0]) => inner.start(h),
     join: (req: Parameters<SignalingPort['join']>[0]) => inner.join(req),
     leave: () => inner.leave(),
-    bye: () => inner.bye(),
+    bye: (unlisted?: boolean) => inner.bye(unlisted),
     remove: (room: string, id: number, ownerToken: string) => inner.remove(room, id, ownerToken),
     signal: (to: number, data: unknown) =>
       inner.signal(to, port.on && typeof data === 'string' ? flip(data) : data),

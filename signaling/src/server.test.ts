@@ -355,6 +355,10 @@ describe('sessions', () => {
     // Vanished tabs (asleep, or cut off from us but maybe not from each other): no goodbye.
     const lost = [await member(server, 'cut', 'A'), await member(server, 'cut', 'B')];
     for (const p of lost) p.socket.close();
+    // A closing tab that still heard players we no longer list: its goodbye does not give the room up.
+    const vouching = await member(server, 'vouched', 'A');
+    expectOk(await vouching.socket.raw('bye', { unlisted: true }));
+    vouching.socket.close();
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(await server.handle.store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
     const reopened = expectOk(await (await client(server)).join({ room: 'closed', name: 'C' }));
@@ -363,10 +367,13 @@ describe('sessions', () => {
     // Theirs still: the newcomer joins it, and the room waits for them.
     const waiting = expectOk(await (await client(server)).join({ room: 'cut', name: 'C' }));
     expect(waiting).toMatchObject({ id: 3, incarnation: lost[0]!.joined.incarnation });
+    const kept = expectOk(await (await client(server)).join({ room: 'vouched', name: 'C' }));
+    expect(kept).toMatchObject({ id: 2, incarnation: vouching.joined.incarnation });
     // A goodbye before joining is refused; so is one with a payload.
     const stranger = await client(server);
     expect(await stranger.raw('bye', {})).toMatchObject({ ok: false, code: 'not_joined' });
     expect(await stranger.raw('bye', { x: 1 })).toMatchObject({ ok: false, code: 'bad_request' });
+    expect(await stranger.raw('bye', { unlisted: false })).toMatchObject({ ok: false, code: 'bad_request' });
   });
 
   it('removes a member at once on leave', async () => {

@@ -648,6 +648,8 @@ export function createSignalingServer(
       }
 
       socket.data.session = { room: req.room, id: outcome.id };
+      // A goodbye said for an earlier session of this connection is not this one's.
+      socket.data.bye = false;
       socket.join(roomChannel(req.room));
       if (outcome.replacedSocketId !== undefined) {
         io.to(outcome.replacedSocketId).emit(
@@ -690,9 +692,10 @@ export function createSignalingServer(
     },
 
     async bye(socket, payload) {
-      parse(byeSchema, 'bye', payload);
+      const req = parse(byeSchema, 'bye', payload);
       requireSession(socket, 'bye');
-      socket.data.bye = true;
+      // A page that still hears players we no longer list gives the room up no more than they did.
+      socket.data.bye = req?.unlisted !== true;
       return { ok: true };
     },
 

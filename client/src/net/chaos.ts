@@ -85,8 +85,8 @@ export class Chaos {
       join: (req) => inner.join(req),
       leave: () => inner.leave(),
       // A crashed tab says no goodbye.
-      bye: () => {
-        if (!this.crashed) inner.bye();
+      bye: (unlisted) => {
+        if (!this.crashed) inner.bye(unlisted);
       },
       // A crashed tab's signals vanish, as if sent.
       signal: (to, data) => (this.crashed ? Promise.resolve({ ok: true }) : inner.signal(to, data)),

@@ -269,10 +269,12 @@ export class FakeSignaling implements SignalingPort {
     return { ok: true };
   }
 
-  /** Goodbyes said, for tests. */
+  /** Goodbyes said, for tests (`unlisted` ones apart). */
   byes = 0;
-  bye(): void {
-    this.byes++;
+  unlistedByes = 0;
+  bye(unlisted = false): void {
+    if (unlisted) this.unlistedByes++;
+    else this.byes++;
   }
 
   async signal(to: number, data: unknown): Promise<Ack> {

@@ -92,8 +92,8 @@ export class SealedSignaling implements SignalingPort {
     return this.inner.leave();
   }
 
-  bye(): void {
-    this.inner.bye();
+  bye(unlisted?: boolean): void {
+    this.inner.bye(unlisted);
   }
 
   // A control event, like join and leave: nothing in it to seal.

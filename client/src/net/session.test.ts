@@ -305,6 +305,10 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(0).voters).toEqual([1, 2, 3]);
     // Its direct links stay up: it still hears the leader, with no server to relay through.
     expect(w.net_(0).find((p) => p.id === 3)?.route).toBe('direct');
+    // Were 1 to close now, its goodbye would tell the server that someone it no longer lists plays on.
+    w.tabs[0]!.session.goodbye();
+    expect([w.tabs[0]!.port.unlistedByes, w.tabs[0]!.port.byes]).toEqual([1, 0]);
+    w.tabs[0]!.session.welcomeBack();
     expect(w.view(2)).toMatchObject({ leader: 1, blocked: null });
     // 3 reconnects: its token is refused, and it joins again as 4, continuing slot 3 with its state.
     const port = w.tabs[2]!.port;

@@ -331,7 +331,11 @@ export class Session {
    */
   goodbye(): void {
     if (!this.player) return;
-    this.deps.signaling.bye();
+    // Players we still hear that the server no longer lists may be playing on without it: say so.
+    const listed = new Set(this.latestRoster?.members.map((m) => m.id) ?? []);
+    this.deps.signaling.bye(
+      this.player.view().live.some((id) => id !== this.player?.self && !listed.has(id)),
+    );
     this.player.goodbye();
     const r = this.player.ready();
     for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));

@@ -48,7 +48,7 @@ export interface SignalingPort {
    * The page is going (pagehide, close()): fire and forget, and only if connected (socket.io would send a
    * queued one after a reconnect, when the page came back). The session keeps its grace for a reload.
    */
-  bye(): void;
+  bye(unlisted?: boolean): void;
   signal(to: number, data: unknown): Promise<Ack>;
   /** Owner only: remove player `id` from the room. */
   remove(room: string, id: number, ownerToken: string): Promise<Ack>;
@@ -165,8 +165,8 @@ export class SocketSignaling implements SignalingPort {
     return this.call((s, done) => s.timeout(ACK_TIMEOUT_MS).emit('leave', {}, done), 'leave');
   }
 
-  bye(): void {
-    if (this.socket?.connected) this.socket.emit('bye', {});
+  bye(unlisted = false): void {
+    if (this.socket?.connected) this.socket.emit('bye', unlisted ? { unlisted } : {});
   }
 
   signal(to: number, data: unknown): Promise<Ack> {

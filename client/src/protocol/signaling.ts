@@ -115,7 +115,7 @@ export interface ClientToServerEvents {
    * The page is going (pagehide), maybe for good: the session keeps its grace (a reload resumes it), but if
    * that runs out the player left rather than vanished, and the room need not be kept for it.
    */
-  bye: (req: Record<string, never>, ack?: (res: Ack) => void) => void;
+  bye: (req: ByeRequest, ack?: (res: Ack) => void) => void;
   signal: (req: SignalRequest, ack: (res: Ack) => void) => void;
   relay: (req: RelayRequest, ack: (res: Ack) => void) => void;
   /** Owner only: remove another player from the room. */
@@ -273,7 +273,13 @@ export const removeSchema = exact(removeFields);
 export type RemoveRequest = v.InferInput<v.StrictObjectSchema<typeof removeFields, undefined>>;
 
 export const leaveSchema = v.optional(exact({}));
-export const byeSchema = leaveSchema;
+/**
+ * `unlisted`: this page still hears players the server no longer lists (playing on over the mesh without
+ * it). Its goodbye then does not give the room up: the server keeps it theirs as if they had vanished.
+ */
+const byeFields = { unlisted: v.optional(v.literal(true, 'must be true when given')) };
+export const byeSchema = v.optional(exact(byeFields));
+export type ByeRequest = v.InferInput<v.StrictObjectSchema<typeof byeFields, undefined>>;
 
 const signalFields = {
   to: playerIdSchema,
