@@ -77,6 +77,42 @@ describe('RedisRoomStore across nodes', () => {
     expect(await a.stats()).toEqual({ rooms: 1, connected: 40, grace: 0 });
   });
 
+  it('a goodbye taken back by a resume does not count when the node then dies: the room stays its players’', async () => {
+    const prefix = `t${++prefixes}:`;
+    let now = 5_000_000;
+    const clock = { now: () => now };
+    const live = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 50, clock });
+    const doomedConn = client();
+    const doomed = await redisStore({
+      redis: doomedConn,
+      prefix,
+      graceMs: 1_000,
+      maxMembers: 50,
+      clock,
+      nodeTtlMs: 300,
+    });
+    const first = await doomed.join({ room: 'q', name: 'x', settings, socketId: 'x' });
+    if (!first.ok) throw new Error(first.error);
+    // A reload: its page said goodbye, then it came back within grace.
+    await doomed.disconnect('q', 1, 'x', true);
+    expect(
+      await doomed.join({ room: 'q', name: 'x', settings, socketId: 'x2', token: first.token }),
+    ).toMatchObject({
+      resumed: true,
+    });
+    // Its node dies: the session goes into grace with no goodbye of its own, and expires.
+    doomedConn.disconnect();
+    await expireUntil(live, (r) => r.members.some((m) => m.state === 'grace'));
+    now += 1_000;
+    await live.expire();
+    expect(await live.stats()).toMatchObject({ rooms: 0 });
+    // It vanished: a newcomer joins its room (and waits), rather than opening a new one.
+    expect(await live.join({ room: 'q', name: 'n', settings, socketId: 'n' })).toMatchObject({
+      id: 2,
+      incarnation: first.incarnation,
+    });
+  });
+
   it('puts a dead node’s sessions in grace, lets them resume elsewhere, and expires the rest', async () => {
     const prefix = `t${++prefixes}:`;
     let now = 5_000_000;
