@@ -38,6 +38,23 @@ async function redisStore(options: ConstructorParameters<typeof RedisRoomStore>[
   return store;
 }
 
+/** Two nodes on one Redis, with a clock the test moves: `doomed` dies when its connection is cut. */
+async function twoNodes() {
+  const prefix = `t${++prefixes}:`;
+  const clock = { t: 5_000_000, now: () => clock.t };
+  const live = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 50, clock });
+  const doomedConn = client();
+  const doomed = await redisStore({
+    redis: doomedConn,
+    prefix,
+    graceMs: 1_000,
+    maxMembers: 50,
+    clock,
+    nodeTtlMs: 300,
+  });
+  return { clock, live, doomed, doomedConn };
+}
+
 describeRoomStore('RedisRoomStore', (options) =>
   redisStore({ redis: client(), prefix: `t${++prefixes}:`, nodeTtlMs: 60_000, ...options }),
 );
@@ -78,19 +95,7 @@ describe('RedisRoomStore across nodes', () => {
   });
 
   it('a goodbye taken back by a resume does not count when the node then dies: the room stays its players’', async () => {
-    const prefix = `t${++prefixes}:`;
-    let now = 5_000_000;
-    const clock = { now: () => now };
-    const live = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 50, clock });
-    const doomedConn = client();
-    const doomed = await redisStore({
-      redis: doomedConn,
-      prefix,
-      graceMs: 1_000,
-      maxMembers: 50,
-      clock,
-      nodeTtlMs: 300,
-    });
+    const { clock, live, doomed, doomedConn } = await twoNodes();
     const first = await doomed.join({ room: 'q', name: 'x', settings, socketId: 'x' });
     if (!first.ok) throw new Error(first.error);
     // A reload: its page said goodbye, then it came back within grace.
@@ -103,7 +108,7 @@ describe('RedisRoomStore across nodes', () => {
     // Its node dies: the session goes into grace with no goodbye of its own, and expires.
     doomedConn.disconnect();
     await expireUntil(live, (r) => r.members.some((m) => m.state === 'grace'));
-    now += 1_000;
+    clock.t += 1_000;
     await live.expire();
     expect(await live.stats()).toMatchObject({ rooms: 0 });
     // It vanished: a newcomer joins its room (and waits), rather than opening a new one.
@@ -114,19 +119,7 @@ describe('RedisRoomStore across nodes', () => {
   });
 
   it('puts a dead node’s sessions in grace, lets them resume elsewhere, and expires the rest', async () => {
-    const prefix = `t${++prefixes}:`;
-    let now = 5_000_000;
-    const clock = { now: () => now };
-    const live = await redisStore({ redis: client(), prefix, graceMs: 1_000, maxMembers: 50, clock });
-    const doomedConn = client();
-    const doomed = await redisStore({
-      redis: doomedConn,
-      prefix,
-      graceMs: 1_000,
-      maxMembers: 50,
-      clock,
-      nodeTtlMs: 300,
-    });
+    const { clock, live, doomed, doomedConn } = await twoNodes();
     const join = async (store: RedisRoomStore, socketId: string) => {
       const outcome = await store.join({ room: 'r', name: socketId, settings, socketId });
       if (!outcome.ok) throw new Error(outcome.error);
@@ -142,16 +135,16 @@ describe('RedisRoomStore across nodes', () => {
     const graced = await expireUntil(live, (r) => r.members.some((m) => m.state === 'grace'));
     expect(graced.members).toEqual([
       { id: 1, name: 'a', state: 'connected' },
-      { id: 2, name: 'b', state: 'grace', graceUntil: now + 1_000 },
-      { id: 3, name: 'c', state: 'grace', graceUntil: now + 1_000 },
+      { id: 2, name: 'b', state: 'grace', graceUntil: clock.t + 1_000 },
+      { id: 3, name: 'c', state: 'grace', graceUntil: clock.t + 1_000 },
     ]);
-    expect(await live.nextExpiry()).toBe(now + 1_000);
+    expect(await live.nextExpiry()).toBe(clock.t + 1_000);
 
     const resumed = await live.join({ room: 'r', name: 'b', settings, socketId: 'b2', token: b.token });
     expect(resumed).toMatchObject({ ok: true, id: 2, resumed: true, changed: true });
     expect(await live.route('r', 2)).toEqual({ id: 2, socketId: 'b2' });
 
-    now += 1_000;
+    clock.t += 1_000;
     const [expired] = await live.expire();
     expect(expired?.members.map((m) => [m.id, m.state])).toEqual([
       [1, 'connected'],
