@@ -111,10 +111,10 @@ describe('RedisRoomStore across nodes', () => {
     clock.t += 1_000;
     await live.expire();
     expect(await live.stats()).toMatchObject({ rooms: 0 });
-    // It vanished: a newcomer joins its room (and waits), rather than opening a new one.
+    // It vanished: the room is kept for it, and a newcomer waits outside rather than opening a new one.
     expect(await live.join({ room: 'q', name: 'n', settings, socketId: 'n' })).toMatchObject({
-      id: 2,
-      incarnation: first.incarnation,
+      ok: false,
+      code: 'rate_limited',
     });
   });
 

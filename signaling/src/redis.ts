@@ -24,6 +24,7 @@ import {
   hashOwnerToken,
   hashToken,
   hashVerifier,
+  heldRefusal,
   type JoinInput,
   type JoinOutcome,
   type MemberRoute,
@@ -127,6 +128,14 @@ const SCRIPTS = {
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
 local exists = redis.call('EXISTS', roomKey(r)) == 1
+-- Kept for its vanished players: only a tab of it opens it again; a newcomer waits (heldRefusal).
+if not exists then
+  local lastInc = redis.call('GET', P .. 'lastInc:' .. r)
+  local protect = tonumber(redis.call('GET', P .. 'lastProtect:' .. r) or '0')
+  if lastInc and lastInc ~= ARGV[18] and tonumber(ARGV[20]) < protect then
+    return { 'held', tostring(protect - tonumber(ARGV[20])) }
+  end
+end
 if redis.call('HLEN', sessKey(r)) >= tonumber(ARGV[8]) then return { 'full' } end
 if not exists and redis.call('SCARD', P .. 'rooms') >= tonumber(ARGV[14]) then return { 'capacity' } end
 local ip = nil
@@ -144,13 +153,13 @@ if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   redis.call('HSET', roomKey(r), 'owner', ARGV[16])
   redis.call('SADD', P .. 'rooms', r)
   if ARGV[9] ~= '' then redis.call('HSET', roomKey(r), 'verifier', ARGV[9]) end
-  -- An emptied room goes on (IDs and incarnation) for a tab of its last incarnation, and for anyone while its
-  -- players may still be playing without us; otherwise a join opens a new one (MemoryRoomStore.createRoom).
+  -- An emptied room goes on (IDs and incarnation) for a tab of its last incarnation; otherwise a join opens a
+  -- new one (MemoryRoomStore.createRoom).
   local last = redis.call('GET', P .. 'lastId:' .. r)
   if last then
     local lastInc = redis.call('GET', P .. 'lastInc:' .. r)
     local protect = redis.call('GET', P .. 'lastProtect:' .. r) or '0'
-    if lastInc and (lastInc == ARGV[18] or tonumber(ARGV[20]) < tonumber(protect)) then
+    if lastInc and lastInc == ARGV[18] then
       redis.call('HSET', roomKey(r), 'nextId', last)
       redis.call('HSET', roomKey(r), 'protect', protect)
       startInc = lastInc
@@ -502,8 +511,10 @@ export class RedisRoomStore implements RoomStore {
       | ['capacity']
       | ['ip_room']
       | ['ip_rooms']
+      | ['held', string]
       | ['ok', number, string, RecordReply, number, string];
     if (reply[0] === 'retry') return 'retry';
+    if (reply[0] === 'held') return heldRefusal(Number(reply[1]));
     if (reply[0] === 'capacity') return capacityRefusal(this.limits.maxRooms);
     if (reply[0] === 'ip_room') return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
     if (reply[0] === 'ip_rooms') return addressRoomsRefusal(this.limits.maxRoomsPerIp);

@@ -92,7 +92,7 @@ export type JoinOutcome =
       ok: false;
       code: Extract<
         ErrorCode,
-        'room_full' | 'bad_token' | 'bad_password' | 'address_limit' | 'capacity' | 'removed'
+        'room_full' | 'bad_token' | 'bad_password' | 'address_limit' | 'capacity' | 'removed' | 'rate_limited'
       >;
       error: string;
     };
@@ -158,6 +158,18 @@ export function addressRoomsRefusal(max: number): JoinOutcome {
 
 export function capacityRefusal(max: number): JoinOutcome {
   return { ok: false, code: 'capacity', error: `the server holds its maximum of ${max} rooms; try later` };
+}
+
+/**
+ * A join that would open anew a room kept for its vanished players (REOPEN_PROTECT_MS): it waits outside, as
+ * a transient refusal the client retries, rather than joining a room whose voters may never come back.
+ */
+export function heldRefusal(waitMs: number): JoinOutcome {
+  return {
+    ok: false,
+    code: 'rate_limited',
+    error: `join: this room is kept for its players, who lost the server; it opens to newcomers when they are back, or in ${Math.ceil(waitMs / 1000)} s`,
+  };
 }
 
 export interface MemberRoute {
@@ -231,7 +243,7 @@ interface Room {
   ownerHash: string;
   /** The player whose join last proved the owner token. */
   ownerId: PlayerId | undefined;
-  /** Until when a newcomer opening this room once it empties still joins it (Tombstone.protectUntil). */
+  /** Until when, once it empties, only a tab of it may open it again (Tombstone.protectUntil). */
   protectUntil: number;
   removed: PlayerId[];
   /** Token hashes of removed sessions: their resume gets `removed`. */
@@ -355,9 +367,9 @@ function floorCounts(input: JoinInput, room: Room): input is JoinInput & { floor
 const MAX_TOMBSTONES = 100_000;
 
 /**
- * How long a room whose players vanished (a grace ran out with no goodbye from the page) stays theirs: a
- * newcomer opening it in that time joins it and waits for them, since they may be playing on over the mesh
- * without the server. After it, or at once when every player left or said goodbye, a newcomer opens a new one.
+ * How long a room whose players vanished (a grace ran out with no goodbye from the page) stays theirs: they may
+ * be playing on over the mesh without the server. In that time a tab of theirs reopens it, and a newcomer waits
+ * outside (heldRefusal). After it, or at once when every player left or said goodbye, a newcomer opens a new one.
  */
 export const REOPEN_PROTECT_MS = 5 * 60_000;
 
@@ -365,7 +377,7 @@ export const REOPEN_PROTECT_MS = 5 * 60_000;
 interface Tombstone {
   nextId: PlayerId;
   incarnation: string;
-  /** Until when a newcomer who opens it joins it rather than a new room (REOPEN_PROTECT_MS). */
+  /** Until when only a tab of it may open it again (REOPEN_PROTECT_MS). */
   protectUntil: number;
 }
 
@@ -414,6 +426,11 @@ export class MemoryRoomStore implements RoomStore {
     const refused = existing && verifierRefusal(existing.verifierHash, input.verifier);
     if (refused) return refused;
     if (input.token !== undefined) return this.resume(existing, input);
+    if (!existing) {
+      const last = this.lastIds.get(input.room);
+      const wait = last && input.incarnation !== last.incarnation ? last.protectUntil - this.clock.now() : 0;
+      if (wait > 0) return heldRefusal(wait);
+    }
 
     if (existing && existing.sessions.size >= this.maxMembers) {
       return {
@@ -624,14 +641,11 @@ export class MemoryRoomStore implements RoomStore {
   private createRoom(input: JoinInput, ownerToken: string): Room {
     const { room: roomId, settings, verifier } = input;
     const last = this.lastIds.get(roomId);
-    // An emptied room goes on for a tab of its last incarnation, and for anyone while its players may still be
-    // playing without us (REOPEN_PROTECT_MS). Otherwise a join opens a new room (IDs from 1), and a tab of the
-    // old one that comes back later joins it afresh: a room whose players all left cannot wait for them
-    // (docs/protocol.md, "A room has an incarnation").
-    const prior =
-      last !== undefined && (input.incarnation === last.incarnation || this.clock.now() < last.protectUntil)
-        ? last
-        : undefined;
+    // An emptied room goes on for a tab of its last incarnation. Anyone else opens a new room (IDs from 1), once
+    // it is no longer kept for its vanished players (join), and a tab of the old one that comes back later joins
+    // it afresh: a room whose players all left cannot wait for them (docs/protocol.md, "A room has an
+    // incarnation").
+    const prior = last !== undefined && input.incarnation === last.incarnation ? last : undefined;
     const room: Room = {
       ownerHash: hashOwnerToken(ownerToken),
       ownerId: undefined,

@@ -249,7 +249,7 @@ export function describeRoomStore(
       expect(fresh.roster).toMatchObject({ issued: 1, owner: 1 });
     });
 
-    it('keeps a room whose players vanished without a goodbye theirs for a while: a newcomer joins it, later a new one', async () => {
+    it('keeps a room whose players vanished without a goodbye for them a while: newcomers wait outside, then a new one', async () => {
       const { store, join, advance } = await setup({ graceMs: 500, reopenProtectMs: 10_000 });
       const first = await join({ socketId: 'a' });
       await join({ socketId: 'b' });
@@ -259,14 +259,29 @@ export function describeRoomStore(
       advance(500);
       await store.expire();
       expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
-      // They may be playing on over the mesh, cut off from us: a newcomer joins their room and waits for them.
-      const waiting = await join({ socketId: 'c' });
-      expect(waiting).toMatchObject({ id: 3, incarnation: first.incarnation });
-      // It leaves; the room stays theirs only as long as it was going to.
-      await store.leave('r', 3, 'c');
+      // They may be playing on over the mesh, cut off from us: a newcomer is refused for now (the client
+      // retries), and spends nothing. Inside, it would wait for voters who may never come back.
+      const held = await store.join({ room: 'r', name: 'c', settings, socketId: 'c' });
+      expect(held).toMatchObject({
+        ok: false,
+        code: 'rate_limited',
+        error: expect.stringMatching(/in 10 s$/),
+      });
+      expect(await store.stats()).toEqual({ rooms: 0, connected: 0, grace: 0 });
+      // A tab of the room is back: it goes on, and the newcomer joins it.
+      expect(await join({ socketId: 'a2', incarnation: first.incarnation })).toMatchObject({
+        id: 3,
+        incarnation: first.incarnation,
+      });
+      expect(await join({ socketId: 'c' })).toMatchObject({ id: 4, incarnation: first.incarnation });
+      // Emptied again by leaves, it is kept no longer than it was going to be; then a newcomer opens a new one.
+      await store.leave('r', 3, 'a2');
+      await store.leave('r', 4, 'c');
       advance(9_000);
-      expect(await join({ socketId: 'd' })).toMatchObject({ id: 4, incarnation: first.incarnation });
-      await store.leave('r', 4, 'd');
+      expect(await store.join({ room: 'r', name: 'd', settings, socketId: 'd' })).toMatchObject({
+        ok: false,
+        error: expect.stringMatching(/in 1 s$/),
+      });
       advance(1_000);
       const fresh = await join({ socketId: 'e', freshIncarnation: 'fresh3' });
       expect(fresh).toMatchObject({ id: 1, incarnation: 'fresh3' });

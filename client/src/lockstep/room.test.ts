@@ -229,10 +229,14 @@ describe('joinRoom: refusals', () => {
     expect((await rejection(w.settle(b.joined))).code).toBe('refused');
   });
 
-  it('times out (not unreachable) when the server keeps answering rate_limited', async () => {
+  it('times out (not unreachable) when the server keeps answering rate_limited, and says what it answered', async () => {
     const w = world();
-    const room = w.open({ timeoutMs: 2_000 }, { signaling: refusing(w.server.port(), 'rate_limited') });
-    expect((await rejection(w.settle(room.joined))).code).toBe('timeout');
+    const kept =
+      'join: this room is kept for its players, who lost the server; it opens to newcomers when they are back, or in 60 s';
+    const room = w.open({ timeoutMs: 2_000 }, { signaling: refusing(w.server.port(), 'rate_limited', kept) });
+    const err = await rejection(w.settle(room.joined));
+    expect(err.code).toBe('timeout');
+    expect(err.message).toBe(`not joined within 2000 ms (${kept})`);
   });
 
   it('is unreachable when the connection never comes up', async () => {

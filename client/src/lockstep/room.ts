@@ -337,10 +337,13 @@ export class RoomImpl implements Room {
       const onAbort = () => finish(new LockstepError('aborted', 'the join was aborted'));
       const unsubscribe = store.subscribe(check);
       const timer = deps.setTimeout(() => {
-        const detail = store.getState().session.signalingDetail;
+        const { signalingDetail: detail, error: said } = store.getState().session;
         finish(
           everUp
-            ? new LockstepError('timeout', `not joined within ${this.opts.timeoutMs} ms`)
+            ? new LockstepError(
+                'timeout',
+                `not joined within ${this.opts.timeoutMs} ms${said ? ` (${said})` : ''}`,
+              )
             : new LockstepError(
                 'unreachable',
                 `cannot reach the signaling server ${this.opts.server}${detail ? ` (${detail})` : ''}`,

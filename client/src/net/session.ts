@@ -576,6 +576,8 @@ export class Session {
     }
     if (TRANSIENT.has(res.code)) {
       this.log('net', `join failed (${res.error}); retrying`);
+      // Kept while joining, so a join that times out can say what the server answered.
+      this.setPhase('joining', res.error);
       this.rejoinAfter(seq, this.backoff());
       return;
     }
