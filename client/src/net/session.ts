@@ -101,11 +101,11 @@ export interface SessionParams {
 
 /** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
+export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 
 /** The Web Lock a live player holds: an ID is one player only within one incarnation of a room. */
 const identityKey = (room: string, incarnation: string | undefined, id: Id) =>
   `${room}:${incarnation ?? ''}:${id}`;
-export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 
 /** The server's roster as the core takes it: a hint of whom to talk to, and how far the room's IDs go. */
 function coreRoster(version: number, r: RosterMsg): Roster {
@@ -663,13 +663,16 @@ export class Session {
     let persisted: Persisted | null = null;
     let continuing = this.continuing;
     this.continuing = null;
-    const held = this.incarnation ?? saved?.incarnation ?? continuing?.incarnation;
+    // A resume of the saved session proves its room even when the record names none (an older build's).
+    const held =
+      this.incarnation ??
+      saved?.incarnation ??
+      continuing?.incarnation ??
+      (j.resumed && saved?.id === j.id ? j.incarnation : undefined);
     this.incarnation = j.incarnation;
-    // State whose room we cannot name (a damaged record, an older build's) is treated as another room's,
-    // unless the server resumed its session: the token proves the room, and the ID must keep its promises.
+    // State whose room we cannot name (a damaged record) is treated as another room's.
     const hadState = held !== undefined || continuing !== null || saved !== null || this.player !== null;
-    const resumedOurs = held === undefined && j.resumed && saved?.id === j.id;
-    if (hadState && held !== j.incarnation && !resumedOurs) {
+    if (hadState && held !== j.incarnation) {
       // The room was started anew (the server forgot it, or everyone had left it): our state is of a room
       // that no longer exists, and our old ID may be someone else's now. Keeping nothing keeps IDs unique.
       this.log('net', 'this room was started anew since we played in it: joining it as a new player');
