@@ -26,6 +26,7 @@ describe('readConfig', () => {
       MAX_ROOMS_PER_IP: 50,
       MAX_ROOMS: 5_000,
       GRACE_TOTAL_MS: 60_000,
+      REOPEN_PROTECT_MS: 5 * 60_000,
       ROOM_JOINS_PER_SEC: 5,
       ROOM_JOIN_BURST: 50,
       RATE_LIMIT_BYTES_PER_SEC: 256 * 1024,
@@ -141,5 +142,8 @@ describe('readConfig', () => {
     expect(() => readConfig({ GRACE_MS: '1e3' })).toThrow(/GRACE_MS must be a whole number/);
     expect(() => readConfig({ GRACE_MS: '120000' })).toThrow(/must not exceed GRACE_TOTAL_MS/);
     expect(readConfig({ GRACE_MS: '120000', GRACE_TOTAL_MS: '240000' }).GRACE_MS).toBe(120_000);
+    expect(readConfig({ REOPEN_PROTECT_MS: '0' }).REOPEN_PROTECT_MS).toBe(0);
+    expect(() => readConfig({ REOPEN_PROTECT_MS: '-1' })).toThrow(/REOPEN_PROTECT_MS must be a whole number/);
+    expect(() => readConfig({ REOPEN_PROTECT_MS: String(8 * 86_400_000) })).toThrow(/REOPEN_PROTECT_MS/);
   });
 });

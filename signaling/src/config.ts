@@ -159,6 +159,7 @@ const envSchema = z.object({
   MAX_ROOMS_PER_IP: integer(DEFAULTS.maxRoomsPerIp, ...BOUNDS.maxRoomsPerIp),
   MAX_ROOMS: integer(DEFAULTS.maxRooms, ...BOUNDS.maxRooms),
   GRACE_TOTAL_MS: integer(DEFAULTS.graceTotalMs, ...BOUNDS.graceTotalMs),
+  REOPEN_PROTECT_MS: integer(DEFAULTS.reopenProtectMs, ...BOUNDS.reopenProtectMs),
   ROOM_JOINS_PER_SEC: integer(DEFAULTS.roomJoinsPerSec, ...BOUNDS.roomJoinsPerSec),
   ROOM_JOIN_BURST: integer(DEFAULTS.roomJoinBurst, ...BOUNDS.roomJoinBurst),
   PASSWORD_ATTEMPTS_PER_IP: integer(AttemptThrottle.ADDRESS_DEFAULTS.free, ...THROTTLE_BOUNDS.free),

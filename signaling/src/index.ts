@@ -47,6 +47,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     maxRoomsPerIp: config.MAX_ROOMS_PER_IP,
     maxRooms: config.MAX_ROOMS,
     graceTotalMs: config.GRACE_TOTAL_MS,
+    reopenProtectMs: config.REOPEN_PROTECT_MS,
   };
   let redis: RedisBackend | undefined;
   if (config.REDIS_URL !== undefined) {

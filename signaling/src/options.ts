@@ -31,6 +31,7 @@ export const BOUNDS = {
   maxRoomsPerIp: [1, 1_000_000],
   maxRooms: [1, 10_000_000],
   graceTotalMs: [0, 7 * DAY_MS],
+  reopenProtectMs: [0, 7 * DAY_MS],
   roomJoinsPerSec: [1, 100_000],
   roomJoinBurst: [1, 1_000_000],
   // Below one full frame, every relay to a recipient with anything queued would be dropped.

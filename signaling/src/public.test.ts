@@ -47,6 +47,7 @@ describe('lockstep/server', () => {
     ['passwordThrottle.address.free', { passwordThrottle: { address: { free: 1.5 } } }],
     ['pingIntervalMs', { pingIntervalMs: 3e9 }],
     ['graceMs', { graceMs: 1500.5 }],
+    ['reopenProtectMs must be a whole number from 0', { reopenProtectMs: -1 }],
     ['allowedOrigins', { allowedOrigins: 'https://app.example.com' as never }],
     ['allowedOrigins', { allowedOrigins: ['https://app.example.com/'] }],
     ['publicOrigin', { publicOrigin: 'https://play.example/' }],

@@ -34,7 +34,6 @@ import {
   newResumeToken,
   ownerField,
   REMOVED_REFUSAL,
-  REOPEN_PROTECT_MS,
   type RemoveOutcome,
   type RoomStore,
   removeSelfRefusal,
@@ -380,8 +379,6 @@ export interface RedisRoomStoreOptions extends Partial<AdmissionLimits> {
   clock?: Clock;
   newToken?: () => string;
   logger?: Logger;
-  /** REOPEN_PROTECT_MS, for tests. */
-  reopenProtectMs?: number;
 }
 
 export function newNodeId(): string {
@@ -399,7 +396,6 @@ export class RedisRoomStore implements RoomStore {
   private readonly nodeTtlMs: number;
   private readonly clock: Clock;
   private readonly newToken: () => string;
-  private readonly reopenProtectMs: number;
   private readonly logger: Logger;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly fencedListeners: (() => void)[] = [];
@@ -416,12 +412,12 @@ export class RedisRoomStore implements RoomStore {
       maxRoomsPerIp: options.maxRoomsPerIp ?? ADMISSION_DEFAULTS.maxRoomsPerIp,
       maxRooms: options.maxRooms ?? ADMISSION_DEFAULTS.maxRooms,
       graceTotalMs: options.graceTotalMs ?? ADMISSION_DEFAULTS.graceTotalMs,
+      reopenProtectMs: options.reopenProtectMs ?? ADMISSION_DEFAULTS.reopenProtectMs,
     };
     this.nodeTtlMs = options.nodeTtlMs ?? REDIS_DEFAULTS.nodeTtlMs;
     this.sweepIntervalMs = options.sweepIntervalMs ?? REDIS_DEFAULTS.sweepIntervalMs;
     this.clock = options.clock ?? systemClock;
     this.newToken = options.newToken ?? newResumeToken;
-    this.reopenProtectMs = options.reopenProtectMs ?? REOPEN_PROTECT_MS;
     this.logger = options.logger ?? pino({ level: 'silent' });
     for (const [name, body] of Object.entries(SCRIPTS)) {
       this.redis.defineCommand(name, { numberOfKeys: 0, lua: PRELUDE + body });
@@ -647,7 +643,7 @@ export class RedisRoomStore implements RoomStore {
       this.graceMs,
       REDIS_DEFAULTS.expireBatch,
       this.limits.graceTotalMs,
-      this.reopenProtectMs,
+      this.limits.reopenProtectMs,
     )) as RecordReply[];
     return reply.map(toRoster);
   }
@@ -774,5 +770,6 @@ function pickLimits(options: Partial<AdmissionLimits>): Partial<AdmissionLimits>
   if (options.maxRoomsPerIp !== undefined) out.maxRoomsPerIp = options.maxRoomsPerIp;
   if (options.maxRooms !== undefined) out.maxRooms = options.maxRooms;
   if (options.graceTotalMs !== undefined) out.graceTotalMs = options.graceTotalMs;
+  if (options.reopenProtectMs !== undefined) out.reopenProtectMs = options.reopenProtectMs;
   return out;
 }

@@ -55,7 +55,16 @@ export interface AdmissionLimits {
   maxRooms: number;
   /** Total time one session may spend in grace over its life; resuming does not renew it. */
   graceTotalMs: number;
+  /** How long a room whose players vanished stays theirs (REOPEN_PROTECT_MS). */
+  reopenProtectMs: number;
 }
+
+/**
+ * How long a room whose players vanished (a grace ran out with no goodbye from the page) stays theirs: they may
+ * be playing on over the mesh without the server. In that time a tab of theirs reopens it, and a newcomer waits
+ * outside (heldRefusal). After it, or at once when every player left or said goodbye, a newcomer opens a new one.
+ */
+export const REOPEN_PROTECT_MS = 5 * 60_000;
 
 export const ADMISSION_DEFAULTS = {
   // A class of 32 behind one NAT fits in one room, and at least 18 of a full room's 50 slots stay for others.
@@ -64,6 +73,7 @@ export const ADMISSION_DEFAULTS = {
   maxRooms: 5_000,
   // Four ordinary graces (15 s each): a flaky phone reconnects a few times, a slot squatter does not last.
   graceTotalMs: 60_000,
+  reopenProtectMs: REOPEN_PROTECT_MS,
 } as const;
 
 /** How long a session entering grace now keeps its ID: GRACE_MS, cut to what is left of its total budget. */
@@ -263,8 +273,6 @@ export interface MemoryRoomStoreOptions extends Partial<AdmissionLimits> {
   maxMembers: number;
   /** Injected for tests; must return LIMITS.token.length URL-safe characters with >= 128 bits of entropy. */
   newToken?: () => string;
-  /** REOPEN_PROTECT_MS, for tests. */
-  reopenProtectMs?: number;
 }
 
 // 24 random bytes = 192 bits, which base64url encodes to exactly LIMITS.token.length characters.
@@ -366,13 +374,6 @@ function floorCounts(input: JoinInput, room: Room): input is JoinInput & { floor
 /** Emptied rooms whose next ID the memory store remembers (oldest forgotten first). */
 const MAX_TOMBSTONES = 100_000;
 
-/**
- * How long a room whose players vanished (a grace ran out with no goodbye from the page) stays theirs: they may
- * be playing on over the mesh without the server. In that time a tab of theirs reopens it, and a newcomer waits
- * outside (heldRefusal). After it, or at once when every player left or said goodbye, a newcomer opens a new one.
- */
-export const REOPEN_PROTECT_MS = 5 * 60_000;
-
 /** What the store keeps of an emptied room. */
 interface Tombstone {
   nextId: PlayerId;
@@ -387,7 +388,6 @@ export class MemoryRoomStore implements RoomStore {
   private readonly inGrace = new Map<Session, string>();
   /** Rooms that emptied: a tab of theirs, or a newcomer while they may still be playing, opens them again. */
   private readonly lastIds = new Map<string, Tombstone>();
-  private readonly reopenProtectMs: number;
   private readonly clock: Clock;
   private readonly graceMs: number;
   private readonly maxMembers: number;
@@ -405,9 +405,9 @@ export class MemoryRoomStore implements RoomStore {
       maxRoomsPerIp: options.maxRoomsPerIp ?? ADMISSION_DEFAULTS.maxRoomsPerIp,
       maxRooms: options.maxRooms ?? ADMISSION_DEFAULTS.maxRooms,
       graceTotalMs: options.graceTotalMs ?? ADMISSION_DEFAULTS.graceTotalMs,
+      reopenProtectMs: options.reopenProtectMs ?? ADMISSION_DEFAULTS.reopenProtectMs,
     };
     this.newToken = options.newToken ?? newResumeToken;
-    this.reopenProtectMs = options.reopenProtectMs ?? REOPEN_PROTECT_MS;
   }
 
   private countIp(ip: string | undefined, roomId: string, delta: number): void {
@@ -610,7 +610,7 @@ export class MemoryRoomStore implements RoomStore {
       const room = this.rooms.get(roomId);
       if (!room || session.graceUntil === undefined || session.graceUntil > now) continue;
       // Gone without a goodbye: asleep, frozen, or cut off from us but maybe not from the others.
-      if (!session.bye) room.protectUntil = Math.max(room.protectUntil, now + this.reopenProtectMs);
+      if (!session.bye) room.protectUntil = Math.max(room.protectUntil, now + this.limits.reopenProtectMs);
       this.endSession(roomId, room, session);
       ended.set(roomId, room);
     }

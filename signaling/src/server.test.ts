@@ -387,6 +387,20 @@ describe('sessions', () => {
     expect(await stranger.raw('bye', { unlisted: false })).toMatchObject({ ok: false, code: 'bad_request' });
   });
 
+  it('keeps a vanished room for reopenProtectMs, and then lets a newcomer open it anew', async () => {
+    const server = await serve({ graceMs: 200, reopenProtectMs: 1_500 });
+    const lost = await member(server, 'kept', 'A');
+    lost.socket.close();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await (await client(server)).join({ room: 'kept', name: 'B' })).toMatchObject({
+      code: 'rate_limited',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    const fresh = expectOk(await (await client(server)).join({ room: 'kept', name: 'B' }));
+    expect(fresh.id).toBe(1);
+    expect(fresh.incarnation).not.toBe(lost.joined.incarnation);
+  });
+
   it('removes a member at once on leave', async () => {
     const server = await serve({ graceMs: 60_000 });
     const a = await member(server, 'r', 'A');

@@ -298,6 +298,7 @@ export function createSignalingServer(
       maxRoomsPerIp: options.maxRoomsPerIp ?? DEFAULTS.maxRoomsPerIp,
       maxRooms: options.maxRooms ?? DEFAULTS.maxRooms,
       graceTotalMs: options.graceTotalMs ?? DEFAULTS.graceTotalMs,
+      reopenProtectMs: options.reopenProtectMs ?? DEFAULTS.reopenProtectMs,
     });
   const metrics = createMetrics(store, { processMetrics: options.processMetrics ?? false });
   const joinRate = new JoinRate(
