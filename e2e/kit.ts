@@ -16,6 +16,8 @@ import {
   type Page,
 } from '@playwright/test';
 import WebSocket from 'ws';
+// The stages list's escaping (`\,` in a name), as the README's URL contract gives it.
+import { joinStages } from '../client/src/ui/route.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -178,7 +180,7 @@ export function roomUrl(server: { url: string }, room: string, name: string, opt
   const q = new URLSearchParams({ name });
   if (opts.heartbeatMs) q.set('heartbeatMs', String(opts.heartbeatMs));
   if (opts.timeoutMs) q.set('timeoutMs', String(opts.timeoutMs));
-  if (opts.stages) q.set('stages', opts.stages.join(','));
+  if (opts.stages) q.set('stages', joinStages(opts.stages));
   return `${server.url}/r/${room}?${q}`;
 }
 
