@@ -202,7 +202,7 @@ describe('app values in the agreed log', () => {
       code: 'too_large',
       error: `the value is ${LIMITS.app.dataBytes + 2} bytes as JSON; at most ${LIMITS.app.dataBytes} fit`,
     });
-    const notJson = { ok: false, code: 'too_large', error: expect.stringContaining('is not JSON') };
+    const notJson = { ok: false, code: 'bad_argument', error: expect.stringContaining('is not JSON') };
     expect(p.propose(undefined)).toMatchObject(notJson);
     expect(p.propose(() => 1)).toMatchObject(notJson);
     expect(p.propose(10n)).toMatchObject(notJson);
@@ -416,7 +416,7 @@ describe('snapshots', () => {
     for (const bad of [0, -1, 1.5, n + 1, Number.NaN])
       expect(p!.compact(bad, []), String(bad)).toMatchObject({ ok: false, code: 'bad_argument' });
     expect(p!.compact(n, 'x'.repeat(LIMITS.snapshot.stateBytes))).toMatchObject({ code: 'too_large' });
-    expect(p!.compact(n, () => 1)).toMatchObject({ code: 'too_large' });
+    expect(p!.compact(n, () => 1)).toMatchObject({ code: 'bad_argument' });
     expect(p!.compact(n - 1, [])).toEqual({ ok: true });
     expect(p!.compact(n - 1, [])).toMatchObject({ ok: false, code: 'bad_argument' });
     expect(p!.compact(n, () => 1)).toMatchObject({ error: expect.stringContaining('state is not JSON') });

@@ -46,7 +46,11 @@ export interface PlayerOptions {
 
 export type ProposeResult =
   | { ok: true; id: number }
-  | { ok: false; code: 'too_large' | 'rate_limited' | 'not_joined' | 'log_full'; error: string };
+  | {
+      ok: false;
+      code: 'bad_argument' | 'too_large' | 'rate_limited' | 'not_joined' | 'log_full';
+      error: string;
+    };
 
 export type CompactResult = { ok: true } | { ok: false; code: 'bad_argument' | 'too_large'; error: string };
 
@@ -74,10 +78,18 @@ const ELECTION_FANOUT = 3;
 const FIRST_MEMBERS: readonly Id[] = [1];
 
 /** Why a value's JSON (toJson's, null if it had none) cannot go in the log, or null. */
-function jsonProblem(json: string | null, max: number): string | null {
-  if (json === null) return 'is not JSON (undefined, a function, a symbol, a BigInt or a cycle)';
+/** Why `json` (toJson's answer) cannot go in the log: `bad_argument` if it is not JSON, `too_large` if over `max`. */
+function jsonProblem(
+  json: string | null,
+  max: number,
+): { code: 'bad_argument' | 'too_large'; problem: string } | null {
+  if (json === null)
+    return {
+      code: 'bad_argument',
+      problem: 'is not JSON (undefined, a function, a symbol, a BigInt or a cycle)',
+    };
   const bytes = utf8Bytes(json);
-  return bytes > max ? `is ${bytes} bytes as JSON; at most ${max} fit` : null;
+  return bytes > max ? { code: 'too_large', problem: `is ${bytes} bytes as JSON; at most ${max} fit` } : null;
 }
 /** A leaver sends each peer at most this many entries it lacks: as many as one message may carry. */
 const LEAVE_ENTRIES = LIMITS.entriesPerMessage;
@@ -610,9 +622,9 @@ export class Player {
     const { dataBytes, pending } = LIMITS.app;
     // Serialized once: a toJSON or getter could answer differently a second time.
     const json = toJson(data);
-    const problem = jsonProblem(json, dataBytes);
-    if (json === null || problem !== null)
-      return { ok: false, code: 'too_large', error: `the value ${problem}` };
+    const bad = jsonProblem(json, dataBytes);
+    if (json === null || bad !== null)
+      return { ok: false, code: bad?.code ?? 'bad_argument', error: `the value ${bad?.problem}` };
     if (this.mine.size >= pending)
       return { ok: false, code: 'rate_limited', error: `${pending} proposals are already waiting` };
     if (this.log.length - this.log.first >= LIMITS.logEntries)
@@ -952,8 +964,9 @@ export class Player {
       };
     const json = toJson(state);
     const { stateBytes, bytes, clients } = LIMITS.snapshot;
-    const problem = jsonProblem(json, stateBytes);
-    if (json === null || problem !== null) return { ok: false, code: 'too_large', error: `state ${problem}` };
+    const bad = jsonProblem(json, stateBytes);
+    if (json === null || bad !== null)
+      return { ok: false, code: bad?.code ?? 'bad_argument', error: `state ${bad?.problem}` };
     const prev = this.log.snapshot;
     const book = new AppBook(prev?.app);
     const stages = prev?.stages.slice() ?? [];

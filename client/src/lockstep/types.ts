@@ -311,7 +311,7 @@ export interface Room {
   /**
    * Submits `value` (JSON, at most 1,024 bytes of it in UTF-8) for the agreed log. Resolves with its position once a
    * quorum committed it; every player then gets it from `onEntry`, once, in the same order. Rejects with
-   * `too_large`, `rate_limited` (over 100 a second, or 64 waiting), `not_joined` (also when this player
+   * `bad_argument` (not JSON: undefined, a function, a BigInt, a cycle), `too_large`, `rate_limited` (over 100 a second, or 64 waiting), `not_joined` (also when this player
    * leaves or closes first: the others may still commit it), `no_quorum` (no leader was reached within
    * `proposeTimeoutMs`: it was taken back and never commits, with any later value no leader was offered yet),
    * `log_full` (20,000 entries since the last `snapshot`) or `superseded`. A value a leader received
@@ -332,8 +332,8 @@ export interface Room {
    * entry's last. This player then drops its log up to `index` (in memory and in storage); a reload, a new
    * subscription or a late joiner catching up from it gets `{ kind: 'snapshot', state }` in its place.
    * `index` must be one `onEntry` has delivered whole (call it after the listener returns, e.g. on a
-   * microtask) and above the last snapshot's. Throws `bad_argument` for another index, `too_large` for a
-   * state that is not JSON or over 65,536 bytes of it (UTF-8), `not_joined`.
+   * microtask) and above the last snapshot's. Throws `bad_argument` for another index or a state that is not
+   * JSON, `too_large` for one over 65,536 bytes of it (UTF-8), `not_joined`.
    */
   snapshot(index: number, state: unknown): void;
   /** Owner only: removes another player from the room for good. Rejects with `not_owner` and the like. */
