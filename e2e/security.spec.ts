@@ -90,6 +90,26 @@ test('a #k= link that meets a room without a password says so and offers a new p
   expect(await tid(page, 'room-link').inputValue()).toContain(`#k=${encodeURIComponent('correct horse')}`);
 });
 
+test('a share link too long for a QR code says so instead of drawing nothing', async ({
+  browser,
+  server,
+  players,
+}) => {
+  // A password within the allowed 8–256 characters, of 3-byte characters: its link is far past a QR's capacity.
+  const password = '密'.repeat(256);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  players.push({ name: 'Ann', context, page });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${server.url}/r/${uniqueRoom()}?name=Ann#k=${encodeURIComponent(password)}`);
+  await expect(tid(page, 'self-id')).toHaveText('1');
+  await page.locator('.share-card summary').click();
+  await tid(page, 'toggle-qr').click();
+  await expect(tid(page, 'qr-problem')).toHaveText('The link is too long for a QR code: copy it instead.');
+  expect(errors).toEqual([]);
+});
+
 test('a link without a name asks for one, refuses a blank one, and keeps the link’s settings', async ({
   browser,
   server,

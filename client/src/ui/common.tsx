@@ -31,7 +31,7 @@ export function ShareLink({ link, compact = false }: { link: string; compact?: b
   const [copied, setCopied] = useState<'no' | 'yes' | 'failed'>('no');
   const [showQr, setShowQr] = useState(!compact);
   // Kept with the link it encodes: a QR code of another link (another password) is never shown.
-  const [qr, setQr] = useState<{ link: string; src: string | null } | null>(null);
+  const [qr, setQr] = useState<{ link: string; src: string | null; problem?: string } | null>(null);
   useEffect(() => {
     if (!showQr) return;
     let live = true;
@@ -39,16 +39,21 @@ export function ShareLink({ link, compact = false }: { link: string; compact?: b
     // small to draw, sharp at any size, and allowed by the CSP's img-src.
     import('uqr').then(
       ({ renderSVG }) => {
-        if (live)
-          setQr({
-            link,
-            src: `data:image/svg+xml,${encodeURIComponent(renderSVG(link, { ecc: 'M', border: 1 }))}`,
-          });
+        if (!live) return;
+        let svg: string;
+        try {
+          svg = renderSVG(link, { ecc: 'M', border: 1 });
+        } catch {
+          // A link past a QR code's capacity (about 2,300 bytes at this level), e.g. a long password.
+          setQr({ link, src: null, problem: 'The link is too long for a QR code: copy it instead.' });
+          return;
+        }
+        setQr({ link, src: `data:image/svg+xml,${encodeURIComponent(svg)}` });
       },
       (e: unknown) => {
         // E.g. a deploy removed the chunk this page was built against.
         console.error('lockstep: the QR encoder did not load', e);
-        if (live) setQr({ link, src: null });
+        if (live) setQr({ link, src: null, problem: 'The QR code could not load: reload the page.' });
       },
     );
     return () => {
@@ -95,7 +100,9 @@ export function ShareLink({ link, compact = false }: { link: string; compact?: b
           ) : shown.src ? (
             <img src={shown.src} alt="QR code of the room link" width={220} height={220} />
           ) : (
-            <span role="alert">The QR code could not load: reload the page.</span>
+            <span role="alert" data-testid="qr-problem">
+              {shown.problem}
+            </span>
           )}
         </div>
       )}
