@@ -19,6 +19,7 @@ import {
   type AdmissionLimits,
   addressInRoomRefusal,
   addressRoomsRefusal,
+  awayRefusal,
   type Clock,
   capacityRefusal,
   hashOwnerToken,
@@ -134,6 +135,18 @@ if not exists then
   if lastInc and lastInc ~= ARGV[18] and tonumber(ARGV[20]) < protect then
     return { 'held', tostring(protect - tonumber(ARGV[20])) }
   end
+elseif ARGV[18] ~= redis.call('HGET', roomKey(r), 'inc') then
+  -- A newcomer waits outside a room whose players are all in grace (awayRefusal).
+  local lastGrace = 0
+  for _, v in ipairs(redis.call('HVALS', sessKey(r))) do
+    local s = cjson.decode(v)
+    if s.sock then
+      lastGrace = 0
+      break
+    end
+    lastGrace = math.max(lastGrace, tonumber(s.grace) or 0)
+  end
+  if lastGrace > 0 then return { 'away', tostring(lastGrace - tonumber(ARGV[20])) } end
 end
 if redis.call('HLEN', sessKey(r)) >= tonumber(ARGV[8]) then return { 'full' } end
 if not exists and redis.call('SCARD', P .. 'rooms') >= tonumber(ARGV[14]) then return { 'capacity' } end
@@ -508,9 +521,11 @@ export class RedisRoomStore implements RoomStore {
       | ['ip_room']
       | ['ip_rooms']
       | ['held', string]
+      | ['away', string]
       | ['ok', number, string, RecordReply, number, string];
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'held') return heldRefusal(Number(reply[1]));
+    if (reply[0] === 'away') return awayRefusal(Number(reply[1]));
     if (reply[0] === 'capacity') return capacityRefusal(this.limits.maxRooms);
     if (reply[0] === 'ip_room') return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
     if (reply[0] === 'ip_rooms') return addressRoomsRefusal(this.limits.maxRoomsPerIp);

@@ -182,6 +182,20 @@ export function heldRefusal(waitMs: number): JoinOutcome {
   };
 }
 
+/**
+ * A newcomer's join into a room none of whose players holds a connection (all in grace: closing, reloading,
+ * or cut off). Nobody live could add it, and if they are gone for good it would wait inside for voters who
+ * never come back: it waits outside until one of them is back, or the room empties (then it opens anew, or
+ * is kept as heldRefusal says).
+ */
+export function awayRefusal(waitMs: number): JoinOutcome {
+  return {
+    ok: false,
+    code: 'rate_limited',
+    error: `join: every player of this room is away (closing, reloading or offline); it opens to newcomers when one is back, or in ${Math.max(1, Math.ceil(waitMs / 1000))} s`,
+  };
+}
+
 export interface MemberRoute {
   id: PlayerId;
   /** Undefined while the member is in grace (no live connection). */
@@ -430,6 +444,16 @@ export class MemoryRoomStore implements RoomStore {
       const last = this.lastIds.get(input.room);
       const wait = last && input.incarnation !== last.incarnation ? last.protectUntil - this.clock.now() : 0;
       if (wait > 0) return heldRefusal(wait);
+    } else if (input.incarnation !== existing.incarnation) {
+      let lastGrace = 0;
+      for (const s of existing.sessions.values()) {
+        if (s.socketId !== undefined) {
+          lastGrace = 0;
+          break;
+        }
+        lastGrace = Math.max(lastGrace, s.graceUntil ?? 0);
+      }
+      if (lastGrace > 0) return awayRefusal(lastGrace - this.clock.now());
     }
 
     if (existing && existing.sessions.size >= this.maxMembers) {

@@ -197,17 +197,18 @@ describe('joining', () => {
   });
 
   it('caps members per room, counting members in grace, and frees the slot on leave', async () => {
-    const server = await serve({ maxMembers: 2 });
+    const server = await serve({ maxMembers: 3 });
     const a = await member(server, 'small', 'A');
     const b = await member(server, 'small', 'B');
-    b.socket.close();
+    const x = await member(server, 'small', 'X');
+    x.socket.close();
     await a.socket.waitFor<RosterMsg>('roster', (r) => r.members.some((m) => m.state === 'grace'));
     const late = await client(server);
     const full = await late.join({ room: 'small', name: 'C' });
     expect(full).toMatchObject({ ok: false, code: 'room_full' });
     expect((full as Fail).error).toMatch(/full/);
-    expectOk(await a.socket.raw('leave', {}));
-    expect(expectOk(await late.join({ room: 'small', name: 'C' })).id).toBe(3);
+    expectOk(await b.socket.raw('leave', {}));
+    expect(expectOk(await late.join({ room: 'small', name: 'C' })).id).toBe(4);
   });
 });
 

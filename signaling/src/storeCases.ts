@@ -287,6 +287,40 @@ export function describeRoomStore(
       expect(fresh).toMatchObject({ id: 1, incarnation: 'fresh3' });
     });
 
+    it('holds a newcomer outside a room whose players are all in grace, until one is back or the room empties', async () => {
+      const { store, join, advance } = await setup({ graceMs: 2_000, reopenProtectMs: 0 });
+      const first = await join({ socketId: 'a' });
+      await join({ socketId: 'b' });
+      // Both tabs closed (or reload): nobody live could add a newcomer, and they may be gone for good.
+      await store.disconnect('r', 1, 'a', true);
+      advance(500);
+      await store.disconnect('r', 2, 'b', true);
+      const held = await store.join({ room: 'r', name: 'c', settings, socketId: 'c' });
+      expect(held).toMatchObject({
+        ok: false,
+        code: 'rate_limited',
+        error: expect.stringMatching(/away.*in 2 s$/),
+      });
+      expect(await store.stats()).toEqual({ rooms: 1, connected: 0, grace: 2 });
+      // A tab of the room (its incarnation) gets in: it carries the room's state.
+      const back = await join({ socketId: 'a2', incarnation: first.incarnation });
+      expect(back).toMatchObject({ id: 3, incarnation: first.incarnation });
+      // With one of them live, newcomers join.
+      expect(await join({ socketId: 'c' })).toMatchObject({ id: 4, incarnation: first.incarnation });
+      // All away again; once the graces run out the room empties, and (said goodbye) a newcomer opens a new one.
+      await store.disconnect('r', 3, 'a2', true);
+      await store.disconnect('r', 4, 'c', true);
+      expect(await store.join({ room: 'r', name: 'd', settings, socketId: 'd' })).toMatchObject({
+        code: 'rate_limited',
+      });
+      advance(2_000);
+      await store.expire();
+      expect(await join({ socketId: 'd', freshIncarnation: 'fresh4' })).toMatchObject({
+        id: 1,
+        incarnation: 'fresh4',
+      });
+    });
+
     it('lets a tab of an emptied room’s last incarnation open it again above its IDs; any other claim opens a new one', async () => {
       const { store, join } = await setup();
       const first = await join({ socketId: 'a' });
