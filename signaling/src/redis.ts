@@ -22,6 +22,7 @@ import {
   awayRefusal,
   type Clock,
   capacityRefusal,
+  FORGOTTEN_ID_GAP,
   hashOwnerToken,
   hashToken,
   hashVerifier,
@@ -183,10 +184,10 @@ if redis.call('HSETNX', roomKey(r), 'settings', ARGV[7]) == 1 then
   if not last and ARGV[15] ~= '' then redis.call('HSET', roomKey(r), 'recreated', '1') end
 end
 local inc = incarnation(r, startInc)
--- IDs go above the highest the joiner knows (ARGV[15]) in a recreated room, so it never repeats one; in a
--- room the store knows, a floor is one player's word.
-local floor = tonumber(ARGV[15]) or 0
-if floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0')
+-- IDs go above the highest the joiner knows (ARGV[15]) in a recreated room, past FORGOTTEN_ID_GAP more it may
+-- not have heard of, so it never repeats one; in a room the store knows, a floor is one player's word.
+local floor = (tonumber(ARGV[15]) or 0) + ${FORGOTTEN_ID_GAP}
+if ARGV[15] ~= '' and floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0')
   and redis.call('HGET', roomKey(r), 'recreated') == '1'
   and ARGV[18] == inc then
   redis.call('HSET', roomKey(r), 'nextId', floor)

@@ -380,6 +380,15 @@ export class Incarnations {
   }
 }
 
+/**
+ * How far above a returning tab's floor the IDs of a room the store forgot go on. The first tab back may have
+ * been away (crashed, asleep) while the room issued IDs it never heard of, voters among them, and an ID
+ * handed out again is a second acceptor under a voter's name: it may vote with promises the voter never made,
+ * and committed stages are lost (found by a hostile probe, 2026-12-05). So a recreated room skips this many
+ * IDs past each floor: its IDs are safe unless over a thousand were issued while that tab was away.
+ */
+export const FORGOTTEN_ID_GAP = 1_000;
+
 /** Whether a join's floor raises the room's next ID (Room.recreated). */
 function floorCounts(input: JoinInput, room: Room): input is JoinInput & { floor: number } {
   return input.floor !== undefined && room.recreated && input.incarnation === room.incarnation;
@@ -482,7 +491,7 @@ export class MemoryRoomStore implements RoomStore {
       room = this.createRoom(input, ownerToken);
     }
     const token = this.newToken();
-    if (floorCounts(input, room)) room.nextId = Math.max(room.nextId, input.floor + 1);
+    if (floorCounts(input, room)) room.nextId = Math.max(room.nextId, input.floor + 1 + FORGOTTEN_ID_GAP);
     const session: Session = {
       id: room.nextId++,
       name: input.name,

@@ -344,23 +344,27 @@ export function describeRoomStore(
     it('hands out IDs above the floors of a forgotten room’s returning tabs, so its recreation never repeats one', async () => {
       const { join } = await setup();
       const old = 'oldIncarnation1';
-      expect((await join({ socketId: 'a', incarnation: old, floor: 7 })).id).toBe(8);
-      expect((await join({ socketId: 'b' })).id).toBe(9);
-      expect((await join({ socketId: 'c', incarnation: old, floor: 3 })).id).toBe(10);
+      // Past the IDs the first one back may not have heard of (FORGOTTEN_ID_GAP): a voter may hold 8.
+      expect((await join({ socketId: 'a', incarnation: old, floor: 7 })).id).toBe(1008);
+      expect((await join({ socketId: 'b' })).id).toBe(1009);
+      expect((await join({ socketId: 'c', incarnation: old, floor: 3 })).id).toBe(1010);
       // Another tab of the same room that knew more IDs than the first one back.
-      expect((await join({ socketId: 'd', incarnation: old, floor: 20 })).id).toBe(21);
+      expect((await join({ socketId: 'd', incarnation: old, floor: 20 })).id).toBe(1021);
+      expect((await join({ socketId: 'e', incarnation: old, floor: 1_500 })).id).toBe(2501);
     });
 
     it('takes no floor from a newcomer or another incarnation; a late tab of the recreated room’s still counts', async () => {
       const { join, advance } = await setup({ graceMs: 1_000 });
       const inc = 'oldIncarnation1';
-      expect((await join({ socketId: 'a', incarnation: inc, floor: 2 })).id).toBe(3);
+      expect((await join({ socketId: 'a', incarnation: inc, floor: 2 })).id).toBe(1003);
       // A liar's floor near the core's ID ceiling would make every roster's `issued` vouch for nothing.
-      expect((await join({ socketId: 'b', floor: 2 ** 30 - 2 })).id).toBe(4);
-      expect((await join({ socketId: 'c', incarnation: 'otherIncarnation', floor: 2 ** 30 - 2 })).id).toBe(5);
+      expect((await join({ socketId: 'b', floor: 2 ** 30 - 2 })).id).toBe(1004);
+      expect((await join({ socketId: 'c', incarnation: 'otherIncarnation', floor: 2 ** 30 - 2 })).id).toBe(
+        1005,
+      );
       // A tab that slept through the restart knows IDs the first tabs back did not: its own, here.
       advance(60_000);
-      expect((await join({ socketId: 'd', incarnation: inc, floor: 9 })).id).toBe(10);
+      expect((await join({ socketId: 'd', incarnation: inc, floor: 1_009 })).id).toBe(2010);
     });
 
     it('takes no floor in a room it knows: created by a newcomer, open or emptied', async () => {
@@ -399,7 +403,7 @@ export function describeRoomStore(
       const { store, join, advance } = await setup({ graceMs: 500 });
       // A room the store never saw, created by a returning tab: it is the room that tab's state belongs to.
       const back = await join({ socketId: 'a', incarnation: 'oldIncarnation1', floor: 4 });
-      expect(back).toMatchObject({ id: 5, incarnation: 'oldIncarnation1' });
+      expect(back).toMatchObject({ id: 1005, incarnation: 'oldIncarnation1' });
       // Later joiners are told it, whatever they bring.
       expect(await join({ socketId: 'b', incarnation: 'otherIncarnation' })).toMatchObject({
         incarnation: 'oldIncarnation1',
@@ -407,12 +411,12 @@ export function describeRoomStore(
       const resumed = await store.join({ room: 'r', name: 'a', settings, socketId: 'a2', token: back.token });
       expect(resumed).toMatchObject({ ok: true, resumed: true, incarnation: 'oldIncarnation1' });
       // Emptied and reopened by a tab of it: the same room (IDs go on), so the same incarnation.
-      await store.leave('r', 5, 'a2');
-      await store.leave('r', 6, 'b');
+      await store.leave('r', 1005, 'a2');
+      await store.leave('r', 1006, 'b');
       advance(600);
       await store.expire();
       expect(await join({ socketId: 'c', incarnation: 'oldIncarnation1' })).toMatchObject({
-        id: 7,
+        id: 1007,
         incarnation: 'oldIncarnation1',
       });
       // A room nobody brings an incarnation to gets a fresh, unguessable one.

@@ -160,7 +160,7 @@ export class FakeServer {
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
     this.lastFloor = req.floor;
     this.lastIncarnation = req.incarnation;
-    // As the real store: a floor counts only from a tab of this incarnation.
+    // As the real store: a floor counts only from a tab of this incarnation (without its FORGOTTEN_ID_GAP).
     if (req.incarnation === this.incarnation) this.nextId = Math.max(this.nextId, (req.floor ?? 0) + 1);
     const old = this.clients.get(claimed);
     // A resume takes the session over, as the real server does: the other holder is told it was replaced.
