@@ -293,6 +293,29 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.persisted.done).toBe(true);
   });
 
+  it('a tab that goes while its join is unanswered still says goodbye, so its player is not taken for one that vanished', async () => {
+    const w = world(0);
+    const port = w.server.port.bind(w.server);
+    let answer = () => {};
+    w.server.port = () => {
+      const p = port();
+      const join = p.join.bind(p);
+      p.join = (req) => new Promise((resolve) => (answer = () => resolve(join(req))));
+      return p;
+    };
+    const tab = w.add();
+    await w.run(100);
+    expect(tab.store.getState().session.phase).toBe('joining');
+    tab.session.goodbye();
+    expect([tab.port.byes, tab.port.unlistedByes]).toEqual([1, 0]);
+    // Answered: a goodbye from then on is a player's, said once.
+    answer();
+    await w.run(100);
+    expect(tab.store.getState().session.phase).toBe('joined');
+    tab.session.goodbye();
+    expect(tab.port.byes).toBe(2);
+  });
+
   it('a tab the server expired keeps its links, then continues its voter slot under a new ID', async () => {
     const w = world(3);
     await w.run(1500);

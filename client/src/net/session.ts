@@ -145,6 +145,8 @@ export class Session {
   private ownerToken: string | null = null;
   /** The room incarnation our player's state belongs to (from `joined`). */
   private incarnation: string | null = null;
+  /** A join is out and unanswered (goodbye). */
+  private joinPending = false;
   /** IDs the room's owner removed (from the server's rosters): never heard, never linked. */
   private readonly removed = new Set<Id>();
   private timer: unknown = null;
@@ -330,7 +332,12 @@ export class Session {
    * would undo it), unless the page comes back from the back-forward cache (`welcomeBack`).
    */
   goodbye(): void {
-    if (!this.player) return;
+    if (!this.player) {
+      // A join the server may have made already (its answer on the way): its player would count as one that
+      // vanished, and keep the room from newcomers for minutes. The server handles our events in order.
+      if (this.joinPending) this.deps.signaling.bye(false);
+      return;
+    }
     // Players we still hear that the server no longer lists may be playing on without it: say so.
     const listed = new Set(this.latestRoster?.members.map((m) => m.id) ?? []);
     this.deps.signaling.bye(
@@ -522,7 +529,10 @@ export class Session {
       // Always sent: if the server restarted and forgot the room, the first one back recreates it as it was.
       ...(settings ? { settings } : {}),
     };
-    const res = await this.deps.signaling.join(req);
+    this.joinPending = true;
+    const res = await this.deps.signaling.join(req).finally(() => {
+      if (seq === this.joinSeq) this.joinPending = false;
+    });
     if (seq !== this.joinSeq || this.stopped) return;
     if (res.ok) {
       this.joinRetryMs = 500;
