@@ -85,7 +85,9 @@ export function peerRows(view: View | null, roster: RosterMsg | null, net: PeerN
 export function doneCount(view: View | null): { k: number; n: number; pending: Id[]; fromLeader: boolean } {
   if (!view) return { k: 0, n: 0, pending: [], fromLeader: false };
   const t = view.tally;
-  if (t && t.stage === view.stage) {
+  // A leader we no longer hear: its last word is stale (it waited for players since gone, or for us).
+  const heard = view.leader !== 0 && (view.leader === view.self || view.live.includes(view.leader));
+  if (t && t.stage === view.stage && heard) {
     const done = new Set(t.done);
     return {
       k: t.done.length,
