@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Logger, pino } from 'pino';
 import { Counter } from 'prom-client';
+import { LIMITS } from '../../client/src/protocol/limits.ts';
 import { ConfigError, readConfig } from './config.ts';
 import { createMetricsRoutes, type Middleware } from './http.ts';
 import { connectRedis, type RedisBackend } from './redis.ts';
@@ -20,6 +21,10 @@ export interface Frontend {
 export interface MainOptions {
   frontend?: (httpServer: HttpServer) => Promise<Frontend>;
 }
+
+/** The longest URL the automation contract allows (LIMITS), percent-encoded, with room for the headers. */
+export const MAX_REQUEST_HEAD_BYTES =
+  LIMITS.stages.max * (LIMITS.stages.nameMax * 12 + 6) + LIMITS.name.max * 12 + 16 * 1024;
 
 export async function main(options: MainOptions = {}): Promise<SignalingServer> {
   let config: ReturnType<typeof readConfig>;
@@ -68,7 +73,9 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     }
   }
 
-  const httpServer = createServer();
+  // A room link may carry 100 stage names of 48 characters, percent-encoded UTF-8: up to about 58 KB of
+  // request line, past Node's 16 KB default (431 to a link the app itself made).
+  const httpServer = createServer({ maxHeaderSize: MAX_REQUEST_HEAD_BYTES });
   const frontend = options.frontend ? await options.frontend(httpServer) : undefined;
   const signaling = createSignalingServer(httpServer, {
     graceMs: config.GRACE_MS,

@@ -38,7 +38,11 @@ async function exitWithin(server: ChildProcess, ms: number): Promise<number | st
 
 describe('the server process', () => {
   it('logs its stop and exits 0 on SIGTERM', async () => {
-    const { server, lines } = await start();
+    const { server, url, lines } = await start();
+    // The longest room link the URL contract allows: 100 stage names of 48 emoji, percent-encoded (58 KB).
+    const stages = Array.from({ length: 100 }, () => '😀'.repeat(48)).join(',');
+    const long = await fetch(`${url}/r/room?name=${'😀'.repeat(32)}&stages=${encodeURIComponent(stages)}`);
+    expect(long.status).not.toBe(431);
     server.kill('SIGTERM');
     expect(await exitWithin(server, 8_000)).toBe(0);
     const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
