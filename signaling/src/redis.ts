@@ -124,7 +124,7 @@ const SCRIPTS = {
   // ARGV: P, room, name, tokenHash, socketId, node, settingsJson, maxMembers, verifierHash or '', gate,
   // ip or '', maxSessionsPerIpPerRoom, maxRoomsPerIp, maxRooms, floor, ownerHash (registered if this creates
   // the room), '1' if the client presented that owner token, the joiner's incarnation or '', a fresh one
-  // (what a room opened anew takes), now
+  // (what a room opened anew takes), now, reopenProtectMs
   lockstepJoin: `
 local r = ARGV[2]
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
@@ -138,16 +138,21 @@ if not exists then
   end
 elseif ARGV[18] ~= redis.call('HGET', roomKey(r), 'inc') then
   -- A newcomer waits outside a room whose players are all in grace (awayRefusal).
-  local lastGrace = 0
+  -- Until when, at most: the last grace's end, or the protection a vanished one would set (ARGV[21]).
+  local opens = tonumber(redis.call('HGET', roomKey(r), 'protect') or '0')
+  local away, n = true, 0
   for _, v in ipairs(redis.call('HVALS', sessKey(r))) do
+    n = n + 1
     local s = cjson.decode(v)
     if s.sock then
-      lastGrace = 0
+      away = false
       break
     end
-    lastGrace = math.max(lastGrace, tonumber(s.grace) or 0)
+    local ends = tonumber(s.grace) or 0
+    if not s.bye then ends = ends + tonumber(ARGV[21]) end
+    opens = math.max(opens, ends)
   end
-  if lastGrace > 0 then return { 'away', tostring(lastGrace - tonumber(ARGV[20])) } end
+  if away and n > 0 then return { 'away', tostring(opens - tonumber(ARGV[20])) } end
 end
 if redis.call('HLEN', sessKey(r)) >= tonumber(ARGV[8]) then return { 'full' } end
 if not exists and redis.call('SCARD', P .. 'rooms') >= tonumber(ARGV[14]) then return { 'capacity' } end
@@ -186,11 +191,12 @@ end
 local inc = incarnation(r, startInc)
 -- IDs go above the highest the joiner knows (ARGV[15]) in a recreated room, past FORGOTTEN_ID_GAP more it may
 -- not have heard of, so it never repeats one; in a room the store knows, a floor is one player's word.
-local floor = (tonumber(ARGV[15]) or 0) + ${FORGOTTEN_ID_GAP}
+-- Only a floor past what it issued skips the gap (MemoryRoomStore.join).
+local floor = tonumber(ARGV[15]) or 0
 if ARGV[15] ~= '' and floor > tonumber(redis.call('HGET', roomKey(r), 'nextId') or '0')
   and redis.call('HGET', roomKey(r), 'recreated') == '1'
   and ARGV[18] == inc then
-  redis.call('HSET', roomKey(r), 'nextId', floor)
+  redis.call('HSET', roomKey(r), 'nextId', floor + ${FORGOTTEN_ID_GAP})
 end
 local id = redis.call('HINCRBY', roomKey(r), 'nextId', 1)
 local s = { id = id, name = ARGV[3], tok = ARGV[4], sock = ARGV[5], node = ARGV[6], ip = ip, gu = 0 }
@@ -515,6 +521,7 @@ export class RedisRoomStore implements RoomStore {
       input.incarnation ?? '',
       input.freshIncarnation ?? newIncarnation(),
       this.clock.now(),
+      this.limits.reopenProtectMs,
     )) as
       | ['retry']
       | ['full']

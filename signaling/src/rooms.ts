@@ -385,7 +385,7 @@ export class Incarnations {
  * been away (crashed, asleep) while the room issued IDs it never heard of, voters among them, and an ID
  * handed out again is a second acceptor under a voter's name: it may vote with promises the voter never made,
  * and committed stages are lost (found by a hostile probe, 2026-12-05). So a recreated room skips this many
- * IDs past each floor: its IDs are safe unless over a thousand were issued while that tab was away.
+ * IDs past a floor above the IDs it issued: safe unless over a thousand were issued while that tab was away.
  */
 export const FORGOTTEN_ID_GAP = 1_000;
 
@@ -454,15 +454,17 @@ export class MemoryRoomStore implements RoomStore {
       const wait = last && input.incarnation !== last.incarnation ? last.protectUntil - this.clock.now() : 0;
       if (wait > 0) return heldRefusal(wait);
     } else if (input.incarnation !== existing.incarnation) {
-      let lastGrace = 0;
+      // Until when, at most: the last grace's end, or the protection a vanished player would set (expire).
+      let opens = existing.protectUntil;
+      let away = existing.sessions.size > 0;
       for (const s of existing.sessions.values()) {
         if (s.socketId !== undefined) {
-          lastGrace = 0;
+          away = false;
           break;
         }
-        lastGrace = Math.max(lastGrace, s.graceUntil ?? 0);
+        opens = Math.max(opens, (s.graceUntil ?? 0) + (s.bye ? 0 : this.limits.reopenProtectMs));
       }
-      if (lastGrace > 0) return awayRefusal(lastGrace - this.clock.now());
+      if (away) return awayRefusal(opens - this.clock.now());
     }
 
     if (existing && existing.sessions.size >= this.maxMembers) {
@@ -491,7 +493,10 @@ export class MemoryRoomStore implements RoomStore {
       room = this.createRoom(input, ownerToken);
     }
     const token = this.newToken();
-    if (floorCounts(input, room)) room.nextId = Math.max(room.nextId, input.floor + 1 + FORGOTTEN_ID_GAP);
+    // Only a floor past what we issued skips the gap: a tab's usual floor is the roster's `issued`, and a gap
+    // at each of its rejoins would climb to the floor's cap, where IDs could repeat after the next restart.
+    if (floorCounts(input, room) && input.floor >= room.nextId)
+      room.nextId = input.floor + 1 + FORGOTTEN_ID_GAP;
     const session: Session = {
       id: room.nextId++,
       name: input.name,

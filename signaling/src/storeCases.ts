@@ -321,6 +321,16 @@ export function describeRoomStore(
       });
     });
 
+    it('tells a newcomer held outside a room of players away the longest it may wait: a vanished one’s protection too', async () => {
+      const { store, join } = await setup({ graceMs: 1_000, reopenProtectMs: 10_000 });
+      await join({ socketId: 'a' });
+      await store.disconnect('r', 1, 'a');
+      expect(await store.join({ room: 'r', name: 'c', settings, socketId: 'c' })).toMatchObject({
+        code: 'rate_limited',
+        error: expect.stringMatching(/away.*in 11 s$/),
+      });
+    });
+
     it('lets a tab of an emptied room’s last incarnation open it again above its IDs; any other claim opens a new one', async () => {
       const { store, join } = await setup();
       const first = await join({ socketId: 'a' });
@@ -348,9 +358,12 @@ export function describeRoomStore(
       expect((await join({ socketId: 'a', incarnation: old, floor: 7 })).id).toBe(1008);
       expect((await join({ socketId: 'b' })).id).toBe(1009);
       expect((await join({ socketId: 'c', incarnation: old, floor: 3 })).id).toBe(1010);
-      // Another tab of the same room that knew more IDs than the first one back.
-      expect((await join({ socketId: 'd', incarnation: old, floor: 20 })).id).toBe(1021);
-      expect((await join({ socketId: 'e', incarnation: old, floor: 1_500 })).id).toBe(2501);
+      // Another tab of the same room that knew more IDs than the first one back: the gap already covers them.
+      expect((await join({ socketId: 'd', incarnation: old, floor: 20 })).id).toBe(1011);
+      // A tab's usual floor is what the roster says was issued: no second gap, at this or any rejoin.
+      expect((await join({ socketId: 'e', incarnation: old, floor: 1_011 })).id).toBe(1012);
+      // One that knows IDs past those we issued skips another gap beyond them.
+      expect((await join({ socketId: 'f', incarnation: old, floor: 1_500 })).id).toBe(2501);
     });
 
     it('takes no floor from a newcomer or another incarnation; a late tab of the recreated room’s still counts', async () => {
@@ -364,7 +377,7 @@ export function describeRoomStore(
       );
       // A tab that slept through the restart knows IDs the first tabs back did not: its own, here.
       advance(60_000);
-      expect((await join({ socketId: 'd', incarnation: inc, floor: 1_009 })).id).toBe(2010);
+      expect((await join({ socketId: 'd', incarnation: inc, floor: 9 })).id).toBe(1006);
     });
 
     it('takes no floor in a room it knows: created by a newcomer, open or emptied', async () => {
