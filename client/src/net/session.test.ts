@@ -293,6 +293,23 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.persisted.done).toBe(true);
   });
 
+  it('asks again at least every 2 s while the server refuses its join as rate_limited (a held room opens any moment)', async () => {
+    const w = world(0);
+    w.server.joinAnswer = {
+      ok: false,
+      code: 'rate_limited',
+      error: 'join: every player of this room is away',
+    };
+    const tab = w.add();
+    await w.run(20_000);
+    // 0.5, 1.5, 3.5, then every 2 s: 10 or so in 20 s (the backoff alone would have made 5).
+    expect(w.server.joins).toBeGreaterThanOrEqual(10);
+    expect(tab.store.getState().session.phase).toBe('joining');
+    w.server.joinAnswer = undefined;
+    await w.run(2_100);
+    expect(tab.store.getState().session.phase).toBe('joined');
+  });
+
   it('a tab that goes while its join is unanswered still says goodbye, so its player is not taken for one that vanished', async () => {
     const w = world(0);
     const port = w.server.port.bind(w.server);
@@ -308,7 +325,8 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(tab.store.getState().session.phase).toBe('joining');
     tab.session.goodbye();
     expect([tab.port.byes, tab.port.unlistedByes]).toEqual([1, 0]);
-    // Answered: a goodbye from then on is a player's, said once.
+    // Answered after all (a bfcache return says welcome back): a goodbye from then on is a player's.
+    tab.session.welcomeBack();
     answer();
     await w.run(100);
     expect(tab.store.getState().session.phase).toBe('joined');

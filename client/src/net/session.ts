@@ -67,6 +67,8 @@ function visibleKey(view: View, net: PeerNetInfo[]): string {
 export const MAX_APP_FRAME_BYTES = 11_000;
 const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
+/** The longest wait between joins a server refused as rate_limited (see join). */
+const HELD_RETRY_MS = 2_000;
 
 export interface SessionDeps {
   signaling: SignalingPort;
@@ -145,8 +147,6 @@ export class Session {
   private ownerToken: string | null = null;
   /** The room incarnation our player's state belongs to (from `joined`). */
   private incarnation: string | null = null;
-  /** A join is out and unanswered (goodbye). */
-  private joinPending = false;
   /** IDs the room's owner removed (from the server's rosters): never heard, never linked. */
   private readonly removed = new Set<Id>();
   private timer: unknown = null;
@@ -333,9 +333,12 @@ export class Session {
    */
   goodbye(): void {
     if (!this.player) {
-      // A join the server may have made already (its answer on the way): its player would count as one that
-      // vanished, and keep the room from newcomers for minutes. The server handles our events in order.
-      if (this.joinPending) this.deps.signaling.bye(false);
+      // A join the server may have made already (its answer on the way, or past the wait we gave it): its
+      // player would count as one that vanished, and keep the room from newcomers for minutes. The server
+      // handles our events in order, and answers not_joined to a connection that holds no player.
+      this.deps.signaling.bye(false);
+      // Nor does a late answer's player speak: the page is going.
+      this.departed = true;
       return;
     }
     // Players we still hear that the server no longer lists may be playing on without it: say so.
@@ -529,10 +532,7 @@ export class Session {
       // Always sent: if the server restarted and forgot the room, the first one back recreates it as it was.
       ...(settings ? { settings } : {}),
     };
-    this.joinPending = true;
-    const res = await this.deps.signaling.join(req).finally(() => {
-      if (seq === this.joinSeq) this.joinPending = false;
-    });
+    const res = await this.deps.signaling.join(req);
     if (seq !== this.joinSeq || this.stopped) return;
     if (res.ok) {
       this.joinRetryMs = 500;
@@ -588,7 +588,10 @@ export class Session {
       this.log('net', `join failed (${res.error}); retrying`);
       // Kept while joining, so a join that times out can say what the server answered.
       this.setPhase('joining', res.error);
-      this.rejoinAfter(seq, this.backoff());
+      // A room held for its players (away, or kept after they vanished) opens the moment one is back or its
+      // wait ends: asked again every 2 s, not at 8, so a join with a deadline does not miss it.
+      const wait = this.backoff();
+      this.rejoinAfter(seq, res.code === 'rate_limited' ? Math.min(wait, HELD_RETRY_MS) : wait);
       return;
     }
     this.stop();
