@@ -123,6 +123,9 @@ test('a link without a name asks for one, refuses a blank one, and keeps the lin
   await tid(page, 'gate-name').fill('\u3164');
   await tid(page, 'gate-name').press('Enter');
   await expect(page.getByRole('alert')).toContainText('Enter a name');
+  // 32 characters is the rule, whatever their UTF-16 length: the field keeps 32 emoji (it kept 16).
+  await tid(page, 'gate-name').fill('😀'.repeat(32));
+  await expect(tid(page, 'gate-name')).toHaveValue('😀'.repeat(32));
   await tid(page, 'gate-name').fill('Zoë');
   await tid(page, 'gate-name').press('Enter');
   await expect(tid(page, 'self-id')).toHaveText('1');

@@ -124,7 +124,8 @@ export function Lobby() {
         <input
           id={`${ids}-name`}
           value={name}
-          maxLength={LIMITS.name.max}
+          // UTF-16 units, two per emoji: the name rule (nameSchema) counts characters.
+          maxLength={LIMITS.name.max * 2}
           autoComplete="nickname"
           placeholder="e.g. Ada"
           onChange={(e) => setName(e.target.value)}

@@ -68,7 +68,8 @@ export function NameGate({ route }: { route: RoomRoute }) {
           <input
             id={id}
             value={name}
-            maxLength={LIMITS.name.max}
+            // UTF-16 units, two per emoji: the name rule (nameSchema) counts characters.
+            maxLength={LIMITS.name.max * 2}
             onChange={(e) => setName(e.target.value)}
             data-testid="gate-name"
           />
