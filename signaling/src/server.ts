@@ -635,8 +635,9 @@ export function createSignalingServer(
         ip,
       });
       if (!outcome.ok) await joinRate.refund(req.room);
-      // A room kept for its vanished players (the store's only rate_limited) refuses for up to minutes; its
-      // client retries on the same connection, and those tries are the room's state, not this one's probing.
+      // The store's rate_limited (a room kept for its vanished players, or whose players are all away) refuses
+      // for up to minutes; its client retries on the same connection, and those tries are the room's state,
+      // not this one's probing.
       if (!outcome.ok && outcome.code === 'rate_limited') wireOf(socket).joins--;
       if (!outcome.ok && outcome.error === WRONG_PASSWORD) {
         await Promise.all([passwordByAddress.failed(ip), passwordByRoom.failed(req.room)]);

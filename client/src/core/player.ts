@@ -77,7 +77,6 @@ const ELECTION_FANOUT = 3;
 
 const FIRST_MEMBERS: readonly Id[] = [1];
 
-/** Why a value's JSON (toJson's, null if it had none) cannot go in the log, or null. */
 /** Why `json` (toJson's answer) cannot go in the log: `bad_argument` if it is not JSON, `too_large` if over `max`. */
 function jsonProblem(
   json: string | null,
