@@ -1,7 +1,13 @@
 // Lockstep's client entry: joinRoom() in a browser or in Node (with WebRTC injected).
 
 import SimplePeer from 'simple-peer';
-import { holdIdentity, memoryStorage, random, safeSessionStorage } from '../net/platform.ts';
+import {
+  holdIdentity,
+  memoryStorage,
+  random,
+  safeLocalStorage,
+  safeSessionStorage,
+} from '../net/platform.ts';
 import { SocketSignaling } from '../net/signaling.ts';
 import { linkFromSimplePeer } from '../net/simplePeerAdapter.ts';
 import type { LinkFactory } from '../net/transport.ts';
@@ -58,7 +64,10 @@ function browserPage(): PageHooks | undefined {
 export async function joinRoom(options: JoinOptions): Promise<Room> {
   const opts = checkOptions(options, true);
   const page = opts.pageLifecycle ? browserPage() : undefined;
-  const storage = opts.storage === undefined ? (safeSessionStorage() ?? memoryStorage()) : opts.storage;
+  const session = opts.storage === undefined ? safeSessionStorage() : null;
+  const storage = opts.storage === undefined ? (session ?? memoryStorage()) : opts.storage;
+  // Beside the tab's own sessionStorage, the browser's: a duplicated tab's stale copy shows there.
+  const shared = session ? safeLocalStorage() : null;
   const room = new RoomImpl(
     opts,
     {
@@ -72,6 +81,7 @@ export async function joinRoom(options: JoinOptions): Promise<Room> {
       clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       random,
       holdIdentity,
+      ...(shared ? { shared } : {}),
       ...(page ? { page } : {}),
     },
     opts.signal,
