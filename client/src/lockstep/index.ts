@@ -1,13 +1,7 @@
 // Lockstep's client entry: joinRoom() in a browser or in Node (with WebRTC injected).
 
 import SimplePeer from 'simple-peer';
-import {
-  holdIdentity,
-  memoryStorage,
-  random,
-  safeLocalStorage,
-  safeSessionStorage,
-} from '../net/platform.ts';
+import { holdIdentity, memoryStorage, random, safeSessionStorage } from '../net/platform.ts';
 import { SocketSignaling } from '../net/signaling.ts';
 import { linkFromSimplePeer } from '../net/simplePeerAdapter.ts';
 import type { LinkFactory } from '../net/transport.ts';
@@ -64,10 +58,7 @@ function browserPage(): PageHooks | undefined {
 export async function joinRoom(options: JoinOptions): Promise<Room> {
   const opts = checkOptions(options, true);
   const page = opts.pageLifecycle ? browserPage() : undefined;
-  const session = opts.storage === undefined ? safeSessionStorage() : null;
-  const storage = opts.storage === undefined ? (session ?? memoryStorage()) : opts.storage;
-  // Beside the tab's own sessionStorage, the browser's: a duplicated tab's stale copy shows there.
-  const shared = session ? safeLocalStorage() : null;
+  const storage = opts.storage === undefined ? (safeSessionStorage() ?? memoryStorage()) : opts.storage;
   const room = new RoomImpl(
     opts,
     {
@@ -81,7 +72,6 @@ export async function joinRoom(options: JoinOptions): Promise<Room> {
       clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       random,
       holdIdentity,
-      ...(shared ? { shared } : {}),
       ...(page ? { page } : {}),
     },
     opts.signal,

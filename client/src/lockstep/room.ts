@@ -48,8 +48,6 @@ export interface RoomDeps {
   clearTimeout(handle: unknown): void;
   random(): number;
   holdIdentity?: SessionDeps['holdIdentity'];
-  /** SessionDeps.shared: in a browser, localStorage beside the default sessionStorage. */
-  shared?: KeyValueStorage | null;
   page?: PageHooks;
   /** An existing store to write into (the app's devtools read it); default: a new one. */
   store?: AppStore;
@@ -258,7 +256,6 @@ export class RoomImpl implements Room {
         setTimeout,
         random: deps.random,
         ...(deps.holdIdentity ? { holdIdentity: deps.holdIdentity } : {}),
-        ...(deps.shared ? { shared: guarded(deps.shared) } : {}),
         onApp: (from, channel, data) => this.onApp(from, channel, data),
         onCoreEvents: (events) => this.onCoreEvents(events),
       },

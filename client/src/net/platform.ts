@@ -26,15 +26,6 @@ export function safeSessionStorage(): Storage | null {
   }
 }
 
-/** The browser's localStorage, shared by its tabs, or null where there is none or it is disabled. */
-export function safeLocalStorage(): Storage | null {
-  try {
-    return typeof window === 'undefined' ? null : window.localStorage;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Holds a Web Lock named after a room's player for the life of this page. A reload releases it as the old
  * page goes, so the new page waits up to a second for it; a duplicated tab never gets it. With `wait`, the

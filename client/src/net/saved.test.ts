@@ -85,11 +85,6 @@ describe('saved state', () => {
     w.write({ id: 2, token: T, persisted: persisted(more) });
     expect(writes).toEqual([`${storageKey('r')}:log:3`, storageKey('r')]);
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(more);
-    // A write's stamp comes back with it (a duplicate's check); one no writer makes does not.
-    w.write({ id: 2, token: T, persisted: persisted(more), stamp: 'k3j9x0a' });
-    expect(loadSaved(s, 'r')?.stamp).toBe('k3j9x0a');
-    w.write({ id: 2, token: T, persisted: persisted(more), stamp: 'x'.repeat(17) });
-    expect(loadSaved(s, 'r')).not.toHaveProperty('stamp');
   });
 
   it('a cut log rewrites from the chunk it changed, and drops chunks past its end', () => {

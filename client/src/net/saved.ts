@@ -34,11 +34,6 @@ export interface Saved {
   ownerToken?: string;
   /** The room incarnation `persisted` belongs to. */
   incarnation?: string;
-  /**
-   * Names this write. The tab also puts it in storage every tab shares (Session's `shared`): a copy of the
-   * record (a duplicated tab) that is not the identity's last write is stale, and must not resume.
-   */
-  stamp?: string;
 }
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
@@ -133,8 +128,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       for (const k of ['initialized', 'was', 'retired', 'aliases', 'lastWords', 'issued'] as const)
         if (rest[k] !== undefined) Object.assign(persisted, { [k]: rest[k] });
     }
-    const stamp = typeof x.stamp === 'string' && x.stamp.length <= 16 ? { stamp: x.stamp } : {};
-    return { ...lost, token: x.token, persisted, ...stamp };
+    return { ...lost, token: x.token, persisted };
   } catch {
     return null;
   }

@@ -88,11 +88,6 @@ export interface SessionDeps {
    * hold our storage (Node).
    */
   holdIdentity?(key: string, wait?: boolean): Promise<(() => void) | null>;
-  /**
-   * Storage every tab of this browser shares (localStorage): the stamp of each identity's last write, so a
-   * duplicated tab that gets the identity's lock after the original closed does not resume with a stale copy.
-   */
-  shared?: KeyValueStorage | null;
   /** The core's events as it emits them (the bench times advances by them, not by log text). */
   onCoreEvents?(events: readonly CoreEvent[]): void;
   /** An app message from a current player of the room; `data` is still unchecked. */
@@ -113,8 +108,6 @@ export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 /** The Web Lock a live player holds: an ID is one player only within one incarnation of a room. */
 const identityKey = (room: string, incarnation: string | undefined, id: Id) =>
   `${room}:${incarnation ?? ''}:${id}`;
-/** Where the shared storage keeps the stamp of an identity's last write (Saved.stamp). */
-const stampKey = (identity: string) => `lockstep:stamp:${identity}`;
 
 /** The server's roster as the core takes it: a hint of whom to talk to, and how far the room's IDs go. */
 function coreRoster(version: number, r: RosterMsg): Roster {
@@ -516,15 +509,6 @@ export class Session {
         // Stopped while it waited for the lock: a later Session in this page must find it free.
         release();
         return;
-      } else if (this.staleCopy(saved)) {
-        // The lock was free because the tab this record was copied from closed (within the second a reload
-        // is given), after writing more: its last promises are not in this copy, so it is not that player.
-        release();
-        this.log('net', `player ${saved.id}'s tab wrote after this copy was made: joining as a new player`);
-        this.copied = saved.persisted ? factsOf(saved.persisted) : { history: [] };
-        this.clearSaved();
-        saved = null;
-        this.savedAtStart = false;
       } else this.releaseIdentity = release;
       if (seq !== this.joinSeq || this.stopped) return;
       if (saved && !saved.token)
@@ -1005,39 +989,15 @@ export class Session {
 
   private save(persisted: Persisted): void {
     if (!this.player || !this.token || this.leaving) return;
-    const stamp = this.deps.shared ? Math.floor(this.deps.random() * 2 ** 48).toString(36) : undefined;
     // Storage full or disabled: the writer removes the record rather than keep an older one (a reload
     // would resume this ID with a promise or vote it has since gone past); the reload joins anew.
-    const written = this.saved.write({
+    this.saved.write({
       id: this.player.self,
       token: this.token,
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(this.incarnation ? { incarnation: this.incarnation } : {}),
-      ...(stamp ? { stamp } : {}),
     });
-    if (!written || !stamp) return;
-    try {
-      // After the record: a page gone between the two writes leaves them unequal, and its reload joins anew.
-      this.deps.shared?.setItem(
-        stampKey(identityKey(this.params.room, this.incarnation ?? undefined, this.player.self)),
-        stamp,
-      );
-    } catch {
-      // Shared storage full or disabled: the check has nothing to compare (as without it).
-    }
-  }
-
-  /** A record that is not its identity's last write in any tab of this browser (SessionDeps.shared). */
-  private staleCopy(saved: Saved): boolean {
-    try {
-      const last = this.deps.shared?.getItem(
-        stampKey(identityKey(this.params.room, saved.incarnation, saved.id)),
-      );
-      return last != null && last !== saved.stamp;
-    } catch {
-      return false;
-    }
   }
 
   private clearSaved(): void {
