@@ -3,12 +3,13 @@
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../../client/src/protocol/limits.ts';
-import type {
-  ErrorCode,
-  Member,
-  PlayerId,
-  RoomSettings,
-  RosterMsg,
+import {
+  type ErrorCode,
+  type Member,
+  type PlayerId,
+  ROOM_WAITS,
+  type RoomSettings,
+  type RosterMsg,
 } from '../../client/src/protocol/signaling.ts';
 
 export interface Clock {
@@ -178,7 +179,7 @@ export function heldRefusal(waitMs: number): JoinOutcome {
   return {
     ok: false,
     code: 'rate_limited',
-    error: `join: this room is kept for its players, who lost the server; it opens to newcomers when they are back, or in ${Math.ceil(waitMs / 1000)} s`,
+    error: `${ROOM_WAITS}, who lost the server; it opens to newcomers when they are back, or in ${Math.ceil(waitMs / 1000)} s`,
   };
 }
 
@@ -192,7 +193,7 @@ export function awayRefusal(waitMs: number): JoinOutcome {
   return {
     ok: false,
     code: 'rate_limited',
-    error: `join: every player of this room is away (closing, reloading or offline); it opens to newcomers when one is back, or in ${Math.max(1, Math.ceil(waitMs / 1000))} s`,
+    error: `${ROOM_WAITS}, all of them away (closing, reloading or offline); it opens to newcomers when one is back, or in ${Math.max(1, Math.ceil(waitMs / 1000))} s`,
   };
 }
 

@@ -371,7 +371,7 @@ describe('sessions', () => {
       expect(await (await client(server)).join({ room, name: 'C' })).toMatchObject({
         ok: false,
         code: 'rate_limited',
-        error: expect.stringContaining('kept for its players'),
+        error: expect.stringContaining('waits for its players, who lost the server'),
       });
     // It may ask again and again on one connection: those tries do not count against its joins (20).
     const patient = await client(server);

@@ -232,7 +232,7 @@ describe('joinRoom: refusals', () => {
   it('times out (not unreachable) when the server keeps answering rate_limited, and says what it answered', async () => {
     const w = world();
     const kept =
-      'join: this room is kept for its players, who lost the server; it opens to newcomers when they are back, or in 60 s';
+      'join: this room waits for its players, who lost the server; it opens to newcomers when they are back, or in 60 s';
     const room = w.open({ timeoutMs: 2_000 }, { signaling: refusing(w.server.port(), 'rate_limited', kept) });
     const err = await rejection(w.settle(room.joined));
     expect(err.code).toBe('timeout');

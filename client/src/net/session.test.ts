@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GENESIS, seal } from '../core/chain.ts';
 import { seededRng } from '../core/index.ts';
 import { PROTOCOL_VERSION } from '../protocol/limits.ts';
+import { ROOM_WAITS } from '../protocol/signaling.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
@@ -293,20 +294,29 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.persisted.done).toBe(true);
   });
 
-  it('asks again at least every 2 s while the server refuses its join as rate_limited (a held room opens any moment)', async () => {
+  it('asks again at least every 2 s while the room waits for its players (it opens any moment), and backs off otherwise', async () => {
     const w = world(0);
     w.server.joinAnswer = {
       ok: false,
       code: 'rate_limited',
-      error: 'join: every player of this room is away',
+      error: `${ROOM_WAITS}, all of them away`,
     };
     const tab = w.add();
     await w.run(20_000);
     // 0.5, 1.5, 3.5, then every 2 s: 10 or so in 20 s (the backoff alone would have made 5).
     expect(w.server.joins).toBeGreaterThanOrEqual(10);
     expect(tab.store.getState().session.phase).toBe('joining');
+    // Other rate_limited refusals (password guesses, a room's join rate) count against its joins: backoff.
+    const before = w.server.joins;
+    w.server.joinAnswer = {
+      ok: false,
+      code: 'rate_limited',
+      error: 'join: too many wrong passwords; try again in 60 s',
+    };
+    await w.run(30_000);
+    expect(w.server.joins - before).toBeLessThanOrEqual(5);
     w.server.joinAnswer = undefined;
-    await w.run(2_100);
+    await w.run(8_600);
     expect(tab.store.getState().session.phase).toBe('joined');
   });
 

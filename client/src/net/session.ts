@@ -21,7 +21,14 @@ import {
 import { encodeFrame, MAX_FRAME_CHARS } from '../protocol/frames.ts';
 import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
 import { newClientId } from '../protocol/messages.ts';
-import type { Ack, Joined, JoinRequest, RoomSettings, RosterMsg } from '../protocol/signaling.ts';
+import {
+  type Ack,
+  type Joined,
+  type JoinRequest,
+  ROOM_WAITS,
+  type RoomSettings,
+  type RosterMsg,
+} from '../protocol/signaling.ts';
 import { type AppStore, describeEvent, LOG_CAP, type LogKind, type SessionPhase } from '../store/store.ts';
 import { Bucket } from './bucket.ts';
 import {
@@ -588,10 +595,12 @@ export class Session {
       this.log('net', `join failed (${res.error}); retrying`);
       // Kept while joining, so a join that times out can say what the server answered.
       this.setPhase('joining', res.error);
-      // A room held for its players (away, or kept after they vanished) opens the moment one is back or its
-      // wait ends: asked again every 2 s, not at 8, so a join with a deadline does not miss it.
+      // A room waiting for its players (away, or kept after they vanished) opens the moment one is back or its
+      // wait ends: asked again every 2 s, not at 8, so a join with a deadline does not miss it. Only those:
+      // other rate_limited refusals (password guesses, a room's join rate) count against our joins.
       const wait = this.backoff();
-      this.rejoinAfter(seq, res.code === 'rate_limited' ? Math.min(wait, HELD_RETRY_MS) : wait);
+      const waits = res.code === 'rate_limited' && res.error.startsWith(ROOM_WAITS);
+      this.rejoinAfter(seq, waits ? Math.min(wait, HELD_RETRY_MS) : wait);
       return;
     }
     this.stop();

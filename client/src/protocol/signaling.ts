@@ -149,6 +149,12 @@ function displayText(max: number) {
   );
 }
 
+/**
+ * How a join refused as rate_limited begins when the room waits for its players (the server store's held and
+ * away refusals): it opens the moment one is back or the wait ends, so the client asks again often.
+ */
+export const ROOM_WAITS = 'join: this room waits for its players';
+
 export const roomIdSchema = v.pipe(
   text(),
   v.minLength(LIMITS.roomId.min, 'must not be empty'),
