@@ -74,8 +74,8 @@ function visibleKey(view: View, net: PeerNetInfo[]): string {
 export const MAX_APP_FRAME_BYTES = 11_000;
 const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
-/** The longest wait between joins a server refused as rate_limited (see join). */
-const HELD_RETRY_MS = 2_000;
+/** The longest wait between joins refused because the room waits for its players (ROOM_WAITS; see join). */
+const ROOM_WAIT_RETRY_MS = 2_000;
 
 export interface SessionDeps {
   signaling: SignalingPort;
@@ -600,7 +600,7 @@ export class Session {
       // other rate_limited refusals (password guesses, a room's join rate) count against our joins.
       const wait = this.backoff();
       const waits = res.code === 'rate_limited' && res.error.startsWith(ROOM_WAITS);
-      this.rejoinAfter(seq, waits ? Math.min(wait, HELD_RETRY_MS) : wait);
+      this.rejoinAfter(seq, waits ? Math.min(wait, ROOM_WAIT_RETRY_MS) : wait);
       return;
     }
     this.stop();
