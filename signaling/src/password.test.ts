@@ -125,6 +125,7 @@ function tampering(inner: SignalingPort): SignalingPort & { on: boolean } {
       inner.signal(to, port.on && typeof data === 'string' ? flip(data) : data),
     relay: (to: number, data: string) => inner.relay(to, port.on ? flip(data) : data),
     reconnectIn: (ms: number) => inner.reconnectIn(ms),
+    redial: (ms: number) => inner.redial(ms),
     close: () => inner.close(),
   };
   return port;

@@ -99,6 +99,7 @@ export class Chaos {
         return true;
       },
       reconnectIn: (ms) => inner.reconnectIn(ms),
+      redial: (ms) => inner.redial(ms),
       ...(inner.setOffline ? { setOffline: (offline: boolean) => inner.setOffline?.(offline) } : {}),
       close: () => inner.close(),
     };

@@ -144,6 +144,10 @@ export class FakeServer {
   /** When set, every join is answered with this instead, read as the real port reads an answer. */
   joinAnswer: unknown = undefined;
   joins = 0;
+  /** As the real server's maxJoinsPerSocket: joins one connection may try (unlimited when unset). */
+  maxJoinsPerConnection: number | undefined;
+  /** Runs fn after ms of the test's clock (a redial waits on it); by default at the next flush. */
+  after: (fn: () => void, ms: number) => void = (fn) => this.net.defer(fn);
 
   constructor(private readonly net: FakeNet) {}
 
@@ -153,6 +157,9 @@ export class FakeServer {
 
   join(port: FakeSignaling, req: JoinRequest): Ack<Joined> {
     this.joins++;
+    if (this.maxJoinsPerConnection !== undefined && ++port.joinsHere > this.maxJoinsPerConnection) {
+      return { ok: false, code: 'too_many_joins', error: 'too many joins on this connection; reconnect' };
+    }
     if (this.joinAnswer !== undefined) return ackFromServer<Joined>(this.joinAnswer, 'join', joinedSchema);
     if (this.outdated) return { ok: false, code: 'outdated', error: this.outdated };
     const claimed = req.token ? Number.parseInt(req.token.slice(1), 10) : 0;
@@ -248,11 +255,15 @@ export class FakeServer {
 export class FakeSignaling implements SignalingPort {
   handlers: SignalingHandlers | null = null;
   id = 0;
+  /** Joins tried on this connection, and the connections dropped for a new one. */
+  joinsHere = 0;
+  redials = 0;
+  private dialing = false;
 
   constructor(private readonly server: FakeServer) {}
 
   get connected(): boolean {
-    return this.server.up;
+    return this.server.up && !this.dialing;
   }
 
   start(handlers: SignalingHandlers): void {
@@ -292,6 +303,18 @@ export class FakeSignaling implements SignalingPort {
   }
 
   reconnectIn(): void {}
+
+  redial(ms: number): void {
+    this.redials++;
+    this.dialing = true;
+    this.handlers?.status('down', 'io client disconnect');
+    this.server.after(() => {
+      this.dialing = false;
+      this.joinsHere = 0;
+      this.handlers?.status('up');
+      this.handlers?.connected();
+    }, ms);
+  }
   /** As socket.io's client does: closing it is a disconnect its port reports. */
   close(): void {
     this.handlers?.status('down', 'io client disconnect');

@@ -134,6 +134,10 @@ export class SealedSignaling implements SignalingPort {
     this.inner.reconnectIn(ms);
   }
 
+  redial(ms: number): void {
+    this.inner.redial(ms);
+  }
+
   close(): void {
     this.inner.close();
   }

@@ -66,6 +66,7 @@ function world(n: number) {
     session.start();
     return { session, store, chaos, port };
   };
+  server.after = (fn, ms) => void timers.push({ at: now + ms, fn });
   const run = async (ms: number) => {
     for (let t = 0; t < ms; t += 10) {
       now += 10;
@@ -317,6 +318,23 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.server.joins - before).toBeLessThanOrEqual(5);
     w.server.joinAnswer = undefined;
     await w.run(8_600);
+    expect(tab.store.getState().session.phase).toBe('joined');
+  });
+
+  it('a connection whose joins the server stopped hearing (too_many_joins) is dropped for a new one, and the tab gets in', async () => {
+    const w = world(0);
+    w.server.maxJoinsPerConnection = 3;
+    w.server.joinAnswer = {
+      ok: false,
+      code: 'rate_limited',
+      error: 'join: this room is taking too many joins right now; retry shortly',
+    };
+    const tab = w.add();
+    await w.run(60_000);
+    expect(tab.port.redials).toBeGreaterThanOrEqual(1);
+    expect(tab.store.getState().session.phase).toBe('joining');
+    w.server.joinAnswer = undefined;
+    await w.run(20_000);
     expect(tab.store.getState().session.phase).toBe('joined');
   });
 

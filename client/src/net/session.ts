@@ -599,6 +599,8 @@ export class Session {
       // wait ends: asked again every 2 s, not at 8, so a join with a deadline does not miss it. Only those:
       // other rate_limited refusals (password guesses, a room's join rate) count against our joins.
       const wait = this.backoff();
+      // The server counts joins per connection: past its budget only a new connection is heard.
+      if (res.code === 'too_many_joins') return this.deps.signaling.redial(wait);
       const waits = res.code === 'rate_limited' && res.error.startsWith(ROOM_WAITS);
       this.rejoinAfter(seq, waits ? Math.min(wait, ROOM_WAIT_RETRY_MS) : wait);
       return;

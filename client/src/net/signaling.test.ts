@@ -190,6 +190,26 @@ test('a shutdown’s reconnectInMs is waited out before reconnecting, and capped
   expect(seen.filter((s) => s.kind === 'shutdown').map((s) => s.value)).toEqual([3_000, 30_000]);
 }, 20_000);
 
+test('redial drops the connection and opens a new one after the wait (a new join budget)', async () => {
+  const sockets: { id: string; at: number }[] = [];
+  const url = await testServer((socket) => void sockets.push({ id: socket.id, at: Date.now() }));
+  const port = new SocketSignaling(url);
+  closers.push(() => port.close());
+  const { h } = recorder();
+  port.start(h);
+  const until = async (n: number) => {
+    const deadline = Date.now() + 8_000;
+    while (sockets.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  };
+  await until(1);
+  port.redial(600);
+  await until(2);
+  expect(sockets).toHaveLength(2);
+  expect(sockets[1]!.id).not.toBe(sockets[0]!.id);
+  expect(sockets[1]!.at - sockets[0]!.at).toBeGreaterThanOrEqual(600);
+  expect(port.connected).toBe(true);
+}, 15_000);
+
 test('the relays of one turn go as batches within the contract’s bounds, in order', async () => {
   const batches: { to: number; data: string }[][] = [];
   const url = await testServer((socket) => {

@@ -56,6 +56,11 @@ export interface SignalingPort {
   relay(to: number, data: string): boolean;
   /** Reconnect after ms (after a server `shutdown`, which disconnects us on purpose). */
   reconnectIn(ms: number): void;
+  /**
+   * Drop this connection and open a new one after ms: the server counts joins per connection
+   * (`too_many_joins`), so a join that keeps being refused needs a fresh one. Unjoined, nothing is lost.
+   */
+  redial(ms: number): void;
   /** Chaos: drop the server connection and stay off it (true), or reconnect (false). The mesh is untouched. */
   setOffline?(offline: boolean): void;
   close(): void;
@@ -141,6 +146,12 @@ export class SocketSignaling implements SignalingPort {
     this.reconnectTimer = setTimeout(() => {
       if (!this.closed && !this.offline && this.socket && !this.socket.connected) this.socket.connect();
     }, ms + jitter);
+  }
+
+  redial(ms: number): void {
+    if (this.closed || !this.socket) return;
+    this.socket.disconnect();
+    this.reconnectIn(ms);
   }
 
   setOffline(offline: boolean): void {
