@@ -141,6 +141,9 @@ test('keyboard only: two players join, mark done, undo, share, step the visualiz
   await expect(tid(bob.page, 'self-id')).toHaveText('2');
   await expectLeader([ann, bob], 1);
   await expectMesh([ann, bob]);
+  // The devtools mount once the room has stayed formed for 2 s: a fast machine gets here sooner.
+  await expect(tid(ann.page, 'devtools-waiting')).toHaveCount(0);
+  await expect(tid(ann.page, 'chaos-crash')).toBeVisible();
 
   // The whole room page in one Tab cycle: reading order, a focus ring everywhere, every control reachable.
   const stops = await tabCycle(ann.page);
@@ -224,9 +227,18 @@ test('keyboard only: two players join, mark done, undo, share, step the visualiz
   await expect(tid(ann.page, 'chaos-cut-2')).toHaveAttribute('aria-pressed', 'false');
   await tabTo(ann.page, tid(ann.page, 'chaos-latency'));
   await key(ann, 'ControlOrMeta+a');
+  await ann.page.keyboard.type('4o');
+  await key(ann, 'Enter');
+  await expect(tid(ann.page, 'chaos-latency-problem')).toHaveText(
+    'Latency is a whole number of milliseconds, 0 to 5000.',
+  );
+  await expect(tid(ann.page, 'chaos-latency')).toHaveAttribute('aria-invalid', 'true');
+  await expect(tid(ann.page, 'chaos-latency-clear')).toHaveCount(0);
+  await key(ann, 'ControlOrMeta+a');
   await ann.page.keyboard.type('40');
   await key(ann, 'Enter');
   await expect(tid(ann.page, 'chaos-latency-clear')).toHaveText('Clear (40 ms)');
+  await expect(tid(ann.page, 'chaos-latency-problem')).toHaveCount(0);
   await tabTo(ann.page, tid(ann.page, 'chaos-latency-clear'));
   await key(ann, 'Enter');
   await expect(tid(ann.page, 'chaos-latency-clear')).toHaveCount(0);

@@ -3,7 +3,7 @@
 
 import { memo, useId, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import type { Chaos } from '../net/chaos.ts';
+import { type Chaos, parseLatencyMs } from '../net/chaos.ts';
 import type { LogEntry } from '../store/store.ts';
 import { DevtoolsStore, fmtT, Timeline, useDev, useDevEvery, Visualizer } from './devtools.tsx';
 import type { LockstepDevtoolsProps } from './react.tsx';
@@ -17,6 +17,7 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
   // Every published view holds a new members array: compared by its items, the panel renders on a real change.
   const members = useDev(useShallow((s) => s.view?.members ?? NONE));
   const [latency, setLatency] = useState(String(chaos.latencyMs || 200));
+  const [latencyProblem, setLatencyProblem] = useState('');
   const id = useId();
   const peers = members.filter((m) => m !== self);
   return (
@@ -71,7 +72,9 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
         className="chaos-row"
         onSubmit={(e) => {
           e.preventDefault();
-          control.setLatency(Number(latency));
+          const r = parseLatencyMs(latency);
+          setLatencyProblem(r.ok ? '' : r.error);
+          if (r.ok) control.setLatency(r.ms);
         }}
       >
         <label htmlFor={id} className="small">
@@ -83,6 +86,9 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
           inputMode="numeric"
           value={latency}
           onChange={(e) => setLatency(e.target.value)}
+          maxLength={12}
+          aria-invalid={latencyProblem !== ''}
+          aria-describedby={latencyProblem ? `${id}-problem` : undefined}
           data-testid="chaos-latency"
         />
         <button type="submit" className="btn small" data-testid="chaos-latency-apply">
@@ -97,6 +103,11 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
           >
             Clear ({chaos.latencyMs} ms)
           </button>
+        )}
+        {latencyProblem && (
+          <span id={`${id}-problem`} role="alert" className="small" data-testid="chaos-latency-problem">
+            {latencyProblem}
+          </span>
         )}
       </form>
       <NetStats />

@@ -13,6 +13,18 @@ export interface ChaosDeps {
   now(): number;
 }
 
+/** The most outbound latency the panel adds (more would read as a crash, which has its own button). */
+export const MAX_LATENCY_MS = 5_000;
+
+/** What the panel's latency field says, read strictly: whole milliseconds, or why not in a sentence. */
+export function parseLatencyMs(text: string): { ok: true; ms: number } | { ok: false; error: string } {
+  const t = text.trim();
+  const ms = /^\d{1,7}$/.test(t) ? Number(t) : Number.NaN;
+  return ms <= MAX_LATENCY_MS
+    ? { ok: true, ms }
+    : { ok: false, error: `Latency is a whole number of milliseconds, 0 to ${MAX_LATENCY_MS}.` };
+}
+
 const deadLink: PeerLink = { send: () => false, signal: () => {}, destroy: () => {} };
 
 export class Chaos {
@@ -145,7 +157,7 @@ export class Chaos {
   }
 
   setLatency(ms: number): void {
-    const v = Math.max(0, Math.min(5_000, Math.round(ms) || 0));
+    const v = Math.max(0, Math.min(MAX_LATENCY_MS, Math.round(ms) || 0));
     this.latencyMs = v;
     this.update({ latencyMs: v }, v ? `outbound latency ${v} ms` : 'latency removed');
   }
