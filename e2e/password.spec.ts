@@ -82,6 +82,17 @@ test('a password room: the creator and a #k= link agree on a leader, a wrong pas
   await expect(tid(bob.player.page, 'self-id')).toHaveText('2');
   await expectLeader([ann.player, bob.player, mallory.player], 1);
 
+  // A stale link with a wrong password, opened in Bob's tab, is refused, and costs him neither his seat nor
+  // the password his tab kept: the room's address without one gets him back in.
+  const bobUrl = bob.player.page.url();
+  await bob.player.page.goto('about:blank');
+  await bob.player.page.goto(`${bobUrl.split('#')[0]}#k=guess-guess`);
+  await expect(tid(bob.player.page, 'session-error')).toContainText('wrong password');
+  await bob.player.page.goto('about:blank');
+  await bob.player.page.goto(bobUrl.split('#')[0]!);
+  await expect(tid(bob.player.page, 'self-id')).toHaveText('2');
+  await expectLeader([ann.player, bob.player, mallory.player], 1);
+
   // Someone holding the verifier but not the key (what the server knows) gets in, but what it sends
   // does not decrypt: Ann drops it and counts it.
   const { verifier } = await deriveRoomKeys(password, room);

@@ -179,7 +179,6 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
   const settingsRef = useRef(settings);
   // biome-ignore lint/correctness/useExhaustiveDependencies: a new attempt joins again with the same arguments.
   useEffect(() => {
-    if (password !== undefined) savePassword(room, password);
     const abort = new AbortController();
     let joined: LockstepRoom | null = null;
     let timer: number | undefined;
@@ -192,6 +191,8 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
       joining.then(
         (r) => {
           if (abort.signal.aborted) return r.close();
+          // Kept once it let us in: a wrong one in a stale link must not replace the one that works.
+          if (password !== undefined) savePassword(room, password);
           joined = r;
           setState({ kind: 'joined', room: r });
         },
@@ -203,7 +204,8 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
             timer = window.setTimeout(() => tryJoin(false), RETRY_MS);
             return;
           }
-          if (error.code === 'bad_password') savePassword(room, undefined);
+          if (error.code === 'bad_password' && savedPassword(room) === password)
+            savePassword(room, undefined);
           setState({ kind: 'refused', error });
         },
       );
