@@ -5,7 +5,7 @@ import { describeIssues } from '../protocol/issues.ts';
 import { LIMITS, PASSWORD_MAX } from '../protocol/limits.ts';
 import { nameSchema, settingsSchema, validRoomId } from '../protocol/signaling.ts';
 import { LockstepError } from './errors.ts';
-import type { JoinOptions, KeyValueStore, RoomSettings, RtcImplementation } from './types.ts';
+import type { JoinOptions, JoinProgress, KeyValueStore, RoomSettings, RtcImplementation } from './types.ts';
 
 export const DEFAULT_JOIN_TIMEOUT_MS = 15_000;
 export const DEFAULT_PROPOSE_TIMEOUT_MS = 5_000;
@@ -25,6 +25,7 @@ export interface CheckedOptions {
   signal: AbortSignal | undefined;
   rtc: RtcImplementation | undefined;
   pageLifecycle: boolean;
+  onProgress: ((progress: JoinProgress) => void) | undefined;
 }
 
 const KNOWN = new Set([
@@ -38,6 +39,7 @@ const KNOWN = new Set([
   'timeoutMs',
   'proposeTimeoutMs',
   'signal',
+  'onProgress',
   'pageLifecycle',
   'chaos',
   'testHooks',
@@ -145,6 +147,8 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     )
   )
     errors.push('signal must be an AbortSignal');
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    errors.push('onProgress must be a function');
   if (errors.length > 0) throw new LockstepError('bad_argument', errors.join('; '));
   return {
     server,
@@ -160,6 +164,7 @@ export function checkOptions(input: JoinOptions, needRtc: boolean): CheckedOptio
     signal: o.signal as AbortSignal | undefined,
     rtc: o.rtc as RtcImplementation | undefined,
     pageLifecycle: o.pageLifecycle !== false,
+    onProgress: o.onProgress as ((progress: JoinProgress) => void) | undefined,
   };
 }
 

@@ -166,6 +166,7 @@ describe('joinRoom: arguments', () => {
     ['storage', { storage: {} }],
     ['storage', { storage: 'abc' }],
     ['signal', { signal: {} }],
+    ['onProgress must be a function', { onProgress: 'log' }],
     ['server', { server: `http://x/${'a'.repeat(3_000)}` }],
   ] as const)('refuses a bad %s with bad_argument', async (what, patch) => {
     const err = await rejection(joinRoom({ ...base, ...patch } as JoinOptions));
@@ -247,6 +248,60 @@ describe('joinRoom: refusals', () => {
     const err = await rejection(w.settle(room.joined));
     expect(err.code).toBe('unreachable');
     expect(err.message).toContain('ECONNREFUSED');
+  });
+
+  it('tells onProgress where the join stands, each change once: connecting, why not yet, then the refusal it waits out', async () => {
+    const w = world();
+    const port = w.server.port();
+    const start = port.start.bind(port);
+    let handlers: Parameters<SignalingPort['start']>[0] | undefined;
+    port.start = (h) => {
+      handlers = h;
+      h.status('connecting');
+    };
+    const seen: unknown[] = [];
+    const kept = 'join: this room waits for its players, all of them away; it opens in 60 s';
+    let refuse = true;
+    const join = port.join.bind(port);
+    port.join = async (req) =>
+      refuse ? ({ ok: false, code: 'rate_limited', error: kept } as never) : join(req);
+    const room = w.open({ timeoutMs: 60_000, onProgress: (p) => seen.push(p) }, { signaling: port });
+    await w.run(100);
+    handlers?.status('down', 'websocket error');
+    await w.run(100);
+    start(handlers!);
+    await w.run(3_000);
+    refuse = false;
+    await w.settle(room.joined, 20_000);
+    expect(seen).toEqual([
+      { step: 'connecting', detail: '' },
+      { step: 'connecting', detail: 'websocket error' },
+      { step: 'joining', detail: '' },
+      { step: 'waiting', detail: kept },
+    ]);
+    // Not after it settled.
+    await w.run(2_000);
+    expect(seen).toHaveLength(4);
+  });
+
+  it("an onProgress that throws is the page's error, reported as one, and the join goes on", async () => {
+    const w = world();
+    const thrownBy: unknown[] = [];
+    const onError = (e: unknown) => void thrownBy.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      const room = w.open({
+        onProgress: () => {
+          throw new Error('page bug');
+        },
+      });
+      await w.settle(room.joined);
+      await new Promise((r) => setTimeout(r, 10));
+      expect(room.getSnapshot().selfId).toBe(1);
+      expect(String(thrownBy[0])).toContain('page bug');
+    } finally {
+      process.off('uncaughtException', onError);
+    }
   });
 
   it('aborts, before or during the join', async () => {

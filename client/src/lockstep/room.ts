@@ -18,6 +18,7 @@ import { toSnapshot, toStage } from './snapshot.ts';
 import type {
   Channel,
   ChannelOptions,
+  JoinProgress,
   LogItem,
   LogOptions,
   LogPosition,
@@ -317,6 +318,20 @@ export class RoomImpl implements Room {
         this.cleanup.push(store.subscribe(() => this.update()));
         resolve();
       };
+      let told = '';
+      const progress = (p: JoinProgress) => {
+        const said = `${p.step}\n${p.detail}`;
+        if (said === told || !this.opts.onProgress) return;
+        told = said;
+        try {
+          this.opts.onProgress(p);
+        } catch (err) {
+          // The page's callback failing is the page's error, reported as one; the join goes on.
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      };
       const check = () => {
         const s = store.getState();
         if (s.session.signaling === 'up') everUp = true;
@@ -332,6 +347,13 @@ export class RoomImpl implements Room {
           finish(
             new LockstepError(code as LockstepError['code'], s.session.error ?? `could not join: ${phase}`),
           );
+        } else if (phase === 'joined') {
+          // Joined, its first view a moment away: nothing more to tell.
+        } else if (s.session.signaling !== 'up') {
+          progress({ step: 'connecting', detail: s.session.signalingDetail });
+        } else {
+          const refused = s.session.error;
+          progress(refused ? { step: 'waiting', detail: refused } : { step: 'joining', detail: '' });
         }
       };
       const onAbort = () => finish(new LockstepError('aborted', 'the join was aborted'));

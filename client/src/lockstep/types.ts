@@ -58,6 +58,11 @@ export interface JoinOptions {
   /** Aborting rejects the join with `aborted` and closes everything it opened. */
   signal?: AbortSignal;
   /**
+   * Called while the join is under way, each time where it stands changes, so a page can say more than
+   * "joining…" for the up to `timeoutMs` it may take. Not called once `joinRoom` has settled.
+   */
+  onProgress?: (progress: JoinProgress) => void;
+  /**
    * Browser page lifecycle (default true in a browser): a hidden page is shown to others as `away`, a
    * closing page says goodbye, a page back from a freeze listens before it acts.
    */
@@ -72,6 +77,17 @@ export interface JoinOptions {
    * core message unchecked. It grants nothing devtools lack, and says so in the event log. Default false.
    */
   testHooks?: boolean;
+}
+
+/** Where a join under way stands (`onProgress`). */
+export interface JoinProgress {
+  /**
+   * `connecting`: the server is not reached yet (`detail` says why, once a try failed); `joining`: asked,
+   * waiting for the answer; `waiting`: the server refused for now and the join asks again by itself
+   * (`detail` is its reason, e.g. the room waits for its players to come back).
+   */
+  step: 'connecting' | 'joining' | 'waiting';
+  detail: string;
 }
 
 /**

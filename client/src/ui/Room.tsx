@@ -13,6 +13,7 @@ import { shallow } from 'zustand/shallow';
 import {
   type HistoryEntry,
   type JoinOptions,
+  type JoinProgress,
   joinRoom,
   LockstepError,
   type Room as LockstepRoom,
@@ -121,6 +122,7 @@ function joinOptions(
   settings: Partial<RoomSettings> | null,
   password: string | undefined,
   signal: AbortSignal,
+  onProgress: (p: JoinProgress) => void,
 ): JoinOptions {
   return {
     server: window.location.origin,
@@ -130,6 +132,7 @@ function joinOptions(
     ...(settings ? { settings } : {}),
     timeoutMs: 30_000,
     signal,
+    onProgress,
     chaos: true,
     testHooks: testHooksWanted(),
   };
@@ -139,7 +142,15 @@ const joinKey = (room: string, name: string, settings: unknown, password: string
   JSON.stringify([room, name, settings, password ?? null]);
 
 /** A join started before the first render (`joinEarly`), until the room page takes it up. */
-let early: { key: string; abort: AbortController; joining: Promise<LockstepRoom> } | null = null;
+interface EarlyJoin {
+  key: string;
+  abort: AbortController;
+  joining: Promise<LockstepRoom>;
+  /** What the join said last, and who hears it next: the page once it takes the join up. */
+  progress: JoinProgress | null;
+  listener: ((p: JoinProgress) => void) | null;
+}
+let early: EarlyJoin | null = null;
 
 /**
  * Starts the join of a room link that names its player before React renders: the socket opens and the
@@ -150,14 +161,26 @@ export function joinEarly(route: Route): void {
   if (route.kind !== 'room' || !route.name) return;
   const password = route.password ?? savedPassword(route.room);
   const abort = new AbortController();
-  const joining = joinRoom(joinOptions(route.room, route.name, route.settings, password, abort.signal));
+  const record: Omit<EarlyJoin, 'joining'> = {
+    key: joinKey(route.room, route.name, route.settings, password),
+    abort,
+    progress: null,
+    listener: null,
+  };
+  const onProgress = (p: JoinProgress) => {
+    record.progress = p;
+    record.listener?.(p);
+  };
+  const joining = joinRoom(
+    joinOptions(route.room, route.name, route.settings, password, abort.signal, onProgress),
+  );
   // Whoever takes it up handles its outcome; one taken up for other arguments is left by takeEarly.
   joining.catch(() => {});
-  early = { key: joinKey(route.room, route.name, route.settings, password), abort, joining };
+  early = Object.assign(record, { joining });
 }
 
 /** The early join if it is for these arguments; any other is abandoned. */
-function takeEarly(key: string): { abort: AbortController; joining: Promise<LockstepRoom> } | null {
+function takeEarly(key: string): EarlyJoin | null {
   const e = early;
   early = null;
   if (!e || e.key === key) return e;
@@ -168,6 +191,14 @@ function takeEarly(key: string): { abort: AbortController; joining: Promise<Lock
     () => {},
   );
   return null;
+}
+
+/** What a join under way tells the player beyond "joining…", if anything. */
+function progressText(p: JoinProgress): string | null {
+  if (p.step === 'connecting') return p.detail ? `Cannot reach the server yet (${p.detail})` : null;
+  if (p.step === 'joining') return null;
+  const reason = p.detail.replace(/^join: /, '');
+  return reason.charAt(0).toUpperCase() + reason.slice(1);
 }
 
 /** Joins through the library's public API, and tries again while the server cannot be reached. */
@@ -183,11 +214,19 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
     let joined: LockstepRoom | null = null;
     let timer: number | undefined;
     setState({ kind: 'joining', retry: null });
+    const onProgress = (p: JoinProgress) => {
+      if (!abort.signal.aborted) setState({ kind: 'joining', retry: progressText(p) });
+    };
     const tryJoin = (first: boolean) => {
       const taken = first ? takeEarly(joinKey(room, name, settingsRef.current, password)) : null;
-      if (taken) abort.signal.addEventListener('abort', () => taken.abort.abort());
+      if (taken) {
+        abort.signal.addEventListener('abort', () => taken.abort.abort());
+        taken.listener = onProgress;
+        if (taken.progress) onProgress(taken.progress);
+      }
       const joining =
-        taken?.joining ?? joinRoom(joinOptions(room, name, settingsRef.current, password, abort.signal));
+        taken?.joining ??
+        joinRoom(joinOptions(room, name, settingsRef.current, password, abort.signal, onProgress));
       joining.then(
         (r) => {
           if (abort.signal.aborted) return r.close();
