@@ -130,6 +130,36 @@ test('a duplicated tab joins as a new player and leaves the original its ID', as
   await advanceAll([...players, copy], 2);
 });
 
+test('a copy of a tab taken before its player played on, opened once the original closed, joins as a new player', async ({
+  browser,
+  server,
+  players,
+}) => {
+  players.push(...(await openPlayers(browser, server, uniqueRoom('stale'), 3, TIMING)));
+  const [ann, bob, cyd] = players as [Player, Player, Player];
+  await expectLeader(players, 1);
+  await expectMesh(players);
+  await advanceAll(players, 1);
+  // A duplicate (or a restored tab) holds Bob's storage as it was at stage 1…
+  const stored = await bob.page.evaluate(() => Object.entries(sessionStorage));
+  // …while Bob plays on, then closes: what he promised since is not in that copy.
+  await advanceAll(players, 2);
+  await bob.page.close({ runBeforeUnload: true });
+  players.splice(1, 1);
+  const page = await bob.context.newPage();
+  await page.addInitScript((entries) => {
+    for (const [k, v] of entries) sessionStorage.setItem(k, v);
+  }, stored);
+  await page.goto(roomUrl(server, /\/r\/([^?#]+)/.exec(ann.page.url())![1]!, 'Bob'));
+  const copy: Player = { name: 'copy', context: bob.context, page };
+  players.push(copy);
+  await expect(tid(page, 'self-id')).toHaveText('4');
+  await expect(tid(page, 'event-log')).toContainText('older than what that player saved since');
+  await expectLeader([ann, cyd, copy], 1);
+  await expectStage([copy], 2, 20_000);
+  await advanceAll([ann, cyd, copy], 3);
+});
+
 test('a room whose tabs all closed opens again as a new room: its next player is player 1 and plays on', async ({
   browser,
   server,

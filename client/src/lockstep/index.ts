@@ -1,7 +1,7 @@
 // Lockstep's client entry: joinRoom() in a browser or in Node (with WebRTC injected).
 
 import SimplePeer from 'simple-peer';
-import { holdIdentity, memoryStorage, random, safeSessionStorage } from '../net/platform.ts';
+import { holdIdentity, localStamps, memoryStorage, random, safeSessionStorage } from '../net/platform.ts';
 import { SocketSignaling } from '../net/signaling.ts';
 import { linkFromSimplePeer } from '../net/simplePeerAdapter.ts';
 import type { LinkFactory } from '../net/transport.ts';
@@ -59,6 +59,8 @@ export async function joinRoom(options: JoinOptions): Promise<Room> {
   const opts = checkOptions(options, true);
   const page = opts.pageLifecycle ? browserPage() : undefined;
   const storage = opts.storage === undefined ? (safeSessionStorage() ?? memoryStorage()) : opts.storage;
+  // Only where a tab's storage can be copied into another (a browser): nothing to keep elsewhere.
+  const stamps = storage ? localStamps() : null;
   const room = new RoomImpl(
     opts,
     {
@@ -72,6 +74,7 @@ export async function joinRoom(options: JoinOptions): Promise<Room> {
       clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       random,
       holdIdentity,
+      ...(stamps ? { stamps } : {}),
       ...(page ? { page } : {}),
     },
     opts.signal,

@@ -49,6 +49,7 @@ export interface RoomDeps {
   clearTimeout(handle: unknown): void;
   random(): number;
   holdIdentity?: SessionDeps['holdIdentity'];
+  stamps?: SessionDeps['stamps'];
   page?: PageHooks;
   /** An existing store to write into (the app's devtools read it); default: a new one. */
   store?: AppStore;
@@ -257,6 +258,7 @@ export class RoomImpl implements Room {
         setTimeout,
         random: deps.random,
         ...(deps.holdIdentity ? { holdIdentity: deps.holdIdentity } : {}),
+        ...(deps.stamps ? { stamps: deps.stamps } : {}),
         onApp: (from, channel, data) => this.onApp(from, channel, data),
         onCoreEvents: (events) => this.onCoreEvents(events),
       },

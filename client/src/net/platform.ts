@@ -51,3 +51,77 @@ export function holdIdentity(key: string, wait = false): Promise<(() => void) | 
       .catch(() => resolve(null));
   });
 }
+
+/**
+ * How many times each player's state was saved, shared by every tab of the origin (localStorage). A tab's
+ * storage copied before its player saved again (a duplicated tab whose original went on and closed within
+ * the lock's second, or a closed tab restored after a duplicate played on) holds promises that player has
+ * since gone past: resuming from it could vote twice in one term. The copy then joins as a new player.
+ */
+export interface IdentityStamps {
+  /** The newest count stamped for an identity, or null if none (never stamped, pruned, or unreadable). */
+  get(key: string): number | null;
+  set(key: string, writes: number): void;
+}
+
+const STAMP_PREFIX = 'lockstep:stamp:';
+/** A copy restored later than this (a browser that reopens its tabs) is trusted as it is. */
+const STAMP_MAX_AGE_MS = 30 * 24 * 3_600_000;
+const STAMPS_MAX = 500;
+
+/** Stamps in localStorage, old ones pruned once per page; null where there is none or it is disabled. */
+export function localStamps(now: () => number = Date.now): IdentityStamps | null {
+  let storage: Storage;
+  try {
+    if (typeof window === 'undefined' || !window.localStorage) return null;
+    storage = window.localStorage;
+  } catch {
+    return null;
+  }
+  pruneStamps(storage, now());
+  return stampsIn(storage, now);
+}
+
+/** Stamps in any Storage-like store (a test's, or localStorage). */
+export function stampsIn(storage: Pick<Storage, 'getItem' | 'setItem'>, now: () => number): IdentityStamps {
+  return {
+    get(key) {
+      try {
+        const n = (JSON.parse(storage.getItem(STAMP_PREFIX + key) ?? 'null') as unknown[] | null)?.[0];
+        return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : null;
+      } catch {
+        return null;
+      }
+    },
+    set(key, writes) {
+      try {
+        storage.setItem(STAMP_PREFIX + key, JSON.stringify([writes, now()]));
+      } catch {
+        // Full or disabled: a stale copy goes unseen, as before stamps.
+      }
+    },
+  };
+}
+
+/** Drops stamps older than STAMP_MAX_AGE_MS, and the oldest past STAMPS_MAX. */
+export function pruneStamps(storage: Storage, at: number): void {
+  try {
+    const found: { key: string; at: number }[] = [];
+    for (let i = 0; i < storage.length; i++) {
+      const key = storage.key(i);
+      if (!key?.startsWith(STAMP_PREFIX)) continue;
+      let stamped = Number.NaN;
+      try {
+        stamped = Number((JSON.parse(storage.getItem(key) ?? 'null') as unknown[] | null)?.[1]);
+      } catch {
+        // Torn: pruned below as the oldest.
+      }
+      found.push({ key, at: Number.isFinite(stamped) ? stamped : 0 });
+    }
+    found.sort((a, b) => b.at - a.at);
+    for (const [i, f] of found.entries())
+      if (i >= STAMPS_MAX || at - f.at > STAMP_MAX_AGE_MS) storage.removeItem(f.key);
+  } catch {
+    // Disabled: nothing to prune.
+  }
+}

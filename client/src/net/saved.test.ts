@@ -114,6 +114,20 @@ describe('saved state', () => {
     expect(loadSaved(s, 'r')).toBeNull();
   });
 
+  it('keeps the count of saves, also in the record a full storage leaves, and drops a junk one', () => {
+    const { s, fill } = storage();
+    const w = new SavedWriter(s, 'r');
+    w.write({ id: 2, token: T, persisted: persisted(log(3)), writes: 4 });
+    expect(loadSaved(s, 'r')?.writes).toBe(4);
+    fill(10);
+    expect(w.write({ id: 2, token: T, persisted: persisted(log(LOG_CHUNK + 1)), writes: 5 })).toBe(false);
+    expect(loadSaved(s, 'r')).toEqual({ id: 2, persisted: null, writes: 5 });
+    for (const writes of [-1, 1.5, '7', null]) {
+      s.setItem(storageKey('r'), JSON.stringify({ id: 2, persisted: null, writes }));
+      expect(loadSaved(s, 'r')).toEqual({ id: 2, persisted: null });
+    }
+  });
+
   it('clearSaved removes the record and its chunks; junk reads as nothing', () => {
     const { s, data } = storage();
     new SavedWriter(s, 'r').write({ id: 2, token: T, persisted: persisted(log(LOG_CHUNK * 2)) });

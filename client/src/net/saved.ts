@@ -34,6 +34,8 @@ export interface Saved {
   ownerToken?: string;
   /** The room incarnation `persisted` belongs to. */
   incarnation?: string;
+  /** How many times this player's state was saved so far (IdentityStamps compares a copy's with it). */
+  writes?: number;
 }
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
@@ -103,6 +105,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       persisted: null,
       ...(joinable('ownerToken', x.ownerToken) ? { ownerToken: x.ownerToken } : {}),
       ...(joinable('incarnation', x.incarnation) ? { incarnation: x.incarnation } : {}),
+      ...(Number.isSafeInteger(x.writes) && (x.writes as number) >= 0 ? { writes: x.writes as number } : {}),
     };
     if (!joinable('token', x.token)) return lost;
     let persisted: Persisted | null = null;

@@ -6,6 +6,7 @@ import { ROOM_WAITS } from '../protocol/signaling.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
+import { type IdentityStamps, stampsIn } from './platform.ts';
 import { SavedWriter } from './saved.ts';
 import {
   type KeyValueStorage,
@@ -38,7 +39,11 @@ function world(n: number) {
   // Tabs whose timers do not fire (a frozen page; the fake links still hand them what arrives).
   const paused = new Set<number>();
   const add = (
-    opts: { storage?: KeyValueStorage; holdIdentity?: (key: string) => Promise<(() => void) | null> } = {},
+    opts: {
+      storage?: KeyValueStorage;
+      holdIdentity?: (key: string) => Promise<(() => void) | null>;
+      stamps?: IdentityStamps;
+    } = {},
   ) => {
     const store = createAppStore();
     const chaos = new Chaos({
@@ -56,6 +61,7 @@ function world(n: number) {
         now: () => now,
         storage: opts.storage ?? memoryStorage(),
         ...(opts.holdIdentity ? { holdIdentity: opts.holdIdentity } : {}),
+        ...(opts.stamps ? { stamps: opts.stamps } : {}),
         setInterval: () => 1,
         clearInterval: () => {},
         setTimeout: (fn, ms) => void timers.push({ at: now + ms, fn }),
@@ -709,6 +715,99 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(1)).toMatchObject({ self: 2, stage: 1, leader: 1 });
     expect(w.view(0)).toMatchObject({ self: 1, role: 'leader', voters: [1, 2] });
     expect(w.tabs[0]!.store.getState().session.phase).toBe('joined');
+  });
+
+  it('a copy of a tab that its player saved past (the original went on, then closed) joins as a new player, not as that player', async () => {
+    const holdIdentity = tabLocks();
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, holdIdentity, stamps });
+    w.add();
+    await w.run(800);
+    expect(w.view(0)).toMatchObject({ self: 1, leader: 1 });
+    // "Duplicate tab" copies the storage; the original plays on (its promises move past the copy's)…
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    first.session.setDone(true);
+    w.tabs[1]!.session.setDone(true);
+    await w.run(400);
+    expect(w.view(0).stage).toBe(1);
+    // …and closes before the copy's wait for its lock is over.
+    first.session.stop();
+    const second = w.add({ storage: copy, holdIdentity, stamps });
+    await w.run(500);
+    expect(second.store.getState().log.map((l) => l.text)).toContain(
+      "this tab's copy of player 1 is older than what that player saved since: joining as a new player",
+    );
+    expect(second.store.getState().view?.self).toBe(3);
+  });
+
+  it("a reload after a save that failed is not taken for a stale copy: it joins anew with the owner's rights", async () => {
+    const holdIdentity = tabLocks();
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const setItem = storage.setItem;
+    let full = false;
+    // Full storage: only the record without its state (what a failed save leaves) still fits.
+    storage.setItem = (k, v) => {
+      if (full && !v.includes('"persisted":null')) throw new Error('QuotaExceededError');
+      setItem(k, v);
+    };
+    const w = world(0);
+    const first = w.add({ storage, holdIdentity, stamps });
+    w.add();
+    await w.run(800);
+    full = true;
+    first.session.setDone(true);
+    await w.run(200);
+    full = false;
+    first.session.stop();
+    const again = w.add({ storage, holdIdentity, stamps });
+    await w.run(800);
+    const said = again.store.getState().log.map((l) => l.text);
+    expect(said.join('\n')).not.toContain('older than');
+    expect(said).toContain("player 1's saved state was lost: joining as a new player");
+    expect(again.store.getState().view?.self).toBe(3);
+    expect(again.store.getState().session.owner).toBe(true);
+  });
+
+  it('a copy nobody saved past since (the original closed first) continues its player', async () => {
+    const holdIdentity = tabLocks();
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, holdIdentity, stamps });
+    w.add();
+    await w.run(800);
+    first.session.stop();
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const second = w.add({ storage: copy, holdIdentity, stamps });
+    await w.run(800);
+    expect(second.store.getState().view?.self).toBe(1);
+    expect(second.store.getState().log.map((l) => l.text)).toContain('resumed as player 1');
+  });
+
+  it("a copy's log is not carried into a room opened anew since, which its new player would never match", async () => {
+    const holdIdentity = tabLocks();
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, holdIdentity });
+    await w.run(400);
+    first.session.setDone(true);
+    await w.run(200);
+    expect(w.view(0)).toMatchObject({ self: 1, stage: 1 });
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    // The original still holds player 1 as the room is opened anew (a memory server restarted).
+    w.server.reopen('incarnation2');
+    const second = w.add({ storage: copy, holdIdentity });
+    await w.run(1_500);
+    expect(second.store.getState().log.map((l) => l.text)).toContain(
+      'another tab is player 1: joining as a new player',
+    );
+    expect(second.store.getState().view).toMatchObject({ self: 1, stage: 0, leader: 1 });
   });
 
   it("a duplicated tab's new player starts from the copied log's snapshot; it needs none from a peer", async () => {

@@ -39,6 +39,7 @@ import {
   type SignalEnvelope,
   type Via,
 } from './mesh.ts';
+import type { IdentityStamps } from './platform.ts';
 import { clearSaved, type KeyValueStorage, loadSaved, type Saved, SavedWriter } from './saved.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
@@ -95,6 +96,11 @@ export interface SessionDeps {
    * hold our storage (Node).
    */
   holdIdentity?(key: string, wait?: boolean): Promise<(() => void) | null>;
+  /**
+   * Each identity's count of saves, shared by the origin's tabs (localStorage in a browser): a copied storage
+   * whose count is behind it is stale. Absent: no other tab can hold a copy of our storage (Node).
+   */
+  stamps?: IdentityStamps;
   /** The core's events as it emits them (the bench times advances by them, not by log text). */
   onCoreEvents?(events: readonly CoreEvent[]): void;
   /** An app message from a current player of the room; `data` is still unchecked. */
@@ -186,8 +192,11 @@ export class Session {
   private reissued = 0;
   private releaseIdentity: (() => void) | null = null;
   private readonly appBudget = new Bucket(DEFAULT_MESH_CONFIG.appBurst, DEFAULT_MESH_CONFIG.appPerSec);
-  /** The log of a duplicated tab's storage, kept only as a catch-up hint. */
+  /** The log of a duplicated tab's storage, kept only as a catch-up hint, and the incarnation it is of. */
   private copied: Facts = { history: [] };
+  private copiedIncarnation: string | undefined;
+  /** Saves of this player's state so far, continued from the record a resume started from. */
+  private writes = 0;
   /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
   private readonly client: string;
   private readonly saved: SavedWriter;
@@ -503,11 +512,23 @@ export class Session {
       const release = hold
         ? await hold(identityKey(this.params.room, saved.incarnation, saved.id))
         : () => {};
-      if (release === null) {
-        // A copy of a live tab's storage: that tab is player `saved.id`. Join as a new player; the copy's
-        // committed log may help it catch up, but nothing it promised is ours.
-        this.log('net', `another tab is player ${saved.id}: joining as a new player`);
+      const key = identityKey(this.params.room, saved.incarnation, saved.id);
+      const stamped = this.deps.stamps?.get(key) ?? null;
+      const stale =
+        release !== null && saved.token !== undefined && stamped !== null && stamped > (saved.writes ?? 0);
+      if (stale) release();
+      if (release === null || stale) {
+        // A copy of another tab's storage: that tab is player `saved.id` (it holds the lock), or was and saved
+        // since (the copy is older than its promises). Join as a new player; the copy's committed log may
+        // help it catch up, but nothing it promised is ours.
+        this.log(
+          'net',
+          stale
+            ? `this tab's copy of player ${saved.id} is older than what that player saved since: joining as a new player`
+            : `another tab is player ${saved.id}: joining as a new player`,
+        );
         this.copied = saved.persisted ? factsOf(saved.persisted) : { history: [] };
+        this.copiedIncarnation = saved.incarnation;
         this.clearSaved();
         saved = null;
         // What that tab saves from now on is its own, not ours.
@@ -712,13 +733,16 @@ export class Session {
     }
     if (j.resumed && saved?.id === j.id) {
       persisted = saved.persisted;
+      this.writes = Math.max(this.writes, saved.writes ?? 0);
     } else if (continuing && continuing.id < j.id) {
       persisted = this.player?.self === continuing.id ? this.player.persisted() : continuing.persisted;
     } else {
       // A new identity keeps nothing of the old one but the committed log (stages and agreed members, which
       // are facts); it must still catch up before its votes count.
       const old = this.player?.persisted() ?? saved?.persisted;
-      const facts = old ? factsOf(old) : this.copied;
+      // A copy's log is of the room it copied: not of one opened anew since.
+      const copied = this.copiedIncarnation === j.incarnation ? this.copied : { history: [] };
+      const facts = old ? factsOf(old) : copied;
       if (facts.history.length > 0 || facts.base) {
         persisted = { term: 0, promised: 0, done: false, ...facts, accepted: null, initialized: false };
       }
@@ -1000,6 +1024,7 @@ export class Session {
 
   private save(persisted: Persisted): void {
     if (!this.player || !this.token || this.leaving) return;
+    const writes = ++this.writes;
     // Storage full or disabled: the writer removes the record rather than keep an older one (a reload
     // would resume this ID with a promise or vote it has since gone past); the reload joins anew.
     this.saved.write({
@@ -1008,7 +1033,13 @@ export class Session {
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(this.incarnation ? { incarnation: this.incarnation } : {}),
+      writes,
     });
+    // Stamped whether or not the record was written: a copy taken before it is behind this state either way.
+    this.deps.stamps?.set(
+      identityKey(this.params.room, this.incarnation ?? undefined, this.player.self),
+      writes,
+    );
   }
 
   private clearSaved(): void {
