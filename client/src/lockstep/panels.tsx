@@ -85,7 +85,10 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
           className="latency"
           inputMode="numeric"
           value={latency}
-          onChange={(e) => setLatency(e.target.value)}
+          onChange={(e) => {
+            setLatency(e.target.value);
+            setLatencyProblem('');
+          }}
           maxLength={12}
           aria-invalid={latencyProblem !== ''}
           aria-describedby={latencyProblem ? `${id}-problem` : undefined}

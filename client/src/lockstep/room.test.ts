@@ -279,9 +279,27 @@ describe('joinRoom: refusals', () => {
       { step: 'joining', detail: '' },
       { step: 'waiting', detail: kept },
     ]);
-    // Not after it settled.
+    // Not after it settled, whatever the connection does.
+    handlers?.status('down', 'transport close');
     await w.run(2_000);
     expect(seen).toHaveLength(4);
+  });
+
+  it('a connection dropped for a new join budget is a wait, not a server out of reach', async () => {
+    const w = world();
+    w.server.maxJoinsPerConnection = 2;
+    const busy = 'join: this room is taking too many joins right now; retry shortly';
+    w.server.joinAnswer = { ok: false, code: 'rate_limited', error: busy };
+    const seen: { step: string; detail: string }[] = [];
+    const room = w.open({ timeoutMs: 60_000, onProgress: (p) => seen.push(p) });
+    await w.run(10_000);
+    w.server.joinAnswer = undefined;
+    await w.settle(room.joined, 20_000);
+    expect(room.getSnapshot().selfId).toBe(1);
+    expect(
+      seen.some((p) => p.step === 'waiting' && /joins per connection|too many joins on this/.test(p.detail)),
+    ).toBe(true);
+    expect(seen.filter((p) => p.step === 'connecting' && p.detail !== '')).toEqual([]);
   });
 
   it("an onProgress that throws is the page's error, reported as one, and the join goes on", async () => {

@@ -351,12 +351,14 @@ export class RoomImpl implements Room {
           );
         } else if (phase === 'joined') {
           // Joined, its first view a moment away: nothing more to tell.
-        } else if (s.session.signaling !== 'up') {
+        } else if (s.session.signaling === 'down') {
           progress({ step: 'connecting', detail: s.session.signalingDetail });
-        } else {
-          const refused = s.session.error;
-          progress(refused ? { step: 'waiting', detail: refused } : { step: 'joining', detail: '' });
-        }
+        } else if (s.session.error) {
+          // A refusal waited out, also across the new connection a spent join budget asks for.
+          progress({ step: 'waiting', detail: s.session.error });
+        } else if (s.session.signaling === 'connecting') {
+          progress({ step: 'connecting', detail: '' });
+        } else progress({ step: 'joining', detail: '' });
       };
       const onAbort = () => finish(new LockstepError('aborted', 'the join was aborted'));
       const unsubscribe = store.subscribe(check);

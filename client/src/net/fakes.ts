@@ -307,7 +307,7 @@ export class FakeSignaling implements SignalingPort {
   redial(ms: number): void {
     this.redials++;
     this.dialing = true;
-    this.handlers?.status('down', 'io client disconnect');
+    this.handlers?.status('connecting', 'io client disconnect');
     this.server.after(() => {
       this.dialing = false;
       this.joinsHere = 0;

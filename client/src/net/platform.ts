@@ -69,7 +69,7 @@ const STAMP_PREFIX = 'lockstep:stamp:';
 const STAMP_MAX_AGE_MS = 30 * 24 * 3_600_000;
 const STAMPS_MAX = 500;
 
-/** Stamps in localStorage, old ones pruned once per page; null where there is none or it is disabled. */
+/** Stamps in localStorage, old ones pruned first (each join); null where there is none or it is disabled. */
 export function localStamps(now: () => number = Date.now): IdentityStamps | null {
   let storage: Storage;
   try {

@@ -772,6 +772,78 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(again.store.getState().session.owner).toBe(true);
   });
 
+  it('the count of saves goes on across a reload, so a copy taken before it is still seen as stale', async () => {
+    const holdIdentity = tabLocks();
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, holdIdentity, stamps });
+    w.add();
+    await w.run(800);
+    for (const done of [true, false, true, false]) {
+      first.session.setDone(done);
+      await w.run(200);
+    }
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    // A reload resumes player 1 and saves once or twice more: its count goes on from the record's.
+    first.session.stop();
+    const reloaded = w.add({ storage, holdIdentity, stamps });
+    await w.run(800);
+    expect(reloaded.store.getState().view?.self).toBe(1);
+    reloaded.session.setDone(true);
+    await w.run(200);
+    reloaded.session.stop();
+    const late = w.add({ storage: copy, holdIdentity, stamps });
+    await w.run(800);
+    expect(late.store.getState().log.map((l) => l.text)).toContain(
+      "this tab's copy of player 1 is older than what that player saved since: joining as a new player",
+    );
+  });
+
+  it('an identity given up for a new ID is stale in every copy, so none continues its slot', async () => {
+    const holdIdentity = tabLocks();
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(2);
+    const third = w.add({ storage, holdIdentity, stamps });
+    await w.run(1500);
+    expect(w.view(2).self).toBe(3);
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    // The server loses 3; the tab reconnects and goes on as 4, releasing 3's lock.
+    w.server.expire(3);
+    third.port.handlers!.connected();
+    await w.run(1500);
+    expect(w.view(2).self).toBe(4);
+    // The copy now finds 3's lock free and its own count equal to the last save under 3: only the tombstone
+    // says that 3 has gone on (as 4), and the copy must not continue 3 with its old promises.
+    const late = w.add({ storage: copy, holdIdentity, stamps });
+    await w.run(1500);
+    const said = late.store.getState().log.map((l) => l.text);
+    expect(said).toContain(
+      "this tab's copy of player 3 is older than what that player saved since: joining as a new player",
+    );
+    expect(late.store.getState().view?.self).toBe(5);
+  });
+
+  it('a tab that finds another saved its player since it last did stops, rather than vote on stale', async () => {
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const w = world(1);
+    const tab = w.add({ storage: memoryStorage(), stamps });
+    await w.run(800);
+    expect(tab.store.getState().view?.self).toBe(2);
+    // No Web Locks (an older browser): another tab resumed player 2 and saved past our count.
+    stamps.set(`r:${w.server.incarnation}:2`, 1_000);
+    tab.session.setDone(true);
+    await w.run(200);
+    expect(tab.store.getState().session.phase).toBe('replaced');
+    expect(tab.store.getState().session.error).toMatch(/went on in another tab after this copy/);
+    expect(tab.store.getState().log.map((l) => l.text)).toContain(
+      'another tab saved player 2 since this one did: stopping',
+    );
+  });
+
   it('a copy nobody saved past since (the original closed first) continues its player', async () => {
     const holdIdentity = tabLocks();
     const stamps = stampsIn(memoryStorage(), () => 0);

@@ -117,6 +117,8 @@ export interface SessionParams {
 /** Set when the owner removed this tab's player: a reload shows that instead of joining again. */
 export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
+const STALE_MESSAGE =
+  'This player went on in another tab after this copy of it was made. Open the room again to join as a new player.';
 
 /** The Web Lock a live player holds: an ID is one player only within one incarnation of a room. */
 const identityKey = (room: string, incarnation: string | undefined, id: Id) =>
@@ -197,6 +199,9 @@ export class Session {
   private copiedIncarnation: string | undefined;
   /** Saves of this player's state so far, continued from the record a resume started from. */
   private writes = 0;
+  /** The identity whose lock this page holds (or waits for), and the count it last stamped for it. */
+  private heldKey: string | null = null;
+  private stamped: { key: string; writes: number } | null = null;
   /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
   private readonly client: string;
   private readonly saved: SavedWriter;
@@ -313,6 +318,7 @@ export class Session {
     this.stop();
     this.log('net', `removed from the room: ${reason}`);
     this.clearSaved();
+    this.retireStamp();
     try {
       this.deps.storage?.setItem(removedKey(this.params.room), '1');
     } catch {
@@ -327,6 +333,7 @@ export class Session {
    */
   async leave(): Promise<void> {
     this.clearSaved();
+    this.retireStamp();
     this.leaving = true;
     const p = this.player;
     if (p) {
@@ -509,10 +516,8 @@ export class Session {
     if (saved && this.token === null && !this.identityChecked) {
       this.identityChecked = true;
       const hold = this.deps.holdIdentity;
-      const release = hold
-        ? await hold(identityKey(this.params.room, saved.incarnation, saved.id))
-        : () => {};
       const key = identityKey(this.params.room, saved.incarnation, saved.id);
+      const release = hold ? await hold(key) : () => {};
       const stamped = this.deps.stamps?.get(key) ?? null;
       const stale =
         release !== null && saved.token !== undefined && stamped !== null && stamped > (saved.writes ?? 0);
@@ -537,7 +542,12 @@ export class Session {
         // Stopped while it waited for the lock: a later Session in this page must find it free.
         release();
         return;
-      } else this.releaseIdentity = release;
+      } else {
+        this.releaseIdentity = release;
+        this.heldKey = key;
+        // A stamp that moves past this from another tab means a second holder (see save()).
+        if (saved.token) this.stamped = { key, writes: saved.writes ?? 0 };
+      }
       if (seq !== this.joinSeq || this.stopped) return;
       if (saved && !saved.token)
         this.log('net', `player ${saved.id}'s saved state was lost: joining as a new player`);
@@ -756,15 +766,17 @@ export class Session {
     if (roster !== this.latestRoster) this.log('net', rosterChange(null, roster));
     this.latestRoster = roster;
     if (this.player?.self !== j.id) {
+      const key = identityKey(this.params.room, j.incarnation, j.id);
+      // The identity we held is given up for good: a copy of it anywhere is now stale, whatever it counts.
+      if (this.heldKey !== null && this.heldKey !== key) this.retireStamp();
       this.releaseIdentity?.();
       this.releaseIdentity = null;
+      this.heldKey = key;
       const id = j.id;
-      void this.deps
-        .holdIdentity?.(identityKey(this.params.room, j.incarnation, id), true)
-        .then((release) => {
-          if (this.stopped || this.player?.self !== id) release?.();
-          else this.releaseIdentity = release;
-        });
+      void this.deps.holdIdentity?.(key, true).then((release) => {
+        if (this.stopped || this.player?.self !== id) release?.();
+        else this.releaseIdentity = release;
+      });
     }
     this.player = new Player({
       self: j.id,
@@ -1024,6 +1036,16 @@ export class Session {
 
   private save(persisted: Persisted): void {
     if (!this.player || !this.token || this.leaving) return;
+    const key = identityKey(this.params.room, this.incarnation ?? undefined, this.player.self);
+    const theirs = this.stamped?.key === key ? this.deps.stamps?.get(key) : null;
+    if (theirs != null && theirs > this.stamped!.writes) {
+      // Another tab saved this player since we last did (or since the copy we resumed from was taken, its
+      // stamp late to reach us): we are the stale one, and must not vote on.
+      this.stop();
+      this.log('net', `another tab saved player ${this.player.self} since this one did: stopping`);
+      this.setPhase('replaced', STALE_MESSAGE);
+      return;
+    }
     const writes = ++this.writes;
     // Storage full or disabled: the writer removes the record rather than keep an older one (a reload
     // would resume this ID with a promise or vote it has since gone past); the reload joins anew.
@@ -1036,10 +1058,15 @@ export class Session {
       writes,
     });
     // Stamped whether or not the record was written: a copy taken before it is behind this state either way.
-    this.deps.stamps?.set(
-      identityKey(this.params.room, this.incarnation ?? undefined, this.player.self),
-      writes,
-    );
+    this.deps.stamps?.set(key, writes);
+    this.stamped = { key, writes };
+  }
+
+  /** The identity this page held ends here (a new ID, a leave, a removal): every copy of it is stale. */
+  private retireStamp(): void {
+    if (this.heldKey !== null) this.deps.stamps?.set(this.heldKey, Number.MAX_SAFE_INTEGER);
+    this.heldKey = null;
+    this.stamped = null;
   }
 
   private clearSaved(): void {

@@ -196,6 +196,8 @@ test('redial drops the connection and opens a new one after the wait (a new join
   const port = new SocketSignaling(url);
   closers.push(() => port.close());
   const { h } = recorder();
+  const statuses: string[] = [];
+  h.status = (status) => void statuses.push(status);
   port.start(h);
   const until = async (n: number) => {
     const deadline = Date.now() + 8_000;
@@ -208,6 +210,8 @@ test('redial drops the connection and opens a new one after the wait (a new join
   expect(sockets[1]!.id).not.toBe(sockets[0]!.id);
   expect(sockets[1]!.at - sockets[0]!.at).toBeGreaterThanOrEqual(600);
   expect(port.connected).toBe(true);
+  // Our own disconnect: never reported as the server gone.
+  expect(statuses).toEqual(['connecting', 'up', 'connecting', 'up']);
 }, 15_000);
 
 test('the relays of one turn go as batches within the contract’s bounds, in order', async () => {

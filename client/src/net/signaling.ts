@@ -83,6 +83,8 @@ export class SocketSignaling implements SignalingPort {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private offline = false;
+  /** Our own disconnect for a new connection: shown as connecting, not as the server gone. */
+  private redialing = false;
   /** What the server's `shutdown` asked us to wait before reconnecting; the next server disconnect uses it. */
   private shutdownWaitMs: number | null = null;
   private outbox: RelayFrame[] = [];
@@ -107,11 +109,12 @@ export class SocketSignaling implements SignalingPort {
     this.socket = socket;
     h.status('connecting');
     socket.on('connect', () => {
+      this.redialing = false;
       h.status('up');
       h.connected();
     });
     socket.on('disconnect', (reason) => {
-      h.status('down', reason);
+      h.status(this.redialing ? 'connecting' : 'down', reason);
       // socket.io does not retry a disconnect the server asked for; we still want back in.
       if (reason === 'io server disconnect' && !this.closed && !this.offline)
         this.reconnectIn(this.shutdownWaitMs ?? 1_000);
@@ -150,6 +153,7 @@ export class SocketSignaling implements SignalingPort {
 
   redial(ms: number): void {
     if (this.closed || !this.socket) return;
+    this.redialing = true;
     this.socket.disconnect();
     this.reconnectIn(ms);
   }

@@ -215,7 +215,13 @@ function useJoin(room: string, name: string, settings: Partial<RoomSettings> | n
     let timer: number | undefined;
     setState({ kind: 'joining', retry: null });
     const onProgress = (p: JoinProgress) => {
-      if (!abort.signal.aborted) setState({ kind: 'joining', retry: progressText(p) });
+      if (abort.signal.aborted) return;
+      // A retry's first "connecting" says nothing new: what made it retry stays up until something does.
+      const text = progressText(p);
+      setState((was) => ({
+        kind: 'joining',
+        retry: text ?? (p.step === 'connecting' && was.kind === 'joining' ? was.retry : null),
+      }));
     };
     const tryJoin = (first: boolean) => {
       const taken = first ? takeEarly(joinKey(room, name, settingsRef.current, password)) : null;
@@ -365,8 +371,8 @@ function Joined({
   // A rejoin refused for its password (the room was recreated without one, or with another): forget it.
   const refused = errorCode === 'bad_password';
   useEffect(() => {
-    if (refused) savePassword(roomId, undefined);
-  }, [refused, roomId]);
+    if (refused && savedPassword(roomId) === password) savePassword(roomId, undefined);
+  }, [refused, roomId, password]);
   // Once joined, the address bar drops spent creation settings and the password (out of history and
   // screen shares); the share link still carries it.
   useEffect(() => {
