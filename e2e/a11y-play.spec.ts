@@ -277,8 +277,14 @@ test('the live region announces advances, leader changes and the quorum, and not
   await expect(region(p2)).toContainText(
     /Quorum lost: waiting for players? .+: 2 of 3 agreed members needed\. This side cannot advance until 2 players are reachable\./,
   );
+  // Ten timeouts without a majority: the banner offers what can go on if nobody comes back.
+  await expect(tid(p2.page, 'next-room')).toBeVisible({ timeout: 30_000 });
+  await expect(tid(p2.page, 'quorum')).toContainText(
+    'If they are not coming back, only a new room can go on: start one with this room’s settings, then invite the others.',
+  );
   await tid(p3.page, 'chaos-recover').click();
   await expect(tid(p2.page, 'quorum')).toHaveCount(0);
+  await expect(tid(p2.page, 'next-room')).toHaveCount(0);
   await expect(region(p2)).toContainText('Quorum regained');
 });
 

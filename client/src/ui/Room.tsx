@@ -566,6 +566,21 @@ function RoomBody({
   );
 }
 
+/** Rooms waiting this many timeouts for a majority offer a new room: what can go on if nobody comes back. */
+const STUCK_TIMEOUTS = 10;
+
+/** Whether `active` has held for `ms` without a break (re-rendering when it has). */
+function useHeldFor(active: boolean, ms: number): boolean {
+  const [held, setHeld] = useState(false);
+  useEffect(() => {
+    setHeld(false);
+    if (!active) return;
+    const t = window.setTimeout(() => setHeld(true), ms);
+    return () => window.clearTimeout(t);
+  }, [active, ms]);
+  return active && held;
+}
+
 function StagePanel({
   room,
   name,
@@ -584,6 +599,8 @@ function StagePanel({
     offline: snap.server.status === 'down',
     count: snap.doneCount,
   };
+  const stuck = useHeldFor(!view.quorum.ok && !view.quorum.lost, STUCK_TIMEOUTS * snap.settings.timeoutMs);
+  const newRoom = () => navigate(newRoomPath(name, snap.settings, password));
   const last = view.stages.length - 1;
   const final = view.stage.final;
   const waiting = snap.doneCount.waitingFor.map((id) => {
@@ -607,7 +624,7 @@ function StagePanel({
                 className="btn"
                 // A fresh ID, not one derived from this room: the player just removed could guess that one
                 // and make the room first, as its owner.
-                onClick={() => navigate(newRoomPath(name, snap.settings, password))}
+                onClick={newRoom}
                 data-testid="next-room"
               >
                 Start a new room
@@ -621,6 +638,16 @@ function StagePanel({
             <strong>No quorum.</strong>{' '}
             {view.quorum.blocked ?? `no quorum: ${view.quorum.live} of ${view.quorum.members}`} — this side
             cannot advance until a majority ({view.quorum.needed}) is reachable.
+            {stuck && (
+              <>
+                {' '}
+                If they are not coming back, only a new room can go on: start one with this room’s settings
+                {password === undefined ? '' : ' and password'}, then invite the others.{' '}
+                <button type="button" className="btn" onClick={newRoom} data-testid="next-room">
+                  Start a new room
+                </button>
+              </>
+            )}
           </div>
         )
       )}
