@@ -117,7 +117,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     pingTimeoutMs: config.PING_TIMEOUT_MS,
     shutdownReconnectMs: config.SHUTDOWN_RECONNECT_MS,
     // Redis keeps rooms across a node's restart: nothing to wait for.
-    restartHoldMs: redis ? 0 : config.RESTART_HOLD_MS,
+    restartHoldMs: config.RESTART_HOLD_MS,
     ...(config.ROOM_SECRET === undefined ? {} : { roomSecret: config.ROOM_SECRET }),
     processMetrics: true,
     logger,

@@ -174,12 +174,89 @@ describe('RedisRoomStore across nodes', () => {
       nodeTtlMs: 300,
     });
     const fenced = new Promise<void>((resolve) => stalled.onFenced(resolve));
+    let lost = 0;
+    stalled.onDataLost(() => lost++);
     expect(await stalled.join({ room: 'r', name: 'a', settings, socketId: 'a' })).toMatchObject({ ok: true });
     // As if this node had stalled past its TTL and another node had swept it.
     await conn.del(`${prefix}alive:${stalled.nodeId}`);
     const [swept] = await other.expire();
     expect(swept?.members).toEqual([{ id: 1, name: 'a', state: 'grace', graceUntil: expect.any(Number) }]);
     await fenced;
+    // Its rooms are still there: a lapse is not a loss.
+    expect(lost).toBe(0);
+  });
+
+  it('tells every node, before fencing it, that Redis lost its data (restarted empty, or flushed)', async () => {
+    const prefix = `t${++prefixes}:`;
+    const conn = client();
+    const nodes = await Promise.all(
+      [0, 1].map(() =>
+        redisStore({ redis: client(), prefix, graceMs: 60_000, maxMembers: 50, nodeTtlMs: 300 }),
+      ),
+    );
+    const heard: string[] = [];
+    const told = nodes.map(
+      (node, i) =>
+        new Promise<void>((resolve) => {
+          node.onDataLost(() => heard.push(`lost ${i}`));
+          node.onFenced(() => {
+            heard.push(`fenced ${i}`);
+            resolve();
+          });
+        }),
+    );
+    expect(await nodes[0]!.join({ room: 'r', name: 'a', settings, socketId: 'a' })).toMatchObject({
+      ok: true,
+    });
+    // A while of beats with the data kept: nothing to tell.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(heard).toEqual([]);
+    const keys = await conn.keys(`${prefix}*`);
+    await conn.del(...keys);
+    await Promise.all(told);
+    expect(heard.filter((h) => h.endsWith('0'))).toEqual(['lost 0', 'fenced 0']);
+    expect(heard.filter((h) => h.endsWith('1'))).toEqual(['lost 1', 'fenced 1']);
+  });
+
+  it('a newcomer whose join began before Redis lost its rooms is refused, so a returning player recreates the room first', async () => {
+    const prefix = `t${++prefixes}:`;
+    const conn = client();
+    const node = await redisStore({
+      redis: client(),
+      prefix,
+      graceMs: 60_000,
+      maxMembers: 50,
+      nodeTtlMs: 300,
+    });
+    const first = await node.join({ room: 'r', name: 'a', settings, socketId: 'a' });
+    if (!first.ok) throw new Error(first.error);
+    let lost = 0;
+    node.onDataLost(() => lost++);
+    // The join began (the server read the epoch), then Redis came back empty, and the node saw it (its hold
+    // came too late for this join) before the store was asked.
+    const epoch = node.epoch();
+    await conn.del(...(await conn.keys(`${prefix}*`)));
+    for (let i = 0; i < 100 && lost === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(node.epoch()).not.toBe(epoch);
+    const newcomer = await node.join({ room: 'r', name: 'new', settings, socketId: 'n', epoch });
+    expect(newcomer).toMatchObject({ ok: false, code: 'rate_limited' });
+    expect(newcomer.ok || newcomer.error).toMatch(
+      /^join: this room waits for its players, who lost the server/,
+    );
+    expect(lost).toBe(1);
+    expect(await conn.exists(`${prefix}room:r`)).toBe(0);
+    // A player of the room, whose join began before the loss as well, recreates it with its incarnation.
+    const back = await node.join({
+      room: 'r',
+      name: 'a',
+      settings,
+      socketId: 'a2',
+      incarnation: first.incarnation,
+      floor: 1,
+      epoch,
+    });
+    expect(back).toMatchObject({ ok: true, id: 1_002, incarnation: first.incarnation });
+    expect(lost).toBe(1);
   });
 
   it('checks the password again when the room is created by another node between check and join', async () => {

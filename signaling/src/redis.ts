@@ -29,6 +29,7 @@ import {
   heldRefusal,
   type JoinInput,
   type JoinOutcome,
+  lostRefusal,
   type MemberRoute,
   NOT_OWNER,
   neverJoinedRefusal,
@@ -127,6 +128,9 @@ const SCRIPTS = {
   // (what a room opened anew takes), now, reopenProtectMs
   lockstepJoin: `
 local r = ARGV[2]
+-- Redis lost every room since this node last looked (restarted empty): the node learns it before anyone
+-- can make a room anew, so newcomers wait while the rooms' players come back (onDataLost).
+if ARGV[22] ~= '' and redis.call('GET', P .. 'epoch') ~= ARGV[22] then return { 'lost' } end
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
 local exists = redis.call('EXISTS', roomKey(r)) == 1
 -- Kept for its vanished players: only a tab of it opens it again; a newcomer waits (heldRefusal).
@@ -345,10 +349,15 @@ return out
   // Returns 0 when the key had lapsed: the other nodes may already have put this node's sessions in grace.
   // ARGV: P, node, ttlMs
   lockstepHeartbeat: `
+local epoch = redis.call('GET', P .. 'epoch')
+if not epoch then
+  epoch = ARGV[4]
+  redis.call('SET', P .. 'epoch', epoch)
+end
 local key = P .. 'alive:' .. ARGV[2]
-if redis.call('PEXPIRE', key, ARGV[3]) == 1 then return 1 end
+if redis.call('PEXPIRE', key, ARGV[3]) == 1 then return {1, epoch} end
 redis.call('SET', key, '1', 'PX', ARGV[3])
-return 0
+return {0, epoch}
 `,
 } as const;
 
@@ -419,6 +428,9 @@ export class RedisRoomStore implements RoomStore {
   private readonly logger: Logger;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly fencedListeners: (() => void)[] = [];
+  private readonly dataLostListeners: (() => void)[] = [];
+  /** The store's data's lifetime as this node last saw it: a new one means Redis lost what it held. */
+  private epochSeen: string | undefined;
 
   constructor(options: RedisRoomStoreOptions) {
     this.redis = options.redis;
@@ -448,26 +460,39 @@ export class RedisRoomStore implements RoomStore {
   async start(): Promise<void> {
     await this.heartbeat();
     // Three beats per TTL, so one slow beat does not make the node look dead.
-    this.heartbeatTimer = setInterval(
-      () => {
-        this.heartbeat()
-          .then((wasAlive) => {
-            if (wasAlive || this.heartbeatTimer === undefined) return;
-            this.logger.warn({ node: this.nodeId }, 'node liveness lapsed; its sessions may be in grace');
-            for (const listener of this.fencedListeners) listener();
-          })
-          .catch((err: unknown) => this.logger.error({ err }, 'node heartbeat failed'));
-      },
-      Math.max(1, Math.floor(this.nodeTtlMs / 3)),
-    );
+    this.heartbeatTimer = setInterval(this.beat, Math.max(1, Math.floor(this.nodeTtlMs / 3)));
     this.heartbeatTimer.unref();
+    // A connection back (Redis restarted?) is checked at once: newcomers must not find its rooms gone first.
+    this.redis.on('ready', this.beat);
+  }
+
+  private readonly beat = (): void => {
+    this.check().catch((err: unknown) => this.logger.error({ err }, 'node heartbeat failed'));
+  };
+
+  /** One heartbeat, and what it found told: the data lost (onDataLost), then this node presumed dead (onFenced). */
+  private async check(): Promise<void> {
+    const wasAlive = await this.heartbeat();
+    if (wasAlive || this.heartbeatTimer === undefined) return;
+    this.logger.warn({ node: this.nodeId }, 'node liveness lapsed; its sessions may be in grace');
+    for (const listener of this.fencedListeners) listener();
   }
 
   /** Graceful stop: other nodes put this node's remaining sessions in grace at their next sweep. */
   async close(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
+    this.redis.off('ready', this.beat);
     await this.redis.del(`${this.prefix}alive:${this.nodeId}`);
+  }
+
+  /** Redis lost every room (restarted without persistence, or flushed): told before onFenced's listeners. */
+  onDataLost(listener: () => void): void {
+    this.dataLostListeners.push(listener);
+  }
+
+  epoch(): string | undefined {
+    return this.epochSeen;
   }
 
   onFenced(listener: () => void): void {
@@ -477,6 +502,8 @@ export class RedisRoomStore implements RoomStore {
   async join(input: JoinInput): Promise<JoinOutcome> {
     // The verifier is compared here, in constant time, not in Lua; the script then only checks that the
     // room's password state is still the one compared against (a compare-and-set).
+    // As of when the join began (the server took it then): a loss since refuses a newcomer (create).
+    let epoch = input.epoch ?? this.epochSeen;
     for (let attempt = 1; attempt <= REDIS_DEFAULTS.joinAttempts; attempt++) {
       const [settings, verifierHash] = await this.redis.hmget(
         `${this.prefix}room:${input.room}`,
@@ -489,14 +516,19 @@ export class RedisRoomStore implements RoomStore {
       const gate = exists ? `+${verifierHash ?? ''}` : '-';
       const outcome =
         input.token === undefined
-          ? await this.create(input, gate)
+          ? await this.create(input, gate, epoch)
           : await this.resume(input, input.token, gate);
       if (outcome !== 'retry') return outcome;
+      epoch = this.epochSeen;
     }
     throw new Error(`room ${input.room} kept changing during a join`);
   }
 
-  private async create(input: JoinInput, gate: string): Promise<JoinOutcome | 'retry'> {
+  private async create(
+    input: JoinInput,
+    gate: string,
+    epoch: string | undefined,
+  ): Promise<JoinOutcome | 'retry'> {
     const token = this.newToken();
     // Registered only if this join creates the room; a token the client brings stays valid then.
     const ownerToken = input.ownerToken ?? this.newToken();
@@ -522,7 +554,9 @@ export class RedisRoomStore implements RoomStore {
       input.freshIncarnation ?? newIncarnation(),
       this.clock.now(),
       this.limits.reopenProtectMs,
+      epoch ?? '',
     )) as
+      | ['lost']
       | ['retry']
       | ['full']
       | ['capacity']
@@ -531,6 +565,11 @@ export class RedisRoomStore implements RoomStore {
       | ['held', string]
       | ['away', string]
       | ['ok', number, string, RecordReply, number, string];
+    if (reply[0] === 'lost') {
+      await this.check();
+      // Its players' tabs bring the room back; a newcomer asks again, and is then held like one after a start.
+      return input.incarnation === undefined ? lostRefusal() : 'retry';
+    }
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'held') return heldRefusal(Number(reply[1]));
     if (reply[0] === 'away') return awayRefusal(Number(reply[1]));
@@ -691,7 +730,19 @@ export class RedisRoomStore implements RoomStore {
   }
 
   private async heartbeat(): Promise<boolean> {
-    return (await this.run('lockstepHeartbeat', this.nodeId, this.nodeTtlMs)) === 1;
+    const [alive, epoch] = (await this.run(
+      'lockstepHeartbeat',
+      this.nodeId,
+      this.nodeTtlMs,
+      newResumeToken().slice(0, 16),
+    )) as [number, string];
+    const lost = this.epochSeen !== undefined && epoch !== this.epochSeen;
+    this.epochSeen = epoch;
+    if (lost) {
+      this.logger.warn({ node: this.nodeId }, 'redis lost its data (restarted empty, or flushed)');
+      for (const listener of this.dataLostListeners) listener();
+    }
+    return alive === 1;
   }
 
   private run(script: ScriptName, ...args: (string | number)[]): Promise<unknown> {

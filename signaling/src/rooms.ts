@@ -42,6 +42,11 @@ export interface JoinInput {
   incarnation?: string;
   /** What a room this join opens anew is given (server.ts mints it, signed); the store makes one if absent. */
   freshIncarnation?: string;
+  /**
+   * The store's data as of when the join began (RoomStore.epoch), before it waited anywhere: a newcomer's
+   * join that began before the store lost its rooms is refused, not let in ahead of their players.
+   */
+  epoch?: string;
 }
 
 /** What a store admits. A session's whole life in grace is bounded by graceTotalMs, however often it resumes. */
@@ -183,6 +188,15 @@ export function heldRefusal(waitMs: number): JoinOutcome {
   };
 }
 
+/** A newcomer's join just after the store lost every room: the rooms' players get the first seconds. */
+export function lostRefusal(): JoinOutcome {
+  return {
+    ok: false,
+    code: 'rate_limited',
+    error: `${ROOM_WAITS}, who lost the server as it restarted; it opens to newcomers when they are back, in a few seconds`,
+  };
+}
+
 /**
  * A newcomer's join into a room none of whose players holds a connection (all in grace: closing, reloading,
  * or cut off). Nobody live could add it, and if they are gone for good it would wait inside for voters who
@@ -239,6 +253,10 @@ export interface RoomStore {
   readonly sweepIntervalMs?: number;
   /** A shared store calls this when the other nodes may have presumed this node dead and put its sessions in grace. */
   onFenced?(listener: () => void): void;
+  /** A shared store calls this when it lost every room (Redis restarted empty): rooms come back as from a restart. */
+  onDataLost?(listener: () => void): void;
+  /** Names the store's data since its last loss (JoinInput.epoch). */
+  epoch?(): string | undefined;
 }
 
 interface Session {

@@ -103,9 +103,10 @@ export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs
   /** Suggested delay sent to clients in the `shutdown` event. */
   shutdownReconnectMs?: number;
   /**
-   * Memory store: for this long after start, a join that brings no room incarnation (a newcomer) waits, so
-   * the tabs that were connected when the server went down recreate their rooms first and keep their
-   * history (docs/protocol.md, "Identity"). 0: no wait.
+   * For this long after the rooms were lost, a join that brings no room incarnation (a newcomer) waits, so
+   * the tabs that were connected recreate their rooms first and keep their history (docs/protocol.md,
+   * "Identity"): after start with the built-in memory store, and whenever a shared store reports it lost its
+   * data (Redis restarted empty). 0: no wait.
    */
   restartHoldMs?: number;
   /**
@@ -285,7 +286,9 @@ export function createSignalingServer(
   const allowedOrigins = options.allowedOrigins ?? [];
   const iceServers = options.iceServers ?? [];
   const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
-  const holdUntil = clock.now() + (options.restartHoldMs ?? 0);
+  const restartHoldMs = options.restartHoldMs ?? 0;
+  // A store handed in (Redis) kept its rooms through this start; it says when it did not (onDataLost).
+  let holdUntil = clock.now() + (options.store ? 0 : restartHoldMs);
   const incarnations = new Incarnations(options.roomSecret);
   const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
   const store: RoomStore =
@@ -521,6 +524,11 @@ export function createSignalingServer(
 
   // The cluster presumed this node dead, so its connections may no longer own their sessions:
   // send them away to resume (on any node) with their tokens.
+  store.onDataLost?.(() => {
+    holdUntil = Math.max(holdUntil, clock.now() + restartHoldMs);
+    logger.warn({ holdMs: restartHoldMs }, 'the room store lost its rooms: holding newcomers back');
+  });
+
   store.onFenced?.(() => {
     if (shuttingDown) return;
     logger.warn(
@@ -578,6 +586,8 @@ export function createSignalingServer(
         throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
       }
       // Before the schema: a newer build's join may carry fields this one does not know.
+      // Before anything this join waits on (the hold, the password backoff, the store): see JoinInput.epoch.
+      const epoch = store.epoch?.();
       const spoken = (payload as { v?: unknown } | null)?.v;
       if (typeof spoken === 'number' && spoken !== PROTOCOL_VERSION) throw outdated(spoken);
       const req = parse(joinSchema, 'join', payload);
@@ -633,6 +643,7 @@ export function createSignalingServer(
         ...(claim === undefined ? {} : { incarnation: claim }),
         freshIncarnation: incarnations.mint(req.room),
         ip,
+        ...(epoch === undefined ? {} : { epoch }),
       });
       if (!outcome.ok) await joinRate.refund(req.room);
       // The store's rate_limited (a room kept for its vanished players, or whose players are all away) refuses
