@@ -64,6 +64,7 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
         maxMembers: config.MAX_MEMBERS,
         ...admission,
         nodeTtlMs: config.NODE_TTL_MS,
+        lostHoldMs: config.RESTART_HOLD_MS,
         sweepIntervalMs: config.SWEEP_INTERVAL_MS,
         logger,
       });
@@ -116,8 +117,8 @@ export async function main(options: MainOptions = {}): Promise<SignalingServer> 
     pingIntervalMs: config.PING_INTERVAL_MS,
     pingTimeoutMs: config.PING_TIMEOUT_MS,
     shutdownReconnectMs: config.SHUTDOWN_RECONNECT_MS,
-    // Redis keeps rooms across a node's restart: nothing to wait for.
-    restartHoldMs: config.RESTART_HOLD_MS,
+    // Redis keeps rooms across a node's restart: nothing to wait for (when it does not, it holds newcomers).
+    restartHoldMs: redis ? 0 : config.RESTART_HOLD_MS,
     ...(config.ROOM_SECRET === undefined ? {} : { roomSecret: config.ROOM_SECRET }),
     processMetrics: true,
     logger,

@@ -191,7 +191,8 @@ describe('RedisRoomStore across nodes', () => {
     const conn = client();
     const nodes = await Promise.all(
       [0, 1].map(() =>
-        redisStore({ redis: client(), prefix, graceMs: 60_000, maxMembers: 50, nodeTtlMs: 300 }),
+        // Beats every 500 ms: a stall of the loaded machine does not fence a node before the loss.
+        redisStore({ redis: client(), prefix, graceMs: 60_000, maxMembers: 50, nodeTtlMs: 1_500 }),
       ),
     );
     const heard: string[] = [];
@@ -216,6 +217,78 @@ describe('RedisRoomStore across nodes', () => {
     await Promise.all(told);
     expect(heard.filter((h) => h.endsWith('0'))).toEqual(['lost 0', 'fenced 0']);
     expect(heard.filter((h) => h.endsWith('1'))).toEqual(['lost 1', 'fenced 1']);
+  });
+
+  it('holds newcomers on every node from when the first one sees Redis lost its rooms; the rooms’ players go first', async () => {
+    const prefix = `t${++prefixes}:`;
+    const conn = client();
+    const store = (nodeTtlMs: number) =>
+      redisStore({ redis: client(), prefix, graceMs: 60_000, maxMembers: 50, nodeTtlMs, lostHoldMs: 1_500 });
+    // Started on a Redis that had no rooms yet: newcomers wait there too (it cannot tell new from emptied).
+    const quick = await store(300);
+    const slow = await store(60_000);
+    const early = await slow.join({ room: 'r', name: 'a', settings, socketId: 'a' });
+    expect(early).toMatchObject({ ok: false, code: 'rate_limited' });
+    expect(early.ok || early.error).toMatch(/^join: this room waits for its players, who lost the server/);
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    const first = await slow.join({ room: 'r', name: 'a', settings, socketId: 'a' });
+    if (!first.ok) throw new Error(first.error);
+    let quickLost = 0;
+    quick.onDataLost(() => quickLost++);
+    await conn.del(...(await conn.keys(`${prefix}*`)));
+    for (let i = 0; i < 100 && quickLost === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(quickLost).toBe(1);
+    // The slow node has not looked yet: its newcomer is refused all the same, by Redis.
+    const newcomer = await slow.join({ room: 'r', name: 'new', settings, socketId: 'n' });
+    expect(newcomer).toMatchObject({ ok: false, code: 'rate_limited' });
+    expect(await slow.join({ room: 'r', name: 'new', settings, socketId: 'n' })).toMatchObject({
+      ok: false,
+      code: 'rate_limited',
+    });
+    expect(await conn.exists(`${prefix}room:r`)).toBe(0);
+    const back = await slow.join({
+      room: 'r',
+      name: 'a',
+      settings,
+      socketId: 'a2',
+      incarnation: first.incarnation,
+      floor: 1,
+    });
+    expect(back).toMatchObject({ ok: true, id: 1_002, incarnation: first.incarnation });
+    // A newcomer after the hold joins the room its players brought back.
+    await new Promise((resolve) => setTimeout(resolve, 1_800));
+    expect(await slow.join({ room: 'r', name: 'new', settings, socketId: 'n' })).toMatchObject({
+      ok: true,
+      id: 1_003,
+      incarnation: first.incarnation,
+    });
+  });
+
+  it('sees Redis restarted empty as soon as its connection is back, not at its next beat', async () => {
+    const own = await startRedis();
+    try {
+      const conn = new Redis(own.url, { maxRetriesPerRequest: 1 });
+      conn.on('error', () => {});
+      connections.push(conn);
+      const node = await redisStore({
+        redis: conn,
+        prefix: 'own:',
+        graceMs: 60_000,
+        maxMembers: 50,
+        nodeTtlMs: 60_000,
+      });
+      const lost = new Promise<void>((resolve) => node.onDataLost(resolve));
+      await own.stop();
+      const port = Number(new URL(own.url).port);
+      const again = await startRedis(port);
+      own.stop = again.stop;
+      const t = Date.now();
+      await lost;
+      // Its beat is 20 s away: the reconnection told it.
+      expect(Date.now() - t).toBeLessThan(10_000);
+    } finally {
+      await own.stop();
+    }
   });
 
   it('a newcomer whose join began before Redis lost its rooms is refused, so a returning player recreates the room first', async () => {
@@ -313,6 +386,8 @@ describe('signaling nodes sharing Redis', () => {
           GRACE_MS: '1500',
           NODE_TTL_MS: '1500',
           SWEEP_INTERVAL_MS: '100',
+          // A fresh prefix is a Redis without rooms, which holds newcomers back (see above): not here.
+          RESTART_HOLD_MS: '0',
         }),
       ),
     );

@@ -131,6 +131,10 @@ local r = ARGV[2]
 -- Redis lost every room since this node last looked (restarted empty): the node learns it before anyone
 -- can make a room anew, so newcomers wait while the rooms' players come back (onDataLost).
 if ARGV[22] ~= '' and redis.call('GET', P .. 'epoch') ~= ARGV[22] then return { 'lost' } end
+if ARGV[18] == '' then
+  local hold = redis.call('PTTL', P .. 'hold')
+  if hold > 0 then return { 'held', tostring(hold) } end
+end
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
 local exists = redis.call('EXISTS', roomKey(r)) == 1
 -- Kept for its vanished players: only a tab of it opens it again; a newcomer waits (heldRefusal).
@@ -351,8 +355,10 @@ return out
   lockstepHeartbeat: `
 local epoch = redis.call('GET', P .. 'epoch')
 if not epoch then
+  -- Redis holds no rooms (restarted empty, flushed, or new): their players' tabs get the first say, on every node.
   epoch = ARGV[4]
   redis.call('SET', P .. 'epoch', epoch)
+  if tonumber(ARGV[5]) > 0 then redis.call('SET', P .. 'hold', '1', 'PX', ARGV[5]) end
 end
 local key = P .. 'alive:' .. ARGV[2]
 if redis.call('PEXPIRE', key, ARGV[3]) == 1 then return {1, epoch} end
@@ -394,6 +400,8 @@ export const REDIS_DEFAULTS = {
   joinAttempts: 5,
   // Bounds one expiry script's run time; the rest goes in the next sweep.
   expireBatch: 500,
+  // Newcomers' wait after Redis is found without its rooms (the server passes RESTART_HOLD_MS).
+  lostHoldMs: 0,
 } as const;
 
 export interface RedisRoomStoreOptions extends Partial<AdmissionLimits> {
@@ -404,6 +412,8 @@ export interface RedisRoomStoreOptions extends Partial<AdmissionLimits> {
   /** Unique per process; sessions record the node that holds their socket. */
   nodeId?: string;
   nodeTtlMs?: number;
+  /** Newcomers wait this long, plus a heartbeat interval, after Redis is found without its rooms. */
+  lostHoldMs?: number;
   sweepIntervalMs?: number;
   clock?: Clock;
   newToken?: () => string;
@@ -423,6 +433,7 @@ export class RedisRoomStore implements RoomStore {
   private readonly maxMembers: number;
   private readonly limits: Omit<AdmissionLimits, 'graceMs' | 'maxMembers'>;
   private readonly nodeTtlMs: number;
+  private readonly lostHoldMs: number;
   private readonly clock: Clock;
   private readonly newToken: () => string;
   private readonly logger: Logger;
@@ -447,6 +458,7 @@ export class RedisRoomStore implements RoomStore {
       reopenProtectMs: options.reopenProtectMs ?? ADMISSION_DEFAULTS.reopenProtectMs,
     };
     this.nodeTtlMs = options.nodeTtlMs ?? REDIS_DEFAULTS.nodeTtlMs;
+    this.lostHoldMs = options.lostHoldMs ?? REDIS_DEFAULTS.lostHoldMs;
     this.sweepIntervalMs = options.sweepIntervalMs ?? REDIS_DEFAULTS.sweepIntervalMs;
     this.clock = options.clock ?? systemClock;
     this.newToken = options.newToken ?? newResumeToken;
@@ -518,8 +530,9 @@ export class RedisRoomStore implements RoomStore {
         input.token === undefined
           ? await this.create(input, gate, epoch)
           : await this.resume(input, input.token, gate);
-      if (outcome !== 'retry') return outcome;
-      epoch = this.epochSeen;
+      // A player of a room Redis lost goes on, against Redis's data as it is now.
+      if (outcome === 'lost') epoch = this.epochSeen;
+      else if (outcome !== 'retry') return outcome;
     }
     throw new Error(`room ${input.room} kept changing during a join`);
   }
@@ -528,7 +541,7 @@ export class RedisRoomStore implements RoomStore {
     input: JoinInput,
     gate: string,
     epoch: string | undefined,
-  ): Promise<JoinOutcome | 'retry'> {
+  ): Promise<JoinOutcome | 'retry' | 'lost'> {
     const token = this.newToken();
     // Registered only if this join creates the room; a token the client brings stays valid then.
     const ownerToken = input.ownerToken ?? this.newToken();
@@ -568,7 +581,7 @@ export class RedisRoomStore implements RoomStore {
     if (reply[0] === 'lost') {
       await this.check();
       // Its players' tabs bring the room back; a newcomer asks again, and is then held like one after a start.
-      return input.incarnation === undefined ? lostRefusal() : 'retry';
+      return input.incarnation === undefined ? lostRefusal() : 'lost';
     }
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'held') return heldRefusal(Number(reply[1]));
@@ -730,11 +743,14 @@ export class RedisRoomStore implements RoomStore {
   }
 
   private async heartbeat(): Promise<boolean> {
+    // The hold covers the heartbeat interval too: the slowest node tells its clients that late.
+    const holdMs = this.lostHoldMs > 0 ? this.lostHoldMs + Math.ceil(this.nodeTtlMs / 3) : 0;
     const [alive, epoch] = (await this.run(
       'lockstepHeartbeat',
       this.nodeId,
       this.nodeTtlMs,
       newResumeToken().slice(0, 16),
+      holdMs,
     )) as [number, string];
     const lost = this.epochSeen !== undefined && epoch !== this.epochSeen;
     this.epochSeen = epoch;
@@ -780,6 +796,7 @@ export interface RedisBackendOptions extends Partial<AdmissionLimits> {
   maxMembers: number;
   prefix?: string;
   nodeTtlMs?: number;
+  lostHoldMs?: number;
   sweepIntervalMs?: number;
   logger?: Logger;
 }
@@ -819,6 +836,7 @@ export async function connectRedis(options: RedisBackendOptions): Promise<RedisB
     logger,
     ...pickLimits(options),
     ...(options.nodeTtlMs === undefined ? {} : { nodeTtlMs: options.nodeTtlMs }),
+    ...(options.lostHoldMs === undefined ? {} : { lostHoldMs: options.lostHoldMs }),
     ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
   });
   await store.start();

@@ -82,15 +82,18 @@ export function redisArgs(port: number): string[] {
   return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
 }
 
-/** Starts redis-server on a free loopback port, without persistence. Throws (never skips) if it is missing. */
-export async function startRedis(): Promise<RedisProcess> {
+/**
+ * Starts redis-server on a free loopback port (or `port`: a restart, empty), without persistence. Throws
+ * (never skips) if it is missing.
+ */
+export async function startRedis(port?: number): Promise<RedisProcess> {
   if (REDIS_BIN === undefined) {
     throw new Error(
       'redis-server not found (looked in /usr/bin and /usr/local/bin): install the Debian package ' +
         '"redis-server" (apt-get install redis-server); the multi-node tests need a real Redis',
     );
   }
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn(REDIS_BIN, [...redisArgs(port), '--loglevel', 'notice'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -253,8 +253,6 @@ export interface RoomStore {
   readonly sweepIntervalMs?: number;
   /** A shared store calls this when the other nodes may have presumed this node dead and put its sessions in grace. */
   onFenced?(listener: () => void): void;
-  /** A shared store calls this when it lost every room (Redis restarted empty): rooms come back as from a restart. */
-  onDataLost?(listener: () => void): void;
   /** Names the store's data since its last loss (JoinInput.epoch). */
   epoch?(): string | undefined;
 }

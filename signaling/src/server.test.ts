@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { LIMITS, PROTOCOL_VERSION } from '../../client/src/protocol/limits.ts';
 import type { ErrorCode, Fail, Joined, RosterMsg } from '../../client/src/protocol/signaling.ts';
 import { ConnectionLimiter } from './rateLimit.ts';
-import { MemoryRoomStore, newResumeToken, type RoomStore } from './rooms.ts';
+import { MemoryRoomStore, newResumeToken } from './rooms.ts';
 import type { SignalingOptions } from './server.ts';
 import {
   connect,
@@ -99,42 +99,6 @@ describe('joining', () => {
     // Nor when it creates a room.
     const fresh = expectOk(await (await client(server)).join({ room: 'fresh', name: 'N', floor: 1_000 }));
     expect(fresh).toMatchObject({ id: 1, roster: { issued: 1 } });
-  });
-
-  it('a store that lost its rooms (Redis restarted empty) holds newcomers back as a start does, and only then', async () => {
-    // A store whose rooms can vanish: each loss swaps in an empty one.
-    const fresh = () => new MemoryRoomStore({ graceMs: 60_000, maxMembers: 50 });
-    let current = fresh();
-    let lost = () => {};
-    const store = new Proxy({} as RoomStore, {
-      get: (_, key) => {
-        if (key === 'onDataLost')
-          return (listener: () => void) => {
-            lost = listener;
-          };
-        const value = (current as unknown as Record<string | symbol, unknown>)[key];
-        return typeof value === 'function' ? value.bind(current) : value;
-      },
-    });
-    const server = await serve({ store, restartHoldMs: 1_500 });
-    // Kept through this start: a newcomer is not held.
-    let t = Date.now();
-    expectOk(await (await client(server)).join({ room: 'kept', name: 'Early' }));
-    expect(Date.now() - t).toBeLessThan(1_000);
-    // The store says its rooms are gone: the tabs that were playing come back first, a newcomer after them.
-    current = fresh();
-    lost();
-    t = Date.now();
-    const newcomer = (await client(server)).join({ room: 'kept', name: 'New' });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const back = expectOk(
-      await (await client(server)).join({ room: 'kept', name: 'Old', floor: 1, incarnation: 'theOldRoom01' }),
-    );
-    const late = expectOk(await newcomer);
-    expect(Date.now() - t).toBeGreaterThanOrEqual(1_300);
-    expect(back.incarnation).toBe('theOldRoom01');
-    expect(late).toMatchObject({ incarnation: 'theOldRoom01' });
-    expect(late.id).toBeGreaterThan(back.id);
   });
 
   it('makes no player of a joiner that gave up while held: the next one opens the room as player 1', async () => {

@@ -103,10 +103,10 @@ export interface SignalingOptions extends Partial<Omit<AdmissionLimits, 'graceMs
   /** Suggested delay sent to clients in the `shutdown` event. */
   shutdownReconnectMs?: number;
   /**
-   * For this long after the rooms were lost, a join that brings no room incarnation (a newcomer) waits, so
-   * the tabs that were connected recreate their rooms first and keep their history (docs/protocol.md,
-   * "Identity"): after start with the built-in memory store, and whenever a shared store reports it lost its
-   * data (Redis restarted empty). 0: no wait.
+   * For this long after start, a join that brings no room incarnation (a newcomer) waits, so the tabs that
+   * were connected when the server went down recreate their rooms first and keep their history
+   * (docs/protocol.md, "Identity"). For a store that keeps its rooms across a start (Redis, which holds
+   * newcomers itself when it lost them), pass 0. 0: no wait.
    */
   restartHoldMs?: number;
   /**
@@ -286,9 +286,7 @@ export function createSignalingServer(
   const allowedOrigins = options.allowedOrigins ?? [];
   const iceServers = options.iceServers ?? [];
   const shutdownReconnectMs = options.shutdownReconnectMs ?? DEFAULTS.shutdownReconnectMs;
-  const restartHoldMs = options.restartHoldMs ?? 0;
-  // A store handed in (Redis) kept its rooms through this start; it says when it did not (onDataLost).
-  let holdUntil = clock.now() + (options.store ? 0 : restartHoldMs);
+  const holdUntil = clock.now() + (options.restartHoldMs ?? 0);
   const incarnations = new Incarnations(options.roomSecret);
   const shutdownDrainMs = options.shutdownDrainMs ?? DEFAULTS.shutdownDrainMs;
   const store: RoomStore =
@@ -524,11 +522,6 @@ export function createSignalingServer(
 
   // The cluster presumed this node dead, so its connections may no longer own their sessions:
   // send them away to resume (on any node) with their tokens.
-  store.onDataLost?.(() => {
-    holdUntil = Math.max(holdUntil, clock.now() + restartHoldMs);
-    logger.warn({ holdMs: restartHoldMs }, 'the room store lost its rooms: holding newcomers back');
-  });
-
   store.onFenced?.(() => {
     if (shuttingDown) return;
     logger.warn(

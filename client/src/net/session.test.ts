@@ -844,6 +844,45 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     );
   });
 
+  it('without Web Locks, a stale copy that resumed the session stops, and the original takes it back', async () => {
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const x = w.add({ storage, stamps });
+    w.add();
+    await w.run(800);
+    expect(x.store.getState().view?.self).toBe(1);
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    // The copy's resume is on its way when the original saves again (a promise the copy never saw).
+    const port = w.server.port();
+    const join = port.join.bind(port);
+    port.join = async (req) => {
+      x.session.setDone(true);
+      return join(req);
+    };
+    w.server.port = () => port;
+    const y = w.add({ storage: copy, stamps });
+    await w.run(300);
+    expect(y.store.getState().session.phase).toBe('replaced');
+    expect(y.store.getState().session.error).toMatch(/went on in another tab after this copy/);
+    // Stopped where it found out: nothing of the join after it (no timer, no "resumed").
+    const said = y.store.getState().log.map((l) => l.text);
+    expect(said.slice(said.indexOf('another tab saved player 1 since this one did: stopping'))).toEqual([
+      'another tab saved player 1 since this one did: stopping',
+    ]);
+    // The server gave the copy the session, and told the original; it keeps playing, and takes it back on
+    // the reconnect that follows the server's disconnect.
+    expect(x.store.getState().log.map((l) => l.text)).toContain(
+      'a copy of this tab resumed player 1, which this tab saved last: taking it back',
+    );
+    expect(x.store.getState().session.phase).toBe('joined');
+    x.port.handlers!.connected();
+    await w.run(800);
+    expect(x.store.getState().session.phase).toBe('joined');
+    expect(w.view(1)).toMatchObject({ leader: 1, live: [1, 2] });
+  });
+
   it('a copy nobody saved past since (the original closed first) continues its player', async () => {
     const holdIdentity = tabLocks();
     const stamps = stampsIn(memoryStorage(), () => 0);

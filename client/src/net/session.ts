@@ -202,6 +202,8 @@ export class Session {
   /** The identity whose lock this page holds (or waits for), and the count it last stamped for it. */
   private heldKey: string | null = null;
   private stamped: { key: string; writes: number } | null = null;
+  /** Whether this tab took its session back from a copy once (mayTakeBack). */
+  private tookBack = false;
   /** This page session's client ID for app proposals: a reload or a duplicated tab gets its own. */
   private readonly client: string;
   private readonly saved: SavedWriter;
@@ -274,6 +276,7 @@ export class Session {
       shutdown: (ms) => this.log('net', `signaling server is restarting; reconnecting in ${ms} ms`),
       refused: (f) => {
         if (f.code === 'replaced') {
+          if (this.mayTakeBack()) return;
           this.stop();
           this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
         } else this.log('net', `server refused: ${f.error}`);
@@ -710,6 +713,7 @@ export class Session {
       }
       this.log('net', `resumed as player ${j.id}`);
       this.save(this.player.persisted());
+      if (this.stopped) return;
       this.mesh.signalingRestored();
       this.applyRoster(j.roster);
       this.setPhase('joined', null, j);
@@ -797,6 +801,8 @@ export class Session {
     this.mesh.reset(j.id, j.iceServers);
     this.syncMesh();
     this.save(this.player.persisted());
+    // A stamp past ours (save): another tab is this player, and this one stopped.
+    if (this.stopped) return;
     this.t0 = this.deps.now();
     this.ticks = 0;
     if (this.timer === null) this.timer = this.deps.setInterval(() => this.pump(), pumpMs(s.heartbeatMs));
@@ -941,6 +947,7 @@ export class Session {
     const r = p.ready();
     // Persist before sending (etcd's Ready contract): a promise must survive a reload that follows it.
     if (r.persist) this.save(r.persist);
+    if (this.stopped) return;
     for (const env of r.messages) this.sendEnvelope(env);
     if (r.events.length > 0) this.onEvents(r.events);
   }
@@ -1060,6 +1067,22 @@ export class Session {
     // Stamped whether or not the record was written: a copy taken before it is behind this state either way.
     this.deps.stamps?.set(key, writes);
     this.stamped = { key, writes };
+  }
+
+  /**
+   * Another tab resumed our session (without Web Locks, a copy can). If nobody saved this player since we
+   * did, that copy is the stale one, and stops at its first save: keep playing, and take the session back
+   * when the server's disconnect is followed by our reconnect. Once: two copies cannot trade it for good.
+   */
+  private mayTakeBack(): boolean {
+    const s = this.stamped;
+    if (this.tookBack || !s || !this.player || this.deps.stamps?.get(s.key) !== s.writes) return false;
+    this.tookBack = true;
+    this.log(
+      'net',
+      `a copy of this tab resumed player ${this.player.self}, which this tab saved last: taking it back`,
+    );
+    return true;
   }
 
   /** The identity this page held ends here (a new ID, a leave, a removal): every copy of it is stale. */

@@ -599,7 +599,11 @@ function StagePanel({
     offline: snap.server.status === 'down',
     count: snap.doneCount,
   };
-  const stuck = useHeldFor(!view.quorum.ok && !view.quorum.lost, STUCK_TIMEOUTS * snap.settings.timeoutMs);
+  // Only with the server up: cut off from it, this tab cannot tell who is gone, nor open a room.
+  const stuck = useHeldFor(
+    !view.quorum.ok && !view.quorum.lost && !view.offline,
+    STUCK_TIMEOUTS * snap.settings.timeoutMs,
+  );
   const newRoom = () => navigate(newRoomPath(name, snap.settings, password));
   const last = view.stages.length - 1;
   const final = view.stage.final;
