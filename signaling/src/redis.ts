@@ -40,6 +40,7 @@ import {
   type RemoveOutcome,
   type RoomStore,
   removeSelfRefusal,
+  restartHoldRefusal,
   type StoreStats,
   systemClock,
   tooManyRemovedRefusal,
@@ -129,11 +130,11 @@ const SCRIPTS = {
   lockstepJoin: `
 local r = ARGV[2]
 -- Redis lost every room since this node last looked (restarted empty): the node learns it before anyone
--- can make a room anew, so newcomers wait while the rooms' players come back (onDataLost).
+-- can make a room anew, so newcomers wait while the rooms' players come back (the hold key).
 if ARGV[22] ~= '' and redis.call('GET', P .. 'epoch') ~= ARGV[22] then return { 'lost' } end
 if ARGV[18] == '' then
   local hold = redis.call('PTTL', P .. 'hold')
-  if hold > 0 then return { 'held', tostring(hold) } end
+  if hold > 0 then return { 'hold', tostring(hold) } end
 end
 if not gateIs(r, ARGV[10]) then return { 'retry' } end
 local exists = redis.call('EXISTS', roomKey(r)) == 1
@@ -482,7 +483,7 @@ export class RedisRoomStore implements RoomStore {
     this.check().catch((err: unknown) => this.logger.error({ err }, 'node heartbeat failed'));
   };
 
-  /** One heartbeat, and what it found told: the data lost (onDataLost), then this node presumed dead (onFenced). */
+  /** One heartbeat, and what it found told: the data lost (onDataLost, logged), then this node presumed dead (onFenced). */
   private async check(): Promise<void> {
     const wasAlive = await this.heartbeat();
     if (wasAlive || this.heartbeatTimer === undefined) return;
@@ -576,6 +577,7 @@ export class RedisRoomStore implements RoomStore {
       | ['ip_room']
       | ['ip_rooms']
       | ['held', string]
+      | ['hold', string]
       | ['away', string]
       | ['ok', number, string, RecordReply, number, string];
     if (reply[0] === 'lost') {
@@ -585,6 +587,7 @@ export class RedisRoomStore implements RoomStore {
     }
     if (reply[0] === 'retry') return 'retry';
     if (reply[0] === 'held') return heldRefusal(Number(reply[1]));
+    if (reply[0] === 'hold') return restartHoldRefusal(Number(reply[1]));
     if (reply[0] === 'away') return awayRefusal(Number(reply[1]));
     if (reply[0] === 'capacity') return capacityRefusal(this.limits.maxRooms);
     if (reply[0] === 'ip_room') return addressInRoomRefusal(this.limits.maxSessionsPerIpPerRoom);
@@ -743,8 +746,9 @@ export class RedisRoomStore implements RoomStore {
   }
 
   private async heartbeat(): Promise<boolean> {
-    // The hold covers the heartbeat interval too: the slowest node tells its clients that late.
-    const holdMs = this.lostHoldMs > 0 ? this.lostHoldMs + Math.ceil(this.nodeTtlMs / 3) : 0;
+    // The hold covers a heartbeat interval too (a flush reaches the slowest node's clients that late), up to
+    // 5 s: a restart is seen at once on reconnecting, and a longer hold outlasts clients' join timeouts.
+    const holdMs = this.lostHoldMs > 0 ? this.lostHoldMs + Math.min(Math.ceil(this.nodeTtlMs / 3), 5_000) : 0;
     const [alive, epoch] = (await this.run(
       'lockstepHeartbeat',
       this.nodeId,

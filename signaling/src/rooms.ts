@@ -188,6 +188,15 @@ export function heldRefusal(waitMs: number): JoinOutcome {
   };
 }
 
+/** A newcomer's join in the seconds after Redis was found without rooms (restarted, flushed, or new). */
+export function restartHoldRefusal(waitMs: number): JoinOutcome {
+  return {
+    ok: false,
+    code: 'rate_limited',
+    error: `${ROOM_WAITS}, who may be coming back after the server restarted; it opens to newcomers in ${Math.max(1, Math.ceil(waitMs / 1000))} s`,
+  };
+}
+
 /** A newcomer's join just after the store lost every room: the rooms' players get the first seconds. */
 export function lostRefusal(): JoinOutcome {
   return {

@@ -883,6 +883,36 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(1)).toMatchObject({ leader: 1, live: [1, 2] });
   });
 
+  it('without Web Locks, an identical copy that resumed the session keeps it: the original goes quiet, then stops', async () => {
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const x = w.add({ storage, stamps });
+    w.add();
+    await w.run(800);
+    const copy = memoryStorage();
+    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const y = w.add({ storage: copy, stamps });
+    await w.run(300);
+    // Told before the copy saved: it may take the session back, and speaks no more until it has.
+    expect(x.store.getState().log.map((l) => l.text)).toContain(
+      'a copy of this tab resumed player 1, which this tab saved last: taking it back',
+    );
+    const said = (x.session as unknown as { stats: { sentDirect: number; sentRelay: number } }).stats;
+    const before = said.sentDirect + said.sentRelay;
+    await w.run(500);
+    expect(said.sentDirect + said.sentRelay).toBe(before);
+    // Its reconnect finds the copy has saved since: the copy is as far as it was, and further now.
+    x.port.handlers!.connected();
+    await w.run(800);
+    expect(x.store.getState().session.phase).toBe('replaced');
+    expect(x.store.getState().log.map((l) => l.text)).toContain(
+      'another tab saved this player since this one did: stopping',
+    );
+    expect(y.store.getState().session.phase).toBe('joined');
+    expect(w.view(2)).toMatchObject({ self: 1, leader: 1 });
+  });
+
   it('a copy nobody saved past since (the original closed first) continues its player', async () => {
     const holdIdentity = tabLocks();
     const stamps = stampsIn(memoryStorage(), () => 0);

@@ -558,6 +558,15 @@ export class Session {
     // After the identity check: a duplicated tab's copy of the storage does not make it an owner too.
     if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
     const token = this.token ?? saved?.token ?? null;
+    // Another tab saved this player since we did (a copy that resumed it): it is ahead, and this tab stops.
+    const s = this.stamped;
+    const theirs = token && s ? this.deps.stamps?.get(s.key) : null;
+    if (theirs != null && theirs > s!.writes) {
+      this.stop();
+      this.log('net', 'another tab saved this player since this one did: stopping');
+      this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
+      return;
+    }
     const settings = this.settings ?? this.params.settings;
     const floor = this.highestKnownId(saved);
     // Not a lost record's: with no floor but its old ID, it could recreate a forgotten room below IDs in play.
@@ -1078,10 +1087,14 @@ export class Session {
     const s = this.stamped;
     if (this.tookBack || !s || !this.player || this.deps.stamps?.get(s.key) !== s.writes) return false;
     this.tookBack = true;
+    // Silent until the resume: the copy may be as far as we are, and it plays now (join() checks again).
+    this.muted = true;
     this.log(
       'net',
       `a copy of this tab resumed player ${this.player.self}, which this tab saved last: taking it back`,
     );
+    // Muted, the loop publishes nothing: say it now.
+    this.publish(true);
     return true;
   }
 
