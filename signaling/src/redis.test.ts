@@ -70,6 +70,18 @@ async function expireUntil(store: RedisRoomStore, match: (roster: RosterMsg) => 
   }
 }
 
+/** Player 1 of room `r` back after Redis lost it: its room's incarnation and its floor (as a tab sends them). */
+const returning = (store: RedisRoomStore, incarnation: string, epoch?: string) =>
+  store.join({
+    room: 'r',
+    name: 'a',
+    settings,
+    socketId: 'a2',
+    incarnation,
+    floor: 1,
+    ...(epoch === undefined ? {} : { epoch }),
+  });
+
 describe('RedisRoomStore across nodes', () => {
   it('hands out unique, growing IDs to concurrent joins on two nodes', async () => {
     const prefix = `t${++prefixes}:`;
@@ -249,14 +261,7 @@ describe('RedisRoomStore across nodes', () => {
       error: expect.stringContaining('who may be coming back after the server restarted'),
     });
     expect(await conn.exists(`${prefix}room:r`)).toBe(0);
-    const back = await slow.join({
-      room: 'r',
-      name: 'a',
-      settings,
-      socketId: 'a2',
-      incarnation: first.incarnation,
-      floor: 1,
-    });
+    const back = await returning(slow, first.incarnation);
     expect(back).toMatchObject({ ok: true, id: 1_002, incarnation: first.incarnation });
     // A newcomer after the hold joins the room its players brought back.
     await new Promise((resolve) => setTimeout(resolve, 1_800));
@@ -322,15 +327,7 @@ describe('RedisRoomStore across nodes', () => {
     expect(lost).toBe(1);
     expect(await conn.exists(`${prefix}room:r`)).toBe(0);
     // A player of the room, whose join began before the loss as well, recreates it with its incarnation.
-    const back = await node.join({
-      room: 'r',
-      name: 'a',
-      settings,
-      socketId: 'a2',
-      incarnation: first.incarnation,
-      floor: 1,
-      epoch,
-    });
+    const back = await returning(node, first.incarnation, epoch);
     expect(back).toMatchObject({ ok: true, id: 1_002, incarnation: first.incarnation });
     expect(lost).toBe(1);
   });

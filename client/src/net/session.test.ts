@@ -125,6 +125,37 @@ function tabLocks(): (key: string) => Promise<(() => void) | null> {
   };
 }
 
+/** A copy of a tab's storage, as "Duplicate tab" makes. */
+function copyOf(storage: ReturnType<typeof memoryStorage>) {
+  const copy = memoryStorage();
+  for (const [k, v] of storage.data) copy.setItem(k, v);
+  return copy;
+}
+
+/** Player 1 (with its storage, the origin's stamps and, with `locks`, Web Locks) beside player 2, formed. */
+async function stampedPair(locks: boolean) {
+  const holdIdentity = locks ? tabLocks() : undefined;
+  const stamps = stampsIn(memoryStorage(), () => 0);
+  const storage = memoryStorage();
+  const w = world(0);
+  const first = w.add({ storage, stamps, ...(holdIdentity ? { holdIdentity } : {}) });
+  w.add();
+  await w.run(800);
+  return { w, stamps, storage, holdIdentity, first };
+}
+
+/** Player 1 alone, with Web Locks, done with stage 0 (its log holds the advance). */
+async function soloPastStage0() {
+  const holdIdentity = tabLocks();
+  const storage = memoryStorage();
+  const w = world(0);
+  const first = w.add({ storage, holdIdentity });
+  await w.run(400);
+  first.session.setDone(true);
+  await w.run(200);
+  return { w, storage, holdIdentity, first };
+}
+
 it('the timer wakes within a fifth of a heartbeat, never faster than a tick nor slower than 50 ms', () => {
   expect(pumpMs(250)).toBe(50);
   expect(pumpMs(5_000)).toBe(50);
@@ -705,8 +736,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     await w.run(200);
     expect(w.view(0)).toMatchObject({ self: 1, stage: 1 });
     // "Duplicate tab": sessionStorage copied into a second live tab.
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     w.add({ storage: copy, holdIdentity });
     await w.run(1500);
     expect(w.tabs[1]!.store.getState().log.map((l) => l.text)).toContain(
@@ -718,17 +748,10 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('a copy of a tab that its player saved past (the original went on, then closed) joins as a new player, not as that player', async () => {
-    const holdIdentity = tabLocks();
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, holdIdentity, stamps });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, holdIdentity, first } = await stampedPair(true);
     expect(w.view(0)).toMatchObject({ self: 1, leader: 1 });
     // "Duplicate tab" copies the storage; the original plays on (its promises move past the copy's)…
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     first.session.setDone(true);
     w.tabs[1]!.session.setDone(true);
     await w.run(400);
@@ -773,19 +796,12 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('the count of saves goes on across a reload, so a copy taken before it is still seen as stale', async () => {
-    const holdIdentity = tabLocks();
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, holdIdentity, stamps });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, holdIdentity, first } = await stampedPair(true);
     for (const done of [true, false, true, false]) {
       first.session.setDone(done);
       await w.run(200);
     }
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     // A reload resumes player 1 and saves once or twice more: its count goes on from the record's.
     first.session.stop();
     const reloaded = w.add({ storage, holdIdentity, stamps });
@@ -809,8 +825,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     const third = w.add({ storage, holdIdentity, stamps });
     await w.run(1500);
     expect(w.view(2).self).toBe(3);
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     // The server loses 3; the tab reconnects and goes on as 4, releasing 3's lock.
     w.server.expire(3);
     third.port.handlers!.connected();
@@ -845,15 +860,9 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('without Web Locks, a stale copy that resumed the session stops, and the original takes it back', async () => {
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const x = w.add({ storage, stamps });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, first: x } = await stampedPair(false);
     expect(x.store.getState().view?.self).toBe(1);
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     // The copy's resume is on its way when the original saves again (a promise the copy never saw).
     const port = w.server.port();
     const join = port.join.bind(port);
@@ -884,14 +893,8 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('without Web Locks, an identical copy that resumed the session keeps it: the original goes quiet, then stops', async () => {
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const x = w.add({ storage, stamps });
-    w.add();
-    await w.run(800);
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const { w, stamps, storage, first: x } = await stampedPair(false);
+    const copy = copyOf(storage);
     const y = w.add({ storage: copy, stamps });
     await w.run(300);
     // Told before the copy saved: it may take the session back, and speaks no more until it has.
@@ -914,16 +917,9 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('a copy nobody saved past since (the original closed first) continues its player', async () => {
-    const holdIdentity = tabLocks();
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, holdIdentity, stamps });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, holdIdentity, first } = await stampedPair(true);
     first.session.stop();
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     const second = w.add({ storage: copy, holdIdentity, stamps });
     await w.run(800);
     expect(second.store.getState().view?.self).toBe(1);
@@ -931,16 +927,9 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it("a copy's log is not carried into a room opened anew since, which its new player would never match", async () => {
-    const holdIdentity = tabLocks();
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, holdIdentity });
-    await w.run(400);
-    first.session.setDone(true);
-    await w.run(200);
+    const { w, storage, holdIdentity } = await soloPastStage0();
     expect(w.view(0)).toMatchObject({ self: 1, stage: 1 });
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     // The original still holds player 1 as the room is opened anew (a memory server restarted).
     w.server.reopen('incarnation2');
     const second = w.add({ storage: copy, holdIdentity });
@@ -952,18 +941,11 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it("a duplicated tab's new player starts from the copied log's snapshot; it needs none from a peer", async () => {
-    const holdIdentity = tabLocks();
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, holdIdentity });
-    await w.run(400);
-    first.session.setDone(true);
-    await w.run(200);
+    const { w, storage, holdIdentity, first } = await soloPastStage0();
     const { length } = first.session.committed();
     expect(first.session.compact(length, { stage: 1 })).toEqual({ ok: true });
     await w.run(50);
-    const copy = memoryStorage();
-    for (const [k, v] of storage.data) copy.setItem(k, v);
+    const copy = copyOf(storage);
     const second = w.add({ storage: copy, holdIdentity });
     await w.run(1500);
     expect(w.view(1)).toMatchObject({ self: 2, stage: 1, leader: 1 });
