@@ -273,28 +273,29 @@ describe('RedisRoomStore across nodes', () => {
   });
 
   it('sees Redis restarted empty as soon as its connection is back, not at its next beat', async () => {
+    // A Redis of its own, and a store the suite's teardown does not close: that Redis is gone by then.
     const own = await startRedis();
+    const conn = new Redis(own.url, { maxRetriesPerRequest: 1 });
+    conn.on('error', () => {});
+    const node = new RedisRoomStore({
+      redis: conn,
+      prefix: 'own:',
+      graceMs: 60_000,
+      maxMembers: 50,
+      nodeTtlMs: 60_000,
+    });
     try {
-      const conn = new Redis(own.url, { maxRetriesPerRequest: 1 });
-      conn.on('error', () => {});
-      connections.push(conn);
-      const node = await redisStore({
-        redis: conn,
-        prefix: 'own:',
-        graceMs: 60_000,
-        maxMembers: 50,
-        nodeTtlMs: 60_000,
-      });
+      await node.start();
       const lost = new Promise<void>((resolve) => node.onDataLost(resolve));
       await own.stop();
-      const port = Number(new URL(own.url).port);
-      const again = await startRedis(port);
-      own.stop = again.stop;
+      own.stop = (await startRedis(Number(new URL(own.url).port))).stop;
       const t = Date.now();
       await lost;
       // Its beat is 20 s away: the reconnection told it.
       expect(Date.now() - t).toBeLessThan(10_000);
     } finally {
+      await node.close().catch(() => {});
+      conn.disconnect();
       await own.stop();
     }
   });
