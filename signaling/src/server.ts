@@ -578,9 +578,9 @@ export function createSignalingServer(
       if (++wireOf(socket).joins > maxJoinsPerSocket) {
         throw new Refusal('too_many_joins', `at most ${maxJoinsPerSocket} joins per connection; reconnect`);
       }
-      // Before the schema: a newer build's join may carry fields this one does not know.
       // Before anything this join waits on (the hold, the password backoff, the store): see JoinInput.epoch.
       const epoch = store.epoch?.();
+      // Before the schema: a newer build's join may carry fields this one does not know.
       const spoken = (payload as { v?: unknown } | null)?.v;
       if (typeof spoken === 'number' && spoken !== PROTOCOL_VERSION) throw outdated(spoken);
       const req = parse(joinSchema, 'join', payload);

@@ -86,12 +86,8 @@ export function localStamps(now: () => number = Date.now): IdentityStamps | null
 export function stampsIn(storage: Pick<Storage, 'getItem' | 'setItem'>, now: () => number): IdentityStamps {
   return {
     get(key) {
-      try {
-        const n = (JSON.parse(storage.getItem(STAMP_PREFIX + key) ?? 'null') as unknown[] | null)?.[0];
-        return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : null;
-      } catch {
-        return null;
-      }
+      const n = readStamp(storage, STAMP_PREFIX + key)?.[0];
+      return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : null;
     },
     set(key, writes) {
       try {
@@ -103,6 +99,16 @@ export function stampsIn(storage: Pick<Storage, 'getItem' | 'setItem'>, now: () 
   };
 }
 
+/** A stamp as stored, `[writes, savedAt]`, unchecked; null for none, a torn one, or unreadable storage. */
+function readStamp(storage: Pick<Storage, 'getItem'>, key: string): unknown[] | null {
+  try {
+    const x: unknown = JSON.parse(storage.getItem(key) ?? 'null');
+    return Array.isArray(x) ? x : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Drops stamps older than STAMP_MAX_AGE_MS, and the oldest past STAMPS_MAX. */
 export function pruneStamps(storage: Storage, at: number): void {
   try {
@@ -110,12 +116,8 @@ export function pruneStamps(storage: Storage, at: number): void {
     for (let i = 0; i < storage.length; i++) {
       const key = storage.key(i);
       if (!key?.startsWith(STAMP_PREFIX)) continue;
-      let stamped = Number.NaN;
-      try {
-        stamped = Number((JSON.parse(storage.getItem(key) ?? 'null') as unknown[] | null)?.[1]);
-      } catch {
-        // Torn: pruned below as the oldest.
-      }
+      // A torn one is pruned as the oldest.
+      const stamped = Number(readStamp(storage, key)?.[1]);
       found.push({ key, at: Number.isFinite(stamped) ? stamped : 0 });
     }
     found.sort((a, b) => b.at - a.at);

@@ -559,9 +559,7 @@ export class Session {
     if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
     const token = this.token ?? saved?.token ?? null;
     // Another tab saved this player since we did (a copy that resumed it): it is ahead, and this tab stops.
-    const s = this.stamped;
-    const theirs = token && s ? this.deps.stamps?.get(s.key) : null;
-    if (theirs != null && theirs > s!.writes) {
+    if (token && this.overtaken()) {
       this.stop();
       this.log('net', 'another tab saved this player since this one did: stopping');
       this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
@@ -1053,8 +1051,7 @@ export class Session {
   private save(persisted: Persisted): void {
     if (!this.player || !this.token || this.leaving) return;
     const key = identityKey(this.params.room, this.incarnation ?? undefined, this.player.self);
-    const theirs = this.stamped?.key === key ? this.deps.stamps?.get(key) : null;
-    if (theirs != null && theirs > this.stamped!.writes) {
+    if (this.overtaken(key)) {
       // Another tab saved this player since we last did (or since the copy we resumed from was taken, its
       // stamp late to reach us): we are the stale one, and must not vote on.
       this.stop();
@@ -1076,6 +1073,14 @@ export class Session {
     // Stamped whether or not the record was written: a copy taken before it is behind this state either way.
     this.deps.stamps?.set(key, writes);
     this.stamped = { key, writes };
+  }
+
+  /** Whether another tab saved this identity (`key`, ours by default) since this one last did. */
+  private overtaken(key = this.stamped?.key): boolean {
+    const s = this.stamped;
+    if (!s || s.key !== key) return false;
+    const theirs = this.deps.stamps?.get(key);
+    return theirs != null && theirs > s.writes;
   }
 
   /**
