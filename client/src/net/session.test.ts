@@ -916,6 +916,24 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(2)).toMatchObject({ self: 1, leader: 1 });
   });
 
+  it('an original cut from the server (it never hears replaced) stops at its next save once a copy resumed its player', async () => {
+    const { w, stamps, storage, first: x } = await stampedPair(false);
+    // Off the server, on the mesh: the server's word that a copy took the session never reaches it.
+    x.port.handlers!.refused = () => {};
+    const y = w.add({ storage: copyOf(storage), stamps });
+    await w.run(300);
+    expect(y.store.getState().session.phase).toBe('joined');
+    // Its next promise (a Done, saved before it is sent) finds the copy's save ahead of its own.
+    x.session.setDone(true);
+    await w.run(100);
+    expect(x.store.getState().session.phase).toBe('replaced');
+    expect(x.store.getState().log.map((l) => l.text)).toContain(
+      'another tab saved player 1 since this one did: stopping',
+    );
+    await w.run(1_500);
+    expect(y.store.getState().view).toMatchObject({ self: 1, leader: 1 });
+  });
+
   it('a copy nobody saved past since (the original closed first) continues its player', async () => {
     const { w, stamps, storage, holdIdentity, first } = await stampedPair(true);
     first.session.stop();
