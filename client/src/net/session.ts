@@ -374,8 +374,10 @@ export class Session {
     );
     this.player.goodbye();
     const r = this.player.ready();
-    for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
+    // Persist before sending, as in drain(); a save that finds a newer copy of us stops the session.
     if (r.persist) this.save(r.persist);
+    if (!this.stopped)
+      for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
     this.departed = true;
   }
 
