@@ -612,6 +612,13 @@ describe('snapshots', () => {
       return f;
     };
     expect(run(bad).base).toBe(null);
+    // A page session's earlier runs come in [player, number] pairs, at most LIMITS.app.earlierRuns of them.
+    const runs = (n: number) => Array.from({ length: 2 * n }, (_, i) => i + 1);
+    const withRuns = (extra: number[]) =>
+      ({ ...base, app: [['cx', 9, 1, 9, ...extra]] }) as unknown as typeof base;
+    expect(run(withRuns([3, 1])).base!.app).toEqual([['cx', 9, 1, 9, 3, 1]]);
+    expect(run(withRuns([3])).base).toBe(null);
+    expect(run(withRuns(runs(LIMITS.app.earlierRuns + 1))).base).toBe(null);
     // Kept with its sender named: its state is 1's word.
     expect(run(base).base).toEqual({ ...base, via: [1] });
     // A list padded with IDs the room never issued cannot push its sender out: the padding goes.
@@ -842,6 +849,46 @@ describe('snapshots', () => {
       data: JSON.stringify(base),
     });
     expect(f.base).toBe(null);
+  });
+
+  test('a value committed under an ID we had before settles as ours from a base past a later run of ours', () => {
+    const ps = room(3, 0);
+    const [p1, p2, p3] = ps as [Player, Player, Player];
+    p3.propose('under 3');
+    // Its offer reaches the leader and commits; p3 hears no more of it.
+    for (const e of p3.ready().messages.filter((e) => e.to === 1)) p1.step(3, e.msg);
+    pump([p1, p2], 60);
+    expect(values(p1)).toEqual(['under 3']);
+    // The tab continues its slot as 4 (its session ended), keeping its state and its page session's values.
+    const p4 = new Player({
+      self: 4,
+      timing,
+      rng: seededRng(4),
+      roster: { version: 2, members: [1, 2, 4] },
+      persisted: p3.persisted(),
+      was: 3,
+      proposals: p3.proposals()!,
+    });
+    for (const p of [p1, p2]) p.setRoster({ version: 2, members: [1, 2, 4] });
+    p4.propose('under 4');
+    // Nothing of the log reaches 4 until the room compacted past both values: it catches up from the base.
+    const logKinds = new Set(['accept', 'advance', 'history', 'snapshot']);
+    const quiet: Filter = (_from, e) => (e.to === 4 && logKinds.has(e.msg.t) ? null : undefined);
+    pump([p1, p2, p4], 200, undefined, quiet);
+    expect(values(p1)).toEqual(['under 3', 'under 4']);
+    for (const p of [p1, p2]) expect(p.compact(p.length, fold(p))).toEqual({ ok: true });
+    // Entries the leader still has on their way to 4 (retries) are dropped too, until 4 holds the base.
+    const entries = new Set(['accept', 'advance', 'history']);
+    const toBase: Filter = (_from, e) => (e.to === 4 && !p4.base && entries.has(e.msg.t) ? null : undefined);
+    const told = pump([p1, p2, p4], 200, undefined, toBase)
+      .get(4)!
+      .filter((e) => e.kind === 'proposed' || e.kind === 'superseded')
+      .map((e) => [e.kind, e.seq]);
+    expect(told).toEqual([
+      ['proposed', 1],
+      ['proposed', 2],
+    ]);
+    expect(p4.proposals()!.pending).toEqual([]);
   });
 
   test('a value whose number another player took before the base is not reported committed from it', () => {

@@ -1,5 +1,6 @@
 // App entries: which of the values in the log apply, and a proposer's own pending values.
 
+import { LIMITS } from '../protocol/limits.ts';
 import type { Entry, Id, Op } from './types.ts';
 
 /**
@@ -18,20 +19,31 @@ export function applyOps(last: Map<string, number>, e: Entry): Op[] {
   return out;
 }
 
+/** A base's record of one page session: [client, last applied number, by, since, ...earlier runs' by, since]. */
+export type AppTuple = [string, number, Id, number, ...number[]];
+
 /**
  * The replicated dedupe state of app values: each page session's last applied number, the player whose
- * value that was, and where that player's run of numbers began. A base carries it as tuples.
+ * value that was, where that player's run of numbers began, and the runs before it (LIMITS.app.earlierRuns).
+ * A proposer caught up from a base past its values tells its own from a liar's by the run they fell in:
+ * one page session's values go out under each ID it has had, so one run is not enough.
  */
 export class AppBook {
   readonly last = new Map<string, number>();
   readonly by = new Map<string, Id>();
   readonly since = new Map<string, number>();
+  /** Earlier runs, oldest first: [by, since]. */
+  readonly runs = new Map<string, [Id, number][]>();
 
-  constructor(tuples: readonly (readonly [string, number, Id, number])[] = []) {
-    for (const [c, seq, by, since] of tuples) {
+  constructor(tuples: readonly (readonly [string, number, Id, number, ...number[]])[] = []) {
+    for (const [c, seq, by, since, ...earlier] of tuples) {
       this.last.set(c, seq);
       this.by.set(c, by);
       this.since.set(c, since);
+      const runs: [Id, number][] = [];
+      for (let i = 0; i + 1 < earlier.length && runs.length < LIMITS.app.earlierRuns; i += 2)
+        runs.push([earlier[i]!, earlier[i + 1]!]);
+      if (runs.length > 0) this.runs.set(c, runs);
     }
   }
 
@@ -39,14 +51,38 @@ export class AppBook {
   apply(e: Entry): Op[] {
     const applied = applyOps(this.last, e);
     for (const op of applied) {
-      if (this.by.get(op.c) !== op.by) this.since.set(op.c, op.seq);
+      const by = this.by.get(op.c);
+      if (by !== op.by) {
+        if (by !== undefined) {
+          const runs = this.runs.get(op.c) ?? [];
+          runs.push([by, this.since.get(op.c)!]);
+          if (runs.length > LIMITS.app.earlierRuns) runs.shift();
+          this.runs.set(op.c, runs);
+        }
+        this.since.set(op.c, op.seq);
+      }
       this.by.set(op.c, op.by);
     }
     return applied;
   }
 
-  tuples(): [string, number, Id, number][] {
-    return [...this.last].map(([c, seq]) => [c, seq, this.by.get(c)!, this.since.get(c)!]);
+  /** Who proposed page session `c`'s value `seq` (applied), if a run kept here says. */
+  proposerOf(c: string, seq: number): Id | undefined {
+    if (seq > (this.last.get(c) ?? 0)) return undefined;
+    if (seq >= (this.since.get(c) ?? Number.POSITIVE_INFINITY)) return this.by.get(c);
+    const runs = this.runs.get(c) ?? [];
+    for (let i = runs.length - 1; i >= 0; i--) if (seq >= runs[i]![1]) return runs[i]![0];
+    return undefined;
+  }
+
+  tuples(): AppTuple[] {
+    return [...this.last].map(([c, seq]) => [
+      c,
+      seq,
+      this.by.get(c)!,
+      this.since.get(c)!,
+      ...(this.runs.get(c) ?? []).flat(),
+    ]);
   }
 }
 

@@ -1270,13 +1270,11 @@ export class Player {
     const base = this.log.snapshot;
     if (!base || this.mine.size === 0) return;
     const last = this.app.last.get(this.client) ?? 0;
-    const by = this.app.by.get(this.client);
-    const since = this.app.since.get(this.client) ?? 1;
-    // Our numbers from where the base's run of our name begins; before it another player's values applied.
-    const named = by !== undefined && this.isOwnName(by);
     for (const [seq, m] of [...this.mine]) {
       if (seq > last) continue;
-      const mine = named && seq >= since;
+      // Ours if the run it applied in is one of our names; one of another name (a liar's) took its number.
+      const by = this.app.proposerOf(this.client, seq);
+      const mine = by !== undefined && this.isOwnName(by);
       this.mine.delete(seq);
       this.decided.set(seq, { ...m, ours: mine });
       if (this.decided.size > LIMITS.app.pending) this.decided.delete(this.decided.keys().next().value!);

@@ -54,6 +54,8 @@ export const LIMITS = {
     pending: 64,
     /** Earlier IDs a page session remembers proposing under (each reload-free rejoin adds one). */
     names: 32,
+    /** Runs of one page session's numbers under earlier IDs that a base keeps (core/app.ts AppBook). */
+    earlierRuns: 8,
     perSec: 100,
     burst: 200,
     /** What a leader puts in the log from one sender, above the library's own budget so honest players never wait on it. */

@@ -161,8 +161,8 @@ const entries = () =>
 
 /**
  * A log's base as a snapshot carries it (core/log.ts Base), once its parts are joined: the last entry it
- * covers, the stage entries up to it, old names, each page session's last number, its player and where
- * that player's run of numbers began, and the app's state (round-tripped through JSON, as app values are).
+ * covers, the stage entries up to it, old names, each page session's last number, its player, where
+ * that player's run of numbers began and the runs before it, and the app's state (round-tripped through JSON, as app values are).
  */
 export const baseSchema = record({
   entry: entrySchema,
@@ -174,12 +174,22 @@ export const baseSchema = record({
    */
   via: v.optional(ids()),
   app: bounded(
-    v.tuple([
-      clientId,
-      integer(1, MAX_SAFE, 'must be a proposal number'),
-      playerId,
-      integer(1, MAX_SAFE, 'must be a proposal number'),
-    ]),
+    v.pipe(
+      // Then the earlier runs' [by, since] pairs, flat (AppBook); an older build drops them.
+      v.tupleWithRest(
+        [
+          clientId,
+          integer(1, MAX_SAFE, 'must be a proposal number'),
+          playerId,
+          integer(1, MAX_SAFE, 'must be a proposal number'),
+        ],
+        integer(1, MAX_SAFE, 'must be a player ID or a proposal number'),
+      ),
+      v.check(
+        (t) => t.length % 2 === 0 && t.length <= 4 + 2 * LIMITS.app.earlierRuns,
+        `must hold at most ${LIMITS.app.earlierRuns} earlier runs as [player, number] pairs`,
+      ),
+    ),
     LIMITS.snapshot.clients,
     `must be an array of at most ${LIMITS.snapshot.clients} page sessions`,
   ),
