@@ -10,6 +10,7 @@ test('the simulator reads its flags, with defaults for the rest', () => {
     workers: 0,
     transcript: false,
     hostile: false,
+    stalls: false,
   });
   expect(
     simArgs([
@@ -22,6 +23,7 @@ test('the simulator reads its flags, with defaults for the rest', () => {
       '--workers',
       '2',
       '--hostile',
+      '--stalls',
       '--transcript',
     ]),
   ).toEqual({
@@ -32,6 +34,7 @@ test('the simulator reads its flags, with defaults for the rest', () => {
     workers: 2,
     transcript: true,
     hostile: true,
+    stalls: true,
   });
   expect(simArgs(['--peers', '4'])).toMatchObject({ minPeers: 4, maxPeers: 4 });
   expect(simArgs(['--seed=4294967295'])).toMatchObject({ seed: 2 ** 32 - 1 });

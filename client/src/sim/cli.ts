@@ -6,12 +6,13 @@ import { Worker } from 'node:worker_threads';
 import { leaderCrashes } from './scenarios.ts';
 import { convergesLate, LATE_TIMEOUTS, runSchedule } from './schedule.ts';
 
-const USAGE = `usage: npm run simulate -- [--schedules N] [--seed S] [--peers A-B] [--workers W] [--hostile] [--transcript]
+const USAGE = `usage: npm run simulate -- [--schedules N] [--seed S] [--peers A-B] [--workers W] [--hostile] [--stalls] [--transcript]
   --schedules N  schedules to run, 1-1000000 (default 1000); schedule i runs seed S + i
   --seed S       the first seed, 0-4294967295 (default: from the clock; printed either way)
   --peers A-B    players per schedule, N or A-B within 1-50 (default 2-9)
   --workers W    threads, 1-64 (default: one per core)
   --hostile      a liar in every schedule, removed by the owner before the faults heal
+  --stalls       main threads stall in every schedule, unnoticed by the server (a busy or throttled tab)
   --transcript   one schedule (seed S), with its message log`;
 
 interface Args {
@@ -23,6 +24,7 @@ interface Args {
   workers: number;
   transcript: boolean;
   hostile: boolean;
+  stalls: boolean;
 }
 
 /** The command line as `Args`, or why not (a message for the user, not an exception's text). */
@@ -38,6 +40,7 @@ export function simArgs(argv: string[], now = Date.now()): Args | string {
         peers: { type: 'string' },
         workers: { type: 'string' },
         hostile: { type: 'boolean' },
+        stalls: { type: 'boolean' },
         transcript: { type: 'boolean' },
       },
     }));
@@ -73,6 +76,7 @@ export function simArgs(argv: string[], now = Date.now()): Args | string {
     workers: workers as number,
     transcript: values.transcript === true,
     hostile: values.hostile === true,
+    stalls: values.stalls === true,
   };
 }
 
@@ -96,7 +100,13 @@ function runChunk({ from, to, args }: Chunk): Outcome[] {
   const out: Outcome[] = [];
   for (let i = from; i < to; i++) {
     const seed = (args.seed + i) >>> 0;
-    const r = runSchedule({ seed, minPeers: args.minPeers, maxPeers: args.maxPeers, hostile: args.hostile });
+    const r = runSchedule({
+      seed,
+      minPeers: args.minPeers,
+      maxPeers: args.maxPeers,
+      hostile: args.hostile,
+      stalls: args.stalls,
+    });
     out.push({
       seed,
       violations: r.violations,
@@ -129,6 +139,7 @@ async function main(): Promise<void> {
       maxPeers: args.maxPeers,
       transcript: true,
       hostile: args.hostile,
+      stalls: args.stalls,
     });
     console.log(r.transcript.join('\n'));
     console.log(`schedules: 1, violations: ${r.violations.length}, seed: ${args.seed}`);
@@ -162,7 +173,7 @@ async function main(): Promise<void> {
       `FAIL seed ${f.seed} (${f.peers} peers): ${f.violations[0]}${f.violations.length > 1 ? ` (+${f.violations.length - 1} more)` : ''}`,
     );
     console.log(
-      `  replay: npm run simulate -- --schedules 1 --seed ${f.seed} --peers ${f.peers}${args.hostile ? ' --hostile' : ''} --transcript`,
+      `  replay: npm run simulate -- --schedules 1 --seed ${f.seed} --peers ${f.peers}${args.hostile ? ' --hostile' : ''}${args.stalls ? ' --stalls' : ''} --transcript`,
     );
   }
   const msgs = results.reduce((s, r) => s + r.messages, 0);

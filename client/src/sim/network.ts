@@ -56,6 +56,8 @@ interface Node {
   proposals?: import('../core/index.ts').Proposals | undefined;
   /** A leaver still repeating its last word until this tick. */
   leaving?: number;
+  /** Stalled since this tick (a busy main thread the server does not notice); `frozen` meanwhile. */
+  stalledAt?: number;
 }
 
 interface InFlight {
@@ -231,7 +233,7 @@ export class SimNetwork {
   /** It wakes: it learns it slept (resume), then handles what queued, then reconnects. */
   thaw(id: Id): Id | null {
     const n = this.nodes.get(id);
-    if (!n?.player || !n.frozen) return null;
+    if (!n?.player || !n.frozen || n.stalledAt !== undefined) return null;
     n.frozen = false;
     this.note(`thaw ${id}`);
     n.player.resume();
@@ -243,8 +245,55 @@ export class SimNetwork {
   /** The signaling server restarts with its memory store: every session is gone, IDs continue above. */
   restartServer(): void {
     this.sessions.clear();
-    for (const n of this.nodes.values()) if (n.player && !n.frozen) n.offline = true;
+    // A stalled tab's socket drops too; a frozen one's already counts as gone.
+    for (const n of this.nodes.values())
+      if (n.player && (!n.frozen || n.stalledAt !== undefined)) n.offline = true;
     this.note('server restart');
+  }
+
+  /** The tab's main thread stalls: nothing runs and what reaches it queues, but its socket stays up. */
+  stall(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n?.player || n.frozen || n.gone) return;
+    n.stalledAt = this.now;
+    n.frozen = true;
+    this.note(`stall ${id}`);
+  }
+
+  /**
+   * The stall ends, as the driver's catchUp takes it: past two timeouts the player resumes (listens before
+   * acting); otherwise it runs at most a timeout less two heartbeats of the ticks it lost. Then what queued.
+   */
+  unstall(id: Id): void {
+    const n = this.nodes.get(id);
+    if (!n?.player || n.stalledAt === undefined) return;
+    const due = this.now - n.stalledAt;
+    n.stalledAt = undefined;
+    n.frozen = false;
+    this.note(`unstall ${id} after ${due}`);
+    const { heartbeatTicks, timeoutTicks } = this.timing;
+    if (due > 2 * timeoutTicks) {
+      this.guard(n.id, () => n.player!.resume());
+      this.drain(n);
+    } else {
+      for (let k = Math.min(due, Math.max(1, timeoutTicks - 2 * heartbeatTicks)); k > 0 && n.player; k--) {
+        this.guard(n.id, () => n.player!.tick());
+        this.drain(n);
+      }
+    }
+    for (const m of n.inbox.splice(0)) this.deliver(m);
+    // The rosters it missed: the newest one.
+    if (n.player && !n.offline) {
+      this.guard(n.id, () => {
+        n.player!.setRoster(this.roster());
+        for (const x of this.expelled) n.player!.expel(x);
+      });
+      this.drain(n);
+    }
+  }
+
+  stalledIds(): Id[] {
+    return [...this.nodes.values()].filter((n) => n.player && n.stalledAt !== undefined).map((n) => n.id);
   }
 
   /** "Duplicate tab": a second live tab with a copy of this one's storage. It may not reuse the ID (the
@@ -452,7 +501,7 @@ export class SimNetwork {
       const r = this.roster();
       for (const id of rosters) {
         const n = this.nodes.get(id);
-        if (n?.player && !n.offline) {
+        if (n?.player && !n.offline && !n.frozen) {
           this.guard(n.id, () => {
             n.player!.setRoster(r);
             for (const x of this.expelled) n.player!.expel(x);
@@ -817,7 +866,9 @@ export class SimNetwork {
   }
 
   frozenIds(): Id[] {
-    return [...this.nodes.values()].filter((n) => n.player && !n.gone && n.frozen).map((n) => n.id);
+    return [...this.nodes.values()]
+      .filter((n) => n.player && !n.gone && n.frozen && n.stalledAt === undefined)
+      .map((n) => n.id);
   }
 
   note(line: string): void {

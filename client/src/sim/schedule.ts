@@ -11,6 +11,8 @@ export interface ScheduleOptions {
    * checks are then the honest players' (SimOptions.hostile) and convergence after the removal.
    */
   hostile?: boolean;
+  /** Main threads stall for a while, unnoticed by the server (a busy or throttled tab): a stream of its own. */
+  stalls?: boolean;
   /**
    * More timeouts after healing before convergence is checked: how late a room that missed the window
    * converges, if it does (`convergesLate`).
@@ -93,7 +95,15 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   // Apps compact their logs at random committed indices (a third stream, for the same reason).
   const compactRng = seededRng(opts.seed ^ 0xc0ac);
   const compactRate = pick(compactRng, [0, 0.005, 0.02, 0.1]);
+  const stallRng = seededRng(opts.seed ^ 0x7e57);
+  const stallRate = opts.stalls ? pick(stallRng, [0.01, 0.03, 0.08]) : 0;
   while (net.now < end) {
+    if (stallRng.next() < stallRate) {
+      const stalled = net.stalledIds();
+      const running = net.running().map((p) => p.self);
+      if (stalled.length > 0 && stallRng.next() < 0.5) net.unstall(pick(stallRng, stalled));
+      else if (running.length > 0) net.stall(pick(stallRng, running));
+    }
     if (net.now >= expelAt) {
       net.expel(liar);
       expelAt = Number.POSITIVE_INFINITY;
@@ -161,6 +171,7 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   // that continues its slot): a tab that never returns is a voter lost for good, which no design without
   // storage can tell from one still playing behind a partition, so the room would rightly wait.
   net.heal();
+  for (const id of net.stalledIds()) net.unstall(id);
   net.maxDelay = 2;
   const back = net.graceTicks + 2 * t.timeoutTicks;
   const returns = new Map<Id, number>();

@@ -30,6 +30,13 @@ const REGRESSIONS: Record<string, number> = {
 };
 
 // Found by `npm run simulate -- --schedules 10000 --seed 1 --peers N`, and replayed with `--peers N`.
+/** Found with main threads stalling (`npm run simulate -- --stalls`). */
+const REGRESSIONS_STALLS: Record<string, [seed: number, peers: number]> = {
+  'a value committed under a name the tab had before, caught up from a base, was reported superseded': [
+    2974, 4,
+  ],
+};
+
 const REGRESSIONS_AT: Record<string, [seed: number, peers: number]> = {
   'a leaver dropped by the server before its last word arrived: the word was ignored': [4939, 2],
   'a newcomer heard a leaver before its log could place the slot, and the slot never retired': [2078, 2],
@@ -165,6 +172,11 @@ describe('pinned regression seeds', () => {
       expect(runSchedule({ seed, minPeers: peers, maxPeers: peers }).violations).toEqual([]);
     });
   }
+  for (const [name, [seed, peers]] of Object.entries(REGRESSIONS_STALLS)) {
+    test(`seed ${seed} at ${peers} peers, with stalls: ${name}`, () => {
+      expect(runSchedule({ seed, minPeers: peers, maxPeers: peers, stalls: true }).violations).toEqual([]);
+    });
+  }
 });
 
 // npm test's share of the randomized sweep; `npm run simulate -- --schedules 10000` runs the long one.
@@ -173,7 +185,8 @@ test('2,000 random fault schedules keep every invariant', () => {
   const failed: string[] = [];
   let advances = 0;
   for (let i = 0; i < 2000; i++) {
-    const r = runSchedule({ seed: base + i });
+    // Half with stalling main threads, each from a stream of its own: the other half replays as before.
+    const r = runSchedule({ seed: base + i, stalls: i % 2 === 1 });
     advances += r.advances;
     if (r.violations.length > 0) failed.push(`seed ${r.seed}: ${r.violations[0]}`);
   }
