@@ -150,11 +150,12 @@ export const DEFAULTS = {
   maxMembers: 50,
   // A tab whose WebRTC is blocked relays every heartbeat: 4/s to each of up to 49 peers, plus the rest.
   // Bytes: such a tab relays about 40 KB/s; a catch-up after a reconnect comes at once.
+  // The clients keep to it (net/relayBudget.ts): the server tells them its own in the join's answer.
   rateLimit: {
-    perSecond: 400,
-    burst: 800,
-    bytesPerSecond: 256 * 1024,
-    bytesBurst: 1024 * 1024,
+    perSecond: LIMITS.relayBudget.perSec,
+    burst: LIMITS.relayBudget.burst,
+    bytesPerSecond: LIMITS.relayBudget.bytesPerSec,
+    bytesBurst: LIMITS.relayBudget.bytesBurst,
     strikes: 50,
     strikeWindowMs: 10_000,
   },
@@ -275,6 +276,12 @@ export function createSignalingServer(
   const logger = options.logger ?? pino({ level: 'silent' });
   const graceMs = options.graceMs ?? DEFAULTS.graceMs;
   const rateLimit: RateLimitOptions = { ...DEFAULTS.rateLimit, ...defined(options.rateLimit) };
+  const relayBudget = {
+    perSec: rateLimit.perSecond,
+    burst: rateLimit.burst,
+    bytesPerSec: rateLimit.bytesPerSecond,
+    bytesBurst: rateLimit.bytesBurst,
+  };
   const maxJoinsPerSocket = options.maxJoinsPerSocket ?? DEFAULTS.maxJoinsPerSocket;
   const maxSocketsPerIp = options.maxSocketsPerIp ?? DEFAULTS.maxSocketsPerIp;
   const maxConnections = options.maxConnections ?? DEFAULTS.maxConnections;
@@ -683,6 +690,7 @@ export function createSignalingServer(
         roster: outcome.roster,
         iceServers,
         graceMs,
+        relayBudget,
         ...(outcome.ownerToken === undefined ? {} : { ownerToken: outcome.ownerToken }),
       };
       return { ok: true, ...joined };

@@ -296,7 +296,8 @@ export interface Channel<T> {
   /**
    * Sends to every other player (default) or to `to`, over the data channel or else the server relay
    * (sealed in a password room). Throws `LockstepError` `too_large` (a frame over 11,000 bytes: the
-   * data's JSON, the name and about 30 bytes), `bad_argument` (not JSON, or undefined) or `not_joined`. Returns the IDs it went to. Delivery is best effort, in
+   * data's JSON, the name and about 30 bytes), `bad_argument` (not JSON, or undefined), `rate_limited` (past
+   * the send budget, or what the server may relay for us) or `not_joined`. Returns the IDs it went to. Delivery is best effort, in
    * order per sender on one path; a player offline at the time does not get it later.
    */
   send(data: T, options?: { to?: PlayerId | PlayerId[] }): PlayerId[];

@@ -562,6 +562,12 @@ export class Mesh {
 
   // ------------------------------------------------------------------ internals
 
+  /** Whether frames to `id` go over its data channel now (else through the server). */
+  direct(id: number): boolean {
+    const p = this.peers.get(id);
+    return !!p && this.isDirect(p, this.hooks.now());
+  }
+
   private isDirect(p: PeerRec, now: number): boolean {
     const rec = p.link;
     return !!rec && rec.open && (rec.owedSince === null || now - rec.owedSince < this.config.staleMs);

@@ -20,7 +20,7 @@ import {
 } from '../core/index.ts';
 import { encodeFrame, MAX_FRAME_CHARS } from '../protocol/frames.ts';
 import { LIMITS, PROTOCOL_VERSION } from '../protocol/limits.ts';
-import { newClientId } from '../protocol/messages.ts';
+import { newClientId, utf8Bytes } from '../protocol/messages.ts';
 import {
   type Ack,
   type Joined,
@@ -40,6 +40,7 @@ import {
   type Via,
 } from './mesh.ts';
 import type { IdentityStamps } from './platform.ts';
+import { RelayBudget, relayedBytes } from './relayBudget.ts';
 import { clearSaved, type KeyValueStorage, loadSaved, type Saved, SavedWriter } from './saved.ts';
 import type { SignalingPort } from './signaling.ts';
 import type { LinkFactory } from './transport.ts';
@@ -194,6 +195,8 @@ export class Session {
   private reissued = 0;
   private releaseIdentity: (() => void) | null = null;
   private readonly appBudget = new Bucket(DEFAULT_MESH_CONFIG.appBurst, DEFAULT_MESH_CONFIG.appPerSec);
+  /** The server's budget for our connection: app messages to relayed players must leave the protocol room. */
+  private readonly relayBudget = new RelayBudget();
   /** The log of a duplicated tab's storage, kept only as a catch-up hint, and the incarnation it is of. */
   private copied: Facts = { history: [] };
   private copiedIncarnation: string | undefined;
@@ -222,7 +225,11 @@ export class Session {
         const res = await deps.signaling.signal(to, data);
         return res.ok;
       },
-      sendRelay: (to, text) => deps.signaling.relay(to, text),
+      sendRelay: (to, text) => {
+        const sent = deps.signaling.relay(to, text);
+        if (sent) this.relayBudget.spend(deps.now(), this.relayedBytes(text));
+        return sent;
+      },
       onCore: (from, m, via) => this.onCore(from, m, via),
       onApp: (from, channel, data) => {
         const p = this.player;
@@ -450,8 +457,17 @@ export class Session {
     }
     const known = p.view().members.filter((id) => id !== p.self && !this.removed.has(id));
     const targets = to ? to.filter((id) => known.includes(id)) : known;
+    const now = this.deps.now();
+    // Past the server's budget it refuses, then disconnects us: refuse here what the relay cannot carry.
+    const relayed = this.departed ? 0 : targets.filter((id) => !this.mesh.direct(id)).length;
+    if (relayed > 0 && !this.relayBudget.fits(now, relayed, relayed * this.relayedBytes(text, bytes)))
+      return {
+        ok: false,
+        code: 'rate_limited',
+        error: `${relayed} of its players are reached through the server, and its budget for this tab is spent for now: not sent`,
+      };
     // Each receiver holds us to this budget and counts a flood against us: refuse here instead.
-    if (!this.appBudget.take(this.deps.now()).ok) {
+    if (!this.appBudget.take(now).ok) {
       const { appBurst, appPerSec } = DEFAULT_MESH_CONFIG;
       return {
         ok: false,
@@ -700,6 +716,7 @@ export class Session {
       return;
     }
     this.joinedHere = true;
+    if (j.relayBudget) this.relayBudget.setLimits(j.relayBudget);
     let saved = kept;
     const prior = this.settings;
     this.settings = j.settings;
@@ -948,6 +965,11 @@ export class Session {
       if (!listed.has(id) && !this.removed.has(id)) members.push({ id, connected: false });
     }
     this.mesh.setMembers(members);
+  }
+
+  /** A relayed frame's bytes as the server counts them (relayBudget.ts). */
+  private relayedBytes(text: string, bytes = utf8Bytes(text)): number {
+    return relayedBytes(text, bytes, this.deps.store.getState().security.sealed);
   }
 
   private drain(): void {

@@ -22,6 +22,11 @@ export const LIMITS = {
    * data's UTF-8 bytes in all: at most one payload's worth, so a batch is no larger a frame than one relay.
    */
   relayBatch: { frames: 32, bytes: 16 * 1024 },
+  /**
+   * What the server lets one connection send by default (RATE_LIMIT_*), in events (each relayed frame is one)
+   * and bytes, a second and at once. A server tells its own in the join's answer.
+   */
+  relayBudget: { perSec: 400, burst: 800, bytesPerSec: 256 * 1024, bytesBurst: 1024 * 1024 },
   /** A refusal's text: the server cuts its own there, and a tab takes none longer (a person reads it). */
   refusalChars: 400,
   token: { length: 32 },

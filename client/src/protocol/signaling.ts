@@ -105,6 +105,15 @@ export interface Joined {
   ownerToken?: string;
   /** The room's incarnation: saved state from another one belongs to a room that no longer exists. */
   incarnation: string;
+  /** This server's budget for one connection (LIMITS.relayBudget by default); an older server sends none. */
+  relayBudget?: RelayBudgetLimits;
+}
+
+export interface RelayBudgetLimits {
+  perSec: number;
+  burst: number;
+  bytesPerSec: number;
+  bytesBurst: number;
 }
 
 export interface ClientToServerEvents {
@@ -394,6 +403,14 @@ export const joinedSchema: v.GenericSchema<unknown, Joined> = record({
   graceMs: count(),
   ownerToken: v.optional(tokenSchema),
   incarnation: v.pipe(text(), v.regex(/^[A-Za-z0-9_-]{8,32}$/, 'must be 8 to 32 URL-safe characters')),
+  relayBudget: v.optional(
+    record({
+      perSec: whole(1, 2 ** 31),
+      burst: whole(1, 2 ** 31),
+      bytesPerSec: whole(1, 2 ** 40),
+      bytesBurst: whole(1, 2 ** 40),
+    }),
+  ),
 });
 
 const failSchema: v.GenericSchema<unknown, Fail> = v.pipe(
