@@ -302,11 +302,11 @@ describe('joinRoom: refusals', () => {
     expect(seen.filter((p) => p.step === 'connecting' && p.detail !== '')).toEqual([]);
   });
 
-  it("an onProgress that throws is the page's error, reported as one, and the join goes on", async () => {
+  it("an onProgress that throws is the page's error, reported as a listener's, and the join goes on", async () => {
     const w = world();
     const thrownBy: unknown[] = [];
-    const onError = (e: unknown) => void thrownBy.push(e);
-    process.on('uncaughtException', onError);
+    const error = console.error;
+    console.error = (...args: unknown[]) => void thrownBy.push(args[1]);
     try {
       const room = w.open({
         onProgress: () => {
@@ -318,7 +318,7 @@ describe('joinRoom: refusals', () => {
       expect(room.getSnapshot().selfId).toBe(1);
       expect(String(thrownBy[0])).toContain('page bug');
     } finally {
-      process.off('uncaughtException', onError);
+      console.error = error;
     }
   });
 
@@ -335,6 +335,27 @@ describe('joinRoom: refusals', () => {
     during.abort();
     expect((await rejection(room.joined)).code).toBe('aborted');
   });
+
+  it.each(['aborted', 'timeout'] as const)(
+    'a join %s while its answer is on the way says goodbye: the player the server made goes as a closed tab’s',
+    async (how) => {
+      const w = world();
+      const port = w.server.port();
+      // The server makes the player at once; its answer does not arrive before the page gives up.
+      port.join = (req) => {
+        w.server.join(port, req);
+        return new Promise(() => {});
+      };
+      const stop = new AbortController();
+      const room = w.open({ timeoutMs: 1_000 }, { signaling: port, abort: stop.signal });
+      await w.run(100);
+      expect(port.byes).toBe(0);
+      if (how === 'aborted') stop.abort();
+      else await w.run(1_000);
+      expect((await rejection(room.joined)).code).toBe(how);
+      expect(port.byes).toBe(1);
+    },
+  );
 
   it('a join the server refuses as another protocol version rejects with outdated, not retried', async () => {
     const w = world();

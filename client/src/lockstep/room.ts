@@ -312,6 +312,10 @@ export class RoomImpl implements Room {
         unsubscribe();
         abort?.removeEventListener('abort', onAbort);
         if (err) {
+          this.removeHooks();
+          // Given up (aborted, timed out) while the server may have made our player already: go as a closed
+          // tab does, or that player vanishes after its grace, and a room it opened stays shut to others.
+          if (!ENDED.has(store.getState().session.phase)) this.session.goodbye();
           this.teardown();
           reject(err);
           return;
@@ -328,10 +332,8 @@ export class RoomImpl implements Room {
         try {
           this.opts.onProgress(p);
         } catch (err) {
-          // The page's callback failing is the page's error, reported as one; the join goes on.
-          queueMicrotask(() => {
-            throw err;
-          });
+          // The page's error, reported as a listener's is; the join goes on (thrown, it would end a Node process).
+          report(err);
         }
       };
       const check = () => {

@@ -55,7 +55,7 @@ export interface JoinOptions {
    * with `no_quorum`. Default 5000 ms (1–600000).
    */
   proposeTimeoutMs?: number;
-  /** Aborting rejects the join with `aborted` and closes everything it opened. */
+  /** Aborting before the join settles rejects it with `aborted` and closes everything it opened; after, it does nothing. */
   signal?: AbortSignal;
   /**
    * Called while the join is under way, each time where it stands changes, so a page can say more than
