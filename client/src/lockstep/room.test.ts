@@ -881,6 +881,15 @@ describe('Room: app messages', () => {
     expect(tooLarge?.message).toMatch(/\d+ bytes .* at most 11000/);
     expect(() => ch.send('x'.repeat(10_000))).not.toThrow();
     expect(() => ch.send(10n as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
+    // A toJSON that throws something other than an Error, null even.
+    for (const thrownValue of [null, 'no'])
+      expect(() =>
+        ch.send({
+          toJSON: () => {
+            throw thrownValue;
+          },
+        } as never),
+      ).toThrow(expect.objectContaining({ code: 'bad_argument' }));
     // JSON.stringify would drop these from the frame, and every receiver would count a strike against us.
     for (const nothing of [undefined, () => 1, Symbol('s'), { toJSON: () => undefined }])
       expect(() => ch.send(nothing as never)).toThrow(expect.objectContaining({ code: 'bad_argument' }));
@@ -947,6 +956,23 @@ describe('Room: the agreed log', () => {
     expect(order.at(-1)).toBe('stage 1');
     expect(seen.get(b)).toEqual(order);
     expect(seen.get(c)).toEqual(order);
+  });
+
+  it('a listener another one removes while an entry is delivered is not called with it', async () => {
+    const w = await joinedRooms(2);
+    const [a] = w.rooms as unknown as [Room];
+    const seen: string[] = [];
+    let offB = () => {};
+    a.onEntry((item) => {
+      if (item.kind !== 'app') return;
+      seen.push(`A ${item.data}`);
+      offB();
+    });
+    offB = a.onEntry((item) => item.kind === 'app' && seen.push(`B ${item.data}`));
+    await w.run(100);
+    await w.settle(a.propose('one'));
+    await w.run(100);
+    expect(seen).toEqual(['A one']);
   });
 
   it('replays the whole log to a late joiner and from a given index; listeners get copies', async () => {

@@ -437,7 +437,9 @@ export class Session {
     try {
       text = encodeFrame({ k: 'app', n: channel, d: data });
     } catch (e) {
-      return { ok: false, code: 'bad_argument', error: `data is not JSON: ${(e as Error).message}` };
+      // Whatever a toJSON or getter threw, null included.
+      const why = e instanceof Error ? e.message : String(e);
+      return { ok: false, code: 'bad_argument', error: `data is not JSON: ${why}` };
     }
     // JSON.stringify leaves out a `d` that is undefined, a function or a symbol (or whose toJSON gives
     // undefined): every receiver would drop that frame as bad and count a strike against us.
