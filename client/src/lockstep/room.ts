@@ -695,9 +695,10 @@ export class RoomImpl implements Room {
     this.forkAt = Number.POSITIVE_INFINITY;
     for (; this.cursor < length; this.cursor++) {
       const e = entryAt(log, this.cursor + 1)!;
+      // A listener another one removed on the way is not called (as with events).
       for (const item of this.itemsOf(e, this.appLast))
         for (const rec of [...this.entryRecs])
-          if (rec.live && item.index >= rec.from) this.deliver(rec, item);
+          if (rec.live && item.index >= rec.from && this.entryRecs.has(rec)) this.deliver(rec, item);
       this.cursorHash = e.hash;
     }
     for (const { id, at } of this.outcomes.splice(0)) {
