@@ -5,7 +5,7 @@ import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.
 import { afterEach, expect, test } from 'vitest';
 import { LIMITS } from '../protocol/limits.ts';
 import type { Fail, RosterMsg } from '../protocol/signaling.ts';
-import { type SignalingHandlers, SocketSignaling } from './signaling.ts';
+import { type SignalingHandlers, SocketSignaling, socketTarget } from './signaling.ts';
 
 const closers: (() => unknown)[] = [];
 afterEach(async () => {
@@ -297,4 +297,19 @@ test('relays asked for before another event, or before close, reach the server f
   port.close();
   for (let i = 0; i < 100 && order.length < 4; i++) await new Promise((r) => setTimeout(r, 20));
   expect(order).toEqual(['relay bye', 'leave', 'relay then', 'relay last']);
+});
+
+test('a server URL with a path reaches a server a proxy serves under that prefix, not a namespace', async () => {
+  const url = await testServer(() => {}, { path: '/games/lockstep/socket.io' });
+  const port = new SocketSignaling(`${url}/games/lockstep/`);
+  closers.push(() => port.close());
+  const { h, connected } = recorder();
+  port.start(h);
+  await connected;
+  expect(port.connected).toBe(true);
+  expect(socketTarget('https://x.example/a/b?q=1')).toEqual({
+    uri: 'https://x.example/?q=1',
+    path: '/a/b/socket.io',
+  });
+  expect(socketTarget('https://x.example/')).toEqual({ uri: 'https://x.example/' });
 });

@@ -66,6 +66,18 @@ export interface SignalingPort {
   close(): void;
 }
 
+/**
+ * Where socket.io connects for a server URL. A path in it is the prefix a proxy serves the signaling server
+ * under (`https://example.com/lockstep` → `/lockstep/socket.io`): socket.io would read it as a namespace,
+ * which the server does not have.
+ */
+export function socketTarget(url: string): { uri: string; path?: string } {
+  const u = new URL(url);
+  const prefix = u.pathname.replace(/\/+$/, '');
+  if (prefix === '') return { uri: url };
+  return { uri: `${u.protocol}//${u.host}/${u.search}`, path: `${prefix}/socket.io` };
+}
+
 const ACK_TIMEOUT_MS = 5_000;
 /** The longest wait a server's `shutdown` can ask of us before we reconnect. */
 export const MAX_SHUTDOWN_WAIT_MS = 30_000;
@@ -105,7 +117,10 @@ export class SocketSignaling implements SignalingPort {
       randomizationFactor: 0.5,
       timeout: 5_000,
     };
-    const socket: ClientSocket = this.url ? io(this.url, opts) : io(opts);
+    const target = this.url ? socketTarget(this.url) : null;
+    const socket: ClientSocket = target
+      ? io(target.uri, target.path ? { ...opts, path: target.path } : opts)
+      : io(opts);
     this.socket = socket;
     h.status('connecting');
     socket.on('connect', () => {
