@@ -87,6 +87,24 @@ describe('saved state', () => {
     expect(loadSaved(s, 'r')?.persisted?.history).toEqual(more);
   });
 
+  it('an expired session keeps its state without a token; a record that claims both reads as one with a token', () => {
+    const { s, data } = storage();
+    const w = new SavedWriter(s, 'r');
+    const h = log(LOG_CHUNK + 2);
+    w.write({ id: 2, expired: true, persisted: persisted(h), incarnation: 'inc12345', writes: 4 });
+    expect(loadSaved(s, 'r')).toEqual({
+      id: 2,
+      expired: true,
+      persisted: persisted(h),
+      incarnation: 'inc12345',
+      writes: 4,
+    });
+    const key = storageKey('r');
+    data.set(key, JSON.stringify({ ...JSON.parse(data.get(key)!), token: T }));
+    expect(loadSaved(s, 'r')).toMatchObject({ id: 2, token: T, persisted: persisted(h) });
+    expect(loadSaved(s, 'r')?.expired).toBeUndefined();
+  });
+
   it('a cut log rewrites from the chunk it changed, and drops chunks past its end', () => {
     const { s, data } = storage();
     const w = new SavedWriter(s, 'r');

@@ -36,6 +36,11 @@ export interface Saved {
   incarnation?: string;
   /** How many times this player's state was saved so far (IdentityStamps compares a copy's with it). */
   writes?: number;
+  /**
+   * The server ended this player's session (its token refused): no token, but the state, which the next
+   * join continues under a new ID (its voter slot). Kept so a reload during that join still does.
+   */
+  expired?: true;
 }
 
 export const storageKey = (room: string) => `lockstep:room:${room}`;
@@ -107,7 +112,8 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       ...(joinable('incarnation', x.incarnation) ? { incarnation: x.incarnation } : {}),
       ...(Number.isSafeInteger(x.writes) && (x.writes as number) >= 0 ? { writes: x.writes as number } : {}),
     };
-    if (!joinable('token', x.token)) return lost;
+    const expired = x.expired === true && x.token === undefined;
+    if (!expired && !joinable('token', x.token)) return lost;
     let persisted: Persisted | null = null;
     if (x.persisted && typeof x.persisted === 'object') {
       const { log, history, ...rest } = x.persisted as Stored['persisted'] & { base?: unknown };
@@ -131,7 +137,7 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       for (const k of ['initialized', 'was', 'retired', 'aliases', 'lastWords', 'issued'] as const)
         if (rest[k] !== undefined) Object.assign(persisted, { [k]: rest[k] });
     }
-    return { ...lost, token: x.token, persisted };
+    return expired ? { ...lost, expired: true, persisted } : { ...lost, token: x.token as string, persisted };
   } catch {
     return null;
   }

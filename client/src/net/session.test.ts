@@ -525,6 +525,33 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(reloaded.store.getState().view).toMatchObject({ self: 3, stage: 1 });
   });
 
+  it('a reload while its expired session joins anew still continues the slot: that state waits in storage', async () => {
+    const { w, storage } = await advancedPair();
+    const tab = w.tabs[1]!;
+    w.server.expire(2);
+    // The join without the refused token reaches the server, and the page reloads before its answer.
+    const join = tab.port.join.bind(tab.port);
+    tab.port.join = (req) => (req.token ? join(req) : new Promise(() => void join(req)));
+    tab.port.handlers!.connected();
+    await w.run(500);
+    tab.session.stop();
+    const joins: { token: boolean; floor?: number; incarnation?: string }[] = [];
+    const serverJoin = w.server.join.bind(w.server);
+    w.server.join = (port, req) => {
+      joins.push({ token: !!req.token, floor: req.floor, incarnation: req.incarnation });
+      return serverJoin(port, req);
+    };
+    const reloaded = w.add({ storage });
+    await w.run(1_500);
+    expect(joins[0]).toMatchObject({ token: false, incarnation: 'incarnation1' });
+    expect(joins[0]!.floor).toBeGreaterThanOrEqual(2);
+    const v = reloaded.store.getState().view!;
+    expect(v).toMatchObject({ stage: 1 });
+    expect(v.self).toBeGreaterThan(3);
+    expect(w.tabs[0]!.store.getState().log.map((l) => l.text)).toContain(`player 2 is back as ${v.self}`);
+    expect(w.view(0).voters).toEqual([1, v.self]);
+  });
+
   it("an owner whose saved state was lost joins as a new player above its ID, keeps the owner's rights, and can remove the old one", async () => {
     const storage = memoryStorage();
     const w = world(0);

@@ -542,8 +542,8 @@ export class Session {
       const key = identityKey(this.params.room, saved.incarnation, saved.id);
       const release = hold ? await hold(key) : () => {};
       const stamped = this.deps.stamps?.get(key) ?? null;
-      const stale =
-        release !== null && saved.token !== undefined && stamped !== null && stamped > (saved.writes ?? 0);
+      const stateful = saved.token !== undefined || saved.expired === true;
+      const stale = release !== null && stateful && stamped !== null && stamped > (saved.writes ?? 0);
       if (stale) release();
       if (release === null || stale) {
         // A copy of another tab's storage: that tab is player `saved.id` (it holds the lock), or was and saved
@@ -569,14 +569,19 @@ export class Session {
         this.releaseIdentity = release;
         this.heldKey = key;
         // A stamp that moves past this from another tab means a second holder (see save()).
-        if (saved.token) this.stamped = { key, writes: saved.writes ?? 0 };
+        if (stateful) this.stamped = { key, writes: saved.writes ?? 0 };
       }
       if (seq !== this.joinSeq || this.stopped) return;
-      if (saved && !saved.token)
+      if (saved && !saved.token && !(saved.expired && saved.persisted))
         this.log('net', `player ${saved.id}'s saved state was lost: joining as a new player`);
     }
     // After the identity check: a duplicated tab's copy of the storage does not make it an owner too.
     if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
+    // A session the server ended before this page reloaded: continue its slot, as the page before would have.
+    if (saved?.expired && saved.persisted && !this.player) {
+      this.continuing ??= { id: saved.id, persisted: saved.persisted, incarnation: saved.incarnation };
+      saved = null;
+    }
     const token = this.token ?? saved?.token ?? null;
     // Another tab saved this player since we did (a copy that resumed it): it is ahead, and this tab stops.
     if (token && this.overtaken()) {
@@ -615,14 +620,16 @@ export class Session {
       const persisted = old?.persisted() ?? saved?.persisted ?? null;
       // Kept with the state: after a reload, storage is cleared below, and the next join must still bring
       // the room's incarnation and a floor, or it would be a newcomer's.
-      if (id && persisted)
-        this.continuing = { id, persisted, incarnation: this.incarnation ?? saved?.incarnation };
+      const incarnation = this.incarnation ?? saved?.incarnation;
+      if (id && persisted) this.continuing = { id, persisted, incarnation };
       // The old ID must not act while the new join is in flight: whatever it did then, the new ID would not
       // remember (it starts from this state), and one slot would have two pasts.
       this.muted = old !== null;
       this.log('net', `resume refused (session expired); joining anew to continue player ${id ?? '?'}`);
       this.token = null;
-      this.clearSaved();
+      // Stored without the token, so a reload before the answer continues the slot too (not a newcomer's).
+      if (id && persisted) this.saveExpired(id, persisted, incarnation);
+      else this.clearSaved();
       return this.join();
     }
     if (res.code === 'already_joined') {
@@ -1097,6 +1104,23 @@ export class Session {
       writes,
     });
     // Stamped whether or not the record was written: a copy taken before it is behind this state either way.
+    this.deps.stamps?.set(key, writes);
+    this.stamped = { key, writes };
+  }
+
+  /** The state of a session the server ended, stored without its token, stamped as any save is. */
+  private saveExpired(id: Id, persisted: Persisted, incarnation: string | undefined): void {
+    const key = identityKey(this.params.room, incarnation, id);
+    if (this.overtaken(key)) return;
+    const writes = ++this.writes;
+    this.saved.write({
+      id,
+      expired: true,
+      persisted,
+      ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
+      ...(incarnation ? { incarnation } : {}),
+      writes,
+    });
     this.deps.stamps?.set(key, writes);
     this.stamped = { key, writes };
   }
