@@ -130,8 +130,10 @@ export class FakeServer {
   /** The incarnation the last join said its state belongs to. */
   lastIncarnation: string | undefined;
   private version = 0;
-  /** Removed by the owner: listed in the roster, their tokens refused with `removed`. */
+  /** Removed by the owner: listed in the roster. */
   private removed: number[] = [];
+  /** Tokens refused with `removed`: as the real server, only of sessions it still held at the removal. */
+  private barred = new Set<number>();
   readonly ownerToken = 'o'.repeat(32);
   /** The player whose join last proved the owner token. */
   private ownerId: number | undefined;
@@ -163,7 +165,7 @@ export class FakeServer {
     if (this.joinAnswer !== undefined) return ackFromServer<Joined>(this.joinAnswer, 'join', joinedSchema);
     if (this.outdated) return { ok: false, code: 'outdated', error: this.outdated };
     const claimed = req.token ? Number.parseInt(req.token.slice(1), 10) : 0;
-    if (this.removed.includes(claimed)) return { ok: false, code: 'removed', error: 'removed by the owner' };
+    if (this.barred.has(claimed)) return { ok: false, code: 'removed', error: 'removed by the owner' };
     if (this.expired.has(claimed)) return { ok: false, code: 'bad_token', error: 'unknown or expired token' };
     this.lastFloor = req.floor;
     this.lastIncarnation = req.incarnation;
@@ -199,6 +201,7 @@ export class FakeServer {
     const c = this.clients.get(id);
     this.clients.delete(id);
     if (!this.removed.includes(id)) this.removed.push(id);
+    if (c) this.barred.add(id);
     if (c) this.net.defer(() => c.handlers.removed('you were removed from this room by its owner'));
     const roster = this.roster();
     for (const m of this.clients.values()) this.net.defer(() => m.handlers.roster(roster));
@@ -213,6 +216,7 @@ export class FakeServer {
     for (const c of this.clients.values()) this.expired.add(c.id);
     this.clients.clear();
     this.removed = [];
+    this.barred.clear();
     this.ownerId = undefined;
     this.nextId = 1;
     this.incarnation = incarnation;

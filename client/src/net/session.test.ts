@@ -470,6 +470,22 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(saved.incarnation).toBe('incarnation2');
   });
 
+  it('a tab removed after the server ended its session is told so when it comes back, under any new ID', async () => {
+    const w = world(3);
+    await w.run(1_500);
+    const tab = w.tabs[2]!;
+    // Cut from the server past its grace (it still plays over the mesh); the owner removes it meanwhile.
+    tab.port.handlers!.status('down');
+    w.server.expire(3);
+    await w.run(300);
+    expect(await w.tabs[0]!.session.removePlayer(3)).toMatchObject({ ok: true });
+    // Its token is unknown, not barred: it joins anew to continue slot 3, and the roster says 3 was removed.
+    tab.port.handlers!.connected();
+    await w.run(1_000);
+    expect(tab.store.getState().session.phase).toBe('removed');
+    expect(w.view(0).voters).toEqual([1, 2]);
+  });
+
   it('in a room opened anew, the old room’s removals do not expel the new room’s players of those IDs', async () => {
     const w = world(3);
     await w.run(1_500);

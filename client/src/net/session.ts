@@ -185,6 +185,8 @@ export class Session {
   private readonly stats = { badFrames: 0, sentDirect: 0, sentRelay: 0, dropped: 0 };
   /** The identity whose session the server refused, to continue under the next ID. */
   private continuing: { id: Id; persisted: Persisted; incarnation: string | undefined } | null = null;
+  /** Earlier IDs whose voter slot our player continues: the owner removing one of them removes us. */
+  private continued = new Set<Id>();
   /** The server refused our ID and a new join is in flight: the old core neither hears nor speaks. */
   private muted = false;
   private leaving = false;
@@ -775,6 +777,7 @@ export class Session {
       this.copied = { history: [] };
       // Its removals were of the old room's players: the new room's own IDs are other people.
       this.removed.clear();
+      this.continued.clear();
       this.reissued = 0;
       // Values still waiting are this page's intent, not the old room's state: they go to the new room.
       this.carried = this.player?.proposals() ?? this.carried;
@@ -817,6 +820,11 @@ export class Session {
         else this.releaseIdentity = release;
       });
     }
+    const was =
+      continuing && continuing.id < j.id && !(j.resumed && saved?.id === j.id) ? continuing.id : null;
+    if (was !== null) this.continued.add(was);
+    // A new player that continues no slot: the IDs this tab had are other players' now.
+    else if (this.player?.self !== j.id && !j.resumed) this.continued.clear();
     this.player = new Player({
       self: j.id,
       timing,
@@ -826,9 +834,7 @@ export class Session {
       lastStage: s.stages.length - 1,
       proposals: this.player?.proposals() ?? this.carried ?? { client: this.client, next: 1, pending: [] },
       ticksPerSecond: 1000 / TICK_MS,
-      ...(continuing && continuing.id < j.id && !(j.resumed && saved?.id === j.id)
-        ? { was: continuing.id }
-        : {}),
+      ...(was !== null ? { was } : {}),
     });
     this.carried = undefined;
     if (this.expelRemoved(roster)) return;
@@ -918,7 +924,7 @@ export class Session {
     const p = this.player;
     if (!p) return false;
     for (const id of removedIds(r)) {
-      if (id === p.self) {
+      if (id === p.self || this.continued.has(id)) {
         this.onRemoved('you were removed from this room by its owner');
         return true;
       }
