@@ -132,6 +132,34 @@ function copyOf(storage: ReturnType<typeof memoryStorage>) {
   return copy;
 }
 
+/**
+ * Player `tab`'s session expires and it reconnects: its resume is refused, and its join without the token
+ * reaches the server, whose answer waits for `answer()`.
+ */
+function heldRejoin(w: ReturnType<typeof world>, tab: ReturnType<ReturnType<typeof world>['add']>) {
+  const out = { asked: false, answer: () => {} };
+  const join = tab.port.join.bind(tab.port);
+  tab.port.join = (req) => {
+    if (req.token) return join(req);
+    out.asked = true;
+    return new Promise((resolve) => (out.answer = () => resolve(join(req))));
+  };
+  w.server.expire(tab.port.id);
+  tab.port.handlers!.connected();
+  return out;
+}
+
+/** The joins the server gets from now on: with a token or not, and the floor and incarnation they bring. */
+function joinsSeen(w: ReturnType<typeof world>) {
+  const joins: { token: boolean; floor?: number; incarnation?: string }[] = [];
+  const serverJoin = w.server.join.bind(w.server);
+  w.server.join = (port, req) => {
+    joins.push({ token: !!req.token, floor: req.floor, incarnation: req.incarnation });
+    return serverJoin(port, req);
+  };
+  return joins;
+}
+
 /** Player 1 (with its storage, the origin's stamps and, with `locks`, Web Locks) beside player 2, formed. */
 async function stampedPair(locks: boolean) {
   const holdIdentity = locks ? tabLocks() : undefined;
@@ -542,30 +570,54 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('a reload while its expired session joins anew still continues the slot: that state waits in storage', async () => {
-    const { w, storage } = await advancedPair();
-    const tab = w.tabs[1]!;
-    w.server.expire(2);
-    // The join without the refused token reaches the server, and the page reloads before its answer.
-    const join = tab.port.join.bind(tab.port);
-    tab.port.join = (req) => (req.token ? join(req) : new Promise(() => void join(req)));
-    tab.port.handlers!.connected();
+    const { w, storage, stamps, holdIdentity, first } = await stampedPair(true);
+    const held = heldRejoin(w, first);
     await w.run(500);
-    tab.session.stop();
-    const joins: { token: boolean; floor?: number; incarnation?: string }[] = [];
-    const serverJoin = w.server.join.bind(w.server);
-    w.server.join = (port, req) => {
-      joins.push({ token: !!req.token, floor: req.floor, incarnation: req.incarnation });
-      return serverJoin(port, req);
-    };
-    const reloaded = w.add({ storage });
+    expect(held.asked).toBe(true);
+    // The page reloads before the answer: its lock goes with it.
+    first.session.stop();
+    const joins = joinsSeen(w);
+    const reloaded = w.add({ storage, stamps, holdIdentity });
     await w.run(1_500);
     expect(joins[0]).toMatchObject({ token: false, incarnation: 'incarnation1' });
     expect(joins[0]!.floor).toBeGreaterThanOrEqual(2);
-    const v = reloaded.store.getState().view!;
-    expect(v).toMatchObject({ stage: 1 });
-    expect(v.self).toBeGreaterThan(3);
-    expect(w.tabs[0]!.store.getState().log.map((l) => l.text)).toContain(`player 2 is back as ${v.self}`);
-    expect(w.view(0).voters).toEqual([1, v.self]);
+    const self = reloaded.store.getState().view!.self;
+    expect(w.tabs[1]!.store.getState().log.map((l) => l.text)).toContain(`player 1 is back as ${self}`);
+    expect(w.view(1).voters).toEqual([2, self]);
+  });
+
+  it('without Web Locks that state is not stored: a copy of the tab meanwhile joins as a new player', async () => {
+    const { w, storage, stamps, first } = await stampedPair(false);
+    const held = heldRejoin(w, first);
+    await w.run(500);
+    const copy = w.add({ storage: copyOf(storage), stamps });
+    await w.run(300);
+    held.answer();
+    await w.run(1_500);
+    const [self, copySelf] = [w.view(0).self, copy.store.getState().view!.self];
+    const lines = w.tabs[1]!.store.getState().log.map((l) => l.text);
+    expect(lines).toContain(`player 1 is back as ${self}`);
+    expect(lines).not.toContain(`player 1 is back as ${copySelf}`);
+    // The copy is a voter of its own, with none of slot 1's promises.
+    expect(w.view(1).voters).toEqual([2, copySelf, self]);
+  });
+
+  it('a leave while its expired session joins anew says the slot’s last word, and no record comes back', async () => {
+    const { w, storage, first } = await stampedPair(true);
+    const held = heldRejoin(w, first);
+    await w.run(500);
+    const left = first.session.leave();
+    await w.run(1_000);
+    held.answer();
+    await w.run(500);
+    await left;
+    expect(first.store.getState().session.phase).toBe('left');
+    expect(storage.data.get(storageKey('r'))).toBeUndefined();
+    // The room does not wait for slot 1: player 2 alone is a majority, and advances.
+    expect(w.view(1).voters).toEqual([2]);
+    w.tabs[1]!.session.setDone(true);
+    await w.run(500);
+    expect(w.view(1).stage).toBe(1);
   });
 
   it("an owner whose saved state was lost joins as a new player above its ID, keeps the owner's rights, and can remove the old one", async () => {

@@ -189,6 +189,8 @@ export class Session {
   private continued = new Set<Id>();
   /** The server refused our ID and a new join is in flight: the old core neither hears nor speaks. */
   private muted = false;
+  /** Muted while a new ID that continues this player's slot is asked for (bad_token). */
+  private rejoining = false;
   private leaving = false;
   private identityChecked = false;
   /** Whether this session's first join found a saved record (null before it): later ones may be another's. */
@@ -347,6 +349,8 @@ export class Session {
     this.clearSaved();
     this.retireStamp();
     this.leaving = true;
+    // Its new ID never comes now (join), so the old one says the slot's last word.
+    if (this.rejoining) this.muted = this.rejoining = false;
     const p = this.player;
     if (p) {
       this.catchUp();
@@ -608,7 +612,8 @@ export class Session {
       ...(settings ? { settings } : {}),
     };
     const res = await this.deps.signaling.join(req);
-    if (seq !== this.joinSeq || this.stopped) return;
+    // Left meanwhile: no new player (the server's session of it goes with our leave).
+    if (seq !== this.joinSeq || this.stopped || this.leaving) return;
     if (res.ok) {
       this.joinRetryMs = 500;
       this.onJoined(res, saved);
@@ -616,7 +621,8 @@ export class Session {
     }
     if (res.code === 'bad_token' && token) {
       // The session expired (or the server restarted): a new ID that continues this one's voter slot, with
-      // its whole state. This tab is that state's only holder, so the old ID never speaks again.
+      // its whole state. This tab holds that state (the identity's lock, or a stamp), so the old ID never speaks
+      // again.
       const old = this.player ?? null;
       const id = old?.self ?? saved?.id;
       const persisted = old?.persisted() ?? saved?.persisted ?? null;
@@ -627,10 +633,14 @@ export class Session {
       // The old ID must not act while the new join is in flight: whatever it did then, the new ID would not
       // remember (it starts from this state), and one slot would have two pasts.
       this.muted = old !== null;
+      this.rejoining = old !== null;
       this.log('net', `resume refused (session expired); joining anew to continue player ${id ?? '?'}`);
       this.token = null;
-      // Stored without the token, so a reload before the answer continues the slot too (not a newcomer's).
-      if (id && persisted) this.saveExpired(id, persisted, incarnation);
+      // Stored without the token, so a reload before the answer continues the slot too (not a newcomer's):
+      // only under the identity's lock, which no copy of this tab can hold meanwhile.
+      const key = identityKey(this.params.room, incarnation, id ?? 0);
+      if (id && persisted && this.releaseIdentity && this.heldKey === key)
+        this.saveExpired(key, id, persisted, incarnation);
       else this.clearSaved();
       return this.join();
     }
@@ -735,6 +745,9 @@ export class Session {
     // Without one in the reply, a token we kept is not this room's (the room was created anew by another).
     this.ownerToken = j.ownerToken ?? null;
     this.muted = false;
+    this.rejoining = false;
+    // This tab holds its identity now: records it finds in storage from here on are its own.
+    this.identityChecked = true;
     const s = j.settings;
     // Our ID again, but as a new player of a room opened anew since: another identity (below), not a resume.
     if (this.player && this.player.self === j.id && (j.resumed || j.incarnation === this.incarnation)) {
@@ -1115,9 +1128,8 @@ export class Session {
   }
 
   /** The state of a session the server ended, stored without its token, stamped as any save is. */
-  private saveExpired(id: Id, persisted: Persisted, incarnation: string | undefined): void {
-    const key = identityKey(this.params.room, incarnation, id);
-    if (this.overtaken(key)) return;
+  private saveExpired(key: string, id: Id, persisted: Persisted, incarnation: string | undefined): void {
+    if (this.leaving || this.stopped || this.overtaken(key)) return;
     const writes = ++this.writes;
     this.saved.write({
       id,
