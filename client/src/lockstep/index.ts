@@ -23,6 +23,9 @@ function rtcFactory(rtc: RtcImplementation | undefined): LinkFactory {
     );
 }
 
+/** The browser's own WebRTC: one factory per page, so its rooms share the page's connection budget (Mesh). */
+const pageFactory = rtcFactory(undefined);
+
 /** The browser page's visibility and lifecycle, or undefined outside a page. */
 function browserPage(): PageHooks | undefined {
   if (typeof document === 'undefined' || typeof window === 'undefined') return undefined;
@@ -65,7 +68,7 @@ export async function joinRoom(options: JoinOptions): Promise<Room> {
     opts,
     {
       signaling: new SocketSignaling(opts.server),
-      factory: rtcFactory(opts.rtc),
+      factory: opts.rtc ? rtcFactory(opts.rtc) : pageFactory,
       storage,
       now: () => performance.now(),
       setInterval: (fn, ms) => setInterval(fn, ms),

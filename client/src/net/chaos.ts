@@ -2,6 +2,7 @@
 // carry no crash, cut or latency checks. Only the app's chaos panel and tests use it.
 
 import type { AppStore, ChaosSlice, LogKind } from '../store/store.ts';
+import { shareLinkBudget } from './mesh.ts';
 import type { SignalingHandlers, SignalingPort } from './signaling.ts';
 import type { LinkFactory, PeerLink } from './transport.ts';
 
@@ -41,7 +42,7 @@ export class Chaos {
 
   /** Links to a cut peer, or of a crashed tab, neither send nor deliver; latency delays what they send. */
   factory(inner: LinkFactory): LinkFactory {
-    return (opts, events) => {
+    return shareLinkBudget((opts, events) => {
       // A crashed tab builds nothing: the mesh times the dead link out and retries after recovery.
       if (this.crashed) return deadLink;
       const blocked = () => this.crashed || this.cuts.has(opts.peer);
@@ -64,7 +65,7 @@ export class Chaos {
         signal: (d) => link.signal(d),
         destroy: () => link.destroy(),
       };
-    };
+    }, inner);
   }
 
   /** A crashed tab hears nothing from the server and says nothing; what it missed is replayed on recovery. */

@@ -6,7 +6,14 @@ import { fuzzed, type Json, nearMisses } from '../sim/mutate.ts';
 import { Bucket } from './bucket.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet } from './fakes.ts';
-import { DEFAULT_MESH_CONFIG, Mesh, type MeshHooks, type SignalEnvelope, type Via } from './mesh.ts';
+import {
+  DEFAULT_MESH_CONFIG,
+  Mesh,
+  type MeshHooks,
+  type SignalEnvelope,
+  shareLinkBudget,
+  type Via,
+} from './mesh.ts';
 
 /** Two meshes whose signals pass through `deliver`, so a test decides when each one arrives. */
 function pair() {
@@ -900,4 +907,26 @@ test('signals and frames from a hostile peer never throw, and the link still car
     }),
     fuzzed(1000),
   );
+});
+
+test('rooms a page joins one after another with one factory share its connection budget', () => {
+  const first = lone();
+  const factory = first.net.factory();
+  const room = (from: number) => Array.from({ length: 40 }, (_, i) => ({ id: from + i, connected: true }));
+  let made = 0;
+  // Room after room, each a new mesh (a new joinRoom) on the page's one factory, 39 links each.
+  for (let r = 0; r < 20; r++) {
+    const { mesh } = lone({ factory });
+    mesh.reset(1, []);
+    mesh.setMembers(room(2));
+    mesh.maintain();
+    made += mesh.linksCreated;
+  }
+  expect(made).toBe(DEFAULT_MESH_CONFIG.maxLinks);
+  // The chaos controls wrap the factory, and count against the same budget.
+  const { mesh } = lone({ factory: shareLinkBudget((o, e) => factory(o, e), factory) });
+  mesh.reset(1, []);
+  mesh.setMembers(room(2));
+  mesh.maintain();
+  expect(mesh.linksCreated).toBe(0);
 });

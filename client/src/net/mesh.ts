@@ -72,7 +72,10 @@ export interface MeshConfig {
   /** First retry delay; doubles up to maxBackoffMs, back to the start once a link opens. */
   backoffMs: number;
   maxBackoffMs: number;
-  /** Chromium allows a tab 500 RTCPeerConnections in its lifetime: stay clear, then relay only. */
+  /**
+   * Chromium allows a tab 500 RTCPeerConnections in its lifetime: stay clear, then relay only. Counted per
+   * factory, so the rooms a page joins one after another with the same one (the browser's) share it.
+   */
   maxLinks: number;
   /**
    * New links at once (a whole room forming) and per second after that: strangers joining and leaving
@@ -139,6 +142,21 @@ export function meshConfigFor(heartbeatMs: number, timeoutMs: number): MeshConfi
   const pingMs = Math.min(250, heartbeatMs);
   const staleMs = Math.max(3 * pingMs, Math.min(timeoutMs / 2, 2.5 * heartbeatMs + pingMs));
   return { ...DEFAULT_MESH_CONFIG, pingMs, staleMs };
+}
+
+/** Links made with each factory, over every mesh that used it (MeshConfig.maxLinks). */
+const LINKS_BY_FACTORY = new WeakMap<LinkFactory, { created: number }>();
+
+function linksOf(factory: LinkFactory): { created: number } {
+  const links = LINKS_BY_FACTORY.get(factory) ?? { created: 0 };
+  LINKS_BY_FACTORY.set(factory, links);
+  return links;
+}
+
+/** `wrapper` builds its links with `inner`: they count against one budget. */
+export function shareLinkBudget(wrapper: LinkFactory, inner: LinkFactory): LinkFactory {
+  LINKS_BY_FACTORY.set(wrapper, linksOf(inner));
+  return wrapper;
 }
 
 export interface MeshHooks {
@@ -234,13 +252,16 @@ export class Mesh {
   /** Per sender: its frame budget and its app-message budget. */
   private readonly inbound = new Map<number, { frames: Bucket; app: Bucket; offers: Bucket }>();
   linksCreated = 0;
+  private readonly factoryLinks: { created: number };
   private linkTokens = Number.NaN;
   private linkTokensAt = 0;
 
   constructor(
     private readonly hooks: MeshHooks,
     private config: MeshConfig = DEFAULT_MESH_CONFIG,
-  ) {}
+  ) {
+    this.factoryLinks = linksOf(hooks.factory);
+  }
 
   setConfig(config: MeshConfig): void {
     this.config = config;
@@ -657,8 +678,9 @@ export class Mesh {
   }
 
   private openLink(p: PeerRec, initiator: boolean, epoch: string, now: number): boolean {
-    if (this.linksCreated >= this.config.maxLinks || !this.takeLinkToken(now)) return false;
+    if (this.factoryLinks.created >= this.config.maxLinks || !this.takeLinkToken(now)) return false;
     this.linksCreated++;
+    this.factoryLinks.created++;
     const rec: LinkRec = {
       // Assigned right below; events cannot fire before the factory returns.
       link: undefined as unknown as PeerLink,
