@@ -10,8 +10,9 @@ const RESERVE = 0.25;
  * The server's budget for our connection, kept on our side: each relayed frame costs one event and its bytes
  * (as the server counts them). Past it the server refuses, strikes and at last disconnects us, which cuts
  * every relayed peer off and costs an election. So the protocol's frames are always sent (`spend`), and app
- * messages only while they leave the reserve (`fits`); past that `send` says `rate_limited`, and nothing
- * the API called sent is lost on the way.
+ * messages only while they leave the reserve (`fits`); past that `send` says `rate_limited`. The budget our
+ * address shares with other connections (tabs behind one NAT) is not ours to count: its refusals (`spent`)
+ * hold app messages back until ours would have refilled, and what was already on its way is lost.
  */
 export class RelayBudget {
   private limits: RelayBudgetLimits;
@@ -39,6 +40,13 @@ export class RelayBudget {
     return (
       this.events - events >= burst * SHARE * RESERVE && this.bytes - bytes >= bytesBurst * SHARE * RESERVE
     );
+  }
+
+  /** The server refused relayed frames: count the budget spent, whatever we counted. */
+  spent(now: number): void {
+    this.refill(now);
+    this.events = Math.min(this.events, 0);
+    this.bytes = Math.min(this.bytes, 0);
   }
 
   /** A frame went through the relay. */

@@ -294,6 +294,8 @@ export class Session {
       },
       removed: (reason) => this.onRemoved(reason),
       malformed: (problem) => this.log('net', `ignored from the server: ${problem}`),
+      // Its budget is spent (for our address too, maybe): app messages wait until ours would have refilled.
+      relayRefused: () => this.relayBudget.spent(this.deps.now()),
     });
   }
 

@@ -37,6 +37,8 @@ export interface SignalingHandlers {
   removed(reason: string): void;
   /** The server sent something malformed, now dropped: what and why, in a sentence. */
   malformed?(problem: string): void;
+  /** The server refused relayed frames for its rate budget (ours, or our address's): they are lost. */
+  relayRefused?(): void;
 }
 
 export interface SignalingPort {
@@ -100,6 +102,7 @@ export class SocketSignaling implements SignalingPort {
   /** What the server's `shutdown` asked us to wait before reconnecting; the next server disconnect uses it. */
   private shutdownWaitMs: number | null = null;
   private outbox: RelayFrame[] = [];
+  private handlers: SignalingHandlers | null = null;
 
   constructor(private readonly url?: string) {}
 
@@ -108,6 +111,7 @@ export class SocketSignaling implements SignalingPort {
   }
 
   start(h: SignalingHandlers): void {
+    this.handlers = h;
     const opts = {
       // engine.io opens the first transport listed and no other (tryAllTransports is off; a websocket is never
       // upgraded): the 'polling' that followed never ran, and browser builds leave its code out (shims).
@@ -230,8 +234,11 @@ export class SocketSignaling implements SignalingPort {
     let batch: RelayFrame[] = [];
     let bytes = 0;
     const send = () => {
-      // An ack is asked for only so a refusal comes back as an ack instead of a `refused` event.
-      if (batch.length > 0) s.emit('relay', { frames: batch }, () => {});
+      // A refusal comes back as this ack, not as a `refused` event.
+      if (batch.length > 0)
+        s.emit('relay', { frames: batch }, (res: unknown) => {
+          if ((res as Fail | null)?.code === 'rate_limited') this.handlers?.relayRefused?.();
+        });
       batch = [];
       bytes = 0;
     };
