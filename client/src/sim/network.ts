@@ -292,6 +292,12 @@ export class SimNetwork {
     }
   }
 
+  /** Stalls past `ticks` end: longer, the server's ping timeout would notice (that is a freeze). */
+  endStallsOver(ticks: number): void {
+    for (const n of this.nodes.values())
+      if (n.player && n.stalledAt !== undefined && this.now - n.stalledAt >= ticks) this.unstall(n.id);
+  }
+
   stalledIds(): Id[] {
     return [...this.nodes.values()].filter((n) => n.player && n.stalledAt !== undefined).map((n) => n.id);
   }

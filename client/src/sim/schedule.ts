@@ -98,6 +98,8 @@ export function runSchedule(opts: ScheduleOptions): ScheduleResult {
   const stallRng = seededRng(opts.seed ^ 0x7e57);
   const stallRate = opts.stalls ? pick(stallRng, [0.01, 0.03, 0.08]) : 0;
   while (net.now < end) {
+    // About engine.io's ping timeout (8 s against a 1.5 s timeout): past it a stall is a freeze.
+    if (stallRate > 0) net.endStallsOver(5 * t.timeoutTicks);
     if (stallRng.next() < stallRate) {
       const stalled = net.stalledIds();
       const running = net.running().map((p) => p.self);
