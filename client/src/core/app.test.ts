@@ -625,6 +625,43 @@ describe('snapshots', () => {
     expect(run({ ...base, via: Array.from({ length: 1000 }, (_, i) => i + 5) }).base!.via).toEqual([1]);
   });
 
+  test('an older base whose entries pass through our own later base is the same chain: taken on, no fork', () => {
+    const ps = room(3, 6);
+    const [p1, , p3] = ps as [Player, Player, Player];
+    const length = p1.length;
+    // The leader compacted early; player 3 later, past it.
+    expect(p1.compact(length - 3, fold(p1, length - 3))).toEqual({ ok: true });
+    expect(p3.compact(length, fold(p3))).toEqual({ ok: true });
+    // The room moves on to stage 1 and more values while nothing of the log reaches 3.
+    const log = new Set(['accept', 'advance', 'history', 'snapshot']);
+    const deaf: Filter = (_from, e) => (e.to === 3 && log.has(e.msg.t) ? null : undefined);
+    for (const p of ps) p.setDone(true);
+    pump(ps, 60, undefined, deaf);
+    for (let i = 0; i < 3; i++) p1.propose(`late${i}`);
+    pump(ps, 60, undefined, deaf);
+    expect(p1.view().stage).toBe(1);
+    expect(p3.view().stage).toBe(0);
+    // The leader's base, below 3's own, reaches it first (an answer to an older ask).
+    const base = p1.base!;
+    p3.step(1, {
+      t: 'snapshot',
+      index: base.entry.index,
+      hash: base.entry.hash,
+      part: 0,
+      parts: 1,
+      data: JSON.stringify(base),
+    });
+    // Only the entries that follow the leader's base reach 3 (not the ones its own ask for, after its base).
+    const after = base.entry.index + 1;
+    const fromBase: Filter = (_from, e) =>
+      e.to === 3 && e.msg.t === 'history' && e.msg.entries[0]?.index !== after ? null : undefined;
+    const events = pump(ps, 200, undefined, fromBase).get(3)!;
+    expect(events.filter((e) => e.kind === 'forked')).toEqual([]);
+    expect(p3.length).toBe(p1.length);
+    expect(p3.view().stage).toBe(1);
+    expect(fold(p3)).toEqual(fold(p1));
+  });
+
   test('a player whose forked log ends at the room’s base is sent the base, and repaired', () => {
     const ps = room(3, 6);
     const old = ps[2]!.persisted();

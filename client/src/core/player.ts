@@ -1155,6 +1155,15 @@ export class Player {
     const regains = tail[0]?.index === index + 1 && reached >= this.stage;
     // Below our own base, a base whose entries pass our stage is on another chain: no prefix of ours can.
     const below = ours === undefined && index <= this.log.length;
+    // Unless its entries pass through our tip: then we only compacted (or took a base) further along the same
+    // chain, and the entries after our tip are all there is to take. Installing it would read as a fork.
+    const tip = this.log.length;
+    if (below && tail.some((e) => e.index === tip && e.hash === this.log.hash(tip))) {
+      this.heldBase = null;
+      this.forkTail = [];
+      for (const e of tail) if (e.index === this.log.length + 1 && !this.applyFrom(from, e)) break;
+      return;
+    }
     // Our base's state rests on a removed player: our authority's clean base at an entry our log holds
     // replaces it (askRebase). Nothing else changes: no entry is cut, no stage moves.
     const again =
