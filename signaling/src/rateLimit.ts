@@ -134,8 +134,6 @@ export class ConnectionLimiter extends TokenBucket<RateLimitOptions> {
     }
     if (budget === undefined) return { decision: 'allow' };
     const waitMs = (budget === 'connection' ? this : this.address).waitMs(bytes);
-    // Refused for what the address's other connections spent (tabs behind one NAT): held back, not struck.
-    if (budget === 'address') return { decision: 'refuse', budget, waitMs };
     this.strikes ??= new StrikeWindow(this.options.strikes, this.options.strikeWindowMs, this.clock);
     return { decision: this.strikes.strike() ? 'disconnect' : 'refuse', budget, waitMs };
   }
