@@ -1162,6 +1162,7 @@ export class Player {
       this.heldBase = null;
       this.forkTail = [];
       for (const e of tail) if (e.index === this.log.length + 1 && !this.applyFrom(from, e)) break;
+      if ((this.peers.get(from)?.index ?? 0) > this.log.length) this.requestSync(from);
       return;
     }
     // Our base's state rests on a removed player: our authority's clean base at an entry our log holds

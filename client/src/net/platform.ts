@@ -26,6 +26,9 @@ export function safeSessionStorage(): Storage | null {
   }
 }
 
+/** What holdIdentity gives where there are no Web Locks (plain http, older browsers): nothing is held. */
+export const NO_LOCK = (): void => {};
+
 /**
  * Holds a Web Lock named after a room's player for the life of this page. A reload releases it as the old
  * page goes, so the new page waits up to a second for it; a duplicated tab never gets it. With `wait`, the
@@ -34,7 +37,7 @@ export function safeSessionStorage(): Storage | null {
  */
 export function holdIdentity(key: string, wait = false): Promise<(() => void) | null> {
   const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
-  if (!locks) return Promise.resolve(() => {});
+  if (!locks) return Promise.resolve(NO_LOCK);
   return new Promise((resolve) => {
     const abort = new AbortController();
     const timer = wait ? undefined : setTimeout(() => abort.abort(), 1_000);

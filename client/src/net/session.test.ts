@@ -6,7 +6,7 @@ import { ROOM_WAITS } from '../protocol/signaling.ts';
 import { type AppStore, createAppStore } from '../store/store.ts';
 import { Chaos } from './chaos.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from './fakes.ts';
-import { type IdentityStamps, stampsIn } from './platform.ts';
+import { type IdentityStamps, holdIdentity as platformHold, stampsIn } from './platform.ts';
 import { SavedWriter } from './saved.ts';
 import {
   type KeyValueStorage,
@@ -587,10 +587,16 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('without Web Locks that state is not stored: a copy of the tab meanwhile joins as a new player', async () => {
-    const { w, storage, stamps, first } = await stampedPair(false);
+    // The platform's own hold, which has no Web Locks here (Node), as on plain http: it holds nothing.
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, stamps, holdIdentity: platformHold });
+    w.add();
+    await w.run(800);
     const held = heldRejoin(w, first);
     await w.run(500);
-    const copy = w.add({ storage: copyOf(storage), stamps });
+    const copy = w.add({ storage: copyOf(storage), stamps, holdIdentity: platformHold });
     await w.run(300);
     held.answer();
     await w.run(1_500);
@@ -600,6 +606,18 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(lines).not.toContain(`player 1 is back as ${copySelf}`);
     // The copy is a voter of its own, with none of slot 1's promises.
     expect(w.view(1).voters).toEqual([2, copySelf, self]);
+  });
+
+  it('a page hidden while its expired session joins anew says goodbye to the server only: its old ID stays silent', async () => {
+    const { w, first } = await stampedPair(true);
+    heldRejoin(w, first);
+    await w.run(500);
+    const mesh = (first.session as unknown as { mesh: { sendNow: (...a: unknown[]) => void } }).mesh;
+    let sent = 0;
+    mesh.sendNow = () => void sent++;
+    first.session.goodbye();
+    expect(sent).toBe(0);
+    expect([first.port.byes, first.port.unlistedByes]).toEqual([0, 1]);
   });
 
   it('a leave while its expired session joins anew says the slot’s last word, and no record comes back', async () => {

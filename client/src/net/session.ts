@@ -39,7 +39,7 @@ import {
   type SignalEnvelope,
   type Via,
 } from './mesh.ts';
-import type { IdentityStamps } from './platform.ts';
+import { type IdentityStamps, NO_LOCK } from './platform.ts';
 import { RelayBudget, relayedBytes } from './relayBudget.ts';
 import { clearSaved, type KeyValueStorage, loadSaved, type Saved, SavedWriter } from './saved.ts';
 import type { SignalingPort } from './signaling.ts';
@@ -391,7 +391,8 @@ export class Session {
     const r = this.player.ready();
     // Persist before sending, as in drain(); a save that finds a newer copy of us stops the session.
     if (r.persist) this.save(r.persist);
-    if (!this.stopped)
+    // Muted (a new ID is asked for, or a copy plays): the old one says nothing, not even goodbye.
+    if (!this.stopped && !this.muted)
       for (const env of r.messages) this.mesh.sendNow(env.to, encodeFrame({ k: 'core', m: env.msg }));
     this.departed = true;
   }
@@ -641,7 +642,8 @@ export class Session {
       // Stored without the token, so a reload before the answer continues the slot too (not a newcomer's):
       // only under the identity's lock, which no copy of this tab can hold meanwhile.
       const key = identityKey(this.params.room, incarnation, id ?? 0);
-      if (id && persisted && this.releaseIdentity && this.heldKey === key)
+      const locked = this.releaseIdentity !== null && this.releaseIdentity !== NO_LOCK;
+      if (id && persisted && locked && this.heldKey === key)
         this.saveExpired(key, id, persisted, incarnation);
       else this.clearSaved();
       return this.join();
