@@ -608,6 +608,78 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(1).voters).toEqual([2, copySelf, self]);
   });
 
+  it('without Web Locks, a copy refused the same token after the original finds its slot taken: a new player', async () => {
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, stamps, holdIdentity: platformHold });
+    w.add();
+    await w.run(800);
+    // "Duplicate tab" now: its page is still loading when the server refuses the original's token.
+    const dup = copyOf(storage);
+    const held = heldRejoin(w, first);
+    await w.run(300);
+    const copy = w.add({ storage: dup, stamps, holdIdentity: platformHold });
+    await w.run(300);
+    held.answer();
+    await w.run(1_500);
+    const lines = w.tabs[1]!.store.getState().log.map((l) => l.text);
+    const [self, copySelf] = [w.view(0).self, copy.store.getState().view!.self];
+    expect(lines).toContain(`player 1 is back as ${self}`);
+    expect(lines).not.toContain(`player 1 is back as ${copySelf}`);
+    // It finds the original's stamp moved on when its page loads (or, had it loaded first, at its refusal).
+    expect(copy.store.getState().log.map((l) => l.text)).toContain(
+      "this tab's copy of player 1 is older than what that player saved since: joining as a new player",
+    );
+  });
+
+  it('without Web Locks, of two copies refused one token the first continues the slot; the other stops', async () => {
+    const stamps = stampsIn(memoryStorage(), () => 0);
+    const storage = memoryStorage();
+    const w = world(0);
+    const first = w.add({ storage, stamps, holdIdentity: platformHold });
+    w.add();
+    await w.run(800);
+    // The server restarted: neither copy is resumed. The copy is refused first, and its new join waits.
+    first.port.handlers!.status('down');
+    w.server.expire(1);
+    const copy = w.add({ storage: copyOf(storage), stamps, holdIdentity: platformHold });
+    const join = copy.port.join.bind(copy.port);
+    let answer = () => {};
+    copy.port.join = (req) =>
+      req.token ? join(req) : new Promise((resolve) => (answer = () => resolve(join(req))));
+    await w.run(300);
+    expect(copy.store.getState().log.map((l) => l.text)).toContain(
+      'resume refused (session expired); joining anew to continue player 1',
+    );
+    // Then the original is refused the same token: the slot is the copy's now.
+    first.port.handlers!.connected();
+    await w.run(300);
+    console.log(
+      'FIRST',
+      first.store
+        .getState()
+        .log.map((l) => l.text)
+        .join(' | '),
+    );
+    console.log(
+      'COPY',
+      copy.store
+        .getState()
+        .log.map((l) => l.text)
+        .join(' | '),
+    );
+    expect(first.store.getState().session.phase).toBe('replaced');
+    // It finds the copy's stamp past its own before it even sends the token (else at its refusal).
+    expect(first.store.getState().log.map((l) => l.text)).toContain(
+      'another tab saved this player since this one did: stopping',
+    );
+    answer();
+    await w.run(1_500);
+    const copySelf = copy.store.getState().view!.self;
+    expect(w.tabs[1]!.store.getState().log.map((l) => l.text)).toContain(`player 1 is back as ${copySelf}`);
+  });
+
   it('a page hidden while its expired session joins anew says goodbye to the server only: its old ID stays silent', async () => {
     const { w, first } = await stampedPair(true);
     heldRejoin(w, first);

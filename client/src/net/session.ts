@@ -632,6 +632,9 @@ export class Session {
       // Kept with the state: after a reload, storage is cleared below, and the next join must still bring
       // the room's incarnation and a floor, or it would be a newcomer's.
       const incarnation = this.incarnation ?? saved?.incarnation;
+      const key = identityKey(this.params.room, incarnation, id ?? 0);
+      // Another tab with this state (a copy, without Web Locks) got here first and continues the slot.
+      if (id && persisted && this.overtaken(key)) return this.yieldSlot(id, persisted, incarnation);
       if (id && persisted) this.continuing = { id, persisted, incarnation };
       // The old ID must not act while the new join is in flight: whatever it did then, the new ID would not
       // remember (it starts from this state), and one slot would have two pasts.
@@ -640,11 +643,10 @@ export class Session {
       this.log('net', `resume refused (session expired); joining anew to continue player ${id ?? '?'}`);
       this.token = null;
       // Stored without the token, so a reload before the answer continues the slot too (not a newcomer's):
-      // only under the identity's lock, which no copy of this tab can hold meanwhile.
-      const key = identityKey(this.params.room, incarnation, id ?? 0);
+      // only under the identity's lock, which no copy of this tab can hold meanwhile. Stamped either way, so
+      // a copy refused the same token after us finds the slot taken (above).
       const locked = this.releaseIdentity !== null && this.releaseIdentity !== NO_LOCK;
-      if (id && persisted && locked && this.heldKey === key)
-        this.saveExpired(key, id, persisted, incarnation);
+      if (id && persisted) this.saveExpired(key, id, persisted, incarnation, locked && this.heldKey === key);
       else this.clearSaved();
       return this.join();
     }
@@ -1131,20 +1133,54 @@ export class Session {
     this.stamped = { key, writes };
   }
 
-  /** The state of a session the server ended, stored without its token, stamped as any save is. */
-  private saveExpired(key: string, id: Id, persisted: Persisted, incarnation: string | undefined): void {
+  /** The state of a session the server ended, stamped as any save is, and stored (`store`) without its token. */
+  private saveExpired(
+    key: string,
+    id: Id,
+    persisted: Persisted,
+    incarnation: string | undefined,
+    store: boolean,
+  ): void {
     if (this.leaving || this.stopped || this.overtaken(key)) return;
-    const writes = ++this.writes;
-    this.saved.write({
-      id,
-      expired: true,
-      persisted,
-      ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
-      ...(incarnation ? { incarnation } : {}),
-      writes,
-    });
+    // Past the count this tab read for the identity too (a page that loaded it but never saved it).
+    const writes = Math.max(this.writes, this.stamped?.key === key ? this.stamped.writes : 0) + 1;
+    this.writes = writes;
+    if (!store) this.clearSaved();
+    else
+      this.saved.write({
+        id,
+        expired: true,
+        persisted,
+        ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
+        ...(incarnation ? { incarnation } : {}),
+        writes,
+      });
     this.deps.stamps?.set(key, writes);
     this.stamped = { key, writes };
+  }
+
+  /**
+   * Another tab continues player `id`'s slot (it was refused the same token first): a page that played it
+   * stops, as a stale copy does at a save; a page that only loaded its state joins as a new player with the
+   * room's facts from it.
+   */
+  private yieldSlot(
+    id: Id,
+    persisted: Persisted,
+    incarnation: string | undefined,
+  ): Promise<void> | undefined {
+    if (this.player) {
+      this.stop();
+      this.log('net', `another tab continues player ${id}: stopping`);
+      this.setPhase('replaced', STALE_MESSAGE);
+      return;
+    }
+    this.log('net', `another tab continues player ${id}: joining as a new player`);
+    this.copied = factsOf(persisted);
+    this.copiedIncarnation = incarnation;
+    this.token = null;
+    this.clearSaved();
+    return this.join();
   }
 
   /** Whether another tab saved this identity (`key`, ours by default) since this one last did. */
