@@ -172,6 +172,20 @@ async function stampedPair(locks: boolean) {
   return { w, stamps, storage, holdIdentity, first };
 }
 
+/**
+ * Player 1 (its storage and the origin's stamps) beside player 2, formed, holding its identity with the
+ * platform's own hold, which has no Web Locks here (Node), as on plain http: it holds nothing.
+ */
+async function noLockPair() {
+  const stamps = stampsIn(memoryStorage(), () => 0);
+  const storage = memoryStorage();
+  const w = world(0);
+  const first = w.add({ storage, stamps, holdIdentity: platformHold });
+  w.add();
+  await w.run(800);
+  return { w, stamps, storage, first };
+}
+
 /** Player 1 alone, with Web Locks, done with stage 0 (its log holds the advance). */
 async function soloPastStage0() {
   const holdIdentity = tabLocks();
@@ -587,13 +601,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('without Web Locks that state is not stored: a copy of the tab meanwhile joins as a new player', async () => {
-    // The platform's own hold, which has no Web Locks here (Node), as on plain http: it holds nothing.
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, stamps, holdIdentity: platformHold });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, first } = await noLockPair();
     const held = heldRejoin(w, first);
     await w.run(500);
     const copy = w.add({ storage: copyOf(storage), stamps, holdIdentity: platformHold });
@@ -609,12 +617,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('without Web Locks, a copy refused the same token after the original finds its slot taken: a new player', async () => {
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, stamps, holdIdentity: platformHold });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, first } = await noLockPair();
     // "Duplicate tab" now: its page is still loading when the server refuses the original's token.
     const dup = copyOf(storage);
     const held = heldRejoin(w, first);
@@ -634,12 +637,7 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
   });
 
   it('without Web Locks, of two copies refused one token the first continues the slot; the other stops', async () => {
-    const stamps = stampsIn(memoryStorage(), () => 0);
-    const storage = memoryStorage();
-    const w = world(0);
-    const first = w.add({ storage, stamps, holdIdentity: platformHold });
-    w.add();
-    await w.run(800);
+    const { w, stamps, storage, first } = await noLockPair();
     // The server restarted: neither copy is resumed. The copy is refused first, and its new join waits.
     first.port.handlers!.status('down');
     w.server.expire(1);

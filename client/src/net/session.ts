@@ -1117,20 +1117,15 @@ export class Session {
       this.setPhase('replaced', STALE_MESSAGE);
       return;
     }
-    const writes = ++this.writes;
     // Storage full or disabled: the writer removes the record rather than keep an older one (a reload
     // would resume this ID with a promise or vote it has since gone past); the reload joins anew.
-    this.saved.write({
+    this.stampedWrite(key, {
       id: this.player.self,
       token: this.token,
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(this.incarnation ? { incarnation: this.incarnation } : {}),
-      writes,
     });
-    // Stamped whether or not the record was written: a copy taken before it is behind this state either way.
-    this.deps.stamps?.set(key, writes);
-    this.stamped = { key, writes };
   }
 
   /** The state of a session the server ended, stamped as any save is, and stored (`store`) without its token. */
@@ -1142,19 +1137,26 @@ export class Session {
     store: boolean,
   ): void {
     if (this.leaving || this.stopped || this.overtaken(key)) return;
-    // Past the count this tab read for the identity too (a page that loaded it but never saved it).
+    const record: Saved = {
+      id,
+      expired: true,
+      persisted,
+      ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
+      ...(incarnation ? { incarnation } : {}),
+    };
+    this.stampedWrite(key, store ? record : null);
+  }
+
+  /**
+   * Writes `record` (or clears storage, for null) under the next count of identity `key`, past the one this
+   * tab read for it too (a page that loaded it but never saved it), and stamps the count whether or not the
+   * write succeeded: a copy taken before it is behind this state either way.
+   */
+  private stampedWrite(key: string, record: Saved | null): void {
     const writes = Math.max(this.writes, this.stamped?.key === key ? this.stamped.writes : 0) + 1;
     this.writes = writes;
-    if (!store) this.clearSaved();
-    else
-      this.saved.write({
-        id,
-        expired: true,
-        persisted,
-        ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
-        ...(incarnation ? { incarnation } : {}),
-        writes,
-      });
+    if (record) this.saved.write({ ...record, writes });
+    else this.clearSaved();
     this.deps.stamps?.set(key, writes);
     this.stamped = { key, writes };
   }
