@@ -91,18 +91,29 @@ describe('saved state', () => {
     const { s, data } = storage();
     const w = new SavedWriter(s, 'r');
     const h = log(LOG_CHUNK + 2);
-    w.write({ id: 2, expired: true, persisted: persisted(h), incarnation: 'inc12345', writes: 4 });
+    w.write({
+      id: 2,
+      expired: true,
+      persisted: persisted(h),
+      incarnation: 'inc12345',
+      writes: 4,
+      continued: [1],
+    });
     expect(loadSaved(s, 'r')).toEqual({
       id: 2,
       expired: true,
       persisted: persisted(h),
       incarnation: 'inc12345',
       writes: 4,
+      continued: [1],
     });
     const key = storageKey('r');
     data.set(key, JSON.stringify({ ...JSON.parse(data.get(key)!), token: T }));
     expect(loadSaved(s, 'r')).toMatchObject({ id: 2, token: T, persisted: persisted(h) });
     expect(loadSaved(s, 'r')?.expired).toBeUndefined();
+    // A list of slots that is not one is left out.
+    data.set(key, JSON.stringify({ ...JSON.parse(data.get(key)!), continued: ['x', -1] }));
+    expect(loadSaved(s, 'r')?.continued).toBeUndefined();
   });
 
   it('a cut log rewrites from the chunk it changed, and drops chunks past its end', () => {

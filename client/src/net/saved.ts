@@ -36,6 +36,8 @@ export interface Saved {
   incarnation?: string;
   /** How many times this player's state was saved so far (IdentityStamps compares a copy's with it). */
   writes?: number;
+  /** Earlier IDs whose voter slot this player continues: the owner removing one removes it (Session). */
+  continued?: Id[];
   /**
    * The server ended this player's session (its token refused): no token, but the state, which the next
    * join continues under a new ID (its voter slot). Kept so a reload during that join still does.
@@ -111,6 +113,9 @@ export function loadSaved(storage: KeyValueStorage | null, room: string): Saved 
       ...(joinable('ownerToken', x.ownerToken) ? { ownerToken: x.ownerToken } : {}),
       ...(joinable('incarnation', x.incarnation) ? { incarnation: x.incarnation } : {}),
       ...(Number.isSafeInteger(x.writes) && (x.writes as number) >= 0 ? { writes: x.writes as number } : {}),
+      ...(Array.isArray(x.continued) && x.continued.length <= LIMITS.idsPerList && x.continued.every(isId)
+        ? { continued: x.continued as Id[] }
+        : {}),
     };
     const expired = x.expired === true && x.token === undefined;
     if (!expired && !joinable('token', x.token)) return lost;

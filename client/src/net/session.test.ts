@@ -528,6 +528,28 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     expect(w.view(0).voters).toEqual([1, 2]);
   });
 
+  it('a tab that continues a removed ID’s slot is told so after a reload too', async () => {
+    const w = world(2);
+    const storage = memoryStorage();
+    const tab = w.add({ storage });
+    await w.run(1_500);
+    // Player 3 is cut from the server past its grace, and continues its slot as 4.
+    tab.port.handlers!.status('down');
+    w.server.expire(3);
+    await w.run(300);
+    tab.port.handlers!.connected();
+    await w.run(1_000);
+    expect(tab.store.getState().view!.self).toBe(4);
+    // The page reloads, resumes 4; then the owner removes 3.
+    tab.session.stop();
+    const reloaded = w.add({ storage });
+    await w.run(500);
+    expect(reloaded.store.getState().view!.self).toBe(4);
+    expect(await w.tabs[0]!.session.removePlayer(3)).toMatchObject({ ok: true });
+    await w.run(1_000);
+    expect(reloaded.store.getState().session.phase).toBe('removed');
+  });
+
   it('in a room opened anew, the old room’s removals do not expel the new room’s players of those IDs', async () => {
     const w = world(3);
     await w.run(1_500);

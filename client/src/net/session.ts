@@ -586,6 +586,8 @@ export class Session {
     }
     // After the identity check: a duplicated tab's copy of the storage does not make it an owner too.
     if (this.ownerToken === null && saved?.ownerToken) this.ownerToken = saved.ownerToken;
+    // The slots the saved player continues (a new player continuing none drops them: onJoined).
+    if (!this.player) for (const id of saved?.continued ?? []) this.continued.add(id);
     // A session the server ended before this page reloaded: continue its slot, as the page before would have.
     if (saved?.expired && saved.persisted && !this.player) {
       this.continuing ??= { id: saved.id, persisted: saved.persisted, incarnation: saved.incarnation };
@@ -1125,6 +1127,7 @@ export class Session {
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(this.incarnation ? { incarnation: this.incarnation } : {}),
+      ...(this.continued.size > 0 ? { continued: [...this.continued] } : {}),
     });
   }
 
@@ -1143,6 +1146,7 @@ export class Session {
       persisted,
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(incarnation ? { incarnation } : {}),
+      ...(this.continued.size > 0 ? { continued: [...this.continued] } : {}),
     };
     this.stampedWrite(key, store ? record : null);
   }
