@@ -91,22 +91,16 @@ describe('saved state', () => {
     const { s, data } = storage();
     const w = new SavedWriter(s, 'r');
     const h = log(LOG_CHUNK + 2);
-    w.write({
+    const record = {
       id: 2,
-      expired: true,
+      expired: true as const,
       persisted: persisted(h),
       incarnation: 'inc12345',
       writes: 4,
       continued: [1],
-    });
-    expect(loadSaved(s, 'r')).toEqual({
-      id: 2,
-      expired: true,
-      persisted: persisted(h),
-      incarnation: 'inc12345',
-      writes: 4,
-      continued: [1],
-    });
+    };
+    w.write(record);
+    expect(loadSaved(s, 'r')).toEqual(record);
     const key = storageKey('r');
     data.set(key, JSON.stringify({ ...JSON.parse(data.get(key)!), token: T }));
     expect(loadSaved(s, 'r')).toMatchObject({ id: 2, token: T, persisted: persisted(h) });
