@@ -120,6 +120,8 @@ export const removedKey = (room: string) => `lockstep:removed:${room}`;
 export const REMOVED_MESSAGE = 'You were removed from this room by its owner.';
 const STALE_MESSAGE =
   'This player went on in another tab after this copy of it was made. Open the room again to join as a new player.';
+/** Why a tab stops when another tab took its player's session over. */
+const TAKEN_MESSAGE = 'This player was opened in another tab, which took over its session.';
 
 /** The Web Lock a live player holds: an ID is one player only within one incarnation of a room. */
 const identityKey = (room: string, incarnation: string | undefined, id: Id) =>
@@ -288,8 +290,7 @@ export class Session {
       refused: (f) => {
         if (f.code === 'replaced') {
           if (this.mayTakeBack()) return;
-          this.stop();
-          this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
+          this.stopReplaced(null, TAKEN_MESSAGE);
         } else this.log('net', `server refused: ${f.error}`);
       },
       removed: (reason) => this.onRemoved(reason),
@@ -596,9 +597,7 @@ export class Session {
     const token = this.token ?? saved?.token ?? null;
     // Another tab saved this player since we did (a copy that resumed it): it is ahead, and this tab stops.
     if (token && this.overtaken()) {
-      this.stop();
-      this.log('net', 'another tab saved this player since this one did: stopping');
-      this.setPhase('replaced', 'This player was opened in another tab, which took over its session.');
+      this.stopReplaced('another tab saved this player since this one did: stopping', TAKEN_MESSAGE);
       return;
     }
     const settings = this.settings ?? this.params.settings;
@@ -1114,9 +1113,7 @@ export class Session {
     if (this.overtaken(key)) {
       // Another tab saved this player since we last did (or since the copy we resumed from was taken, its
       // stamp late to reach us): we are the stale one, and must not vote on.
-      this.stop();
-      this.log('net', `another tab saved player ${this.player.self} since this one did: stopping`);
-      this.setPhase('replaced', STALE_MESSAGE);
+      this.stopReplaced(`another tab saved player ${this.player.self} since this one did: stopping`);
       return;
     }
     // Storage full or disabled: the writer removes the record rather than keep an older one (a reload
@@ -1125,9 +1122,7 @@ export class Session {
       id: this.player.self,
       token: this.token,
       persisted,
-      ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
-      ...(this.incarnation ? { incarnation: this.incarnation } : {}),
-      ...(this.continued.size > 0 ? { continued: [...this.continued] } : {}),
+      ...this.recordFields(this.incarnation ?? undefined),
     });
   }
 
@@ -1140,15 +1135,26 @@ export class Session {
     store: boolean,
   ): void {
     if (this.leaving || this.stopped || this.overtaken(key)) return;
-    const record: Saved = {
-      id,
-      expired: true,
-      persisted,
+    const record: Saved = { id, expired: true, persisted, ...this.recordFields(incarnation) };
+    this.stampedWrite(key, store ? record : null);
+  }
+
+  /** What every saved record of this tab's player carries besides its ID, token and state. */
+  private recordFields(
+    incarnation: string | undefined,
+  ): Pick<Saved, 'ownerToken' | 'incarnation' | 'continued'> {
+    return {
       ...(this.ownerToken ? { ownerToken: this.ownerToken } : {}),
       ...(incarnation ? { incarnation } : {}),
       ...(this.continued.size > 0 ? { continued: [...this.continued] } : {}),
     };
-    this.stampedWrite(key, store ? record : null);
+  }
+
+  /** This tab stops: another holds its player now (`log` says why, when there is more to say). */
+  private stopReplaced(log: string | null, message = STALE_MESSAGE): void {
+    this.stop();
+    if (log) this.log('net', log);
+    this.setPhase('replaced', message);
   }
 
   /**
@@ -1176,9 +1182,7 @@ export class Session {
     incarnation: string | undefined,
   ): Promise<void> | undefined {
     if (this.player) {
-      this.stop();
-      this.log('net', `another tab continues player ${id}: stopping`);
-      this.setPhase('replaced', STALE_MESSAGE);
+      this.stopReplaced(`another tab continues player ${id}: stopping`);
       return;
     }
     this.log('net', `another tab continues player ${id}: joining as a new player`);
