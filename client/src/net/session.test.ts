@@ -675,20 +675,6 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     // Then the original is refused the same token: the slot is the copy's now.
     first.port.handlers!.connected();
     await w.run(300);
-    console.log(
-      'FIRST',
-      first.store
-        .getState()
-        .log.map((l) => l.text)
-        .join(' | '),
-    );
-    console.log(
-      'COPY',
-      copy.store
-        .getState()
-        .log.map((l) => l.text)
-        .join(' | '),
-    );
     expect(first.store.getState().session.phase).toBe('replaced');
     // It finds the copy's stamp past its own before it even sends the token (else at its refusal).
     expect(first.store.getState().log.map((l) => l.text)).toContain(
@@ -698,6 +684,37 @@ describe('Session (driver) over a fake server and fake WebRTC', () => {
     await w.run(1_500);
     const copySelf = copy.store.getState().view!.self;
     expect(w.tabs[1]!.store.getState().log.map((l) => l.text)).toContain(`player 1 is back as ${copySelf}`);
+  });
+
+  it('without Web Locks, a page whose token was already on its way when a copy took the slot stops at its refusal', async () => {
+    const { w, stamps, storage, first } = await noLockPair();
+    // The server restarted: the original's token goes out at once, and its answer comes late.
+    first.port.handlers!.status('down');
+    w.server.expire(1);
+    const join = first.port.join.bind(first.port);
+    let answer = () => {};
+    first.port.join = (req) =>
+      req.token ? new Promise((resolve) => (answer = () => resolve(join(req)))) : join(req);
+    first.port.handlers!.connected();
+    await w.run(100);
+    // Meanwhile a copy is refused the same token and continues the slot.
+    const copy = w.add({ storage: copyOf(storage), stamps, holdIdentity: platformHold });
+    await w.run(300);
+    expect(copy.store.getState().log.map((l) => l.text)).toContain(
+      'resume refused (session expired); joining anew to continue player 1',
+    );
+    expect(first.store.getState().session.phase).not.toBe('replaced');
+    answer();
+    await w.run(300);
+    expect(first.store.getState().session.phase).toBe('replaced');
+    expect(first.store.getState().log.map((l) => l.text)).toContain(
+      'another tab continues player 1: stopping',
+    );
+    await w.run(1_500);
+    const copySelf = copy.store.getState().view!.self;
+    const lines = w.tabs[1]!.store.getState().log.map((l) => l.text);
+    expect(lines).toContain(`player 1 is back as ${copySelf}`);
+    expect(lines.filter((l) => l.startsWith('player 1 is back as'))).toHaveLength(1);
   });
 
   it('a page hidden while its expired session joins anew says goodbye to the server only: its old ID stays silent', async () => {
