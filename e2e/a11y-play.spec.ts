@@ -118,7 +118,7 @@ test('keyboard only: two players join, mark done, undo, share, step the visualiz
   await expectLeader([ann], 1);
 
   // She copies the link and opens the QR code.
-  await tabTo(ann.page, ann.page.locator('.share-card summary'));
+  await tabTo(ann.page, tid(ann.page, 'share-toggle'));
   await key(ann, 'Enter');
   await tabTo(ann.page, tid(ann.page, 'copy-link'));
   await key(ann, 'Enter');
@@ -148,7 +148,7 @@ test('keyboard only: two players join, mark done, undo, share, step the visualiz
   // The whole room page in one Tab cycle: reading order, a focus ring everywhere, every control reachable.
   const stops = await tabCycle(ann.page);
   const chaosControls = await ann.page
-    .locator('.chaos')
+    .getByTestId('chaos')
     .locator('button, input, select, textarea, a[href]')
     .evaluateAll((els) => els.map((e) => e.getAttribute('data-testid') ?? e.textContent ?? '?'));
   expect(chaosControls.length).toBeGreaterThanOrEqual(5);
@@ -326,11 +326,8 @@ test('with reduced motion the visualizer shows state in words and flies no messa
   expect(mostStill, 'nothing flies on the reduced-motion ring').toBe(0);
 
   // The state is still there, in the ring's label and in words.
-  await expect(still.page.locator('canvas.ring')).toBeVisible();
-  await expect(still.page.locator('canvas.ring')).toHaveAttribute(
-    'aria-label',
-    /leader 1; stage 0 \(Lobby\)/,
-  );
+  await expect(tid(still.page, 'viz-ring')).toBeVisible();
+  await expect(tid(still.page, 'viz-ring')).toHaveAttribute('aria-label', /leader 1; stage 0 \(Lobby\)/);
   await expect(tid(still.page, 'viz-text')).toContainText(/Term \d+ · leader 1 · stage 0 \(Lobby\)/);
   await advanceAll(players, 1);
   await expect(tid(still.page, 'viz-text')).toContainText('stage 1 (Round 1)');
@@ -378,7 +375,7 @@ test('a 390 px phone: every control is at least 44 × 44 px and nothing scrolls 
   await tid(p1.page, 'chaos-latency-apply').click();
   await expect(tid(p1.page, 'chaos-latency-clear')).toBeVisible();
   await pressDoneOnly(p2);
-  await p1.page.locator('.share-card summary').click();
+  await tid(p1.page, 'share-toggle').click();
   await tid(p1.page, 'toggle-qr').click();
   await expect(tid(p1.page, 'qr').locator('img')).toBeVisible();
   await check(p1.page, 'room');

@@ -147,7 +147,7 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   await tid(lobby.page, 'lobby-create').click();
   await tid(lobby.page, 'lobby-join').click();
   await scanBoth(lobby.page, 'lobby with form errors', findings, () =>
-    expect(lobby.page.locator('.form-errors')).toHaveCount(2),
+    expect(tid(lobby.page, 'form-errors')).toHaveCount(2),
   );
 
   await lobby.page.goto(`${server.url}/r/not*a*room?heartbeatMs=1`);
@@ -174,7 +174,7 @@ async function scanEveryState(browser: Browser, server: ServerProcess, players: 
   await expectLeader([p1, p2], 1);
   await expectMesh([p1, p2]);
   // The invite card open, with its QR code.
-  await p1.page.locator('.share-card summary').click();
+  await tid(p1.page, 'share-toggle').click();
   await tid(p1.page, 'toggle-qr').click();
   await scanBoth(p1.page, 'room, with others (leader, invite and QR open)', findings, () =>
     expect(tid(p1.page, 'qr').locator('img')).toBeVisible(),

@@ -104,7 +104,7 @@ test('a share link too long for a QR code says so instead of drawing nothing', a
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${server.url}/r/${uniqueRoom()}?name=Ann#k=${encodeURIComponent(password)}`);
   await expect(tid(page, 'self-id')).toHaveText('1');
-  await page.locator('.share-card summary').click();
+  await tid(page, 'share-toggle').click();
   await tid(page, 'toggle-qr').click();
   await expect(tid(page, 'qr-problem')).toHaveText('The link is too long for a QR code: copy it instead.');
   expect(errors).toEqual([]);

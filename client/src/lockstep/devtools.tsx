@@ -421,7 +421,7 @@ export function Visualizer() {
         </div>
       </div>
       <figure ref={figureRef} className="viz" aria-label="Election visualizer" data-testid="visualizer">
-        <canvas ref={canvasRef} className="ring" role="img" hidden={!hasFrame} />
+        <canvas ref={canvasRef} className="ring" role="img" hidden={!hasFrame} data-testid="viz-ring" />
         {hasFrame ? (
           <figcaption ref={captionRef} className="small muted mono" />
         ) : (

@@ -21,7 +21,11 @@ export function ChaosPanel({ chaos: control }: { chaos: Chaos }) {
   const id = useId();
   const peers = members.filter((m) => m !== self);
   return (
-    <section className={`card chaos ${chaos.crashed ? 'crashed' : ''}`} aria-labelledby={`${id}-h`}>
+    <section
+      className={`card chaos ${chaos.crashed ? 'crashed' : ''}`}
+      aria-labelledby={`${id}-h`}
+      data-testid="chaos"
+    >
       <h2 id={`${id}-h`}>Chaos</h2>
       <div className="chaos-row">
         <button

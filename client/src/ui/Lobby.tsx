@@ -191,7 +191,7 @@ export function Lobby() {
           {/* The alert is a wrapper: a list keeps its own role, so its items stay list items. */}
           <div role="alert">
             {createErrors.length > 0 && (
-              <ul className="form-errors">
+              <ul className="form-errors" data-testid="form-errors">
                 {createErrors.map((e) => (
                   <li key={e}>{e}</li>
                 ))}
@@ -230,7 +230,7 @@ export function Lobby() {
           {/* The alert is a wrapper: a list keeps its own role, so its items stay list items. */}
           <div role="alert">
             {joinErrors.length > 0 && (
-              <ul className="form-errors">
+              <ul className="form-errors" data-testid="form-errors">
                 {joinErrors.map((e) => (
                   <li key={e}>{e}</li>
                 ))}

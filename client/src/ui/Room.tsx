@@ -555,7 +555,7 @@ function RoomBody({
         <PlayersPanel room={room} />
         <HistoryPanel room={room} />
         <details className="card share-card">
-          <summary>Invite players</summary>
+          <summary data-testid="share-toggle">Invite players</summary>
           <ShareLink link={link} compact />
         </details>
       </div>
