@@ -195,6 +195,7 @@ async function main(): Promise<void> {
         minPeers: args.minPeers,
         maxPeers: args.maxPeers,
         hostile: true,
+        stalls: args.stalls,
       });
       if (after === null) stuck++;
       console.log(
