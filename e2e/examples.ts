@@ -4,6 +4,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test as base, expect } from '@playwright/test';
@@ -95,7 +96,27 @@ async function startExample(name: string, tarball: string, cleanup: (() => void)
   const server = spawn('node', ['server.js'], { cwd: dir, env: { ...process.env, PORT: '0' } });
   cleanup.unshift(() => server.kill());
   const url = await reader(server, `${name}'s server`)(/http:\/\/\S+/);
+  await servesOnlyItsBuild(url);
   return { dir, url };
+}
+
+/** What developers copy must not serve the host's files: paths that reach out of `dist` are not found. */
+async function servesOnlyItsBuild(url: string): Promise<void> {
+  const { hostname, port } = new URL(url);
+  for (const path of [
+    '/.//etc/passwd',
+    '/%2e//etc/passwd',
+    '/%2e%2e/%2e%2e/package.json',
+    '/..%2fserver.js',
+  ]) {
+    const status = await new Promise<number | undefined>((resolve, reject) =>
+      get({ hostname, port, path }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      }).on('error', reject),
+    );
+    expect(status, `GET ${path}`).toBe(404);
+  }
 }
 
 export const test = base.extend<{ example: (name: string) => Promise<Example> }, { lockstepTarball: string }>(

@@ -2,18 +2,25 @@
 
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { extname } from 'node:path';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from 'lockstep/server';
 
-const dist = new URL('./dist/', import.meta.url);
+const dist = fileURLToPath(new URL('./dist/', import.meta.url));
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
 
 const http = createServer(async (req, res) => {
-  const path = new URL(req.url ?? '/', 'http://x').pathname;
-  const file = path === '/' ? 'index.html' : path.slice(1);
-  if (file.includes('..')) return res.writeHead(400).end();
+  // Resolved, then checked to be inside dist: a path like `/.//etc/passwd` passes any check of its text.
+  let file;
   try {
-    const body = await readFile(new URL(file, dist));
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    file = resolve(dist, `.${path === '/' ? '/index.html' : path}`);
+  } catch {
+    return res.writeHead(400).end();
+  }
+  if (!file.startsWith(dist)) return res.writeHead(404).end('not found');
+  try {
+    const body = await readFile(file);
     res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
   } catch {
     res.writeHead(404).end('not found');
