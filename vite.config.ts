@@ -57,7 +57,12 @@ const config = defineConfig(({ mode }) => ({
         extends: true,
         test: {
           name: 'unit',
-          include: ['client/**/*.test.ts', 'signaling/**/*.test.ts', 'e2e/nemesis/*.test.ts'],
+          include: [
+            'client/**/*.test.ts',
+            'signaling/**/*.test.ts',
+            'e2e/nemesis/*.test.ts',
+            'examples/*/src/*.test.ts',
+          ],
           exclude: [ATTACKS],
         },
       },

@@ -79,21 +79,49 @@ const seatOf = (g: Game, id: PlayerId): Seat | null =>
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
-/** A snapshot's state as a Game, or null: it is another player's fold, so it is checked like a move. */
+const isId = (v: unknown): v is PlayerId => Number.isSafeInteger(v) && (v as number) > 0;
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
+const orNull = <T>(v: unknown, is: (v: unknown) => v is T): v is T | null => v === null || is(v);
+const isCell = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 8;
+const wins = (board: readonly (Seat | null)[], seat: Seat) =>
+  WINS.some((w) => w.every((i) => board[i] === seat));
+
+/** A line as this fold writes them: every field of the type it has, so the page can show it as it is. */
+const isLine = (l: unknown): l is Line => {
+  const x = l as Record<string, unknown> | null;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    isId(x.index) &&
+    isCount(x.offset) &&
+    isCount(x.term) &&
+    isId(x.by) &&
+    isText(x.t, 20) &&
+    isId(x.round) &&
+    orNull(x.seat, isSeat) &&
+    orNull(x.cell, isCell) &&
+    orNull(x.id, (v): v is string => isText(v, 32)) &&
+    orNull(x.ignored, (v): v is string => isText(v, 40))
+  );
+};
+
+/**
+ * A snapshot's state as a Game, or null: it is another player's fold (a lying leader's, maybe), so it is
+ * checked like a move, down to each line's fields and a game that could be played on from.
+ */
 export function asGame(state: unknown): Game | null {
   const g = state as Game | null;
   if (typeof g !== 'object' || g === null) return null;
-  const seat = (v: unknown) => v === null || (Number.isSafeInteger(v) && (v as number) > 0);
-  const ok =
+  const shaped =
     typeof g.seats === 'object' &&
     g.seats !== null &&
-    seat(g.seats.X) &&
-    seat(g.seats.O) &&
-    isCount(g.round) &&
+    orNull(g.seats.X, isId) &&
+    orNull(g.seats.O, isId) &&
+    isId(g.round) &&
     Array.isArray(g.board) &&
     g.board.length === 9 &&
     g.board.every((c) => c === null || isSeat(c)) &&
-    (g.turn === null || isSeat(g.turn)) &&
+    orNull(g.turn, isSeat) &&
     (g.result === null ||
       (typeof g.result === 'object' && (g.result.winner === null || isSeat(g.result.winner)))) &&
     typeof g.score === 'object' &&
@@ -103,8 +131,21 @@ export function asGame(state: unknown): Game | null {
     isCount(g.score.draws) &&
     Array.isArray(g.lines) &&
     g.lines.length <= MAX_LINES &&
-    g.lines.every((l) => typeof l === 'object' && l !== null);
-  return ok ? g : null;
+    g.lines.every(isLine);
+  if (!shaped) return null;
+  // One player in both seats, a round that never ends, or a result the board does not show would leave
+  // the room stuck (or lying) for good.
+  const both = g.seats.X !== null && g.seats.O !== null;
+  const over = wins(g.board, 'X') || wins(g.board, 'O') || g.board.every((c) => c !== null);
+  const seated = !both || g.seats.X !== g.seats.O;
+  const turn = g.result === null && both ? g.turn !== null : g.turn === null;
+  const result =
+    g.result === null
+      ? !over
+      : g.result.winner === null
+        ? over && !wins(g.board, 'X') && !wins(g.board, 'O')
+        : wins(g.board, g.result.winner);
+  return seated && turn && result ? g : null;
 }
 
 /** The game after one more log item. Pure: the same game and item give the same result everywhere. */
@@ -152,7 +193,7 @@ export function fold(g: Game, item: LogItem): Game {
     if (g.turn !== line.seat) return ignore('not your turn');
     if (g.board[line.cell] !== null) return ignore('cell taken');
     const board = g.board.map((c, i) => (i === line.cell ? line.seat : c));
-    const won = WINS.some((w) => w.every((i) => board[i] === line.seat));
+    const won = wins(board, line.seat);
     const full = board.every((c) => c !== null);
     if (won || full) {
       const winner = won ? line.seat : null;

@@ -1,0 +1,62 @@
+// The fold is the referee, and a snapshot is another player's word: run by the repository's `npm test`.
+import type { LogItem } from 'lockstep';
+import { expect, test } from 'vitest';
+import { type Action, asGame, fold, type Game, newGame } from './game';
+
+let index = 0;
+const app = (by: number, data: Action | Record<string, unknown>): LogItem =>
+  ({
+    kind: 'app',
+    index: ++index,
+    offset: 0,
+    by,
+    data,
+    stage: { index: 0, name: 'Play', final: true },
+    term: 1,
+  }) as LogItem;
+const play = (...items: [number, Action][]): Game =>
+  items.reduce((g, [by, a]) => fold(g, app(by, a)), newGame());
+const snapshot = (state: unknown): LogItem =>
+  ({ kind: 'snapshot', index: 1, stage: { index: 0, name: 'Play', final: true }, state }) as LogItem;
+
+const won = play(
+  [1, { t: 'sit', seat: 'X' }],
+  [2, { t: 'sit', seat: 'O' }],
+  [1, { t: 'move', cell: 0, id: 'a' }],
+  [2, { t: 'move', cell: 3, id: 'b' }],
+  [1, { t: 'move', cell: 1, id: 'c' }],
+  [2, { t: 'move', cell: 4, id: 'd' }],
+  [1, { t: 'move', cell: 2, id: 'e' }],
+);
+
+test('a game the fold made, through JSON, is a game; a round in play too', () => {
+  expect(won.result).toEqual({ winner: 'X' });
+  expect(asGame(JSON.parse(JSON.stringify(won)))).toEqual(won);
+  const midway = play(
+    [1, { t: 'sit', seat: 'X' }],
+    [2, { t: 'sit', seat: 'O' }],
+    [1, { t: 'move', cell: 4, id: 'a' }],
+  );
+  expect(asGame(JSON.parse(JSON.stringify(midway)))).toEqual(midway);
+  expect(asGame(newGame())).toEqual(newGame());
+});
+
+test('a snapshot that would crash the page or stick the room is not a game: the fold starts afresh', () => {
+  const lie = (change: (g: Game) => unknown) => change(JSON.parse(JSON.stringify(won)) as Game);
+  const lies = [
+    lie((g) => ({ ...g, lines: g.lines.map((l) => ({ ...l, round: { toString: 0 } })) })),
+    lie((g) => ({ ...g, lines: [{ ...g.lines[0], t: 7 }] })),
+    lie((g) => ({ ...g, lines: [{ ...g.lines[0], ignored: 'x'.repeat(41) }] })),
+    lie((g) => ({ ...g, lines: [{ ...g.lines[0], cell: 9 }] })),
+    lie((g) => ({ ...g, seats: { X: 1, O: 1 } })),
+    lie((g) => ({ ...g, result: { winner: 'O' } })),
+    lie((g) => ({ ...g, result: null, turn: 'O' })),
+    lie((g) => ({ ...g, result: null, turn: null, board: Array(9).fill(null) })),
+    lie((g) => ({ ...g, seats: { X: 1, O: null }, result: null, turn: 'X', board: Array(9).fill(null) })),
+    lie((g) => ({ ...g, round: 0 })),
+  ];
+  for (const state of lies) {
+    expect(asGame(state), JSON.stringify(state)).toBeNull();
+    expect(fold(won, snapshot(state))).toEqual(newGame());
+  }
+});
