@@ -49,6 +49,12 @@ function App() {
   return <TicTacToe room={room} />;
 }
 
+/**
+ * App values between snapshots at most, ignored ones too: a spectator proposing junk (anyone may) would
+ * otherwise grow the log, and the tabs' storage, until a reload can no longer resume a seated player.
+ */
+const SNAPSHOT_EVERY = 100;
+
 /** The game as the log folds it, from index 1: the replay first, then each new commit. */
 function useGame(room: Room): Game {
   const [game, setGame] = useState(newGame);
@@ -56,6 +62,8 @@ function useGame(room: Room): Game {
     let g = newGame();
     /** The index of the last item folded into `g`. */
     let at = 0;
+    /** App values folded since the log's last snapshot (ours or one we started from). */
+    let since = 0;
     let snapshotDue = false;
     setGame(g);
     return room.onEntry<Action, Game>((item) => {
@@ -63,10 +71,13 @@ function useGame(room: Room): Game {
       // A reset (only a lying leader causes one) means the whole log comes again: fold afresh.
       g = item.kind === 'reset' ? newGame() : fold(g, item);
       at = item.kind === 'reset' ? 0 : item.index;
+      since = item.kind === 'app' ? since + 1 : 0;
       setGame(g);
-      if (item.kind !== 'app' || over || g.result === null || snapshotDue) return;
-      // A move just ended the round: the game so far replaces the log before it. On a microtask, once the
-      // rest of this entry is folded too (room.snapshot refuses an entry still being delivered).
+      if (item.kind !== 'app' || snapshotDue) return;
+      // A move just ended the round, or the log grew long: the game so far replaces the log before it. On a
+      // microtask, once the rest of this entry is folded too (room.snapshot refuses an entry being delivered).
+      if (!(since >= SNAPSHOT_EVERY || (!over && g.result !== null))) return;
+      since = 0;
       snapshotDue = true;
       queueMicrotask(() => {
         snapshotDue = false;
@@ -83,7 +94,7 @@ function useGame(room: Room): Game {
 }
 
 function TicTacToe({ room }: { room: Room }) {
-  const { selfId, leaderId, quorum, stateFromRemoved } = useRoom(room);
+  const { selfId, leaderId, quorum, stateFromRemoved, status: roomStatus, error: ended } = useRoom(room);
   const game = useGame(room);
   const [pending, setPending] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -102,6 +113,20 @@ function TicTacToe({ room }: { room: Room }) {
 
   const mine: Seat | null = game.seats.X === selfId ? 'X' : game.seats.O === selfId ? 'O' : null;
   const myTurn = mine !== null && game.turn === mine && pending === 0;
+  // The room is over for this tab (removed, replaced by a copy of it, a server of another version…): say so,
+  // and offer the reload that resumes this player where it can.
+  if (roomStatus !== 'joined')
+    return (
+      <main>
+        <h1>Tic-tac-toe</h1>
+        <p role="alert" data-testid="ended">
+          {ended ?? `This tab left the game (${roomStatus}).`}{' '}
+          <button type="button" onClick={() => location.reload()}>
+            Reload
+          </button>
+        </p>
+      </main>
+    );
   const status = game.result ? (
     game.result.winner ? (
       <>
