@@ -1,5 +1,6 @@
-// A Node player, as in the SDK's "Node bots" recipe: the same joinRoom with WebRTC injected. It picks a card
-// every round and is Done; Ctrl-C (or SIGTERM) leaves the room for good, so the others count without it.
+// A Node player, as in the SDK's "Node bots" recipe: the same joinRoom with WebRTC injected. It commits its
+// card in the agreed log and is Done, and opens the card at Reveal (src/votes.ts says why a card goes in
+// hidden first); Ctrl-C (or SIGTERM) leaves the room for good, so the others count without it.
 //   node bot.js [server] [room] [card]      e.g. node bot.js http://127.0.0.1:3000 team 3
 
 import wrtc from '@roamhq/wrtc';
@@ -21,15 +22,31 @@ const bot = await joinRoom({
 });
 console.log(`bot: joined ${room} as player ${bot.selfId}`);
 
-const vote = bot.channel('vote');
-const pick = () => {
-  if (bot.stage.final) return;
-  vote.send(card);
-  bot.setDone(true);
+// The card's commitment, as src/votes.ts makes it: SHA-256 of the card and a random salt, in hex.
+const hex = (bytes) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+const salt = hex(crypto.getRandomValues(new Uint8Array(16)));
+const h = hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${card}:${salt}`)));
+let committed = false;
+let opened = false;
+const step = () => {
+  if (bot.stage.index === 0 && !committed) {
+    committed = true;
+    bot.propose({ t: 'commit', h }).then(
+      () => bot.setDone(true),
+      (e) => {
+        committed = false;
+        console.error(`bot: could not commit the card: ${e.message}`);
+      },
+    );
+  } else if (bot.stage.index === 1 && committed && !opened) {
+    opened = true;
+    bot
+      .propose({ t: 'open', card, salt })
+      .catch((e) => console.error(`bot: could not open the card: ${e.message}`));
+  }
 };
-pick();
-// A player who connects later still hears our card.
-bot.on('players', pick);
+step();
+bot.on('stage', step);
 bot.on('stage', (s) => console.log(`bot: stage ${s.index} (${s.name}), term ${s.term}`));
 let leaving = false;
 bot.on('closed', ({ status, error }) => {

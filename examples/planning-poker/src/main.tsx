@@ -1,12 +1,14 @@
-// Planning poker: everyone picks a card (an app message to all) and is Done; once all are Done, the
-// room advances to Reveal together and every card shows. Lockstep is the ready barrier.
+// Planning poker: everyone picks a card and is Done; once all are Done, the room advances to Reveal
+// together and every card shows. Lockstep is the ready barrier, and its agreed log holds the cards
+// (votes.ts): committed hidden while voting, opened at Reveal, the same for everyone.
 
 import { joinRoom, LockstepError, type PlayerId, type Room } from 'lockstep';
 import { useRoom } from 'lockstep/react';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import { CARDS, commitment, fold, newSalt, noVotes, shown, type Vote, type Votes } from './votes';
 
-const CARDS = [1, 2, 3, 5, 8, 13];
+const message = (e: unknown) => (e instanceof LockstepError ? `${e.code}: ${e.message}` : String(e));
 
 function App() {
   const [room, setRoom] = useState<Room | null>(null);
@@ -29,7 +31,7 @@ function App() {
         setRoom(joined);
       },
       (e: unknown) => {
-        if (live) setError(e instanceof LockstepError ? `${e.code}: ${e.message}` : String(e));
+        if (live) setError(message(e));
       },
     );
     // Unmounted (or StrictMode's second run): a join left open would stay in the room as a second player.
@@ -44,32 +46,100 @@ function App() {
   return <Poker room={room} />;
 }
 
-function Poker({ room }: { room: Room }) {
-  const { selfId, leaderId, stage, players } = useRoom(room);
-  const [mine, setMine] = useState<number | null>(null);
-  const [votes, setVotes] = useState<Record<PlayerId, number>>({});
-  const vote = useMemo(
-    () =>
-      room.channel<number>('vote', {
-        parse: (d) => {
-          if (typeof d !== 'number' || !CARDS.includes(d)) throw new Error('not a card');
-          return d;
-        },
-      }),
-    [room],
-  );
-  useEffect(() => vote.on((card, from) => setVotes((v) => ({ ...v, [from]: card }))), [vote]);
-  // A player who connects after we voted still hears our card.
+/** The votes as the log folds them: the replay first, then each new commit. */
+function useVotes(room: Room): Votes {
+  const [votes, setVotes] = useState(noVotes);
   useEffect(() => {
-    if (mine === null) return;
-    vote.send(mine);
-    return room.on('players', () => vote.send(mine));
-  }, [room, mine, vote]);
-  const pick = (card: number) => {
-    setMine(card);
-    room.setDone(true);
-  };
+    let v = noVotes();
+    setVotes(v);
+    return room.onEntry<Vote>((item) => {
+      v = fold(v, item);
+      setVotes(v);
+    });
+  }, [room]);
+  return votes;
+}
+
+/**
+ * This tab's cards and salts by commitment, kept in `sessionStorage`: a reload still opens the card its player
+ * committed to. By commitment, not one slot: a commitment the log took late (a retried pick) still opens.
+ */
+function picked(room: string): Record<string, { card: number; salt: string }> {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(`poker:${room}`) ?? '{}');
+    return typeof v === 'object' && v !== null ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+function Poker({ room }: { room: Room }) {
+  const snap = useRoom(room);
+  const { selfId, leaderId, stage, players, done } = snap;
+  const votes = useVotes(room);
+  const [cards, setCards] = useState<Map<PlayerId, number | 'mismatch'>>(new Map());
+  const [problem, setProblem] = useState<string | null>(null);
+  const busy = useRef(false);
   const revealed = stage.index === 1;
+  const mine = votes.commits.get(selfId);
+  const myCard = mine === undefined ? undefined : picked(snap.room)[mine]?.card;
+
+  useEffect(() => {
+    let live = true;
+    shown(votes).then((c) => live && setCards(c));
+    return () => {
+      live = false;
+    };
+  }, [votes]);
+  // Committed, and still voting: Done (again, after a reload that came back before the Done went out).
+  useEffect(() => {
+    if (mine !== undefined && !revealed && !done && snap.status === 'joined') room.setDone(true);
+  }, [room, mine, revealed, done, snap.status]);
+  // At Reveal, open the card we committed to, once.
+  useEffect(() => {
+    const p = mine === undefined ? undefined : picked(snap.room)[mine];
+    if (!revealed || !p || votes.opens.has(selfId) || busy.current || snap.status !== 'joined') return;
+    busy.current = true;
+    room
+      .propose<Vote>({ t: 'open', card: p.card, salt: p.salt })
+      .catch((e: unknown) => setProblem(message(e)))
+      .finally(() => {
+        busy.current = false;
+      });
+  }, [room, revealed, mine, votes, selfId, snap.room, snap.status]);
+
+  const pick = async (card: number) => {
+    if (busy.current) return;
+    busy.current = true;
+    setProblem(null);
+    try {
+      const salt = newSalt();
+      const h = await commitment(card, salt);
+      // Kept before it is proposed: a reload while it commits must still be able to open it.
+      sessionStorage.setItem(
+        `poker:${snap.room}`,
+        JSON.stringify({ ...picked(snap.room), [h]: { card, salt } }),
+      );
+      await room.propose<Vote>({ t: 'commit', h });
+    } catch (e) {
+      setProblem(message(e));
+    } finally {
+      busy.current = false;
+    }
+  };
+
+  // The room is over for this tab (removed, replaced by a copy of it, a server of another version…).
+  if (snap.status !== 'joined')
+    return (
+      <main>
+        <p role="alert" data-testid="ended">
+          {snap.error ?? `This tab left the room (${snap.status}).`}{' '}
+          <button type="button" onClick={() => location.reload()}>
+            Reload
+          </button>
+        </p>
+      </main>
+    );
   return (
     <main>
       <h1>
@@ -78,6 +148,7 @@ function Poker({ room }: { room: Room }) {
       <p>
         You are <span data-testid="me">{selfId}</span>; leader{' '}
         <span data-testid="leader">{leaderId ?? ''}</span>
+        {myCard !== undefined && `; your card: ${myCard}`}
       </p>
       {!revealed && (
         <p>
@@ -85,8 +156,8 @@ function Poker({ room }: { room: Room }) {
             <button
               key={c}
               type="button"
-              disabled={mine !== null}
-              onClick={() => pick(c)}
+              disabled={mine !== undefined}
+              onClick={() => void pick(c)}
               data-testid={`card-${c}`}
             >
               {c}
@@ -94,13 +165,24 @@ function Poker({ room }: { room: Room }) {
           ))}
         </p>
       )}
+      {problem && <p role="alert">{problem}</p>}
       <ul>
-        {players.map((p) => (
-          <li key={p.id} data-testid="player" data-state={p.state}>
-            {p.name} ({p.state}){p.done ? ' ✓' : ''}
-            {revealed && <span data-testid={`vote-${p.id}`}>{p.id === selfId ? mine : votes[p.id]}</span>}
-          </li>
-        ))}
+        {players.map((p) => {
+          const card = cards.get(p.id);
+          return (
+            // Names are anyone's to choose, so each shows with its ID.
+            <li key={p.id} data-testid="player" data-state={p.state}>
+              {p.name} #{p.id} ({p.state}){p.done ? ' ✓' : ''}
+              {revealed && (
+                <span data-testid={`vote-${p.id}`}>
+                  {card === 'mismatch'
+                    ? '✗ not the card it committed to'
+                    : (card ?? (votes.commits.has(p.id) ? '…' : '—'))}
+                </span>
+              )}
+            </li>
+          );
+        })}
       </ul>
     </main>
   );

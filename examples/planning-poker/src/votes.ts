@@ -1,0 +1,58 @@
+// The votes are values in the room's agreed log, so every player shows the same cards, fixed once shown. A
+// card goes in hidden during Vote (a hash of it and a random salt) and is opened at Reveal: nobody can read
+// a card early, pick one after seeing the others', or show different players different cards. Anyone may
+// propose anything (a console can), so this fold checks every value the same way for everyone.
+
+import type { LogItem, PlayerId } from 'lockstep';
+
+export const CARDS = [1, 2, 3, 5, 8, 13];
+
+/** What players propose. */
+export type Vote = { t: 'commit'; h: string } | { t: 'open'; card: number; salt: string };
+
+export interface Votes {
+  /** Each player's first commitment made during Vote. */
+  commits: ReadonlyMap<PlayerId, string>;
+  /** Each committed player's first opening made at Reveal (checked against its commitment by `shown`). */
+  opens: ReadonlyMap<PlayerId, { card: number; salt: string }>;
+}
+
+export const noVotes = (): Votes => ({ commits: new Map(), opens: new Map() });
+
+const HASH = /^[0-9a-f]{64}$/;
+const SALT = /^[0-9a-f]{32}$/;
+
+/** The votes after one more log item. Pure: the same votes and item give the same votes everywhere. */
+export function fold(v: Votes, item: LogItem): Votes {
+  // This app never hands the library a snapshot, so a log that starts from one (or starts over) starts afresh.
+  if (item.kind === 'snapshot' || item.kind === 'reset') return noVotes();
+  if (item.kind !== 'app' || typeof item.data !== 'object' || item.data === null) return v;
+  const d = item.data as Record<string, unknown>;
+  if (d.t === 'commit' && item.stage.index === 0 && typeof d.h === 'string' && HASH.test(d.h)) {
+    if (v.commits.has(item.by)) return v;
+    return { ...v, commits: new Map(v.commits).set(item.by, d.h) };
+  }
+  if (d.t === 'open' && item.stage.index === 1 && typeof d.salt === 'string' && SALT.test(d.salt)) {
+    if (!v.commits.has(item.by) || v.opens.has(item.by) || !CARDS.includes(d.card as number)) return v;
+    return { ...v, opens: new Map(v.opens).set(item.by, { card: d.card as number, salt: d.salt }) };
+  }
+  return v;
+}
+
+const hex = (bytes: ArrayBuffer | Uint8Array) =>
+  [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
+
+export const newSalt = (): string => hex(crypto.getRandomValues(new Uint8Array(16)));
+
+/** A card's commitment: SHA-256 of the card and its salt, in hex. */
+export async function commitment(card: number, salt: string): Promise<string> {
+  return hex(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`${card}:${salt}`)));
+}
+
+/** Each opened card, or `mismatch` where the opening is not what its player committed to. */
+export async function shown(v: Votes): Promise<Map<PlayerId, number | 'mismatch'>> {
+  const out = new Map<PlayerId, number | 'mismatch'>();
+  for (const [id, o] of v.opens)
+    out.set(id, (await commitment(o.card, o.salt)) === v.commits.get(id) ? o.card : 'mismatch');
+  return out;
+}
