@@ -926,6 +926,23 @@ describe('Room: app messages', () => {
     await w.run(50);
     expect(got).toEqual([1]);
   });
+
+  it('an unsubscribe called again (a cleanup after a listener removed itself) leaves newer listeners be', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const got: number[] = [];
+    const invalid: string[] = [];
+    b.on('invalid', (e) => invalid.push(e.reason));
+    const off = b.channel<number>('n').on(() => off());
+    a.channel('n').send(1);
+    await w.run(50);
+    b.channel<number>('n').on((d) => got.push(d));
+    off();
+    a.channel('n').send(2);
+    await w.run(50);
+    expect(got).toEqual([2]);
+    expect(invalid).toEqual([]);
+  });
 });
 
 describe('Room: the agreed log', () => {

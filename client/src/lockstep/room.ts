@@ -820,9 +820,10 @@ export class RoomImpl implements Room {
       }
       set.add(rec);
       return () => {
-        rec.listeners.delete(entry);
+        // Once only: called again after newer listeners came, it would take their set out of the map.
+        if (!rec.listeners.delete(entry)) return;
         if (rec.listeners.size === 0) set.delete(rec);
-        if (set.size === 0) this.channels.delete(name);
+        if (set.size === 0 && this.channels.get(name) === set) this.channels.delete(name);
       };
     };
     return { name, send, on };
