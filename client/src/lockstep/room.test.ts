@@ -623,6 +623,24 @@ describe('Room: careless calls', () => {
     expect((await rejection(a.removePlayer(2))).code).toBe('not_joined');
   });
 
+  it('a listener that moves the room on (setDone, alone) leaves later listeners hearing every stage in order', async () => {
+    const w = world();
+    const a = w.open({ settings: { stages: ['a', 'b', 'c', 'd', 'e'] } });
+    await w.settle(a.joined);
+    await w.run(500);
+    // The only voter: its Done commits the next stage at once, inside the listener of the stage before.
+    a.on('stage', () => a.setDone(true));
+    const heard: number[] = [];
+    a.on('stage', (st) => heard.push(st.index));
+    const changes: number[] = [];
+    a.on('change', (snap) => changes.push(snap.stage.index));
+    a.setDone(true);
+    await w.run(500);
+    expect(a.getSnapshot().stage.index).toBe(4);
+    expect(heard).toEqual([1, 2, 3, 4]);
+    expect(changes.at(-1)).toBe(4);
+  });
+
   it("a listener's own change (setAway) loses none of the events of the change it heard", async () => {
     const w = await joinedRooms(2);
     const a = w.rooms[0]!;

@@ -477,6 +477,9 @@ export class RoomImpl implements Room {
    */
   private readonly rtts = new Map<PlayerId, { rttMs: number | null; state: Player['state'] }>();
   private rttsShownAt = Number.NEGATIVE_INFINITY;
+  /** Events of changes made while others are being told (update), in order. */
+  private readonly batches: { [E in keyof RoomEvents]?: RoomEvents[E] }[] = [];
+  private emitting = false;
 
   private update(): void {
     const s = this.store.getState();
@@ -516,19 +519,35 @@ export class RoomImpl implements Room {
     if (prev.status === 'joined' && next.status !== 'joined')
       changed.closed = { status: next.status, error: next.error };
     changed.change = next;
-    const ended = this.torn;
-    for (const e of EVENT_ORDER) {
-      if (changed[e] === undefined) continue;
-      if (this.torn && !ended) return;
-      // A listener's own change (setAway) may have made a newer snapshot meanwhile, and told it: `change` carries
-      // the newest, once.
-      if (e === 'change') {
-        if (this.told === this.snap) continue;
-        this.told = this.snap;
+    this.batches.push(changed);
+    // A listener that changes the room (setDone, setAway) lands here again while its event is being told: the
+    // snapshot is current at once, but the new events wait until every listener heard the older ones. Told
+    // inside, a later listener would hear stage 4, 3, 2, 1 and end on a stale one.
+    if (this.emitting) return;
+    this.emitting = true;
+    try {
+      for (let batch = this.batches.shift(); batch; batch = this.batches.shift()) {
+        for (const e of EVENT_ORDER) {
+          if (batch[e] === undefined) continue;
+          // A listener ended the room (close, leave): older news is stale, and only the batch that says
+          // `closed` is told, whole. Nothing comes after it.
+          if (this.torn && !batch.closed) break;
+          // `change` carries the newest snapshot, once.
+          if (e === 'change') {
+            if (this.told === this.snap) continue;
+            this.told = this.snap;
+          }
+          this.emit(e, (e === 'change' ? this.snap : batch[e]) as never);
+        }
+        if (batch.closed) {
+          this.teardown();
+          break;
+        }
       }
-      this.emit(e, (e === 'change' ? this.snap : changed[e]) as never);
+    } finally {
+      this.emitting = false;
+      this.batches.length = 0;
     }
-    if (next.status !== 'joined') this.teardown();
   }
 
   // ------------------------------------------------------------------ the agreed log
