@@ -598,6 +598,34 @@ describe('Room: careless calls', () => {
     expect(warned.some((m) => m.includes('SecurityError'))).toBe(true);
   });
 
+  it('a leave takes a few heartbeats, not the timeout the room chose, and none alone; the others count without it', async () => {
+    const settings = { heartbeatMs: 250, timeoutMs: 60_000 };
+    const w = world();
+    const a = w.open({ settings });
+    await w.settle(a.joined);
+    await w.run(500);
+    let left = false;
+    a.leave().then(() => (left = true));
+    await w.run(50);
+    expect(left).toBe(true);
+
+    const v = world();
+    const [b, c] = [v.open({ settings }), v.open({ settings })];
+    await v.settle(Promise.all([b.joined, c.joined]));
+    await v.run(2_000);
+    expect(c.getSnapshot().players.find((p) => p.id === b.selfId)?.state).toBe('direct');
+    left = false;
+    b.leave().then(() => (left = true));
+    await v.run(900);
+    expect(left).toBe(false);
+    await v.run(300);
+    expect(left).toBe(true);
+    expect(c.getSnapshot().players.find((p) => p.id === b.selfId)?.state ?? 'offline').toBe('offline');
+    c.setDone(true);
+    await v.run(1_000);
+    expect(c.getSnapshot().stage.index).toBe(1);
+  });
+
   it('one leave however often it is called; close during it ends it, and nothing is said after closed', async () => {
     const w = await joinedRooms(2);
     const a = w.rooms[0]!;

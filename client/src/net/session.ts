@@ -78,6 +78,8 @@ const utf8 = new TextEncoder();
 const TRANSIENT = new Set(['rate_limited', 'shutting_down', 'internal_error', 'too_many_joins']);
 /** The longest wait between joins refused because the room waits for its players (ROOM_WAITS; see join). */
 const ROOM_WAIT_RETRY_MS = 2_000;
+/** Heartbeats a leaving player repeats its last word for (leave). */
+const LEAVE_REPEATS = 4;
 
 export interface SessionDeps {
   signaling: SignalingPort;
@@ -346,7 +348,8 @@ export class Session {
 
   /**
    * Leaves for good: the core says its last word (its final state, so the others may count the room without
-   * it) and repeats it for a timeout while the session winds down; the ID never comes back.
+   * it) and repeats it for a few heartbeats while the session winds down (a frame lost with a dying link);
+   * alone, nobody is there to hear it. The ID never comes back.
    */
   async leave(): Promise<void> {
     this.clearSaved();
@@ -359,8 +362,11 @@ export class Session {
       this.catchUp();
       p.leaveRoom();
       this.drain();
-      const ms = this.settings?.timeoutMs ?? 1500;
-      await new Promise<void>((resolve) => this.deps.setTimeout(resolve, ms));
+      // Not a whole timeout: the room's creator chooses it (up to a minute), and a bot's exit waits on this.
+      const { heartbeatMs = 250, timeoutMs = 1500 } = this.settings ?? {};
+      const heard = this.deps.store.getState().view?.peers.some((q) => q.silentTicks >= 0 && !q.bye) ?? true;
+      const ms = heard ? Math.min(timeoutMs, LEAVE_REPEATS * heartbeatMs) : 0;
+      if (ms > 0) await new Promise<void>((resolve) => this.deps.setTimeout(resolve, ms));
     }
     await this.deps.signaling.leave();
     // Left first: the socket's close that follows is not the server going down.
