@@ -410,6 +410,26 @@ function answeringLinks(echoCore: boolean) {
   return { mesh, clock, count, mute, openAll, answer };
 }
 
+test('a round trip is measured only from a pong that echoes one of our pings', () => {
+  const { mesh, clock, openAll, answer } = answeringLinks(false);
+  mesh.reset(1, []);
+  mesh.setMembers(roomOf(2));
+  mesh.maintain();
+  openAll();
+  for (let t = 0; t < 3_000; t += 50) {
+    clock.t += 50;
+    mesh.maintain();
+    answer();
+  }
+  const rtt = () => mesh.info().find((p) => p.id === 2)?.rtt;
+  expect(rtt()).toBe(0);
+  // A liar's pongs for pings never sent: from the dawn of time, or a second ago.
+  for (const t of [-1e300, clock.t - 1_000, clock.t - 1]) {
+    mesh.receive(2, encodeFrame(ping('pong', t)), 'direct');
+    expect(rtt()).toBe(0);
+  }
+});
+
 test('quiet direct links are pinged within the same budget', () => {
   // As a quiet follower's links to the others.
   const { mesh, clock, count, openAll, answer } = answeringLinks(false);

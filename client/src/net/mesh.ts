@@ -144,6 +144,9 @@ export function meshConfigFor(heartbeatMs: number, timeoutMs: number): MeshConfi
   return { ...DEFAULT_MESH_CONFIG, pingMs, staleMs };
 }
 
+/** The times of our last pings a pong may echo (at most 8 pings a second: several seconds of them). */
+const PINGS_REMEMBERED = 64;
+
 /** Links made with each factory, over every mesh that used it (MeshConfig.maxLinks). */
 const LINKS_BY_FACTORY = new WeakMap<LinkFactory, { created: number }>();
 
@@ -240,6 +243,8 @@ const EARLY_MAX_AGE_MS = 5_000;
 export class Mesh {
   private self = 0;
   private iceServers: IceServer[] = [];
+  /** When our recent pings left (their `t`), oldest first: what a pong may echo. */
+  private readonly pingedAt: number[] = [];
   private readonly peers = new Map<number, PeerRec>();
   private away = false;
   /**
@@ -390,6 +395,8 @@ export class Mesh {
   }
 
   private pingFrame(now: number): string {
+    if (this.pingedAt.at(-1) !== now) this.pingedAt.push(now);
+    if (this.pingedAt.length > PINGS_REMEMBERED) this.pingedAt.shift();
     return encodeFrame(this.away ? { k: 'ping', t: now, v: PROTOCOL_VERSION, a: true } : ping('ping', now));
   }
 
@@ -536,7 +543,8 @@ export class Mesh {
         this.transmit(from, encodeFrame(ping('pong', f.t)), 'pong', via);
         break;
       case 'pong':
-        if (p && f.t <= now) p.rtt = now - f.t;
+        // Only an answer to a ping of ours: any other time would show whatever RTT its sender likes.
+        if (p && this.pingedAt.includes(f.t)) p.rtt = now - f.t;
         break;
     }
   }
