@@ -3,11 +3,13 @@ export { AppBook, type AppliedOp, appliedOps, applyOps, type Proposals } from '.
 export { type Base, Log } from './log.ts';
 export {
   type CompactResult,
+  FIRST_MEMBERS,
   HISTORY_CHUNK,
   Player,
   type PlayerOptions,
   type ProposeResult,
   type Ready,
+  renameIn,
 } from './player.ts';
 export { type Rng, randInt, seededRng } from './rng.ts';
 export { ANSWER_MS, timingFromMs } from './timing.ts';

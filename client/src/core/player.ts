@@ -75,7 +75,7 @@ type ElectionPhase = 'idle' | 'waitHeir' | 'waitAnswer' | 'waitCoordinator';
  */
 const ELECTION_FANOUT = 3;
 
-const FIRST_MEMBERS: readonly Id[] = [1];
+export const FIRST_MEMBERS: readonly Id[] = [1];
 
 /** Why `json` (toJson's answer) cannot go in the log: `bad_argument` if it is not JSON, `too_large` if over `max`. */
 function jsonProblem(
@@ -3372,7 +3372,7 @@ function lawfulAfter(prev: Entry | undefined, e: Entry, lastStage: number): bool
 }
 
 /** The slot a members entry renames (one ID out, a higher one in), if it is a rename. */
-function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
+export function renameIn(before: readonly Id[], e: Entry): { out: Id; in: Id } | null {
   if (e.kind !== 'members') return null;
   const outs = before.filter((id) => !e.members.includes(id));
   const ins = e.members.filter((id) => !before.includes(id));

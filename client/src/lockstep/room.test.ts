@@ -114,6 +114,7 @@ function refusing(port: FakeSignaling, code: string, error = code): SignalingPor
 function show(item: LogItem): string {
   if (item.kind === 'app') return `${item.index}:${JSON.stringify(item.data)}`;
   if (item.kind === 'snapshot') return `snapshot ${item.index} ${JSON.stringify(item.state)}`;
+  if (item.kind === 'renamed') return `renamed ${item.from} to ${item.to}`;
   return item.kind === 'stage' ? `stage ${item.stage.index}` : `reset ${item.index}`;
 }
 
@@ -992,6 +993,34 @@ describe('Room: app messages', () => {
 });
 
 describe('Room: the agreed log', () => {
+  it('a player back under a new ID (its session expired) is a renamed item, in order, to every player', async () => {
+    const w = world();
+    w.open();
+    w.open();
+    const port = w.server.port();
+    w.open({}, { signaling: port });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_500);
+    const [a, , c] = w.rooms as unknown as [Room, Room, Room];
+    const seen: string[] = [];
+    a.onEntry((item) => seen.push(show(item)));
+    await w.settle(a.propose('before'));
+    // The server loses player 3 past its grace; 3 plays on, is refused its token and continues its slot.
+    w.server.expire(3);
+    await w.run(600);
+    port.handlers!.connected();
+    await w.run(1_500);
+    expect(c.selfId).toBe(4);
+    await w.settle(c.propose('after'));
+    await w.run(100);
+    expect(seen.filter((l) => !l.startsWith('stage'))).toEqual(['3:"before"', 'renamed 3 to 4', '5:"after"']);
+    // A subscription from the start hears the same.
+    const again: string[] = [];
+    a.onEntry((item) => again.push(show(item)));
+    await w.run(10);
+    expect(again.slice(-3)).toEqual(seen.slice(-3));
+  });
+
   it('a value proposed anywhere reaches every player once, in one order, with the stages', async () => {
     const w = await joinedRooms(3);
     const [a, b, c] = w.rooms as unknown as [Room, Room, Room];

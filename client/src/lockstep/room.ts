@@ -1,7 +1,15 @@
 // A Room: the driver (net/session.ts) and its store behind the public API. Platform pieces (signaling,
 // WebRTC, timers, storage, the page) come in as RoomDeps, so tests run it over fakes.
 
-import { AppBook, applyOps, type Base, type CoreEvent, type Entry } from '../core/index.ts';
+import {
+  AppBook,
+  applyOps,
+  type Base,
+  type CoreEvent,
+  type Entry,
+  FIRST_MEMBERS,
+  renameIn,
+} from '../core/index.ts';
 import { Bucket } from '../net/bucket.ts';
 import { Chaos } from '../net/chaos.ts';
 import { SealedSignaling } from '../net/sealedSignaling.ts';
@@ -617,13 +625,14 @@ export class RoomImpl implements Room {
    * first when the log starts from one at or after `from`, then the entries after it.
    */
   private replay(rec: EntryRec): void {
-    const { base, entries } = this.session.committed();
+    const log = this.session.committed();
+    const { base, entries } = log;
     const last = new AppBook(base?.app).last;
     if (base && base.entry.index >= rec.from && this.entryRecs.has(rec))
       this.deliver(rec, this.snapshotItem(base));
     for (const e of entries) {
       if (e.index > this.cursor) return;
-      for (const item of this.itemsOf(e, last)) {
+      for (const item of this.itemsOf(e, last, log)) {
         if (!this.entryRecs.has(rec)) return;
         if (item.index >= rec.from) this.deliver(rec, item);
       }
@@ -715,7 +724,7 @@ export class RoomImpl implements Room {
     for (; this.cursor < length; this.cursor++) {
       const e = entryAt(log, this.cursor + 1)!;
       // A listener another one removed on the way is not called (as with events).
-      for (const item of this.itemsOf(e, this.appLast))
+      for (const item of this.itemsOf(e, this.appLast, log))
         for (const rec of [...this.entryRecs])
           if (rec.live && item.index >= rec.from && this.entryRecs.has(rec)) this.deliver(rec, item);
       this.cursorHash = e.hash;
@@ -751,12 +760,17 @@ export class RoomImpl implements Room {
     };
   }
 
-  /** What one log entry means to the app (membership entries mean nothing to it). */
-  private itemsOf(e: Entry, last: Map<string, number>): LogItem[] {
+  /** What one log entry means to the app: a stage, app values, or a player that plays on under a new ID. */
+  private itemsOf(e: Entry, last: Map<string, number>, log: CommittedLog): LogItem[] {
     const stages = this.store.getState().session.settings?.stages ?? [];
     const stage = (n: number) => toStage(stages, n);
     if (e.kind === 'stage')
       return [{ kind: 'stage', index: e.index, stage: stage(e.stage), term: e.term, doneBy: [...e.done] }];
+    if (e.kind === 'members') {
+      // Other membership changes (joins, leaves) mean nothing to the app's state; a new name for a slot does.
+      const renamed = renameIn(entryAt(log, e.index - 1)?.members ?? FIRST_MEMBERS, e);
+      return renamed ? [{ kind: 'renamed', index: e.index, from: renamed.out, to: renamed.in }] : [];
+    }
     if (e.kind !== 'app') return [];
     return applyOps(last, e).map((op) => ({
       kind: 'app',

@@ -268,6 +268,12 @@ export type LogItem<T = unknown, S = unknown> =
    */
   | { kind: 'snapshot'; index: number; stage: Stage; state: S }
   /**
+   * Player `from` plays on as `to`: its session ended (asleep past the server's grace, a server restart) and
+   * it came back with its state under a new ID. Move whatever the app keeps under `from` (a seat, a vote) to
+   * `to`; nobody else can take a slot's new name.
+   */
+  | { kind: 'renamed'; index: number; from: PlayerId; to: PlayerId }
+  /**
    * This player's log had taken entries the room never agreed (only a lying leader can feed it such) and now
    * holds the room's from `index` on: start the app's state afresh; the whole log follows again.
    */
