@@ -59,3 +59,11 @@ test('values of any other shape change nothing', () => {
   ])
     expect(fold(committed, app(4, open, REVEAL)).opens.size).toBe(0);
 });
+
+test('a player back under a new ID opens the card its old ID committed', async () => {
+  const committed = fold(noVotes(), app(2, { t: 'commit', h: await commitment(3, salt('e')) }));
+  const renamed = fold(committed, { kind: 'renamed', index: ++index, from: 2, to: 9 } as LogItem);
+  expect([...renamed.commits.keys()]).toEqual([9]);
+  const opened = fold(renamed, app(9, { t: 'open', card: 3, salt: salt('e') }, REVEAL));
+  expect(await shown(opened)).toEqual(new Map([[9, 3]]));
+});

@@ -60,3 +60,18 @@ test('a snapshot that would crash the page or stick the room is not a game: the 
     expect(fold(won, snapshot(state))).toEqual(newGame());
   }
 });
+
+test('a seated player back under a new ID keeps its seat and plays on; the old ID cannot', () => {
+  const renamed = { kind: 'renamed', index: ++index, from: 2, to: 7 } as LogItem;
+  const midway = play(
+    [1, { t: 'sit', seat: 'X' }],
+    [2, { t: 'sit', seat: 'O' }],
+    [1, { t: 'move', cell: 4, id: 'a' }],
+  );
+  const g = fold(midway, renamed);
+  expect(g.seats).toEqual({ X: 1, O: 7 });
+  expect(fold(g, app(2, { t: 'move', cell: 0, id: 'b' })).lines.at(-1)?.ignored).toBe('not seated');
+  expect(fold(g, app(7, { t: 'move', cell: 0, id: 'b' })).board[0]).toBe('O');
+  // A spectator's new name changes nothing.
+  expect(fold(midway, { ...renamed, from: 3 } as LogItem)).toEqual(midway);
+});
