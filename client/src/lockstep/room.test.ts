@@ -709,6 +709,32 @@ describe('Room: careless calls', () => {
   });
 });
 
+describe('Room: a listener that closes the room', () => {
+  it('ends the delivery of a message or a log item: later listeners hear nothing after it', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const heard: string[] = [];
+    b.channel('n').on(() => b.close());
+    b.channel('n').on(() => heard.push('message'));
+    a.channel('n').send(1);
+    await w.run(100);
+    expect(b.getSnapshot().status).toBe('closed');
+    const c = await joinedRooms(2);
+    const [d, e] = c.rooms as unknown as [Room, Room];
+    e.onEntry((item) => item.kind === 'app' && e.close());
+    e.onEntry((item) => item.kind === 'app' && heard.push('entry'));
+    await c.settle(d.propose('x'));
+    await c.run(100);
+    expect(e.getSnapshot().status).toBe('closed');
+    expect(heard).toEqual([]);
+    // A subscription made after the end still reads the log as it ended.
+    const after: string[] = [];
+    e.onEntry((item) => after.push(show(item)));
+    await c.run(10);
+    expect(after).toContain('2:"x"');
+  });
+});
+
 describe('Room: ending', () => {
   it('close says goodbye, as a closed tab does: the others see it offline at once, and so does the server', async () => {
     const w = world();

@@ -117,6 +117,8 @@ interface EntryRec {
   from: number;
   /** Replayed up to the shared cursor: new items reach it as they commit. */
   live: boolean;
+  /** Made once the room had ended: its replay of the log (final now) still comes. */
+  late: boolean;
 }
 
 interface Waiting {
@@ -605,11 +607,11 @@ export class RoomImpl implements Room {
     const from = options?.from ?? 1;
     if (!Number.isSafeInteger(from) || from < 1)
       throw new LockstepError('bad_argument', 'from must be a log index (1 or more)');
-    const rec: EntryRec = { listener: listener as EntryRec['listener'], from, live: false };
+    const rec: EntryRec = { listener: listener as EntryRec['listener'], from, live: false, late: this.torn };
     this.entryRecs.add(rec);
     // The replay comes on a microtask: the caller has its unsubscribe function before the first item.
     queueMicrotask(() => {
-      if (!this.entryRecs.has(rec)) return;
+      if (!this.entryRecs.has(rec) || (this.torn && !rec.late)) return;
       // Bring the shared cursor to the tip first (a reloaded page starts with a log nobody announced).
       this.pumpEntries();
       this.replay(rec);
@@ -633,7 +635,8 @@ export class RoomImpl implements Room {
     for (const e of entries) {
       if (e.index > this.cursor) return;
       for (const item of this.itemsOf(e, last, log)) {
-        if (!this.entryRecs.has(rec)) return;
+        // A listener ended the room meanwhile: nothing more, as with events.
+        if (!this.entryRecs.has(rec) || (this.torn && !rec.late)) return;
         if (item.index >= rec.from) this.deliver(rec, item);
       }
     }
@@ -725,8 +728,11 @@ export class RoomImpl implements Room {
       const e = entryAt(log, this.cursor + 1)!;
       // A listener another one removed on the way is not called (as with events).
       for (const item of this.itemsOf(e, this.appLast, log))
-        for (const rec of [...this.entryRecs])
+        for (const rec of [...this.entryRecs]) {
+          // A listener ended the room: nothing more is delivered (a reload replays the log).
+          if (this.torn) return;
           if (rec.live && item.index >= rec.from && this.entryRecs.has(rec)) this.deliver(rec, item);
+        }
       this.cursorHash = e.hash;
     }
     for (const { id, at } of this.outcomes.splice(0)) {
@@ -879,6 +885,8 @@ export class RoomImpl implements Room {
         }
       }
       for (const fn of [...rec.listeners]) {
+        // A listener ended the room (close, leave): nothing more is delivered, as with events.
+        if (this.torn) return;
         if (!rec.listeners.has(fn)) continue;
         try {
           fn(value as never, from);
