@@ -1,7 +1,7 @@
 import { createElement } from 'react';
 import { renderToString } from 'react-dom/server';
 import { prerenderToNodeStream } from 'react-dom/static';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type CoreEvent, seededRng } from '../core/index.ts';
 import { FakeNet, FakeServer, type FakeSignaling } from '../net/fakes.ts';
 import { memoryStorage } from '../net/platform.ts';
@@ -652,6 +652,23 @@ describe('Room: careless calls', () => {
     expect((await rejection(a.removePlayer(2))).code).toBe('not_joined');
   });
 
+  it('a listener that changes the room at every change does not hang the page: past a bound, events stop', async () => {
+    const w = await joinedRooms(2);
+    const a = w.rooms[0]!;
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    let calls = 0;
+    a.on('change', () => {
+      calls++;
+      a.setAway(!a.getSnapshot().away);
+    });
+    a.setAway(true);
+    await w.run(50);
+    const said = errors.mock.calls.map((c) => String(c[0]));
+    errors.mockRestore();
+    expect(calls).toBe(1_000);
+    expect(said).toEqual([expect.stringContaining('listeners changed the room 1000 times in a row')]);
+  });
+
   it('a listener that moves the room on (setDone, alone) leaves later listeners hearing every stage in order', async () => {
     const w = world();
     const a = w.open({ settings: { stages: ['a', 'b', 'c', 'd', 'e'] } });
@@ -710,6 +727,54 @@ describe('Room: careless calls', () => {
 });
 
 describe('Room: a listener that closes the room', () => {
+  it('on hearing the room ended: every listener still hears why, and the status stays as it ended', async () => {
+    const w = await joinedRooms(3);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const heard: string[] = [];
+    b.on('closed', (c) => {
+      heard.push(`first ${c.status}`);
+      b.close();
+    });
+    b.on('closed', (c) => heard.push(`second ${c.status}`));
+    await w.settle(a.removePlayer(b.selfId));
+    await w.run(500);
+    expect(heard).toEqual(['first removed', 'second removed']);
+    expect(b.getSnapshot().status).toBe('removed');
+  });
+
+  it('in a channel: no other channel parses or reports the message after it', async () => {
+    const w = await joinedRooms(2);
+    const [a, b] = w.rooms as unknown as [Room, Room];
+    const after: string[] = [];
+    b.channel('n').on(() => b.close());
+    b.channel('n', {
+      parse: () => {
+        after.push('parse');
+        throw new Error('nope');
+      },
+    }).on(() => after.push('listener'));
+    b.on('invalid', (e) => after.push(`invalid ${e.reason}`));
+    a.channel('n').send(1);
+    await w.run(100);
+    expect(b.getSnapshot().status).toBe('closed');
+    expect(after).toEqual([]);
+  });
+
+  it('on a stage: an onEntry subscribed after the end still reads that stage', async () => {
+    const w = world();
+    const a = w.open({ settings: { stages: ['a', 'b', 'c'] } });
+    await w.settle(a.joined);
+    await w.run(500);
+    a.on('stage', (st) => st.index === 1 && a.close());
+    a.setDone(true);
+    await w.run(500);
+    expect(a.getSnapshot().stage.index).toBe(1);
+    const late: string[] = [];
+    a.onEntry((i) => late.push(show(i)));
+    await w.run(50);
+    expect(late).toContain('stage 1');
+  });
+
   it('ends the delivery of a message or a log item: later listeners hear nothing after it', async () => {
     const w = await joinedRooms(2);
     const [a, b] = w.rooms as unknown as [Room, Room];

@@ -70,6 +70,8 @@ const RTT_SHOWN_MS = 1_000;
 
 const ENDED = new Set(['failed', 'removed', 'replaced', 'left', 'outdated']);
 const EVENT_ORDER = ['server', 'players', 'leader', 'stage', 'quorum', 'closed', 'change'] as const;
+/** Changes made by listeners while events are told, told in turn after them (update): at most this many. */
+const MAX_EVENT_ROUNDS = 1_000;
 const EVENTS = new Set<string>([...EVENT_ORDER, 'invalid']);
 /** Methods an app may pass around detached (`onClick={room.leave}`): bound to the room. */
 const BOUND = [
@@ -457,14 +459,15 @@ export class RoomImpl implements Room {
     };
   }
 
-  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E]): void {
+  private emit<E extends keyof RoomEvents>(event: E, value: RoomEvents[E], whole = false): void {
     // A copy: listeners added meanwhile wait for the next event; removed ones are skipped.
     const set = this.listeners.get(event);
     if (!set) return;
     const ended = this.torn;
     for (const fn of [...set]) {
       // A listener ended the room (close, leave): everyone heard `closed` from there, and nothing comes after it.
-      if (this.torn && !ended) return;
+      // The news that the room ended is told whole, whatever a listener does on hearing it (a cleanup's close).
+      if (this.torn && !ended && !whole) return;
       if (!set.has(fn)) continue;
       try {
         (fn as (v: RoomEvents[E]) => void)(value);
@@ -535,8 +538,17 @@ export class RoomImpl implements Room {
     // inside, a later listener would hear stage 4, 3, 2, 1 and end on a stale one.
     if (this.emitting) return;
     this.emitting = true;
+    let rounds = 0;
     try {
       for (let batch = this.batches.shift(); batch; batch = this.batches.shift()) {
+        // A listener that changes the room at every event would keep this going for ever: past a bound the
+        // changes are still in the snapshot, but their events are dropped, and the app is told why.
+        if (++rounds > MAX_EVENT_ROUNDS) {
+          console.error(
+            `lockstep: listeners changed the room ${MAX_EVENT_ROUNDS} times in a row while its events were told: the rest of those events are dropped`,
+          );
+          break;
+        }
         for (const e of EVENT_ORDER) {
           if (batch[e] === undefined) continue;
           // A listener ended the room (close, leave): older news is stale, and only the batch that says
@@ -547,7 +559,7 @@ export class RoomImpl implements Room {
             if (this.told === this.snap) continue;
             this.told = this.snap;
           }
-          this.emit(e, (e === 'change' ? this.snap : batch[e]) as never);
+          this.emit(e, (e === 'change' ? this.snap : batch[e]) as never, batch.closed !== undefined);
         }
         if (batch.closed) {
           this.teardown();
@@ -632,8 +644,10 @@ export class RoomImpl implements Room {
     const last = new AppBook(base?.app).last;
     if (base && base.entry.index >= rec.from && this.entryRecs.has(rec))
       this.deliver(rec, this.snapshotItem(base));
+    // Live, the shared cursor brings the rest; after the end nothing does, so a late one reads the log whole.
+    const end = rec.late ? log.length : this.cursor;
     for (const e of entries) {
-      if (e.index > this.cursor) return;
+      if (e.index > end) return;
       for (const item of this.itemsOf(e, last, log)) {
         // A listener ended the room meanwhile: nothing more, as with events.
         if (!this.entryRecs.has(rec) || (this.torn && !rec.late)) return;
@@ -875,6 +889,8 @@ export class RoomImpl implements Room {
       return;
     }
     for (const rec of [...recs]) {
+      // A listener ended the room (close, leave): nothing more is delivered, as with events.
+      if (this.torn) return;
       let value: unknown = data;
       if (rec.parse) {
         try {
@@ -885,7 +901,6 @@ export class RoomImpl implements Room {
         }
       }
       for (const fn of [...rec.listeners]) {
-        // A listener ended the room (close, leave): nothing more is delivered, as with events.
         if (this.torn) return;
         if (!rec.listeners.has(fn)) continue;
         try {
@@ -914,6 +929,10 @@ export class RoomImpl implements Room {
   leave(): Promise<void> {
     if (this.leaving) return this.leaving;
     if (this.torn) return Promise.resolve();
+    if (this.snap && this.snap.status !== 'joined') {
+      this.teardown();
+      return Promise.resolve();
+    }
     this.leaving = (async () => {
       try {
         // The session's wait runs on our timers, which a teardown clears: it would never end.
@@ -931,6 +950,11 @@ export class RoomImpl implements Room {
   close(): void {
     this.removeHooks();
     if (this.torn) return;
+    // Ended already (a `closed` listener cleaning up): the room stays as it ended, and everyone hears why.
+    if (this.snap && this.snap.status !== 'joined') {
+      this.teardown();
+      return;
+    }
     // Closed first: the socket's close that follows is not the server going down.
     this.closedHere = true;
     // As a closed tab does: the others and the server hear we are going (a rejoin within grace still resumes).
