@@ -144,8 +144,8 @@ export function meshConfigFor(heartbeatMs: number, timeoutMs: number): MeshConfi
   return { ...DEFAULT_MESH_CONFIG, pingMs, staleMs };
 }
 
-/** The times of our last pings a pong may echo (at most 8 pings a second: several seconds of them). */
-const PINGS_REMEMBERED = 64;
+/** The times of our last pings a pong may echo: over 10 s of them at the busiest rate (one a 50 ms tick). */
+const PINGS_REMEMBERED = 256;
 
 /** Links made with each factory, over every mesh that used it (MeshConfig.maxLinks). */
 const LINKS_BY_FACTORY = new WeakMap<LinkFactory, { created: number }>();

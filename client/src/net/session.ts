@@ -364,8 +364,9 @@ export class Session {
       this.drain();
       // Not a whole timeout: the room's creator chooses it (up to a minute), and a bot's exit waits on this.
       const { heartbeatMs = 250, timeoutMs = 1500 } = this.settings ?? {};
-      const heard = this.deps.store.getState().view?.peers.some((q) => q.silentTicks >= 0 && !q.bye) ?? true;
-      const ms = heard ? Math.min(timeoutMs, LEAVE_REPEATS * heartbeatMs) : 0;
+      // Anyone the room lists may still need it (one not heard yet, a newcomer catching up): alone, nobody does.
+      const alone = this.deps.store.getState().view?.peers.every((q) => q.bye) ?? false;
+      const ms = alone ? 0 : Math.min(timeoutMs, LEAVE_REPEATS * heartbeatMs);
       if (ms > 0) await new Promise<void>((resolve) => this.deps.setTimeout(resolve, ms));
     }
     await this.deps.signaling.leave();
