@@ -34,15 +34,19 @@ const step = () => {
     bot.propose({ t: 'commit', h }).then(
       () => bot.setDone(true),
       (e) => {
+        // A failover or a lost quorum: the room waits for our Done, so try again.
         committed = false;
-        console.error(`bot: could not commit the card: ${e.message}`);
+        console.error(`bot: could not commit the card: ${e.message}; trying again`);
+        setTimeout(step, 1_000);
       },
     );
   } else if (bot.stage.index === 1 && committed && !opened) {
     opened = true;
-    bot
-      .propose({ t: 'open', card, salt })
-      .catch((e) => console.error(`bot: could not open the card: ${e.message}`));
+    bot.propose({ t: 'open', card, salt }).catch((e) => {
+      opened = false;
+      console.error(`bot: could not open the card: ${e.message}; trying again`);
+      setTimeout(step, 1_000);
+    });
   }
 };
 step();

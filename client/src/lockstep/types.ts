@@ -270,7 +270,9 @@ export type LogItem<T = unknown, S = unknown> =
   /**
    * Player `from` plays on as `to`: its session ended (asleep past the server's grace, a server restart) and
    * it came back with its state under a new ID. Move whatever the app keeps under `from` (a seat, a vote) to
-   * `to`; nobody else can take a slot's new name.
+   * `to`. It rests on `to`'s claim, which the leader commits once `from` has gone quiet and left the server's
+   * roster: a modified client can claim a sleeping player's slot, so move nothing onto an ID that already
+   * holds something of its own.
    */
   | { kind: 'renamed'; index: number; from: PlayerId; to: PlayerId }
   /**

@@ -79,7 +79,10 @@ function Poker({ room }: { room: Room }) {
   const votes = useVotes(room);
   const [cards, setCards] = useState<Map<PlayerId, number | 'mismatch'>>(new Map());
   const [problem, setProblem] = useState<string | null>(null);
-  const busy = useRef(false);
+  const picking = useRef(false);
+  const opening = useRef(false);
+  // Bumped a second after an opening failed (a failover, say): the effect below tries again.
+  const [retry, setRetry] = useState(0);
   const revealed = stage.index === 1;
   const mine = votes.commits.get(selfId);
   const myCard = mine === undefined ? undefined : picked(snap.room)[mine]?.card;
@@ -95,22 +98,26 @@ function Poker({ room }: { room: Room }) {
   useEffect(() => {
     if (mine !== undefined && !revealed && !done && snap.status === 'joined') room.setDone(true);
   }, [room, mine, revealed, done, snap.status]);
-  // At Reveal, open the card we committed to, once.
+  // At Reveal, open the card we committed to, until the log has it.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: retry is what makes it try again
   useEffect(() => {
     const p = mine === undefined ? undefined : picked(snap.room)[mine];
-    if (!revealed || !p || votes.opens.has(selfId) || busy.current || snap.status !== 'joined') return;
-    busy.current = true;
+    if (!revealed || !p || votes.opens.has(selfId) || opening.current || snap.status !== 'joined') return;
+    opening.current = true;
     room
       .propose<Vote>({ t: 'open', card: p.card, salt: p.salt })
-      .catch((e: unknown) => setProblem(message(e)))
+      .catch((e: unknown) => {
+        setProblem(message(e));
+        setTimeout(() => setRetry((n) => n + 1), 1_000);
+      })
       .finally(() => {
-        busy.current = false;
+        opening.current = false;
       });
-  }, [room, revealed, mine, votes, selfId, snap.room, snap.status]);
+  }, [room, revealed, mine, votes, selfId, snap.room, snap.status, retry]);
 
   const pick = async (card: number) => {
-    if (busy.current) return;
-    busy.current = true;
+    if (picking.current) return;
+    picking.current = true;
     setProblem(null);
     try {
       const salt = newSalt();
@@ -124,7 +131,7 @@ function Poker({ room }: { room: Room }) {
     } catch (e) {
       setProblem(message(e));
     } finally {
-      busy.current = false;
+      picking.current = false;
     }
   };
 

@@ -66,4 +66,8 @@ test('a player back under a new ID opens the card its old ID committed', async (
   expect([...renamed.commits.keys()]).toEqual([9]);
   const opened = fold(renamed, app(9, { t: 'open', card: 3, salt: salt('e') }, REVEAL));
   expect(await shown(opened)).toEqual(new Map([[9, 3]]));
+  // A player that committed a card of its own takes no other by claiming its slot.
+  const own = fold(committed, app(9, { t: 'commit', h: await commitment(13, salt('f')) }));
+  const claimed = fold(own, { kind: 'renamed', index: ++index, from: 2, to: 9 } as LogItem);
+  expect(claimed).toBe(own);
 });

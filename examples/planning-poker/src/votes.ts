@@ -22,7 +22,7 @@ export const noVotes = (): Votes => ({ commits: new Map(), opens: new Map() });
 const HASH = /^[0-9a-f]{64}$/;
 const SALT = /^[0-9a-f]{32}$/;
 
-/** `m` with `from`'s value under `to` (a slot's new name is always a new ID: nothing to overwrite). */
+/** `m` with `from`'s value under `to`. */
 function moved<T>(m: ReadonlyMap<PlayerId, T>, from: PlayerId, to: PlayerId): ReadonlyMap<PlayerId, T> {
   if (!m.has(from)) return m;
   const out = new Map(m);
@@ -36,8 +36,10 @@ export function fold(v: Votes, item: LogItem): Votes {
   // This app never hands the library a snapshot, so a log that starts from one (or starts over) starts afresh.
   if (item.kind === 'snapshot' || item.kind === 'reset') return noVotes();
   // A player back under a new ID (its session expired, the server restarted) keeps its card.
-  if (item.kind === 'renamed')
+  // Not onto a player that committed a card of its own: the new name is its own claim.
+  if (item.kind === 'renamed' && !v.commits.has(item.to))
     return { commits: moved(v.commits, item.from, item.to), opens: moved(v.opens, item.from, item.to) };
+  if (item.kind === 'renamed') return v;
   if (item.kind !== 'app' || typeof item.data !== 'object' || item.data === null) return v;
   const d = item.data as Record<string, unknown>;
   if (d.t === 'commit' && item.stage.index === 0 && typeof d.h === 'string' && HASH.test(d.h)) {

@@ -72,6 +72,7 @@ test('a seated player back under a new ID keeps its seat and plays on; the old I
   expect(g.seats).toEqual({ X: 1, O: 7 });
   expect(fold(g, app(2, { t: 'move', cell: 0, id: 'b' })).lines.at(-1)?.ignored).toBe('not seated');
   expect(fold(g, app(7, { t: 'move', cell: 0, id: 'b' })).board[0]).toBe('O');
-  // A spectator's new name changes nothing.
+  // A spectator's new name changes nothing, and a seated player takes no second seat by claiming one.
   expect(fold(midway, { ...renamed, from: 3 } as LogItem)).toEqual(midway);
+  expect(fold(midway, { ...renamed, from: 2, to: 1 } as LogItem)).toEqual(midway);
 });

@@ -152,10 +152,11 @@ export function asGame(state: unknown): Game | null {
 export function fold(g: Game, item: LogItem): Game {
   // The log up to here is gone, and this is the game it folded to (a lying leader's would be its lie).
   if (item.kind === 'snapshot') return asGame(item.state) ?? newGame();
-  // A seated player back under a new ID (its session expired, the server restarted) keeps its seat.
+  // A seated player back under a new ID (its session expired, the server restarted) keeps its seat. Not onto
+  // a player seated already: the new name is its own claim, and one player in both seats would stick the room.
   if (item.kind === 'renamed') {
     const seat = seatOf(g, item.from);
-    return seat ? { ...g, seats: { ...g.seats, [seat]: item.to } } : g;
+    return seat && seatOf(g, item.to) === null ? { ...g, seats: { ...g.seats, [seat]: item.to } } : g;
   }
   if (item.kind !== 'app') return g; // stages mean nothing to this game
   const d = (typeof item.data === 'object' && item.data !== null ? item.data : {}) as Record<string, unknown>;
