@@ -104,6 +104,18 @@ async function joinedRooms(n: number) {
   return w;
 }
 
+/** Three joined rooms, the third on a port of its own (a test drives its connection), `ms` after joining. */
+async function thirdOnItsPort(ms: number) {
+  const w = world();
+  w.open();
+  w.open();
+  const port = w.server.port();
+  w.open({}, { signaling: port });
+  await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+  await w.run(ms);
+  return { w, port };
+}
+
 /** A port whose join always answers `fail` (its server is otherwise fine). */
 function refusing(port: FakeSignaling, code: string, error = code): SignalingPort {
   port.join = async () => ({ ok: false, code, error }) as never;
@@ -802,13 +814,7 @@ describe('Room: a listener that closes the room', () => {
 
 describe('Room: ending', () => {
   it('close says goodbye, as a closed tab does: the others see it offline at once, and so does the server', async () => {
-    const w = world();
-    w.open();
-    w.open();
-    const port = w.server.port();
-    w.open({}, { signaling: port });
-    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
-    await w.run(1_000);
+    const { w, port } = await thirdOnItsPort(1_000);
     w.rooms[2]!.close();
     await w.run(100);
     expect(w.rooms[0]!.getSnapshot().players.find((p) => p.id === 3)?.state).toBe('offline');
@@ -1085,13 +1091,7 @@ describe('Room: app messages', () => {
 
 describe('Room: the agreed log', () => {
   it('a player back under a new ID (its session expired) is a renamed item, in order, to every player', async () => {
-    const w = world();
-    w.open();
-    w.open();
-    const port = w.server.port();
-    w.open({}, { signaling: port });
-    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
-    await w.run(1_500);
+    const { w, port } = await thirdOnItsPort(1_500);
     const [a, , c] = w.rooms as unknown as [Room, Room, Room];
     const seen: string[] = [];
     a.onEntry((item) => seen.push(show(item)));
