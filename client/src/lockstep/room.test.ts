@@ -1102,6 +1102,8 @@ describe('Room: the agreed log', () => {
     port.handlers!.connected();
     await w.run(1_500);
     expect(c.selfId).toBe(4);
+    // Due when its entry commits, not at the next value's.
+    expect(seen.filter((l) => !l.startsWith('stage'))).toEqual(['3:"before"', 'renamed 3 to 4']);
     await w.settle(c.propose('after'));
     await w.run(100);
     expect(seen.filter((l) => !l.startsWith('stage'))).toEqual(['3:"before"', 'renamed 3 to 4', '5:"after"']);

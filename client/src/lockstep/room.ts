@@ -693,7 +693,14 @@ export class RoomImpl implements Room {
     let log = false;
     for (const e of events) {
       if (e.kind === 'forked') this.forkAt = Math.min(this.forkAt, e.index);
-      if (e.kind === 'commit' || e.kind === 'advance' || e.kind === 'forked' || e.kind === 'snapshot')
+      // A members entry commits too: a slot's new name is an item (renamed), due when it commits.
+      if (
+        e.kind === 'commit' ||
+        e.kind === 'advance' ||
+        e.kind === 'members' ||
+        e.kind === 'forked' ||
+        e.kind === 'snapshot'
+      )
         log = true;
       else if (e.kind === 'proposed') this.outcomes.push({ id: e.id, at: { index: e.index, offset: e.n } });
       else if (e.kind === 'superseded') this.outcomes.push({ id: e.id, at: null });
