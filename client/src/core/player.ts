@@ -2854,7 +2854,10 @@ export class Player {
     if (!next && renamed !== undefined)
       next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
     const gone = agreed.find(
-      (slot) => !this.rosterIds.has(this.holderOf(slot)) && !liveSet.has(this.holderOf(slot)),
+      (slot) =>
+        !this.rosterIds.has(this.holderOf(slot)) &&
+        !liveSet.has(this.holderOf(slot)) &&
+        this.pastClaims(this.holderOf(slot)),
     );
     if (!next && gone !== undefined) next = agreed.filter((id) => id !== gone);
     if (!next) {
@@ -2873,6 +2876,20 @@ export class Player {
     }
     if (!next) return null;
     return this.nextEntry({ kind: 'members', members: next.sort((a, b) => a - b) });
+  }
+
+  /**
+   * Whether a slot whose holder is off the server's roster and silent may be dropped: it said goodbye, or has
+   * been silent long enough that its player would have claimed the slot under a new ID (learnAlias) if it
+   * were coming back. After a server restart no old ID is on the roster, and the players come back one by
+   * one: dropped at once, the last to come back lost its slot (and its app state) to a newcomer's. A holder
+   * we never heard counts as silent since we started (a player continuing under a new ID starts afresh).
+   */
+  private pastClaims(id: Id): boolean {
+    const p = this.peers.get(id);
+    if (p?.bye) return true;
+    const since = Math.max(p?.heard ?? 0, p?.vouched ?? 0, 0);
+    return this.now - since >= CLAIM_WINDOW_TIMEOUTS * this.timing.timeoutTicks;
   }
 
   private onAccept(from: Id, term: number, entry: Entry): void {
@@ -3312,6 +3329,8 @@ const LEADERLESS = -2;
 const MAX_STRETCH = 2;
 /** How often the timeout may come back down a heartbeat, in room timeouts. */
 const BEAT_WINDOW_TIMEOUTS = 2;
+/** How long a silent slot off the server's roster waits for its player to claim it under a new ID (pastClaims). */
+const CLAIM_WINDOW_TIMEOUTS = 4;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
 function handedOn(base: Base, from: Id, issued: Id): Base {
