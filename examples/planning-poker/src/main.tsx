@@ -6,7 +6,7 @@ import { joinRoom, LockstepError, type PlayerId, type Room } from 'lockstep';
 import { useRoom } from 'lockstep/react';
 import { useEffect, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { CARDS, commitment, fold, newSalt, noVotes, shown, type Vote, type Votes } from './votes';
+import { CARDS, commitment, fold, newSalt, noVotes, shown, toState, type Vote, type Votes } from './votes';
 
 const message = (e: unknown) => (e instanceof LockstepError ? `${e.code}: ${e.message}` : String(e));
 
@@ -46,15 +46,35 @@ function App() {
   return <Poker room={room} />;
 }
 
-/** The votes as the log folds them: the replay first, then each new commit. */
+/**
+ * Values between snapshots at most: a player proposing junk without end (anyone may) would otherwise fill the
+ * log (the library refuses proposals past 20,000 entries since a snapshot) and nobody could vote.
+ */
+const SNAPSHOT_EVERY = 100;
+
+/** The votes as the log folds them: the replay first, then each new commit; a snapshot now and then. */
 function useVotes(room: Room): Votes {
   const [votes, setVotes] = useState(noVotes);
   useEffect(() => {
     let v = noVotes();
+    let since = 0;
     setVotes(v);
     return room.onEntry<Vote>((item) => {
       v = fold(v, item);
       setVotes(v);
+      since = item.kind === 'app' ? since + 1 : item.kind === 'snapshot' ? 0 : since;
+      if (item.kind !== 'app' || since < SNAPSHOT_EVERY) return;
+      since = 0;
+      const at = item.index;
+      const state = toState(v);
+      // On a microtask: room.snapshot refuses an entry still being delivered.
+      queueMicrotask(() => {
+        try {
+          room.snapshot(at, state);
+        } catch (e) {
+          console.warn(`planning poker: no snapshot at ${at}: ${message(e)}`);
+        }
+      });
     });
   }, [room]);
   return votes;
@@ -135,6 +155,16 @@ function Poker({ room }: { room: Room }) {
     }
   };
 
+  // Whoever made the room chose its stages: with others than these, Reveal would never come (or not show).
+  if (snap.settings.stages.join('\n') !== 'Vote\nReveal')
+    return (
+      <main>
+        <p role="alert" data-testid="ended">
+          This room was made with other stages ({snap.settings.stages.join(', ')}): open a room of another
+          name.
+        </p>
+      </main>
+    );
   // The room is over for this tab (removed, replaced by a copy of it, a server of another version…).
   if (snap.status !== 'joined')
     return (

@@ -1,7 +1,7 @@
 // The fold is the referee: run by the repository's `npm test`.
 import type { LogItem } from 'lockstep';
 import { expect, test } from 'vitest';
-import { commitment, fold, noVotes, shown, type Vote, type Votes } from './votes';
+import { asVotes, commitment, fold, noVotes, shown, toState, type Vote, type Votes } from './votes';
 
 const VOTE = { index: 0, name: 'Vote', final: false };
 const REVEAL = { index: 1, name: 'Reveal', final: true };
@@ -70,4 +70,39 @@ test('a player back under a new ID opens the card its old ID committed', async (
   const own = fold(committed, app(9, { t: 'commit', h: await commitment(13, salt('f')) }));
   const claimed = fold(own, { kind: 'renamed', index: ++index, from: 2, to: 9 } as LogItem);
   expect(claimed).toBe(own);
+});
+
+test("a copy of another's commitment is not a vote: its sender cannot show that card", async () => {
+  const h = await commitment(13, salt('a'));
+  let v = fold(noVotes(), app(1, { t: 'commit', h }));
+  v = fold(v, app(6, { t: 'commit', h }));
+  v = fold(v, app(1, { t: 'open', card: 13, salt: salt('a') }, REVEAL));
+  v = fold(v, app(6, { t: 'open', card: 13, salt: salt('a') }, REVEAL));
+  expect(await shown(v)).toEqual(new Map([[1, 13]]));
+});
+
+test('votes go through a snapshot whole; a state that is not votes is none', async () => {
+  let v = fold(noVotes(), app(1, { t: 'commit', h: await commitment(5, salt('a')) }));
+  v = fold(v, app(2, { t: 'commit', h: await commitment(8, salt('b')) }));
+  v = fold(v, app(1, { t: 'open', card: 5, salt: salt('a') }, REVEAL));
+  const state = JSON.parse(JSON.stringify(toState(v)));
+  const snap = (s: unknown) => ({ kind: 'snapshot', index: 9, stage: REVEAL, state: s }) as LogItem;
+  expect(fold(noVotes(), snap(state))).toEqual(v);
+  for (const lie of [
+    'anything',
+    { commits: [[1, 'f'.repeat(63)]], opens: [] },
+    {
+      commits: [
+        [1, 'f'.repeat(64)],
+        [2, 'f'.repeat(64)],
+      ],
+      opens: [],
+    },
+    { commits: [[1, 'f'.repeat(64)]], opens: [[2, { card: 5, salt: salt('a') }]] },
+    { commits: [[1, 'f'.repeat(64)]], opens: [[1, { card: 4, salt: salt('a') }]] },
+    { commits: [[0, 'f'.repeat(64)]], opens: [] },
+  ]) {
+    expect(asVotes(lie), JSON.stringify(lie)).toBeNull();
+    expect(fold(v, snap(lie))).toEqual(noVotes());
+  }
 });

@@ -33,8 +33,9 @@ function moved<T>(m: ReadonlyMap<PlayerId, T>, from: PlayerId, to: PlayerId): Re
 
 /** The votes after one more log item. Pure: the same votes and item give the same votes everywhere. */
 export function fold(v: Votes, item: LogItem): Votes {
-  // This app never hands the library a snapshot, so a log that starts from one (or starts over) starts afresh.
-  if (item.kind === 'snapshot' || item.kind === 'reset') return noVotes();
+  // A snapshot is another player's word: checked like a vote, and nothing if it is not votes at all.
+  if (item.kind === 'snapshot') return asVotes(item.state) ?? noVotes();
+  if (item.kind === 'reset') return noVotes();
   // A player back under a new ID (its session expired, the server restarted) keeps its card.
   // Not onto a player that committed a card of its own: the new name is its own claim.
   if (item.kind === 'renamed' && !v.commits.has(item.to))
@@ -43,7 +44,8 @@ export function fold(v: Votes, item: LogItem): Votes {
   if (item.kind !== 'app' || typeof item.data !== 'object' || item.data === null) return v;
   const d = item.data as Record<string, unknown>;
   if (d.t === 'commit' && item.stage.index === 0 && typeof d.h === 'string' && HASH.test(d.h)) {
-    if (v.commits.has(item.by)) return v;
+    // A copy of another's commitment would let its sender show that card without choosing one.
+    if (v.commits.has(item.by) || [...v.commits.values()].includes(d.h)) return v;
     return { ...v, commits: new Map(v.commits).set(item.by, d.h) };
   }
   if (d.t === 'open' && item.stage.index === 1 && typeof d.salt === 'string' && SALT.test(d.salt)) {
@@ -51,6 +53,37 @@ export function fold(v: Votes, item: LogItem): Votes {
     return { ...v, opens: new Map(v.opens).set(item.by, { card: d.card as number, salt: d.salt }) };
   }
   return v;
+}
+
+/** Votes as JSON, for `room.snapshot` (Maps do not survive JSON). */
+export function toState(v: Votes): {
+  commits: [PlayerId, string][];
+  opens: [PlayerId, { card: number; salt: string }][];
+} {
+  return { commits: [...v.commits], opens: [...v.opens] };
+}
+
+/** A snapshot's state as votes, or null: every entry checked as the fold checks a vote. */
+export function asVotes(state: unknown): Votes | null {
+  const s = state as { commits?: unknown; opens?: unknown } | null;
+  if (typeof s !== 'object' || s === null || !Array.isArray(s.commits) || !Array.isArray(s.opens))
+    return null;
+  const isId = (id: unknown): id is PlayerId => Number.isSafeInteger(id) && (id as number) > 0;
+  const commits = new Map<PlayerId, string>();
+  for (const e of s.commits) {
+    if (!Array.isArray(e) || e.length !== 2 || !isId(e[0]) || typeof e[1] !== 'string' || !HASH.test(e[1]))
+      return null;
+    if (commits.has(e[0]) || [...commits.values()].includes(e[1])) return null;
+    commits.set(e[0], e[1]);
+  }
+  const opens = new Map<PlayerId, { card: number; salt: string }>();
+  for (const e of s.opens) {
+    const o = Array.isArray(e) && e.length === 2 ? (e[1] as { card?: unknown; salt?: unknown } | null) : null;
+    if (!o || typeof o !== 'object' || !isId(e[0]) || !commits.has(e[0]) || opens.has(e[0])) return null;
+    if (!CARDS.includes(o.card as number) || typeof o.salt !== 'string' || !SALT.test(o.salt)) return null;
+    opens.set(e[0], { card: o.card as number, salt: o.salt });
+  }
+  return { commits, opens };
 }
 
 const hex = (bytes: ArrayBuffer | Uint8Array) =>

@@ -1,4 +1,6 @@
 // The fold is the referee, and a snapshot is another player's word: run by the repository's `npm test`.
+
+import fc from 'fast-check';
 import type { LogItem } from 'lockstep';
 import { expect, test } from 'vitest';
 import { type Action, asGame, fold, type Game, newGame } from './game';
@@ -75,4 +77,61 @@ test('a seated player back under a new ID keeps its seat and plays on; the old I
   // A spectator's new name changes nothing, and a seated player takes no second seat by claiming one.
   expect(fold(midway, { ...renamed, from: 3 } as LogItem)).toEqual(midway);
   expect(fold(midway, { ...renamed, from: 2, to: 1 } as LogItem)).toEqual(midway);
+});
+
+test("a spectator's impossible moves leave a snapshot every tab can start from", () => {
+  let g = play([1, { t: 'sit', seat: 'X' }], [2, { t: 'sit', seat: 'O' }]);
+  for (const cell of [-1, 9, 1e300, 1.5]) g = fold(g, app(3, { t: 'move', cell, id: `s${cell}` }));
+  expect(g.lines.slice(-4).map((l) => [l.cell, l.ignored])).toEqual(Array(4).fill([null, 'no such cell']));
+  expect(asGame(JSON.parse(JSON.stringify(g)))).toEqual(g);
+});
+
+test('any log, honest or not, snapshotted at any point, gives a game asGame takes whole', () => {
+  const honest = fc.oneof(
+    fc.record({ t: fc.constant('sit'), seat: fc.constantFrom('X', 'O') }),
+    fc.record({
+      t: fc.constant('move'),
+      cell: fc.integer({ min: 0, max: 8 }),
+      id: fc.string({ minLength: 1, maxLength: 8 }),
+    }),
+    fc.constant({ t: 'new-round' }),
+  );
+  const data = fc.oneof(
+    honest,
+    fc.jsonValue(),
+    fc.record({ t: fc.constant('move'), cell: fc.oneof(fc.integer(), fc.double()), id: fc.jsonValue() }),
+    fc.record({ t: fc.string({ maxLength: 30 }) }),
+  );
+  const step = fc.oneof(
+    { weight: 20, arbitrary: fc.record({ by: fc.integer({ min: 1, max: 4 }), data, steer: fc.boolean() }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ from: fc.integer({ min: 1, max: 6 }), to: fc.integer({ min: 1, max: 8 }) }),
+    },
+    { weight: 2, arbitrary: fc.constant('snapshot' as const) },
+  );
+  fc.assert(
+    fc.property(fc.array(step, { minLength: 20, maxLength: 300 }), (steps) => {
+      let g = newGame();
+      for (const s of steps) {
+        if (s === 'snapshot') {
+          const state = JSON.parse(JSON.stringify(g));
+          expect(asGame(state)).toEqual(state);
+          g = fold(g, snapshot(state));
+        } else if ('from' in s) g = fold(g, { kind: 'renamed', index: ++index, ...s } as LogItem);
+        else {
+          // Half the moves are steered to the player whose turn it is and a free cell, so rounds end.
+          const d = s.data as { t?: unknown; cell?: number };
+          const turn = g.turn;
+          const steer = s.steer && turn !== null && d?.t === 'move' && typeof d.cell === 'number';
+          const cell = steer ? g.board.indexOf(null) : d?.cell;
+          g = fold(
+            g,
+            app(steer ? g.seats[turn]! : s.by, steer ? { ...d, cell } : (d as Record<string, unknown>)),
+          );
+        }
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -186,9 +186,10 @@ export function fold(g: Game, item: LogItem): Game {
   }
 
   if (d.t === 'move') {
-    line.cell = Number.isInteger(d.cell) ? (d.cell as number) : null;
+    // Only a cell there is goes in the move log: a snapshot of it must pass asGame (isLine) everywhere.
+    line.cell = isCell(d.cell) ? d.cell : null;
     line.id = typeof d.id === 'string' ? d.id.slice(0, 32) : null;
-    if (line.cell === null || line.cell < 0 || line.cell > 8) return ignore('no such cell');
+    if (line.cell === null) return ignore('no such cell');
     if (line.id === null) return ignore('no id');
     // The log applies a retried proposal once; were it ever to apply one twice, this says so (within the
     // lines kept: every player keeps the same ones, so all alike).
