@@ -251,6 +251,8 @@ export class Player {
   private leader: Id = 0;
   private roster: Roster;
   private rosterIds = new Set<Id>();
+  /** When each ID we saw on the server's roster left it (pastClaims); one never on it counts from our start. */
+  private readonly offRosterAt = new Map<Id, number>();
   /** Everyone we talk to: the roster, plus agreed voters the server may have dropped (it is only a hint). */
   private members = new Set<Id>();
   /** `members`, lowest first. */
@@ -570,7 +572,13 @@ export class Player {
   setRoster(roster: Roster): void {
     if (roster.version <= this.roster.version) return;
     this.roster = { version: roster.version, members: roster.members.slice() };
+    const was = this.rosterIds;
     this.rosterIds = new Set(roster.members);
+    for (const id of was) if (!this.rosterIds.has(id)) this.offRosterAt.set(id, this.now);
+    for (const id of this.rosterIds) this.offRosterAt.delete(id);
+    // Past the window an entry says nothing a missing one does not (pastClaims): IDs never come back.
+    const window = CLAIM_WINDOW_TIMEOUTS * this.timing.timeoutTicks;
+    for (const [id, at] of this.offRosterAt) if (this.now - at >= window) this.offRosterAt.delete(id);
     this.noteIssued(roster.issued ?? 0, ...roster.members);
     this.refreshMembers();
     if (this.now > 0) this.settle();
@@ -2879,16 +2887,16 @@ export class Player {
   }
 
   /**
-   * Whether a slot whose holder is off the server's roster and silent may be dropped: it said goodbye, or has
-   * been silent long enough that its player would have claimed the slot under a new ID (learnAlias) if it
-   * were coming back. After a server restart no old ID is on the roster, and the players come back one by
-   * one: dropped at once, the last to come back lost its slot (and its app state) to a newcomer's. A holder
-   * we never heard counts as silent since we started (a player continuing under a new ID starts afresh).
+   * Whether a slot whose holder is off the server's roster and silent may be dropped: it said goodbye, or left
+   * the roster long enough ago that its player would have claimed the slot under a new ID (learnAlias) if it
+   * were coming back (a laptop that slept past its grace wakes, is refused its token and joins anew). After a
+   * server restart no old ID is on the roster, and the players come back one by one: dropped at once, the
+   * last to come back lost its slot (and its app state) to a newcomer's. An ID we never saw on the roster
+   * counts from our own start (a player continuing under a new ID starts afresh).
    */
   private pastClaims(id: Id): boolean {
-    const p = this.peers.get(id);
-    if (p?.bye) return true;
-    const since = Math.max(p?.heard ?? 0, p?.vouched ?? 0, 0);
+    if (this.peers.get(id)?.bye) return true;
+    const since = this.offRosterAt.get(id) ?? 0;
     return this.now - since >= CLAIM_WINDOW_TIMEOUTS * this.timing.timeoutTicks;
   }
 
@@ -3329,7 +3337,7 @@ const LEADERLESS = -2;
 const MAX_STRETCH = 2;
 /** How often the timeout may come back down a heartbeat, in room timeouts. */
 const BEAT_WINDOW_TIMEOUTS = 2;
-/** How long a silent slot off the server's roster waits for its player to claim it under a new ID (pastClaims). */
+/** How long a slot off the server's roster waits for its player to claim it under a new ID (pastClaims). */
 const CLAIM_WINDOW_TIMEOUTS = 4;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */

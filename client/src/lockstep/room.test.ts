@@ -1090,6 +1090,30 @@ describe('Room: app messages', () => {
 });
 
 describe('Room: the agreed log', () => {
+  it('a player asleep past its grace that wakes soon after keeps its slot under a new ID', async () => {
+    const w = world();
+    const port = w.server.port();
+    w.open();
+    w.open();
+    w.open({ chaos: true }, { signaling: port });
+    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
+    await w.run(1_500);
+    const seen: string[] = [];
+    w.rooms[0]!.onEntry((item) => seen.push(show(item)));
+    // Asleep: silent, and its session ends on the server (its grace ran out).
+    const chaos = roomInternals(w.rooms[2]!)!.chaos!;
+    chaos.crash();
+    await w.run(400);
+    w.server.expire(3);
+    // It wakes 3 timeouts later (the room waits 4): refused its token, it joins anew and claims its slot.
+    await w.run(900);
+    chaos.recover();
+    port.handlers!.connected();
+    await w.run(2_000);
+    expect(w.rooms[2]!.selfId).toBe(4);
+    expect(seen.filter((l) => l.startsWith('renamed'))).toEqual(['renamed 3 to 4']);
+  });
+
   it('after a server restart, every player back under a new ID keeps its slot, the last one too', async () => {
     const w = world();
     const ports = [w.server.port(), w.server.port(), w.server.port()];
