@@ -251,8 +251,6 @@ export class Player {
   private leader: Id = 0;
   private roster: Roster;
   private rosterIds = new Set<Id>();
-  /** When each ID we saw on the server's roster left it (pastClaims); one never on it counts from our start. */
-  private readonly offRosterAt = new Map<Id, number>();
   /** Everyone we talk to: the roster, plus agreed voters the server may have dropped (it is only a hint). */
   private members = new Set<Id>();
   /** `members`, lowest first. */
@@ -572,13 +570,7 @@ export class Player {
   setRoster(roster: Roster): void {
     if (roster.version <= this.roster.version) return;
     this.roster = { version: roster.version, members: roster.members.slice() };
-    const was = this.rosterIds;
     this.rosterIds = new Set(roster.members);
-    for (const id of was) if (!this.rosterIds.has(id)) this.offRosterAt.set(id, this.now);
-    for (const id of this.rosterIds) this.offRosterAt.delete(id);
-    // Past the window an entry says nothing a missing one does not (pastClaims): IDs never come back.
-    const window = CLAIM_WINDOW_TIMEOUTS * this.timing.timeoutTicks;
-    for (const [id, at] of this.offRosterAt) if (this.now - at >= window) this.offRosterAt.delete(id);
     this.noteIssued(roster.issued ?? 0, ...roster.members);
     this.refreshMembers();
     if (this.now > 0) this.settle();
@@ -2862,10 +2854,7 @@ export class Player {
     if (!next && renamed !== undefined)
       next = agreed.map((slot) => (slot === renamed ? this.holderOf(slot) : slot));
     const gone = agreed.find(
-      (slot) =>
-        !this.rosterIds.has(this.holderOf(slot)) &&
-        !liveSet.has(this.holderOf(slot)) &&
-        this.pastClaims(this.holderOf(slot)),
+      (slot) => !this.rosterIds.has(this.holderOf(slot)) && !liveSet.has(this.holderOf(slot)),
     );
     if (!next && gone !== undefined) next = agreed.filter((id) => id !== gone);
     if (!next) {
@@ -2884,20 +2873,6 @@ export class Player {
     }
     if (!next) return null;
     return this.nextEntry({ kind: 'members', members: next.sort((a, b) => a - b) });
-  }
-
-  /**
-   * Whether a slot whose holder is off the server's roster and silent may be dropped: it said goodbye, or left
-   * the roster long enough ago that its player would have claimed the slot under a new ID (learnAlias) if it
-   * were coming back (a laptop that slept past its grace wakes, is refused its token and joins anew). After a
-   * server restart no old ID is on the roster, and the players come back one by one: dropped at once, the
-   * last to come back lost its slot (and its app state) to a newcomer's. An ID we never saw on the roster
-   * counts from our own start (a player continuing under a new ID starts afresh).
-   */
-  private pastClaims(id: Id): boolean {
-    if (this.peers.get(id)?.bye) return true;
-    const since = this.offRosterAt.get(id) ?? 0;
-    return this.now - since >= CLAIM_WINDOW_TIMEOUTS * this.timing.timeoutTicks;
   }
 
   private onAccept(from: Id, term: number, entry: Entry): void {
@@ -3337,8 +3312,6 @@ const LEADERLESS = -2;
 const MAX_STRETCH = 2;
 /** How often the timeout may come back down a heartbeat, in room timeouts. */
 const BEAT_WINDOW_TIMEOUTS = 2;
-/** How long a slot off the server's roster waits for its player to claim it under a new ID (pastClaims). */
-const CLAIM_WINDOW_TIMEOUTS = 4;
 
 /** `base` as we keep it once `from` sent it: its state is now `from`'s word too. */
 function handedOn(base: Base, from: Id, issued: Id): Base {

@@ -1090,51 +1090,6 @@ describe('Room: app messages', () => {
 });
 
 describe('Room: the agreed log', () => {
-  it('a player asleep past its grace that wakes soon after keeps its slot under a new ID', async () => {
-    const w = world();
-    const port = w.server.port();
-    w.open();
-    w.open();
-    w.open({ chaos: true }, { signaling: port });
-    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
-    await w.run(1_500);
-    const seen: string[] = [];
-    w.rooms[0]!.onEntry((item) => seen.push(show(item)));
-    // Asleep: silent, and its session ends on the server (its grace ran out).
-    const chaos = roomInternals(w.rooms[2]!)!.chaos!;
-    chaos.crash();
-    await w.run(400);
-    w.server.expire(3);
-    // It wakes 3 timeouts later (the room waits 4): refused its token, it joins anew and claims its slot.
-    await w.run(900);
-    chaos.recover();
-    port.handlers!.connected();
-    await w.run(2_000);
-    expect(w.rooms[2]!.selfId).toBe(4);
-    expect(seen.filter((l) => l.startsWith('renamed'))).toEqual(['renamed 3 to 4']);
-  });
-
-  it('after a server restart, every player back under a new ID keeps its slot, the last one too', async () => {
-    const w = world();
-    const ports = [w.server.port(), w.server.port(), w.server.port()];
-    for (const port of ports) w.open({}, { signaling: port });
-    await w.settle(Promise.all(w.rooms.map((r) => r.joined)));
-    await w.run(1_500);
-    const seen: string[] = [];
-    w.rooms[0]!.onEntry((item) => seen.push(show(item)));
-    // The server forgets every session at once; the players come back one by one.
-    for (const id of [1, 2, 3]) w.server.expire(id);
-    await w.run(300);
-    for (const port of ports) {
-      port.handlers!.connected();
-      await w.run(400);
-    }
-    await w.run(3_000);
-    const renamed = seen.filter((l) => l.startsWith('renamed'));
-    expect(renamed.map((l) => l.split(' ')[1]).sort()).toEqual(['1', '2', '3']);
-    expect(w.rooms.map((r) => r.getSnapshot().players.length)).toEqual([3, 3, 3]);
-  });
-
   it('a player back under a new ID (its session expired) is a renamed item, in order, to every player', async () => {
     const { w, port } = await thirdOnItsPort(1_500);
     const [a, , c] = w.rooms as unknown as [Room, Room, Room];
