@@ -935,8 +935,8 @@ export class RoomImpl implements Room {
   /** One leave however often it is called; close() or the room ending meanwhile ends it too. */
   leave(): Promise<void> {
     if (this.leaving) return this.leaving;
-    if (this.torn) return Promise.resolve();
-    if (this.snap && this.snap.status !== 'joined') {
+    // Ended already (a `closed` listener cleaning up): nothing to leave, and the room stays as it ended.
+    if (this.ended()) {
       this.teardown();
       return Promise.resolve();
     }
@@ -956,9 +956,8 @@ export class RoomImpl implements Room {
 
   close(): void {
     this.removeHooks();
-    if (this.torn) return;
     // Ended already (a `closed` listener cleaning up): the room stays as it ended, and everyone hears why.
-    if (this.snap && this.snap.status !== 'joined') {
+    if (this.ended()) {
       this.teardown();
       return;
     }
